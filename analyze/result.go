@@ -1,0 +1,246 @@
+package analyze
+
+import (
+	"strconv"
+	"time"
+)
+
+// Schema is the version tag of the JSON output contract.
+const Schema = "teardown/v1"
+
+// Time is a capture timestamp in nanoseconds since the Unix epoch. It
+// marshals as RFC 3339 UTC with nine fractional digits.
+type Time int64
+
+// TimeLayout is the layout every timestamp in the output uses.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// Std returns t as a time.Time in UTC.
+func (t Time) Std() time.Time { return time.Unix(0, int64(t)).UTC() }
+
+// MarshalText implements encoding.TextMarshaler.
+func (t Time) MarshalText() ([]byte, error) {
+	return t.Std().AppendFormat(nil, TimeLayout), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (t *Time) UnmarshalText(b []byte) error {
+	v, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return err
+	}
+	*t = Time(v.UnixNano())
+	return nil
+}
+
+// Seconds returns the duration from t to u in seconds.
+func (t Time) Seconds(u Time) float64 { return float64(u-t) / 1e9 }
+
+// String renders t in the output layout.
+func (t Time) String() string { b, _ := t.MarshalText(); return string(b) }
+
+// Result is everything teardown concluded about one run: the top-level
+// object of `--format json`.
+type Result struct {
+	Schema  string   `json:"schema"`
+	Capture Capture  `json:"capture"`
+	Flows   []*Flow  `json:"flows"`
+	Summary *Summary `json:"summary"`
+}
+
+// Capture describes the input files.
+type Capture struct {
+	Files      []string `json:"files"`
+	Format     string   `json:"format"`
+	LinkTypes  []string `json:"link_types"`
+	Packets    uint64   `json:"packets"`
+	TCPPackets uint64   `json:"tcp_packets"`
+	Skipped    Skipped  `json:"skipped"`
+	Truncated  bool     `json:"truncated"`
+	First      Time     `json:"first"`
+	Last       Time     `json:"last"`
+	// Warnings are one-line notes about the input (a truncated last record,
+	// out-of-order timestamps, ...), each naming the file and frame.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Skipped counts packets that were read but not analysed.
+type Skipped struct {
+	NonTCP    uint64 `json:"non_tcp"`
+	Malformed uint64 `json:"malformed"`
+	Fragments uint64 `json:"fragments"`
+}
+
+// Role names a side of a connection.
+type Role string
+
+// Roles of a connection's sides, and the non-side values close fields use.
+const (
+	Client       Role = "client"
+	Server       Role = "server"
+	Simultaneous Role = "simultaneous"
+	NoRole       Role = "none"
+)
+
+// Values of Flow.Roles.
+const (
+	RolesHandshake = "handshake"
+	RolesInferred  = "inferred"
+)
+
+// Values of Flow.Handshake.
+const (
+	HandshakeComplete  = "complete"
+	HandshakeSynOnly   = "syn_only"
+	HandshakeSynSynAck = "syn_synack"
+	HandshakeNotSeen   = "not_seen"
+)
+
+// Kind is how a connection ended.
+type Kind string
+
+// Close kinds (DESIGN.md, closed vocabulary).
+const (
+	FourWay          Kind = "four_way"
+	ThreeWay         Kind = "three_way"
+	SimultaneousKind Kind = "simultaneous"
+	ResetKind        Kind = "reset"
+	HalfClosedAtEnd  Kind = "half_closed_at_end"
+	OpenAtEnd        Kind = "open_at_end"
+	Rejected         Kind = "rejected"
+)
+
+// Flow is one incarnation of one 4-tuple: the unit of the report.
+type Flow struct {
+	ID          int    `json:"id"`
+	Incarnation int    `json:"incarnation"`
+	Client      string `json:"client"`
+	Server      string `json:"server"`
+	Roles       string `json:"roles"`
+	FirstFrame  uint64 `json:"first_frame"`
+	LastFrame   uint64 `json:"last_frame"`
+	Start       Time   `json:"start"`
+	End         Time   `json:"end"`
+	Handshake   string `json:"handshake"`
+	Close       Close  `json:"close"`
+	Sides       Sides  `json:"sides"`
+	Reuse       *Reuse `json:"reuse"`
+	// Diagnoses is never nil in output: an empty list is "[]".
+	Diagnoses []Diagnosis `json:"diagnoses"`
+}
+
+// Close is the close story of a flow.
+type Close struct {
+	Initiator Role       `json:"initiator"`
+	Kind      Kind       `json:"kind"`
+	HalfClose *HalfClose `json:"half_close"`
+	Reset     *Reset     `json:"reset"`
+}
+
+// HalfClose describes data the passive side sent after the active FIN.
+type HalfClose struct {
+	Sender   Role    `json:"sender"`
+	Bytes    uint64  `json:"bytes"`
+	Duration float64 `json:"duration"`
+	// ActiveUsed is "shutdown", "close" or "unknown".
+	ActiveUsed string `json:"active_used"`
+}
+
+// Reset describes the RST that ended a flow.
+type Reset struct {
+	By    Role   `json:"by"`
+	Frame uint64 `json:"frame"`
+	State State  `json:"state"`
+	Cause string `json:"cause"`
+}
+
+// Sides holds the per-side close story.
+type Sides struct {
+	Client *Side `json:"client"`
+	Server *Side `json:"server"`
+}
+
+// Side is one side's state sequence and FIN accounting.
+type Side struct {
+	States             []StateEntry       `json:"states"`
+	FinFrames          []uint64           `json:"fin_frames"`
+	FinRetransmissions int                `json:"fin_retransmissions"`
+	FinTLP             bool               `json:"fin_tlp"`
+	Durations          map[string]float64 `json:"durations"`
+	FinalState         State              `json:"final_state"`
+}
+
+// StateEntry is one transition of a side into State, evidenced by Frame.
+type StateEntry struct {
+	State State  `json:"state"`
+	Frame uint64 `json:"frame"`
+	At    Time   `json:"at"`
+	// Via is "rst" when a RST (sent or received) caused the transition.
+	Via string `json:"via,omitempty"`
+}
+
+// Reuse links incarnation n+1 of a 4-tuple to incarnation n.
+type Reuse struct {
+	PreviousID     int     `json:"previous_id"`
+	Gap            float64 `json:"gap"`
+	TimeWaitHolder Role    `json:"time_wait_holder"`
+	Timestamps     bool    `json:"timestamps"`
+	Verdict        string  `json:"verdict"`
+}
+
+// Severity ranks a diagnosis.
+type Severity string
+
+// Severities, lowest first.
+const (
+	Info    Severity = "info"
+	Warning Severity = "warning"
+	Error   Severity = "error"
+)
+
+// Rank orders severities: info 1, warning 2, error 3, unknown 0.
+func (s Severity) Rank() int {
+	switch s {
+	case Info:
+		return 1
+	case Warning:
+		return 2
+	case Error:
+		return 3
+	}
+	return 0
+}
+
+// Diagnosis is one finding about a flow.
+type Diagnosis struct {
+	Code     string   `json:"code"`
+	Severity Severity `json:"severity"`
+	Side     Role     `json:"side,omitempty"`
+	// Sysctl is the full dotted sysctl name, a socket option, or empty when
+	// no knob applies (the message then says whose bug it is).
+	Sysctl  string   `json:"sysctl,omitempty"`
+	Message string   `json:"message"`
+	Frames  []uint64 `json:"frames"`
+}
+
+// Summary is the capture-wide view. Its fields are filled by the summary
+// code; every count in it is mergeable across shards.
+type Summary struct {
+	Flows       int            `json:"flows"`
+	CloseKinds  map[string]int `json:"close_kinds"`
+	FinalStates map[string]int `json:"final_states"`
+	Diagnoses   map[string]int `json:"diagnoses"`
+}
+
+// FormatSeconds renders a duration in seconds compactly for messages:
+// "0.2ms", "41ms", "1.4s", "61.0s".
+func FormatSeconds(s float64) string {
+	switch {
+	case s < 0.001:
+		return strconv.FormatFloat(s*1e6, 'f', 0, 64) + "µs"
+	case s < 1:
+		return strconv.FormatFloat(s*1e3, 'f', 1, 64) + "ms"
+	default:
+		return strconv.FormatFloat(s, 'f', 1, 64) + "s"
+	}
+}

@@ -1,0 +1,112 @@
+package flows
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// Flags is the set of TCP header flags, in the bit order of the header's
+// flags byte (FIN is bit 0, CWR bit 7).
+type Flags uint8
+
+// TCP header flags.
+const (
+	FIN Flags = 1 << iota
+	SYN
+	RST
+	PSH
+	ACK
+	URG
+	ECE
+	CWR
+)
+
+// Has reports whether every flag in g is set in f.
+func (f Flags) Has(g Flags) bool { return f&g == g }
+
+// String renders the flags the way tcpdump does: "S", "S.", "F.", "R", "P.".
+func (f Flags) String() string {
+	var b strings.Builder
+	for _, x := range []struct {
+		f Flags
+		c byte
+	}{{SYN, 'S'}, {FIN, 'F'}, {RST, 'R'}, {PSH, 'P'}, {URG, 'U'}, {ECE, 'E'}, {CWR, 'W'}} {
+		if f&x.f != 0 {
+			b.WriteByte(x.c)
+		}
+	}
+	if f&ACK != 0 {
+		b.WriteByte('.')
+	}
+	if b.Len() == 0 {
+		return "none"
+	}
+	return b.String()
+}
+
+// Segment is one decoded TCP segment. It holds only values: nothing in it
+// refers to a packet buffer, so a Segment may be kept after the source that
+// produced it has moved on.
+type Segment struct {
+	// Frame is the 1-based number of the packet in the capture (across all
+	// files, in delivery order), as Wireshark numbers it.
+	Frame uint64
+	// Time is the capture timestamp in nanoseconds since the Unix epoch (UTC).
+	Time int64
+
+	Src, Dst netip.AddrPort
+
+	Seq, Ack uint32
+	Flags    Flags
+	// Window is the raw (unscaled) window field.
+	Window uint16
+	// PayloadLen is the TCP payload length taken from the IP header's
+	// length fields, never from the captured bytes, so a segment cut by
+	// snaplen after its TCP header still has its true length.
+	PayloadLen uint32
+
+	// HasTS is set when the segment carries a TCP timestamp option.
+	HasTS        bool
+	TSval, TSecr uint32
+
+	// Options seen on SYN segments (zero when absent).
+	MSS      uint16
+	WScale   int8 // -1 when the option is absent
+	SACKPerm bool
+	// SACK is set when the segment carries a SACK block option.
+	SACK bool
+
+	// IPv6 is set for IPv6 packets.
+	IPv6 bool
+	// IPID is the IPv4 identification field (0 for IPv6).
+	IPID uint16
+	// DF is the IPv4 don't-fragment bit.
+	DF bool
+	// TTL is the IPv4 TTL or the IPv6 hop limit.
+	TTL uint8
+}
+
+// End returns the sequence number just past this segment: seq + payload
+// length, plus one for SYN and one for FIN.
+func (s *Segment) End() uint32 {
+	e := s.Seq + s.PayloadLen
+	if s.Flags&SYN != 0 {
+		e++
+	}
+	if s.Flags&FIN != 0 {
+		e++
+	}
+	return e
+}
+
+// Source yields decoded segments in capture order. Next returns io.EOF at
+// the end of the input; any other error is final and sticky.
+type Source interface {
+	Next() (Segment, error)
+}
+
+// SeqLess reports whether sequence number a comes before b, modulo 2^32.
+func SeqLess(a, b uint32) bool { return int32(a-b) < 0 }
+
+// SeqDiff returns b - a as a signed distance, modulo 2^32.
+func SeqDiff(a, b uint32) int32 { return int32(b - a) }
