@@ -127,6 +127,27 @@ type Flow struct {
 	Reuse       *Reuse `json:"reuse"`
 	// Diagnoses is never nil in output: an empty list is "[]".
 	Diagnoses []Diagnosis `json:"diagnoses"`
+	// Events are the close-related segments in frame order (handshake,
+	// FINs and their retransmissions, ACKs of FINs, RSTs, the first data
+	// after a FIN), bounded in number: what a ladder diagram draws.
+	Events []Event `json:"events,omitempty"`
+}
+
+// Event is one close-related segment of a flow.
+type Event struct {
+	Frame uint64 `json:"frame"`
+	At    Time   `json:"at"`
+	// From is the side that sent the segment.
+	From  Role   `json:"from"`
+	Flags string `json:"flags"` // tcpdump style: "S", "S.", "F.", "R", "."
+	Seq   uint32 `json:"seq"`
+	Ack   uint32 `json:"ack"`
+	Len   uint32 `json:"len"`
+	// Note says why the segment matters: "fin", "fin-retransmission",
+	// "fin-tlp", "ack-of-fin", "rst", "data-after-fin" (with Count when
+	// several were folded into one event), "syn", "syn-ack", ...
+	Note  string `json:"note"`
+	Count int    `json:"count,omitempty"`
 }
 
 // Close is the close story of a flow.
