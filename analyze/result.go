@@ -242,6 +242,11 @@ type Diagnosis struct {
 	Sysctl  string   `json:"sysctl,omitempty"`
 	Message string   `json:"message"`
 	Frames  []uint64 `json:"frames"`
+	// Advice says which way to move the knob, or what to fix instead
+	// ("leave it; make the server close() when read() returns 0"), lower
+	// case without a final period. Empty when the rule gives none; the
+	// Markdown report's sysctl table shows it as the recommended direction.
+	Advice string `json:"advice,omitempty"`
 }
 
 // Summary is the capture-wide view. Its fields are filled by the summary
