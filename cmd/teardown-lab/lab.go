@@ -1,0 +1,404 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// side names a host of a scenario.
+type side int
+
+const (
+	sideClient side = iota
+	sideServer
+	sideRouter
+)
+
+func (s side) String() string {
+	return [...]string{"client", "server", "router"}[s]
+}
+
+// env is what a scenario's driver gets: the namespaces, the sockets it
+// opened, and helpers to change the path while it runs.
+type env struct {
+	ctx   context.Context
+	topo  *topology
+	socks sockets
+	notes []string
+	// rules are the iptables rules installed, for removal.
+	rules [][]string
+	// err is the first error of the run; once set, every helper does
+	// nothing, so that a driver reads as a plain sequence of steps.
+	mu  sync.Mutex
+	err error
+}
+
+// fail records err as the run's error unless one was recorded before.
+func (e *env) fail(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err == nil && err != nil {
+		e.err = err
+	}
+}
+
+// failed reports the run's error.
+func (e *env) failed() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
+}
+
+// sleep waits d or until the run is cancelled.
+func (e *env) sleep(d time.Duration) {
+	if e.failed() != nil {
+		return
+	}
+	select {
+	case <-e.ctx.Done():
+		e.fail(e.ctx.Err())
+	case <-time.After(d):
+	}
+}
+
+// sysctl sets a sysctl inside the namespace of side s.
+func (e *env) sysctl(s side, key, value string) error {
+	_, err := nsExec(e.ctx, e.topo.ns(s), "sysctl", "-qw", key+"="+value)
+	return err
+}
+
+// iptables returns the iptables binary for the scenario's family.
+func (e *env) iptables() string {
+	if e.topo.v6 {
+		return "ip6tables"
+	}
+	return "iptables"
+}
+
+// drop installs a DROP rule in the INPUT chain of side s: segments that
+// reach s and match are discarded after tcpdump saw them there.
+func (e *env) drop(s side, match ...string) {
+	if e.failed() != nil {
+		return
+	}
+	rule := append([]string{"INPUT", "-p", "tcp"}, match...)
+	rule = append(rule, "-j", "DROP")
+	if _, err := nsExec(e.ctx, e.topo.ns(s), append([]string{e.iptables(), "-w", "-A"}, rule...)...); err != nil {
+		e.fail(err)
+		return
+	}
+	e.rules = append(e.rules, append([]string{e.topo.ns(s)}, rule...))
+}
+
+// undrop removes every rule drop installed.
+func (e *env) undrop() {
+	for _, r := range e.rules {
+		_, err := nsExec(context.Background(), r[0], append([]string{e.iptables(), "-w", "-D"}, r[1:]...)...)
+		e.fail(err)
+	}
+	e.rules = nil
+}
+
+// until polls cond every 20 ms until it holds or d passes.
+func (e *env) until(d time.Duration, what string, cond func() (bool, error)) {
+	deadline := time.Now().Add(d)
+	for e.failed() == nil {
+		ok, err := cond()
+		if err != nil {
+			e.fail(err)
+			return
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.fail(fmt.Errorf("timed out after %v waiting for %s", d, what))
+			return
+		}
+		e.sleep(20 * time.Millisecond)
+	}
+}
+
+// states lists the TCP sockets of side s other than listeners, as ss
+// names their states ("FIN-WAIT-1", "TIME-WAIT", ...).
+func (e *env) states(s side) ([]string, error) {
+	out, err := nsExec(e.ctx, e.topo.ns(s), "ss", "-tanH")
+	if err != nil {
+		return nil, err
+	}
+	var st []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] == "LISTEN" {
+			continue
+		}
+		st = append(st, f[0])
+	}
+	return st, nil
+}
+
+// quiet waits until neither end has a socket in a state the kernel still
+// works on: only TIME-WAIT (which lasts 60 s and needs no more segments
+// unless provoked) may remain.
+func (e *env) quiet(d time.Duration) {
+	e.until(d, "both kernels to finish closing", func() (bool, error) {
+		for _, s := range []side{sideClient, sideServer} {
+			st, err := e.states(s)
+			if err != nil {
+				return false, err
+			}
+			for _, x := range st {
+				if x != "TIME-WAIT" {
+					return false, nil
+				}
+			}
+		}
+		return true, nil
+	})
+}
+
+// gone waits until side s has no socket in state (ss name) any more.
+func (e *env) gone(s side, state string, d time.Duration) {
+	e.until(d, s.String()+" to leave "+state, func() (bool, error) {
+		st, err := e.states(s)
+		return !slices.Contains(st, state), err
+	})
+}
+
+// has waits until side s has a socket in state (ss name).
+func (e *env) has(s side, state string, d time.Duration) {
+	e.until(d, s.String()+" to reach "+state, func() (bool, error) {
+		st, err := e.states(s)
+		return slices.Contains(st, state), err
+	})
+}
+
+// capture is a running tcpdump.
+type capture struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	done   chan error
+	file   string
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startCapture runs tcpdump in namespace ns and waits until it listens.
+func startCapture(ctx context.Context, ns, iface, linktype string, snaplen int, file string) (*capture, error) {
+	args := []string{"netns", "exec", ns, "tcpdump", "-n", "-U", "--immediate-mode", "-Z", "root",
+		"-i", iface, "-s", strconv.Itoa(snaplen), "-w", file}
+	if linktype != "" {
+		args = append(args, "-y", linktype)
+	}
+	args = append(args, "tcp")
+	c := &capture{cmd: exec.Command("ip", args...), stderr: &lockedBuffer{}, done: make(chan error, 1), file: file}
+	c.cmd.Stderr = c.stderr
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := c.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("tcpdump: %w", err)
+	}
+	go func() { c.done <- c.cmd.Wait() }()
+	deadline := time.After(10 * time.Second)
+	for !strings.Contains(c.stderr.String(), "listening on") {
+		select {
+		case err := <-c.done:
+			c.done <- err
+			return nil, fmt.Errorf("tcpdump exited: %v: %s", err, c.stderr.String())
+		case <-deadline:
+			c.stop()
+			return nil, fmt.Errorf("tcpdump did not start: %s", c.stderr.String())
+		case <-ctx.Done():
+			c.stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return c, nil
+}
+
+var droppedRE = regexp.MustCompile(`(?m)^(\d+) packets? dropped by kernel`)
+
+// stop interrupts tcpdump so that it flushes its file, waiting at most
+// 10 s before killing it.
+func (c *capture) stop() error {
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		return fmt.Errorf("tcpdump did not stop on SIGINT: killed")
+	}
+	if m := droppedRE.FindStringSubmatch(c.stderr.String()); m != nil && m[1] != "0" {
+		return fmt.Errorf("tcpdump dropped packets: %s", c.stderr.String())
+	}
+	return nil
+}
+
+// result of one scenario run, before it is written.
+type runResult struct {
+	pcap  string // temporary capture file (final framing)
+	truth *truthFile
+}
+
+// runScenario runs sc once into a temporary directory and checks the
+// capture. Nothing is written to out unless the wire confirms the truth.
+func runScenario(ctx context.Context, sc *scenario, out string, kernel string) error {
+	tmp, err := os.MkdirTemp("", "teardown-lab-")
+	if err != nil {
+		return err
+	}
+	if os.Getenv("TEARDOWN_LAB_KEEP") == "" {
+		defer os.RemoveAll(tmp)
+	} else {
+		fmt.Fprintf(os.Stderr, "teardown-lab: %s: keeping %s\n", sc.name, tmp)
+	}
+	attempts := max(sc.attempts, 1)
+	var res *runResult
+	for i := 1; i <= attempts; i++ {
+		res, err = runOnce(ctx, sc, tmp, kernel)
+		if err == nil || ctx.Err() != nil || !errors.Is(err, errRetry) {
+			break
+		}
+		fmt.Fprintf(os.Stderr, "teardown-lab: %s: attempt %d of %d: %v\n", sc.name, i, attempts, err)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", sc.name, err)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	ext := ".pcap"
+	if sc.framing == framePcapng {
+		ext = ".pcapng"
+	}
+	data, err := os.ReadFile(res.pcap)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, sc.name+ext), data, 0o644); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(res.truth, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(out, sc.name+".truth.json"), append(js, '\n'), 0o644)
+}
+
+// errRetry marks a failure caused by timing the scenario could not
+// control (the FINs did not cross, say): another attempt may succeed.
+var errRetry = errors.New("timing not as intended")
+
+func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runResult, err error) {
+	topo, err := newTopology(ctx, sc.v6, sc.vantage == vantageRouter)
+	if err != nil {
+		return nil, err
+	}
+	defer topo.destroy()
+	e := &env{ctx: ctx, topo: topo}
+	defer e.socks.closeAll()
+	defer e.undrop()
+	for _, s := range []side{sideClient, sideServer} {
+		for _, k := range slices.Sorted(maps.Keys(sc.sysctls[s])) {
+			if err := e.sysctl(s, k, sc.sysctls[s][k]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	raw := filepath.Join(tmp, "raw.pcap")
+	os.Remove(raw)
+	ns, iface, linktype := topo.client, "eth0", ""
+	switch sc.vantage {
+	case vantageServer:
+		ns = topo.server
+	case vantageRouter:
+		ns = topo.router
+	}
+	switch sc.framing {
+	case frameSLL2:
+		iface = "any"
+	case frameSLL:
+		iface, linktype = "any", "LINUX_SLL"
+	}
+	snap := sc.snaplen
+	if snap == 0 {
+		snap = 200
+	}
+	c, err := startCapture(ctx, ns, iface, linktype, snap, raw)
+	if err != nil {
+		return nil, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			c.stop()
+		}
+	}()
+	sc.run(e)
+	if !sc.noQuiet {
+		e.quiet(90 * time.Second)
+	}
+	e.sleep(sc.tail)
+	if err := e.failed(); err != nil {
+		return nil, fmt.Errorf("driver: %w", err)
+	}
+	stopped = true
+	if err := c.stop(); err != nil {
+		return nil, err
+	}
+	final := raw
+	switch sc.framing {
+	case frameVLAN:
+		final = filepath.Join(tmp, "vlan.pcap")
+		if err := insertVLAN(raw, final, vlanID); err != nil {
+			return nil, err
+		}
+	case framePcapng:
+		final = filepath.Join(tmp, "capture.pcapng")
+		if _, err := sh(ctx, "editcap", "-F", "pcapng", raw, final); err != nil {
+			return nil, err
+		}
+	}
+	frames, err := readFrames(ctx, final)
+	if err != nil {
+		return nil, err
+	}
+	truth, err := deriveTruth(sc, frames, kernel, e.notes)
+	if err != nil {
+		return nil, err
+	}
+	if err := sc.check(&wire{frames: frames, truth: truth}); err != nil {
+		return nil, fmt.Errorf("the wire contradicts the scenario: %w", err)
+	}
+	return &runResult{pcap: final, truth: truth}, nil
+}

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// nsPrefix starts the name of every network namespace the lab creates,
+// followed by the lab's pid, so that leftovers can be found and removed.
+const nsPrefix = "tdlab-"
+
+// Addresses. Only 198.51.100.0/24 and 2001:db8::/32, only inside the lab's
+// namespaces. With a router the two ends sit on different /26 (/64) nets.
+var (
+	clientAddr4 = netip.MustParseAddr("198.51.100.10")
+	serverAddr4 = netip.MustParseAddr("198.51.100.80")
+	routerC4    = netip.MustParseAddr("198.51.100.1")
+	routerS4    = netip.MustParseAddr("198.51.100.65")
+	clientAddr6 = netip.MustParseAddr("2001:db8:1::10")
+	serverAddr6 = netip.MustParseAddr("2001:db8:2::80")
+	routerC6    = netip.MustParseAddr("2001:db8:1::1")
+	routerS6    = netip.MustParseAddr("2001:db8:2::1")
+)
+
+// topology is the set of namespaces of one scenario run.
+type topology struct {
+	client, server, router string // namespace names; router may be empty
+	v6                     bool
+	clientIP, serverIP     netip.Addr
+	made                   []string // namespaces created, for cleanup
+}
+
+// sh runs a command with a bounded time and returns its combined output.
+func sh(ctx context.Context, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return out.String(), nil
+}
+
+// nsExec runs a command inside namespace ns.
+func nsExec(ctx context.Context, ns string, args ...string) (string, error) {
+	return sh(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
+}
+
+// newTopology creates the client and server namespaces (and a router
+// between them when router is set), joined by veth pairs whose ends are
+// created inside the namespaces, never in the caller's.
+func newTopology(ctx context.Context, v6, router bool) (t *topology, err error) {
+	base := fmt.Sprintf("%s%d-", nsPrefix, os.Getpid())
+	t = &topology{client: base + "c", server: base + "s", v6: v6}
+	if router {
+		t.router = base + "r"
+	}
+	defer func() {
+		if err != nil {
+			t.destroy()
+			t = nil
+		}
+	}()
+	for _, ns := range []string{t.client, t.server, t.router} {
+		if ns == "" {
+			continue
+		}
+		if _, err := sh(ctx, "ip", "netns", "add", ns); err != nil {
+			return t, err
+		}
+		t.made = append(t.made, ns)
+		if _, err := sh(ctx, "ip", "-n", ns, "link", "set", "lo", "up"); err != nil {
+			return t, err
+		}
+	}
+	t.clientIP, t.serverIP = clientAddr4, serverAddr4
+	if v6 {
+		t.clientIP, t.serverIP = clientAddr6, serverAddr6
+	}
+	type link struct {
+		ns  string
+		dev string
+		ip  string
+		gw  string
+	}
+	var links []link
+	if router {
+		if _, err := sh(ctx, "ip", "-n", t.client, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", t.router); err != nil {
+			return t, err
+		}
+		if _, err := sh(ctx, "ip", "-n", t.server, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1", "netns", t.router); err != nil {
+			return t, err
+		}
+		if v6 {
+			links = []link{
+				{t.client, "eth0", clientAddr6.String() + "/64", routerC6.String()},
+				{t.router, "eth0", routerC6.String() + "/64", ""},
+				{t.router, "eth1", routerS6.String() + "/64", ""},
+				{t.server, "eth0", serverAddr6.String() + "/64", routerS6.String()},
+			}
+		} else {
+			links = []link{
+				{t.client, "eth0", clientAddr4.String() + "/26", routerC4.String()},
+				{t.router, "eth0", routerC4.String() + "/26", ""},
+				{t.router, "eth1", routerS4.String() + "/26", ""},
+				{t.server, "eth0", serverAddr4.String() + "/26", routerS4.String()},
+			}
+		}
+		key := "net.ipv4.ip_forward=1"
+		if v6 {
+			key = "net.ipv6.conf.all.forwarding=1"
+		}
+		if _, err := nsExec(ctx, t.router, "sysctl", "-qw", key); err != nil {
+			return t, err
+		}
+	} else {
+		if _, err := sh(ctx, "ip", "-n", t.client, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", t.server); err != nil {
+			return t, err
+		}
+		plen := "/24"
+		if v6 {
+			plen = "/32"
+		}
+		links = []link{
+			{t.client, "eth0", t.clientIP.String() + plen, ""},
+			{t.server, "eth0", t.serverIP.String() + plen, ""},
+		}
+	}
+	for _, l := range links {
+		args := []string{"-n", l.ns, "addr", "add", l.ip, "dev", l.dev}
+		if v6 {
+			args = append(args, "nodad")
+		}
+		if _, err := sh(ctx, "ip", args...); err != nil {
+			return t, err
+		}
+		if _, err := sh(ctx, "ip", "-n", l.ns, "link", "set", l.dev, "up"); err != nil {
+			return t, err
+		}
+		if l.gw != "" {
+			if _, err := sh(ctx, "ip", "-n", l.ns, "route", "add", "default", "via", l.gw); err != nil {
+				return t, err
+			}
+		}
+	}
+	// Wait until every link is up (bounded): veth carrier is asynchronous.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, l := range links {
+		for {
+			out, err := sh(ctx, "ip", "-n", l.ns, "-br", "link", "show", "dev", l.dev)
+			if err != nil {
+				return t, err
+			}
+			if f := strings.Fields(out); len(f) > 1 && f[1] == "UP" {
+				break
+			}
+			if time.Now().After(deadline) {
+				return t, fmt.Errorf("lab: %s in %s did not come up: %s", l.dev, l.ns, out)
+			}
+			select {
+			case <-ctx.Done():
+				return t, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	return t, nil
+}
+
+// destroy deletes every namespace t created. It uses a fresh context so
+// that it also runs after the scenario's context was cancelled.
+func (t *topology) destroy() {
+	for _, ns := range t.made {
+		if _, err := sh(context.Background(), "ip", "netns", "del", ns); err != nil {
+			fmt.Fprintf(os.Stderr, "teardown-lab: warning: %v\n", err)
+		}
+	}
+	t.made = nil
+}
+
+// ns returns the namespace of a side.
+func (t *topology) ns(s side) string {
+	switch s {
+	case sideClient:
+		return t.client
+	case sideServer:
+		return t.server
+	}
+	return t.router
+}
+
+// inNS runs f on an OS thread that has joined namespace ns. Sockets f
+// creates belong to ns for their whole life, whatever thread uses them.
+func inNS(ns string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- err
+			return // the thread stays locked and is discarded
+		}
+		defer orig.Close()
+		target, err := os.Open("/run/netns/" + ns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		ferr := f()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			// Leave the thread locked: Go terminates it when this
+			// goroutine exits, so no other goroutine runs in ns.
+			errc <- errors.Join(ferr, err)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// removeStale deletes lab namespaces left behind by lab processes that no
+// longer exist (a run killed with SIGKILL). Namespaces of a live lab
+// process are left alone.
+func removeStale(ctx context.Context) {
+	out, err := sh(ctx, "ip", "netns", "list")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], nsPrefix) {
+			continue
+		}
+		rest := strings.TrimPrefix(f[0], nsPrefix)
+		i := strings.IndexByte(rest, '-')
+		if i < 0 {
+			continue
+		}
+		pid, err := strconv.Atoi(rest[:i])
+		if err != nil {
+			continue
+		}
+		if pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		if _, err := sh(ctx, "ip", "netns", "del", f[0]); err == nil {
+			fmt.Fprintf(os.Stderr, "teardown-lab: removed stale namespace %s\n", f[0])
+		}
+	}
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/teardown/teardown/analyze"
+)
+
+// vantage is where tcpdump ran.
+type vantage string
+
+const (
+	vantageClient vantage = "client"
+	vantageServer vantage = "server"
+	vantageRouter vantage = "router"
+)
+
+// framing is the link layer (or file format) of a capture.
+type framing string
+
+const (
+	frameEthernet framing = "ethernet"
+	frameSLL      framing = "sll"  // -i any -y LINUX_SLL
+	frameSLL2     framing = "sll2" // -i any
+	frameVLAN     framing = "vlan" // Ethernet with an 802.1Q tag inserted afterwards
+	framePcapng   framing = "pcapng"
+)
+
+// scenario is one capture of the fixture set.
+type scenario struct {
+	name    string
+	summary string // one line for list and the README
+	desc    string // the truth file's description
+	v6      bool
+	vantage vantage
+	framing framing
+	snaplen int
+	sysctls map[side]map[string]string
+	notes   []string
+	// run drives the sockets while tcpdump records.
+	run func(*env)
+	// check asserts the scenario's intent against the truth derived from
+	// the wire, and may trim the truth where the wire cannot decide.
+	check func(*wire) error
+	// tail keeps recording this long after the kernels went quiet.
+	tail time.Duration
+	// noQuiet stops the capture without waiting for the kernels.
+	noQuiet bool
+	// attempts > 1 reruns a scenario whose timing is not under control.
+	attempts int
+	// finSysctls overrides the sysctl of fin-retransmitted per role.
+	finSysctls [2]string
+	// reuseSysctl is the sysctl named by a client time-wait-reuse.
+	reuseSysctl string
+}
+
+func (sc *scenario) finSysctl(r int) string {
+	if sc.finSysctls[r] != "" {
+		return sc.finSysctls[r]
+	}
+	return "net.ipv4.tcp_orphan_retries"
+}
+
+func (sc *scenario) captureName() string {
+	if sc.framing == framePcapng {
+		return sc.name + ".pcapng"
+	}
+	return sc.name + ".pcap"
+}
+
+// wire is what a scenario's check sees: the frames and the derived truth.
+type wire struct {
+	frames []*frame
+	truth  *truthFile
+}
+
+// flows checks the number of flows and returns a checker per flow.
+func (w *wire) flows(n int) ([]*flowCheck, error) {
+	if len(w.truth.Flows) != n {
+		var s []string
+		for _, f := range w.truth.Flows {
+			s = append(s, fmt.Sprintf("%s-%s#%d", f.Client, f.Server, f.Incarnation))
+		}
+		return nil, fmt.Errorf("%d flows on the wire (%s), want %d", len(w.truth.Flows), strings.Join(s, " "), n)
+	}
+	var c []*flowCheck
+	for _, f := range w.truth.Flows {
+		c = append(c, &flowCheck{fl: f})
+	}
+	return c, nil
+}
+
+// one checks that the capture holds exactly one flow.
+func (w *wire) one() (*flowCheck, error) {
+	c, err := w.flows(1)
+	if err != nil {
+		return nil, err
+	}
+	return c[0], nil
+}
+
+// flowCheck collects every way a flow's wire differs from the intent.
+type flowCheck struct {
+	fl   *truthFlow
+	errs []error
+}
+
+func (c *flowCheck) failf(format string, args ...any) *flowCheck {
+	c.errs = append(c.errs, fmt.Errorf("flow %s-%s#%d: %s", c.fl.Client, c.fl.Server, c.fl.Incarnation, fmt.Sprintf(format, args...)))
+	return c
+}
+
+func (c *flowCheck) err() error { return errors.Join(c.errs...) }
+
+func (c *flowCheck) side(r int) *truthSide {
+	if r == rc {
+		return c.fl.Sides.Client
+	}
+	return c.fl.Sides.Server
+}
+
+func (c *flowCheck) kind(k analyze.Kind) *flowCheck {
+	if c.fl.Close.Kind != string(k) {
+		c.failf("close kind %s, want %s", c.fl.Close.Kind, k)
+	}
+	return c
+}
+
+func (c *flowCheck) initiator(r analyze.Role) *flowCheck {
+	if c.fl.Close.Initiator != string(r) {
+		c.failf("initiator %s, want %s", c.fl.Close.Initiator, r)
+	}
+	return c
+}
+
+func (c *flowCheck) handshake(h string) *flowCheck {
+	if c.fl.Handshake != h {
+		c.failf("handshake %s, want %s", c.fl.Handshake, h)
+	}
+	return c
+}
+
+// fins checks the number of FIN transmissions of role r, in [lo, hi].
+func (c *flowCheck) fins(r, lo, hi int) *flowCheck {
+	if n := len(c.side(r).FinFrames); n < lo || n > hi {
+		c.failf("%s sent its FIN %d times, want %d..%d", roleName[r], n, lo, hi)
+	}
+	return c
+}
+
+// states checks role r's state names in order.
+func (c *flowCheck) states(r int, want ...string) *flowCheck {
+	var got []string
+	for _, s := range c.side(r).States {
+		got = append(got, s.State)
+	}
+	if !slices.Equal(got, want) {
+		c.failf("%s states %v, want %v", roleName[r], got, want)
+	}
+	return c
+}
+
+// reset checks the ending RST; by "" means no RST.
+func (c *flowCheck) reset(by, cause string) *flowCheck {
+	r := c.fl.Close.Reset
+	switch {
+	case by == "" && r != nil:
+		c.failf("ended by a RST from the %s (frame %d), want no RST", r.By, r.Frame)
+	case by != "" && r == nil:
+		c.failf("no RST, want one from the %s", by)
+	case by != "" && (r.By != by || r.Cause != cause):
+		c.failf("RST by %s cause %s, want by %s cause %s", r.By, r.Cause, by, cause)
+	}
+	return c
+}
+
+// diags checks the set of diagnosis codes.
+func (c *flowCheck) diags(codes ...string) *flowCheck {
+	var got []string
+	for _, d := range c.fl.Diagnoses {
+		got = append(got, d.Code)
+	}
+	slices.Sort(got)
+	slices.Sort(codes)
+	if !slices.Equal(got, codes) {
+		c.failf("diagnoses %v, want %v", got, codes)
+	}
+	return c
+}
+
+// halfClose checks the half-close sender and how the active side closed.
+func (c *flowCheck) halfClose(sender, used string) *flowCheck {
+	h := c.fl.Close.HalfClose
+	switch {
+	case sender == "" && h != nil:
+		c.failf("half-close by %s, want none", h.Sender)
+	case sender != "" && h == nil:
+		c.failf("no half-close, want one by the %s", sender)
+	case sender != "" && (h.Sender != sender || h.ActiveUsed != used):
+		c.failf("half-close by %s (%s), want by %s (%s)", h.Sender, h.ActiveUsed, sender, used)
+	}
+	return c
+}
+
+// reuse checks the reuse verdict ("" means no previous incarnation).
+func (c *flowCheck) reuse(verdict, holder string) *flowCheck {
+	u := c.fl.Reuse
+	switch {
+	case verdict == "" && u != nil:
+		c.failf("reuse %s, want none", u.Verdict)
+	case verdict != "" && u == nil:
+		c.failf("no reuse, want %s", verdict)
+	case verdict != "" && (u.Verdict != verdict || u.TimeWaitHolder != holder):
+		c.failf("reuse %s held by %s, want %s held by %s", u.Verdict, u.TimeWaitHolder, verdict, holder)
+	}
+	return c
+}
+
+func checkAll(cs ...*flowCheck) error {
+	var errs []error
+	for _, c := range cs {
+		errs = append(errs, c.err())
+	}
+	return errors.Join(errs...)
+}
+
+// sysctls builds a scenario's per-side sysctl table.
+func sysctls(client, server map[string]string) map[side]map[string]string {
+	return map[side]map[string]string{sideClient: client, sideServer: server}
+}
+
+// scenarios is the fixture set, in the order of the README.
+func scenarios() []*scenario {
+	return []*scenario{
+		clientActiveClose(false),
+		serverActiveClose(),
+		threeWayClose(),
+		simultaneousClose(),
+	}
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// serverPort is the port every scenario's server listens on.
+const serverPort = 8080
+
+// ioTimeout bounds every blocking socket call (SO_RCVTIMEO/SO_SNDTIMEO).
+const ioTimeout = 20 * time.Second
+
+// sock is a blocking kernel socket driven with plain system calls, so that
+// every socket option and every shutdown/close is exactly what the
+// scenario asks for.
+type sock struct {
+	fd   int
+	name string
+	env  *env
+}
+
+// sockets tracks every descriptor a run opened, so that all are closed
+// before the namespaces are deleted.
+type sockets struct {
+	mu   sync.Mutex
+	open map[int]bool
+}
+
+func (ss *sockets) add(fd int) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.open == nil {
+		ss.open = map[int]bool{}
+	}
+	ss.open[fd] = true
+}
+
+func (ss *sockets) remove(fd int) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if !ss.open[fd] {
+		return false
+	}
+	delete(ss.open, fd)
+	return true
+}
+
+func (ss *sockets) closeAll() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for fd := range ss.open {
+		unix.Close(fd)
+	}
+	ss.open = nil
+}
+
+func sockaddr(a netip.AddrPort) unix.Sockaddr {
+	if a.Addr().Is4() {
+		return &unix.SockaddrInet4{Port: int(a.Port()), Addr: a.Addr().As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(a.Port()), Addr: a.Addr().As16()}
+}
+
+// newSock creates a TCP socket inside the namespace of side s.
+func (e *env) newSock(s side) *sock {
+	k := &sock{fd: -1, name: s.String(), env: e}
+	if e.failed() != nil {
+		return k
+	}
+	family := unix.AF_INET
+	if e.topo.v6 {
+		family = unix.AF_INET6
+	}
+	err := inNS(e.topo.ns(s), func() error {
+		var err error
+		k.fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+		return err
+	})
+	if err != nil {
+		e.fail(fmt.Errorf("%s socket: %w", s, err))
+		return k
+	}
+	e.socks.add(k.fd)
+	tv := unix.NsecToTimeval(ioTimeout.Nanoseconds())
+	e.fail(unix.SetsockoptTimeval(k.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv))
+	e.fail(unix.SetsockoptTimeval(k.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv))
+	return k
+}
+
+// listen opens the server's listening socket on serverPort.
+func (e *env) listen() *sock {
+	s := e.newSock(sideServer)
+	s.name = "listener"
+	s.setInt(unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	s.do("bind", func() error { return unix.Bind(s.fd, sockaddr(netip.AddrPortFrom(e.topo.serverIP, serverPort))) })
+	s.do("listen", func() error { return unix.Listen(s.fd, 1024) })
+	return s
+}
+
+// dial connects a new client socket to the server. A non-zero port binds
+// the client to it first (with SO_REUSEADDR, as an application that pins
+// its source port does). opts run on the socket before connect.
+func (e *env) dial(port int, opts ...func(*sock)) *sock {
+	s := e.newSock(sideClient)
+	for _, o := range opts {
+		o(s)
+	}
+	if port != 0 {
+		s.setInt(unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+		s.do("bind", func() error {
+			return unix.Bind(s.fd, sockaddr(netip.AddrPortFrom(e.topo.clientIP, uint16(port))))
+		})
+	}
+	s.do("connect", func() error {
+		return unix.Connect(s.fd, sockaddr(netip.AddrPortFrom(e.topo.serverIP, serverPort)))
+	})
+	return s
+}
+
+// do runs a system call on s unless the run already failed, retrying on
+// EINTR, and records its error.
+func (s *sock) do(what string, f func() error) {
+	if s.env.failed() != nil {
+		return
+	}
+	for {
+		err := f()
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			s.env.fail(fmt.Errorf("%s %s: %w", s.name, what, err))
+		}
+		return
+	}
+}
+
+// accept takes the next connection from a listener.
+func (s *sock) accept() *sock {
+	k := &sock{fd: -1, name: "server", env: s.env}
+	s.do("accept", func() error {
+		fd, _, err := unix.Accept4(s.fd, unix.SOCK_CLOEXEC)
+		if err == nil {
+			k.fd = fd
+			s.env.socks.add(fd)
+		}
+		return err
+	})
+	return k
+}
+
+func (s *sock) setInt(level, opt, v int) {
+	s.do("setsockopt", func() error { return unix.SetsockoptInt(s.fd, level, opt, v) })
+}
+
+// rcvbuf sets SO_RCVBUF (the kernel doubles it).
+func rcvbuf(n int) func(*sock) {
+	return func(s *sock) { s.setInt(unix.SOL_SOCKET, unix.SO_RCVBUF, n) }
+}
+
+// lingerZero sets SO_LINGER {1, 0}: close() resets the connection.
+func (s *sock) lingerZero() {
+	s.do("SO_LINGER", func() error {
+		return unix.SetsockoptLinger(s.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	})
+}
+
+var payload = func() []byte {
+	b := make([]byte, 64<<10)
+	for i := range b {
+		b[i] = byte('a' + i%26)
+	}
+	return b
+}()
+
+// write sends n bytes.
+func (s *sock) write(n int) {
+	for n > 0 && s.env.failed() == nil {
+		s.do("write", func() error {
+			w, err := unix.Write(s.fd, payload[:min(n, len(payload))])
+			n -= max(w, 0)
+			return err
+		})
+	}
+}
+
+// read reads exactly n bytes.
+func (s *sock) read(n int) {
+	buf := make([]byte, 64<<10)
+	for n > 0 && s.env.failed() == nil {
+		s.do("read", func() error {
+			r, err := unix.Read(s.fd, buf[:min(n, len(buf))])
+			if err == nil && r == 0 {
+				return fmt.Errorf("early EOF, %d bytes missing", n)
+			}
+			n -= max(r, 0)
+			return err
+		})
+	}
+}
+
+// readEOF reads until the peer's FIN and returns the byte count.
+func (s *sock) readEOF() int {
+	buf := make([]byte, 64<<10)
+	total := 0
+	for eof := false; !eof && s.env.failed() == nil; {
+		s.do("read to EOF", func() error {
+			r, err := unix.Read(s.fd, buf)
+			eof = err == nil && r == 0
+			total += max(r, 0)
+			return err
+		})
+	}
+	return total
+}
+
+// shutdownWR sends a FIN and keeps the socket open for reading.
+func (s *sock) shutdownWR() {
+	s.do("shutdown", func() error { return unix.Shutdown(s.fd, unix.SHUT_WR) })
+}
+
+// close closes the descriptor; the kernel carries on with the connection
+// as an orphan.
+func (s *sock) close() {
+	if s.fd < 0 || !s.env.socks.remove(s.fd) {
+		return
+	}
+	s.do("close", func() error { return unix.Close(s.fd) })
+}

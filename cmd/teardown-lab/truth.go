@@ -1,0 +1,803 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+
+	"github.com/teardown/teardown/analyze"
+)
+
+// truthFile is testdata/lab/<scenario>.truth.json (TRUTH-FORMAT.md).
+type truthFile struct {
+	Scenario    string                       `json:"scenario"`
+	Description string                       `json:"description"`
+	Kernel      string                       `json:"kernel"`
+	Vantage     string                       `json:"vantage"`
+	Framing     string                       `json:"framing"`
+	Capture     string                       `json:"capture"`
+	Sysctls     map[string]map[string]string `json:"sysctls"`
+	Notes       []string                     `json:"notes"`
+	Flows       []*truthFlow                 `json:"flows"`
+}
+
+type truthFlow struct {
+	Client      string       `json:"client"`
+	Server      string       `json:"server"`
+	Incarnation int          `json:"incarnation"`
+	Roles       string       `json:"roles"`
+	FirstFrame  int          `json:"first_frame"`
+	LastFrame   int          `json:"last_frame"`
+	Handshake   string       `json:"handshake"`
+	Close       truthClose   `json:"close"`
+	Sides       truthSides   `json:"sides"`
+	Reuse       *truthReuse  `json:"reuse"`
+	Diagnoses   []*truthDiag `json:"diagnoses"`
+
+	inc *incarnation // the wire evidence this flow was derived from
+}
+
+type truthClose struct {
+	Initiator string      `json:"initiator"`
+	Kind      string      `json:"kind"`
+	HalfClose *truthHalf  `json:"half_close"`
+	Reset     *truthReset `json:"reset"`
+}
+
+type truthHalf struct {
+	Sender     string  `json:"sender"`
+	Bytes      uint64  `json:"bytes"`
+	Duration   float64 `json:"duration"`
+	ActiveUsed string  `json:"active_used"`
+}
+
+type truthReset struct {
+	By    string `json:"by"`
+	Frame int    `json:"frame"`
+	State string `json:"state,omitempty"`
+	Cause string `json:"cause"`
+}
+
+type truthSides struct {
+	Client *truthSide `json:"client"`
+	Server *truthSide `json:"server"`
+}
+
+type truthSide struct {
+	States             []truthState `json:"states,omitempty"`
+	FinFrames          []int        `json:"fin_frames"`
+	FinRetransmissions int          `json:"fin_retransmissions"`
+	FinTLP             *bool        `json:"fin_tlp,omitempty"`
+	FinalState         string       `json:"final_state,omitempty"`
+}
+
+type truthState struct {
+	State string `json:"state"`
+	Frame int    `json:"frame"`
+	Via   string `json:"via,omitempty"`
+}
+
+type truthReuse struct {
+	Gap            float64 `json:"gap"`
+	TimeWaitHolder string  `json:"time_wait_holder"`
+	Timestamps     bool    `json:"timestamps"`
+	Verdict        string  `json:"verdict"`
+}
+
+type truthDiag struct {
+	Code   string `json:"code"`
+	Sysctl string `json:"sysctl,omitempty"`
+	Side   string `json:"side,omitempty"`
+}
+
+// closeWaitLong is the idle CLOSE_WAIT time from which a passive side is
+// diagnosed close-wait-long (TRUTH-FORMAT.md).
+const closeWaitLong = 1.0
+
+// incarnation is one connection attempt on a 4-tuple: its frames, split
+// from the previous incarnation at a SYN with a new client ISN.
+type incarnation struct {
+	client, server netip.AddrPort
+	roles          string
+	n              int // 1-based incarnation number on its 4-tuple
+	frames         []*frame
+	prev           *incarnation
+	flow           *truthFlow
+
+	// derived
+	syn       *frame // the client's first SYN
+	synack    *frame
+	hsAck     *frame
+	fins      [2][]*frame // per role: every FIN transmission
+	finEnd    [2]uint32   // ack value that covers the role's FIN
+	ackOfFin  [2]*frame   // peer segment that acknowledged the FIN and arrived
+	finArrive [2]*frame   // the FIN transmission that reached the peer
+	rst       *frame      // the RST that ended the incarnation
+	rstRole   int
+	states    [2][]truthState
+	tw        [2]bool // the role entered TIME_WAIT
+}
+
+const (
+	rc = 0 // client role index
+	rs = 1 // server role index
+)
+
+var roleName = [2]string{"client", "server"}
+
+func (in *incarnation) role(f *frame) int {
+	if f.src == in.client {
+		return rc
+	}
+	return rs
+}
+
+// splitFlows groups frames into incarnations in order of first frame.
+func splitFlows(frames []*frame) []*incarnation {
+	type key struct{ a, b netip.AddrPort }
+	canon := func(f *frame) key {
+		if f.src.Compare(f.dst) < 0 {
+			return key{f.src, f.dst}
+		}
+		return key{f.dst, f.src}
+	}
+	cur := map[key]*incarnation{}
+	var all []*incarnation
+	for _, f := range frames {
+		k := canon(f)
+		in := cur[k]
+		pureSyn := f.has(fSYN) && !f.has(fACK)
+		if in == nil || (pureSyn && (in.syn == nil || in.syn.seq != f.seq || in.syn.src != f.src)) {
+			n := &incarnation{n: 1, prev: in}
+			if in != nil {
+				n.n = in.n + 1
+			}
+			switch {
+			case pureSyn:
+				n.client, n.server, n.roles = f.src, f.dst, analyze.RolesHandshake
+				n.syn = f
+			case f.has(fSYN | fACK):
+				n.client, n.server, n.roles = f.dst, f.src, analyze.RolesHandshake
+			default:
+				n.client, n.server, n.roles = f.src, f.dst, analyze.RolesInferred
+				if f.src.Port() < f.dst.Port() {
+					n.client, n.server = f.dst, f.src
+				}
+			}
+			cur[k] = n
+			all = append(all, n)
+			in = n
+		}
+		in.frames = append(in.frames, f)
+	}
+	return all
+}
+
+// deriveTruth computes every flow's truth from the frames by the rules of
+// TRUTH-FORMAT.md.
+func deriveTruth(sc *scenario, frames []*frame, kernel string, notes []string) (*truthFile, error) {
+	tf := &truthFile{
+		Scenario:    sc.name,
+		Description: sc.desc,
+		Kernel:      kernel,
+		Vantage:     string(sc.vantage),
+		Framing:     string(sc.framing),
+		Capture:     sc.captureName(),
+		Sysctls:     map[string]map[string]string{"client": {}, "server": {}},
+		Notes:       append(slices.Clone(sc.notes), notes...),
+		Flows:       []*truthFlow{},
+	}
+	if tf.Notes == nil {
+		tf.Notes = []string{}
+	}
+	for s, m := range sc.sysctls {
+		for k, v := range m {
+			tf.Sysctls[s.String()][k] = v
+		}
+	}
+	if len(frames) == 0 {
+		return nil, fmt.Errorf("the capture holds no TCP segment")
+	}
+	last := frames[len(frames)-1]
+	for _, in := range splitFlows(frames) {
+		fl, err := in.derive(sc, last)
+		if err != nil {
+			return nil, fmt.Errorf("flow %s-%s #%d: %w", in.client, in.server, in.n, err)
+		}
+		tf.Flows = append(tf.Flows, fl)
+	}
+	return tf, nil
+}
+
+func (in *incarnation) derive(sc *scenario, last *frame) (*truthFlow, error) {
+	fl := &truthFlow{
+		Client:      in.client.String(),
+		Server:      in.server.String(),
+		Incarnation: in.n,
+		Roles:       in.roles,
+		FirstFrame:  in.frames[0].no,
+		LastFrame:   in.frames[len(in.frames)-1].no,
+		Diagnoses:   []*truthDiag{},
+		inc:         in,
+	}
+	in.flow = fl
+	in.handshake()
+	fl.Handshake = in.handshakeName()
+	in.finsAndAcks()
+	in.findRST()
+	in.simulate()
+	for r := range 2 {
+		s := &truthSide{States: in.states[r], FinFrames: []int{}}
+		for _, f := range in.fins[r] {
+			s.FinFrames = append(s.FinFrames, f.no)
+		}
+		if n := len(in.fins[r]); n > 0 {
+			s.FinRetransmissions = n - 1
+		}
+		if tlp, ok := in.finTLP(r); ok {
+			s.FinTLP = &tlp
+		}
+		if len(s.States) > 0 {
+			s.FinalState = s.States[len(s.States)-1].State
+		}
+		if r == rc {
+			fl.Sides.Client = s
+		} else {
+			fl.Sides.Server = s
+		}
+	}
+	in.closeStory(fl)
+	if err := in.reuse(fl); err != nil {
+		return nil, err
+	}
+	in.diagnose(sc, fl, last)
+	return fl, nil
+}
+
+func (in *incarnation) handshake() {
+	if in.syn == nil {
+		return
+	}
+	for _, f := range in.frames {
+		if in.synack == nil && f.src == in.server && f.has(fSYN|fACK) && f.ack == in.syn.seq+1 {
+			in.synack = f
+			continue
+		}
+		if in.synack != nil && f.src == in.client && f.has(fACK) && !f.has(fSYN) && !f.has(fRST) && seqGE(f.ack, in.synack.seq+1) {
+			in.hsAck = f
+			return
+		}
+	}
+}
+
+func (in *incarnation) handshakeName() string {
+	switch {
+	case in.syn == nil:
+		return analyze.HandshakeNotSeen
+	case in.synack == nil:
+		return analyze.HandshakeSynOnly
+	case in.hsAck == nil:
+		return analyze.HandshakeSynSynAck
+	}
+	return analyze.HandshakeComplete
+}
+
+// finsAndAcks finds each role's FIN transmissions, the one that reached
+// the peer (the last before the peer's first acknowledgement of it) and
+// the acknowledgement that reached the FIN's sender (the first after the
+// sender's last transmission: a retransmission after an ACK proves that
+// ACK was lost).
+func (in *incarnation) finsAndAcks() {
+	for _, f := range in.frames {
+		if f.has(fFIN) && !f.has(fRST) {
+			r := in.role(f)
+			in.fins[r] = append(in.fins[r], f)
+		}
+	}
+	for r := range 2 {
+		if len(in.fins[r]) == 0 {
+			continue
+		}
+		first := in.fins[r][0]
+		in.finEnd[r] = first.seq + first.len + 1
+		lastTx := in.fins[r][len(in.fins[r])-1]
+		for _, f := range in.frames {
+			if in.role(f) == r || !f.has(fACK) || !seqGE(f.ack, in.finEnd[r]) {
+				continue
+			}
+			if in.finArrive[r] == nil {
+				for _, g := range in.fins[r] {
+					if g.no < f.no {
+						in.finArrive[r] = g
+					}
+				}
+			}
+			if in.ackOfFin[r] == nil && f.no > lastTx.no && !f.has(fRST) {
+				in.ackOfFin[r] = f
+			}
+		}
+	}
+}
+
+// findRST finds the RST that ended the incarnation. A RST sent by a side
+// that then sends a SYN again (the answer to a TIME_WAIT's old ACK) is
+// part of the handshake, not an end.
+func (in *incarnation) findRST() {
+	for i, f := range in.frames {
+		if !f.has(fRST) {
+			continue
+		}
+		retried := false
+		for _, g := range in.frames[i+1:] {
+			if g.src == f.src && g.has(fSYN) {
+				retried = true
+			}
+		}
+		if !retried {
+			in.rst, in.rstRole = f, in.role(f)
+			return
+		}
+	}
+}
+
+// simulate runs both sides' state machines over the frames, applying a
+// received segment only when the wire proves it arrived (TRUTH-FORMAT.md).
+func (in *incarnation) simulate() {
+	var st [2]string
+	set := func(r int, s string, f *frame, via string) {
+		st[r] = s
+		in.states[r] = append(in.states[r], truthState{State: s, Frame: f.no, Via: via})
+		if s == "TIME_WAIT" {
+			in.tw[r] = true
+		}
+	}
+	// A FIN that arrived is applied to its receiver when the wire
+	// proves it had arrived: just before the receiver's first segment that
+	// acknowledges it, or before a later segment of the FIN's sender
+	// changes the receiver's state (segments arrive in the order they
+	// were sent). Until then the receiver may still send segments that
+	// do not acknowledge it: the FINs crossed.
+	var pending [2]*frame // FIN of the peer, waiting to be applied at role r
+	apply := func(r int) {
+		f := pending[r]
+		if f == nil {
+			return
+		}
+		pending[r] = nil
+		switch st[r] {
+		case "ESTABLISHED":
+			set(r, "CLOSE_WAIT", f, "")
+		case "FIN_WAIT1":
+			set(r, "CLOSING", f, "")
+		case "FIN_WAIT2":
+			set(r, "TIME_WAIT", f, "")
+		}
+	}
+	for _, f := range in.frames {
+		x := in.role(f)
+		y := 1 - x
+		if pending[x] != nil && f.has(fACK) && seqGE(f.ack, in.finEnd[y]) {
+			apply(x)
+		}
+		if pending[y] != nil && (f == in.ackOfFin[y] || f == in.rst) {
+			apply(y)
+		}
+		if f == in.rst {
+			if st[x] != "" && st[x] != "CLOSED" {
+				set(x, "CLOSED", f, "rst")
+			}
+			if st[y] != "" && st[y] != "CLOSED" {
+				set(y, "CLOSED", f, "rst")
+			}
+			return
+		}
+		if f == in.syn {
+			set(rc, "SYN_SENT", f, "")
+		}
+		if f == in.synack {
+			var syn *frame
+			for _, g := range in.frames {
+				if g.no < f.no && g.src == in.client && g.has(fSYN) && !g.has(fACK) && g.seq == in.syn.seq {
+					syn = g
+				}
+			}
+			set(rs, "SYN_RECV", syn, "")
+			if in.hsAck != nil {
+				set(rc, "ESTABLISHED", f, "")
+			}
+		}
+		if f == in.hsAck {
+			set(rs, "ESTABLISHED", f, "")
+		}
+		if in.syn == nil && st[x] == "" {
+			// Started mid-flow: both sides are taken as established
+			// from the first frame.
+			set(rc, "ESTABLISHED", f, "")
+			set(rs, "ESTABLISHED", f, "")
+		}
+		// ACK before FIN, as the kernel processes them.
+		if f == in.ackOfFin[y] {
+			switch st[y] {
+			case "FIN_WAIT1":
+				set(y, "FIN_WAIT2", f, "")
+			case "CLOSING":
+				set(y, "TIME_WAIT", f, "")
+			case "LAST_ACK":
+				set(y, "CLOSED", f, "")
+			}
+		}
+		if len(in.fins[x]) > 0 && f == in.fins[x][0] {
+			switch st[x] {
+			case "ESTABLISHED":
+				set(x, "FIN_WAIT1", f, "")
+			case "CLOSE_WAIT":
+				set(x, "LAST_ACK", f, "")
+			}
+		}
+		if f == in.finArrive[x] {
+			pending[y] = f
+			if f.has(fACK) && len(in.fins[y]) > 0 && f == in.ackOfFin[y] {
+				// A FIN+ACK acknowledging our FIN: processed at once.
+				apply(y)
+			}
+		}
+	}
+}
+
+// finTLP tells whether the first retransmission of role r's FIN was a
+// tail-loss probe: it came about one RTO after the original and the next
+// one about one RTO later again, where RTO backoff would have doubled the
+// gap. With fewer than three transmissions the wire cannot tell (and the
+// truth omits the key), except that no retransmission means no probe.
+func (in *incarnation) finTLP(r int) (tlp, ok bool) {
+	f := in.fins[r]
+	switch {
+	case len(f) == 1:
+		return false, true
+	case len(f) < 3:
+		return false, false
+	}
+	g1 := float64(f[1].t - f[0].t)
+	g2 := float64(f[2].t - f[1].t)
+	return g2 < 1.5*g1, true
+}
+
+func (in *incarnation) closeStory(fl *truthFlow) {
+	c := &fl.Close
+	nc, ns := len(in.fins[rc]), len(in.fins[rs])
+	active := -1
+	switch {
+	case nc > 0 && ns > 0:
+		active = rc
+		if in.fins[rs][0].no < in.fins[rc][0].no {
+			active = rs
+		}
+	case nc > 0:
+		active = rc
+	case ns > 0:
+		active = rs
+	}
+	simultaneous := false
+	if nc > 0 && ns > 0 {
+		p := 1 - active
+		pf := in.fins[p][0]
+		af := in.fins[active][0]
+		simultaneous = !(pf.has(fACK) && seqGE(pf.ack, in.finEnd[active])) &&
+			!(af.has(fACK) && seqGE(af.ack, in.finEnd[p]))
+	}
+	switch {
+	case in.rst != nil:
+		c.Kind = string(analyze.ResetKind)
+	case simultaneous:
+		c.Kind = string(analyze.SimultaneousKind)
+	case nc > 0 && ns > 0:
+		c.Kind = string(analyze.FourWay)
+		for _, f := range in.frames {
+			if in.role(f) != active && f.has(fACK) && seqGE(f.ack, in.finEnd[active]) {
+				if f.has(fFIN) {
+					c.Kind = string(analyze.ThreeWay)
+				}
+				break
+			}
+		}
+	case nc > 0 || ns > 0:
+		c.Kind = string(analyze.HalfClosedAtEnd)
+	case in.synack == nil && in.syn != nil && in.rst != nil:
+		c.Kind = string(analyze.Rejected)
+	default:
+		c.Kind = string(analyze.OpenAtEnd)
+	}
+	switch {
+	case simultaneous:
+		c.Initiator = string(analyze.Simultaneous)
+	case active >= 0:
+		c.Initiator = roleName[active]
+	case in.rst != nil:
+		c.Initiator = roleName[in.rstRole]
+	default:
+		c.Initiator = string(analyze.NoRole)
+	}
+	if active >= 0 && !simultaneous {
+		c.HalfClose = in.halfClose(active)
+	}
+	if in.rst != nil {
+		r := in.rstRole
+		c.Reset = &truthReset{By: roleName[r], Frame: in.rst.no, Cause: in.rstCause()}
+		// The sender's state is the one before its CLOSED entry.
+		if s := in.states[r]; len(s) >= 2 {
+			c.Reset.State = s[len(s)-2].State
+		}
+	}
+}
+
+// halfClose describes the data the passive side sent after the active
+// side's first FIN transmission.
+func (in *incarnation) halfClose(active int) *truthHalf {
+	p := 1 - active
+	fin := in.fins[active][0]
+	start := uint32(0)
+	if in.synack != nil {
+		start = in.synack.seq + 1
+		if p == rc {
+			start = in.syn.seq + 1
+		}
+	}
+	var end uint32
+	var lastData *frame
+	haveStart := in.synack != nil
+	for _, f := range in.frames {
+		if in.role(f) != p || f.len == 0 {
+			continue
+		}
+		e := f.seq + f.len
+		if f.no < fin.no {
+			if !haveStart || seqGT(e, start) {
+				start, haveStart = e, true
+			}
+			continue
+		}
+		if lastData == nil || seqGT(e, end) {
+			end = e
+		}
+		lastData = f
+	}
+	if lastData == nil || !seqGT(end, start) {
+		return nil
+	}
+	h := &truthHalf{
+		Sender:     roleName[p],
+		Bytes:      uint64(end - start),
+		Duration:   round6(float64(lastData.t-fin.t) / 1e9),
+		ActiveUsed: analyze.ActiveUsedUnknown,
+	}
+	for _, f := range in.frames {
+		if in.role(f) != active || f.no < lastData.no && !f.has(fRST) {
+			continue
+		}
+		if f.has(fRST) && f.no > fin.no {
+			h.ActiveUsed = analyze.ActiveUsedClose
+			break
+		}
+		if f.has(fACK) && seqGT(f.ack, start) && f.no > fin.no {
+			h.ActiveUsed = analyze.ActiveUsedShutdown
+			break
+		}
+	}
+	return h
+}
+
+func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }
+
+// rstCause classifies the ending RST by what preceded it on the wire
+// (KERNEL.md rows 3, 5, 6b, 6c, 12).
+func (in *incarnation) rstCause() string {
+	x := in.rstRole
+	y := 1 - x
+	rst := in.rst
+	if in.synack == nil && x == rs {
+		return analyze.CauseRefused
+	}
+	if len(in.fins[x]) > 0 && in.fins[x][0].no < rst.no {
+		// The sender had sent its FIN: what did the RST answer?
+		fin := in.fins[x][0]
+		for _, f := range in.frames {
+			if f.no > fin.no && f.no < rst.no && in.role(f) == y && f.len > 0 {
+				return analyze.CauseDataAfterClose
+			}
+		}
+		if len(in.fins[y]) > 0 && in.fins[y][0].no < rst.no {
+			for _, f := range in.frames {
+				if f.no < rst.no && in.role(f) == x && f.has(fACK) && seqGE(f.ack, in.finEnd[y]) {
+					return analyze.CauseTimeWaitMissing
+				}
+			}
+			return analyze.CauseFinWait2Timeout
+		}
+		return analyze.CauseUnknown
+	}
+	// RST instead of FIN: unread data if the sender acknowledged peer data
+	// and sent no data of its own after it (KERNEL.md row 5).
+	var lastPeerData *frame
+	for _, f := range in.frames {
+		if f.no < rst.no && in.role(f) == y && f.len > 0 {
+			lastPeerData = f
+		}
+	}
+	if lastPeerData == nil {
+		return analyze.CauseLingerZero
+	}
+	for _, f := range in.frames {
+		if f.no > lastPeerData.no && f.no < rst.no && in.role(f) == x && f.len > 0 {
+			return analyze.CauseLingerZero
+		}
+	}
+	return analyze.CauseUnreadData
+}
+
+// reuse links the incarnation to the previous one on its 4-tuple.
+func (in *incarnation) reuse(fl *truthFlow) error {
+	p := in.prev
+	if p == nil {
+		return nil
+	}
+	if in.syn == nil {
+		return fmt.Errorf("a new incarnation without a SYN")
+	}
+	r := &truthReuse{Timestamps: in.syn.ts && p.frames[0].ts}
+	holder := -1
+	switch {
+	case len(p.fins[rc]) > 0 && in.syn.seq == p.finEnd[rc]-1+65538:
+		holder, r.Verdict = rc, analyze.VerdictClientReuse
+	case in.synack != nil && len(p.fins[rs]) > 0 && in.synack.seq == p.finEnd[rs]-1+65538:
+		holder, r.Verdict = rs, analyze.VerdictServerAccept
+	}
+	if holder < 0 {
+		for _, f := range in.frames {
+			if in.synack != nil && f.no >= in.synack.no {
+				break
+			}
+			if f.src == in.server && f.has(fACK) && !f.has(fSYN) && !f.has(fRST) {
+				holder, r.Verdict = rs, analyze.VerdictRefused
+				break
+			}
+		}
+	}
+	if holder < 0 {
+		for x := range 2 {
+			if p.tw[x] {
+				holder = x
+				break
+			}
+		}
+	}
+	var from *frame
+	if holder >= 0 && p.tw[holder] {
+		// The TIME_WAIT holder's first ACK of the peer's FIN.
+		for _, f := range p.frames {
+			if p.role(f) == holder && f.has(fACK) && seqGE(f.ack, p.finEnd[1-holder]) {
+				from = f
+				break
+			}
+		}
+	}
+	if from == nil {
+		from = p.frames[len(p.frames)-1]
+		if r.Verdict == "" {
+			r.Verdict = analyze.VerdictNoTimeWait
+		}
+		if holder < 0 || !p.tw[holder] {
+			r.TimeWaitHolder = string(analyze.NoRole)
+		}
+	}
+	if r.TimeWaitHolder == "" {
+		r.TimeWaitHolder = roleName[holder]
+	}
+	r.Gap = round6(float64(in.syn.t-from.t) / 1e9)
+	switch {
+	case r.Gap >= 60:
+		r.Verdict = analyze.VerdictExpired
+	case r.Verdict == "":
+		r.Verdict = analyze.VerdictUnproven
+	}
+	fl.Reuse = r
+	return nil
+}
+
+// diagnose lists the codes a correct analyzer must report for the flow.
+func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
+	add := func(code, sysctl string, r int) {
+		d := &truthDiag{Code: code, Sysctl: sysctl}
+		if r >= 0 {
+			d.Side = roleName[r]
+		}
+		fl.Diagnoses = append(fl.Diagnoses, d)
+	}
+	for r := range 2 {
+		if n := len(in.fins[r]); n > 0 {
+			acked := false
+			for _, f := range in.frames {
+				if in.role(f) != r && f.has(fACK) && seqGE(f.ack, in.finEnd[r]) {
+					acked = true
+				}
+			}
+			switch {
+			case acked && n > 1:
+				add(analyze.CodeFinRetransmitted, sc.finSysctl(r), r)
+			case !acked && in.rst == nil && n > 1:
+				add(analyze.CodeFinNeverAcked, "net.ipv4.tcp_orphan_retries", r)
+			case !acked && in.rst == nil, acked && len(in.fins[1-r]) == 0 && in.rst == nil:
+				// A capture caveat: it names no side.
+				add(analyze.CodeCaptureEndedMidClose, "", -1)
+			}
+			// A zero window from the peer before the FIN held it back.
+			for _, f := range in.frames {
+				if f.no < in.fins[r][0].no && in.role(f) != r && f.win == 0 && !f.has(fRST) && !f.has(fSYN) {
+					add(analyze.CodeFinBlockedZeroWindow, "net.ipv4.tcp_orphan_retries", r)
+					break
+				}
+			}
+		}
+	}
+	// Idle CLOSE_WAIT: from entering it (or the last data sent in it) to
+	// the FIN, or to the end of the capture.
+	for r := range 2 {
+		var enter *frame
+		for _, s := range in.states[r] {
+			if s.State == "CLOSE_WAIT" {
+				enter = frameNo(in.frames, s.Frame)
+			}
+		}
+		if enter == nil {
+			continue
+		}
+		from, to := enter.t, last.t
+		for _, f := range in.frames {
+			if f.no > enter.no && in.role(f) == r && f.len > 0 {
+				from = f.t
+			}
+		}
+		if len(in.fins[r]) > 0 {
+			to = in.fins[r][0].t
+		} else if in.rst != nil {
+			to = in.rst.t
+		}
+		if float64(to-from)/1e9 >= closeWaitLong {
+			add(analyze.CodeCloseWaitLong, "", r)
+		}
+	}
+	if in.rst != nil {
+		r := in.rstRole
+		switch fl.Close.Reset.Cause {
+		case analyze.CauseUnreadData:
+			add(analyze.CodeRstUnreadData, "", r)
+		case analyze.CauseLingerZero:
+			add(analyze.CodeRstLingerZero, "SO_LINGER", r)
+		case analyze.CauseDataAfterClose:
+			add(analyze.CodeRstDataAfterClose, "", r)
+		case analyze.CauseFinWait2Timeout:
+			add(analyze.CodeFinWait2Timeout, "net.ipv4.tcp_fin_timeout", r)
+		case analyze.CauseTimeWaitMissing:
+			add(analyze.CodeTimeWaitMissing, "net.ipv4.tcp_max_tw_buckets", r)
+		}
+	}
+	if u := fl.Reuse; u != nil {
+		switch u.Verdict {
+		case analyze.VerdictClientReuse:
+			add(analyze.CodeTimeWaitReuse, sc.reuseSysctl, rc)
+		case analyze.VerdictServerAccept:
+			add(analyze.CodeTimeWaitReuse, "net.ipv4.tcp_timestamps", rs)
+		case analyze.VerdictRefused:
+			add(analyze.CodeTimeWaitSynRefused, "net.ipv4.tcp_timestamps", rs)
+		}
+	}
+}
+
+func frameNo(frames []*frame, no int) *frame {
+	for _, f := range frames {
+		if f.no == no {
+			return f
+		}
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TCP header flags as tshark prints them in tcp.flags.
+const (
+	fFIN = 0x01
+	fSYN = 0x02
+	fRST = 0x04
+	fPSH = 0x08
+	fACK = 0x10
+)
+
+// frame is one TCP segment of a capture as tshark decoded it.
+type frame struct {
+	no       int
+	t        int64 // ns since the epoch
+	src, dst netip.AddrPort
+	flags    int
+	seq, ack uint32
+	len      uint32
+	win      int
+	ipid     int // -1 for IPv6
+	ts       bool
+	tsval    uint32
+}
+
+func (f *frame) has(fl int) bool { return f.flags&fl == fl }
+
+// flagString renders flags the tcpdump way ("S", "F.", "R").
+func (f *frame) flagString() string {
+	var b strings.Builder
+	for _, x := range []struct {
+		f int
+		c byte
+	}{{fSYN, 'S'}, {fFIN, 'F'}, {fRST, 'R'}, {fPSH, 'P'}} {
+		if f.flags&x.f != 0 {
+			b.WriteByte(x.c)
+		}
+	}
+	if f.flags&fACK != 0 {
+		b.WriteByte('.')
+	}
+	return b.String()
+}
+
+func (f *frame) String() string {
+	return fmt.Sprintf("frame %d %s > %s [%s] seq %d ack %d len %d", f.no, f.src, f.dst, f.flagString(), f.seq, f.ack, f.len)
+}
+
+// seqGE reports a >= b in sequence space.
+func seqGE(a, b uint32) bool { return int32(a-b) >= 0 }
+
+// seqGT reports a > b in sequence space.
+func seqGT(a, b uint32) bool { return int32(a-b) > 0 }
+
+var tsharkFields = []string{
+	"frame.number", "frame.time_epoch",
+	"ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport",
+	"tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "tcp.window_size_value",
+	"ip.id", "tcp.options.timestamp.tsval",
+}
+
+// readFrames decodes every TCP segment of file with tshark. Frame numbers
+// are tshark's, which are Wireshark's.
+func readFrames(ctx context.Context, file string) ([]*frame, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	args := []string{"-n", "-r", file, "-Y", "tcp", "-T", "fields", "-E", "separator=|", "-E", "occurrence=f"}
+	for _, f := range tsharkFields {
+		args = append(args, "-e", f)
+	}
+	out, err := exec.CommandContext(ctx, "tshark", args...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("tshark %s: %w", file, err)
+	}
+	var frames []*frame
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		f, err := parseFrame(line)
+		if err != nil {
+			return nil, fmt.Errorf("tshark %s: %q: %w", file, line, err)
+		}
+		frames = append(frames, f)
+	}
+	return frames, nil
+}
+
+func parseFrame(line string) (*frame, error) {
+	v := strings.Split(line, "|")
+	if len(v) != len(tsharkFields) {
+		return nil, fmt.Errorf("%d fields, want %d", len(v), len(tsharkFields))
+	}
+	num := func(s string, base int) (uint64, error) {
+		s = strings.TrimPrefix(s, "0x")
+		return strconv.ParseUint(s, base, 64)
+	}
+	f := &frame{ipid: -1}
+	n, err := num(v[0], 10)
+	if err != nil {
+		return nil, err
+	}
+	f.no = int(n)
+	sec, frac, _ := strings.Cut(v[1], ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return nil, err
+	}
+	frac = (frac + "000000000")[:9]
+	ns, err := strconv.ParseInt(frac, 10, 64)
+	if err != nil {
+		return nil, err
+	}
+	f.t = s*1e9 + ns
+	addr := func(a4, a6, port string) (netip.AddrPort, error) {
+		a := a4
+		if a == "" {
+			a = a6
+		}
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		return netip.AddrPortFrom(ip, uint16(p)), err
+	}
+	if f.src, err = addr(v[2], v[3], v[4]); err != nil {
+		return nil, err
+	}
+	if f.dst, err = addr(v[5], v[6], v[7]); err != nil {
+		return nil, err
+	}
+	var x uint64
+	if x, err = num(v[8], 16); err != nil {
+		return nil, err
+	}
+	f.flags = int(x)
+	if x, err = num(v[9], 10); err != nil {
+		return nil, err
+	}
+	f.seq = uint32(x)
+	if x, err = num(v[10], 10); err != nil {
+		return nil, err
+	}
+	f.ack = uint32(x)
+	if x, err = num(v[11], 10); err != nil {
+		return nil, err
+	}
+	f.len = uint32(x)
+	if x, err = num(v[12], 10); err != nil {
+		return nil, err
+	}
+	f.win = int(x)
+	if v[13] != "" {
+		if x, err = num(v[13], 16); err != nil {
+			return nil, err
+		}
+		f.ipid = int(x)
+	}
+	if v[14] != "" {
+		if x, err = num(v[14], 10); err != nil {
+			return nil, err
+		}
+		f.ts, f.tsval = true, uint32(x)
+	}
+	return f, nil
+}
