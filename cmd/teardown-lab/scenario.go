@@ -240,5 +240,15 @@ func scenarios() []*scenario {
 		serverActiveClose(),
 		threeWayClose(),
 		simultaneousClose(),
+		halfCloseShutdown(),
+		halfCloseReset(),
+		finRetransmitted(false),
+		finNeverAcked("1", 4, frameEthernet, vantageClient),
+		finNeverAcked("3", 6, framePcapng, vantageServer),
+		finWait2Timeout(),
+		closeWaitLongScenario(),
+		lastAckAbsorbed(),
+		finZeroWindow(),
+		captureEndsMidClose(),
 	}
 }

@@ -94,9 +94,12 @@ func (e *env) newSock(s side) *sock {
 }
 
 // listen opens the server's listening socket on serverPort.
-func (e *env) listen() *sock {
+func (e *env) listen(opts ...func(*sock)) *sock {
 	s := e.newSock(sideServer)
 	s.name = "listener"
+	for _, o := range opts {
+		o(s)
+	}
 	s.setInt(unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 	s.do("bind", func() error { return unix.Bind(s.fd, sockaddr(netip.AddrPortFrom(e.topo.serverIP, serverPort))) })
 	s.do("listen", func() error { return unix.Listen(s.fd, 1024) })
@@ -162,6 +165,11 @@ func (s *sock) setInt(level, opt, v int) {
 // rcvbuf sets SO_RCVBUF (the kernel doubles it).
 func rcvbuf(n int) func(*sock) {
 	return func(s *sock) { s.setInt(unix.SOL_SOCKET, unix.SO_RCVBUF, n) }
+}
+
+// sndbuf sets SO_SNDBUF (the kernel doubles it).
+func sndbuf(n int) func(*sock) {
+	return func(s *sock) { s.setInt(unix.SOL_SOCKET, unix.SO_SNDBUF, n) }
 }
 
 // lingerZero sets SO_LINGER {1, 0}: close() resets the connection.

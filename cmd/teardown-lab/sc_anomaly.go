@@ -1,0 +1,294 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/teardown/teardown/analyze"
+)
+
+// Scenarios of half-closes, retransmitted and lost FINs, expired
+// FIN_WAIT2 and long CLOSE_WAIT.
+
+// oneFlow wraps a check of a capture that must hold exactly one flow.
+func oneFlow(f func(c *flowCheck) *flowCheck) func(*wire) error {
+	return func(w *wire) error {
+		c, err := w.one()
+		if err != nil {
+			return err
+		}
+		return f(c).err()
+	}
+}
+
+func halfCloseShutdown() *scenario {
+	return &scenario{
+		name:    "half-close-shutdown",
+		summary: "client shutdown(SHUT_WR); the server streams 20 kB over 3 s, then closes",
+		desc: "The client sends a 100-byte request and calls shutdown(SHUT_WR), keeping its socket open; the server reads " +
+			"to EOF, then writes 1000 bytes every 150 ms for 3 s (which the client ACKs) and close()s; the client reads to EOF and " +
+			"close()s. Default sysctls; SLL framing (-i any -y LINUX_SLL at the server).",
+		vantage: vantageServer,
+		framing: frameSLL,
+		run: func(e *env) {
+			ln := e.listen()
+			c := e.dial(0)
+			s := ln.accept()
+			c.write(100)
+			c.shutdownWR()
+			s.readEOF()
+			for range 20 {
+				s.write(1000)
+				e.sleep(150 * time.Millisecond)
+			}
+			s.close()
+			c.readEOF()
+			c.close()
+		},
+		check: oneFlow(func(c *flowCheck) *flowCheck {
+			return c.kind(analyze.FourWay).initiator(analyze.Client).halfClose("server", analyze.ActiveUsedShutdown).
+				fins(rc, 1, 1).fins(rs, 1, 1).reset("", "").diags().
+				states(rc, activeStates...).states(rs, passiveStates...)
+		}),
+	}
+}
+
+func halfCloseReset() *scenario {
+	return &scenario{
+		name:    "half-close-rst",
+		summary: "client close()s; the server's late data is answered by RST",
+		desc: "The client sends a 100-byte request and close()s (an orphan); the server reads to EOF, waits 200 ms and writes " +
+			"1000 bytes, which the client's orphaned FIN_WAIT2 answers with RST. Default sysctls.",
+		vantage: vantageClient,
+		framing: frameEthernet,
+		run: func(e *env) {
+			ln := e.listen()
+			c := e.dial(0)
+			s := ln.accept()
+			c.write(100)
+			c.close()
+			s.readEOF()
+			e.sleep(200 * time.Millisecond)
+			s.write(1000)
+			e.sleep(200 * time.Millisecond)
+			s.close()
+		},
+		check: oneFlow(func(c *flowCheck) *flowCheck {
+			return c.kind(analyze.ResetKind).initiator(analyze.Client).halfClose("server", analyze.ActiveUsedClose).
+				fins(rc, 1, 1).fins(rs, 0, 0).reset("client", analyze.CauseDataAfterClose).
+				diags(analyze.CodeRstDataAfterClose).
+				states(rc, "SYN_SENT", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "CLOSED").
+				states(rs, "SYN_RECV", "ESTABLISHED", "CLOSE_WAIT", "CLOSED")
+		}),
+	}
+}
+
+func finRetransmitted(v6 bool) *scenario {
+	sc := &scenario{
+		name:    "fin-retransmitted",
+		summary: "the client's FIN is dropped for 500 ms, retransmitted (TLP, then RTO) and acknowledged",
+		desc: "The client close()s after a short exchange; an iptables rule at the server drops the client's FINs for " +
+			"500 ms, so the FIN goes out again (a tail-loss probe, then an RTO retransmission) before one arrives and is ACKed; " +
+			"the server then close()s. Default sysctls; captured at the server, which sees the dropped FINs arrive.",
+		vantage: vantageServer,
+		framing: frameEthernet,
+		run: func(e *env) {
+			ln := e.listen()
+			c, s := exchange(e, ln, 100, 100)
+			e.drop(sideServer, "--tcp-flags", "FIN", "FIN")
+			c.close()
+			e.sleep(500 * time.Millisecond)
+			e.undrop()
+			s.readEOF()
+			e.sleep(100 * time.Millisecond)
+			s.close()
+		},
+		check: oneFlow(func(c *flowCheck) *flowCheck {
+			return c.kind(analyze.FourWay).initiator(analyze.Client).fins(rc, 2, 4).fins(rs, 1, 1).reset("", "").
+				diags(analyze.CodeFinRetransmitted).
+				states(rc, activeStates...).states(rs, passiveStates...)
+		}),
+	}
+	if v6 {
+		sc.name += "-v6"
+		sc.v6 = true
+		sc.summary += " (IPv6)"
+		sc.desc += " IPv6."
+	}
+	return sc
+}
+
+// finNeverAcked: the client's FIN never reaches the server; the orphan
+// gives up silently after the tcp_orphan_retries time budget.
+func finNeverAcked(retries string, fins int, fr framing, v vantage) *scenario {
+	return &scenario{
+		name:    "fin-never-acked-orphan-retries-" + retries,
+		summary: fmt.Sprintf("every client FIN is dropped; tcp_orphan_retries=%s: %d FINs, then silence, no RST", retries, fins),
+		desc: fmt.Sprintf("The client close()s after a short exchange; an iptables rule at the server drops every client FIN, "+
+			"so the orphan retransmits it (TLP, then RTO backoff) until the tcp_orphan_retries=%s time budget is spent and "+
+			"then vanishes without a RST. The server stays ESTABLISHED and silent. The capture runs 3 s past the give-up.", retries),
+		vantage: v,
+		framing: fr,
+		sysctls: sysctls(map[string]string{"net.ipv4.tcp_orphan_retries": retries}, nil),
+		noQuiet: true,
+		tail:    3 * time.Second,
+		run: func(e *env) {
+			ln := e.listen()
+			c, _ := exchange(e, ln, 100, 100)
+			e.drop(sideServer, "--tcp-flags", "FIN", "FIN")
+			c.close()
+			e.has(sideClient, "FIN-WAIT-1", 5*time.Second)
+			e.gone(sideClient, "FIN-WAIT-1", 60*time.Second)
+		},
+		check: oneFlow(func(c *flowCheck) *flowCheck {
+			return c.kind(analyze.HalfClosedAtEnd).initiator(analyze.Client).fins(rc, fins, fins).fins(rs, 0, 0).
+				reset("", "").diags(analyze.CodeFinNeverAcked).
+				states(rc, "SYN_SENT", "ESTABLISHED", "FIN_WAIT1").states(rs, "SYN_RECV", "ESTABLISHED")
+		}),
+	}
+}
+
+func finWait2Timeout() *scenario {
+	return &scenario{
+		name:    "fin-wait-2-timeout",
+		summary: "tcp_fin_timeout=2 at the client; the server's FIN 4 s later is answered by RST",
+		desc: "The client close()s with net.ipv4.tcp_fin_timeout=2; the server ACKs but keeps CLOSE_WAIT until the client's " +
+			"orphaned FIN_WAIT2 has expired, then close()s; its late FIN finds no socket and is answered by a bare RST. " +
+			"Captured at a router between the two.",
+		vantage: vantageRouter,
+		framing: frameEthernet,
+		sysctls: sysctls(map[string]string{"net.ipv4.tcp_fin_timeout": "2"}, nil),
+		run: func(e *env) {
+			ln := e.listen()
+			c, s := exchange(e, ln, 100, 100)
+			c.close()
+			s.readEOF()
+			e.has(sideClient, "FIN-WAIT-2", 5*time.Second)
+			e.gone(sideClient, "FIN-WAIT-2", 20*time.Second)
+			e.sleep(time.Second)
+			s.close()
+		},
+		check: func(w *wire) error {
+			c, err := w.one()
+			if err != nil {
+				return err
+			}
+			// The RST comes from no socket at all: the sender had no
+			// state, so the truth leaves reset.state out.
+			if c.fl.Close.Reset != nil {
+				c.fl.Close.Reset.State = ""
+			}
+			return c.kind(analyze.ResetKind).initiator(analyze.Client).fins(rc, 1, 1).fins(rs, 1, 1).
+				reset("client", analyze.CauseFinWait2Timeout).
+				diags(analyze.CodeFinWait2Timeout, analyze.CodeCloseWaitLong).
+				states(rc, "SYN_SENT", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "CLOSED").
+				states(rs, "SYN_RECV", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED").err()
+		},
+	}
+}
+
+func closeWaitLongScenario() *scenario {
+	return &scenario{
+		name:    "close-wait-long",
+		summary: "the server close()s 3 s after read() returned 0: a long CLOSE_WAIT",
+		desc: "The client close()s after a short exchange; the server's read() returns 0 at once but it close()s only 3 s " +
+			"later, holding CLOSE_WAIT (no sysctl governs it). Default sysctls; pcapng (editcap -F pcapng).",
+		vantage: vantageClient,
+		framing: framePcapng,
+		run: func(e *env) {
+			ln := e.listen()
+			c, s := exchange(e, ln, 100, 100)
+			c.close()
+			s.readEOF()
+			e.sleep(3 * time.Second)
+			s.close()
+		},
+		check: oneFlow(func(c *flowCheck) *flowCheck {
+			return c.kind(analyze.FourWay).initiator(analyze.Client).fins(rc, 1, 1).fins(rs, 1, 1).reset("", "").
+				diags(analyze.CodeCloseWaitLong).states(rc, activeStates...).states(rs, passiveStates...)
+		}),
+	}
+}
+
+func lastAckAbsorbed() *scenario {
+	return &scenario{
+		name:    "last-ack-fin-absorbed",
+		summary: "the client's ACKs of the server's FIN are dropped for 1 s; its TIME_WAIT re-ACKs each retransmission",
+		desc: "The client close()s first; after the server's close() an iptables rule at the server drops the client's pure " +
+			"ACKs for 1 s, so the server retransmits its FIN from LAST_ACK and the client's TIME_WAIT answers every copy with " +
+			"the same ACK until one gets through. Default sysctls; SLL2 framing (-i any at the client).",
+		vantage: vantageClient,
+		framing: frameSLL2,
+		run: func(e *env) {
+			ln := e.listen()
+			c, s := exchange(e, ln, 100, 100)
+			c.close()
+			s.readEOF()
+			e.sleep(100 * time.Millisecond)
+			e.drop(sideServer, "--tcp-flags", "ALL", "ACK")
+			s.close()
+			e.sleep(time.Second)
+			e.undrop()
+		},
+		check: oneFlow(func(c *flowCheck) *flowCheck {
+			return c.kind(analyze.FourWay).initiator(analyze.Client).fins(rc, 1, 1).fins(rs, 3, 6).reset("", "").
+				diags(analyze.CodeFinRetransmitted).states(rc, activeStates...).states(rs, passiveStates...)
+		}),
+	}
+}
+
+func finZeroWindow() *scenario {
+	return &scenario{
+		name:    "fin-zero-window",
+		summary: "the server stops reading: its zero window holds the client's data and FIN back for 3 s",
+		desc: "The server's listener has SO_RCVBUF 4096; the client writes 64 kB and close()s, but the server does not read " +
+			"for 3 s, so its window closes and the client's FIN waits behind the data (window probes meanwhile); then the " +
+			"server reads to EOF and close()s. Default sysctls; 802.1Q VLAN 100 tag inserted after the capture (this kernel " +
+			"has no 802.1Q devices); snaplen 96.",
+		vantage: vantageClient,
+		framing: frameVLAN,
+		snaplen: 96,
+		run: func(e *env) {
+			ln := e.listen(rcvbuf(4096))
+			c := e.dial(0, sndbuf(256<<10))
+			s := ln.accept()
+			c.write(64 << 10)
+			c.close()
+			e.sleep(3 * time.Second)
+			s.readEOF()
+			s.close()
+		},
+		check: oneFlow(func(c *flowCheck) *flowCheck {
+			if k := c.fl.Close.Kind; k != string(analyze.FourWay) && k != string(analyze.ThreeWay) {
+				c.failf("close kind %s, want four_way or three_way", k)
+			}
+			return c.initiator(analyze.Client).fins(rc, 1, 1).fins(rs, 1, 1).reset("", "").
+				diags(analyze.CodeFinBlockedZeroWindow)
+		}),
+	}
+}
+
+func captureEndsMidClose() *scenario {
+	return &scenario{
+		name:    "capture-ends-mid-close",
+		summary: "the capture stops 300 ms after the client's FIN, while the server is still in CLOSE_WAIT",
+		desc: "The client close()s after a short exchange; the server reads EOF but has not closed when tcpdump is stopped " +
+			"300 ms later, so the capture ends mid-close. Default sysctls.",
+		vantage: vantageClient,
+		framing: frameEthernet,
+		noQuiet: true,
+		run: func(e *env) {
+			ln := e.listen()
+			c, s := exchange(e, ln, 100, 100)
+			c.close()
+			s.readEOF()
+			e.sleep(300 * time.Millisecond)
+		},
+		check: oneFlow(func(c *flowCheck) *flowCheck {
+			return c.kind(analyze.HalfClosedAtEnd).initiator(analyze.Client).fins(rc, 1, 1).fins(rs, 0, 0).reset("", "").
+				diags(analyze.CodeCaptureEndedMidClose).
+				states(rc, "SYN_SENT", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2").
+				states(rs, "SYN_RECV", "ESTABLISHED", "CLOSE_WAIT")
+		}),
+	}
+}
