@@ -250,5 +250,17 @@ func scenarios() []*scenario {
 		lastAckAbsorbed(),
 		finZeroWindow(),
 		captureEndsMidClose(),
+		rstLingerZero(false),
+		rstUnreadData(),
+		twReuseBind(false),
+		twReuseEphemeral(),
+		twServerAccept(),
+		twSynRefused(),
+		twBucketsOverflow(),
+		clientActiveClose(true),
+		finRetransmitted(true),
+		rstLingerZero(true),
+		twReuseBind(true),
+		manyConnections(),
 	}
 }

@@ -730,12 +730,8 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 				// A capture caveat: it names no side.
 				add(analyze.CodeCaptureEndedMidClose, "", -1)
 			}
-			// A zero window from the peer before the FIN held it back.
-			for _, f := range in.frames {
-				if f.no < in.fins[r][0].no && in.role(f) != r && f.win == 0 && !f.has(fRST) && !f.has(fSYN) {
-					add(analyze.CodeFinBlockedZeroWindow, "net.ipv4.tcp_orphan_retries", r)
-					break
-				}
+			if in.zeroWindowBefore(r, in.fins[r][0]) {
+				add(analyze.CodeFinBlockedZeroWindow, "net.ipv4.tcp_orphan_retries", r)
 			}
 		}
 	}
@@ -791,6 +787,35 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			add(analyze.CodeTimeWaitSynRefused, "net.ipv4.tcp_timestamps", rs)
 		}
 	}
+}
+
+// zeroWindowHold is how long the peer's window must have stayed shut
+// before a FIN for the FIN to count as held back by it.
+const zeroWindowHold = 0.5
+
+// zeroWindowBefore tells whether role r's peer kept its window at zero for
+// at least zeroWindowHold before r's FIN went out: brief zero windows in a
+// bulk transfer do not hold a FIN back.
+func (in *incarnation) zeroWindowBefore(r int, fin *frame) bool {
+	var shut *frame
+	for _, f := range in.frames {
+		if f.no > fin.no {
+			break
+		}
+		if in.role(f) == r || f.has(fRST) || f.has(fSYN) {
+			continue
+		}
+		switch {
+		case f.win == 0 && shut == nil:
+			shut = f
+		case f.win > 0 && shut != nil:
+			if float64(f.t-shut.t)/1e9 >= zeroWindowHold {
+				return true
+			}
+			shut = nil
+		}
+	}
+	return shut != nil && float64(fin.t-shut.t)/1e9 >= zeroWindowHold
 }
 
 func frameNo(frames []*frame, no int) *frame {
