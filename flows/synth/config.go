@@ -199,6 +199,14 @@ var DefaultStart = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 // ErrConfig is wrapped by every error Generate returns for a bad Config.
 var ErrConfig = errors.New("synth: bad config")
 
+// Validate reports what is wrong with c, if anything, with an error
+// wrapping [ErrConfig]: the error [Generate] would return before writing
+// a byte.
+func (c Config) Validate() error {
+	_, err := c.resolved()
+	return err
+}
+
 // resolved returns c with every default filled in, or an error wrapping
 // ErrConfig.
 func (c Config) resolved() (Config, error) {
