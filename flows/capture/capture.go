@@ -1,0 +1,284 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/teardown/teardown/flows"
+)
+
+// Options configures [Open].
+type Options struct {
+	// Stdin is read for the name "-"; nil means os.Stdin.
+	Stdin io.Reader
+}
+
+// Info describes what a [Reader] has read so far. It is complete once
+// Next has returned io.EOF.
+type Info struct {
+	// Files are the names given to Open, in order.
+	Files []string
+	// Format is "pcap", "pcapng", or "pcap+pcapng" when the inputs mix
+	// them; gzip compression does not change it.
+	Format string
+	// LinkTypes are the distinct link types the inputs declare (a pcap
+	// file header, or a pcapng interface), in order of first appearance,
+	// as upper-case names: "ETHERNET", "LINUX_SLL", "LINUX_SLL2", "NULL",
+	// "LOOP", "RAW", "IPV4", "IPV6", "C_HDLC", "PPP"; others are named
+	// after their LINKTYPE_ constant.
+	LinkTypes []string
+
+	// Packets counts every record read; it is the last frame number.
+	// Packets = TCPPackets + NonTCP + Malformed + Fragments.
+	Packets uint64
+	// TCPPackets counts the segments Next delivered.
+	TCPPackets uint64
+	// NonTCP counts records that are not TCP (ARP, UDP, ICMP, and TCP
+	// headers quoted inside ICMP errors among them).
+	NonTCP uint64
+	// Malformed counts records whose headers claim more bytes than the
+	// packet has, that snaplen cut before the end of the TCP header, or
+	// that were rejected whole (see Warnings).
+	Malformed uint64
+	// Fragments counts IP fragments of TCP: they are skipped, not
+	// reassembled.
+	Fragments uint64
+	// OutOfOrder counts records whose timestamp is earlier than the one
+	// before it in the same file.
+	OutOfOrder uint64
+	// Truncated is set when an input ended inside a record.
+	Truncated bool
+	// First and Last are the timestamps, in Unix nanoseconds, of the first
+	// and the last record delivered (0 when there were none).
+	First, Last int64
+	// Warnings describe damaged input that was skipped, one line each,
+	// naming the file and the frame: "x.pcap: frame 1201: truncated record
+	// (37 bytes of 74); everything before it was read".
+	Warnings []string
+}
+
+// Reader yields the TCP segments of one or more captures in time order.
+// It implements [flows.Source]. A Reader is not safe for concurrent use.
+type Reader struct {
+	files []*file
+	heap  []*file // files with a head, ordered by (head time, file index)
+	cur   *file   // the file whose head Next delivered last
+	info  Info
+	err   error
+}
+
+var _ flows.Source = (*Reader)(nil)
+
+// Open opens the named captures ("-" means opts.Stdin) and returns a Reader
+// that yields their TCP segments; several files are merged into one
+// time-ordered stream (k-way merge by timestamp, ties by file order).
+//
+// Each input may be pcap (either byte order, microsecond or nanosecond
+// timestamps) or pcapng, plain or gzip-compressed; the format is sniffed
+// from the content, never from the name. Open reads each file header and
+// the first record of each input. An input that cannot be opened, is not
+// a capture, or has an unsupported link type is an [*Error] naming it;
+// Open then closes what it opened.
+func Open(names []string, opts Options) (*Reader, error) {
+	if len(names) == 0 {
+		return nil, ErrNoInput
+	}
+	r := &Reader{info: Info{Files: slices.Clone(names)}}
+	if countStdin(names) > 1 {
+		return nil, &Error{File: "stdin", Err: ErrStdinTwice}
+	}
+	for i, name := range names {
+		f, err := r.openFile(i, name, opts)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		r.files = append(r.files, f)
+	}
+	var pcap, ng bool
+	for _, f := range r.files {
+		if err := f.advance(); err != nil {
+			r.Close()
+			return nil, err
+		}
+		if f.ng && f.sawIface && !f.supported {
+			r.Close()
+			_, name := linkFor(f.firstIfaceLT)
+			return nil, f.fatal(0, unsupportedLink(f.firstIfaceLT, name))
+		}
+		pcap, ng = pcap || !f.ng, ng || f.ng
+		r.push(f)
+	}
+	switch {
+	case pcap && ng:
+		r.info.Format = "pcap+pcapng"
+	case ng:
+		r.info.Format = "pcapng"
+	default:
+		r.info.Format = "pcap"
+	}
+	return r, nil
+}
+
+func countStdin(names []string) int {
+	n := 0
+	for _, name := range names {
+		if name == "-" {
+			n++
+		}
+	}
+	return n
+}
+
+// Next returns the next TCP segment in time order. It returns io.EOF at the
+// end of the input; any other error is an [*Error] and is returned again by
+// every later call. Records that are not TCP, or are damaged, are counted
+// in [Info] and skipped.
+func (r *Reader) Next() (flows.Segment, error) {
+	var seg flows.Segment
+	for r.err == nil {
+		if f := r.cur; f != nil {
+			r.cur = nil
+			if err := f.advance(); err != nil {
+				r.err = err
+				break
+			}
+			r.down(0)
+		}
+		if len(r.heap) == 0 {
+			r.err = io.EOF
+			break
+		}
+		f := r.heap[0]
+		h := &f.head
+		if h.kind == headEnd {
+			r.flushNotes(f, r.info.Packets+1)
+			r.info.Truncated = r.info.Truncated || h.truncated
+			r.pop()
+			if err := f.close(); err != nil {
+				r.err = err
+			}
+			continue
+		}
+		r.info.Packets++
+		frame := r.info.Packets
+		if frame == 1 {
+			r.info.First = h.ts
+		}
+		r.info.Last = h.ts
+		r.cur = f
+		if len(f.notes) > 0 {
+			r.flushNotes(f, frame)
+		}
+		if h.kind == headRejected {
+			r.info.Malformed++
+			continue
+		}
+		switch decode(h.link, h.data, h.wire, &seg) {
+		case resTCP:
+			seg.Frame = frame
+			seg.Time = h.ts
+			r.info.TCPPackets++
+			return seg, nil
+		case resNonTCP:
+			r.info.NonTCP++
+		case resMalformed:
+			r.info.Malformed++
+		case resFragment:
+			r.info.Fragments++
+		}
+	}
+	return flows.Segment{}, r.err
+}
+
+// Info returns what has been read so far; it is complete after Next has
+// returned io.EOF. The slices in it belong to the caller.
+func (r *Reader) Info() Info {
+	i := r.info
+	i.Files = slices.Clone(i.Files)
+	i.LinkTypes = slices.Clone(i.LinkTypes)
+	i.Warnings = slices.Clone(i.Warnings)
+	return i
+}
+
+// Close closes the files Open opened (never opts.Stdin). Next returns
+// [ErrClosed] after it.
+func (r *Reader) Close() error {
+	var errs []error
+	for _, f := range r.files {
+		if err := f.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.heap, r.cur = nil, nil
+	if r.err == nil || r.err == io.EOF {
+		r.err = ErrClosed
+	}
+	return errors.Join(errs...)
+}
+
+// addLinkType records a link type name in Info.LinkTypes.
+func (r *Reader) addLinkType(name string) {
+	if !slices.Contains(r.info.LinkTypes, name) {
+		r.info.LinkTypes = append(r.info.LinkTypes, name)
+	}
+}
+
+// flushNotes turns a file's pending notes into warnings at frame.
+func (r *Reader) flushNotes(f *file, frame uint64) {
+	for _, n := range f.notes {
+		r.info.Warnings = append(r.info.Warnings, fmt.Sprintf("%s: frame %d: %s", f.name, frame, n))
+	}
+	f.notes = f.notes[:0]
+}
+
+// The merge is a binary min-heap of files ordered by their head's time,
+// ties broken by file order, so that equal timestamps keep the order the
+// files were named in.
+
+func (r *Reader) less(i, j int) bool {
+	a, b := r.heap[i], r.heap[j]
+	if a.head.ts != b.head.ts {
+		return a.head.ts < b.head.ts
+	}
+	return a.index < b.index
+}
+
+func (r *Reader) push(f *file) {
+	r.heap = append(r.heap, f)
+	for i := len(r.heap) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !r.less(i, p) {
+			break
+		}
+		r.heap[i], r.heap[p] = r.heap[p], r.heap[i]
+		i = p
+	}
+}
+
+func (r *Reader) pop() {
+	last := len(r.heap) - 1
+	r.heap[0] = r.heap[last]
+	r.heap[last] = nil
+	r.heap = r.heap[:last]
+	r.down(0)
+}
+
+func (r *Reader) down(i int) {
+	for n := len(r.heap); ; {
+		m := i
+		if l := 2*i + 1; l < n && r.less(l, m) {
+			m = l
+		}
+		if rt := 2*i + 2; rt < n && r.less(rt, m) {
+			m = rt
+		}
+		if m == i {
+			return
+		}
+		r.heap[i], r.heap[m] = r.heap[m], r.heap[i]
+		i = m
+	}
+}

@@ -1,0 +1,422 @@
+package capture
+
+import (
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/teardown/teardown/flows"
+)
+
+// result says what a record turned out to be.
+type result uint8
+
+const (
+	resTCP       result = iota // a TCP segment, decoded
+	resNonTCP                  // some other protocol
+	resMalformed               // a header is shorter than it claims, or cut by snaplen before the TCP header ends
+	resFragment                // an IP fragment of TCP (skipped, not reassembled)
+)
+
+// maxNest bounds how many tunnels (IP in IP, MPLS pseudowires) a packet may
+// nest before the decoder gives up on it.
+const maxNest = 4
+
+// EtherTypes and IP protocol numbers the decoder follows.
+const (
+	etIPv4    = 0x0800
+	etIPv6    = 0x86dd
+	etVLAN    = 0x8100
+	etQinQ    = 0x88a8
+	etQinQOld = 0x9100
+	etQinQAlt = 0x9200
+	etMPLS    = 0x8847
+	etMPLSMC  = 0x8848
+	etPPPoE   = 0x8864
+
+	protoIPIP = 4
+	protoTCP  = 6
+	protoIPv6 = 41
+
+	arphrdNetlink = 824 // SLL/SLL2 netlink captures: the protocol field is a netlink family
+)
+
+func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
+func be32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
+
+// decode decodes one record of the given link type into s. wire is the
+// record's original length on the wire; it bounds the lengths the IP
+// headers may claim. s is overwritten whatever the result, and holds a
+// complete segment (but for Frame and Time) only when the result is resTCP.
+func decode(lk link, b []byte, wire int, s *flows.Segment) result {
+	*s = flows.Segment{WScale: -1}
+	if wire < len(b) {
+		wire = len(b)
+	}
+	switch lk {
+	case linkEthernet:
+		return ethernet(b, wire, 0, s)
+	case linkRaw:
+		return ip(b, wire, 0, s)
+	case linkSLL:
+		// packet type, ARPHRD type, address length, 8 address bytes, protocol
+		if len(b) < 16 {
+			return resMalformed
+		}
+		if be16(b[2:]) == arphrdNetlink {
+			return resNonTCP
+		}
+		return etherType(be16(b[14:]), b[16:], wire-16, 0, s)
+	case linkSLL2:
+		// protocol, reserved, interface index, ARPHRD type, packet type,
+		// address length, 8 address bytes
+		if len(b) < 20 {
+			return resMalformed
+		}
+		if be16(b[8:]) == arphrdNetlink {
+			return resNonTCP
+		}
+		return etherType(be16(b), b[20:], wire-20, 0, s)
+	case linkNull, linkLoop:
+		if len(b) < 4 {
+			return resMalformed
+		}
+		af := be32(b)
+		if lk == linkNull && af&0xffff0000 != 0 {
+			// DLT_NULL holds the family in the capturing host's byte order.
+			af = binary.LittleEndian.Uint32(b)
+		}
+		switch af {
+		case 2: // AF_INET everywhere
+			return ipv4(b[4:], wire-4, 0, s)
+		case 10, 23, 24, 28, 30: // AF_INET6: Linux, Windows, NetBSD/OpenBSD, FreeBSD, Darwin
+			return ipv6(b[4:], wire-4, 0, s)
+		}
+		return resNonTCP
+	case linkCHDLC:
+		// address, control, protocol (an EtherType)
+		if len(b) < 4 {
+			return resMalformed
+		}
+		return etherType(be16(b[2:]), b[4:], wire-4, 0, s)
+	case linkPPP:
+		return ppp(b, wire, 0, s)
+	}
+	return resNonTCP
+}
+
+func ethernet(b []byte, wire, nest int, s *flows.Segment) result {
+	if len(b) < 14 {
+		return resMalformed
+	}
+	return etherType(be16(b[12:]), b[14:], wire-14, nest, s)
+}
+
+// etherType decodes b as the payload of the given EtherType, following
+// VLAN tags (802.1Q, QinQ), 802.2 SNAP, MPLS and PPPoE.
+func etherType(et uint16, b []byte, wire, nest int, s *flows.Segment) result {
+	for {
+		switch et {
+		case etIPv4:
+			return ipv4(b, wire, nest, s)
+		case etIPv6:
+			return ipv6(b, wire, nest, s)
+		case etVLAN, etQinQ, etQinQOld, etQinQAlt:
+			if len(b) < 4 {
+				return resMalformed
+			}
+			et = be16(b[2:])
+			b, wire = b[4:], wire-4
+		case etMPLS, etMPLSMC:
+			return mpls(b, wire, nest, s)
+		case etPPPoE:
+			// version/type, code, session id, length, then a PPP frame
+			if len(b) < 6 {
+				return resMalformed
+			}
+			if b[0] != 0x11 || b[1] != 0 {
+				return resNonTCP
+			}
+			return ppp(b[6:], wire-6, nest, s)
+		default:
+			// An 802.3 length field followed by an LLC/SNAP header that
+			// carries the EtherType.
+			if et <= 1500 && len(b) >= 8 && b[0] == 0xaa && b[1] == 0xaa && b[2] == 0x03 {
+				et = be16(b[6:])
+				b, wire = b[8:], wire-8
+				continue
+			}
+			return resNonTCP
+		}
+	}
+}
+
+// mpls pops a label stack and decodes what follows the bottom label by its
+// first nibble: IPv4, IPv6, or (0) a pseudowire control word and an
+// Ethernet frame, as Wireshark's default heuristic does.
+func mpls(b []byte, wire, nest int, s *flows.Segment) result {
+	for {
+		if len(b) < 4 {
+			return resMalformed
+		}
+		bottom := b[2]&1 != 0
+		b, wire = b[4:], wire-4
+		if bottom {
+			break
+		}
+	}
+	if len(b) == 0 {
+		return resMalformed
+	}
+	if b[0]>>4 == 0 {
+		if nest >= maxNest || len(b) < 4 {
+			return resNonTCP
+		}
+		return ethernet(b[4:], wire-4, nest+1, s)
+	}
+	return ipVersion(b[0]>>4, b, wire, nest, s)
+}
+
+// ppp decodes a PPP frame: optional HDLC address and control bytes, a
+// (possibly compressed) protocol field, then the datagram.
+func ppp(b []byte, wire, nest int, s *flows.Segment) result {
+	if len(b) >= 2 && b[0] == 0xff && b[1] == 0x03 {
+		b, wire = b[2:], wire-2
+	}
+	if len(b) == 0 {
+		return resMalformed
+	}
+	var proto uint16
+	if b[0]&1 != 0 { // protocol field compressed to one byte
+		proto = uint16(b[0])
+		b, wire = b[1:], wire-1
+	} else {
+		if len(b) < 2 {
+			return resMalformed
+		}
+		proto = be16(b)
+		b, wire = b[2:], wire-2
+	}
+	switch proto {
+	case 0x0021:
+		return ipVersion(4, b, wire, nest, s)
+	case 0x0057:
+		return ipVersion(6, b, wire, nest, s)
+	}
+	return resNonTCP
+}
+
+// ip decodes an IPv4 or IPv6 datagram by its version nibble.
+func ip(b []byte, wire, nest int, s *flows.Segment) result {
+	if len(b) == 0 {
+		return resMalformed
+	}
+	return ipVersion(b[0]>>4, b, wire, nest, s)
+}
+
+// ipVersion decodes an IP datagram of the given version.
+func ipVersion(v uint8, b []byte, wire, nest int, s *flows.Segment) result {
+	switch v {
+	case 4:
+		return ipv4(b, wire, nest, s)
+	case 6:
+		return ipv6(b, wire, nest, s)
+	}
+	return resNonTCP
+}
+
+// ipv4 decodes an IPv4 header (options included) and the TCP segment it
+// carries. wire is the number of bytes from the start of the IP header to
+// the end of the frame on the wire.
+func ipv4(b []byte, wire, nest int, s *flows.Segment) result {
+	if len(b) < 20 {
+		if len(b) >= 10 && !carriesTCP(b[9]) {
+			return resNonTCP
+		}
+		return resMalformed
+	}
+	proto := b[9]
+	if !carriesTCP(proto) {
+		return resNonTCP
+	}
+	hl := int(b[0]&0x0f) * 4
+	if b[0]>>4 != 4 || hl < 20 || len(b) < hl {
+		return resMalformed
+	}
+	total := int(be16(b[2:]))
+	if total == 0 {
+		// A segment captured before TCP segmentation offload split it:
+		// Linux leaves the total length 0 when it does not fit in 16 bits.
+		total = wire
+	}
+	if total < hl || total > wire {
+		return resMalformed
+	}
+	frag := be16(b[6:])
+	if frag&0x3fff != 0 { // more fragments, or a non-zero offset
+		return resFragment
+	}
+	if total < len(b) {
+		b = b[:total] // drop link-layer padding
+	}
+	if proto != protoTCP {
+		if nest >= maxNest {
+			return resNonTCP
+		}
+		return ip(b[hl:], total-hl, nest+1, s)
+	}
+	s.IPv6 = false
+	s.IPID = be16(b[4:])
+	s.DF = frag&0x4000 != 0
+	s.TTL = b[8]
+	return tcp(b[hl:], total-hl, netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20])), s)
+}
+
+// carriesTCP reports whether an IP protocol number is TCP or a tunnel that
+// may carry it.
+func carriesTCP(proto uint8) bool {
+	return proto == protoTCP || proto == protoIPIP || proto == protoIPv6
+}
+
+// ipv6 decodes an IPv6 header, walks its extension headers (hop-by-hop,
+// routing, destination options, fragment, authentication) and decodes the
+// TCP segment at the end of the chain.
+func ipv6(b []byte, wire, nest int, s *flows.Segment) result {
+	if len(b) < 40 {
+		return resMalformed
+	}
+	if b[0]>>4 != 6 {
+		return resMalformed
+	}
+	plen := int(be16(b[4:]))
+	if plen == 0 {
+		// A jumbogram, or a segment captured before segmentation offload
+		// (BIG TCP): the length lives elsewhere; take it from the frame.
+		plen = wire - 40
+	}
+	if plen < 0 || 40+plen > wire {
+		return resMalformed
+	}
+	next := b[6]
+	hop := b[7]
+	src := netip.AddrFrom16([16]byte(b[8:24]))
+	dst := netip.AddrFrom16([16]byte(b[24:40]))
+	p := b[40:]
+	if len(p) > plen {
+		p = p[:plen]
+	}
+	rem := plen // bytes from p[0] to the end of the datagram
+	for {
+		switch next {
+		case protoTCP:
+			s.IPv6 = true
+			s.TTL = hop
+			return tcp(p, rem, src, dst, s)
+		case 0, 43, 60, 51: // hop-by-hop, routing, destination options, authentication
+			if len(p) < 2 {
+				return resMalformed
+			}
+			n := (int(p[1]) + 1) * 8 // in 8-octet units, not counting the first
+			if next == 51 {
+				n = (int(p[1]) + 2) * 4 // in 4-octet units, minus 2
+			}
+			if n > rem || n > len(p) {
+				return resMalformed
+			}
+			next = p[0]
+			p, rem = p[n:], rem-n
+		case 44: // fragment
+			if len(p) < 8 || rem < 8 {
+				return resMalformed
+			}
+			if be16(p[2:])&0xfff9 != 0 { // an offset, or more fragments
+				if carriesTCP(p[0]) {
+					return resFragment
+				}
+				return resNonTCP
+			}
+			// An atomic fragment: the whole datagram is here.
+			next = p[0]
+			p, rem = p[8:], rem-8
+		case protoIPIP, protoIPv6:
+			if nest >= maxNest {
+				return resNonTCP
+			}
+			return ip(p, rem, nest+1, s)
+		default:
+			return resNonTCP
+		}
+	}
+}
+
+// tcp decodes a TCP header. b holds the captured bytes of the segment and
+// seglen its length according to the IP header.
+func tcp(b []byte, seglen int, src, dst netip.Addr, s *flows.Segment) result {
+	if len(b) < 20 || seglen < 20 {
+		return resMalformed
+	}
+	off := int(b[12]>>4) * 4
+	if off < 20 || off > seglen || off > len(b) {
+		return resMalformed
+	}
+	s.Src = netip.AddrPortFrom(src, be16(b))
+	s.Dst = netip.AddrPortFrom(dst, be16(b[2:]))
+	s.Seq = be32(b[4:])
+	s.Ack = be32(b[8:])
+	s.Flags = flows.Flags(b[13])
+	s.Window = be16(b[14:])
+	s.PayloadLen = uint32(seglen - off)
+	tcpOptions(b[20:off], s)
+	return resTCP
+}
+
+// tcpOptions reads the options teardown uses. A malformed option ends the
+// walk; what was read before it stands. MSS, window scale and
+// SACK-permitted are read on SYN segments only.
+func tcpOptions(o []byte, s *flows.Segment) {
+	syn := s.Flags&flows.SYN != 0
+	for len(o) > 0 {
+		switch o[0] {
+		case 0: // end of options
+			return
+		case 1: // no-op
+			o = o[1:]
+			continue
+		}
+		if len(o) < 2 {
+			return
+		}
+		n := int(o[1])
+		if n < 2 || n > len(o) {
+			return
+		}
+		switch o[0] {
+		case 2:
+			if n == 4 && syn {
+				s.MSS = be16(o[2:])
+			}
+		case 3:
+			if n == 3 && syn {
+				ws := o[2]
+				if ws > 14 {
+					ws = 14 // RFC 7323 §2.3: larger shifts are taken as 14, as Linux does
+				}
+				s.WScale = int8(ws)
+			}
+		case 4:
+			if n == 2 && syn {
+				s.SACKPerm = true
+			}
+		case 5:
+			if n >= 10 {
+				s.SACK = true
+			}
+		case 8:
+			if n == 10 {
+				s.HasTS = true
+				s.TSval = be32(o[2:])
+				s.TSecr = be32(o[6:])
+			}
+		}
+		o = o[n:]
+	}
+}

@@ -1,0 +1,44 @@
+// Package capture reads packet captures and yields their TCP segments as
+// [flows.Segment] values.
+//
+// [Open] sniffs each input by its content: classic pcap (either byte order,
+// microsecond or nanosecond timestamps), pcapng (several sections and
+// interfaces, each interface with its own link type and timestamp
+// resolution; enhanced, simple and obsolete packet blocks; unknown blocks
+// are skipped), either of them gzip-compressed, from files or standard
+// input. Several inputs, such as the rotated files of tcpdump -C or -G, are
+// merged into one stream ordered by timestamp.
+//
+// # Link layers
+//
+// Ethernet (with 802.1Q and QinQ tags, 802.2 SNAP, MPLS label stacks and
+// PPPoE sessions), Linux cooked captures v1 and v2 (what tcpdump -i any
+// writes), BSD loopback (NULL and LOOP), raw IP (LINKTYPE_RAW, IPV4, IPV6),
+// Cisco HDLC and PPP. IPv4 options, IPv6 extension headers and IP-in-IP
+// tunnels are followed. Anything else, TCP quoted inside ICMP errors and
+// tunnels such as GRE or Teredo included, is counted as non-TCP.
+//
+// # Bad input
+//
+// Bad input never loses good data. A record cut short at the end of an
+// input (tcpdump killed mid-write) ends that input with a warning in
+// [Info.Warnings]; every record before it is delivered. A packet whose
+// headers claim more bytes than it has, or which snaplen cut before the end
+// of its TCP header, is counted as malformed and skipped; one cut after its
+// TCP header is a whole segment, its payload length taken from the IP
+// header. IP fragments are counted and skipped. A record larger than the
+// snapshot length or than 256 KiB is skipped with a warning; a damaged
+// pcapng block is skipped by finding the next valid one. Only an input that
+// cannot be opened or read, is not a capture, or has an unsupported link
+// type is an error ([*Error]).
+//
+// # Frames
+//
+// Frame numbers are 1-based and count every record, TCP or not, in
+// delivery order across the merged inputs, so for a single file they are
+// the frame numbers Wireshark shows.
+//
+// Records are decoded in place in the read buffer with hand-written header
+// parsing; a Segment holds only values, and reading allocates nothing per
+// packet.
+package capture

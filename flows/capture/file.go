@@ -1,0 +1,330 @@
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+)
+
+const (
+	// bufSize is the read buffer of each input. Records are read in place
+	// from it, so it must hold the largest record we accept plus its
+	// header (and, for pcapng, its options).
+	bufSize = 512 << 10
+	// maxRecord is the largest captured length accepted, libpcap's and
+	// Wireshark's limit for ordinary link types.
+	maxRecord = 256 << 10
+	// maxBlock is the largest pcapng block taken at its word; a longer
+	// length is corruption (libpcap's limit).
+	maxBlock = 16 << 20
+)
+
+// headKind says what a file's head (its next item in time order) is.
+type headKind uint8
+
+const (
+	headPacket   headKind = iota // a record to decode
+	headRejected                 // a record read and thrown away (a malformed frame)
+	headEnd                      // the file is finished
+)
+
+// head is the next item a file offers to the merge. data points into the
+// file's read buffer and stays valid until the file is advanced.
+type head struct {
+	kind      headKind
+	ts        int64
+	data      []byte
+	wire      int
+	link      link
+	truncated bool // headEnd: the input ended inside a record
+}
+
+// file is one input: a pcap or pcapng stream, read in place from a large
+// buffer.
+type file struct {
+	r      *Reader
+	name   string // as shown in messages
+	index  int
+	closer io.Closer // nil for standard input
+	br     *bufio.Reader
+	gz     bool
+	ng     bool
+	be     bool // big-endian fields
+
+	// classic pcap
+	recHdr  int    // record header size: 16, or 24 for the Kuznetzov variant
+	fracMul int64  // nanoseconds per unit of the timestamp fraction
+	fracMax uint32 // units in a second
+	snaplen uint32
+	link    link
+
+	// pcapng
+	ifaces       []iface
+	sawIface     bool // an interface was declared before the first packet
+	supported    bool // one of those had a link type we decode
+	firstIfaceLT uint32
+	gotPacket    bool // a packet block was read
+	undeclared   bool // warned about a packet on an undeclared interface
+
+	pending int // bytes of the current record to discard before reading on
+	head    head
+	prevTS  int64
+	seen    bool // prevTS is set
+	notes   []string
+}
+
+func (f *file) u16(b []byte) uint16 {
+	if f.be {
+		return binary.BigEndian.Uint16(b)
+	}
+	return binary.LittleEndian.Uint16(b)
+}
+
+func (f *file) u32(b []byte) uint32 {
+	if f.be {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+func (f *file) u64(b []byte) uint64 {
+	if f.be {
+		return binary.BigEndian.Uint64(b)
+	}
+	return binary.LittleEndian.Uint64(b)
+}
+
+// Magic numbers.
+var (
+	magicGzip  = []byte{0x1f, 0x8b}
+	magicZstd  = []byte{0x28, 0xb5, 0x2f, 0xfd}
+	magicXz    = []byte{0xfd, '7', 'z', 'X', 'Z'}
+	magicBzip2 = []byte{'B', 'Z', 'h'}
+)
+
+const (
+	pcapMicro     = 0xa1b2c3d4
+	pcapNano      = 0xa1b23c4d
+	pcapKuznetzov = 0xa1b2cd34 // Alexey Kuznetzov's patched libpcap: 24-byte record headers
+	ngSHB         = 0x0a0d0d0a
+	ngBOM         = 0x1a2b3c4d
+)
+
+// openFile opens one input and reads its file header.
+func (r *Reader) openFile(index int, name string, opts Options) (*file, error) {
+	f := &file{r: r, name: name, index: index}
+	var src io.Reader
+	if name == "-" {
+		f.name = "stdin"
+		src = opts.Stdin
+		if src == nil {
+			src = os.Stdin
+		}
+	} else {
+		fh, err := os.Open(name)
+		if err != nil {
+			return nil, f.fatal(0, err)
+		}
+		f.closer = fh
+		src = fh
+	}
+	if err := f.sniff(src); err != nil {
+		f.close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// sniff identifies the format by its magic number, decompressing gzip
+// first, and reads the file header.
+func (f *file) sniff(src io.Reader) error {
+	f.br = bufio.NewReaderSize(src, bufSize)
+	magic, err := f.br.Peek(4)
+	if len(magic) == 0 {
+		if err == io.EOF {
+			return f.fatal(0, ErrEmpty)
+		}
+		return f.fatal(0, err)
+	}
+	if bytes.HasPrefix(magic, magicGzip) {
+		gz, err := gzip.NewReader(f.br)
+		if err != nil {
+			return f.fatal(0, fmt.Errorf("bad gzip stream: %w", err))
+		}
+		f.gz = true
+		f.br = bufio.NewReaderSize(gz, bufSize)
+		magic, err = f.br.Peek(4)
+		if len(magic) == 0 {
+			if err == io.EOF {
+				return f.fatal(0, fmt.Errorf("%w (after decompression)", ErrEmpty))
+			}
+			return f.readErr(0, err)
+		}
+	}
+	if len(magic) < 4 {
+		return f.fatal(0, notCapture(magic, true))
+	}
+	switch le := binary.LittleEndian.Uint32(magic); {
+	case le == ngSHB:
+		return f.readSHBHeader()
+	case le == pcapMicro || le == pcapNano || le == pcapKuznetzov:
+		return f.readPcapHeader(false)
+	case binary.BigEndian.Uint32(magic) == pcapMicro,
+		binary.BigEndian.Uint32(magic) == pcapNano,
+		binary.BigEndian.Uint32(magic) == pcapKuznetzov:
+		return f.readPcapHeader(true)
+	}
+	return f.fatal(0, notCapture(magic, false))
+}
+
+// notCapture explains what a file that is not a capture looks like.
+// short says the input ended within its first four bytes.
+func notCapture(magic []byte, short bool) error {
+	if short {
+		for _, m := range [][]byte{
+			{0xd4, 0xc3, 0xb2, 0xa1}, {0xa1, 0xb2, 0xc3, 0xd4},
+			{0x4d, 0x3c, 0xb2, 0xa1}, {0xa1, 0xb2, 0x3c, 0x4d},
+			{0x0a, 0x0d, 0x0d, 0x0a},
+		} {
+			if bytes.HasPrefix(m, magic) {
+				return ErrTruncatedHeader
+			}
+		}
+	}
+	for _, c := range []struct {
+		magic []byte
+		name  string
+	}{{magicZstd, "zstd"}, {magicXz, "xz"}, {magicBzip2, "bzip2"}} {
+		if bytes.HasPrefix(magic, c.magic) || bytes.HasPrefix(c.magic, magic) && len(magic) >= 3 {
+			return fmt.Errorf("%w (it is %s-compressed: decompress it first)", ErrNotCapture, c.name)
+		}
+	}
+	return fmt.Errorf("%w (it starts with % x)", ErrNotCapture, magic)
+}
+
+// peekHeader returns the first n bytes of a file header, or the error
+// that stopped them.
+func (f *file) peekHeader(n int) ([]byte, error) {
+	h, err := f.br.Peek(n)
+	if len(h) < n {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, f.fatal(0, ErrTruncatedHeader)
+		}
+		return nil, f.readErr(0, err)
+	}
+	return h, nil
+}
+
+// fatal wraps err as an *Error of this file.
+func (f *file) fatal(frame uint64, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the file name is already in the message
+	}
+	return &Error{File: f.name, Frame: frame, Err: err}
+}
+
+// readErr classifies a read error that is not a plain end of input: past
+// the file header, a damaged gzip stream is bad input, which ends the file
+// with a warning (and returns nil); anything else (the operating system
+// failed to read) is fatal.
+func (f *file) readErr(frame uint64, err error) error {
+	var pe *fs.PathError
+	if f.gz && frame > 0 && !errors.As(err, &pe) {
+		f.end(false, fmt.Sprintf("corrupt gzip stream (%v); everything before it was read", err))
+		return nil
+	}
+	return f.fatal(frame, err)
+}
+
+// atEnd handles the read of a record's first bytes: n bytes were there,
+// err says why not more. It reports whether the input ended cleanly, at a
+// record boundary, and if so ends the file.
+func (f *file) atEnd(n int, err error) bool {
+	if n == 0 && err == io.EOF {
+		f.end(false, "")
+		return true
+	}
+	return false
+}
+
+// short handles a read that stopped before want bytes of a record (or
+// block) were available: got bytes were there, err says why. It ends the
+// file with a warning or returns a fatal error.
+func (f *file) short(what string, got, want int, err error) error {
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		if got == 0 && f.gz {
+			// the compressed stream ended early, at a record boundary
+			f.end(true, "truncated gzip stream; everything before it was read")
+		} else {
+			f.end(true, fmt.Sprintf("truncated %s (%d bytes of %d); everything before it was read", what, got, want))
+		}
+	default:
+		return f.readErr(f.r.info.Packets+1, err)
+	}
+	return nil
+}
+
+// end makes the file's head its end, with an optional warning.
+func (f *file) end(truncated bool, note string) {
+	if note != "" {
+		f.notes = append(f.notes, note)
+	}
+	f.pending = 0
+	f.head = head{kind: headEnd, ts: f.prevTS, truncated: truncated}
+}
+
+// ended reports whether the file's head is its end.
+func (f *file) ended() bool { return f.head.kind == headEnd }
+
+// note records a warning to be shown with the frame of the next head.
+func (f *file) note(format string, args ...any) {
+	f.notes = append(f.notes, fmt.Sprintf(format, args...))
+}
+
+// stamp records a record's timestamp: it counts timestamps that go
+// backwards within the file.
+func (f *file) stamp(ts int64) {
+	if f.seen && ts < f.prevTS {
+		f.r.info.OutOfOrder++
+	}
+	f.prevTS, f.seen = ts, true
+}
+
+// advance discards the current record and reads the next head. It returns
+// only fatal errors.
+func (f *file) advance() error {
+	if f.pending > 0 {
+		// The bytes were peeked, so they are buffered and discarding them
+		// cannot fail.
+		_, _ = f.br.Discard(f.pending)
+		f.pending = 0
+	}
+	f.head = head{}
+	if f.ng {
+		return f.nextNg()
+	}
+	return f.nextPcap()
+}
+
+// close releases the file and its buffers.
+func (f *file) close() error {
+	f.br = nil
+	f.head.data = nil
+	if f.closer == nil {
+		return nil
+	}
+	err := f.closer.Close()
+	f.closer = nil
+	if err != nil {
+		return f.fatal(0, err)
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package capture
+
+import (
+	"fmt"
+	"io"
+)
+
+// readPcapHeader reads the 24-byte classic pcap file header.
+func (f *file) readPcapHeader(be bool) error {
+	f.be = be
+	h, err := f.peekHeader(24)
+	if err != nil {
+		return err
+	}
+	f.recHdr = 16
+	f.fracMul, f.fracMax = 1000, 1e6
+	switch f.u32(h) {
+	case pcapNano:
+		f.fracMul, f.fracMax = 1, 1e9
+	case pcapKuznetzov:
+		f.recHdr = 24
+	}
+	if major, minor := f.u16(h[4:]), f.u16(h[6:]); major != 2 {
+		return f.fatal(0, fmt.Errorf("%w: pcap %d.%d", ErrUnsupportedVersion, major, minor))
+	}
+	f.snaplen = f.u32(h[16:])
+	// The upper bits of the link type field carry FCS information.
+	lt := f.u32(h[20:]) & 0xffff
+	lk, name := linkFor(lt)
+	if lk == linkUnsupported {
+		return f.fatal(0, unsupportedLink(lt, name))
+	}
+	f.link = lk
+	f.r.addLinkType(name)
+	_, _ = f.br.Discard(24)
+	return nil
+}
+
+// unsupportedLink is the error for a link type this package cannot decode.
+func unsupportedLink(lt uint32, name string) error {
+	return fmt.Errorf("%w %s (%d)", ErrUnsupportedLinkType, name, lt)
+}
+
+// recordLimit returns why a record of caplen bytes is rejected, or "".
+func recordLimit(caplen, snaplen uint32) string {
+	switch {
+	case caplen > maxRecord:
+		return fmt.Sprintf("record of %d bytes is larger than %d; skipped", caplen, maxRecord)
+	case snaplen != 0 && caplen > snaplen:
+		return fmt.Sprintf("record of %d bytes exceeds the snapshot length %d; skipped", caplen, snaplen)
+	}
+	return ""
+}
+
+// nextPcap reads the next record of a classic pcap file into f.head.
+func (f *file) nextPcap() error {
+	hl := f.recHdr
+	h, err := f.br.Peek(hl)
+	if len(h) < hl {
+		if f.atEnd(len(h), err) {
+			return nil
+		}
+		return f.short("record header", len(h), hl, err)
+	}
+	sec, frac := f.u32(h), f.u32(h[4:])
+	caplen, wire := f.u32(h[8:]), f.u32(h[12:])
+	if frac >= f.fracMax {
+		// Not a record header: data that is not a record follows the
+		// last good one (or the file is damaged here). There is no way
+		// to find the next record reliably.
+		f.end(false, fmt.Sprintf("not a record header (timestamp fraction %d out of range); stopped reading this file, everything before it was read", frac))
+		return nil
+	}
+	ts := int64(sec)*1e9 + int64(frac)*f.fracMul
+	if why := recordLimit(caplen, f.snaplen); why != "" {
+		want := int64(hl) + int64(caplen)
+		n, err := f.br.Discard(int(min(want, 1<<30)))
+		if int64(n) < want {
+			if err == nil {
+				err = io.EOF
+			}
+			return f.short("record", n-hl, int(caplen), err)
+		}
+		f.stamp(ts)
+		f.note("%s", why)
+		f.head = head{kind: headRejected, ts: ts}
+		return nil
+	}
+	n := hl + int(caplen)
+	rec, err := f.br.Peek(n)
+	if len(rec) < n {
+		err := f.short("record", len(rec)-hl, int(caplen), err)
+		f.head.ts = ts // the cut record's place in a merge
+		return err
+	}
+	f.stamp(ts)
+	f.pending = n
+	f.head = head{kind: headPacket, ts: ts, data: rec[hl:], wire: int(wire), link: f.link}
+	return nil
+}

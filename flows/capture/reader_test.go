@@ -1,0 +1,598 @@
+package capture
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/teardown/teardown/flows"
+)
+
+// conversation returns a handful of segments with every field varied.
+func conversation() []tcpSpec {
+	a := syn()
+	b := syn()
+	b.src, b.dst, b.flags, b.seq, b.ack, b.ttl, b.ipid, b.df, b.ws, b.mss = srv4, cli4, flows.SYN|flows.ACK, 5000, 1001, 57, 0, false, 14, 1400
+	c := basic()
+	c.flags, c.payload, c.sack = flows.ACK, 0, true
+	d := basic()
+	d.src, d.dst, d.ts = cli6, srv6, false
+	e := basic()
+	e.src, e.dst, e.flags, e.payload, e.win = srv4, cli4, flows.FIN|flows.ACK, 0, 65535
+	f := basic()
+	f.flags, f.payload, f.ts = flows.RST, 0, false
+	return []tcpSpec{a, b, c, d, e, f}
+}
+
+// records turns specs into records at times base + i*step, built by frame.
+func records(specs []tcpSpec, base, step int64, frame func(tcpSpec) []byte) ([]rec, []flows.Segment) {
+	var recs []rec
+	var want []flows.Segment
+	for i, s := range specs {
+		ts := base + int64(i)*step
+		recs = append(recs, rec{ts: ts, data: frame(s)})
+		want = append(want, s.want(uint64(i+1), ts))
+	}
+	return recs, want
+}
+
+const base = int64(1_700_000_000_123_456_000) // a whole number of microseconds
+
+func TestRoundTripPcap(t *testing.T) {
+	for _, nano := range []bool{false, true} {
+		step := int64(1_234_567_000)
+		if nano {
+			step = 1_234_567_891
+		}
+		recs, want := records(conversation(), base, step, func(s tcpSpec) []byte { return ethFrame(t, s) })
+		got, info := readBytes(t, pcapFile(t, 1, nano, recs...))
+		if diff := cmp.Diff(want, got, segOpts); diff != "" {
+			t.Errorf("nano=%v: segments (-want +got):\n%s", nano, diff)
+		}
+		wantInfo := Info{
+			Files: []string{"-"}, Format: "pcap", LinkTypes: []string{"ETHERNET"},
+			Packets: 6, TCPPackets: 6, First: base, Last: base + 5*step,
+		}
+		if diff := cmp.Diff(wantInfo, info); diff != "" {
+			t.Errorf("nano=%v: info (-want +got):\n%s", nano, diff)
+		}
+	}
+}
+
+// TestRoundTripLinkTypes writes the same segments under every supported
+// link type with pcapgo's writer and reads them back.
+func TestRoundTripLinkTypes(t *testing.T) {
+	withHeader := func(hdr func(tcpSpec) []byte) func(tcpSpec) []byte {
+		return func(s tcpSpec) []byte { return cat(hdr(s), ipPacket(t, s)) }
+	}
+	family := func(order binary.AppendByteOrder, af6 uint32) func(tcpSpec) []byte {
+		return withHeader(func(s tcpSpec) []byte {
+			if s.src.Addr().Is4() {
+				return order.AppendUint32(nil, 2)
+			}
+			return order.AppendUint32(nil, af6)
+		})
+	}
+	raw := withHeader(func(tcpSpec) []byte { return nil })
+	tests := []struct {
+		lt    uint32
+		name  string
+		frame func(tcpSpec) []byte
+		only  int // 4 or 6: the link type carries one IP version
+	}{
+		{1, "ETHERNET", func(s tcpSpec) []byte { return ethFrame(t, s) }, 0},
+		{113, "LINUX_SLL", withHeader(func(s tcpSpec) []byte { return sllHeader(etherTypeOf(s)) }), 0},
+		{276, "LINUX_SLL2", withHeader(func(s tcpSpec) []byte { return sll2Header(etherTypeOf(s)) }), 0},
+		{0, "NULL", family(binary.LittleEndian, 30), 0},
+		{108, "LOOP", family(binary.BigEndian, 24), 0},
+		{101, "RAW", raw, 0},
+		{12, "RAW", raw, 0},
+		{14, "RAW", raw, 0},
+		{228, "IPV4", raw, 4},
+		{229, "IPV6", raw, 6},
+		{104, "C_HDLC", withHeader(func(s tcpSpec) []byte { return []byte{0x0f, 0, byte(etherTypeOf(s) >> 8), byte(etherTypeOf(s))} }), 0},
+		{9, "PPP", withHeader(func(s tcpSpec) []byte {
+			if s.src.Addr().Is4() {
+				return []byte{0xff, 0x03, 0x00, 0x21}
+			}
+			return []byte{0xff, 0x03, 0x00, 0x57}
+		}), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var specs []tcpSpec
+			for _, s := range conversation() {
+				if tt.only == 4 && !s.src.Addr().Is4() || tt.only == 6 && s.src.Addr().Is4() {
+					continue
+				}
+				if tt.only == 6 {
+					s.src, s.dst = cli6, srv6
+				}
+				specs = append(specs, s)
+			}
+			recs, want := records(specs, base, 1000, tt.frame)
+			got, info := readBytes(t, pcapFile(t, tt.lt, true, recs...))
+			if diff := cmp.Diff(want, got, segOpts); diff != "" {
+				t.Errorf("segments (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{tt.name}, info.LinkTypes); diff != "" {
+				t.Errorf("link types (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRoundTripPcapng writes a pcapng file with several interfaces of
+// different link types with pcapgo's writer and reads it back.
+func TestRoundTripPcapng(t *testing.T) {
+	frames := []func(tcpSpec) []byte{
+		func(s tcpSpec) []byte { return ethFrame(t, s) },
+		func(s tcpSpec) []byte { return cat(sll2Header(etherTypeOf(s)), ipPacket(t, s)) },
+		func(s tcpSpec) []byte { return ipPacket(t, s) },
+	}
+	var recs []rec
+	var want []flows.Segment
+	for i, s := range conversation() {
+		ts := base + int64(i)*7_654_321
+		iface := i % 3
+		recs = append(recs, rec{ts: ts, data: frames[iface](s), iface: iface})
+		want = append(want, s.want(uint64(i+1), ts))
+	}
+	data := ngFile(t, []uint32{1, 276, 101}, recs...)
+	got, info := readBytes(t, data)
+	if diff := cmp.Diff(want, got, segOpts); diff != "" {
+		t.Errorf("segments (-want +got):\n%s", diff)
+	}
+	wantInfo := Info{
+		Files: []string{"-"}, Format: "pcapng", LinkTypes: []string{"ETHERNET", "LINUX_SLL2", "RAW"},
+		Packets: 6, TCPPackets: 6, First: want[0].Time, Last: want[5].Time,
+	}
+	if diff := cmp.Diff(wantInfo, info); diff != "" {
+		t.Errorf("info (-want +got):\n%s", diff)
+	}
+}
+
+// TestPcapngBlocks reads hand-built pcapng in both byte orders: per-interface
+// timestamp resolutions and offsets, simple and obsolete packet blocks,
+// blocks to skip, and a second section that redefines the interfaces.
+func TestPcapngBlocks(t *testing.T) {
+	specs := conversation()
+	eth0 := ethFrame(t, specs[0])
+	raw1 := ipPacket(t, specs[1])
+	eth2 := ethFrame(t, specs[2])
+	eth3 := ethFrame(t, specs[3])
+	eth4 := ethFrame(t, specs[4])
+	sll5 := cat(sllHeader(etIPv4), ipPacket(t, specs[5]))
+	const sec = 1_700_000_000
+
+	for _, order := range []binary.AppendByteOrder{binary.LittleEndian, binary.BigEndian} {
+		other := binary.AppendByteOrder(binary.BigEndian)
+		if order == binary.BigEndian {
+			other = binary.LittleEndian
+		}
+		ng := &ngBuilder{order: order}
+		ng.shb().
+			idb(1, 0).                                                               // default resolution: microseconds
+			idb(101, 0, u8opt(9, 0x80|20), ngOpt{14, order.AppendUint64(nil, 100)}). // 2^-20 s, offset 100 s
+			idb(1, 0, u8opt(9, 3)).                                                  // milliseconds
+			block(0x40000bad, []byte("custom block, to skip")).
+			block(blkNRB, []byte{0, 0, 0, 0}).
+			epb(0, sec*1e6+250_000, eth0, uint32(len(eth0))).
+			block(blkISB, make([]byte, 12)).
+			epb(1, sec<<20|1<<19, raw1, uint32(len(raw1))).
+			epb(2, sec*1e3+5, eth2, uint32(len(eth2))).
+			pb(0, sec*1e6+300_000, eth3, uint32(len(eth3))).
+			spb(eth4, uint32(len(eth4)))
+		second := &ngBuilder{order: other}
+		second.shb().
+			idb(113, 0, u8opt(9, 10)). // tenths of nanoseconds
+			epb(0, (sec+1)*1e10+70, sll5, uint32(len(sll5)))
+		data := append(ng.b, second.b...)
+
+		wantTimes := []int64{
+			sec*1e9 + 250_000_000,
+			(sec+100)*1e9 + 500_000_000,
+			sec*1e9 + 5_000_000,
+			sec*1e9 + 300_000_000,
+			sec*1e9 + 300_000_000, // a simple packet block has no time: the one before it
+			(sec+1)*1e9 + 7,
+		}
+		var want []flows.Segment
+		for i, s := range specs {
+			want = append(want, s.want(uint64(i+1), wantTimes[i]))
+		}
+		got, info := readBytes(t, data)
+		if diff := cmp.Diff(want, got, segOpts); diff != "" {
+			t.Errorf("%v: segments (-want +got):\n%s", order, diff)
+		}
+		if diff := cmp.Diff([]string{"ETHERNET", "RAW", "LINUX_SLL"}, info.LinkTypes); diff != "" {
+			t.Errorf("%v: link types (-want +got):\n%s", order, diff)
+		}
+		if info.OutOfOrder != 1 || len(info.Warnings) != 0 {
+			t.Errorf("%v: OutOfOrder = %d, warnings %q; want 1 (the millisecond packet), none", order, info.OutOfOrder, info.Warnings)
+		}
+	}
+}
+
+// TestPcapVariants reads classic pcap in the byte orders and magic numbers
+// pcapgo does not write.
+func TestPcapVariants(t *testing.T) {
+	s := basic()
+	frame := ethFrame(t, s)
+	n := uint32(len(frame))
+	tests := []struct {
+		name  string
+		order binary.AppendByteOrder
+		magic uint32
+		frac  uint32
+		want  int64
+	}{
+		{"big-endian microseconds", binary.BigEndian, pcapMicro, 654_321, 654_321_000},
+		{"big-endian nanoseconds", binary.BigEndian, pcapNano, 987_654_321, 987_654_321},
+		{"little-endian nanoseconds", binary.LittleEndian, pcapNano, 1, 1},
+		{"kuznetzov", binary.LittleEndian, pcapKuznetzov, 5, 5000},
+		{"kuznetzov big-endian", binary.BigEndian, pcapKuznetzov, 5, 5000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPcap(tt.order, tt.magic, 65535, 1).rec(1_600_000_000, tt.frac, n, n, frame).rec(1_600_000_001, 0, n, n, frame)
+			got, info := readBytes(t, p.b)
+			want := []flows.Segment{s.want(1, 1_600_000_000e9+tt.want), s.want(2, 1_600_000_001e9)}
+			if diff := cmp.Diff(want, got, segOpts); diff != "" {
+				t.Errorf("segments (-want +got):\n%s", diff)
+			}
+			if info.Format != "pcap" {
+				t.Errorf("Format = %q, want pcap", info.Format)
+			}
+		})
+	}
+}
+
+func gzipped(tb testing.TB, data []byte) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	if _, err := w.Write(data); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestGzip(t *testing.T) {
+	recs, want := records(conversation(), base, 1000, func(s tcpSpec) []byte { return ethFrame(t, s) })
+	for _, tt := range []struct {
+		format string
+		data   []byte
+	}{
+		{"pcap", pcapFile(t, 1, true, recs...)},
+		{"pcapng", ngFile(t, []uint32{1}, recs...)},
+	} {
+		t.Run(tt.format, func(t *testing.T) {
+			got, info := readBytes(t, gzipped(t, tt.data))
+			if diff := cmp.Diff(want, got, segOpts); diff != "" {
+				t.Errorf("segments (-want +got):\n%s", diff)
+			}
+			if info.Format != tt.format || info.Truncated || len(info.Warnings) > 0 {
+				t.Errorf("Format %q, Truncated %v, Warnings %q; want %q, false, none", info.Format, info.Truncated, info.Warnings, tt.format)
+			}
+		})
+	}
+
+	full := gzipped(t, pcapFile(t, 1, true, recs...))
+	t.Run("truncated", func(t *testing.T) {
+		got, info := readBytes(t, full[:len(full)/2])
+		if !info.Truncated || len(info.Warnings) != 1 {
+			t.Fatalf("Truncated %v, Warnings %q; want true and one warning", info.Truncated, info.Warnings)
+		}
+		if len(got) == 0 || len(got) >= len(want) {
+			t.Fatalf("read %d segments, want some but not all %d", len(got), len(want))
+		}
+		if diff := cmp.Diff(want[:len(got)], got, segOpts); diff != "" {
+			t.Errorf("segments (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("bad checksum", func(t *testing.T) {
+		bad := bytes.Clone(full)
+		bad[len(bad)-8] ^= 0xff // the CRC-32 of the uncompressed data
+		got, info := readBytes(t, bad)
+		if diff := cmp.Diff(want, got, segOpts); diff != "" {
+			t.Errorf("segments (-want +got):\n%s", diff)
+		}
+		if len(info.Warnings) != 1 || !strings.Contains(info.Warnings[0], "corrupt gzip stream") {
+			t.Errorf("Warnings %q, want one about a corrupt gzip stream", info.Warnings)
+		}
+	})
+}
+
+// TestMerge reads three files (pcap, pcapng, gzip-compressed pcap) whose
+// records interleave in time, some at the same instant.
+func TestMerge(t *testing.T) {
+	dir := t.TempDir()
+	s := basic()
+	mk := func(file, i int) rec {
+		x := s
+		x.seq = uint32(file*100 + i)
+		return rec{ts: base + int64(file+3*i)*1e9, data: ethFrame(t, x)}
+	}
+	tie := func(file int) rec { // all three files have a record at base+10s
+		r := mk(file, 0)
+		r.ts = base + 10e9
+		x := s
+		x.seq = uint32(file*100 + 99)
+		r.data = ethFrame(t, x)
+		return r
+	}
+	a := []rec{mk(0, 0), mk(0, 1), tie(0), mk(0, 4)}
+	b := []rec{mk(1, 0), mk(1, 1), tie(1), mk(1, 4)}
+	c := []rec{mk(2, 0), tie(2), mk(2, 4), mk(2, 5)}
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	names := []string{
+		write("a.pcap", pcapFile(t, 1, true, a...)),
+		write("b.pcapng", ngFile(t, []uint32{1}, b...)),
+		write("c.pcap.gz", gzipped(t, pcapFile(t, 276, true, rec{ts: c[0].ts, data: cat(sll2Header(etIPv4), c[0].data[14:])}))),
+	}
+	// c.pcap.gz holds c's first record, under LINUX_SLL2; d.pcap the rest.
+	names = append(names, write("d.pcap", pcapFile(t, 1, true, c[1:]...)))
+
+	got, info := readAll(t, names, Options{})
+	var seqs []uint32
+	for i, g := range got {
+		if g.Frame != uint64(i+1) {
+			t.Errorf("segment %d has frame %d", i, g.Frame)
+		}
+		if i > 0 && g.Time < got[i-1].Time {
+			t.Errorf("frame %d at %d goes back from %d", g.Frame, g.Time, got[i-1].Time)
+		}
+		seqs = append(seqs, g.Seq)
+	}
+	// Times: a at 0,3,10,12; b at 1,4,10,13; c at 2; d at 10,14,17 (seconds).
+	wantSeqs := []uint32{0, 100, 200, 1, 101, 99, 199, 299, 4, 104, 204, 205}
+	if diff := cmp.Diff(wantSeqs, seqs); diff != "" {
+		t.Errorf("merge order by seq (-want +got):\n%s", diff)
+	}
+	wantInfo := Info{
+		Files: names, Format: "pcap+pcapng", LinkTypes: []string{"ETHERNET", "LINUX_SLL2"},
+		Packets: 12, TCPPackets: 12, First: base, Last: base + 17e9,
+	}
+	if diff := cmp.Diff(wantInfo, info); diff != "" {
+		t.Errorf("info (-want +got):\n%s", diff)
+	}
+}
+
+// TestMergeTruncated checks that a truncation warning names the frame
+// number the cut record would have had in the merged stream.
+func TestMergeTruncated(t *testing.T) {
+	dir := t.TempDir()
+	s := basic()
+	at := func(sec int64) rec { return rec{ts: base + sec*1e9, data: ethFrame(t, s)} }
+	a := pcapFile(t, 1, true, at(0), at(2), at(4))
+	a = a[:len(a)-5] // the record at 4 s is cut
+	b := pcapFile(t, 1, true, at(1), at(3), at(5))
+	pa, pb := filepath.Join(dir, "a.pcap"), filepath.Join(dir, "b.pcap")
+	if err := os.WriteFile(pa, a, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pb, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, info := readAll(t, []string{pa, pb}, Options{})
+	if len(got) != 5 || !info.Truncated {
+		t.Fatalf("read %d segments, Truncated %v; want 5, true", len(got), info.Truncated)
+	}
+	// a's records at 0 and 2 s are frames 1 and 3; b's at 1 and 3 s are 2
+	// and 4; the cut record is after frame 4.
+	want := []string{pa + ": frame 5: truncated record (" + strconv.Itoa(len(ethFrame(t, s))-5) + " bytes of " + strconv.Itoa(len(ethFrame(t, s))) + "); everything before it was read"}
+	if diff := cmp.Diff(want, info.Warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+}
+
+func TestStdin(t *testing.T) {
+	recs, want := records(conversation()[:2], base, 1000, func(s tcpSpec) []byte { return ethFrame(t, s) })
+	got, info := readAll(t, []string{"-"}, Options{Stdin: bytes.NewReader(pcapFile(t, 1, true, recs...))})
+	if diff := cmp.Diff(want, got, segOpts); diff != "" {
+		t.Errorf("segments (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"-"}, info.Files); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
+	}
+
+	_, err := Open([]string{"-", "-"}, Options{Stdin: bytes.NewReader(nil)})
+	if !errors.Is(err, ErrStdinTwice) {
+		t.Errorf("Open(-, -) = %v, want ErrStdinTwice", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := pcapFile(t, 1, false, rec{ts: base, data: ethFrame(t, basic())})
+	badVersion := bytes.Clone(good)
+	badVersion[4] = 3
+	ng := (&ngBuilder{order: binary.LittleEndian}).shb().b
+	ngVersion := bytes.Clone(ng)
+	ngVersion[12] = 2
+	ngBOMBad := bytes.Clone(ng)
+	ngBOMBad[8] = 0
+	usbOnly := (&ngBuilder{order: binary.LittleEndian}).shb().idb(189, 0).epb(0, 1, []byte{1, 2, 3}, 3).b
+
+	tests := []struct {
+		name string
+		path string
+		is   error
+		msg  string // the whole message, after the path
+	}{
+		{"missing", filepath.Join(dir, "missing.pcap"), fs.ErrNotExist, "no such file or directory"},
+		{"empty", write("empty.pcap", nil), ErrEmpty, "empty file"},
+		{"directory", dir, nil, "is a directory"},
+		{"text", write("notes.txt", []byte("hello world\n")), ErrNotCapture, "not a pcap or pcapng file (it starts with 68 65 6c 6c)"},
+		{"zstd", write("x.pcap.zst", []byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0}), ErrNotCapture, "not a pcap or pcapng file (it is zstd-compressed: decompress it first)"},
+		{"two bytes", write("two.pcap", []byte{0xd4, 0xc3}), ErrTruncatedHeader, "truncated file header"},
+		{"pcap header cut", write("cut.pcap", good[:20]), ErrTruncatedHeader, "truncated file header"},
+		{"pcapng header cut", write("cut.pcapng", ng[:20]), ErrTruncatedHeader, "truncated file header"},
+		{"pcapng bad byte order", write("bom.pcapng", ngBOMBad), ErrNotCapture, "not a pcap or pcapng file (bad pcapng byte-order magic 00 3c 2b 1a)"},
+		{"pcap version", write("v3.pcap", badVersion), ErrUnsupportedVersion, "unsupported format version: pcap 3.4"},
+		{"pcapng version", write("v2.pcapng", ngVersion), ErrUnsupportedVersion, "unsupported format version: pcapng 2.0"},
+		{"usb pcap", write("usb.pcap", pcapFile(t, 189, false)), ErrUnsupportedLinkType, "unsupported link type USB_LINUX (189)"},
+		{"unknown link", write("x.pcap", pcapFile(t, 999, false)), ErrUnsupportedLinkType, "unsupported link type LINKTYPE_999 (999)"},
+		{"usb pcapng", write("usb.pcapng", usbOnly), ErrUnsupportedLinkType, "unsupported link type USB_LINUX (189)"},
+		{"bad gzip", write("x.pcap.gz", []byte{0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}), gzip.ErrHeader, "bad gzip stream: gzip: invalid header"},
+		{"empty gzip", write("e.pcap.gz", gzipped(t, nil)), ErrEmpty, "empty file (after decompression)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Open([]string{tt.path}, Options{})
+			if err == nil {
+				r.Close()
+				t.Fatal("Open succeeded")
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.File != tt.path || e.Frame != 0 {
+				t.Fatalf("Open error %#v, want an *Error for %s without a frame", err, tt.path)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("error %v is not %v", err, tt.is)
+			}
+			if got, want := err.Error(), tt.path+": "+tt.msg; got != want {
+				t.Errorf("message\n got %q\nwant %q", got, want)
+			}
+		})
+	}
+
+	if _, err := Open(nil, Options{}); !errors.Is(err, ErrNoInput) {
+		t.Errorf("Open(nil) = %v, want ErrNoInput", err)
+	}
+	// The second file fails: Open reports it and opens nothing.
+	if _, err := Open([]string{write("ok.pcap", good), filepath.Join(dir, "nope")}, Options{}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open(ok, missing) = %v, want a not-exist error", err)
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	for _, tt := range []struct {
+		err  *Error
+		want string
+	}{
+		{&Error{File: "x.pcap", Frame: 12, Err: errDisk}, "x.pcap: frame 12: input/output error"},
+		{&Error{File: "x.pcap", Err: ErrEmpty}, "x.pcap: empty file"},
+		{&Error{File: "stdin", Err: ErrStdinTwice}, "stdin: standard input named more than once"},
+	} {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+// TestUnsupportedInterface reads a pcapng file with one interface of a
+// link type the package decodes and one it does not.
+func TestUnsupportedInterface(t *testing.T) {
+	s := basic()
+	frame := ethFrame(t, s)
+	ng := (&ngBuilder{order: binary.LittleEndian}).shb().idb(1, 0).idb(189, 0).
+		epb(1, 1, []byte{1, 2, 3, 4}, 4).
+		epb(0, 2, frame, uint32(len(frame))).
+		epb(1, 3, []byte{1, 2, 3, 4}, 4)
+	got, info := readBytes(t, ng.b)
+	if diff := cmp.Diff([]flows.Segment{s.want(2, 2000)}, got, segOpts); diff != "" {
+		t.Errorf("segments (-want +got):\n%s", diff)
+	}
+	if info.NonTCP != 2 {
+		t.Errorf("NonTCP = %d, want 2", info.NonTCP)
+	}
+	want := []string{"stdin: frame 1: interface 1 has unsupported link type USB_LINUX (189); its packets are counted as non-TCP"}
+	if diff := cmp.Diff(want, info.Warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"ETHERNET", "USB_LINUX"}, info.LinkTypes); diff != "" {
+		t.Errorf("link types (-want +got):\n%s", diff)
+	}
+}
+
+func TestReadErrorIsSticky(t *testing.T) {
+	recs, want := records(conversation(), base, 1000, func(s tcpSpec) []byte { return ethFrame(t, s) })
+	data := pcapFile(t, 1, true, recs...)
+	// Fail after the third record.
+	cut := 24
+	for _, r := range recs[:3] {
+		cut += 16 + len(r.data)
+	}
+	r, err := Open([]string{"-"}, Options{Stdin: &errReader{data: data[:cut+3], err: errDisk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := drain(r)
+	if diff := cmp.Diff(want[:3], got, segOpts); diff != "" {
+		t.Errorf("segments (-want +got):\n%s", diff)
+	}
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, errDisk) || e.File != "stdin" || e.Frame != 4 {
+		t.Fatalf("Next error = %v, want an *Error at stdin frame 4 wrapping the read error", err)
+	}
+	if _, again := r.Next(); again != err {
+		t.Errorf("second Next = %v, want the same error %v", again, err)
+	}
+}
+
+func TestCloseThenNext(t *testing.T) {
+	data := pcapFile(t, 1, true, rec{ts: base, data: ethFrame(t, basic())})
+	r, err := Open([]string{"-"}, Options{Stdin: bytes.NewReader(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Next(); err != ErrClosed {
+		t.Errorf("Next after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestOutOfOrder checks that records are delivered in file order and that
+// backward steps are counted, in pcap and across pcapng interfaces.
+func TestOutOfOrder(t *testing.T) {
+	s := basic()
+	frame := ethFrame(t, s)
+	n := uint32(len(frame))
+	p := newPcap(binary.LittleEndian, pcapMicro, 65535, 1)
+	for _, sec := range []uint32{10, 30, 20, 50, 40, 60} {
+		p.rec(sec, 0, n, n, frame)
+	}
+	got, info := readBytes(t, p.b)
+	if len(got) != 6 || info.OutOfOrder != 2 {
+		t.Errorf("pcap: %d segments, OutOfOrder %d; want 6, 2", len(got), info.OutOfOrder)
+	}
+	if got[2].Time != 20e9 || got[2].Frame != 3 {
+		t.Errorf("pcap: third segment at %d, frame %d; want 20 s, frame 3 (file order kept)", got[2].Time, got[2].Frame)
+	}
+
+	ng := (&ngBuilder{order: binary.LittleEndian}).shb().idb(1, 0, u8opt(9, 9)).idb(1, 0, u8opt(9, 6))
+	ng.epb(0, 5e9, frame, n).epb(1, 4e6, frame, n).epb(0, 6e9, frame, n).epb(1, 5e6+1, frame, n).epb(0, 7e9, frame, n)
+	got, info = readBytes(t, ng.b)
+	if len(got) != 5 || info.OutOfOrder != 2 {
+		t.Errorf("pcapng: %d segments, OutOfOrder %d; want 5, 2", len(got), info.OutOfOrder)
+	}
+}
