@@ -1,0 +1,426 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/teardown/teardown/analyze"
+)
+
+// Text writes the terminal report: the capture's facts, the summary (close
+// kinds, final states, diagnoses with their sysctl), and the table of
+// listed flows, worst first. With Options.Verbose every listed flow is
+// followed by its detail (both sides' states with durations, FINs,
+// diagnoses, ladder); with Options.FlowID the report is that flow's detail
+// alone, after the capture's facts.
+//
+// Colour is decided by one lipgloss renderer tied to w (see
+// Options.Color); a w that is not a terminal gets no escape codes unless
+// Color is "always". Lines fit Options.Width columns (the terminal's width
+// or 80 by default), ladders 80.
+func Text(w io.Writer, res *analyze.Result, opt Options) error {
+	if err := opt.check(); err != nil {
+		return err
+	}
+	t := &textReport{
+		st:    newStyles(newRenderer(w, opt.Color)),
+		width: textWidth(w, opt),
+	}
+	t.header(res)
+	if opt.FlowID != 0 {
+		f, err := flowByID(res, opt.FlowID)
+		if err != nil {
+			return err
+		}
+		t.detail(f)
+	} else {
+		t.summary(res)
+		fs := listed(res, opt)
+		t.table(res, fs, opt)
+		if opt.Verbose {
+			for _, f := range fs {
+				t.detail(f)
+			}
+		}
+	}
+	_, err := io.WriteString(w, t.out.String())
+	return err
+}
+
+type textReport struct {
+	st    *styles
+	width int
+	out   strings.Builder
+}
+
+// line collects one output line twice: as plain text, to measure it, and
+// styled, to print it.
+type line struct {
+	plain strings.Builder
+	shown strings.Builder
+}
+
+func (l *line) add(style lipgloss.Style, s string) *line {
+	l.plain.WriteString(s)
+	l.shown.WriteString(style.Render(s))
+	return l
+}
+
+// padded adds s in style, then spaces (unstyled) up to w columns.
+func (l *line) padded(style lipgloss.Style, s string, w int) *line {
+	l.add(style, s)
+	return l.text(strings.Repeat(" ", max(0, w-lipgloss.Width(s))))
+}
+
+func (l *line) text(s string) *line {
+	l.plain.WriteString(s)
+	l.shown.WriteString(s)
+	return l
+}
+
+func (l *line) width() int { return lipgloss.Width(l.plain.String()) }
+
+func (t *textReport) newLine() *line { return &line{} }
+
+func (t *textReport) emit(l *line) {
+	t.out.WriteString(strings.TrimRight(l.shown.String(), " "))
+	t.out.WriteByte('\n')
+}
+
+func (t *textReport) blank() { t.out.WriteByte('\n') }
+
+// wrapped writes text word-wrapped to the report width, each line indented
+// by indent columns, in style.
+func (t *textReport) wrapped(indent int, style lipgloss.Style, text string) {
+	for _, s := range wrap(words(text), " ", t.width-indent) {
+		t.emit(t.newLine().text(strings.Repeat(" ", indent)).add(style, s))
+	}
+}
+
+// units are the words that stay on the line of the number before them.
+var units = map[string]bool{"s": true, "ms": true, "µs": true, "B": true, "bytes": true, "flows": true, "frames": true}
+
+// words splits text at spaces for wrapping, keeping "71.3 s" together.
+func words(text string) []string {
+	var out []string
+	for _, w := range strings.Fields(text) {
+		if n := len(out); n > 0 && units[strings.TrimRight(w, ",.;:)")] {
+			if p := out[n-1]; p[len(p)-1] >= '0' && p[len(p)-1] <= '9' {
+				out[n-1] += " " + w
+				continue
+			}
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// wrap joins items with sep into lines of at most width columns; an item
+// longer than width gets a line of its own.
+func wrap(items []string, sep string, width int) []string {
+	var out []string
+	cur := ""
+	for _, it := range items {
+		switch {
+		case cur == "":
+			cur = it
+		case lipgloss.Width(cur+sep+it) <= width:
+			cur += sep + it
+		default:
+			out = append(out, cur)
+			cur = it
+		}
+	}
+	if cur != "" {
+		out = append(out, cur)
+	}
+	return out
+}
+
+func (t *textReport) header(res *analyze.Result) {
+	c := res.Capture
+	files := strings.Join(c.Files, ", ")
+	if files == "" {
+		files = "(no file)"
+	}
+	t.emit(t.newLine().add(t.st.title, "teardown").text(" · ").add(t.st.title, files))
+
+	var facts []string
+	if c.Format != "" {
+		facts = append(facts, c.Format)
+	}
+	if len(c.LinkTypes) > 0 {
+		facts = append(facts, strings.Join(c.LinkTypes, ", "))
+	}
+	facts = append(facts,
+		fmt.Sprintf("%s packets, %s TCP", thousands(c.Packets), thousands(c.TCPPackets)),
+		plural(flowCount(res), "flow", "flows"))
+	for _, s := range wrap(facts, " · ", t.width-2) {
+		t.emit(t.newLine().text("  " + s))
+	}
+	if c.Last != 0 || c.First != 0 {
+		t.emit(t.newLine().text("  " + span(c.First, c.Last)))
+	}
+	var skipped []string
+	for _, k := range []struct {
+		n    uint64
+		what string
+	}{{c.Skipped.NonTCP, "non-TCP"}, {c.Skipped.Malformed, "malformed"}, {c.Skipped.Fragments, "fragments"}} {
+		if k.n > 0 {
+			skipped = append(skipped, thousands(k.n)+" "+k.what)
+		}
+	}
+	if len(skipped) > 0 {
+		t.emit(t.newLine().text("  skipped " + strings.Join(skipped, " · ")))
+	}
+	if c.Truncated {
+		t.warning("capture truncated: the last record is cut short; everything before it was analysed")
+	}
+	for _, w := range c.Warnings {
+		t.warning(w)
+	}
+}
+
+// warning writes a capture warning, wrapped, marked ▲.
+func (t *textReport) warning(text string) {
+	for i, s := range wrap(words(text), " ", t.width-4) {
+		l := t.newLine().text("  ")
+		if i == 0 {
+			l.add(t.st.warn, "▲ ")
+		} else {
+			l.text("  ")
+		}
+		t.emit(l.add(t.st.warn, s))
+	}
+}
+
+// section starts a titled section: a blank line, then the title.
+func (t *textReport) section(title, note string) {
+	t.blank()
+	l := t.newLine().add(t.st.heading, title)
+	if note != "" {
+		l.text(" · ").add(t.st.dim, note)
+	}
+	t.emit(l)
+}
+
+const labelWidth = 14 // "final states" and two spaces
+
+func (t *textReport) summary(res *analyze.Result) {
+	facts := summaryFacts(res.Summary)
+	codes := digest(res)
+	if len(facts) == 0 && len(codes) == 0 {
+		return
+	}
+	t.section("summary", "")
+	indent := 2 + labelWidth
+	for _, f := range facts {
+		items := make([]string, len(f.Items))
+		for i, c := range f.Items {
+			items[i] = c.Name + " " + thousands(c.N)
+		}
+		for i, s := range wrap(items, " · ", t.width-indent) {
+			label := ""
+			if i == 0 {
+				label = f.Label
+			}
+			t.emit(t.newLine().text("  ").padded(t.st.label, label, labelWidth).text(s))
+		}
+	}
+	if len(codes) == 0 {
+		return
+	}
+	codeW, flowsW := 0, 0
+	for _, c := range codes {
+		codeW = max(codeW, len(c.Code))
+		flowsW = max(flowsW, len(plural(c.Flows, "flow", "flows")))
+	}
+	for i, c := range codes {
+		label := ""
+		if i == 0 {
+			label = "diagnoses"
+		}
+		l := t.newLine().text("  ").padded(t.st.label, label, labelWidth).
+			add(t.st.sev(c.Severity), severityMark(c.Severity)).text(" ").
+			padded(t.st.code, c.Code, codeW).text("  ").text(pad(plural(c.Flows, "flow", "flows"), flowsW))
+		knob := t.knob(c.Sysctls)
+		if l.width()+2+knob.width() > t.width {
+			t.emit(l)
+			l = t.newLine().text(strings.Repeat(" ", indent+2+codeW+2+flowsW))
+		}
+		l.text("  ")
+		l.plain.WriteString(knob.plain.String())
+		l.shown.WriteString(knob.shown.String())
+		t.emit(l)
+		if c.Example != nil && c.Message != "" && c.Severity.Rank() >= analyze.Warning.Rank() {
+			t.wrapped(indent+2, t.st.dim, fmt.Sprintf("e.g. flow %d: %s", c.Example.ID, c.Message))
+		}
+	}
+}
+
+// knob renders a list of sysctls, or "no sysctl".
+func (t *textReport) knob(sysctls []string) *line {
+	l := t.newLine()
+	if len(sysctls) == 0 {
+		return l.add(t.st.dim, "no sysctl")
+	}
+	for i, s := range sysctls {
+		if i > 0 {
+			l.text(", ")
+		}
+		l.add(t.st.sysctl, s)
+	}
+	return l
+}
+
+func (t *textReport) table(res *analyze.Result, fs []*analyze.Flow, o Options) {
+	what := "anomalies"
+	if o.Only == "all" {
+		what = "flows"
+	}
+	n := flowCount(res)
+	if n == 0 {
+		t.section("flows", "none: the capture holds no TCP connection")
+		return
+	}
+	if len(fs) == 0 {
+		t.section(what, "none of "+plural(n, "flow", "flows"))
+		return
+	}
+	t.section(what, fmt.Sprintf("%d of %s, worst first", len(fs), plural(n, "flow", "flows")))
+
+	idW, kindW, epW := len("flow"), len("close"), len("client → server")
+	for _, f := range fs {
+		idW = max(idW, len(strconv.Itoa(f.ID))+1)
+		kindW = max(kindW, len(f.Close.Kind))
+		epW = max(epW, lipgloss.Width(endpoints(f)))
+	}
+	const timeW = len("15:04:05.000")
+	oneLine := 2+idW+2+timeW+2+kindW+2+epW <= t.width
+	head := t.newLine().text("  ").padded(t.st.label, "flow", idW+2).padded(t.st.label, "start", timeW+2)
+	if oneLine {
+		head.padded(t.st.label, "close", kindW+2).add(t.st.label, "client → server")
+	} else {
+		head.add(t.st.label, "close")
+	}
+	t.emit(head)
+	diagIndent := 2 + idW + 2
+	for _, f := range fs {
+		l := t.newLine().text("  ").padded(t.st.code, "#"+strconv.Itoa(f.ID), idW+2).
+			text(clock(f.Start)).text("  ")
+		if oneLine {
+			t.emit(l.text(pad(string(f.Close.Kind), kindW)).text("  ").text(endpoints(f)))
+		} else {
+			t.emit(l.text(string(f.Close.Kind)))
+			t.emit(t.newLine().text(strings.Repeat(" ", diagIndent)).text(endpoints(f)))
+		}
+		for _, d := range byRank(f.Diagnoses) {
+			t.diagnosisLine(diagIndent, d)
+		}
+	}
+	if !o.Verbose {
+		t.blank()
+		t.emit(t.newLine().add(t.st.dim, "  -v shows every listed flow's states and ladder; --flow ID one flow's"))
+	}
+}
+
+// diagnosisLine writes "▲ code · side · sysctl", breaking before the
+// sysctl when the line would be too wide.
+func (t *textReport) diagnosisLine(indent int, d analyze.Diagnosis) {
+	l := t.newLine().text(strings.Repeat(" ", indent)).
+		add(t.st.sev(d.Severity), severityMark(d.Severity)).text(" ").
+		add(t.st.code, d.Code)
+	if d.Side != "" {
+		l.text(" · " + string(d.Side))
+	}
+	if d.Sysctl != "" {
+		if l.width()+3+len(d.Sysctl) > t.width {
+			t.emit(l)
+			l = t.newLine().text(strings.Repeat(" ", indent+2))
+		} else {
+			l.text(" · ")
+		}
+		l.add(t.st.sysctl, d.Sysctl)
+	}
+	t.emit(l)
+}
+
+// detail writes one flow's detail: what closed how, both sides' states
+// with durations, FINs, half-close and reuse, diagnoses, and the ladder.
+func (t *textReport) detail(f *analyze.Flow) {
+	t.blank()
+	title := "flow " + strconv.Itoa(f.ID)
+	if f.Incarnation > 1 {
+		title += fmt.Sprintf(" (incarnation %d)", f.Incarnation)
+	}
+	t.emit(t.newLine().add(t.st.heading, title).text(" · ").text(endpoints(f)))
+	t.wrapped(2, t.st.plain, strings.Join(closeFacts(f, hashFrame), " · "))
+	t.emit(t.newLine().text(fmt.Sprintf("  frames #%d–#%d · %s → %s (%s)",
+		f.FirstFrame, f.LastFrame, clock(f.Start), clock(f.End), seconds(f.Start.Seconds(f.End)))))
+
+	for _, side := range []struct {
+		name string
+		s    *analyze.Side
+	}{{"client", f.Sides.Client}, {"server", f.Sides.Server}} {
+		t.states(side.name, spans(side.s))
+	}
+	for _, s := range append(finFacts(f, hashFrame), extraFacts(f)...) {
+		t.wrapped(2, t.st.plain, s)
+	}
+	for _, d := range byRank(f.Diagnoses) {
+		t.diagnosisLine(2, d)
+		t.wrapped(4, t.st.plain, d.Message)
+		if len(d.Frames) > 0 {
+			t.wrapped(4, t.st.dim, "frames "+frameList(d.Frames, hashFrame))
+		}
+		if d.Advice != "" {
+			t.wrapped(4, t.st.dim, "advice: "+d.Advice)
+		}
+	}
+	if lines := drawLadder(f, t.st.paint); len(lines) > 0 {
+		t.blank()
+		for _, s := range lines {
+			t.out.WriteString(s)
+			t.out.WriteByte('\n')
+		}
+	}
+}
+
+// states writes "client  SYN_SENT 101µs → ESTABLISHED 0.2s → …", wrapped
+// with the arrows leading the continuation lines.
+func (t *textReport) states(name string, ss []stateSpan) {
+	if len(ss) == 0 {
+		return
+	}
+	type item struct{ plain, shown string }
+	items := make([]item, len(ss))
+	for i, s := range ss {
+		it := item{stateLabel(s.Entry), t.st.state.Render(stateLabel(s.Entry))}
+		if s.Dur >= 0 {
+			d := " " + seconds(s.Dur)
+			it.plain += d
+			it.shown += t.st.dim.Render(d)
+		}
+		if i > 0 {
+			it.plain = "→ " + it.plain
+			it.shown = "→ " + it.shown
+		}
+		items[i] = it
+	}
+	const indent = 2 + 8
+	l := t.newLine().text("  ").padded(t.st.label, name, 8)
+	for i, it := range items {
+		if i > 0 && l.width()+1+lipgloss.Width(it.plain) > t.width {
+			t.emit(l)
+			l = t.newLine().text(strings.Repeat(" ", indent))
+		} else if i > 0 {
+			l.text(" ")
+		}
+		l.plain.WriteString(it.plain)
+		l.shown.WriteString(it.shown)
+	}
+	t.emit(l)
+}

@@ -1,0 +1,148 @@
+package report
+
+import (
+	"bytes"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/muesli/termenv"
+
+	"github.com/teardown/teardown/analyze"
+)
+
+func render(t *testing.T, res *analyze.Result, o Options) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := Text(&b, res, o); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestText(t *testing.T) {
+	t.Setenv("CLICOLOR_FORCE", "")
+	for _, tt := range []struct {
+		name string
+		res  *analyze.Result
+		o    Options
+	}{
+		{"default", incidentResult(), Options{}},
+		{"verbose", incidentResult(), Options{Verbose: true, Color: "never"}},
+		{"flow3", incidentResult(), Options{FlowID: 3}},
+		{"all_width100", incidentResult(), Options{Only: "all", Width: 100}},
+		{"color", incidentResult(), Options{Verbose: true, Color: "always"}},
+		{"edge", edgeResult(), Options{Verbose: true}},
+		{"empty", emptyResult(), Options{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			golden(t, t.Name(), []byte(render(t, tt.res, tt.o)))
+		})
+	}
+}
+
+func TestTextColor(t *testing.T) {
+	t.Setenv("CLICOLOR_FORCE", "")
+	res := incidentResult()
+	o := Options{Verbose: true}
+	for _, tt := range []struct {
+		name    string
+		color   string
+		tty     bool
+		noColor string
+		want    bool
+	}{
+		{"auto on a pipe", "auto", false, "", false},
+		{"never", "never", true, "", false},
+		{"always on a pipe", "always", false, "", true},
+		{"always with NO_COLOR", "always", false, "1", true},
+		{"auto on a terminal", "auto", true, "", true},
+		{"auto on a terminal with NO_COLOR", "auto", true, "1", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("TERM", "xterm-256color")
+			t.Setenv("NO_COLOR", tt.noColor)
+			t.Setenv("CI", "")
+			if tt.tty {
+				termenvOptions = []termenv.OutputOption{termenv.WithTTY(true)}
+				defer func() { termenvOptions = nil }()
+			}
+			o.Color = tt.color
+			got := strings.Contains(render(t, res, o), "\x1b[")
+			if got != tt.want {
+				t.Errorf("escape codes: %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTextWidth checks that every line of the text report, ladders
+// included, fits the width it is given.
+func TestTextWidth(t *testing.T) {
+	for _, res := range []*analyze.Result{incidentResult(), edgeResult()} {
+		for _, w := range []int{80, 100, 120} {
+			out := render(t, res, Options{Verbose: true, Only: "all", Width: w})
+			for i, l := range strings.Split(out, "\n") {
+				if n := utf8.RuneCountInString(l); n > w {
+					t.Errorf("width %d: line %d is %d columns: %q", w, i+1, n, l)
+				}
+			}
+		}
+	}
+}
+
+func TestTextErrors(t *testing.T) {
+	for _, o := range []Options{{Color: "sometimes"}, {Only: "some"}, {FlowID: 42}, {Top: -1}} {
+		if err := Text(io.Discard, incidentResult(), o); err == nil {
+			t.Errorf("Text with %+v: no error", o)
+		}
+	}
+}
+
+func TestAnomalous(t *testing.T) {
+	want := map[int]bool{1: false, 2: false, 3: true, 4: true, 5: false, 6: false, 7: false, 8: true, 9: true}
+	for _, f := range incidentResult().Flows {
+		if got := Anomalous(f); got != want[f.ID] {
+			t.Errorf("flow %d (%s, %d diagnoses): Anomalous = %v, want %v", f.ID, f.Close.Kind, len(f.Diagnoses), got, want[f.ID])
+		}
+	}
+	// A reset or a half-close left at the end is an anomaly without any
+	// diagnosis; an info diagnosis alone is not.
+	for _, tt := range []struct {
+		f    analyze.Flow
+		want bool
+	}{
+		{analyze.Flow{Close: analyze.Close{Kind: analyze.ResetKind}}, true},
+		{analyze.Flow{Close: analyze.Close{Kind: analyze.HalfClosedAtEnd}}, true},
+		{analyze.Flow{Close: analyze.Close{Kind: analyze.Rejected}}, false},
+		{analyze.Flow{Close: analyze.Close{Kind: analyze.FourWay}, Diagnoses: []analyze.Diagnosis{{Severity: analyze.Info}}}, false},
+		{analyze.Flow{Close: analyze.Close{Kind: analyze.FourWay}, Diagnoses: []analyze.Diagnosis{{Severity: analyze.Info}, {Severity: analyze.Error}}}, true},
+	} {
+		if got := Anomalous(&tt.f); got != tt.want {
+			t.Errorf("Anomalous(%s with %v) = %v", tt.f.Close.Kind, tt.f.Diagnoses, got)
+		}
+	}
+}
+
+func TestTextOrder(t *testing.T) {
+	// Worst first: the error (flow 9), then the warnings by start time.
+	var ids []int
+	for _, f := range listed(incidentResult(), Options{}) {
+		ids = append(ids, f.ID)
+	}
+	if diff := cmp.Diff([]int{9, 3, 4, 8}, ids); diff != "" {
+		t.Errorf("listed flows (-want +got):\n%s", diff)
+	}
+	out := render(t, incidentResult(), Options{})
+	last := -1
+	for _, id := range ids {
+		i := strings.Index(out, "\n  #"+strconv.Itoa(id)+" ")
+		if i < 0 || i < last {
+			t.Errorf("flow %d is missing from the table or out of order", id)
+		}
+		last = i
+	}
+}

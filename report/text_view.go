@@ -1,0 +1,589 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/teardown/teardown/analyze"
+)
+
+// This file holds what the text, Markdown and HTML reports share: choosing
+// and ordering flows for display, and the summary digests. None of it
+// judges a flow; it sorts, selects and counts what analyze concluded.
+
+// Options control the text, Markdown and HTML reports.
+type Options struct {
+	Color   string // "auto" (or ""), "always" or "never"; text only
+	Width   int    // text columns; 0 = the terminal's width, or 80
+	Verbose bool   // text: per-flow detail for every listed flow
+	FlowID  int    // 0 = none; otherwise the detail of that flow only
+	Only    string // "anomalies" (or "") or "all": which flows are listed
+	Top     int    // Markdown/HTML: flows shown in detail; 0 = 5
+	Command string // the command line that produced the report (Markdown footer)
+}
+
+// defaultTop is the number of flows Markdown and HTML show in detail when
+// Options.Top is 0.
+const defaultTop = 5
+
+func (o Options) check() error {
+	switch o.Color {
+	case "", "auto", "always", "never":
+	default:
+		return fmt.Errorf("report: color must be auto, always or never, not %q", o.Color)
+	}
+	switch o.Only {
+	case "", "anomalies", "all":
+	default:
+		return fmt.Errorf("report: only must be anomalies or all, not %q", o.Only)
+	}
+	if o.Top < 0 {
+		return fmt.Errorf("report: top must not be negative, got %d", o.Top)
+	}
+	if o.Width < 0 {
+		return fmt.Errorf("report: width must not be negative, got %d", o.Width)
+	}
+	return nil
+}
+
+func (o Options) top() int {
+	if o.Top == 0 {
+		return defaultTop
+	}
+	return o.Top
+}
+
+// Anomalous reports whether a flow is listed as an anomaly: it has at least
+// one diagnosis of severity warning or error, or it ended by a reset
+// (close kind reset) or was left half-closed when the capture ended (close
+// kind half_closed_at_end). Info diagnoses alone (a legal TIME_WAIT reuse,
+// a capture caveat) and clean closes (four-way, three-way, simultaneous),
+// connections still open at the end and rejected SYNs are not anomalies.
+// It only reads what analyze concluded.
+func Anomalous(f *analyze.Flow) bool {
+	if f.Close.Kind == analyze.ResetKind || f.Close.Kind == analyze.HalfClosedAtEnd {
+		return true
+	}
+	return worst(f) >= analyze.Warning.Rank()
+}
+
+// worst is the rank of f's most severe diagnosis, 0 without any.
+func worst(f *analyze.Flow) int {
+	w := 0
+	for _, d := range f.Diagnoses {
+		w = max(w, d.Severity.Rank())
+	}
+	return w
+}
+
+// byConcern orders flows worst first: most severe diagnosis, then
+// anomalous before not, then start time, then id.
+func byConcern(a, b *analyze.Flow) int {
+	if c := cmp.Compare(worst(b), worst(a)); c != 0 {
+		return c
+	}
+	if aa, ba := Anomalous(a), Anomalous(b); aa != ba {
+		if aa {
+			return -1
+		}
+		return 1
+	}
+	if c := cmp.Compare(a.Start, b.Start); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
+}
+
+// listed returns the flows the report lists (anomalies, or all with
+// Only "all"), worst first. The slice is new; the flows are res's.
+func listed(res *analyze.Result, o Options) []*analyze.Flow {
+	var fs []*analyze.Flow
+	for _, f := range res.Flows {
+		if o.Only == "all" || Anomalous(f) {
+			fs = append(fs, f)
+		}
+	}
+	slices.SortStableFunc(fs, byConcern)
+	return fs
+}
+
+// detailed returns the flows Markdown and HTML show in detail: the flow
+// Options.FlowID names, or the first Options.Top listed flows.
+func detailed(res *analyze.Result, o Options) ([]*analyze.Flow, error) {
+	if o.FlowID != 0 {
+		f, err := flowByID(res, o.FlowID)
+		if err != nil {
+			return nil, err
+		}
+		return []*analyze.Flow{f}, nil
+	}
+	fs := listed(res, o)
+	return fs[:min(len(fs), o.top())], nil
+}
+
+func flowByID(res *analyze.Result, id int) (*analyze.Flow, error) {
+	for _, f := range res.Flows {
+		if f.ID == id {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("report: no flow with id %d in %d flows", id, len(res.Flows))
+}
+
+// byRank sorts diagnoses most severe first, keeping analyze's order among
+// equals.
+func byRank(ds []analyze.Diagnosis) []analyze.Diagnosis {
+	out := slices.Clone(ds)
+	slices.SortStableFunc(out, func(a, b analyze.Diagnosis) int {
+		return cmp.Compare(b.Severity.Rank(), a.Severity.Rank())
+	})
+	return out
+}
+
+// codeDigest is one diagnosis code across the capture.
+type codeDigest struct {
+	Code     string
+	Severity analyze.Severity // the most severe seen with this code
+	Sysctls  []string         // distinct, in order of appearance
+	Flows    int              // flows with at least one such diagnosis
+	Example  *analyze.Flow    // the worst-first first flow with it
+	Message  string           // that flow's message for it
+}
+
+// digest gathers the diagnoses of all flows by code, most severe first,
+// then most flows, then code. Codes counted in the summary but carried by
+// no flow in res.Flows are added with the summary's count.
+func digest(res *analyze.Result) []codeDigest {
+	flows := slices.Clone(res.Flows)
+	slices.SortStableFunc(flows, byConcern)
+	var out []codeDigest
+	index := map[string]int{}
+	for _, f := range flows {
+		seen := map[string]bool{}
+		for _, d := range byRank(f.Diagnoses) {
+			i, ok := index[d.Code]
+			if !ok {
+				i = len(out)
+				index[d.Code] = i
+				out = append(out, codeDigest{Code: d.Code, Severity: d.Severity, Example: f, Message: d.Message})
+			}
+			c := &out[i]
+			if d.Severity.Rank() > c.Severity.Rank() {
+				c.Severity = d.Severity
+			}
+			if d.Sysctl != "" && !slices.Contains(c.Sysctls, d.Sysctl) {
+				c.Sysctls = append(c.Sysctls, d.Sysctl)
+			}
+			if !seen[d.Code] {
+				seen[d.Code] = true
+				c.Flows++
+			}
+		}
+	}
+	if res.Summary != nil {
+		for _, code := range sortedKeys(res.Summary.Diagnoses) {
+			if _, ok := index[code]; !ok {
+				out = append(out, codeDigest{Code: code, Flows: res.Summary.Diagnoses[code]})
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b codeDigest) int {
+		if c := cmp.Compare(b.Severity.Rank(), a.Severity.Rank()); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.Flows, a.Flows); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Code, b.Code)
+	})
+	return out
+}
+
+// knobDigest is one sysctl (or socket option, or none) across the capture:
+// a row of the Markdown sysctl table.
+type knobDigest struct {
+	Sysctl  string       // "" for diagnoses no knob governs
+	Codes   []codeDigest // the codes attributed to it, worst first
+	Flows   int          // distinct flows
+	Advice  []string     // distinct Diagnosis.Advice values
+	Hosts   []string     // hosts of the sides the diagnoses name, at most maxHosts
+	Example *analyze.Flow
+}
+
+// maxHosts bounds knobDigest.Hosts; a last entry says how many more.
+const maxHosts = 3
+
+// knobs groups diagnoses by the knob that governs them, in the order of
+// the worst code of each, with diagnoses no knob governs last. Those are
+// listed only when they are warnings or errors (an application's bug, not
+// a capture caveat).
+func knobs(res *analyze.Result) []knobDigest {
+	var out []knobDigest
+	index := map[string]int{}
+	for _, c := range digest(res) {
+		for _, k := range knobsOf(c) {
+			if k == "" && c.Severity.Rank() < analyze.Warning.Rank() {
+				continue
+			}
+			i, ok := index[k]
+			if !ok {
+				i = len(out)
+				index[k] = i
+				out = append(out, knobDigest{Sysctl: k, Example: c.Example})
+			}
+			out[i].Codes = append(out[i].Codes, c)
+		}
+	}
+	for i := range out {
+		k := &out[i]
+		flows := map[int]bool{}
+		for _, f := range res.Flows {
+			for _, d := range f.Diagnoses {
+				if d.Sysctl != k.Sysctl || !slices.ContainsFunc(k.Codes, func(c codeDigest) bool { return c.Code == d.Code }) {
+					continue
+				}
+				flows[f.ID] = true
+				if d.Advice != "" && !slices.Contains(k.Advice, d.Advice) {
+					k.Advice = append(k.Advice, d.Advice)
+				}
+				if h := sideHost(f, d.Side); h != "" && !slices.Contains(k.Hosts, h) {
+					k.Hosts = append(k.Hosts, h)
+				}
+			}
+		}
+		k.Flows = len(flows)
+		if n := len(k.Hosts); n > maxHosts {
+			k.Hosts = append(k.Hosts[:maxHosts:maxHosts], fmt.Sprintf("%d more", n-maxHosts))
+		}
+	}
+	slices.SortStableFunc(out, func(a, b knobDigest) int {
+		return cmp.Compare(boolRank(a.Sysctl == ""), boolRank(b.Sysctl == ""))
+	})
+	return out
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// sideHost is the address of f's side r, "" for no side.
+func sideHost(f *analyze.Flow, r analyze.Role) string {
+	switch r {
+	case analyze.Client:
+		return host(f.Client)
+	case analyze.Server:
+		return host(f.Server)
+	}
+	return ""
+}
+
+func knobsOf(c codeDigest) []string {
+	if len(c.Sysctls) == 0 {
+		return []string{""}
+	}
+	return c.Sysctls
+}
+
+// count is one "name N" item of a summary line.
+type count struct {
+	Name string
+	N    int
+}
+
+// counts orders a summary map by count, largest first, then by the order
+// of names in vocab (the closed vocabulary), then by name.
+func counts(m map[string]int, vocab []string) []count {
+	out := make([]count, 0, len(m))
+	for k, v := range m {
+		out = append(out, count{k, v})
+	}
+	pos := func(name string) int {
+		if i := slices.Index(vocab, name); i >= 0 {
+			return i
+		}
+		return len(vocab)
+	}
+	slices.SortFunc(out, func(a, b count) int {
+		if c := cmp.Compare(b.N, a.N); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(pos(a.Name), pos(b.Name)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+var kindOrder = []string{
+	string(analyze.FourWay), string(analyze.ThreeWay), string(analyze.SimultaneousKind),
+	string(analyze.ResetKind), string(analyze.HalfClosedAtEnd), string(analyze.OpenAtEnd), string(analyze.Rejected),
+}
+
+var stateOrder = func() []string {
+	var names []string
+	for s := analyze.SynSent; s <= analyze.Closed; s++ {
+		names = append(names, s.String())
+	}
+	return names
+}()
+
+// fact is one labelled line of the capture summary.
+type fact struct {
+	Label string
+	Items []count
+}
+
+// summaryFacts lists the summary's count lines in display order. Each new
+// count field of analyze.Summary is one more entry here; text, Markdown
+// and HTML render every fact the same way.
+func summaryFacts(s *analyze.Summary) []fact {
+	if s == nil {
+		return nil
+	}
+	var out []fact
+	add := func(label string, m map[string]int, vocab []string) {
+		if len(m) > 0 {
+			out = append(out, fact{label, counts(m, vocab)})
+		}
+	}
+	add("close kinds", s.CloseKinds, kindOrder)
+	add("final states", s.FinalStates, stateOrder)
+	return out
+}
+
+// flowCount is the number of flows the summary counted, or the number in
+// res.Flows without a summary.
+func flowCount(res *analyze.Result) int {
+	if res.Summary != nil && res.Summary.Flows > 0 {
+		return res.Summary.Flows
+	}
+	return len(res.Flows)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// stateSpan is one state a side held, with how long it held it.
+type stateSpan struct {
+	Entry analyze.StateEntry
+	// Dur is the engine's measured duration of the state
+	// (Side.Durations), else the time to the side's next state entry;
+	// -1 when neither is known (the final state without a measurement,
+	// or entries out of time order).
+	Dur float64
+}
+
+// spans pairs a side's state entries with their durations.
+func spans(s *analyze.Side) []stateSpan {
+	if s == nil {
+		return nil
+	}
+	out := make([]stateSpan, len(s.States))
+	for i, e := range s.States {
+		d := -1.0
+		if v, ok := s.Durations[e.State.String()]; ok {
+			d = v
+		} else if i+1 < len(s.States) && s.States[i+1].At >= e.At {
+			d = e.At.Seconds(s.States[i+1].At)
+		}
+		out[i] = stateSpan{e, d}
+	}
+	return out
+}
+
+// seconds renders a duration for people: "0s", "41µs", "40.2ms", "1.4s",
+// "71.3s", "2m05s", "1h02m".
+func seconds(s float64) string {
+	switch {
+	case s == 0:
+		return "0s"
+	case s < 100:
+		return analyze.FormatSeconds(s)
+	case s < 3600:
+		m := int(s) / 60
+		return fmt.Sprintf("%dm%02ds", m, int(s)-60*m)
+	}
+	h := int(s) / 3600
+	return fmt.Sprintf("%dh%02dm", h, (int(s)-3600*h)/60)
+}
+
+// clock renders a capture time as a UTC time of day with milliseconds.
+func clock(t analyze.Time) string { return t.Std().Format("15:04:05.000") }
+
+// span renders the capture's time span: "2026-11-26 12:00:00.000 →
+// 12:01:12.800 UTC (1m12.8s)", with the date on both ends when they differ.
+func span(first, last analyze.Time) string {
+	a, b := first.Std(), last.Std()
+	end := clock(last)
+	if a.Format(time.DateOnly) != b.Format(time.DateOnly) {
+		end = b.Format(time.DateOnly) + " " + end
+	}
+	d := time.Duration(last - first).Round(time.Millisecond)
+	return fmt.Sprintf("%s %s → %s UTC (%s)", a.Format(time.DateOnly), clock(first), end, d)
+}
+
+// thousands renders n with comma separators: 48,213.
+func thousands[N ~int | ~uint64](n N) string {
+	s := fmt.Sprint(n)
+	sign := ""
+	if strings.HasPrefix(s, "-") {
+		sign, s = "-", s[1:]
+	}
+	var b strings.Builder
+	b.WriteString(sign)
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// plural renders "1 flow", "2 flows".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return thousands(n) + " " + many
+}
+
+// host returns the address part of an "ip:port" endpoint.
+func host(endpoint string) string {
+	if ap, err := netip.ParseAddrPort(endpoint); err == nil {
+		return ap.Addr().String()
+	}
+	if i := strings.LastIndexByte(endpoint, ':'); i > 0 {
+		return strings.Trim(endpoint[:i], "[]")
+	}
+	return endpoint
+}
+
+// hashFrame writes a frame number as the text report and ladders do: #17.
+func hashFrame(n uint64) string { return "#" + strconv.FormatUint(n, 10) }
+
+// wordFrame writes a frame number for Markdown, where "#17" would link to
+// issue 17: frame 17.
+func wordFrame(n uint64) string { return "frame " + strconv.FormatUint(n, 10) }
+
+// closeFacts describes a flow's close in a few words each: its kind, who
+// closed first, the reset, the handshake when incomplete, inferred roles.
+func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
+	out := []string{string(f.Close.Kind)}
+	switch f.Close.Initiator {
+	case analyze.Client, analyze.Server:
+		out = append(out, string(f.Close.Initiator)+" closed first")
+	case analyze.Simultaneous:
+		out = append(out, "both closed at once")
+	}
+	if r := f.Close.Reset; r != nil {
+		s := fmt.Sprintf("RST by %s at %s in %s", r.By, frame(r.Frame), r.State)
+		if r.Cause != "" && r.Cause != analyze.CauseUnknown {
+			s += " (" + r.Cause + ")"
+		}
+		out = append(out, s)
+	}
+	if f.Handshake != "" && f.Handshake != analyze.HandshakeComplete {
+		out = append(out, "handshake "+strings.ReplaceAll(f.Handshake, "_", " "))
+	}
+	if f.Roles == analyze.RolesInferred {
+		out = append(out, "roles inferred (no SYN seen)")
+	}
+	return out
+}
+
+// extraFacts are the half-close and reuse lines of a flow's detail.
+func extraFacts(f *analyze.Flow) []string {
+	var out []string
+	if h := f.Close.HalfClose; h != nil {
+		peer := analyze.Client
+		if h.Sender == analyze.Client {
+			peer = analyze.Server
+		}
+		s := fmt.Sprintf("half-close: %s sent %s B for %s after the %s's FIN",
+			h.Sender, thousands(h.Bytes), seconds(h.Duration), peer)
+		switch h.ActiveUsed {
+		case analyze.ActiveUsedShutdown:
+			s += "; the " + string(peer) + " used shutdown()"
+		case analyze.ActiveUsedClose:
+			s += "; the " + string(peer) + " had close()d"
+		}
+		out = append(out, s)
+	}
+	if r := f.Reuse; r != nil {
+		s := fmt.Sprintf("reuse: incarnation %d of this 4-tuple, %s after flow %d", f.Incarnation, seconds(r.Gap), r.PreviousID)
+		if r.TimeWaitHolder == analyze.Client || r.TimeWaitHolder == analyze.Server {
+			s += "; TIME_WAIT held by the " + string(r.TimeWaitHolder)
+		}
+		if r.Timestamps {
+			s += "; timestamps on"
+		} else {
+			s += "; no timestamps"
+		}
+		if r.Verdict != "" {
+			s += "; " + r.Verdict
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// finFacts summarises each side's FIN transmissions: "client FIN #17",
+// "client FIN #32 #33 #34 (2 retransmissions, the first a tail-loss
+// probe)".
+func finFacts(f *analyze.Flow, frame func(uint64) string) []string {
+	var out []string
+	for _, side := range []struct {
+		name string
+		s    *analyze.Side
+	}{{"client", f.Sides.Client}, {"server", f.Sides.Server}} {
+		s := side.s
+		if s == nil || len(s.FinFrames) == 0 {
+			continue
+		}
+		t := side.name + " FIN " + frameList(s.FinFrames, frame)
+		if s.FinRetransmissions > 0 {
+			t += fmt.Sprintf(" (%s", plural(s.FinRetransmissions, "retransmission", "retransmissions"))
+			if s.FinTLP {
+				t += ", the first a tail-loss probe"
+			}
+			t += ")"
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// frameList writes frame numbers separated by spaces, or by commas after
+// the first word-style one: "#3 #4 #5", "frames 3, 4, 5".
+func frameList(frames []uint64, frame func(uint64) string) string {
+	parts := make([]string, len(frames))
+	for i, n := range frames {
+		parts[i] = frame(n)
+	}
+	if len(frames) > 1 && strings.HasPrefix(parts[0], "frame ") {
+		for i := range parts {
+			parts[i] = strconv.FormatUint(frames[i], 10)
+		}
+		return "frames " + strings.Join(parts, ", ")
+	}
+	return strings.Join(parts, " ")
+}
+
+// endpoints renders "client → server".
+func endpoints(f *analyze.Flow) string { return f.Client + " → " + f.Server }
