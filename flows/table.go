@@ -1,0 +1,642 @@
+package flows
+
+import (
+	"net/netip"
+	"slices"
+)
+
+// Default table timings, in nanoseconds of capture time.
+const (
+	// DefaultLinger is how long a connection whose story is complete stays
+	// in the table after its last segment: TCP_TIMEWAIT_LEN, the 60 s a
+	// Linux TIME_WAIT absorbs a retransmitted FIN or meets a reusing SYN.
+	DefaultLinger = 60e9
+	// DefaultRemember is how long the table keeps a finished connection's
+	// Prior after it left, so that a SYN reusing the 4-tuple after the
+	// TIME_WAIT expired still links to it.
+	DefaultRemember = 120e9
+	// DefaultHandshakeIdle is how long a connection that never got past
+	// its handshake (no payload, no FIN) stays after its last segment: a
+	// Linux connect() gives up after 127 s (tcp_syn_retries 6).
+	DefaultHandshakeIdle = 180e9
+)
+
+// TableOptions configures a [Table].
+type TableOptions struct {
+	// MaxFlows caps the connections held at once; 0 means no cap. When a
+	// new connection would exceed it, the longest-idle one is evicted.
+	MaxFlows int
+	// Linger, Remember and HandshakeIdle override the defaults when
+	// positive.
+	Linger, Remember, HandshakeIdle int64
+	// Finish receives each connection as it leaves the table. An error
+	// stops the table: Add returns it from then on.
+	Finish func(*Conn) error
+}
+
+// TableStats counts what a table did.
+type TableStats struct {
+	// Flows counts connections started; Live those in the table now and
+	// PeakLive the most held at once.
+	Flows, Live, PeakLive int
+	// Evicted counts connections evicted by MaxFlows.
+	Evicted int
+	// Remembered counts finished 4-tuples kept for linking right now.
+	Remembered int
+}
+
+// Table groups segments into connections by 4-tuple and incarnation and
+// keeps bounded evidence per connection. A connection leaves the table
+// (through the Finish callback) once its story is complete and the linger
+// time has passed, when a new SYN supersedes it, when MaxFlows evicts it,
+// or at Flush. Memory therefore follows concurrent connections, not the
+// size of the capture.
+type Table struct {
+	opts  TableOptions
+	m     map[tupleKey]*slot
+	lru   list // slots with a live connection, least recently active first
+	done  list // complete connections, by last activity
+	hs    list // connections stuck in their handshake, by last activity
+	tombs list // finished 4-tuples remembered for linking, oldest first
+	now   int64
+	ids   int
+	stats TableStats
+	err   error
+}
+
+// NewTable returns an empty table.
+func NewTable(opts TableOptions) *Table {
+	if opts.Linger <= 0 {
+		opts.Linger = DefaultLinger
+	}
+	if opts.Remember <= 0 {
+		opts.Remember = DefaultRemember
+	}
+	if opts.HandshakeIdle <= 0 {
+		opts.HandshakeIdle = DefaultHandshakeIdle
+	}
+	if opts.Finish == nil {
+		opts.Finish = func(*Conn) error { return nil }
+	}
+	t := &Table{opts: opts, m: make(map[tupleKey]*slot)}
+	t.lru.init(lruList)
+	t.done.init(doneList)
+	t.hs.init(hsList)
+	t.tombs.init(tombList)
+	return t
+}
+
+// Stats returns the table's counters.
+func (t *Table) Stats() TableStats {
+	s := t.stats
+	s.Live = t.lru.n
+	s.Remembered = t.tombs.n
+	return s
+}
+
+// tupleKey is the canonical 4-tuple: the lower endpoint first.
+type tupleKey struct {
+	a, b   [16]byte
+	pa, pb uint16
+}
+
+func keyOf(src, dst netip.AddrPort) tupleKey {
+	k := tupleKey{a: src.Addr().As16(), b: dst.Addr().As16(), pa: src.Port(), pb: dst.Port()}
+	if c := cmp16(k.a, k.b); c > 0 || (c == 0 && k.pa > k.pb) {
+		k.a, k.b, k.pa, k.pb = k.b, k.a, k.pb, k.pa
+	}
+	return k
+}
+
+func cmp16(a, b [16]byte) int {
+	for i := range a {
+		if a[i] != b[i] {
+			if a[i] < b[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// slot is the table's entry for one 4-tuple: the live connection, or the
+// remembered end of the previous one, and the list links.
+type slot struct {
+	key   tupleKey
+	conn  *Conn
+	tomb  *Prior
+	links [4]link
+	st    *connState
+}
+
+// connState is the table's bookkeeping for a live connection, beside the
+// evidence it hands off.
+type connState struct {
+	hadSYN      bool
+	progress    bool // payload or FIN seen
+	hsEvents    int  // events kept for WhyHandshake
+	afterRST    [2]bool
+	dataEvent   [2]int // index+1 of the WhyDataAfterFIN event per sender
+	rst         Mark   // latest in-window RST
+	lastAdvance Mark   // latest segment that carried SYN, FIN or payload
+	inDone      bool
+	inHS        bool
+}
+
+// Add files one segment. Segments must come in capture (frame) order.
+func (t *Table) Add(s *Segment) error {
+	if t.err != nil {
+		return t.err
+	}
+	if s.Time > t.now {
+		t.now = s.Time
+	}
+	t.expire()
+	if t.err != nil {
+		return t.err
+	}
+	k := keyOf(s.Src, s.Dst)
+	sl := t.m[k]
+	if sl == nil {
+		sl = &slot{key: k}
+		t.m[k] = sl
+	}
+	c := sl.conn
+	switch {
+	case c == nil:
+		prev := sl.tomb
+		if prev != nil {
+			t.tombs.remove(sl)
+			sl.tomb = nil
+		}
+		c = t.start(sl, s, prev)
+	case s.Flags&SYN != 0 && startsIncarnation(c, s):
+		prev := t.finish(sl, EndSuperseded, s.Time)
+		c = t.start(sl, s, prev)
+	}
+	if t.err != nil {
+		return t.err
+	}
+	t.update(sl, c, s)
+	t.lru.moveToBack(sl)
+	t.sort(sl)
+	return nil
+}
+
+// Flush finishes every connection still in the table, in ID order, as
+// ended by the end of the capture.
+func (t *Table) Flush() error {
+	if t.err != nil {
+		return t.err
+	}
+	var live []*slot
+	for sl := t.lru.head; sl != nil; sl = sl.links[lruList].next {
+		live = append(live, sl)
+	}
+	slices.SortFunc(live, func(a, b *slot) int { return a.conn.ID - b.conn.ID })
+	for _, sl := range live {
+		t.finish(sl, EndOfCapture, t.now)
+		if t.err != nil {
+			return t.err
+		}
+	}
+	return nil
+}
+
+// start opens a new connection in sl with s as its first segment.
+func (t *Table) start(sl *slot, s *Segment, prev *Prior) *Conn {
+	if t.opts.MaxFlows > 0 && t.lru.n >= t.opts.MaxFlows {
+		if old := t.lru.head; old != nil {
+			t.stats.Evicted++
+			t.finish(old, EndEvicted, t.now)
+			if old != sl {
+				delete(t.m, old.key)
+			}
+		}
+	}
+	t.ids++
+	t.stats.Flows++
+	c := &Conn{ID: t.ids, Incarnation: 1, Prev: prev, First: markOf(s)}
+	if prev != nil {
+		c.Incarnation = prev.Incarnation + 1
+	}
+	c.Dir[0].WScale, c.Dir[1].WScale = -1, -1
+	client, server := s.Src, s.Dst
+	switch {
+	case s.Flags&(SYN|ACK) == SYN:
+		c.Roles = RolesSYN
+	case s.Flags&(SYN|ACK) == SYN|ACK:
+		c.Roles = RolesSYNACK
+		client, server = s.Dst, s.Src
+	default:
+		c.Roles = RolesInferred
+		if serverPort(s.Src.Port(), s.Dst.Port()) {
+			client, server = s.Dst, s.Src
+		}
+	}
+	c.Addr = [2]netip.AddrPort{client, server}
+	sl.conn = c
+	sl.st = &connState{}
+	t.lru.pushBack(sl)
+	if t.lru.n > t.stats.PeakLive {
+		t.stats.PeakLive = t.lru.n
+	}
+	return c
+}
+
+// serverPort reports whether port a, rather than b, is the server's when no
+// handshake says so: a well-known port wins, then the lower port.
+func serverPort(a, b uint16) bool {
+	if (a < 1024) != (b < 1024) {
+		return a < 1024
+	}
+	return a < b
+}
+
+// startsIncarnation reports whether SYN segment s on the 4-tuple of live
+// connection c starts a new incarnation: a SYN whose ISN is not the one the
+// connection already has from that sender (a retransmitted or reordered SYN
+// keeps it), or any SYN once the connection has closed, unless it repeats
+// the known ISN.
+func startsIncarnation(c *Conn, s *Segment) bool {
+	dir := FromClient
+	if s.Src != c.Addr[FromClient] {
+		dir = FromServer
+	}
+	h := &c.Dir[dir]
+	if h.SYNCount > 0 {
+		return s.Seq != h.ISN
+	}
+	if s.Flags&ACK != 0 {
+		// A SYN-ACK belongs with the SYN it acknowledges.
+		if p := &c.Dir[1-dir]; p.SYNCount > 0 {
+			return s.Ack != p.ISN+1
+		}
+		return closedBoth(c)
+	}
+	if dir == FromServer && c.Dir[FromClient].SYNCount > 0 {
+		// The server side opens: roles change, so does the connection.
+		return true
+	}
+	if closedBoth(c) {
+		return true
+	}
+	// No SYN from this sender yet: the SYN belongs to the known sequence
+	// space only if the data seen starts right after it.
+	return !h.SeqSeen || s.Seq+1 != h.FirstSeq
+}
+
+func closedBoth(c *Conn) bool {
+	return (c.Dir[0].FinSeen && c.Dir[1].FinSeen) || c.Dir[0].RSTCount+c.Dir[1].RSTCount > 0
+}
+
+// finish hands the connection in sl to the Finish callback and turns the
+// slot into a remembered Prior, which it returns.
+func (t *Table) finish(sl *slot, why EndReason, at int64) *Prior {
+	c := sl.conn
+	t.lru.remove(sl)
+	if sl.st.inDone {
+		t.done.remove(sl)
+	}
+	if sl.st.inHS {
+		t.hs.remove(sl)
+	}
+	sl.conn, sl.st = nil, nil
+	c.End, c.EndTime = why, at
+	if err := t.opts.Finish(c); err != nil && t.err == nil {
+		t.err = err
+	}
+	p := &Prior{ID: c.ID, Incarnation: c.Incarnation, Addr: c.Addr, Last: c.Last, Memo: c.Memo}
+	if why == EndLinger || why == EndIdleHandshake {
+		// Remembered for a SYN that reuses the 4-tuple later. An evicted
+		// connection is not: its 4-tuple may still be live on the wire.
+		sl.tomb = p
+		t.tombs.pushBack(sl)
+	}
+	return p
+}
+
+// expire finishes lingering connections and forgets old Priors.
+func (t *Table) expire() {
+	for sl := t.done.head; sl != nil && sl.conn.Last.Time+t.opts.Linger <= t.now; sl = t.done.head {
+		t.finish(sl, EndLinger, sl.conn.Last.Time+t.opts.Linger)
+	}
+	for sl := t.hs.head; sl != nil && sl.conn.Last.Time+t.opts.HandshakeIdle <= t.now; sl = t.hs.head {
+		t.finish(sl, EndIdleHandshake, sl.conn.Last.Time+t.opts.HandshakeIdle)
+	}
+	for sl := t.tombs.head; sl != nil && sl.tomb.Last.Time+t.opts.Linger+t.opts.Remember <= t.now; sl = t.tombs.head {
+		t.tombs.remove(sl)
+		sl.tomb = nil
+		if sl.conn == nil {
+			delete(t.m, sl.key)
+		}
+	}
+}
+
+// sort puts sl on the expiry list its connection belongs to.
+func (t *Table) sort(sl *slot) {
+	c, st := sl.conn, sl.st
+	done := (c.Dir[0].FinAcked.Seen() && c.Dir[1].FinAcked.Seen()) ||
+		(st.rst.Seen() && st.rst.Frame >= st.lastAdvance.Frame)
+	t.done.place(sl, done, &st.inDone)
+	t.hs.place(sl, st.hadSYN && !st.progress && !done, &st.inHS)
+}
+
+// update files segment s into connection c.
+func (t *Table) update(sl *slot, c *Conn, s *Segment) {
+	st := sl.st
+	dir := FromClient
+	if s.Src != c.Addr[FromClient] {
+		dir = FromServer
+	}
+	h, p := &c.Dir[dir], &c.Dir[1-dir]
+	m := markOf(s)
+	h.Packets++
+	h.Bytes += uint64(s.PayloadLen)
+	h.Last, c.Last = m, m
+	h.LastIPID = s.IPID
+	if s.HasTS {
+		h.TSSeen, h.TSval, h.TSecr = true, s.TSval, s.TSecr
+	}
+	var why Why
+	rst := s.Flags&RST != 0
+
+	if s.Flags&SYN != 0 {
+		st.hadSYN = true
+		st.lastAdvance = m
+		if h.SYNCount == 0 {
+			h.SYN, h.ISN = m, s.Seq
+			h.SYNHasTS, h.SACKPerm, h.WScale = s.HasTS, s.SACKPerm, s.WScale
+		}
+		h.SYNCount++
+		h.SYNLast = m
+		p.HandshakeAckAfter = Mark{}
+		if h.SYNCount <= MaxSYNs {
+			why |= WhySYN
+		}
+	}
+
+	// Sequence space (a RST consumes none).
+	if !rst {
+		end := s.End()
+		prevEnd, had := h.End, h.SeqSeen
+		if !h.SeqSeen {
+			h.SeqSeen, h.FirstSeq, h.End = true, s.Seq, end
+		} else if SeqLess(h.End, end) {
+			h.End = end
+		}
+		if s.PayloadLen > 0 || s.Flags&SYN != 0 {
+			dend := s.Seq + s.PayloadLen
+			if s.Flags&SYN != 0 {
+				dend++
+			}
+			if !h.DataSeen || SeqLess(h.DataEnd, dend) {
+				h.DataEnd, h.DataSeen = dend, true
+			}
+		}
+		if s.PayloadLen > 0 {
+			h.LastData = m
+			st.progress = true
+			st.lastAdvance = m
+			if p.FinSeen {
+				t.afterFIN(c, st, h, dir, s, prevEnd, had, &why)
+			}
+		}
+		if s.Flags&(SYN|FIN) == 0 && s.PayloadLen <= 1 && had && s.Seq == prevEnd-1 && !p.ZeroWindowOpen {
+			h.Keepalives++
+			h.LastKeepalive = m
+			if h.Keepalives <= 2 {
+				why |= WhyKeepalive
+			}
+		}
+	}
+
+	wasDone := c.HandshakeDone
+	badAck := s.Flags&ACK != 0 && t.acks(c, h, p, dir, s, m, &why)
+	if c.HandshakeDone && !wasDone {
+		why |= WhyHandshake
+	}
+
+	if s.Flags&FIN != 0 && !rst {
+		st.progress = true
+		st.lastAdvance = m
+		if finSent(h, s, m) && h.FinCount <= MaxFINs {
+			why |= WhyFIN
+		}
+	}
+
+	if rst {
+		h.RSTCount++
+		if rstAcceptable(c, h, p, s) {
+			h.RSTInWindow++
+			st.rst = m
+			if h.RSTCount <= MaxRSTs {
+				why |= WhyRSTAccepted
+			}
+		}
+		if h.RSTCount <= MaxRSTs {
+			why |= WhyRST
+		}
+	} else if (c.Dir[0].RSTCount > 0 || c.Dir[1].RSTCount > 0) && !st.afterRST[dir] {
+		st.afterRST[dir] = true
+		why |= WhyAfterRST
+	}
+	if c.Dir[0].RSTCount > 0 || c.Dir[1].RSTCount > 0 {
+		h.SegmentsAfterRST++
+	}
+
+	// Zero windows this sender advertises, and segments sent into the
+	// peer's.
+	if s.Flags&ACK != 0 && s.Flags&(SYN|RST) == 0 {
+		switch {
+		case s.Window == 0 && !h.ZeroWindowOpen:
+			h.ZeroWindowOpen = true
+			if h.ZeroWindows < MaxZeroWindows {
+				h.ZeroWindow[h.ZeroWindows] = ZeroWindow{Start: m}
+				why |= WhyZeroWindow
+			}
+			h.ZeroWindows++
+		case s.Window != 0 && h.ZeroWindowOpen:
+			h.ZeroWindowOpen = false
+			if i := h.ZeroWindows - 1; i < MaxZeroWindows {
+				h.ZeroWindow[i].End = m
+				why |= WhyWindowOpen
+			}
+		}
+		h.Window = s.Window
+	}
+	if p.ZeroWindowOpen && !rst {
+		if i := p.ZeroWindows - 1; i < MaxZeroWindows {
+			p.ZeroWindow[i].Probes++
+		}
+	}
+
+	if (why == 0 || badAck) && st.hadSYN && !c.HandshakeDone && st.hsEvents < MaxHandshake {
+		st.hsEvents++
+		why |= WhyHandshake
+		if badAck {
+			why |= WhyBadAck
+		}
+	}
+	if why != 0 {
+		if len(c.Events) < MaxEvents {
+			if c.Events == nil {
+				c.Events = make([]Event, 0, 8)
+			}
+			c.Events = append(c.Events, eventOf(s, dir, why))
+			if why&WhyDataAfterFIN != 0 {
+				st.dataEvent[dir] = len(c.Events)
+			}
+		} else {
+			c.EventsDropped++
+		}
+	}
+}
+
+// finSent files a FIN segment from h's sender and reports whether it was a
+// transmission (false for a capture duplicate).
+func finSent(h *Half, s *Segment, m Mark) bool {
+	fs := s.Seq + s.PayloadLen
+	if s.Flags&SYN != 0 {
+		fs++
+	}
+	switch {
+	case !h.FinSeen:
+		h.FinSeen, h.FinSeq, h.FinFirst = true, fs, m
+	case fs == h.FinSeq && s.Ack == h.finAck && s.IPID == h.finIPID && s.Time-h.FinLast.Time < dupWindow:
+		// The same FIN captured twice (a capture-path duplicate, not a
+		// retransmission: Linux retransmits no sooner than a TLP).
+		h.FinDuplicates++
+		return false
+	case fs != h.FinSeq:
+		h.FinSeqChanges++
+		if SeqLess(h.FinSeq, fs) {
+			h.FinSeq = fs
+			h.FinAcked, h.FinArrived = Mark{}, Mark{}
+		}
+	}
+	h.FinCount++
+	h.FinLast = m
+	h.finAck, h.finIPID = s.Ack, s.IPID
+	h.FinAckedAfter = Mark{}
+	return true
+}
+
+// afterFIN accounts payload that h's sender sent after the peer's FIN.
+func (t *Table) afterFIN(c *Conn, st *connState, h *Half, dir int, s *Segment, prevEnd uint32, had bool, why *Why) {
+	a := &h.AfterPeerFIN
+	end := s.Seq + s.PayloadLen
+	n := uint64(s.PayloadLen)
+	if a.Segments > 0 || had {
+		from := prevEnd
+		if a.Segments > 0 && SeqLess(prevEnd, a.End) {
+			from = a.End
+		}
+		switch d := SeqDiff(from, end); {
+		case d <= 0:
+			n = 0
+		case uint64(d) < n:
+			n = uint64(d)
+		}
+	}
+	a.Bytes += n
+	if a.Segments == 0 {
+		a.First, a.End, a.Start = markOf(s), end, end-uint32(n)
+		*why |= WhyDataAfterFIN
+	} else {
+		if SeqLess(a.End, end) {
+			a.End = end
+		}
+		if i := st.dataEvent[dir]; i > 0 {
+			c.Events[i-1].Count++
+		}
+	}
+	a.Segments++
+	a.Last = markOf(s)
+}
+
+// dupWindow: two identical FIN segments closer together than this are one
+// transmission captured twice.
+const dupWindow = 1e6
+
+// ackWindow is how far an acknowledgement may pass the highest sequence
+// number the capture saw from the peer and still count: segments the
+// capture missed.
+const ackWindow = 1 << 20
+
+// acks files the acknowledgement that h's sender sent to the peer p. A RST
+// with ACK counts only as evidence that the peer's FIN arrived.
+func (t *Table) acks(c *Conn, h, p *Half, dir int, s *Segment, m Mark, why *Why) (bad bool) {
+	a := s.Ack
+	if p.SeqSeen {
+		lo := p.FirstSeq - ackWindow
+		if p.SYNCount > 0 {
+			lo = p.ISN + 1
+		}
+		if SeqLess(a, lo) || SeqLess(p.End+ackWindow, a) {
+			h.BadAcks++
+			return true
+		}
+	}
+	rst := s.Flags&RST != 0
+	if !rst && (!h.AckSeen || SeqLess(h.MaxAck, a)) {
+		h.AckSeen, h.MaxAck, h.MaxAckAt = true, a, m
+	}
+	// Bounded acknowledgements only: ack in (x, peer's End].
+	covers := func(x uint32) bool { return !SeqLess(a, x+1) && !SeqLess(p.End, a) }
+	if !rst && p.SYNCount > 0 && covers(p.ISN) {
+		if !h.HandshakeAck.Seen() {
+			h.HandshakeAck = m
+		}
+		if !h.HandshakeAckAfter.Seen() {
+			h.HandshakeAckAfter = m
+		}
+		if dir == FromClient && s.Flags&SYN == 0 {
+			c.HandshakeDone = true
+		}
+	}
+	if p.FinSeen && covers(p.FinSeq) {
+		p.FinAcks++
+		if !p.FinAcked.Seen() {
+			p.FinAcked, p.FinArrived = m, p.FinLast
+			*why |= WhyFINAck
+		}
+		if !p.FinAckedAfter.Seen() && !rst {
+			p.FinAckedAfter = m
+			if p.FinCount <= MaxFINs {
+				*why |= WhyFINAck
+			}
+		}
+	}
+	return false
+}
+
+// rstAcceptable reports whether the receiver would take RST s as the
+// capture evidences it: in SYN_SENT it must acknowledge the SYN; otherwise
+// its sequence number must fall in the receiver's window (or one before
+// rcv_nxt, which Linux accepts after a FIN).
+func rstAcceptable(c *Conn, h, p *Half, s *Segment) bool {
+	if p.SYNCount > 0 && h.SYNCount == 0 {
+		// The receiver sent a SYN and got no SYN-ACK: it is in SYN_SENT.
+		return s.Flags&ACK != 0 && s.Ack == p.ISN+1
+	}
+	if h.SeqSeen && s.Seq == h.End {
+		return true // the sender's snd_nxt
+	}
+	var rcvNxt uint32
+	switch {
+	case p.AckSeen:
+		rcvNxt = p.MaxAck
+	case h.SeqSeen:
+		rcvNxt = h.End
+	default:
+		return true
+	}
+	win := int64(1) << 30
+	if c.Dir[0].WScale >= 0 && c.Dir[1].WScale >= 0 {
+		win = max(int64(p.Window)<<uint(p.WScale), 65535)
+	}
+	d := int64(SeqDiff(rcvNxt, s.Seq))
+	return d >= -1 && d <= win
+}
