@@ -127,6 +127,9 @@ type Flow struct {
 	Reuse       *Reuse `json:"reuse"`
 	// Diagnoses is never nil in output: an empty list is "[]".
 	Diagnoses []Diagnosis `json:"diagnoses"`
+	// Evicted is set when --max-flows pushed the flow out of the table
+	// before its story was complete.
+	Evicted bool `json:"evicted,omitempty"`
 	// Events are the close-related segments in frame order (handshake,
 	// FINs and their retransmissions, ACKs of FINs, RSTs, the first data
 	// after a FIN), bounded in number: what a ladder diagram draws.
@@ -189,6 +192,18 @@ type Side struct {
 	FinTLP             bool               `json:"fin_tlp"`
 	Durations          map[string]float64 `json:"durations"`
 	FinalState         State              `json:"final_state"`
+	// OpenEnded is set when the capture ended (or the flow was evicted)
+	// before the final state did: its duration is a lower bound.
+	OpenEnded bool `json:"open_ended,omitempty"`
+	// FinInferred is set when the side's FIN is not in the capture but
+	// the peer acknowledged it (ack = FIN seq + 1 past all data seen).
+	FinInferred bool `json:"fin_inferred,omitempty"`
+	// IgnoredRSTs counts RSTs this side sent that the receiver could not
+	// accept (sequence number outside its window): they changed nothing.
+	IgnoredRSTs int `json:"ignored_rsts,omitempty"`
+	// ZeroWindowFinHeld counts the peer's zero-window episodes that held
+	// this side's FIN back (the FIN left only once the window opened).
+	ZeroWindowFinHeld int `json:"zero_window_fin_held,omitempty"`
 }
 
 // StateEntry is one transition of a side into State, evidenced by Frame.
@@ -198,6 +213,10 @@ type StateEntry struct {
 	At    Time   `json:"at"`
 	// Via is "rst" when a RST (sent or received) caused the transition.
 	Via string `json:"via,omitempty"`
+	// Inferred is set when no captured segment shows the transition
+	// itself (a FIN the capture missed, a handshake before the capture
+	// began); Frame is then the first segment that proves it.
+	Inferred bool `json:"inferred,omitempty"`
 }
 
 // Reuse links incarnation n+1 of a 4-tuple to incarnation n.
@@ -256,6 +275,8 @@ type Summary struct {
 	CloseKinds  map[string]int `json:"close_kinds"`
 	FinalStates map[string]int `json:"final_states"`
 	Diagnoses   map[string]int `json:"diagnoses"`
+	// Evicted counts flows --max-flows pushed out of the table early.
+	Evicted int `json:"evicted,omitempty"`
 }
 
 // FormatSeconds renders a duration in seconds compactly for messages:

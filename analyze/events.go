@@ -1,0 +1,95 @@
+package analyze
+
+import "github.com/teardown/teardown/flows"
+
+// Event notes (Event.Note).
+const (
+	NoteSYN               = "syn"
+	NoteSYNAck            = "syn-ack"
+	NoteSYNRetransmission = "syn-retransmission"
+	NoteHandshake         = "handshake"
+	NoteBadAck            = "old-ack"
+	NoteFIN               = "fin"
+	NoteFINRetransmission = "fin-retransmission"
+	NoteFINTLP            = "fin-tlp"
+	NoteAckOfFIN          = "ack-of-fin"
+	NoteRST               = "rst"
+	NoteRSTIgnored        = "rst-ignored"
+	NoteDataAfterFIN      = "data-after-fin"
+	NoteAfterRST          = "after-rst"
+	NoteZeroWindow        = "zero-window"
+	NoteWindowOpen        = "window-open"
+	NoteKeepalive         = "keepalive"
+)
+
+// plainNotes name the reasons that need no counting, most telling first.
+var plainNotes = []struct {
+	why  flows.Why
+	note string
+}{
+	{flows.WhyFINAck, NoteAckOfFIN},
+	{flows.WhyDataAfterFIN, NoteDataAfterFIN},
+	{flows.WhyBadAck, NoteBadAck},
+	{flows.WhyZeroWindow, NoteZeroWindow},
+	{flows.WhyWindowOpen, NoteWindowOpen},
+	{flows.WhyKeepalive, NoteKeepalive},
+	{flows.WhyAfterRST, NoteAfterRST},
+}
+
+// events renders the kept segments for ladder diagrams, each with the
+// note that says why it matters (the most telling reason when several
+// apply).
+func (s *story) events() []Event {
+	c := s.conn
+	if len(c.Events) == 0 {
+		return nil
+	}
+	out := make([]Event, 0, len(c.Events))
+	var fins, syns [2]int
+	for i := range c.Events {
+		e := &c.Events[i]
+		ev := Event{
+			Frame: e.Frame, At: Time(e.Time), From: sideRole(int(e.Dir)),
+			Flags: e.Flags.String(), Seq: e.Seq, Ack: e.Ack, Len: e.Len,
+		}
+		if e.Count > 1 {
+			ev.Count = int(e.Count)
+		}
+		w := e.Why
+		switch {
+		case w&flows.WhyRST != 0:
+			ev.Note = NoteRST
+			if w&flows.WhyRSTAccepted == 0 {
+				ev.Note = NoteRSTIgnored
+			}
+		case w&flows.WhyFIN != 0:
+			ev.Note = NoteFIN
+			if fins[e.Dir] > 0 {
+				ev.Note = NoteFINRetransmission
+				if fins[e.Dir] == 1 && s.sides[e.Dir].tlp {
+					ev.Note = NoteFINTLP
+				}
+			}
+			fins[e.Dir]++
+		case w&flows.WhySYN != 0:
+			ev.Note = NoteSYN
+			if e.Flags&flows.ACK != 0 {
+				ev.Note = NoteSYNAck
+			}
+			if syns[e.Dir] > 0 {
+				ev.Note = NoteSYNRetransmission
+			}
+			syns[e.Dir]++
+		default:
+			ev.Note = NoteHandshake
+			for _, n := range plainNotes {
+				if w&n.why != 0 {
+					ev.Note = n.note
+					break
+				}
+			}
+		}
+		out = append(out, ev)
+	}
+	return out
+}

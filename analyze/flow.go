@@ -1,0 +1,470 @@
+package analyze
+
+import (
+	"github.com/teardown/teardown/flows"
+)
+
+// TimeWaitLen is Linux's TCP_TIMEWAIT_LEN in nanoseconds: how long a
+// TIME_WAIT lasts after the segment that (re)started it. Not tunable.
+const TimeWaitLen = 60e9
+
+// story is what the close engine derived from one connection's evidence.
+// The Flow is built from it; the diagnosis rules read both, so it keeps
+// the details the Flow does not print.
+type story struct {
+	conn  *flows.Conn
+	sides [2]*sideStory
+	run   [2]sideRun
+	// rst is the first accepted RST that closed a side, nil if none.
+	rst *rstStory
+	// synSentRSTs are RSTs a client in SYN_SENT sent to a bad ACK (a
+	// TIME_WAIT answering the SYN with the old connection's ACK).
+	synSentRSTs []*flows.Event
+	// end is when observation of the flow stopped (the next incarnation's
+	// SYN, the end of the capture, eviction, or the linger deadline).
+	end int64
+	// kind and initiator of the close.
+	kind      Kind
+	initiator int // side index, -1 none, 2 both
+	prev      *prevInfo
+}
+
+// sideStory is one side's FIN and RST accounting.
+type sideStory struct {
+	dir int
+	// fin is set when the side sent a FIN the capture shows or proves;
+	// finInferred when only the peer's acknowledgement proves it.
+	fin, finInferred bool
+	finSeq           uint32
+	finFirst         flows.Mark
+	// fins are the kept FIN transmissions, finCount all of them.
+	fins     []flows.Mark
+	finCount int
+	tlp      bool
+	// peerAckedAt is the peer's first acknowledgement of the FIN (proof
+	// of arrival), arrived the transmission it followed; finAckedAt the
+	// acknowledgement that reached this side (the first one after its
+	// latest FIN transmission when it retransmitted after an ACK).
+	peerAckedAt, arrived, finAckedAt flows.Mark
+	// firstFINAcksPeer is set when the side's first FIN segment already
+	// acknowledged the peer's FIN.
+	firstFINAcksPeer bool
+	ignoredRSTs      int
+}
+
+// rstStory is the RST that ended a flow.
+type rstStory struct {
+	ev                         *flows.Event
+	by                         int
+	senderState, receiverState State
+	cause                      string
+}
+
+// sideRole maps a side index to its role.
+func sideRole(x int) Role {
+	if x == flows.FromClient {
+		return Client
+	}
+	return Server
+}
+
+// buildFlow reconstructs the close story of one connection.
+func buildFlow(c *flows.Conn) *Flow {
+	s := newStory(c)
+	s.replay()
+	s.classify()
+	f := &Flow{
+		ID:          c.ID,
+		Incarnation: c.Incarnation,
+		Client:      c.Addr[flows.FromClient].String(),
+		Server:      c.Addr[flows.FromServer].String(),
+		Roles:       RolesHandshake,
+		FirstFrame:  c.First.Frame,
+		LastFrame:   c.Last.Frame,
+		Start:       Time(c.First.Time),
+		End:         Time(c.Last.Time),
+		Handshake:   s.handshake(),
+		Evicted:     c.End == flows.EndEvicted,
+	}
+	if c.Roles == flows.RolesInferred {
+		f.Roles = RolesInferred
+	}
+	f.Sides = Sides{Client: s.side(flows.FromClient), Server: s.side(flows.FromServer)}
+	f.Close = s.closeOf()
+	f.Reuse = s.reuse()
+	f.Events = s.events()
+	f.Diagnoses = diagnose(f, s)
+	if f.Diagnoses == nil {
+		f.Diagnoses = []Diagnosis{}
+	}
+	c.Memo = s.memo()
+	return f
+}
+
+func newStory(c *flows.Conn) *story {
+	s := &story{conn: c, end: c.EndTime, initiator: -1}
+	if c.Prev != nil {
+		s.prev, _ = c.Prev.Memo.(*prevInfo)
+	}
+	if s.end < c.Last.Time {
+		s.end = c.Last.Time
+	}
+	for x := range 2 {
+		s.sides[x] = s.finStory(x)
+	}
+	for x := range 2 {
+		sx, sy := s.sides[x], s.sides[1-x]
+		if !sx.fin || sx.finInferred || !sy.fin {
+			continue
+		}
+		for i := range c.Events {
+			e := &c.Events[i]
+			if int(e.Dir) == x && e.Why&flows.WhyFIN != 0 {
+				sx.firstFINAcksPeer = e.Flags&flows.ACK != 0 && flows.SeqLess(sy.finSeq, e.Ack)
+				break
+			}
+		}
+	}
+	return s
+}
+
+// finStory collects side x's FIN evidence, inferring a FIN the capture
+// missed when the peer acknowledged one past all of x's data and x sent
+// nothing beyond it.
+func (s *story) finStory(x int) *sideStory {
+	c := s.conn
+	h, p := &c.Dir[x], &c.Dir[1-x]
+	ss := &sideStory{dir: x}
+	for i := range c.Events {
+		e := &c.Events[i]
+		if int(e.Dir) == x && e.Why&flows.WhyFIN != 0 {
+			ss.fins = append(ss.fins, e.Mark())
+		}
+	}
+	switch {
+	case h.FinSeen:
+		ss.fin = true
+		ss.finSeq, ss.finFirst, ss.finCount = h.FinSeq, h.FinFirst, int(h.FinCount)
+		ss.peerAckedAt, ss.arrived = h.FinAcked, h.FinArrived
+		if h.FinAcked.Seen() {
+			// A RST's acknowledgement proves the FIN arrived, but the
+			// receiver of a RST processes the reset, not the ACK.
+			ss.finAckedAt = h.FinAcked
+			if h.FinLast.Frame > h.FinAcked.Frame || s.isRST(h.FinAcked.Frame) {
+				ss.finAckedAt = h.FinAckedAfter
+			}
+		}
+		ss.tlp = s.tlp(ss.fins)
+	case h.DataSeen && p.AckSeen && p.MaxAck == h.DataEnd+1 && !flows.SeqLess(h.DataEnd+1, h.End):
+		ss.fin, ss.finInferred = true, true
+		ss.finSeq = h.DataEnd
+		ss.finFirst, ss.peerAckedAt, ss.finAckedAt = p.MaxAckAt, p.MaxAckAt, p.MaxAckAt
+	}
+	return ss
+}
+
+// isRST reports whether the kept segment at frame is a RST.
+func (s *story) isRST(frame uint64) bool {
+	for i := range s.conn.Events {
+		if e := &s.conn.Events[i]; e.Frame == frame {
+			return e.Flags&flows.RST != 0
+		}
+	}
+	return false
+}
+
+// tlp reports whether side x's first FIN retransmission was a tail-loss
+// probe (KERNEL.md §0, §b): the probe goes about one RTO after the FIN and
+// the first RTO retransmission about one RTO after the probe, where RTO
+// backoff alone would double the second gap. With a single
+// retransmission the gaps cannot tell; Linux sends the probe first
+// whenever SACK was negotiated.
+func (s *story) tlp(fins []flows.Mark) bool {
+	c := s.conn
+	cl, sv := &c.Dir[flows.FromClient], &c.Dir[flows.FromServer]
+	handshake := cl.SYNCount > 0 && sv.SYNCount > 0
+	sack := handshake && cl.SACKPerm && sv.SACKPerm
+	switch {
+	case len(fins) >= 3:
+		d1, d2 := fins[1].Time-fins[0].Time, fins[2].Time-fins[1].Time
+		return d1 > 0 && 2*d2 < 3*d1 && !(handshake && !sack)
+	case len(fins) == 2:
+		return sack
+	}
+	return false
+}
+
+// handshake names what the capture shows of the handshake.
+func (s *story) handshake() string {
+	cl, sv := &s.conn.Dir[flows.FromClient], &s.conn.Dir[flows.FromServer]
+	switch {
+	case s.conn.Roles != flows.RolesSYN || cl.SYNCount == 0:
+		return HandshakeNotSeen
+	case sv.SYNCount == 0:
+		return HandshakeSynOnly
+	case !cl.HandshakeAck.Seen():
+		return HandshakeSynSynAck
+	}
+	return HandshakeComplete
+}
+
+// closeStates are the states whose durations a side reports.
+var closeStates = [...]State{FinWait1, FinWait2, Closing, TimeWait, CloseWait, LastAck}
+
+func isCloseState(st State) bool {
+	for _, c := range closeStates {
+		if c == st {
+			return true
+		}
+	}
+	return false
+}
+
+// side builds the output for side x.
+func (s *story) side(x int) *Side {
+	r, ss := &s.run[x], s.sides[x]
+	out := &Side{
+		States:      r.states,
+		FinFrames:   []uint64{},
+		Durations:   map[string]float64{},
+		FinalState:  r.state,
+		FinInferred: ss.finInferred,
+		FinTLP:      ss.tlp,
+		IgnoredRSTs: ss.ignoredRSTs,
+	}
+	if out.States == nil {
+		out.States = []StateEntry{}
+	}
+	if out.FinalState == 0 {
+		out.FinalState = Closed
+	}
+	for _, m := range ss.fins {
+		out.FinFrames = append(out.FinFrames, m.Frame)
+	}
+	if ss.finCount > 1 {
+		out.FinRetransmissions = ss.finCount - 1
+	}
+	for i, e := range r.states {
+		if !isCloseState(e.State) {
+			continue
+		}
+		if i+1 < len(r.states) {
+			out.Durations[e.State.String()] = Time(e.At).Seconds(r.states[i+1].At)
+			continue
+		}
+		d, open := s.lastDuration(x, e)
+		out.Durations[e.State.String()] = d
+		out.OpenEnded = open
+	}
+	out.ZeroWindowFinHeld = s.zeroWindowFinHeld(x)
+	return out
+}
+
+// lastDuration measures side x's final state e up to the end of
+// observation. A TIME_WAIT ends 60 s after the segment that last
+// (re)started it — the peer FIN it acknowledged — or at the next
+// incarnation's SYN; any other state runs until observation stops and is
+// then open-ended.
+func (s *story) lastDuration(x int, e StateEntry) (float64, bool) {
+	c := s.conn
+	end := s.end
+	if e.State == TimeWait {
+		start := int64(e.At)
+		if y := &c.Dir[1-x]; y.FinSeen && y.FinLast.Time > start {
+			start = y.FinLast.Time
+		}
+		expiry := start + TimeWaitLen
+		switch {
+		case c.End == flows.EndSuperseded && end <= expiry:
+			return e.At.Seconds(Time(end)), false
+		case expiry <= end:
+			return e.At.Seconds(Time(expiry)), false
+		}
+		return e.At.Seconds(Time(end)), true
+	}
+	return e.At.Seconds(Time(end)), true
+}
+
+// zeroWindowFinHeld counts the peer's zero-window episodes that held side
+// x's FIN back: the episode began before the FIN and the FIN left within
+// a second of the window opening.
+func (s *story) zeroWindowFinHeld(x int) int {
+	ss := s.sides[x]
+	if !ss.fin || ss.finInferred {
+		return 0
+	}
+	p := &s.conn.Dir[1-x]
+	n := 0
+	for i := 0; i < int(min(p.ZeroWindows, flows.MaxZeroWindows)); i++ {
+		z := &p.ZeroWindow[i]
+		if z.Start.Frame < ss.finFirst.Frame && z.End.Seen() && z.End.Frame <= ss.finFirst.Frame && ss.finFirst.Time-z.End.Time <= 1e9 {
+			n++
+		}
+	}
+	return n
+}
+
+// classify decides the close kind and initiator, and the RST cause.
+func (s *story) classify() {
+	c := s.conn
+	cl, sv := &c.Dir[flows.FromClient], &c.Dir[flows.FromServer]
+	fw1 := [2]uint64{}
+	for x := range 2 {
+		for _, e := range s.run[x].states {
+			if e.State == FinWait1 {
+				fw1[x] = e.Frame
+				break
+			}
+		}
+	}
+	finSender := -1
+	switch {
+	case fw1[0] != 0 && fw1[1] != 0:
+		finSender = 2
+	case fw1[0] != 0:
+		finSender = 0
+	case fw1[1] != 0:
+		finSender = 1
+	case s.sides[0].fin && s.sides[1].fin:
+		finSender = 0
+		if s.sides[1].finFirst.Frame < s.sides[0].finFirst.Frame {
+			finSender = 1
+		}
+	case s.sides[0].fin:
+		finSender = 0
+	case s.sides[1].fin:
+		finSender = 1
+	}
+
+	if s.rst == nil && len(s.synSentRSTs) > 0 && !s.established() {
+		// The SYN met an old connection's ACK (a TIME_WAIT) and the
+		// client reset it; no SYN-ACK followed in the capture.
+		s.kind, s.initiator = ResetKind, flows.FromClient
+		s.rst = &rstStory{ev: s.synSentRSTs[0], by: flows.FromClient, senderState: SynSent, receiverState: 0, cause: CauseTimeWaitSyn}
+		return
+	}
+	if ev := s.refusal(); ev != nil {
+		s.kind, s.initiator = Rejected, flows.FromServer
+		if s.rst == nil || s.rst.ev != ev {
+			s.rst = &rstStory{ev: ev, by: flows.FromServer, senderState: Closed, receiverState: SynSent}
+		}
+		s.rst.cause = CauseRefused
+		return
+	}
+	if s.rst != nil && (!doneState(s.rst.senderState) || (s.rst.receiverState != 0 && !doneState(s.rst.receiverState))) {
+		s.kind = ResetKind
+		s.initiator = s.rst.by
+		if finSender >= 0 && finSender < 2 && s.sides[finSender].finFirst.Frame < s.rst.ev.Frame {
+			s.initiator = finSender
+		} else if finSender == 2 {
+			s.initiator = 2
+		}
+		s.rst.cause = s.resetCause()
+		return
+	}
+	s.rst = nil
+	s.initiator = finSender
+	switch {
+	case s.sides[0].fin && s.sides[1].fin:
+		switch finSender {
+		case 2:
+			s.kind = SimultaneousKind
+		default:
+			a, p := s.sides[finSender], s.sides[1-finSender]
+			s.kind = FourWay
+			if p.finFirst.Frame == a.peerAckedAt.Frame && !p.finInferred {
+				s.kind = ThreeWay
+			}
+		}
+	case s.sides[0].fin || s.sides[1].fin:
+		s.kind = HalfClosedAtEnd
+	default:
+		s.kind = OpenAtEnd
+	}
+	_, _ = cl, sv
+}
+
+// established reports whether either side reached ESTABLISHED.
+func (s *story) established() bool {
+	for x := range 2 {
+		for _, e := range s.run[x].states {
+			if e.State == Established {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// doneState reports whether a side in st had finished its close.
+func doneState(st State) bool { return st == TimeWait || st == Closed }
+
+// refusal returns the server's RST that answered the client's SYN when no
+// SYN-ACK came: the connection was rejected.
+func (s *story) refusal() *flows.Event {
+	c := s.conn
+	cl, sv := &c.Dir[flows.FromClient], &c.Dir[flows.FromServer]
+	if c.Roles != flows.RolesSYN || sv.SYNCount > 0 || cl.HandshakeAck.Seen() {
+		return nil
+	}
+	for i := range c.Events {
+		e := &c.Events[i]
+		if e.Dir == flows.FromServer && e.Flags&flows.RST != 0 && e.Frame > cl.SYN.Frame {
+			return e
+		}
+	}
+	return nil
+}
+
+// closeOf renders the close object.
+func (s *story) closeOf() Close {
+	out := Close{Kind: s.kind, Initiator: NoRole}
+	switch s.initiator {
+	case 0, 1:
+		out.Initiator = sideRole(s.initiator)
+	case 2:
+		out.Initiator = Simultaneous
+	}
+	if r := s.rst; r != nil {
+		out.Reset = &Reset{By: sideRole(r.by), Frame: r.ev.Frame, State: r.senderState, Cause: r.cause}
+	}
+	out.HalfClose = s.halfClose()
+	return out
+}
+
+// halfClose describes payload the passive side sent after the active FIN.
+func (s *story) halfClose() *HalfClose {
+	if s.initiator != 0 && s.initiator != 1 {
+		return nil
+	}
+	a := s.initiator
+	sa := s.sides[a]
+	if !sa.fin || sa.finInferred {
+		return nil
+	}
+	c := s.conn
+	d := &c.Dir[1-a].AfterPeerFIN
+	if d.Bytes == 0 {
+		return nil
+	}
+	hc := &HalfClose{
+		Sender:     sideRole(1 - a),
+		Bytes:      d.Bytes,
+		Duration:   Time(sa.finFirst.Time).Seconds(Time(d.Last.Time)),
+		ActiveUsed: ActiveUsedUnknown,
+	}
+	ah := &c.Dir[a]
+	switch {
+	case ah.AckSeen && flows.SeqLess(d.Start, ah.MaxAck):
+		hc.ActiveUsed = ActiveUsedShutdown
+	default:
+		for i := range c.Events {
+			e := &c.Events[i]
+			if int(e.Dir) == a && e.Flags&flows.RST != 0 && e.Frame > d.First.Frame {
+				hc.ActiveUsed = ActiveUsedClose
+				break
+			}
+		}
+	}
+	return hc
+}

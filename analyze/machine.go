@@ -1,0 +1,300 @@
+package analyze
+
+import (
+	"slices"
+
+	"github.com/teardown/teardown/flows"
+)
+
+// The close engine turns a connection's evidence into "moments" — a side
+// sent its FIN, received the ACK of it, received the peer's FIN, a RST went
+// by — each stamped with the frame that evidences it, and replays them in
+// frame order through each side's state machine.
+//
+// Stamps follow DESIGN.md: a transition caused by a segment a side sent is
+// stamped with that segment; one caused by a segment it received is stamped
+// with the received segment, and only when the wire proves the receipt (the
+// receiver acknowledged or answered it). A received segment that was
+// transmitted several times is the transmission just before the proof.
+
+type momentKind uint8
+
+// Moment kinds, in the order they apply when they share a frame: Linux
+// processes the ACK of a segment before its FIN, and a side receives a
+// peer's FIN before it sends a FIN that acknowledges it.
+const (
+	mSYNSent momentKind = iota
+	mSYNReceived
+	mEstablished
+	mFINInferred
+	mFINAcked
+	mPeerFIN
+	mFINSent
+	mRST
+)
+
+type moment struct {
+	kind     momentKind
+	side     int // the side whose state moves; for mRST the sender
+	mark     flows.Mark
+	inferred bool
+	ev       *flows.Event // mRST: the RST
+}
+
+// sideRun is one side's state machine while moments replay.
+type sideRun struct {
+	state  State // 0 until the side has any state
+	states []StateEntry
+	// rstClosed is set once a RST closed the side.
+	rstClosed bool
+}
+
+func (r *sideRun) enter(s State, m flows.Mark, via string, inferred bool) {
+	r.state = s
+	r.states = append(r.states, StateEntry{State: s, Frame: m.Frame, At: Time(m.Time), Via: via, Inferred: inferred})
+}
+
+// replay runs the moments of story s and fills each side's states.
+func (s *story) replay() {
+	ms := s.moments()
+	slices.SortStableFunc(ms, func(a, b moment) int {
+		if a.mark.Frame != b.mark.Frame {
+			if a.mark.Frame < b.mark.Frame {
+				return -1
+			}
+			return 1
+		}
+		return int(a.kind) - int(b.kind)
+	})
+	run := &s.run
+	for i := range ms {
+		m := &ms[i]
+		r := &run[m.side]
+		if m.kind == mRST {
+			s.applyRST(m)
+			continue
+		}
+		if r.rstClosed {
+			continue
+		}
+		switch m.kind {
+		case mSYNSent:
+			if r.state == 0 {
+				r.enter(SynSent, m.mark, "", m.inferred)
+			}
+		case mSYNReceived:
+			if r.state == 0 {
+				r.enter(SynRecv, m.mark, "", m.inferred)
+			}
+		case mEstablished:
+			if r.state == 0 || r.state == SynSent || r.state == SynRecv {
+				r.enter(Established, m.mark, "", m.inferred)
+			}
+		case mFINSent, mFINInferred:
+			switch r.state {
+			case CloseWait:
+				r.enter(LastAck, m.mark, "", m.inferred)
+			case 0, SynSent, SynRecv, Established:
+				r.enter(FinWait1, m.mark, "", m.inferred)
+			}
+		case mFINAcked:
+			switch r.state {
+			case FinWait1:
+				r.enter(FinWait2, m.mark, "", m.inferred)
+			case Closing:
+				r.enter(TimeWait, m.mark, "", m.inferred)
+			case LastAck:
+				r.enter(Closed, m.mark, "", m.inferred)
+			}
+		case mPeerFIN:
+			switch r.state {
+			case 0, SynRecv, Established:
+				r.enter(CloseWait, m.mark, "", m.inferred)
+			case FinWait1:
+				r.enter(Closing, m.mark, "", m.inferred)
+			case FinWait2:
+				r.enter(TimeWait, m.mark, "", m.inferred)
+			}
+		}
+	}
+}
+
+// applyRST closes the sender and, when the receiver accepted it, the
+// receiver. A client in SYN_SENT that resets a bad ACK keeps its state (it
+// answered a segment from an old connection and goes on with its SYN).
+func (s *story) applyRST(m *moment) {
+	snd, rcv := &s.run[m.side], &s.run[1-m.side]
+	accepted := m.ev.Why&flows.WhyRSTAccepted != 0
+	if !accepted {
+		s.sides[m.side].ignoredRSTs++
+		return
+	}
+	if snd.state == SynSent && s.answersBadAck(m.ev) {
+		// The client resets an ACK that acknowledges nothing it sent and
+		// keeps its SYN going (KERNEL.md row 15).
+		s.synSentRSTs = append(s.synSentRSTs, m.ev)
+		return
+	}
+	if s.rst == nil && (!snd.rstClosed || !rcv.rstClosed) {
+		st := snd.state
+		if st == 0 {
+			st = Closed
+		}
+		s.rst = &rstStory{ev: m.ev, by: m.side, senderState: st, receiverState: rcv.state}
+	}
+	for _, r := range []*sideRun{snd, rcv} {
+		if r.rstClosed || r.state == Closed {
+			continue
+		}
+		if r.state == 0 && r == snd {
+			// No socket ever showed on this side (a refused SYN).
+			continue
+		}
+		if r.state == 0 {
+			continue
+		}
+		r.enter(Closed, m.ev.Mark(), "rst", false)
+		r.rstClosed = true
+	}
+}
+
+// answersBadAck reports whether RST e answers an earlier bad ACK from the
+// peer: its sequence number is that ACK's acknowledgement number.
+func (s *story) answersBadAck(e *flows.Event) bool {
+	for i := range s.conn.Events {
+		b := &s.conn.Events[i]
+		if b.Frame >= e.Frame {
+			break
+		}
+		if b.Dir != e.Dir && b.Why&flows.WhyBadAck != 0 && b.Ack == e.Seq {
+			return true
+		}
+	}
+	return false
+}
+
+// moments lists the evidenced transitions of both sides.
+func (s *story) moments() []moment {
+	c := s.conn
+	var ms []moment
+	add := func(k momentKind, side int, m flows.Mark, inferred bool) {
+		if m.Seen() {
+			ms = append(ms, moment{kind: k, side: side, mark: m, inferred: inferred})
+		}
+	}
+	cl, sv := &c.Dir[flows.FromClient], &c.Dir[flows.FromServer]
+
+	// Handshake.
+	switch {
+	case cl.SYNCount > 0:
+		add(mSYNSent, flows.FromClient, cl.SYN, false)
+		if sv.SYNCount > 0 && sv.HandshakeAck.Seen() {
+			// The server's SYN-ACK proves which SYN arrived.
+			add(mSYNReceived, flows.FromServer, s.lastSent(flows.FromClient, flows.WhySYN, sv.HandshakeAck.Frame, cl.SYN), false)
+		}
+	case sv.SYNCount > 0:
+		add(mSYNSent, flows.FromClient, sv.SYN, true)
+		add(mSYNReceived, flows.FromServer, sv.SYN, true)
+	default:
+		add(mEstablished, flows.FromClient, c.First, true)
+		add(mEstablished, flows.FromServer, c.First, true)
+	}
+	if sv.SYNCount > 0 && cl.HandshakeAck.Seen() {
+		// The client's ACK proves the SYN-ACK arrived; the server is
+		// established by the ACK it received after its latest SYN-ACK.
+		add(mEstablished, flows.FromClient, s.lastSent(flows.FromServer, flows.WhySYN, cl.HandshakeAck.Frame, sv.SYN), false)
+		est := cl.HandshakeAck
+		if sv.SYNLast.Frame > est.Frame {
+			est = cl.HandshakeAckAfter
+		}
+		add(mEstablished, flows.FromServer, est, false)
+	} else if cl.SYNCount > 0 && sv.SYNCount == 0 {
+		// No SYN-ACK in the capture (one-sided): the client's first ACK
+		// proves it was established.
+		if e := s.firstAfter(flows.FromClient, cl.SYN.Frame, func(e *flows.Event) bool {
+			return e.Flags&flows.ACK != 0 && e.Flags&(flows.SYN|flows.RST) == 0
+		}); e != nil {
+			add(mEstablished, flows.FromClient, e.Mark(), true)
+		}
+	}
+	if sv.SYNCount > 0 && !(cl.HandshakeAck.Seen() && sv.SYNLast.Frame <= cl.HandshakeAck.Frame) {
+		// A server whose handshake ACK is not in the capture is
+		// established by the first non-SYN segment it sends.
+		if e := s.firstAfter(flows.FromServer, sv.SYN.Frame, func(e *flows.Event) bool {
+			return e.Flags&(flows.SYN|flows.RST) == 0
+		}); e != nil {
+			add(mEstablished, flows.FromServer, e.Mark(), true)
+		}
+	}
+
+	// Close.
+	for x := range 2 {
+		sx := s.sides[x]
+		if !sx.fin {
+			continue
+		}
+		if sx.finInferred {
+			add(mFINInferred, x, sx.finFirst, true)
+		} else {
+			add(mFINSent, x, sx.finFirst, false)
+		}
+		add(mFINAcked, x, sx.finAckedAt, sx.finInferred)
+		// The peer receives our FIN.
+		add(mPeerFIN, 1-x, s.peerFINStamp(x), sx.finInferred)
+	}
+	for i := range c.Events {
+		e := &c.Events[i]
+		if e.Flags&flows.RST != 0 && e.Why&flows.WhyRST != 0 {
+			ms = append(ms, moment{kind: mRST, side: int(e.Dir), mark: e.Mark(), ev: e})
+		}
+	}
+	return ms
+}
+
+// peerFINStamp returns the stamp of side x's FIN arriving at the peer: the
+// transmission just before the peer's first acknowledgement of it, or that
+// acknowledgement itself when the peer's own FIN shows it had not yet
+// received ours (crossed FINs) or when the FIN was not captured.
+func (s *story) peerFINStamp(x int) flows.Mark {
+	sx, sy := s.sides[x], s.sides[1-x]
+	proof := sx.peerAckedAt
+	if !proof.Seen() {
+		return flows.Mark{}
+	}
+	if sx.finInferred {
+		return proof
+	}
+	arrived := sx.arrived
+	if !arrived.Seen() {
+		arrived = sx.finFirst
+	}
+	if sy.fin && !sy.finInferred && sy.finFirst.Frame > arrived.Frame && sy.finFirst.Frame < proof.Frame && !sy.firstFINAcksPeer {
+		return proof
+	}
+	return arrived
+}
+
+// lastSent returns the latest event of sender dir kept for why whose frame
+// is before frame, or fallback.
+func (s *story) lastSent(dir int, why flows.Why, frame uint64, fallback flows.Mark) flows.Mark {
+	best := fallback
+	for i := range s.conn.Events {
+		e := &s.conn.Events[i]
+		if int(e.Dir) == dir && e.Why&why != 0 && e.Frame < frame && e.Frame >= best.Frame {
+			best = e.Mark()
+		}
+	}
+	return best
+}
+
+// firstAfter returns the first event of sender dir after frame that ok
+// accepts.
+func (s *story) firstAfter(dir int, frame uint64, ok func(*flows.Event) bool) *flows.Event {
+	for i := range s.conn.Events {
+		e := &s.conn.Events[i]
+		if int(e.Dir) == dir && e.Frame > frame && ok(e) {
+			return e
+		}
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package analyze
+
+import "github.com/teardown/teardown/flows"
+
+// finTimeoutFloor is the shortest FIN_WAIT2 lifetime Linux allows an
+// orphan: tcp_fin_time() floors it at 3.5 RTO, and the RTO is at least
+// 200 ms. A reset to the peer's FIN sooner than this after our FIN was
+// acknowledged cannot be a FIN_WAIT2 timeout (KERNEL.md row 12).
+const finTimeoutFloor = 700e6
+
+// linger2Window bounds the delay of a TCP_LINGER2 < 0 reset after the ACK
+// of our FIN: it answers that ACK (KERNEL.md row 4).
+const linger2Window = 1e9
+
+// activeReset reports whether RST e came from a full socket
+// (tcp_send_active_reset: RST+ACK, TS option when the connection uses
+// timestamps, a live IPv4 ID) rather than from the kernel's reply path
+// (tcp_v4_send_reset: no socket, no TS, IPv4 ID 0) — KERNEL.md §0.
+func (s *story) activeReset(e *flows.Event) bool {
+	if e.Flags&flows.ACK == 0 {
+		return false
+	}
+	h := &s.conn.Dir[e.Dir]
+	if e.HasTS {
+		return true
+	}
+	if h.SYNHasTS {
+		return false
+	}
+	v4 := s.conn.Addr[0].Addr().Unmap().Is4()
+	return !v4 || e.IPID != 0
+}
+
+// resetCause classifies the RST that ended the flow with KERNEL.md rows
+// 2–6c and 18–20.
+func (s *story) resetCause() string {
+	r := s.rst
+	c := s.conn
+	x, y := r.by, 1-r.by
+	e := r.ev
+	hx, hy := &c.Dir[x], &c.Dir[y]
+	sx := s.sides[x]
+	active := s.activeReset(e)
+	before := func(m flows.Mark) bool { return m.Seen() && m.Frame < e.Frame }
+
+	switch r.senderState {
+	case SynRecv, Established, CloseWait:
+		if r.senderState != CloseWait && x == flows.FromServer && hx.SYNCount > 0 && hx.Packets == uint64(hx.SYNCount+hx.RSTCount) && !active {
+			// The listener answered the handshake ACK (or the first data)
+			// with a reset: the accept queue was full.
+			return CauseListenOverflow
+		}
+		if !active {
+			return CauseUnknown
+		}
+		if hx.Keepalives > 0 && before(hx.LastKeepalive) && !(hx.LastData.Frame > hx.LastKeepalive.Frame) {
+			return CauseKeepalive
+		}
+		// Peer data the closer acknowledged but never answered, or data
+		// that arrived and was never acknowledged: unread at close().
+		if before(hy.LastData) && (!hx.LastData.Seen() || hx.LastData.Frame < hy.LastData.Frame) {
+			return CauseUnreadData
+		}
+		if e.Flags&flows.ACK != 0 && hx.AckSeen && flows.SeqLess(hx.MaxAck, e.Ack) && hy.DataSeen && flows.SeqLess(hx.MaxAck, hy.DataEnd+1) {
+			return CauseUnreadData
+		}
+		return CauseLingerZero
+
+	case FinWait1, FinWait2, Closing, TimeWait, LastAck:
+		// Peer data after our FIN, or data our FIN did not acknowledge
+		// (it arrived after close()), answered from the reply path.
+		unacked := hy.DataSeen && (!hx.AckSeen || flows.SeqLess(hx.MaxAck, hy.DataEnd))
+		if a := &hy.AfterPeerFIN; !active && ((a.Segments > 0 && before(a.First)) || (unacked && before(hy.LastData))) {
+			return CauseDataAfterClose
+		}
+	}
+
+	switch r.senderState {
+	case FinWait1:
+		if active {
+			return CauseOrphanLimit
+		}
+	case FinWait2:
+		if hy.FinSeen && before(hy.FinFirst) {
+			if sx.finAckedAt.Seen() && hy.FinFirst.Time-sx.finAckedAt.Time < finTimeoutFloor {
+				return CauseTimeWaitMissing
+			}
+			return CauseFinWait2Timeout
+		}
+		if active {
+			return CauseFinWait2Timeout
+		}
+		if sx.finAckedAt.Seen() && e.Time-sx.finAckedAt.Time <= linger2Window {
+			return CauseLinger2Negative
+		}
+	case TimeWait:
+		if !active {
+			return CauseTimeWaitMissing
+		}
+	case Closing, LastAck:
+		if active && sx.finCount > 1 {
+			return CauseOrphanLimit
+		}
+		if !active {
+			// Closed with SO_LINGER 0 once everything was sent: the socket
+			// vanished and the peer's next segment met no socket.
+			return CauseLingerZero
+		}
+	}
+	return CauseUnknown
+}

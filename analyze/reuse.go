@@ -1,0 +1,133 @@
+package analyze
+
+import (
+	"net/netip"
+
+	"github.com/teardown/teardown/flows"
+)
+
+// twISNOffset is what Linux adds to a TIME_WAIT's snd_nxt to make the ISN
+// of the connection that consumes it (tcp_twsk_unique, TCP_TW_SYN):
+// 65535 + 2. Against the FIN's own sequence number it is 65538.
+const twISNOffset = 65538
+
+// prevInfo is what incarnation n leaves for incarnation n+1 on the same
+// 4-tuple (carried by the table as Conn.Memo, then Prior.Memo).
+type prevInfo struct {
+	id   int
+	addr [2]netip.AddrPort
+	// tw is the TIME_WAIT entry of each side, zero when it never entered.
+	tw     [2]flows.Mark
+	fin    [2]bool
+	finSeq [2]uint32
+	// ts is set when both directions used the timestamp option.
+	ts   bool
+	last flows.Mark
+}
+
+func (s *story) memo() *prevInfo {
+	c := s.conn
+	p := &prevInfo{id: c.ID, addr: c.Addr, last: c.Last}
+	for x := range 2 {
+		// A TIME_WAIT a RST killed is gone: only one still held counts.
+		if r := &s.run[x]; r.state == TimeWait {
+			for _, e := range r.states {
+				if e.State == TimeWait {
+					p.tw[x] = flows.Mark{Frame: e.Frame, Time: int64(e.At)}
+					break
+				}
+			}
+		}
+		p.fin[x], p.finSeq[x] = s.sides[x].fin, s.sides[x].finSeq
+	}
+	p.ts = c.Dir[0].TSSeen && c.Dir[1].TSSeen
+	return p
+}
+
+// reuse links the flow to the previous incarnation of its 4-tuple.
+func (s *story) reuse() *Reuse {
+	c, p := s.conn, s.prev
+	if p == nil || c.Roles == flows.RolesInferred {
+		return nil
+	}
+	cl, sv := &c.Dir[flows.FromClient], &c.Dir[flows.FromServer]
+	syn := cl.SYN
+	if cl.SYNCount == 0 {
+		syn = sv.SYN
+	}
+	// old maps a side of this flow to the same address's side before.
+	old := func(x int) int {
+		if p.addr[flows.FromClient] == c.Addr[x] {
+			return flows.FromClient
+		}
+		return flows.FromServer
+	}
+	oc, os := old(flows.FromClient), old(flows.FromServer)
+	r := &Reuse{PreviousID: p.id, TimeWaitHolder: NoRole}
+	r.Timestamps = p.ts && (cl.SYNCount == 0 || cl.SYNHasTS) && (sv.SYNCount == 0 || sv.SYNHasTS) && cl.SYNCount+sv.SYNCount > 0
+
+	clientFP := cl.SYNCount > 0 && p.fin[oc] && cl.ISN == p.finSeq[oc]+twISNOffset
+	serverFP := sv.SYNCount > 0 && p.fin[os] && sv.ISN == p.finSeq[os]+twISNOffset
+	refused := s.twRefused()
+	holder := -1
+	switch {
+	case refused || serverFP:
+		if p.tw[os].Seen() {
+			holder = flows.FromServer
+		}
+	case clientFP:
+		if p.tw[oc].Seen() {
+			holder = flows.FromClient
+		}
+	}
+	if holder < 0 {
+		switch {
+		case p.tw[oc].Seen():
+			holder = flows.FromClient
+		case p.tw[os].Seen():
+			holder = flows.FromServer
+		}
+	}
+	from := p.last
+	if holder >= 0 {
+		r.TimeWaitHolder = sideRole(holder)
+		from = p.tw[old(holder)]
+	}
+	r.Gap = Time(from.Time).Seconds(Time(syn.Time))
+
+	switch {
+	case holder < 0:
+		r.Verdict = VerdictNoTimeWait
+	case syn.Time-from.Time >= TimeWaitLen:
+		r.Verdict = VerdictExpired
+	case refused:
+		r.Verdict = VerdictRefused
+	case clientFP && holder == flows.FromClient:
+		r.Verdict = VerdictClientReuse
+	case serverFP && holder == flows.FromServer:
+		r.Verdict = VerdictServerAccept
+	default:
+		r.Verdict = VerdictUnproven
+	}
+	return r
+}
+
+// twRefused reports the KERNEL.md row 15 pattern: the SYN was answered by
+// an ACK that acknowledges nothing it sent (a TIME_WAIT's ACK of the old
+// connection), and the client reset it.
+func (s *story) twRefused() bool {
+	c := s.conn
+	var bad *flows.Event
+	for i := range c.Events {
+		e := &c.Events[i]
+		switch {
+		case e.Dir == flows.FromServer && e.Why&flows.WhyBadAck != 0 && e.Flags&(flows.SYN|flows.RST) == 0:
+			if bad == nil {
+				bad = e
+			}
+		case bad != nil && e.Dir == flows.FromClient && e.Flags&flows.RST != 0 && e.Seq == bad.Ack:
+			return true
+		}
+	}
+	return false
+}
