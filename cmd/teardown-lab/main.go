@@ -121,6 +121,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "teardown-lab: %s: ok (%.1fs)\n", sc.name, time.Since(start).Seconds())
 	}
+	if err := writeReadme(*out); err != nil {
+		fmt.Fprintf(stderr, "teardown-lab: error: %v\n", err)
+		failed++
+	}
 	if failed > 0 {
 		fmt.Fprintf(stderr, "teardown-lab: %d of %d scenarios failed\n", failed, len(chosen))
 		return 1

@@ -83,8 +83,8 @@ func halfCloseReset() *scenario {
 	}
 }
 
-func finRetransmitted(v6 bool) *scenario {
-	sc := &scenario{
+func finRetransmitted() *scenario {
+	return &scenario{
 		name:    "fin-retransmitted",
 		summary: "the client's FIN is dropped for 500 ms, retransmitted (TLP, then RTO) and acknowledged",
 		desc: "The client close()s after a short exchange; an iptables rule at the server drops the client's FINs for " +
@@ -109,13 +109,6 @@ func finRetransmitted(v6 bool) *scenario {
 				states(rc, activeStates...).states(rs, passiveStates...)
 		}),
 	}
-	if v6 {
-		sc.name += "-v6"
-		sc.v6 = true
-		sc.summary += " (IPv6)"
-		sc.desc += " IPv6."
-	}
-	return sc
 }
 
 // finNeverAcked: the client's FIN never reaches the server; the orphan
@@ -151,7 +144,7 @@ func finNeverAcked(retries string, fins int, fr framing, v vantage) *scenario {
 func finWait2Timeout() *scenario {
 	return &scenario{
 		name:    "fin-wait-2-timeout",
-		summary: "tcp_fin_timeout=2 at the client; the server's FIN 4 s later is answered by RST",
+		summary: "tcp_fin_timeout=2 at the client; the server's FIN, sent after that FIN_WAIT2 expired, gets RST",
 		desc: "The client close()s with net.ipv4.tcp_fin_timeout=2; the server ACKs but keeps CLOSE_WAIT until the client's " +
 			"orphaned FIN_WAIT2 has expired, then close()s; its late FIN finds no socket and is answered by a bare RST. " +
 			"Captured at a router between the two.",

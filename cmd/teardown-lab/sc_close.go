@@ -17,15 +17,6 @@ var (
 	passiveStates = []string{"SYN_RECV", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED"}
 )
 
-// clientStates and serverStates give the handshake's first state to a
-// close sequence.
-func clientStates(close ...string) []string {
-	return append([]string{"SYN_SENT", "ESTABLISHED"}, close...)
-}
-func serverStates(close ...string) []string {
-	return append([]string{"SYN_RECV", "ESTABLISHED"}, close...)
-}
-
 // exchange runs one request and response on a fresh connection.
 func exchange(e *env, ln *sock, req, resp int) (c, s *sock) {
 	c = e.dial(0)
@@ -37,8 +28,8 @@ func exchange(e *env, ln *sock, req, resp int) (c, s *sock) {
 	return c, s
 }
 
-func clientActiveClose(v6 bool) *scenario {
-	sc := &scenario{
+func clientActiveClose() *scenario {
+	return &scenario{
 		name:    "client-active-close",
 		summary: "client closes first, server closes 150 ms later: four-way close",
 		desc: "The client sends a 100-byte request, reads the 300-byte response and close()s; the server reads EOF, " +
@@ -63,14 +54,6 @@ func clientActiveClose(v6 bool) *scenario {
 				states(rc, activeStates...).states(rs, passiveStates...).err()
 		},
 	}
-	if v6 {
-		sc.name += "-v6"
-		sc.v6 = true
-		sc.desc += " IPv6."
-		sc.summary += " (IPv6)"
-		sc.framing = frameSLL2
-	}
-	return sc
 }
 
 func serverActiveClose() *scenario {
@@ -168,7 +151,7 @@ func simultaneousClose() *scenario {
 			"the other, each side ACKs the peer's FIN from CLOSING and both end in TIME_WAIT. Default sysctls; captured at a router between them.",
 		vantage:  vantageRouter,
 		framing:  frameEthernet,
-		attempts: 8,
+		attempts: 12,
 		run: func(e *env) {
 			ln := e.listen()
 			c, s := exchange(e, ln, 100, 100)

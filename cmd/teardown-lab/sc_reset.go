@@ -11,8 +11,8 @@ import (
 // Scenarios that end in a RST, that reuse a 4-tuple inside TIME_WAIT,
 // and the many-connection mix.
 
-func rstLingerZero(v6 bool) *scenario {
-	sc := &scenario{
+func rstLingerZero() *scenario {
+	return &scenario{
 		name:    "rst-linger-zero",
 		summary: "the client close()s with SO_LINGER {1,0}: RST instead of FIN",
 		desc: "The client sends a 100-byte request, which the server reads, then sets SO_LINGER {on, 0 s} and close()s: " +
@@ -38,16 +38,6 @@ func rstLingerZero(v6 bool) *scenario {
 				states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED")
 		}),
 	}
-	if v6 {
-		sc.name += "-v6"
-		sc.v6 = true
-		sc.summary += " (IPv6)"
-		sc.desc = "IPv6. The client sends a 100-byte request, which the server reads, then sets SO_LINGER {on, 0 s} and " +
-			"close()s: the kernel sends [R.] instead of a FIN. Default sysctls."
-		sc.framing = frameEthernet
-		sc.vantage = vantageClient
-	}
-	return sc
 }
 
 func rstUnreadData() *scenario {
@@ -95,8 +85,8 @@ func reuseCheck(verdict, holder string, diag string) func(*wire) error {
 	}
 }
 
-func twReuseBind(v6 bool) *scenario {
-	sc := &scenario{
+func twReuseBind() *scenario {
+	return &scenario{
 		name:    "tw-reuse-bind",
 		summary: "the client bind()s its old port again 100 ms after its active close: its TIME_WAIT is reused",
 		desc: "The client bind()s port 40000 (SO_REUSEADDR), exchanges a request and close()s first, so it holds TIME_WAIT; " +
@@ -122,14 +112,6 @@ func twReuseBind(v6 bool) *scenario {
 		},
 		check: reuseCheck(analyze.VerdictClientReuse, "client", analyze.CodeTimeWaitReuse),
 	}
-	if v6 {
-		sc.name += "-v6"
-		sc.v6 = true
-		sc.summary += " (IPv6)"
-		sc.desc += " IPv6, captured at a router between the two."
-		sc.vantage = vantageRouter
-	}
-	return sc
 }
 
 func twReuseEphemeral() *scenario {
@@ -143,7 +125,7 @@ func twReuseEphemeral() *scenario {
 		framing:     frameSLL2,
 		reuseSysctl: "net.ipv4.tcp_tw_reuse",
 		sysctls: sysctls(map[string]string{
-			"net.ipv4.tcp_tw_reuse":         "1",
+			"net.ipv4.tcp_tw_reuse":        "1",
 			"net.ipv4.ip_local_port_range": "40000 40000",
 		}, nil),
 		run: func(e *env) {

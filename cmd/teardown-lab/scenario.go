@@ -233,16 +233,33 @@ func sysctls(client, server map[string]string) map[side]map[string]string {
 	return map[side]map[string]string{sideClient: client, sideServer: server}
 }
 
+// ipv6 turns sc into its IPv6 variant, captured with framing fr at v; desc
+// replaces the description when the original names another capture setup.
+func ipv6(sc *scenario, fr framing, v vantage, desc string) *scenario {
+	sc.name += "-v6"
+	sc.v6 = true
+	sc.summary += " (IPv6)"
+	sc.framing, sc.vantage = fr, v
+	if desc != "" {
+		sc.desc = desc
+	}
+	sc.desc = "IPv6. " + sc.desc
+	if v == vantageRouter {
+		sc.desc += " Captured at a router between the two."
+	}
+	return sc
+}
+
 // scenarios is the fixture set, in the order of the README.
 func scenarios() []*scenario {
 	return []*scenario{
-		clientActiveClose(false),
+		clientActiveClose(),
 		serverActiveClose(),
 		threeWayClose(),
 		simultaneousClose(),
 		halfCloseShutdown(),
 		halfCloseReset(),
-		finRetransmitted(false),
+		finRetransmitted(),
 		finNeverAcked("1", 4, frameEthernet, vantageClient),
 		finNeverAcked("3", 6, framePcapng, vantageServer),
 		finWait2Timeout(),
@@ -250,17 +267,19 @@ func scenarios() []*scenario {
 		lastAckAbsorbed(),
 		finZeroWindow(),
 		captureEndsMidClose(),
-		rstLingerZero(false),
+		rstLingerZero(),
 		rstUnreadData(),
-		twReuseBind(false),
+		twReuseBind(),
 		twReuseEphemeral(),
 		twServerAccept(),
 		twSynRefused(),
 		twBucketsOverflow(),
-		clientActiveClose(true),
-		finRetransmitted(true),
-		rstLingerZero(true),
-		twReuseBind(true),
+		ipv6(clientActiveClose(), frameSLL2, vantageClient, ""),
+		ipv6(finRetransmitted(), frameEthernet, vantageServer, ""),
+		ipv6(rstLingerZero(), frameEthernet, vantageClient,
+			"The client sends a 100-byte request, which the server reads, then sets SO_LINGER {on, 0 s} and "+
+				"close()s: the kernel sends [R.] instead of a FIN. Default sysctls."),
+		ipv6(twReuseBind(), frameEthernet, vantageRouter, ""),
 		manyConnections(),
 	}
 }

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+const readmeHead = `# Lab captures
+
+Every capture here was made by ` + "`teardown-lab`" + ` (cmd/teardown-lab) from real
+Linux sockets talking across network namespaces joined by veth pairs, recorded
+with tcpdump, and checked with tshark before its truth file was written
+(TRUTH-FORMAT.md says what a truth file holds and how the lab derives it).
+Each truth file records the kernel (` + "`kernel`" + `), the sysctls set per side,
+the vantage point and the framing. Addresses: 198.51.100.0/24 and
+2001:db8::/32, server port 8080. This file is written by the lab.
+
+Regenerate (needs Linux, root, iproute2, tcpdump, tshark, editcap, iptables):
+
+` + "```" + `
+go build -o /tmp/teardown-lab ./cmd/teardown-lab
+sudo /tmp/teardown-lab list
+sudo /tmp/teardown-lab run NAME...            # into testdata/lab
+sudo /tmp/teardown-lab run --all --out DIR    # every scenario, about a minute
+` + "```" + `
+
+A rerun gives new ports, ISNs and times, so a capture and its truth file
+change together; commit them together. ` + "`vlan`" + ` captures carry an 802.1Q tag
+(VLAN 100) inserted after the capture with pcapgo, because this kernel has no
+802.1Q devices; ` + "`pcapng`" + ` ones were converted with ` + "`editcap -F pcapng`" + `;
+` + "`sll2`" + ` is ` + "`tcpdump -i any`" + `, ` + "`sll`" + ` is ` + "`tcpdump -i any -y LINUX_SLL`" + `.
+Segments are dropped by iptables rules in the receiver's INPUT chain, so a
+capture at the receiver still shows a dropped segment arriving.
+
+| scenario | what it shows | framing | vantage | capture |
+|---|---|---|---|---|
+`
+
+// writeReadme writes dir/README.md: the table of every scenario whose
+// capture is in dir.
+func writeReadme(dir string) error {
+	var b strings.Builder
+	b.WriteString(readmeHead)
+	var total int64
+	for _, sc := range scenarios() {
+		fi, err := os.Stat(filepath.Join(dir, sc.captureName()))
+		if err != nil {
+			continue
+		}
+		total += fi.Size()
+		if ti, err := os.Stat(filepath.Join(dir, sc.name+".truth.json")); err == nil {
+			total += ti.Size()
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %.1f kB |\n", sc.name, sc.summary, sc.framing, sc.vantage, float64(fi.Size())/1024)
+	}
+	fmt.Fprintf(&b, "\nCaptures and truth files together: %.1f MB.\n", float64(total)/(1<<20))
+	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644)
+}
