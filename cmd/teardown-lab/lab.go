@@ -397,6 +397,13 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 	if err != nil {
 		return nil, err
 	}
+	if !sc.synRetry {
+		for _, fl := range truth.Flows {
+			if n := fl.inc.synCount(); n > 1 {
+				return nil, fmt.Errorf("%w: flow %s-%s#%d: the client sent its SYN %d times", errRetry, fl.Client, fl.Server, fl.Incarnation, n)
+			}
+		}
+	}
 	if err := sc.check(&wire{frames: frames, truth: truth}); err != nil {
 		return nil, fmt.Errorf("the wire contradicts the scenario: %w", err)
 	}

@@ -86,6 +86,13 @@ func newTopology(ctx context.Context, v6, router bool) (t *topology, err error) 
 		if _, err := sh(ctx, "ip", "-n", ns, "link", "set", "lo", "up"); err != nil {
 			return t, err
 		}
+		// No duplicate address detection: a tentative link-local
+		// address delays neighbour discovery by a second or two, which
+		// showed on the wire as retransmitted SYNs.
+		if _, err := nsExec(ctx, ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0",
+			"net.ipv6.conf.default.accept_dad=0"); err != nil {
+			return t, err
+		}
 	}
 	t.clientIP, t.serverIP = clientAddr4, serverAddr4
 	if v6 {
@@ -166,7 +173,13 @@ func newTopology(ctx context.Context, v6, router bool) (t *topology, err error) 
 				return t, err
 			}
 			if f := strings.Fields(out); len(f) > 1 && f[1] == "UP" {
-				break
+				tent, err := sh(ctx, "ip", "-n", l.ns, "-6", "addr", "show", "dev", l.dev, "tentative")
+				if err != nil {
+					return t, err
+				}
+				if strings.TrimSpace(tent) == "" {
+					break
+				}
 			}
 			if time.Now().After(deadline) {
 				return t, fmt.Errorf("lab: %s in %s did not come up: %s", l.dev, l.ns, out)

@@ -199,12 +199,13 @@ func twSynRefused() *scenario {
 			"the TIME_WAIT cannot accept the SYN (no timestamps, seq not after rcv_nxt) and answers with its old ACK, the " +
 			"client resets it (tcp_rfc1337=0 lets the RST kill the TIME_WAIT) and its SYN retry ~10 ms later is accepted. " +
 			"Captured at the server, snaplen 96.",
-		vantage: vantageServer,
-		framing: frameEthernet,
-		snaplen: 96,
-		sysctls: sysctls(map[string]string{"net.ipv4.tcp_timestamps": "0"}, map[string]string{"net.ipv4.tcp_timestamps": "0"}),
-		run:     serverCloseTwice(8<<20, 100*time.Millisecond),
-		check:   reuseCheck(analyze.VerdictRefused, "server", analyze.CodeTimeWaitSynRefused),
+		vantage:  vantageServer,
+		framing:  frameEthernet,
+		snaplen:  96,
+		sysctls:  sysctls(map[string]string{"net.ipv4.tcp_timestamps": "0"}, map[string]string{"net.ipv4.tcp_timestamps": "0"}),
+		run:      serverCloseTwice(8<<20, 100*time.Millisecond),
+		synRetry: true,
+		check:    reuseCheck(analyze.VerdictRefused, "server", analyze.CodeTimeWaitSynRefused),
 	}
 }
 

@@ -56,6 +56,9 @@ type scenario struct {
 	finSysctls [2]string
 	// reuseSysctl is the sysctl named by a client time-wait-reuse.
 	reuseSysctl string
+	// synRetry allows a client to send its SYN more than once; anywhere
+	// else a repeated SYN means the lab's path misbehaved.
+	synRetry bool
 }
 
 func (sc *scenario) finSysctl(r int) string {

@@ -271,6 +271,17 @@ func (in *incarnation) handshake() {
 	}
 }
 
+// synCount is the number of transmissions of the client's SYN.
+func (in *incarnation) synCount() int {
+	n := 0
+	for _, f := range in.frames {
+		if in.syn != nil && f.src == in.client && f.has(fSYN) && !f.has(fACK) && f.seq == in.syn.seq {
+			n++
+		}
+	}
+	return n
+}
+
 func (in *incarnation) handshakeName() string {
 	switch {
 	case in.syn == nil:
