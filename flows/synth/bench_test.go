@@ -1,6 +1,7 @@
 package synth_test
 
 import (
+	"bytes"
 	"io"
 	"testing"
 
@@ -21,6 +22,25 @@ func benchGenerate(b *testing.B, cfg synth.Config) {
 	}
 	b.ReportMetric(float64(packets)/b.Elapsed().Seconds(), "packets/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(packets), "ns/packet")
+}
+
+// BenchmarkGenerateInMemory writes into a bytes.Buffer, as benchmarks of
+// the analyzer do before they measure.
+func BenchmarkGenerateInMemory(b *testing.B) {
+	var buf bytes.Buffer
+	cfg := synth.Config{Seed: 1, Packets: 1_000_000, Concurrency: 20000}
+	b.ReportAllocs()
+	var packets int
+	for b.Loop() {
+		buf.Reset()
+		tr, err := synth.Generate(&buf, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		packets += tr.Packets
+	}
+	b.ReportMetric(float64(packets)/b.Elapsed().Seconds(), "packets/s")
+	b.ReportMetric(float64(buf.Len())/float64(packets)*float64(b.N), "bytes/packet")
 }
 
 func BenchmarkGenerate(b *testing.B) {

@@ -3,6 +3,7 @@ package synth_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"math"
 	"testing"
 	"time"
@@ -119,8 +120,15 @@ func TestCounts(t *testing.T) {
 			t.Errorf("Packets = %d, want within 1%% of %d", tr.Packets, want)
 		}
 	})
+	// Enough connections for the concurrency to be reached (arrivals over
+	// ten lifetimes) and for the shares to be measured.
+	const conc = 500
+	big, err := synth.Generate(io.Discard, synth.Config{Seed: 3, Conns: 20 * conc, Concurrency: conc})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Run("mix", func(t *testing.T) {
-		_, tr := generate(t, synth.Config{Seed: 3, Conns: 20000, Concurrency: 2000})
+		tr := big
 		w := synth.DefaultMix
 		total := w.ClientClose + w.ServerClose + w.ThreeWay + w.Simultaneous + w.HalfClose +
 			w.FinRetransmit + w.FinNeverAcked + w.CloseWait + w.Reset + w.Rejected + w.Open
@@ -153,11 +161,8 @@ func TestCounts(t *testing.T) {
 		}
 	})
 	t.Run("concurrency", func(t *testing.T) {
-		// Enough connections for Concurrency to be reached: the peak is
-		// near it, not far above.
-		const conc = 1000
-		_, tr := generate(t, synth.Config{Seed: 4, Conns: 20 * conc, Concurrency: conc})
-		if tr.MaxOpen < conc*9/10 || tr.MaxOpen > conc*13/10 {
+		// The peak is near Concurrency, not far above.
+		if tr := big; tr.MaxOpen < conc*9/10 || tr.MaxOpen > conc*13/10 {
 			t.Errorf("MaxOpen = %d, want about %d", tr.MaxOpen, conc)
 		}
 	})

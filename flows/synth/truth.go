@@ -75,7 +75,10 @@ type Truth struct {
 	End   time.Time `json:"end"`
 	// MaxOpen is the largest number of connections that were at once
 	// between their first and last packet; MeanOpen is the mean of that
-	// number over the capture.
+	// number over the whole capture, whose first Lifetime or so is the
+	// ramp-up from none and whose end drains the last connections (FIN
+	// retransmissions, TIME_WAIT reuses), so it is below Concurrency
+	// unless the capture is many lifetimes long.
 	MaxOpen  int     `json:"max_open"`
 	MeanOpen float64 `json:"mean_open"`
 }

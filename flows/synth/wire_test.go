@@ -247,7 +247,7 @@ func wireTruth(t testing.TB, recs []record) synth.Truth {
 			tr.HalfCloses++
 		}
 	}
-	tr.Tuples = tr.Conns - tr.Reuses
+	tr.Tuples = len(live)
 	if len(recs) > 0 {
 		tr.Start = recs[0].ci.Timestamp.UTC()
 		tr.End = recs[len(recs)-1].ci.Timestamp.UTC()
