@@ -36,10 +36,11 @@ type conn struct {
 	// reuse continues the previous incarnation's TSvals.
 	tsOff [2]uint32
 
-	// A pending conn waits in the heap until reuseAt, when it starts
-	// again on the same 4-tuple with the holder's ISN fingerprint.
-	pending   bool
+	// reuse says the 4-tuple is used again once the script is written:
+	// the conn then turns pending and waits in the heap until reuseAt,
+	// when it starts again with the holder's ISN fingerprint.
 	reuse     bool
+	pending   bool
 	reuseAt   int64
 	holder    int
 	holderFin uint32
