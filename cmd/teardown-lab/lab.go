@@ -41,6 +41,8 @@ type env struct {
 	notes []string
 	// rules are the iptables rules installed, for removal.
 	rules [][]string
+	// kept passes sockets from a scenario's pre to its run.
+	kept []*sock
 	// err is the first error of the run; once set, every helper does
 	// nothing, so that a driver reads as a plain sequence of steps.
 	mu  sync.Mutex
@@ -353,6 +355,12 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 	snap := sc.snaplen
 	if snap == 0 {
 		snap = 200
+	}
+	if sc.pre != nil {
+		sc.pre(e)
+		if err := e.failed(); err != nil {
+			return nil, fmt.Errorf("driver: %w", err)
+		}
 	}
 	c, err := startCapture(ctx, ns, iface, linktype, snap, raw)
 	if err != nil {

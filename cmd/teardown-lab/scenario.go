@@ -41,6 +41,9 @@ type scenario struct {
 	snaplen int
 	sysctls map[side]map[string]string
 	notes   []string
+	// pre runs before tcpdump starts (a connection the capture joins
+	// mid-flow); it may leave sockets in env.kept for run.
+	pre func(*env)
 	// run drives the sockets while tcpdump records.
 	run func(*env)
 	// check asserts the scenario's intent against the truth derived from
@@ -284,5 +287,8 @@ func scenarios() []*scenario {
 				"close()s: the kernel sends [R.] instead of a FIN. Default sysctls."),
 		ipv6(twReuseBind(), frameEthernet, vantageRouter, ""),
 		manyConnections(),
+		linger2Negative(),
+		connectionRefused(),
+		captureStartsMidFlow(),
 	}
 }

@@ -106,6 +106,20 @@ func (e *env) listen(opts ...func(*sock)) *sock {
 	return s
 }
 
+// connectRefused tries to connect to a port nobody listens on and
+// expects ECONNREFUSED.
+func (e *env) connectRefused(port int) {
+	s := e.newSock(sideClient)
+	s.do("connect", func() error {
+		err := unix.Connect(s.fd, sockaddr(netip.AddrPortFrom(e.topo.serverIP, uint16(port))))
+		if errors.Is(err, unix.ECONNREFUSED) {
+			return nil
+		}
+		return fmt.Errorf("connect to a closed port: %v, want ECONNREFUSED", err)
+	})
+	s.close()
+}
+
 // dial connects a new client socket to the server. A non-zero port binds
 // the client to it first (with SO_REUSEADDR, as an application that pins
 // its source port does). opts run on the socket before connect.
@@ -170,6 +184,11 @@ func rcvbuf(n int) func(*sock) {
 // sndbuf sets SO_SNDBUF (the kernel doubles it).
 func sndbuf(n int) func(*sock) {
 	return func(s *sock) { s.setInt(unix.SOL_SOCKET, unix.SO_SNDBUF, n) }
+}
+
+// linger2 sets TCP_LINGER2 (the orphaned FIN_WAIT2 lifetime; < 0 resets).
+func (s *sock) linger2(secs int) {
+	s.setInt(unix.IPPROTO_TCP, unix.TCP_LINGER2, secs)
 }
 
 // lingerZero sets SO_LINGER {1, 0}: close() resets the connection.

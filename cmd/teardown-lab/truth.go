@@ -498,6 +498,8 @@ func (in *incarnation) closeStory(fl *truthFlow) {
 			!(af.has(fACK) && seqGE(af.ack, in.finEnd[p]))
 	}
 	switch {
+	case in.synack == nil && in.syn != nil && in.rst != nil && in.rstRole == rs:
+		c.Kind = string(analyze.Rejected)
 	case in.rst != nil:
 		c.Kind = string(analyze.ResetKind)
 	case simultaneous:
@@ -514,8 +516,6 @@ func (in *incarnation) closeStory(fl *truthFlow) {
 		}
 	case nc > 0 || ns > 0:
 		c.Kind = string(analyze.HalfClosedAtEnd)
-	case in.synack == nil && in.syn != nil && in.rst != nil:
-		c.Kind = string(analyze.Rejected)
 	default:
 		c.Kind = string(analyze.OpenAtEnd)
 	}
@@ -624,6 +624,11 @@ func (in *incarnation) rstCause() string {
 				}
 			}
 			return analyze.CauseFinWait2Timeout
+		}
+		if in.ackOfFin[x] != nil && in.ackOfFin[x].no < rst.no {
+			// Nothing but the ACK of the sender's FIN came before the
+			// RST: TCP_LINGER2 < 0 (KERNEL.md row 4).
+			return analyze.CauseLinger2Negative
 		}
 		return analyze.CauseUnknown
 	}
@@ -746,6 +751,9 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			}
 		}
 	}
+	if in.syn == nil && in.synack == nil {
+		add(analyze.CodeCaptureStartedMidFlow, "", -1)
+	}
 	// Idle CLOSE_WAIT: from entering it (or the last data sent in it) to
 	// the FIN, or to the end of the capture.
 	for r := range 2 {
@@ -786,6 +794,10 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			add(analyze.CodeFinWait2Timeout, "net.ipv4.tcp_fin_timeout", r)
 		case analyze.CauseTimeWaitMissing:
 			add(analyze.CodeTimeWaitMissing, "net.ipv4.tcp_max_tw_buckets", r)
+		case analyze.CauseLinger2Negative:
+			add(analyze.CodeLinger2Negative, "TCP_LINGER2", r)
+		case analyze.CauseRefused:
+			add(analyze.CodeConnectionRefused, "", r)
 		}
 	}
 	if u := fl.Reuse; u != nil {
