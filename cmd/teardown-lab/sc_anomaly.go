@@ -99,9 +99,7 @@ func finRetransmitted() *scenario {
 			c.close()
 			e.sleep(500 * time.Millisecond)
 			e.undrop()
-			s.readEOF()
-			e.sleep(100 * time.Millisecond)
-			s.close()
+			passiveClose(e, s, 100*time.Millisecond)
 		},
 		check: oneFlow(func(c *flowCheck) *flowCheck {
 			return c.kind(analyze.FourWay).initiator(analyze.Client).fins(rc, 2, 4).fins(rs, 1, 1).reset("", "").
@@ -192,9 +190,7 @@ func closeWaitLongScenario() *scenario {
 			ln := e.listen()
 			c, s := exchange(e, ln, 100, 100)
 			c.close()
-			s.readEOF()
-			e.sleep(3 * time.Second)
-			s.close()
+			passiveClose(e, s, 3*time.Second)
 		},
 		check: oneFlow(func(c *flowCheck) *flowCheck {
 			return c.kind(analyze.FourWay).initiator(analyze.Client).fins(rc, 1, 1).fins(rs, 1, 1).reset("", "").

@@ -17,6 +17,14 @@ var (
 	passiveStates = []string{"SYN_RECV", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED"}
 )
 
+// passiveClose reads to the peer's FIN, waits d and closes: the passive
+// side of an orderly close.
+func passiveClose(e *env, s *sock, d time.Duration) {
+	s.readEOF()
+	e.sleep(d)
+	s.close()
+}
+
 // exchange runs one request and response on a fresh connection.
 func exchange(e *env, ln *sock, req, resp int) (c, s *sock) {
 	c = e.dial(0)
@@ -40,9 +48,7 @@ func clientActiveClose() *scenario {
 			ln := e.listen()
 			c, s := exchange(e, ln, 100, 300)
 			c.close()
-			s.readEOF()
-			e.sleep(150 * time.Millisecond)
-			s.close()
+			passiveClose(e, s, 150*time.Millisecond)
 		},
 		check: func(w *wire) error {
 			c, err := w.one()

@@ -22,9 +22,7 @@ func linger2Negative() *scenario {
 			c, s := exchange(e, ln, 100, 100)
 			c.linger2(-1)
 			c.close()
-			s.readEOF()
-			e.sleep(100 * time.Millisecond)
-			s.close()
+			passiveClose(e, s, 100*time.Millisecond)
 		},
 		check: oneFlow(func(c *flowCheck) *flowCheck {
 			return c.kind(analyze.ResetKind).initiator(analyze.Client).fins(rc, 1, 1).fins(rs, 0, 0).
@@ -75,9 +73,7 @@ func captureStartsMidFlow() *scenario {
 			s.write(100)
 			c.read(100)
 			c.close()
-			s.readEOF()
-			e.sleep(100 * time.Millisecond)
-			s.close()
+			passiveClose(e, s, 100*time.Millisecond)
 		},
 		check: oneFlow(func(c *flowCheck) *flowCheck {
 			return c.kind(analyze.FourWay).initiator(analyze.Client).handshake(analyze.HandshakeNotSeen).
