@@ -267,6 +267,39 @@ func Ladder(f *analyze.Flow) []string {
 	return drawLadder(f, plain)
 }
 
+// ladderLine is one line of a drawn ladder: the arrow line of a row, a
+// continuation line for a side's second state on the same row, or a line
+// saying how much time passed (gap > 0).
+type ladderLine struct {
+	row   *ladderRow // nil on a gap line
+	first bool      // the row's first line: it carries the arrow, frame and time
+	state [2]string // the state written on each side of this line
+	lanes [2]analyze.State
+	gap   float64
+}
+
+// ladderLines lays rows out as lines: a gap line before a row that comes
+// gapSeconds or more after the previous one, then one line per state a
+// side entered on the row (at least one).
+func ladderLines(rows []ladderRow) []ladderLine {
+	var out []ladderLine
+	for i := range rows {
+		r := &rows[i]
+		if i > 0 {
+			if gap := rows[i-1].at.Seconds(r.at); gap >= gapSeconds {
+				out = append(out, ladderLine{lanes: rows[i-1].lanes, gap: gap})
+			}
+		}
+		for k := range max(len(r.states[0]), len(r.states[1]), 1) {
+			out = append(out, ladderLine{
+				row: r, first: k == 0, lanes: r.lanes,
+				state: [2]string{nth(r.states[0], k), nth(r.states[1], k)},
+			})
+		}
+	}
+	return out
+}
+
 func drawLadder(f *analyze.Flow, paint painter) []string {
 	rows := ladderRows(f)
 	if len(rows) == 0 {
@@ -286,52 +319,38 @@ func drawLadder(f *analyze.Flow, paint painter) []string {
 	}
 	prefixW := frameW + 1 + timeW + 1 + stateW[0] + 1
 
-	var out []string
 	header := strings.Repeat(" ", prefixW-3) + "client" + strings.Repeat(" ", arrowWidth-4) + "server"
-	out = append(out, paint(partHeader, header))
-
-	line := func(frame, at, client, server string, lanes [2]analyze.State, middle string) string {
+	out := []string{paint(partHeader, header)}
+	blank := strings.Repeat(" ", arrowWidth)
+	used := map[string]bool{}
+	for _, l := range ladderLines(rows) {
+		frame, at, middle := "", "", blank
+		switch {
+		case l.gap > 0:
+			middle = paint(partGap, center(seconds(l.gap)+" later", arrowWidth))
+		case l.first:
+			if l.row.ev != nil || l.row.frame != 0 {
+				frame, at = frameText(l.row.frame), relTime(l.row.at-base)
+			}
+			if l.row.ev != nil {
+				middle = drawArrow(*l.row, paint)
+			}
+		}
 		var b strings.Builder
 		b.WriteString(paintPad(partFrame, frame, frameW+1, paint))
 		b.WriteString(paintPad(partTime, at, timeW+1, paint))
-		b.WriteString(padLeftPainted(client, stateW[0], paint))
+		b.WriteString(padLeftPainted(l.state[0], stateW[0], paint))
 		b.WriteByte(' ')
-		b.WriteString(paint(partLane, laneGlyph(lanes[0])))
+		b.WriteString(paint(partLane, laneGlyph(l.lanes[0])))
 		b.WriteString(middle)
-		b.WriteString(paint(partLane, laneGlyph(lanes[1])))
-		if server != "" {
+		b.WriteString(paint(partLane, laneGlyph(l.lanes[1])))
+		if l.state[1] != "" {
 			b.WriteByte(' ')
-			b.WriteString(paint(partState, server))
+			b.WriteString(paint(partState, l.state[1]))
 		}
-		return strings.TrimRight(b.String(), " ")
-	}
-	blank := strings.Repeat(" ", arrowWidth)
-	used := map[string]bool{}
-
-	for i, r := range rows {
-		if i > 0 {
-			if gap := rows[i-1].at.Seconds(r.at); gap >= gapSeconds {
-				text := center(seconds(gap)+" later", arrowWidth)
-				out = append(out, line("", "", "", "", rows[i-1].lanes, paint(partGap, text)))
-			}
-		}
-		middle := blank
-		if r.ev != nil {
-			middle = drawArrow(r, paint)
-		}
-		n := max(len(r.states[0]), len(r.states[1]), 1)
-		for k := range n {
-			frame, at := "", ""
-			if k == 0 && (r.ev != nil || r.frame != 0) {
-				frame, at = frameText(r.frame), relTime(r.at-base)
-			}
-			if k > 0 {
-				middle = blank
-			}
-			out = append(out, line(frame, at, nth(r.states[0], k), nth(r.states[1], k), r.lanes, middle))
-		}
+		out = append(out, strings.TrimRight(b.String(), " "))
 		for side := range 2 {
-			used[laneGlyph(r.lanes[side])] = true
+			used[laneGlyph(l.lanes[side])] = true
 		}
 	}
 

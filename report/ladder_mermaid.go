@@ -24,14 +24,14 @@ func mermaid(f *analyze.Flow) []string {
 		return out
 	}
 	base := rows[0].at
-	for i, r := range rows {
-		if i > 0 {
-			if gap := rows[i-1].at.Seconds(r.at); gap >= gapSeconds {
-				out = append(out, "  Note over C,S: "+seconds(gap)+" later")
-			}
+	for _, l := range ladderLines(rows) {
+		if l.gap > 0 {
+			out = append(out, "  Note over C,S: "+seconds(l.gap)+" later")
+			continue
 		}
+		r := l.row
 		where := fmt.Sprintf("frame %d, %s s", r.frame, relTime(r.at-base))
-		if r.ev != nil {
+		if l.first && r.ev != nil {
 			labels, kind := r.arrow()
 			from, to := "C", "S"
 			if r.ev.From == analyze.Server {
@@ -45,14 +45,13 @@ func mermaid(f *analyze.Flow) []string {
 				arrow = "-x"
 			}
 			out = append(out, fmt.Sprintf("  %s%s%s: %s · %s", from, arrow, to, mermaidText(labels[0]), where))
-			where = ""
 		}
 		for side, pos := range [2]string{"left of C", "right of S"} {
-			if len(r.states[side]) == 0 {
+			if l.state[side] == "" {
 				continue
 			}
-			note := strings.Join(r.states[side], " → ")
-			if where != "" && r.frame != 0 {
+			note := l.state[side]
+			if r.ev == nil && r.frame != 0 {
 				note += " (frame " + fmt.Sprint(r.frame) + ")"
 			}
 			out = append(out, "  Note "+pos+": "+mermaidText(note))
