@@ -1,0 +1,498 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"image/color"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/teardown/teardown/analyze"
+)
+
+// TIME_WAIT's length on Linux (TCP_TIMEWAIT_LEN, not tunable), marked on
+// the reuse-gap histogram for reference.
+const timeWaitLen = 60.0
+
+// HTML writes one self-contained page: no fetches (a Content-Security-
+// Policy forbids them), inline CSS, SVG and script. It shows the capture's
+// facts, the diagnoses and sysctl tables, the summary, per-host charts of
+// how many sockets were in TIME_WAIT, CLOSE_WAIT and FIN_WAIT1/2 over the
+// capture, histograms of close-phase durations and TIME_WAIT reuse gaps,
+// the listed flows, and the detail of the first Options.Top of them (or of
+// Options.FlowID) with an SVG ladder each.
+//
+// When the page has rendered, its inline script sets data-rendered="ok"
+// on the <html> element after checking that every figure drew a non-empty
+// SVG; otherwise it sets data-rendered to "error: …".
+func HTML(w io.Writer, res *analyze.Result, opt Options) error {
+	if err := opt.check(); err != nil {
+		return err
+	}
+	detail, err := detailed(res, opt)
+	if err != nil {
+		return err
+	}
+	p, err := buildPage(res, opt, detail)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := pageTemplate.Execute(&b, p); err != nil {
+		return fmt.Errorf("report: html: %w", err)
+	}
+	_, err = w.Write(b.Bytes())
+	return err
+}
+
+type page struct {
+	Title     string
+	Files     string
+	Facts     []string
+	Warnings  []string
+	Headline  string
+	Codes     []htmlCode
+	Knobs     []htmlKnob
+	Summary    []htmlFact
+	Hosts     []figure
+	HostsMore int
+	Phases    []figure
+	Reuse     *figure
+	ListTitle string
+	Listed    []htmlFlow
+	More      int
+	Detail    []htmlFlow
+	Command   string
+	Figures   int
+}
+
+type figure struct {
+	Name, Lead, Caption string
+	SVG                 template.HTML
+}
+
+type htmlCode struct {
+	Mark, Severity, Code, Flows, Sysctl string
+	Example                             int
+	Message                             string
+}
+
+type htmlKnob struct {
+	Sysctl, Flows string
+	Seen          []string
+	Advice        []string
+	Hosts         string
+	Checks        []string
+}
+
+type htmlFact struct {
+	Label string
+	Items []string
+}
+
+type htmlFlow struct {
+	ID, Start, Kind, Endpoints string
+	Anchor, Title              string
+	Diagnoses                  []htmlDiagnosis
+	Facts                      []string
+	Notes                      []string
+	States                     []htmlSide
+	Ladder                     template.HTML
+}
+
+type htmlDiagnosis struct {
+	Mark, Severity, Code, Side, Sysctl, Message, Frames, Advice string
+}
+
+type htmlSide struct {
+	Name   string
+	States []htmlState
+}
+
+type htmlState struct {
+	Name, Dur, Class string
+}
+
+func buildPage(res *analyze.Result, o Options, detail []*analyze.Flow) (*page, error) {
+	c := res.Capture
+	p := &page{
+		Files:   strings.Join(c.Files, ", "),
+		Command: o.Command,
+	}
+	if p.Files == "" {
+		p.Files = "(no file)"
+	}
+	p.Title = "teardown · " + p.Files
+	if c.Format != "" {
+		p.Facts = append(p.Facts, c.Format)
+	}
+	if len(c.LinkTypes) > 0 {
+		p.Facts = append(p.Facts, strings.Join(c.LinkTypes, ", "))
+	}
+	p.Facts = append(p.Facts, fmt.Sprintf("%s packets, %s TCP", thousands(c.Packets), thousands(c.TCPPackets)),
+		plural(flowCount(res), "flow", "flows"))
+	if c.First != 0 || c.Last != 0 {
+		p.Facts = append(p.Facts, span(c.First, c.Last))
+	}
+	if c.Truncated {
+		p.Warnings = append(p.Warnings, "capture truncated: the last record is cut short; everything before it was analysed")
+	}
+	p.Warnings = append(p.Warnings, c.Warnings...)
+
+	fs := listed(res, o)
+	anomalies := 0
+	for _, f := range fs {
+		if Anomalous(f) {
+			anomalies++
+		}
+	}
+	switch total := flowCount(res); {
+	case total == 0:
+		p.Headline = "No TCP connection in the capture"
+	case anomalies == 0:
+		p.Headline = fmt.Sprintf("No anomaly in %s", plural(total, "connection", "connections"))
+	default:
+		p.Headline = fmt.Sprintf("%d of %s closed with an anomaly", anomalies, plural(total, "connection", "connections"))
+	}
+
+	for _, d := range digest(res) {
+		hc := htmlCode{Mark: severityMark(d.Severity), Severity: string(d.Severity), Code: d.Code,
+			Flows: thousands(d.Flows), Sysctl: strings.Join(d.Sysctls, ", "), Message: d.Message}
+		if d.Example != nil {
+			hc.Example = d.Example.ID
+		}
+		p.Codes = append(p.Codes, hc)
+	}
+	for _, k := range knobs(res) {
+		hk := htmlKnob{Sysctl: k.Sysctl, Flows: thousands(k.Flows), Advice: k.Advice, Hosts: strings.Join(k.Hosts, ", ")}
+		if k.Sysctl == "" {
+			hk.Sysctl = "none (application)"
+			for _, c := range k.Codes {
+				hk.Checks = append(hk.Checks, codeChecks[c.Code]...)
+			}
+		} else {
+			hk.Checks = knobChecks(k.Sysctl)
+		}
+		for _, c := range k.Codes {
+			s := c.Code
+			if c.Example != nil && c.Message != "" {
+				s += fmt.Sprintf(" (flow %d): %s", c.Example.ID, c.Message)
+			}
+			hk.Seen = append(hk.Seen, s)
+		}
+		p.Knobs = append(p.Knobs, hk)
+	}
+	for _, f := range summaryFacts(res.Summary) {
+		hf := htmlFact{Label: f.Label}
+		for _, c := range f.Items {
+			hf.Items = append(hf.Items, c.Name+" "+thousands(c.N))
+		}
+		p.Summary = append(p.Summary, hf)
+	}
+
+	if err := p.charts(res); err != nil {
+		return nil, err
+	}
+
+	p.ListTitle = "Flows with anomalies"
+	if o.Only == "all" {
+		p.ListTitle = "Flows"
+	}
+	shown := fs[:min(len(fs), maxTableFlows)]
+	p.More = len(fs) - len(shown)
+	if o.FlowID != 0 {
+		shown, p.More = nil, 0
+	}
+	for _, f := range shown {
+		p.Listed = append(p.Listed, htmlFlowOf(f, slices.Contains(detail, f)))
+	}
+	for _, f := range detail {
+		hf := htmlFlowOf(f, true)
+		hf.Ladder = template.HTML(ladderSVG(f, fmt.Sprintf("flow%d", f.ID)))
+		p.Detail = append(p.Detail, hf)
+		p.Figures++
+	}
+	return p, nil
+}
+
+// charts draws the per-host state charts and the histograms.
+func (p *page) charts(res *analyze.Result) error {
+	loads := hostLoads(res)
+	if n := len(loads) - maxHostCharts; n > 0 {
+		p.HostsMore = n
+		loads = loads[:maxHostCharts]
+	}
+	for _, l := range loads {
+		svg, err := hostChart(l, res)
+		if err != nil {
+			return err
+		}
+		var peaks []string
+		for g, sg := range stateGroups {
+			if l.Peak[g] > 0 {
+				peaks = append(peaks, fmt.Sprintf("%s peak %d at +%.1f s", sg.Name, l.Peak[g], l.PeakAt[g]))
+			}
+		}
+		p.Hosts = append(p.Hosts, figure{Name: "host " + l.Host, Lead: l.Host, Caption: strings.Join(peaks, " · "), SVG: template.HTML(svg)})
+	}
+	durations := phaseDurations(res)
+	for _, s := range closePhases {
+		vs := durations[s]
+		if len(vs) == 0 {
+			continue
+		}
+		svg, err := histogramChart(vs, "sides", phaseColor(s), 0, "")
+		if err != nil {
+			return err
+		}
+		p.Phases = append(p.Phases, figure{Name: "phase " + s.String(), Lead: s.String(),
+			Caption: plural(len(vs), "side", "sides"), SVG: template.HTML(svg)})
+	}
+	if gaps := reuseGaps(res); len(gaps) > 0 {
+		svg, err := histogramChart(gaps, "flows", color.RGBA{0x2f, 0x6d, 0xb5, 0xff}, timeWaitLen, "TIME_WAIT length (60 s)")
+		if err != nil {
+			return err
+		}
+		p.Reuse = &figure{Name: "reuse gaps", Lead: "TIME_WAIT reuse gaps", Caption: plural(len(gaps), "flow", "flows"), SVG: template.HTML(svg)}
+	}
+	p.Figures += len(p.Hosts) + len(p.Phases)
+	if p.Reuse != nil {
+		p.Figures++
+	}
+	return nil
+}
+
+// phaseColor is the colour of a close phase's histogram: the colour of
+// its line in the per-host charts.
+func phaseColor(s analyze.State) color.Color {
+	for _, g := range stateGroups {
+		if slices.Contains(g.States, s) {
+			return g.Color
+		}
+	}
+	switch s {
+	case analyze.Closing:
+		return stateGroups[2].Color
+	case analyze.LastAck:
+		return stateGroups[1].Color
+	}
+	return color.Gray{0x70}
+}
+
+func htmlFlowOf(f *analyze.Flow, detailed bool) htmlFlow {
+	hf := htmlFlow{
+		ID: fmt.Sprint(f.ID), Start: clock(f.Start), Kind: string(f.Close.Kind), Endpoints: endpoints(f),
+		Facts: closeFacts(f, hashFrame),
+	}
+	if detailed {
+		hf.Anchor = fmt.Sprintf("flow-%d", f.ID)
+	}
+	hf.Title = "Flow " + hf.ID
+	if f.Incarnation > 1 {
+		hf.Title += fmt.Sprintf(" (incarnation %d)", f.Incarnation)
+	}
+	hf.Facts = append(hf.Facts, fmt.Sprintf("frames #%d–#%d", f.FirstFrame, f.LastFrame),
+		fmt.Sprintf("%s → %s UTC (%s)", clock(f.Start), clock(f.End), seconds(f.Start.Seconds(f.End))))
+	for _, d := range byRank(f.Diagnoses) {
+		hd := htmlDiagnosis{Mark: severityMark(d.Severity), Severity: string(d.Severity), Code: d.Code,
+			Side: string(d.Side), Sysctl: d.Sysctl, Message: d.Message, Advice: d.Advice}
+		if len(d.Frames) > 0 {
+			hd.Frames = "frames " + frameList(d.Frames, hashFrame)
+		}
+		hf.Diagnoses = append(hf.Diagnoses, hd)
+	}
+	hf.Notes = append(finFacts(f, hashFrame), extraFacts(f)...)
+	for _, side := range []struct {
+		name string
+		s    *analyze.Side
+	}{{"client", f.Sides.Client}, {"server", f.Sides.Server}} {
+		hs := htmlSide{Name: side.name}
+		for _, sp := range spans(side.s) {
+			st := htmlState{Name: stateLabel(sp.Entry), Class: "st-" + strings.ToLower(sp.Entry.State.String())}
+			if sp.Dur >= 0 {
+				st.Dur = seconds(sp.Dur)
+			}
+			hs.States = append(hs.States, st)
+		}
+		if len(hs.States) > 0 {
+			hf.States = append(hf.States, hs)
+		}
+	}
+	return hf
+}
+
+var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en" data-rendered="pending" data-figures="{{.Figures}}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
+<title>{{.Title}}</title>
+<style>
+:root { --fg: #1d2327; --muted: #5f6b75; --line: #dde1e4; --bg: #fff; --soft: #f6f7f8;
+  --error: #c0392b; --warning: #b86e00; --info: #2471a3; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Liberation Sans", Arial, sans-serif; color: var(--fg); background: var(--bg); }
+main { max-width: 1120px; margin: 0 auto; padding: 24px 28px 48px; }
+h1 { font-size: 22px; margin: 0 0 4px; }
+h2 { font-size: 18px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+h3 { font-size: 16px; margin: 28px 0 6px; }
+.facts { color: var(--muted); margin: 0; }
+.facts span + span::before { content: " · "; }
+.warning { border-left: 4px solid var(--warning); background: #fff6e8; padding: 6px 12px; margin: 8px 0; }
+.headline { font-size: 20px; font-weight: 600; margin: 18px 0 8px; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0; font-size: 14px; }
+th, td { text-align: left; vertical-align: top; padding: 6px 10px; border-bottom: 1px solid var(--line); }
+th { color: var(--muted); font-weight: 600; background: var(--soft); }
+td.num, th.num { text-align: right; }
+td code, td.time { white-space: nowrap; }
+td.endpoints { overflow-wrap: anywhere; }
+td.wrap code { white-space: normal; }
+code, .mono { font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", "Liberation Mono", Menlo, monospace; font-size: 13px; }
+.sev-error { color: var(--error); font-weight: 700; }
+.sev-warning { color: var(--warning); }
+.sev-info { color: var(--info); }
+.muted { color: var(--muted); }
+ul.plain { list-style: none; padding: 0; margin: 0; }
+.charts { display: flex; flex-wrap: wrap; gap: 16px; }
+figure { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 8px; background: #fff; }
+figure.wide { flex: 1 1 100%; }
+figure.small { flex: 0 1 340px; }
+figure svg { display: block; width: 100%; height: auto; }
+figure.wide svg:not(.ladder) { max-width: 1000px; }
+figure svg:not(.ladder) text { font-family: "Liberation Sans", Arial, Helvetica, sans-serif !important; }
+figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
+figcaption b { color: var(--fg); }
+.states { display: flex; flex-wrap: wrap; align-items: center; gap: 4px; }
+.state { display: inline-block; padding: 1px 8px; border-radius: 10px; background: #f3f4f5; font-family: ui-monospace, "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 12px; }
+.state small { color: var(--muted); margin-left: 4px; }
+.st-fin_wait1, .st-fin_wait2, .st-closing { background: #efe4f7; color: #5b2c83; }
+.st-close_wait, .st-last_ack { background: #fdebd9; color: #8a4510; }
+.st-time_wait { background: #dde9f7; color: #1f4f8a; }
+.arrow-sep { color: var(--muted); }
+.flow { border: 1px solid var(--line); border-radius: 8px; padding: 4px 16px 16px; margin: 18px 0; }
+.flow h3 { margin-top: 12px; }
+.diag { margin: 6px 0; }
+figure svg.ladder { display: block; width: 720px; max-width: 100%; height: auto; margin: 10px auto 0; }
+svg.ladder text { font: 12px ui-monospace, "DejaVu Sans Mono", "Liberation Mono", Menlo, monospace; }
+svg.ladder .lane-role { font: 600 14px system-ui, "Liberation Sans", Arial, sans-serif; fill: var(--fg); }
+svg.ladder .lane-addr, svg.ladder .time, svg.ladder .legend { fill: var(--muted); font-size: 11px; }
+svg.ladder .frame { font-weight: 700; fill: var(--fg); }
+svg.ladder .gap { fill: var(--muted); font-style: italic; }
+svg.ladder .arrow-label { paint-order: stroke; stroke: #fff; stroke-width: 4px; stroke-linejoin: round; }
+svg.ladder .lane { stroke: #9aa3ab; stroke-width: 2; }
+svg.ladder .lane-tw { stroke: #2f6db5; stroke-width: 7; stroke-opacity: .55; }
+svg.ladder .lane-closed { stroke: #b9c0c6; stroke-width: 2; stroke-dasharray: 3 4; }
+svg.ladder .lane-gap { stroke: #c5cbd0; stroke-width: 2; stroke-dasharray: 1 5; }
+svg.ladder g.arrow:hover line { stroke-width: 3; }
+pre { background: var(--soft); padding: 10px 12px; border-radius: 6px; overflow-x: auto; }
+</style>
+</head>
+<body>
+<main>
+<header>
+<h1>{{.Title}}</h1>
+<p class="facts">{{range .Facts}}<span>{{.}}</span>{{end}}</p>
+{{range .Warnings}}<p class="warning">▲ {{.}}</p>
+{{end}}</header>
+<p class="headline" id="headline">{{.Headline}}</p>
+{{if .Codes}}
+<section id="diagnoses">
+<h2>Diagnoses</h2>
+<table>
+<thead><tr><th></th><th>diagnosis</th><th class="num">flows</th><th>sysctl</th><th>for example</th></tr></thead>
+<tbody>
+{{range .Codes}}<tr><td class="sev-{{.Severity}}" title="{{.Severity}}">{{.Mark}}</td><td><code>{{.Code}}</code></td><td class="num">{{.Flows}}</td><td>{{if .Sysctl}}<code>{{.Sysctl}}</code>{{else}}<span class="muted">none</span>{{end}}</td><td>{{if .Example}}<a href="#flow-{{.Example}}">flow {{.Example}}</a>: {{.Message}}{{end}}</td></tr>
+{{end}}</tbody>
+</table>
+</section>
+{{end}}
+{{if .Knobs}}
+<section id="sysctls">
+<h2>Sysctls</h2>
+<table>
+<thead><tr><th>sysctl</th><th>seen</th><th class="num">flows</th><th>direction</th><th>confirm on the host</th></tr></thead>
+<tbody>
+{{range .Knobs}}<tr><td><code>{{.Sysctl}}</code></td><td><ul class="plain">{{range .Seen}}<li>{{.}}</li>{{end}}</ul></td><td class="num">{{.Flows}}</td><td>{{range .Advice}}<div>{{.}}</div>{{else}}<span class="muted">—</span>{{end}}</td><td class="wrap">{{if .Hosts}}<div class="muted">on {{.Hosts}}</div>{{end}}{{range .Checks}}<div><code>{{.}}</code></div>{{end}}</td></tr>
+{{end}}</tbody>
+</table>
+</section>
+{{end}}
+{{if .Summary}}
+<section id="summary">
+<h2>Summary</h2>
+<table>
+{{range .Summary}}<tr><th>{{.Label}}</th><td>{{range $i, $e := .Items}}{{if $i}} · {{end}}<code>{{$e}}</code>{{end}}</td></tr>
+{{end}}</table>
+</section>
+{{end}}
+{{if .Hosts}}
+<section id="hosts">
+<h2>Sockets per host over the capture</h2>
+<p class="muted">How many connections each host held in TIME_WAIT, CLOSE_WAIT and FIN_WAIT1/2 at each moment, from the flows' state timelines.{{if .HostsMore}} {{.HostsMore}} more hosts with lower peaks are not drawn.{{end}}</p>
+<div class="charts">
+{{range .Hosts}}<figure class="wide" data-figure="{{.Name}}">{{.SVG}}<figcaption><b>{{.Lead}}</b> · {{.Caption}}</figcaption></figure>
+{{end}}</div>
+</section>
+{{end}}
+{{if or .Phases .Reuse}}
+<section id="durations">
+<h2>Durations</h2>
+<p class="muted">How long sides stayed in each close phase (log scale, three bins per decade; durations under 1 µs count in the first bin), and how soon 4-tuples were reused after TIME_WAIT.</p>
+<div class="charts">
+{{range .Phases}}<figure class="small" data-figure="{{.Name}}">{{.SVG}}<figcaption><b>{{.Lead}}</b> · {{.Caption}}</figcaption></figure>
+{{end}}{{with .Reuse}}<figure class="small" data-figure="{{.Name}}">{{.SVG}}<figcaption><b>{{.Lead}}</b> · {{.Caption}}</figcaption></figure>
+{{end}}</div>
+</section>
+{{end}}
+{{if .Listed}}
+<section id="flows">
+<h2>{{.ListTitle}}</h2>
+<table>
+<thead><tr><th class="num">flow</th><th>start (UTC)</th><th>close</th><th>client → server</th><th>diagnoses</th></tr></thead>
+<tbody>
+{{range .Listed}}<tr><td class="num">{{if .Anchor}}<a href="#{{.Anchor}}">{{.ID}}</a>{{else}}{{.ID}}{{end}}</td><td class="mono time">{{.Start}}</td><td>{{.Kind}}</td><td class="mono endpoints">{{.Endpoints}}</td><td>{{range .Diagnoses}}<div><span class="sev-{{.Severity}}">{{.Mark}}</span> <code>{{.Code}}</code></div>{{end}}</td></tr>
+{{end}}</tbody>
+</table>
+{{if .More}}<p class="muted">… and {{.More}} more.</p>{{end}}
+</section>
+{{end}}
+{{range .Detail}}
+<section class="flow" id="{{.Anchor}}">
+<h3>{{.Title}} · <span class="mono">{{.Endpoints}}</span></h3>
+<p class="facts">{{range .Facts}}<span>{{.}}</span>{{end}}</p>
+{{range .Diagnoses}}<div class="diag"><span class="sev-{{.Severity}}">{{.Mark}}</span> <code>{{.Code}}</code>{{if .Side}} · {{.Side}}{{end}}{{if .Sysctl}} · <code>{{.Sysctl}}</code>{{end}}<br>{{.Message}}{{if .Frames}} <span class="muted">({{.Frames}})</span>{{end}}{{if .Advice}}<br><span class="muted">advice:</span> {{.Advice}}{{end}}</div>
+{{end}}{{range .Notes}}<div class="muted">{{.}}</div>
+{{end}}<table>
+{{range .States}}<tr><th>{{.Name}}</th><td><div class="states">{{range $i, $s := .States}}{{if $i}}<span class="arrow-sep">→</span>{{end}}<span class="state {{$s.Class}}">{{$s.Name}}{{if $s.Dur}}<small>{{$s.Dur}}</small>{{end}}</span>{{end}}</div></td></tr>
+{{end}}</table>
+<figure class="wide" data-figure="ladder {{.ID}}">{{.Ladder}}</figure>
+</section>
+{{end}}
+{{if .Command}}<footer><h2>Produced by</h2><pre>{{.Command}}</pre></footer>{{end}}
+</main>
+<script>
+(function () {
+  var root = document.documentElement;
+  function fail(msg) { root.setAttribute("data-rendered", "error: " + msg); }
+  window.addEventListener("error", function (e) { fail(e.message); });
+  try {
+    var figures = document.querySelectorAll("[data-figure]");
+    var want = Number(root.getAttribute("data-figures"));
+    if (figures.length !== want) { return fail(figures.length + " figures, expected " + want); }
+    for (var i = 0; i < figures.length; i++) {
+      var svg = figures[i].querySelector("svg");
+      var box = svg && svg.getBBox();
+      if (!box || !(box.width > 0 && box.height > 0) || svg.getBoundingClientRect().width === 0) {
+        return fail("figure " + figures[i].getAttribute("data-figure") + " did not draw");
+      }
+    }
+    root.setAttribute("data-rendered", "ok");
+  } catch (e) { fail(e.message); }
+})();
+</script>
+</body>
+</html>
+`))
