@@ -3,15 +3,401 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/teardown/teardown/analyze"
+	"github.com/teardown/teardown/flows"
+	"github.com/teardown/teardown/flows/capture"
+	"github.com/teardown/teardown/flows/filter"
+	"github.com/teardown/teardown/report"
 )
+
+const usage = `Usage:
+    teardown [flags] FILE... [FILTER]
+    teardown check [flags] --baseline BASELINE FILE... [FILTER]
+    teardown explain [CODE]
+
+teardown reads tcpdump captures (pcap, pcapng, gzip-compressed either, "-"
+for standard input; several files are merged in time order) and reports how
+every TCP connection in them was torn down: each side's close states, FIN
+retransmissions, resets, TIME_WAIT reuse, and the Linux sysctl or socket
+option that governs each anomaly.
+
+FILTER is a tcpdump-style expression over host, net, port, portrange (with
+src/dst), ip, ip6, and, or, not and parentheses.
+
+Flags:
+    -f, --format FORMAT   text (default), json, jsonl, markdown or html
+    -o, --output FILE     write the report to FILE instead of standard output
+        --color WHEN      auto (default), always or never; NO_COLOR is honoured
+    -v, --verbose         text: show each listed flow's states and ladder
+        --flow ID         show only flow ID, in detail
+        --only WHICH      anomalies (default for text, markdown, html) or all
+        --top N           markdown/html: flows shown in detail (default 5)
+        --since T         ignore packets before T (seconds from the capture
+                          start, e.g. 12.5, or an RFC 3339 time)
+        --until T         ignore packets after T
+        --max-flows N     most connections tracked at once (default %d);
+                          the longest idle is evicted and counted beyond it
+        --fail-on LEVEL   exit 1 when a diagnosis of LEVEL (warning, error)
+                          or worse is found
+    -q, --quiet           no progress bar and no warnings on standard error
+        --version         print the version and exit
+
+Exit status: 0 when the analysis ran (and, with --fail-on or check, found
+nothing at that level), 1 when --fail-on or check found something, 2 on a
+usage, input or internal error.
+
+Examples:
+    teardown incident.pcap
+    teardown -f markdown -o ticket.md incident.pcap.gz 'port 8080'
+    tcpdump -i any -w - 'tcp port 443' | teardown -f jsonl -
+    teardown --fail-on warning fixtures/*.pcap
+`
+
+// defaultMaxFlows bounds the flow table: at a few hundred bytes a flow it
+// keeps the worst case (a SYN flood of distinct 4-tuples) within a few
+// hundred megabytes.
+const defaultMaxFlows = 1_000_000
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
 
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	_, _, _ = args, stdin, stdout
-	fmt.Fprintln(stderr, "teardown: error: not built yet")
-	return 2
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFindings = 1
+	exitError    = 2
+)
+
+type cli struct {
+	format, output, color, only, since, until, failOn string
+	verbose, quiet, showVersion, help                 bool
+	flow, top, maxFlows                               int
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	l := &logger{w: stderr}
+	var where string // file and frame being read, for internal errors
+	defer func() {
+		if r := recover(); r != nil {
+			l.errorf("internal error%s: %v (please report this with the capture or its first frames)", where, r)
+			if os.Getenv("TEARDOWN_TRACEBACK") != "" {
+				fmt.Fprintf(stderr, "%s", debug.Stack())
+			}
+			code = exitError
+		}
+	}()
+
+	var c cli
+	fs := pflag.NewFlagSet("teardown", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVarP(&c.format, "format", "f", "text", "")
+	fs.StringVarP(&c.output, "output", "o", "", "")
+	fs.StringVar(&c.color, "color", "auto", "")
+	fs.BoolVarP(&c.verbose, "verbose", "v", false, "")
+	fs.IntVar(&c.flow, "flow", 0, "")
+	fs.StringVar(&c.only, "only", "", "")
+	fs.IntVar(&c.top, "top", 5, "")
+	fs.StringVar(&c.since, "since", "", "")
+	fs.StringVar(&c.until, "until", "", "")
+	fs.IntVar(&c.maxFlows, "max-flows", defaultMaxFlows, "")
+	fs.StringVar(&c.failOn, "fail-on", "", "")
+	fs.BoolVarP(&c.quiet, "quiet", "q", false, "")
+	fs.BoolVar(&c.showVersion, "version", false, "")
+	fs.BoolVarP(&c.help, "help", "h", false, "")
+	fs.SetInterspersed(true)
+	if err := fs.Parse(args); err != nil {
+		l.errorf("%s", strings.TrimPrefix(err.Error(), "teardown: "))
+		l.hintf("run 'teardown --help' for usage")
+		return exitError
+	}
+	if c.help {
+		fmt.Fprintf(stdout, usage, defaultMaxFlows)
+		return exitOK
+	}
+	if c.showVersion {
+		fmt.Fprintln(stdout, "teardown", buildVersion())
+		return exitOK
+	}
+	if err := c.validate(fs); err != nil {
+		l.errorf("%s", err.msg)
+		if err.hint != "" {
+			l.hintf("%s", err.hint)
+		}
+		return exitError
+	}
+	files, expr := splitArgs(fs.Args())
+	if len(files) == 0 {
+		l.errorf("no capture file given")
+		l.hintf("run 'teardown --help' for usage; use - to read standard input")
+		return exitError
+	}
+	var flt *filter.Filter
+	if expr != "" {
+		var err error
+		if flt, err = filter.Parse(expr); err != nil {
+			l.errorf("%v", err)
+			return exitError
+		}
+	}
+
+	rd, err := capture.Open(files, capture.Options{Stdin: stdin})
+	if err != nil {
+		l.errorf("%v", err)
+		return exitError
+	}
+	defer rd.Close()
+
+	out := stdout
+	if c.output != "" && c.output != "-" {
+		f, err := os.Create(c.output)
+		if err != nil {
+			l.errorf("%v", err)
+			return exitError
+		}
+		defer func() {
+			if err := f.Close(); err != nil && code == exitOK {
+				l.errorf("%v", err)
+				code = exitError
+			}
+		}()
+		out = f
+	}
+
+	src := &source{rd: rd, filter: flt}
+	if err := src.window(c.since, c.until); err != nil {
+		l.errorf("%v", err)
+		return exitError
+	}
+
+	opts := analyze.Options{MaxFlows: c.maxFlows}
+	var jl *report.JSONL
+	if c.format == "jsonl" {
+		jl = report.NewJSONL(out)
+		opts.Emit = func(f *analyze.Flow) error {
+			if c.flow != 0 && f.ID != c.flow {
+				return nil
+			}
+			return jl.Flow(f)
+		}
+	}
+	res, err := analyze.Run(src, opts)
+	if err != nil {
+		var ce *capture.Error
+		if errors.As(err, &ce) || res == nil {
+			l.errorf("%v", err)
+			return exitError
+		}
+		l.errorf("%v", err)
+		return exitError
+	}
+	res.Capture = captureInfo(rd.Info())
+	if !c.quiet {
+		for _, w := range res.Capture.Warnings {
+			l.warnf("%s", w)
+		}
+	}
+	if c.flow != 0 && c.format != "jsonl" && c.format != "text" && c.format != "markdown" && c.format != "html" {
+		res.Flows = selectFlow(res.Flows, c.flow)
+	}
+
+	ropt := report.Options{
+		Color: c.color, Verbose: c.verbose, FlowID: c.flow, Only: c.only,
+		Top: c.top, Command: commandLine(args),
+	}
+	switch c.format {
+	case "json":
+		err = report.JSON(out, res)
+	case "jsonl":
+		err = jl.Summary(res)
+	case "markdown":
+		err = report.Markdown(out, res, ropt)
+	case "html":
+		err = report.HTML(out, res, ropt)
+	default:
+		err = report.Text(out, res, ropt)
+	}
+	if err != nil {
+		l.errorf("writing the report: %v", err)
+		return exitError
+	}
+	if c.failOn != "" && hasFindings(res, analyze.Severity(c.failOn)) {
+		return exitFindings
+	}
+	return exitOK
+}
+
+type usageError struct{ msg, hint string }
+
+func (c *cli) validate(fs *pflag.FlagSet) *usageError {
+	switch c.format {
+	case "text", "json", "jsonl", "markdown", "html":
+	case "md":
+		c.format = "markdown"
+	default:
+		return &usageError{fmt.Sprintf("unknown format %q", c.format), "formats: text, json, jsonl, markdown, html"}
+	}
+	switch c.color {
+	case "auto", "always", "never":
+	default:
+		return &usageError{fmt.Sprintf("unknown --color %q", c.color), "use auto, always or never"}
+	}
+	if fs.Changed("color") && c.format != "text" {
+		return &usageError{fmt.Sprintf("--color applies to the text report, not --format %s", c.format), ""}
+	}
+	switch c.only {
+	case "":
+		if c.format == "json" || c.format == "jsonl" {
+			c.only = "all"
+		} else {
+			c.only = "anomalies"
+		}
+	case "anomalies", "all":
+	default:
+		return &usageError{fmt.Sprintf("unknown --only %q", c.only), "use anomalies or all"}
+	}
+	if c.only == "anomalies" && (c.format == "json" || c.format == "jsonl") {
+		return &usageError{"--only anomalies applies to text, markdown and html reports", "json and jsonl always carry every flow; filter them with jq"}
+	}
+	switch c.failOn {
+	case "", "info", "warning", "error":
+	default:
+		return &usageError{fmt.Sprintf("unknown --fail-on %q", c.failOn), "use warning or error (or info)"}
+	}
+	if c.top < 1 {
+		return &usageError{"--top must be at least 1", ""}
+	}
+	if c.maxFlows < 1 {
+		return &usageError{"--max-flows must be at least 1", ""}
+	}
+	if c.flow < 0 {
+		return &usageError{"--flow takes a flow id (1 or more)", ""}
+	}
+	return nil
+}
+
+// splitArgs separates capture files from a trailing filter expression: the
+// first argument is always a file; later ones are files while they name an
+// existing path or "-", and everything from the first that does not is the
+// filter.
+func splitArgs(args []string) (files []string, expr string) {
+	for i, a := range args {
+		if i > 0 && a != "-" {
+			if _, err := os.Stat(a); err != nil {
+				return files, strings.Join(args[i:], " ")
+			}
+		}
+		files = append(files, a)
+	}
+	return files, ""
+}
+
+func selectFlow(fl []*analyze.Flow, id int) []*analyze.Flow {
+	for _, f := range fl {
+		if f.ID == id {
+			return []*analyze.Flow{f}
+		}
+	}
+	return nil
+}
+
+func hasFindings(res *analyze.Result, min analyze.Severity) bool {
+	for _, f := range res.Flows {
+		for _, d := range f.Diagnoses {
+			if d.Severity.Rank() >= min.Rank() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func captureInfo(in capture.Info) analyze.Capture {
+	lt := in.LinkTypes
+	if lt == nil {
+		lt = []string{}
+	}
+	return analyze.Capture{
+		Files: in.Files, Format: in.Format, LinkTypes: lt,
+		Packets: in.Packets, TCPPackets: in.TCPPackets,
+		Skipped:   analyze.Skipped{NonTCP: in.NonTCP, Malformed: in.Malformed, Fragments: in.Fragments},
+		Truncated: in.Truncated, First: analyze.Time(in.First), Last: analyze.Time(in.Last),
+		Warnings: in.Warnings,
+	}
+}
+
+func commandLine(args []string) string {
+	parts := []string{"teardown"}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"$&|;()<>*?[]") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// logger writes age-style diagnostics: "teardown: error: ...".
+type logger struct{ w io.Writer }
+
+func (l *logger) errorf(f string, a ...any) { fmt.Fprintf(l.w, "teardown: error: "+f+"\n", a...) }
+func (l *logger) hintf(f string, a ...any)  { fmt.Fprintf(l.w, "teardown: hint: "+f+"\n", a...) }
+func (l *logger) warnf(f string, a ...any)  { fmt.Fprintf(l.w, "teardown: warning: "+f+"\n", a...) }
+
+// source applies the filter expression and the --since/--until window to
+// the capture's segments.
+type source struct {
+	rd           *capture.Reader
+	filter       *filter.Filter
+	lo, hi       int64 // absolute bounds in unix ns; 0 = none
+	relLo, relHi int64 // bounds relative to the first segment, -1 = none
+	base         int64
+}
+
+var _ flows.Source = (*source)(nil)
+
+func (s *source) Next() (flows.Segment, error) {
+	for {
+		seg, err := s.rd.Next()
+		if err != nil {
+			return seg, err
+		}
+		if s.base == 0 {
+			s.base = seg.Time
+			if s.relLo >= 0 {
+				s.lo = s.base + s.relLo
+			}
+			if s.relHi >= 0 {
+				s.hi = s.base + s.relHi
+			}
+		}
+		if s.lo != 0 && seg.Time < s.lo || s.hi != 0 && seg.Time > s.hi {
+			continue
+		}
+		if s.filter != nil && !s.filter.Match(&seg) {
+			continue
+		}
+		return seg, nil
+	}
 }

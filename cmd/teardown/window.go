@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// window parses --since and --until: seconds from the start of the
+// capture ("12.5", "90s", "2m") or an absolute RFC 3339 time.
+func (s *source) window(since, until string) error {
+	s.relLo, s.relHi = -1, -1
+	var err error
+	if s.lo, s.relLo, err = parseWhen("--since", since); err != nil {
+		return err
+	}
+	if s.hi, s.relHi, err = parseWhen("--until", until); err != nil {
+		return err
+	}
+	return nil
+}
+
+func parseWhen(flag, v string) (abs, rel int64, err error) {
+	if v == "" {
+		return 0, -1, nil
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
+		return 0, int64(f * 1e9), nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return 0, int64(d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t.UnixNano(), -1, nil
+	}
+	return 0, -1, fmt.Errorf("%s %q: want seconds from the capture start (12.5, 90s, 2m) or an RFC 3339 time", flag, v)
+}
