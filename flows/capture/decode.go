@@ -43,6 +43,16 @@ const (
 func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
 func be32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
 
+// decoder carries the state of one record's decoding through the layers.
+type decoder struct {
+	s    *flows.Segment
+	nest int // tunnels entered
+	// carried is set when a carrier's own length field (PPPoE's) ended the
+	// datagram before the frame did: an IP length beyond it is clamped to
+	// it, as Wireshark does, rather than the packet taken as malformed.
+	carried bool
+}
+
 // decode decodes one record of the given link type into s. wire is the
 // record's original length on the wire; it bounds the lengths the IP
 // headers may claim. s is overwritten whatever the result, and holds a
@@ -52,11 +62,12 @@ func decode(lk link, b []byte, wire int, s *flows.Segment) result {
 	if wire < len(b) {
 		wire = len(b)
 	}
+	d := decoder{s: s}
 	switch lk {
 	case linkEthernet:
-		return ethernet(b, wire, 0, s)
+		return d.ethernet(b, wire)
 	case linkRaw:
-		return ip(b, wire, 0, s)
+		return d.ip(b, wire)
 	case linkSLL:
 		// packet type, ARPHRD type, address length, 8 address bytes, protocol
 		if len(b) < 16 {
@@ -65,7 +76,7 @@ func decode(lk link, b []byte, wire int, s *flows.Segment) result {
 		if be16(b[2:]) == arphrdNetlink {
 			return resNonTCP
 		}
-		return etherType(be16(b[14:]), b[16:], wire-16, 0, s)
+		return d.etherType(be16(b[14:]), b[16:], wire-16)
 	case linkSLL2:
 		// protocol, reserved, interface index, ARPHRD type, packet type,
 		// address length, 8 address bytes
@@ -75,7 +86,7 @@ func decode(lk link, b []byte, wire int, s *flows.Segment) result {
 		if be16(b[8:]) == arphrdNetlink {
 			return resNonTCP
 		}
-		return etherType(be16(b), b[20:], wire-20, 0, s)
+		return d.etherType(be16(b), b[20:], wire-20)
 	case linkNull, linkLoop:
 		if len(b) < 4 {
 			return resMalformed
@@ -87,9 +98,9 @@ func decode(lk link, b []byte, wire int, s *flows.Segment) result {
 		}
 		switch af {
 		case 2: // AF_INET everywhere
-			return ipv4(b[4:], wire-4, 0, s)
+			return d.ipv4(b[4:], wire-4)
 		case 10, 23, 24, 28, 30: // AF_INET6: Linux, Windows, NetBSD/OpenBSD, FreeBSD, Darwin
-			return ipv6(b[4:], wire-4, 0, s)
+			return d.ipv6(b[4:], wire-4)
 		}
 		return resNonTCP
 	case linkCHDLC:
@@ -97,29 +108,29 @@ func decode(lk link, b []byte, wire int, s *flows.Segment) result {
 		if len(b) < 4 {
 			return resMalformed
 		}
-		return etherType(be16(b[2:]), b[4:], wire-4, 0, s)
+		return d.etherType(be16(b[2:]), b[4:], wire-4)
 	case linkPPP:
-		return ppp(b, wire, 0, s)
+		return d.ppp(b, wire)
 	}
 	return resNonTCP
 }
 
-func ethernet(b []byte, wire, nest int, s *flows.Segment) result {
+func (d *decoder) ethernet(b []byte, wire int) result {
 	if len(b) < 14 {
 		return resMalformed
 	}
-	return etherType(be16(b[12:]), b[14:], wire-14, nest, s)
+	return d.etherType(be16(b[12:]), b[14:], wire-14)
 }
 
 // etherType decodes b as the payload of the given EtherType, following
 // VLAN tags (802.1Q, QinQ), 802.2 SNAP, MPLS and PPPoE.
-func etherType(et uint16, b []byte, wire, nest int, s *flows.Segment) result {
+func (d *decoder) etherType(et uint16, b []byte, wire int) result {
 	for {
 		switch et {
 		case etIPv4:
-			return ipv4(b, wire, nest, s)
+			return d.ipv4(b, wire)
 		case etIPv6:
-			return ipv6(b, wire, nest, s)
+			return d.ipv6(b, wire)
 		case etVLAN, etQinQ, etQinQOld, etQinQAlt:
 			if len(b) < 4 {
 				return resMalformed
@@ -127,7 +138,7 @@ func etherType(et uint16, b []byte, wire, nest int, s *flows.Segment) result {
 			et = be16(b[2:])
 			b, wire = b[4:], wire-4
 		case etMPLS, etMPLSMC:
-			return mpls(b, wire, nest, s)
+			return d.mpls(b, wire)
 		case etPPPoE:
 			// version/type, code, session id, length, then a PPP frame
 			if len(b) < 6 {
@@ -136,7 +147,14 @@ func etherType(et uint16, b []byte, wire, nest int, s *flows.Segment) result {
 			if b[0] != 0x11 || b[1] != 0 {
 				return resNonTCP
 			}
-			return ppp(b[6:], wire-6, nest, s)
+			if n := 6 + int(be16(b[4:])); n < wire {
+				// The rest of the frame is link-layer padding.
+				wire, d.carried = n, true
+				if n < len(b) {
+					b = b[:n]
+				}
+			}
+			return d.ppp(b[6:], wire-6)
 		default:
 			// An 802.3 length field followed by an LLC/SNAP header that
 			// carries the EtherType.
@@ -153,7 +171,7 @@ func etherType(et uint16, b []byte, wire, nest int, s *flows.Segment) result {
 // mpls pops a label stack and decodes what follows the bottom label by its
 // first nibble: IPv4, IPv6, or (0) a pseudowire control word and an
 // Ethernet frame, as Wireshark's default heuristic does.
-func mpls(b []byte, wire, nest int, s *flows.Segment) result {
+func (d *decoder) mpls(b []byte, wire int) result {
 	for {
 		if len(b) < 4 {
 			return resMalformed
@@ -168,17 +186,18 @@ func mpls(b []byte, wire, nest int, s *flows.Segment) result {
 		return resMalformed
 	}
 	if b[0]>>4 == 0 {
-		if nest >= maxNest || len(b) < 4 {
+		if d.nest >= maxNest || len(b) < 4 {
 			return resNonTCP
 		}
-		return ethernet(b[4:], wire-4, nest+1, s)
+		d.nest++
+		return d.ethernet(b[4:], wire-4)
 	}
-	return ipVersion(b[0]>>4, b, wire, nest, s)
+	return d.ipVersion(b[0]>>4, b, wire)
 }
 
 // ppp decodes a PPP frame: optional HDLC address and control bytes, a
 // (possibly compressed) protocol field, then the datagram.
-func ppp(b []byte, wire, nest int, s *flows.Segment) result {
+func (d *decoder) ppp(b []byte, wire int) result {
 	if len(b) >= 2 && b[0] == 0xff && b[1] == 0x03 {
 		b, wire = b[2:], wire-2
 	}
@@ -198,28 +217,28 @@ func ppp(b []byte, wire, nest int, s *flows.Segment) result {
 	}
 	switch proto {
 	case 0x0021:
-		return ipVersion(4, b, wire, nest, s)
+		return d.ipVersion(4, b, wire)
 	case 0x0057:
-		return ipVersion(6, b, wire, nest, s)
+		return d.ipVersion(6, b, wire)
 	}
 	return resNonTCP
 }
 
 // ip decodes an IPv4 or IPv6 datagram by its version nibble.
-func ip(b []byte, wire, nest int, s *flows.Segment) result {
+func (d *decoder) ip(b []byte, wire int) result {
 	if len(b) == 0 {
 		return resMalformed
 	}
-	return ipVersion(b[0]>>4, b, wire, nest, s)
+	return d.ipVersion(b[0]>>4, b, wire)
 }
 
 // ipVersion decodes an IP datagram of the given version.
-func ipVersion(v uint8, b []byte, wire, nest int, s *flows.Segment) result {
+func (d *decoder) ipVersion(v uint8, b []byte, wire int) result {
 	switch v {
 	case 4:
-		return ipv4(b, wire, nest, s)
+		return d.ipv4(b, wire)
 	case 6:
-		return ipv6(b, wire, nest, s)
+		return d.ipv6(b, wire)
 	}
 	return resNonTCP
 }
@@ -227,7 +246,7 @@ func ipVersion(v uint8, b []byte, wire, nest int, s *flows.Segment) result {
 // ipv4 decodes an IPv4 header (options included) and the TCP segment it
 // carries. wire is the number of bytes from the start of the IP header to
 // the end of the frame on the wire.
-func ipv4(b []byte, wire, nest int, s *flows.Segment) result {
+func (d *decoder) ipv4(b []byte, wire int) result {
 	if len(b) < 20 {
 		if len(b) >= 10 && !carriesTCP(b[9]) {
 			return resNonTCP
@@ -248,6 +267,9 @@ func ipv4(b []byte, wire, nest int, s *flows.Segment) result {
 		// Linux leaves the total length 0 when it does not fit in 16 bits.
 		total = wire
 	}
+	if total > wire && d.carried {
+		total = wire
+	}
 	if total < hl || total > wire {
 		return resMalformed
 	}
@@ -259,11 +281,13 @@ func ipv4(b []byte, wire, nest int, s *flows.Segment) result {
 		b = b[:total] // drop link-layer padding
 	}
 	if proto != protoTCP {
-		if nest >= maxNest {
+		if d.nest >= maxNest {
 			return resNonTCP
 		}
-		return ip(b[hl:], total-hl, nest+1, s)
+		d.nest++
+		return d.ip(b[hl:], total-hl)
 	}
+	s := d.s
 	s.IPv6 = false
 	s.IPID = be16(b[4:])
 	s.DF = frag&0x4000 != 0
@@ -280,7 +304,7 @@ func carriesTCP(proto uint8) bool {
 // ipv6 decodes an IPv6 header, walks its extension headers (hop-by-hop,
 // routing, destination options, fragment, authentication) and decodes the
 // TCP segment at the end of the chain.
-func ipv6(b []byte, wire, nest int, s *flows.Segment) result {
+func (d *decoder) ipv6(b []byte, wire int) result {
 	if len(b) < 40 {
 		return resMalformed
 	}
@@ -291,6 +315,9 @@ func ipv6(b []byte, wire, nest int, s *flows.Segment) result {
 	if plen == 0 {
 		// A jumbogram, or a segment captured before segmentation offload
 		// (BIG TCP): the length lives elsewhere; take it from the frame.
+		plen = wire - 40
+	}
+	if 40+plen > wire && d.carried {
 		plen = wire - 40
 	}
 	if plen < 0 || 40+plen > wire {
@@ -308,9 +335,9 @@ func ipv6(b []byte, wire, nest int, s *flows.Segment) result {
 	for {
 		switch next {
 		case protoTCP:
-			s.IPv6 = true
-			s.TTL = hop
-			return tcp(p, rem, src, dst, s)
+			d.s.IPv6 = true
+			d.s.TTL = hop
+			return tcp(p, rem, src, dst, d.s)
 		case 0, 43, 60, 51: // hop-by-hop, routing, destination options, authentication
 			if len(p) < 2 {
 				return resMalformed
@@ -338,10 +365,11 @@ func ipv6(b []byte, wire, nest int, s *flows.Segment) result {
 			next = p[0]
 			p, rem = p[8:], rem-8
 		case protoIPIP, protoIPv6:
-			if nest >= maxNest {
+			if d.nest >= maxNest {
 				return resNonTCP
 			}
-			return ip(p, rem, nest+1, s)
+			d.nest++
+			return d.ip(p, rem)
 		default:
 			return resNonTCP
 		}

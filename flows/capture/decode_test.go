@@ -314,6 +314,17 @@ func TestDecodeLengths(t *testing.T) {
 	tso6[14+4], tso6[14+5] = 0, 0
 	headersOnly := 14 + 20 + 32 // Ethernet, IPv4, TCP with timestamps
 
+	// A PPPoE session frame whose IP header claims the 6 bytes of padding
+	// after the datagram (seen in the wild, zeek's pppoe-over-qinq.pcap):
+	// PPPoE's own length ends the datagram.
+	ack := basic()
+	ack.payload, ack.ts = 0, false
+	ackIP := ipPacket(t, ack)
+	binary.BigEndian.PutUint16(ackIP[2:], uint16(len(ackIP)+6))
+	pppoe := cat(serialize(t, eth(layers.EthernetTypePPPoESession),
+		&layers.PPPoE{Version: 1, Type: 1, Code: layers.PPPoECodeSession, SessionId: 5}, &layers.PPP{PPPType: layers.PPPTypeIPv4},
+		gopacket.Payload(ackIP)), make([]byte, 6))
+
 	tests := []struct {
 		name string
 		data []byte
@@ -321,6 +332,7 @@ func TestDecodeLengths(t *testing.T) {
 		want uint32
 	}{
 		{"ethernet padding", padded, len(padded), 0},
+		{"pppoe length ends the datagram", pppoe, len(pppoe), 0},
 		{"cut by snaplen after the tcp header", full[:headersOnly], len(full), 1400},
 		{"cut by snaplen, one byte after", full[:headersOnly+1], len(full), 1400},
 		{"ipv6 cut by snaplen", full6[:14+40+32], len(full6), 1400},

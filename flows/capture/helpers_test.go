@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -40,8 +41,9 @@ type tcpSpec struct {
 	extNext    layers.IPProtocol
 }
 
-// segOpts lets cmp compare segments (netip values have unexported fields).
-var segOpts = cmpopts.EquateComparable(netip.AddrPort{})
+// segOpts lets cmp compare segments (netip values have unexported fields),
+// and an empty list with none.
+var segOpts = cmp.Options{cmpopts.EquateComparable(netip.AddrPort{}), cmpopts.EquateEmpty()}
 
 var (
 	cli4 = netip.MustParseAddrPort("198.51.100.1:39602")

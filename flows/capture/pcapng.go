@@ -220,7 +220,10 @@ func (f *file) nextNg() error {
 		if n > f.br.Size() {
 			// Only a block to skip, or a packet to reject, is this long.
 			if typ == blkEPB || typ == blkPB || typ == blkSPB {
-				return f.rejectLarge(typ, n)
+				if err := f.largePacket(typ, n); err != nil || f.ended() || f.head.kind == headRejected {
+					return err
+				}
+				continue
 			}
 			if d, err := f.br.Discard(n); d < n {
 				return f.short("block", d, n, err)
@@ -447,12 +450,21 @@ func (f *file) cutTime(typ uint32, b []byte) int64 {
 	return f.ifaces[ifid].nanos(uint64(f.u32(b[12:]))<<32 | uint64(f.u32(b[16:])))
 }
 
-// rejectLarge skips a packet block too large for the read buffer, and
-// with it a record larger than any we accept.
-func (f *file) rejectLarge(typ uint32, n int) error {
+// largePacket handles a packet block too long for the read buffer. If it
+// claims a record larger than any we accept, it skips the block and makes
+// the record a rejected head; if not, the block length is damaged, and it
+// resynchronises.
+func (f *file) largePacket(typ uint32, n int) error {
 	hdr, err := f.br.Peek(28)
 	if len(hdr) < 28 {
 		return f.short("block", len(hdr), n, err)
+	}
+	claimed := f.u32(hdr[20:]) // EPB and PB: captured length
+	if typ == blkSPB {
+		claimed = f.u32(hdr[8:]) // original length
+	}
+	if claimed <= maxRecord {
+		return f.skipBad(typ, uint32(n))
 	}
 	t := f.cutTime(typ, hdr)
 	if d, err := f.br.Discard(n); d < n {
