@@ -103,13 +103,18 @@ func ladderRows(f *analyze.Flow) []ladderRow {
 		var cur analyze.State
 		for i := range rows {
 			if n := len(rows[i].states[side]); n > 0 {
-				name := strings.TrimSuffix(rows[i].states[side][n-1], " (rst)")
-				cur, _ = analyze.ParseState(name)
+				cur = labelState(rows[i].states[side][n-1])
 			}
 			rows[i].lanes[side] = cur
 		}
 	}
 	return rows
+}
+
+// labelState is the state a lane label names.
+func labelState(label string) analyze.State {
+	s, _ := analyze.ParseState(strings.TrimSuffix(label, " (rst)"))
+	return s
 }
 
 // before orders rows by frame, or by time where a frame is unknown (0).
@@ -291,10 +296,18 @@ func ladderLines(rows []ladderRow) []ladderLine {
 			}
 		}
 		for k := range max(len(r.states[0]), len(r.states[1]), 1) {
-			out = append(out, ladderLine{
+			l := ladderLine{
 				row: r, first: k == 0, lanes: r.lanes,
 				state: [2]string{nth(r.states[0], k), nth(r.states[1], k)},
-			})
+			}
+			// A side that enters two states on one row shows the first
+			// on the row's line and the second on the next.
+			for side := range 2 {
+				if k < len(r.states[side])-1 {
+					l.lanes[side] = labelState(r.states[side][k])
+				}
+			}
+			out = append(out, l)
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -182,3 +183,24 @@ func TestLadderShape(t *testing.T) {
 	}
 }
 
+
+func TestLadderLinesLanes(t *testing.T) {
+	// The three-way close's client enters FIN_WAIT2 and TIME_WAIT on frame
+	// 25: its lane is a full socket's on the first line, TIME_WAIT's on
+	// the second, and stays TIME_WAIT after.
+	lines := ladderLines(ladderRows(flowOf(t, incidentResult(), 2)))
+	var got []string
+	for _, l := range lines {
+		if l.row != nil && l.row.frame >= 25 {
+			got = append(got, fmt.Sprintf("#%d %q %s %s", l.row.frame, l.state[0], l.lanes[0], l.lanes[1]))
+		}
+	}
+	want := []string{
+		`#25 "FIN_WAIT2" FIN_WAIT2 LAST_ACK`,
+		`#25 "TIME_WAIT" TIME_WAIT LAST_ACK`,
+		`#26 "" TIME_WAIT CLOSED`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,51 @@
+package report
+
+import (
+	"errors"
+	"io"
+	"path/filepath"
+	"testing"
+
+	"github.com/teardown/teardown/analyze"
+	"github.com/teardown/teardown/flows/capture"
+)
+
+// labResult analyses one of the real-kernel captures under
+// ../testdata/lab the way the command does, with the file named by its
+// base name so the goldens do not depend on the working directory.
+func labResult(t *testing.T, name string) *analyze.Result {
+	t.Helper()
+	rd, err := capture.Open([]string{filepath.Join("..", "testdata", "lab", name)}, capture.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	res, err := analyze.Run(rd, analyze.Options{})
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	in := rd.Info()
+	res.Capture = analyze.Capture{
+		Files: []string{name}, Format: in.Format, LinkTypes: in.LinkTypes,
+		Packets: in.Packets, TCPPackets: in.TCPPackets,
+		Skipped:   analyze.Skipped{NonTCP: in.NonTCP, Malformed: in.Malformed, Fragments: in.Fragments},
+		Truncated: in.Truncated, First: analyze.Time(in.First), Last: analyze.Time(in.Last),
+		Warnings: in.Warnings,
+	}
+	return res
+}
+
+// TestLab renders real captures from the lab: a FIN retransmitted after
+// a tail-loss probe, crossed FINs, and a client reusing its own TIME_WAIT.
+// These goldens change whenever analyze changes what it concludes; after
+// go test ./report -update, read them.
+func TestLab(t *testing.T) {
+	for _, name := range []string{"fin-retransmitted.pcap", "simultaneous-close.pcap", "tw-reuse-ephemeral.pcap"} {
+		t.Run(name, func(t *testing.T) {
+			res := labResult(t, name)
+			o := Options{Only: "all", Verbose: true, Command: "teardown --only all -f markdown " + name}
+			golden(t, t.Name()+"/text", []byte(render(t, res, o)))
+			golden(t, t.Name()+"/markdown", []byte(renderMarkdown(t, res, o)))
+		})
+	}
+}
