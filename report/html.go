@@ -55,7 +55,7 @@ type page struct {
 	Headline  string
 	Codes     []htmlCode
 	Knobs     []htmlKnob
-	Summary    []htmlFact
+	Summary   []htmlFact
 	Hosts     []figure
 	HostsMore int
 	Phases    []figure

@@ -277,8 +277,8 @@ func Ladder(f *analyze.Flow) []string {
 // saying how much time passed (gap > 0).
 type ladderLine struct {
 	row   *ladderRow // nil on a gap line
-	first bool      // the row's first line: it carries the arrow, frame and time
-	state [2]string // the state written on each side of this line
+	first bool       // the row's first line: it carries the arrow, frame and time
+	state [2]string  // the state written on each side of this line
 	lanes [2]analyze.State
 	gap   float64
 }

@@ -183,7 +183,6 @@ func TestLadderShape(t *testing.T) {
 	}
 }
 
-
 func TestLadderLinesLanes(t *testing.T) {
 	// The three-way close's client enters FIN_WAIT2 and TIME_WAIT on frame
 	// 25: its lane is a full socket's on the first line, TIME_WAIT's on
