@@ -131,6 +131,7 @@ type Half struct {
 	// something the peer could have sent count (BadAcks counts the others,
 	// such as a TIME_WAIT's ACK of the previous connection).
 	BadAcks uint32
+	badAck  uint32
 	AckSeen bool
 	MaxAck  uint32
 	// MaxAckAt is the first segment that carried MaxAck.

@@ -340,7 +340,7 @@ func (t *Table) sort(sl *slot) {
 	done := (c.Dir[0].FinAcked.Seen() && c.Dir[1].FinAcked.Seen()) ||
 		(st.rst.Seen() && st.rst.Frame >= st.lastAdvance.Frame)
 	t.done.place(sl, done, &st.inDone)
-	t.hs.place(sl, st.hadSYN && !st.progress && !done, &st.inHS)
+	t.hs.place(sl, st.hadSYN && !c.HandshakeDone && !st.progress && !done, &st.inHS)
 }
 
 // update files segment s into connection c.
@@ -368,6 +368,10 @@ func (t *Table) update(sl *slot, c *Conn, s *Segment) {
 		if h.SYNCount == 0 {
 			h.SYN, h.ISN = m, s.Seq
 			h.SYNHasTS, h.SACKPerm, h.WScale = s.HasTS, s.SACKPerm, s.WScale
+			// The SYN defines the sequence space; anything this side sent
+			// before it (a TIME_WAIT's ACK of the old connection) does not.
+			h.SeqSeen, h.FirstSeq, h.End = true, s.Seq, s.Seq
+			h.DataSeen = false
 		}
 		h.SYNCount++
 		h.SYNLast = m
@@ -576,6 +580,7 @@ func (t *Table) acks(c *Conn, h, p *Half, dir int, s *Segment, m Mark, why *Why)
 		}
 		if SeqLess(a, lo) || SeqLess(p.End+ackWindow, a) {
 			h.BadAcks++
+			h.badAck = a
 			return true
 		}
 	}
@@ -623,6 +628,9 @@ func rstAcceptable(c *Conn, h, p *Half, s *Segment) bool {
 	}
 	if h.SeqSeen && s.Seq == h.End {
 		return true // the sender's snd_nxt
+	}
+	if p.BadAcks > 0 && s.Seq == p.badAck {
+		return true // the answer to an old connection's ACK, which takes it
 	}
 	var rcvNxt uint32
 	switch {

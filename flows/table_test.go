@@ -1,0 +1,271 @@
+package flows
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+)
+
+// tcp builds a literal segment.
+func tcp(frame int, t float64, src, dst string, f Flags, seq, ack, n uint32) *Segment {
+	return &Segment{
+		Frame: uint64(frame), Time: int64(t * 1e9),
+		Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst),
+		Flags: f, Seq: seq, Ack: ack, PayloadLen: n, Window: 1000, WScale: -1,
+	}
+}
+
+// collect returns a table whose finished connections land in *out.
+func collect(opts TableOptions, out *[]*Conn) *Table {
+	opts.Finish = func(c *Conn) error { *out = append(*out, c); return nil }
+	return NewTable(opts)
+}
+
+const (
+	cl = "10.0.0.1:40000"
+	sv = "10.0.0.2:80"
+)
+
+// handshake returns SYN, SYN-ACK and ACK from frame f0 at time t0.
+func handshake(f0 int, t0 float64, client string, isn, sisn uint32) []*Segment {
+	return []*Segment{
+		tcp(f0, t0, client, sv, SYN, isn, 0, 0),
+		tcp(f0+1, t0+.001, sv, client, SYN|ACK, sisn, isn+1, 0),
+		tcp(f0+2, t0+.002, client, sv, ACK, isn+1, sisn+1, 0),
+	}
+}
+
+// closeConn files a whole connection from t0: handshake, request,
+// four-way close; frames from f0. It returns the next frame number.
+func closeConn(t *testing.T, tb *Table, f0 int, t0 float64, client string, isn, sisn uint32) int {
+	t.Helper()
+	segs := append(handshake(f0, t0, client, isn, sisn),
+		tcp(f0+3, t0+.003, client, sv, FIN|ACK, isn+1, sisn+1, 0),
+		tcp(f0+4, t0+.004, sv, client, FIN|ACK, sisn+1, isn+2, 0),
+		tcp(f0+5, t0+.005, client, sv, ACK, isn+2, sisn+2, 0),
+	)
+	for _, s := range segs {
+		if err := tb.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f0 + len(segs)
+}
+
+func TestKeyIsCanonical(t *testing.T) {
+	a, b := netip.MustParseAddrPort("10.0.0.2:80"), netip.MustParseAddrPort("10.0.0.1:40000")
+	if keyOf(a, b) != keyOf(b, a) {
+		t.Error("the two directions of a 4-tuple have different keys")
+	}
+	c := netip.MustParseAddrPort("10.0.0.1:40001")
+	if keyOf(a, b) == keyOf(a, c) {
+		t.Error("different 4-tuples share a key")
+	}
+}
+
+func TestRolesAndEvidence(t *testing.T) {
+	var done []*Conn
+	tb := collect(TableOptions{}, &done)
+	closeConn(t, tb, 1, 10, cl, 100, 5000)
+	if err := tb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != 1 {
+		t.Fatalf("%d connections, want 1", len(done))
+	}
+	c := done[0]
+	if c.Client().String() != cl || c.Roles != RolesSYN || !c.HandshakeDone {
+		t.Errorf("client %s roles %d handshake done %v", c.Client(), c.Roles, c.HandshakeDone)
+	}
+	h, p := &c.Dir[FromClient], &c.Dir[FromServer]
+	if h.FinSeq != 101 || h.FinFirst.Frame != 4 || h.FinAcked.Frame != 5 || h.FinArrived.Frame != 4 {
+		t.Errorf("client FIN seq %d first %d acked %d arrived %d", h.FinSeq, h.FinFirst.Frame, h.FinAcked.Frame, h.FinArrived.Frame)
+	}
+	if p.FinSeq != 5001 || p.FinAcked.Frame != 6 || p.HandshakeAck.Frame != 2 || h.HandshakeAck.Frame != 3 {
+		t.Errorf("server FIN seq %d acked %d; handshake acks %d %d", p.FinSeq, p.FinAcked.Frame, p.HandshakeAck.Frame, h.HandshakeAck.Frame)
+	}
+	if c.End != EndOfCapture {
+		t.Errorf("end reason %d, want EndOfCapture", c.End)
+	}
+}
+
+func TestIncarnations(t *testing.T) {
+	tests := []struct {
+		name  string
+		segs  []*Segment
+		conns int
+	}{
+		{"retransmitted SYN", []*Segment{
+			tcp(1, 0, cl, sv, SYN, 100, 0, 0),
+			tcp(2, 1, cl, sv, SYN, 100, 0, 0),
+			tcp(3, 1.001, sv, cl, SYN|ACK, 5000, 101, 0),
+		}, 1},
+		{"reordered original SYN after the handshake", append(handshake(1, 0, cl, 100, 5000),
+			tcp(4, .003, cl, sv, SYN, 100, 0, 0),
+		), 1},
+		{"new ISN on an open connection", append(handshake(1, 0, cl, 100, 5000),
+			tcp(4, 5, cl, sv, SYN, 900000, 0, 0),
+		), 2},
+		{"SYN after a RST on a mid-stream connection", []*Segment{
+			tcp(1, 0, cl, sv, ACK|PSH, 100, 5000, 10),
+			tcp(2, .001, sv, cl, RST, 5000, 0, 0),
+			tcp(3, .5, cl, sv, SYN, 99, 0, 0),
+		}, 2},
+		{"long idle never splits", append(handshake(1, 0, cl, 100, 5000),
+			tcp(4, 3600, cl, sv, ACK|PSH, 101, 5001, 10),
+			tcp(5, 7200, sv, cl, ACK, 5001, 111, 0),
+		), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var done []*Conn
+			tb := collect(TableOptions{}, &done)
+			for _, s := range tt.segs {
+				if err := tb.Add(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tb.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if len(done) != tt.conns {
+				t.Fatalf("%d connections, want %d", len(done), tt.conns)
+			}
+			for i, c := range done {
+				if c.Incarnation != c.ID {
+					t.Errorf("connection %d: incarnation %d, want %d", c.ID, c.Incarnation, c.ID)
+				}
+				if i > 0 && (c.Prev == nil || c.Prev.ID != done[i-1].ID) {
+					t.Errorf("connection %d does not link to %d", c.ID, done[i-1].ID)
+				}
+			}
+		})
+	}
+}
+
+// TestLingerAndReuseLink: a closed connection stays for the linger time,
+// so a reusing SYN inside it links to it; past the linger it leaves the
+// table, and its Prior still links a SYN until Remember runs out.
+func TestLingerAndReuseLink(t *testing.T) {
+	var done []*Conn
+	tb := collect(TableOptions{}, &done)
+	f := closeConn(t, tb, 1, 0, cl, 100, 5000)
+	f = closeConn(t, tb, f, 1, cl, 100+65538, 7000) // reuse after 1 s
+	if len(done) != 1 || done[0].End != EndSuperseded {
+		t.Fatalf("after the reusing SYN: %d finished, want the first, superseded", len(done))
+	}
+	// Another connection 61 s later ends the second's linger.
+	f = closeConn(t, tb, f, 62, "10.0.0.1:40001", 1, 1)
+	if len(done) != 2 || done[1].End != EndLinger || done[1].EndTime != done[1].Last.Time+DefaultLinger {
+		t.Fatalf("linger: %d finished (want 2), last end %d at %d", len(done), done[len(done)-1].End, done[len(done)-1].EndTime)
+	}
+	if s := tb.Stats(); s.Live != 1 || s.Remembered != 1 {
+		t.Errorf("live %d remembered %d, want 1 and 1", s.Live, s.Remembered)
+	}
+	// A SYN on the first 4-tuple 100 s after its close links to it.
+	closeConn(t, tb, f, 101, cl, 424242, 1)
+	if err := tb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	last := done[len(done)-1]
+	if last.Client().String() != cl || last.Incarnation != 3 || last.Prev == nil || last.Prev.ID != 2 {
+		t.Errorf("reuse after the TIME_WAIT expired: incarnation %d prev %+v, want 3 linked to 2", last.Incarnation, last.Prev)
+	}
+}
+
+// TestMemoryFollowsConcurrency: sequential short connections never pile
+// up in the table.
+func TestMemoryFollowsConcurrency(t *testing.T) {
+	var done []*Conn
+	tb := collect(TableOptions{}, &done)
+	f := 1
+	for i := range 2000 {
+		f = closeConn(t, tb, f, float64(i)*10, fmt.Sprintf("10.0.%d.%d:4000", i/250, i%250), 100, 5000)
+	}
+	s := tb.Stats()
+	// A closed connection lingers 60 s and is remembered 120 s more: at
+	// one connection per 10 s that is at most 7 live and 13 remembered.
+	if s.PeakLive > 7 || s.Remembered > 13 {
+		t.Errorf("peak live %d, remembered %d: memory grows with the capture", s.PeakLive, s.Remembered)
+	}
+	if len(done) < 1990 {
+		t.Errorf("only %d of 2000 closed connections left the table", len(done))
+	}
+}
+
+func TestEvictionTakesTheLongestIdle(t *testing.T) {
+	var done []*Conn
+	tb := collect(TableOptions{MaxFlows: 2}, &done)
+	for i, s := range []*Segment{
+		tcp(1, 0, "10.0.0.1:1000", sv, SYN, 1, 0, 0),
+		tcp(2, 1, "10.0.0.1:2000", sv, SYN, 1, 0, 0),
+		tcp(3, 2, "10.0.0.1:1000", sv, SYN, 1, 0, 0), // retransmission: 1000 is fresher
+		tcp(4, 3, "10.0.0.1:3000", sv, SYN, 1, 0, 0), // evicts 2000
+	} {
+		if err := tb.Add(s); err != nil {
+			t.Fatalf("segment %d: %v", i+1, err)
+		}
+	}
+	if len(done) != 1 || done[0].Client().Port() != 2000 || done[0].End != EndEvicted {
+		t.Fatalf("evicted %v, want the connection from port 2000", done)
+	}
+	if s := tb.Stats(); s.Evicted != 1 || s.Live != 2 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestRSTAcceptance(t *testing.T) {
+	tests := []struct {
+		name string
+		rst  *Segment
+		want bool
+	}{
+		{"at rcv_nxt", tcp(4, 1, sv, cl, RST, 5001, 0, 0), true},
+		{"one before rcv_nxt", tcp(4, 1, sv, cl, RST, 5000, 0, 0), true},
+		{"far out of window", tcp(4, 1, sv, cl, RST, 3_000_000_000, 0, 0), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var done []*Conn
+			tb := collect(TableOptions{}, &done)
+			for _, s := range append(handshake(1, 0, cl, 100, 5000), tt.rst) {
+				if err := tb.Add(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tb.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			c := done[0]
+			if got := c.Dir[FromServer].RSTInWindow == 1; got != tt.want {
+				t.Errorf("accepted %v, want %v", got, tt.want)
+			}
+			ev := c.Events[len(c.Events)-1]
+			if got := ev.Why&WhyRSTAccepted != 0; got != tt.want || ev.Why&WhyRST == 0 {
+				t.Errorf("event why %b", ev.Why)
+			}
+		})
+	}
+}
+
+func TestDuplicateFINIsNotARetransmission(t *testing.T) {
+	var done []*Conn
+	tb := collect(TableOptions{}, &done)
+	fin := tcp(1, 0, cl, sv, FIN|ACK, 100, 5000, 0)
+	dup := *fin
+	dup.Frame, dup.Time = 2, fin.Time+1000
+	rtx := *fin
+	rtx.Frame, rtx.Time, rtx.IPID = 3, fin.Time+200e6, 7
+	for _, s := range []*Segment{fin, &dup, &rtx} {
+		if err := tb.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	h := &done[0].Dir[FromClient]
+	if h.FinCount != 2 || h.FinDuplicates != 1 || h.FinLast.Frame != 3 {
+		t.Errorf("FIN count %d duplicates %d last %d, want 2 1 3", h.FinCount, h.FinDuplicates, h.FinLast.Frame)
+	}
+}
