@@ -249,7 +249,10 @@ func (s *story) side(x int) *Side {
 			continue
 		}
 		if i+1 < len(r.states) {
-			out.Durations[e.State.String()] = Time(e.At).Seconds(r.states[i+1].At)
+			// Stamps of crossed FINs can run backwards (the peer's FIN is
+			// stamped where it was sent, before our own): no time passed
+			// that the capture can measure.
+			out.Durations[e.State.String()] = max(0, e.At.Seconds(r.states[i+1].At))
 			continue
 		}
 		d, open := s.lastDuration(x, e)
@@ -306,34 +309,30 @@ func (s *story) zeroWindowFinHeld(x int) int {
 
 // classify decides the close kind and initiator, and the RST cause.
 func (s *story) classify() {
-	c := s.conn
-	cl, sv := &c.Dir[flows.FromClient], &c.Dir[flows.FromServer]
-	fw1 := [2]uint64{}
+	// What each side's states say it sent: a FIN from ESTABLISHED
+	// (FIN_WAIT1: it closed first) or from CLOSE_WAIT (LAST_ACK).
+	var fw1, closed [2]bool
 	for x := range 2 {
 		for _, e := range s.run[x].states {
-			if e.State == FinWait1 {
-				fw1[x] = e.Frame
-				break
-			}
+			fw1[x] = fw1[x] || e.State == FinWait1
+			closed[x] = closed[x] || e.State == FinWait1 || e.State == LastAck
 		}
 	}
 	finSender := -1
 	switch {
-	case fw1[0] != 0 && fw1[1] != 0:
+	case fw1[0] && fw1[1]:
 		finSender = 2
-	case fw1[0] != 0:
+	case fw1[0]:
 		finSender = 0
-	case fw1[1] != 0:
+	case fw1[1]:
 		finSender = 1
-	case s.sides[0].fin && s.sides[1].fin:
+	case closed[0] || closed[1]:
+		// No FIN_WAIT1 (a state the evidence could not place): the first
+		// FIN decides.
 		finSender = 0
-		if s.sides[1].finFirst.Frame < s.sides[0].finFirst.Frame {
+		if !closed[0] || (closed[1] && s.sides[1].finFirst.Frame < s.sides[0].finFirst.Frame) {
 			finSender = 1
 		}
-	case s.sides[0].fin:
-		finSender = 0
-	case s.sides[1].fin:
-		finSender = 1
 	}
 
 	if s.rst == nil && len(s.synSentRSTs) > 0 && !s.established() {
@@ -351,7 +350,7 @@ func (s *story) classify() {
 		s.rst.cause = CauseRefused
 		return
 	}
-	if s.rst != nil && (!doneState(s.rst.senderState) || (s.rst.receiverState != 0 && !doneState(s.rst.receiverState))) {
+	if s.rst != nil {
 		s.kind = ResetKind
 		s.initiator = s.rst.by
 		if finSender >= 0 && finSender < 2 && s.sides[finSender].finFirst.Frame < s.rst.ev.Frame {
@@ -362,10 +361,9 @@ func (s *story) classify() {
 		s.rst.cause = s.resetCause()
 		return
 	}
-	s.rst = nil
 	s.initiator = finSender
 	switch {
-	case s.sides[0].fin && s.sides[1].fin:
+	case closed[0] && closed[1]:
 		switch finSender {
 		case 2:
 			s.kind = SimultaneousKind
@@ -376,12 +374,11 @@ func (s *story) classify() {
 				s.kind = ThreeWay
 			}
 		}
-	case s.sides[0].fin || s.sides[1].fin:
+	case closed[0] || closed[1]:
 		s.kind = HalfClosedAtEnd
 	default:
 		s.kind = OpenAtEnd
 	}
-	_, _ = cl, sv
 }
 
 // established reports whether either side reached ESTABLISHED.
@@ -395,9 +392,6 @@ func (s *story) established() bool {
 	}
 	return false
 }
-
-// doneState reports whether a side in st had finished its close.
-func doneState(st State) bool { return st == TimeWait || st == Closed }
 
 // refusal returns the server's RST that answered the client's SYN when no
 // SYN-ACK came: the connection was rejected.
@@ -453,18 +447,17 @@ func (s *story) halfClose() *HalfClose {
 		Duration:   Time(sa.finFirst.Time).Seconds(Time(d.Last.Time)),
 		ActiveUsed: ActiveUsedUnknown,
 	}
-	ah := &c.Dir[a]
-	switch {
-	case ah.AckSeen && flows.SeqLess(d.Start, ah.MaxAck):
-		hc.ActiveUsed = ActiveUsedShutdown
-	default:
-		for i := range c.Events {
-			e := &c.Events[i]
-			if int(e.Dir) == a && e.Flags&flows.RST != 0 && e.Frame > d.First.Frame {
-				hc.ActiveUsed = ActiveUsedClose
-				break
-			}
+	// A RST after the data proves close(); an acknowledgement of the data
+	// without one proves shutdown(SHUT_WR).
+	for i := range c.Events {
+		e := &c.Events[i]
+		if int(e.Dir) == a && e.Flags&flows.RST != 0 && e.Frame > d.First.Frame {
+			hc.ActiveUsed = ActiveUsedClose
+			return hc
 		}
+	}
+	if ah := &c.Dir[a]; ah.AckSeen && flows.SeqLess(d.Start, ah.MaxAck) {
+		hc.ActiveUsed = ActiveUsedShutdown
 	}
 	return hc
 }

@@ -34,9 +34,14 @@ const (
 )
 
 type moment struct {
-	kind     momentKind
-	side     int // the side whose state moves; for mRST the sender
-	mark     flows.Mark
+	kind momentKind
+	side int // the side whose state moves; for mRST the sender
+	mark flows.Mark
+	// order places the moment in replay: twice its frame, or for a FIN
+	// that crossed the receiver's own FIN, just after that FIN (twice its
+	// frame plus one): the receiver got ours after sending its own, and
+	// before anything the sender sent later.
+	order    uint64
 	inferred bool
 	ev       *flows.Event // mRST: the RST
 }
@@ -58,8 +63,8 @@ func (r *sideRun) enter(s State, m flows.Mark, via string, inferred bool) {
 func (s *story) replay() {
 	ms := s.moments()
 	slices.SortStableFunc(ms, func(a, b moment) int {
-		if a.mark.Frame != b.mark.Frame {
-			if a.mark.Frame < b.mark.Frame {
+		if a.order != b.order {
+			if a.order < b.order {
 				return -1
 			}
 			return 1
@@ -91,10 +96,11 @@ func (s *story) replay() {
 				r.enter(Established, m.mark, "", m.inferred)
 			}
 		case mFINSent, mFINInferred:
+			// A socket in SYN_SENT sends no FIN (a SYN+FIN is a SYN).
 			switch r.state {
 			case CloseWait:
 				r.enter(LastAck, m.mark, "", m.inferred)
-			case 0, SynSent, SynRecv, Established:
+			case 0, SynRecv, Established:
 				r.enter(FinWait1, m.mark, "", m.inferred)
 			}
 		case mFINAcked:
@@ -179,7 +185,7 @@ func (s *story) moments() []moment {
 	var ms []moment
 	add := func(k momentKind, side int, m flows.Mark, inferred bool) {
 		if m.Seen() {
-			ms = append(ms, moment{kind: k, side: side, mark: m, inferred: inferred})
+			ms = append(ms, moment{kind: k, side: side, mark: m, order: 2 * m.Frame, inferred: inferred})
 		}
 	}
 	cl, sv := &c.Dir[flows.FromClient], &c.Dir[flows.FromServer]
@@ -240,38 +246,42 @@ func (s *story) moments() []moment {
 		}
 		add(mFINAcked, x, sx.finAckedAt, sx.finInferred)
 		// The peer receives our FIN.
-		add(mPeerFIN, 1-x, s.peerFINStamp(x), sx.finInferred)
+		if stamp, order := s.peerFINStamp(x); stamp.Seen() {
+			ms = append(ms, moment{kind: mPeerFIN, side: 1 - x, mark: stamp, order: order, inferred: sx.finInferred})
+		}
 	}
 	for i := range c.Events {
 		e := &c.Events[i]
 		if e.Flags&flows.RST != 0 && e.Why&flows.WhyRST != 0 {
-			ms = append(ms, moment{kind: mRST, side: int(e.Dir), mark: e.Mark(), ev: e})
+			ms = append(ms, moment{kind: mRST, side: int(e.Dir), mark: e.Mark(), order: 2 * e.Frame, ev: e})
 		}
 	}
 	return ms
 }
 
-// peerFINStamp returns the stamp of side x's FIN arriving at the peer: the
-// transmission just before the peer's first acknowledgement of it, or that
-// acknowledgement itself when the peer's own FIN shows it had not yet
-// received ours (crossed FINs) or when the FIN was not captured.
-func (s *story) peerFINStamp(x int) flows.Mark {
+// peerFINStamp returns the stamp of side x's FIN arriving at the peer —
+// the transmission just before the peer's first acknowledgement of it, or
+// that acknowledgement when the FIN itself was not captured — and its
+// replay order. The peer applies the FIN in its own order of events: when
+// its own first FIN went out after ours but does not acknowledge it
+// (crossed FINs), ours arrived just after it, whatever the stamp says.
+func (s *story) peerFINStamp(x int) (stamp flows.Mark, order uint64) {
 	sx, sy := s.sides[x], s.sides[1-x]
 	proof := sx.peerAckedAt
 	if !proof.Seen() {
-		return flows.Mark{}
+		return flows.Mark{}, 0
 	}
 	if sx.finInferred {
-		return proof
+		return proof, 2 * proof.Frame
 	}
 	arrived := sx.arrived
 	if !arrived.Seen() {
 		arrived = sx.finFirst
 	}
 	if sy.fin && !sy.finInferred && sy.finFirst.Frame > arrived.Frame && sy.finFirst.Frame < proof.Frame && !sy.firstFINAcksPeer {
-		return proof
+		return arrived, 2*sy.finFirst.Frame + 1
 	}
-	return arrived
+	return arrived, 2 * arrived.Frame
 }
 
 // lastSent returns the latest event of sender dir kept for why whose frame

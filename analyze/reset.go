@@ -2,12 +2,6 @@ package analyze
 
 import "github.com/teardown/teardown/flows"
 
-// finTimeoutFloor is the shortest FIN_WAIT2 lifetime Linux allows an
-// orphan: tcp_fin_time() floors it at 3.5 RTO, and the RTO is at least
-// 200 ms. A reset to the peer's FIN sooner than this after our FIN was
-// acknowledged cannot be a FIN_WAIT2 timeout (KERNEL.md row 12).
-const finTimeoutFloor = 700e6
-
 // linger2Window bounds the delay of a TCP_LINGER2 < 0 reset after the ACK
 // of our FIN: it answers that ACK (KERNEL.md row 4).
 const linger2Window = 1e9
@@ -82,9 +76,10 @@ func (s *story) resetCause() string {
 		}
 	case FinWait2:
 		if hy.FinSeen && before(hy.FinFirst) {
-			if sx.finAckedAt.Seen() && hy.FinFirst.Time-sx.finAckedAt.Time < finTimeoutFloor {
-				return CauseTimeWaitMissing
-			}
+			// The peer's FIN met no socket: the orphaned FIN_WAIT2 had
+			// expired (or, inside tcp_fin_time()'s floor, a full TIME_WAIT
+			// table dropped it at once: KERNEL.md row 12, which only the
+			// diagnosis can weigh).
 			return CauseFinWait2Timeout
 		}
 		if active {

@@ -16,7 +16,8 @@ const twISNOffset = 65538
 type prevInfo struct {
 	id   int
 	addr [2]netip.AddrPort
-	// tw is the TIME_WAIT entry of each side, zero when it never entered.
+	// tw is the first ACK each side sent of the peer's FIN when that side
+	// ended in TIME_WAIT, zero otherwise: the reuse gap starts there.
 	tw     [2]flows.Mark
 	fin    [2]bool
 	finSeq [2]uint32
@@ -30,13 +31,8 @@ func (s *story) memo() *prevInfo {
 	p := &prevInfo{id: c.ID, addr: c.Addr, last: c.Last}
 	for x := range 2 {
 		// A TIME_WAIT a RST killed is gone: only one still held counts.
-		if r := &s.run[x]; r.state == TimeWait {
-			for _, e := range r.states {
-				if e.State == TimeWait {
-					p.tw[x] = flows.Mark{Frame: e.Frame, Time: int64(e.At)}
-					break
-				}
-			}
+		if s.run[x].state == TimeWait {
+			p.tw[x] = s.sides[1-x].peerAckedAt
 		}
 		p.fin[x], p.finSeq[x] = s.sides[x].fin, s.sides[x].finSeq
 	}

@@ -1,0 +1,159 @@
+package analyze
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/teardown/teardown/flows"
+)
+
+// interleaved files n connections that overlap in time: each opens,
+// exchanges and closes, and the i-th closes only after the (i+1)-th
+// opened, so flows finish out of ID order.
+func interleaved(t *testing.T, n int) []flows.Segment {
+	var segs []flows.Segment
+	ws := make([]*wire, n)
+	for i := range ws {
+		ws[i] = newWire(t)
+		ws[i].addr[cli] = netip.AddrPortFrom(ws[i].addr[cli].Addr(), uint16(30000+i))
+	}
+	frame := 0
+	take := func(w *wire) {
+		s := w.segs[len(w.segs)-1]
+		frame++
+		s.Frame, s.Time = uint64(frame), int64(frame)*1e6
+		segs = append(segs, s)
+	}
+	for i, w := range ws {
+		w.send(cli, "S", 0)
+		take(w)
+		w.send(srv, "S.", 0)
+		take(w)
+		if i > 0 {
+			p := ws[i-1]
+			for _, f := range []func(){
+				func() { p.send(cli, "F.", 0) },
+				func() { p.send(srv, "F.", 0) },
+				func() { p.send(cli, ".", 0) },
+			} {
+				f()
+				take(p)
+			}
+		}
+	}
+	return segs
+}
+
+func TestStreamingMatchesBatch(t *testing.T) {
+	segs := interleaved(t, 6)
+	batch, err := Run(&sliceSource{segs: segs}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streamed []*Flow
+	res, err := Run(&sliceSource{segs: segs}, Options{Emit: func(f *Flow) error {
+		streamed = append(streamed, f)
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Flows) != 0 {
+		t.Errorf("streaming run kept %d flows", len(res.Flows))
+	}
+	if len(streamed) != 6 || len(batch.Flows) != 6 {
+		t.Fatalf("streamed %d, batch %d flows, want 6", len(streamed), len(batch.Flows))
+	}
+	for i, f := range batch.Flows {
+		if f.ID != i+1 {
+			t.Errorf("batch flow %d has id %d", i, f.ID)
+		}
+	}
+	// Every flow but the last finishes at the end of the capture, in ID
+	// order; the streamed set equals the batch set.
+	byID := map[int]*Flow{}
+	for _, f := range streamed {
+		byID[f.ID] = f
+	}
+	for _, f := range batch.Flows {
+		if d := cmp.Diff(f, byID[f.ID]); d != "" {
+			t.Errorf("flow %d differs between batch and streaming (-batch +stream):\n%s", f.ID, d)
+		}
+	}
+	if d := cmp.Diff(batch.Summary, res.Summary); d != "" {
+		t.Errorf("summaries differ (-batch +stream):\n%s", d)
+	}
+	if batch.Summary.Flows != 6 || batch.Summary.CloseKinds[string(ThreeWay)] != 5 || batch.Summary.CloseKinds[string(OpenAtEnd)] != 1 {
+		t.Errorf("summary %+v", batch.Summary)
+	}
+}
+
+func TestMaxFlowsEvicts(t *testing.T) {
+	segs := interleaved(t, 6)
+	res, err := Run(&sliceSource{segs: segs}, Options{MaxFlows: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evicted := 0
+	for _, f := range res.Flows {
+		if f.Evicted {
+			evicted++
+		}
+	}
+	if evicted == 0 || res.Summary.Evicted != evicted {
+		t.Errorf("evicted flows %d, summary says %d", evicted, res.Summary.Evicted)
+	}
+}
+
+func TestEmitErrorStops(t *testing.T) {
+	boom := errors.New("disk full")
+	_, err := Run(&sliceSource{segs: interleaved(t, 3)}, Options{Emit: func(*Flow) error { return boom }})
+	if !errors.Is(err, boom) {
+		t.Errorf("got %v, want the Emit error", err)
+	}
+}
+
+// failing yields its segments, then a read error.
+type failing struct{ sliceSource }
+
+var errRead = errors.New("truncated record")
+
+func (f *failing) Next() (flows.Segment, error) {
+	s, err := f.sliceSource.Next()
+	if err == io.EOF {
+		return s, errRead
+	}
+	return s, err
+}
+
+func TestReadErrorKeepsWhatWasRead(t *testing.T) {
+	res, err := Run(&failing{sliceSource{segs: interleaved(t, 3)}}, Options{})
+	if !errors.Is(err, errRead) || res == nil || len(res.Flows) != 3 {
+		t.Errorf("got %v with %v, want the read error and the 3 flows read before it", err, res)
+	}
+}
+
+// TestDeterministic: the same input gives the same result, run after run.
+func TestDeterministic(t *testing.T) {
+	segs := interleaved(t, 20)
+	first, err := Run(&sliceSource{segs: segs}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		again, err := Run(&sliceSource{segs: segs}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(first, again); d != "" {
+			t.Fatalf("run %d differs:\n%s", i, d)
+		}
+	}
+	if got := fmt.Sprint(first.Flows[0].Events[0].Note); got != NoteSYN {
+		t.Errorf("first event note %q", got)
+	}
+}
