@@ -3,7 +3,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -87,40 +86,30 @@ type cli struct {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	l := &logger{w: stderr}
-	var where string // file and frame being read, for internal errors
+	var src *source
 	defer func() {
 		if r := recover(); r != nil {
-			l.errorf("internal error%s: %v (please report this with the capture or its first frames)", where, r)
+			l.errorf("internal error%s: %v", src.where(), r)
+			l.hintf("please report this, with the capture (or its first frames up to that one)")
 			if os.Getenv("TEARDOWN_TRACEBACK") != "" {
 				fmt.Fprintf(stderr, "%s", debug.Stack())
 			}
 			code = exitError
 		}
 	}()
+	if len(args) > 0 {
+		switch args[0] {
+		case "check":
+			return runCheck(args[1:], stdin, stdout, l, &src)
+		case "explain":
+			return runExplain(args[1:], stdout, l)
+		}
+	}
 
 	var c cli
-	fs := pflag.NewFlagSet("teardown", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	fs.StringVarP(&c.format, "format", "f", "text", "")
-	fs.StringVarP(&c.output, "output", "o", "", "")
-	fs.StringVar(&c.color, "color", "auto", "")
-	fs.BoolVarP(&c.verbose, "verbose", "v", false, "")
-	fs.IntVar(&c.flow, "flow", 0, "")
-	fs.StringVar(&c.only, "only", "", "")
-	fs.IntVar(&c.top, "top", 5, "")
-	fs.StringVar(&c.since, "since", "", "")
-	fs.StringVar(&c.until, "until", "", "")
-	fs.IntVar(&c.maxFlows, "max-flows", defaultMaxFlows, "")
-	fs.StringVar(&c.failOn, "fail-on", "", "")
-	fs.BoolVarP(&c.quiet, "quiet", "q", false, "")
-	fs.BoolVar(&c.showVersion, "version", false, "")
-	fs.BoolVarP(&c.help, "help", "h", false, "")
-	fs.SetInterspersed(true)
+	fs := c.flags("teardown")
 	if err := fs.Parse(args); err != nil {
-		l.errorf("%s", strings.TrimPrefix(err.Error(), "teardown: "))
-		l.hintf("run 'teardown --help' for usage")
-		return exitError
+		return l.usage(err)
 	}
 	if c.help {
 		fmt.Fprintf(stdout, usage, defaultMaxFlows)
@@ -131,34 +120,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return exitOK
 	}
 	if err := c.validate(fs); err != nil {
-		l.errorf("%s", err.msg)
-		if err.hint != "" {
-			l.hintf("%s", err.hint)
-		}
-		return exitError
+		return l.bad(err)
 	}
-	files, expr := splitArgs(fs.Args())
-	if len(files) == 0 {
-		l.errorf("no capture file given")
-		l.hintf("run 'teardown --help' for usage; use - to read standard input")
-		return exitError
-	}
-	var flt *filter.Filter
-	if expr != "" {
-		var err error
-		if flt, err = filter.Parse(expr); err != nil {
-			l.errorf("%v", err)
-			return exitError
-		}
-	}
-
-	rd, err := capture.Open(files, capture.Options{Stdin: stdin})
-	if err != nil {
-		l.errorf("%v", err)
-		return exitError
-	}
-	defer rd.Close()
-
 	out := stdout
 	if c.output != "" && c.output != "-" {
 		f, err := os.Create(c.output)
@@ -167,7 +130,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			return exitError
 		}
 		defer func() {
-			if err := f.Close(); err != nil && code == exitOK {
+			if err := f.Close(); err != nil && code != exitError {
 				l.errorf("%v", err)
 				code = exitError
 			}
@@ -175,40 +138,22 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		out = f
 	}
 
-	src := &source{rd: rd, filter: flt}
-	if err := src.window(c.since, c.until); err != nil {
-		l.errorf("%v", err)
-		return exitError
-	}
-
-	opts := analyze.Options{MaxFlows: c.maxFlows}
 	var jl *report.JSONL
+	var emit func(*analyze.Flow) error
 	if c.format == "jsonl" {
 		jl = report.NewJSONL(out)
-		opts.Emit = func(f *analyze.Flow) error {
+		emit = func(f *analyze.Flow) error {
 			if c.flow != 0 && f.ID != c.flow {
 				return nil
 			}
 			return jl.Flow(f)
 		}
 	}
-	res, err := analyze.Run(src, opts)
-	if err != nil {
-		var ce *capture.Error
-		if errors.As(err, &ce) || res == nil {
-			l.errorf("%v", err)
-			return exitError
-		}
-		l.errorf("%v", err)
-		return exitError
+	res, code := c.analyze(fs.Args(), stdin, l, emit, &src)
+	if res == nil {
+		return code
 	}
-	res.Capture = captureInfo(rd.Info())
-	if !c.quiet {
-		for _, w := range res.Capture.Warnings {
-			l.warnf("%s", w)
-		}
-	}
-	if c.flow != 0 && c.format != "jsonl" && c.format != "text" && c.format != "markdown" && c.format != "html" {
+	if c.flow != 0 && (c.format == "json" || c.format == "jsonl") {
 		res.Flows = selectFlow(res.Flows, c.flow)
 	}
 
@@ -216,6 +161,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		Color: c.color, Verbose: c.verbose, FlowID: c.flow, Only: c.only,
 		Top: c.top, Command: commandLine(args),
 	}
+	var err error
 	switch c.format {
 	case "json":
 		err = report.JSON(out, res)
@@ -232,13 +178,100 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		l.errorf("writing the report: %v", err)
 		return exitError
 	}
-	if c.failOn != "" && hasFindings(res, analyze.Severity(c.failOn)) {
+	if code == exitOK && c.failOn != "" && hasFindings(res, analyze.Severity(c.failOn)) {
 		return exitFindings
 	}
-	return exitOK
+	return code
+}
+
+func (c *cli) flags(name string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVarP(&c.format, "format", "f", "text", "")
+	fs.StringVarP(&c.output, "output", "o", "", "")
+	fs.StringVar(&c.color, "color", "auto", "")
+	fs.BoolVarP(&c.verbose, "verbose", "v", false, "")
+	fs.IntVar(&c.flow, "flow", 0, "")
+	fs.StringVar(&c.only, "only", "", "")
+	fs.IntVar(&c.top, "top", 5, "")
+	fs.StringVar(&c.since, "since", "", "")
+	fs.StringVar(&c.until, "until", "", "")
+	fs.IntVar(&c.maxFlows, "max-flows", defaultMaxFlows, "")
+	fs.StringVar(&c.failOn, "fail-on", "", "")
+	fs.BoolVarP(&c.quiet, "quiet", "q", false, "")
+	fs.BoolVar(&c.showVersion, "version", false, "")
+	fs.BoolVarP(&c.help, "help", "h", false, "")
+	return fs
+}
+
+// analyze opens the inputs named in args (files, then an optional filter
+// expression) and runs the analysis. A nil result comes with the exit code
+// to return; a result with exitError means the input was damaged after
+// some of it was analysed (the report is still written).
+func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*analyze.Flow) error, srcp **source) (*analyze.Result, int) {
+	files, expr := splitArgs(args)
+	if len(files) == 0 {
+		l.errorf("no capture file given")
+		l.hintf("run 'teardown --help' for usage; use - to read standard input")
+		return nil, exitError
+	}
+	var flt *filter.Filter
+	if expr != "" {
+		var err error
+		if flt, err = filter.Parse(expr); err != nil {
+			l.errorf("%v", err)
+			if _, serr := os.Stat(files[len(files)-1]); serr == nil && !strings.ContainsAny(expr, " ") {
+				l.hintf("%q is neither a file nor a filter expression", expr)
+			}
+			return nil, exitError
+		}
+	}
+	rd, err := capture.Open(files, capture.Options{Stdin: stdin})
+	if err != nil {
+		l.errorf("%v", err)
+		return nil, exitError
+	}
+	defer rd.Close()
+	src := &source{rd: rd, filter: flt}
+	*srcp = src
+	if err := src.window(c.since, c.until); err != nil {
+		l.errorf("%v", err)
+		return nil, exitError
+	}
+	res, err := analyze.Run(src, analyze.Options{MaxFlows: c.maxFlows, Emit: emit})
+	code := exitOK
+	if err != nil {
+		l.errorf("%v", err)
+		if res == nil {
+			return nil, exitError
+		}
+		code = exitError
+	}
+	res.Capture = captureInfo(rd.Info())
+	if !c.quiet {
+		for _, w := range res.Capture.Warnings {
+			l.warnf("%s", w)
+		}
+	}
+	return res, code
 }
 
 type usageError struct{ msg, hint string }
+
+func (l *logger) usage(err error) int {
+	l.errorf("%s", strings.TrimPrefix(err.Error(), "teardown: "))
+	l.hintf("run 'teardown --help' for usage")
+	return exitError
+}
+
+func (l *logger) bad(err *usageError) int {
+	l.errorf("%s", err.msg)
+	if err.hint != "" {
+		l.hintf("%s", err.hint)
+	}
+	return exitError
+}
 
 func (c *cli) validate(fs *pflag.FlagSet) *usageError {
 	switch c.format {
@@ -369,6 +402,7 @@ func (l *logger) warnf(f string, a ...any)  { fmt.Fprintf(l.w, "teardown: warnin
 // the capture's segments.
 type source struct {
 	rd           *capture.Reader
+	last         flows.Segment
 	filter       *filter.Filter
 	lo, hi       int64 // absolute bounds in unix ns; 0 = none
 	relLo, relHi int64 // bounds relative to the first segment, -1 = none
@@ -398,6 +432,20 @@ func (s *source) Next() (flows.Segment, error) {
 		if s.filter != nil && !s.filter.Match(&seg) {
 			continue
 		}
+		s.last = seg
 		return seg, nil
 	}
+}
+
+// where names the input position for an internal error: the files and
+// the last frame delivered.
+func (s *source) where() string {
+	if s == nil {
+		return ""
+	}
+	files := strings.Join(s.rd.Info().Files, ", ")
+	if s.last.Frame == 0 {
+		return " reading " + files
+	}
+	return fmt.Sprintf(" at %s frame %d", files, s.last.Frame)
 }

@@ -1,0 +1,380 @@
+package analyze
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Baseline is what `teardown check` compares a result with: either a full
+// `teardown --format json` output, or a hand-written expectations file
+// (a lab truth file is one) that lists partial flows and capture-wide
+// limits. A key the baseline omits is not compared.
+type Baseline struct {
+	// Flows are partial teardown/v1 flow objects, identified by client,
+	// server and incarnation.
+	Flows []map[string]any
+	// Exhaustive is set for a full teardown/v1 output: a flow in the
+	// result that the baseline does not list is then a difference too.
+	Exhaustive bool
+	Limits     Limits
+}
+
+// Limits are capture-wide rules an expectations file may set.
+type Limits struct {
+	// ForbidDiagnoses: no flow may carry any of these codes.
+	ForbidDiagnoses []string `json:"forbid_diagnoses,omitempty"`
+	// MaxDiagnoses: at most N flows may carry the code.
+	MaxDiagnoses map[string]int `json:"max_diagnoses,omitempty"`
+	// MaxSeverity: no diagnosis may be more severe than this.
+	MaxSeverity Severity `json:"max_severity,omitempty"`
+	// ForbidCloseKinds: no flow may end with one of these close kinds.
+	ForbidCloseKinds []Kind `json:"forbid_close_kinds,omitempty"`
+	// ForbidFinalStates: no side may end in one of these states.
+	ForbidFinalStates []string `json:"forbid_final_states,omitempty"`
+	// MinReuseGap: every TIME_WAIT reuse gap must be at least this many
+	// seconds.
+	MinReuseGap *float64 `json:"min_reuse_gap,omitempty"`
+	// MaxFinRetransmissions: no side may retransmit its FIN more often.
+	MaxFinRetransmissions *int `json:"max_fin_retransmissions,omitempty"`
+}
+
+// ParseBaseline reads a baseline. name is used in error messages.
+func ParseBaseline(data []byte, name string) (*Baseline, error) {
+	var doc struct {
+		Schema string           `json:"schema"`
+		Flows  []map[string]any `json:"flows"`
+		Limits *Limits          `json:"limits"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("%s: not a baseline: %w", name, err)
+	}
+	b := &Baseline{Exhaustive: doc.Schema == Schema}
+	if doc.Schema != "" && doc.Schema != Schema {
+		return nil, fmt.Errorf("%s: schema %q, want %q or an expectations file without one", name, doc.Schema, Schema)
+	}
+	for i, f := range doc.Flows {
+		for _, k := range []string{"client", "server"} {
+			if _, ok := f[k].(string); !ok {
+				return nil, fmt.Errorf("%s: flows[%d]: %q is required", name, i, k)
+			}
+		}
+		f = normalize(f).(map[string]any)
+		if _, ok := f["incarnation"]; !ok {
+			f["incarnation"] = 1.0
+		}
+		if b.Exhaustive {
+			// Ids depend on ordering; flows are matched by 4-tuple and
+			// incarnation, and reuse links by incarnation.
+			delete(f, "id")
+			if r, ok := f["reuse"].(map[string]any); ok {
+				delete(r, "previous_id")
+			}
+		}
+		b.Flows = append(b.Flows, f)
+	}
+	if doc.Limits != nil {
+		b.Limits = *doc.Limits
+		if s := b.Limits.MaxSeverity; s != "" && s.Rank() == 0 {
+			return nil, fmt.Errorf("%s: limits.max_severity %q: want info, warning or error", name, s)
+		}
+	}
+	if len(b.Flows) == 0 && doc.Limits == nil {
+		return nil, fmt.Errorf("%s: no flows and no limits: nothing to check", name)
+	}
+	return b, nil
+}
+
+// normalize turns json.Number values into float64 so that baseline and
+// result compare alike.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalize(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normalize(e)
+		}
+	case json.Number:
+		f, _ := x.Float64()
+		return f
+	}
+	return v
+}
+
+// Mismatch is one difference between a result and its baseline.
+type Mismatch struct {
+	// Flow identifies the flow ("client -> server #incarnation"), empty for
+	// a capture-wide limit.
+	Flow string
+	// ID is the flow's id in the result, 0 when the result lacks the flow.
+	ID int
+	// What is "path: want X, got Y", or the broken limit.
+	What string
+}
+
+// toleranceOf lists the paths whose numbers match within 1 ms: durations
+// measured between two frames, where float formatting is the only noise.
+var toleranceOf = map[string]float64{
+	"reuse.gap":                 0.001,
+	"close.half_close.duration": 0.001,
+}
+
+// Check compares res with b and returns the differences, flows first in
+// baseline order, then limits.
+func Check(res *Result, b *Baseline) ([]Mismatch, error) {
+	raw, err := json.Marshal(res.Flows)
+	if err != nil {
+		return nil, err
+	}
+	var got []any
+	if err := json.Unmarshal(raw, &got); err != nil {
+		return nil, err
+	}
+	byKey := map[string]map[string]any{}
+	ids := map[string]int{}
+	for i, g := range got {
+		m := g.(map[string]any)
+		k := FlowKey(m)
+		byKey[k] = m
+		ids[k] = res.Flows[i].ID
+	}
+	var out []Mismatch
+	seen := map[string]bool{}
+	for _, want := range b.Flows {
+		k := FlowKey(want)
+		seen[k] = true
+		have, ok := byKey[k]
+		if !ok {
+			out = append(out, Mismatch{Flow: k, What: "missing from the result"})
+			continue
+		}
+		for _, d := range Subset("", want, have) {
+			out = append(out, Mismatch{Flow: k, ID: ids[k], What: d})
+		}
+	}
+	if b.Exhaustive {
+		var extra []string
+		for k := range byKey {
+			if !seen[k] {
+				extra = append(extra, k)
+			}
+		}
+		sort.Slice(extra, func(i, j int) bool { return ids[extra[i]] < ids[extra[j]] })
+		for _, k := range extra {
+			out = append(out, Mismatch{Flow: k, ID: ids[k], What: "in the result, not in the baseline"})
+		}
+	}
+	return append(out, b.Limits.check(res)...), nil
+}
+
+// FlowKey identifies a decoded flow object: "client -> server #n".
+func FlowKey(f map[string]any) string {
+	inc := f["incarnation"]
+	if x, ok := inc.(float64); ok {
+		inc = int(x)
+	}
+	return fmt.Sprintf("%v -> %v #%v", f["client"], f["server"], inc)
+}
+
+func (l Limits) check(res *Result) []Mismatch {
+	var out []Mismatch
+	broken := func(what string, ids []int) {
+		if len(ids) == 0 {
+			return
+		}
+		out = append(out, Mismatch{What: fmt.Sprintf("%s: %d flow%s (%s)", what, len(ids), plural(len(ids)), idList(ids))})
+	}
+	count := map[string][]int{}
+	var sev, kinds, states, gaps, fins []int
+	for _, f := range res.Flows {
+		for _, d := range f.Diagnoses {
+			if n := count[d.Code]; len(n) == 0 || n[len(n)-1] != f.ID {
+				count[d.Code] = append(n, f.ID)
+			}
+			if l.MaxSeverity != "" && d.Severity.Rank() > l.MaxSeverity.Rank() && (len(sev) == 0 || sev[len(sev)-1] != f.ID) {
+				sev = append(sev, f.ID)
+			}
+		}
+		if slices.Contains(l.ForbidCloseKinds, f.Close.Kind) {
+			kinds = append(kinds, f.ID)
+		}
+		for _, s := range []*Side{f.Sides.Client, f.Sides.Server} {
+			if s == nil {
+				continue
+			}
+			if slices.Contains(l.ForbidFinalStates, s.FinalState.String()) {
+				states = append(states, f.ID)
+				break
+			}
+		}
+		for _, s := range []*Side{f.Sides.Client, f.Sides.Server} {
+			if s != nil && l.MaxFinRetransmissions != nil && s.FinRetransmissions > *l.MaxFinRetransmissions {
+				fins = append(fins, f.ID)
+				break
+			}
+		}
+		if f.Reuse != nil && l.MinReuseGap != nil && f.Reuse.Gap < *l.MinReuseGap {
+			gaps = append(gaps, f.ID)
+		}
+	}
+	for _, c := range l.ForbidDiagnoses {
+		broken("forbid_diagnoses: "+c+" fired on", count[c])
+	}
+	codes := make([]string, 0, len(l.MaxDiagnoses))
+	for c := range l.MaxDiagnoses {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	for _, c := range codes {
+		if n := len(count[c]); n > l.MaxDiagnoses[c] {
+			broken(fmt.Sprintf("max_diagnoses: %s allows %d, fired on", c, l.MaxDiagnoses[c]), count[c])
+		}
+	}
+	broken("max_severity: worse than "+string(l.MaxSeverity)+" on", sev)
+	broken("forbid_close_kinds: forbidden close kind on", kinds)
+	broken("forbid_final_states: forbidden final state on", states)
+	if l.MinReuseGap != nil {
+		broken(fmt.Sprintf("min_reuse_gap: reuse sooner than %gs on", *l.MinReuseGap), gaps)
+	}
+	if l.MaxFinRetransmissions != nil {
+		broken(fmt.Sprintf("max_fin_retransmissions: more than %d on", *l.MaxFinRetransmissions), fins)
+	}
+	return out
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func idList(ids []int) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i == 8 {
+			fmt.Fprintf(&b, ", ... %d more", len(ids)-8)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "#%d", id)
+	}
+	return b.String()
+}
+
+// Subset compares want (a baseline value) with have (decoded output) by
+// the baseline rules and returns "path: want X, got Y" lines: objects
+// compare the keys want has; arrays compare length and elements; numbers
+// are exact except the paths in toleranceOf; the top-level "diagnoses"
+// compare as a set of partial objects.
+func Subset(path string, want, have any) []string {
+	at := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	differ := func() []string {
+		return []string{fmt.Sprintf("%s: want %s, got %s", path, show(want), show(have))}
+	}
+	switch w := want.(type) {
+	case map[string]any:
+		h, ok := have.(map[string]any)
+		if !ok {
+			return differ()
+		}
+		keys := make([]string, 0, len(w))
+		for k := range w {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var out []string
+		for _, k := range keys {
+			if path == "" && k == "diagnoses" {
+				out = append(out, diagnosisSet(w[k], h[k])...)
+				continue
+			}
+			hv, ok := h[k]
+			if !ok {
+				out = append(out, fmt.Sprintf("%s: want %s, missing", at(k), show(w[k])))
+				continue
+			}
+			out = append(out, Subset(at(k), w[k], hv)...)
+		}
+		return out
+	case []any:
+		h, ok := have.([]any)
+		if !ok || len(w) != len(h) {
+			return differ()
+		}
+		var out []string
+		for i := range w {
+			out = append(out, Subset(fmt.Sprintf("%s[%d]", path, i), w[i], h[i])...)
+		}
+		return out
+	case float64:
+		h, ok := have.(float64)
+		if ok && (h == w || math.Abs(h-w) <= toleranceOf[path]) {
+			return nil
+		}
+		return differ()
+	default:
+		if want != have {
+			return differ()
+		}
+		return nil
+	}
+}
+
+// diagnosisSet compares diagnoses as a set of partial objects: every
+// wanted one must match a distinct fired one, and nothing else may fire.
+func diagnosisSet(want, have any) []string {
+	w, _ := want.([]any)
+	h, _ := have.([]any)
+	used := make([]bool, len(h))
+	var out []string
+	for _, x := range w {
+		found := false
+		for i, y := range h {
+			if !used[i] && len(Subset("", x, y)) == 0 {
+				used[i], found = true, true
+				break
+			}
+		}
+		if !found {
+			out = append(out, fmt.Sprintf("diagnoses: want %s, not among %s", show(x), show(have)))
+		}
+	}
+	for i, y := range h {
+		if !used[i] {
+			out = append(out, fmt.Sprintf("diagnoses: %s fired, not in the baseline", show(y)))
+		}
+	}
+	return out
+}
+
+func show(v any) string {
+	if v == nil {
+		return "null"
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	s := string(b)
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
