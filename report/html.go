@@ -136,10 +136,7 @@ func buildPage(res *analyze.Result, o Options, detail []*analyze.Flow) (*page, e
 	if c.First != 0 || c.Last != 0 {
 		p.Facts = append(p.Facts, span(c.First, c.Last))
 	}
-	if c.Truncated {
-		p.Warnings = append(p.Warnings, "capture truncated: the last record is cut short; everything before it was analysed")
-	}
-	p.Warnings = append(p.Warnings, c.Warnings...)
+	p.Warnings = captureWarnings(res)
 
 	fs := listed(res, o)
 	anomalies := 0
@@ -311,9 +308,7 @@ func htmlFlowOf(f *analyze.Flow, detailed bool) htmlFlow {
 		hs := htmlSide{Name: side.name}
 		for _, sp := range spans(side.s) {
 			st := htmlState{Name: stateLabel(sp.Entry), Class: "st-" + strings.ToLower(sp.Entry.State.String())}
-			if sp.Dur >= 0 {
-				st.Dur = seconds(sp.Dur)
-			}
+			st.Dur = sp.dur()
 			hs.States = append(hs.States, st)
 		}
 		if len(hs.States) > 0 {

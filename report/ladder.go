@@ -50,12 +50,20 @@ const (
 const gapSeconds = 1.0
 
 // stateLabel is how a state entry is written on a lane.
+// An inferred state (no captured segment shows the transition) is marked
+// with inferredMark.
 func stateLabel(e analyze.StateEntry) string {
-	if e.Via == "rst" {
-		return e.State.String() + " (rst)"
+	s := e.State.String()
+	if e.Inferred {
+		s += inferredMark
 	}
-	return e.State.String()
+	if e.Via == "rst" {
+		s += " (rst)"
+	}
+	return s
 }
+
+const inferredMark = "*"
 
 // ladderRows merges a flow's events and both sides' state entries into
 // display rows in frame order. A state is written on the row of the event
@@ -113,7 +121,7 @@ func ladderRows(f *analyze.Flow) []ladderRow {
 
 // labelState is the state a lane label names.
 func labelState(label string) analyze.State {
-	s, _ := analyze.ParseState(strings.TrimSuffix(label, " (rst)"))
+	s, _ := analyze.ParseState(strings.TrimSuffix(strings.TrimSuffix(label, " (rst)"), inferredMark))
 	return s
 }
 
@@ -180,31 +188,54 @@ func flagWords(flags string) string {
 	return strings.Join(words, ", ")
 }
 
+// noteTags are the words an arrow's label adds for its event's note.
+var noteTags = map[string]string{
+	"fin-tlp":            "TLP",
+	"syn-retransmission": "retx",
+	"old-ack":            "old ACK",
+	"rst-ignored":        "ignored",
+	"after-rst":          "after RST",
+	"zero-window":        "win 0",
+	"window-open":        "window open",
+	"keepalive":          "keepalive",
+}
+
 // arrow returns the labels an event's arrow may carry, longest first, and
-// how the arrow is drawn. The caller uses the first label that fits.
+// how the arrow is drawn. The caller uses the first label that fits. A
+// label is the flags in words, the size (bytes, or ×N segments when
+// several were folded into the event) and, in brackets, what the note
+// says: "FIN, ACK (retx 2)", "data ×34", "RST (ignored)".
 func (r ladderRow) arrow() ([]string, arrowKind) {
 	ev := r.ev
 	words := flagWords(ev.Flags)
+	kind := arrowPlain
 	switch {
-	case ev.Note == "fin-tlp":
-		return []string{words + " (TLP)", "FIN (TLP)", "TLP"}, arrowRetx
-	case r.retx > 0:
-		n := fmt.Sprintf(" (retx %d)", r.retx)
-		return []string{words + n, "FIN" + n, fmt.Sprintf("retx %d", r.retx)}, arrowRetx
-	case ev.Note == "data-after-fin":
-		if ev.Count > 1 {
-			return []string{fmt.Sprintf("data ×%d", ev.Count)}, arrowData
-		}
-		return []string{fmt.Sprintf("data %d B", ev.Len), "data"}, arrowData
 	case strings.ContainsRune(ev.Flags, 'R'):
-		return []string{words, "RST"}, arrowRst
+		kind = arrowRst
+	case r.retx > 0 || ev.Note == "syn-retransmission":
+		kind = arrowRetx
+	case ev.Note == "data-after-fin":
+		kind, words = arrowData, "data"
 	case strings.ContainsRune(ev.Flags, 'F'):
-		return []string{words, "FIN"}, arrowFin
+		kind = arrowFin
 	}
-	if ev.Len > 0 {
-		return []string{fmt.Sprintf("%s %d B", words, ev.Len), words}, arrowPlain
+	tag := noteTags[ev.Note]
+	if ev.Note == "fin-retransmission" {
+		tag = fmt.Sprintf("retx %d", r.retx)
 	}
-	return []string{words}, arrowPlain
+	size := ""
+	switch {
+	case ev.Count > 1:
+		size = fmt.Sprintf(" ×%d", ev.Count)
+	case ev.Len > 0:
+		size = fmt.Sprintf(" %d B", ev.Len)
+	}
+	first, _, _ := strings.Cut(words, ",")
+	if tag == "" {
+		return []string{words + size, words, first}, kind
+	}
+	tag = " (" + tag + ")"
+	return []string{words + size + tag, words + tag, first + tag, first}, kind
 }
 
 // painter colours one piece of a ladder line. The plain painter returns the
@@ -263,11 +294,12 @@ const arrowWidth = 26
 // one line per close-related segment (frame number, time relative to the
 // first row, the state each side entered, the arrow), a line where more
 // than a second passes between two segments, lane-only lines for states
-// stamped on frames that are not drawn, and a legend when a lane changes
-// glyph (┃ TIME_WAIT, ╎ no socket). Retransmitted FINs are labelled
-// "(TLP)" or "(retx N)"; data after a FIN is folded into one arrow. The
-// lines have no trailing spaces, no colour, and fit 80 columns for frame
-// numbers below ten million and times below a day.
+// stamped on frames that are not drawn, and a legend when the ladder uses
+// a mark: ┃ a lane in TIME_WAIT, ╎ a side with no socket, * an inferred
+// state (no captured segment shows the transition). Retransmitted FINs are
+// labelled "(TLP)" or "(retx N)"; segments folded into one event show
+// "×N". The lines have no trailing spaces, no colour, and fit 80 columns
+// for frame numbers below ten million and times below a day.
 func Ladder(f *analyze.Flow) []string {
 	return drawLadder(f, plain)
 }
@@ -368,6 +400,9 @@ func drawLadder(f *analyze.Flow, paint painter) []string {
 	}
 
 	var legend []string
+	if inferred(rows) {
+		legend = append(legend, inferredMark+" inferred")
+	}
 	if used[laneTimeWait] {
 		legend = append(legend, laneTimeWait+" TIME_WAIT")
 	}
@@ -378,6 +413,20 @@ func drawLadder(f *analyze.Flow, paint painter) []string {
 		out = append(out, paint(partHeader, strings.Repeat(" ", prefixW)+strings.Join(legend, "   ")))
 	}
 	return out
+}
+
+// inferred reports whether any state on the ladder is inferred.
+func inferred(rows []ladderRow) bool {
+	for _, r := range rows {
+		for side := range 2 {
+			for _, st := range r.states[side] {
+				if strings.Contains(st, inferredMark) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // drawArrow draws the arrowWidth columns between the lanes for r's event,

@@ -115,6 +115,7 @@ func ladderSVG(f *analyze.Flow, id string) string {
 		}
 		b.WriteString("\n")
 	}
+	used["inferred"] = inferred(rows)
 	svgLegend(&b, id, height-14, used)
 	b.WriteString("</svg>")
 	return b.String()
@@ -202,6 +203,9 @@ func svgLegend(b *strings.Builder, id string, y int, used map[string]bool) {
 		}
 		item(fmt.Sprintf(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="1.8"%s marker-end="url(#%s-%s)"/>`,
 			x, y, x+20, y, st.color, dash, id, st.name), label)
+	}
+	if used["inferred"] {
+		item("", inferredMark+" inferred state")
 	}
 	if used["lane-tw"] {
 		lane("lane-tw", "TIME_WAIT")

@@ -103,11 +103,8 @@ func (m *mdReport) verdict(res *analyze.Result, fs []*analyze.Flow) {
 		fmt.Fprintf(&b, " over %s", span(c.First, c.Last))
 	}
 	b.WriteString(".")
-	if c.Truncated {
-		b.WriteString(" The capture is truncated: its last record is cut short, and everything before it was analysed.")
-	}
 	if c.Skipped.Malformed > 0 {
-		fmt.Fprintf(&b, " %s were malformed and skipped.", plural(int(c.Skipped.Malformed), "packet", "packets"))
+		fmt.Fprintf(&b, " %s malformed and skipped.", plural(int(c.Skipped.Malformed), "packet was", "packets were"))
 	}
 	codes := digest(res)
 	var serious, rest []codeDigest
@@ -140,7 +137,7 @@ func (m *mdReport) verdict(res *analyze.Result, fs []*analyze.Flow) {
 		b.WriteString(strings.Join(items, ", ") + ".")
 	}
 	m.p(b.String())
-	for _, w := range c.Warnings {
+	for _, w := range captureWarnings(res) {
 		m.p("> **Warning:** " + mdText(w))
 	}
 }
@@ -317,8 +314,8 @@ func (m *mdReport) flow(f *analyze.Flow) {
 		var items []string
 		for _, s := range spans(side.s) {
 			it := code(stateLabel(s.Entry))
-			if s.Dur >= 0 {
-				it += " " + seconds(s.Dur)
+			if d := s.dur(); d != "" {
+				it += " " + d
 			}
 			items = append(items, it)
 		}

@@ -176,10 +176,7 @@ func (t *textReport) header(res *analyze.Result) {
 	if len(skipped) > 0 {
 		t.emit(t.newLine().text("  skipped " + strings.Join(skipped, " · ")))
 	}
-	if c.Truncated {
-		t.warning("capture truncated: the last record is cut short; everything before it was analysed")
-	}
-	for _, w := range c.Warnings {
+	for _, w := range captureWarnings(res) {
 		t.warning(w)
 	}
 }
@@ -399,10 +396,9 @@ func (t *textReport) states(name string, ss []stateSpan) {
 	items := make([]item, len(ss))
 	for i, s := range ss {
 		it := item{stateLabel(s.Entry), t.st.state.Render(stateLabel(s.Entry))}
-		if s.Dur >= 0 {
-			d := " " + seconds(s.Dur)
-			it.plain += d
-			it.shown += t.st.dim.Render(d)
+		if d := s.dur(); d != "" {
+			it.plain += " " + d
+			it.shown += " " + t.st.dim.Render(d)
 		}
 		if i > 0 {
 			it.plain = "→ " + it.plain

@@ -59,6 +59,20 @@ func (tl timeline) rst(s analyze.State, frame uint64) analyze.StateEntry {
 	return e
 }
 
+// inferred is a state entry no captured segment shows: the handshake
+// before the capture began, proven by frame.
+func (tl timeline) inferred(s analyze.State, frame uint64) analyze.StateEntry {
+	e := tl.st(s, frame)
+	e.Inferred = true
+	return e
+}
+
+// openEnded marks a side whose final state outlasted the capture.
+func openEnded(s *analyze.Side) *analyze.Side {
+	s.OpenEnded = true
+	return s
+}
+
 func side(final analyze.State, durations map[string]float64, fins []uint64, states ...analyze.StateEntry) *analyze.Side {
 	return &analyze.Side{
 		States:     states,
@@ -265,8 +279,8 @@ func incidentResult() *analyze.Result {
 			FirstFrame: 58, LastFrame: 62, Start: tl.at(58), End: tl.at(62),
 			Close: analyze.Close{Initiator: analyze.NoRole, Kind: analyze.OpenAtEnd},
 			Sides: analyze.Sides{
-				Client: side(analyze.Established, nil, nil, tl.st(analyze.SynSent, 58), tl.st(analyze.Established, 59)),
-				Server: side(analyze.Established, nil, nil, tl.st(analyze.SynRecv, 58), tl.st(analyze.Established, 60)),
+				Client: openEnded(side(analyze.Established, nil, nil, tl.st(analyze.SynSent, 58), tl.st(analyze.Established, 59))),
+				Server: openEnded(side(analyze.Established, nil, nil, tl.st(analyze.SynRecv, 58), tl.st(analyze.Established, 60))),
 			},
 			Reuse: &analyze.Reuse{PreviousID: 6, Gap: 1.02, TimeWaitHolder: c, Timestamps: true, Verdict: analyze.VerdictClientReuse},
 			Diagnoses: []analyze.Diagnosis{{
@@ -285,13 +299,13 @@ func incidentResult() *analyze.Result {
 			Close: analyze.Close{Initiator: c, Kind: analyze.HalfClosedAtEnd,
 				HalfClose: &analyze.HalfClose{Sender: s, Bytes: 48213, Duration: 2.4996, ActiveUsed: analyze.ActiveUsedShutdown}},
 			Sides: analyze.Sides{
-				Client: side(analyze.FinWait2, map[string]float64{"FIN_WAIT1": 0.0001, "FIN_WAIT2": 64.7995},
+				Client: openEnded(side(analyze.FinWait2, map[string]float64{"FIN_WAIT1": 0.0001, "FIN_WAIT2": 64.7995},
 					[]uint64{67},
 					tl.st(analyze.SynSent, 63), tl.st(analyze.Established, 64), tl.st(analyze.FinWait1, 67),
-					tl.st(analyze.FinWait2, 68)),
-				Server: side(analyze.CloseWait, map[string]float64{"CLOSE_WAIT": 64.7996},
+					tl.st(analyze.FinWait2, 68))),
+				Server: openEnded(side(analyze.CloseWait, map[string]float64{"CLOSE_WAIT": 64.7996},
 					nil,
-					tl.st(analyze.SynRecv, 63), tl.st(analyze.Established, 65), tl.st(analyze.CloseWait, 67)),
+					tl.st(analyze.SynRecv, 63), tl.st(analyze.Established, 65), tl.st(analyze.CloseWait, 67))),
 			},
 			Diagnoses: []analyze.Diagnosis{
 				{
@@ -386,12 +400,13 @@ func edgeResult() *analyze.Result {
 			FirstFrame: 1, LastFrame: 7, Start: tl.at(1), End: tl.at(7),
 			Close: analyze.Close{Initiator: s, Kind: analyze.HalfClosedAtEnd},
 			Sides: analyze.Sides{
-				Client: side(analyze.Established, nil, nil, tl.st(analyze.Established, 1)),
+				Client: openEnded(side(analyze.Established, nil, nil, tl.inferred(analyze.Established, 1))),
 				Server: &analyze.Side{
-					States:    []analyze.StateEntry{tl.st(analyze.Established, 1), tl.st(analyze.FinWait1, 3)},
+					States:    []analyze.StateEntry{tl.inferred(analyze.Established, 1), tl.st(analyze.FinWait1, 3)},
 					FinFrames: []uint64{3, 4, 5, 6, 7}, FinRetransmissions: 4,
 					Durations:  map[string]float64{"FIN_WAIT1": 13},
 					FinalState: analyze.FinWait1,
+					OpenEnded:  true,
 				},
 			},
 			Diagnoses: []analyze.Diagnosis{

@@ -146,3 +146,29 @@ func TestTextOrder(t *testing.T) {
 		last = i
 	}
 }
+
+func TestFacts(t *testing.T) {
+	f := &analyze.Flow{Sides: analyze.Sides{
+		Client: &analyze.Side{FinInferred: true, ZeroWindowFinHeld: 1},
+		Server: &analyze.Side{FinFrames: []uint64{9}, IgnoredRSTs: 2},
+	}}
+	want := []string{
+		"client FIN not in the capture; the server's ACK proves it was sent",
+		"client FIN held back by the server's zero window (1 time)",
+		"server FIN #9",
+		"server sent 2 RSTs the client could not accept (outside its window)",
+	}
+	if diff := cmp.Diff(want, finFacts(f, hashFrame)); diff != "" {
+		t.Errorf("finFacts (-want +got):\n%s", diff)
+	}
+	res := &analyze.Result{Capture: analyze.Capture{Truncated: true, Warnings: []string{"x.pcap: frame 3: bad"}},
+		Summary: &analyze.Summary{Evicted: 1}}
+	want = []string{
+		"capture truncated: the last record is cut short; everything before it was analysed",
+		"x.pcap: frame 3: bad",
+		"1 flow was evicted early by the flow cap (--max-flows): their stories may be incomplete",
+	}
+	if diff := cmp.Diff(want, captureWarnings(res)); diff != "" {
+		t.Errorf("captureWarnings (-want +got):\n%s", diff)
+	}
+}

@@ -360,6 +360,22 @@ func summaryFacts(s *analyze.Summary) []fact {
 	return out
 }
 
+// captureWarnings are the notes about the input every report shows
+// before anything else: a truncated file, damaged records, flows the flow
+// cap pushed out early.
+func captureWarnings(res *analyze.Result) []string {
+	var out []string
+	if res.Capture.Truncated {
+		out = append(out, "capture truncated: the last record is cut short; everything before it was analysed")
+	}
+	out = append(out, res.Capture.Warnings...)
+	if s := res.Summary; s != nil && s.Evicted > 0 {
+		out = append(out, fmt.Sprintf("%s evicted early by the flow cap (--max-flows): their stories may be incomplete",
+			plural(s.Evicted, "flow was", "flows were")))
+	}
+	return out
+}
+
 // flowCount is the number of flows the summary counted, or the number in
 // res.Flows without a summary.
 func flowCount(res *analyze.Result) int {
@@ -386,6 +402,21 @@ type stateSpan struct {
 	// -1 when neither is known (the final state without a measurement,
 	// or entries out of time order).
 	Dur float64
+	// AtLeast is set on the final state when the capture ended (or the
+	// flow was evicted) before it did: Dur is a lower bound.
+	AtLeast bool
+}
+
+// dur renders the span's duration, "≥64.8s" for a lower bound; "" when
+// it is unknown.
+func (s stateSpan) dur() string {
+	switch {
+	case s.Dur < 0:
+		return ""
+	case s.AtLeast:
+		return "≥" + seconds(s.Dur)
+	}
+	return seconds(s.Dur)
 }
 
 // spans pairs a side's state entries with their durations.
@@ -401,7 +432,7 @@ func spans(s *analyze.Side) []stateSpan {
 		} else if i+1 < len(s.States) && s.States[i+1].At >= e.At {
 			d = e.At.Seconds(s.States[i+1].At)
 		}
-		out[i] = stateSpan{e, d}
+		out[i] = stateSpan{Entry: e, Dur: d, AtLeast: s.OpenEnded && i == len(s.States)-1}
 	}
 	return out
 }
@@ -504,6 +535,9 @@ func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 	if f.Roles == analyze.RolesInferred {
 		out = append(out, "roles inferred (no SYN seen)")
 	}
+	if f.Evicted {
+		out = append(out, "evicted early by the flow cap: the story may be incomplete")
+	}
 	return out
 }
 
@@ -543,28 +577,40 @@ func extraFacts(f *analyze.Flow) []string {
 	return out
 }
 
-// finFacts summarises each side's FIN transmissions: "client FIN #17",
-// "client FIN #32 #33 #34 (2 retransmissions, the first a tail-loss
-// probe)".
+// finFacts summarises each side's FIN transmissions and what else held or
+// spoiled its close: "client FIN #17", "client FIN #32 #33 #34 (2
+// retransmissions, the first a tail-loss probe)", a FIN the capture missed,
+// a FIN held back by a zero window, RSTs the peer could not accept.
 func finFacts(f *analyze.Flow, frame func(uint64) string) []string {
 	var out []string
 	for _, side := range []struct {
-		name string
-		s    *analyze.Side
-	}{{"client", f.Sides.Client}, {"server", f.Sides.Server}} {
+		name, peer string
+		s          *analyze.Side
+	}{{"client", "server", f.Sides.Client}, {"server", "client", f.Sides.Server}} {
 		s := side.s
-		if s == nil || len(s.FinFrames) == 0 {
+		if s == nil {
 			continue
 		}
-		t := side.name + " FIN " + frameList(s.FinFrames, frame)
-		if s.FinRetransmissions > 0 {
-			t += fmt.Sprintf(" (%s", plural(s.FinRetransmissions, "retransmission", "retransmissions"))
-			if s.FinTLP {
-				t += ", the first a tail-loss probe"
+		switch {
+		case len(s.FinFrames) > 0:
+			t := side.name + " FIN " + frameList(s.FinFrames, frame)
+			if s.FinRetransmissions > 0 {
+				t += fmt.Sprintf(" (%s", plural(s.FinRetransmissions, "retransmission", "retransmissions"))
+				if s.FinTLP {
+					t += ", the first a tail-loss probe"
+				}
+				t += ")"
 			}
-			t += ")"
+			out = append(out, t)
+		case s.FinInferred:
+			out = append(out, fmt.Sprintf("%s FIN not in the capture; the %s's ACK proves it was sent", side.name, side.peer))
 		}
-		out = append(out, t)
+		if n := s.ZeroWindowFinHeld; n > 0 {
+			out = append(out, fmt.Sprintf("%s FIN held back by the %s's zero window (%s)", side.name, side.peer, plural(n, "time", "times")))
+		}
+		if n := s.IgnoredRSTs; n > 0 {
+			out = append(out, fmt.Sprintf("%s sent %s the %s could not accept (outside its window)", side.name, plural(n, "RST", "RSTs"), side.peer))
+		}
 	}
 	return out
 }
