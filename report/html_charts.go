@@ -44,7 +44,8 @@ type hostLoad struct {
 	Host   string
 	Steps  [][]plotter.XY // per stateGroups entry; x in seconds from the capture's start
 	Peak   []int
-	PeakAt []float64
+	PeakAt []float64      // seconds from the capture's start
+	When   []analyze.Time // the same instants as capture times
 }
 
 func (h hostLoad) maxPeak() int { return slices.Max(h.Peak) }
@@ -92,7 +93,8 @@ func hostLoads(res *analyze.Result) []hostLoad {
 	var out []hostLoad
 	for _, h := range sortedKeys(changes) {
 		load := hostLoad{Host: h, Steps: make([][]plotter.XY, len(stateGroups)),
-			Peak: make([]int, len(stateGroups)), PeakAt: make([]float64, len(stateGroups))}
+			Peak: make([]int, len(stateGroups)), PeakAt: make([]float64, len(stateGroups)),
+			When: make([]analyze.Time, len(stateGroups))}
 		for g, cs := range changes[h] {
 			// Ends before starts at the same instant: a socket leaving a
 			// state as another enters it is not a peak of two.
@@ -113,7 +115,7 @@ func hostLoads(res *analyze.Result) []hostLoad {
 					steps = append(steps, plotter.XY{X: at, Y: float64(n)})
 				}
 				if n > load.Peak[g] {
-					load.Peak[g], load.PeakAt[g] = n, at
+					load.Peak[g], load.PeakAt[g], load.When[g] = n, at, c.at
 				}
 			}
 			load.Steps[g] = append(steps, plotter.XY{X: end, Y: float64(n)})

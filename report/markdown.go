@@ -217,7 +217,8 @@ func confirmation(k knobDigest) string {
 func (m *mdReport) summary(res *analyze.Result) {
 	facts := summaryFacts(res.Summary)
 	codes := digest(res)
-	if len(facts) == 0 && len(codes) == 0 {
+	peaks, more := hostPeaks(res)
+	if len(facts) == 0 && len(codes) == 0 && len(peaks) == 0 {
 		return
 	}
 	m.p("#### Summary")
@@ -228,6 +229,17 @@ func (m *mdReport) summary(res *analyze.Result) {
 			items[i] = fmt.Sprintf("%s %s", code(c.Name), thousands(c.N))
 		}
 		fmt.Fprintf(&b, "- **%s**: %s\n", f.Label, strings.Join(items, " · "))
+	}
+	if len(peaks) > 0 {
+		items := make([]string, len(peaks))
+		for i, p := range peaks {
+			items[i] = code(p.Host) + " " + strings.Join(p.Items, ", ")
+		}
+		s := strings.Join(items, "; ")
+		if more > 0 {
+			s += fmt.Sprintf("; and %s with lower peaks", plural(more, "host", "hosts"))
+		}
+		fmt.Fprintf(&b, "- **per host** (most sockets at once): %s\n", s)
 	}
 	if len(codes) > 0 {
 		items := make([]string, len(codes))

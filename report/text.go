@@ -209,7 +209,8 @@ const labelWidth = 14 // "final states" and two spaces
 func (t *textReport) summary(res *analyze.Result) {
 	facts := summaryFacts(res.Summary)
 	codes := digest(res)
-	if len(facts) == 0 && len(codes) == 0 {
+	peaks, more := hostPeaks(res)
+	if len(facts) == 0 && len(codes) == 0 && len(peaks) == 0 {
 		return
 	}
 	t.section("summary", "")
@@ -227,6 +228,7 @@ func (t *textReport) summary(res *analyze.Result) {
 			t.emit(t.newLine().text("  ").padded(t.st.label, label, labelWidth).text(s))
 		}
 	}
+	t.hostPeaks(peaks, more)
 	if len(codes) == 0 {
 		return
 	}
@@ -255,6 +257,34 @@ func (t *textReport) summary(res *analyze.Result) {
 		if c.Example != nil && c.Message != "" && c.Severity.Rank() >= analyze.Warning.Rank() {
 			t.wrapped(indent+2, t.st.dim, fmt.Sprintf("e.g. flow %d: %s", c.Example.ID, c.Message))
 		}
+	}
+}
+
+// hostPeaks writes the "per host" lines: the most sockets each host held
+// at once in TIME_WAIT, CLOSE_WAIT and FIN_WAIT1/2.
+func (t *textReport) hostPeaks(peaks []hostPeak, more int) {
+	hostW := 0
+	for _, p := range peaks {
+		hostW = max(hostW, len(p.Host))
+	}
+	indent := 2 + labelWidth + hostW + 2
+	for i, p := range peaks {
+		label := ""
+		if i == 0 {
+			label = "per host"
+		}
+		for k, s := range wrap(p.Items, " · ", t.width-indent) {
+			l := t.newLine()
+			if k == 0 {
+				l.text("  ").padded(t.st.label, label, labelWidth).padded(t.st.code, p.Host, hostW+2)
+			} else {
+				l.text(strings.Repeat(" ", indent))
+			}
+			t.emit(l.text(s))
+		}
+	}
+	if more > 0 {
+		t.emit(t.newLine().text(strings.Repeat(" ", 2+labelWidth)).add(t.st.dim, fmt.Sprintf("and %s with lower peaks", plural(more, "host", "hosts"))))
 	}
 }
 

@@ -1,3 +1,9 @@
+// Package report renders an [analyze.Result] for people: the terminal
+// report ([Text]), the Markdown report for tickets ([Markdown]), a
+// self-contained HTML page with charts ([HTML]) and the plain-text ladder
+// diagram they share ([Ladder]); and as JSON for programs. It decides
+// nothing about a capture: it selects, orders, counts and draws what
+// package analyze concluded.
 package report
 
 import (
@@ -374,6 +380,33 @@ func captureWarnings(res *analyze.Result) []string {
 			plural(s.Evicted, "flow was", "flows were")))
 	}
 	return out
+}
+
+// maxHostPeaks bounds the hosts the text and Markdown summaries list.
+const maxHostPeaks = 5
+
+// hostPeak is one host's line of the summary: the most sockets it held at
+// once in each state group, and when.
+type hostPeak struct {
+	Host  string
+	Items []string // "TIME_WAIT 5 at 12:00:06.441"
+}
+
+// hostPeaks lists the hosts with the highest peaks (see hostLoads) and
+// how many more there are.
+func hostPeaks(res *analyze.Result) ([]hostPeak, int) {
+	loads := hostLoads(res)
+	var out []hostPeak
+	for _, l := range loads[:min(len(loads), maxHostPeaks)] {
+		hp := hostPeak{Host: l.Host}
+		for g, sg := range stateGroups {
+			if l.Peak[g] > 0 {
+				hp.Items = append(hp.Items, fmt.Sprintf("%s %s at %s", sg.Name, thousands(l.Peak[g]), clock(l.When[g])))
+			}
+		}
+		out = append(out, hp)
+	}
+	return out, len(loads) - len(out)
 }
 
 // flowCount is the number of flows the summary counted, or the number in
