@@ -269,9 +269,10 @@ func startsIncarnation(c *Conn, s *Segment) bool {
 		return s.Seq != h.ISN
 	}
 	if s.Flags&ACK != 0 {
-		// A SYN-ACK belongs with the SYN it acknowledges.
+		// A SYN-ACK belongs with the SYN it acknowledges (and any data
+		// that SYN carried: TCP Fast Open).
 		if p := &c.Dir[1-dir]; p.SYNCount > 0 {
-			return s.Ack != p.ISN+1
+			return SeqLess(s.Ack, p.ISN+1) || SeqLess(p.End, s.Ack)
 		}
 		return closedBoth(c)
 	}
@@ -622,8 +623,8 @@ func (t *Table) acks(c *Conn, h, p *Half, dir int, s *Segment, m Mark, why *Why)
 // its sequence number must fall in the receiver's window (or one before
 // rcv_nxt, which Linux accepts after a FIN).
 func rstAcceptable(c *Conn, h, p *Half, s *Segment) bool {
-	if p.SYNCount > 0 && h.SYNCount == 0 {
-		// The receiver sent a SYN and got no SYN-ACK: it is in SYN_SENT.
+	if p == &c.Dir[FromClient] && p.SYNCount > 0 && h.SYNCount == 0 {
+		// The client sent a SYN and got no SYN-ACK: it is in SYN_SENT.
 		return s.Flags&ACK != 0 && s.Ack == p.ISN+1
 	}
 	if h.SeqSeen && s.Seq == h.End {
