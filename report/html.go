@@ -118,11 +118,8 @@ type htmlState struct {
 func buildPage(res *analyze.Result, o Options, detail []*analyze.Flow) (*page, error) {
 	c := res.Capture
 	p := &page{
-		Files:   strings.Join(c.Files, ", "),
+		Files:   fileList(c),
 		Command: o.Command,
-	}
-	if p.Files == "" {
-		p.Files = "(no file)"
 	}
 	p.Title = "teardown · " + p.Files
 	if c.Format != "" {

@@ -63,7 +63,7 @@ func files(c analyze.Capture) string {
 		return "the capture"
 	}
 	quoted := make([]string, len(c.Files))
-	for i, f := range c.Files {
+	for i, f := range fileNames(c) {
 		quoted[i] = code(f)
 	}
 	return strings.Join(quoted, ", ")
@@ -77,7 +77,7 @@ func (m *mdReport) verdict(res *analyze.Result, fs []*analyze.Flow) {
 			anomalies++
 		}
 	}
-	names := strings.Join(c.Files, ", ")
+	names := fileList(c)
 	switch {
 	case total == 0:
 		m.p(fmt.Sprintf("### teardown: no TCP connection in %s", mdText(names)))
@@ -217,7 +217,7 @@ func confirmation(k knobDigest) string {
 func (m *mdReport) summary(res *analyze.Result) {
 	facts := summaryFacts(res.Summary)
 	codes := digest(res)
-	peaks, more := hostPeaks(res)
+	peaks, rest := hostPeaks(res)
 	if len(facts) == 0 && len(codes) == 0 && len(peaks) == 0 {
 		return
 	}
@@ -236,8 +236,8 @@ func (m *mdReport) summary(res *analyze.Result) {
 			items[i] = code(p.Host) + " " + strings.Join(p.Items, ", ")
 		}
 		s := strings.Join(items, "; ")
-		if more > 0 {
-			s += fmt.Sprintf("; and %s with lower peaks", plural(more, "host", "hosts"))
+		if rest > 0 {
+			s += fmt.Sprintf("; and %s with lower peaks", plural(rest, "host", "hosts"))
 		}
 		fmt.Fprintf(&b, "- **per host** (most sockets at once): %s\n", s)
 	}
@@ -276,7 +276,7 @@ func (m *mdReport) flowTable(res *analyze.Result, fs []*analyze.Flow, o Options)
 			cell(mdText(endpoints(f))), cell(strings.Join(ds, "<br>")))
 	}
 	if n := len(fs) - maxTableFlows; n > 0 {
-		fmt.Fprintf(&b, "\n\n… and %s more.", plural(n, "flow", "flows"))
+		fmt.Fprintf(&b, "\n\n… and %s.", more(n, "flow", "flows"))
 	}
 	m.p(b.String())
 }

@@ -142,11 +142,7 @@ func wrap(items []string, sep string, width int) []string {
 
 func (t *textReport) header(res *analyze.Result) {
 	c := res.Capture
-	files := strings.Join(c.Files, ", ")
-	if files == "" {
-		files = "(no file)"
-	}
-	t.emit(t.newLine().add(t.st.title, "teardown").text(" · ").add(t.st.title, files))
+	t.emit(t.newLine().add(t.st.title, "teardown").text(" · ").add(t.st.title, fileList(c)))
 
 	var facts []string
 	if c.Format != "" {
@@ -206,10 +202,13 @@ func (t *textReport) section(title, note string) {
 
 const labelWidth = 14 // "final states" and two spaces
 
+// maxTextFlows bounds the flow table without -v.
+const maxTextFlows = 50
+
 func (t *textReport) summary(res *analyze.Result) {
 	facts := summaryFacts(res.Summary)
 	codes := digest(res)
-	peaks, more := hostPeaks(res)
+	peaks, rest := hostPeaks(res)
 	if len(facts) == 0 && len(codes) == 0 && len(peaks) == 0 {
 		return
 	}
@@ -228,7 +227,7 @@ func (t *textReport) summary(res *analyze.Result) {
 			t.emit(t.newLine().text("  ").padded(t.st.label, label, labelWidth).text(s))
 		}
 	}
-	t.hostPeaks(peaks, more)
+	t.hostPeaks(peaks, rest)
 	if len(codes) == 0 {
 		return
 	}
@@ -262,7 +261,7 @@ func (t *textReport) summary(res *analyze.Result) {
 
 // hostPeaks writes the "per host" lines: the most sockets each host held
 // at once in TIME_WAIT, CLOSE_WAIT and FIN_WAIT1/2.
-func (t *textReport) hostPeaks(peaks []hostPeak, more int) {
+func (t *textReport) hostPeaks(peaks []hostPeak, rest int) {
 	hostW := 0
 	for _, p := range peaks {
 		hostW = max(hostW, len(p.Host))
@@ -283,8 +282,8 @@ func (t *textReport) hostPeaks(peaks []hostPeak, more int) {
 			t.emit(l.text(s))
 		}
 	}
-	if more > 0 {
-		t.emit(t.newLine().text(strings.Repeat(" ", 2+labelWidth)).add(t.st.dim, fmt.Sprintf("and %s with lower peaks", plural(more, "host", "hosts"))))
+	if rest > 0 {
+		t.emit(t.newLine().text(strings.Repeat(" ", 2+labelWidth)).add(t.st.dim, fmt.Sprintf("and %s with lower peaks", plural(rest, "host", "hosts"))))
 	}
 }
 
@@ -315,6 +314,7 @@ func (t *textReport) table(res *analyze.Result, fs []*analyze.Flow, o Options) {
 	}
 	if len(fs) == 0 {
 		t.section(what, "none of "+plural(n, "flow", "flows"))
+		t.emit(t.newLine().add(t.st.dim, "  every connection closed without an anomaly; --only all lists them"))
 		return
 	}
 	t.section(what, fmt.Sprintf("%d of %s, worst first", len(fs), plural(n, "flow", "flows")))
@@ -335,7 +335,11 @@ func (t *textReport) table(res *analyze.Result, fs []*analyze.Flow, o Options) {
 	}
 	t.emit(head)
 	diagIndent := 2 + idW + 2
-	for _, f := range fs {
+	shown := fs
+	if !o.Verbose && len(fs) > maxTextFlows {
+		shown = fs[:maxTextFlows]
+	}
+	for _, f := range shown {
 		l := t.newLine().text("  ").padded(t.st.code, "#"+strconv.Itoa(f.ID), idW+2).
 			text(clock(f.Start)).text("  ")
 		if oneLine {
@@ -347,6 +351,9 @@ func (t *textReport) table(res *analyze.Result, fs []*analyze.Flow, o Options) {
 		for _, d := range byRank(f.Diagnoses) {
 			t.diagnosisLine(diagIndent, d)
 		}
+	}
+	if n := len(fs) - len(shown); n > 0 {
+		t.emit(t.newLine().add(t.st.dim, "  … and "+more(n, "flow", "flows")+"; --format json lists every flow"))
 	}
 	if !o.Verbose {
 		t.blank()

@@ -172,3 +172,25 @@ func TestFacts(t *testing.T) {
 		t.Errorf("captureWarnings (-want +got):\n%s", diff)
 	}
 }
+
+func TestTextTableCap(t *testing.T) {
+	res := incidentResult()
+	reset := *res.Flows[8] // flow 9, reset by the server
+	res.Flows = nil
+	for i := range maxTextFlows + 10 {
+		f := reset
+		f.ID = i + 1
+		res.Flows = append(res.Flows, &f)
+	}
+	res.Summary = nil
+	out := render(t, res, Options{})
+	if n := strings.Count(out, "✖ rst-unread-data · server"); n != maxTextFlows {
+		t.Errorf("%d rows, want %d", n, maxTextFlows)
+	}
+	if !strings.Contains(out, "… and 10 more flows;") {
+		t.Errorf("no line counting the flows left out:\n%s", out[max(0, len(out)-300):])
+	}
+	if n := strings.Count(render(t, res, Options{Verbose: true}), "✖ rst-unread-data · server"); n != 2*(maxTextFlows+10) {
+		t.Errorf("verbose: %d diagnosis lines, want a table row and a detail for each of %d flows", n, maxTextFlows+10)
+	}
+}

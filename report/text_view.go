@@ -382,6 +382,27 @@ func captureWarnings(res *analyze.Result) []string {
 	return out
 }
 
+// fileNames are the capture's input names for display: "-" is standard
+// input.
+func fileNames(c analyze.Capture) []string {
+	out := make([]string, len(c.Files))
+	for i, f := range c.Files {
+		if f == "-" {
+			f = "standard input"
+		}
+		out[i] = f
+	}
+	return out
+}
+
+// fileList joins the input names, or says there were none.
+func fileList(c analyze.Capture) string {
+	if len(c.Files) == 0 {
+		return "no input"
+	}
+	return strings.Join(fileNames(c), ", ")
+}
+
 // maxHostPeaks bounds the hosts the text and Markdown summaries list.
 const maxHostPeaks = 5
 
@@ -525,6 +546,14 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return thousands(n) + " " + many
+}
+
+// more renders "1 more flow", "3 more flows".
+func more(n int, one, many string) string {
+	if n == 1 {
+		return "1 more " + one
+	}
+	return thousands(n) + " more " + many
 }
 
 // host returns the address part of an "ip:port" endpoint.
