@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/teardown/teardown/analyze"
-	"github.com/teardown/teardown/flows/capture"
 	"github.com/teardown/teardown/flows/testenv"
 )
 
@@ -50,21 +49,6 @@ var suricataDisagree = map[string]string{
 	// (frame 5); the server's side, which Suricata's state follows, is
 	// what a client FIN makes close_wait.
 	"stream-async__http__stream-async-6063-cli-01__http-request-header-async-cli.pcap|->": "async-oneside ignores the one-sided FIN",
-}
-
-// analyzeCorpus runs the pipeline on one corpus capture.
-func analyzeCorpus(t *testing.T, path string) *analyze.Result {
-	t.Helper()
-	r, err := capture.Open([]string{path}, capture.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	res, err := analyze.Run(r, analyze.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
 }
 
 // zeekRow is one conn.log row of an oracle.
@@ -262,69 +246,98 @@ func firstFIN(history string) string {
 }
 
 func TestCorpusZeek(t *testing.T) {
-	dir := filepath.Join(testenv.Corpus(t), "zeek")
+	v := newVerdicts(t, "Zeek conn.log rows", zeekDisagree)
+	eachCapture(t, "zeek", func(t *testing.T, oracle, pcap string) {
+		name := filepath.Base(pcap)
+		rows := parseZeek(t, oracle, name[strings.Index(name, "__")+2:])
+		if len(rows) == 0 {
+			t.Skip("the oracle logs no connection of this capture")
+		}
+		res := runCapture(t, pcap)
+		for _, z := range rows {
+			var f *analyze.Flow
+			orig := analyze.Client
+			for _, g := range res.Flows {
+				switch {
+				case z.orig == "" && len(res.Flows) == 1:
+					f = g
+				case g.Client == z.orig && g.Server == z.resp:
+					f = g
+				case g.Client == z.resp && g.Server == z.orig:
+					f, orig = g, analyze.Server
+				}
+			}
+			got, closer := "no flow", ""
+			if f != nil {
+				got = zeekState(f, orig)
+				switch f.Close.Initiator {
+				case orig:
+					closer = "orig"
+				case analyze.Client, analyze.Server:
+					closer = "resp"
+				}
+			}
+			agree := (z.state == "" || got == z.state) && (firstFIN(z.history) == "" || f == nil || f.Close.Kind == analyze.SimultaneousKind || firstFIN(z.history) == closer)
+			v.check(t, name+"|"+z.key()+"|"+z.state, agree,
+				fmt.Sprintf("Zeek says %s (history %s), we map to %s, first FIN by %q", z.state, z.history, got, closer))
+		}
+	})
+	v.done()
+}
+
+// verdicts tallies oracle comparisons against a table of known
+// disagreements.
+type verdicts struct {
+	t        *testing.T
+	what     string
+	disagree map[string]string
+	used     map[string]bool
+	compared int
+}
+
+func newVerdicts(t *testing.T, what string, disagree map[string]string) *verdicts {
+	return &verdicts{t: t, what: what, disagree: disagree, used: map[string]bool{}}
+}
+
+// check files one comparison: a disagreement must be listed, and a listed
+// one must still disagree.
+func (v *verdicts) check(t *testing.T, key string, agree bool, detail string) {
+	t.Helper()
+	v.compared++
+	reason, listed := v.disagree[key]
+	v.used[key] = v.used[key] || listed
+	switch {
+	case !agree && !listed:
+		t.Errorf("%s: %s", key, detail)
+	case agree && listed:
+		t.Errorf("%s: listed as a disagreement (%s) but we agree now", key, reason)
+	}
+}
+
+func (v *verdicts) done() {
+	v.t.Logf("compared %d %s, %d listed disagreements", v.compared, v.what, len(v.disagree))
+	for k := range v.disagree {
+		if !v.used[k] {
+			v.t.Errorf("disagreement %q matches nothing compared", k)
+		}
+	}
+}
+
+// eachCapture runs fn for every oracle under the corpus folder sub that
+// has its capture beside it.
+func eachCapture(t *testing.T, sub string, fn func(t *testing.T, oracle, pcap string)) {
+	dir := filepath.Join(testenv.Corpus(t), sub)
 	oracles, err := filepath.Glob(filepath.Join(dir, "*.oracle.txt"))
 	if err != nil || len(oracles) == 0 {
-		t.Skipf("no Zeek oracles in %s", dir)
+		t.Skipf("no oracles in %s", dir)
 	}
-	used := map[string]bool{}
-	compared := 0
-	defer func() { t.Logf("compared %d Zeek conn.log rows, %d listed disagreements", compared, len(zeekDisagree)) }()
 	for _, o := range oracles {
 		base := strings.TrimSuffix(filepath.Base(o), ".oracle.txt")
 		pcaps, _ := filepath.Glob(filepath.Join(dir, base+".pcap*"))
 		if len(pcaps) == 0 {
 			continue
 		}
-		pcap := filepath.Base(pcaps[0])
-		trace := pcap[strings.Index(pcap, "__")+2:]
-		t.Run(base, func(t *testing.T) {
-			res := analyzeCorpus(t, pcaps[0])
-			rows := parseZeek(t, o, trace)
-			if len(rows) == 0 {
-				t.Skip("the oracle logs no connection of this capture")
-			}
-			for _, z := range rows {
-				var f *analyze.Flow
-				orig := analyze.Client
-				for _, g := range res.Flows {
-					switch {
-					case z.orig == "" && len(res.Flows) == 1:
-						f = g
-					case g.Client == z.orig && g.Server == z.resp:
-						f = g
-					case g.Client == z.resp && g.Server == z.orig:
-						f, orig = g, analyze.Server
-					}
-				}
-				key := pcap + "|" + z.key() + "|" + z.state
-				got, closer := "no flow", ""
-				if f != nil {
-					got = zeekState(f, orig)
-					switch f.Close.Initiator {
-					case orig:
-						closer = "orig"
-					case analyze.Client, analyze.Server:
-						closer = "resp"
-					}
-				}
-				agree := (z.state == "" || got == z.state) && (firstFIN(z.history) == "" || f == nil || f.Close.Kind == analyze.SimultaneousKind || firstFIN(z.history) == closer)
-				compared++
-				reason, listed := zeekDisagree[key]
-				used[key] = listed
-				switch {
-				case !agree && !listed:
-					t.Errorf("%s: Zeek says %s (history %s), we map to %s, first FIN by %q", key, z.state, z.history, got, closer)
-				case agree && listed:
-					t.Errorf("%s: listed as a disagreement (%s) but we agree now", key, reason)
-				}
-			}
-		})
-	}
-	for k := range zeekDisagree {
-		if !used[k] {
-			t.Errorf("disagreement %q matches no oracle row", k)
-		}
+		t.Run(base, func(t *testing.T) { fn(t, o, pcaps[0]) })
 	}
 }
 
@@ -402,51 +415,23 @@ func suricataState(f *analyze.Flow) string {
 }
 
 func TestCorpusSuricata(t *testing.T) {
-	dir := filepath.Join(testenv.Corpus(t), "suricata-verify")
-	oracles, err := filepath.Glob(filepath.Join(dir, "*.oracle.txt"))
-	if err != nil || len(oracles) == 0 {
-		t.Skipf("no Suricata oracles in %s", dir)
-	}
-	used := map[string]bool{}
-	compared := 0
-	defer func() { t.Logf("compared %d Suricata flow checks, %d listed disagreements", compared, len(suricataDisagree)) }()
-	for _, o := range oracles {
-		checks := parseSuricata(t, o)
+	v := newVerdicts(t, "Suricata flow checks", suricataDisagree)
+	eachCapture(t, "suricata-verify", func(t *testing.T, oracle, pcap string) {
+		checks := parseSuricata(t, oracle)
 		if len(checks) == 0 {
-			continue
+			t.Skip("the oracle checks no tcp.state")
 		}
-		base := strings.TrimSuffix(filepath.Base(o), ".oracle.txt")
-		pcaps, _ := filepath.Glob(filepath.Join(dir, base+".pcap*"))
-		if len(pcaps) == 0 {
-			continue
-		}
-		pcap := filepath.Base(pcaps[0])
-		t.Run(base, func(t *testing.T) {
-			res := analyzeCorpus(t, pcaps[0])
-			for _, c := range checks {
-				var got []string
-				for _, f := range res.Flows {
-					if c.src == "" || (f.Client == c.src && f.Server == c.dst) || (f.Client == c.dst && f.Server == c.src) {
-						got = append(got, suricataState(f))
-					}
-				}
-				key := fmt.Sprintf("%s|%s->%s", pcap, c.src, c.dst)
-				agree := slices.Contains(got, c.state)
-				compared++
-				reason, listed := suricataDisagree[key]
-				used[key] = listed
-				switch {
-				case !agree && !listed:
-					t.Errorf("%s: Suricata says %s, we map to %v", key, c.state, got)
-				case agree && listed:
-					t.Errorf("%s: listed as a disagreement (%s) but we agree now", key, reason)
+		res := runCapture(t, pcap)
+		for _, c := range checks {
+			var got []string
+			for _, f := range res.Flows {
+				if c.src == "" || (f.Client == c.src && f.Server == c.dst) || (f.Client == c.dst && f.Server == c.src) {
+					got = append(got, suricataState(f))
 				}
 			}
-		})
-	}
-	for k := range suricataDisagree {
-		if !used[k] {
-			t.Errorf("disagreement %q matches no oracle check", k)
+			v.check(t, fmt.Sprintf("%s|%s->%s", filepath.Base(pcap), c.src, c.dst), slices.Contains(got, c.state),
+				fmt.Sprintf("Suricata says %s, we map to %v", c.state, got))
 		}
-	}
+	})
+	v.done()
 }

@@ -83,9 +83,8 @@ func truthCapture(t *testing.T, dir, name string, truth map[string]any) string {
 	return ""
 }
 
-// analyzeFile runs the whole pipeline on one capture and returns its JSON
-// output decoded as generic values.
-func analyzeFile(t *testing.T, path string) map[string]any {
+// runCapture runs the pipeline on one capture file.
+func runCapture(t *testing.T, path string) *analyze.Result {
 	t.Helper()
 	r, err := capture.Open([]string{path}, capture.Options{})
 	if err != nil {
@@ -96,6 +95,14 @@ func analyzeFile(t *testing.T, path string) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res
+}
+
+// analyzeFile runs the whole pipeline on one capture and returns its JSON
+// output decoded as generic values.
+func analyzeFile(t *testing.T, path string) map[string]any {
+	t.Helper()
+	res := runCapture(t, path)
 	var buf bytes.Buffer
 	if err := report.JSON(&buf, res); err != nil {
 		t.Fatal(err)
