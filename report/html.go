@@ -160,7 +160,7 @@ func buildPage(res *analyze.Result, o Options, detail []*analyze.Flow) (*page, e
 		p.Codes = append(p.Codes, hc)
 	}
 	for _, k := range knobs(res) {
-		hk := htmlKnob{Sysctl: k.Sysctl, Flows: thousands(k.Flows), Advice: k.Advice, Hosts: strings.Join(k.Hosts, ", ")}
+		hk := htmlKnob{Sysctl: k.Sysctl, Flows: thousands(k.Flows), Advice: k.Advice, Hosts: k.hostsText(func(h string) string { return h })}
 		if k.Sysctl == "" {
 			hk.Sysctl = "none (application)"
 			for _, c := range k.Codes {

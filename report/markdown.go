@@ -209,7 +209,7 @@ func confirmation(k knobDigest) string {
 	}
 	s := strings.Join(q, ", ")
 	if len(k.Hosts) > 0 {
-		s = "on " + strings.Join(k.Hosts, ", ") + ": " + s
+		s = "on " + k.hostsText(code) + ": " + s
 	}
 	return s
 }

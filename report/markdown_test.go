@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -144,5 +145,32 @@ func TestMdText(t *testing.T) {
 		if got := mdText(in); got != want {
 			t.Errorf("mdText(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestKnobs(t *testing.T) {
+	res := &analyze.Result{}
+	for i := 1; i <= 5; i++ {
+		res.Flows = append(res.Flows, &analyze.Flow{
+			ID: i, Client: fmt.Sprintf("198.51.100.%d:4000%d", i, i), Server: "198.51.100.80:8080",
+			Diagnoses: []analyze.Diagnosis{
+				{Code: analyze.CodeFinWait2Timeout, Severity: analyze.Warning, Side: analyze.Client,
+					Sysctl: "net.ipv4.tcp_fin_timeout", Message: "m", Advice: "leave it"},
+				// A capture caveat names no knob and is not an
+				// application's bug: it gets no row.
+				{Code: analyze.CodeCaptureEndedMidClose, Severity: analyze.Info},
+			},
+		})
+	}
+	ks := knobs(res)
+	if len(ks) != 1 {
+		t.Fatalf("%d knobs, want 1: %+v", len(ks), ks)
+	}
+	k := ks[0]
+	if k.Sysctl != "net.ipv4.tcp_fin_timeout" || k.Flows != 5 || len(k.Advice) != 1 {
+		t.Errorf("knob %s: %d flows, advice %q", k.Sysctl, k.Flows, k.Advice)
+	}
+	if got, want := k.hostsText(code), "`198.51.100.1`, `198.51.100.2`, `198.51.100.3` and 2 more"; got != want {
+		t.Errorf("hosts %q, want %q", got, want)
 	}
 }

@@ -218,11 +218,25 @@ type knobDigest struct {
 	Flows   int          // distinct flows
 	Advice  []string     // distinct Diagnosis.Advice values
 	Hosts   []string     // hosts of the sides the diagnoses name, at most maxHosts
+	More    int          // hosts beyond those
 	Example *analyze.Flow
 }
 
-// maxHosts bounds knobDigest.Hosts; a last entry says how many more.
+// maxHosts bounds knobDigest.Hosts.
 const maxHosts = 3
+
+// hostsText lists a knob's hosts: "a, b, c and 2 more".
+func (k knobDigest) hostsText(quote func(string) string) string {
+	hosts := make([]string, len(k.Hosts))
+	for i, h := range k.Hosts {
+		hosts[i] = quote(h)
+	}
+	s := strings.Join(hosts, ", ")
+	if k.More > 0 {
+		s += fmt.Sprintf(" and %d more", k.More)
+	}
+	return s
+}
 
 // knobs groups diagnoses by the knob that governs them, in the order of
 // the worst code of each, with diagnoses no knob governs last. Those are
@@ -264,7 +278,7 @@ func knobs(res *analyze.Result) []knobDigest {
 		}
 		k.Flows = len(flows)
 		if n := len(k.Hosts); n > maxHosts {
-			k.Hosts = append(k.Hosts[:maxHosts:maxHosts], fmt.Sprintf("%d more", n-maxHosts))
+			k.Hosts, k.More = k.Hosts[:maxHosts], n-maxHosts
 		}
 	}
 	slices.SortStableFunc(out, func(a, b knobDigest) int {
