@@ -215,12 +215,11 @@ func confirmation(k knobDigest) string {
 }
 
 func (m *mdReport) summary(res *analyze.Result) {
-	facts := summaryFacts(res.Summary)
-	codes := digest(res)
-	peaks, rest := hostPeaks(res)
-	if len(facts) == 0 && len(codes) == 0 && len(peaks) == 0 {
+	v := summarize(res)
+	if v.empty() {
 		return
 	}
+	facts, codes, peaks, rest := v.facts, v.codes, v.peaks, v.rest
 	m.p("#### Summary")
 	var b strings.Builder
 	for _, f := range facts {

@@ -206,15 +206,13 @@ const labelWidth = 14 // "final states" and two spaces
 const maxTextFlows = 50
 
 func (t *textReport) summary(res *analyze.Result) {
-	facts := summaryFacts(res.Summary)
-	codes := digest(res)
-	peaks, rest := hostPeaks(res)
-	if len(facts) == 0 && len(codes) == 0 && len(peaks) == 0 {
+	v := summarize(res)
+	if v.empty() {
 		return
 	}
 	t.section("summary", "")
 	indent := 2 + labelWidth
-	for _, f := range facts {
+	for _, f := range v.facts {
 		items := make([]string, len(f.Items))
 		for i, c := range f.Items {
 			items[i] = c.Name + " " + thousands(c.N)
@@ -227,7 +225,8 @@ func (t *textReport) summary(res *analyze.Result) {
 			t.emit(t.newLine().text("  ").padded(t.st.label, label, labelWidth).text(s))
 		}
 	}
-	t.hostPeaks(peaks, rest)
+	t.hostPeaks(v.peaks, v.rest)
+	codes := v.codes
 	if len(codes) == 0 {
 		return
 	}

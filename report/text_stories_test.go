@@ -82,6 +82,31 @@ func side(final analyze.State, durations map[string]float64, fins []uint64, stat
 	}
 }
 
+// fourWay is a clean close the client starts, to 198.51.100.2:8080: the
+// handshake on frames syn to syn+2, the client's FIN at fin, the server's
+// ACK of it, its FIN and the client's ACK on the three frames after.
+func (tl timeline) fourWay(id int, client string, syn, fin uint64, clientDur, serverDur map[string]float64) *analyze.Flow {
+	c, s := analyze.Client, analyze.Server
+	return &analyze.Flow{
+		ID: id, Incarnation: 1, Client: client, Server: "198.51.100.2:8080",
+		Roles: analyze.RolesHandshake, Handshake: analyze.HandshakeComplete,
+		FirstFrame: syn, LastFrame: fin + 3, Start: tl.at(syn), End: tl.at(fin + 3),
+		Close: analyze.Close{Initiator: c, Kind: analyze.FourWay},
+		Sides: analyze.Sides{
+			Client: side(analyze.TimeWait, clientDur, []uint64{fin},
+				tl.st(analyze.SynSent, syn), tl.st(analyze.Established, syn+1), tl.st(analyze.FinWait1, fin),
+				tl.st(analyze.FinWait2, fin+1), tl.st(analyze.TimeWait, fin+2)),
+			Server: side(analyze.Closed, serverDur, []uint64{fin + 2},
+				tl.st(analyze.SynRecv, syn), tl.st(analyze.Established, syn+2), tl.st(analyze.CloseWait, fin),
+				tl.st(analyze.LastAck, fin+2), tl.st(analyze.Closed, fin+3)),
+		},
+		Diagnoses: []analyze.Diagnosis{},
+		Events: append(tl.handshake(syn),
+			tl.ev(fin, c, "F.", "fin"), tl.ev(fin+1, s, ".", "ack-of-fin"),
+			tl.ev(fin+2, s, "F.", "fin"), tl.ev(fin+3, c, ".", "ack-of-fin")),
+	}
+}
+
 // incident is the main story: 9 connections between 198.51.100.0/24 hosts
 // over 72.8 s of one capture.
 var incident = timeline{
@@ -124,26 +149,9 @@ func incidentResult() *analyze.Result {
 		s = analyze.Server
 	)
 	flows := []*analyze.Flow{
-		{
-			ID: 1, Incarnation: 1, Client: "198.51.100.1:39602", Server: "198.51.100.2:8080",
-			Roles: analyze.RolesHandshake, Handshake: analyze.HandshakeComplete,
-			FirstFrame: 1, LastFrame: 11, Start: tl.at(1), End: tl.at(11),
-			Close: analyze.Close{Initiator: c, Kind: analyze.FourWay},
-			Sides: analyze.Sides{
-				Client: side(analyze.TimeWait, map[string]float64{"FIN_WAIT1": 0.040241, "FIN_WAIT2": 0.045569, "TIME_WAIT": 60},
-					[]uint64{8},
-					tl.st(analyze.SynSent, 1), tl.st(analyze.Established, 2), tl.st(analyze.FinWait1, 8),
-					tl.st(analyze.FinWait2, 9), tl.st(analyze.TimeWait, 10)),
-				Server: side(analyze.Closed, map[string]float64{"CLOSE_WAIT": 0.085810, "LAST_ACK": 0.000041},
-					[]uint64{10},
-					tl.st(analyze.SynRecv, 1), tl.st(analyze.Established, 3), tl.st(analyze.CloseWait, 8),
-					tl.st(analyze.LastAck, 10), tl.st(analyze.Closed, 11)),
-			},
-			Diagnoses: []analyze.Diagnosis{},
-			Events: append(tl.handshake(1),
-				tl.ev(8, c, "F.", "fin"), tl.ev(9, s, ".", "ack-of-fin"),
-				tl.ev(10, s, "F.", "fin"), tl.ev(11, c, ".", "ack-of-fin")),
-		},
+		tl.fourWay(1, "198.51.100.1:39602", 1, 8,
+			map[string]float64{"FIN_WAIT1": 0.040241, "FIN_WAIT2": 0.045569, "TIME_WAIT": 60},
+			map[string]float64{"CLOSE_WAIT": 0.085810, "LAST_ACK": 0.000041}),
 		{
 			ID: 2, Incarnation: 1, Client: "198.51.100.1:39608", Server: "198.51.100.2:8080",
 			Roles: analyze.RolesHandshake, Handshake: analyze.HandshakeComplete,
@@ -253,26 +261,9 @@ func incidentResult() *analyze.Result {
 				tl.ev(45, c, "F.", "fin"), tl.ev(46, s, "F.", "fin"),
 				tl.ev(47, c, ".", "ack-of-fin"), tl.ev(48, s, ".", "ack-of-fin")),
 		},
-		{
-			ID: 6, Incarnation: 1, Client: "198.51.100.1:39620", Server: "198.51.100.2:8080",
-			Roles: analyze.RolesHandshake, Handshake: analyze.HandshakeComplete,
-			FirstFrame: 49, LastFrame: 57, Start: tl.at(49), End: tl.at(57),
-			Close: analyze.Close{Initiator: c, Kind: analyze.FourWay},
-			Sides: analyze.Sides{
-				Client: side(analyze.TimeWait, map[string]float64{"FIN_WAIT1": 0.040100, "FIN_WAIT2": 0.000900, "TIME_WAIT": 1.020050},
-					[]uint64{54},
-					tl.st(analyze.SynSent, 49), tl.st(analyze.Established, 50), tl.st(analyze.FinWait1, 54),
-					tl.st(analyze.FinWait2, 55), tl.st(analyze.TimeWait, 56)),
-				Server: side(analyze.Closed, map[string]float64{"CLOSE_WAIT": 0.041, "LAST_ACK": 0.00005},
-					[]uint64{56},
-					tl.st(analyze.SynRecv, 49), tl.st(analyze.Established, 51), tl.st(analyze.CloseWait, 54),
-					tl.st(analyze.LastAck, 56), tl.st(analyze.Closed, 57)),
-			},
-			Diagnoses: []analyze.Diagnosis{},
-			Events: append(tl.handshake(49),
-				tl.ev(54, c, "F.", "fin"), tl.ev(55, s, ".", "ack-of-fin"),
-				tl.ev(56, s, "F.", "fin"), tl.ev(57, c, ".", "ack-of-fin")),
-		},
+		tl.fourWay(6, "198.51.100.1:39620", 49, 54,
+			map[string]float64{"FIN_WAIT1": 0.040100, "FIN_WAIT2": 0.000900, "TIME_WAIT": 1.020050},
+			map[string]float64{"CLOSE_WAIT": 0.041, "LAST_ACK": 0.00005}),
 		{
 			ID: 7, Incarnation: 2, Client: "198.51.100.1:39620", Server: "198.51.100.2:8080",
 			Roles: analyze.RolesHandshake, Handshake: analyze.HandshakeComplete,

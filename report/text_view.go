@@ -444,6 +444,22 @@ func hostPeaks(res *analyze.Result) ([]hostPeak, int) {
 	return out, len(loads) - len(out)
 }
 
+// summaryView is what the text and Markdown summaries show.
+type summaryView struct {
+	facts []fact
+	codes []codeDigest
+	peaks []hostPeak
+	rest  int // hosts beyond peaks
+}
+
+func (v summaryView) empty() bool { return len(v.facts) == 0 && len(v.codes) == 0 && len(v.peaks) == 0 }
+
+func summarize(res *analyze.Result) summaryView {
+	v := summaryView{facts: summaryFacts(res.Summary), codes: digest(res)}
+	v.peaks, v.rest = hostPeaks(res)
+	return v
+}
+
 // flowCount is the number of flows the summary counted, or the number in
 // res.Flows without a summary.
 func flowCount(res *analyze.Result) int {
