@@ -226,7 +226,7 @@ func (p *page) charts(res *analyze.Result) error {
 		var peaks []string
 		for g, sg := range stateGroups {
 			if l.Peak[g] > 0 {
-				peaks = append(peaks, fmt.Sprintf("%s peak %d at +%.1f s", sg.Name, l.Peak[g], l.PeakAt[g]))
+				peaks = append(peaks, fmt.Sprintf("%s peak %s at %s", sg.Name, thousands(l.Peak[g]), clock(l.When[g])))
 			}
 		}
 		p.Hosts = append(p.Hosts, figure{Name: "host " + l.Host, Lead: l.Host, Caption: strings.Join(peaks, " · "), SVG: template.HTML(svg)})
