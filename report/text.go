@@ -205,19 +205,29 @@ const labelWidth = 14 // "final states" and two spaces
 // maxTextFlows bounds the flow table without -v.
 const maxTextFlows = 50
 
+// summary writes the summary: close kinds first, then the diagnoses (what
+// a reader needs most), the per-host peaks, and the other counts.
 func (t *textReport) summary(res *analyze.Result) {
 	v := summarize(res)
 	if v.empty() {
 		return
 	}
 	t.section("summary", "")
-	indent := 2 + labelWidth
-	for _, f := range v.facts {
+	n := min(1, len(v.facts))
+	t.facts(v.facts[:n])
+	t.diagnoses(v.codes)
+	t.hostPeaks(v.peaks, v.rest)
+	t.facts(v.facts[n:])
+}
+
+// facts writes labelled lines of counts, wrapped.
+func (t *textReport) facts(facts []fact) {
+	for _, f := range facts {
 		items := make([]string, len(f.Items))
 		for i, c := range f.Items {
 			items[i] = c.Name + " " + thousands(c.N)
 		}
-		for i, s := range wrap(items, " · ", t.width-indent) {
+		for i, s := range wrap(items, " · ", t.width-2-labelWidth) {
 			label := ""
 			if i == 0 {
 				label = f.Label
@@ -225,11 +235,12 @@ func (t *textReport) summary(res *analyze.Result) {
 			t.emit(t.newLine().text("  ").padded(t.st.label, label, labelWidth).text(s))
 		}
 	}
-	t.hostPeaks(v.peaks, v.rest)
-	codes := v.codes
-	if len(codes) == 0 {
-		return
-	}
+}
+
+// diagnoses writes one line per diagnosis code, worst first, with its
+// sysctl, and an example message under the warnings and errors.
+func (t *textReport) diagnoses(codes []codeDigest) {
+	indent := 2 + labelWidth
 	codeW, flowsW := 0, 0
 	for _, c := range codes {
 		codeW = max(codeW, len(c.Code))
