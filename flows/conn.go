@@ -100,67 +100,70 @@ func eventOf(s *Segment, dir int, why Why) Event {
 
 // Half is the bounded evidence about one direction of a connection: what
 // its sender sent, and the marks at which the peer acknowledged it. It keeps
-// counts and marks, never a packet list.
+// counts and marks, never a packet list. The fields most segments touch are
+// Half's own, packed into two cache lines; the rest are in its [Detail].
 type Half struct {
 	Packets uint64
 	// Bytes counts payload bytes, retransmissions included.
 	Bytes uint64
-
-	// SYN (or SYN-ACK) transmissions.
-	SYNCount uint32
-	// SYN is the first SYN transmission, SYNLast the latest.
-	SYN, SYNLast Mark
-	ISN          uint32
-	// Options of the first SYN.
-	SYNHasTS bool
-	SACKPerm bool
-	WScale   int8
+	// Last is the latest segment of this direction.
+	Last Mark
 
 	// Sequence space. End is the highest sequence number just past any
 	// segment sent (SYN and FIN count one); DataEnd the highest end of a
-	// payload- or SYN-bearing segment.
-	SeqSeen  bool
-	DataSeen bool
-	FirstSeq uint32
-	End      uint32
-	DataEnd  uint32
-	// LastData is the latest segment that carried payload.
-	LastData Mark
+	// payload- or SYN-bearing segment; FirstSeq the first sequence number
+	// seen (the ISN once a SYN was).
+	FirstSeq, End, DataEnd uint32
+	// ISN is the sequence number of the first SYN (or SYN-ACK).
+	ISN uint32
+	// SYNCount, FinCount and RSTCount count SYN (or SYN-ACK), FIN and RST
+	// transmissions; FinCount only those with the FIN at FinSeq, the
+	// sequence number it occupies (seq + payload length of the FIN
+	// segment).
+	SYNCount, FinCount, RSTCount        uint32
+	FinSeq                              uint32
+	SeqSeen, DataSeen, AckSeen, FinSeen bool
+	// ZeroWindowOpen is set while this direction advertises window 0.
+	ZeroWindowOpen bool
+	// TSSeen is set when any segment carried the timestamp option.
+	TSSeen bool
+	// Options of the first SYN.
+	SYNHasTS, SACKPerm bool
+	WScale             int8
+	// hsAcked: HandshakeAck and HandshakeAckAfter are both set.
+	hsAcked bool
 
-	// Acknowledgements this direction sent. Only acknowledgements of
-	// something the peer could have sent count (BadAcks counts the others,
-	// such as a TIME_WAIT's ACK of the previous connection).
-	BadAcks uint32
-	badAck  uint32
-	AckSeen bool
-	MaxAck  uint32
-	// MaxAckAt is the first segment that carried MaxAck.
-	MaxAckAt Mark
+	// MaxAck is the highest acknowledgement this direction sent. Only
+	// acknowledgements of something the peer could have sent count
+	// (BadAcks counts the others, such as a TIME_WAIT's ACK of the
+	// previous connection).
+	MaxAck uint32
+	// Timestamps: TSval and TSecr of the latest segment that had the
+	// option.
+	TSval, TSecr uint32
+	// Window is the last window advertised (raw, unscaled); LastIPID the
+	// IPv4 ID of the latest segment.
+	Window, LastIPID uint16
+	// LastData is the latest segment that carried payload; MaxAckAt the
+	// first segment that carried MaxAck.
+	LastData, MaxAckAt Mark
+
+	*Detail
+}
+
+// Detail is the part of a [Half] that only some segments touch: the
+// handshake and FIN marks, payload after the peer's FIN, zero windows,
+// keepalives.
+type Detail struct {
+	// SYN is the first SYN transmission, SYNLast the latest.
+	SYN, SYNLast Mark
 	// HandshakeAck is the first segment that acknowledged the peer's SYN
 	// (ack = peer ISN + 1); HandshakeAckAfter the first one sent after
 	// the peer's latest SYN transmission.
 	HandshakeAck, HandshakeAckAfter Mark
 
-	// Window is the last window advertised (raw, unscaled).
-	Window uint16
-
-	// FIN: FinSeq is the sequence number the FIN occupies (seq + payload
-	// length of the FIN segment). FinCount counts every FIN transmission
-	// with that sequence number; FinFirst and FinLast are the first and
-	// latest of them.
-	FinSeen           bool
-	FinSeq            uint32
-	FinCount          uint32
+	// FinFirst and FinLast are the first and latest FIN transmissions.
 	FinFirst, FinLast Mark
-	// FinDuplicates counts FIN segments identical to the previous
-	// transmission and less than a millisecond after it: the capture path
-	// duplicated them (they are not counted in FinCount).
-	FinDuplicates uint32
-	finAck        uint32
-	finIPID       uint16
-	// FinSeqChanges counts FIN segments whose FIN sat at a different
-	// sequence number than the first one (the newer one is kept).
-	FinSeqChanges uint32
 	// FinAcked is the first peer segment that acknowledged the FIN
 	// (ack >= FinSeq + 1, a RST+ACK included); FinArrived the FIN
 	// transmission that segment followed (the one that reached the peer);
@@ -169,30 +172,39 @@ type Half struct {
 	FinAcked, FinArrived, FinAckedAfter Mark
 	// FinAcks counts peer segments that acknowledged the FIN.
 	FinAcks uint32
+	// FinDuplicates counts FIN segments identical to the previous
+	// transmission and less than a millisecond after it: the capture path
+	// duplicated them (they are not counted in FinCount).
+	FinDuplicates uint32
+	// FinSeqChanges counts FIN segments whose FIN sat at a different
+	// sequence number than the first one (the newer one is kept).
+	FinSeqChanges uint32
+	finAck        uint32
+	finIPID       uint16
+
+	BadAcks uint32
+	badAck  uint32
 
 	// Payload this direction sent after the peer's FIN was first seen.
 	AfterPeerFIN AfterFIN
 
-	// RSTCount counts RST segments; RSTInWindow those whose sequence
-	// number was acceptable to the receiver as the capture evidences it.
-	RSTCount    uint32
+	// RSTInWindow counts RSTs whose sequence number was acceptable to the
+	// receiver as the capture evidences it.
 	RSTInWindow uint32
-
-	// Timestamps: TSSeen when any segment carried the option; TSval and
-	// TSecr of the latest one.
-	TSSeen       bool
-	TSval, TSecr uint32
-
-	// Zero-window episodes this direction advertised (window 0). Probes
-	// counts segments the peer sent into a zero window.
-	ZeroWindows      uint32
-	ZeroWindowOpen   bool
-	ZeroWindow       [MaxZeroWindows]ZeroWindow
-	Keepalives       uint32
-	LastKeepalive    Mark
-	Last             Mark
-	LastIPID         uint16
+	// SegmentsAfterRST counts segments sent after any RST of the
+	// connection.
 	SegmentsAfterRST uint32
+
+	// ZeroWindows counts the zero-window episodes this direction
+	// advertised; Episodes keeps the first MaxZeroWindows of them (nil
+	// until the first).
+	ZeroWindows uint32
+	Episodes    *[MaxZeroWindows]ZeroWindow
+
+	// Keepalives counts keepalive probes (seq = snd_nxt - 1, no new data);
+	// LastKeepalive is the latest.
+	Keepalives    uint32
+	LastKeepalive Mark
 }
 
 // AfterFIN measures payload a direction sent after the peer's FIN.
@@ -248,6 +260,19 @@ const (
 // Conn is one incarnation of one 4-tuple, handed to the table's Finish
 // callback when it leaves the table. The callee owns it.
 type Conn struct {
+	// The table's own bookkeeping and the fields every segment touches
+	// come first.
+	st connState
+	// Last is the connection's latest segment.
+	Last Mark
+	// HandshakeDone is set once the client acknowledged the server's SYN.
+	HandshakeDone bool
+	Dir           [2]Half
+	// Events are the kept segments in frame order; EventsDropped counts
+	// those that did not fit in MaxEvents.
+	Events        []Event
+	EventsDropped int
+
 	// ID numbers connections from 1 in the order of their first frame.
 	ID int
 	// Incarnation is 1 for the first connection on a 4-tuple the table
@@ -258,15 +283,8 @@ type Conn struct {
 	// Addr holds the client's and the server's address.
 	Addr  [2]netip.AddrPort
 	Roles Roles
-	// First and Last are the connection's first and latest segments.
-	First, Last Mark
-	Dir         [2]Half
-	// Events are the kept segments in frame order; EventsDropped counts
-	// those that did not fit in MaxEvents.
-	Events        []Event
-	EventsDropped int
-	// HandshakeDone is set once the client acknowledged the server's SYN.
-	HandshakeDone bool
+	// First is the connection's first segment.
+	First Mark
 	// End says why the connection left the table, at capture time EndTime
 	// (the time of the segment that made it leave, or the last segment of
 	// the capture).
@@ -276,6 +294,18 @@ type Conn struct {
 	// kept with the 4-tuple and handed back as Prev.Memo to the next
 	// incarnation.
 	Memo any
+}
+
+// newConn allocates a connection with its two halves' details in one
+// block.
+func newConn() *Conn {
+	b := new(struct {
+		c Conn
+		d [2]Detail
+	})
+	b.c.Dir[0].Detail, b.c.Dir[1].Detail = &b.d[0], &b.d[1]
+	b.c.Dir[0].WScale, b.c.Dir[1].WScale = -1, -1
+	return &b.c
 }
 
 // Prior is what the table keeps of a finished incarnation for the next one

@@ -52,16 +52,32 @@ type TableStats struct {
 // or at Flush. Memory therefore follows concurrent connections, not the
 // size of the capture.
 type Table struct {
-	opts  TableOptions
-	m     map[tupleKey]*slot
-	lru   list // slots with a live connection, least recently active first
-	done  list // complete connections, by last activity
-	hs    list // connections stuck in their handshake, by last activity
-	tombs list // finished 4-tuples remembered for linking, oldest first
+	opts TableOptions
+	// m holds the live connections and the remembered finished ones;
+	// nLive and nTombs count them. tombQ holds the remembered ones oldest
+	// first, from tombH on.
+	m      *connMap
+	nLive  int
+	nTombs int
+	tombQ  []*tomb
+	tombH  int
+	done   list // complete connections, by last activity
+	hs     list // connections stuck in their handshake, by last activity
+	// idle orders live connections by last activity, lazily, for
+	// eviction; kept only under MaxFlows.
+	idle  idleHeap
 	now   int64
 	ids   int
 	stats TableStats
 	err   error
+}
+
+// tomb is a remembered finished connection.
+type tomb struct {
+	key   tupleKey
+	hash  uint64
+	prior *Prior
+	dead  bool // consumed by a new incarnation
 }
 
 // NewTable returns an empty table.
@@ -78,19 +94,16 @@ func NewTable(opts TableOptions) *Table {
 	if opts.Finish == nil {
 		opts.Finish = func(*Conn) error { return nil }
 	}
-	t := &Table{opts: opts, m: make(map[tupleKey]*slot)}
-	t.lru.init(lruList)
-	t.done.init(doneList)
-	t.hs.init(hsList)
-	t.tombs.init(tombList)
+	t := &Table{opts: opts, m: newConnMap()}
+	t.done.id, t.hs.id = doneList, hsList
 	return t
 }
 
 // Stats returns the table's counters.
 func (t *Table) Stats() TableStats {
 	s := t.stats
-	s.Live = t.lru.n
-	s.Remembered = t.tombs.n
+	s.Live = t.nLive
+	s.Remembered = t.nTombs
 	return s
 }
 
@@ -100,12 +113,15 @@ type tupleKey struct {
 	pa, pb uint16
 }
 
-func keyOf(src, dst netip.AddrPort) tupleKey {
+// keyOf returns the key of the 4-tuple and whether src is its lower
+// endpoint.
+func keyOf(src, dst netip.AddrPort) (tupleKey, bool) {
 	k := tupleKey{a: src.Addr().As16(), b: dst.Addr().As16(), pa: src.Port(), pb: dst.Port()}
 	if c := cmp16(k.a, k.b); c > 0 || (c == 0 && k.pa > k.pb) {
 		k.a, k.b, k.pa, k.pb = k.b, k.a, k.pb, k.pa
+		return k, false
 	}
-	return k
+	return k, true
 }
 
 func cmp16(a, b [16]byte) int {
@@ -120,28 +136,24 @@ func cmp16(a, b [16]byte) int {
 	return 0
 }
 
-// slot is the table's entry for one 4-tuple: the live connection, or the
-// remembered end of the previous one, and the list links.
-type slot struct {
-	key   tupleKey
-	conn  *Conn
-	tomb  *Prior
-	links [4]link
-	st    *connState
-}
-
 // connState is the table's bookkeeping for a live connection, beside the
 // evidence it hands off.
 type connState struct {
+	key  tupleKey
+	hash uint64
+	// clientIsA says whether the client is the key's lower endpoint.
+	clientIsA   bool
+	links       [2]link
 	hadSYN      bool
 	progress    bool // payload or FIN seen
-	hsEvents    int  // events kept for WhyHandshake
+	inDone      bool
+	inHS        bool
+	live        bool
 	afterRST    [2]bool
+	hsEvents    int    // events kept for WhyHandshake
 	dataEvent   [2]int // index+1 of the WhyDataAfterFIN event per sender
 	rst         Mark   // latest in-window RST
 	lastAdvance Mark   // latest segment that carried SYN, FIN or payload
-	inDone      bool
-	inHS        bool
 }
 
 // Add files one segment. Segments must come in capture (frame) order.
@@ -151,36 +163,39 @@ func (t *Table) Add(s *Segment) error {
 	}
 	if s.Time > t.now {
 		t.now = s.Time
-	}
-	t.expire()
-	if t.err != nil {
-		return t.err
-	}
-	k := keyOf(s.Src, s.Dst)
-	sl := t.m[k]
-	if sl == nil {
-		sl = &slot{key: k}
-		t.m[k] = sl
-	}
-	c := sl.conn
-	switch {
-	case c == nil:
-		prev := sl.tomb
-		if prev != nil {
-			t.tombs.remove(sl)
-			sl.tomb = nil
+		t.expire()
+		if t.err != nil {
+			return t.err
 		}
-		c = t.start(sl, s, prev)
-	case s.Flags&SYN != 0 && startsIncarnation(c, s):
-		prev := t.finish(sl, EndSuperseded, s.Time)
-		c = t.start(sl, s, prev)
 	}
-	if t.err != nil {
-		return t.err
+	k, srcIsA := keyOf(s.Src, s.Dst)
+	h := t.m.hash(&k)
+	var c *Conn
+	if i := t.m.find(&k, h); i >= 0 {
+		c = t.m.e[i].c
 	}
-	t.update(sl, c, s)
-	t.lru.moveToBack(sl)
-	t.sort(sl)
+	dir := FromServer
+	if c != nil && srcIsA == c.st.clientIsA {
+		dir = FromClient
+	}
+	var prev *Prior
+	if c != nil && s.Flags&SYN != 0 && startsIncarnation(c, s, dir) {
+		prev = t.finish(c, EndSuperseded, s.Time)
+		c = nil
+	}
+	if c == nil {
+		c = t.start(&k, h, srcIsA, s, prev)
+		if t.err != nil {
+			return t.err
+		}
+		dir = FromServer
+		if srcIsA == c.st.clientIsA {
+			dir = FromClient
+		}
+	}
+	if t.update(c, dir, s) {
+		t.sort(c)
+	}
 	return nil
 }
 
@@ -190,13 +205,15 @@ func (t *Table) Flush() error {
 	if t.err != nil {
 		return t.err
 	}
-	var live []*slot
-	for sl := t.lru.head; sl != nil; sl = sl.links[lruList].next {
-		live = append(live, sl)
+	live := make([]*Conn, 0, t.nLive)
+	for i := range t.m.e {
+		if c := t.m.e[i].c; c != nil {
+			live = append(live, c)
+		}
 	}
-	slices.SortFunc(live, func(a, b *slot) int { return a.conn.ID - b.conn.ID })
-	for _, sl := range live {
-		t.finish(sl, EndOfCapture, t.now)
+	slices.SortFunc(live, func(a, b *Conn) int { return a.ID - b.ID })
+	for _, c := range live {
+		t.finish(c, EndOfCapture, t.now)
 		if t.err != nil {
 			return t.err
 		}
@@ -204,43 +221,55 @@ func (t *Table) Flush() error {
 	return nil
 }
 
-// start opens a new connection in sl with s as its first segment.
-func (t *Table) start(sl *slot, s *Segment, prev *Prior) *Conn {
-	if t.opts.MaxFlows > 0 && t.lru.n >= t.opts.MaxFlows {
-		if old := t.lru.head; old != nil {
+// start opens a new connection for key k (hash h) with s as its first
+// segment, linked to prev, or else to the remembered previous incarnation
+// if there is one.
+func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prior) *Conn {
+	if t.opts.MaxFlows > 0 && t.nLive >= t.opts.MaxFlows {
+		if old := t.idle.oldest(); old != nil {
 			t.stats.Evicted++
 			t.finish(old, EndEvicted, t.now)
-			if old != sl {
-				delete(t.m, old.key)
-			}
 		}
+	}
+	e := &t.m.e[t.m.slot(k, h)]
+	if tb := e.t; tb != nil {
+		if prev == nil {
+			prev = tb.prior
+		}
+		tb.dead, e.t = true, nil
+		t.nTombs--
 	}
 	t.ids++
 	t.stats.Flows++
-	c := &Conn{ID: t.ids, Incarnation: 1, Prev: prev, First: markOf(s)}
+	c := newConn()
+	c.ID, c.Incarnation, c.Prev, c.First = t.ids, 1, prev, markOf(s)
 	if prev != nil {
 		c.Incarnation = prev.Incarnation + 1
 	}
-	c.Dir[0].WScale, c.Dir[1].WScale = -1, -1
-	client, server := s.Src, s.Dst
+	srcIsClient := true
 	switch {
 	case s.Flags&(SYN|ACK) == SYN:
 		c.Roles = RolesSYN
 	case s.Flags&(SYN|ACK) == SYN|ACK:
 		c.Roles = RolesSYNACK
-		client, server = s.Dst, s.Src
+		srcIsClient = false
 	default:
 		c.Roles = RolesInferred
-		if serverPort(s.Src.Port(), s.Dst.Port()) {
-			client, server = s.Dst, s.Src
-		}
+		srcIsClient = !serverPort(s.Src.Port(), s.Dst.Port())
 	}
-	c.Addr = [2]netip.AddrPort{client, server}
-	sl.conn = c
-	sl.st = &connState{}
-	t.lru.pushBack(sl)
-	if t.lru.n > t.stats.PeakLive {
-		t.stats.PeakLive = t.lru.n
+	c.Addr = [2]netip.AddrPort{s.Src, s.Dst}
+	if !srcIsClient {
+		c.Addr = [2]netip.AddrPort{s.Dst, s.Src}
+	}
+	c.st.key, c.st.hash, c.st.live = *k, h, true
+	c.st.clientIsA = srcIsClient == srcIsA
+	e.c = c
+	t.nLive++
+	if t.opts.MaxFlows > 0 {
+		t.idle.push(c)
+	}
+	if t.nLive > t.stats.PeakLive {
+		t.stats.PeakLive = t.nLive
 	}
 	return c
 }
@@ -259,11 +288,7 @@ func serverPort(a, b uint16) bool {
 // connection already has from that sender (a retransmitted or reordered SYN
 // keeps it), or any SYN once the connection has closed, unless it repeats
 // the known ISN.
-func startsIncarnation(c *Conn, s *Segment) bool {
-	dir := FromClient
-	if s.Src != c.Addr[FromClient] {
-		dir = FromServer
-	}
+func startsIncarnation(c *Conn, s *Segment, dir int) bool {
 	h := &c.Dir[dir]
 	if h.SYNCount > 0 {
 		return s.Seq != h.ISN
@@ -292,18 +317,20 @@ func closedBoth(c *Conn) bool {
 	return (c.Dir[0].FinSeen && c.Dir[1].FinSeen) || c.Dir[0].RSTCount+c.Dir[1].RSTCount > 0
 }
 
-// finish hands the connection in sl to the Finish callback and turns the
-// slot into a remembered Prior, which it returns.
-func (t *Table) finish(sl *slot, why EndReason, at int64) *Prior {
-	c := sl.conn
-	t.lru.remove(sl)
-	if sl.st.inDone {
-		t.done.remove(sl)
+// finish hands connection c to the Finish callback and returns the Prior
+// its successor links to; a connection that left for good is remembered.
+func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
+	st := &c.st
+	i := t.m.find(&st.key, st.hash)
+	t.m.e[i].c = nil
+	t.nLive--
+	st.live = false
+	if st.inDone {
+		t.done.remove(c)
 	}
-	if sl.st.inHS {
-		t.hs.remove(sl)
+	if st.inHS {
+		t.hs.remove(c)
 	}
-	sl.conn, sl.st = nil, nil
 	c.End, c.EndTime = why, at
 	if err := t.opts.Finish(c); err != nil && t.err == nil {
 		t.err = err
@@ -312,50 +339,67 @@ func (t *Table) finish(sl *slot, why EndReason, at int64) *Prior {
 	if why == EndLinger || why == EndIdleHandshake {
 		// Remembered for a SYN that reuses the 4-tuple later. An evicted
 		// connection is not: its 4-tuple may still be live on the wire.
-		sl.tomb = p
-		t.tombs.pushBack(sl)
+		tb := &tomb{key: st.key, hash: st.hash, prior: p}
+		t.m.e[i].t = tb
+		t.nTombs++
+		t.tombQ = append(t.tombQ, tb)
+	} else if e := &t.m.e[i]; e.t == nil {
+		t.m.removeAt(i)
 	}
 	return p
 }
 
 // expire finishes lingering connections and forgets old Priors.
 func (t *Table) expire() {
-	for sl := t.done.head; sl != nil && sl.conn.Last.Time+t.opts.Linger <= t.now; sl = t.done.head {
-		t.finish(sl, EndLinger, sl.conn.Last.Time+t.opts.Linger)
+	for c := t.done.head; c != nil && c.Last.Time+t.opts.Linger <= t.now; c = t.done.head {
+		t.finish(c, EndLinger, c.Last.Time+t.opts.Linger)
 	}
-	for sl := t.hs.head; sl != nil && sl.conn.Last.Time+t.opts.HandshakeIdle <= t.now; sl = t.hs.head {
-		t.finish(sl, EndIdleHandshake, sl.conn.Last.Time+t.opts.HandshakeIdle)
+	for c := t.hs.head; c != nil && c.Last.Time+t.opts.HandshakeIdle <= t.now; c = t.hs.head {
+		t.finish(c, EndIdleHandshake, c.Last.Time+t.opts.HandshakeIdle)
 	}
-	for sl := t.tombs.head; sl != nil && sl.tomb.Last.Time+t.opts.Linger+t.opts.Remember <= t.now; sl = t.tombs.head {
-		t.tombs.remove(sl)
-		sl.tomb = nil
-		if sl.conn == nil {
-			delete(t.m, sl.key)
+	for t.tombH < len(t.tombQ) {
+		tb := t.tombQ[t.tombH]
+		if !tb.dead && tb.prior.Last.Time+t.opts.Linger+t.opts.Remember > t.now {
+			break
 		}
+		if !tb.dead {
+			i := t.m.find(&tb.key, tb.hash)
+			e := &t.m.e[i]
+			e.t = nil
+			t.nTombs--
+			if e.c == nil {
+				t.m.removeAt(i)
+			}
+		}
+		t.tombQ[t.tombH] = nil
+		t.tombH++
+	}
+	if t.tombH > 1024 && t.tombH*2 > len(t.tombQ) {
+		t.tombQ = append(t.tombQ[:0], t.tombQ[t.tombH:]...)
+		t.tombH = 0
 	}
 }
 
-// sort puts sl on the expiry list its connection belongs to.
-func (t *Table) sort(sl *slot) {
-	c, st := sl.conn, sl.st
+// sort puts c on the expiry list it belongs to.
+func (t *Table) sort(c *Conn) {
+	st := &c.st
 	done := (c.Dir[0].FinAcked.Seen() && c.Dir[1].FinAcked.Seen()) ||
 		(st.rst.Seen() && st.rst.Frame >= st.lastAdvance.Frame)
-	t.done.place(sl, done, &st.inDone)
-	t.hs.place(sl, st.hadSYN && !c.HandshakeDone && !st.progress && !done, &st.inHS)
+	t.done.place(c, done, &st.inDone)
+	t.hs.place(c, st.hadSYN && !c.HandshakeDone && !st.progress && !done, &st.inHS)
 }
 
 // update files segment s into connection c.
-func (t *Table) update(sl *slot, c *Conn, s *Segment) {
-	st := sl.st
-	dir := FromClient
-	if s.Src != c.Addr[FromClient] {
-		dir = FromServer
-	}
+func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
+	st := &c.st
 	h, p := &c.Dir[dir], &c.Dir[1-dir]
 	m := markOf(s)
 	h.Packets++
 	h.Bytes += uint64(s.PayloadLen)
 	h.Last, c.Last = m, m
+	if s.Flags&(SYN|FIN|RST) != 0 || st.inDone || st.inHS {
+		changed = true
+	}
 	h.LastIPID = s.IPID
 	if s.HasTS {
 		h.TSSeen, h.TSval, h.TSecr = true, s.TSval, s.TSecr
@@ -376,7 +420,7 @@ func (t *Table) update(sl *slot, c *Conn, s *Segment) {
 		}
 		h.SYNCount++
 		h.SYNLast = m
-		p.HandshakeAckAfter = Mark{}
+		p.HandshakeAckAfter, p.hsAcked = Mark{}, false
 		if h.SYNCount <= MaxSYNs {
 			why |= WhySYN
 		}
@@ -402,6 +446,7 @@ func (t *Table) update(sl *slot, c *Conn, s *Segment) {
 		}
 		if s.PayloadLen > 0 {
 			h.LastData = m
+			changed = changed || !st.progress
 			st.progress = true
 			st.lastAdvance = m
 			if p.FinSeen {
@@ -421,6 +466,10 @@ func (t *Table) update(sl *slot, c *Conn, s *Segment) {
 	badAck := s.Flags&ACK != 0 && t.acks(c, h, p, dir, s, m, &why)
 	if c.HandshakeDone && !wasDone {
 		why |= WhyHandshake
+		changed = true
+	}
+	if why&WhyFINAck != 0 {
+		changed = true
 	}
 
 	if s.Flags&FIN != 0 && !rst {
@@ -458,14 +507,17 @@ func (t *Table) update(sl *slot, c *Conn, s *Segment) {
 		case s.Window == 0 && !h.ZeroWindowOpen:
 			h.ZeroWindowOpen = true
 			if h.ZeroWindows < MaxZeroWindows {
-				h.ZeroWindow[h.ZeroWindows] = ZeroWindow{Start: m}
+				if h.Episodes == nil {
+					h.Episodes = new([MaxZeroWindows]ZeroWindow)
+				}
+				h.Episodes[h.ZeroWindows] = ZeroWindow{Start: m}
 				why |= WhyZeroWindow
 			}
 			h.ZeroWindows++
 		case s.Window != 0 && h.ZeroWindowOpen:
 			h.ZeroWindowOpen = false
 			if i := h.ZeroWindows - 1; i < MaxZeroWindows {
-				h.ZeroWindow[i].End = m
+				h.Episodes[i].End = m
 				why |= WhyWindowOpen
 			}
 		}
@@ -473,7 +525,7 @@ func (t *Table) update(sl *slot, c *Conn, s *Segment) {
 	}
 	if p.ZeroWindowOpen && !rst {
 		if i := p.ZeroWindows - 1; i < MaxZeroWindows {
-			p.ZeroWindow[i].Probes++
+			p.Episodes[i].Probes++
 		}
 	}
 
@@ -497,6 +549,7 @@ func (t *Table) update(sl *slot, c *Conn, s *Segment) {
 			c.EventsDropped++
 		}
 	}
+	return changed
 }
 
 // finSent files a FIN segment from h's sender and reports whether it was a
@@ -591,13 +644,14 @@ func (t *Table) acks(c *Conn, h, p *Half, dir int, s *Segment, m Mark, why *Why)
 	}
 	// Bounded acknowledgements only: ack in (x, peer's End].
 	covers := func(x uint32) bool { return !SeqLess(a, x+1) && !SeqLess(p.End, a) }
-	if !rst && p.SYNCount > 0 && covers(p.ISN) {
+	if !rst && !h.hsAcked && p.SYNCount > 0 && covers(p.ISN) {
 		if !h.HandshakeAck.Seen() {
 			h.HandshakeAck = m
 		}
 		if !h.HandshakeAckAfter.Seen() {
 			h.HandshakeAckAfter = m
 		}
+		h.hsAcked = true
 		if dir == FromClient && s.Flags&SYN == 0 {
 			c.HandshakeDone = true
 		}

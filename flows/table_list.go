@@ -1,73 +1,110 @@
 package flows
 
-// The table threads its slots on intrusive doubly linked lists, one link
-// pair per list, so that moving a slot costs a few pointer writes and no
+import "container/heap"
+
+// The table threads its connections on intrusive doubly linked lists, one
+// link pair per list, so that moving one costs a few pointer writes and no
 // allocation.
 
 const (
-	lruList = iota
-	doneList
+	doneList = iota
 	hsList
-	tombList
 )
 
-type link struct{ prev, next *slot }
+type link struct{ prev, next *Conn }
 
 type list struct {
-	head, tail *slot
-	n          int
+	head, tail *Conn
 	id         int
 }
 
-func (l *list) init(id int) { l.id = id }
-
-func (l *list) pushBack(s *slot) {
-	k := &s.links[l.id]
+func (l *list) pushBack(c *Conn) {
+	k := &c.st.links[l.id]
 	k.prev, k.next = l.tail, nil
 	if l.tail != nil {
-		l.tail.links[l.id].next = s
+		l.tail.st.links[l.id].next = c
 	} else {
-		l.head = s
+		l.head = c
 	}
-	l.tail = s
-	l.n++
+	l.tail = c
 }
 
-func (l *list) remove(s *slot) {
-	k := &s.links[l.id]
+func (l *list) remove(c *Conn) {
+	k := &c.st.links[l.id]
 	if k.prev != nil {
-		k.prev.links[l.id].next = k.next
+		k.prev.st.links[l.id].next = k.next
 	} else {
 		l.head = k.next
 	}
 	if k.next != nil {
-		k.next.links[l.id].prev = k.prev
+		k.next.st.links[l.id].prev = k.prev
 	} else {
 		l.tail = k.prev
 	}
 	k.prev, k.next = nil, nil
-	l.n--
 }
 
-func (l *list) moveToBack(s *slot) {
-	if l.tail == s {
+func (l *list) moveToBack(c *Conn) {
+	if l.tail == c {
 		return
 	}
-	l.remove(s)
-	l.pushBack(s)
+	l.remove(c)
+	l.pushBack(c)
 }
 
-// place keeps s at the back of l when want is set and off it otherwise;
-// *in records whether s is on l.
-func (l *list) place(s *slot, want bool, in *bool) {
+// place keeps c at the back of l when want is set and off it otherwise;
+// *in records whether c is on l.
+func (l *list) place(c *Conn, want bool, in *bool) {
 	switch {
 	case want && *in:
-		l.moveToBack(s)
+		l.moveToBack(c)
 	case want:
-		l.pushBack(s)
+		l.pushBack(c)
 		*in = true
 	case *in:
-		l.remove(s)
+		l.remove(c)
 		*in = false
 	}
+}
+
+// idleHeap finds the longest-idle live connection without work per
+// segment: each connection has one entry, keyed by its last activity when
+// the entry was made; a stale entry (the connection was active since) is
+// re-keyed when it reaches the top, and a finished connection's dropped.
+type idleHeap []idleEntry
+
+type idleEntry struct {
+	at int64
+	c  *Conn
+}
+
+func (h idleHeap) Len() int           { return len(h) }
+func (h idleHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h idleHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *idleHeap) Push(x any)        { *h = append(*h, x.(idleEntry)) }
+func (h *idleHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+func (h *idleHeap) push(c *Conn) { heap.Push(h, idleEntry{at: c.Last.Time, c: c}) }
+
+// oldest returns the live connection idle the longest, or nil.
+func (h *idleHeap) oldest() *Conn {
+	for h.Len() > 0 {
+		top := (*h)[0]
+		switch {
+		case !top.c.st.live:
+			heap.Pop(h)
+		case top.at != top.c.Last.Time:
+			(*h)[0].at = top.c.Last.Time
+			heap.Fix(h, 0)
+		default:
+			heap.Pop(h)
+			return top.c
+		}
+	}
+	return nil
 }

@@ -1,0 +1,123 @@
+package flows
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
+)
+
+// connMap maps 4-tuples to the live connection and the remembered end of
+// the previous one. It is an open-addressing table with linear probing
+// whose entries hold the key's hash and the two pointers, so that a
+// lookup costs one probe of a 24-byte entry and the key comparison in the
+// connection's first cache line, instead of a map's key slots.
+type connMap struct {
+	e    []mapEntry
+	n    int
+	mask uint64
+	seed uint64
+}
+
+type mapEntry struct {
+	h uint64 // 0: empty
+	c *Conn
+	t *tomb
+}
+
+// key returns the entry's 4-tuple.
+func (e *mapEntry) key() *tupleKey {
+	if e.c != nil {
+		return &e.c.st.key
+	}
+	return &e.t.key
+}
+
+func newConnMap() *connMap {
+	m := &connMap{seed: rand.Uint64() | 1}
+	m.resize(1 << 10)
+	return m
+}
+
+// hash mixes the 4-tuple with the map's random seed (so that a crafted
+// capture cannot aim collisions at it).
+func (m *connMap) hash(k *tupleKey) uint64 {
+	le := binary.LittleEndian
+	h := m.seed
+	for _, w := range [...]uint64{le.Uint64(k.a[:8]), le.Uint64(k.a[8:]), le.Uint64(k.b[:8]), le.Uint64(k.b[8:]), uint64(k.pa)<<16 | uint64(k.pb)} {
+		hi, lo := bits.Mul64(h^w, 0x9E3779B97F4A7C15)
+		h = hi ^ lo
+	}
+	return h | 1
+}
+
+// find returns the index of k's entry, or -1.
+func (m *connMap) find(k *tupleKey, h uint64) int {
+	for i := h & m.mask; ; i = (i + 1) & m.mask {
+		e := &m.e[i]
+		if e.h == 0 {
+			return -1
+		}
+		if e.h == h && *e.key() == *k {
+			return int(i)
+		}
+	}
+}
+
+// slot returns the index of k's entry, making an empty one (h set, no
+// pointers) when k has none; the caller fills it before the next call.
+func (m *connMap) slot(k *tupleKey, h uint64) int {
+	if i := m.find(k, h); i >= 0 {
+		return i
+	}
+	if (m.n+1)*4 > len(m.e)*3 {
+		m.resize(len(m.e) * 2)
+	}
+	for i := h & m.mask; ; i = (i + 1) & m.mask {
+		if e := &m.e[i]; e.h == 0 {
+			e.h = h
+			m.n++
+			return int(i)
+		}
+	}
+}
+
+// removeAt deletes entry i (backward-shift deletion keeps probe chains
+// intact without tombstones).
+func (m *connMap) removeAt(at int) {
+	i := uint64(at)
+	m.n--
+	for {
+		m.e[i] = mapEntry{}
+		j := i
+		for {
+			j = (j + 1) & m.mask
+			if m.e[j].h == 0 {
+				return
+			}
+			home := m.e[j].h & m.mask
+			// Entry j may move back to i unless its home lies
+			// cyclically in (i, j].
+			if (i < j && (home <= i || home > j)) || (i > j && home <= i && home > j) {
+				m.e[i] = m.e[j]
+				i = j
+				break
+			}
+		}
+	}
+}
+
+func (m *connMap) resize(n int) {
+	old := m.e
+	m.e = make([]mapEntry, n)
+	m.mask = uint64(n - 1)
+	for i := range old {
+		if e := &old[i]; e.h != 0 {
+			for j := e.h & m.mask; ; j = (j + 1) & m.mask {
+				if m.e[j].h == 0 {
+					m.e[j] = *e
+					break
+				}
+			}
+		}
+	}
+}
