@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"math"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/teardown/teardown/analyze"
+	"github.com/teardown/teardown/flows/capture"
+	"github.com/teardown/teardown/flows/testenv"
 )
 
 // sampleResult is a small result with the nil lists and maps a careless
@@ -186,4 +191,153 @@ func compact(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// fill sets every field of the value v points to, recursively, to a
+// non-zero value (lists and maps get two elements, strings the characters
+// JSON must escape), so that a field the flow encoder does not know shows.
+func fill(v reflect.Value, depth int) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if depth > 6 {
+			return
+		}
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem(), depth+1)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fill(v.Field(i), depth+1)
+			}
+		}
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 2, 2)
+		for i := range 2 {
+			fill(s.Index(i), depth+1)
+		}
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		for _, k := range []string{"b\t", "a<&>"} {
+			e := reflect.New(v.Type().Elem()).Elem()
+			fill(e, depth+1)
+			m.SetMapIndex(reflect.ValueOf(k), e)
+		}
+		v.Set(m)
+	case reflect.String:
+		v.SetString("x\"\\\x01\u2028é<&>\xff")
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(1_700_000_000_123_456_789 % (1 << (8*v.Type().Size() - 2)))
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(3) // a valid State, and a small frame number
+	case reflect.Float32, reflect.Float64:
+		v.SetFloat(1.5e-7)
+	}
+}
+
+// reference encodes f with encoding/json the way the flow encoder must:
+// nil lists and maps as empty ones, HTML escaping off.
+func reference(t *testing.T, f *analyze.Flow) string {
+	t.Helper()
+	g := *f
+	if g.Diagnoses == nil {
+		g.Diagnoses = []analyze.Diagnosis{}
+	}
+	g.Diagnoses = slices.Clone(g.Diagnoses)
+	for i := range g.Diagnoses {
+		if g.Diagnoses[i].Frames == nil {
+			g.Diagnoses[i].Frames = []uint64{}
+		}
+	}
+	for _, s := range []**analyze.Side{&g.Sides.Client, &g.Sides.Server} {
+		if *s == nil {
+			continue
+		}
+		c := **s
+		if c.States == nil {
+			c.States = []analyze.StateEntry{}
+		}
+		if c.FinFrames == nil {
+			c.FinFrames = []uint64{}
+		}
+		if c.Durations == nil {
+			c.Durations = map[string]float64{}
+		}
+		*s = &c
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&g); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSuffix(buf.String(), "\n")
+}
+
+func TestFlowEncoderMatchesEncodingJSON(t *testing.T) {
+	var full analyze.Flow
+	fill(reflect.ValueOf(&full).Elem(), 0)
+	flows := map[string]*analyze.Flow{
+		"every field set": &full,
+		"sample":          sampleResult().Flows[0],
+		"zero":            {Sides: analyze.Sides{Client: &analyze.Side{FinalState: analyze.Closed}}},
+	}
+	// Times around edges of the calendar arithmetic.
+	for _, ts := range []string{"1970-01-01T00:00:00Z", "2000-02-29T23:59:59.999999999Z", "2024-12-31T12:00:00.5Z", "2100-03-01T00:00:00Z", "1969-12-31T23:59:59Z"} {
+		var tm analyze.Time
+		if err := tm.UnmarshalText([]byte(ts)); err != nil {
+			t.Fatal(err)
+		}
+		f := *sampleResult().Flows[0]
+		f.Start, f.End = tm, tm
+		flows["time "+ts] = &f
+	}
+	for name, f := range flows {
+		t.Run(name, func(t *testing.T) {
+			got, err := appendFlow(nil, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := reference(t, f); string(got) != want {
+				t.Errorf("flow encoder differs from encoding/json:\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+	if _, err := appendFloat(nil, math.NaN()); err == nil {
+		t.Error("NaN encoded without an error")
+	}
+}
+
+// TestFlowEncoderOnLabFlows compares the two encoders on every flow the
+// analyzer finds in the lab captures.
+func TestFlowEncoderOnLabFlows(t *testing.T) {
+	caps, _ := filepath.Glob(filepath.Join(testenv.Lab(t), "*.pcap*"))
+	if len(caps) == 0 {
+		t.Skip("no lab captures")
+	}
+	n := 0
+	for _, c := range caps {
+		r, err := capture.Open([]string{c}, capture.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := analyze.Run(r, analyze.Options{})
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range res.Flows {
+			got, err := appendFlow(nil, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := reference(t, f); string(got) != want {
+				t.Fatalf("%s flow %d: encoders differ:\n got %s\nwant %s", c, f.ID, got, want)
+			}
+			n++
+		}
+	}
+	t.Logf("%d flows compared", n)
 }
