@@ -297,9 +297,12 @@ func (s *story) zeroWindowFinHeld(x int) int {
 		return 0
 	}
 	p := &s.conn.Dir[1-x]
+	if p.Episodes == nil {
+		return 0
+	}
 	n := 0
 	for i := 0; i < int(min(p.ZeroWindows, flows.MaxZeroWindows)); i++ {
-		z := &p.ZeroWindow[i]
+		z := &p.Episodes[i]
 		if z.Start.Frame < ss.finFirst.Frame && z.End.Seen() && z.End.Frame <= ss.finFirst.Frame && ss.finFirst.Time-z.End.Time <= 1e9 {
 			n++
 		}
