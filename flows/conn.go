@@ -132,6 +132,8 @@ type Half struct {
 	WScale             int8
 	// hsAcked: HandshakeAck and HandshakeAckAfter are both set.
 	hsAcked bool
+	// Window is the last window advertised (raw, unscaled).
+	Window uint16
 
 	// MaxAck is the highest acknowledgement this direction sent. Only
 	// acknowledgements of something the peer could have sent count
@@ -141,9 +143,6 @@ type Half struct {
 	// Timestamps: TSval and TSecr of the latest segment that had the
 	// option.
 	TSval, TSecr uint32
-	// Window is the last window advertised (raw, unscaled); LastIPID the
-	// IPv4 ID of the latest segment.
-	Window, LastIPID uint16
 	// LastData is the latest segment that carried payload; MaxAckAt the
 	// first segment that carried MaxAck.
 	LastData, MaxAckAt Mark
@@ -260,14 +259,16 @@ const (
 // Conn is one incarnation of one 4-tuple, handed to the table's Finish
 // callback when it leaves the table. The callee owns it.
 type Conn struct {
-	// The table's own bookkeeping and the fields every segment touches
-	// come first.
+	// Dir holds each direction's evidence, indexed by the sender. It
+	// comes first so that each Half fills two whole cache lines.
+	Dir [2]Half
+	// The table's own bookkeeping and the other fields every segment
+	// touches.
 	st connState
 	// Last is the connection's latest segment.
 	Last Mark
 	// HandshakeDone is set once the client acknowledged the server's SYN.
 	HandshakeDone bool
-	Dir           [2]Half
 	// Events are the kept segments in frame order; EventsDropped counts
 	// those that did not fit in MaxEvents.
 	Events        []Event

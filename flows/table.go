@@ -400,7 +400,6 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 	if s.Flags&(SYN|FIN|RST) != 0 || st.inDone || st.inHS {
 		changed = true
 	}
-	h.LastIPID = s.IPID
 	if s.HasTS {
 		h.TSSeen, h.TSval, h.TSecr = true, s.TSval, s.TSecr
 	}
