@@ -22,6 +22,14 @@ const (
 	NoteKeepalive         = "keepalive"
 )
 
+// flagNames caches flows.Flags.String for every flag byte.
+var flagNames = func() (n [256]string) {
+	for i := range n {
+		n[i] = flows.Flags(i).String()
+	}
+	return n
+}()
+
 // plainNotes name the reasons that need no counting, most telling first.
 var plainNotes = []struct {
 	why  flows.Why
@@ -50,7 +58,7 @@ func (s *story) events() []Event {
 		e := &c.Events[i]
 		ev := Event{
 			Frame: e.Frame, At: Time(e.Time), From: sideRole(int(e.Dir)),
-			Flags: e.Flags.String(), Seq: e.Seq, Ack: e.Ack, Len: e.Len,
+			Flags: flagNames[e.Flags], Seq: e.Seq, Ack: e.Ack, Len: e.Len,
 		}
 		if e.Count > 1 {
 			ev.Count = int(e.Count)

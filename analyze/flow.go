@@ -15,6 +15,10 @@ type story struct {
 	conn  *flows.Conn
 	sides [2]*sideStory
 	run   [2]sideRun
+	// mem holds the two sideStories sides points to (one allocation).
+	mem [2]sideStory
+	// ms is the replay's scratch, reused across flows.
+	ms []moment
 	// rst is the first accepted RST that closed a side, nil if none.
 	rst *rstStory
 	// synSentRSTs are RSTs a client in SYN_SENT sent to a bad ACK (a
@@ -68,9 +72,14 @@ func sideRole(x int) Role {
 	return Server
 }
 
-// buildFlow reconstructs the close story of one connection.
-func buildFlow(c *flows.Conn) *Flow {
+// buildFlow reconstructs the close story of one connection. scratch, when
+// not nil, lends the replay its buffer across calls.
+func buildFlow(c *flows.Conn, scratch *[]moment) *Flow {
 	s := newStory(c)
+	if scratch != nil {
+		s.ms = (*scratch)[:0]
+		defer func() { *scratch = s.ms[:0] }()
+	}
 	s.replay()
 	s.classify()
 	f := &Flow{
@@ -89,7 +98,8 @@ func buildFlow(c *flows.Conn) *Flow {
 	if c.Roles == flows.RolesInferred {
 		f.Roles = RolesInferred
 	}
-	f.Sides = Sides{Client: s.side(flows.FromClient), Server: s.side(flows.FromServer)}
+	sides := new([2]Side)
+	f.Sides = Sides{Client: s.side(flows.FromClient, &sides[0]), Server: s.side(flows.FromServer, &sides[1])}
 	f.Close = s.closeOf()
 	f.Reuse = s.reuse()
 	f.Events = s.events()
@@ -109,8 +119,18 @@ func newStory(c *flows.Conn) *story {
 	if s.end < c.Last.Time {
 		s.end = c.Last.Time
 	}
+	nfin := [2]int{}
+	for i := range c.Events {
+		if e := &c.Events[i]; e.Why&flows.WhyFIN != 0 {
+			nfin[e.Dir]++
+		}
+	}
+	fins := make([]flows.Mark, 0, nfin[0]+nfin[1])
 	for x := range 2 {
-		s.sides[x] = s.finStory(x)
+		s.sides[x] = &s.mem[x]
+		s.sides[x].fins = fins[len(fins) : len(fins) : len(fins)+nfin[x]]
+		fins = fins[:len(fins)+nfin[x]]
+		s.finStory(x, s.sides[x])
 	}
 	for x := range 2 {
 		sx, sy := s.sides[x], s.sides[1-x]
@@ -131,10 +151,10 @@ func newStory(c *flows.Conn) *story {
 // finStory collects side x's FIN evidence, inferring a FIN the capture
 // missed when the peer acknowledged one past all of x's data and x sent
 // nothing beyond it.
-func (s *story) finStory(x int) *sideStory {
+func (s *story) finStory(x int, ss *sideStory) {
 	c := s.conn
 	h, p := &c.Dir[x], &c.Dir[1-x]
-	ss := &sideStory{dir: x}
+	ss.dir = x
 	for i := range c.Events {
 		e := &c.Events[i]
 		if int(e.Dir) == x && e.Why&flows.WhyFIN != 0 {
@@ -160,7 +180,6 @@ func (s *story) finStory(x int) *sideStory {
 		ss.finSeq = h.DataEnd
 		ss.finFirst, ss.peerAckedAt, ss.finAckedAt = p.MaxAckAt, p.MaxAckAt, p.MaxAckAt
 	}
-	return ss
 }
 
 // isRST reports whether the kept segment at frame is a RST.
@@ -221,12 +240,12 @@ func isCloseState(st State) bool {
 }
 
 // side builds the output for side x.
-func (s *story) side(x int) *Side {
+func (s *story) side(x int, out *Side) *Side {
 	r, ss := &s.run[x], s.sides[x]
-	out := &Side{
+	*out = Side{
 		States:      r.states,
-		FinFrames:   []uint64{},
-		Durations:   map[string]float64{},
+		FinFrames:   make([]uint64, 0, len(ss.fins)),
+		Durations:   make(map[string]float64, 4),
 		FinalState:  r.state,
 		FinInferred: ss.finInferred,
 		FinTLP:      ss.tlp,

@@ -1,10 +1,6 @@
 package analyze
 
-import (
-	"slices"
-
-	"github.com/teardown/teardown/flows"
-)
+import "github.com/teardown/teardown/flows"
 
 // The close engine turns a connection's evidence into "moments" — a side
 // sent its FIN, received the ACK of it, received the peer's FIN, a RST went
@@ -61,16 +57,17 @@ func (r *sideRun) enter(s State, m flows.Mark, via string, inferred bool) {
 
 // replay runs the moments of story s and fills each side's states.
 func (s *story) replay() {
-	ms := s.moments()
-	slices.SortStableFunc(ms, func(a, b moment) int {
-		if a.order != b.order {
-			if a.order < b.order {
-				return -1
-			}
-			return 1
+	ms := s.moments(s.ms[:0])
+	s.ms = ms
+	// Insertion sort: a flow has a dozen moments, mostly in order.
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].before(&ms[j-1]); j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
 		}
-		return int(a.kind) - int(b.kind)
-	})
+	}
+	// Both sides' states share one backing array.
+	slab := make([]StateEntry, 16)
+	s.run[0].states, s.run[1].states = slab[:0:8], slab[8:8:16]
 	run := &s.run
 	for i := range ms {
 		m := &ms[i]
@@ -179,10 +176,17 @@ func (s *story) answersBadAck(e *flows.Event) bool {
 	return false
 }
 
-// moments lists the evidenced transitions of both sides.
-func (s *story) moments() []moment {
+// before orders moments for replay (stable with the insertion sort).
+func (m *moment) before(o *moment) bool {
+	if m.order != o.order {
+		return m.order < o.order
+	}
+	return m.kind < o.kind
+}
+
+// moments appends the evidenced transitions of both sides to ms.
+func (s *story) moments(ms []moment) []moment {
 	c := s.conn
-	var ms []moment
 	add := func(k momentKind, side int, m flows.Mark, inferred bool) {
 		if m.Seen() {
 			ms = append(ms, moment{kind: k, side: side, mark: m, order: 2 * m.Frame, inferred: inferred})

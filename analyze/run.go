@@ -50,11 +50,12 @@ func Run(src flows.Source, opts Options) (*Result, error) {
 
 // runner wires the flow table to the flow builder.
 type runner struct {
-	opts  Options
-	table *flows.Table
-	flows []*Flow
-	sum   summarizer
-	last  int64
+	opts    Options
+	scratch []moment
+	table   *flows.Table
+	flows   []*Flow
+	sum     summarizer
+	last    int64
 }
 
 func newRunner(opts Options) *runner {
@@ -72,7 +73,7 @@ func (r *runner) add(s *flows.Segment) error {
 
 // finish turns a connection that left the table into a Flow.
 func (r *runner) finish(c *flows.Conn) error {
-	f := buildFlow(c)
+	f := buildFlow(c, &r.scratch)
 	r.sum.Add(f)
 	if r.opts.Emit != nil {
 		return r.opts.Emit(f)
