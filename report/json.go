@@ -394,18 +394,14 @@ func appendFrames(b []byte, fs []uint64) []byte {
 	return append(b, ']')
 }
 
+// appendState writes the state's name (an invalid state, which
+// encoding/json would refuse, as "INVALID").
 func appendState(b []byte, s analyze.State) []byte {
-	t, err := s.MarshalText()
-	if err != nil {
-		// encoding/json would fail the whole document; an invalid state
-		// is a bug upstream, rendered visibly rather than dropped.
-		return appendString(b, s.String())
-	}
-	return appendString(b, string(t))
+	return appendString(b, s.String())
 }
 
 // appendTime writes t as analyze.Time.MarshalText does (RFC 3339, UTC,
-// nine fractional digits), by arithmetic for times after 1970.
+// nine fractional digits), by arithmetic for times from 1970 to 9999.
 func appendTime(b []byte, t analyze.Time) []byte {
 	if t < 0 {
 		s, _ := t.MarshalText()
@@ -433,32 +429,35 @@ func appendTime(b []byte, t analyze.Time) []byte {
 		s, _ := t.MarshalText()
 		return appendString(b, string(s))
 	}
-	b = append(b, '"')
-	b = appendDigits(b, y, 4)
-	b = append(b, '-')
-	b = appendDigits(b, m, 2)
-	b = append(b, '-')
-	b = appendDigits(b, d, 2)
-	b = append(b, 'T')
-	b = appendDigits(b, rem/3600, 2)
-	b = append(b, ':')
-	b = appendDigits(b, rem/60%60, 2)
-	b = append(b, ':')
-	b = appendDigits(b, rem%60, 2)
-	b = append(b, '.')
-	b = appendDigits(b, ns, 9)
-	return append(b, 'Z', '"')
+	var buf [32]byte // "2006-01-02T15:04:05.000000000Z" quoted
+	buf[0] = '"'
+	put2(buf[1:], y/100)
+	put2(buf[3:], y%100)
+	buf[5] = '-'
+	put2(buf[6:], m)
+	buf[8] = '-'
+	put2(buf[9:], d)
+	buf[11] = 'T'
+	put2(buf[12:], rem/3600)
+	buf[14] = ':'
+	put2(buf[15:], rem/60%60)
+	buf[17] = ':'
+	put2(buf[18:], rem%60)
+	buf[20] = '.'
+	buf[21] = byte('0' + ns/1e8)
+	put2(buf[22:], ns/1e6%100)
+	put2(buf[24:], ns/1e4%100)
+	put2(buf[26:], ns/100%100)
+	put2(buf[28:], ns%100)
+	buf[30], buf[31] = 'Z', '"'
+	return append(b, buf[:]...)
 }
 
-// appendDigits writes v (non-negative) zero-padded to n digits.
-func appendDigits(b []byte, v int64, n int) []byte {
-	var buf [9]byte
-	for i := n - 1; i >= 0; i-- {
-		buf[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return append(b, buf[:n]...)
-}
+const pairs = "00010203040506070809" + "10111213141516171819" + "20212223242526272829" + "30313233343536373839" + "40414243444546474849" +
+	"50515253545556575859" + "60616263646566676869" + "70717273747576777879" + "80818283848586878889" + "90919293949596979899"
+
+// put2 writes v (0-99) as two digits.
+func put2(b []byte, v int64) { b[0], b[1] = pairs[2*v], pairs[2*v+1] }
 
 // appendFloat formats f as encoding/json does; like it, it refuses NaN and
 // infinities.
