@@ -1,8 +1,11 @@
 package capture
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // readPcapHeader reads the 24-byte classic pcap file header.
@@ -52,6 +55,20 @@ func recordLimit(caplen, snaplen uint32) string {
 	return ""
 }
 
+// pcapHeader reports whether b starts with a pcap 2.4 file header, and
+// whether that header is big-endian.
+func pcapHeader(b []byte) (be, ok bool) {
+	for _, o := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		switch o.Uint32(b) {
+		case pcapMicro, pcapNano, pcapKuznetzov:
+			if o.Uint16(b[4:]) == 2 && o.Uint16(b[6:]) == 4 {
+				return o == binary.BigEndian, true
+			}
+		}
+	}
+	return false, false
+}
+
 // nextPcap reads the next record of a classic pcap file into f.head.
 func (f *file) nextPcap() error {
 	hl := f.recHdr
@@ -61,6 +78,21 @@ func (f *file) nextPcap() error {
 			return nil
 		}
 		return f.short("record header", len(h), hl, err)
+	}
+	if be, ok := pcapHeader(h); ok {
+		// A second file header: captures concatenated by hand (cat
+		// a.pcap b.pcap). Read on in its byte order, resolution and
+		// link type.
+		if err := f.readPcapHeader(be); err != nil {
+			var e *Error
+			if errors.As(err, &e) && e.Frame == 0 {
+				err = e.Err
+			}
+			f.end(false, fmt.Sprintf("a second pcap file header (files concatenated?): %s; stopped reading this file, everything before it was read", strings.TrimPrefix(err.Error(), "capture: ")))
+			return nil
+		}
+		f.note("a second pcap file header (files concatenated?); read on with its link type and resolution")
+		return f.nextPcap()
 	}
 	sec, frac := f.u32(h), f.u32(h[4:])
 	caplen, wire := f.u32(h[8:]), f.u32(h[12:])
