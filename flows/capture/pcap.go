@@ -96,6 +96,12 @@ func (f *file) nextPcap() error {
 	}
 	sec, frac := f.u32(h), f.u32(h[4:])
 	caplen, wire := f.u32(h[8:]), f.u32(h[12:])
+	if sec == 0 && frac == 0 && caplen == 0 && wire == 0 {
+		// No packet is 0 bytes long: zeros where the file's end was
+		// never written (a crash or a full disk).
+		f.end(false, "zero bytes where a record should start (the rest of the file was never written); stopped reading this file, everything before it was read")
+		return nil
+	}
 	if frac >= f.fracMax {
 		// Not a record header: data that is not a record follows the
 		// last good one (or the file is damaged here). There is no way
