@@ -11,10 +11,9 @@ package analyze
 // sender's and receiver's states (s.rst), the RSTs a client sent from
 // SYN_SENT (s.synSentRSTs) and the previous incarnation (s.prev).
 //
-// No rules exist yet: it returns nil.
+// The rules are in rules*.go.
 func diagnose(f *Flow, s *story) []Diagnosis {
-	_, _ = f, s
-	return nil
+	return runRules(f, s)
 }
 
 // summarizer accumulates the capture-wide summary as flows finish. Every
@@ -24,33 +23,7 @@ type summarizer interface {
 	Summary() *Summary
 }
 
-// newSummarizer returns the summary builder Run uses.
-func newSummarizer() summarizer { return &countSummary{} }
-
-// countSummary counts flows by close kind, final state and diagnosis code.
-type countSummary struct{ s Summary }
-
-func (c *countSummary) Add(f *Flow) {
-	s := &c.s
-	if s.CloseKinds == nil {
-		s.CloseKinds, s.FinalStates, s.Diagnoses = map[string]int{}, map[string]int{}, map[string]int{}
-	}
-	s.Flows++
-	s.CloseKinds[string(f.Close.Kind)]++
-	for _, sd := range []*Side{f.Sides.Client, f.Sides.Server} {
-		if sd != nil {
-			s.FinalStates[sd.FinalState.String()]++
-		}
-	}
-	for _, d := range f.Diagnoses {
-		s.Diagnoses[d.Code]++
-	}
-}
-
-func (c *countSummary) Summary() *Summary {
-	s := c.s
-	if s.CloseKinds == nil {
-		s.CloseKinds, s.FinalStates, s.Diagnoses = map[string]int{}, map[string]int{}, map[string]int{}
-	}
-	return &s
-}
+// newSummarizer returns the summary builder Run uses: it also runs the
+// rules that compare flows with one another or with the host's settings
+// (opts.Sysctls) before counting each flow (summary.go).
+func newSummarizer(opts Options) summarizer { return newSummaryBuilder(opts.Sysctls) }

@@ -130,6 +130,10 @@ type Flow struct {
 	// Evicted is set when --max-flows pushed the flow out of the table
 	// before its story was complete.
 	Evicted bool `json:"evicted,omitempty"`
+	// Wire carries what the capture-wide rules read from the segments
+	// when the flow is added to the summary, which then drops it: it is
+	// nil in every flow Run returns or emits, and never output.
+	Wire *WireFacts `json:"-"`
 	// Events are the close-related segments in frame order (handshake,
 	// FINs and their retransmissions, ACKs of FINs, RSTs, the first data
 	// after a FIN), bounded in number: what a ladder diagram draws.
@@ -266,6 +270,13 @@ type Diagnosis struct {
 	// case without a final period. Empty when the rule gives none; the
 	// Markdown report's sysctl table shows it as the recommended direction.
 	Advice string `json:"advice,omitempty"`
+	// Bounds are what the capture says about the governing knob's value
+	// on the side's host (tcp_orphan_retries from a FIN's retry budget,
+	// tcp_fin_timeout from a FIN_WAIT2 that expired, ...).
+	Bounds []Bound `json:"bounds,omitempty"`
+	// Checks compare the diagnosis with the host's settings when they
+	// were given (Options.Sysctls).
+	Checks []SettingCheck `json:"checks,omitempty"`
 }
 
 // Summary is the capture-wide view. Its fields are filled by the summary
@@ -277,6 +288,23 @@ type Summary struct {
 	Diagnoses   map[string]int `json:"diagnoses"`
 	// Evicted counts flows --max-flows pushed out of the table early.
 	Evicted int `json:"evicted,omitempty"`
+	// Hosts are the per-host socket counts over time with their peaks,
+	// by address; Ports the ephemeral-port pressure per client address
+	// and server address. Past a cap on the hosts (and address pairs)
+	// tracked, UntrackedFlows counts the flows left out of them.
+	Hosts          []HostLoad `json:"hosts,omitempty"`
+	Ports          []PortLoad `json:"ports,omitempty"`
+	UntrackedFlows int        `json:"untracked_flows,omitempty"`
+	// FinRetransmissions is the distribution of FIN retransmissions per
+	// side that sent a FIN; CloseDurations that of the time spent in each
+	// close state (open-ended ones left out); ReuseGaps that of TIME_WAIT
+	// reuse gaps.
+	FinRetransmissions *Histogram            `json:"fin_retransmissions,omitempty"`
+	CloseDurations     map[string]*Histogram `json:"close_durations,omitempty"`
+	ReuseGaps          *Histogram            `json:"reuse_gaps,omitempty"`
+	// Findings are the conclusions drawn across flows: bursts of orphan
+	// resets, counts at a kernel limit, ephemeral ports running out.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // FormatSeconds renders a duration in seconds compactly for messages:

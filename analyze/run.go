@@ -18,6 +18,9 @@ type Options struct {
 	// streaming output); Result.Flows is then left empty so that memory
 	// follows concurrent flows only. An error from Emit stops Run.
 	Emit func(*Flow) error
+	// Sysctls are the capturing host's settings (ParseSysctls): with
+	// them each diagnosis compares what the capture shows with them.
+	Sysctls Sysctls
 }
 
 // Run reads every segment of src, reconstructs each connection's close and
@@ -59,7 +62,7 @@ type runner struct {
 }
 
 func newRunner(opts Options) *runner {
-	r := &runner{opts: opts, sum: newSummarizer()}
+	r := &runner{opts: opts, sum: newSummarizer(opts)}
 	r.table = flows.NewTable(flows.TableOptions{MaxFlows: opts.MaxFlows, Finish: r.finish})
 	return r
 }

@@ -1,0 +1,140 @@
+package analyze
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/teardown/teardown/flows"
+)
+
+// Rules that compare flows with one another, on literal segments of
+// several connections.
+
+// mergeWires interleaves the segments of several wires by time and
+// numbers the frames again.
+func mergeWires(ws ...*wire) []flows.Segment {
+	var all []flows.Segment
+	for _, w := range ws {
+		all = append(all, w.segs...)
+	}
+	slices.SortStableFunc(all, func(a, b flows.Segment) int { return cmp.Compare(a.Time, b.Time) })
+	for i := range all {
+		all[i].Frame = uint64(i + 1)
+	}
+	return all
+}
+
+// client moves the wire's client to address a.
+func client(w *wire, a string) { w.addr[cli] = netip.MustParseAddrPort(a) }
+
+// TestTimeWaitIgnoresRSTs is KERNEL.md row 16: with tcp_rfc1337 = 1 the
+// server's TIME_WAIT answers every SYN retry with its old ACK and outlives
+// the client's RSTs.
+func TestTimeWaitIgnoresRSTs(t *testing.T) {
+	w := newWire(t)
+	w.noTS = true
+	closeFirst(w, srv)
+	oldSrv, oldCli := w.nxt[srv], w.nxt[cli]
+	w.newIncarnation(55555, 0)
+	syn := w.send(cli, "S", 0, gap(1))
+	for i, d := range []float64{1, 2, 4} {
+		w.send(srv, ".", 0, seqNum(oldSrv), ackNum(oldCli), ipid(0))
+		w.send(cli, "R", 0, seqNum(oldCli))
+		if i < 2 {
+			w.again(syn, d)
+		}
+	}
+	res := runOpts(t, w.segs, Options{Sysctls: Sysctls{Values: map[string]string{SysRFC1337: "1", SysTimestamps: "0"}}})
+	f := res.Flows[1]
+	want := []string{"time-wait-rst-ignored net.ipv4.tcp_rfc1337 server", "time-wait-syn-refused net.ipv4.tcp_timestamps server"}
+	if got := diagSet(f); !slices.Equal(got, want) {
+		t.Fatalf("diagnoses %q, want %q", got, want)
+	}
+	if d := find(t, f, CodeTimeWaitRstIgnored); !strings.Contains(d.Message, "3 RSTs") || len(d.Checks) != 1 || !d.Checks[0].Agrees {
+		t.Errorf("%s: %s %+v", d.Code, d.Message, d.Checks)
+	}
+}
+
+// TestPawsBehindNAT: SYNs from a second host behind the same address,
+// with an older timestamp than the first host's connection a moment
+// before, go unanswered.
+func TestPawsBehindNAT(t *testing.T) {
+	build := func(t *testing.T, synTS uint32) []flows.Segment {
+		a := newWire(t)
+		client(a, "203.0.113.5:40000")
+		a.lastTS = 5_000_000
+		closeFirst(a, srv)
+		b := newWire(t)
+		client(b, "203.0.113.5:40001")
+		b.now = a.now + 2e9
+		b.lastTS = synTS - 1
+		syn := b.send(cli, "S", 0)
+		b.again(syn, 1)
+		b.again(syn, 2)
+		return mergeWires(a, b)
+	}
+	t.Run("older timestamp", func(t *testing.T) {
+		res := runOpts(t, build(t, 1000), Options{})
+		if got, want := diagSet(res.Flows[1]), []string{"paws-nat-syn-drop net.ipv4.tcp_tw_recycle server"}; !slices.Equal(got, want) {
+			t.Fatalf("diagnoses %q, want %q", got, want)
+		}
+		d := res.Flows[1].Diagnoses[0]
+		for _, s := range []string{"3 SYNs", "203.0.113.5:40001", "timestamp 1000", "203.0.113.5:40000", "(NAT)"} {
+			if !strings.Contains(d.Message, s) {
+				t.Errorf("message lacks %q: %s", s, d.Message)
+			}
+		}
+		if len(res.Flows[0].Diagnoses) != 0 || res.Summary.Diagnoses[CodePawsNat] != 1 {
+			t.Errorf("first flow %q, summary %v", diagSet(res.Flows[0]), res.Summary.Diagnoses)
+		}
+	})
+	t.Run("newer timestamp", func(t *testing.T) {
+		res := runOpts(t, build(t, 6_000_000), Options{})
+		if got := diagSet(res.Flows[1]); len(got) != 0 {
+			t.Errorf("diagnoses %q, want none", got)
+		}
+	})
+	t.Run("settings without tcp_tw_recycle", func(t *testing.T) {
+		res := runOpts(t, build(t, 1000), Options{Sysctls: Sysctls{Source: "s", Values: map[string]string{SysTimestamps: "1"}}})
+		d := res.Flows[1].Diagnoses[0]
+		if d.Sysctl != "" || !strings.Contains(d.Message, "something between the hosts") {
+			t.Errorf("sysctl %q, message %s", d.Sysctl, d.Message)
+		}
+	})
+}
+
+// TestOrphanResetBurst: several orphans of one host reset at close()
+// within one second make a summary finding.
+func TestOrphanResetBurst(t *testing.T) {
+	var ws []*wire
+	for i := range 3 {
+		w := newWire(t)
+		client(w, netip.AddrPortFrom(netip.MustParseAddr("198.51.100.10"), uint16(40000+i)).String())
+		w.now += int64(i) * 100e6
+		w.handshake()
+		w.exchange()
+		w.send(cli, "F.", 0)
+		w.send(cli, "R", 0, activeRST, gap(50e-6))
+		ws = append(ws, w)
+	}
+	res := runOpts(t, mergeWires(ws...), Options{})
+	if n := res.Summary.Diagnoses[CodeOrphanReset]; n != 3 {
+		t.Fatalf("orphan-reset on %d flows, want 3", n)
+	}
+	var h *HostLoad
+	for i := range res.Summary.Hosts {
+		if res.Summary.Hosts[i].Host == "198.51.100.10" {
+			h = &res.Summary.Hosts[i]
+		}
+	}
+	if h == nil || h.OrphanResets.Count != 3 {
+		t.Fatalf("host load %+v", h)
+	}
+	i := slices.IndexFunc(res.Summary.Findings, func(f Finding) bool { return f.Code == CodeOrphanReset })
+	if i < 0 || res.Summary.Findings[i].Host != "198.51.100.10" || !strings.Contains(res.Summary.Findings[i].Message, "reset 3 orphans within one second") {
+		t.Errorf("findings %+v", res.Summary.Findings)
+	}
+}

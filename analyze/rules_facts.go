@@ -1,0 +1,89 @@
+package analyze
+
+import "github.com/teardown/teardown/flows"
+
+// WireFacts are the details of a flow's segments that the capture-wide
+// rules need (they compare flows with one another) and the Flow does not
+// print. See Flow.Wire.
+type WireFacts struct {
+	// SYNs counts the client's SYN transmissions; SYNAt is the first one,
+	// SYNTSval its timestamp value when SYNHasTS.
+	SYNs     int
+	SYNAt    int64
+	SYNTSval uint32
+	SYNHasTS bool
+	// Answered is set when the server sent a SYN-ACK or a RST.
+	Answered bool
+	// ClientTSval is the latest timestamp value the client sent and
+	// ClientTSAt about when (its latest segment), when ClientTS.
+	ClientTS    bool
+	ClientTSval uint32
+	ClientTSAt  int64
+	// Bounds are knob bounds the flow gives without a diagnosis (an
+	// orphaned FIN_WAIT2 that lived long enough).
+	Bounds []Bound
+}
+
+// wireFacts collects the flow's WireFacts.
+func (c *ruleCtx) wireFacts() *WireFacts {
+	cl, sv := &c.conn().Dir[flows.FromClient], &c.conn().Dir[flows.FromServer]
+	w := &WireFacts{
+		SYNs:     int(cl.SYNCount),
+		SYNHasTS: cl.SYNHasTS,
+		Answered: sv.SYNCount > 0 || sv.RSTCount > 0,
+		ClientTS: cl.TSSeen,
+	}
+	if cl.SYNCount > 0 {
+		w.SYNAt = cl.SYN.Time
+		for i := range c.conn().Events {
+			if e := &c.conn().Events[i]; e.Dir == flows.FromClient && e.Why&flows.WhySYN != 0 {
+				w.SYNTSval = e.TSval
+				break
+			}
+		}
+	}
+	if cl.TSSeen {
+		w.ClientTSval, w.ClientTSAt = cl.TSval, cl.Last.Time
+	}
+	for x := range 2 {
+		if b, ok := c.orphanFinWait2Lived(x); ok {
+			w.Bounds = append(w.Bounds, b)
+		}
+	}
+	return w
+}
+
+// orphanFinWait2Lived finds side x acknowledging the peer's FIN from a
+// timewait socket (IPv4 ID 0, while its own FIN had a live ID) after a
+// FIN_WAIT2: an orphaned FIN_WAIT2, still alive when the FIN came
+// (KERNEL.md row 3, (d)4). Its lifetime, set by tcp_fin_timeout, was at
+// least that long.
+func (c *ruleCtx) orphanFinWait2Lived(x int) (Bound, bool) {
+	fw2, i, ok := c.stateAt(x, FinWait2)
+	st := c.s.run[x].states
+	if !ok || i+1 >= len(st) || st[i+1].State != TimeWait || !c.addr(x).Is4() {
+		return Bound{}, false
+	}
+	g := secs(int64(st[i+1].At) - int64(fw2.At))
+	if g <= finTimeoutFloor {
+		return Bound{}, false
+	}
+	var finID, ackID uint16
+	var fin, ack bool
+	for j := range c.conn().Events {
+		e := &c.conn().Events[j]
+		if int(e.Dir) != x {
+			continue
+		}
+		if !fin && e.Why&flows.WhyFIN != 0 {
+			fin, finID = true, e.IPID
+		}
+		if !ack && e.Why&flows.WhyFINAck != 0 && e.Frame >= st[i+1].Frame && e.Flags&(flows.FIN|flows.RST) == 0 {
+			ack, ackID = true, e.IPID
+		}
+	}
+	if !fin || !ack || finID == 0 || ackID != 0 {
+		return Bound{}, false
+	}
+	return Bound{Host: c.host(x), Sysctl: SysFinTimeout, Of: OfLifetime, Above: ptr(g)}, true
+}

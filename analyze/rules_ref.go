@@ -1,0 +1,280 @@
+package analyze
+
+import "slices"
+
+// RuleInfo is the reference entry of one diagnosis code: what it means,
+// the knob that governs it and what moving that knob does, and how to
+// confirm the finding on the host. `teardown explain` prints it and
+// rules.md is generated from it.
+type RuleInfo struct {
+	Code  string
+	Title string
+	// Severity is the severity the rule usually gives.
+	Severity Severity
+	// Sysctl is the knob the diagnosis names (a full dotted sysctl or a
+	// socket option), empty when none governs it; Also lists other knobs
+	// the diagnosis may name instead, or that move the same effect.
+	Sysctl string
+	Also   []string
+	// Default is the knob's default on a current kernel (KERNEL.md §c).
+	Default string
+	// Raise and Lower say what moving the knob does.
+	Raise, Lower string
+	// Meaning says what the capture showed and what it cannot tell apart.
+	Meaning string
+	// Confirm lists commands that confirm the finding on the host.
+	Confirm []string
+	// Kernel names the KERNEL.md rows and sections the rule rests on.
+	Kernel string
+	// CrossFlow is set for rules that need several flows (or the host's
+	// settings) and fire when a flow is added to the summary.
+	CrossFlow bool
+}
+
+// Rules returns the reference entry of every diagnosis code, in the
+// order `teardown explain` lists them. The caller owns the slice.
+func Rules() []RuleInfo {
+	out := slices.Clone(ruleBook)
+	for i := range out {
+		out[i].Also = slices.Clone(out[i].Also)
+		out[i].Confirm = slices.Clone(out[i].Confirm)
+	}
+	return out
+}
+
+// ruleInfo returns code's entry.
+func ruleInfo(code string) (RuleInfo, bool) {
+	i := slices.IndexFunc(ruleBook, func(r RuleInfo) bool { return r.Code == code })
+	if i < 0 {
+		return RuleInfo{}, false
+	}
+	return ruleBook[i], true
+}
+
+// ruleSeverity is code's usual severity (warning for an unknown code).
+func ruleSeverity(code string) Severity {
+	if r, ok := ruleInfo(code); ok {
+		return r.Severity
+	}
+	return Warning
+}
+
+const (
+	confirmOrphans = "cat /proc/net/sockstat   # orphan and tw counts"
+	confirmStrace  = "strace -f -e trace=setsockopt -p PID"
+)
+
+var ruleBook = []RuleInfo{
+	{
+		Code: CodeFinRetransmitted, Title: "a FIN was retransmitted before it was acknowledged", Severity: Warning,
+		Sysctl: SysOrphanRetries, Also: []string{SysRetries2, "TCP_USER_TIMEOUT"},
+		Default: "0, which acts as 8 while the RTO is under 120 s: a budget of 102.2 s (tcp_retries2: 15, 924.6 s)",
+		Raise:   "an orphan keeps retransmitting its FIN longer before it gives up silently, and holds its memory that long",
+		Lower:   "an orphan gives up sooner; on a lossy path its peer may then never learn of the close and stay ESTABLISHED",
+		Meaning: "The side's FIN went out more than once (the first retransmission is often a tail-loss probe about one RTO later, then RTO backoff doubles the gaps) and was finally acknowledged: the FIN, or the acknowledgements of it, were lost. " +
+			"The retry budget is tcp_orphan_retries for a socket the application close()d and tcp_retries2 for one it only shut down; the wire looks the same, so the diagnosis names tcp_retries2 only when the side acknowledged the peer's data after its FIN (shutdown). " +
+			"The budget is a time, T(N) = (2^(N+1)−1)·200 ms counted from the first RTO retransmission, so a long series puts a lower bound on N.",
+		Confirm: []string{"sysctl net.ipv4.tcp_orphan_retries net.ipv4.tcp_retries2", "nstat -az TcpExtTCPLossProbes TcpExtTCPAbortOnTimeout", "ss -tano state fin-wait-1"},
+		Kernel:  "row 1, §b, (d)1",
+	},
+	{
+		Code: CodeFinNeverAcked, Title: "a FIN was never acknowledged and the retransmissions stopped silently", Severity: Error,
+		Sysctl: SysOrphanRetries, Also: []string{SysRetries2, "TCP_USER_TIMEOUT"},
+		Default: "0, which acts as 8 while the RTO is under 120 s: a budget of 102.2 s (tcp_retries2: 15, 924.6 s)",
+		Raise:   "the orphan retransmits longer before it vanishes; its memory stays held that long",
+		Lower:   "the orphan vanishes sooner (no RST is ever sent), freeing memory; the peer keeps its end open either way",
+		Meaning: "The side's FIN went out several times, nothing acknowledged it, and the copies stopped without a RST: the kernel destroyed the socket when its retry budget ran out (tcp_write_err, TcpExtTCPAbortOnTimeout). The peer never saw the close. " +
+			"The budget T(N) = (2^(N+1)−1)·200 ms runs from the first RTO retransmission (a tail-loss probe does not count), so the time of the last copy and of the next one that never came bracket N; 0 acts as 8. " +
+			"An orphan with tcp_orphan_retries N and an open socket with tcp_retries2 N look the same on the wire; a capture that ends before the next copy was due gives only a lower bound.",
+		Confirm: []string{"sysctl net.ipv4.tcp_orphan_retries net.ipv4.tcp_retries2", "nstat -az TcpExtTCPAbortOnTimeout TcpExtTCPLossProbes", "ss -tano state fin-wait-1"},
+		Kernel:  "row 1, §b, (d)1, (d)2",
+	},
+	{
+		Code: CodeFinBlockedZeroWindow, Title: "the peer's zero window held a FIN back", Severity: Warning,
+		Sysctl: SysOrphanRetries, Also: []string{SysMaxOrphans, SysRetries2},
+		Default: "0 (acts as 8); tcp_max_orphans: about half the TCP hash size (131072 on the lab machine)",
+		Raise:   "little effect while the peer answers probes: an orphan behind a zero window gives up once the backed-off probe interval reaches 120 s, about 340 s after close()",
+		Lower:   "little effect with a responsive peer (see raise); against a silent peer the persist timer gives up after that many unanswered probes",
+		Meaning: "The peer advertised a zero window while the side still had data queued, so its FIN (which needs one byte of window) waited behind the data: FIN_WAIT1 held by the persist timer, with window probes. " +
+			"If the application had close()d, that socket is an orphan that counts against tcp_max_orphans for as long as the window stays shut; a socket still open probes for ever. The fix is on the receiving side: it stopped reading.",
+		Confirm: []string{"ss -tmi state fin-wait-1   # Send-Q stays full", "nstat -az TcpExtTCPWinProbe TcpExtTCPAbortOnTimeout", confirmOrphans},
+		Kernel:  "row 8, (d)14",
+	},
+	{
+		Code: CodeOrphanReset, Title: "an orphan was reset for lack of orphan slots or TCP memory", Severity: Error,
+		Sysctl: SysMaxOrphans, Also: []string{SysMem},
+		Default: "about half the TCP hash size (131072 on the lab machine); tcp_mem is set from RAM",
+		Raise:   "more orphans may exist at once (each can pin up to about 64 KB of unswappable memory) before close() resets them",
+		Lower:   "closes turn into resets sooner under load",
+		Meaning: "The side sent its FIN and microseconds later a RST+ACK from the same (full) socket, or a RST+ACK where its next FIN retransmission was due: tcp_check_oom() found too many orphans or too little TCP memory and reset the orphan (TcpExtTCPAbortOnMemory, with a ratelimited \"too many orphaned sockets\" or \"out of memory -- consider tuning tcp_mem\" log line). " +
+			"The wire cannot tell tcp_max_orphans from tcp_mem. Both are global: a container cannot tune them. The summary counts these resets per host and second.",
+		Confirm: []string{"sysctl net.ipv4.tcp_max_orphans net.ipv4.tcp_mem", confirmOrphans, "nstat -az TcpExtTCPAbortOnMemory", "dmesg | grep -e 'too many orphaned sockets' -e 'consider tuning tcp_mem'"},
+		Kernel:  "row 2, (d)13",
+	},
+	{
+		Code: CodeFinWait2Timeout, Title: "an orphaned FIN_WAIT2 expired before the peer's FIN came", Severity: Warning,
+		Sysctl: SysFinTimeout, Also: []string{OptLinger2, SysMaxTwBuckets},
+		Default: "60 s (TCP_LINGER2 0: use the sysctl)",
+		Raise:   "an orphan waits longer for a late FIN; above 60 s it lives 2·(t−60) s, so 60 < t < 120 is shorter than configured",
+		Lower:   "orphaned FIN_WAIT2 sockets go sooner, and a peer that closes later gets a RST (its close() or write fails)",
+		Meaning: "The side's FIN was acknowledged, and the peer's FIN came later and was answered by a RST from no socket (IPv4 ID 0, no timestamps): the side had close()d, and its FIN_WAIT2 ran out first. " +
+			"tcp_fin_timeout (or TCP_LINGER2 on the socket) is therefore below that gap; other flows of the host bracket it further. A full timewait table (tcp_max_tw_buckets) drops the FIN_WAIT2 at once and looks the same, except inside the 3.5 RTO floor no timeout can go below, which names tcp_max_tw_buckets instead. " +
+			"The timeout governs orphans only: a socket that only shut down waits in FIN_WAIT2 for ever. The peer's late close is usually the bug.",
+		Confirm: []string{"sysctl net.ipv4.tcp_fin_timeout", "ss -tano state fin-wait-2", confirmStrace + "   # TCP_LINGER2"},
+		Kernel:  "rows 3, 20, (d)3, (d)4",
+	},
+	{
+		Code: CodeLinger2Negative, Title: "TCP_LINGER2 < 0: reset as soon as the FIN was acknowledged", Severity: Warning,
+		Sysctl:  OptLinger2,
+		Default: "0: use tcp_fin_timeout",
+		Raise:   "0 or more restores FIN_WAIT2: the side then waits for the peer's FIN",
+		Lower:   "below 0 an orphan answers the acknowledgement of its FIN with a RST and skips FIN_WAIT2",
+		Meaning: "The side sent its FIN, the peer acknowledged it, and the side answered that acknowledgement at once with a RST from no socket: the socket had TCP_LINGER2 < 0 (TcpExtTCPAbortOnData; TcpExtTCPAbortOnLinger when close() came in FIN_WAIT2). Anything the peer still sends is lost.",
+		Confirm: []string{confirmStrace + "   # TCP_LINGER2", "nstat -az TcpExtTCPAbortOnData TcpExtTCPAbortOnLinger"},
+		Kernel:  "row 4, (d)5",
+	},
+	{
+		Code: CodeTimeWaitMissing, Title: "a TIME_WAIT that should have been there was not", Severity: Error,
+		Sysctl:  SysMaxTwBuckets,
+		Default: "about half the TCP hash size (131072 on the lab machine)",
+		Raise:   "more TIME_WAIT (and orphaned FIN_WAIT2) sockets are kept; each is a small timewait socket",
+		Lower:   "closes skip TIME_WAIT once the table is full: a retransmitted FIN gets a RST and old duplicates are no longer absorbed",
+		Meaning: "The side acknowledged the peer's FIN as a TIME_WAIT does, yet answered the peer's next segment (typically its retransmitted FIN, whose ACK was lost) with a RST from no socket: the TIME_WAIT was never created because the timewait table was full (TcpExtTCPTimeWaitOverflow; current kernels log nothing). " +
+			"A RST to a late FIN inside the 3.5 RTO floor of tcp_fin_timeout is the same overflow seen from FIN_WAIT2.",
+		Confirm: []string{"sysctl net.ipv4.tcp_max_tw_buckets", "ss -tan state time-wait | wc -l", "nstat -az TcpExtTCPTimeWaitOverflow"},
+		Kernel:  "row 12, (d)6",
+	},
+	{
+		Code: CodeCloseWaitLong, Title: "CLOSE_WAIT held long: the application did not close()", Severity: Warning,
+		Raise:   "no sysctl shortens CLOSE_WAIT",
+		Lower:   "no sysctl shortens CLOSE_WAIT; SO_KEEPALIVE or TCP_USER_TIMEOUT end it only when the peer is gone",
+		Meaning: "The side acknowledged the peer's FIN and then sent nothing for at least a second before its own FIN (or a RST, or the end of the capture). The kernel has no CLOSE_WAIT timer: the application did not call close() when read() returned 0. A long leak shows as sockets piling up in `ss` and file descriptors in the process; the peer's orphaned FIN_WAIT2 may time out meanwhile (fin-wait-2-timeout).",
+		Confirm: []string{"ss -tanp state close-wait", "ls /proc/PID/fd | wc -l"},
+		Kernel:  "row 9",
+	},
+	{
+		Code: CodeRstUnreadData, Title: "reset at close() with unread data", Severity: Warning,
+		Raise:   "no sysctl governs it",
+		Lower:   "no sysctl governs it",
+		Meaning: "The side sent a RST+ACK instead of a FIN, acknowledging data from the peer that it never answered: its application closed with data unread, which the kernel must signal with a reset (RFC 2525 §2.17, TcpExtTCPAbortOnClose). The peer sees \"connection reset by peer\". Without visible unread data the same packet means SO_LINGER {1, 0} (rst-linger-zero).",
+		Confirm: []string{"nstat -az TcpExtTCPAbortOnClose"},
+		Kernel:  "row 5",
+	},
+	{
+		Code: CodeRstLingerZero, Title: "reset at close() with SO_LINGER {1, 0}", Severity: Warning,
+		Sysctl:  OptLinger,
+		Default: "off (close() sends a FIN)",
+		Raise:   "l_linger > 0 only makes close() block; the wire is a normal close",
+		Lower:   "{l_onoff 1, l_linger 0} makes close() send a RST and skip TIME_WAIT",
+		Meaning: "The side sent a RST+ACK instead of a FIN with nothing unread: the socket set SO_LINGER {1, 0} (TcpExtTCPAbortOnData, not AbortOnLinger). Applications do this to avoid TIME_WAIT; the peer sees \"connection reset by peer\". In LAST_ACK or CLOSING with everything sent it sends nothing, and the peer's next segment gets a RST from no socket.",
+		Confirm: []string{confirmStrace + "   # SO_LINGER", "nstat -az TcpExtTCPAbortOnData"},
+		Kernel:  "row 6b, (d)5",
+	},
+	{
+		Code: CodeRstDataAfterClose, Title: "the peer wrote after the side had closed", Severity: Warning,
+		Raise:   "no sysctl governs it",
+		Lower:   "no sysctl governs it",
+		Meaning: "The side had sent its FIN from close() and the peer kept sending data, which the side answered with a RST (RFC 1122): the application protocol let the peer write to a closed connection, and that data is lost. A side that only shut down its sending side would have acknowledged the data instead.",
+		Confirm: []string{"nstat -az TcpExtTCPAbortOnData"},
+		Kernel:  "row 6c",
+	},
+	{
+		Code: CodeKeepaliveReset, Title: "keepalive gave up on a silent peer", Severity: Warning,
+		Sysctl: SysKeepaliveTime, Also: []string{SysKeepaliveIntvl, SysKeepaliveProbes, "SO_KEEPALIVE"},
+		Default: "7200 s idle, then probes 75 s apart, 9 of them",
+		Raise:   "dead peers are noticed later",
+		Lower:   "dead peers (or connections a middlebox forgot) are noticed sooner",
+		Meaning: "The side sent keepalive probes that went unanswered and then reset the connection: unlike RTO or persist exhaustion, keepalive death sends a RST. The peer vanished or a middlebox dropped the connection's state. TCP_KEEPIDLE/KEEPINTVL/KEEPCNT override the sysctls per socket.",
+		Confirm: []string{"sysctl net.ipv4.tcp_keepalive_time net.ipv4.tcp_keepalive_intvl net.ipv4.tcp_keepalive_probes", "ss -tano state established   # timer:(keepalive,...)", "nstat -az TcpExtTCPAbortOnTimeout"},
+		Kernel:  "row 19",
+	},
+	{
+		Code: CodeListenOverflow, Title: "the listener reset a completed handshake: accept queue full", Severity: Error,
+		Sysctl: SysAbortOnOverflow, Also: []string{"net.core.somaxconn"},
+		Default: "0",
+		Raise:   "1: a full accept queue answers the handshake ACK with a RST (the client sees a reset)",
+		Lower:   "0: a full accept queue drops the ACK; the server retransmits its SYN-ACK and the client retries",
+		Meaning: "The listener answered the client's handshake ACK (or its first data) with a RST right after the handshake: the accept queue was full and tcp_abort_on_overflow = 1. The application accepts too slowly or its backlog is too small. Not a close, though it looks like one.",
+		Confirm: []string{"ss -ltn   # Recv-Q against the backlog", "nstat -az TcpExtListenOverflows TcpExtListenDrops", "sysctl net.ipv4.tcp_abort_on_overflow net.core.somaxconn"},
+		Kernel:  "row 18",
+	},
+	{
+		Code: CodeConnectionRefused, Title: "the SYN was refused", Severity: Warning,
+		Raise:   "no sysctl governs it",
+		Lower:   "no sysctl governs it",
+		Meaning: "The server answered the SYN with a RST: nothing listened on that address and port (connect() fails with ECONNREFUSED).",
+		Confirm: []string{"ss -ltn"},
+		Kernel:  "—",
+	},
+	{
+		Code: CodeTimeWaitReuse, Title: "a 4-tuple was reused inside a TIME_WAIT", Severity: Info,
+		Sysctl: SysTwReuse, Also: []string{SysTwReuseDelay, SysTimestamps},
+		Default: "2 (loopback only); tcp_tw_reuse_delay 1000 ms; tcp_timestamps 1",
+		Raise:   "1: connect() may take a port whose TIME_WAIT to the same destination is older than tcp_tw_reuse_delay, when timestamps are on",
+		Lower:   "0: connect() never reuses a TIME_WAIT; an explicit bind() still can",
+		Meaning: "A new SYN used a 4-tuple less than 60 s after a side of the previous connection entered TIME_WAIT, and the TIME_WAIT let it through. " +
+			"On the client the new ISN is the old FIN's sequence number + 65538: tcp_tw_reuse (after tcp_tw_reuse_delay) or an explicit bind() (no delay, no sysctl) — a gap under the delay means bind(). " +
+			"On the server the SYN-ACK's ISN is its old FIN's sequence number + 65538: its TIME_WAIT accepted a SYN with a newer timestamp (RFC 6191) or a higher sequence number (RFC 1122). Both are legal. " +
+			"A reuse without that fingerprint means the TIME_WAIT was already gone, or the host is not Linux.",
+		Confirm: []string{"sysctl net.ipv4.tcp_tw_reuse net.ipv4.tcp_tw_reuse_delay net.ipv4.tcp_timestamps", "nstat -az TcpExtTWRecycled", "ss -tan state time-wait"},
+		Kernel:  "rows 13, 14, (d)7, (d)8",
+	},
+	{
+		Code: CodeTimeWaitSynRefused, Title: "a TIME_WAIT refused a new SYN", Severity: Warning,
+		Sysctl: SysTimestamps, Also: []string{SysRFC1337},
+		Default: "1",
+		Raise:   "1 (on): a TIME_WAIT accepts a SYN whose timestamp is newer",
+		Lower:   "0 (off): a TIME_WAIT accepts only a SYN whose sequence number is above the old connection's",
+		Meaning: "The SYN met the server's TIME_WAIT, which answered with the old connection's ACK; the client reset it and sent its SYN again about 10 ms later. " +
+			"The SYN was not acceptable: no timestamps and a sequence number not above the old one, or a timestamp older than the old connection's (PAWS: several hosts behind one NAT address). " +
+			"When the retry is accepted at once, the client's RST killed the TIME_WAIT: tcp_rfc1337 = 0 on the server.",
+		Confirm: []string{"sysctl net.ipv4.tcp_timestamps net.ipv4.tcp_rfc1337", "nstat -az TcpExtPAWSTimewait TcpExtTCPACKSkippedTimeWait", "ss -tan state time-wait"},
+		Kernel:  "row 15, (d)11",
+	},
+	{
+		Code: CodeTimeWaitRstIgnored, Title: "a TIME_WAIT ignored RSTs: tcp_rfc1337 = 1", Severity: Warning,
+		Sysctl:  SysRFC1337,
+		Default: "0 (an in-window RST kills a TIME_WAIT)",
+		Raise:   "1: RSTs in TIME_WAIT are ignored (RFC 1337), so it lives its full 60 s; a client refused by it stalls until then",
+		Lower:   "0: an in-window RST kills the TIME_WAIT (TIME_WAIT assassination)",
+		Meaning: "The TIME_WAIT holder kept refusing SYNs through the client's RSTs until its 60 s ran out, or still acknowledged a segment after an in-window RST reached it: tcp_rfc1337 = 1. The ip-sysctl wording reads backwards; the code is what counts.",
+		Confirm: []string{"sysctl net.ipv4.tcp_rfc1337", "nstat -az TcpExtTCPACKSkippedTimeWait"},
+		Kernel:  "rows 16, 17, (d)11, (d)12",
+	},
+	{
+		Code: CodeTimeWaitAssassinated, Title: "a RST killed a TIME_WAIT: tcp_rfc1337 = 0", Severity: Warning,
+		Sysctl:  SysRFC1337,
+		Default: "0 (an in-window RST kills a TIME_WAIT)",
+		Raise:   "1: RSTs in TIME_WAIT are ignored (RFC 1337)",
+		Lower:   "0: an in-window RST kills the TIME_WAIT",
+		Meaning: "An in-window RST reached a TIME_WAIT, and the holder answered the next segment with a RST from no socket: the RST had killed the TIME_WAIT (tcp_rfc1337 = 0), leaving the 4-tuple unprotected against old duplicates.",
+		Confirm: []string{"sysctl net.ipv4.tcp_rfc1337"},
+		Kernel:  "row 17, (d)12",
+	},
+	{
+		Code: CodePawsNat, Title: "SYNs from a NAT address dropped by a per-host timestamp check", Severity: Error,
+		Sysctl:    SysTwRecycle,
+		Default:   "removed in Linux 4.12 (there is no such key on current kernels)",
+		Raise:     "1 (kernels before 4.12 only): a server drops SYNs whose timestamp is older than the last one it saw from that address, which breaks clients behind NAT",
+		Lower:     "0: no per-host timestamp check",
+		Meaning:   "The server silently dropped repeated SYNs from one address whose timestamps were older than those of another connection from the same address shortly before, while it accepted others: a per-host PAWS check, which only tcp_tw_recycle (removed in 4.12 by 4396e46187ca) or a middlebox performs. Several hosts share that address (NAT). A current kernel randomises timestamp offsets per connection and has no such check.",
+		Confirm:   []string{"uname -r", "sysctl net.ipv4.tcp_tw_recycle", "nstat -az TcpExtPAWSPassive"},
+		Kernel:    "§5 (tcp_tw_recycle), (c)",
+		CrossFlow: true,
+	},
+	{
+		Code: CodeCaptureStartedMidFlow, Title: "the capture began after the connection was set up", Severity: Info,
+		Meaning: "No SYN or SYN-ACK: the roles are inferred (the well-known or lower port is the server) and nothing before the first frame is known.",
+		Kernel:  "—",
+	},
+	{
+		Code: CodeCaptureEndedMidClose, Title: "the capture ended in the middle of the close", Severity: Info,
+		Meaning: "One side's FIN was sent once and not yet acknowledged, or acknowledged while the peer had not closed, when the capture (or the flow table) stopped: the last states are where the close stood then.",
+		Kernel:  "—",
+	},
+	{
+		Code: CodeCaptureMissingPackets, Title: "the capture missed packets of this connection", Severity: Info,
+		Meaning: "A side acknowledged data or a FIN the capture never saw from its peer, or one direction is missing entirely: the capture dropped packets or saw only one path, so states around the gap are inferred.",
+		Kernel:  "—",
+	},
+}

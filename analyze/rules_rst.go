@@ -1,0 +1,118 @@
+package analyze
+
+import (
+	"fmt"
+
+	"github.com/teardown/teardown/flows"
+)
+
+// Rules for the resets that end a connection, by the cause the close
+// engine found (KERNEL.md rows 5, 6b, 6c, 18, 19, and refused SYNs).
+
+// rstUnreadData: RST+ACK instead of a FIN at close() with peer data the
+// application never read (KERNEL.md row 5, RFC 2525 §2.17).
+func rstUnreadData(c *ruleCtx) {
+	r, x, ok := c.resetWith(CauseUnreadData)
+	if !ok {
+		return
+	}
+	hy := &c.conn().Dir[1-x]
+	frames := markFrames(hy.LastData, r.ev.Mark())
+	c.add(CodeRstUnreadData, x, "", "leave the sysctls; make the application read what the peer sends before it closes", frames,
+		"the %s reset the connection at close() (RST+ACK, frame %d) instead of sending a FIN, with data from the %s still unread (its last data, frame %d, was never answered): the %s sees \"connection reset by peer\"",
+		c.name(x), r.ev.Frame, c.name(1-x), hy.LastData.Frame, c.name(1-x))
+}
+
+// rstLingerZero: RST+ACK instead of a FIN with nothing unread: SO_LINGER
+// {1, 0} (KERNEL.md row 6b). From LAST_ACK or CLOSING everything was
+// already sent, so the socket vanished silently and the peer's next
+// segment met a reply-RST.
+func rstLingerZero(c *ruleCtx) {
+	r, x, ok := c.resetWith(CauseLingerZero)
+	if !ok {
+		return
+	}
+	const advice = "leave it if the abort is intended (it skips TIME_WAIT); otherwise stop setting SO_LINGER {1, 0}"
+	switch r.senderState {
+	case LastAck, Closing:
+		c.add(CodeRstLingerZero, x, OptLinger, advice, []uint64{r.ev.Frame},
+			"the %s answered the %s's segment with a RST from no socket (frame %d) while it should still have been in %s: its socket had closed with SO_LINGER {1, 0} once everything was sent, which leaves nothing to answer",
+			c.name(x), c.name(1-x), r.ev.Frame, r.senderState)
+	default:
+		c.add(CodeRstLingerZero, x, OptLinger, advice, []uint64{r.ev.Frame},
+			"the %s reset the connection from %s (RST+ACK, frame %d) instead of sending a FIN, with nothing unread: SO_LINGER {1, 0} at close(), which skips TIME_WAIT; the %s sees \"connection reset by peer\"",
+			c.name(x), r.senderState, r.ev.Frame, c.name(1-x))
+	}
+}
+
+// rstDataAfterClose: the peer kept sending after the side's FIN from
+// close(), and the side answered with a RST (KERNEL.md row 6c): the
+// application protocol let the peer write to a closed connection.
+func rstDataAfterClose(c *ruleCtx) {
+	r, x, ok := c.resetWith(CauseDataAfterClose)
+	if !ok {
+		return
+	}
+	sx := c.s.sides[x]
+	a := &c.conn().Dir[1-x].AfterPeerFIN
+	var data string
+	frames := markFrames(sx.finFirst)
+	if a.Segments > 0 && a.First.Frame < r.ev.Frame {
+		data = fmt.Sprintf("%d bytes from frame %d on, %s after that FIN", a.Bytes, a.First.Frame, dur(sx.finFirst.Time, a.First.Time))
+		frames = append(frames, a.First.Frame)
+	} else {
+		data = "data the FIN had not acknowledged"
+	}
+	c.add(CodeRstDataAfterClose, x, "", "leave the sysctls; fix the protocol so the peer stops writing once the other side has closed", append(frames, r.ev.Frame),
+		"the %s had close()d (FIN, frame %d) but the %s kept writing (%s), which the %s answered with a RST (frame %d): the %s wrote to a connection its peer had closed and loses that data",
+		c.name(x), sx.finFirst.Frame, c.name(1-x), data, c.name(x), r.ev.Frame, c.name(1-x))
+}
+
+// keepaliveReset: keepalive probes went unanswered and the prober reset
+// the connection (KERNEL.md row 19: unlike RTO or persist exhaustion,
+// keepalive death sends a RST).
+func keepaliveReset(c *ruleCtx) {
+	r, x, ok := c.resetWith(CauseKeepalive)
+	if !ok {
+		return
+	}
+	hx := &c.conn().Dir[x]
+	var probes []flows.Mark
+	for i := range c.conn().Events {
+		if e := &c.conn().Events[i]; int(e.Dir) == x && e.Why&flows.WhyKeepalive != 0 {
+			probes = append(probes, e.Mark())
+		}
+	}
+	spacing := ""
+	if len(probes) >= 2 {
+		spacing = fmt.Sprintf(" %s apart (tcp_keepalive_intvl or TCP_KEEPINTVL)", dur(probes[0].Time, probes[1].Time))
+	}
+	c.add(CodeKeepaliveReset, x, SysKeepaliveTime, "leave; find why the peer stopped answering (gone, or a middlebox dropped the connection)",
+		append(markFrames(probes...), r.ev.Frame),
+		"the %s sent %d keepalive probes%s that the %s never answered, then reset the connection (RST+ACK, frame %d, %s after the last probe): the peer is gone or a middlebox forgot the connection; tcp_keepalive_time/intvl/probes (or TCP_KEEPIDLE/KEEPINTVL/KEEPCNT) set how long that takes",
+		c.name(x), hx.Keepalives, spacing, c.name(1-x), r.ev.Frame, dur(hx.LastKeepalive.Time, r.ev.Time))
+}
+
+// listenOverflow: the listener answered the handshake ACK (or the first
+// data) with a reply-RST: its accept queue was full and
+// tcp_abort_on_overflow = 1 (KERNEL.md row 18).
+func listenOverflow(c *ruleCtx) {
+	r, x, ok := c.resetWith(CauseListenOverflow)
+	if !ok {
+		return
+	}
+	c.add(CodeListenOverflow, x, SysAbortOnOverflow, "set it back to 0 and raise the listen backlog (listen(), net.core.somaxconn)", []uint64{r.ev.Frame},
+		"the %s's listener answered the handshake with a RST (frame %d) right after it completed: its accept queue was full and tcp_abort_on_overflow = 1 (with 0 it would have dropped the ACK and retransmitted its SYN-ACK)",
+		c.name(x), r.ev.Frame)
+}
+
+// connectionRefused: the SYN was answered by a RST: nothing listened.
+func connectionRefused(c *ruleCtx) {
+	r, x, ok := c.resetWith(CauseRefused)
+	if !ok {
+		return
+	}
+	c.add(CodeConnectionRefused, x, "", "leave the sysctls; start the service or connect to the right port", []uint64{r.ev.Frame},
+		"the %s answered the SYN with a RST (frame %d): nothing listens on %s (connect() fails with ECONNREFUSED)",
+		c.name(x), r.ev.Frame, c.conn().Addr[x])
+}

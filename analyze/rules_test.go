@@ -1,0 +1,322 @@
+package analyze
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/teardown/teardown/flows"
+)
+
+// Rules no lab fixture can fire (global sysctls the lab cannot set,
+// keepalive, listen overflow, PAWS behind NAT, ...) and the edges of those
+// it can, on literal segment sequences built to KERNEL.md's description
+// of the wire. Frames: the handshake is 1-3, the exchange 4-6.
+
+// diagSet renders a flow's diagnoses as sorted "code sysctl side" lines.
+func diagSet(f *Flow) []string {
+	var out []string
+	for _, d := range f.Diagnoses {
+		out = append(out, strings.TrimSpace(fmt.Sprintf("%s %s %s", d.Code, d.Sysctl, d.Side)))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// find returns f's diagnosis with code.
+func find(t *testing.T, f *Flow, code string) Diagnosis {
+	t.Helper()
+	for _, d := range f.Diagnoses {
+		if d.Code == code {
+			return d
+		}
+	}
+	t.Fatalf("no %s in %v", code, diagSet(f))
+	return Diagnosis{}
+}
+
+// window sets the advertised window.
+func window(v uint16) opt { return func(_ *wire, s *flows.Segment) { s.Window = v } }
+
+// activeRST makes a RST+ACK look like a full socket's: live IPv4 ID and
+// the TS option (the wire's default), sequence number snd_nxt.
+func activeRST(w *wire, s *flows.Segment) { s.Flags |= flows.ACK }
+
+// lateSegment ends observation d seconds after the wire's last segment
+// with a SYN on another 4-tuple (another connection the capture holds).
+func lateSegment(w *wire, d float64) {
+	w.now += int64(d * 1e9)
+	w.segs = append(w.segs, flows.Segment{
+		Frame: uint64(len(w.segs) + 1), Time: w.now,
+		Src: netip.MustParseAddrPort("192.0.2.99:50000"), Dst: netip.MustParseAddrPort("192.0.2.98:443"),
+		Seq: 1, Flags: flows.SYN, Window: 64240, WScale: -1,
+	})
+	w.after = append(w.after, w.nxt)
+}
+
+// finRetransmissions sends side x's FIN, then copies of it at the given
+// offsets from it (seconds); it returns the FIN's frame.
+func finRetransmissions(w *wire, x int, offsets ...float64) int {
+	fin := w.send(x, "F.", 0)
+	prev := 0.0
+	for _, o := range offsets {
+		w.again(fin, o-prev)
+		prev = o
+	}
+	return fin
+}
+
+// runOpts analyses segments with options.
+func runOpts(t *testing.T, segs []flows.Segment, opts Options) *Result {
+	t.Helper()
+	res, err := Run(&sliceSource{segs: segs}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// measuredN3 is KERNEL.md §b's measured FIN timeline of an orphan with
+// tcp_orphan_retries 3: the FIN, a tail-loss probe, four RTO
+// retransmissions, then silence.
+var measuredN3 = []float64{0.206, 0.414, 0.858, 1.686, 3.350}
+
+func TestRules(t *testing.T) {
+	tests := []struct {
+		name  string
+		build func(w *wire)
+		// want is the exact set of "code sysctl side" lines of the first
+		// flow, or with some a subset of them.
+		want []string
+		some bool
+		// says are fragments the named diagnoses' messages must hold.
+		says map[string][]string
+		sys  map[string]string
+		// checks are the diagnoses' "sysctl=agrees" comparisons.
+		checks map[string][]string
+	}{
+		{
+			name: "FIN never acknowledged, silence proven: the budget brackets tcp_orphan_retries",
+			build: func(w *wire) {
+				finRetransmissions(w, cli, measuredN3...)
+				lateSegment(w, 10)
+			},
+			want: []string{"fin-never-acked net.ipv4.tcp_orphan_retries client"},
+			says: map[string][]string{CodeFinNeverAcked: {"6 times", "gave up silently", "tcp_orphan_retries 3–4", "tail-loss probe"}},
+		},
+		{
+			name: "more retransmissions than tcp_orphan_retries allows: no orphan, tcp_retries2 governed",
+			build: func(w *wire) {
+				finRetransmissions(w, cli, measuredN3...)
+				lateSegment(w, 10)
+			},
+			sys:    map[string]string{SysOrphanRetries: "2", SysRetries2: "3"},
+			want:   []string{"fin-never-acked net.ipv4.tcp_retries2 client"},
+			says:   map[string][]string{CodeFinNeverAcked: {"was no orphan", "tcp_retries2 = 3 (3.0s) governed it"}},
+			checks: map[string][]string{CodeFinNeverAcked: {SysOrphanRetries + "=false"}},
+		},
+		{
+			name: "the host's tcp_orphan_retries fits the budget",
+			build: func(w *wire) {
+				finRetransmissions(w, cli, measuredN3...)
+				lateSegment(w, 10)
+			},
+			sys:    map[string]string{SysOrphanRetries: "3"},
+			want:   []string{"fin-never-acked net.ipv4.tcp_orphan_retries client"},
+			checks: map[string][]string{CodeFinNeverAcked: {SysOrphanRetries + "=true"}},
+		},
+		{
+			name: "FIN retransmitted by a socket that only shut down: tcp_retries2",
+			build: func(w *wire) {
+				fin := w.send(cli, "F.", 0)      // 7
+				w.again(fin, 0.205)              // 8: tail-loss probe
+				w.send(srv, ".", 0, gap(0.05))   // 9: ACK of the FIN
+				w.send(srv, "P.", 500, gap(0.1)) // 10: half-close data
+				w.send(cli, ".", 0)              // 11: ACKed: shutdown(SHUT_WR)
+				w.send(srv, "F.", 0, gap(0.1))   // 12
+				w.send(cli, ".", 0)              // 13
+			},
+			want: []string{"fin-retransmitted net.ipv4.tcp_retries2 client"},
+			says: map[string][]string{CodeFinRetransmitted: {"twice", "only shut down"}},
+		},
+		{
+			name: "orphan reset at close(): FIN, then RST+ACK from the same socket",
+			build: func(w *wire) {
+				w.send(cli, "F.", 0)                       // 7
+				w.send(cli, "R", 0, activeRST, gap(50e-6)) // 8: seq = FIN seq + 1
+			},
+			want: []string{"orphan-reset net.ipv4.tcp_max_orphans client"},
+			says: map[string][]string{CodeOrphanReset: {"at close()", "tcp_mem"}},
+		},
+		{
+			name: "orphan reset where a FIN retransmission was due",
+			build: func(w *wire) {
+				finRetransmissions(w, cli, 0.206, 0.414)
+				w.send(cli, "R", 0, activeRST, gap(0.87)) // RTO 2 was due
+			},
+			want: []string{"orphan-reset net.ipv4.tcp_max_orphans client"},
+			says: map[string][]string{CodeOrphanReset: {"where the next retransmission was due", "3 times"}},
+		},
+		{
+			name: "keepalive probes unanswered, then the prober's RST",
+			build: func(w *wire) {
+				for i := range 3 {
+					d := 75.0
+					if i == 0 {
+						d = 7200
+					}
+					w.send(cli, ".", 0, seqNum(w.nxt[cli]-1), gap(d))
+				}
+				w.send(cli, "R", 0, activeRST, gap(75))
+			},
+			sys:    map[string]string{SysKeepaliveIntvl: "75"},
+			want:   []string{"keepalive-reset net.ipv4.tcp_keepalive_time client"},
+			says:   map[string][]string{CodeKeepaliveReset: {"3 keepalive probes 75.0s apart", "TCP_KEEPINTVL"}},
+			checks: map[string][]string{CodeKeepaliveReset: {SysKeepaliveIntvl + "=true"}},
+		},
+		{
+			name: "keepalive spacing the host's tcp_keepalive_intvl does not give: a socket option",
+			build: func(w *wire) {
+				w.send(cli, ".", 0, seqNum(w.nxt[cli]-1), gap(30))
+				w.send(cli, ".", 0, seqNum(w.nxt[cli]-1), gap(5))
+				w.send(cli, "R", 0, activeRST, gap(5))
+			},
+			sys:    map[string]string{SysKeepaliveIntvl: "75"},
+			want:   []string{"keepalive-reset net.ipv4.tcp_keepalive_time client"},
+			checks: map[string][]string{CodeKeepaliveReset: {SysKeepaliveIntvl + "=false"}},
+		},
+		{
+			name: "a late FIN inside tcp_fin_time()'s floor: no FIN_WAIT2 was kept",
+			build: func(w *wire) {
+				w.send(cli, "F.", 0)                  // 7
+				w.send(srv, ".", 0, gap(0.04))        // 8
+				w.send(srv, "F.", 0, gap(0.3))        // 9
+				w.send(cli, "R", 0, replyRST, gap(0)) // 10
+			},
+			want: []string{"time-wait-missing net.ipv4.tcp_max_tw_buckets client"},
+			says: map[string][]string{CodeTimeWaitMissing: {"300.0ms", "floor"}},
+		},
+		{
+			name: "FIN_WAIT2 timeout the host's tcp_fin_timeout does not give: TCP_LINGER2",
+			build: func(w *wire) {
+				w.send(cli, "F.", 0)                  // 7
+				w.send(srv, ".", 0, gap(0.04))        // 8
+				w.send(srv, "F.", 0, gap(3))          // 9
+				w.send(cli, "R", 0, replyRST, gap(0)) // 10
+			},
+			sys:    map[string]string{SysFinTimeout: "60"},
+			want:   []string{"close-wait-long  server", "fin-wait-2-timeout TCP_LINGER2 client"},
+			checks: map[string][]string{CodeFinWait2Timeout: {SysFinTimeout + "=false"}},
+		},
+		{
+			name: "FIN_WAIT2 timeout with tcp_fin_timeout above 60 s: the 2·(t−60) quirk fits",
+			build: func(w *wire) {
+				w.send(cli, "F.", 0)                  // 7
+				w.send(srv, ".", 0, gap(0.04))        // 8
+				w.send(srv, "F.", 0, gap(30))         // 9: KERNEL.md (d)3, fin_timeout 70
+				w.send(cli, "R", 0, replyRST, gap(0)) // 10
+			},
+			sys:    map[string]string{SysFinTimeout: "70"},
+			want:   []string{"close-wait-long  server", "fin-wait-2-timeout net.ipv4.tcp_fin_timeout client"},
+			says:   map[string][]string{CodeFinWait2Timeout: {"below 30.0s — or between 60 and 75 s"}},
+			checks: map[string][]string{CodeFinWait2Timeout: {SysFinTimeout + "=true"}},
+		},
+		{
+			name: "listener resets the handshake ACK: accept queue full, tcp_abort_on_overflow 1",
+			build: func(w *wire) {
+				w.send(cli, "S", 0)
+				w.send(srv, "S.", 0)
+				w.send(cli, ".", 0)
+				w.send(srv, "R", 0, replyRST)
+			},
+			sys:    map[string]string{SysAbortOnOverflow: "0"},
+			want:   []string{"listen-overflow net.ipv4.tcp_abort_on_overflow server"},
+			checks: map[string][]string{CodeListenOverflow: {SysAbortOnOverflow + "=false"}},
+		},
+		{
+			name: "data held behind the peer's zero window, no FIN yet",
+			build: func(w *wire) {
+				w.send(cli, "P.", 1000)                             // 7
+				w.send(srv, ".", 0, window(0))                      // 8: zero window
+				w.send(cli, ".", 0, seqNum(w.nxt[cli]-1), gap(0.5)) // 9: probe
+				w.send(srv, ".", 0, window(0))                      // 10
+				w.send(cli, ".", 0, seqNum(w.nxt[cli]-1), gap(1))   // 11: probe
+				w.send(srv, ".", 0, window(0))                      // 12
+			},
+			want: []string{"fin-blocked-zero-window net.ipv4.tcp_orphan_retries client"},
+			says: map[string][]string{CodeFinBlockedZeroWindow: {"no FIN", "probes for ever"}},
+		},
+		{
+			name: "the server acknowledges bytes the capture never saw",
+			build: func(w *wire) {
+				w.send(cli, "P.", 100)                       // 7
+				w.send(srv, ".", 0, ackNum(w.nxt[cli]+1400)) // 8
+			},
+			want: []string{"capture-missing-packets"},
+			says: map[string][]string{CodeCaptureMissingPackets: {"1400 bytes"}},
+		},
+		{
+			name: "an in-window RST kills a TIME_WAIT; the next FIN meets no socket",
+			build: func(w *wire) {
+				w.fourWay(cli, "F.")                               // 7-10: client TIME_WAIT
+				w.send(srv, "R", 0, gap(1))                        // 11: in window
+				w.send(srv, "F.", 0, seqNum(w.nxt[srv]-1), gap(1)) // 12: the FIN again
+				w.send(cli, "R", 0, replyRST, seqNum(w.nxt[cli]))  // 13
+			},
+			sys: map[string]string{SysRFC1337: "0"},
+			// The RST and the FIN after it also read as the server's own
+			// (rst-linger-zero, fin-retransmitted): the wire cannot tell
+			// a middlebox's RST from the server's.
+			want:   []string{"time-wait-assassinated net.ipv4.tcp_rfc1337 client"},
+			some:   true,
+			checks: map[string][]string{CodeTimeWaitAssassinated: {SysRFC1337 + "=true"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWire(t)
+			if !strings.Contains(tt.name, "handshake ACK") {
+				w.handshake()
+				w.exchange()
+			}
+			tt.build(w)
+			opts := Options{}
+			if tt.sys != nil {
+				opts.Sysctls = Sysctls{Source: "host.sysctl", Values: tt.sys}
+			}
+			res := runOpts(t, w.segs, opts)
+			f := res.Flows[0]
+			got := diagSet(f)
+			if tt.some {
+				got = slices.DeleteFunc(got, func(d string) bool { return !slices.Contains(tt.want, d) })
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("diagnoses:\n got %q\nwant %q", got, tt.want)
+			}
+			for code, frags := range tt.says {
+				m := find(t, f, code).Message
+				for _, s := range frags {
+					if !strings.Contains(m, s) {
+						t.Errorf("%s message lacks %q:\n%s", code, s, m)
+					}
+				}
+			}
+			for code, want := range tt.checks {
+				var got []string
+				for _, c := range find(t, f, code).Checks {
+					got = append(got, fmt.Sprintf("%s=%v", c.Sysctl, c.Agrees))
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s checks: got %q, want %q", code, got, want)
+				}
+			}
+			for _, f := range res.Flows {
+				if f.Wire != nil {
+					t.Errorf("flow %d kept its wire facts", f.ID)
+				}
+			}
+		})
+	}
+}

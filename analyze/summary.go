@@ -1,0 +1,566 @@
+package analyze
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// The capture-wide summary: counts by close kind, final state and
+// diagnosis; per host the sockets held at once in TIME_WAIT, CLOSE_WAIT
+// and as orphans; ephemeral-port pressure per client and server address;
+// distributions; the bounds the flows give on tcp_fin_timeout and
+// tcp_orphan_retries per host; findings across flows. Every part merges
+// across shards exactly (summary_types.go); peaks and findings are read
+// after merging.
+
+// Caps on what the summary tracks: past them the flows still count, but
+// their hosts (or address pairs) are not tracked (UntrackedFlows).
+const (
+	maxSummaryHosts = 1024
+	maxSummaryPorts = 1024
+)
+
+// summaryBuilder is the summarizer Run uses. Before counting a flow it
+// runs the rules that need other flows or the host's settings.
+type summaryBuilder struct {
+	sys   Sysctls
+	s     Summary
+	hosts map[string]*hostAcc
+	ports map[[2]string]seriesAcc
+	paws  pawsIndex
+}
+
+// hostAcc accumulates one host's part.
+type hostAcc struct {
+	tw, cw, orphans, resets seriesAcc
+	bounds                  []HostBound
+}
+
+func newSummaryBuilder(sys Sysctls) *summaryBuilder {
+	return &summaryBuilder{
+		sys:   sys,
+		s:     emptySummary(),
+		hosts: map[string]*hostAcc{},
+		ports: map[[2]string]seriesAcc{},
+		paws:  pawsIndex{},
+	}
+}
+
+func emptySummary() Summary {
+	return Summary{
+		CloseKinds: map[string]int{}, FinalStates: map[string]int{}, Diagnoses: map[string]int{},
+		FinRetransmissions: newHistogram(UnitCount),
+		CloseDurations:     map[string]*Histogram{},
+		ReuseGaps:          newHistogram(UnitSeconds),
+	}
+}
+
+// Add runs the capture-wide rules on f, compares its diagnoses with the
+// host's settings, and counts it.
+func (b *summaryBuilder) Add(f *Flow) {
+	w := f.Wire
+	f.Wire = nil
+	b.paws.check(f, w)
+	checkSettings(f, b.sys)
+
+	s := &b.s
+	s.Flows++
+	s.CloseKinds[string(f.Close.Kind)]++
+	codes := map[string]bool{}
+	for _, d := range f.Diagnoses {
+		if !codes[d.Code] {
+			codes[d.Code] = true
+			s.Diagnoses[d.Code]++
+		}
+	}
+	untracked := false
+	for _, r := range [...]Role{Client, Server} {
+		sd := sideOf(f, r)
+		if sd == nil {
+			continue
+		}
+		s.FinalStates[sd.FinalState.String()]++
+		if len(sd.FinFrames) > 0 && !sd.FinInferred {
+			s.FinRetransmissions.add(float64(sd.FinRetransmissions))
+		}
+		for st, d := range sd.Durations {
+			if sd.OpenEnded && st == sd.FinalState.String() {
+				continue
+			}
+			h := s.CloseDurations[st]
+			if h == nil {
+				h = newHistogram(UnitSeconds)
+				s.CloseDurations[st] = h
+			}
+			h.add(d)
+		}
+		h := b.host(hostOf(f, r))
+		if h == nil {
+			untracked = true
+			continue
+		}
+		eachCloseState(f, r, func(st State, a, z int64) {
+			switch {
+			case st == TimeWait:
+				h.tw.interval(a, z)
+				if r == Client && !b.portInterval(f, a, z) {
+					untracked = true
+				}
+			case st == CloseWait:
+				h.cw.interval(a, z)
+			default:
+				h.orphans.interval(a, z)
+			}
+		})
+	}
+	if f.Reuse != nil {
+		s.ReuseGaps.add(f.Reuse.Gap)
+	}
+	for _, d := range f.Diagnoses {
+		if d.Code == CodeOrphanReset && len(d.Frames) > 0 {
+			if h := b.host(hostOf(f, d.Side)); h != nil {
+				// The reset is the diagnosis's last frame.
+				at := eventTime(f, d.Frames[len(d.Frames)-1])
+				h.resets.interval(at, at+1e9)
+			}
+		}
+		b.bound(d.Bounds)
+	}
+	if w != nil {
+		b.bound(w.Bounds)
+	}
+	if untracked {
+		s.UntrackedFlows++
+	}
+}
+
+// host returns host's accumulator, nil past the cap.
+func (b *summaryBuilder) host(host string) *hostAcc {
+	if host == "" {
+		return nil
+	}
+	h := b.hosts[host]
+	if h == nil {
+		if len(b.hosts) >= maxSummaryHosts {
+			return nil
+		}
+		h = &hostAcc{tw: seriesAcc{}, cw: seriesAcc{}, orphans: seriesAcc{}, resets: seriesAcc{}}
+		b.hosts[host] = h
+	}
+	return h
+}
+
+// portInterval counts a client TIME_WAIT towards the flow's server
+// address; false past the cap.
+func (b *summaryBuilder) portInterval(f *Flow, a, z int64) bool {
+	k := [2]string{hostOf(f, Client), f.Server}
+	acc := b.ports[k]
+	if acc == nil {
+		if len(b.ports) >= maxSummaryPorts {
+			return false
+		}
+		acc = seriesAcc{}
+		b.ports[k] = acc
+	}
+	acc.interval(a, z)
+	return true
+}
+
+// boundKnobs are the knobs whose bounds the summary intersects per host.
+var boundKnobs = []string{SysFinTimeout, SysOrphanRetries, SysRetries2}
+
+// bound files bounds into their hosts' intersections.
+func (b *summaryBuilder) bound(bs []Bound) {
+	for _, x := range bs {
+		if !slices.Contains(boundKnobs, x.Sysctl) {
+			continue
+		}
+		if h := b.host(x.Host); h != nil {
+			h.bounds = intersectBound(h.bounds, HostBound{Bound: x, Flows: 1})
+		}
+	}
+}
+
+// intersectBound adds x to the host's bounds: the same knob, effect and
+// assumption intersect.
+func intersectBound(bs []HostBound, x HostBound) []HostBound {
+	i := slices.IndexFunc(bs, func(h HostBound) bool {
+		return h.Sysctl == x.Sysctl && h.Of == x.Of && h.Assumes == x.Assumes
+	})
+	if i < 0 {
+		x.Above, x.Below = clonePtr(x.Above), clonePtr(x.Below)
+		return append(bs, x)
+	}
+	h := &bs[i]
+	if x.Above != nil && (h.Above == nil || *x.Above > *h.Above) {
+		h.Above = ptr(*x.Above)
+	}
+	if x.Below != nil && (h.Below == nil || *x.Below < *h.Below) {
+		h.Below = ptr(*x.Below)
+	}
+	h.Flows += x.Flows
+	return bs
+}
+
+func clonePtr(p *float64) *float64 {
+	if p == nil {
+		return nil
+	}
+	return ptr(*p)
+}
+
+// Summary returns the summary of the flows added so far.
+func (b *summaryBuilder) Summary() *Summary {
+	s := b.s
+	s.CloseKinds, s.FinalStates, s.Diagnoses = cloneMap(s.CloseKinds), cloneMap(s.FinalStates), cloneMap(s.Diagnoses)
+	s.Hosts, s.Ports = nil, nil
+	for host, h := range b.hosts {
+		hl := HostLoad{Host: host, Series: HostSeries{
+			TimeWait: h.tw.series(), CloseWait: h.cw.series(), Orphans: h.orphans.series(), OrphanResets: h.resets.series(),
+		}}
+		for _, x := range h.bounds {
+			hl.Bounds = intersectBound(hl.Bounds, x)
+		}
+		hl.TimeWait.Limit, hl.TimeWait.LimitFrom = b.limit(host, SysMaxTwBuckets, defaultMaxTwBuckets)
+		hl.Orphans.Limit, hl.Orphans.LimitFrom = b.limit(host, SysMaxOrphans, defaultMaxOrphans)
+		s.Hosts = append(s.Hosts, hl)
+	}
+	for k, acc := range b.ports {
+		p := PortLoad{Client: k[0], Server: k[1], Series: acc.series()}
+		p.TimeWait.Limit, p.TimeWait.LimitFrom = b.portRange(k[0])
+		s.Ports = append(s.Ports, p)
+	}
+	s.FinRetransmissions = cloneHistogram(s.FinRetransmissions)
+	s.ReuseGaps = cloneHistogram(s.ReuseGaps)
+	durs := map[string]*Histogram{}
+	for k, h := range s.CloseDurations {
+		durs[k] = cloneHistogram(h)
+	}
+	s.CloseDurations = durs
+	s.derive()
+	return &s
+}
+
+func cloneMap(m map[string]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func cloneHistogram(h *Histogram) *Histogram {
+	if h == nil {
+		return nil
+	}
+	c := *h
+	c.Buckets = slices.Clone(h.Buckets)
+	return &c
+}
+
+// limit is a host's setting of key, or the default.
+func (b *summaryBuilder) limit(host, key string, def int64) (int64, string) {
+	if b.sys.For(host) {
+		if v, ok := b.sys.Int(key); ok {
+			return v, b.sys.source()
+		}
+	}
+	return def, "default"
+}
+
+// portRange is the number of ephemeral ports of a client address.
+func (b *summaryBuilder) portRange(host string) (int64, string) {
+	if b.sys.For(host) {
+		if v, ok := b.sys.Ints(SysLocalPortRange); ok && len(v) == 2 && v[1] >= v[0] {
+			return v[1] - v[0] + 1, b.sys.source()
+		}
+	}
+	return defaultPortRangeHi - defaultPortRangeLo + 1, "default"
+}
+
+// Merge adds o, the summary of another shard of the same capture (split
+// by 4-tuple or by time), to s; peaks, quantiles and findings are read
+// again from the merged counts. Hosts beyond the cap are left out of the
+// merge and counted in UntrackedFlows.
+func (s *Summary) Merge(o *Summary) {
+	if o == nil {
+		return
+	}
+	s.Flows += o.Flows
+	s.Evicted += o.Evicted
+	s.UntrackedFlows += o.UntrackedFlows
+	addCounts(&s.CloseKinds, o.CloseKinds)
+	addCounts(&s.FinalStates, o.FinalStates)
+	addCounts(&s.Diagnoses, o.Diagnoses)
+	s.FinRetransmissions = mergeHistogram(s.FinRetransmissions, o.FinRetransmissions)
+	s.ReuseGaps = mergeHistogram(s.ReuseGaps, o.ReuseGaps)
+	if len(o.CloseDurations) > 0 && s.CloseDurations == nil {
+		s.CloseDurations = map[string]*Histogram{}
+	}
+	for k, h := range o.CloseDurations {
+		s.CloseDurations[k] = mergeHistogram(s.CloseDurations[k], h)
+	}
+	for _, oh := range o.Hosts {
+		i := indexOrAdd(&s.Hosts, maxSummaryHosts, func(h HostLoad) bool { return h.Host == oh.Host },
+			HostLoad{Host: oh.Host, TimeWait: oh.TimeWait, Orphans: oh.Orphans})
+		if i < 0 {
+			s.UntrackedFlows++
+			continue
+		}
+		h := &s.Hosts[i]
+		h.Series.TimeWait = mergeSeries(h.Series.TimeWait, oh.Series.TimeWait)
+		h.Series.CloseWait = mergeSeries(h.Series.CloseWait, oh.Series.CloseWait)
+		h.Series.Orphans = mergeSeries(h.Series.Orphans, oh.Series.Orphans)
+		h.Series.OrphanResets = mergeSeries(h.Series.OrphanResets, oh.Series.OrphanResets)
+		for _, x := range oh.Bounds {
+			h.Bounds = intersectBound(h.Bounds, x)
+		}
+		mergeLimit(&h.TimeWait, oh.TimeWait)
+		mergeLimit(&h.Orphans, oh.Orphans)
+	}
+	for _, op := range o.Ports {
+		i := indexOrAdd(&s.Ports, maxSummaryPorts, func(p PortLoad) bool { return p.Client == op.Client && p.Server == op.Server },
+			PortLoad{Client: op.Client, Server: op.Server, TimeWait: op.TimeWait})
+		if i < 0 {
+			s.UntrackedFlows++
+			continue
+		}
+		s.Ports[i].Series = mergeSeries(s.Ports[i].Series, op.Series)
+		mergeLimit(&s.Ports[i].TimeWait, op.TimeWait)
+	}
+	s.derive()
+}
+
+// addCounts adds src's counts to *dst.
+func addCounts(dst *map[string]int, src map[string]int) {
+	if *dst == nil {
+		*dst = map[string]int{}
+	}
+	for k, v := range src {
+		(*dst)[k] += v
+	}
+}
+
+// indexOrAdd returns the index of the entry of *list that same accepts,
+// appending fresh when there is none and the list is under its cap; -1
+// past the cap.
+func indexOrAdd[T any](list *[]T, capacity int, same func(T) bool, fresh T) int {
+	if i := slices.IndexFunc(*list, same); i >= 0 {
+		return i
+	}
+	if len(*list) >= capacity {
+		return -1
+	}
+	*list = append(*list, fresh)
+	return len(*list) - 1
+}
+
+// mergeLimit keeps a limit read from settings over a default one.
+func mergeLimit(p *Peak, o Peak) {
+	if p.Limit == 0 || (p.LimitFrom == "default" && o.LimitFrom != "default" && o.Limit != 0) {
+		p.Limit, p.LimitFrom = o.Limit, o.LimitFrom
+	}
+}
+
+func mergeHistogram(h, o *Histogram) *Histogram {
+	if o == nil {
+		return h
+	}
+	if h == nil {
+		h = newHistogram(o.Unit)
+	}
+	h.merge(o)
+	return h
+}
+
+// derive reads the peaks, quantiles, bound descriptions and findings
+// from the mergeable counts, and puts everything in a stable order.
+func (s *Summary) derive() {
+	slices.SortFunc(s.Hosts, func(a, b HostLoad) int { return compareAddr(a.Host, b.Host) })
+	slices.SortFunc(s.Ports, func(a, b PortLoad) int {
+		if c := compareAddr(a.Client, b.Client); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Server, b.Server)
+	})
+	s.FinRetransmissions.derive()
+	s.ReuseGaps.derive()
+	for _, h := range s.CloseDurations {
+		h.derive()
+	}
+	s.Findings = nil
+	for i := range s.Hosts {
+		h := &s.Hosts[i]
+		h.TimeWait.read(h.Series.TimeWait)
+		h.CloseWait.read(h.Series.CloseWait)
+		h.Orphans.read(h.Series.Orphans)
+		h.OrphanResets.read(h.Series.OrphanResets)
+		slices.SortFunc(h.Bounds, func(a, b HostBound) int {
+			return cmp.Or(strings.Compare(a.Sysctl, b.Sysctl), strings.Compare(a.Of, b.Of), strings.Compare(a.Assumes, b.Assumes))
+		})
+		for j := range h.Bounds {
+			h.Bounds[j].Values = describeBound(h.Bounds[j].Bound)
+		}
+		s.Findings = append(s.Findings, hostFindings(h)...)
+	}
+	for i := range s.Ports {
+		p := &s.Ports[i]
+		p.TimeWait.read(p.Series)
+		if f, ok := portFinding(p); ok {
+			s.Findings = append(s.Findings, f)
+		}
+	}
+}
+
+// compareAddr orders addresses numerically, text that is not an address
+// last.
+func compareAddr(a, b string) int {
+	x, errA := netip.ParseAddr(a)
+	y, errB := netip.ParseAddr(b)
+	switch {
+	case errA == nil && errB == nil:
+		return x.Compare(y)
+	case errA == nil:
+		return -1
+	case errB == nil:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// describeBound says which settings fit a bound, in words.
+func describeBound(b Bound) string {
+	switch b.Of {
+	case OfBudget:
+		orphan := b.Sysctl == SysOrphanRetries
+		above, below := 0.0, 0.0
+		if b.Above != nil {
+			above = *b.Above
+		}
+		if b.Below != nil {
+			below = *b.Below
+		}
+		return describeRetries(retriesFitting(above, below, orphan), b.Below == nil, orphan)
+	case OfLifetime:
+		return describeLifetime(b.Above, b.Below)
+	}
+	return ""
+}
+
+// describeLifetime says which tcp_fin_timeout values give an orphaned
+// FIN_WAIT2 a lifetime of at least above and under below seconds.
+func describeLifetime(above, below *float64) string {
+	switch {
+	case above == nil && below == nil:
+		return "any value"
+	case above == nil:
+		return describeLifetimeBelow(*below)
+	}
+	a := *above
+	if below == nil {
+		if a > 60 {
+			return fmt.Sprintf("at least %s s", trimFloat(60+a/2))
+		}
+		return fmt.Sprintf("at least %s, but not between 60 and %s s, where an orphaned FIN_WAIT2 lives only 2·(t−60) s", FormatSeconds(a), trimFloat(60+a/2))
+	}
+	z := *below
+	if a >= z {
+		return fmt.Sprintf("no value (an orphaned FIN_WAIT2 outlived %s on one flow and expired within %s on another: TCP_LINGER2 differs between sockets, or a full tcp_max_tw_buckets dropped some)", FormatSeconds(a), FormatSeconds(z))
+	}
+	var parts []string
+	if a <= 60 {
+		parts = append(parts, fmt.Sprintf("%s to under %s", FormatSeconds(a), FormatSeconds(min(z, 60))))
+	}
+	if lo, hi := 60+a/2, 60+z/2; hi > max(lo, 60) {
+		parts = append(parts, fmt.Sprintf("%s to under %s s (above 60 s an orphaned FIN_WAIT2 lives 2·(t−60) s)", trimFloat(max(lo, 60)), trimFloat(hi)))
+	}
+	return strings.Join(parts, ", or ")
+}
+
+// sideOf returns f's side r.
+func sideOf(f *Flow, r Role) *Side {
+	switch r {
+	case Client:
+		return f.Sides.Client
+	case Server:
+		return f.Sides.Server
+	}
+	return nil
+}
+
+// hostOf is the IP address of f's side r, "" for no side.
+func hostOf(f *Flow, r Role) string {
+	var a string
+	switch r {
+	case Client:
+		a = f.Client
+	case Server:
+		a = f.Server
+	default:
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(a)
+	if err != nil {
+		return ""
+	}
+	return ap.Addr().Unmap().String()
+}
+
+// orphanStates are the states an orphan (a socket the application has
+// closed) can be in.
+var orphanStates = []State{FinWait1, FinWait2, Closing, LastAck}
+
+// eachCloseState calls fn for each interval [a, z) (nanoseconds) side r
+// of f spent in TIME_WAIT, CLOSE_WAIT or an orphan state. A final
+// TIME_WAIT lasts 60 s after the peer's FIN that last (re)started it even
+// past the end of the capture; a side known to have only shut down is no
+// orphan.
+func eachCloseState(f *Flow, r Role, fn func(st State, a, z int64)) {
+	sd := sideOf(f, r)
+	shutdown := f.Close.HalfClose != nil && f.Close.HalfClose.Sender != r && f.Close.HalfClose.ActiveUsed == ActiveUsedShutdown
+	for i, e := range sd.States {
+		if e.State != TimeWait && e.State != CloseWait && !slices.Contains(orphanStates, e.State) {
+			continue
+		}
+		if shutdown && (e.State == FinWait1 || e.State == FinWait2) {
+			continue
+		}
+		a := int64(e.At)
+		var z int64
+		switch {
+		case i+1 < len(sd.States):
+			z = int64(sd.States[i+1].At)
+		case e.State == TimeWait && sd.OpenEnded:
+			z = max(a, lastPeerFIN(f, r)) + TimeWaitLen
+		default:
+			z = a + int64(sd.Durations[e.State.String()]*1e9)
+		}
+		if z > a {
+			fn(e.State, a, z)
+		}
+	}
+}
+
+// lastPeerFIN is the time of the latest FIN transmission of r's peer.
+func lastPeerFIN(f *Flow, r Role) int64 {
+	var t int64
+	for _, e := range f.Events {
+		if e.From != r && (e.Note == NoteFIN || e.Note == NoteFINRetransmission || e.Note == NoteFINTLP) {
+			t = max(t, int64(e.At))
+		}
+	}
+	return t
+}
+
+// eventTime is the time of f's event at frame, or of its last frame.
+func eventTime(f *Flow, frame uint64) int64 {
+	for _, e := range f.Events {
+		if e.Frame == frame {
+			return int64(e.At)
+		}
+	}
+	return int64(f.End)
+}

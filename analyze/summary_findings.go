@@ -1,0 +1,88 @@
+package analyze
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Findings the summary draws across flows, read again after every merge.
+
+// CodePortPressure: a client held a large share of its ephemeral ports
+// in TIME_WAIT towards one server address (net.ipv4.ip_local_port_range).
+const CodePortPressure = "ephemeral-port-pressure"
+
+// nearLimit is the share of a kernel limit from which a count is worth a
+// finding.
+const nearLimit = 0.9
+
+// clock renders a peak's time in findings.
+func clock(t Time) string { return t.Std().Format("15:04:05 UTC") }
+
+// percent is n as a share of of.
+func percent(n, of int64) string {
+	return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(of))
+}
+
+// hostFindings compares a host's peaks with its limits and looks for
+// bursts of orphan resets.
+func hostFindings(h *HostLoad) []Finding {
+	var out []Finding
+	if r := h.OrphanResets; r.Count >= 2 {
+		out = append(out, Finding{
+			Code: CodeOrphanReset, Severity: Error, Host: h.Host, Sysctl: SysMaxOrphans, At: r.At,
+			Advice: "raise it (and tcp_mem), or find what piles up orphans",
+			Message: fmt.Sprintf("%s reset %d orphans within one second (at %s): it was out of orphan slots (tcp_max_orphans, %d from %s) or TCP memory (tcp_mem); the capture shows it holding at most %d orphans at once (at %s), and the limit counts every socket of the host",
+				h.Host, r.Count, clock(r.At), h.Orphans.Limit, h.Orphans.LimitFrom, h.Orphans.Count, clock(h.Orphans.At)),
+		})
+	}
+	if f, ok := limitFinding(h.Host, h.Orphans, CodeOrphanReset, SysMaxOrphans, "orphans", "close() resets connections instead of closing them", "raise it (and tcp_mem), or find what piles up orphans"); ok {
+		out = append(out, f)
+	}
+	if f, ok := limitFinding(h.Host, h.TimeWait, CodeTimeWaitMissing, SysMaxTwBuckets, "sockets in TIME_WAIT", "closes skip TIME_WAIT (TcpExtTCPTimeWaitOverflow)", "raise it"); ok {
+		out = append(out, f)
+	}
+	return out
+}
+
+// limitFinding reports a peak that reached nearLimit of its limit.
+func limitFinding(host string, p Peak, code, sysctl, what, past, advice string) (Finding, bool) {
+	if p.Limit <= 0 || float64(p.Count) < nearLimit*float64(p.Limit) {
+		return Finding{}, false
+	}
+	return Finding{
+		Code: code, Severity: severityAt(p), Host: host, Sysctl: sysctl, At: p.At, Advice: advice,
+		Message: fmt.Sprintf("%s held %d %s at once (at %s), %s of %s (%d, from %s): past it, %s",
+			host, p.Count, what, clock(p.At), percent(p.Count, p.Limit), strings.TrimPrefix(sysctl, "net.ipv4."), p.Limit, p.LimitFrom, past),
+	}, true
+}
+
+// severityAt is an error at the limit, a warning near it.
+func severityAt(p Peak) Severity {
+	if p.Count >= p.Limit {
+		return Error
+	}
+	return Warning
+}
+
+// portShare is the share of the ephemeral ports in TIME_WAIT towards one
+// server address from which the summary warns.
+const portShare = 0.5
+
+// portFinding warns when a client's TIME_WAIT ports towards one server
+// address take a large share of its ephemeral range.
+func portFinding(p *PortLoad) (Finding, bool) {
+	t := p.TimeWait
+	if t.Limit <= 0 || float64(t.Count) < portShare*float64(t.Limit) {
+		return Finding{}, false
+	}
+	sev := Warning
+	if float64(t.Count) >= nearLimit*float64(t.Limit) {
+		sev = Error
+	}
+	return Finding{
+		Code: CodePortPressure, Severity: sev, Host: p.Client, Sysctl: SysLocalPortRange, At: t.At,
+		Advice: "widen it, or let connect() reuse TIME_WAIT ports (tcp_tw_reuse = 1 with timestamps), or reuse connections",
+		Message: fmt.Sprintf("%s held %d source ports in TIME_WAIT towards %s at once (at %s), %s of its %d ephemeral ports (ip_local_port_range, %s): once they run out connect() to that address fails with EADDRNOTAVAIL",
+			p.Client, t.Count, p.Server, clock(t.At), percent(t.Count, t.Limit), t.Limit, t.LimitFrom),
+	}, true
+}

@@ -1,0 +1,280 @@
+package analyze
+
+import (
+	"math"
+	"slices"
+	"sort"
+)
+
+// The capture-wide summary's mergeable parts. Everything here adds up
+// across shards exactly: counts, histograms with fixed buckets, and
+// per-host counts as changes on whole seconds, whose peaks are read only
+// after merging (Summary.Merge).
+
+// Series is a count over capture time, kept as changes on whole seconds:
+// [unix second, change] pairs in order of the second. The count at second
+// s is the sum of the changes at or before s: the number of sockets that
+// held a state at that instant. Series of shards add up exactly.
+type Series [][2]int64
+
+// seriesAcc accumulates a Series.
+type seriesAcc map[int64]int64
+
+// ceilSec is the first whole second at or after ns.
+func ceilSec(ns int64) int64 {
+	s := ns / 1e9
+	if ns%1e9 > 0 {
+		s++
+	}
+	return s
+}
+
+// interval counts a state held from a to b (nanoseconds, b excluded) at
+// every whole second it covers.
+func (m seriesAcc) interval(a, b int64) {
+	sa, sb := ceilSec(a), ceilSec(b)
+	if sa >= sb {
+		return
+	}
+	m[sa]++
+	m[sb]--
+}
+
+// series returns the changes in order, without zero changes.
+func (m seriesAcc) series() Series {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(Series, 0, len(m))
+	for s, d := range m {
+		if d != 0 {
+			out = append(out, [2]int64{s, d})
+		}
+	}
+	slices.SortFunc(out, func(a, b [2]int64) int { return int(a[0] - b[0]) })
+	return out
+}
+
+// mergeSeries adds two series.
+func mergeSeries(a, b Series) Series {
+	if len(b) == 0 {
+		return a
+	}
+	acc := seriesAcc{}
+	for _, s := range [...]Series{a, b} {
+		for _, p := range s {
+			acc[p[0]] += p[1]
+		}
+	}
+	return acc.series()
+}
+
+// peak returns the highest count of s and the first second it was
+// reached.
+func (s Series) peak() (count, at int64) {
+	var n int64
+	for _, p := range s {
+		n += p[1]
+		if n > count {
+			count, at = n, p[0]
+		}
+	}
+	return count, at
+}
+
+// Histogram is a mergeable distribution: the exact count, minimum and
+// maximum, and counts in fixed buckets from which the median and 99th
+// percentile are read. Unit "s" has logarithmic buckets, eight per
+// doubling from 1 µs (bucket 0 holds values under 1 µs), so a quantile is
+// within 5% of the true value; unit "count" has one bucket per integer,
+// so its quantiles are exact.
+type Histogram struct {
+	Unit   string  `json:"unit"`
+	Count  int64   `json:"count"`
+	Min    float64 `json:"min"`
+	Median float64 `json:"median"`
+	P99    float64 `json:"p99"`
+	Max    float64 `json:"max"`
+	// Buckets are [bucket, count] pairs in bucket order.
+	Buckets [][2]int64 `json:"buckets"`
+}
+
+// Histogram units.
+const (
+	UnitSeconds = "s"
+	UnitCount   = "count"
+)
+
+// perDoubling is the number of log buckets per doubling.
+const perDoubling = 8
+
+func newHistogram(unit string) *Histogram { return &Histogram{Unit: unit, Buckets: [][2]int64{}} }
+
+// bucket returns v's bucket.
+func (h *Histogram) bucket(v float64) int64 {
+	if h.Unit == UnitCount {
+		return int64(math.Max(0, math.Round(v)))
+	}
+	if v < 1e-6 {
+		return 0
+	}
+	return 1 + int64(math.Floor(perDoubling*math.Log2(v/1e-6)))
+}
+
+// value is the value a quantile falling in bucket b reads: the integer,
+// or the geometric middle of the bucket, kept within [Min, Max].
+func (h *Histogram) value(b int64) float64 {
+	var v float64
+	switch {
+	case h.Unit == UnitCount:
+		v = float64(b)
+	case b > 0:
+		v = 1e-6 * math.Exp2((float64(b)-0.5)/perDoubling)
+	}
+	return math.Min(math.Max(v, h.Min), h.Max)
+}
+
+// add files one value.
+func (h *Histogram) add(v float64) {
+	h.addBucket(h.bucket(v), 1)
+	if h.Count == 0 || v < h.Min {
+		h.Min = v
+	}
+	if h.Count == 0 || v > h.Max {
+		h.Max = v
+	}
+	h.Count++
+}
+
+func (h *Histogram) addBucket(b, n int64) {
+	i := sort.Search(len(h.Buckets), func(i int) bool { return h.Buckets[i][0] >= b })
+	if i < len(h.Buckets) && h.Buckets[i][0] == b {
+		h.Buckets[i][1] += n
+		return
+	}
+	h.Buckets = slices.Insert(h.Buckets, i, [2]int64{b, n})
+}
+
+// quantile reads the q-quantile (nearest rank).
+func (h *Histogram) quantile(q float64) float64 {
+	if h.Count == 0 {
+		return 0
+	}
+	rank := max(int64(math.Ceil(q*float64(h.Count))), 1)
+	var n int64
+	for _, b := range h.Buckets {
+		n += b[1]
+		if n >= rank {
+			return h.value(b[0])
+		}
+	}
+	return h.Max
+}
+
+// derive reads the quantiles from the buckets.
+func (h *Histogram) derive() {
+	if h != nil {
+		h.Median, h.P99 = h.quantile(0.5), h.quantile(0.99)
+	}
+}
+
+// merge adds o to h (same unit).
+func (h *Histogram) merge(o *Histogram) {
+	if o == nil || o.Count == 0 {
+		return
+	}
+	for _, b := range o.Buckets {
+		h.addBucket(b[0], b[1])
+	}
+	if h.Count == 0 || o.Min < h.Min {
+		h.Min = o.Min
+	}
+	if h.Count == 0 || o.Max > h.Max {
+		h.Max = o.Max
+	}
+	h.Count += o.Count
+}
+
+// Peak is the most sockets a host held at once in a state (at a whole
+// second of capture time), and the limit the kernel holds that count
+// against, when there is one.
+type Peak struct {
+	Count int64 `json:"count"`
+	// At is the first whole second the count was reached.
+	At Time `json:"at,omitempty"`
+	// Limit is the kernel's limit for the count (tcp_max_tw_buckets,
+	// tcp_max_orphans, the ephemeral ports of ip_local_port_range) and
+	// LimitFrom says where it comes from: "default" or the settings'
+	// source.
+	Limit     int64  `json:"limit,omitempty"`
+	LimitFrom string `json:"limit_from,omitempty"`
+}
+
+func (p *Peak) read(s Series) {
+	n, at := s.peak()
+	p.Count, p.At = n, 0
+	if n > 0 {
+		p.At = Time(at * 1e9)
+	}
+}
+
+// HostLoad is one host's (IP address's) sockets over the capture.
+type HostLoad struct {
+	Host string `json:"host"`
+	// TimeWait, CloseWait and Orphans are the peaks of Series: sockets
+	// in TIME_WAIT (60 s after the segment that started it, even past
+	// the end of the capture), in CLOSE_WAIT, and in FIN_WAIT1,
+	// FIN_WAIT2, CLOSING or LAST_ACK (orphans, unless the side is known
+	// to have only shut down).
+	TimeWait  Peak `json:"time_wait"`
+	CloseWait Peak `json:"close_wait"`
+	Orphans   Peak `json:"orphans"`
+	// OrphanResets is the most orphans reset within one second
+	// (orphan-reset diagnoses).
+	OrphanResets Peak `json:"orphan_resets"`
+	// Bounds are the tightest bounds the host's flows give on
+	// tcp_fin_timeout and tcp_orphan_retries (or tcp_retries2).
+	Bounds []HostBound `json:"bounds,omitempty"`
+	Series HostSeries  `json:"series"`
+}
+
+// HostSeries are a host's counts over time.
+type HostSeries struct {
+	TimeWait     Series `json:"time_wait,omitempty"`
+	CloseWait    Series `json:"close_wait,omitempty"`
+	Orphans      Series `json:"orphans,omitempty"`
+	OrphanResets Series `json:"orphan_resets,omitempty"`
+}
+
+// HostBound is the intersection of one host's bounds on a knob: Bound's
+// Above is the highest lower bound, Below the lowest upper bound. Values
+// says which settings fit, in words; Flows counts the flows that gave a
+// bound.
+type HostBound struct {
+	Bound
+	Flows  int    `json:"flows"`
+	Values string `json:"values"`
+}
+
+// PortLoad is one client address's ephemeral ports towards one server
+// address: how many it held in TIME_WAIT at once, each a distinct
+// source port that connect() to that server cannot use (unless
+// tcp_tw_reuse lets it), against the ports of ip_local_port_range.
+type PortLoad struct {
+	Client   string `json:"client"`
+	Server   string `json:"server"`
+	TimeWait Peak   `json:"time_wait"`
+	Series   Series `json:"series"`
+}
+
+// Finding is a capture-wide conclusion the summary draws from several
+// flows or from a host's counts against its limits.
+type Finding struct {
+	Code     string   `json:"code"`
+	Severity Severity `json:"severity"`
+	Host     string   `json:"host"`
+	Sysctl   string   `json:"sysctl,omitempty"`
+	Message  string   `json:"message"`
+	At       Time     `json:"at,omitempty"`
+	Advice   string   `json:"advice,omitempty"`
+}

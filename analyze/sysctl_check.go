@@ -1,0 +1,303 @@
+package analyze
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"strings"
+)
+
+// Turning inferences into comparisons: with the host's settings
+// (Options.Sysctls), each diagnosis whose knob the settings hold says
+// whether the capture fits them, and narrows its cause when they decide
+// what the capture alone could not (a reuse under tcp_tw_reuse = 0 was an
+// explicit bind(); more FIN retransmissions than tcp_orphan_retries
+// allows mean the socket was no orphan).
+
+// SettingCheck is one comparison of a diagnosis with the host's setting
+// of a knob (from Options.Sysctls).
+type SettingCheck struct {
+	Host   string `json:"host"`
+	Sysctl string `json:"sysctl"`
+	Value  string `json:"value"`
+	// Agrees is false when the capture contradicts the setting: another
+	// cause (a socket option, another socket state, another host) must
+	// then be at work, which the diagnosis says.
+	Agrees bool `json:"agrees"`
+}
+
+// settingCheckers compare one kind of diagnosis with the settings.
+var settingCheckers = map[string]func(k *checker){
+	CodeFinRetransmitted:     checkRetryBudget,
+	CodeFinNeverAcked:        checkRetryBudget,
+	CodeFinWait2Timeout:      checkFinTimeout,
+	CodeTimeWaitReuse:        checkTwReuse,
+	CodeTimeWaitSynRefused:   checkSynRefused,
+	CodeTimeWaitRstIgnored:   func(k *checker) { k.rfc1337(1) },
+	CodeTimeWaitAssassinated: func(k *checker) { k.rfc1337(0) },
+	CodeTimeWaitMissing:      checkTwBuckets,
+	CodeOrphanReset:          checkMaxOrphans,
+	CodeListenOverflow:       checkAbortOnOverflow,
+	CodeKeepaliveReset:       checkKeepalive,
+	CodePawsNat:              checkTwRecycle,
+}
+
+// checkSettings compares f's diagnoses with the settings of the hosts
+// they are about.
+func checkSettings(f *Flow, sys Sysctls) {
+	if sys.Empty() {
+		return
+	}
+	for i := range f.Diagnoses {
+		d := &f.Diagnoses[i]
+		host := hostOf(f, d.Side)
+		fn := settingCheckers[d.Code]
+		if fn == nil || !sys.For(host) {
+			continue
+		}
+		fn(&checker{f: f, d: d, sys: sys, host: host})
+	}
+}
+
+// checker compares one diagnosis.
+type checker struct {
+	f    *Flow
+	d    *Diagnosis
+	sys  Sysctls
+	host string
+}
+
+// note records the comparison with key and adds what it shows to the
+// message.
+func (k *checker) note(key string, agrees bool, format string, args ...any) {
+	k.d.Checks = append(k.d.Checks, SettingCheck{Host: k.host, Sysctl: key, Value: k.sys.Values[key], Agrees: agrees})
+	k.d.Message += fmt.Sprintf("; %s has %s = %s: ", k.sys.source(), strings.TrimPrefix(key, "net.ipv4."), k.sys.Values[key]) + fmt.Sprintf(format, args...)
+}
+
+// bound returns the diagnosis's bound on effect of.
+func (k *checker) bound(of string) (Bound, bool) {
+	for _, b := range k.d.Bounds {
+		if b.Of == of {
+			return b, true
+		}
+	}
+	return Bound{}, false
+}
+
+// checkRetryBudget compares the retry budget a FIN's retransmissions
+// show with tcp_orphan_retries (or tcp_retries2).
+func checkRetryBudget(k *checker) {
+	b, ok := k.bound(OfBudget)
+	if !ok || b.Above == nil {
+		return
+	}
+	key := k.d.Sysctl
+	v, ok := k.sys.Int(key)
+	if !ok {
+		return
+	}
+	orphan := key == SysOrphanRetries
+	eff := int(v)
+	if orphan {
+		eff = orphanRetriesInEffect(eff)
+	}
+	budget := retryBudget(eff)
+	above := *b.Above
+	switch {
+	case budget <= above:
+		if !orphan {
+			k.note(key, false, "it allows %s of retransmissions, yet the FIN was still retransmitted %s into its budget: TCP_USER_TIMEOUT on the socket set a longer limit", FormatSeconds(budget), FormatSeconds(above))
+			return
+		}
+		k.note(key, false, "it allows an orphan %s of retransmissions, yet the FIN was still retransmitted %s into its budget, so the socket was no orphan (the application had only shut down, not closed)", FormatSeconds(budget), FormatSeconds(above))
+		r2 := int64(15)
+		if v, ok := k.sys.Int(SysRetries2); ok {
+			r2 = v
+		}
+		if b2 := retryBudget(int(r2)); b2 > above && (b.Below == nil || b.Assumes != "" || b2 <= *b.Below) {
+			k.d.Sysctl = SysRetries2
+			k.d.Message += fmt.Sprintf(": tcp_retries2 = %d (%s) governed it", r2, FormatSeconds(b2))
+			return
+		}
+		k.d.Message += fmt.Sprintf(", and tcp_retries2 = %d does not fit either: TCP_USER_TIMEOUT on the socket set the limit", r2)
+	case b.Below != nil && b.Assumes == "" && budget > *b.Below:
+		k.note(key, false, "it allows %s of retransmissions, yet the socket gave up within %s: TCP_USER_TIMEOUT on the socket, an ICMP error (which ends an orphan's retries once its RTO is at the maximum), or a lower tcp_retries2 if the socket was no orphan", FormatSeconds(budget), FormatSeconds(*b.Below))
+	default:
+		k.note(key, true, "its budget of %s fits", FormatSeconds(budget))
+	}
+}
+
+// checkFinTimeout compares an orphaned FIN_WAIT2 that expired with
+// tcp_fin_timeout.
+func checkFinTimeout(k *checker) {
+	b, ok := k.bound(OfLifetime)
+	if !ok || b.Below == nil {
+		return
+	}
+	t, ok := k.sys.Int(SysFinTimeout)
+	if !ok {
+		return
+	}
+	life := finWait2Lifetime(float64(t))
+	if life < *b.Below {
+		k.note(SysFinTimeout, true, "an orphaned FIN_WAIT2 lives %s with it, which fits", FormatSeconds(life))
+		return
+	}
+	k.note(SysFinTimeout, false, "an orphaned FIN_WAIT2 lives %s with it, yet this one was gone within %s", FormatSeconds(life), FormatSeconds(*b.Below))
+	if v, ok := k.sys.Int(SysMaxTwBuckets); ok && v == 0 {
+		k.d.Sysctl = SysMaxTwBuckets
+		k.d.Message += ": tcp_max_tw_buckets = 0 there, so the FIN_WAIT2 was never kept"
+		return
+	}
+	k.d.Sysctl = OptLinger2
+	k.d.Message += ": the socket set a shorter TCP_LINGER2, or a full tcp_max_tw_buckets dropped it at once"
+}
+
+// checkTwReuse decides between tcp_tw_reuse and an explicit bind() for a
+// client's reuse, and checks tcp_timestamps for a server's.
+func checkTwReuse(k *checker) {
+	r := k.f.Reuse
+	if r == nil {
+		return
+	}
+	if r.Verdict == VerdictServerAccept {
+		if v, ok := k.sys.Int(SysTimestamps); ok && r.Timestamps {
+			k.note(SysTimestamps, v != 0, "%s", map[bool]string{true: "it fits", false: "yet the SYNs carry timestamps: these settings are not the server's"}[v != 0])
+		}
+		return
+	}
+	if r.Verdict != VerdictClientReuse {
+		return
+	}
+	reuse, ok := k.sys.Int(SysTwReuse)
+	if !ok {
+		return
+	}
+	delay, hasDelay := k.sys.Int(SysTwReuseDelay)
+	if !hasDelay {
+		delay = twReuseDelayMs // before the sysctl: 1-2 s
+	}
+	ap, _ := netip.ParseAddrPort(k.f.Client)
+	allowed := reuse == 1 || (reuse == 2 && ap.Addr().IsLoopback())
+	gap := r.Gap * 1000
+	switch {
+	case !allowed:
+		k.d.Sysctl = ""
+		k.note(SysTwReuse, true, "connect() may not reuse a TIME_WAIT with that, so the application bind()s the port explicitly")
+	case gap < float64(delay):
+		k.d.Sysctl = ""
+		k.note(SysTwReuse, true, "but the reuse came %s after the TIME_WAIT began, under tcp_tw_reuse_delay (%d ms), so the application bind()s the port explicitly", FormatSeconds(r.Gap), delay)
+	case k.d.Sysctl == "":
+		k.d.Sysctl = SysTwReuse
+		k.note(SysTwReuse, true, "with tcp_tw_reuse_delay %d ms connect() may reuse it too, so tcp_tw_reuse or an explicit bind()", delay)
+	default:
+		k.note(SysTwReuse, true, "it fits")
+	}
+}
+
+// checkSynRefused compares a refused SYN with tcp_timestamps, and what
+// the client's RST did with tcp_rfc1337.
+func checkSynRefused(k *checker) {
+	if v, ok := k.sys.Int(SysTimestamps); ok {
+		switch {
+		case v == 0:
+			k.note(SysTimestamps, true, "without timestamps the TIME_WAIT accepts only a SYN with a higher sequence number")
+		case k.f.Reuse != nil && !k.f.Reuse.Timestamps:
+			k.note(SysTimestamps, true, "the server has them on, so the client (whose SYN carries none) has them off")
+		default:
+			k.note(SysTimestamps, true, "so the SYN's timestamp was older than the old connection's")
+		}
+	}
+	if v, ok := k.sys.Int(SysRFC1337); ok && k.f.Handshake == HandshakeComplete && !hasCode(k.f, CodeTimeWaitRstIgnored) {
+		k.note(SysRFC1337, v == 0, "%s", map[bool]string{true: "the client's RST killed the TIME_WAIT, which fits", false: "which keeps a TIME_WAIT through RSTs, yet the client's RST killed this one: these settings are not the server's"}[v == 0])
+	}
+}
+
+func hasCode(f *Flow, code string) bool {
+	for _, d := range f.Diagnoses {
+		if d.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// rfc1337 compares what a TIME_WAIT did with a RST with tcp_rfc1337.
+func (k *checker) rfc1337(want int64) {
+	k.expect(SysRFC1337, want, fmt.Sprintf("yet the TIME_WAIT behaved as with %d: these settings are not the TIME_WAIT holder's", want))
+}
+
+// expect notes whether key is set to want, with what it means when it is
+// not; it reports whether key was set and matched.
+func (k *checker) expect(key string, want int64, otherwise string) (set, matched bool) {
+	v, ok := k.sys.Int(key)
+	if !ok {
+		return false, false
+	}
+	if v == want {
+		k.note(key, true, "it fits")
+		return true, true
+	}
+	k.note(key, false, "%s", otherwise)
+	return true, false
+}
+
+// checkTwBuckets reads tcp_max_tw_buckets for a missing TIME_WAIT.
+func checkTwBuckets(k *checker) {
+	v, ok := k.sys.Int(SysMaxTwBuckets)
+	if !ok {
+		return
+	}
+	if v == 0 {
+		k.note(SysMaxTwBuckets, true, "no TIME_WAIT is ever kept there")
+		return
+	}
+	k.note(SysMaxTwBuckets, true, "the table counts every TIME_WAIT of the host's network namespace, so other connections filled it")
+}
+
+// checkMaxOrphans reads tcp_max_orphans for an orphan reset.
+func checkMaxOrphans(k *checker) {
+	if _, ok := k.sys.Int(SysMaxOrphans); ok {
+		k.note(SysMaxOrphans, true, "every orphan of the host counts against it (an orphan that stopped sending counts double or more)")
+	}
+}
+
+// checkAbortOnOverflow compares a listener's reset with
+// tcp_abort_on_overflow.
+func checkAbortOnOverflow(k *checker) {
+	k.expect(SysAbortOnOverflow, 1, "with it a full accept queue drops the ACK instead, so this RST came from somewhere else (a middlebox, or another host)")
+}
+
+// checkKeepalive compares the probes' spacing with tcp_keepalive_intvl.
+func checkKeepalive(k *checker) {
+	v, ok := k.sys.Int(SysKeepaliveIntvl)
+	if !ok {
+		return
+	}
+	var probes []Time
+	for _, e := range k.f.Events {
+		if e.Note == NoteKeepalive && e.From == k.d.Side {
+			probes = append(probes, e.At)
+		}
+	}
+	if len(probes) < 2 {
+		return
+	}
+	gap := probes[0].Seconds(probes[1])
+	if math.Abs(gap-float64(v)) <= 0.25*float64(v) {
+		k.note(SysKeepaliveIntvl, true, "the probes' spacing fits")
+		return
+	}
+	k.note(SysKeepaliveIntvl, false, "yet the probes came %s apart: the socket sets TCP_KEEPINTVL", FormatSeconds(gap))
+}
+
+// checkTwRecycle looks for tcp_tw_recycle in the settings.
+func checkTwRecycle(k *checker) {
+	set, matched := k.expect(SysTwRecycle, 1, "so something between the hosts does the check")
+	if !set {
+		k.d.Message += fmt.Sprintf("; %s has no tcp_tw_recycle (Linux 4.12 or later), so something between the hosts does the check", k.sys.source())
+	}
+	if !matched {
+		k.d.Sysctl = ""
+	}
+}
