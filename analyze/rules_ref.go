@@ -263,6 +263,17 @@ var ruleBook = []RuleInfo{
 		CrossFlow: true,
 	},
 	{
+		Code: CodePortPressure, Title: "a client's ephemeral ports towards one server address sat in TIME_WAIT", Severity: Warning,
+		Sysctl: SysLocalPortRange, Also: []string{SysTwReuse},
+		Default:   "32768 60999 (28232 ports)",
+		Raise:     "a wider range gives connect() more source ports per destination address and port",
+		Lower:     "fewer ports: TIME_WAIT pile-ups exhaust them sooner",
+		Meaning:   "The client held many connections in TIME_WAIT towards one server address and port at once, each pinning a source port that connect() cannot use for that destination (unless tcp_tw_reuse = 1 lets it take a TIME_WAIT older than tcp_tw_reuse_delay). When the range runs out connect() fails with EADDRNOTAVAIL. The summary counts the distinct ports in TIME_WAIT at each second against the range.",
+		Confirm:   []string{"sysctl net.ipv4.ip_local_port_range net.ipv4.tcp_tw_reuse", "ss -tan state time-wait dst ADDR | wc -l"},
+		Kernel:    "row 13, (c)",
+		CrossFlow: true,
+	},
+	{
 		Code: CodeCaptureStartedMidFlow, Title: "the capture began after the connection was set up", Severity: Info,
 		Meaning: "No SYN or SYN-ACK: the roles are inferred (the well-known or lower port is the server) and nothing before the first frame is known.",
 		Kernel:  "—",
