@@ -1,0 +1,223 @@
+package analyze
+
+import (
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/teardown/teardown/flows/capture"
+	"github.com/teardown/teardown/flows/testenv"
+)
+
+// sysctlA is an excerpt of `sysctl -a` as a host prints it, standard
+// error included.
+const sysctlA = `abi.vsyscall32 = 1
+dev.cdrom.info = CD-ROM information, Id: cdrom.c 3.20 2003/12/17
+dev.cdrom.info = drive name:	sr0
+kernel.hostname = web-7
+sysctl: permission denied on key 'fs.protected_hardlinks'
+net.ipv4.ip_local_port_range = 32768	60999
+net.ipv4.tcp_fin_timeout = 60
+net.ipv4.tcp_mem = 188253	251006	376506
+net.ipv4.tcp_orphan_retries = 0
+net.ipv4.tcp_tw_reuse = 2
+
+# sysctl.conf forms
+net/ipv4/tcp_max_tw_buckets=262144
+; another comment
+net.ipv6.conf.eth0.stable_secret =
+`
+
+func TestParseSysctls(t *testing.T) {
+	s, err := ParseSysctls(strings.NewReader(sysctlA), "web-7.sysctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		SysLocalPortRange: "32768 60999", SysFinTimeout: "60", SysMem: "188253 251006 376506",
+		SysOrphanRetries: "0", SysTwReuse: "2", SysMaxTwBuckets: "262144",
+	}
+	if len(s.Values) != len(want) {
+		t.Errorf("values %v, want %v", s.Values, want)
+	}
+	for k, v := range want {
+		if s.Values[k] != v {
+			t.Errorf("%s = %q, want %q", k, s.Values[k], v)
+		}
+	}
+	if v, ok := s.Int(SysMaxTwBuckets); !ok || v != 262144 {
+		t.Errorf("Int: %d %v", v, ok)
+	}
+	if v, ok := s.Ints(SysLocalPortRange); !ok || !slices.Equal(v, []int64{32768, 60999}) {
+		t.Errorf("Ints: %v %v", v, ok)
+	}
+	if _, ok := s.Int(SysMem); ok {
+		t.Error("Int of a three-value setting")
+	}
+	if s.Source != "web-7.sysctl" || !s.For("198.51.100.10") {
+		t.Errorf("source %q, For", s.Source)
+	}
+	s.Hosts = []netip.Addr{netip.MustParseAddr("198.51.100.80")}
+	if s.For("198.51.100.10") || !s.For("198.51.100.80") || !s.For("::ffff:198.51.100.80") {
+		t.Error("For with Hosts")
+	}
+	if (Sysctls{}).For("198.51.100.10") {
+		t.Error("empty settings describe a host")
+	}
+}
+
+func TestParseSysctlsErrors(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"no equals sign", "net.ipv4.tcp_fin_timeout = 60\nnet.ipv4.tcp_fin_timeout 60\n", `h.sysctl:2: "net.ipv4.tcp_fin_timeout 60": want KEY = VALUE`},
+		{"space in key", "net ipv4 = 1\n", `h.sysctl:1: "net ipv4 = 1": want KEY = VALUE`},
+		{"not an integer", "\n\nnet.ipv4.tcp_fin_timeout = sixty\n", `h.sysctl:3: "net.ipv4.tcp_fin_timeout = sixty": net.ipv4.tcp_fin_timeout takes 1 integer(s)`},
+		{"one of two", "net.ipv4.ip_local_port_range = 32768\n", `h.sysctl:1: "net.ipv4.ip_local_port_range = 32768": net.ipv4.ip_local_port_range takes 2 integer(s)`},
+		{"nothing", "# only a comment\n\n", "h.sysctl: no settings in it (want the output of sysctl -a)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseSysctls(strings.NewReader(tt.in), "h.sysctl")
+			if err == nil || !errors.Is(err, ErrSysctlSyntax) || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("got %v, want %s...", err, tt.want)
+			}
+		})
+	}
+}
+
+// labTruth is the part of a lab truth file the settings tests read.
+type labTruth struct {
+	Capture string                       `json:"capture"`
+	Sysctls map[string]map[string]string `json:"sysctls"`
+	Flows   []struct {
+		Client string `json:"client"`
+		Server string `json:"server"`
+	} `json:"flows"`
+}
+
+func readLabTruth(t *testing.T, path string) labTruth {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr labTruth
+	if err := json.Unmarshal(b, &tr); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return tr
+}
+
+// runLab analyses a lab capture with options.
+func runLab(t *testing.T, path string, opts Options) *Result {
+	t.Helper()
+	r, err := capture.Open([]string{path}, capture.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	res, err := Run(r, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// labSettings are a truth file's settings of one side, for that side's
+// host only.
+func labSettings(tr labTruth, side string) Sysctls {
+	ap := netip.MustParseAddrPort(tr.Flows[0].Client)
+	if side == "server" {
+		ap = netip.MustParseAddrPort(tr.Flows[0].Server)
+	}
+	return Sysctls{Source: side + ".sysctl", Values: tr.Sysctls[side], Hosts: []netip.Addr{ap.Addr()}}
+}
+
+// TestLabSettingsAgree gives each lab capture the settings its truth file
+// says the lab set, side by side: no comparison may contradict them, and
+// every diagnosis whose knob was set must compare with it.
+func TestLabSettingsAgree(t *testing.T) {
+	dir := testenv.Lab(t)
+	truths, _ := filepath.Glob(filepath.Join(dir, "*.truth.json"))
+	compared := 0
+	for _, path := range truths {
+		tr := readLabTruth(t, path)
+		for _, side := range []string{"client", "server"} {
+			sys := labSettings(tr, side)
+			if len(sys.Values) == 0 {
+				continue
+			}
+			t.Run(filepath.Base(path)+"/"+side, func(t *testing.T) {
+				res := runLab(t, filepath.Join(dir, tr.Capture), Options{Sysctls: sys})
+				for _, f := range res.Flows {
+					for _, d := range f.Diagnoses {
+						for _, c := range d.Checks {
+							compared++
+							if !c.Agrees {
+								t.Errorf("flow %d %s: %s = %s contradicted: %s", f.ID, d.Code, c.Sysctl, c.Value, d.Message)
+							}
+						}
+						if _, set := sys.Values[d.Sysctl]; set && len(d.Checks) == 0 && sys.For(hostOf(f, d.Side)) {
+							t.Errorf("flow %d %s: %s is set but not compared", f.ID, d.Code, d.Sysctl)
+						}
+					}
+				}
+			})
+		}
+	}
+	if compared < 5 {
+		t.Errorf("only %d comparisons over the lab", compared)
+	}
+}
+
+// TestLabSettingsDecide: settings that contradict the capture's first
+// reading change the knob named.
+func TestLabSettingsDecide(t *testing.T) {
+	dir := testenv.Lab(t)
+	tests := []struct {
+		fixture, code string
+		values        map[string]string
+		sysctl, says  string
+	}{
+		{"fin-never-acked-orphan-retries-3", CodeFinNeverAcked, map[string]string{SysOrphanRetries: "1"}, SysRetries2, "was no orphan"},
+		{"fin-never-acked-orphan-retries-3", CodeFinNeverAcked, map[string]string{SysOrphanRetries: "3"}, SysOrphanRetries, "its budget of 3.0s fits"},
+		{"tw-reuse-ephemeral", CodeTimeWaitReuse, map[string]string{SysTwReuse: "0"}, "", "bind()s the port explicitly"},
+		{"tw-reuse-ephemeral", CodeTimeWaitReuse, map[string]string{SysTwReuse: "1", SysTwReuseDelay: "2000"}, "", "under tcp_tw_reuse_delay (2000 ms)"},
+		{"tw-reuse-bind", CodeTimeWaitReuse, map[string]string{SysTwReuse: "1", SysTwReuseDelay: "50"}, SysTwReuse, "tcp_tw_reuse or an explicit bind()"},
+		{"fin-wait-2-timeout", CodeFinWait2Timeout, map[string]string{SysFinTimeout: "60"}, OptLinger2, "shorter TCP_LINGER2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture+"/"+tt.values[SysOrphanRetries]+tt.values[SysTwReuse]+tt.values[SysFinTimeout], func(t *testing.T) {
+			tr := readLabTruth(t, filepath.Join(dir, tt.fixture+".truth.json"))
+			res := runLab(t, filepath.Join(dir, tr.Capture), Options{Sysctls: Sysctls{Source: "host.sysctl", Values: tt.values}})
+			f := res.Flows[len(res.Flows)-1]
+			d := find(t, f, tt.code)
+			if d.Sysctl != tt.sysctl || !strings.Contains(d.Message, tt.says) {
+				t.Errorf("sysctl %q (want %q), message:\n%s", d.Sysctl, tt.sysctl, d.Message)
+			}
+		})
+	}
+}
+
+// TestLabPortRange: the one-port ephemeral range the lab set for
+// tw-reuse-ephemeral makes its TIME_WAIT port a finding.
+func TestLabPortRange(t *testing.T) {
+	dir := testenv.Lab(t)
+	tr := readLabTruth(t, filepath.Join(dir, "tw-reuse-ephemeral.truth.json"))
+	res := runLab(t, filepath.Join(dir, tr.Capture), Options{Sysctls: labSettings(tr, "client")})
+	if len(res.Summary.Ports) != 1 {
+		t.Fatalf("ports %+v", res.Summary.Ports)
+	}
+	p := res.Summary.Ports[0]
+	if p.TimeWait.Count != 1 || p.TimeWait.Limit != 1 || p.TimeWait.LimitFrom != "client.sysctl" {
+		t.Errorf("port load %+v", p.TimeWait)
+	}
+	i := slices.IndexFunc(res.Summary.Findings, func(f Finding) bool { return f.Code == CodePortPressure })
+	if i < 0 || res.Summary.Findings[i].Severity != Error || !strings.Contains(res.Summary.Findings[i].Message, "100% of its 1 ephemeral ports") {
+		t.Errorf("findings %+v", res.Summary.Findings)
+	}
+}
