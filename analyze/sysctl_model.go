@@ -49,6 +49,11 @@ const rtoMax = 120.0
 // lets a socket retransmit, counted from its first RTO retransmission
 // (tcp_model_timeout, KERNEL.md §b).
 func retryBudget(n int) float64 {
+	if n < 0 {
+		// The kernel takes the value as unsigned (retransmits_timed_out's
+		// boundary): a negative one is a budget of billions of RTOs.
+		n = int(uint32(n))
+	}
 	if n <= 9 {
 		return float64(int(1)<<(n+1)-1) * rtoMinModel
 	}
