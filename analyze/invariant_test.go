@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/netip"
 	"os"
@@ -1039,6 +1040,106 @@ func FuzzCapture(f *testing.F) {
 		again, _ := pipeline([]string{"-"}, bytes.NewReader(data), analyze.Options{})
 		if second := reportJSON(t, again); !bytes.Equal(first, second) {
 			t.Fatalf("two runs give different JSON:\n%s\n---\n%s", first, second)
+		}
+	})
+}
+
+// hostSettings is `sysctl -a` output of a default 6.18 host (KERNEL.md
+// §c), the keys teardown reads among others.
+const hostSettings = `net.core.somaxconn = 4096
+net.ipv4.ip_local_port_range = 32768	60999
+net.ipv4.tcp_abort_on_overflow = 0
+net.ipv4.tcp_early_retrans = 3
+net.ipv4.tcp_fin_timeout = 60
+net.ipv4.tcp_invalid_ratelimit = 500
+net.ipv4.tcp_keepalive_intvl = 75
+net.ipv4.tcp_keepalive_probes = 9
+net.ipv4.tcp_keepalive_time = 7200
+net.ipv4.tcp_max_orphans = 131072
+net.ipv4.tcp_max_tw_buckets = 131072
+net.ipv4.tcp_mem = 287901	383868	575802
+net.ipv4.tcp_orphan_retries = 0
+net.ipv4.tcp_retries1 = 3
+net.ipv4.tcp_retries2 = 15
+net.ipv4.tcp_rfc1337 = 0
+net.ipv4.tcp_rto_max_ms = 120000
+net.ipv4.tcp_rto_min_us = 200000
+net.ipv4.tcp_syn_retries = 6
+net.ipv4.tcp_timestamps = 1
+net.ipv4.tcp_tw_reuse = 2
+net.ipv4.tcp_tw_reuse_delay = 1000
+net.ipv4.tcp_window_scaling = 1
+sysctl: permission denied on key "net.ipv4.tcp_fastopen_key"
+`
+
+// FuzzSysctls runs arbitrary text through ParseSysctls: an error is one
+// line naming the file; settings read are integers as the kernel prints
+// them and read back the same; and the analysis of captures whose closes
+// the settings bound (FIN retransmissions, FIN_WAIT2 timeouts, TIME_WAIT
+// reuse, every generated scenario) keeps its invariants with them.
+func FuzzSysctls(f *testing.F) {
+	f.Add([]byte(hostSettings))
+	for _, v := range []string{"-2", "-1", "0", "1", "8", "9", "10", "63", "64", "2147483647", "-2147483648", "9223372036854775807", "-9223372036854775808"} {
+		var b strings.Builder
+		for _, k := range []string{analyze.SysOrphanRetries, analyze.SysRetries2, analyze.SysFinTimeout, analyze.SysMaxTwBuckets,
+			analyze.SysMaxOrphans, analyze.SysTwReuse, analyze.SysTwReuseDelay, analyze.SysTimestamps, analyze.SysRFC1337,
+			analyze.SysKeepaliveTime, analyze.SysKeepaliveIntvl, analyze.SysKeepaliveProbes, analyze.SysEarlyRetrans, analyze.SysAbortOnOverflow,
+			"net.ipv4.tcp_rto_min_us", "net.ipv4.tcp_rto_max_ms", "net.ipv4.tcp_syn_retries"} {
+			fmt.Fprintf(&b, "%s = %s\n", k, v)
+		}
+		fmt.Fprintf(&b, "%s = %s %s %s\n%s = %s 1\n", analyze.SysMem, v, v, v, analyze.SysLocalPortRange, v)
+		f.Add([]byte(b.String()))
+	}
+	f.Add([]byte("net/ipv4/tcp_fin_timeout=5\n# comment\n; comment\n\n"))
+	f.Add([]byte("net.ipv4.tcp_fin_timeout = 5 6\n"))
+	f.Add([]byte("just words\n"))
+
+	var caps [][]flows.Segment
+	for _, name := range []string{"fin-never-acked-orphan-retries-1.pcap", "fin-wait-2-timeout.pcap", "tw-reuse-bind.pcap", "fin-zero-window.pcap"} {
+		b, err := os.ReadFile(filepath.Join(testenv.Lab(f), name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		caps = append(caps, readSegments(f, b))
+	}
+	caps = append(caps, readSegments(f, generate(f, synth.Config{Seed: 10, Conns: 60, Concurrency: 10, Mix: synth.Mix{
+		ClientClose: 1, ServerClose: 1, ThreeWay: 1, Simultaneous: 1, HalfClose: 1, FinRetransmit: 3, FinNeverAcked: 3,
+		CloseWait: 1, Reset: 1, Rejected: 1, Open: 1, Reuse: 0.5}})))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const name = "host.sysctl"
+		s, err := analyze.ParseSysctls(bytes.NewReader(data), name)
+		if err != nil {
+			if msg := err.Error(); !strings.HasPrefix(msg, name+":") || strings.ContainsAny(msg, "\n\r") {
+				t.Fatalf("error %q is not one line naming the file", msg)
+			}
+			return
+		}
+		if s.Source != name {
+			t.Errorf("Source %q", s.Source)
+		}
+		var again strings.Builder
+		for _, k := range slices.Sorted(maps.Keys(s.Values)) {
+			v := s.Values[k]
+			if _, ok := s.Ints(k); !ok || v != strings.Join(strings.Fields(v), " ") {
+				t.Errorf("%s = %q is not integers as the kernel prints them", k, v)
+			}
+			fmt.Fprintf(&again, "%s = %s\n", k, v)
+		}
+		if len(s.Values) > 0 {
+			back, err := analyze.ParseSysctls(strings.NewReader(again.String()), name)
+			if err != nil || !maps.Equal(back.Values, s.Values) {
+				t.Fatalf("settings do not read back: %v %v, want %v", err, back.Values, s.Values)
+			}
+		}
+		for _, segs := range caps {
+			res, err := analyze.Run(replay(segs), analyze.Options{Sysctls: s})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResult(t, res)
+			jsonOf(t, res)
+			render(t, res)
 		}
 	})
 }
