@@ -136,12 +136,11 @@ func countStdin(names []string) int {
 // end of the input; any other error is an [*Error] and is returned again by
 // every later call. Records that are not TCP, or are damaged, are counted
 // in [Info] and skipped.
-func (r *Reader) Next() (flows.Segment, error) {
-	var seg flows.Segment
+func (r *Reader) Next() (seg flows.Segment, err error) {
 	for r.err == nil {
 		if f := r.cur; f != nil {
 			r.cur = nil
-			if err := f.advance(); err != nil {
+			if err = f.advance(); err != nil {
 				r.err = err
 				break
 			}
@@ -154,10 +153,13 @@ func (r *Reader) Next() (flows.Segment, error) {
 		f := r.heap[0]
 		h := &f.head
 		if h.kind == headEnd {
-			r.flushNotes(f, r.info.Packets+1)
+			r.flushNotes(f, r.info.Packets+1, false)
+			if f.hidden > 0 {
+				r.info.Warnings = append(r.info.Warnings, fmt.Sprintf("%s: %d more warnings like these not shown", f.name, f.hidden))
+			}
 			r.info.Truncated = r.info.Truncated || h.truncated
 			r.pop()
-			if err := f.close(); err != nil {
+			if err = f.close(); err != nil {
 				r.err = err
 			}
 			continue
@@ -170,7 +172,7 @@ func (r *Reader) Next() (flows.Segment, error) {
 		r.info.Last = h.ts
 		r.cur = f
 		if len(f.notes) > 0 {
-			r.flushNotes(f, frame)
+			r.flushNotes(f, frame, true)
 		}
 		if h.kind == headRejected {
 			r.info.Malformed++
@@ -181,7 +183,7 @@ func (r *Reader) Next() (flows.Segment, error) {
 			seg.Frame = frame
 			seg.Time = h.ts
 			r.info.TCPPackets++
-			return seg, nil
+			return seg, nil // seg is the result slot: no copy
 		case resNonTCP:
 			r.info.NonTCP++
 		case resMalformed:
@@ -226,9 +228,21 @@ func (r *Reader) addLinkType(name string) {
 	}
 }
 
-// flushNotes turns a file's pending notes into warnings at frame.
-func (r *Reader) flushNotes(f *file, frame uint64) {
+// maxWarnings bounds the warnings about damaged records of one input;
+// the warning that ends an input is always shown.
+const maxWarnings = 20
+
+// flushNotes turns a file's pending notes into warnings at frame; capped
+// says the notes count against maxWarnings.
+func (r *Reader) flushNotes(f *file, frame uint64, capped bool) {
 	for _, n := range f.notes {
+		if capped {
+			if f.warnings == maxWarnings {
+				f.hidden++
+				continue
+			}
+			f.warnings++
+		}
 		r.info.Warnings = append(r.info.Warnings, fmt.Sprintf("%s: frame %d: %s", f.name, frame, n))
 	}
 	f.notes = f.notes[:0]

@@ -28,7 +28,8 @@
 // TCP header is a whole segment, its payload length taken from the IP
 // header. IP fragments are counted and skipped. A record larger than the
 // snapshot length or than 256 KiB is skipped with a warning; a damaged
-// pcapng block is skipped by finding the next valid one. Only an input that
+// pcapng block is skipped by finding the next valid one. Warnings about
+// skipped records are limited to 20 per input. Only an input that
 // cannot be opened or read, is not a capture, or has an unsupported link
 // type is an error ([*Error]).
 //
@@ -36,7 +37,10 @@
 //
 // Frame numbers are 1-based and count every record, TCP or not, in
 // delivery order across the merged inputs, so for a single file they are
-// the frame numbers Wireshark shows.
+// the frame numbers Wireshark shows. Records of one input are delivered in
+// the order they were written, even when their timestamps go backwards
+// (see [Info.OutOfOrder]); a pcapng simple packet block, which has no
+// timestamp, takes the time of the record before it.
 //
 // Records are decoded in place in the read buffer with hand-written header
 // parsing; a Segment holds only values, and reading allocates nothing per

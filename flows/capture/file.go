@@ -75,8 +75,10 @@ type file struct {
 	pending int // bytes of the current record to discard before reading on
 	head    head
 	prevTS  int64
-	seen    bool // prevTS is set
-	notes   []string
+	seen    bool     // prevTS is set
+	notes   []string // warnings waiting for the frame number of the next head
+
+	warnings, hidden int // warnings shown, and not shown (over maxWarnings)
 }
 
 func (f *file) u16(b []byte) uint16 {
@@ -154,6 +156,9 @@ func (f *file) sniff(src io.Reader) error {
 	}
 	if bytes.HasPrefix(magic, magicGzip) {
 		gz, err := gzip.NewReader(f.br)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return f.fatal(0, fmt.Errorf("%w (gzip header cut short)", ErrTruncatedHeader))
+		}
 		if err != nil {
 			return f.fatal(0, fmt.Errorf("bad gzip stream: %w", err))
 		}
@@ -161,8 +166,11 @@ func (f *file) sniff(src io.Reader) error {
 		f.br = bufio.NewReaderSize(gz, bufSize)
 		magic, err = f.br.Peek(4)
 		if len(magic) == 0 {
-			if err == io.EOF {
+			switch err {
+			case io.EOF:
 				return f.fatal(0, fmt.Errorf("%w (after decompression)", ErrEmpty))
+			case io.ErrUnexpectedEOF:
+				return f.fatal(0, fmt.Errorf("%w (gzip stream cut short)", ErrTruncatedHeader))
 			}
 			return f.readErr(0, err)
 		}
@@ -236,7 +244,10 @@ func (f *file) fatal(frame uint64, err error) error {
 // failed to read) is fatal.
 func (f *file) readErr(frame uint64, err error) error {
 	var pe *fs.PathError
-	if f.gz && frame > 0 && !errors.As(err, &pe) {
+	if f.gz && !errors.As(err, &pe) {
+		if frame == 0 {
+			return f.fatal(0, fmt.Errorf("corrupt gzip stream: %w", err))
+		}
 		f.end(false, fmt.Sprintf("corrupt gzip stream (%v); everything before it was read", err))
 		return nil
 	}
@@ -285,7 +296,12 @@ func (f *file) end(truncated bool, note string) {
 func (f *file) ended() bool { return f.head.kind == headEnd }
 
 // note records a warning to be shown with the frame of the next head.
+// Past maxWarnings it only counts it.
 func (f *file) note(format string, args ...any) {
+	if f.warnings+len(f.notes) >= maxWarnings {
+		f.hidden++
+		return
+	}
 	f.notes = append(f.notes, fmt.Sprintf(format, args...))
 }
 

@@ -56,15 +56,14 @@ func recordLimit(caplen, snaplen uint32) string {
 }
 
 // pcapHeader reports whether b starts with a pcap 2.4 file header, and
-// whether that header is big-endian.
+// whether that header is big-endian. It runs on every record header, so
+// it looks at the magic number first.
 func pcapHeader(b []byte) (be, ok bool) {
-	for _, o := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
-		switch o.Uint32(b) {
-		case pcapMicro, pcapNano, pcapKuznetzov:
-			if o.Uint16(b[4:]) == 2 && o.Uint16(b[6:]) == 4 {
-				return o == binary.BigEndian, true
-			}
-		}
+	switch binary.LittleEndian.Uint32(b) {
+	case pcapMicro, pcapNano, pcapKuznetzov:
+		return false, binary.LittleEndian.Uint16(b[4:]) == 2 && binary.LittleEndian.Uint16(b[6:]) == 4
+	case 0xd4c3b2a1, 0x4d3cb2a1, 0x34cdb2a1: // the same, big-endian
+		return true, binary.BigEndian.Uint16(b[4:]) == 2 && binary.BigEndian.Uint16(b[6:]) == 4
 	}
 	return false, false
 }
@@ -73,13 +72,17 @@ func pcapHeader(b []byte) (be, ok bool) {
 func (f *file) nextPcap() error {
 	hl := f.recHdr
 	h, err := f.br.Peek(hl)
-	if len(h) < hl {
-		if f.atEnd(len(h), err) {
-			return nil
+	for {
+		if len(h) < hl {
+			if f.atEnd(len(h), err) {
+				return nil
+			}
+			return f.short("record header", len(h), hl, err)
 		}
-		return f.short("record header", len(h), hl, err)
-	}
-	if be, ok := pcapHeader(h); ok {
+		be, ok := pcapHeader(h)
+		if !ok {
+			break
+		}
 		// A second file header: captures concatenated by hand (cat
 		// a.pcap b.pcap). Read on in its byte order, resolution and
 		// link type.
@@ -92,7 +95,8 @@ func (f *file) nextPcap() error {
 			return nil
 		}
 		f.note("a second pcap file header (files concatenated?); read on with its link type and resolution")
-		return f.nextPcap()
+		hl = f.recHdr
+		h, err = f.br.Peek(hl)
 	}
 	sec, frac := f.u32(h), f.u32(h[4:])
 	caplen, wire := f.u32(h[8:]), f.u32(h[12:])

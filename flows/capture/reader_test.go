@@ -461,6 +461,10 @@ func TestOpenErrors(t *testing.T) {
 		{"usb pcapng", write("usb.pcapng", usbOnly), ErrUnsupportedLinkType, "unsupported link type USB_LINUX (189)"},
 		{"bad gzip", write("x.pcap.gz", []byte{0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}), gzip.ErrHeader, "bad gzip stream: gzip: invalid header"},
 		{"empty gzip", write("e.pcap.gz", gzipped(t, nil)), ErrEmpty, "empty file (after decompression)"},
+		{"gzip header cut", write("h.pcap.gz", gzipped(t, good)[:6]), ErrTruncatedHeader, "truncated file header (gzip header cut short)"},
+		{"gzip stream cut", write("s.pcap.gz", gzipped(t, good)[:10]), ErrTruncatedHeader, "truncated file header (gzip stream cut short)"},
+		{"gzip stream corrupt", write("c.pcap.gz", cat(gzipped(t, good)[:10], []byte{0xff, 0xff, 0xff, 0xff})), nil,
+			"corrupt gzip stream: flate: corrupt input before offset 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

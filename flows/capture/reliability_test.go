@@ -289,3 +289,66 @@ func readCompare(t *testing.T, data []byte, want []flows.Segment, warnings ...st
 	}
 	return info
 }
+
+// TestWarningsLimited checks that one input yields at most 20 warnings
+// about damaged records, then one line that counts the rest, and still the
+// warning that ends it.
+func TestWarningsLimited(t *testing.T) {
+	s := basic()
+	frame := ethFrame(t, s)
+	n := uint32(len(frame))
+	p := newPcap(binary.LittleEndian, pcapMicro, 200, 1)
+	for i := range 30 {
+		p.rec(uint32(i), 0, 300, 300, make([]byte, 300))
+	}
+	p.rec(40, 0, n, n, frame)
+	p.b = append(p.b, 1, 2, 3)
+	got, info := readBytes(t, p.b)
+	if diff := cmp.Diff([]flows.Segment{s.want(31, 40e9)}, got, segOpts); diff != "" {
+		t.Errorf("segments (-want +got):\n%s", diff)
+	}
+	if len(info.Warnings) != 22 {
+		t.Fatalf("%d warnings, want 22: %q", len(info.Warnings), info.Warnings)
+	}
+	want := []string{
+		"stdin: frame 20: record of 300 bytes exceeds the snapshot length 200; skipped",
+		"stdin: frame 32: truncated record header (3 bytes of 16); everything before it was read",
+		"stdin: 10 more warnings like these not shown",
+	}
+	if diff := cmp.Diff(want, info.Warnings[19:]); diff != "" {
+		t.Errorf("last warnings (-want +got):\n%s", diff)
+	}
+}
+
+// TestConcatenatedPcap reads pcap files joined with cat: the second file
+// header switches byte order, resolution and link type, with a warning.
+func TestConcatenatedPcap(t *testing.T) {
+	specs := conversation()
+	recs, want := records(specs[:3], base, 1000, func(s tcpSpec) []byte { return ethFrame(t, s) })
+	first := pcapFile(t, 1, false, recs...)
+	second := newPcap(binary.BigEndian, pcapNano, 65535, 113)
+	for i, s := range specs[3:] {
+		data := cat(sllHeader(etherTypeOf(s)), ipPacket(t, s))
+		second.rec(1_800_000_000, uint32(i), uint32(len(data)), uint32(len(data)), data)
+		want = append(want, s.want(uint64(4+i), 1_800_000_000e9+int64(i)))
+	}
+	third := newPcap(binary.LittleEndian, pcapMicro, 65535, 189) // USB: cannot be read on
+	info := readCompare(t, cat(first, second.b, third.b), want,
+		"stdin: frame 4: a second pcap file header (files concatenated?); read on with its link type and resolution",
+		"stdin: frame 7: a second pcap file header (files concatenated?): unsupported link type USB_LINUX (189); stopped reading this file, everything before it was read")
+	if diff := cmp.Diff([]string{"ETHERNET", "LINUX_SLL"}, info.LinkTypes); diff != "" {
+		t.Errorf("link types (-want +got):\n%s", diff)
+	}
+}
+
+// TestZeroFilledTail reads a pcap file whose end was never written: zeros
+// where records should be.
+func TestZeroFilledTail(t *testing.T) {
+	recs, want := records(conversation(), base, 1000, func(s tcpSpec) []byte { return ethFrame(t, s) })
+	data := cat(pcapFile(t, 1, false, recs...), make([]byte, 4096))
+	info := readCompare(t, data, want,
+		"stdin: frame 7: zero bytes where a record should start (the rest of the file was never written); stopped reading this file, everything before it was read")
+	if info.Packets != 6 || info.Truncated {
+		t.Errorf("Packets %d, Truncated %v; want 6, false", info.Packets, info.Truncated)
+	}
+}
