@@ -1,0 +1,340 @@
+package analyze
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/teardown/teardown/flows"
+	"github.com/teardown/teardown/flows/capture"
+	"github.com/teardown/teardown/flows/testenv"
+)
+
+func TestSeriesCountsWholeSeconds(t *testing.T) {
+	acc := seriesAcc{}
+	acc.interval(500e6, 2500e6)  // held at seconds 1 and 2
+	acc.interval(1000e6, 1001e6) // held at second 1
+	acc.interval(1200e6, 1900e6) // at no whole second
+	acc.interval(2000e6, 5000e6) // 2, 3, 4
+	s := acc.series()
+	// Counts 2, 2, 1, 1 at seconds 1-4: the second interval leaves as the
+	// fourth comes.
+	want := Series{{1, 2}, {3, -1}, {5, -1}}
+	if !cmp.Equal(s, want) {
+		t.Errorf("series %v, want %v", s, want)
+	}
+	if n, at := s.peak(); n != 2 || at != 1 {
+		t.Errorf("peak %d at %d, want 2 at 1", n, at)
+	}
+	// Two shards' series add up.
+	other := seriesAcc{}
+	other.interval(2000e6, 3000e6)
+	if n, at := mergeSeries(s, other.series()).peak(); n != 3 || at != 2 {
+		t.Errorf("merged peak %d at %d, want 3 at 2", n, at)
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	h := newHistogram(UnitSeconds)
+	var vals []float64
+	for i := 1; i <= 1000; i++ {
+		v := float64(i) * 0.001
+		vals = append(vals, v)
+		h.add(v)
+	}
+	h.add(0) // under 1 µs
+	vals = append(vals, 0)
+	h.derive()
+	slices.Sort(vals)
+	median, p99 := vals[(len(vals)+1)/2-1], vals[int(math.Ceil(0.99*float64(len(vals))))-1]
+	if h.Count != 1001 || h.Min != 0 || h.Max != 1 {
+		t.Errorf("count %d min %g max %g", h.Count, h.Min, h.Max)
+	}
+	for _, q := range []struct{ got, want float64 }{{h.Median, median}, {h.P99, p99}} {
+		if math.Abs(q.got-q.want) > 0.05*q.want {
+			t.Errorf("quantile %g, want %g within 5%%", q.got, q.want)
+		}
+	}
+	c := newHistogram(UnitCount)
+	for _, v := range []float64{0, 0, 0, 1, 5} {
+		c.add(v)
+	}
+	c.derive()
+	if c.Median != 0 || c.P99 != 5 || c.Max != 5 {
+		t.Errorf("count histogram median %g p99 %g", c.Median, c.P99)
+	}
+}
+
+// truthFlow is what the summary test reads of a truth file's flow.
+type truthFlow struct {
+	Client, Server string
+	Close          struct{ Kind string }
+	Sides          map[string]struct {
+		States []struct {
+			State string
+			Frame uint64
+		}
+		FinFrames          []uint64 `json:"fin_frames"`
+		FinRetransmissions int      `json:"fin_retransmissions"`
+		FinalState         string   `json:"final_state"`
+	}
+	Diagnoses []struct{ Code string }
+}
+
+// frameTimes reads every segment of a capture: its frames' times, and the
+// segments themselves.
+func frameTimes(t *testing.T, path string) (map[uint64]int64, []flows.Segment) {
+	t.Helper()
+	r, err := capture.Open([]string{path}, capture.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	at := map[uint64]int64{}
+	var segs []flows.Segment
+	for {
+		s, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		at[s.Frame] = s.Time
+		segs = append(segs, s)
+	}
+	return at, segs
+}
+
+// sampledPeak is the most intervals [a, z) holding a whole second, and
+// the first such second.
+func sampledPeak(iv [][2]int64) (int64, int64) {
+	var best, bestAt int64
+	if len(iv) == 0 {
+		return 0, 0
+	}
+	lo, hi := iv[0][0], iv[0][1]
+	for _, x := range iv {
+		lo, hi = min(lo, x[0]), max(hi, x[1])
+	}
+	for s := lo / 1e9; s*1e9 <= hi; s++ {
+		var n int64
+		for _, x := range iv {
+			if x[0] <= s*1e9 && s*1e9 < x[1] {
+				n++
+			}
+		}
+		if n > best {
+			best, bestAt = n, s
+		}
+	}
+	return best, bestAt
+}
+
+// TestSummaryManyConnections checks the summary of the 240-connection lab
+// capture against figures computed here from its truth file and the
+// capture's frame times.
+func TestSummaryManyConnections(t *testing.T) {
+	dir := testenv.Lab(t)
+	b, err := os.ReadFile(filepath.Join(dir, "many-connections.truth.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var truth struct{ Flows []truthFlow }
+	if err := json.Unmarshal(b, &truth); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "many-connections.pcapng")
+	at, _ := frameTimes(t, path)
+	s := runLab(t, path, Options{}).Summary
+
+	kinds, finals, codes := map[string]int{}, map[string]int{}, map[string]int{}
+	type key struct{ host, state string }
+	held := map[key][][2]int64{}
+	ports := map[[2]string][][2]int64{}
+	var finRtx []float64
+	var fw1 []float64
+	ip := func(a string) string { return netip.MustParseAddrPort(a).Addr().String() }
+	for _, f := range truth.Flows {
+		kinds[f.Close.Kind]++
+		seen := map[string]bool{}
+		for _, d := range f.Diagnoses {
+			if !seen[d.Code] {
+				seen[d.Code] = true
+				codes[d.Code]++
+			}
+		}
+		for role, sd := range f.Sides {
+			finals[sd.FinalState]++
+			host, peer := ip(f.Client), "server"
+			if role == "server" {
+				host, peer = ip(f.Server), "client"
+			}
+			if len(sd.FinFrames) > 0 {
+				finRtx = append(finRtx, float64(sd.FinRetransmissions))
+			}
+			for i, e := range sd.States {
+				if !slices.Contains([]string{"FIN_WAIT1", "FIN_WAIT2", "CLOSING", "LAST_ACK", "TIME_WAIT", "CLOSE_WAIT"}, e.State) {
+					continue
+				}
+				a, z := at[e.Frame], int64(0)
+				switch {
+				case i+1 < len(sd.States):
+					z = at[sd.States[i+1].Frame]
+				case e.State == "TIME_WAIT":
+					// 60 s after the peer FIN that last (re)started it.
+					restart := a
+					for _, fr := range f.Sides[peer].FinFrames {
+						restart = max(restart, at[fr])
+					}
+					z = restart + 60e9
+				default:
+					t.Fatalf("flow %s: final state %s: the capture closes every connection", f.Client, e.State)
+				}
+				switch e.State {
+				case "FIN_WAIT1", "FIN_WAIT2", "CLOSING", "LAST_ACK":
+					held[key{host, "orphans"}] = append(held[key{host, "orphans"}], [2]int64{a, z})
+					if e.State == "FIN_WAIT1" {
+						fw1 = append(fw1, float64(z-a)/1e9)
+					}
+				case "TIME_WAIT", "CLOSE_WAIT":
+					held[key{host, e.State}] = append(held[key{host, e.State}], [2]int64{a, z})
+					if e.State == "TIME_WAIT" && role == "client" {
+						k := [2]string{host, f.Server}
+						ports[k] = append(ports[k], [2]int64{a, z})
+					}
+				}
+			}
+		}
+	}
+	if s.Flows != len(truth.Flows) || !cmp.Equal(s.CloseKinds, kinds) || !cmp.Equal(s.FinalStates, finals) || !cmp.Equal(s.Diagnoses, codes) {
+		t.Errorf("counts: flows %d kinds %v finals %v diagnoses %v\nwant %d %v %v %v", s.Flows, s.CloseKinds, s.FinalStates, s.Diagnoses, len(truth.Flows), kinds, finals, codes)
+	}
+	if len(s.Hosts) != 2 {
+		t.Fatalf("hosts %d, want 2", len(s.Hosts))
+	}
+	peakTW := int64(0)
+	for _, h := range s.Hosts {
+		for state, p := range map[string]Peak{"TIME_WAIT": h.TimeWait, "CLOSE_WAIT": h.CloseWait, "orphans": h.Orphans} {
+			n, sec := sampledPeak(held[key{h.Host, state}])
+			if p.Count != n || (n > 0 && p.At != Time(sec*1e9)) {
+				t.Errorf("%s %s: peak %d at %s, want %d at %s", h.Host, state, p.Count, p.At, n, Time(sec*1e9))
+			}
+		}
+		peakTW = max(peakTW, h.TimeWait.Count)
+		if h.TimeWait.Limit != defaultMaxTwBuckets || h.TimeWait.LimitFrom != "default" {
+			t.Errorf("%s: limit %d from %s", h.Host, h.TimeWait.Limit, h.TimeWait.LimitFrom)
+		}
+	}
+	if peakTW < 50 {
+		t.Errorf("TIME_WAIT peak %d: the capture closes 120 connections at once", peakTW)
+	}
+	if len(s.Ports) != len(ports) {
+		t.Fatalf("ports %d, want %d", len(s.Ports), len(ports))
+	}
+	for _, p := range s.Ports {
+		n, _ := sampledPeak(ports[[2]string{p.Client, p.Server}])
+		if p.TimeWait.Count != n || p.TimeWait.Limit != defaultPortRangeHi-defaultPortRangeLo+1 {
+			t.Errorf("ports %s → %s: %+v, want %d", p.Client, p.Server, p.TimeWait, n)
+		}
+	}
+	slices.Sort(finRtx)
+	if h := s.FinRetransmissions; h.Count != int64(len(finRtx)) || h.Min != finRtx[0] || h.Max != finRtx[len(finRtx)-1] || h.Median != finRtx[(len(finRtx)+1)/2-1] {
+		t.Errorf("FIN retransmissions %+v, want %d values %v…%v", *h, len(finRtx), finRtx[0], finRtx[len(finRtx)-1])
+	}
+	slices.Sort(fw1)
+	h := s.CloseDurations["FIN_WAIT1"]
+	med := fw1[(len(fw1)+1)/2-1]
+	if h == nil || h.Count != int64(len(fw1)) || math.Abs(h.Min-fw1[0]) > 1e-9 || math.Abs(h.Max-fw1[len(fw1)-1]) > 1e-9 || math.Abs(h.Median-med) > 0.05*med {
+		t.Errorf("FIN_WAIT1 durations %+v, want %d values, min %g, median %g, max %g", h, len(fw1), fw1[0], med, fw1[len(fw1)-1])
+	}
+}
+
+// TestSummaryMergesShards: the capture split in two by 4-tuple, each part
+// analysed alone, gives the whole capture's summary once merged.
+func TestSummaryMergesShards(t *testing.T) {
+	dir := testenv.Lab(t)
+	var all []flows.Segment
+	for _, name := range []string{"many-connections.pcapng", "fin-never-acked-orphan-retries-1.pcap", "tw-reuse-ephemeral.pcap"} {
+		_, segs := frameTimes(t, filepath.Join(dir, name))
+		all = append(all, segs...)
+	}
+	slices.SortStableFunc(all, func(a, b flows.Segment) int { return int(a.Time - b.Time) })
+	var shards [2][]flows.Segment
+	for i, s := range all {
+		s.Frame = uint64(i + 1)
+		all[i] = s
+		// Linux picks even ephemeral ports for connect(): split on the
+		// next bit.
+		k := (int(s.Src.Port()) + int(s.Dst.Port())) / 2 % 2
+		shards[k] = append(shards[k], s)
+	}
+	whole := runOpts(t, all, Options{}).Summary
+	merged := runOpts(t, shards[0], Options{}).Summary
+	if cmp.Equal(merged, whole) {
+		t.Fatal("one shard alone already gives the whole summary")
+	}
+	merged.Merge(runOpts(t, shards[1], Options{}).Summary)
+	if d := cmp.Diff(whole, merged); d != "" {
+		t.Errorf("merged shards differ from the whole (-whole +merged):\n%s", d)
+	}
+	if len(whole.Hosts) == 0 || whole.FinRetransmissions.Max == 0 || whole.ReuseGaps.Count == 0 {
+		t.Errorf("the merge test covers too little: %+v", whole)
+	}
+}
+
+// TestTimeWaitOutlivesTheCapture: a TIME_WAIT that began 10 s before the
+// end of the capture still counts 50 s after it.
+func TestTimeWaitOutlivesTheCapture(t *testing.T) {
+	w := newWire(t)
+	w.handshake()
+	w.exchange()
+	w.fourWay(cli, "F.")
+	lateSegment(w, 10)
+	s := runOpts(t, w.segs, Options{}).Summary
+	tw := w.segs[8].Time // the server's FIN: the client's TIME_WAIT starts there
+	i := slices.IndexFunc(s.Hosts, func(h HostLoad) bool { return h.Host == "198.51.100.10" })
+	if i < 0 {
+		t.Fatalf("no client host in %+v", s.Hosts)
+	}
+	ser := s.Hosts[i].Series.TimeWait
+	count := func(sec int64) int64 {
+		var n int64
+		for _, p := range ser {
+			if p[0] <= sec {
+				n += p[1]
+			}
+		}
+		return n
+	}
+	end := tw/1e9 + 60
+	if count(end-1) != 1 || count(end+1) != 0 || count(tw/1e9+50) != 1 {
+		t.Errorf("TIME_WAIT series %v around %d", ser, end)
+	}
+}
+
+// TestSummaryCapsHosts: past the cap hosts are not tracked, and counted.
+func TestSummaryCapsHosts(t *testing.T) {
+	var ws []*wire
+	n := maxSummaryHosts + 10
+	for i := range n {
+		w := newWire(t)
+		w.addr[cli] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 40000)
+		w.now += int64(i) * 1e6
+		w.handshake()
+		w.fourWay(cli, "F.")
+		ws = append(ws, w)
+	}
+	s := runOpts(t, mergeWires(ws...), Options{}).Summary
+	// One server and maxSummaryHosts-1 clients are tracked.
+	if len(s.Hosts) != maxSummaryHosts || s.UntrackedFlows != n-(maxSummaryHosts-1) || s.Flows != n {
+		t.Errorf("hosts %d, untracked flows %d, flows %d", len(s.Hosts), s.UntrackedFlows, s.Flows)
+	}
+}
