@@ -21,7 +21,7 @@ import (
 // compareDiagnoses switches on the comparison of truth files' "diagnoses"
 // (a set of {code, sysctl, side}). It stays off until diagnosis rules
 // exist; the diagnosis work turns it on.
-const compareDiagnoses = false
+const compareDiagnoses = true
 
 // labDir is $TEARDOWN_LAB_DIR, or testdata/lab.
 func labDir(t *testing.T) string {
