@@ -23,11 +23,13 @@ type Info struct {
 	// Format is "pcap", "pcapng", or "pcap+pcapng" when the inputs mix
 	// them; gzip compression does not change it.
 	Format string
-	// LinkTypes are the distinct link types the inputs declare (a pcap
-	// file header, or a pcapng interface), in order of first appearance,
-	// as upper-case names: "ETHERNET", "LINUX_SLL", "LINUX_SLL2", "NULL",
-	// "LOOP", "RAW", "IPV4", "IPV6", "C_HDLC", "PPP"; others are named
-	// after their LINKTYPE_ constant.
+	// LinkTypes are the distinct link types of the inputs, in order of
+	// first appearance, as upper-case names: "ETHERNET", "LINUX_SLL",
+	// "LINUX_SLL2", "NULL", "LOOP", "RAW", "IPV4", "IPV6", "C_HDLC",
+	// "PPP"; others are named after their LINKTYPE_ constant. A pcap
+	// file's link type counts from its header; a pcapng interface's from
+	// the first packet read on it (interfaces without packets do not
+	// count).
 	LinkTypes []string
 
 	// Packets counts every record read; it is the last frame number.

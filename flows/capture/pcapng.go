@@ -57,7 +57,8 @@ type iface struct {
 	mul     int64  // decimal units coarser than 1 ns: nanoseconds per unit
 	div     uint64 // decimal units finer than 1 ns: units per nanosecond
 	offset  int64  // if_tsoffset, in nanoseconds
-	warned  bool
+	warned  bool   // about its unsupported link type
+	used    bool   // a packet was read on it
 }
 
 // setResolution applies an if_tsresol value.
@@ -178,7 +179,6 @@ func (f *file) addIface(blk []byte) {
 		o = o[4+padded:]
 	}
 	f.ifaces = append(f.ifaces, ifc)
-	f.r.addLinkType(name)
 	if !f.gotPacket {
 		if !f.sawIface {
 			f.firstIfaceLT = lt
@@ -408,6 +408,10 @@ func (f *file) packet(typ uint32, blk []byte) {
 		return
 	}
 	ifc := &f.ifaces[ifid]
+	if !ifc.used {
+		ifc.used = true
+		f.r.addLinkType(ifc.name)
+	}
 	t := f.prevTS
 	if typ == blkSPB {
 		if ifc.snaplen != 0 {

@@ -183,6 +183,7 @@ func TestPcapngBlocks(t *testing.T) {
 			idb(1, 0).                                                               // default resolution: microseconds
 			idb(101, 0, u8opt(9, 0x80|20), ngOpt{14, order.AppendUint64(nil, 100)}). // 2^-20 s, offset 100 s
 			idb(1, 0, u8opt(9, 3)).                                                  // milliseconds
+			idb(189, 0).                                                             // no packets: not in LinkTypes
 			block(0x40000bad, []byte("custom block, to skip")).
 			block(blkNRB, []byte{0, 0, 0, 0}).
 			epb(0, sec*1e6+250_000, eth0, uint32(len(eth0))).
@@ -530,7 +531,7 @@ func TestUnsupportedInterface(t *testing.T) {
 	if diff := cmp.Diff(want, info.Warnings); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"ETHERNET", "USB_LINUX"}, info.LinkTypes); diff != "" {
+	if diff := cmp.Diff([]string{"USB_LINUX", "ETHERNET"}, info.LinkTypes); diff != "" {
 		t.Errorf("link types (-want +got):\n%s", diff)
 	}
 }
