@@ -16,7 +16,7 @@ func captureStartedMidFlow(c *ruleCtx) {
 	if cl.SYNCount > 0 || sv.SYNCount > 0 {
 		return
 	}
-	c.add(CodeCaptureStartedMidFlow, noSide, "", "", []uint64{c.f.FirstFrame},
+	c.add(CodeCaptureStartedMidFlow, noSide, "", "start the capture before the connections open", []uint64{c.f.FirstFrame},
 		"the capture began after this connection was set up (no SYN or SYN-ACK before frame %d): the roles are inferred (the well-known or lower port is taken as the server) and nothing before that frame is known", c.f.FirstFrame)
 }
 
@@ -47,9 +47,12 @@ func captureEndedMidClose(c *ruleCtx) {
 	if end == flows.EndEvicted {
 		stop = "the flow table evicted the connection (--max-flows)"
 	}
-	c.add(CodeCaptureEndedMidClose, noSide, "", "", markFrames(sx.finFirst, sx.peerAckedAt),
+	c.add(CodeCaptureEndedMidClose, noSide, "", "capture until the closes finish (60 s past the last FIN covers TIME_WAIT)", markFrames(sx.finFirst, sx.peerAckedAt),
 		"%s when %s: the last states are where the close stood then, not where it ended", state, stop)
 }
+
+// missingAdvice is how to get a capture without the gaps.
+const missingAdvice = "capture on one of the hosts, with a larger buffer (tcpdump -B) and a filter on the connections of interest"
 
 // captureMissingPackets: a side acknowledged sequence space the capture
 // never saw from its peer (an ACK of unseen data, or of a FIN that is not
@@ -61,7 +64,7 @@ func captureMissingPackets(c *ruleCtx) {
 			continue
 		}
 		if !hy.SeqSeen {
-			c.add(CodeCaptureMissingPackets, noSide, "", "", markFrames(hx.MaxAckAt),
+			c.add(CodeCaptureMissingPackets, noSide, "", missingAdvice, markFrames(hx.MaxAckAt),
 				"the capture holds no segment from the %s, though the %s acknowledged its data (frame %d): one direction is missing (asymmetric routing, or a filter), so the %s's states are inferred",
 				c.name(1-x), c.name(x), hx.MaxAckAt.Frame, c.name(1-x))
 			return
@@ -73,7 +76,7 @@ func captureMissingPackets(c *ruleCtx) {
 		if c.s.sides[1-x].finInferred {
 			what = "a FIN"
 		}
-		c.add(CodeCaptureMissingPackets, noSide, "", "", markFrames(hx.MaxAckAt),
+		c.add(CodeCaptureMissingPackets, noSide, "", missingAdvice, markFrames(hx.MaxAckAt),
 			"the %s acknowledged %s from the %s that the capture never saw (frame %d): segments are missing (capture drops, or a second path), so the states around them are inferred",
 			c.name(x), what, c.name(1-x), hx.MaxAckAt.Frame)
 		return

@@ -35,8 +35,8 @@ type summaryBuilder struct {
 
 // hostAcc accumulates one host's part.
 type hostAcc struct {
-	tw, cw, orphans, resets seriesAcc
-	bounds                  []HostBound
+	tw, cw, orphans, resets, closeResets seriesAcc
+	bounds                               []HostBound
 }
 
 func newSummaryBuilder(sys Sysctls) *summaryBuilder {
@@ -120,11 +120,14 @@ func (b *summaryBuilder) Add(f *Flow) {
 		s.ReuseGaps.add(f.Reuse.Gap)
 	}
 	for _, d := range f.Diagnoses {
-		if d.Code == CodeOrphanReset && len(d.Frames) > 0 {
+		if (d.Code == CodeOrphanReset || d.Code == CodeRstLingerZero) && len(d.Frames) > 0 {
 			if h := b.host(hostOf(f, d.Side)); h != nil {
 				// The reset is the diagnosis's last frame.
 				at := eventTime(f, d.Frames[len(d.Frames)-1])
-				h.resets.interval(at, at+1e9)
+				h.closeResets.interval(at, at+1e9)
+				if d.Code == CodeOrphanReset {
+					h.resets.interval(at, at+1e9)
+				}
 			}
 		}
 		b.bound(d.Bounds)
@@ -147,7 +150,7 @@ func (b *summaryBuilder) host(host string) *hostAcc {
 		if len(b.hosts) >= maxSummaryHosts {
 			return nil
 		}
-		h = &hostAcc{tw: seriesAcc{}, cw: seriesAcc{}, orphans: seriesAcc{}, resets: seriesAcc{}}
+		h = &hostAcc{tw: seriesAcc{}, cw: seriesAcc{}, orphans: seriesAcc{}, resets: seriesAcc{}, closeResets: seriesAcc{}}
 		b.hosts[host] = h
 	}
 	return h
@@ -219,7 +222,8 @@ func (b *summaryBuilder) Summary() *Summary {
 	s.Hosts, s.Ports = nil, nil
 	for host, h := range b.hosts {
 		hl := HostLoad{Host: host, Series: HostSeries{
-			TimeWait: h.tw.series(), CloseWait: h.cw.series(), Orphans: h.orphans.series(), OrphanResets: h.resets.series(),
+			TimeWait: h.tw.series(), CloseWait: h.cw.series(), Orphans: h.orphans.series(),
+			OrphanResets: h.resets.series(), CloseResets: h.closeResets.series(),
 		}}
 		for _, x := range h.bounds {
 			hl.Bounds = intersectBound(hl.Bounds, x)
@@ -315,6 +319,7 @@ func (s *Summary) Merge(o *Summary) {
 		h.Series.CloseWait = mergeSeries(h.Series.CloseWait, oh.Series.CloseWait)
 		h.Series.Orphans = mergeSeries(h.Series.Orphans, oh.Series.Orphans)
 		h.Series.OrphanResets = mergeSeries(h.Series.OrphanResets, oh.Series.OrphanResets)
+		h.Series.CloseResets = mergeSeries(h.Series.CloseResets, oh.Series.CloseResets)
 		for _, x := range oh.Bounds {
 			h.Bounds = intersectBound(h.Bounds, x)
 		}
@@ -398,6 +403,7 @@ func (s *Summary) derive() {
 		h.CloseWait.read(h.Series.CloseWait)
 		h.Orphans.read(h.Series.Orphans)
 		h.OrphanResets.read(h.Series.OrphanResets)
+		h.CloseResets.read(h.Series.CloseResets)
 		slices.SortFunc(h.Bounds, func(a, b HostBound) int {
 			return cmp.Or(strings.Compare(a.Sysctl, b.Sysctl), strings.Compare(a.Of, b.Of), strings.Compare(a.Assumes, b.Assumes))
 		})

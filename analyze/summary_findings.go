@@ -11,6 +11,10 @@ import (
 // in TIME_WAIT towards one server address (net.ipv4.ip_local_port_range).
 const CodePortPressure = "ephemeral-port-pressure"
 
+// closeResetBurst is how many resets at close() within one second make a
+// burst worth a finding.
+const closeResetBurst = 10
+
 // nearLimit is the share of a kernel limit from which a count is worth a
 // finding.
 const nearLimit = 0.9
@@ -33,6 +37,14 @@ func hostFindings(h *HostLoad) []Finding {
 			Advice: "raise it (and tcp_mem), or find what piles up orphans",
 			Message: fmt.Sprintf("%s reset %d orphans within one second (at %s): it was out of orphan slots (tcp_max_orphans, %d from %s) or TCP memory (tcp_mem); the capture shows it holding at most %d orphans at once (at %s), and the limit counts every socket of the host",
 				h.Host, r.Count, clock(r.At), h.Orphans.Limit, h.Orphans.LimitFrom, h.Orphans.Count, clock(h.Orphans.At)),
+		})
+	}
+	if r := h.CloseResets; r.Count >= closeResetBurst && h.OrphanResets.Count < 2 {
+		out = append(out, Finding{
+			Code: CodeRstLingerZero, Severity: Warning, Host: h.Host, Sysctl: OptLinger, At: r.At,
+			Advice: "check the application's SO_LINGER first; if it does not set {1, 0}, check tcp_max_orphans and tcp_mem",
+			Message: fmt.Sprintf("%s reset %d connections at close() within one second (at %s), with nothing unread: SO_LINGER {1, 0} in the application, or, if it does not set that, the kernel resetting orphans whose FIN never left the send queue for lack of orphan slots (tcp_max_orphans) or TCP memory (tcp_mem)",
+				h.Host, r.Count, clock(r.At)),
 		})
 	}
 	if f, ok := limitFinding(h.Host, h.Orphans, CodeOrphanReset, SysMaxOrphans, "orphans", "close() resets connections instead of closing them", "raise it (and tcp_mem), or find what piles up orphans"); ok {

@@ -75,8 +75,14 @@ func TestHistogram(t *testing.T) {
 // truthFlow is what the summary test reads of a truth file's flow.
 type truthFlow struct {
 	Client, Server string
-	Close          struct{ Kind string }
-	Sides          map[string]struct {
+	Close          struct {
+		Kind  string
+		Reset *struct {
+			By    string
+			Frame uint64
+		}
+	}
+	Sides map[string]struct {
 		States []struct {
 			State string
 			Frame uint64
@@ -162,6 +168,7 @@ func TestSummaryManyConnections(t *testing.T) {
 	var finRtx []float64
 	var fw1 []float64
 	ip := func(a string) string { return netip.MustParseAddrPort(a).Addr().String() }
+	resets := map[string][][2]int64{} // resets at close() from a live socket, per host
 	for _, f := range truth.Flows {
 		kinds[f.Close.Kind]++
 		seen := map[string]bool{}
@@ -169,6 +176,14 @@ func TestSummaryManyConnections(t *testing.T) {
 			if !seen[d.Code] {
 				seen[d.Code] = true
 				codes[d.Code]++
+			}
+			if d.Code == CodeRstLingerZero || d.Code == CodeOrphanReset {
+				host := ip(f.Client)
+				if f.Close.Reset.By == "server" {
+					host = ip(f.Server)
+				}
+				a := at[f.Close.Reset.Frame]
+				resets[host] = append(resets[host], [2]int64{a, a + 1e9})
 			}
 		}
 		for role, sd := range f.Sides {
@@ -222,8 +237,12 @@ func TestSummaryManyConnections(t *testing.T) {
 	}
 	peakTW := int64(0)
 	for _, h := range s.Hosts {
-		for state, p := range map[string]Peak{"TIME_WAIT": h.TimeWait, "CLOSE_WAIT": h.CloseWait, "orphans": h.Orphans} {
-			n, sec := sampledPeak(held[key{h.Host, state}])
+		for state, p := range map[string]Peak{"TIME_WAIT": h.TimeWait, "CLOSE_WAIT": h.CloseWait, "orphans": h.Orphans, "resets": h.CloseResets} {
+			iv := held[key{h.Host, state}]
+			if state == "resets" {
+				iv = resets[h.Host]
+			}
+			n, sec := sampledPeak(iv)
 			if p.Count != n || (n > 0 && p.At != Time(sec*1e9)) {
 				t.Errorf("%s %s: peak %d at %s, want %d at %s", h.Host, state, p.Count, p.At, n, Time(sec*1e9))
 			}
@@ -235,6 +254,15 @@ func TestSummaryManyConnections(t *testing.T) {
 	}
 	if peakTW < 50 {
 		t.Errorf("TIME_WAIT peak %d: the capture closes 120 connections at once", peakTW)
+	}
+	// The 60 SO_LINGER resets at once make a finding that names both
+	// causes the wire cannot tell apart.
+	var burst []string
+	for _, f := range s.Findings {
+		burst = append(burst, f.Code+" "+f.Host)
+	}
+	if n, _ := sampledPeak(resets["198.51.100.10"]); n < closeResetBurst || !slices.Equal(burst, []string{CodeRstLingerZero + " 198.51.100.10"}) {
+		t.Errorf("findings %q with %d resets at once", burst, n)
 	}
 	if len(s.Ports) != len(ports) {
 		t.Fatalf("ports %d, want %d", len(s.Ports), len(ports))

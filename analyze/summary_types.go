@@ -230,8 +230,12 @@ type HostLoad struct {
 	CloseWait Peak `json:"close_wait"`
 	Orphans   Peak `json:"orphans"`
 	// OrphanResets is the most orphans reset within one second
-	// (orphan-reset diagnoses).
+	// (orphan-reset diagnoses); CloseResets the most connections reset
+	// from a live socket at close() within one second (orphan-reset and
+	// rst-linger-zero: the wire cannot tell SO_LINGER {1, 0} from an
+	// orphan reset whose FIN never left the send queue).
 	OrphanResets Peak `json:"orphan_resets"`
+	CloseResets  Peak `json:"close_resets"`
 	// Bounds are the tightest bounds the host's flows give on
 	// tcp_fin_timeout and tcp_orphan_retries (or tcp_retries2).
 	Bounds []HostBound `json:"bounds,omitempty"`
@@ -244,6 +248,7 @@ type HostSeries struct {
 	CloseWait    Series `json:"close_wait,omitempty"`
 	Orphans      Series `json:"orphans,omitempty"`
 	OrphanResets Series `json:"orphan_resets,omitempty"`
+	CloseResets  Series `json:"close_resets,omitempty"`
 }
 
 // HostBound is the intersection of one host's bounds on a knob: Bound's
