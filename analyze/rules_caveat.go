@@ -64,10 +64,15 @@ func captureMissingPackets(c *ruleCtx) {
 			continue
 		}
 		if !hy.SeqSeen {
-			c.add(CodeCaptureMissingPackets, noSide, "", missingAdvice, markFrames(hx.MaxAckAt),
-				"the capture holds no segment from the %s, though the %s acknowledged its data (frame %d): one direction is missing (asymmetric routing, or a filter), so the %s's states are inferred",
-				c.name(1-x), c.name(x), hx.MaxAckAt.Frame, c.name(1-x))
-			return
+			// Only an acknowledged handshake proves the peer sent
+			// something: an idle peer sends nothing either.
+			if hx.SYNCount > 0 {
+				c.add(CodeCaptureMissingPackets, noSide, "", missingAdvice, markFrames(hx.MaxAckAt),
+					"the capture holds no segment from the %s, though the %s acknowledged its SYN-ACK (frame %d): one direction is missing (asymmetric routing, or a filter), so the %s's states are inferred",
+					c.name(1-x), c.name(x), hx.MaxAckAt.Frame, c.name(1-x))
+				return
+			}
+			continue
 		}
 		if !flows.SeqLess(hy.End, hx.MaxAck) {
 			continue

@@ -85,7 +85,10 @@ var measuredN3 = []float64{0.206, 0.414, 0.858, 1.686, 3.350}
 
 func TestRules(t *testing.T) {
 	tests := []struct {
-		name  string
+		name string
+		// bare cases start from nothing, the others after the handshake
+		// and an exchange.
+		bare  bool
 		build func(w *wire)
 		// want is the exact set of "code sysctl side" lines of the first
 		// flow, or with some a subset of them.
@@ -225,6 +228,7 @@ func TestRules(t *testing.T) {
 		},
 		{
 			name: "listener resets the handshake ACK: accept queue full, tcp_abort_on_overflow 1",
+			bare: true,
 			build: func(w *wire) {
 				w.send(cli, "S", 0)
 				w.send(srv, "S.", 0)
@@ -258,6 +262,26 @@ func TestRules(t *testing.T) {
 			says: map[string][]string{CodeCaptureMissingPackets: {"1400 bytes"}},
 		},
 		{
+			name: "one direction missing: the client acknowledges a SYN-ACK the capture lacks",
+			bare: true,
+			build: func(w *wire) {
+				w.send(cli, "S", 0)                                   // 1
+				w.send(cli, ".", 0, ackNum(w.isn[srv]+1), gap(0.001)) // 2
+				w.send(cli, "P.", 100, ackNum(w.isn[srv]+1))          // 3
+			},
+			want: []string{"capture-missing-packets"},
+			says: map[string][]string{CodeCaptureMissingPackets: {"no segment from the server", "SYN-ACK"}},
+		},
+		{
+			name: "an idle peer is not a missing direction",
+			bare: true,
+			build: func(w *wire) {
+				w.send(cli, ".", 0, ackNum(5000), seqNum(100)) // a keepalive-like ACK, mid-flow
+				w.send(cli, ".", 0, ackNum(5000), seqNum(100), gap(75))
+			},
+			want: []string{"capture-started-mid-flow"},
+		},
+		{
 			name: "an in-window RST kills a TIME_WAIT; the next FIN meets no socket",
 			build: func(w *wire) {
 				w.fourWay(cli, "F.")                               // 7-10: client TIME_WAIT
@@ -277,7 +301,7 @@ func TestRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWire(t)
-			if !strings.Contains(tt.name, "handshake ACK") {
+			if !tt.bare {
 				w.handshake()
 				w.exchange()
 			}
