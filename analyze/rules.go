@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/teardown/teardown/flows"
@@ -64,7 +65,8 @@ type ruleCtx struct {
 const noSide = -1
 
 // add appends a diagnosis with the severity the rule book gives code and
-// returns it for the rule to complete. side is a side index or noSide.
+// returns it for the rule to complete. side is a side index or noSide;
+// the frames are sorted.
 func (c *ruleCtx) add(code string, side int, sysctl, advice string, frames []uint64, format string, args ...any) *Diagnosis {
 	d := Diagnosis{
 		Code:     code,
@@ -77,6 +79,8 @@ func (c *ruleCtx) add(code string, side int, sysctl, advice string, frames []uin
 	if d.Frames == nil {
 		d.Frames = []uint64{}
 	}
+	slices.Sort(d.Frames)
+	d.Frames = slices.Compact(d.Frames)
 	if side != noSide {
 		d.Side = sideRole(side)
 	}
