@@ -47,6 +47,10 @@ Flags:
                           the longest idle is evicted and counted beyond it
         --fail-on LEVEL   exit 1 when a diagnosis of LEVEL (warning, error)
                           or worse is found
+        --sysctl FILE     the capturing host's 'sysctl -a' output: each
+                          inference is compared with the real settings
+        --sysctl-host IP  the host FILE was read on (repeatable; default:
+                          every host in the capture shares those settings)
     -q, --quiet           no progress bar and no warnings on standard error
         --version         print the version and exit
 
@@ -82,6 +86,8 @@ type cli struct {
 	format, output, color, only, since, until, failOn string
 	verbose, quiet, showVersion, help                 bool
 	flow, top, maxFlows                               int
+	sysctl                                            string
+	sysctlHosts                                       []string
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
@@ -199,6 +205,8 @@ func (c *cli) flags(name string) *pflag.FlagSet {
 	fs.StringVar(&c.until, "until", "", "")
 	fs.IntVar(&c.maxFlows, "max-flows", defaultMaxFlows, "")
 	fs.StringVar(&c.failOn, "fail-on", "", "")
+	fs.StringVar(&c.sysctl, "sysctl", "", "")
+	fs.StringArrayVar(&c.sysctlHosts, "sysctl-host", nil, "")
 	fs.BoolVarP(&c.quiet, "quiet", "q", false, "")
 	fs.BoolVar(&c.showVersion, "version", false, "")
 	fs.BoolVarP(&c.help, "help", "h", false, "")
@@ -214,6 +222,11 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 	if len(files) == 0 {
 		l.errorf("no capture file given")
 		l.hintf("run 'teardown --help' for usage; use - to read standard input")
+		return nil, exitError
+	}
+	sys, err := loadSysctls(c.sysctl, c.sysctlHosts)
+	if err != nil {
+		l.errorf("%v", err)
 		return nil, exitError
 	}
 	var flt *filter.Filter
@@ -239,7 +252,7 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 		l.errorf("%v", err)
 		return nil, exitError
 	}
-	res, err := analyze.Run(src, analyze.Options{MaxFlows: c.maxFlows, Emit: emit})
+	res, err := analyze.Run(src, analyze.Options{MaxFlows: c.maxFlows, Emit: emit, Sysctls: sys})
 	code := exitOK
 	if err != nil {
 		l.errorf("%v", err)
