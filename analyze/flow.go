@@ -107,7 +107,7 @@ func buildFlow(c *flows.Conn, scratch *[]moment) *Flow {
 	if f.Diagnoses == nil {
 		f.Diagnoses = []Diagnosis{}
 	}
-	c.Memo = s.memo()
+	c.Prior.Memo = s.memo()
 	return f
 }
 

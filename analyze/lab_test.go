@@ -295,7 +295,7 @@ func TestSubsetRules(t *testing.T) {
 		{"numbers exact", `{"x":1}`, `{"x":1.0001}`, 1},
 		{"gap within 1 ms", `{"reuse":{"gap":0.1}}`, `{"reuse":{"gap":0.1009}}`, 0},
 		{"gap beyond 1 ms", `{"reuse":{"gap":0.1}}`, `{"reuse":{"gap":0.1011}}`, 1},
-		{"diagnoses skipped while off", `{"diagnoses":[{"code":"x"}]}`, `{"diagnoses":[]}`, 0},
+		{"diagnoses compared when switched on", `{"diagnoses":[{"code":"x"}]}`, `{"diagnoses":[]}`, map[bool]int{false: 0, true: 1}[compareDiagnoses]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 const twISNOffset = 65538
 
 // prevInfo is what incarnation n leaves for incarnation n+1 on the same
-// 4-tuple (carried by the table as Conn.Memo, then Prior.Memo).
+// 4-tuple (the table hands it over as the next connection's Prev.Memo).
 type prevInfo struct {
 	id   int
 	addr [2]netip.AddrPort

@@ -3,7 +3,9 @@ package analyze
 import (
 	"errors"
 	"io"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/teardown/teardown/flows"
 )
@@ -16,7 +18,9 @@ type Options struct {
 	MaxFlows int
 	// Emit, when set, receives each flow as soon as it is finished (for
 	// streaming output); Result.Flows is then left empty so that memory
-	// follows concurrent flows only. An error from Emit stops Run.
+	// follows concurrent flows only. An error from Emit stops Run. Emit is
+	// called from one goroutine at a time, in the order flows finish,
+	// though not necessarily from the goroutine that called Run.
 	Emit func(*Flow) error
 	// Sysctls are the capturing host's settings (ParseSysctls): with
 	// them each diagnosis compares what the capture shows with them.
@@ -41,6 +45,7 @@ func Run(src flows.Source, opts Options) (*Result, error) {
 			break
 		}
 		if err := r.add(&seg); err != nil {
+			r.stop()
 			return nil, err
 		}
 	}
@@ -51,7 +56,10 @@ func Run(src flows.Source, opts Options) (*Result, error) {
 	return res, readErr
 }
 
-// runner wires the flow table to the flow builder.
+// runner wires the flow table to the flow builder. With more than one
+// CPU the builder runs in a goroutine of its own, fed in batches in the
+// order connections finish, so that output order and content do not
+// depend on it.
 type runner struct {
 	opts    Options
 	scratch []moment
@@ -59,12 +67,50 @@ type runner struct {
 	flows   []*Flow
 	sum     summarizer
 	last    int64
+
+	// The builder goroutine's feed: finished connections in batches, and
+	// the first error it met.
+	batch []*flows.Conn
+	work  chan []*flows.Conn
+	done  chan struct{}
+	mu    sync.Mutex
+	err   error
 }
+
+// batchSize is how many finished connections go to the builder at once.
+const batchSize = 64
 
 func newRunner(opts Options) *runner {
 	r := &runner{opts: opts, sum: newSummarizer(opts)}
 	r.table = flows.NewTable(flows.TableOptions{MaxFlows: opts.MaxFlows, Finish: r.finish})
+	if runtime.GOMAXPROCS(0) > 1 {
+		r.work, r.done = make(chan []*flows.Conn, 16), make(chan struct{})
+		go r.builder()
+	}
 	return r
+}
+
+// builder builds the flows of the connections sent to it, in order.
+func (r *runner) builder() {
+	defer close(r.done)
+	for batch := range r.work {
+		for _, c := range batch {
+			if r.failed() != nil {
+				break
+			}
+			if err := r.build(c); err != nil {
+				r.mu.Lock()
+				r.err = err
+				r.mu.Unlock()
+			}
+		}
+	}
+}
+
+func (r *runner) failed() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
 }
 
 func (r *runner) add(s *flows.Segment) error {
@@ -74,8 +120,25 @@ func (r *runner) add(s *flows.Segment) error {
 	return r.table.Add(s)
 }
 
-// finish turns a connection that left the table into a Flow.
+// finish takes a connection that left the table to be built into a Flow,
+// now or by the builder goroutine.
 func (r *runner) finish(c *flows.Conn) error {
+	if r.work == nil {
+		return r.build(c)
+	}
+	if err := r.failed(); err != nil {
+		return err
+	}
+	r.batch = append(r.batch, c)
+	if len(r.batch) == batchSize {
+		r.work <- r.batch
+		r.batch = make([]*flows.Conn, 0, batchSize)
+	}
+	return nil
+}
+
+// build turns a finished connection into a Flow and passes it on.
+func (r *runner) build(c *flows.Conn) error {
 	f := buildFlow(c, &r.scratch)
 	r.sum.Add(f)
 	if r.opts.Emit != nil {
@@ -86,7 +149,18 @@ func (r *runner) finish(c *flows.Conn) error {
 }
 
 func (r *runner) close() (*Result, error) {
-	if err := r.table.Flush(); err != nil {
+	err := r.table.Flush()
+	if r.work != nil {
+		if len(r.batch) > 0 {
+			r.work <- r.batch
+		}
+		close(r.work)
+		<-r.done
+		if e := r.failed(); e != nil {
+			err = e
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	sortFlows(r.flows)
@@ -96,6 +170,14 @@ func (r *runner) close() (*Result, error) {
 	}
 	res.Summary.Evicted = r.table.Stats().Evicted
 	return res, nil
+}
+
+// stop ends the builder goroutine after an error.
+func (r *runner) stop() {
+	if r.work != nil {
+		close(r.work)
+		<-r.done
+	}
 }
 
 func sortFlows(fs []*Flow) {

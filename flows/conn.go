@@ -291,10 +291,13 @@ type Conn struct {
 	// the capture).
 	End     EndReason
 	EndTime int64
-	// Memo is free for the Finish callback: whatever it stores there is
-	// kept with the 4-tuple and handed back as Prev.Memo to the next
-	// incarnation.
-	Memo any
+	// Prior is what the table keeps of this connection for the next
+	// incarnation on its 4-tuple (whose Prev it becomes). It is set before
+	// the Finish callback runs; the callback may store its own summary in
+	// Prior.Memo, then or later (from another goroutine too), as long as
+	// it does so before it handles the next incarnation: the table never
+	// reads Memo.
+	Prior *Prior
 }
 
 // newConn allocates a connection with its two halves' details in one
@@ -316,7 +319,8 @@ type Prior struct {
 	Incarnation int
 	Addr        [2]netip.AddrPort
 	Last        Mark
-	// Memo is the finished connection's Memo.
+	// Memo is whatever the Finish callback stored for the next
+	// incarnation.
 	Memo any
 }
 

@@ -332,10 +332,11 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 		t.hs.remove(c)
 	}
 	c.End, c.EndTime = why, at
+	p := &Prior{ID: c.ID, Incarnation: c.Incarnation, Addr: c.Addr, Last: c.Last}
+	c.Prior = p
 	if err := t.opts.Finish(c); err != nil && t.err == nil {
 		t.err = err
 	}
-	p := &Prior{ID: c.ID, Incarnation: c.Incarnation, Addr: c.Addr, Last: c.Last, Memo: c.Memo}
 	if why == EndLinger || why == EndIdleHandshake {
 		// Remembered for a SYN that reuses the 4-tuple later. An evicted
 		// connection is not: its 4-tuple may still be live on the wire.
