@@ -275,7 +275,9 @@ func (s *story) side(x int, out *Side) *Side {
 			continue
 		}
 		d, open := s.lastDuration(x, e)
-		out.Durations[e.State.String()] = d
+		// A clock that steps back can end observation before the
+		// state's own stamp: no measurable time either.
+		out.Durations[e.State.String()] = max(0, d)
 		out.OpenEnded = open
 	}
 	out.ZeroWindowFinHeld = s.zeroWindowFinHeld(x)
@@ -466,7 +468,7 @@ func (s *story) halfClose() *HalfClose {
 	hc := &HalfClose{
 		Sender:     sideRole(1 - a),
 		Bytes:      d.Bytes,
-		Duration:   Time(sa.finFirst.Time).Seconds(Time(d.Last.Time)),
+		Duration:   max(0, Time(sa.finFirst.Time).Seconds(Time(d.Last.Time))),
 		ActiveUsed: ActiveUsedUnknown,
 	}
 	// A RST after the data proves close(); an acknowledgement of the data
