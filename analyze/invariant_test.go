@@ -1143,3 +1143,63 @@ func FuzzSysctls(f *testing.F) {
 		}
 	})
 }
+
+// clockSegs builds segments between a client and a server from a compact
+// spec, one per entry: sender ("c" or "s"), flags, payload length, seq and
+// ack, and time in seconds (which may go back).
+func clockSegs(entries ...string) []flows.Segment {
+	c := netip.MustParseAddrPort("198.51.100.7:40000")
+	s := netip.MustParseAddrPort("198.51.100.80:8080")
+	var out []flows.Segment
+	for i, e := range entries {
+		var who, flags string
+		var n, seq, ack uint32
+		var at float64
+		if _, err := fmt.Sscanf(e, "%s %s %d %d %d %g", &who, &flags, &n, &seq, &ack, &at); err != nil {
+			panic(fmt.Sprintf("%q: %v", e, err))
+		}
+		seg := flows.Segment{Frame: uint64(i + 1), Time: 1_700_000_000e9 + int64(at*1e9), Src: c, Dst: s,
+			Seq: seq, Ack: ack, PayloadLen: n, Window: 502, WScale: -1, TTL: 64}
+		if who == "s" {
+			seg.Src, seg.Dst = s, c
+		}
+		for _, f := range flags {
+			seg.Flags |= map[rune]flows.Flags{'S': flows.SYN, 'F': flows.FIN, 'R': flows.RST, 'P': flows.PSH, '.': flows.ACK}[f]
+		}
+		out = append(out, seg)
+	}
+	return out
+}
+
+// TestClockJumpsBack: captures whose clock steps back (interfaces with
+// their own clocks, a clock set back mid-capture) give no negative
+// duration, half-close duration included. Found by FuzzFlowMutations.
+func TestClockJumpsBack(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		segs []flows.Segment
+	}{
+		{"half-close data before the FIN's time", clockSegs(
+			"c S 0 100 0 0", "s S. 0 500 101 0.001", "c . 0 101 501 0.002",
+			"s F. 0 501 101 10", "c . 0 101 502 10.001",
+			"c P. 50 101 502 4", // the client's data, stamped 6 s before the server's FIN
+		)},
+		{"FIN_WAIT1 ended by a new SYN stamped before it", clockSegs(
+			"c S 0 100 0 0", "s S. 0 500 101 0.001", "c . 0 101 501 0.002",
+			"c F. 0 101 501 100", "s P. 10 501 101 10", "c S 0 9000 0 20",
+		)},
+		{"TIME_WAIT lingering past a step back", clockSegs(
+			"c S 0 100 0 0", "s S. 0 500 101 0.001", "c . 0 101 501 0.002",
+			"c F. 0 101 501 200", "s F. 0 501 102 200.001", "c . 0 102 502 200.002",
+			"s . 0 502 102 5", "c . 0 102 502 300",
+		)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := analyze.Run(replay(tt.segs), analyze.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResult(t, res)
+		})
+	}
+}
