@@ -263,12 +263,13 @@ type Conn struct {
 	// comes first so that each Half fills two whole cache lines.
 	Dir [2]Half
 	// The table's own bookkeeping and the other fields every segment
-	// touches.
+	// touches, in the next cache line.
 	st connState
 	// Last is the connection's latest segment.
 	Last Mark
 	// HandshakeDone is set once the client acknowledged the server's SYN.
 	HandshakeDone bool
+	more          connMore
 	// Events are the kept segments in frame order; EventsDropped counts
 	// those that did not fit in MaxEvents.
 	Events        []Event

@@ -136,19 +136,23 @@ func cmp16(a, b [16]byte) int {
 	return 0
 }
 
-// connState is the table's bookkeeping for a live connection, beside the
-// evidence it hands off.
+// connState is the table's bookkeeping for a live connection that every
+// segment reads: with Conn.Last after it, it fills the cache line after
+// the two Halves.
 type connState struct {
-	key  tupleKey
-	hash uint64
+	key tupleKey
 	// clientIsA says whether the client is the key's lower endpoint.
-	clientIsA   bool
+	clientIsA bool
+	hadSYN    bool
+	progress  bool // payload or FIN seen
+	inDone    bool
+	inHS      bool
+	live      bool
+}
+
+// connMore is the rest of the table's bookkeeping.
+type connMore struct {
 	links       [2]link
-	hadSYN      bool
-	progress    bool // payload or FIN seen
-	inDone      bool
-	inHS        bool
-	live        bool
 	afterRST    [2]bool
 	hsEvents    int    // events kept for WhyHandshake
 	dataEvent   [2]int // index+1 of the WhyDataAfterFIN event per sender
@@ -261,7 +265,7 @@ func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prio
 	if !srcIsClient {
 		c.Addr = [2]netip.AddrPort{s.Dst, s.Src}
 	}
-	c.st.key, c.st.hash, c.st.live = *k, h, true
+	c.st.key, c.st.live = *k, true
 	c.st.clientIsA = srcIsClient == srcIsA
 	e.c = c
 	t.nLive++
@@ -321,7 +325,8 @@ func closedBoth(c *Conn) bool {
 // its successor links to; a connection that left for good is remembered.
 func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 	st := &c.st
-	i := t.m.find(&st.key, st.hash)
+	h := t.m.hash(&st.key)
+	i := t.m.find(&st.key, h)
 	t.m.e[i].c = nil
 	t.nLive--
 	st.live = false
@@ -340,7 +345,7 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 	if why == EndLinger || why == EndIdleHandshake {
 		// Remembered for a SYN that reuses the 4-tuple later. An evicted
 		// connection is not: its 4-tuple may still be live on the wire.
-		tb := &tomb{key: st.key, hash: st.hash, prior: p}
+		tb := &tomb{key: st.key, hash: h, prior: p}
 		t.m.e[i].t = tb
 		t.nTombs++
 		t.tombQ = append(t.tombQ, tb)
@@ -385,7 +390,7 @@ func (t *Table) expire() {
 func (t *Table) sort(c *Conn) {
 	st := &c.st
 	done := (c.Dir[0].FinAcked.Seen() && c.Dir[1].FinAcked.Seen()) ||
-		(st.rst.Seen() && st.rst.Frame >= st.lastAdvance.Frame)
+		(c.more.rst.Seen() && c.more.rst.Frame >= c.more.lastAdvance.Frame)
 	t.done.place(c, done, &st.inDone)
 	t.hs.place(c, st.hadSYN && !c.HandshakeDone && !st.progress && !done, &st.inHS)
 }
@@ -409,7 +414,7 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 
 	if s.Flags&SYN != 0 {
 		st.hadSYN = true
-		st.lastAdvance = m
+		c.more.lastAdvance = m
 		if h.SYNCount == 0 {
 			h.SYN, h.ISN = m, s.Seq
 			h.SYNHasTS, h.SACKPerm, h.WScale = s.HasTS, s.SACKPerm, s.WScale
@@ -448,7 +453,7 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 			h.LastData = m
 			changed = changed || !st.progress
 			st.progress = true
-			st.lastAdvance = m
+			c.more.lastAdvance = m
 			if p.FinSeen {
 				t.afterFIN(c, st, h, dir, s, prevEnd, had, &why)
 			}
@@ -474,7 +479,7 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 
 	if s.Flags&FIN != 0 && !rst {
 		st.progress = true
-		st.lastAdvance = m
+		c.more.lastAdvance = m
 		if finSent(h, s, m) && h.FinCount <= MaxFINs {
 			why |= WhyFIN
 		}
@@ -484,7 +489,7 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 		h.RSTCount++
 		if rstAcceptable(c, h, p, s) {
 			h.RSTInWindow++
-			st.rst = m
+			c.more.rst = m
 			if h.RSTCount <= MaxRSTs {
 				why |= WhyRSTAccepted
 			}
@@ -492,8 +497,8 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 		if h.RSTCount <= MaxRSTs {
 			why |= WhyRST
 		}
-	} else if (c.Dir[0].RSTCount > 0 || c.Dir[1].RSTCount > 0) && !st.afterRST[dir] {
-		st.afterRST[dir] = true
+	} else if (c.Dir[0].RSTCount > 0 || c.Dir[1].RSTCount > 0) && !c.more.afterRST[dir] {
+		c.more.afterRST[dir] = true
 		why |= WhyAfterRST
 	}
 	if c.Dir[0].RSTCount > 0 || c.Dir[1].RSTCount > 0 {
@@ -529,8 +534,8 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 		}
 	}
 
-	if (why == 0 || badAck) && st.hadSYN && !c.HandshakeDone && st.hsEvents < MaxHandshake {
-		st.hsEvents++
+	if (why == 0 || badAck) && st.hadSYN && !c.HandshakeDone && c.more.hsEvents < MaxHandshake {
+		c.more.hsEvents++
 		why |= WhyHandshake
 		if badAck {
 			why |= WhyBadAck
@@ -543,7 +548,7 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 			}
 			c.Events = append(c.Events, eventOf(s, dir, why))
 			if why&WhyDataAfterFIN != 0 {
-				st.dataEvent[dir] = len(c.Events)
+				c.more.dataEvent[dir] = len(c.Events)
 			}
 		} else {
 			c.EventsDropped++
@@ -606,7 +611,7 @@ func (t *Table) afterFIN(c *Conn, st *connState, h *Half, dir int, s *Segment, p
 		if SeqLess(a.End, end) {
 			a.End = end
 		}
-		if i := st.dataEvent[dir]; i > 0 {
+		if i := c.more.dataEvent[dir]; i > 0 {
 			c.Events[i-1].Count++
 		}
 	}

@@ -19,10 +19,10 @@ type list struct {
 }
 
 func (l *list) pushBack(c *Conn) {
-	k := &c.st.links[l.id]
+	k := &c.more.links[l.id]
 	k.prev, k.next = l.tail, nil
 	if l.tail != nil {
-		l.tail.st.links[l.id].next = c
+		l.tail.more.links[l.id].next = c
 	} else {
 		l.head = c
 	}
@@ -30,14 +30,14 @@ func (l *list) pushBack(c *Conn) {
 }
 
 func (l *list) remove(c *Conn) {
-	k := &c.st.links[l.id]
+	k := &c.more.links[l.id]
 	if k.prev != nil {
-		k.prev.st.links[l.id].next = k.next
+		k.prev.more.links[l.id].next = k.next
 	} else {
 		l.head = k.next
 	}
 	if k.next != nil {
-		k.next.st.links[l.id].prev = k.prev
+		k.next.more.links[l.id].prev = k.prev
 	} else {
 		l.tail = k.prev
 	}
