@@ -566,3 +566,25 @@ func thousands(n int) string {
 	}
 	return s
 }
+
+// TestBrokenSysctlFile: a host settings file that is not `sysctl -a`
+// output is a one-line error naming the file and line; settings the
+// kernel would take but no sane host has (a negative retry count) are
+// analysed, not a crash.
+func TestBrokenSysctlFile(t *testing.T) {
+	capture := filepath.Join(testenv.Lab(t), "fin-never-acked-orphan-retries-1.pcap")
+	bad := write(t, "bad.sysctl", []byte("net.ipv4.tcp_fin_timeout = 60\nthis is not a setting\n"))
+	o := teardown(t, nil, "--sysctl", bad, capture)
+	checkRun(t, o, exitError, []string{`^teardown: error: ` + regexp.QuoteMeta(bad) + `:2: `})
+	missing := filepath.Join(t.TempDir(), "missing.sysctl")
+	o = teardown(t, nil, "--sysctl", missing, capture)
+	checkRun(t, o, exitError, []string{`^teardown: error: .*` + regexp.QuoteMeta(missing)})
+	for _, v := range []string{"-2", "-2147483648", "2147483647"} {
+		odd := write(t, "odd.sysctl", []byte("net.ipv4.tcp_orphan_retries = "+v+"\nnet.ipv4.tcp_retries2 = "+v+"\n"))
+		o = teardown(t, nil, "-f", "json", "--sysctl", odd, capture)
+		checkRun(t, o, 0, nil)
+		if n := len(o.report(t)["flows"].([]any)); n == 0 {
+			t.Errorf("tcp_orphan_retries = %s: no flows reported", v)
+		}
+	}
+}
