@@ -66,7 +66,6 @@ type runner struct {
 	table   *flows.Table
 	flows   []*Flow
 	sum     summarizer
-	last    int64
 
 	// The builder goroutine's feed: finished connections in batches, and
 	// the first error it met.
@@ -113,12 +112,7 @@ func (r *runner) failed() error {
 	return r.err
 }
 
-func (r *runner) add(s *flows.Segment) error {
-	if s.Time > r.last {
-		r.last = s.Time
-	}
-	return r.table.Add(s)
-}
+func (r *runner) add(s *flows.Segment) error { return r.table.Add(s) }
 
 // finish takes a connection that left the table to be built into a Flow,
 // now or by the builder goroutine.
