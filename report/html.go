@@ -18,11 +18,12 @@ const timeWaitLen = 60.0
 
 // HTML writes one self-contained page: no fetches (a Content-Security-
 // Policy forbids them), inline CSS, SVG and script. It shows the capture's
-// facts, the diagnoses and sysctl tables, the summary, per-host charts of
-// how many sockets were in TIME_WAIT, CLOSE_WAIT and FIN_WAIT1/2 over the
-// capture, histograms of close-phase durations and TIME_WAIT reuse gaps,
-// the listed flows, and the detail of the first Options.Top of them (or of
-// Options.FlowID) with an SVG ladder each.
+// facts, the diagnoses, the findings across flows and the sysctl table,
+// the summary (counts, ephemeral ports, distributions), per-host charts of
+// how many sockets were in TIME_WAIT, CLOSE_WAIT and orphaned over the
+// capture, histograms of close-state durations, FIN retransmissions and
+// TIME_WAIT reuse gaps, the listed flows, and the detail of the first
+// Options.Top of them (or of Options.FlowID) with an SVG ladder each.
 //
 // When the page has rendered, its inline script sets data-rendered="ok"
 // on the <html> element after checking that every figure drew a non-empty
@@ -54,8 +55,11 @@ type page struct {
 	Warnings  []string
 	Headline  string
 	Codes     []htmlCode
+	Findings  []htmlFinding
 	Knobs     []htmlKnob
 	Summary   []htmlFact
+	Ports     []htmlFact
+	Dists     []htmlDist
 	Hosts     []figure
 	HostsMore int
 	Phases    []figure
@@ -77,6 +81,14 @@ type htmlCode struct {
 	Mark, Severity, Code, Flows, Sysctl string
 	Example                             int
 	Message                             string
+}
+
+type htmlFinding struct {
+	Mark, Severity, Code, Host, Sysctl, Message, Advice string
+}
+
+type htmlDist struct {
+	Label, Count, Min, Median, P99, Max string
 }
 
 type htmlKnob struct {
@@ -104,6 +116,7 @@ type htmlFlow struct {
 
 type htmlDiagnosis struct {
 	Mark, Severity, Code, Side, Sysctl, Message, Frames, Advice string
+	Bounds, Checks                                              []string
 }
 
 type htmlSide struct {
@@ -159,22 +172,19 @@ func buildPage(res *analyze.Result, o Options, detail []*analyze.Flow) (*page, e
 		}
 		p.Codes = append(p.Codes, hc)
 	}
+	for _, f := range findings(res.Summary) {
+		p.Findings = append(p.Findings, htmlFinding{Mark: severityMark(f.Severity), Severity: string(f.Severity),
+			Code: f.Code, Host: f.Host, Sysctl: f.Sysctl, Message: f.Message, Advice: f.Advice})
+	}
+	same := func(s string) string { return s }
 	for _, k := range knobs(res) {
-		hk := htmlKnob{Sysctl: k.Sysctl, Flows: thousands(k.Flows), Advice: k.Advice, Hosts: k.hostsText(func(h string) string { return h })}
+		hk := htmlKnob{Sysctl: k.Sysctl, Flows: "—", Advice: k.Advice, Hosts: k.hostsText(same),
+			Seen: knobSeen(k, res.Summary, same, same), Checks: confirmCommands(k.codes())}
 		if k.Sysctl == "" {
 			hk.Sysctl = "none (application)"
-			for _, c := range k.Codes {
-				hk.Checks = append(hk.Checks, codeChecks[c.Code]...)
-			}
-		} else {
-			hk.Checks = knobChecks(k.Sysctl)
 		}
-		for _, c := range k.Codes {
-			s := c.Code
-			if c.Example != nil && c.Message != "" {
-				s += fmt.Sprintf(" (flow %d): %s", c.Example.ID, c.Message)
-			}
-			hk.Seen = append(hk.Seen, s)
+		if len(k.Codes) > 0 {
+			hk.Flows = thousands(k.Flows)
 		}
 		p.Knobs = append(p.Knobs, hk)
 	}
@@ -184,6 +194,14 @@ func buildPage(res *analyze.Result, o Options, detail []*analyze.Flow) (*page, e
 			hf.Items = append(hf.Items, c.Name+" "+thousands(c.N))
 		}
 		p.Summary = append(p.Summary, hf)
+	}
+	ports, _ := portLoads(res.Summary, 0, maxPortLoads)
+	for _, pl := range ports {
+		p.Ports = append(p.Ports, htmlFact{Label: pl.Client + " → " + pl.Server, Items: []string{portText(pl)}})
+	}
+	for _, d := range distributions(res.Summary) {
+		f := d.figures()
+		p.Dists = append(p.Dists, htmlDist{Label: d.Label, Count: d.count(), Min: f[1], Median: f[2], P99: f[3], Max: f[4]})
 	}
 
 	if err := p.charts(res); err != nil {
@@ -200,10 +218,10 @@ func buildPage(res *analyze.Result, o Options, detail []*analyze.Flow) (*page, e
 		shown, p.More = nil, 0
 	}
 	for _, f := range shown {
-		p.Listed = append(p.Listed, htmlFlowOf(f, slices.Contains(detail, f)))
+		p.Listed = append(p.Listed, htmlFlowOf(f, res.Summary, slices.Contains(detail, f)))
 	}
 	for _, f := range detail {
-		hf := htmlFlowOf(f, true)
+		hf := htmlFlowOf(f, res.Summary, true)
 		hf.Ladder = template.HTML(ladderSVG(f, fmt.Sprintf("flow%d", f.ID)))
 		p.Detail = append(p.Detail, hf)
 		p.Figures++
@@ -211,45 +229,58 @@ func buildPage(res *analyze.Result, o Options, detail []*analyze.Flow) (*page, e
 	return p, nil
 }
 
-// charts draws the per-host state charts and the histograms.
+// charts draws the per-host socket counts and the summary's histograms.
 func (p *page) charts(res *analyze.Result) error {
-	loads := hostLoads(res)
-	if n := len(loads) - maxHostCharts; n > 0 {
-		p.HostsMore = n
-		loads = loads[:maxHostCharts]
-	}
-	for _, l := range loads {
-		svg, err := hostChart(l, res)
+	hosts, rest := busyHosts(res.Summary, maxHostCharts)
+	p.HostsMore = rest
+	for _, h := range hosts {
+		svg, err := hostChart(h, res)
 		if err != nil {
 			return err
 		}
-		var peaks []string
-		for g, sg := range stateGroups {
-			if l.Peak[g] > 0 {
-				peaks = append(peaks, fmt.Sprintf("%s peak %s at %s", sg.Name, thousands(l.Peak[g]), clock(l.When[g])))
-			}
+		caption := strings.Join(peakItems(h), " · ")
+		if l := limitsText([]analyze.HostLoad{h}); l != "" {
+			caption += " · limits " + l
 		}
-		p.Hosts = append(p.Hosts, figure{Name: "host " + l.Host, Lead: l.Host, Caption: strings.Join(peaks, " · "), SVG: template.HTML(svg)})
+		p.Hosts = append(p.Hosts, figure{Name: "host " + h.Host, Lead: h.Host, Caption: caption, SVG: template.HTML(svg)})
 	}
-	durations := phaseDurations(res)
-	for _, s := range closePhases {
-		vs := durations[s]
-		if len(vs) == 0 {
-			continue
+	s := res.Summary
+	if s == nil {
+		return nil
+	}
+	add := func(h *analyze.Histogram, name, lead, xlabel, ylabel string, fill color.Color, mark float64, markLabel string) (*figure, error) {
+		if h == nil || h.Count == 0 {
+			return nil, nil
 		}
-		svg, err := histogramChart(vs, "sides", phaseColor(s), 0, "")
+		svg, err := histogramChart(h, xlabel, ylabel, fill, mark, markLabel)
+		if err != nil {
+			return nil, err
+		}
+		d := distribution{What: ylabel, H: h}
+		f := d.figures()
+		caption := fmt.Sprintf("%s · median %s · p99 %s · max %s", d.count(), f[2], f[3], f[4])
+		return &figure{Name: name, Lead: lead, Caption: caption, SVG: template.HTML(svg)}, nil
+	}
+	for _, st := range sortedStates(s.CloseDurations) {
+		f, err := add(s.CloseDurations[st], "phase "+st, st, "duration", "sides", phaseColor(st), 0, "")
 		if err != nil {
 			return err
 		}
-		p.Phases = append(p.Phases, figure{Name: "phase " + s.String(), Lead: s.String(),
-			Caption: plural(len(vs), "side", "sides"), SVG: template.HTML(svg)})
-	}
-	if gaps := reuseGaps(res); len(gaps) > 0 {
-		svg, err := histogramChart(gaps, "flows", color.RGBA{0x2f, 0x6d, 0xb5, 0xff}, timeWaitLen, "TIME_WAIT length (60 s)")
-		if err != nil {
-			return err
+		if f != nil {
+			p.Phases = append(p.Phases, *f)
 		}
-		p.Reuse = &figure{Name: "reuse gaps", Lead: "TIME_WAIT reuse gaps", Caption: plural(len(gaps), "flow", "flows"), SVG: template.HTML(svg)}
+	}
+	f, err := add(s.FinRetransmissions, "fin retransmissions", "FIN retransmissions", "retransmissions of a side's FIN", "sides",
+		color.RGBA{0x2a, 0x9d, 0x8f, 0xff}, 0, "")
+	if err != nil {
+		return err
+	}
+	if f != nil {
+		p.Phases = append(p.Phases, *f)
+	}
+	if p.Reuse, err = add(s.ReuseGaps, "reuse gaps", "TIME_WAIT reuse gaps", "gap", "flows",
+		color.RGBA{0x2f, 0x6d, 0xb5, 0xff}, timeWaitLen, "TIME_WAIT length (60 s)"); err != nil {
+		return err
 	}
 	p.Figures += len(p.Hosts) + len(p.Phases)
 	if p.Reuse != nil {
@@ -258,24 +289,21 @@ func (p *page) charts(res *analyze.Result) error {
 	return nil
 }
 
-// phaseColor is the colour of a close phase's histogram: the colour of
+// phaseColor is the colour of a close state's histogram: the colour of
 // its line in the per-host charts.
-func phaseColor(s analyze.State) color.Color {
-	for _, g := range stateGroups {
-		if slices.Contains(g.States, s) {
-			return g.Color
-		}
-	}
-	switch s {
-	case analyze.Closing:
-		return stateGroups[2].Color
-	case analyze.LastAck:
-		return stateGroups[1].Color
+func phaseColor(state string) color.Color {
+	switch state {
+	case "TIME_WAIT":
+		return hostLines[0].Color
+	case "CLOSE_WAIT":
+		return hostLines[1].Color
+	case "FIN_WAIT1", "FIN_WAIT2", "CLOSING", "LAST_ACK":
+		return hostLines[2].Color
 	}
 	return color.Gray{0x70}
 }
 
-func htmlFlowOf(f *analyze.Flow, detailed bool) htmlFlow {
+func htmlFlowOf(f *analyze.Flow, s *analyze.Summary, detailed bool) htmlFlow {
 	hf := htmlFlow{
 		ID: fmt.Sprint(f.ID), Start: clock(f.Start), Kind: string(f.Close.Kind), Endpoints: endpoints(f),
 		Facts: closeFacts(f, hashFrame),
@@ -294,6 +322,12 @@ func htmlFlowOf(f *analyze.Flow, detailed bool) htmlFlow {
 			Side: string(d.Side), Sysctl: d.Sysctl, Message: d.Message, Advice: d.Advice}
 		if len(d.Frames) > 0 {
 			hd.Frames = "frames " + frameList(d.Frames, hashFrame)
+		}
+		for _, b := range d.Bounds {
+			hd.Bounds = append(hd.Bounds, boundText(s, b))
+		}
+		for _, c := range d.Checks {
+			hd.Checks = append(hd.Checks, checkText(d, c))
 		}
 		hf.Diagnoses = append(hf.Diagnoses, hd)
 	}
@@ -401,6 +435,12 @@ pre { background: var(--soft); padding: 10px 12px; border-radius: 6px; overflow-
 </table>
 </section>
 {{end}}
+{{if .Findings}}
+<section id="findings">
+<h2>Findings across flows</h2>
+{{range .Findings}}<div class="diag"><span class="sev-{{.Severity}}">{{.Mark}}</span> <code>{{.Code}}</code> · {{.Host}}{{if .Sysctl}} · <code>{{.Sysctl}}</code>{{end}}<br>{{.Message}}{{if .Advice}}<br><span class="muted">advice:</span> {{.Advice}}{{end}}</div>
+{{end}}</section>
+{{end}}
 {{if .Knobs}}
 <section id="sysctls">
 <h2>Sysctls</h2>
@@ -418,12 +458,23 @@ pre { background: var(--soft); padding: 10px 12px; border-radius: 6px; overflow-
 <table>
 {{range .Summary}}<tr><th>{{.Label}}</th><td>{{range $i, $e := .Items}}{{if $i}} · {{end}}<code>{{$e}}</code>{{end}}</td></tr>
 {{end}}</table>
-</section>
+{{if .Ports}}<h3>Ephemeral ports in TIME_WAIT at once</h3>
+<table>
+{{range .Ports}}<tr><th class="mono">{{.Label}}</th><td>{{range .Items}}{{.}}{{end}}</td></tr>
+{{end}}</table>
+{{end}}{{if .Dists}}<h3>Distributions</h3>
+<table>
+<thead><tr><th></th><th class="num">count</th><th class="num">min</th><th class="num">median</th><th class="num">p99</th><th class="num">max</th></tr></thead>
+<tbody>
+{{range .Dists}}<tr><th>{{.Label}}</th><td class="num">{{.Count}}</td><td class="num">{{.Min}}</td><td class="num">{{.Median}}</td><td class="num">{{.P99}}</td><td class="num">{{.Max}}</td></tr>
+{{end}}</tbody>
+</table>
+{{end}}</section>
 {{end}}
 {{if .Hosts}}
 <section id="hosts">
 <h2>Sockets per host over the capture</h2>
-<p class="muted">How many connections each host held in TIME_WAIT, CLOSE_WAIT and FIN_WAIT1/2 at each moment, from the flows' state timelines.{{if .HostsMore}} {{.HostsMore}} more hosts with lower peaks are not drawn.{{end}}</p>
+<p class="muted">How many sockets each host held in TIME_WAIT, in CLOSE_WAIT and as orphans (FIN_WAIT1/2, CLOSING, LAST_ACK after close()) at each whole second; a TIME_WAIT counts for its 60 s even past the end of the capture.{{if .HostsMore}} {{.HostsMore}} more hosts with lower peaks are not drawn.{{end}}</p>
 <div class="charts">
 {{range .Hosts}}<figure class="wide" data-figure="{{.Name}}">{{.SVG}}<figcaption><b>{{.Lead}}</b> · {{.Caption}}</figcaption></figure>
 {{end}}</div>
@@ -432,7 +483,7 @@ pre { background: var(--soft); padding: 10px 12px; border-radius: 6px; overflow-
 {{if or .Phases .Reuse}}
 <section id="durations">
 <h2>Durations</h2>
-<p class="muted">How long sides stayed in each close phase (log scale, three bins per decade; durations under 1 µs count in the first bin), and how soon 4-tuples were reused after TIME_WAIT.</p>
+<p class="muted">How long sides stayed in each close state (log scale, one bin per doubling; durations under 1 µs count in the first bin; states still held at the end of the capture left out), how often a side retransmitted its FIN, and how soon 4-tuples were reused after TIME_WAIT.</p>
 <div class="charts">
 {{range .Phases}}<figure class="small" data-figure="{{.Name}}">{{.SVG}}<figcaption><b>{{.Lead}}</b> · {{.Caption}}</figcaption></figure>
 {{end}}{{with .Reuse}}<figure class="small" data-figure="{{.Name}}">{{.SVG}}<figcaption><b>{{.Lead}}</b> · {{.Caption}}</figcaption></figure>
@@ -455,7 +506,7 @@ pre { background: var(--soft); padding: 10px 12px; border-radius: 6px; overflow-
 <section class="flow" id="{{.Anchor}}">
 <h3>{{.Title}} · <span class="mono">{{.Endpoints}}</span></h3>
 <p class="facts">{{range .Facts}}<span>{{.}}</span>{{end}}</p>
-{{range .Diagnoses}}<div class="diag"><span class="sev-{{.Severity}}">{{.Mark}}</span> <code>{{.Code}}</code>{{if .Side}} · {{.Side}}{{end}}{{if .Sysctl}} · <code>{{.Sysctl}}</code>{{end}}<br>{{.Message}}{{if .Frames}} <span class="muted">({{.Frames}})</span>{{end}}{{if .Advice}}<br><span class="muted">advice:</span> {{.Advice}}{{end}}</div>
+{{range .Diagnoses}}<div class="diag"><span class="sev-{{.Severity}}">{{.Mark}}</span> <code>{{.Code}}</code>{{if .Side}} · {{.Side}}{{end}}{{if .Sysctl}} · <code>{{.Sysctl}}</code>{{end}}<br>{{.Message}}{{if .Frames}} <span class="muted">({{.Frames}})</span>{{end}}{{range .Bounds}}<br><span class="muted">bound:</span> {{.}}{{end}}{{range .Checks}}<br><span class="muted">checked:</span> {{.}}{{end}}{{if .Advice}}<br><span class="muted">advice:</span> {{.Advice}}{{end}}</div>
 {{end}}{{range .Notes}}<div class="muted">{{.}}</div>
 {{end}}<table>
 {{range .States}}<tr><th>{{.Name}}</th><td><div class="states">{{range $i, $s := .States}}{{if $i}}<span class="arrow-sep">→</span>{{end}}<span class="state {{$s.Class}}">{{$s.Name}}{{if $s.Dur}}<small>{{$s.Dur}}</small>{{end}}</span>{{end}}</div></td></tr>

@@ -2,11 +2,9 @@ package report
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"image/color"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/teardown/teardown/analyze"
@@ -17,115 +15,49 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// The HTML report's charts, drawn with gonum.org/v1/plot as inline SVG.
-// They are computed from the flows' state timelines (see spans): counting
-// and binning what analyze measured, for display.
+// The HTML report's charts, drawn with gonum.org/v1/plot as inline SVG
+// from what analyze.Summary holds: each host's socket counts over time
+// (HostLoad.Series) and the summary's histograms.
 
-// stateGroup is a line of the per-host chart.
-type stateGroup struct {
-	Name   string
-	States []analyze.State
-	Color  color.Color
+// hostLine is a line of the per-host chart: one of a host's series.
+type hostLine struct {
+	Name  string
+	Color color.Color
+	Of    func(analyze.HostLoad) (analyze.Series, analyze.Peak)
 }
 
-var stateGroups = []stateGroup{
-	{"TIME_WAIT", []analyze.State{analyze.TimeWait}, color.RGBA{0x2f, 0x6d, 0xb5, 0xff}},
-	{"CLOSE_WAIT", []analyze.State{analyze.CloseWait}, color.RGBA{0xd9, 0x6c, 0x1e, 0xff}},
-	{"FIN_WAIT1/2", []analyze.State{analyze.FinWait1, analyze.FinWait2}, color.RGBA{0x7b, 0x3f, 0xa0, 0xff}},
+var hostLines = []hostLine{
+	{"TIME_WAIT", color.RGBA{0x2f, 0x6d, 0xb5, 0xff},
+		func(h analyze.HostLoad) (analyze.Series, analyze.Peak) { return h.Series.TimeWait, h.TimeWait }},
+	{"CLOSE_WAIT", color.RGBA{0xd9, 0x6c, 0x1e, 0xff},
+		func(h analyze.HostLoad) (analyze.Series, analyze.Peak) { return h.Series.CloseWait, h.CloseWait }},
+	{"orphans (FIN_WAIT1/2, CLOSING, LAST_ACK)", color.RGBA{0x7b, 0x3f, 0xa0, 0xff},
+		func(h analyze.HostLoad) (analyze.Series, analyze.Peak) { return h.Series.Orphans, h.Orphans }},
 }
 
 // maxHostCharts bounds the per-host charts; the hosts with the highest
 // peaks are drawn.
 const maxHostCharts = 6
 
-// hostLoad is how many sockets one host held in each state group over the
-// capture: a step series per group, and its peak.
-type hostLoad struct {
-	Host   string
-	Steps  [][]plotter.XY // per stateGroups entry; x in seconds from the capture's start
-	Peak   []int
-	PeakAt []float64      // seconds from the capture's start
-	When   []analyze.Time // the same instants as capture times
-}
-
-func (h hostLoad) maxPeak() int { return slices.Max(h.Peak) }
-
-// hostLoads counts, for every host (the address of a side), the sides it
-// held in each state group at every moment of the capture. A state lasts
-// its span's duration; a final state whose duration analyze did not
-// measure lasts to the end of the capture. Hosts are ordered by highest
-// peak, then address; hosts that never held such a state are left out.
-func hostLoads(res *analyze.Result) []hostLoad {
-	// Changes are kept in nanoseconds, so that one state's end and the
-	// next state's start compare equal.
-	type change struct {
-		at    analyze.Time
-		delta int
-	}
-	first, last := res.Capture.First, res.Capture.Last
-	end := first.Seconds(last)
-	changes := map[string][][]change{}
-	for _, f := range res.Flows {
-		for _, side := range []struct {
-			host string
-			s    *analyze.Side
-		}{{host(f.Client), f.Sides.Client}, {host(f.Server), f.Sides.Server}} {
-			ss := spans(side.s)
-			for i, sp := range ss {
-				g := slices.IndexFunc(stateGroups, func(g stateGroup) bool { return slices.Contains(g.States, sp.Entry.State) })
-				if g < 0 {
-					continue
-				}
-				from, to := sp.Entry.At, last
-				switch {
-				case sp.Dur >= 0:
-					to = min(from+analyze.Time(math.Round(sp.Dur*1e9)), last)
-				case i < len(ss)-1:
-					continue // unmeasured and not final: unknown
-				}
-				if changes[side.host] == nil {
-					changes[side.host] = make([][]change, len(stateGroups))
-				}
-				changes[side.host][g] = append(changes[side.host][g], change{from, +1}, change{to, -1})
-			}
+// steps turns a series (changes on whole seconds) into the points of a
+// step line, x in seconds from first: the count from each change on, from
+// 0 at first to the last change or end, whichever is later.
+func steps(s analyze.Series, first, end analyze.Time) plotter.XYs {
+	xy := plotter.XYs{{X: 0, Y: 0}}
+	n := int64(0)
+	for _, c := range s {
+		n += c[1]
+		x := first.Seconds(analyze.Time(c[0] * 1e9))
+		if p := &xy[len(xy)-1]; p.X == x {
+			p.Y = float64(n)
+		} else {
+			xy = append(xy, plotter.XY{X: x, Y: float64(n)})
 		}
 	}
-	var out []hostLoad
-	for _, h := range sortedKeys(changes) {
-		load := hostLoad{Host: h, Steps: make([][]plotter.XY, len(stateGroups)),
-			Peak: make([]int, len(stateGroups)), PeakAt: make([]float64, len(stateGroups)),
-			When: make([]analyze.Time, len(stateGroups))}
-		for g, cs := range changes[h] {
-			// Ends before starts at the same instant: a socket leaving a
-			// state as another enters it is not a peak of two.
-			slices.SortStableFunc(cs, func(a, b change) int {
-				if c := cmp.Compare(a.at, b.at); c != 0 {
-					return c
-				}
-				return cmp.Compare(a.delta, b.delta)
-			})
-			steps := []plotter.XY{{X: 0, Y: 0}}
-			n := 0
-			for _, c := range cs {
-				n += c.delta
-				at := first.Seconds(c.at)
-				if p := &steps[len(steps)-1]; p.X == at {
-					p.Y = float64(n)
-				} else {
-					steps = append(steps, plotter.XY{X: at, Y: float64(n)})
-				}
-				if n > load.Peak[g] {
-					load.Peak[g], load.PeakAt[g], load.When[g] = n, at, c.at
-				}
-			}
-			load.Steps[g] = append(steps, plotter.XY{X: end, Y: float64(n)})
-		}
-		if load.maxPeak() > 0 {
-			out = append(out, load)
-		}
+	if x := first.Seconds(end); x > xy[len(xy)-1].X {
+		xy = append(xy, plotter.XY{X: x, Y: float64(n)})
 	}
-	slices.SortStableFunc(out, func(a, b hostLoad) int { return cmp.Compare(b.maxPeak(), a.maxPeak()) })
-	return out
+	return xy
 }
 
 // newPlot makes a plot in the report's style: sans-serif text, a light
@@ -175,64 +107,82 @@ func (integerTicks) Ticks(min, max float64) []plot.Tick {
 	step := math.Max(1, math.Ceil((max-min)/5))
 	var ts []plot.Tick
 	for v := math.Ceil(min); v <= max; v += step {
-		ts = append(ts, plot.Tick{Value: v, Label: fmt.Sprint(v)})
+		// math.Ceil(-0.5) is -0, which would print as "-0".
+		ts = append(ts, plot.Tick{Value: v, Label: fmt.Sprint(v + 0)})
 	}
 	return ts
 }
 
-// hostChart draws one host's state counts over the capture.
-func hostChart(load hostLoad, res *analyze.Result) (string, error) {
+// hostChart draws one host's socket counts over the capture: a line per
+// state group that held any socket.
+func hostChart(h analyze.HostLoad, res *analyze.Result) (string, error) {
 	p := newPlot("seconds since "+clock(res.Capture.First)+" UTC", "sockets")
 	p.Y.Min = 0
 	p.Y.Tick.Marker = integerTicks{}
 	p.Legend.Top, p.Legend.Left = true, true
-	for g, sg := range stateGroups {
-		if load.Peak[g] == 0 {
+	for _, hl := range hostLines {
+		series, peak := hl.Of(h)
+		if peak.Count == 0 {
 			continue
 		}
-		l, err := plotter.NewLine(plotter.XYs(load.Steps[g]))
+		l, err := plotter.NewLine(steps(series, res.Capture.First, res.Capture.Last))
 		if err != nil {
 			return "", err
 		}
 		l.StepStyle = plotter.PostStep
-		l.Color = sg.Color
+		l.Color = hl.Color
 		l.Width = vg.Points(1.5)
 		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("%s (peak %d)", sg.Name, load.Peak[g]), l)
+		p.Legend.Add(fmt.Sprintf("%s (peak %d)", hl.Name, peak.Count), l)
 	}
 	p.Y.Max = math.Max(p.Y.Max*1.25, 1) // room for the legend
 	return svgOf(p, 26*vg.Centimeter, 7*vg.Centimeter)
 }
 
-// Log-scale bins for durations: three per decade from 1 µs to 1000 s.
-const (
-	binsPerDecade = 3
-	minDecade     = -6 // 1 µs
-	maxDecade     = 3  // 1000 s
-)
+// perDoubling is the number of buckets per doubling of an
+// analyze.Histogram in seconds: bucket b > 0 holds values from
+// 1 µs·2^((b−1)/8) up to 1 µs·2^(b/8), bucket 0 those under 1 µs.
+const perDoubling = 8
 
-// logBins counts durations (seconds) into log10 bins, three per decade.
-// Durations under 1 µs (a zero-length FIN_WAIT2 in a three-way close)
-// count in the first bin; the bins span the decades the data covers.
-func logBins(values []float64) []plotter.HistogramBin {
-	lo, hi := math.Inf(1), math.Inf(-1)
-	logs := make([]float64, len(values))
-	for i, v := range values {
-		l := math.Log10(math.Max(v, 1e-6))
-		l = math.Min(l, maxDecade-1e-9)
-		logs[i] = l
-		lo, hi = math.Min(lo, l), math.Max(hi, l)
+// doublingBins regroups a histogram in seconds into one bin per doubling
+// from 1 µs, on a log10 axis; the values under 1 µs (a zero-length
+// FIN_WAIT2 in a three-way close) count in the first bin. The bins span
+// the doublings the data covers.
+func doublingBins(h *analyze.Histogram) []plotter.HistogramBin {
+	counts := map[int]float64{}
+	lo, hi := math.MaxInt, math.MinInt
+	for _, b := range h.Buckets {
+		k := 0
+		if b[0] > 0 {
+			k = int((b[0] - 1) / perDoubling)
+		}
+		counts[k] += float64(b[1])
+		lo, hi = min(lo, k), max(hi, k)
 	}
-	from, to := math.Floor(lo), math.Floor(hi)+1
-	n := int(to-from) * binsPerDecade
-	bins := make([]plotter.HistogramBin, n)
+	if lo > hi {
+		return nil
+	}
+	edge := func(k int) float64 { return math.Log10(1e-6) + float64(k)*math.Log10(2) }
+	bins := make([]plotter.HistogramBin, 0, hi-lo+1)
+	for k := lo; k <= hi; k++ {
+		bins = append(bins, plotter.HistogramBin{Min: edge(k), Max: edge(k + 1), Weight: counts[k]})
+	}
+	return bins
+}
+
+// countBins turns a histogram of counts into one bin per integer from 0
+// to its maximum.
+func countBins(h *analyze.Histogram) []plotter.HistogramBin {
+	var top int64
+	for _, b := range h.Buckets {
+		top = max(top, b[0])
+	}
+	bins := make([]plotter.HistogramBin, top+1)
 	for i := range bins {
-		bins[i].Min = from + float64(i)/binsPerDecade
-		bins[i].Max = from + float64(i+1)/binsPerDecade
+		bins[i] = plotter.HistogramBin{Min: float64(i) - 0.5, Max: float64(i) + 0.5}
 	}
-	for _, l := range logs {
-		i := min(int((l-from)*binsPerDecade), n-1)
-		bins[i].Weight++
+	for _, b := range h.Buckets {
+		bins[b[0]].Weight += float64(b[1])
 	}
 	return bins
 }
@@ -266,15 +216,26 @@ func decadeLabel(d int) string {
 	return fmt.Sprintf("%gs", math.Pow10(d))
 }
 
-// histogramChart draws durations (seconds) on a log axis, counting ylabel
-// (sides, flows) on the other. A non-zero mark
+// histogramChart draws one of the summary's histograms: durations on a
+// log axis, one bin per doubling, or counts one bar per integer, with
+// ylabel (sides, flows) on the other axis. A non-zero mark (seconds)
 // draws a dashed vertical line there, labelled markLabel.
-func histogramChart(values []float64, ylabel string, fill color.Color, mark float64, markLabel string) (string, error) {
-	bins := logBins(values)
-	p := newPlot("duration", ylabel)
-	h := &plotter.Histogram{Bins: bins, Width: 1.0 / binsPerDecade, FillColor: fill, LineStyle: draw.LineStyle{Color: color.White, Width: vg.Points(0.5)}}
-	p.Add(h)
-	p.X.Tick.Marker = decadeTicks{}
+func histogramChart(h *analyze.Histogram, xlabel, ylabel string, fill color.Color, mark float64, markLabel string) (string, error) {
+	var bins []plotter.HistogramBin
+	p := newPlot(xlabel, ylabel)
+	if h.Unit == analyze.UnitCount {
+		bins = countBins(h)
+		p.X.Tick.Marker = integerTicks{}
+	} else {
+		bins = doublingBins(h)
+		p.X.Tick.Marker = decadeTicks{}
+	}
+	if len(bins) == 0 {
+		return "", fmt.Errorf("report: html: an empty histogram")
+	}
+	hist := &plotter.Histogram{Bins: bins, Width: bins[0].Max - bins[0].Min, FillColor: fill,
+		LineStyle: draw.LineStyle{Color: color.White, Width: vg.Points(0.5)}}
+	p.Add(hist)
 	p.Y.Tick.Marker = integerTicks{}
 	p.Y.Min = 0
 	maxY := 0.0
@@ -282,7 +243,7 @@ func histogramChart(values []float64, ylabel string, fill color.Color, mark floa
 		maxY = math.Max(maxY, b.Weight)
 	}
 	p.Y.Max = math.Max(maxY*1.3, 1)
-	if mark > 0 {
+	if mark > 0 && h.Unit != analyze.UnitCount {
 		x := math.Log10(mark)
 		l, err := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: p.Y.Max}})
 		if err != nil {
@@ -297,36 +258,4 @@ func histogramChart(values []float64, ylabel string, fill color.Color, mark floa
 		p.X.Max = math.Max(p.X.Max, x+0.2)
 	}
 	return svgOf(p, 8*vg.Centimeter, 5*vg.Centimeter)
-}
-
-// closePhases are the states whose durations the HTML report histograms.
-var closePhases = []analyze.State{
-	analyze.FinWait1, analyze.FinWait2, analyze.Closing, analyze.CloseWait, analyze.LastAck, analyze.TimeWait,
-}
-
-// phaseDurations collects the known durations of each close phase over
-// all sides of all flows.
-func phaseDurations(res *analyze.Result) map[analyze.State][]float64 {
-	out := map[analyze.State][]float64{}
-	for _, f := range res.Flows {
-		for _, s := range []*analyze.Side{f.Sides.Client, f.Sides.Server} {
-			for _, sp := range spans(s) {
-				if sp.Dur >= 0 && slices.Contains(closePhases, sp.Entry.State) {
-					out[sp.Entry.State] = append(out[sp.Entry.State], sp.Dur)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// reuseGaps collects the TIME_WAIT reuse gaps of all flows.
-func reuseGaps(res *analyze.Result) []float64 {
-	var out []float64
-	for _, f := range res.Flows {
-		if f.Reuse != nil {
-			out = append(out, f.Reuse.Gap)
-		}
-	}
-	return out
 }

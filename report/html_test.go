@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"gonum.org/v1/plot/plotter"
 
 	"github.com/teardown/teardown/analyze"
 )
@@ -42,18 +47,17 @@ func TestHTMLStructure(t *testing.T) {
 		figures []string
 	}{
 		{"incident", incidentResult(), Options{Command: "teardown --format html incident.pcap"}, []string{
-			"host 198.51.100.1", "host 198.51.100.2", "host 198.51.100.3", "host 198.51.100.5",
-			"phase FIN_WAIT1", "phase FIN_WAIT2", "phase CLOSING", "phase CLOSE_WAIT", "phase LAST_ACK", "phase TIME_WAIT",
-			"reuse gaps", "ladder 9", "ladder 3", "ladder 4", "ladder 8",
+			"host 198.51.100.1", "host 198.51.100.2",
+			"phase FIN_WAIT1", "phase FIN_WAIT2", "phase CLOSING", "phase TIME_WAIT", "phase CLOSE_WAIT", "phase LAST_ACK",
+			"fin retransmissions", "reuse gaps", "ladder 9", "ladder 3", "ladder 4", "ladder 8",
 		}},
 		{"one flow", incidentResult(), Options{FlowID: 5}, []string{
-			"host 198.51.100.1", "host 198.51.100.2", "host 198.51.100.3", "host 198.51.100.5",
-			"phase FIN_WAIT1", "phase FIN_WAIT2", "phase CLOSING", "phase CLOSE_WAIT", "phase LAST_ACK", "phase TIME_WAIT",
-			"reuse gaps", "ladder 5",
+			"host 198.51.100.1", "host 198.51.100.2",
+			"phase FIN_WAIT1", "phase FIN_WAIT2", "phase CLOSING", "phase TIME_WAIT", "phase CLOSE_WAIT", "phase LAST_ACK",
+			"fin retransmissions", "reuse gaps", "ladder 5",
 		}},
-		{"edge", edgeResult(), Options{}, []string{
-			"host 2001:db8:85a3::8a2e:370:7334", "phase FIN_WAIT1", "ladder 1",
-		}},
+		// No summary: the flows are drawn, not counted again.
+		{"edge", edgeResult(), Options{}, []string{"ladder 1"}},
 		{"empty", emptyResult(), Options{}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,40 +82,58 @@ func TestHTMLStructure(t *testing.T) {
 	}
 }
 
-// TestHTMLCharts checks the per-host counts behind the charts against the
-// story: the client host 198.51.100.1 holds TIME_WAIT for flows 1, 2, 4, 5
-// and 6 at once (flow 6's ends when flow 7 reuses it); while flow 3 sits in
-// FIN_WAIT2 and CLOSE_WAIT for 71 s, flow 2's close adds a second socket
-// in each.
+// TestHTMLCharts checks the step lines drawn from the summary's series
+// against the story: 198.51.100.1 holds flow 1's TIME_WAIT from 12:00:01,
+// flow 2's from :03, flow 4's from :05, flow 5's from :06 and flow 6's at
+// :07 only (flow 7 reuses it at 07.461); flow 1's ends at 12:01:01, the
+// last, flow 5's, at 12:01:06; the line runs on at 0 to the end of the
+// capture.
 func TestHTMLCharts(t *testing.T) {
-	loads := map[string]hostLoad{}
-	for _, l := range hostLoads(incidentResult()) {
-		loads[l.Host] = l
-	}
-	for _, tt := range []struct {
-		host  string
-		group int
-		peak  int
-		at    float64
-	}{
-		{"198.51.100.1", 0, 5, 6.441}, // TIME_WAIT: flow 6's client joins 1, 2, 4, 5
-		{"198.51.100.1", 2, 2, 2.205}, // FIN_WAIT: flow 2's FIN while flow 3 waits
-		{"198.51.100.2", 1, 2, 2.205}, // CLOSE_WAIT: flow 2's, while flow 3's lasts
-		{"198.51.100.2", 0, 1, 5.300065},
-		{"198.51.100.5", 2, 1, 8.0004},
-	} {
-		l, ok := loads[tt.host]
-		if !ok {
-			t.Errorf("no load for %s", tt.host)
-			continue
-		}
-		if l.Peak[tt.group] != tt.peak || l.PeakAt[tt.group] < tt.at-1e-6 || l.PeakAt[tt.group] > tt.at+1e-6 {
-			t.Errorf("%s %s: peak %d at %.6f, want %d at %.6f", tt.host, stateGroups[tt.group].Name,
-				l.Peak[tt.group], l.PeakAt[tt.group], tt.peak, tt.at)
+	res := incidentResult()
+	var h analyze.HostLoad
+	for _, x := range res.Summary.Hosts {
+		if x.Host == "198.51.100.1" {
+			h = x
 		}
 	}
-	if _, ok := loads["198.51.100.6"]; ok {
-		t.Error("198.51.100.6 only ever reset: it should have no chart")
+	got := steps(h.Series.TimeWait, res.Capture.First, res.Capture.Last)
+	want := plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 1}, {X: 3, Y: 2}, {X: 5, Y: 3}, {X: 6, Y: 4}, {X: 7, Y: 5}, {X: 8, Y: 4},
+		{X: 61, Y: 3}, {X: 63, Y: 2}, {X: 65, Y: 1}, {X: 66, Y: 0}, {X: 72.8, Y: 0}}
+	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("TIME_WAIT steps of 198.51.100.1 (-want +got):\n%s", diff)
+	}
+	if h.TimeWait.Count != 5 || clockSecond(h.TimeWait.At) != "12:00:07" {
+		t.Errorf("TIME_WAIT peak %d at %s, want 5 at 12:00:07", h.TimeWait.Count, clockSecond(h.TimeWait.At))
+	}
+	// A series that ends before the capture does is carried to its end.
+	got = steps(analyze.Series{{incident.time(2).Std().Unix(), 1}, {incident.time(4).Std().Unix(), -1}}, res.Capture.First, res.Capture.Last)
+	want = plotter.XYs{{X: 0, Y: 0}, {X: 2, Y: 1}, {X: 4, Y: 0}, {X: 72.8, Y: 0}}
+	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("steps carried to the end (-want +got):\n%s", diff)
+	}
+}
+
+// TestHistogramBins checks the regrouping of the summary's buckets: eight
+// per doubling in seconds become one bin per doubling (values under 1 µs
+// in the first), counts one bar per integer.
+func TestHistogramBins(t *testing.T) {
+	h := histogram(analyze.UnitSeconds, 0, 0.5e-6, 1e-6, 1.9e-6, 2.1e-6, 1.5)
+	bins := doublingBins(h)
+	// 1.5 s is 1.5e6 µs: doubling 20 (2^20 µs ≈ 1.05 s).
+	if len(bins) != 21 {
+		t.Fatalf("%d bins, want 21 (doublings 0 to 20)", len(bins))
+	}
+	for k, want := range map[int]float64{0: 4, 1: 1, 20: 1} {
+		if bins[k].Weight != want {
+			t.Errorf("doubling %d: %g values, want %g", k, bins[k].Weight, want)
+		}
+	}
+	if lo := math.Pow(10, bins[20].Min); math.Abs(lo-1.048576) > 1e-9 {
+		t.Errorf("doubling 20 starts at %g s, want 1.048576", lo)
+	}
+	c := countBins(histogram(analyze.UnitCount, 0, 0, 3))
+	if len(c) != 4 || c[0].Weight != 2 || c[3].Weight != 1 || c[1].Weight != 0 {
+		t.Errorf("count bins %+v", c)
 	}
 }
 

@@ -1,8 +1,10 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,9 +16,13 @@ import (
 const maxTableFlows = 20
 
 // Markdown writes the report an engineer pastes into a ticket: a heading
-// and a one-paragraph verdict, the sysctl table (each knob the diagnoses
-// name: what was seen, how many flows, the recommended direction, how to
-// confirm it on the host), the summary, a table of the listed flows, the
+// and a one-paragraph verdict (the findings and diagnoses, most severe
+// first), the sysctl table (each knob the diagnoses and findings name:
+// what was seen and what the capture implies about its value, how many
+// flows, the recommended direction from the analysis's advice, the rule
+// reference's commands to confirm it on the host), the summary (counts,
+// findings, per-host peaks beside the kernel's limits, ephemeral ports,
+// distributions), a table of the listed flows, the
 // detail of the first Options.Top of them (or of Options.FlowID) each with
 // its ladder in a code block and a Mermaid sequenceDiagram, and the
 // command that produced the report (Options.Command). It is plain
@@ -38,7 +44,7 @@ func Markdown(w io.Writer, res *analyze.Result, opt Options) error {
 	m.summary(res)
 	m.flowTable(res, fs, opt)
 	for _, f := range detail {
-		m.flow(f)
+		m.flow(f, res.Summary)
 	}
 	if opt.Command != "" {
 		m.p("---")
@@ -106,28 +112,22 @@ func (m *mdReport) verdict(res *analyze.Result, fs []*analyze.Flow) {
 	if c.Skipped.Malformed > 0 {
 		fmt.Fprintf(&b, " %s malformed and skipped.", plural(int(c.Skipped.Malformed), "packet was", "packets were"))
 	}
-	codes := digest(res)
-	var serious, rest []codeDigest
-	for _, d := range codes {
-		if d.Severity.Rank() >= analyze.Warning.Rank() && d.Example != nil && len(serious) < 3 {
-			serious = append(serious, d)
-		} else {
-			rest = append(rest, d)
-		}
-	}
-	for i, d := range serious {
+	serious, rest := verdictItems(res)
+	for i, it := range serious {
 		if i == 0 {
 			b.WriteString(" Worst first: ")
 		} else {
 			b.WriteString(" Then ")
 		}
-		fmt.Fprintf(&b, "**%s** (%s, %s, %s): in flow %d, %s.", code(d.Code), d.Severity,
-			plural(d.Flows, "flow", "flows"), knobText(d.Sysctls), d.Example.ID, mdText(strings.TrimSuffix(d.Message, ".")))
+		b.WriteString(it.Long)
+		if i == 0 && it.Advice != "" {
+			fmt.Fprintf(&b, " Advice: %s.", mdText(it.Advice))
+		}
 	}
 	if len(rest) > 0 {
 		items := make([]string, len(rest))
-		for i, d := range rest {
-			items[i] = fmt.Sprintf("%s (%s, %s)", code(d.Code), d.Severity, plural(d.Flows, "flow", "flows"))
+		for i, it := range rest {
+			items[i] = it.Short
 		}
 		if len(serious) > 0 {
 			b.WriteString(" Also seen: ")
@@ -140,6 +140,66 @@ func (m *mdReport) verdict(res *analyze.Result, fs []*analyze.Flow) {
 	for _, w := range captureWarnings(res) {
 		m.p("> **Warning:** " + mdText(w))
 	}
+}
+
+// maxVerdictItems bounds the findings and diagnoses the verdict tells in
+// full; the others are named after them.
+const maxVerdictItems = 3
+
+// verdictItem is a finding or a diagnosis code told in the verdict.
+type verdictItem struct {
+	Rank   int
+	Long   string // a sentence with the numbers, the sysctl and the message
+	Short  string // "`code` (severity, N flows)"
+	Advice string
+}
+
+// verdictItems are the summary's findings and the diagnosis codes, most
+// severe first (a finding before a code of the same severity: it speaks
+// for several flows), split into those told in full (warnings and errors,
+// at most maxVerdictItems) and the rest. A code that a finding tells is
+// only named among the rest.
+func verdictItems(res *analyze.Result) (serious, rest []verdictItem) {
+	var items []verdictItem
+	for _, f := range findings(res.Summary) {
+		sysctl := "no sysctl"
+		if f.Sysctl != "" {
+			sysctl = code(f.Sysctl)
+		}
+		items = append(items, verdictItem{
+			Rank: f.Severity.Rank(),
+			Long: fmt.Sprintf("**%s** on %s (%s, across flows, %s): %s.", code(f.Code), code(f.Host), f.Severity,
+				sysctl, mdText(strings.TrimSuffix(f.Message, "."))),
+			Short:  fmt.Sprintf("%s on %s (%s)", code(f.Code), code(f.Host), f.Severity),
+			Advice: f.Advice,
+		})
+	}
+	for _, d := range digest(res) {
+		it := verdictItem{Rank: d.Severity.Rank(),
+			Short: fmt.Sprintf("%s (%s, %s)", code(d.Code), d.Severity, plural(d.Flows, "flow", "flows"))}
+		// A code a finding tells across flows is only named.
+		told := res.Summary != nil && slices.ContainsFunc(res.Summary.Findings, func(f analyze.Finding) bool { return f.Code == d.Code })
+		if d.Example != nil && !told {
+			it.Long = fmt.Sprintf("**%s** (%s, %s, %s): in flow %d, %s.", code(d.Code), d.Severity,
+				plural(d.Flows, "flow", "flows"), knobText(d.Sysctls), d.Example.ID, mdText(strings.TrimSuffix(d.Message, ".")))
+			for _, dg := range d.Example.Diagnoses {
+				if dg.Code == d.Code {
+					it.Advice = dg.Advice
+					break
+				}
+			}
+		}
+		items = append(items, it)
+	}
+	slices.SortStableFunc(items, func(a, b verdictItem) int { return cmp.Compare(b.Rank, a.Rank) })
+	for _, it := range items {
+		if it.Rank >= analyze.Warning.Rank() && it.Long != "" && len(serious) < maxVerdictItems {
+			serious = append(serious, it)
+		} else {
+			rest = append(rest, it)
+		}
+	}
+	return serious, rest
 }
 
 // knobText names sysctls in code spans, or says there is none.
@@ -167,14 +227,6 @@ func (m *mdReport) knobTable(res *analyze.Result) {
 		if k.Sysctl != "" {
 			name = code(k.Sysctl)
 		}
-		var seen []string
-		for _, c := range k.Codes {
-			s := code(c.Code)
-			if c.Example != nil && c.Message != "" {
-				s += fmt.Sprintf(" (flow %d): %s", c.Example.ID, mdText(c.Message))
-			}
-			seen = append(seen, s)
-		}
 		direction := "—"
 		if len(k.Advice) > 0 {
 			advice := make([]string, len(k.Advice))
@@ -183,23 +235,21 @@ func (m *mdReport) knobTable(res *analyze.Result) {
 			}
 			direction = strings.Join(advice, "<br>")
 		}
-		confirm := confirmation(k)
-		fmt.Fprintf(&b, "\n| %s | %s | %d | %s | %s |", name, cell(strings.Join(seen, "<br>")), k.Flows, cell(direction), cell(confirm))
+		flows := "—"
+		if len(k.Codes) > 0 {
+			flows = thousands(k.Flows)
+		}
+		fmt.Fprintf(&b, "\n| %s | %s | %s | %s | %s |", name, cell(strings.Join(knobSeen(k, res.Summary, code, mdText), "<br>")),
+			flows, cell(direction), cell(confirmation(k)))
 	}
 	m.p(b.String())
 }
 
-// confirmation is the "confirm on the host" cell of a knob: the commands
-// from the reference, and the hosts whose sides the diagnoses name.
+// confirmation is the "confirm on the host" cell of a knob: the rule
+// reference's commands for its codes, and the hosts whose sides the
+// diagnoses (and findings) name.
 func confirmation(k knobDigest) string {
-	var cmds []string
-	if k.Sysctl == "" {
-		for _, c := range k.Codes {
-			cmds = append(cmds, codeChecks[c.Code]...)
-		}
-	} else {
-		cmds = knobChecks(k.Sysctl)
-	}
+	cmds := confirmCommands(k.codes())
 	if len(cmds) == 0 {
 		return "—"
 	}
@@ -214,12 +264,20 @@ func confirmation(k knobDigest) string {
 	return s
 }
 
+// summary writes the capture-wide counts, then the findings, the per-host
+// peaks beside the kernel's limits (and the knob values the capture
+// implies on each host), the ephemeral ports in TIME_WAIT and the
+// distributions.
 func (m *mdReport) summary(res *analyze.Result) {
-	v := summarize(res)
-	if v.empty() {
+	s := res.Summary
+	facts, codes := summaryFacts(s), digest(res)
+	fs := findings(s)
+	hosts, rest := busyHosts(s, maxHostPeaks)
+	ports, morePorts := portLoads(s, 0, maxPortLoads)
+	dists := distributions(s)
+	if len(facts) == 0 && len(codes) == 0 && len(fs) == 0 && len(hosts) == 0 && len(dists) == 0 {
 		return
 	}
-	facts, codes, peaks, rest := v.facts, v.codes, v.peaks, v.rest
 	m.p("#### Summary")
 	var b strings.Builder
 	for _, f := range facts {
@@ -229,17 +287,6 @@ func (m *mdReport) summary(res *analyze.Result) {
 		}
 		fmt.Fprintf(&b, "- **%s**: %s\n", f.Label, strings.Join(items, " · "))
 	}
-	if len(peaks) > 0 {
-		items := make([]string, len(peaks))
-		for i, p := range peaks {
-			items[i] = code(p.Host) + " " + strings.Join(p.Items, ", ")
-		}
-		s := strings.Join(items, "; ")
-		if rest > 0 {
-			s += fmt.Sprintf("; and %s with lower peaks", plural(rest, "host", "hosts"))
-		}
-		fmt.Fprintf(&b, "- **per host** (most sockets at once): %s\n", s)
-	}
 	if len(codes) > 0 {
 		items := make([]string, len(codes))
 		for i, c := range codes {
@@ -247,7 +294,126 @@ func (m *mdReport) summary(res *analyze.Result) {
 		}
 		fmt.Fprintf(&b, "- **diagnoses** (flows): %s\n", strings.Join(items, " · "))
 	}
-	m.p(strings.TrimSuffix(b.String(), "\n"))
+	if b.Len() > 0 {
+		m.p(strings.TrimSuffix(b.String(), "\n"))
+	}
+	m.findings(fs)
+	m.hosts(hosts, rest)
+	m.ports(ports, morePorts)
+	m.distributions(dists)
+}
+
+// findings lists the summary's findings, worst first, with their advice.
+func (m *mdReport) findings(fs []analyze.Finding) {
+	if len(fs) == 0 {
+		return
+	}
+	var b strings.Builder
+	b.WriteString("**Findings** across flows:\n")
+	for _, f := range fs {
+		fmt.Fprintf(&b, "\n- %s **%s** on %s", severityMark(f.Severity), code(f.Code), code(f.Host))
+		if f.Sysctl != "" {
+			fmt.Fprintf(&b, ", %s", code(f.Sysctl))
+		}
+		fmt.Fprintf(&b, ": %s", mdText(f.Message))
+		if f.Advice != "" {
+			fmt.Fprintf(&b, ". Advice: %s", mdText(f.Advice))
+		}
+	}
+	m.p(b.String())
+}
+
+// hosts writes the per-host table: the most sockets held at once in
+// TIME_WAIT and as orphans beside the limit each is held against, in
+// CLOSE_WAIT, the most resets at close() in one second, and the knob
+// values the capture implies on the host when it implies any.
+func (m *mdReport) hosts(hosts []analyze.HostLoad, rest int) {
+	if len(hosts) == 0 {
+		return
+	}
+	withBounds := slices.ContainsFunc(hosts, func(h analyze.HostLoad) bool { return len(h.Bounds) > 0 })
+	var b strings.Builder
+	b.WriteString("**Per host**, the most sockets at once (at whole seconds, UTC) and the kernel's limit:\n\n")
+	b.WriteString("| host | TIME_WAIT (`tcp_max_tw_buckets`) | CLOSE_WAIT | orphans (`tcp_max_orphans`) | resets at close() |")
+	if withBounds {
+		b.WriteString(" the capture implies |")
+	}
+	b.WriteString("\n|---|---|---|---|---|")
+	if withBounds {
+		b.WriteString("---|")
+	}
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "\n| %s | %s | %s | %s | %s |", code(h.Host), peakCell(h.TimeWait, ""), peakCell(h.CloseWait, ""),
+			peakCell(h.Orphans, ""), peakCell(h.CloseResets, "/s"))
+		if withBounds {
+			var bs []string
+			for _, hb := range h.Bounds {
+				t := code(shortKnob(hb.Sysctl)) + " " + mdText(hb.Values)
+				if hb.Assumes != "" {
+					t += " (if " + mdText(hb.Assumes) + ")"
+				}
+				bs = append(bs, t)
+			}
+			fmt.Fprintf(&b, " %s |", cell(strings.Join(bs, "<br>")))
+		}
+	}
+	if rest > 0 {
+		fmt.Fprintf(&b, "\n\n… and %s with lower peaks.", plural(rest, "host", "hosts"))
+	}
+	m.p(b.String())
+}
+
+// peakCell is a peak in a table cell: "60 at 13:51:59 of 131,072
+// (default)"; "—" when there was none and no limit.
+func peakCell(p analyze.Peak, unit string) string {
+	s := "—"
+	if p.Count > 0 {
+		s = fmt.Sprintf("%s%s at %s", thousands(p.Count), unit, clockSecond(p.At))
+	} else if p.Limit > 0 {
+		s = "0"
+	}
+	if p.Limit > 0 {
+		s += fmt.Sprintf(" of %s (%s)", thousands(p.Limit), mdText(limitSource(p.LimitFrom)))
+	}
+	return s
+}
+
+// ports writes the client → server address pairs with the most source
+// ports in TIME_WAIT at once, against the client's ephemeral range.
+func (m *mdReport) ports(ports []analyze.PortLoad, rest int) {
+	if len(ports) == 0 {
+		return
+	}
+	var b strings.Builder
+	b.WriteString("**Ephemeral ports** in TIME_WAIT at once, by client and server address (`net.ipv4.ip_local_port_range`):\n\n")
+	b.WriteString("| client | server | in TIME_WAIT | of the ephemeral ports |\n|---|---|--:|---|")
+	for _, p := range ports {
+		t := p.TimeWait
+		of := "—"
+		if t.Limit > 0 {
+			of = fmt.Sprintf("%s (%s, %s)", thousands(t.Limit), share(t), mdText(limitSource(t.LimitFrom)))
+		}
+		fmt.Fprintf(&b, "\n| %s | %s | %s at %s | %s |", code(p.Client), code(p.Server), thousands(t.Count), clockSecond(t.At), of)
+	}
+	if rest > 0 {
+		fmt.Fprintf(&b, "\n\n… and %s.", more(rest, "address pair", "address pairs"))
+	}
+	m.p(b.String())
+}
+
+// distributions writes the summary's histograms as one table.
+func (m *mdReport) distributions(ds []distribution) {
+	if len(ds) == 0 {
+		return
+	}
+	var b strings.Builder
+	b.WriteString("**Distributions** (a state still held at the end of the capture is left out; ~ marks a value read from logarithmic buckets, within 5%):\n\n")
+	b.WriteString("| | count | min | median | p99 | max |\n|---|--:|--:|--:|--:|--:|")
+	for _, d := range ds {
+		f := d.figures()
+		fmt.Fprintf(&b, "\n| %s | %s | %s | %s | %s | %s |", d.Label, d.count(), f[1], f[2], f[3], f[4])
+	}
+	m.p(b.String())
 }
 
 func (m *mdReport) flowTable(res *analyze.Result, fs []*analyze.Flow, o Options) {
@@ -280,7 +446,7 @@ func (m *mdReport) flowTable(res *analyze.Result, fs []*analyze.Flow, o Options)
 	m.p(b.String())
 }
 
-func (m *mdReport) flow(f *analyze.Flow) {
+func (m *mdReport) flow(f *analyze.Flow, s *analyze.Summary) {
 	title := "Flow " + strconv.Itoa(f.ID)
 	if f.Incarnation > 1 {
 		title += fmt.Sprintf(" (incarnation %d)", f.Incarnation)
@@ -308,6 +474,12 @@ func (m *mdReport) flow(f *analyze.Flow) {
 			fmt.Fprintf(&b, ". Advice: %s", mdText(d.Advice))
 		}
 		b.WriteString("\n")
+		for _, bd := range d.Bounds {
+			fmt.Fprintf(&b, "  - bound: %s\n", mdText(boundText(s, bd)))
+		}
+		for _, c := range d.Checks {
+			fmt.Fprintf(&b, "  - checked: %s\n", mdText(checkText(d, c)))
+		}
 	}
 	for _, s := range append(finFacts(f, wordFrame), extraFacts(f)...) {
 		fmt.Fprintf(&b, "- %s\n", mdText(s))

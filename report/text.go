@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,8 +12,11 @@ import (
 )
 
 // Text writes the terminal report: the capture's facts, the summary (close
-// kinds, final states, diagnoses with their sysctl), and the table of
-// listed flows, worst first. With Options.Verbose every listed flow is
+// kinds; diagnoses with their sysctl and what the capture implies about
+// its value; findings across flows; per-host peaks beside the kernel's
+// limits; ephemeral ports in TIME_WAIT when a notable share; the
+// distributions; final states), and the table of listed flows, worst
+// first. With Options.Verbose every listed flow is
 // followed by its detail (both sides' states with durations, FINs,
 // diagnoses, ladder); with Options.FlowID the report is that flow's detail
 // alone, after the capture's facts.
@@ -35,14 +39,14 @@ func Text(w io.Writer, res *analyze.Result, opt Options) error {
 		if err != nil {
 			return err
 		}
-		t.detail(f)
+		t.detail(f, res.Summary)
 	} else {
 		t.summary(res)
 		fs := listed(res, opt)
 		t.table(res, fs, opt)
 		if opt.Verbose {
 			for _, f := range fs {
-				t.detail(f)
+				t.detail(f, res.Summary)
 			}
 		}
 	}
@@ -64,6 +68,9 @@ type line struct {
 }
 
 func (l *line) add(style lipgloss.Style, s string) *line {
+	if s == "" {
+		return l
+	}
 	l.plain.WriteString(s)
 	l.shown.WriteString(style.Render(s))
 	return l
@@ -95,7 +102,13 @@ func (t *textReport) blank() { t.out.WriteByte('\n') }
 // wrapped writes text word-wrapped to the report width, each line indented
 // by indent columns, in style.
 func (t *textReport) wrapped(indent int, style lipgloss.Style, text string) {
-	for _, s := range wrap(words(text), " ", t.width-indent) {
+	t.wrappedClip(indent, style, text, 0)
+}
+
+// wrappedClip is wrapped with at most n lines (0: no limit), the last
+// one cut with "…" when text is longer.
+func (t *textReport) wrappedClip(indent int, style lipgloss.Style, text string, n int) {
+	for _, s := range clip(wrap(words(text), " ", t.width-indent), t.width-indent, n) {
 		t.emit(t.newLine().text(strings.Repeat(" ", indent)).add(style, s))
 	}
 }
@@ -205,19 +218,80 @@ const labelWidth = 14 // "final states" and two spaces
 // maxTextFlows bounds the flow table without -v.
 const maxTextFlows = 50
 
-// summary writes the summary: close kinds first, then the diagnoses (what
-// a reader needs most), the per-host peaks, and the other counts.
+// Bounds on the text and Markdown summaries: hosts and address pairs
+// listed, lines of an example message, and of a finding or of what the
+// capture implies about a knob's value.
+const (
+	maxHostPeaks       = 5
+	maxPortLoads       = 3
+	maxExampleLines    = 2
+	maxConclusionLines = 3
+)
+
+// summary writes the summary, in the order a reader needs it: close
+// kinds, the diagnoses with their sysctl and what the capture says about
+// its value, the findings across flows, the per-host peaks beside the
+// kernel's limits, the ephemeral ports in TIME_WAIT when a notable share,
+// the distributions, and the final states.
 func (t *textReport) summary(res *analyze.Result) {
-	v := summarize(res)
-	if v.empty() {
+	s := res.Summary
+	facts := summaryFacts(s)
+	codes := digest(res)
+	fs := findings(s)
+	hosts, rest := busyHosts(s, maxHostPeaks)
+	ports, morePorts := portLoads(s, notablePorts, maxPortLoads)
+	dists := distributions(s)
+	if len(facts) == 0 && len(codes) == 0 && len(fs) == 0 && len(hosts) == 0 && len(dists) == 0 {
 		return
 	}
 	t.section("summary", "")
-	n := min(1, len(v.facts))
-	t.facts(v.facts[:n])
-	t.diagnoses(v.codes)
-	t.hostPeaks(v.peaks, v.rest)
-	t.facts(v.facts[n:])
+	n := min(1, len(facts))
+	t.facts(facts[:n])
+	t.diagnoses(codes, s)
+	t.findings(fs)
+	t.hostPeaks(hosts, rest)
+	t.limits(hosts)
+	t.ports(ports, morePorts)
+	t.distributions(dists)
+	t.facts(facts[n:])
+}
+
+// labelled writes text word-wrapped after a label (on the first line
+// only), at most maxLines lines (0: no limit), the last one cut with "…".
+func (t *textReport) labelled(label string, style lipgloss.Style, text string, maxLines int) {
+	indent := 2 + labelWidth
+	lines := clip(wrap(words(text), " ", t.width-indent), t.width-indent, maxLines)
+	for i, s := range lines {
+		t.emit(t.lead(i, label).add(style, s))
+	}
+}
+
+// lead starts line i of a labelled block: the label on the first line
+// only, then the column the block's text starts in.
+func (t *textReport) lead(i int, label string) *line {
+	if i > 0 {
+		label = ""
+	}
+	return t.newLine().text("  ").padded(t.st.label, label, labelWidth)
+}
+
+// clip keeps at most n of lines (all with n 0), ending the last kept one
+// with "…" when lines were dropped; width is the lines' width.
+func clip(lines []string, width, n int) []string {
+	if n == 0 || len(lines) <= n {
+		return lines
+	}
+	lines = slices.Clone(lines[:n])
+	last := lines[n-1]
+	for lipgloss.Width(last)+2 > width {
+		i := strings.LastIndexByte(last, ' ')
+		if i < 0 {
+			break
+		}
+		last = last[:i]
+	}
+	lines[n-1] = strings.TrimRight(last, ",;:") + " …"
+	return lines
 }
 
 // facts writes labelled lines of counts, wrapped.
@@ -228,18 +302,17 @@ func (t *textReport) facts(facts []fact) {
 			items[i] = c.Name + " " + thousands(c.N)
 		}
 		for i, s := range wrap(items, " · ", t.width-2-labelWidth) {
-			label := ""
-			if i == 0 {
-				label = f.Label
-			}
-			t.emit(t.newLine().text("  ").padded(t.st.label, label, labelWidth).text(s))
+			t.emit(t.lead(i, f.Label).text(s))
 		}
 	}
 }
 
 // diagnoses writes one line per diagnosis code, worst first, with its
-// sysctl, and an example message under the warnings and errors.
-func (t *textReport) diagnoses(codes []codeDigest) {
+// flows and sysctl; under it what the capture says about the knob's value
+// on the hosts (the summary's bounds), else an example message for the
+// warnings and errors; and a comparison with a host's setting when there
+// is one, one that disagrees first.
+func (t *textReport) diagnoses(codes []codeDigest, s *analyze.Summary) {
 	indent := 2 + labelWidth
 	codeW, flowsW := 0, 0
 	for _, c := range codes {
@@ -247,11 +320,7 @@ func (t *textReport) diagnoses(codes []codeDigest) {
 		flowsW = max(flowsW, len(plural(c.Flows, "flow", "flows")))
 	}
 	for i, c := range codes {
-		label := ""
-		if i == 0 {
-			label = "diagnoses"
-		}
-		l := t.newLine().text("  ").padded(t.st.label, label, labelWidth).
+		l := t.lead(i, "diagnoses").
 			add(t.st.sev(c.Severity), severityMark(c.Severity)).text(" ").
 			padded(t.st.code, c.Code, codeW).text("  ").text(pad(plural(c.Flows, "flow", "flows"), flowsW))
 		knob := t.knob(c.Sysctls)
@@ -263,29 +332,78 @@ func (t *textReport) diagnoses(codes []codeDigest) {
 		l.plain.WriteString(knob.plain.String())
 		l.shown.WriteString(knob.shown.String())
 		t.emit(l)
-		if c.Example != nil && c.Message != "" && c.Severity.Rank() >= analyze.Warning.Rank() {
-			t.wrapped(indent+2, t.st.dim, fmt.Sprintf("e.g. flow %d: %s", c.Example.ID, c.Message))
+		bounds := hostBounds(c, s)
+		for _, b := range bounds {
+			t.wrappedClip(indent+2, t.st.dim, b, maxConclusionLines)
+		}
+		if len(bounds) == 0 && c.Example != nil && c.Message != "" && c.Severity.Rank() >= analyze.Warning.Rank() {
+			t.wrappedClip(indent+2, t.st.dim, fmt.Sprintf("e.g. flow %d: %s", c.Example.ID, c.Message), maxExampleLines)
+		}
+		if len(c.Checks) > 0 {
+			k := c.Checks[0]
+			t.wrappedClip(indent+2, t.st.dim, fmt.Sprintf("setting %s (flow %d)", checkText(k.D, k.Check), k.Flow), maxExampleLines)
 		}
 	}
 }
 
+// maxBoundHosts bounds the hosts whose bounds a diagnosis code's summary
+// line names.
+const maxBoundHosts = 2
+
+// hostBounds are what the summary concludes about the knob values of the
+// hosts a code's diagnoses bound, in words, for at most maxBoundHosts
+// hosts.
+func hostBounds(c codeDigest, s *analyze.Summary) []string {
+	var out []string
+	hosts := map[string]bool{}
+	for _, b := range c.Bounds {
+		hb, ok := hostBound(s, b)
+		if !ok || hb.Values == "" {
+			continue
+		}
+		if !hosts[b.Host] && len(hosts) == maxBoundHosts {
+			break
+		}
+		hosts[b.Host] = true
+		t := hostBoundText(b.Host, hb)
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// findings writes the summary's findings, worst first: code, host and
+// sysctl, then the message.
+func (t *textReport) findings(fs []analyze.Finding) {
+	indent := 2 + labelWidth
+	for i, f := range fs {
+		l := t.lead(i, "findings").
+			add(t.st.sev(f.Severity), severityMark(f.Severity)).text(" ").
+			add(t.st.code, f.Code).text(" · " + f.Host)
+		t.emit(t.knobAfter(l, indent+2, f.Sysctl))
+		t.wrappedClip(indent+2, t.st.dim, f.Message, maxConclusionLines)
+	}
+}
+
 // hostPeaks writes the "per host" lines: the most sockets each host held
-// at once in TIME_WAIT, CLOSE_WAIT and FIN_WAIT1/2.
-func (t *textReport) hostPeaks(peaks []hostPeak, rest int) {
+// at once in TIME_WAIT, CLOSE_WAIT and as orphans, and the most resets
+// at close() in one second.
+func (t *textReport) hostPeaks(hosts []analyze.HostLoad, rest int) {
 	hostW := 0
-	for _, p := range peaks {
-		hostW = max(hostW, len(p.Host))
+	for _, h := range hosts {
+		hostW = max(hostW, len(h.Host))
 	}
 	indent := 2 + labelWidth + hostW + 2
-	for i, p := range peaks {
+	for i, h := range hosts {
 		label := ""
 		if i == 0 {
 			label = "per host"
 		}
-		for k, s := range wrap(p.Items, " · ", t.width-indent) {
+		for k, s := range wrap(peakItems(h), " · ", t.width-indent) {
 			l := t.newLine()
 			if k == 0 {
-				l.text("  ").padded(t.st.label, label, labelWidth).padded(t.st.code, p.Host, hostW+2)
+				l.text("  ").padded(t.st.label, label, labelWidth).padded(t.st.code, h.Host, hostW+2)
 			} else {
 				l.text(strings.Repeat(" ", indent))
 			}
@@ -295,6 +413,64 @@ func (t *textReport) hostPeaks(peaks []hostPeak, rest int) {
 	if rest > 0 {
 		t.emit(t.newLine().text(strings.Repeat(" ", 2+labelWidth)).add(t.st.dim, fmt.Sprintf("and %s with lower peaks", plural(rest, "host", "hosts"))))
 	}
+}
+
+// limits writes the kernel limits the listed hosts' peaks are held
+// against.
+func (t *textReport) limits(hosts []analyze.HostLoad) {
+	if l := limitsText(hosts); l != "" {
+		t.labelled("limits", t.st.plain, l, 0)
+	}
+}
+
+// ports writes the client → server address pairs whose source ports sat
+// in TIME_WAIT in a notable share of the ephemeral range.
+func (t *textReport) ports(ports []analyze.PortLoad, rest int) {
+	for i, p := range ports {
+		label := "ports"
+		if i > 0 {
+			label = ""
+		}
+		t.labelled(label, t.st.plain, fmt.Sprintf("%s → %s: %s in TIME_WAIT", p.Client, p.Server, portText(p)), 0)
+	}
+	if rest > 0 {
+		t.emit(t.newLine().text(strings.Repeat(" ", 2+labelWidth)).add(t.st.dim, "and "+more(rest, "address pair", "address pairs")))
+	}
+}
+
+// distributions writes the summary's histograms, one line each under a
+// header: how many, the least, the median, the 99th percentile and the
+// most.
+func (t *textReport) distributions(ds []distribution) {
+	if len(ds) == 0 {
+		return
+	}
+	labelW := labelWidth
+	for _, d := range ds {
+		labelW = max(labelW, len(d.Label)+2)
+	}
+	// columns right-aligns a row's five figures.
+	columns := func(v [5]string) string {
+		var b strings.Builder
+		for i, s := range v {
+			w := 9
+			if i == 0 {
+				w = 6
+			}
+			b.WriteString(padLeft(s, w))
+		}
+		return b.String()
+	}
+	t.emit(t.newLine().text("  ").padded(t.st.label, "distributions", labelW).
+		add(t.st.label, columns([5]string{"count", "min", "median", "p99", "max"})))
+	for _, d := range ds {
+		t.emit(t.newLine().text("  ").padded(t.st.label, d.Label, labelW).text(columns(d.figures())))
+	}
+}
+
+// padLeft right-aligns s in w columns.
+func padLeft(s string, w int) string {
+	return strings.Repeat(" ", max(0, w-lipgloss.Width(s))) + s
 }
 
 // knob renders a list of sysctls, or "no sysctl".
@@ -380,21 +556,31 @@ func (t *textReport) diagnosisLine(indent int, d analyze.Diagnosis) {
 	if d.Side != "" {
 		l.text(" · " + string(d.Side))
 	}
-	if d.Sysctl != "" {
-		if l.width()+3+len(d.Sysctl) > t.width {
-			t.emit(l)
-			l = t.newLine().text(strings.Repeat(" ", indent+2))
-		} else {
-			l.text(" · ")
-		}
-		l.add(t.st.sysctl, d.Sysctl)
+	t.emit(t.knobAfter(l, indent+2, d.Sysctl))
+}
+
+// knobAfter adds " · sysctl" to l, or, when the line would be too wide,
+// writes l and puts sysctl on a new line indented by indent; it returns
+// the line to finish. An empty sysctl adds nothing.
+func (t *textReport) knobAfter(l *line, indent int, sysctl string) *line {
+	if sysctl == "" {
+		return l
 	}
-	t.emit(l)
+	if l.width()+3+len(sysctl) > t.width {
+		t.emit(l)
+		l = t.newLine().text(strings.Repeat(" ", indent))
+	} else {
+		l.text(" · ")
+	}
+	return l.add(t.st.sysctl, sysctl)
 }
 
 // detail writes one flow's detail: what closed how, both sides' states
-// with durations, FINs, half-close and reuse, diagnoses, and the ladder.
-func (t *textReport) detail(f *analyze.Flow) {
+// with durations, FINs, half-close and reuse, diagnoses (each with the
+// bounds it puts on its knob, the comparisons with the host's settings
+// and the advice), and the ladder. s gives the values that fit each
+// bound on its host.
+func (t *textReport) detail(f *analyze.Flow, s *analyze.Summary) {
 	t.blank()
 	title := "flow " + strconv.Itoa(f.ID)
 	if f.Incarnation > 1 {
@@ -419,6 +605,12 @@ func (t *textReport) detail(f *analyze.Flow) {
 		t.wrapped(4, t.st.plain, d.Message)
 		if len(d.Frames) > 0 {
 			t.wrapped(4, t.st.dim, "frames "+frameList(d.Frames, hashFrame))
+		}
+		for _, b := range d.Bounds {
+			t.wrapped(4, t.st.dim, "bound: "+boundText(s, b))
+		}
+		for _, c := range d.Checks {
+			t.wrapped(4, t.st.dim, "checked: "+checkText(d, c))
 		}
 		if d.Advice != "" {
 			t.wrapped(4, t.st.dim, "advice: "+d.Advice)

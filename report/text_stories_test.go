@@ -1,8 +1,11 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/teardown/teardown/analyze"
@@ -191,9 +194,11 @@ func incidentResult() *analyze.Result {
 				{
 					Code: analyze.CodeFinWait2Timeout, Severity: analyze.Warning, Side: c,
 					Sysctl:  "net.ipv4.tcp_fin_timeout",
-					Message: "the client's FIN_WAIT2 outlived tcp_fin_timeout: the server's FIN came 71.3 s after its ACK, and the client, with no socket left, answered it with RST",
+					Message: "the client's FIN_WAIT2 outlived tcp_fin_timeout: the server's FIN came 71.3 s after its ACK, and the client, with no socket left, answered it with RST; client.conf has tcp_fin_timeout = 60: an orphaned FIN_WAIT2 lives 60.0s with it, which fits",
 					Frames:  []uint64{18, 125, 126},
 					Advice:  "leave it at 60 s; make the server close() when read() returns 0",
+					Bounds:  []analyze.Bound{{Host: "198.51.100.1", Sysctl: "net.ipv4.tcp_fin_timeout", Of: analyze.OfLifetime, Below: ptr(71.25977)}},
+					Checks:  []analyze.SettingCheck{{Host: "198.51.100.1", Sysctl: "net.ipv4.tcp_fin_timeout", Value: "60", Agrees: true}},
 				},
 				{
 					Code: analyze.CodeCloseWaitLong, Severity: analyze.Warning, Side: s,
@@ -228,9 +233,11 @@ func incidentResult() *analyze.Result {
 			Diagnoses: []analyze.Diagnosis{{
 				Code: analyze.CodeFinRetransmitted, Severity: analyze.Warning, Side: c,
 				Sysctl:  "net.ipv4.tcp_orphan_retries",
-				Message: "the client's FIN was sent 5 times over 1.7 s before the server acknowledged it; the first retransmission, 205 ms after the FIN, was a tail-loss probe",
+				Message: "the client's FIN was sent 5 times over 1.7 s before the server acknowledged it; the first retransmission, 205 ms after the FIN, was a tail-loss probe; client.conf has tcp_orphan_retries = 0: its budget of 102.2s fits",
 				Frames:  []uint64{32, 33, 34, 35, 36, 37},
 				Advice:  "find the loss on the path first; lower it only to give up sooner on dead peers",
+				Bounds:  []analyze.Bound{{Host: "198.51.100.1", Sysctl: "net.ipv4.tcp_orphan_retries", Of: analyze.OfBudget, Above: ptr(1.26)}},
+				Checks:  []analyze.SettingCheck{{Host: "198.51.100.1", Sysctl: "net.ipv4.tcp_orphan_retries", Value: "0", Agrees: true}},
 			}},
 			Events: append(tl.handshake(27),
 				tl.ev(32, c, "F.", "fin"), tl.ev(33, c, "F.", "fin-tlp"),
@@ -277,9 +284,14 @@ func incidentResult() *analyze.Result {
 			Diagnoses: []analyze.Diagnosis{{
 				Code: analyze.CodeTimeWaitReuse, Severity: analyze.Info, Side: c,
 				Sysctl:  "net.ipv4.tcp_tw_reuse",
-				Message: "the 4-tuple of flow 6 was reused 1.02 s after the client entered TIME_WAIT; the new ISN is the old FIN's sequence number + 65538, so the client's kernel reused its own TIME_WAIT (timestamps on)",
+				Message: "the 4-tuple of flow 6 was reused 1.02 s after the client entered TIME_WAIT; the new ISN is the old FIN's sequence number + 65538, so the client's kernel reused its own TIME_WAIT (timestamps on); client.conf has tcp_tw_reuse = 1: it fits",
 				Frames:  []uint64{57, 58},
 				Advice:  "nothing to change: a legal reuse with timestamps",
+				Bounds: []analyze.Bound{
+					{Host: "198.51.100.1", Sysctl: "net.ipv4.tcp_tw_reuse", Of: analyze.OfValue, Above: ptr(0), Assumes: "the application did not bind() the port itself"},
+					{Host: "198.51.100.1", Sysctl: "net.ipv4.tcp_tw_reuse_delay", Of: analyze.OfValue, Below: ptr(1020), Assumes: "the application did not bind() the port itself"},
+				},
+				Checks: []analyze.SettingCheck{{Host: "198.51.100.1", Sysctl: "net.ipv4.tcp_tw_reuse", Value: "1", Agrees: true}},
 			}},
 			Events: tl.handshake(58),
 		},
@@ -343,19 +355,157 @@ func incidentResult() *analyze.Result {
 			Packets: 129, TCPPackets: 126, Skipped: analyze.Skipped{NonTCP: 3},
 			First: tl.at(1), Last: tl.at(129),
 		},
-		Flows: flows,
-		Summary: &analyze.Summary{
-			Flows: 9,
-			CloseKinds: map[string]int{
-				"four_way": 3, "three_way": 1, "simultaneous": 1, "reset": 2, "half_closed_at_end": 1, "open_at_end": 1,
+		Flows:   flows,
+		Summary: incidentSummary(),
+	}
+}
+
+// incidentSummary is the incident's summary as analyze builds it: its
+// mergeable parts are written out below, and Summary.Merge reads the
+// peaks, quantiles, bound descriptions and findings from them. The
+// settings of 198.51.100.1 came from client.conf (tcp_max_tw_buckets =
+// 32768, ip_local_port_range = 32768 60999, tcp_fin_timeout = 60,
+// tcp_orphan_retries = 0, tcp_tw_reuse = 1); the other hosts have the
+// defaults.
+//
+// Each close state counts at the whole seconds it covers. On
+// 198.51.100.1: TIME_WAIT of flow 1 (12:00:00.498, 60 s), flow 2
+// (02.205, 60 s), flow 4 (04.830, 60 s), flow 5 (05.300, 60 s) and flow 6
+// (06.441 to its reuse at 07.461); flow 3's orphaned FIN_WAIT2 (01.250 to
+// 72.510) and flow 4's FIN_WAIT1 (03.100 to 04.812). Flow 8's client
+// only shut down: no orphan. On 198.51.100.2: flow 5's TIME_WAIT, the
+// CLOSE_WAIT of flow 3 (01.210 to 72.510) and of flow 8 (08.000 to the
+// end of the capture). The other close states last under a second
+// without covering a whole one.
+func incidentSummary() *analyze.Summary {
+	tl := incident
+	tw := 60.0
+	def := int64(131072)
+	ports := int64(60999 - 32768 + 1)
+	raw := &analyze.Summary{
+		Flows: 9,
+		CloseKinds: map[string]int{
+			"four_way": 3, "three_way": 1, "simultaneous": 1, "reset": 2, "half_closed_at_end": 1, "open_at_end": 1,
+		},
+		FinalStates: map[string]int{"TIME_WAIT": 6, "CLOSED": 8, "ESTABLISHED": 2, "FIN_WAIT2": 1, "CLOSE_WAIT": 1},
+		Diagnoses: map[string]int{
+			"close-wait-long": 2, "fin-wait-2-timeout": 1, "fin-retransmitted": 1,
+			"time-wait-reuse": 1, "rst-unread-data": 1, "capture-ended-mid-close": 1,
+		},
+		Hosts: []analyze.HostLoad{
+			{
+				Host:     "198.51.100.1",
+				TimeWait: analyze.Peak{Limit: 32768, LimitFrom: "client.conf"},
+				Orphans:  analyze.Peak{Limit: def, LimitFrom: "default"},
+				Series: analyze.HostSeries{
+					TimeWait: tl.series(
+						[2]float64{0.498120, 0.498120 + tw}, [2]float64{2.205090, 2.205090 + tw}, [2]float64{4.830000, 4.830000 + tw},
+						[2]float64{5.300080, 5.300080 + tw}, [2]float64{6.441000, 7.461050}),
+					Orphans: tl.series([2]float64{1.250230, 72.510000}, [2]float64{3.100000, 4.812410}),
+				},
+				Bounds: []analyze.HostBound{
+					{Bound: analyze.Bound{Host: "198.51.100.1", Sysctl: "net.ipv4.tcp_fin_timeout", Of: analyze.OfLifetime, Below: ptr(71.25977)}, Flows: 1},
+					{Bound: analyze.Bound{Host: "198.51.100.1", Sysctl: "net.ipv4.tcp_orphan_retries", Of: analyze.OfBudget, Above: ptr(1.26)}, Flows: 1},
+				},
 			},
-			FinalStates: map[string]int{"TIME_WAIT": 6, "CLOSED": 8, "ESTABLISHED": 2, "FIN_WAIT2": 1, "CLOSE_WAIT": 1},
-			Diagnoses: map[string]int{
-				"close-wait-long": 2, "fin-wait-2-timeout": 1, "fin-retransmitted": 1,
-				"time-wait-reuse": 1, "rst-unread-data": 1, "capture-ended-mid-close": 1,
+			{
+				Host:     "198.51.100.2",
+				TimeWait: analyze.Peak{Limit: def, LimitFrom: "default"},
+				Orphans:  analyze.Peak{Limit: def, LimitFrom: "default"},
+				Series: analyze.HostSeries{
+					TimeWait:  tl.series([2]float64{5.300065, 5.300065 + tw}),
+					CloseWait: tl.series([2]float64{1.210000, 72.510000}, [2]float64{8.000400, 72.800000}),
+				},
 			},
 		},
+		Ports: []analyze.PortLoad{
+			{
+				Client: "198.51.100.1", Server: "198.51.100.2:8080",
+				TimeWait: analyze.Peak{Limit: ports, LimitFrom: "client.conf"},
+				Series: tl.series(
+					[2]float64{0.498120, 0.498120 + tw}, [2]float64{2.205090, 2.205090 + tw},
+					[2]float64{5.300080, 5.300080 + tw}, [2]float64{6.441000, 7.461050}),
+			},
+			{
+				Client: "198.51.100.1", Server: "198.51.100.3:443",
+				TimeWait: analyze.Peak{Limit: ports, LimitFrom: "client.conf"},
+				Series:   tl.series([2]float64{4.830000, 4.830000 + tw}),
+			},
+		},
+		// Every side that sent a FIN: flow 4's client retransmitted its 4 times.
+		FinRetransmissions: histogram(analyze.UnitCount, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0),
+		CloseDurations: map[string]*analyze.Histogram{
+			"FIN_WAIT1":  histogram(analyze.UnitSeconds, 0.040241, 0.000090, 0.040230, 1.712410, 0.000020, 0.040100, 0.000100),
+			"FIN_WAIT2":  histogram(analyze.UnitSeconds, 0.045569, 0, 71.259770, 0.017590, 0.000900),
+			"CLOSING":    histogram(analyze.UnitSeconds, 0.000060, 0.000045),
+			"TIME_WAIT":  histogram(analyze.UnitSeconds, tw, tw, tw, tw, tw, 1.020050),
+			"CLOSE_WAIT": histogram(analyze.UnitSeconds, 0.085810, 0.000090, 71.3, 0.058, 0.041),
+			"LAST_ACK":   histogram(analyze.UnitSeconds, 0.000041, 0.000040, 0.000061, 0.0004, 0.00005),
+		},
+		ReuseGaps: histogram(analyze.UnitSeconds, 1.02),
 	}
+	s := &analyze.Summary{}
+	s.Merge(raw)
+	return s
+}
+
+func ptr(v float64) *float64 { return &v }
+
+// series is a count over the timeline as analyze keeps it: each interval
+// [a, b) (seconds from the base) counts at the whole seconds it covers.
+func (tl timeline) series(ivs ...[2]float64) analyze.Series {
+	changes := map[int64]int64{}
+	ceil := func(sec float64) int64 {
+		ns := int64(tl.time(sec))
+		s := ns / 1e9
+		if ns%1e9 > 0 {
+			s++
+		}
+		return s
+	}
+	for _, iv := range ivs {
+		if a, b := ceil(iv[0]), ceil(iv[1]); a < b {
+			changes[a]++
+			changes[b]--
+		}
+	}
+	var out analyze.Series
+	for s, d := range changes {
+		if d != 0 {
+			out = append(out, [2]int64{s, d})
+		}
+	}
+	slices.SortFunc(out, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+	return out
+}
+
+// histogram files values as analyze.Histogram documents its buckets: one
+// per integer for counts; for seconds eight per doubling from 1 µs, with
+// bucket 0 for values under 1 µs. Summary.Merge reads the quantiles.
+func histogram(unit string, values ...float64) *analyze.Histogram {
+	h := &analyze.Histogram{Unit: unit, Buckets: [][2]int64{}}
+	counts := map[int64]int64{}
+	for i, v := range values {
+		b := int64(v)
+		if unit == analyze.UnitSeconds {
+			b = 0
+			if v >= 1e-6 {
+				b = 1 + int64(math.Floor(8*math.Log2(v/1e-6)))
+			}
+		}
+		counts[b]++
+		if i == 0 || v < h.Min {
+			h.Min = v
+		}
+		if i == 0 || v > h.Max {
+			h.Max = v
+		}
+		h.Count++
+	}
+	for _, b := range slices.Sorted(maps.Keys(counts)) {
+		h.Buckets = append(h.Buckets, [2]int64{b, counts[b]})
+	}
+	return h
 }
 
 // edge is a second capture: two files across midnight, a truncated last

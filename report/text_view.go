@@ -159,6 +159,19 @@ type codeDigest struct {
 	Flows    int              // flows with at least one such diagnosis
 	Example  *analyze.Flow    // the worst-first first flow with it
 	Message  string           // that flow's message for it
+	// Bounds are the distinct bounds its diagnoses put on knobs (by
+	// host, knob, effect and assumption), in order of appearance.
+	Bounds []analyze.Bound
+	// Checks are its comparisons with the hosts' settings, those that
+	// disagree first.
+	Checks []flowCheck
+}
+
+// flowCheck is one comparison of a flow's diagnosis with a host setting.
+type flowCheck struct {
+	Flow  int
+	D     analyze.Diagnosis
+	Check analyze.SettingCheck
 }
 
 // digest gathers the diagnoses of all flows by code, most severe first,
@@ -189,7 +202,22 @@ func digest(res *analyze.Result) []codeDigest {
 				seen[d.Code] = true
 				c.Flows++
 			}
+			for _, b := range d.Bounds {
+				if !slices.ContainsFunc(c.Bounds, func(x analyze.Bound) bool {
+					return x.Host == b.Host && x.Sysctl == b.Sysctl && x.Of == b.Of && x.Assumes == b.Assumes
+				}) {
+					c.Bounds = append(c.Bounds, b)
+				}
+			}
+			for _, k := range d.Checks {
+				c.Checks = append(c.Checks, flowCheck{f.ID, d, k})
+			}
 		}
+	}
+	for i := range out {
+		slices.SortStableFunc(out[i].Checks, func(a, b flowCheck) int {
+			return cmp.Compare(boolRank(a.Check.Agrees), boolRank(b.Check.Agrees))
+		})
 	}
 	if res.Summary != nil {
 		for _, code := range sortedKeys(res.Summary.Diagnoses) {
@@ -216,10 +244,26 @@ type knobDigest struct {
 	Sysctl  string       // "" for diagnoses no knob governs
 	Codes   []codeDigest // the codes attributed to it, worst first
 	Flows   int          // distinct flows
-	Advice  []string     // distinct Diagnosis.Advice values
-	Hosts   []string     // hosts of the sides the diagnoses name, at most maxHosts
+	Advice  []string     // distinct Diagnosis.Advice and Finding.Advice values
+	Hosts   []string     // hosts of the sides the diagnoses name and of the findings, at most maxHosts
 	More    int          // hosts beyond those
 	Example *analyze.Flow
+	// Findings are the summary's findings that name the knob.
+	Findings []analyze.Finding
+}
+
+// codes lists the diagnosis codes of the knob's row, then its findings'.
+func (k knobDigest) codes() []string {
+	var out []string
+	for _, c := range k.Codes {
+		out = append(out, c.Code)
+	}
+	for _, f := range k.Findings {
+		if !slices.Contains(out, f.Code) {
+			out = append(out, f.Code)
+		}
+	}
+	return out
 }
 
 // maxHosts bounds knobDigest.Hosts.
@@ -238,10 +282,46 @@ func (k knobDigest) hostsText(quote func(string) string) string {
 	return s
 }
 
+// knobSeen is the "seen" cell of a knob's row, one item per code: its
+// title from the rule reference with an example flow, what the summary
+// concludes about the knob's value on the hosts, and a comparison with a
+// host's setting; then the findings that name the knob. quote writes
+// codes, addresses and sysctls; text escapes free text.
+func knobSeen(k knobDigest, s *analyze.Summary, quote, text func(string) string) []string {
+	var seen []string
+	for _, c := range k.Codes {
+		t := quote(c.Code)
+		if c.Example != nil {
+			t += fmt.Sprintf(" (%s, e.g. flow %d)", plural(c.Flows, "flow", "flows"), c.Example.ID)
+		}
+		if title := ruleTitle(c.Code); title != "" {
+			t += ": " + text(title)
+		}
+		for _, hb := range hostBounds(c, s) {
+			t += "; " + text(hb)
+		}
+		if len(c.Checks) > 0 {
+			ch := c.Checks[0]
+			t += fmt.Sprintf("; setting %s (flow %d)", text(checkText(ch.D, ch.Check)), ch.Flow)
+		}
+		seen = append(seen, t)
+	}
+	for _, f := range k.Findings {
+		t := fmt.Sprintf("%s on %s at %s UTC, across flows", quote(f.Code), quote(f.Host), clockSecond(f.At))
+		listed := slices.ContainsFunc(k.Codes, func(c codeDigest) bool { return c.Code == f.Code })
+		if title := ruleTitle(f.Code); title != "" && !listed {
+			t += ": " + text(title)
+		}
+		seen = append(seen, t+" (see the findings)")
+	}
+	return seen
+}
+
 // knobs groups diagnoses by the knob that governs them, in the order of
 // the worst code of each, with diagnoses no knob governs last. Those are
 // listed only when they are warnings or errors (an application's bug, not
-// a capture caveat).
+// a capture caveat). The summary's findings join the row of the knob they
+// name, or add one after the diagnoses' knobs.
 func knobs(res *analyze.Result) []knobDigest {
 	var out []knobDigest
 	index := map[string]int{}
@@ -258,6 +338,15 @@ func knobs(res *analyze.Result) []knobDigest {
 			}
 			out[i].Codes = append(out[i].Codes, c)
 		}
+	}
+	for _, f := range findings(res.Summary) {
+		i, ok := index[f.Sysctl]
+		if !ok {
+			i = len(out)
+			index[f.Sysctl] = i
+			out = append(out, knobDigest{Sysctl: f.Sysctl})
+		}
+		out[i].Findings = append(out[i].Findings, f)
 	}
 	for i := range out {
 		k := &out[i]
@@ -277,6 +366,14 @@ func knobs(res *analyze.Result) []knobDigest {
 			}
 		}
 		k.Flows = len(flows)
+		for _, f := range k.Findings {
+			if f.Advice != "" && !slices.Contains(k.Advice, f.Advice) {
+				k.Advice = append(k.Advice, f.Advice)
+			}
+			if f.Host != "" && !slices.Contains(k.Hosts, f.Host) {
+				k.Hosts = append(k.Hosts, f.Host)
+			}
+		}
 		if n := len(k.Hosts); n > maxHosts {
 			k.Hosts, k.More = k.Hosts[:maxHosts], n-maxHosts
 		}
@@ -417,49 +514,6 @@ func fileList(c analyze.Capture) string {
 	return strings.Join(fileNames(c), ", ")
 }
 
-// maxHostPeaks bounds the hosts the text and Markdown summaries list.
-const maxHostPeaks = 5
-
-// hostPeak is one host's line of the summary: the most sockets it held at
-// once in each state group, and when.
-type hostPeak struct {
-	Host  string
-	Items []string // "TIME_WAIT 5 at 12:00:06.441"
-}
-
-// hostPeaks lists the hosts with the highest peaks (see hostLoads) and
-// how many more there are.
-func hostPeaks(res *analyze.Result) ([]hostPeak, int) {
-	loads := hostLoads(res)
-	var out []hostPeak
-	for _, l := range loads[:min(len(loads), maxHostPeaks)] {
-		hp := hostPeak{Host: l.Host}
-		for g, sg := range stateGroups {
-			if l.Peak[g] > 0 {
-				hp.Items = append(hp.Items, fmt.Sprintf("%s %s at %s", sg.Name, thousands(l.Peak[g]), clock(l.When[g])))
-			}
-		}
-		out = append(out, hp)
-	}
-	return out, len(loads) - len(out)
-}
-
-// summaryView is what the text and Markdown summaries show.
-type summaryView struct {
-	facts []fact
-	codes []codeDigest
-	peaks []hostPeak
-	rest  int // hosts beyond peaks
-}
-
-func (v summaryView) empty() bool { return len(v.facts) == 0 && len(v.codes) == 0 && len(v.peaks) == 0 }
-
-func summarize(res *analyze.Result) summaryView {
-	v := summaryView{facts: summaryFacts(res.Summary), codes: digest(res)}
-	v.peaks, v.rest = hostPeaks(res)
-	return v
-}
-
 // flowCount is the number of flows the summary counted, or the number in
 // res.Flows without a summary.
 func flowCount(res *analyze.Result) int {
@@ -553,7 +607,7 @@ func span(first, last analyze.Time) string {
 }
 
 // thousands renders n with comma separators: 48,213.
-func thousands[N ~int | ~uint64](n N) string {
+func thousands[N ~int | ~int64 | ~uint64](n N) string {
 	s := fmt.Sprint(n)
 	sign := ""
 	if strings.HasPrefix(s, "-") {
