@@ -3,7 +3,9 @@ package report
 import (
 	"errors"
 	"io"
+	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/teardown/teardown/analyze"
@@ -15,12 +17,19 @@ import (
 // base name so the goldens do not depend on the working directory.
 func labResult(t *testing.T, name string) *analyze.Result {
 	t.Helper()
+	return labResultWith(t, name, analyze.Options{})
+}
+
+// labResultWith is labResult with the analysis options o (the host's
+// settings).
+func labResultWith(t *testing.T, name string, o analyze.Options) *analyze.Result {
+	t.Helper()
 	rd, err := capture.Open([]string{filepath.Join("..", "testdata", "lab", name)}, capture.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rd.Close()
-	res, err := analyze.Run(rd, analyze.Options{})
+	res, err := analyze.Run(rd, o)
 	if err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)
 	}
@@ -48,4 +57,29 @@ func TestLab(t *testing.T) {
 			golden(t, t.Name()+"/markdown", []byte(renderMarkdown(t, res, o)))
 		})
 	}
+}
+
+// TestLabSummary renders lab captures whose summary says more than any
+// one flow: 240 concurrent connections closing at once, four ways (text
+// and Markdown), and an orphaned FIN_WAIT2 that expired, with the
+// client's settings as the lab set them (tcp_fin_timeout = 2 on
+// 198.51.100.10) to compare with (Markdown). After go test ./report
+// -update, read them.
+func TestLabSummary(t *testing.T) {
+	t.Run("many-connections.pcapng", func(t *testing.T) {
+		res := labResult(t, "many-connections.pcapng")
+		o := Options{Command: "teardown -f markdown many-connections.pcapng"}
+		golden(t, t.Name()+"/text", []byte(render(t, res, o)))
+		golden(t, t.Name()+"/markdown", []byte(renderMarkdown(t, res, o)))
+	})
+	t.Run("fin-wait-2-timeout.pcap", func(t *testing.T) {
+		sys, err := analyze.ParseSysctls(strings.NewReader("net.ipv4.tcp_fin_timeout = 2\n"), "client.conf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys.Hosts = []netip.Addr{netip.MustParseAddr("198.51.100.10")}
+		res := labResultWith(t, "fin-wait-2-timeout.pcap", analyze.Options{Sysctls: sys})
+		o := Options{Command: "teardown -f markdown --sysctl client.conf --sysctl-host 198.51.100.10 fin-wait-2-timeout.pcap"}
+		golden(t, t.Name()+"/markdown", []byte(renderMarkdown(t, res, o)))
+	})
 }
