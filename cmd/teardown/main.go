@@ -246,7 +246,12 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 		return nil, exitError
 	}
 	defer rd.Close()
-	src := &source{rd: rd, filter: flt}
+	src := &source{files: rd.Info().Files, filter: flt}
+	// Decoding runs ahead on a CPU of its own (none with GOMAXPROCS=1);
+	// rd is the prefetcher's until it stops.
+	pf := flows.Prefetch(rd)
+	defer pf.Stop()
+	src.next = pf
 	*srcp = src
 	if err := src.window(c.since, c.until); err != nil {
 		l.errorf("%v", err)
@@ -261,6 +266,7 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 		}
 		code = exitError
 	}
+	pf.Stop()
 	res.Capture = captureInfo(rd.Info())
 	if !c.quiet {
 		for _, w := range res.Capture.Warnings {
@@ -414,7 +420,8 @@ func (l *logger) warnf(f string, a ...any)  { fmt.Fprintf(l.w, "teardown: warnin
 // source applies the filter expression and the --since/--until window to
 // the capture's segments.
 type source struct {
-	rd           *capture.Reader
+	next         flows.Source // the capture's segments, read ahead
+	files        []string
 	last         flows.Segment
 	filter       *filter.Filter
 	lo, hi       int64 // absolute bounds in unix ns; 0 = none
@@ -426,7 +433,7 @@ var _ flows.Source = (*source)(nil)
 
 func (s *source) Next() (flows.Segment, error) {
 	for {
-		seg, err := s.rd.Next()
+		seg, err := s.next.Next()
 		if err != nil {
 			return seg, err
 		}
@@ -456,7 +463,7 @@ func (s *source) where() string {
 	if s == nil {
 		return ""
 	}
-	files := strings.Join(s.rd.Info().Files, ", ")
+	files := strings.Join(s.files, ", ")
 	if s.last.Frame == 0 {
 		return " reading " + files
 	}
