@@ -25,8 +25,13 @@ import (
 //	go test ./flows -run '^$' -bench Pipeline -benchtime 3x
 //
 // Read is the bare pcapgo read loop every other line is measured against;
-// Decode adds the capture reader's decoding; Table adds the flow table;
-// Full is decode, table, close engine and JSONL output to io.Discard.
+// Decode adds the capture reader's decoding; Prefetch is Decode with the
+// decoding on a goroutine of its own (flows.Prefetch); Table adds the flow
+// table; Analyze adds the close engine (the state machines, the rules and
+// the summary), the flows thrown away; Full is decode, table, close engine
+// and JSONL output to io.Discard, and FullPrefetch the same prefetched, as
+// the teardown command runs it. With -cpu 1 nothing is prefetched and the
+// flows are built on the analysing goroutine.
 var benchCapture = sync.OnceValues(func() ([]byte, error) {
 	var buf bytes.Buffer
 	_, err := synth.Generate(&buf, synth.Config{Seed: 1, Packets: 1_000_000, Concurrency: 20000})
@@ -55,9 +60,10 @@ func openBench(b *testing.B, data []byte) *capture.Reader {
 // number of packets read.
 func drain(b *testing.B, data []byte, add func(*flows.Segment) error) uint64 {
 	r := openBench(b, data)
+	var s flows.Segment // escapes to add once, not once a packet
 	for {
-		s, err := r.Next()
-		if err != nil {
+		var err error
+		if s, err = r.Next(); err != nil {
 			break
 		}
 		if err := add(&s); err != nil {
@@ -105,6 +111,21 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 		perPacket(b, packets)
 	})
+	b.Run("Prefetch", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		var packets uint64
+		for b.Loop() {
+			r := openBench(b, data)
+			p := flows.Prefetch(r)
+			for {
+				if _, err := p.Next(); err != nil {
+					break
+				}
+			}
+			packets += r.Info().Packets
+		}
+		perPacket(b, packets)
+	})
 	b.Run("Table", func(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		var packets uint64
@@ -117,11 +138,31 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 		perPacket(b, packets)
 	})
+	b.Run("Analyze", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		var packets uint64
+		for b.Loop() {
+			r := openBench(b, data)
+			if _, err := analyze.Run(r, analyze.Options{Emit: func(*analyze.Flow) error { return nil }}); err != nil {
+				b.Fatal(err)
+			}
+			packets += r.Info().Packets
+		}
+		perPacket(b, packets)
+	})
 	b.Run("Full", func(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		var packets uint64
 		for b.Loop() {
 			packets += runFull(b, data, nil)
+		}
+		perPacket(b, packets)
+	})
+	b.Run("FullPrefetch", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		var packets uint64
+		for b.Loop() {
+			packets += runFull(b, data, func(src flows.Source) flows.Source { return flows.Prefetch(src) })
 		}
 		perPacket(b, packets)
 	})
