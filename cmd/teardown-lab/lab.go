@@ -94,10 +94,21 @@ func (e *env) iptables() string {
 // drop installs a DROP rule in the INPUT chain of side s: segments that
 // reach s and match are discarded after tcpdump saw them there.
 func (e *env) drop(s side, match ...string) {
+	e.dropIn("INPUT", s, match...)
+}
+
+// dropOut installs a DROP rule in the OUTPUT chain of side s: segments s
+// sends that match are discarded before any capture point sees them.
+func (e *env) dropOut(s side, match ...string) {
+	e.dropIn("OUTPUT", s, match...)
+}
+
+// dropIn installs a DROP rule in chain of side s.
+func (e *env) dropIn(chain string, s side, match ...string) {
 	if e.failed() != nil {
 		return
 	}
-	rule := append([]string{"INPUT", "-p", "tcp"}, match...)
+	rule := append([]string{chain, "-p", "tcp"}, match...)
 	rule = append(rule, "-j", "DROP")
 	if _, err := nsExec(e.ctx, e.topo.ns(s), append([]string{e.iptables(), "-w", "-A"}, rule...)...); err != nil {
 		e.fail(err)

@@ -95,6 +95,12 @@ func (e *env) newSock(s side) *sock {
 
 // listen opens the server's listening socket on serverPort.
 func (e *env) listen(opts ...func(*sock)) *sock {
+	return e.listenBacklog(1024, opts...)
+}
+
+// listenBacklog opens the server's listening socket with the given
+// listen() backlog.
+func (e *env) listenBacklog(backlog int, opts ...func(*sock)) *sock {
 	s := e.newSock(sideServer)
 	s.name = "listener"
 	for _, o := range opts {
@@ -102,7 +108,7 @@ func (e *env) listen(opts ...func(*sock)) *sock {
 	}
 	s.setInt(unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 	s.do("bind", func() error { return unix.Bind(s.fd, sockaddr(netip.AddrPortFrom(e.topo.serverIP, serverPort))) })
-	s.do("listen", func() error { return unix.Listen(s.fd, 1024) })
+	s.do("listen", func() error { return unix.Listen(s.fd, backlog) })
 	return s
 }
 
@@ -184,6 +190,46 @@ func rcvbuf(n int) func(*sock) {
 // sndbuf sets SO_SNDBUF (the kernel doubles it).
 func sndbuf(n int) func(*sock) {
 	return func(s *sock) { s.setInt(unix.SOL_SOCKET, unix.SO_SNDBUF, n) }
+}
+
+// deferAccept sets TCP_DEFER_ACCEPT: the listener ignores a bare
+// handshake ACK and completes the connection on the first data.
+func deferAccept(secs int) func(*sock) {
+	return func(s *sock) { s.setInt(unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, secs) }
+}
+
+// keepalive sets TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT, then
+// SO_KEEPALIVE, which arms the keepalive timer.
+func (s *sock) keepalive(idle, intvl, cnt int) {
+	s.setInt(unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, idle)
+	s.setInt(unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, intvl)
+	s.setInt(unix.IPPROTO_TCP, unix.TCP_KEEPCNT, cnt)
+	s.setInt(unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+}
+
+// dialStalled binds a client socket to port and connects with a send
+// timeout of d, expecting the connection not to complete: connect()
+// returns EINPROGRESS when the timeout passes and the kernel keeps
+// retrying the SYN until the socket is closed.
+func (e *env) dialStalled(port int, d time.Duration) *sock {
+	s := e.newSock(sideClient)
+	tv := unix.NsecToTimeval(d.Nanoseconds())
+	s.do("SO_SNDTIMEO", func() error { return unix.SetsockoptTimeval(s.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv) })
+	s.setInt(unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	s.do("bind", func() error {
+		return unix.Bind(s.fd, sockaddr(netip.AddrPortFrom(e.topo.clientIP, uint16(port))))
+	})
+	start := time.Now()
+	s.do("connect", func() error {
+		err := unix.Connect(s.fd, sockaddr(netip.AddrPortFrom(e.topo.serverIP, serverPort)))
+		if errors.Is(err, unix.EINPROGRESS) || errors.Is(err, unix.EALREADY) {
+			return nil
+		}
+		return fmt.Errorf("connect: %v, want it still in progress after %v", err, d)
+	})
+	// A connect() interrupted and called again returns EALREADY at once.
+	e.sleep(time.Until(start.Add(d)))
+	return s
 }
 
 // linger2 sets TCP_LINGER2 (the orphaned FIN_WAIT2 lifetime; < 0 resets).

@@ -117,6 +117,10 @@ type incarnation struct {
 	rstRole   int
 	states    [2][]truthState
 	tw        [2]bool // the role entered TIME_WAIT
+	// overflow: the listener answered the segment that completed the
+	// handshake with a reply RST (KERNEL.md row 18); its request socket
+	// never left SYN_RECV.
+	overflow bool
 }
 
 const (
@@ -333,10 +337,17 @@ func (in *incarnation) finsAndAcks() {
 
 // findRST finds the RST that ended the incarnation. A RST sent by a side
 // that then sends a SYN again (the answer to a TIME_WAIT's old ACK) is
-// part of the handshake, not an end.
+// part of the handshake, not an end; so is a client's RST before any
+// SYN-ACK: a SYN_SENT socket answers an unacceptable ACK with a RST and
+// keeps retrying its SYN (KERNEL.md rows 15, 16), even when the capture
+// ends before the next one.
 func (in *incarnation) findRST() {
+	defer in.listenOverflow()
 	for i, f := range in.frames {
 		if !f.has(fRST) {
+			continue
+		}
+		if in.syn != nil && in.role(f) == rc && (in.synack == nil || f.no < in.synack.no) {
 			continue
 		}
 		retried := false
@@ -350,6 +361,53 @@ func (in *incarnation) findRST() {
 			return
 		}
 	}
+}
+
+// listenOverflow sets in.overflow: the server sent nothing but its
+// SYN-ACK(s) and a reply RST (no ACK flag) after the client had
+// completed the handshake (KERNEL.md row 18).
+func (in *incarnation) listenOverflow() {
+	if in.rst == nil || in.rstRole != rs || in.synack == nil || in.hsAck == nil || in.rst.has(fACK) {
+		return
+	}
+	for _, f := range in.frames {
+		if f.src == in.server && f != in.rst && !f.has(fSYN|fACK) {
+			return
+		}
+	}
+	in.overflow = true
+}
+
+// keepalives lists role r's keepalive probes before frame end: pure ACKs
+// of at most one byte whose seq is one below the role's highest sequence
+// sent so far (tcp_xmit_probe_skb), with no data from r after the last.
+func (in *incarnation) keepalives(r int, end *frame) []*frame {
+	var probes []*frame
+	var top uint32
+	have := false
+	for _, f := range in.frames {
+		if f.no >= end.no {
+			break
+		}
+		if in.role(f) != r {
+			continue
+		}
+		e := f.seq + f.len
+		if f.has(fSYN) || f.has(fFIN) {
+			e++
+		}
+		if have && f.flags&^fPSH == fACK && f.len <= 1 && f.seq == top-1 {
+			probes = append(probes, f)
+			continue
+		}
+		if f.len > 0 {
+			probes = nil
+		}
+		if !have || seqGT(e, top) {
+			top, have = e, true
+		}
+	}
+	return probes
 }
 
 // simulate runs both sides' state machines over the frames, applying a
@@ -418,7 +476,7 @@ func (in *incarnation) simulate() {
 				set(rc, "ESTABLISHED", f, "")
 			}
 		}
-		if f == in.hsAck {
+		if f == in.hsAck && !in.overflow {
 			set(rs, "ESTABLISHED", f, "")
 		}
 		if in.syn == nil && st[x] == "" {
@@ -609,6 +667,9 @@ func (in *incarnation) rstCause() string {
 	if in.synack == nil && x == rs {
 		return analyze.CauseRefused
 	}
+	if in.overflow {
+		return analyze.CauseListenOverflow
+	}
 	if len(in.fins[x]) > 0 && in.fins[x][0].no < rst.no {
 		// The sender had sent its FIN: what did the RST answer?
 		fin := in.fins[x][0]
@@ -631,6 +692,11 @@ func (in *incarnation) rstCause() string {
 			return analyze.CauseLinger2Negative
 		}
 		return analyze.CauseUnknown
+	}
+	// Keepalive probes, then [R.]: the keepalive timer gave up
+	// (KERNEL.md row 19).
+	if rst.has(fACK) && len(in.keepalives(x, rst)) > 0 {
+		return analyze.CauseKeepalive
 	}
 	// RST instead of FIN: unread data if the sender acknowledged peer data
 	// and sent no data of its own after it (KERNEL.md row 5).
@@ -798,6 +864,10 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			add(analyze.CodeLinger2Negative, "TCP_LINGER2", r)
 		case analyze.CauseRefused:
 			add(analyze.CodeConnectionRefused, "", r)
+		case analyze.CauseKeepalive:
+			add(analyze.CodeKeepaliveReset, "net.ipv4.tcp_keepalive_time", r)
+		case analyze.CauseListenOverflow:
+			add(analyze.CodeListenOverflow, "net.ipv4.tcp_abort_on_overflow", r)
 		}
 	}
 	if u := fl.Reuse; u != nil {
@@ -808,8 +878,32 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			add(analyze.CodeTimeWaitReuse, "net.ipv4.tcp_timestamps", rs)
 		case analyze.VerdictRefused:
 			add(analyze.CodeTimeWaitSynRefused, "net.ipv4.tcp_timestamps", rs)
+			if in.rstsIgnored() {
+				add(analyze.CodeTimeWaitRstIgnored, "net.ipv4.tcp_rfc1337", rs)
+			}
 		}
 	}
+}
+
+// rstsIgnored tells whether the server's TIME_WAIT kept refusing the
+// client's SYNs after the client's RST (KERNEL.md row 16: tcp_rfc1337=1):
+// more than one client RST before any SYN-ACK, and no SYN-ACK within a
+// second of the first RST (row 15's retry, accepted after the RST killed
+// the TIME_WAIT, follows within about 10 ms).
+func (in *incarnation) rstsIgnored() bool {
+	var rsts []*frame
+	for _, f := range in.frames {
+		if in.synack != nil && f.no >= in.synack.no {
+			break
+		}
+		if in.role(f) == rc && f.has(fRST) {
+			rsts = append(rsts, f)
+		}
+	}
+	if len(rsts) < 2 {
+		return false
+	}
+	return in.synack == nil || in.synack.t-rsts[0].t >= 1e9
 }
 
 // zeroWindowHold is how long the peer's window must have stayed shut
