@@ -32,7 +32,9 @@ change together; commit them together. ` + "`vlan`" + ` captures carry an 802.1Q
 802.1Q devices; ` + "`pcapng`" + ` ones were converted with ` + "`editcap -F pcapng`" + `;
 ` + "`sll2`" + ` is ` + "`tcpdump -i any`" + `, ` + "`sll`" + ` is ` + "`tcpdump -i any -y LINUX_SLL`" + `.
 Segments are dropped by iptables rules in the receiver's INPUT chain, so a
-capture at the receiver still shows a dropped segment arriving.
+capture at the receiver still shows a dropped segment arriving, except in
+` + "`keepalive-reset`" + `, where the server's OUTPUT chain drops what it sends
+before any capture point sees it.
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

@@ -290,5 +290,8 @@ func scenarios() []*scenario {
 		linger2Negative(),
 		connectionRefused(),
 		captureStartsMidFlow(),
+		keepaliveReset(),
+		listenOverflow(),
+		twRstIgnored(),
 	}
 }
