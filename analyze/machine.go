@@ -209,6 +209,10 @@ func (s *story) moments(ms []moment) []moment {
 		add(mEstablished, flows.FromClient, c.First, true)
 		add(mEstablished, flows.FromServer, c.First, true)
 	}
+	// A listener that resets the connection after its SYN-ACK (accept
+	// queue overflow) never established it: the server stays in SYN_RECV
+	// until its RST (KERNEL.md row 18).
+	svEst := s.listenOverflow() == nil
 	if sv.SYNCount > 0 && cl.HandshakeAck.Seen() {
 		// The client's ACK proves the SYN-ACK arrived; the server is
 		// established by the ACK it received after its latest SYN-ACK.
@@ -217,7 +221,9 @@ func (s *story) moments(ms []moment) []moment {
 		if sv.SYNLast.Frame > est.Frame {
 			est = cl.HandshakeAckAfter
 		}
-		add(mEstablished, flows.FromServer, est, false)
+		if svEst {
+			add(mEstablished, flows.FromServer, est, false)
+		}
 	} else if cl.SYNCount > 0 && sv.SYNCount == 0 {
 		// No SYN-ACK in the capture (one-sided): the client's first ACK
 		// proves it was established.
@@ -227,7 +233,7 @@ func (s *story) moments(ms []moment) []moment {
 			add(mEstablished, flows.FromClient, e.Mark(), true)
 		}
 	}
-	if sv.SYNCount > 0 && !(cl.HandshakeAck.Seen() && sv.SYNLast.Frame <= cl.HandshakeAck.Frame) {
+	if svEst && sv.SYNCount > 0 && !(cl.HandshakeAck.Seen() && sv.SYNLast.Frame <= cl.HandshakeAck.Frame) {
 		// A server whose handshake ACK is not in the capture is
 		// established by the first non-SYN segment it sends.
 		if e := s.firstAfter(flows.FromServer, sv.SYN.Frame, func(e *flows.Event) bool {

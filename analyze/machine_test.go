@@ -463,9 +463,16 @@ func TestResets(t *testing.T) {
 				w.send(cli, "P.", 100)
 				w.send(srv, "R", 0, replyRST, ackNum(0))
 			},
+			// The listener resets the connection it never created: the
+			// server stays in SYN_RECV until its RST (KERNEL.md row 18).
 			client: "SYN_SENT@1 ESTABLISHED@2 CLOSED@5/rst",
-			server: "SYN_RECV@1 ESTABLISHED@3 CLOSED@5/rst",
+			server: "SYN_RECV@1 CLOSED@5/rst",
 			kind:   ResetKind, init: Server, cause: CauseListenOverflow, rstBy: Server,
+			extra: func(t *testing.T, f *Flow) {
+				if r := f.Close.Reset; r == nil || r.State != SynRecv {
+					t.Errorf("reset: got %+v, want sent from SYN_RECV", r)
+				}
+			},
 		},
 		{
 			name: "keepalive probes then RST",

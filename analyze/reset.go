@@ -25,6 +25,33 @@ func (s *story) activeReset(e *flows.Event) bool {
 	return !v4 || e.IPID != 0
 }
 
+// listenerReset reports whether server RST e came from the listener
+// rather than from a connection: the server sent nothing but SYN-ACKs and
+// RSTs, and e is a reply-RST (tcp_check_req's embryonic_reset after a
+// listen overflow, KERNEL.md row 18).
+func (s *story) listenerReset(e *flows.Event) bool {
+	sv := &s.conn.Dir[flows.FromServer]
+	return int(e.Dir) == flows.FromServer && e.Flags&flows.RST != 0 && sv.SYNCount > 0 &&
+		sv.Packets == uint64(sv.SYNCount+sv.RSTCount) && !s.activeReset(e)
+}
+
+// listenOverflow returns the listener's reply-RST when it is the server's
+// first segment after its SYN-ACK, nil otherwise. The request socket then
+// never left SYN_RECV: the listener that resets an overflowing connection
+// has not created it, so the client's handshake ACK is not proven to have
+// established anything (the RST acknowledges nothing).
+func (s *story) listenOverflow() *flows.Event {
+	sv := &s.conn.Dir[flows.FromServer]
+	if sv.SYNCount == 0 {
+		return nil
+	}
+	e := s.firstAfter(flows.FromServer, sv.SYN.Frame, func(e *flows.Event) bool { return e.Flags&flows.SYN == 0 })
+	if e == nil || !s.listenerReset(e) {
+		return nil
+	}
+	return e
+}
+
 // resetCause classifies the RST that ended the flow with KERNEL.md rows
 // 2–6c and 18–20.
 func (s *story) resetCause() string {
@@ -39,7 +66,7 @@ func (s *story) resetCause() string {
 
 	switch r.senderState {
 	case SynRecv, Established, CloseWait:
-		if r.senderState != CloseWait && x == flows.FromServer && hx.SYNCount > 0 && hx.Packets == uint64(hx.SYNCount+hx.RSTCount) && !active {
+		if r.senderState != CloseWait && x == flows.FromServer && s.listenerReset(e) {
 			// The listener answered the handshake ACK (or the first data)
 			// with a reset: the accept queue was full.
 			return CauseListenOverflow
