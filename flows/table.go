@@ -270,7 +270,7 @@ func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prio
 	e.c = c
 	t.nLive++
 	if t.opts.MaxFlows > 0 {
-		t.idle.push(c)
+		t.idle.push(c, t.nLive)
 	}
 	if t.nLive > t.stats.PeakLive {
 		t.stats.PeakLive = t.nLive

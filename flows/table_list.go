@@ -89,7 +89,31 @@ func (h *idleHeap) Pop() any {
 	return e
 }
 
-func (h *idleHeap) push(c *Conn) { heap.Push(h, idleEntry{at: c.Last.Time, c: c}) }
+// push adds connection c; live counts the live connections, c included.
+// The entry of a finished connection leaves only when it reaches the top
+// and keeps its connection in memory until then: once such entries are
+// more than an eighth of the live ones (and 1024), they are all dropped
+// at once, for amortised constant work per push.
+func (h *idleHeap) push(c *Conn, live int) {
+	if len(*h) >= live+live/8+1024 {
+		h.compact()
+	}
+	heap.Push(h, idleEntry{at: c.Last.Time, c: c})
+}
+
+// compact drops the entries of finished connections and re-keys the
+// others.
+func (h *idleHeap) compact() {
+	e := (*h)[:0]
+	for _, x := range *h {
+		if x.c.st.live {
+			e = append(e, idleEntry{at: x.c.Last.Time, c: x.c})
+		}
+	}
+	clear((*h)[len(e):])
+	*h = e
+	heap.Init(h)
+}
 
 // oldest returns the live connection idle the longest, or nil.
 func (h *idleHeap) oldest() *Conn {
