@@ -23,7 +23,14 @@ import (
 
 // zeekDisagree: "<capture>|<orig>-><resp>|<conn_state>" -> why our
 // reading differs.
-var zeekDisagree = map[string]string{}
+var zeekDisagree = map[string]string{
+	// SYN, the old connection's ACK, then a FIN and a RST from the
+	// originator. Zeek credits the first FIN to it; our client never left
+	// SYN_SENT (a socket in SYN_SENT sends no FIN, and its RST to a
+	// TIME_WAIT's old ACK ends nothing: KERNEL.md rows 15, 16), so the
+	// attempt is open at the end and nobody closed.
+	"tcp__syn-then-stuff-then-rst.pcap|->|OTH": "a FIN from SYN_SENT closes nothing",
+}
 
 func init() {
 	// Zeek expires a connection attempt the responder never answered

@@ -359,13 +359,9 @@ func (s *story) classify() {
 		}
 	}
 
-	if s.rst == nil && len(s.synSentRSTs) > 0 && !s.established() {
-		// The SYN met an old connection's ACK (a TIME_WAIT) and the
-		// client reset it; no SYN-ACK followed in the capture.
-		s.kind, s.initiator = ResetKind, flows.FromClient
-		s.rst = &rstStory{ev: s.synSentRSTs[0], by: flows.FromClient, senderState: SynSent, receiverState: 0, cause: CauseTimeWaitSyn}
-		return
-	}
+	// A client's RSTs from SYN_SENT (s.synSentRSTs) answer a TIME_WAIT's
+	// old ACK and end nothing: the kernel re-arms the SYN timer and the
+	// attempt goes on (KERNEL.md rows 15, 16). What follows decides.
 	if ev := s.refusal(); ev != nil {
 		s.kind, s.initiator = Rejected, flows.FromServer
 		if s.rst == nil || s.rst.ev != ev {
@@ -403,18 +399,6 @@ func (s *story) classify() {
 	default:
 		s.kind = OpenAtEnd
 	}
-}
-
-// established reports whether either side reached ESTABLISHED.
-func (s *story) established() bool {
-	for x := range 2 {
-		for _, e := range s.run[x].states {
-			if e.State == Established {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // refusal returns the server's RST that answered the client's SYN when no

@@ -56,6 +56,17 @@ func TestTimeWaitIgnoresRSTs(t *testing.T) {
 	if d := find(t, f, CodeTimeWaitRstIgnored); !strings.Contains(d.Message, "3 RSTs") || len(d.Checks) != 1 || !d.Checks[0].Agrees {
 		t.Errorf("%s: %s %+v", d.Code, d.Message, d.Checks)
 	}
+	// The client's RSTs from SYN_SENT end nothing: the kernel re-arms its
+	// SYN timer, and with no SYN-ACK the attempt is still open at the end.
+	if f.Close.Kind != OpenAtEnd || f.Close.Initiator != NoRole || f.Close.Reset != nil {
+		t.Errorf("close %+v, want open_at_end, no initiator, no reset", f.Close)
+	}
+	if got := states(f.Sides.Client); got != "SYN_SENT@11" {
+		t.Errorf("client states %s", got)
+	}
+	if f.Reuse == nil || f.Reuse.Verdict != VerdictRefused {
+		t.Errorf("reuse %+v, want verdict %s", f.Reuse, VerdictRefused)
+	}
 }
 
 // TestPawsBehindNAT: SYNs from a second host behind the same address,

@@ -13,7 +13,6 @@ const (
 	CauseKeepalive       = "keepalive"          // keepalive probes then [R.] (row 19)
 	CauseListenOverflow  = "listen-overflow"    // [R] to the handshake ACK (row 18)
 	CauseRefused         = "refused"            // SYN answered by RST: nothing listening
-	CauseTimeWaitSyn     = "time-wait-syn"      // client [R] to a TIME_WAIT's old ACK after its SYN (row 15)
 	CauseUnknown         = "unknown"
 )
 
