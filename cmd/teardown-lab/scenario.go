@@ -293,5 +293,6 @@ func scenarios() []*scenario {
 		keepaliveReset(),
 		listenOverflow(),
 		twRstIgnored(),
+		twAssassinated(),
 	}
 }

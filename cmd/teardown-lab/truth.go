@@ -670,6 +670,11 @@ func (in *incarnation) rstCause() string {
 	if in.overflow {
 		return analyze.CauseListenOverflow
 	}
+	if in.assassinated() {
+		// The sender had finished its close: no socket of its own
+		// sends a bare RST then, and nothing on the wire provoked it.
+		return analyze.CauseUnknown
+	}
 	if len(in.fins[x]) > 0 && in.fins[x][0].no < rst.no {
 		// The sender had sent its FIN: what did the RST answer?
 		fin := in.fins[x][0]
@@ -870,6 +875,9 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			add(analyze.CodeListenOverflow, "net.ipv4.tcp_abort_on_overflow", r)
 		}
 	}
+	if in.assassinated() {
+		add(analyze.CodeTimeWaitAssassinated, "net.ipv4.tcp_rfc1337", 1-in.rstRole)
+	}
 	if u := fl.Reuse; u != nil {
 		switch u.Verdict {
 		case analyze.VerdictClientReuse:
@@ -883,6 +891,39 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			}
 		}
 	}
+}
+
+// assassinated tells whether the ending RST killed its receiver's
+// TIME_WAIT (KERNEL.md row 17, tcp_rfc1337=0): the receiver was in
+// TIME_WAIT, the RST's seq was its rcv_nxt (one past the sender's FIN),
+// and the receiver answered the sender's next segment with a RST.
+func (in *incarnation) assassinated() bool {
+	r := in.rst
+	if r == nil || len(in.fins[in.rstRole]) == 0 || r.seq != in.finEnd[in.rstRole] {
+		return false
+	}
+	y := 1 - in.rstRole
+	tw := false
+	for _, s := range in.states[y] {
+		if s.Frame < r.no {
+			tw = s.State == "TIME_WAIT"
+		}
+	}
+	if !tw {
+		return false
+	}
+	next := false
+	for _, f := range in.frames {
+		if f.no <= r.no {
+			continue
+		}
+		if in.role(f) == in.rstRole {
+			next = true
+		} else if next {
+			return f.has(fRST)
+		}
+	}
+	return false
 }
 
 // rstsIgnored tells whether the server's TIME_WAIT kept refusing the
