@@ -52,6 +52,29 @@ func (s *story) listenOverflow() *flows.Event {
 	return e
 }
 
+// replyWindow bounds how long after the peer's segment a reply-RST can
+// come: the kernel answers at once, so only the path between the capture
+// point and the host separates them.
+const replyWindow = 500e6
+
+// answersPeer reports whether reply-RST e answers a segment of direction
+// y: the latest one of y's key segments before e came at most replyWindow
+// earlier, and e's sequence number is that segment's acknowledgement
+// (tcp_v4_send_reset takes seq from the ack field of what it answers).
+func (s *story) answersPeer(y int, e *flows.Event) bool {
+	var last *flows.Event
+	for i := range s.conn.Events {
+		p := &s.conn.Events[i]
+		if p.Frame >= e.Frame {
+			break
+		}
+		if int(p.Dir) == y {
+			last = p
+		}
+	}
+	return last != nil && e.Time-last.Time <= replyWindow && last.Flags&flows.ACK != 0 && e.Seq == last.Ack
+}
+
 // resetCause classifies the RST that ended the flow with KERNEL.md rows
 // 2–6c and 18–20.
 func (s *story) resetCause() string {
@@ -123,7 +146,7 @@ func (s *story) resetCause() string {
 		if active && sx.finCount > 1 {
 			return CauseOrphanLimit
 		}
-		if !active {
+		if !active && s.answersPeer(y, e) {
 			// Closed with SO_LINGER 0 once everything was sent: the socket
 			// vanished and the peer's next segment met no socket.
 			return CauseLingerZero
