@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 
 	"github.com/spf13/pflag"
 
@@ -257,7 +258,9 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 		l.errorf("%v", err)
 		return nil, exitError
 	}
+	pb := startProgress(l.w, c.quiet, files, rd.BytesRead, src.frame.Load)
 	res, err := analyze.Run(src, analyze.Options{MaxFlows: c.maxFlows, Emit: emit, Sysctls: sys})
+	pb.Stop()
 	code := exitOK
 	if err != nil {
 		l.errorf("%v", err)
@@ -427,6 +430,9 @@ type source struct {
 	lo, hi       int64 // absolute bounds in unix ns; 0 = none
 	relLo, relHi int64 // bounds relative to the first segment, -1 = none
 	base         int64
+	// frame is the latest frame read, published every 1024 frames for
+	// the progress bar's goroutine.
+	frame atomic.Uint64
 }
 
 var _ flows.Source = (*source)(nil)
@@ -436,6 +442,9 @@ func (s *source) Next() (flows.Segment, error) {
 		seg, err := s.next.Next()
 		if err != nil {
 			return seg, err
+		}
+		if seg.Frame&1023 == 0 {
+			s.frame.Store(seg.Frame)
 		}
 		if s.base == 0 {
 			s.base = seg.Time

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync/atomic"
 
 	"github.com/teardown/teardown/flows"
 )
@@ -69,7 +70,15 @@ type Reader struct {
 	cur   *file   // the file whose head Next delivered last
 	info  Info
 	err   error
+	// read counts the bytes read from the inputs (compressed bytes for
+	// gzip); it is the only field safe to read concurrently.
+	read atomic.Int64
 }
+
+// BytesRead returns how many bytes have been read from the inputs so far
+// (before decompression), for progress reports. Unlike every other method
+// it is safe to call from another goroutine while Next runs.
+func (r *Reader) BytesRead() int64 { return r.read.Load() }
 
 var _ flows.Source = (*Reader)(nil)
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync/atomic"
 )
 
 const (
@@ -118,6 +119,19 @@ const (
 	ngBOM         = 0x1a2b3c4d
 )
 
+// countingReader adds the bytes read from an input to a shared counter,
+// for progress reports: once per buffer refill, never per packet.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
 // openFile opens one input and reads its file header.
 func (r *Reader) openFile(index int, name string, opts Options) (*file, error) {
 	f := &file{r: r, name: name, index: index}
@@ -136,6 +150,7 @@ func (r *Reader) openFile(index int, name string, opts Options) (*file, error) {
 		f.closer = fh
 		src = fh
 	}
+	src = &countingReader{r: src, n: &r.read}
 	if err := f.sniff(src); err != nil {
 		f.close()
 		return nil, err
