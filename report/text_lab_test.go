@@ -55,6 +55,11 @@ func TestLab(t *testing.T) {
 			o := Options{Only: "all", Verbose: true, Command: "teardown --only all -f markdown " + name}
 			golden(t, t.Name()+"/text", []byte(render(t, res, o)))
 			golden(t, t.Name()+"/markdown", []byte(renderMarkdown(t, res, o)))
+			var js strings.Builder
+			if err := JSON(&js, res); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, t.Name()+"/json", []byte(js.String()))
 		})
 	}
 }
