@@ -412,6 +412,11 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 	if err != nil {
 		return nil, err
 	}
+	if sc.cut != nil {
+		if final, frames, err = cutFrame(ctx, sc, e, final, frames, tmp); err != nil {
+			return nil, err
+		}
+	}
 	truth, err := deriveTruth(sc, frames, kernel, e.notes)
 	if err != nil {
 		return nil, err
@@ -427,4 +432,31 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 		return nil, fmt.Errorf("the wire contradicts the scenario: %w", err)
 	}
 	return &runResult{pcap: final, truth: truth}, nil
+}
+
+// cutFrame removes the frame sc.cut names from the capture file in with
+// editcap, notes it, and returns the edited file and its frames.
+func cutFrame(ctx context.Context, sc *scenario, e *env, in string, frames []*frame, tmp string) (string, []*frame, error) {
+	no, err := sc.cut(frames)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", errRetry, err)
+	}
+	format := "pcap"
+	if sc.framing == framePcapng {
+		format = "pcapng"
+	}
+	out := filepath.Join(tmp, "cut."+format)
+	os.Remove(out)
+	if _, err := sh(ctx, "editcap", "-F", format, in, out, strconv.Itoa(no)); err != nil {
+		return "", nil, err
+	}
+	edited, err := readFrames(ctx, out)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(edited) != len(frames)-1 {
+		return "", nil, fmt.Errorf("editcap left %d of %d frames, want %d", len(edited), len(frames), len(frames)-1)
+	}
+	e.notes = append(e.notes, fmt.Sprintf("frame %d of the original capture was removed with editcap to model capture loss", no))
+	return out, edited, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -80,6 +81,56 @@ func twAssassinated() *scenario {
 			}
 			if r := rsts[1]; in.role(r) != rs || r.has(fACK) || r.ipid != 0 || r.ts || r.seq != fin.ack {
 				c.failf("the second RST is not the server's reply [R] to the FIN copy (%v)", r)
+			}
+			return c.err()
+		},
+	}
+}
+
+func captureMissingPackets() *scenario {
+	return &scenario{
+		name:    "capture-missing-packets",
+		summary: "client-active-close with the server's FIN removed from the capture: the client ACKs a FIN never seen",
+		desc: "As client-active-close: the client sends a 100-byte request, reads the 300-byte response and close()s; " +
+			"the server's delayed ACK of the FIN goes out alone and it close()s 150 ms later. After the capture the " +
+			"server's FIN frame was removed with editcap to model capture loss, so the client's last ACK acknowledges " +
+			"a FIN the capture never saw. Default sysctls; captured at the client.",
+		vantage:  vantageClient,
+		framing:  frameEthernet,
+		attempts: 3,
+		notes: []string{"The client's last ACK acknowledges one past all of the server's data and the server sent " +
+			"nothing beyond it: only the server's FIN takes that sequence number (data would have drawn a RST from the " +
+			"closed client), so the FIN is proven though not captured: fin_frames is empty, and the server's LAST_ACK " +
+			"and CLOSED and the client's TIME_WAIT are stamped with that ACK, the first frame that shows the FIN."},
+		run: func(e *env) {
+			ln := e.listen()
+			c, s := exchange(e, ln, 100, 300)
+			c.close()
+			passiveClose(e, s, 150*time.Millisecond)
+		},
+		cut: func(frames []*frame) (int, error) {
+			var fins []*frame
+			for _, f := range frames {
+				if f.src.Port() == serverPort && f.has(fFIN) {
+					fins = append(fins, f)
+				}
+			}
+			if len(fins) != 1 || fins[0].len != 0 {
+				return 0, fmt.Errorf("%d server FINs (want one without data)", len(fins))
+			}
+			return fins[0].no, nil
+		},
+		check: func(w *wire) error {
+			c, err := w.one()
+			if err != nil {
+				return err
+			}
+			c.kind(analyze.FourWay).initiator(analyze.Client).handshake(analyze.HandshakeComplete).fins(rc, 1, 1).
+				fins(rs, 0, 0).reset("", "").diags(analyze.CodeCaptureMissingPackets).halfClose("", "").
+				states(rc, activeStates...).states(rs, passiveStates...)
+			in := c.fl.inc
+			if !in.missing[rc] || in.finProven[rs] == nil {
+				c.failf("the client's ACKs do not prove the server's missing FIN")
 			}
 			return c.err()
 		},

@@ -59,6 +59,10 @@ type scenario struct {
 	finSysctls [2]string
 	// reuseSysctl is the sysctl named by a client time-wait-reuse.
 	reuseSysctl string
+	// cut names one frame of the finished capture (1-based) that is then
+	// removed with editcap, to model a frame the capture lost; the truth
+	// describes the edited file.
+	cut func([]*frame) (int, error)
 	// synRetry allows a client to send its SYN more than once; anywhere
 	// else a repeated SYN means the lab's path misbehaved.
 	synRetry bool
@@ -294,5 +298,6 @@ func scenarios() []*scenario {
 		listenOverflow(),
 		twRstIgnored(),
 		twAssassinated(),
+		captureMissingPackets(),
 	}
 }

@@ -121,6 +121,15 @@ type incarnation struct {
 	// handshake with a reply RST (KERNEL.md row 18); its request socket
 	// never left SYN_RECV.
 	overflow bool
+	// missing: the role acknowledged sequence space the capture never
+	// saw from its peer (the peer's highest sequence end, SYN and FIN
+	// counted, is below the role's highest ACK).
+	missing [2]bool
+	// finProven: the role's FIN is not in the capture, but the peer's
+	// segment here acknowledges one past all of the role's data, and the
+	// role sent nothing beyond it: only a FIN takes that sequence number
+	// without the peer, which had closed, answering data with a RST.
+	finProven [2]*frame
 }
 
 const (
@@ -230,6 +239,7 @@ func (in *incarnation) derive(sc *scenario, last *frame) (*truthFlow, error) {
 	fl.Handshake = in.handshakeName()
 	in.finsAndAcks()
 	in.findRST()
+	in.findMissing()
 	in.simulate()
 	for r := range 2 {
 		s := &truthSide{States: in.states[r], FinFrames: []int{}}
@@ -485,6 +495,28 @@ func (in *incarnation) simulate() {
 			set(rc, "ESTABLISHED", f, "")
 			set(rs, "ESTABLISHED", f, "")
 		}
+		if p := in.finProven[y]; f == p {
+			// The FIN the capture missed was sent, arrived and was
+			// acknowledged: all of it is stamped with the proof.
+			switch st[y] {
+			case "ESTABLISHED":
+				set(y, "FIN_WAIT1", f, "")
+			case "CLOSE_WAIT":
+				set(y, "LAST_ACK", f, "")
+			}
+			switch st[x] {
+			case "ESTABLISHED":
+				set(x, "CLOSE_WAIT", f, "")
+			case "FIN_WAIT2":
+				set(x, "TIME_WAIT", f, "")
+			}
+			switch st[y] {
+			case "FIN_WAIT1":
+				set(y, "FIN_WAIT2", f, "")
+			case "LAST_ACK":
+				set(y, "CLOSED", f, "")
+			}
+		}
 		// ACK before FIN, as the kernel processes them.
 		if f == in.ackOfFin[y] {
 			switch st[y] {
@@ -535,8 +567,25 @@ func (in *incarnation) finTLP(r int) (tlp, ok bool) {
 func (in *incarnation) closeStory(fl *truthFlow) {
 	c := &fl.Close
 	nc, ns := len(in.fins[rc]), len(in.fins[rs])
+	if in.finProven[rc] != nil || in.finProven[rs] != nil {
+		if in.finProven[rc] != nil && ns == 0 || in.finProven[rs] != nil && nc == 0 {
+			// Which FIN came first is unknown: leave it to the scenario.
+			c.Kind, c.Initiator = string(analyze.OpenAtEnd), string(analyze.NoRole)
+			return
+		}
+		// The seen FIN came first (the other was proven after it).
+		if in.finProven[rs] != nil {
+			ns = 1
+		} else {
+			nc = 1
+		}
+	}
 	active := -1
 	switch {
+	case in.finProven[rs] != nil:
+		active = rc
+	case in.finProven[rc] != nil:
+		active = rs
 	case nc > 0 && ns > 0:
 		active = rc
 		if in.fins[rs][0].no < in.fins[rc][0].no {
@@ -548,7 +597,7 @@ func (in *incarnation) closeStory(fl *truthFlow) {
 		active = rs
 	}
 	simultaneous := false
-	if nc > 0 && ns > 0 {
+	if nc > 0 && ns > 0 && in.finProven[rc] == nil && in.finProven[rs] == nil {
 		p := 1 - active
 		pf := in.fins[p][0]
 		af := in.fins[active][0]
@@ -813,7 +862,7 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 				add(analyze.CodeFinRetransmitted, sc.finSysctl(r), r)
 			case !acked && in.rst == nil && n > 1:
 				add(analyze.CodeFinNeverAcked, "net.ipv4.tcp_orphan_retries", r)
-			case !acked && in.rst == nil, acked && len(in.fins[1-r]) == 0 && in.rst == nil:
+			case !acked && in.rst == nil, acked && len(in.fins[1-r]) == 0 && in.finProven[1-r] == nil && in.rst == nil:
 				// A capture caveat: it names no side.
 				add(analyze.CodeCaptureEndedMidClose, "", -1)
 			}
@@ -824,6 +873,10 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 	}
 	if in.syn == nil && in.synack == nil {
 		add(analyze.CodeCaptureStartedMidFlow, "", -1)
+	}
+	if in.missing[rc] || in.missing[rs] {
+		// A capture caveat: it names no side, and no knob helps.
+		add(analyze.CodeCaptureMissingPackets, "", -1)
 	}
 	// Idle CLOSE_WAIT: from entering it (or the last data sent in it) to
 	// the FIN, or to the end of the capture.
@@ -983,4 +1036,54 @@ func frameNo(frames []*frame, no int) *frame {
 		}
 	}
 	return nil
+}
+
+// findMissing sets in.missing: a role's highest ACK (RSTs included) goes
+// past the end of everything the capture holds from its peer.
+func (in *incarnation) findMissing() {
+	var end, maxAck [2]uint32
+	var seen, acked [2]bool
+	for _, f := range in.frames {
+		r := in.role(f)
+		e := f.seq + f.len
+		if f.has(fSYN) {
+			e++
+		}
+		if f.has(fFIN) {
+			e++
+		}
+		if f.has(fRST) && f.len == 0 && !f.has(fSYN) && !f.has(fFIN) {
+			// A bare RST occupies no sequence space.
+			e = f.seq
+		}
+		if !seen[r] || seqGT(e, end[r]) {
+			end[r], seen[r] = e, true
+		}
+		if f.has(fACK) && (!acked[r] || seqGT(f.ack, maxAck[r])) {
+			maxAck[r], acked[r] = f.ack, true
+		}
+	}
+	for r := range 2 {
+		in.missing[r] = acked[r] && seen[1-r] && seqGT(maxAck[r], end[1-r])
+		y := 1 - r
+		if !in.missing[r] || maxAck[r] != end[y]+1 || len(in.fins[y]) > 0 || in.rst != nil || !in.sentData(y) {
+			continue
+		}
+		for _, f := range in.frames {
+			if in.role(f) == r && f.has(fACK) && f.ack == maxAck[r] {
+				in.finProven[y], in.finEnd[y] = f, maxAck[r]
+				break
+			}
+		}
+	}
+}
+
+// sentData reports whether role r sent any payload.
+func (in *incarnation) sentData(r int) bool {
+	for _, f := range in.frames {
+		if in.role(f) == r && f.len > 0 {
+			return true
+		}
+	}
+	return false
 }
