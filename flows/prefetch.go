@@ -18,11 +18,12 @@ type BatchSource interface {
 	ReadSegments(dst []Segment) (int, error)
 }
 
-// Batch size and depth of a [Prefetcher]: 256 segments (30 KB) a batch,
-// and the reading goroutine may run up to prefetchDepth-1 batches ahead
-// of the one being consumed.
+// Batch size and depth of a [Prefetcher]: 1024 segments (120 KB) a
+// batch, so that the goroutines wake each other rarely, and the reading
+// goroutine may run up to prefetchDepth-1 batches ahead of the one being
+// consumed, all within a core's L2 cache.
 const (
-	prefetchBatch = 256
+	prefetchBatch = 1024
 	prefetchDepth = 4
 )
 

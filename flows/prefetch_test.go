@@ -87,7 +87,7 @@ func firstDiff(want, got []flows.Segment) string {
 func TestPrefetchDeliversTheSource(t *testing.T) {
 	bad := errors.New("disk on fire")
 	for _, procs := range []int{1, 2} {
-		for _, n := range []int{0, 1, 255, 256, 257, 1000, 5 * 256} {
+		for _, n := range []int{0, 1, 255, 256, 257, 1023, 1024, 1025, 5000, 4 * 1024, 5 * 1024} {
 			for _, end := range []error{nil, bad} {
 				for _, batch := range []bool{false, true} {
 					want, wantErr := drainAll(&counting{n: n, err: end})
@@ -152,7 +152,7 @@ func TestPrefetchCapture(t *testing.T) {
 
 func TestPrefetchPanicReachesTheCaller(t *testing.T) {
 	withProcs(t, 2, func() {
-		p := flows.Prefetch(&counting{n: 1000, panic: 600})
+		p := flows.Prefetch(&counting{n: 5000, panic: 2600})
 		n := 0
 		func() {
 			defer func() {
@@ -168,8 +168,8 @@ func TestPrefetchPanicReachesTheCaller(t *testing.T) {
 				n++
 			}
 		}()
-		if n != 599 {
-			t.Errorf("%d segments before the panic, want 599", n)
+		if n != 2599 {
+			t.Errorf("%d segments before the panic, want 2599", n)
 		}
 		if _, err := p.Next(); err == nil {
 			t.Error("Next after the panic returned no error")
@@ -184,7 +184,7 @@ func TestPrefetchStop(t *testing.T) {
 			before := runtime.NumGoroutine()
 			src := &counting{n: 1 << 20}
 			p := flows.Prefetch(src)
-			for range 300 {
+			for range 3000 {
 				if _, err := p.Next(); err != nil {
 					t.Fatal(err)
 				}
