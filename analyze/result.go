@@ -59,6 +59,9 @@ type Capture struct {
 	Truncated  bool     `json:"truncated"`
 	First      Time     `json:"first"`
 	Last       Time     `json:"last"`
+	// OutOfOrder counts records whose timestamp was earlier than the
+	// record before them in the same file; they are analysed in file order.
+	OutOfOrder uint64 `json:"out_of_order,omitempty"`
 	// Warnings are one-line notes about the input (a truncated last record,
 	// out-of-order timestamps, ...), each naming the file and frame.
 	Warnings []string `json:"warnings,omitempty"`
