@@ -75,7 +75,6 @@ func runCheck(args []string, stdin io.Reader, stdout io.Writer, l *logger, srcp 
 		l.errorf("%v", err)
 		return exitError
 	}
-	c.maxFlowsDefault()
 	res, code := c.analyze(fs.Args(), stdin, l, nil, srcp)
 	if res == nil || code != exitOK {
 		if code == exitOK {
@@ -112,14 +111,6 @@ func runCheck(args []string, stdin io.Reader, stdout io.Writer, l *logger, srcp 
 	}
 	fmt.Fprintf(stdout, "check: %d difference%s in %d flow%s against %s\n", len(diffs), plural(len(diffs)), flowsDiffering, plural(flowsDiffering), baseline)
 	return exitFindings
-}
-
-// maxFlowsDefault keeps a zero --max-flows (never set by flags) at the
-// default; flags() already sets it, so this only guards direct callers.
-func (c *cli) maxFlowsDefault() {
-	if c.maxFlows == 0 {
-		c.maxFlows = defaultMaxFlows
-	}
 }
 
 func plural(n int) string {
