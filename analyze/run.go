@@ -133,7 +133,7 @@ func (r *runner) finish(c *flows.Conn) error {
 
 // build turns a finished connection into a Flow and passes it on.
 func (r *runner) build(c *flows.Conn) error {
-	f := buildFlow(c, &r.scratch)
+	f := r.buildFlow(c)
 	r.sum.Add(f)
 	if r.opts.Emit != nil {
 		return r.opts.Emit(f)
@@ -141,6 +141,9 @@ func (r *runner) build(c *flows.Conn) error {
 	r.flows = append(r.flows, f)
 	return nil
 }
+
+// buildFlow builds c's Flow with the runner's scratch space.
+func (r *runner) buildFlow(c *flows.Conn) *Flow { return buildFlow(c, &r.scratch) }
 
 func (r *runner) close() (*Result, error) {
 	err := r.table.Flush()
