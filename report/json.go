@@ -6,10 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math"
-	"slices"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/teardown/teardown/analyze"
 )
@@ -149,11 +146,11 @@ func normalSummary(s *analyze.Summary) *analyze.Summary {
 // *analyze.Flow whose nil lists and maps are empty ones: field order and
 // names from the struct tags, omitempty, sorted map keys, encoding/json's
 // float and string formatting with HTML escaping off. It uses no
-// reflection except for diagnoses (few, and their type grows with the
-// rules): flows are most of the output and this is the hot path of
-// --format jsonl. TestFlowEncoderMatchesEncodingJSON fills every field of
-// a Flow by reflection and compares the two, so a field added to the
-// result types and not here fails it.
+// reflection and, into a buffer with room, allocates nothing: flows are
+// most of the output and this is the hot path of --format jsonl.
+// TestFlowEncoderMatchesEncodingJSON fills every field of a Flow by
+// reflection (diagnoses, bounds and checks included) and compares the two,
+// so a field added to the result types and not here fails it.
 
 // appendFlow appends the compact JSON of f.
 func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
@@ -203,7 +200,7 @@ func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
 		b = append(b, `,"time_wait_holder":`...)
 		b = appendString(b, string(r.TimeWaitHolder))
 		b = append(b, `,"timestamps":`...)
-		b = strconv.AppendBool(b, r.Timestamps)
+		b = appendBool(b, r.Timestamps)
 		b = append(b, `,"verdict":`...)
 		b = appendString(b, r.Verdict)
 		b = append(b, '}')
@@ -278,55 +275,36 @@ func appendSide(b []byte, s *analyze.Side) ([]byte, error) {
 		return append(b, "null"...), nil
 	}
 	b = append(b, `{"states":[`...)
-	{
-		for i := range s.States {
-			e := &s.States[i]
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"state":`...)
-			b = appendState(b, e.State)
-			b = append(b, `,"frame":`...)
-			b = strconv.AppendUint(b, e.Frame, 10)
-			b = append(b, `,"at":`...)
-			b = appendTime(b, e.At)
-			if e.Via != "" {
-				b = append(b, `,"via":`...)
-				b = appendString(b, e.Via)
-			}
-			if e.Inferred {
-				b = append(b, `,"inferred":true`...)
-			}
-			b = append(b, '}')
+	for i := range s.States {
+		e := &s.States[i]
+		if i > 0 {
+			b = append(b, ',')
 		}
-		b = append(b, ']')
+		b = append(b, `{"state":`...)
+		b = appendState(b, e.State)
+		b = append(b, `,"frame":`...)
+		b = strconv.AppendUint(b, e.Frame, 10)
+		b = append(b, `,"at":`...)
+		b = appendTime(b, e.At)
+		if e.Via != "" {
+			b = append(b, `,"via":`...)
+			b = appendString(b, e.Via)
+		}
+		if e.Inferred {
+			b = append(b, `,"inferred":true`...)
+		}
+		b = append(b, '}')
 	}
-	b = append(b, `,"fin_frames":`...)
+	b = append(b, `],"fin_frames":`...)
 	b = appendFrames(b, s.FinFrames)
 	b = append(b, `,"fin_retransmissions":`...)
 	b = strconv.AppendInt(b, int64(s.FinRetransmissions), 10)
 	b = append(b, `,"fin_tlp":`...)
-	b = strconv.AppendBool(b, s.FinTLP)
+	b = appendBool(b, s.FinTLP)
 	b = append(b, `,"durations":`...)
-	{
-		keys := make([]string, 0, len(s.Durations))
-		for k := range s.Durations {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			var err error
-			if b, err = appendFloat(b, s.Durations[k]); err != nil {
-				return b, err
-			}
-		}
-		b = append(b, '}')
+	var err error
+	if b, err = appendDurations(b, s.Durations); err != nil {
+		return b, err
 	}
 	b = append(b, `,"final_state":`...)
 	b = appendState(b, s.FinalState)
@@ -347,16 +325,115 @@ func appendSide(b []byte, s *analyze.Side) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// appendDiagnosis writes d with encoding/json: diagnoses are few, and
-// their type grows with the rules.
-func appendDiagnosis(b []byte, d *analyze.Diagnosis) ([]byte, error) {
-	if d.Frames == nil {
-		c := *d
-		c.Frames = []uint64{}
-		d = &c
+// appendDurations writes the map with its keys in sorted order, as
+// encoding/json does. A side has a handful of durations: their keys are
+// sorted on the stack.
+func appendDurations(b []byte, m map[string]float64) ([]byte, error) {
+	keys := make([]string, 0, 16)
+	for k := range m {
+		keys = append(keys, k)
 	}
-	j, err := marshal(d)
-	return append(b, j...), err
+	for i := 1; i < len(keys); i++ { // insertion sort
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		var err error
+		if b, err = appendFloat(b, m[k]); err != nil {
+			return b, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+func appendDiagnosis(b []byte, d *analyze.Diagnosis) ([]byte, error) {
+	b = append(b, `{"code":`...)
+	b = appendString(b, d.Code)
+	b = append(b, `,"severity":`...)
+	b = appendString(b, string(d.Severity))
+	if d.Side != "" {
+		b = append(b, `,"side":`...)
+		b = appendString(b, string(d.Side))
+	}
+	if d.Sysctl != "" {
+		b = append(b, `,"sysctl":`...)
+		b = appendString(b, d.Sysctl)
+	}
+	b = append(b, `,"message":`...)
+	b = appendString(b, d.Message)
+	b = append(b, `,"frames":`...)
+	b = appendFrames(b, d.Frames)
+	if d.Advice != "" {
+		b = append(b, `,"advice":`...)
+		b = appendString(b, d.Advice)
+	}
+	if len(d.Bounds) > 0 {
+		b = append(b, `,"bounds":[`...)
+		for i := range d.Bounds {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendBound(b, &d.Bounds[i]); err != nil {
+				return b, err
+			}
+		}
+		b = append(b, ']')
+	}
+	if len(d.Checks) > 0 {
+		b = append(b, `,"checks":[`...)
+		for i := range d.Checks {
+			c := &d.Checks[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"host":`...)
+			b = appendString(b, c.Host)
+			b = append(b, `,"sysctl":`...)
+			b = appendString(b, c.Sysctl)
+			b = append(b, `,"value":`...)
+			b = appendString(b, c.Value)
+			b = append(b, `,"agrees":`...)
+			b = appendBool(b, c.Agrees)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}
+
+func appendBound(b []byte, x *analyze.Bound) ([]byte, error) {
+	var err error
+	b = append(b, `{"host":`...)
+	b = appendString(b, x.Host)
+	b = append(b, `,"sysctl":`...)
+	b = appendString(b, x.Sysctl)
+	b = append(b, `,"of":`...)
+	b = appendString(b, x.Of)
+	if x.Above != nil {
+		b = append(b, `,"above":`...)
+		if b, err = appendFloat(b, *x.Above); err != nil {
+			return b, err
+		}
+	}
+	if x.Below != nil {
+		b = append(b, `,"below":`...)
+		if b, err = appendFloat(b, *x.Below); err != nil {
+			return b, err
+		}
+	}
+	if x.Assumes != "" {
+		b = append(b, `,"assumes":`...)
+		b = appendString(b, x.Assumes)
+	}
+	return append(b, '}'), nil
 }
 
 func appendEvent(b []byte, e *analyze.Event) []byte {
@@ -392,145 +469,4 @@ func appendFrames(b []byte, fs []uint64) []byte {
 		b = strconv.AppendUint(b, f, 10)
 	}
 	return append(b, ']')
-}
-
-// appendState writes the state's name (an invalid state, which
-// encoding/json would refuse, as "INVALID").
-func appendState(b []byte, s analyze.State) []byte {
-	return appendString(b, s.String())
-}
-
-// appendTime writes t as analyze.Time.MarshalText does (RFC 3339, UTC,
-// nine fractional digits), by arithmetic for times from 1970 to 9999.
-func appendTime(b []byte, t analyze.Time) []byte {
-	if t < 0 {
-		s, _ := t.MarshalText()
-		return appendString(b, string(s))
-	}
-	secs, ns := int64(t)/1e9, int64(t)%1e9
-	days, rem := secs/86400, secs%86400
-	// Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-	z := days + 719468
-	era := z / 146097
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	y := yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d := doy - (153*mp+2)/5 + 1
-	m := mp + 3
-	if m > 12 {
-		m -= 12
-	}
-	if m <= 2 {
-		y++
-	}
-	if y > 9999 {
-		s, _ := t.MarshalText()
-		return appendString(b, string(s))
-	}
-	var buf [32]byte // "2006-01-02T15:04:05.000000000Z" quoted
-	buf[0] = '"'
-	put2(buf[1:], y/100)
-	put2(buf[3:], y%100)
-	buf[5] = '-'
-	put2(buf[6:], m)
-	buf[8] = '-'
-	put2(buf[9:], d)
-	buf[11] = 'T'
-	put2(buf[12:], rem/3600)
-	buf[14] = ':'
-	put2(buf[15:], rem/60%60)
-	buf[17] = ':'
-	put2(buf[18:], rem%60)
-	buf[20] = '.'
-	buf[21] = byte('0' + ns/1e8)
-	put2(buf[22:], ns/1e6%100)
-	put2(buf[24:], ns/1e4%100)
-	put2(buf[26:], ns/100%100)
-	put2(buf[28:], ns%100)
-	buf[30], buf[31] = 'Z', '"'
-	return append(b, buf[:]...)
-}
-
-const pairs = "00010203040506070809" + "10111213141516171819" + "20212223242526272829" + "30313233343536373839" + "40414243444546474849" +
-	"50515253545556575859" + "60616263646566676869" + "70717273747576777879" + "80818283848586878889" + "90919293949596979899"
-
-// put2 writes v (0-99) as two digits.
-func put2(b []byte, v int64) { b[0], b[1] = pairs[2*v], pairs[2*v+1] }
-
-// appendFloat formats f as encoding/json does; like it, it refuses NaN and
-// infinities.
-func appendFloat(b []byte, f float64) ([]byte, error) {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return b, &json.UnsupportedValueError{Str: strconv.FormatFloat(f, 'g', -1, 64)}
-	}
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// Clean up e-09 to e-9.
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b, nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString quotes s as encoding/json does with HTML escaping off.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

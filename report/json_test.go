@@ -341,3 +341,43 @@ func TestFlowEncoderOnLabFlows(t *testing.T) {
 	}
 	t.Logf("%d flows compared", n)
 }
+
+// TestAppendFlowDoesNotAllocate: into a buffer with room, the flow
+// encoder allocates nothing, whatever the flow holds.
+func TestAppendFlowDoesNotAllocate(t *testing.T) {
+	var full analyze.Flow
+	fill(reflect.ValueOf(&full).Elem(), 0)
+	// Durations as a side has them: more keys than fill gives.
+	full.Sides.Server.Durations = map[string]float64{"ESTABLISHED": 12.5, "FIN_WAIT1": 0.0002, "FIN_WAIT2": 0.0011, "TIME_WAIT": 60, "CLOSED": 1.5e-7}
+	for name, f := range map[string]*analyze.Flow{"every field set": &full, "sample": sampleResult().Flows[0]} {
+		buf := make([]byte, 0, 64<<10)
+		if n := testing.AllocsPerRun(100, func() {
+			var err error
+			if buf, err = appendFlow(buf[:0], f); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("%s: %v allocations a flow, want 0", name, n)
+		}
+	}
+}
+
+// TestFlowEncoderSortsDurations: keys come out sorted however many a
+// side has (past the encoder's stack room too).
+func TestFlowEncoderSortsDurations(t *testing.T) {
+	for n := range 40 {
+		f := sampleResult().Flows[0]
+		d := map[string]float64{}
+		for i := range n {
+			d[strings.Repeat("Z", i%3)+string(rune('A'+(i*7)%26))+strings.Repeat("a", i/26)] = float64(i) / 7
+		}
+		f.Sides.Client.Durations = d
+		got, err := appendFlow(nil, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := reference(t, f); string(got) != want {
+			t.Fatalf("%d durations: flow encoder differs from encoding/json:\n got %s\nwant %s", n, got, want)
+		}
+	}
+}
