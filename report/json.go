@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"strconv"
 
 	"github.com/teardown/teardown/analyze"
 )
@@ -155,10 +154,11 @@ func normalSummary(s *analyze.Summary) *analyze.Summary {
 // appendFlow appends the compact JSON of f.
 func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
 	var err error
+	var tw timeWriter
 	b = append(b, `{"id":`...)
-	b = strconv.AppendInt(b, int64(f.ID), 10)
+	b = appendInt(b, f.ID)
 	b = append(b, `,"incarnation":`...)
-	b = strconv.AppendInt(b, int64(f.Incarnation), 10)
+	b = appendInt(b, f.Incarnation)
 	b = append(b, `,"client":`...)
 	b = appendString(b, f.Client)
 	b = append(b, `,"server":`...)
@@ -166,13 +166,13 @@ func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
 	b = append(b, `,"roles":`...)
 	b = appendString(b, f.Roles)
 	b = append(b, `,"first_frame":`...)
-	b = strconv.AppendUint(b, f.FirstFrame, 10)
+	b = appendUint(b, f.FirstFrame)
 	b = append(b, `,"last_frame":`...)
-	b = strconv.AppendUint(b, f.LastFrame, 10)
+	b = appendUint(b, f.LastFrame)
 	b = append(b, `,"start":`...)
-	b = appendTime(b, f.Start)
+	b = tw.append(b, f.Start)
 	b = append(b, `,"end":`...)
-	b = appendTime(b, f.End)
+	b = tw.append(b, f.End)
 	b = append(b, `,"handshake":`...)
 	b = appendString(b, f.Handshake)
 	b = append(b, `,"close":`...)
@@ -180,11 +180,11 @@ func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
 		return b, err
 	}
 	b = append(b, `,"sides":{"client":`...)
-	if b, err = appendSide(b, f.Sides.Client); err != nil {
+	if b, err = appendSide(b, f.Sides.Client, &tw); err != nil {
 		return b, err
 	}
 	b = append(b, `,"server":`...)
-	if b, err = appendSide(b, f.Sides.Server); err != nil {
+	if b, err = appendSide(b, f.Sides.Server, &tw); err != nil {
 		return b, err
 	}
 	b = append(b, `},"reuse":`...)
@@ -192,7 +192,7 @@ func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, `{"previous_id":`...)
-		b = strconv.AppendInt(b, int64(r.PreviousID), 10)
+		b = appendInt(b, r.PreviousID)
 		b = append(b, `,"gap":`...)
 		if b, err = appendFloat(b, r.Gap); err != nil {
 			return b, err
@@ -224,7 +224,7 @@ func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendEvent(b, &f.Events[i])
+			b = appendEvent(b, &f.Events[i], &tw)
 		}
 		b = append(b, ']')
 	}
@@ -243,7 +243,7 @@ func appendClose(b []byte, c *analyze.Close) ([]byte, error) {
 		b = append(b, `{"sender":`...)
 		b = appendString(b, string(h.Sender))
 		b = append(b, `,"bytes":`...)
-		b = strconv.AppendUint(b, h.Bytes, 10)
+		b = appendUint(b, h.Bytes)
 		b = append(b, `,"duration":`...)
 		var err error
 		if b, err = appendFloat(b, h.Duration); err != nil {
@@ -260,7 +260,7 @@ func appendClose(b []byte, c *analyze.Close) ([]byte, error) {
 		b = append(b, `{"by":`...)
 		b = appendString(b, string(r.By))
 		b = append(b, `,"frame":`...)
-		b = strconv.AppendUint(b, r.Frame, 10)
+		b = appendUint(b, r.Frame)
 		b = append(b, `,"state":`...)
 		b = appendState(b, r.State)
 		b = append(b, `,"cause":`...)
@@ -270,7 +270,7 @@ func appendClose(b []byte, c *analyze.Close) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-func appendSide(b []byte, s *analyze.Side) ([]byte, error) {
+func appendSide(b []byte, s *analyze.Side, tw *timeWriter) ([]byte, error) {
 	if s == nil {
 		return append(b, "null"...), nil
 	}
@@ -280,12 +280,10 @@ func appendSide(b []byte, s *analyze.Side) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"state":`...)
-		b = appendState(b, e.State)
-		b = append(b, `,"frame":`...)
-		b = strconv.AppendUint(b, e.Frame, 10)
+		b = append(b, stateEntryHeads[e.State]...)
+		b = appendUint(b, e.Frame)
 		b = append(b, `,"at":`...)
-		b = appendTime(b, e.At)
+		b = tw.append(b, e.At)
 		if e.Via != "" {
 			b = append(b, `,"via":`...)
 			b = appendString(b, e.Via)
@@ -298,7 +296,7 @@ func appendSide(b []byte, s *analyze.Side) ([]byte, error) {
 	b = append(b, `],"fin_frames":`...)
 	b = appendFrames(b, s.FinFrames)
 	b = append(b, `,"fin_retransmissions":`...)
-	b = strconv.AppendInt(b, int64(s.FinRetransmissions), 10)
+	b = appendInt(b, s.FinRetransmissions)
 	b = append(b, `,"fin_tlp":`...)
 	b = appendBool(b, s.FinTLP)
 	b = append(b, `,"durations":`...)
@@ -316,37 +314,41 @@ func appendSide(b []byte, s *analyze.Side) ([]byte, error) {
 	}
 	if s.IgnoredRSTs != 0 {
 		b = append(b, `,"ignored_rsts":`...)
-		b = strconv.AppendInt(b, int64(s.IgnoredRSTs), 10)
+		b = appendInt(b, s.IgnoredRSTs)
 	}
 	if s.ZeroWindowFinHeld != 0 {
 		b = append(b, `,"zero_window_fin_held":`...)
-		b = strconv.AppendInt(b, int64(s.ZeroWindowFinHeld), 10)
+		b = appendInt(b, s.ZeroWindowFinHeld)
 	}
 	return append(b, '}'), nil
 }
 
 // appendDurations writes the map with its keys in sorted order, as
-// encoding/json does. A side has a handful of durations: their keys are
-// sorted on the stack.
+// encoding/json does. A side has a handful of durations: they are sorted
+// on the stack.
 func appendDurations(b []byte, m map[string]float64) ([]byte, error) {
-	keys := make([]string, 0, 16)
-	for k := range m {
-		keys = append(keys, k)
+	type duration struct {
+		state string
+		secs  float64
 	}
-	for i := 1; i < len(keys); i++ { // insertion sort
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
+	ds := make([]duration, 0, 16)
+	for k, v := range m {
+		ds = append(ds, duration{k, v})
+	}
+	for i := 1; i < len(ds); i++ { // insertion sort
+		for j := i; j > 0 && ds[j].state < ds[j-1].state; j-- {
+			ds[j], ds[j-1] = ds[j-1], ds[j]
 		}
 	}
 	b = append(b, '{')
-	for i, k := range keys {
+	for i := range ds {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = appendString(b, ds[i].state)
 		b = append(b, ':')
 		var err error
-		if b, err = appendFloat(b, m[k]); err != nil {
+		if b, err = appendFloat(b, ds[i].secs); err != nil {
 			return b, err
 		}
 	}
@@ -436,26 +438,26 @@ func appendBound(b []byte, x *analyze.Bound) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-func appendEvent(b []byte, e *analyze.Event) []byte {
+func appendEvent(b []byte, e *analyze.Event, tw *timeWriter) []byte {
 	b = append(b, `{"frame":`...)
-	b = strconv.AppendUint(b, e.Frame, 10)
+	b = appendUint(b, e.Frame)
 	b = append(b, `,"at":`...)
-	b = appendTime(b, e.At)
+	b = tw.append(b, e.At)
 	b = append(b, `,"from":`...)
 	b = appendString(b, string(e.From))
 	b = append(b, `,"flags":`...)
 	b = appendString(b, e.Flags)
 	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, uint64(e.Seq), 10)
+	b = appendUint(b, uint64(e.Seq))
 	b = append(b, `,"ack":`...)
-	b = strconv.AppendUint(b, uint64(e.Ack), 10)
+	b = appendUint(b, uint64(e.Ack))
 	b = append(b, `,"len":`...)
-	b = strconv.AppendUint(b, uint64(e.Len), 10)
+	b = appendUint(b, uint64(e.Len))
 	b = append(b, `,"note":`...)
 	b = appendString(b, e.Note)
 	if e.Count != 0 {
 		b = append(b, `,"count":`...)
-		b = strconv.AppendInt(b, int64(e.Count), 10)
+		b = appendInt(b, e.Count)
 	}
 	return append(b, '}')
 }
@@ -466,7 +468,7 @@ func appendFrames(b []byte, fs []uint64) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendUint(b, f, 10)
+		b = appendUint(b, f)
 	}
 	return append(b, ']')
 }

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -378,6 +380,130 @@ func TestFlowEncoderSortsDurations(t *testing.T) {
 		}
 		if want := reference(t, f); string(got) != want {
 			t.Fatalf("%d durations: flow encoder differs from encoding/json:\n got %s\nwant %s", n, got, want)
+		}
+	}
+}
+
+// TestAppendFloatMatchesEncodingJSON compares appendFloat, its
+// nanosecond fast path included, with encoding/json on durations as the
+// analyzer computes them and on arbitrary doubles.
+func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	check := func(f float64) {
+		t.Helper()
+		want, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendFloat(nil, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Fatalf("appendFloat(%b) = %s, want %s", f, got, want)
+		}
+	}
+	for _, f := range []float64{0, 1, -1, 1e-6, 1e-6 - 1e-22, 999999.999999999, 1e6, 1e6 - 1e-10, 1e21, 1.5e-7, 0.1, 0.2, 0.3, 1.0 / 3, 60, 0.0002, 12.5, math.SmallestNonzeroFloat64, math.MaxFloat64} {
+		check(f)
+		check(-f)
+	}
+	for range 50_000 {
+		// A duration between two nanosecond timestamps, of any magnitude.
+		n := rng.Int64N(int64(1) << rng.IntN(63))
+		check(analyze.Time(0).Seconds(analyze.Time(n)))
+		check(float64(n) / 1e9)
+		if _, ok := appendNanos(nil, float64(n)/1e9); !ok && n >= 1000 && n < 1e15 {
+			t.Fatalf("%d ns: not on the fast path", n)
+		}
+		check(float64(n) / 1e6)
+		check(float64(n%1_000_000_000_000_000) / 1e9)
+		// Nearby doubles, and any double at all.
+		f := float64(n) / 1e9
+		check(math.Nextafter(f, 0))
+		check(math.Nextafter(f, math.Inf(1)))
+		if g := math.Float64frombits(rng.Uint64()); !math.IsNaN(g) && !math.IsInf(g, 0) {
+			check(g)
+		}
+		check(rng.Float64() * 1e6)
+	}
+}
+
+// TestAppendTimeMatchesMarshalText compares the time writer with
+// analyze.Time.MarshalText over the whole range of times, each written by
+// a fresh writer and by one that wrote a time before, near or far.
+func TestAppendTimeMatchesMarshalText(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var shared timeWriter
+	var prev analyze.Time
+	for i := range 200_000 {
+		var tm analyze.Time
+		switch i % 4 {
+		case 0:
+			tm = analyze.Time(rng.Int64())
+		case 1:
+			tm = analyze.Time(rng.Int64N(4102444800e9)) // to 2100
+		case 2:
+			tm = prev + analyze.Time(rng.Int64N(172800e9)) - 86400e9 // a day either side
+		default:
+			tm = analyze.Time(-rng.Int64N(1e18))
+		}
+		prev = tm
+		want, err := json.Marshal(tm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fresh timeWriter
+		if got := fresh.append(nil, tm); string(got) != string(want) {
+			t.Fatalf("time %d = %s, want %s", tm, got, want)
+		}
+		if got := shared.append(nil, tm); string(got) != string(want) {
+			t.Fatalf("time %d after others = %s, want %s", tm, got, want)
+		}
+	}
+}
+
+func TestAppendIntMatchesStrconv(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range 100_000 {
+		u := rng.Uint64() >> rng.IntN(64)
+		if i < 1000 {
+			u = uint64(i)
+		}
+		if got, want := appendUint(nil, u), strconv.FormatUint(u, 10); string(got) != want {
+			t.Fatalf("appendUint(%d) = %s", u, got)
+		}
+		v := int(int64(u))
+		for _, v := range []int{v, -v, math.MinInt64, math.MaxInt64} {
+			if got, want := appendInt(nil, v), strconv.Itoa(v); string(got) != want {
+				t.Fatalf("appendInt(%d) = %s", v, got)
+			}
+		}
+	}
+}
+
+// TestAppendStringMatchesEncodingJSON compares appendString with
+// encoding/json on strings with a character to escape anywhere, or none.
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	special := []string{"\"", "\\", "\x00", "\x1f", "\n", "\t", "\x7f", "\u2028", "\u2029", "é", "\xff", "\xe2\x80", "<", "&", " "}
+	for range 100_000 {
+		var sb strings.Builder
+		for range rng.IntN(40) {
+			sb.WriteByte(byte(0x20 + rng.IntN(0x5f)))
+		}
+		s := sb.String()
+		if rng.IntN(2) == 0 {
+			at := rng.IntN(len(s) + 1)
+			s = s[:at] + special[rng.IntN(len(special))] + s[at:]
+		}
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		if got := appendString(nil, s); string(got) != strings.TrimSuffix(want.String(), "\n") {
+			t.Fatalf("appendString(%q) = %s, want %s", s, got, want.String())
 		}
 	}
 }
