@@ -245,6 +245,15 @@ func TestPcapngBadBlockLength(t *testing.T) {
 	}
 }
 
+// timeBefore returns the timestamp (seconds, microseconds) of the record
+// before record k of a little-endian microsecond pcap file: a record
+// inserted there with it keeps the file in time order.
+func timeBefore(t *testing.T, data []byte, k int) (sec, usec uint32) {
+	t.Helper()
+	r := data[pcapRecords(t, data)[k-1]:]
+	return le.Uint32(r), le.Uint32(r[4:])
+}
+
 // insertRecord inserts a record after record k of a pcap file whose
 // header says snaplen.
 func insertRecord(t *testing.T, data []byte, k int, snaplen uint32, rec []byte) []byte {
@@ -263,7 +272,8 @@ func insertRecord(t *testing.T, data []byte, k int, snaplen uint32, rec []byte) 
 func TestOversizeRecords(t *testing.T) {
 	data := lab(t, "fin-retransmitted.pcap")
 	k := (len(pcapRecords(t, data)) - 1) / 2
-	control := jsonRun(t, 0, nil, write(t, "control", insertRecord(t, data, k, 2000, pcapRecord(1, 0, arp, len(arp)))))
+	sec, usec := timeBefore(t, data, k)
+	control := jsonRun(t, 0, nil, write(t, "control", insertRecord(t, data, k, 2000, pcapRecord(sec, usec, arp, len(arp)))))
 	for _, tt := range []struct {
 		name string
 		size int
@@ -275,7 +285,7 @@ func TestOversizeRecords(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			big := make([]byte, tt.size)
 			copy(big, arp)
-			path := write(t, "big", insertRecord(t, data, k, 2000, pcapRecord(1, 0, big, tt.size)))
+			path := write(t, "big", insertRecord(t, data, k, 2000, pcapRecord(sec, usec, big, tt.size)))
 			got := jsonRun(t, 0, []string{fmt.Sprintf(`^teardown: warning: %s: frame %d: %s$`, regexp.QuoteMeta(path), k+1, tt.warn)}, path)
 			sameAnalysis(t, control, got)
 			if skipped(got, "malformed") != 1 || skipped(got, "non_tcp") != 0 {
@@ -328,10 +338,11 @@ func TestSnaplenCutTCPHeader(t *testing.T) {
 	offs := pcapRecords(t, data)
 	k := len(offs) / 2
 	frame := data[offs[k]+16 : offs[k+1]]
-	control := jsonRun(t, 0, nil, write(t, "control", insertRecord(t, data, k, 200, pcapRecord(1, 0, arp, len(arp)))))
+	sec, usec := timeBefore(t, data, k)
+	control := jsonRun(t, 0, nil, write(t, "control", insertRecord(t, data, k, 200, pcapRecord(sec, usec, arp, len(arp)))))
 	for _, n := range []int{14 + 20 + 1, 14 + 20 + 19, 14 + 20 + 21} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			got := jsonRun(t, 0, nil, write(t, "cut", insertRecord(t, data, k, 200, pcapRecord(1, 0, frame[:n], len(frame)))))
+			got := jsonRun(t, 0, nil, write(t, "cut", insertRecord(t, data, k, 200, pcapRecord(sec, usec, frame[:n], len(frame)))))
 			sameAnalysis(t, control, got)
 			if skipped(got, "malformed") != 1 {
 				t.Errorf("skipped %v, want one malformed", captureField(got, "skipped"))
