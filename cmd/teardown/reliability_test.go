@@ -331,24 +331,88 @@ func TestSnaplen96(t *testing.T) {
 }
 
 // TestSnaplenCutTCPHeader inserts a copy of a TCP frame cut by snaplen
-// inside its TCP header: it is counted as malformed, and the analysis is
-// the one with a non-TCP frame in its place.
+// inside its TCP header: it is counted as malformed, a warning names its
+// frame, the bytes captured and those the TCP header needs, and the
+// analysis is the one with a non-TCP frame in its place.
 func TestSnaplenCutTCPHeader(t *testing.T) {
 	data := lab(t, "client-active-close.pcap")
 	offs := pcapRecords(t, data)
 	k := len(offs) / 2
 	frame := data[offs[k]+16 : offs[k+1]]
+	ip := 14 + int(frame[14]&0x0f)*4
+	hdr := ip + int(frame[ip+12]>>4)*4 // the end of the TCP header
 	sec, usec := timeBefore(t, data, k)
 	control := jsonRun(t, 0, nil, write(t, "control", insertRecord(t, data, k, 200, pcapRecord(sec, usec, arp, len(arp)))))
-	for _, n := range []int{14 + 20 + 1, 14 + 20 + 19, 14 + 20 + 21} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			got := jsonRun(t, 0, nil, write(t, "cut", insertRecord(t, data, k, 200, pcapRecord(sec, usec, frame[:n], len(frame)))))
+	for _, tt := range []struct{ n, need int }{{ip + 1, -(ip + 20)}, {ip + 19, hdr}, {ip + 21, hdr}, {hdr - 1, hdr}} {
+		t.Run(fmt.Sprint(tt.n), func(t *testing.T) {
+			need := fmt.Sprint(tt.need)
+			if tt.need < 0 { // too little captured to read the header's length
+				need = fmt.Sprintf("at least %d", -tt.need)
+			}
+			path := write(t, "cut", insertRecord(t, data, k, 200, pcapRecord(sec, usec, frame[:tt.n], len(frame))))
+			warn := fmt.Sprintf(`^teardown: warning: %s: frame %d: TCP header cut by snaplen \(%d of %s bytes captured\); 1 such record skipped \(capture with a larger -s\)$`,
+				regexp.QuoteMeta(path), k+1, tt.n, need)
+			got := jsonRun(t, 0, []string{warn}, path)
 			sameAnalysis(t, control, got)
 			if skipped(got, "malformed") != 1 {
 				t.Errorf("skipped %v, want one malformed", captureField(got, "skipped"))
 			}
 		})
 	}
+}
+
+// TestSnaplenCutSome rewrites a capture as if some of its frames had been
+// captured with a snaplen that ends inside their TCP header and the others
+// with one that ends after it: one warning names the first frame cut in
+// its header and counts them, and the other frames are analysed as whole
+// segments, as if the damaged ones were not TCP.
+func TestSnaplenCutSome(t *testing.T) {
+	for _, name := range []string{"client-active-close.pcap", "tw-reuse-bind-v6.pcap"} {
+		t.Run(name, func(t *testing.T) {
+			data := lab(t, name)
+			offs := pcapRecords(t, data)
+			var cut, control []byte
+			cut, control = bytes.Clone(data[:24]), bytes.Clone(data[:24])
+			var first, n int
+			for i := 0; i+1 < len(offs); i++ {
+				r := data[offs[i]:offs[i+1]]
+				hdr := tcpHeaderEnd(r[16:])
+				if i%3 == 2 {
+					caplen := hdr - 4 // inside the TCP header
+					cut = append(cut, pcapRecord(le.Uint32(r), le.Uint32(r[4:]), r[16:16+caplen], int(le.Uint32(r[12:])))...)
+					control = append(control, pcapRecord(le.Uint32(r), le.Uint32(r[4:]), arp, len(arp))...)
+					if n++; n == 1 {
+						first = i + 1
+					}
+					continue
+				}
+				caplen := min(hdr+2, len(r)-16) // after the TCP header
+				cut = append(cut, pcapRecord(le.Uint32(r), le.Uint32(r[4:]), r[16:16+caplen], int(le.Uint32(r[12:])))...)
+				control = append(control, r...)
+			}
+			want := jsonRun(t, 0, nil, write(t, "control", control))
+			path := write(t, "cut", cut)
+			r := data[offs[first-1]:]
+			hdr := tcpHeaderEnd(r[16:])
+			warn := fmt.Sprintf(`^teardown: warning: %s: frame %d: TCP header cut by snaplen \(%d of %d bytes captured\); %d such records skipped \(capture with a larger -s\)$`,
+				regexp.QuoteMeta(path), first, hdr-4, hdr, n)
+			got := jsonRun(t, 0, []string{warn}, path)
+			sameAnalysis(t, want, got)
+			if skipped(got, "malformed") != float64(n) || len(got["flows"].([]any)) == 0 {
+				t.Errorf("skipped %v, %d flows; want %d malformed, the flows", captureField(got, "skipped"), len(got["flows"].([]any)), n)
+			}
+		})
+	}
+}
+
+// tcpHeaderEnd returns where the TCP header of an Ethernet frame without
+// VLAN tags, carrying IPv4 or IPv6 without extension headers, ends.
+func tcpHeaderEnd(frame []byte) int {
+	ip := 14 + 40
+	if frame[14]>>4 == 4 {
+		ip = 14 + int(frame[14]&0x0f)*4
+	}
+	return ip + int(frame[ip+12]>>4)*4
 }
 
 // ngFile builds a little-endian pcapng file with one Ethernet interface
@@ -408,7 +472,8 @@ func frames(t *testing.T, data []byte) ([][]byte, []int64) {
 // TestTimestampsJumpBack puts each direction of a capture on its own
 // pcapng interface, one of whose clocks runs behind: timestamps go back
 // and forth in file order. Every flow is still reported, no duration is
-// negative, and anything said on standard error names the file and frame.
+// negative, and one warning names the first frame that steps back and
+// counts them.
 func TestTimestampsJumpBack(t *testing.T) {
 	data := lab(t, "server-active-close.pcap")
 	recs, ts := frames(t, data)
@@ -423,17 +488,31 @@ func TestTimestampsJumpBack(t *testing.T) {
 	}
 	for _, skew := range []int64{-2e9, -90e9} {
 		t.Run(fmt.Sprint(skew/1e9), func(t *testing.T) {
-			path := write(t, "skew", ngFile(t, recs, ts, []int64{0, skew}, dir))
-			o := teardown(t, nil, "-f", "json", path)
-			if o.code != 0 {
-				t.Fatalf("exit %d: %s", o.code, o.stderr)
-			}
-			for _, l := range o.lines() {
-				if !regexp.MustCompile(`^teardown: warning: ` + regexp.QuoteMeta(path) + `: frame \d+: `).MatchString(l) {
-					t.Errorf("stderr line %q does not name the file and frame", l)
+			offsets := []int64{0, skew}
+			path := write(t, "skew", ngFile(t, recs, ts, offsets, dir))
+			// The records that step back by more than 1 ms, in file order.
+			var first, n, ooo int
+			var back int64
+			for i := 1; i < len(recs); i++ {
+				prev, at := ts[i-1]+offsets[dir(i-1)], ts[i]+offsets[dir(i)]
+				if at < prev {
+					ooo++
+				}
+				if prev-at > 1e6 {
+					if n++; n == 1 {
+						first, back = i+1, prev-at
+					}
 				}
 			}
-			got := o.report(t)
+			if n < 2 {
+				t.Fatalf("the fixture steps back %d times", n)
+			}
+			warn := fmt.Sprintf(`^teardown: warning: %s: frame %d: timestamp %s s earlier than frame %d's; %d records step back by more than 1 ms \(clock stepped back, or interfaces with different clocks\): durations across them are unreliable$`,
+				regexp.QuoteMeta(path), first, regexp.QuoteMeta(fmt.Sprintf("%.6f", float64(back)/1e9)), first-1, n)
+			got := jsonRun(t, 0, []string{warn}, path)
+			if captureField(got, "out_of_order") != float64(ooo) {
+				t.Errorf("capture.out_of_order %v, want %d", captureField(got, "out_of_order"), ooo)
+			}
 			wf, gf := want["flows"].([]any), got["flows"].([]any)
 			if len(gf) != len(wf) {
 				t.Fatalf("%d flows, want %d", len(gf), len(wf))
@@ -597,5 +676,146 @@ func TestBrokenSysctlFile(t *testing.T) {
 		if n := len(o.report(t)["flows"].([]any)); n == 0 {
 			t.Errorf("tcp_orphan_retries = %s: no flows reported", v)
 		}
+	}
+}
+
+// shiftTimes returns a copy of a little-endian microsecond pcap file with
+// the timestamp of record i moved by by(i) microseconds.
+func shiftTimes(t *testing.T, data []byte, by func(i int) int64) []byte {
+	t.Helper()
+	if le.Uint32(data) != 0xa1b2c3d4 {
+		t.Fatal("not a little-endian microsecond pcap")
+	}
+	out := bytes.Clone(data)
+	offs := pcapRecords(t, data)
+	for i := 0; i+1 < len(offs); i++ {
+		r := out[offs[i]:]
+		us := int64(le.Uint32(r))*1e6 + int64(le.Uint32(r[4:])) + by(i)
+		le.PutUint32(r, uint32(us/1e6))
+		le.PutUint32(r[4:], uint32(us%1e6))
+	}
+	return out
+}
+
+// pcapTimes returns the timestamps of a little-endian microsecond pcap
+// file, in microseconds.
+func pcapTimes(t *testing.T, data []byte) []int64 {
+	t.Helper()
+	offs := pcapRecords(t, data)
+	var ts []int64
+	for i := 0; i+1 < len(offs); i++ {
+		r := data[offs[i]:]
+		ts = append(ts, int64(le.Uint32(r))*1e6+int64(le.Uint32(r[4:])))
+	}
+	return ts
+}
+
+// flowIDs lists the flows of a report by id, endpoints and frames.
+func flowIDs(r map[string]any) []string {
+	var ids []string
+	for _, f := range r["flows"].([]any) {
+		m := f.(map[string]any)
+		ids = append(ids, fmt.Sprint(m["id"], m["client"], m["server"], m["first_frame"], m["last_frame"]))
+	}
+	return ids
+}
+
+// TestClockStepsBack steps the clock of a capture of many connections
+// back by 2 s, a third of the way in, and again two thirds of the way in:
+// one warning names the file and the first frame that steps back, and
+// counts both; every flow is still reported.
+func TestClockStepsBack(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, synth.Config{Seed: 7, Conns: 40, NonTCPFraction: -1}); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	want := jsonRun(t, 0, nil, write(t, "whole", data))
+	ts := pcapTimes(t, data)
+	k, m := len(ts)/3, 2*len(ts)/3
+	stepped := shiftTimes(t, data, func(i int) int64 {
+		switch {
+		case i >= m:
+			return -4e6
+		case i >= k:
+			return -2e6
+		}
+		return 0
+	})
+	back := 2e6 - (ts[k] - ts[k-1]) // microseconds
+	if back <= 1000 || 2e6-(ts[m]-ts[m-1]) <= 1000 {
+		t.Fatal("the fixture's records are too far apart for a 2 s step back")
+	}
+	ooo := 0
+	st := pcapTimes(t, stepped)
+	for i := 1; i < len(st); i++ {
+		if st[i] < st[i-1] {
+			ooo++
+		}
+	}
+	path := write(t, "stepped.pcap", stepped)
+	warn := fmt.Sprintf(`^teardown: warning: %s: frame %d: timestamp %d\.%06d s earlier than frame %d's; 2 records step back by more than 1 ms \(clock stepped back, or interfaces with different clocks\): durations across them are unreliable$`,
+		regexp.QuoteMeta(path), k+1, back/1e6, back%1e6, k)
+	got := jsonRun(t, 0, []string{warn}, path)
+	if d := cmp.Diff(flowIDs(want), flowIDs(got)); d != "" || len(flowIDs(got)) < 40 {
+		t.Errorf("flows differ from the undamaged capture's (-want +got):\n%s", d)
+	}
+	if captureField(got, "out_of_order") != float64(ooo) || ooo < 2 {
+		t.Errorf("capture.out_of_order %v, want %d (at least the 2 steps)", captureField(got, "out_of_order"), ooo)
+	}
+}
+
+// TestClockJitter moves every fifth record of captures a few microseconds
+// before the record ahead of it, as tcpdump -i any writes records: no
+// warning, the records counted out of order, and the same flows.
+func TestClockJitter(t *testing.T) {
+	for _, name := range []string{"client-active-close.pcap", "tw-reuse-bind.pcap"} {
+		t.Run(name, func(t *testing.T) {
+			data := lab(t, name)
+			want := jsonRun(t, 0, nil, write(t, "whole", data))
+			ts := pcapTimes(t, data)
+			n := 0
+			jitter := shiftTimes(t, data, func(i int) int64 {
+				if i%5 != 4 {
+					return 0
+				}
+				n++
+				return ts[i-1] - ts[i] - 7 // 7 µs before the record ahead
+			})
+			got := jsonRun(t, 0, nil, write(t, "jitter", jitter))
+			if captureField(got, "out_of_order") != float64(n) || n == 0 {
+				t.Errorf("capture.out_of_order %v, want %d", captureField(got, "out_of_order"), n)
+			}
+			if d := cmp.Diff(flowIDs(want), flowIDs(got)); d != "" {
+				t.Errorf("flows differ (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestLabCapturesQuiet runs the command on every lab capture, one of which
+// (tcpdump -i any) has records a few microseconds out of order: none
+// writes anything on standard error.
+func TestLabCapturesQuiet(t *testing.T) {
+	var paths []string
+	for _, g := range []string{"*.pcap", "*.pcapng"} {
+		m, err := filepath.Glob(filepath.Join(testenv.Lab(t), g))
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, m...)
+	}
+	if len(paths) == 0 {
+		t.Skip("no lab captures")
+	}
+	outOfOrder := false
+	for _, p := range paths {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			r := jsonRun(t, 0, nil, p)
+			outOfOrder = outOfOrder || captureField(r, "out_of_order") != nil
+		})
+	}
+	if !outOfOrder {
+		t.Error("no lab capture has records out of order: nothing shows that small steps back do not warn")
 	}
 }

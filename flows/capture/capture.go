@@ -42,14 +42,16 @@ type Info struct {
 	// headers quoted inside ICMP errors among them).
 	NonTCP uint64
 	// Malformed counts records whose headers claim more bytes than the
-	// packet has, that snaplen cut before the end of the TCP header, or
-	// that were rejected whole (see Warnings).
+	// packet has, that snaplen cut before the end of the TCP header (one
+	// warning per input counts those), or that were rejected whole (see
+	// Warnings).
 	Malformed uint64
 	// Fragments counts IP fragments of TCP: they are skipped, not
 	// reassembled.
 	Fragments uint64
 	// OutOfOrder counts records whose timestamp is earlier than the one
-	// before it in the same file.
+	// before it in the same file, by however little. Those earlier by
+	// more than 1 ms are also counted in one warning per input.
 	OutOfOrder uint64
 	// Truncated is set when an input ended inside a record.
 	Truncated bool
@@ -58,7 +60,10 @@ type Info struct {
 	First, Last int64
 	// Warnings describe damaged input that was skipped, one line each,
 	// naming the file and the frame: "x.pcap: frame 1201: truncated record
-	// (37 bytes of 74); everything before it was read".
+	// (37 bytes of 74); everything before it was read". Damage spread
+	// over an input (timestamps that step back, TCP headers cut by
+	// snaplen) is one line per input that names the first frame and
+	// counts the records; before the end it counts those read so far.
 	Warnings []string
 }
 
@@ -185,6 +190,8 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 		f := r.heap[0]
 		h := &f.head
 		if h.kind == headEnd {
+			r.info.Warnings = append(r.info.Warnings, f.summary()...)
+			f.done = true
 			r.flushNotes(f, r.info.Packets+1, false)
 			if f.hidden > 0 {
 				r.info.Warnings = append(r.info.Warnings, fmt.Sprintf("%s: %d more warnings like these not shown", f.name, f.hidden))
@@ -220,6 +227,9 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 			r.info.NonTCP++
 		case resMalformed:
 			r.info.Malformed++
+		case resCut:
+			r.info.Malformed++
+			f.snapCut(frame, h)
 		case resFragment:
 			r.info.Fragments++
 		}
@@ -235,6 +245,12 @@ func (r *Reader) Info() Info {
 	i.Files = slices.Clone(i.Files)
 	i.LinkTypes = slices.Clone(i.LinkTypes)
 	i.Warnings = slices.Clone(i.Warnings)
+	for _, f := range r.files {
+		if !f.done {
+			// what the inputs not yet finished have to sum up so far
+			i.Warnings = append(i.Warnings, f.summary()...)
+		}
+	}
 	return i
 }
 

@@ -13,8 +13,9 @@ type result uint8
 const (
 	resTCP       result = iota // a TCP segment, decoded
 	resNonTCP                  // some other protocol
-	resMalformed               // a header is shorter than it claims, or cut by snaplen before the TCP header ends
+	resMalformed               // a header is shorter than it claims
 	resFragment                // an IP fragment of TCP (skipped, not reassembled)
+	resCut                     // a TCP segment whose captured bytes end inside its TCP header (snaplen too small)
 )
 
 // maxNest bounds how many tunnels (IP in IP, MPLS pseudowires) a packet may
@@ -51,6 +52,10 @@ type decoder struct {
 	// datagram before the frame did: an IP length beyond it is clamped to
 	// it, as Wireshark does, rather than the packet taken as malformed.
 	carried bool
+	// When the result is resCut: the TCP header's length (0 when too
+	// little of it was captured to read its data offset), and how many of
+	// its bytes were captured.
+	tcpLen, tcpGot int
 }
 
 // decode decodes one record of the given link type into s. wire is the
@@ -58,11 +63,31 @@ type decoder struct {
 // headers may claim. s is overwritten whatever the result, and holds a
 // complete segment (but for Frame and Time) only when the result is resTCP.
 func decode(lk link, b []byte, wire int, s *flows.Segment) result {
-	*s = flows.Segment{WScale: -1}
+	d := decoder{s: s}
+	return d.decode(lk, b, wire)
+}
+
+// cutLength tells, of a record that decode found cut inside its TCP header
+// (resCut), how many bytes of it are needed to hold the whole TCP header;
+// exact is false when too little of the header was captured to read its
+// length, and need counts a header without options.
+func cutLength(lk link, b []byte, wire int) (need int, exact bool) {
+	var s flows.Segment
+	d := decoder{s: &s}
+	if d.decode(lk, b, wire) != resCut {
+		return len(b), true
+	}
+	if d.tcpLen == 0 {
+		return len(b) - d.tcpGot + 20, false
+	}
+	return len(b) - d.tcpGot + d.tcpLen, true
+}
+
+func (d *decoder) decode(lk link, b []byte, wire int) result {
+	*d.s = flows.Segment{WScale: -1}
 	if wire < len(b) {
 		wire = len(b)
 	}
-	d := decoder{s: s}
 	switch lk {
 	case linkEthernet:
 		return d.ethernet(b, wire)
@@ -292,7 +317,7 @@ func (d *decoder) ipv4(b []byte, wire int) result {
 	s.IPID = be16(b[4:])
 	s.DF = frag&0x4000 != 0
 	s.TTL = b[8]
-	return tcp(b[hl:], total-hl, netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20])), s)
+	return d.tcp(b[hl:], total-hl, netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20])))
 }
 
 // carriesTCP reports whether an IP protocol number is TCP or a tunnel that
@@ -337,7 +362,7 @@ func (d *decoder) ipv6(b []byte, wire int) result {
 		case protoTCP:
 			d.s.IPv6 = true
 			d.s.TTL = hop
-			return tcp(p, rem, src, dst, d.s)
+			return d.tcp(p, rem, src, dst)
 		case 0, 43, 60, 51: // hop-by-hop, routing, destination options, authentication
 			if len(p) < 2 {
 				return resMalformed
@@ -377,15 +402,23 @@ func (d *decoder) ipv6(b []byte, wire int) result {
 }
 
 // tcp decodes a TCP header. b holds the captured bytes of the segment and
-// seglen its length according to the IP header.
-func tcp(b []byte, seglen int, src, dst netip.Addr, s *flows.Segment) result {
-	if len(b) < 20 || seglen < 20 {
-		return resMalformed
+// seglen its length according to the IP header. A header that the IP
+// length says is there but the captured bytes end inside is resCut.
+func (d *decoder) tcp(b []byte, seglen int, src, dst netip.Addr) result {
+	if len(b) < 20 {
+		if seglen < 20 {
+			return resMalformed
+		}
+		return d.cut(b, seglen)
 	}
 	off := int(b[12]>>4) * 4
-	if off < 20 || off > seglen || off > len(b) {
+	if off < 20 || off > seglen {
 		return resMalformed
 	}
+	if off > len(b) {
+		return d.cut(b, seglen)
+	}
+	s := d.s
 	s.Src = netip.AddrPortFrom(src, be16(b))
 	s.Dst = netip.AddrPortFrom(dst, be16(b[2:]))
 	s.Seq = be32(b[4:])
@@ -395,6 +428,21 @@ func tcp(b []byte, seglen int, src, dst netip.Addr, s *flows.Segment) result {
 	s.PayloadLen = uint32(seglen - off)
 	tcpOptions(b[20:off], s)
 	return resTCP
+}
+
+// cut classifies a TCP header of which only b was captured, though the IP
+// header says seglen bytes (at least 20) were sent: resCut, unless the
+// part captured shows a data offset that cannot be right.
+func (d *decoder) cut(b []byte, seglen int) result {
+	d.tcpLen, d.tcpGot = 0, len(b)
+	if len(b) > 12 {
+		off := int(b[12]>>4) * 4
+		if off < 20 || off > seglen {
+			return resMalformed
+		}
+		d.tcpLen = off
+	}
+	return resCut
 }
 
 // tcpOptions reads the options teardown uses. A malformed option ends the

@@ -182,7 +182,8 @@ func TestDecodeTCPOptions(t *testing.T) {
 			seg := cat(hdr, opts)
 			var got flows.Segment
 			got.WScale = -1
-			if r := tcp(seg, len(seg), srv4.Addr(), cli4.Addr(), &got); r != resTCP {
+			d := decoder{s: &got}
+			if r := d.tcp(seg, len(seg), srv4.Addr(), cli4.Addr()); r != resTCP {
 				t.Fatalf("tcp = %d, want TCP", r)
 			}
 			want := flows.Segment{
@@ -266,8 +267,14 @@ func TestDecodeSkipped(t *testing.T) {
 		{"ipv4 ihl below 5", linkEthernet, mutate(frame, func(b []byte) { b[ipOff] = 0x44 }), 0, resMalformed},
 		{"ipv4 total length beyond the frame", linkEthernet, mutate(frame, func(b []byte) { b[ipOff+2], b[ipOff+3] = 0x05, 0xdc }), 0, resMalformed},
 		{"ipv4 total length below the header", linkEthernet, mutate(frame, func(b []byte) { b[ipOff+2], b[ipOff+3] = 0, 10 }), 0, resMalformed},
-		{"tcp header cut by snaplen", linkEthernet, frame[:ipOff+20+19], len(frame), resMalformed},
-		{"tcp options cut by snaplen", linkEthernet, frame[:ipOff+20+21], len(frame), resMalformed},
+		{"tcp header cut by snaplen", linkEthernet, frame[:ipOff+20+19], len(frame), resCut},
+		{"tcp header cut before its data offset", linkEthernet, frame[:ipOff+20+5], len(frame), resCut},
+		{"tcp header not captured at all", linkEthernet, frame[:ipOff+20], len(frame), resCut},
+		{"tcp options cut by snaplen", linkEthernet, frame[:ipOff+20+21], len(frame), resCut},
+		{"ipv6 tcp header cut by snaplen", linkEthernet, v6frame[:14+40+6], len(v6frame), resCut},
+		{"tcp header cut, data offset below 5", linkEthernet, mutate(frame, func(b []byte) { b[ipOff+20+12] = 0x40 })[:ipOff+20+19], len(frame), resMalformed},
+		{"tcp header cut, data offset beyond the segment", linkEthernet, mutate(frame0, func(b []byte) { b[ipOff+20+12] = 0xf0 })[:ipOff+20+19], len(frame0), resMalformed},
+		{"ip length too short for a tcp header", linkEthernet, mutate(frame, func(b []byte) { b[ipOff+2], b[ipOff+3] = 0, 20+19 }), 0, resMalformed},
 		{"tcp data offset below 5", linkEthernet, mutate(frame, func(b []byte) { b[ipOff+20+12] = 0x40 }), 0, resMalformed},
 		{"tcp data offset beyond the segment", linkEthernet, mutate(frame0, func(b []byte) { b[ipOff+20+12] = 0xf0 }), 0, resMalformed},
 		{"ipv6 header cut", linkEthernet, v6frame[:14+39], 200, resMalformed},

@@ -23,15 +23,16 @@
 // Bad input never loses good data. A record cut short at the end of an
 // input (tcpdump killed mid-write) ends that input with a warning in
 // [Info.Warnings]; every record before it is delivered. A packet whose
-// headers claim more bytes than it has, or which snaplen cut before the end
-// of its TCP header, is counted as malformed and skipped; one cut after its
-// TCP header is a whole segment, its payload length taken from the IP
-// header. IP fragments are counted and skipped. A record larger than the
-// snapshot length or than 256 KiB is skipped with a warning; a damaged
-// pcapng block is skipped by finding the next valid one. Warnings about
-// skipped records are limited to 20 per input. Only an input that
-// cannot be opened or read, is not a capture, or has an unsupported link
-// type is an error ([*Error]).
+// headers claim more bytes than it has is counted as malformed and skipped.
+// So is one which snaplen cut before the end of its TCP header, and one
+// warning per input names the first of those, with its captured and needed
+// lengths, and counts them; a packet cut after its TCP header is a whole
+// segment, its payload length taken from the IP header. IP fragments are
+// counted and skipped. A record larger than the snapshot length or than
+// 256 KiB is skipped with a warning; a damaged pcapng block is skipped by
+// finding the next valid one. Warnings about skipped records are limited
+// to 20 per input. Only an input that cannot be opened or read, is not a
+// capture, or has an unsupported link type is an error ([*Error]).
 //
 // # Frames
 //
@@ -40,7 +41,12 @@
 // the frame numbers Wireshark shows. Records of one input are delivered in
 // the order they were written, even when their timestamps go backwards
 // (see [Info.OutOfOrder]); a pcapng simple packet block, which has no
-// timestamp, takes the time of the record before it.
+// timestamp, takes the time of the record before it. Steps back of a few
+// microseconds are common (tcpdump -i any merges per-CPU queues) and
+// harmless; when records step back by more than 1 ms (a clock stepped
+// back, or pcapng interfaces whose clocks differ), one warning per input
+// names the first of them and counts them, for durations across them are
+// unreliable.
 //
 // Records are decoded in place in the read buffer with hand-written header
 // parsing; a Segment holds only values, and reading allocates nothing per

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"sync/atomic"
+	"time"
 )
 
 const (
@@ -80,7 +81,27 @@ type file struct {
 	notes   []string // warnings waiting for the frame number of the next head
 
 	warnings, hidden int // warnings shown, and not shown (over maxWarnings)
+
+	// Damage summed up in one warning when the file ends (see summary).
+	backs    uint64 // records whose timestamp steps back by more than maxStepBack
+	backBy   uint64 // how far the first of them steps back, in nanoseconds
+	backPrev uint64 // the frame of the record before it (it is the next frame)
+	cuts     uint64 // records cut by snaplen inside their TCP header
+	cutFrame uint64 // the first of them
+	cutHave  int    // its captured bytes
+	cutNeed  int    // the bytes that hold its TCP header
+	cutExact bool   // cutNeed is exact, not a lower bound
+	done     bool   // the file has ended and its summary is in Info.Warnings
 }
+
+// maxStepBack is how far, in nanoseconds, a record's timestamp may step
+// back from the one before it in the same file before a warning says so.
+// tcpdump -i any routinely writes records a few microseconds out of order
+// (packets stamped on different CPUs or interfaces reach the capture in
+// another order; the lab's tw-rst-ignored-rfc1337.pcap steps back 9 µs):
+// that is harmless and must not warn. A clock stepped back, or pcapng
+// interfaces whose clocks differ, step back by far more than this.
+const maxStepBack = uint64(time.Millisecond)
 
 func (f *file) u16(b []byte) uint16 {
 	if f.be {
@@ -321,12 +342,68 @@ func (f *file) note(format string, args ...any) {
 }
 
 // stamp records a record's timestamp: it counts timestamps that go
-// backwards within the file.
+// backwards within the file, and notes those that go back by more than
+// maxStepBack.
 func (f *file) stamp(ts int64) {
 	if f.seen && ts < f.prevTS {
 		f.r.info.OutOfOrder++
+		// The difference is positive; as a uint64 it cannot overflow.
+		if d := uint64(f.prevTS - ts); d > maxStepBack {
+			f.stepBack(d)
+		}
 	}
 	f.prevTS, f.seen = ts, true
+}
+
+// stepBack counts a record whose timestamp is d nanoseconds earlier than
+// the one before it, and remembers the first. It is called while the
+// record is read, before it has a frame number, right after the record
+// before it in this file was delivered (or rejected) as the last frame so
+// far. Being earlier than that record, which was the earliest head of the
+// merge, it is earlier than every other input's head too: it is the next
+// frame, delivered in the same call of Next that reads it.
+func (f *file) stepBack(d uint64) {
+	f.backs++
+	if f.backs == 1 {
+		f.backBy, f.backPrev = d, f.r.info.Packets
+	}
+}
+
+// snapCut counts a record cut by snaplen inside its TCP header, and
+// remembers the first.
+func (f *file) snapCut(frame uint64, h *head) {
+	f.cuts++
+	if f.cuts == 1 {
+		f.cutFrame, f.cutHave = frame, len(h.data)
+		f.cutNeed, f.cutExact = cutLength(h.link, h.data, h.wire)
+	}
+}
+
+// summary returns the warnings that sum up the file's damage so far, each
+// naming the first frame concerned; they are not limited by maxWarnings.
+func (f *file) summary() []string {
+	var w []string
+	if f.backs > 0 {
+		w = append(w, fmt.Sprintf("%s: frame %d: timestamp %.6f s earlier than frame %d's; %s by more than %g ms (clock stepped back, or interfaces with different clocks): durations across them are unreliable",
+			f.name, f.backPrev+1, float64(f.backBy)/1e9, f.backPrev, plural(f.backs, "record steps back", "records step back"), float64(maxStepBack)/1e6))
+	}
+	if f.cuts > 0 {
+		of := ""
+		if !f.cutExact {
+			of = "at least "
+		}
+		w = append(w, fmt.Sprintf("%s: frame %d: TCP header cut by snaplen (%d of %s%d bytes captured); %s skipped (capture with a larger -s)",
+			f.name, f.cutFrame, f.cutHave, of, f.cutNeed, plural(f.cuts, "such record", "such records")))
+	}
+	return w
+}
+
+// plural renders a count and the singular or plural form of what it counts.
+func plural(n uint64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // advance discards the current record and reads the next head. It returns

@@ -217,8 +217,13 @@ func TestPcapngBlocks(t *testing.T) {
 		if diff := cmp.Diff([]string{"ETHERNET", "RAW", "LINUX_SLL"}, info.LinkTypes); diff != "" {
 			t.Errorf("%v: link types (-want +got):\n%s", order, diff)
 		}
-		if info.OutOfOrder != 1 || len(info.Warnings) != 0 {
-			t.Errorf("%v: OutOfOrder = %d, warnings %q; want 1 (the millisecond packet), none", order, info.OutOfOrder, info.Warnings)
+		// Interface 1's clock is 100 s ahead (if_tsoffset): the next
+		// packet, on interface 2, steps back by more than that.
+		if info.OutOfOrder != 1 {
+			t.Errorf("%v: OutOfOrder = %d, want 1 (the millisecond packet)", order, info.OutOfOrder)
+		}
+		if diff := cmp.Diff([]string{clockWarning("stdin", 3, "100.495000", 2, "1 record steps back")}, info.Warnings); diff != "" {
+			t.Errorf("%v: warnings (-want +got):\n%s", order, diff)
 		}
 	}
 }
@@ -577,7 +582,8 @@ func TestCloseThenNext(t *testing.T) {
 }
 
 // TestOutOfOrder checks that records are delivered in file order and that
-// backward steps are counted, in pcap and across pcapng interfaces.
+// backward steps are counted, and warned about once, in pcap and across
+// pcapng interfaces.
 func TestOutOfOrder(t *testing.T) {
 	s := basic()
 	frame := ethFrame(t, s)
@@ -593,11 +599,18 @@ func TestOutOfOrder(t *testing.T) {
 	if got[2].Time != 20e9 || got[2].Frame != 3 {
 		t.Errorf("pcap: third segment at %d, frame %d; want 20 s, frame 3 (file order kept)", got[2].Time, got[2].Frame)
 	}
+	if diff := cmp.Diff([]string{clockWarning("stdin", 3, "10.000000", 2, "2 records step back")}, info.Warnings); diff != "" {
+		t.Errorf("pcap: warnings (-want +got):\n%s", diff)
+	}
 
 	ng := (&ngBuilder{order: binary.LittleEndian}).shb().idb(1, 0, u8opt(9, 9)).idb(1, 0, u8opt(9, 6))
 	ng.epb(0, 5e9, frame, n).epb(1, 4e6, frame, n).epb(0, 6e9, frame, n).epb(1, 5e6+1, frame, n).epb(0, 7e9, frame, n)
 	got, info = readBytes(t, ng.b)
 	if len(got) != 5 || info.OutOfOrder != 2 {
 		t.Errorf("pcapng: %d segments, OutOfOrder %d; want 5, 2", len(got), info.OutOfOrder)
+	}
+	// Interface 1's clock is a second behind interface 0's.
+	if diff := cmp.Diff([]string{clockWarning("stdin", 2, "1.000000", 1, "2 records step back")}, info.Warnings); diff != "" {
+		t.Errorf("pcapng: warnings (-want +got):\n%s", diff)
 	}
 }
