@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -68,25 +67,51 @@ func marshal(v any) ([]byte, error) {
 // JSONL streams teardown/v1 as JSON Lines: one flow object per line as
 // flows finish, then one summary line.
 type JSONL struct {
-	w   *bufio.Writer
+	w io.Writer
+	// buf holds whole lines not yet written: the flows are encoded into
+	// it, and it is written out once it holds jsonlChunk bytes.
 	buf []byte
+	err error // the first write error, returned from then on
 }
+
+// jsonlChunk is how much JSONL writes at a time.
+const jsonlChunk = 64 << 10
 
 // NewJSONL returns a JSONL writer on w. Call Flow for each flow and
 // Summary once at the end; Summary flushes.
 func NewJSONL(w io.Writer) *JSONL {
-	return &JSONL{w: bufio.NewWriterSize(w, 64<<10)}
+	return &JSONL{w: w, buf: make([]byte, 0, jsonlChunk+16<<10)}
 }
 
 // Flow writes one flow line.
 func (j *JSONL) Flow(f *analyze.Flow) error {
-	b, err := appendFlow(j.buf[:0], f)
+	if j.err != nil {
+		return j.err
+	}
+	n := len(j.buf)
+	b, err := appendFlow(j.buf, f)
 	if err != nil {
+		j.buf = b[:n]
 		return err
 	}
 	j.buf = append(b, '\n')
-	_, err = j.w.Write(j.buf)
-	return err
+	if len(j.buf) >= jsonlChunk {
+		return j.flush()
+	}
+	return nil
+}
+
+// flush writes the buffered lines.
+func (j *JSONL) flush() error {
+	if j.err == nil && len(j.buf) > 0 {
+		var n int
+		n, j.err = j.w.Write(j.buf)
+		if j.err == nil && n < len(j.buf) {
+			j.err = io.ErrShortWrite
+		}
+		j.buf = j.buf[:0]
+	}
+	return j.err
 }
 
 // summaryLine is the last line of a JSONL stream.
@@ -100,15 +125,16 @@ type summaryLine struct {
 // Summary writes the closing {"type":"summary", ...} line — the schema,
 // the capture description and the summary counts — and flushes.
 func (j *JSONL) Summary(res *analyze.Result) error {
+	if j.err != nil {
+		return j.err
+	}
 	line := summaryLine{Type: "summary", Schema: analyze.Schema, Capture: normalCapture(res.Capture), Summary: normalSummary(res.Summary)}
 	b, err := marshal(&line)
 	if err != nil {
 		return err
 	}
-	if _, err := j.w.Write(append(b, '\n')); err != nil {
-		return err
-	}
-	return j.w.Flush()
+	j.buf = append(append(j.buf, b...), '\n')
+	return j.flush()
 }
 
 func normalCapture(c analyze.Capture) analyze.Capture {

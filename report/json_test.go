@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -505,5 +507,76 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 		if got := appendString(nil, s); string(got) != strings.TrimSuffix(want.String(), "\n") {
 			t.Fatalf("appendString(%q) = %s, want %s", s, got, want.String())
 		}
+	}
+}
+
+// countingWriter records the writes it is given, and fails from the
+// failAt-th on when failAt is positive.
+type countingWriter struct {
+	bytes.Buffer
+	writes, failAt int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.writes++
+	if w.failAt > 0 && w.writes >= w.failAt {
+		return 0, errors.New("disk full")
+	}
+	return w.Buffer.Write(p)
+}
+
+// TestJSONLStream: the stream is every flow line then the summary line,
+// written in chunks of whole lines; a write error stops it and comes
+// back from every later call.
+func TestJSONLStream(t *testing.T) {
+	res := sampleResult()
+	var want []byte
+	var w countingWriter
+	j := NewJSONL(&w)
+	const n = 500
+	for i := range n {
+		f := *res.Flows[0]
+		f.ID = i + 1
+		line, err := appendFlow(nil, &f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(append(want, line...), '\n')
+		if err := j.Flow(&f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Summary(res); err != nil {
+		t.Fatal(err)
+	}
+	got := w.String()
+	if !strings.HasPrefix(got, string(want)) || !strings.HasPrefix(got[len(want):], `{"type":"summary",`) || strings.Count(got, "\n") != n+1 {
+		t.Errorf("stream is not the flow lines then the summary line")
+	}
+	if w.writes < 2 || w.writes > len(got)/jsonlChunk+1 {
+		t.Errorf("%d writes for %d bytes", w.writes, len(got))
+	}
+
+	bad := &countingWriter{failAt: 1}
+	j = NewJSONL(bad)
+	var err error
+	for i := 0; i < n && err == nil; i++ {
+		err = j.Flow(res.Flows[0])
+	}
+	if err == nil || j.Flow(res.Flows[0]) == nil || j.Summary(res) == nil {
+		t.Errorf("write error not returned: %v", err)
+	}
+}
+
+// TestJSONLFlowDoesNotAllocate: streaming a flow allocates nothing.
+func TestJSONLFlowDoesNotAllocate(t *testing.T) {
+	f := sampleResult().Flows[0]
+	j := NewJSONL(io.Discard)
+	if n := testing.AllocsPerRun(1000, func() {
+		if err := j.Flow(f); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations a flow, want 0", n)
 	}
 }
