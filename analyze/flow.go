@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"net/netip"
+
 	"github.com/teardown/teardown/flows"
 )
 
@@ -10,17 +12,21 @@ const TimeWaitLen = 60e9
 
 // story is what the close engine derived from one connection's evidence.
 // The Flow is built from it; the diagnosis rules read both, so it keeps
-// the details the Flow does not print.
+// the details the Flow does not print. A builder reuses one story, and
+// its slices, from flow to flow: nothing in a Flow points into it.
 type story struct {
 	conn  *flows.Conn
 	sides [2]*sideStory
 	run   [2]sideRun
-	// mem holds the two sideStories sides points to (one allocation).
+	// mem holds the two sideStories sides points to.
 	mem [2]sideStory
-	// ms is the replay's scratch, reused across flows.
-	ms []moment
-	// rst is the first accepted RST that closed a side, nil if none.
-	rst *rstStory
+	// ms is the replay's scratch, fins that of the sides' FIN marks.
+	ms   []moment
+	fins []flows.Mark
+	// rst is the first accepted RST that closed a side, nil if none; it
+	// points to rstMem.
+	rst    *rstStory
+	rstMem rstStory
 	// synSentRSTs are RSTs a client in SYN_SENT sent to a bad ACK (a
 	// TIME_WAIT answering the SYN with the old connection's ACK).
 	synSentRSTs []*flows.Event
@@ -72,47 +78,74 @@ func sideRole(x int) Role {
 	return Server
 }
 
-// buildFlow reconstructs the close story of one connection. scratch, when
-// not nil, lends the replay its buffer across calls.
-func buildFlow(c *flows.Conn, scratch *[]moment) *Flow {
-	s := newStory(c)
-	if scratch != nil {
-		s.ms = (*scratch)[:0]
-		defer func() { *scratch = s.ms[:0] }()
-	}
+// builder turns finished connections into Flows. It keeps the scratch
+// space of one flow's analysis (the story, the rules' context), reused
+// from flow to flow; the Flows it returns share none of it. A builder
+// serves one goroutine at a time.
+type builder struct {
+	s  story
+	rc ruleCtx
+}
+
+// flowBlock is a Flow together with the parts every flow has, allocated
+// as one block.
+type flowBlock struct {
+	f     Flow
+	sides [2]Side
+	wire  WireFacts
+	// frames holds both sides' FinFrames when they fit.
+	frames [4]uint64
+}
+
+// build reconstructs the close story of connection c.
+func (b *builder) build(c *flows.Conn) *Flow {
+	s := &b.s
+	s.reset(c)
 	s.replay()
 	s.classify()
-	f := &Flow{
-		ID:          c.ID,
-		Incarnation: c.Incarnation,
-		Client:      c.Addr[flows.FromClient].String(),
-		Server:      c.Addr[flows.FromServer].String(),
-		Roles:       RolesHandshake,
-		FirstFrame:  c.First.Frame,
-		LastFrame:   c.Last.Frame,
-		Start:       Time(c.First.Time),
-		End:         Time(c.Last.Time),
-		Handshake:   s.handshake(),
-		Evicted:     c.End == flows.EndEvicted,
-	}
+	m := new(flowBlock)
+	f := &m.f
+	f.ID, f.Incarnation = c.ID, c.Incarnation
+	f.Client, f.Server = addrStrings(c.Addr)
+	f.Roles = RolesHandshake
 	if c.Roles == flows.RolesInferred {
 		f.Roles = RolesInferred
 	}
-	sides := new([2]Side)
-	f.Sides = Sides{Client: s.side(flows.FromClient, &sides[0]), Server: s.side(flows.FromServer, &sides[1])}
+	f.FirstFrame, f.LastFrame = c.First.Frame, c.Last.Frame
+	f.Start, f.End = Time(c.First.Time), Time(c.Last.Time)
+	f.Handshake = s.handshake()
+	f.Evicted = c.End == flows.EndEvicted
+	s.sidesOf(m)
+	f.Sides = Sides{Client: &m.sides[flows.FromClient], Server: &m.sides[flows.FromServer]}
 	f.Close = s.closeOf()
 	f.Reuse = s.reuse()
 	f.Events = s.events()
-	f.Diagnoses = diagnose(f, s)
-	if f.Diagnoses == nil {
-		f.Diagnoses = []Diagnosis{}
-	}
+	f.Diagnoses = diagnose(&b.rc, f, s, &m.wire)
 	c.Prior.Memo = s.memo()
 	return f
 }
 
-func newStory(c *flows.Conn) *story {
-	s := &story{conn: c, end: c.EndTime, initiator: -1}
+// addrStrings renders a connection's two addresses in one allocation.
+func addrStrings(a [2]netip.AddrPort) (client, server string) {
+	if !a[0].IsValid() || !a[1].IsValid() {
+		return a[0].String(), a[1].String()
+	}
+	var buf [2 * len("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%enp5s0]:65535")]byte
+	b := a[0].AppendTo(buf[:0])
+	n := len(b)
+	b = a[1].AppendTo(b)
+	both := string(b)
+	return both[:n], both[n:]
+}
+
+// reset starts the story of connection c, keeping the scratch space of
+// the previous one.
+func (s *story) reset(c *flows.Conn) {
+	ms, fins, synSent := s.ms[:0], s.fins[:0], s.synSentRSTs[:0]
+	st0, st1 := s.run[0].states[:0], s.run[1].states[:0]
+	clear(s.synSentRSTs)
+	*s = story{conn: c, end: c.EndTime, initiator: -1, ms: ms, synSentRSTs: synSent}
+	s.run[0].states, s.run[1].states = st0, st1
 	if c.Prev != nil {
 		s.prev, _ = c.Prev.Memo.(*prevInfo)
 	}
@@ -125,7 +158,10 @@ func newStory(c *flows.Conn) *story {
 			nfin[e.Dir]++
 		}
 	}
-	fins := make([]flows.Mark, 0, nfin[0]+nfin[1])
+	if n := nfin[0] + nfin[1]; cap(fins) < n {
+		fins = make([]flows.Mark, 0, max(n, 2*cap(fins)))
+	}
+	s.fins = fins
 	for x := range 2 {
 		s.sides[x] = &s.mem[x]
 		s.sides[x].fins = fins[len(fins) : len(fins) : len(fins)+nfin[x]]
@@ -145,7 +181,12 @@ func newStory(c *flows.Conn) *story {
 			}
 		}
 	}
-	return s
+}
+
+// setRST records r as the RST that ended the flow.
+func (s *story) setRST(r rstStory) {
+	s.rstMem = r
+	s.rst = &s.rstMem
 }
 
 // finStory collects side x's FIN evidence, inferring a FIN the capture
@@ -239,20 +280,34 @@ func isCloseState(st State) bool {
 	return false
 }
 
-// side builds the output for side x.
-func (s *story) side(x int, out *Side) *Side {
+// sidesOf builds the output of both sides into m: their states share
+// one allocation, and their FIN frames another unless m has room.
+func (s *story) sidesOf(m *flowBlock) {
+	n0, n1 := len(s.run[0].states), len(s.run[1].states)
+	states := make([]StateEntry, n0+n1)
+	copy(states, s.run[0].states)
+	copy(states[n0:], s.run[1].states)
+	f0, f1 := len(s.sides[0].fins), len(s.sides[1].fins)
+	frames := m.frames[:]
+	if f0+f1 > len(frames) {
+		frames = make([]uint64, f0+f1)
+	}
+	s.side(0, &m.sides[0], states[:n0:n0], frames[:0:f0])
+	s.side(1, &m.sides[1], states[n0:n0+n1:n0+n1], frames[f0:f0:f0+f1])
+}
+
+// side builds the output for side x, with its states (a copy of the
+// replay's) and room for its FIN frames.
+func (s *story) side(x int, out *Side, states []StateEntry, frames []uint64) {
 	r, ss := &s.run[x], s.sides[x]
 	*out = Side{
-		States:      r.states,
-		FinFrames:   make([]uint64, 0, len(ss.fins)),
+		States:      states,
+		FinFrames:   frames,
 		Durations:   make(map[string]float64, 4),
 		FinalState:  r.state,
 		FinInferred: ss.finInferred,
 		FinTLP:      ss.tlp,
 		IgnoredRSTs: ss.ignoredRSTs,
-	}
-	if out.States == nil {
-		out.States = []StateEntry{}
 	}
 	if out.FinalState == 0 {
 		out.FinalState = Closed
@@ -281,7 +336,6 @@ func (s *story) side(x int, out *Side) *Side {
 		out.OpenEnded = open
 	}
 	out.ZeroWindowFinHeld = s.zeroWindowFinHeld(x)
-	return out
 }
 
 // lastDuration measures side x's final state e up to the end of
@@ -365,7 +419,7 @@ func (s *story) classify() {
 	if ev := s.refusal(); ev != nil {
 		s.kind, s.initiator = Rejected, flows.FromServer
 		if s.rst == nil || s.rst.ev != ev {
-			s.rst = &rstStory{ev: ev, by: flows.FromServer, senderState: Closed, receiverState: SynSent}
+			s.setRST(rstStory{ev: ev, by: flows.FromServer, senderState: Closed, receiverState: SynSent})
 		}
 		s.rst.cause = CauseRefused
 		return

@@ -12,8 +12,8 @@ package analyze
 // SYN_SENT (s.synSentRSTs) and the previous incarnation (s.prev).
 //
 // The rules are in rules*.go.
-func diagnose(f *Flow, s *story) []Diagnosis {
-	return runRules(f, s)
+func diagnose(c *ruleCtx, f *Flow, s *story, w *WireFacts) []Diagnosis {
+	return runRules(c, f, s, w)
 }
 
 // summarizer accumulates the capture-wide summary as flows finish. Every

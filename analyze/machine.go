@@ -39,7 +39,7 @@ type moment struct {
 	// before anything the sender sent later.
 	order    uint64
 	inferred bool
-	ev       *flows.Event // mRST: the RST
+	ev       int32 // mRST: the RST's index in the connection's events
 }
 
 // sideRun is one side's state machine while moments replay.
@@ -55,7 +55,8 @@ func (r *sideRun) enter(s State, m flows.Mark, via string, inferred bool) {
 	r.states = append(r.states, StateEntry{State: s, Frame: m.Frame, At: Time(m.Time), Via: via, Inferred: inferred})
 }
 
-// replay runs the moments of story s and fills each side's states.
+// replay runs the moments of story s and fills each side's states (in
+// the story's scratch space: the Flow gets a copy).
 func (s *story) replay() {
 	ms := s.moments(s.ms[:0])
 	s.ms = ms
@@ -65,9 +66,6 @@ func (s *story) replay() {
 			ms[j], ms[j-1] = ms[j-1], ms[j]
 		}
 	}
-	// Both sides' states share one backing array.
-	slab := make([]StateEntry, 16)
-	s.run[0].states, s.run[1].states = slab[:0:8], slab[8:8:16]
 	run := &s.run
 	for i := range ms {
 		m := &ms[i]
@@ -127,15 +125,16 @@ func (s *story) replay() {
 // answered a segment from an old connection and goes on with its SYN).
 func (s *story) applyRST(m *moment) {
 	snd, rcv := &s.run[m.side], &s.run[1-m.side]
-	accepted := m.ev.Why&flows.WhyRSTAccepted != 0
+	ev := &s.conn.Events[m.ev]
+	accepted := ev.Why&flows.WhyRSTAccepted != 0
 	if !accepted {
 		s.sides[m.side].ignoredRSTs++
 		return
 	}
-	if snd.state == SynSent && s.answersBadAck(m.ev) {
+	if snd.state == SynSent && s.answersBadAck(ev) {
 		// The client resets an ACK that acknowledges nothing it sent and
 		// keeps its SYN going (KERNEL.md row 15).
-		s.synSentRSTs = append(s.synSentRSTs, m.ev)
+		s.synSentRSTs = append(s.synSentRSTs, ev)
 		return
 	}
 	if s.rst == nil && (!snd.rstClosed || !rcv.rstClosed) {
@@ -143,9 +142,9 @@ func (s *story) applyRST(m *moment) {
 		if st == 0 {
 			st = Closed
 		}
-		s.rst = &rstStory{ev: m.ev, by: m.side, senderState: st, receiverState: rcv.state}
+		s.setRST(rstStory{ev: ev, by: m.side, senderState: st, receiverState: rcv.state})
 	}
-	for _, r := range []*sideRun{snd, rcv} {
+	for _, r := range [...]*sideRun{snd, rcv} {
 		if r.rstClosed || r.state == Closed {
 			continue
 		}
@@ -156,7 +155,7 @@ func (s *story) applyRST(m *moment) {
 		if r.state == 0 {
 			continue
 		}
-		r.enter(Closed, m.ev.Mark(), "rst", false)
+		r.enter(Closed, ev.Mark(), "rst", false)
 		r.rstClosed = true
 	}
 }
@@ -263,7 +262,7 @@ func (s *story) moments(ms []moment) []moment {
 	for i := range c.Events {
 		e := &c.Events[i]
 		if e.Flags&flows.RST != 0 && e.Why&flows.WhyRST != 0 {
-			ms = append(ms, moment{kind: mRST, side: int(e.Dir), mark: e.Mark(), order: 2 * e.Frame, ev: e})
+			ms = append(ms, moment{kind: mRST, side: int(e.Dir), mark: e.Mark(), order: 2 * e.Frame, ev: int32(i)})
 		}
 	}
 	return ms

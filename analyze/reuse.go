@@ -1,10 +1,6 @@
 package analyze
 
-import (
-	"net/netip"
-
-	"github.com/teardown/teardown/flows"
-)
+import "github.com/teardown/teardown/flows"
 
 // twISNOffset is what Linux adds to a TIME_WAIT's snd_nxt to make the ISN
 // of the connection that consumes it (tcp_twsk_unique, TCP_TW_SYN):
@@ -12,23 +8,22 @@ import (
 const twISNOffset = 65538
 
 // prevInfo is what incarnation n leaves for incarnation n+1 on the same
-// 4-tuple (the table hands it over as the next connection's Prev.Memo).
+// 4-tuple (the table hands it over as the next connection's Prev.Memo),
+// beyond what the table's Prior keeps itself (its ID, addresses and last
+// segment).
 type prevInfo struct {
-	id   int
-	addr [2]netip.AddrPort
 	// tw is the first ACK each side sent of the peer's FIN when that side
 	// ended in TIME_WAIT, zero otherwise: the reuse gap starts there.
 	tw     [2]flows.Mark
-	fin    [2]bool
 	finSeq [2]uint32
+	fin    [2]bool
 	// ts is set when both directions used the timestamp option.
-	ts   bool
-	last flows.Mark
+	ts bool
 }
 
 func (s *story) memo() *prevInfo {
 	c := s.conn
-	p := &prevInfo{id: c.ID, addr: c.Addr, last: c.Last}
+	p := &prevInfo{}
 	for x := range 2 {
 		// A TIME_WAIT a RST killed is gone: only one still held counts.
 		if s.run[x].state == TimeWait {
@@ -46,6 +41,7 @@ func (s *story) reuse() *Reuse {
 	if p == nil || c.Roles == flows.RolesInferred {
 		return nil
 	}
+	prior := c.Prev
 	cl, sv := &c.Dir[flows.FromClient], &c.Dir[flows.FromServer]
 	syn := cl.SYN
 	if cl.SYNCount == 0 {
@@ -53,13 +49,13 @@ func (s *story) reuse() *Reuse {
 	}
 	// old maps a side of this flow to the same address's side before.
 	old := func(x int) int {
-		if p.addr[flows.FromClient] == c.Addr[x] {
+		if prior.Addr[flows.FromClient] == c.Addr[x] {
 			return flows.FromClient
 		}
 		return flows.FromServer
 	}
 	oc, os := old(flows.FromClient), old(flows.FromServer)
-	r := &Reuse{PreviousID: p.id, TimeWaitHolder: NoRole}
+	r := &Reuse{PreviousID: prior.ID, TimeWaitHolder: NoRole}
 	r.Timestamps = p.ts && (cl.SYNCount == 0 || cl.SYNHasTS) && (sv.SYNCount == 0 || sv.SYNHasTS) && cl.SYNCount+sv.SYNCount > 0
 
 	clientFP := cl.SYNCount > 0 && p.fin[oc] && cl.ISN == p.finSeq[oc]+twISNOffset
@@ -84,7 +80,7 @@ func (s *story) reuse() *Reuse {
 			holder = flows.FromServer
 		}
 	}
-	from := p.last
+	from := prior.Last
 	if holder >= 0 {
 		r.TimeWaitHolder = sideRole(holder)
 		from = p.tw[old(holder)]

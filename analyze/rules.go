@@ -43,18 +43,28 @@ var flowRules = []struct {
 	{CodeCaptureMissingPackets, captureMissingPackets},
 }
 
-// runRules applies every flow rule to f and leaves in f.Wire what the
-// capture-wide rules will need.
-func runRules(f *Flow, s *story) []Diagnosis {
-	c := &ruleCtx{f: f, s: s}
+// runRules applies every flow rule to f, with c for context, and
+// leaves in f.Wire (pointed at w) what the capture-wide rules will need.
+// The diagnoses it returns are f's own: c keeps none of them.
+func runRules(c *ruleCtx, f *Flow, s *story, w *WireFacts) []Diagnosis {
+	c.f, c.s, c.out = f, s, c.out[:0]
 	for _, r := range flowRules {
 		r.check(c)
 	}
-	f.Wire = c.wireFacts()
-	return c.out
+	c.wireFacts(w)
+	f.Wire = w
+	out := []Diagnosis{}
+	if len(c.out) > 0 {
+		out = make([]Diagnosis, len(c.out))
+		copy(out, c.out)
+		clear(c.out)
+	}
+	c.f, c.s = nil, nil
+	return out
 }
 
-// ruleCtx is what a rule reads, and where it adds its diagnoses.
+// ruleCtx is what a rule reads, and where it adds its diagnoses. A
+// builder reuses one from flow to flow.
 type ruleCtx struct {
 	f   *Flow
 	s   *story

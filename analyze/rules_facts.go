@@ -24,10 +24,10 @@ type WireFacts struct {
 	Bounds []Bound
 }
 
-// wireFacts collects the flow's WireFacts.
-func (c *ruleCtx) wireFacts() *WireFacts {
+// wireFacts collects the flow's WireFacts into w.
+func (c *ruleCtx) wireFacts(w *WireFacts) {
 	cl, sv := &c.conn().Dir[flows.FromClient], &c.conn().Dir[flows.FromServer]
-	w := &WireFacts{
+	*w = WireFacts{
 		SYNs:     int(cl.SYNCount),
 		SYNHasTS: cl.SYNHasTS,
 		Answered: sv.SYNCount > 0 || sv.RSTCount > 0,
@@ -50,7 +50,6 @@ func (c *ruleCtx) wireFacts() *WireFacts {
 			w.Bounds = append(w.Bounds, b)
 		}
 	}
-	return w
 }
 
 // orphanFinWait2Lived finds side x acknowledging the peer's FIN from a

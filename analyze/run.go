@@ -61,11 +61,11 @@ func Run(src flows.Source, opts Options) (*Result, error) {
 // order connections finish, so that output order and content do not
 // depend on it.
 type runner struct {
-	opts    Options
-	scratch []moment
-	table   *flows.Table
-	flows   []*Flow
-	sum     summarizer
+	opts  Options
+	bld   builder
+	table *flows.Table
+	flows []*Flow
+	sum   summarizer
 
 	// The builder goroutine's feed: finished connections in batches, and
 	// the first error it met.
@@ -143,7 +143,7 @@ func (r *runner) build(c *flows.Conn) error {
 }
 
 // buildFlow builds c's Flow with the runner's scratch space.
-func (r *runner) buildFlow(c *flows.Conn) *Flow { return buildFlow(c, &r.scratch) }
+func (r *runner) buildFlow(c *flows.Conn) *Flow { return r.bld.build(c) }
 
 func (r *runner) close() (*Result, error) {
 	err := r.table.Flush()
