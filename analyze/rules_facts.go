@@ -1,6 +1,10 @@
 package analyze
 
-import "github.com/teardown/teardown/flows"
+import (
+	"net/netip"
+
+	"github.com/teardown/teardown/flows"
+)
 
 // WireFacts are the details of a flow's segments that the capture-wide
 // rules need (they compare flows with one another) and the Flow does not
@@ -22,6 +26,10 @@ type WireFacts struct {
 	// Bounds are knob bounds the flow gives without a diagnosis (an
 	// orphaned FIN_WAIT2 that lived long enough).
 	Bounds []Bound
+
+	// addr holds the client's and the server's address, which Flow.Client
+	// and Flow.Server render: the summary keys on them.
+	addr [2]netip.AddrPort
 }
 
 // wireFacts collects the flow's WireFacts into w.
@@ -32,6 +40,7 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 		SYNHasTS: cl.SYNHasTS,
 		Answered: sv.SYNCount > 0 || sv.RSTCount > 0,
 		ClientTS: cl.TSSeen,
+		addr:     c.conn().Addr,
 	}
 	if cl.SYNCount > 0 {
 		w.SYNAt = cl.SYN.Time

@@ -1,6 +1,11 @@
 package analyze
 
-import "fmt"
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/teardown/teardown/flows"
+)
 
 // The per-host PAWS check of tcp_tw_recycle (kernels before 4.12): a
 // server that remembered the latest timestamp of an address dropped, for
@@ -25,16 +30,17 @@ type pawsSeen struct {
 
 // pawsIndex maps (client address, server address) to the latest
 // accepted connection's timestamp.
-type pawsIndex map[[2]string]pawsSeen
+type pawsIndex map[[2]netip.Addr]pawsSeen
 
 // check diagnoses f when its SYNs went unanswered while an accepted
 // connection from the same address to the same server had sent a newer
-// timestamp shortly before; otherwise it remembers f's timestamps.
-func (p pawsIndex) check(f *Flow, w *WireFacts) {
+// timestamp shortly before; otherwise it remembers f's timestamps. addr
+// holds f's client and server addresses.
+func (p pawsIndex) check(f *Flow, addr *[2]netip.AddrPort, w *WireFacts) {
 	if w == nil {
 		return
 	}
-	k := [2]string{hostOf(f, Client), hostOf(f, Server)}
+	k := [2]netip.Addr{hostAddr(addr[flows.FromClient]), hostAddr(addr[flows.FromServer])}
 	if w.SYNs >= 2 && !w.Answered && w.SYNHasTS {
 		seen, ok := p[k]
 		if !ok || seen.client == f.Client || w.SYNAt < seen.at || w.SYNAt-seen.at >= pawsWindow || int32(seen.tsval-w.SYNTSval) <= 1 {
@@ -51,11 +57,11 @@ func (p pawsIndex) check(f *Flow, w *WireFacts) {
 			Advice: "set it to 0, or upgrade: Linux 4.12 removed it",
 			Frames: frames,
 			Message: fmt.Sprintf("the server never answered %d SYNs from %s (no SYN-ACK, no RST), whose timestamp %d is older than the %d that %s sent it %s before: a per-host timestamp check dropped them — tcp_tw_recycle on a kernel before 4.12, or a middlebox doing the same — and several hosts share the address %s (NAT)",
-				w.SYNs, f.Client, w.SYNTSval, seen.tsval, seen.client, FormatSeconds(float64(w.SYNAt-seen.at)/1e9), k[0]),
+				w.SYNs, f.Client, w.SYNTSval, seen.tsval, seen.client, FormatSeconds(float64(w.SYNAt-seen.at)/1e9), hostText(k[0])),
 		})
 		return
 	}
-	if !w.Answered || !w.ClientTS || k[0] == "" {
+	if !w.Answered || !w.ClientTS || !k[0].IsValid() {
 		return
 	}
 	if seen, ok := p[k]; ok && seen.at > w.ClientTSAt {

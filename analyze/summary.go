@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/teardown/teardown/flows"
 )
 
 // The capture-wide summary: counts by close kind, final state and
@@ -28,9 +30,15 @@ const (
 type summaryBuilder struct {
 	sys   Sysctls
 	s     Summary
-	hosts map[string]*hostAcc
-	ports map[[2]string]seriesAcc
+	hosts map[netip.Addr]*hostAcc
+	ports map[portKey]seriesAcc
 	paws  pawsIndex
+}
+
+// portKey is a client's IP address and a server's address and port.
+type portKey struct {
+	client netip.Addr
+	server netip.AddrPort
 }
 
 // hostAcc accumulates one host's part.
@@ -43,8 +51,8 @@ func newSummaryBuilder(sys Sysctls) *summaryBuilder {
 	return &summaryBuilder{
 		sys:   sys,
 		s:     emptySummary(),
-		hosts: map[string]*hostAcc{},
-		ports: map[[2]string]seriesAcc{},
+		hosts: map[netip.Addr]*hostAcc{},
+		ports: map[portKey]seriesAcc{},
 		paws:  pawsIndex{},
 	}
 }
@@ -63,17 +71,16 @@ func emptySummary() Summary {
 func (b *summaryBuilder) Add(f *Flow) {
 	w := f.Wire
 	f.Wire = nil
-	b.paws.check(f, w)
-	checkSettings(f, b.sys)
+	addr := flowAddrs(f, w)
+	b.paws.check(f, &addr, w)
+	checkSettings(f, &addr, b.sys)
 
 	s := &b.s
 	s.Flows++
 	s.CloseKinds[string(f.Close.Kind)]++
-	codes := map[string]bool{}
-	for _, d := range f.Diagnoses {
-		if !codes[d.Code] {
-			codes[d.Code] = true
-			s.Diagnoses[d.Code]++
+	for i := range f.Diagnoses {
+		if code := f.Diagnoses[i].Code; !codeIn(f.Diagnoses[:i], code) {
+			s.Diagnoses[code]++
 		}
 	}
 	untracked := false
@@ -97,7 +104,7 @@ func (b *summaryBuilder) Add(f *Flow) {
 			}
 			h.add(d)
 		}
-		h := b.host(hostOf(f, r))
+		h := b.host(sideAddr(&addr, r))
 		if h == nil {
 			untracked = true
 			continue
@@ -106,7 +113,7 @@ func (b *summaryBuilder) Add(f *Flow) {
 			switch {
 			case st == TimeWait:
 				h.tw.interval(a, z)
-				if r == Client && !b.portInterval(f, a, z) {
+				if r == Client && !b.portInterval(&addr, a, z) {
 					untracked = true
 				}
 			case st == CloseWait:
@@ -121,7 +128,7 @@ func (b *summaryBuilder) Add(f *Flow) {
 	}
 	for _, d := range f.Diagnoses {
 		if (d.Code == CodeOrphanReset || d.Code == CodeRstLingerZero) && len(d.Frames) > 0 {
-			if h := b.host(hostOf(f, d.Side)); h != nil {
+			if h := b.host(sideAddr(&addr, d.Side)); h != nil {
 				// The reset is the diagnosis's last frame.
 				at := eventTime(f, d.Frames[len(d.Frames)-1])
 				h.closeResets.interval(at, at+1e9)
@@ -140,9 +147,10 @@ func (b *summaryBuilder) Add(f *Flow) {
 	}
 }
 
-// host returns host's accumulator, nil past the cap.
-func (b *summaryBuilder) host(host string) *hostAcc {
-	if host == "" {
+// host returns host's accumulator, nil for the zero Addr and past the
+// cap.
+func (b *summaryBuilder) host(host netip.Addr) *hostAcc {
+	if !host.IsValid() {
 		return nil
 	}
 	h := b.hosts[host]
@@ -157,9 +165,9 @@ func (b *summaryBuilder) host(host string) *hostAcc {
 }
 
 // portInterval counts a client TIME_WAIT towards the flow's server
-// address; false past the cap.
-func (b *summaryBuilder) portInterval(f *Flow, a, z int64) bool {
-	k := [2]string{hostOf(f, Client), f.Server}
+// address (addr holds the flow's addresses); false past the cap.
+func (b *summaryBuilder) portInterval(addr *[2]netip.AddrPort, a, z int64) bool {
+	k := portKey{client: hostAddr(addr[flows.FromClient]), server: addr[flows.FromServer]}
 	acc := b.ports[k]
 	if acc == nil {
 		if len(b.ports) >= maxSummaryPorts {
@@ -181,7 +189,11 @@ func (b *summaryBuilder) bound(bs []Bound) {
 		if !slices.Contains(boundKnobs, x.Sysctl) {
 			continue
 		}
-		if h := b.host(x.Host); h != nil {
+		host, err := netip.ParseAddr(x.Host)
+		if err != nil {
+			continue
+		}
+		if h := b.host(host); h != nil {
 			h.bounds = intersectBound(h.bounds, HostBound{Bound: x, Flows: 1})
 		}
 	}
@@ -221,7 +233,7 @@ func (b *summaryBuilder) Summary() *Summary {
 	s.CloseKinds, s.FinalStates, s.Diagnoses = cloneMap(s.CloseKinds), cloneMap(s.FinalStates), cloneMap(s.Diagnoses)
 	s.Hosts, s.Ports = nil, nil
 	for host, h := range b.hosts {
-		hl := HostLoad{Host: host, Series: HostSeries{
+		hl := HostLoad{Host: host.String(), Series: HostSeries{
 			TimeWait: h.tw.series(), CloseWait: h.cw.series(), Orphans: h.orphans.series(),
 			OrphanResets: h.resets.series(), CloseResets: h.closeResets.series(),
 		}}
@@ -233,8 +245,8 @@ func (b *summaryBuilder) Summary() *Summary {
 		s.Hosts = append(s.Hosts, hl)
 	}
 	for k, acc := range b.ports {
-		p := PortLoad{Client: k[0], Server: k[1], Series: acc.series()}
-		p.TimeWait.Limit, p.TimeWait.LimitFrom = b.portRange(k[0])
+		p := PortLoad{Client: k.client.String(), Server: k.server.String(), Series: acc.series()}
+		p.TimeWait.Limit, p.TimeWait.LimitFrom = b.portRange(k.client)
 		s.Ports = append(s.Ports, p)
 	}
 	s.FinRetransmissions = cloneHistogram(s.FinRetransmissions)
@@ -266,8 +278,8 @@ func cloneHistogram(h *Histogram) *Histogram {
 }
 
 // limit is a host's setting of key, or the default.
-func (b *summaryBuilder) limit(host, key string, def int64) (int64, string) {
-	if b.sys.For(host) {
+func (b *summaryBuilder) limit(host netip.Addr, key string, def int64) (int64, string) {
+	if b.sys.forAddr(host) {
 		if v, ok := b.sys.Int(key); ok {
 			return v, b.sys.source()
 		}
@@ -276,8 +288,8 @@ func (b *summaryBuilder) limit(host, key string, def int64) (int64, string) {
 }
 
 // portRange is the number of ephemeral ports of a client address.
-func (b *summaryBuilder) portRange(host string) (int64, string) {
-	if b.sys.For(host) {
+func (b *summaryBuilder) portRange(host netip.Addr) (int64, string) {
+	if b.sys.forAddr(host) {
 		if v, ok := b.sys.Ints(SysLocalPortRange); ok && len(v) == 2 && v[1] >= v[0] {
 			return v[1] - v[0] + 1, b.sys.source()
 		}
@@ -495,6 +507,42 @@ func sideOf(f *Flow, r Role) *Side {
 		return f.Sides.Server
 	}
 	return nil
+}
+
+// flowAddrs returns f's client and server addresses: those the builder
+// left in w, or, for a flow built otherwise, those f's text gives (the
+// zero AddrPort for text that is no address).
+func flowAddrs(f *Flow, w *WireFacts) [2]netip.AddrPort {
+	if w != nil && w.addr[flows.FromClient].IsValid() {
+		return w.addr
+	}
+	var a [2]netip.AddrPort
+	a[flows.FromClient], _ = netip.ParseAddrPort(f.Client)
+	a[flows.FromServer], _ = netip.ParseAddrPort(f.Server)
+	return a
+}
+
+// hostAddr is the IP address of a side's address, as the summary keys
+// hosts: an IPv4-mapped IPv6 address is the IPv4 one.
+func hostAddr(a netip.AddrPort) netip.Addr { return a.Addr().Unmap() }
+
+// sideAddr is the IP address of side r, the zero Addr for no side.
+func sideAddr(addr *[2]netip.AddrPort, r Role) netip.Addr {
+	switch r {
+	case Client:
+		return hostAddr(addr[flows.FromClient])
+	case Server:
+		return hostAddr(addr[flows.FromServer])
+	}
+	return netip.Addr{}
+}
+
+// hostText is a host's address as text, "" for the zero Addr.
+func hostText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // hostOf is the IP address of f's side r, "" for no side.

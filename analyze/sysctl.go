@@ -169,7 +169,19 @@ func (s Sysctls) For(host string) bool {
 		return true
 	}
 	a, err := netip.ParseAddr(host)
-	return err == nil && slices.ContainsFunc(s.Hosts, func(h netip.Addr) bool { return h.Unmap() == a.Unmap() })
+	return err == nil && s.forAddr(a)
+}
+
+// forAddr is For of an address; the zero Addr stands for text that is
+// no address.
+func (s Sysctls) forAddr(a netip.Addr) bool {
+	if s.Empty() {
+		return false
+	}
+	if len(s.Hosts) == 0 {
+		return true
+	}
+	return a.IsValid() && slices.ContainsFunc(s.Hosts, func(h netip.Addr) bool { return h.Unmap() == a.Unmap() })
 }
 
 // source names the settings in messages.

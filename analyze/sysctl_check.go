@@ -5,6 +5,8 @@ import (
 	"math"
 	"net/netip"
 	"strings"
+
+	"github.com/teardown/teardown/flows"
 )
 
 // Turning inferences into comparisons: with the host's settings
@@ -43,19 +45,26 @@ var settingCheckers = map[string]func(k *checker){
 }
 
 // checkSettings compares f's diagnoses with the settings of the hosts
-// they are about.
-func checkSettings(f *Flow, sys Sysctls) {
+// they are about; addr holds f's client and server addresses.
+func checkSettings(f *Flow, addr *[2]netip.AddrPort, sys Sysctls) {
 	if sys.Empty() {
 		return
 	}
 	for i := range f.Diagnoses {
 		d := &f.Diagnoses[i]
-		host := hostOf(f, d.Side)
 		fn := settingCheckers[d.Code]
-		if fn == nil || !sys.For(host) {
+		if fn == nil {
 			continue
 		}
-		fn(&checker{f: f, d: d, sys: sys, host: host})
+		a := sideAddr(addr, d.Side)
+		if !sys.forAddr(a) {
+			continue
+		}
+		host := ""
+		if a.IsValid() {
+			host = a.String()
+		}
+		fn(&checker{f: f, d: d, sys: sys, host: host, client: addr[flows.FromClient]})
 	}
 }
 
@@ -65,6 +74,8 @@ type checker struct {
 	d    *Diagnosis
 	sys  Sysctls
 	host string
+	// client is the flow's client address.
+	client netip.AddrPort
 }
 
 // note records the comparison with key and adds what it shows to the
@@ -177,8 +188,7 @@ func checkTwReuse(k *checker) {
 	if !hasDelay {
 		delay = twReuseDelayMs // before the sysctl: 1-2 s
 	}
-	ap, _ := netip.ParseAddrPort(k.f.Client)
-	allowed := reuse == 1 || (reuse == 2 && ap.Addr().IsLoopback())
+	allowed := reuse == 1 || (reuse == 2 && k.client.Addr().IsLoopback())
 	gap := r.Gap * 1000
 	switch {
 	case !allowed:
@@ -213,9 +223,12 @@ func checkSynRefused(k *checker) {
 	}
 }
 
-func hasCode(f *Flow, code string) bool {
-	for _, d := range f.Diagnoses {
-		if d.Code == code {
+func hasCode(f *Flow, code string) bool { return codeIn(f.Diagnoses, code) }
+
+// codeIn reports whether one of ds has code.
+func codeIn(ds []Diagnosis, code string) bool {
+	for i := range ds {
+		if ds[i].Code == code {
 			return true
 		}
 	}
