@@ -313,6 +313,20 @@ func newConn() *Conn {
 	return &b.c
 }
 
+// reset empties c for reuse, keeping its details and its event list's
+// storage.
+func (c *Conn) reset() {
+	d0, d1 := c.Dir[0].Detail, c.Dir[1].Detail
+	ev := c.Events[:0]
+	*d0, *d1 = Detail{}, Detail{}
+	*c = Conn{}
+	c.Dir[0].Detail, c.Dir[1].Detail = d0, d1
+	c.Dir[0].WScale, c.Dir[1].WScale = -1, -1
+	if cap(ev) > 0 {
+		c.Events = ev
+	}
+}
+
 // Prior is what the table keeps of a finished incarnation for the next one
 // on the same 4-tuple.
 type Prior struct {

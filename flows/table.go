@@ -19,6 +19,10 @@ const (
 	// its handshake (no payload, no FIN) stays after its last segment: a
 	// Linux connect() gives up after 127 s (tcp_syn_retries 6).
 	DefaultHandshakeIdle = 180e9
+	// DefaultSleepIdle is how long a connection that is not complete
+	// stays awake (at full size, in the table's hot set) without a
+	// segment before it is put to sleep.
+	DefaultSleepIdle = 30e9
 )
 
 // TableOptions configures a [Table].
@@ -26,9 +30,9 @@ type TableOptions struct {
 	// MaxFlows caps the connections held at once; 0 means no cap. When a
 	// new connection would exceed it, the longest-idle one is evicted.
 	MaxFlows int
-	// Linger, Remember and HandshakeIdle override the defaults when
-	// positive.
-	Linger, Remember, HandshakeIdle int64
+	// Linger, Remember, HandshakeIdle and SleepIdle override the
+	// defaults when positive.
+	Linger, Remember, HandshakeIdle, SleepIdle int64
 	// Finish receives each connection as it leaves the table. An error
 	// stops the table: Add returns it from then on.
 	Finish func(*Conn) error
@@ -43,6 +47,10 @@ type TableStats struct {
 	Evicted int
 	// Remembered counts finished 4-tuples kept for linking right now.
 	Remembered int
+	// Sleeping counts the live connections kept asleep right now
+	// (compactly encoded: complete ones lingering, and idle ones), and
+	// Slept how many times a connection was put to sleep.
+	Sleeping, Slept int
 }
 
 // Table groups segments into connections by 4-tuple and incarnation and
@@ -51,6 +59,13 @@ type TableStats struct {
 // time has passed, when a new SYN supersedes it, when MaxFlows evicts it,
 // or at Flush. Memory therefore follows concurrent connections, not the
 // size of the capture.
+//
+// A connection whose story is complete, and one that has been idle for
+// SleepIdle, is put to sleep: kept as a compact byte string (a few hundred
+// bytes, no pointers) instead of a Conn, and woken, identical, by its
+// next segment, when its linger ends, by eviction or at Flush. Most
+// connections in a busy capture are lingering in TIME_WAIT or idle, so
+// this keeps the table's memory, and its working set, small.
 type Table struct {
 	opts TableOptions
 	// m holds the live connections and the remembered finished ones;
@@ -61,23 +76,40 @@ type Table struct {
 	nTombs int
 	tombQ  []*tomb
 	tombH  int
-	done   list // complete connections, by last activity
 	hs     list // connections stuck in their handshake, by last activity
-	// idle orders live connections by last activity, lazily, for
-	// eviction; kept only under MaxFlows.
+	// doneQ holds the sleeping complete connections, idleQ the sleeping
+	// idle ones, each by last activity; nSleep counts both.
+	doneQ, idleQ sleepQ
+	nSleep       int
+	nextSweep    int64
+	zbuf         []byte
+	sweep        []*Conn
+	free         []*Conn // connections put to sleep, for reuse
+	spare        *tomb   // the latest woken one's, for reuse
+	// idle orders the awake connections by last activity, lazily, for
+	// eviction; kept only while armed: from when the table first
+	// reaches MaxFlows until it falls to half of it.
 	idle  idleHeap
+	armed bool
 	now   int64
 	ids   int
 	stats TableStats
 	err   error
 }
 
-// tomb is a remembered finished connection.
+// tomb is a remembered finished connection, or a sleeping one (z set).
 type tomb struct {
 	key   tupleKey
 	hash  uint64
 	prior *Prior
 	dead  bool // consumed by a new incarnation
+	// A sleeping connection: its encoding (nil once woken), its Prev,
+	// ID and last activity, and whether it sleeps idle (not complete).
+	z    []byte
+	prev *Prior
+	id   int
+	last int64
+	idle bool
 }
 
 // NewTable returns an empty table.
@@ -91,11 +123,14 @@ func NewTable(opts TableOptions) *Table {
 	if opts.HandshakeIdle <= 0 {
 		opts.HandshakeIdle = DefaultHandshakeIdle
 	}
+	if opts.SleepIdle <= 0 {
+		opts.SleepIdle = DefaultSleepIdle
+	}
 	if opts.Finish == nil {
 		opts.Finish = func(*Conn) error { return nil }
 	}
 	t := &Table{opts: opts, m: newConnMap()}
-	t.done.id, t.hs.id = doneList, hsList
+	t.hs.id = hsList
 	return t
 }
 
@@ -104,6 +139,7 @@ func (t *Table) Stats() TableStats {
 	s := t.stats
 	s.Live = t.nLive
 	s.Remembered = t.nTombs
+	s.Sleeping = t.nSleep
 	return s
 }
 
@@ -145,7 +181,6 @@ type connState struct {
 	clientIsA bool
 	hadSYN    bool
 	progress  bool // payload or FIN seen
-	inDone    bool
 	inHS      bool
 	live      bool
 }
@@ -175,8 +210,12 @@ func (t *Table) Add(s *Segment) error {
 	k, srcIsA := keyOf(s.Src, s.Dst)
 	h := t.m.hash(&k)
 	var c *Conn
+	woke := false
 	if i := t.m.find(&k, h); i >= 0 {
-		c = t.m.e[i].c
+		e := &t.m.e[i]
+		if c = e.c; c == nil && e.t.z != nil {
+			c, woke = t.wake(i), true
+		}
 	}
 	dir := FromServer
 	if c != nil && srcIsA == c.st.clientIsA {
@@ -197,7 +236,7 @@ func (t *Table) Add(s *Segment) error {
 			dir = FromClient
 		}
 	}
-	if t.update(c, dir, s) {
+	if t.update(c, dir, s) || woke {
 		t.sort(c)
 	}
 	return nil
@@ -209,14 +248,28 @@ func (t *Table) Flush() error {
 	if t.err != nil {
 		return t.err
 	}
-	live := make([]*Conn, 0, t.nLive)
+	// Sleeping connections are woken one at a time, as their turn
+	// comes, so that memory stays what it was.
+	type entry struct {
+		id int
+		c  *Conn
+		tb *tomb
+	}
+	live := make([]entry, 0, t.nLive)
 	for i := range t.m.e {
-		if c := t.m.e[i].c; c != nil {
-			live = append(live, c)
+		if e := &t.m.e[i]; e.c != nil {
+			live = append(live, entry{id: e.c.ID, c: e.c})
+		} else if e.t != nil && e.t.z != nil {
+			live = append(live, entry{id: e.t.id, tb: e.t})
 		}
 	}
-	slices.SortFunc(live, func(a, b *Conn) int { return a.ID - b.ID })
-	for _, c := range live {
+	slices.SortFunc(live, func(a, b entry) int { return a.id - b.id })
+	for i := range live {
+		c := live[i].c
+		if tb := live[i].tb; tb != nil {
+			c = t.wake(t.m.find(&tb.key, tb.hash))
+		}
+		live[i] = entry{}
 		t.finish(c, EndOfCapture, t.now)
 		if t.err != nil {
 			return t.err
@@ -230,10 +283,7 @@ func (t *Table) Flush() error {
 // if there is one.
 func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prior) *Conn {
 	if t.opts.MaxFlows > 0 && t.nLive >= t.opts.MaxFlows {
-		if old := t.idle.oldest(); old != nil {
-			t.stats.Evicted++
-			t.finish(old, EndEvicted, t.now)
-		}
+		t.evict()
 	}
 	e := &t.m.e[t.m.slot(k, h)]
 	if tb := e.t; tb != nil {
@@ -245,7 +295,7 @@ func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prio
 	}
 	t.ids++
 	t.stats.Flows++
-	c := newConn()
+	c := t.newConn()
 	c.ID, c.Incarnation, c.Prev, c.First = t.ids, 1, prev, markOf(s)
 	if prev != nil {
 		c.Incarnation = prev.Incarnation + 1
@@ -269,7 +319,7 @@ func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prio
 	c.st.clientIsA = srcIsClient == srcIsA
 	e.c = c
 	t.nLive++
-	if t.opts.MaxFlows > 0 {
+	if t.armed {
 		t.idle.push(c, t.nLive)
 	}
 	if t.nLive > t.stats.PeakLive {
@@ -330,9 +380,6 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 	t.m.e[i].c = nil
 	t.nLive--
 	st.live = false
-	if st.inDone {
-		t.done.remove(c)
-	}
 	if st.inHS {
 		t.hs.remove(c)
 	}
@@ -345,7 +392,13 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 	if why == EndLinger || why == EndIdleHandshake {
 		// Remembered for a SYN that reuses the 4-tuple later. An evicted
 		// connection is not: its 4-tuple may still be live on the wire.
-		tb := &tomb{key: st.key, hash: h, prior: p}
+		tb := t.spare
+		if tb != nil {
+			t.spare = nil
+		} else {
+			tb = new(tomb)
+		}
+		*tb = tomb{key: st.key, hash: h, prior: p}
 		t.m.e[i].t = tb
 		t.nTombs++
 		t.tombQ = append(t.tombQ, tb)
@@ -357,12 +410,17 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 
 // expire finishes lingering connections and forgets old Priors.
 func (t *Table) expire() {
-	for c := t.done.head; c != nil && c.Last.Time+t.opts.Linger <= t.now; c = t.done.head {
+	for tb := t.doneQ.first(); tb != nil && tb.last+t.opts.Linger <= t.now; tb = t.doneQ.first() {
+		c := t.wake(t.m.find(&tb.key, tb.hash))
 		t.finish(c, EndLinger, c.Last.Time+t.opts.Linger)
 	}
 	for c := t.hs.head; c != nil && c.Last.Time+t.opts.HandshakeIdle <= t.now; c = t.hs.head {
 		t.finish(c, EndIdleHandshake, c.Last.Time+t.opts.HandshakeIdle)
 	}
+	if t.now >= t.nextSweep {
+		t.sweepIdle()
+	}
+	t.disarm()
 	for t.tombH < len(t.tombQ) {
 		tb := t.tombQ[t.tombH]
 		if !tb.dead && tb.prior.Last.Time+t.opts.Linger+t.opts.Remember > t.now {
@@ -386,13 +444,16 @@ func (t *Table) expire() {
 	}
 }
 
-// sort puts c on the expiry list it belongs to.
+// sort puts c to sleep when its story is complete, and on the handshake
+// expiry list when it belongs there.
 func (t *Table) sort(c *Conn) {
 	st := &c.st
 	done := (c.Dir[0].FinAcked.Seen() && c.Dir[1].FinAcked.Seen()) ||
 		(c.more.rst.Seen() && c.more.rst.Frame >= c.more.lastAdvance.Frame)
-	t.done.place(c, done, &st.inDone)
 	t.hs.place(c, st.hadSYN && !c.HandshakeDone && !st.progress && !done, &st.inHS)
+	if done {
+		t.sleep(c, false)
+	}
 }
 
 // update files segment s into connection c.
@@ -403,7 +464,7 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 	h.Packets++
 	h.Bytes += uint64(s.PayloadLen)
 	h.Last, c.Last = m, m
-	if s.Flags&(SYN|FIN|RST) != 0 || st.inDone || st.inHS {
+	if s.Flags&(SYN|FIN|RST) != 0 || st.inHS {
 		changed = true
 	}
 	if s.HasTS {

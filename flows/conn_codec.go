@@ -1,0 +1,367 @@
+package flows
+
+import (
+	"net/netip"
+	"slices"
+)
+
+// A connection that sleeps (see Table) is kept as a byte string: every
+// field of the Conn except the ones the sleeping record holds itself (the
+// key, Prev) and the table's list links, which are empty while it sleeps.
+// Numbers are varints; marks are deltas from the connection's first
+// segment, sequence numbers deltas from the sending direction's first one,
+// so that a typical closed connection takes a few hundred bytes instead of
+// the kilobyte and a half of a live one, and the bytes hold no pointers
+// for the garbage collector to scan.
+//
+// encodeConn and decodeConn must list the same fields in the same order;
+// TestConnCodecRoundTrip fills every field and fails on any that is not
+// carried.
+
+type zw struct {
+	b      []byte // written up to n; long enough for any connection
+	n      int
+	f0     uint64 // first frame
+	t0     int64  // first time
+	seq0   [2]uint32
+	tsval0 [2]uint32
+}
+
+func (w *zw) u(x uint64) {
+	b, n := w.b, w.n
+	for x >= 0x80 {
+		b[n] = byte(x) | 0x80
+		x >>= 7
+		n++
+	}
+	b[n] = byte(x)
+	w.n = n + 1
+}
+
+func (w *zw) i(x int64) { w.u(uint64(x<<1 ^ x>>63)) }
+
+// mark writes m; a mark with frame 0 is "none" whatever its time.
+func (w *zw) mark(m Mark) {
+	if m.Frame == 0 {
+		w.b[w.n] = 0
+		w.n++
+		return
+	}
+	d := int64(m.Frame - w.f0)
+	w.u(uint64(d<<1^d>>63) + 1)
+	w.i(m.Time - w.t0)
+}
+
+// seq writes a sequence number of direction dir.
+func (w *zw) seq(dir int, x uint32) { w.u(uint64(x - w.seq0[dir])) }
+
+type zr struct {
+	b      []byte
+	n      int
+	f0     uint64
+	t0     int64
+	seq0   [2]uint32
+	tsval0 [2]uint32
+}
+
+func (r *zr) u() uint64 {
+	b, n := r.b, r.n
+	c := b[n]
+	if c < 0x80 {
+		r.n = n + 1
+		return uint64(c)
+	}
+	x := uint64(c & 0x7f)
+	for s := uint(7); ; s += 7 {
+		n++
+		c = b[n]
+		if c < 0x80 {
+			r.n = n + 1
+			return x | uint64(c)<<s
+		}
+		x |= uint64(c&0x7f) << s
+	}
+}
+
+func (r *zr) i() int64 {
+	x := r.u()
+	return int64(x>>1) ^ -int64(x&1)
+}
+
+func (r *zr) u32() uint32 { return uint32(r.u()) }
+
+func (r *zr) mark() Mark {
+	z := r.u()
+	if z == 0 {
+		return Mark{}
+	}
+	z--
+	d := int64(z>>1) ^ -int64(z&1)
+	return Mark{Frame: r.f0 + uint64(d), Time: r.t0 + r.i()}
+}
+
+func (r *zr) seq(dir int) uint32 { return r.seq0[dir] + uint32(r.u()) }
+
+func packBits(bs ...bool) uint64 {
+	var x uint64
+	for i, b := range bs {
+		if b {
+			x |= 1 << i
+		}
+	}
+	return x
+}
+
+func bit(x uint64, i int) bool { return x&(1<<i) != 0 }
+
+// encodeConn appends c's encoding to b.
+func encodeConn(b []byte, c *Conn) []byte {
+	// At most 10 bytes a number: 2 + 2 x 90 + 30 numbers, 20 an event.
+	need := len(b) + 10*(212+20*len(c.Events))
+	b = slices.Grow(b, need-len(b))
+	w := zw{b: b[:need], n: len(b), f0: c.First.Frame, t0: c.First.Time}
+	w.u(c.First.Frame)
+	w.i(c.First.Time)
+	for d := range 2 {
+		h := &c.Dir[d]
+		w.seq0[d], w.tsval0[d] = h.FirstSeq, h.TSval
+		w.u(uint64(h.FirstSeq))
+		w.u(uint64(h.TSval))
+	}
+	for d := range 2 {
+		w.half(d, &c.Dir[d])
+	}
+	st, mo := &c.st, &c.more
+	w.u(packBits(st.clientIsA, st.hadSYN, st.progress, c.HandshakeDone, mo.afterRST[0], mo.afterRST[1]))
+	w.mark(c.Last)
+	w.u(uint64(mo.hsEvents))
+	w.u(uint64(mo.dataEvent[0]))
+	w.u(uint64(mo.dataEvent[1]))
+	w.mark(mo.rst)
+	w.mark(mo.lastAdvance)
+	w.u(uint64(c.EventsDropped))
+	w.u(uint64(c.ID))
+	w.u(uint64(c.Incarnation))
+	w.u(packBits(c.Addr[0].Addr().Is4(), c.Addr[1].Addr().Is4()))
+	w.u(uint64(c.Roles))
+	w.u(uint64(c.End))
+	w.i(c.EndTime)
+	w.u(uint64(len(c.Events)))
+	for i := range c.Events {
+		w.event(&c.Events[i])
+	}
+	return w.b[:w.n]
+}
+
+func (w *zw) half(d int, h *Half) {
+	p := 1 - d
+	w.u(h.Packets)
+	w.u(h.Bytes)
+	w.mark(h.Last)
+	w.seq(d, h.End)
+	w.seq(d, h.DataEnd)
+	w.seq(d, h.ISN)
+	w.u(uint64(h.SYNCount))
+	w.u(uint64(h.FinCount))
+	w.u(uint64(h.RSTCount))
+	w.seq(d, h.FinSeq)
+	w.u(packBits(h.SeqSeen, h.DataSeen, h.AckSeen, h.FinSeen, h.ZeroWindowOpen, h.TSSeen, h.SYNHasTS, h.SACKPerm, h.hsAcked))
+	w.i(int64(h.WScale))
+	w.u(uint64(h.Window))
+	w.seq(p, h.MaxAck)
+	w.u(uint64(h.TSecr))
+	w.mark(h.LastData)
+	w.mark(h.MaxAckAt)
+
+	x := h.Detail
+	for _, m := range [...]Mark{x.SYN, x.SYNLast, x.HandshakeAck, x.HandshakeAckAfter, x.FinFirst, x.FinLast, x.FinAcked, x.FinArrived, x.FinAckedAfter} {
+		w.mark(m)
+	}
+	w.u(uint64(x.FinAcks))
+	w.u(uint64(x.FinDuplicates))
+	w.u(uint64(x.FinSeqChanges))
+	w.seq(p, x.finAck)
+	w.u(uint64(x.finIPID))
+	w.u(uint64(x.BadAcks))
+	w.seq(p, x.badAck)
+	a := &x.AfterPeerFIN
+	w.u(a.Bytes)
+	w.u(uint64(a.Segments))
+	w.mark(a.First)
+	w.mark(a.Last)
+	w.seq(d, a.Start)
+	w.seq(d, a.End)
+	w.u(uint64(x.RSTInWindow))
+	w.u(uint64(x.SegmentsAfterRST))
+	w.u(uint64(x.ZeroWindows))
+	if x.Episodes == nil {
+		w.u(0)
+	} else {
+		w.u(1)
+		for i := range x.Episodes {
+			e := &x.Episodes[i]
+			w.mark(e.Start)
+			w.mark(e.End)
+			w.u(uint64(e.Probes))
+		}
+	}
+	w.u(uint64(x.Keepalives))
+	w.mark(x.LastKeepalive)
+}
+
+func (w *zw) event(e *Event) {
+	d, p := int(e.Dir&1), 1-int(e.Dir&1)
+	w.mark(Mark{e.Frame, e.Time})
+	w.u(uint64(e.Dir))
+	w.seq(d, e.Seq)
+	w.seq(p, e.Ack)
+	w.u(uint64(e.Len))
+	w.i(int64(int32(e.TSval - w.tsval0[d])))
+	w.u(uint64(e.TSecr))
+	w.u(uint64(e.Win))
+	w.u(uint64(e.IPID))
+	w.u(uint64(e.Flags))
+	w.u(packBits(e.HasTS, e.DF))
+	w.u(uint64(e.TTL))
+	w.u(uint64(e.Why))
+	w.u(uint64(e.Count))
+}
+
+// decodeConn returns the connection encoded in b, keyed by k.
+func decodeConn(b []byte, k *tupleKey) *Conn {
+	c := newConn()
+	decodeInto(c, b, k)
+	return c
+}
+
+// decodeInto decodes b into c, a new or reset connection.
+func decodeInto(c *Conn, b []byte, k *tupleKey) {
+	r := zr{b: b}
+	r.f0 = r.u()
+	r.t0 = r.i()
+	for d := range 2 {
+		r.seq0[d] = r.u32()
+		r.tsval0[d] = r.u32()
+	}
+	for d := range 2 {
+		h := &c.Dir[d]
+		h.FirstSeq, h.TSval = r.seq0[d], r.tsval0[d]
+		r.half(d, h)
+	}
+	c.First = Mark{r.f0, r.t0}
+	st, mo := &c.st, &c.more
+	f := r.u()
+	st.clientIsA, st.hadSYN, st.progress, c.HandshakeDone = bit(f, 0), bit(f, 1), bit(f, 2), bit(f, 3)
+	mo.afterRST = [2]bool{bit(f, 4), bit(f, 5)}
+	c.Last = r.mark()
+	mo.hsEvents = int(r.u())
+	mo.dataEvent = [2]int{int(r.u()), int(r.u())}
+	mo.rst = r.mark()
+	mo.lastAdvance = r.mark()
+	c.EventsDropped = int(r.u())
+	c.ID = int(r.u())
+	c.Incarnation = int(r.u())
+	f = r.u()
+	st.key, st.live = *k, true
+	lo, hi := netip.AddrPortFrom(addrOf(k.a, bit(f, 0)), k.pa), netip.AddrPortFrom(addrOf(k.b, bit(f, 1)), k.pb)
+	if !st.clientIsA {
+		lo, hi = netip.AddrPortFrom(addrOf(k.b, bit(f, 0)), k.pb), netip.AddrPortFrom(addrOf(k.a, bit(f, 1)), k.pa)
+	}
+	c.Addr = [2]netip.AddrPort{lo, hi}
+	c.Roles = Roles(r.u())
+	c.End = EndReason(r.u())
+	c.EndTime = r.i()
+	if n := int(r.u()); n > 0 {
+		if cap(c.Events) >= n {
+			c.Events = c.Events[:n]
+		} else {
+			c.Events = make([]Event, n)
+		}
+		for i := range c.Events {
+			r.event(&c.Events[i])
+		}
+	}
+}
+
+func addrOf(a [16]byte, is4 bool) netip.Addr {
+	if is4 {
+		return netip.AddrFrom4([4]byte(a[12:]))
+	}
+	return netip.AddrFrom16(a)
+}
+
+func (r *zr) half(d int, h *Half) {
+	p := 1 - d
+	h.Packets = r.u()
+	h.Bytes = r.u()
+	h.Last = r.mark()
+	h.End = r.seq(d)
+	h.DataEnd = r.seq(d)
+	h.ISN = r.seq(d)
+	h.SYNCount = r.u32()
+	h.FinCount = r.u32()
+	h.RSTCount = r.u32()
+	h.FinSeq = r.seq(d)
+	f := r.u()
+	h.SeqSeen, h.DataSeen, h.AckSeen, h.FinSeen = bit(f, 0), bit(f, 1), bit(f, 2), bit(f, 3)
+	h.ZeroWindowOpen, h.TSSeen, h.SYNHasTS, h.SACKPerm, h.hsAcked = bit(f, 4), bit(f, 5), bit(f, 6), bit(f, 7), bit(f, 8)
+	h.WScale = int8(r.i())
+	h.Window = uint16(r.u())
+	h.MaxAck = r.seq(p)
+	h.TSecr = r.u32()
+	h.LastData = r.mark()
+	h.MaxAckAt = r.mark()
+
+	x := h.Detail
+	for _, m := range [...]*Mark{&x.SYN, &x.SYNLast, &x.HandshakeAck, &x.HandshakeAckAfter, &x.FinFirst, &x.FinLast, &x.FinAcked, &x.FinArrived, &x.FinAckedAfter} {
+		*m = r.mark()
+	}
+	x.FinAcks = r.u32()
+	x.FinDuplicates = r.u32()
+	x.FinSeqChanges = r.u32()
+	x.finAck = r.seq(p)
+	x.finIPID = uint16(r.u())
+	x.BadAcks = r.u32()
+	x.badAck = r.seq(p)
+	a := &x.AfterPeerFIN
+	a.Bytes = r.u()
+	a.Segments = r.u32()
+	a.First = r.mark()
+	a.Last = r.mark()
+	a.Start = r.seq(d)
+	a.End = r.seq(d)
+	x.RSTInWindow = r.u32()
+	x.SegmentsAfterRST = r.u32()
+	x.ZeroWindows = r.u32()
+	if r.u() == 1 {
+		x.Episodes = new([MaxZeroWindows]ZeroWindow)
+		for i := range x.Episodes {
+			e := &x.Episodes[i]
+			e.Start = r.mark()
+			e.End = r.mark()
+			e.Probes = r.u32()
+		}
+	}
+	x.Keepalives = r.u32()
+	x.LastKeepalive = r.mark()
+}
+
+func (r *zr) event(e *Event) {
+	m := r.mark()
+	e.Frame, e.Time = m.Frame, m.Time
+	e.Dir = uint8(r.u())
+	d, p := int(e.Dir&1), 1-int(e.Dir&1)
+	e.Seq = r.seq(d)
+	e.Ack = r.seq(p)
+	e.Len = r.u32()
+	e.TSval = r.tsval0[d] + uint32(int32(r.i()))
+	e.TSecr = r.u32()
+	e.Win = uint16(r.u())
+	e.IPID = uint16(r.u())
+	e.Flags = Flags(r.u())
+	f := r.u()
+	e.HasTS, e.DF = bit(f, 0), bit(f, 1)
+	e.TTL = uint8(r.u())
+	e.Why = Why(r.u())
+	e.Count = r.u32()
+}

@@ -1,0 +1,33 @@
+package flows
+
+import (
+	"fmt"
+	"reflect"
+)
+
+// CheckSleep makes every table in this test binary keep what it puts to
+// sleep and compare it with what wakes; the first difference is returned
+// by the function it returns, which also stops the checking.
+func CheckSleep() (stop func() error) {
+	var first error
+	sleepCheck = func(before, after *Conn) {
+		if first == nil && !reflect.DeepEqual(before, after) {
+			first = fmt.Errorf("connection %d woke different from how it slept:\n%+v\n%+v", before.ID, before, after)
+		}
+	}
+	return func() error {
+		sleepCheck = nil
+		return first
+	}
+}
+
+// EncodeConn and DecodeConn expose the sleeping codec to benchmarks;
+// DecodeConn takes the key from the connection given.
+func EncodeConn(b []byte, c *Conn) []byte   { return encodeConn(b, c) }
+func DecodeConn(b []byte, like *Conn) *Conn { return decodeConn(b, &like.st.key) }
+
+// DecodeInto decodes into c, reset, as a table waking a connection does.
+func DecodeInto(c *Conn, b []byte, like *Conn) {
+	c.reset()
+	decodeInto(c, b, &like.st.key)
+}

@@ -1,0 +1,209 @@
+package flows
+
+import (
+	"bytes"
+	"slices"
+)
+
+// sleep puts live connection c to sleep: its entry keeps a tomb holding
+// c's encoding instead of c. idle says c is not complete (it sleeps until
+// a segment, eviction or Flush wakes it) rather than lingering.
+func (t *Table) sleep(c *Conn, idle bool) {
+	st := &c.st
+	if st.inHS {
+		t.hs.remove(c)
+		st.inHS = false
+	}
+	h := t.m.hash(&st.key)
+	e := &t.m.e[t.m.find(&st.key, h)]
+	t.zbuf = encodeConn(t.zbuf[:0], c)
+	tb := &tomb{key: st.key, hash: h, z: bytes.Clone(t.zbuf), prev: c.Prev, id: c.ID, last: c.Last.Time, idle: idle}
+	e.c, e.t = nil, tb
+	if sleepCheck != nil {
+		kept[tb] = c
+	}
+	st.live = false
+	t.nSleep++
+	t.stats.Slept++
+	if sleepCheck == nil && len(t.free) < maxFree {
+		// Nothing else holds c but stale idle-heap entries, which
+		// tolerate reuse: they re-key or drop it when it reaches the
+		// top.
+		t.free = append(t.free, c)
+	}
+	if idle {
+		t.idleQ.push(tb)
+	} else {
+		t.doneQ.push(tb)
+	}
+}
+
+// sleepCheck, when set (by tests), receives every connection put to sleep
+// and the connection woken from it.
+var (
+	sleepCheck func(before, after *Conn)
+	kept       = map[*tomb]*Conn{}
+)
+
+// wake turns the sleeping connection of entry i back into a live Conn.
+func (t *Table) wake(i int) *Conn {
+	e := &t.m.e[i]
+	tb := e.t
+	c := t.newConn()
+	decodeInto(c, tb.z, &tb.key)
+	c.Prev = tb.prev
+	if sleepCheck != nil {
+		if k := kept[tb]; k != nil {
+			before := *k
+			before.st.live = true
+			sleepCheck(&before, c)
+			delete(kept, tb)
+		}
+	}
+	tb.z, tb.prev = nil, nil
+	if tb.idle {
+		t.idleQ.gone()
+	} else {
+		t.doneQ.gone()
+	}
+	e.c, e.t = c, nil
+	if sleepCheck == nil {
+		// Its queue holds it until it reaches the front (z is nil:
+		// not asleep), whatever it becomes.
+		t.spare = tb
+	}
+	t.nSleep--
+	if t.armed {
+		t.idle.push(c, t.nLive)
+	}
+	return c
+}
+
+// maxFree bounds the connections kept for reuse.
+const maxFree = 1024
+
+// newConn returns a connection put to sleep earlier, reset, or a new one.
+func (t *Table) newConn() *Conn {
+	if n := len(t.free); n > 0 {
+		c := t.free[n-1]
+		t.free[n-1] = nil
+		t.free = t.free[:n-1]
+		c.reset()
+		return c
+	}
+	return newConn()
+}
+
+// sweepIdle puts to sleep the connections that have been idle for
+// SleepIdle, oldest first, except those on the handshake list (which
+// expire from it).
+func (t *Table) sweepIdle() {
+	t.nextSweep = t.now + t.opts.SleepIdle
+	before := t.now - t.opts.SleepIdle
+	sw := t.sweep[:0]
+	for i := range t.m.e {
+		if c := t.m.e[i].c; c != nil && !c.st.inHS && c.Last.Time <= before {
+			sw = append(sw, c)
+		}
+	}
+	slices.SortFunc(sw, func(a, b *Conn) int {
+		if a.Last.Time != b.Last.Time {
+			if a.Last.Time < b.Last.Time {
+				return -1
+			}
+			return 1
+		}
+		return a.ID - b.ID
+	})
+	for i, c := range sw {
+		t.sleep(c, true)
+		sw[i] = nil
+	}
+	t.sweep = sw[:0]
+}
+
+// evict finishes the connection idle the longest, awake or asleep.
+func (t *Table) evict() {
+	if !t.armed {
+		t.armed = true
+		for i := range t.m.e {
+			if c := t.m.e[i].c; c != nil {
+				t.idle.push(c, t.nLive)
+			}
+		}
+	}
+	c := t.idle.oldest()
+	var asleep *tomb
+	for _, q := range [...]*sleepQ{&t.doneQ, &t.idleQ} {
+		if tb := q.first(); tb != nil && (asleep == nil || tb.last < asleep.last) {
+			asleep = tb
+		}
+	}
+	if asleep != nil && (c == nil || asleep.last < c.Last.Time) {
+		if c != nil {
+			t.idle.push(c, t.nLive) // not this time
+		}
+		c = t.wake(t.m.find(&asleep.key, asleep.hash))
+	}
+	if c != nil {
+		t.stats.Evicted++
+		t.finish(c, EndEvicted, t.now)
+	}
+}
+
+// disarm drops the idle heap once the table is well below MaxFlows.
+func (t *Table) disarm() {
+	if t.armed && t.nLive < t.opts.MaxFlows/2 {
+		t.armed = false
+		clear(t.idle)
+		t.idle = t.idle[:0]
+	}
+}
+
+// sleepQ is a queue of sleeping connections in the order they were put to
+// sleep, which is the order of their last activity. A connection woken
+// since stays in it until it reaches the front or the queue is compacted.
+type sleepQ struct {
+	q []*tomb
+	h int // front
+	n int // entries still asleep
+}
+
+func (s *sleepQ) push(tb *tomb) {
+	s.q = append(s.q, tb)
+	s.n++
+}
+
+// gone records that one of the queue's connections woke.
+func (s *sleepQ) gone() {
+	s.n--
+	if stale := len(s.q) - s.h - s.n; stale > 1024 && stale > 2*s.n {
+		q := s.q[:0]
+		for _, tb := range s.q[s.h:] {
+			if tb.z != nil {
+				q = append(q, tb)
+			}
+		}
+		clear(s.q[len(q):])
+		s.q, s.h = q, 0
+	}
+}
+
+// first returns the connection asleep longest, or nil, dropping woken
+// ones from the front.
+func (s *sleepQ) first() *tomb {
+	for s.h < len(s.q) {
+		if tb := s.q[s.h]; tb.z != nil {
+			return tb
+		}
+		s.q[s.h] = nil
+		s.h++
+		if s.h >= 1024 && s.h*2 >= len(s.q) {
+			n := copy(s.q, s.q[s.h:])
+			clear(s.q[n:])
+			s.q, s.h = s.q[:n], 0
+		}
+	}
+	s.q, s.h = s.q[:0], 0
+	return nil
+}
