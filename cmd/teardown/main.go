@@ -66,10 +66,14 @@ Examples:
     teardown --fail-on warning fixtures/*.pcap
 `
 
-// defaultMaxFlows bounds the flow table. A tracked connection costs about
-// 1.8 KB (BenchmarkSynFlood: 1 M flows held 1.7 GB), so the worst case,
-// a SYN flood of distinct 4-tuples, stays near 450 MB in the table.
-const defaultMaxFlows = 250_000
+// defaultMaxFlows bounds the flow table. A connection active in the last
+// 30 s of capture time costs about 1.8 KB, one asleep (lingering after its
+// close, or idle) about 0.7 KB. The worst case, a SYN flood of distinct
+// 4-tuples faster than they go to sleep, held 1.7 GB of heap at 1 M
+// connections (BenchmarkSynFlood), so about 850 MB at this default; a
+// busy capture's lingering connections mostly sleep, and 500,000 covers
+// some 7,000 new connections a second.
+const defaultMaxFlows = 500_000
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = ""
