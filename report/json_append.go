@@ -3,7 +3,6 @@ package report
 import (
 	"encoding/json"
 	"math"
-	"math/bits"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -39,11 +38,13 @@ func appendState(b []byte, s analyze.State) []byte {
 
 // timeWriter writes timestamps as analyze.Time.MarshalText does (RFC
 // 3339, UTC, nine fractional digits, trailing zeros kept), by arithmetic
-// for times from 1970 to 9999. It remembers the date of the last one: the
-// times of a flow are mostly of one day. The zero value is ready to use.
+// for times from 1970 to 9999. It remembers the date and the second of the
+// last one: the times of a flow are mostly of one day, and the times of
+// its close of one second. The zero value is ready to use.
 type timeWriter struct {
-	day  uint64   // days since 1970-01-01 of date, plus one; 0 for none
-	date [11]byte // `"2006-01-02`
+	day  uint64   // days since 1970-01-01 of head, plus one; 0 for none
+	sec  uint64   // seconds since 1970-01-01 of head, plus one; 0 for none
+	head [21]byte // `"2006-01-02T15:04:05.`
 }
 
 func (w *timeWriter) append(b []byte, t analyze.Time) []byte {
@@ -54,29 +55,20 @@ func (w *timeWriter) append(b []byte, t analyze.Time) []byte {
 	// Unsigned arithmetic: division by a constant is a multiplication.
 	u := uint64(t)
 	secs, ns := u/1e9, u%1e9
-	days, rem := secs/86400, secs%86400
-	if days+1 != w.day && !w.setDay(days) {
+	if secs+1 != w.sec && !w.setSecond(secs) {
 		s, _ := t.MarshalText()
 		return appendString(b, string(s))
 	}
 	var d *[32]byte // "2006-01-02T15:04:05.000000000Z" quoted
 	b, d = extend32(b)
-	copy(d[:11], w.date[:])
-	d[11] = 'T'
-	h, ms := rem/3600, rem%3600
-	put2(d[12:], h)
-	d[14] = ':'
-	put2(d[15:], ms/60)
-	d[17] = ':'
-	put2(d[18:], ms%60)
-	d[20] = '.'
-	hi, lo := ns/1e5, ns%1e5 // 4 and 5 digits
-	put2(d[21:], hi/100)
-	put2(d[23:], hi%100)
+	*(*[21]byte)(d[:21]) = w.head
+	hi, lo := uint32(ns/1e5), uint32(ns%1e5) // 4 and 5 digits
+	put2(d[21:], uint64(hi/100))
+	put2(d[23:], uint64(hi%100))
 	d[25] = byte('0' + lo/1e4)
 	lo %= 1e4
-	put2(d[26:], lo/100)
-	put2(d[28:], lo%100)
+	put2(d[26:], uint64(lo/100))
+	put2(d[28:], uint64(lo%100))
 	d[30], d[31] = 'Z', '"'
 	return b
 }
@@ -88,8 +80,26 @@ func extend32(b []byte) ([]byte, *[32]byte) {
 	return b, (*[32]byte)(b[n:])
 }
 
-// setDay sets the date to days since 1970-01-01, or reports false for a
-// year past 9999.
+// setSecond sets the head to secs since 1970-01-01, or reports false for
+// a year past 9999.
+func (w *timeWriter) setSecond(secs uint64) bool {
+	days, rem := secs/86400, secs%86400
+	if days+1 != w.day && !w.setDay(days) {
+		return false
+	}
+	w.sec = secs + 1
+	w.head[11] = 'T'
+	put2(w.head[12:], rem/3600)
+	w.head[14] = ':'
+	put2(w.head[15:], rem/60%60)
+	w.head[17] = ':'
+	put2(w.head[18:], rem%60)
+	w.head[20] = '.'
+	return true
+}
+
+// setDay sets the date of the head to days since 1970-01-01, or reports
+// false for a year past 9999.
 func (w *timeWriter) setDay(days uint64) bool {
 	// Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
 	z := days + 719468
@@ -111,47 +121,65 @@ func (w *timeWriter) setDay(days uint64) bool {
 		return false
 	}
 	w.day = days + 1
-	w.date[0] = '"'
-	put2(w.date[1:], y/100)
-	put2(w.date[3:], y%100)
-	w.date[5] = '-'
-	put2(w.date[6:], m)
-	w.date[8] = '-'
-	put2(w.date[9:], d)
+	w.head[0] = '"'
+	put2(w.head[1:], y/100)
+	put2(w.head[3:], y%100)
+	w.head[5] = '-'
+	put2(w.head[6:], m)
+	w.head[8] = '-'
+	put2(w.head[9:], d)
 	return true
 }
 
-// appendUint is strconv.AppendUint(b, v, 10), written in place two
-// digits at a time.
+// appendUint is strconv.AppendUint(b, v, 10), written in place in
+// groups of four digits, whose halves are converted independently.
 func appendUint(b []byte, v uint64) []byte {
-	if v < 10 {
+	b = slices.Grow(b, 20)
+	switch {
+	case v < 1e4:
+		return putUpTo4(b, uint32(v))
+	case v < 1e8:
+		return put4(putUpTo4(b, uint32(v/1e4)), uint32(v%1e4))
+	case v < 1e12:
+		hi, lo := v/1e8, v%1e8
+		return put8(putUpTo4(b, uint32(hi)), uint32(lo))
+	case v < 1e16:
+		hi, lo := v/1e8, v%1e8
+		return put8(put4(putUpTo4(b, uint32(hi/1e4)), uint32(hi%1e4)), uint32(lo))
+	}
+	hi, lo := v/1e16, v%1e16
+	return put8(put8(putUpTo4(b, uint32(hi)), uint32(lo/1e8)), uint32(lo%1e8))
+}
+
+// putUpTo4 appends v < 10000 without leading zeros.
+func putUpTo4(b []byte, v uint32) []byte {
+	switch {
+	case v < 10:
 		return append(b, byte('0'+v))
+	case v < 100:
+		p := &digitPairs[v]
+		return append(b, p[0], p[1])
+	case v < 1000:
+		p := &digitPairs[v%100]
+		return append(b, byte('0'+v/100), p[0], p[1])
 	}
-	// Digits: floor(log10(v)) + 1, from the bit length (1233/4096 is
-	// just above log10(2)).
-	n := int(uint(bits.Len64(v))*1233) >> 12
-	if v >= pow10[n] {
-		n++
-	}
-	l := len(b)
-	b = slices.Grow(b, n)[:l+n]
-	d := b[l:]
-	i := n
-	for v >= 100 {
-		r := v % 100
-		v /= 100
-		i -= 2
-		put2(d[i:], r)
-	}
-	if v < 10 {
-		d[0] = byte('0' + v)
-	} else {
-		put2(d, v)
-	}
+	return put4(b, v)
+}
+
+// put4 appends v < 10000 as four digits, b having room for them.
+func put4(b []byte, v uint32) []byte {
+	n := len(b)
+	b = b[:n+4]
+	d := (*[4]byte)(b[n:])
+	hi, lo := &digitPairs[v/100], &digitPairs[v%100]
+	d[0], d[1], d[2], d[3] = hi[0], hi[1], lo[0], lo[1]
 	return b
 }
 
-var pow10 = [...]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
+// put8 appends v < 1e8 as eight digits, b having room for them.
+func put8(b []byte, v uint32) []byte {
+	return put4(put4(b, v/1e4), v%1e4)
+}
 
 // appendInt is strconv.AppendInt(b, int64(v), 10).
 func appendInt(b []byte, v int) []byte {

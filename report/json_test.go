@@ -439,13 +439,15 @@ func TestAppendTimeMatchesMarshalText(t *testing.T) {
 	var prev analyze.Time
 	for i := range 200_000 {
 		var tm analyze.Time
-		switch i % 4 {
+		switch i % 5 {
 		case 0:
 			tm = analyze.Time(rng.Int64())
 		case 1:
 			tm = analyze.Time(rng.Int64N(4102444800e9)) // to 2100
 		case 2:
 			tm = prev + analyze.Time(rng.Int64N(172800e9)) - 86400e9 // a day either side
+		case 3:
+			tm = prev + analyze.Time(rng.Int64N(2e9)) - 1e9 // a second either side
 		default:
 			tm = analyze.Time(-rng.Int64N(1e18))
 		}
@@ -470,6 +472,12 @@ func TestAppendIntMatchesStrconv(t *testing.T) {
 		u := rng.Uint64() >> rng.IntN(64)
 		if i < 1000 {
 			u = uint64(i)
+		}
+		if p, k := uint64(1), i-1000; k >= 0 && k < 3*20 {
+			for range k / 3 {
+				p *= 10
+			}
+			u = p + uint64(k%3) - 1 // 10^n - 1, 10^n, 10^n + 1
 		}
 		if got, want := appendUint(nil, u), strconv.FormatUint(u, 10); string(got) != want {
 			t.Fatalf("appendUint(%d) = %s", u, got)
