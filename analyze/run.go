@@ -81,7 +81,9 @@ const batchSize = 64
 
 func newRunner(opts Options) *runner {
 	r := &runner{opts: opts, sum: newSummarizer(opts)}
-	r.table = flows.NewTable(flows.TableOptions{MaxFlows: opts.MaxFlows, Finish: r.finish})
+	// LateWake: a connection that lingered asleep is decoded by build,
+	// on the builder goroutine when there is one.
+	r.table = flows.NewTable(flows.TableOptions{MaxFlows: opts.MaxFlows, Finish: r.finish, LateWake: true})
 	if runtime.GOMAXPROCS(0) > 1 {
 		r.work, r.done = make(chan []*flows.Conn, 16), make(chan struct{})
 		go r.builder()
@@ -133,6 +135,7 @@ func (r *runner) finish(c *flows.Conn) error {
 
 // build turns a finished connection into a Flow and passes it on.
 func (r *runner) build(c *flows.Conn) error {
+	c.Wake()
 	f := r.buildFlow(c)
 	r.sum.Add(f)
 	if r.opts.Emit != nil {

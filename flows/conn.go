@@ -299,6 +299,27 @@ type Conn struct {
 	// it does so before it handles the next incarnation: the table never
 	// reads Memo.
 	Prior *Prior
+
+	// z holds the rest of a connection handed over asleep (see
+	// TableOptions.LateWake) until Wake decodes it.
+	z []byte
+}
+
+// Asleep reports whether c was handed over asleep and Wake has not
+// decoded it yet.
+func (c *Conn) Asleep() bool { return c.z != nil }
+
+// Wake decodes a connection handed over asleep (see
+// TableOptions.LateWake); on any other connection it does nothing. It may
+// run on any goroutine, once the connection is the callee's.
+func (c *Conn) Wake() {
+	if c.z == nil {
+		return
+	}
+	live := c.st.live
+	r := decodeHead(c, c.z, &c.st.key)
+	decodeRest(c, &r)
+	c.z, c.st.live = nil, live
 }
 
 // newConn allocates a connection with its two halves' details in one

@@ -7,8 +7,8 @@ import (
 
 // A connection that sleeps (see Table) is kept as a byte string: every
 // field of the Conn except the ones the sleeping record holds itself (the
-// key, Prev) and the table's list links, which are empty while it sleeps.
-// Numbers are varints; marks are deltas from the connection's first
+// key, Prev), the table's list links, which are empty while it sleeps,
+// and what only finishing sets (End, EndTime, Prior). Numbers are varints; marks are deltas from the connection's first
 // segment, sequence numbers deltas from the sending direction's first one,
 // so that a typical closed connection takes a few hundred bytes instead of
 // the kilobyte and a half of a live one, and the bytes hold no pointers
@@ -120,8 +120,15 @@ func encodeConn(b []byte, c *Conn) []byte {
 	need := len(b) + 10*(212+20*len(c.Events))
 	b = slices.Grow(b, need-len(b))
 	w := zw{b: b[:need], n: len(b), f0: c.First.Frame, t0: c.First.Time}
+	// The head: what finishing a connection needs (decodeHead).
+	st, mo := &c.st, &c.more
 	w.u(c.First.Frame)
 	w.i(c.First.Time)
+	w.u(uint64(c.ID))
+	w.u(uint64(c.Incarnation))
+	w.mark(c.Last)
+	w.u(packBits(st.clientIsA, c.Addr[0].Addr().Is4(), c.Addr[1].Addr().Is4()))
+	// The rest.
 	for d := range 2 {
 		h := &c.Dir[d]
 		w.seq0[d], w.tsval0[d] = h.FirstSeq, h.TSval
@@ -131,21 +138,14 @@ func encodeConn(b []byte, c *Conn) []byte {
 	for d := range 2 {
 		w.half(d, &c.Dir[d])
 	}
-	st, mo := &c.st, &c.more
-	w.u(packBits(st.clientIsA, st.hadSYN, st.progress, c.HandshakeDone, mo.afterRST[0], mo.afterRST[1]))
-	w.mark(c.Last)
+	w.u(packBits(st.hadSYN, st.progress, c.HandshakeDone, mo.afterRST[0], mo.afterRST[1]))
 	w.u(uint64(mo.hsEvents))
 	w.u(uint64(mo.dataEvent[0]))
 	w.u(uint64(mo.dataEvent[1]))
 	w.mark(mo.rst)
 	w.mark(mo.lastAdvance)
 	w.u(uint64(c.EventsDropped))
-	w.u(uint64(c.ID))
-	w.u(uint64(c.Incarnation))
-	w.u(packBits(c.Addr[0].Addr().Is4(), c.Addr[1].Addr().Is4()))
 	w.u(uint64(c.Roles))
-	w.u(uint64(c.End))
-	w.i(c.EndTime)
 	w.u(uint64(len(c.Events)))
 	for i := range c.Events {
 		w.event(&c.Events[i])
@@ -234,11 +234,36 @@ func decodeConn(b []byte, k *tupleKey) *Conn {
 	return c
 }
 
-// decodeInto decodes b into c, a new or reset connection.
-func decodeInto(c *Conn, b []byte, k *tupleKey) {
+// decodeHead decodes the head of b into c: its key k, addresses, first
+// and last segments, ID and incarnation, all that finishing it needs. It
+// returns the reader positioned after the head.
+func decodeHead(c *Conn, b []byte, k *tupleKey) zr {
 	r := zr{b: b}
 	r.f0 = r.u()
 	r.t0 = r.i()
+	c.First = Mark{r.f0, r.t0}
+	c.ID = int(r.u())
+	c.Incarnation = int(r.u())
+	c.Last = r.mark()
+	f := r.u()
+	st := &c.st
+	st.key, st.live, st.clientIsA = *k, true, bit(f, 0)
+	lo, hi := netip.AddrPortFrom(addrOf(k.a, bit(f, 1)), k.pa), netip.AddrPortFrom(addrOf(k.b, bit(f, 2)), k.pb)
+	if !st.clientIsA {
+		lo, hi = netip.AddrPortFrom(addrOf(k.b, bit(f, 1)), k.pb), netip.AddrPortFrom(addrOf(k.a, bit(f, 2)), k.pa)
+	}
+	c.Addr = [2]netip.AddrPort{lo, hi}
+	return r
+}
+
+// decodeInto decodes b into c, a new or reset connection.
+func decodeInto(c *Conn, b []byte, k *tupleKey) {
+	r := decodeHead(c, b, k)
+	decodeRest(c, &r)
+}
+
+// decodeRest decodes what follows the head.
+func decodeRest(c *Conn, r *zr) {
 	for d := range 2 {
 		r.seq0[d] = r.u32()
 		r.tsval0[d] = r.u32()
@@ -248,29 +273,16 @@ func decodeInto(c *Conn, b []byte, k *tupleKey) {
 		h.FirstSeq, h.TSval = r.seq0[d], r.tsval0[d]
 		r.half(d, h)
 	}
-	c.First = Mark{r.f0, r.t0}
 	st, mo := &c.st, &c.more
 	f := r.u()
-	st.clientIsA, st.hadSYN, st.progress, c.HandshakeDone = bit(f, 0), bit(f, 1), bit(f, 2), bit(f, 3)
-	mo.afterRST = [2]bool{bit(f, 4), bit(f, 5)}
-	c.Last = r.mark()
+	st.hadSYN, st.progress, c.HandshakeDone = bit(f, 0), bit(f, 1), bit(f, 2)
+	mo.afterRST = [2]bool{bit(f, 3), bit(f, 4)}
 	mo.hsEvents = int(r.u())
 	mo.dataEvent = [2]int{int(r.u()), int(r.u())}
 	mo.rst = r.mark()
 	mo.lastAdvance = r.mark()
 	c.EventsDropped = int(r.u())
-	c.ID = int(r.u())
-	c.Incarnation = int(r.u())
-	f = r.u()
-	st.key, st.live = *k, true
-	lo, hi := netip.AddrPortFrom(addrOf(k.a, bit(f, 0)), k.pa), netip.AddrPortFrom(addrOf(k.b, bit(f, 1)), k.pb)
-	if !st.clientIsA {
-		lo, hi = netip.AddrPortFrom(addrOf(k.b, bit(f, 0)), k.pb), netip.AddrPortFrom(addrOf(k.a, bit(f, 1)), k.pa)
-	}
-	c.Addr = [2]netip.AddrPort{lo, hi}
 	c.Roles = Roles(r.u())
-	c.End = EndReason(r.u())
-	c.EndTime = r.i()
 	if n := int(r.u()); n > 0 {
 		if cap(c.Events) >= n {
 			c.Events = c.Events[:n]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/teardown/teardown/flows"
@@ -79,6 +80,65 @@ func TestSleepWakesIdentical(t *testing.T) {
 		r.Close()
 		if err := stop(); err != nil {
 			t.Fatalf("%s: %v", filepath.Base(f), err)
+		}
+	}
+}
+
+// TestLateWake checks that connections handed over asleep (LateWake) and
+// woken later by the callee equal those the table woke itself.
+func TestLateWake(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, synth.Config{Seed: 8, Packets: 100_000, Concurrency: 2000}); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	finished := func(late bool) []*flows.Conn {
+		var out []*flows.Conn
+		asleep := 0
+		tb := flows.NewTable(flows.TableOptions{LateWake: late, Finish: func(c *flows.Conn) error {
+			if c.Asleep() {
+				asleep++
+			}
+			out = append(out, c)
+			return nil
+		}})
+		r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(data)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			s, err := r.Next()
+			if err != nil {
+				break
+			}
+			if err := tb.Add(&s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tb.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if late && asleep < len(out)/2 {
+			t.Errorf("only %d of %d connections handed over asleep", asleep, len(out))
+		}
+		if !late && asleep > 0 {
+			t.Errorf("%d connections handed over asleep without LateWake", asleep)
+		}
+		for _, c := range out {
+			c.Wake()
+			if len(c.Events) == 0 {
+				c.Events = nil
+			}
+		}
+		return out
+	}
+	now, late := finished(false), finished(true)
+	if len(now) != len(late) {
+		t.Fatalf("%d connections woken by the table, %d late", len(now), len(late))
+	}
+	for i := range now {
+		if !reflect.DeepEqual(now[i], late[i]) {
+			t.Fatalf("connection %d differs when woken late:\n%+v\n%+v", now[i].ID, now[i], late[i])
 		}
 	}
 }

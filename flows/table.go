@@ -36,6 +36,12 @@ type TableOptions struct {
 	// Finish receives each connection as it leaves the table. An error
 	// stops the table: Add returns it from then on.
 	Finish func(*Conn) error
+	// LateWake lets Finish receive a connection that left while asleep
+	// (its linger over, or at Flush) still asleep: only its ID,
+	// Incarnation, Addr, First, Last, End, EndTime, Prev and Prior are
+	// set until Conn.Wake decodes the rest, which the callee may do on
+	// another goroutine.
+	LateWake bool
 }
 
 // TableStats counts what a table did.
@@ -267,7 +273,7 @@ func (t *Table) Flush() error {
 	for i := range live {
 		c := live[i].c
 		if tb := live[i].tb; tb != nil {
-			c = t.wake(t.m.find(&tb.key, tb.hash))
+			c = t.wakeToFinish(t.m.find(&tb.key, tb.hash))
 		}
 		live[i] = entry{}
 		t.finish(c, EndOfCapture, t.now)
@@ -411,7 +417,7 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 // expire finishes lingering connections and forgets old Priors.
 func (t *Table) expire() {
 	for tb := t.doneQ.first(); tb != nil && tb.last+t.opts.Linger <= t.now; tb = t.doneQ.first() {
-		c := t.wake(t.m.find(&tb.key, tb.hash))
+		c := t.wakeToFinish(t.m.find(&tb.key, tb.hash))
 		t.finish(c, EndLinger, c.Last.Time+t.opts.Linger)
 	}
 	for c := t.hs.head; c != nil && c.Last.Time+t.opts.HandshakeIdle <= t.now; c = t.hs.head {

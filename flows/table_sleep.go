@@ -45,6 +45,21 @@ var (
 	kept       = map[*tomb]*Conn{}
 )
 
+// wakeToFinish wakes the sleeping connection of entry i to finish it:
+// under LateWake only its head is decoded, the rest left to Conn.Wake.
+func (t *Table) wakeToFinish(i int) *Conn {
+	if !t.opts.LateWake {
+		return t.wake(i)
+	}
+	e := &t.m.e[i]
+	tb := e.t
+	c := newConn() // handed over: never one of t.free
+	decodeHead(c, tb.z, &tb.key)
+	c.z, c.Prev = tb.z, tb.prev
+	t.woke(e, tb, c)
+	return c
+}
+
 // wake turns the sleeping connection of entry i back into a live Conn.
 func (t *Table) wake(i int) *Conn {
 	e := &t.m.e[i]
@@ -60,6 +75,12 @@ func (t *Table) wake(i int) *Conn {
 			delete(kept, tb)
 		}
 	}
+	t.woke(e, tb, c)
+	return c
+}
+
+// woke puts c, woken from tb, in entry e.
+func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn) {
 	tb.z, tb.prev = nil, nil
 	if tb.idle {
 		t.idleQ.gone()
@@ -76,7 +97,6 @@ func (t *Table) wake(i int) *Conn {
 	if t.armed {
 		t.idle.push(c, t.nLive)
 	}
-	return c
 }
 
 // maxFree bounds the connections kept for reuse.
