@@ -588,3 +588,32 @@ func TestJSONLFlowDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations a flow, want 0", n)
 	}
 }
+
+// TestFlowEncoderDurations compares the two encoders on sides with
+// durations of random states, which the side may or may not have gone
+// through.
+func TestFlowEncoderDurations(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for range 2000 {
+		f := sampleResult().Flows[0]
+		side := f.Sides.Client
+		side.States = nil
+		for range rng.IntN(8) {
+			side.States = append(side.States, analyze.StateEntry{State: analyze.State(1 + rng.IntN(10)), Frame: 1})
+		}
+		side.Durations = map[string]float64{}
+		for range rng.IntN(6) {
+			side.Durations[analyze.State(1+rng.IntN(10)).String()] = float64(rng.IntN(1e9)) / 1e9
+		}
+		if rng.IntN(4) == 0 {
+			side.Durations["other"] = 1
+		}
+		got, err := appendFlow(nil, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := reference(t, f); string(got) != want {
+			t.Fatalf("flow encoder differs from encoding/json:\n got %s\nwant %s", got, want)
+		}
+	}
+}
