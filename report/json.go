@@ -469,9 +469,16 @@ func appendEvent(b []byte, e *analyze.Event, tw *timeWriter) []byte {
 	b = appendUint(b, e.Frame)
 	b = append(b, `,"at":`...)
 	b = tw.append(b, e.At)
-	b = append(b, `,"from":`...)
-	b = appendString(b, string(e.From))
-	b = append(b, `,"flags":`...)
+	switch e.From { // one append for the usual sides
+	case analyze.Client:
+		b = append(b, `,"from":"client","flags":`...)
+	case analyze.Server:
+		b = append(b, `,"from":"server","flags":`...)
+	default:
+		b = append(b, `,"from":`...)
+		b = appendString(b, string(e.From))
+		b = append(b, `,"flags":`...)
+	}
 	b = appendString(b, e.Flags)
 	b = append(b, `,"seq":`...)
 	b = appendUint(b, uint64(e.Seq))
