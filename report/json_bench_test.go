@@ -20,6 +20,16 @@ import (
 // real run.
 //
 //	go test ./report -run '^$' -bench 'AppendFlow|JSONLFlow' -count 5
+//
+// One run (11,246 flows of 2,382 bytes on average; AMD EPYC, 2 CPUs
+// shared with other work, so the times are high), medians of five:
+//
+//	                   before                        after
+//	AppendFlow  5,875 ns/flow  160 B  1.27 allocs   3,284 ns/flow  0 B  0 allocs
+//	JSONLFlow   5,897 ns/flow  160 B  1.27 allocs   3,238 ns/flow  0 B  0 allocs
+//
+// "before" is the encoder that sent diagnoses through encoding/json and
+// formatted with strconv.
 var benchFlows = sync.OnceValues(func() ([]*analyze.Flow, error) {
 	var buf bytes.Buffer
 	if _, err := synth.Generate(&buf, synth.Config{Seed: 1, Packets: 200_000, Concurrency: 2000}); err != nil {
