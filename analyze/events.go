@@ -46,13 +46,18 @@ var plainNotes = []struct {
 
 // events renders the kept segments for ladder diagrams, each with the
 // note that says why it matters (the most telling reason when several
-// apply).
-func (s *story) events() []Event {
+// apply), into buf when they fit (its length is 0).
+func (s *story) events(buf []Event) []Event {
 	c := s.conn
 	if len(c.Events) == 0 {
 		return nil
 	}
-	out := make([]Event, 0, len(c.Events))
+	var out []Event
+	if len(c.Events) <= cap(buf) {
+		out = buf[:0:len(c.Events)]
+	} else {
+		out = make([]Event, 0, len(c.Events))
+	}
 	var fins, syns [2]int
 	for i := range c.Events {
 		e := &c.Events[i]

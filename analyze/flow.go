@@ -88,13 +88,18 @@ type builder struct {
 }
 
 // flowBlock is a Flow together with the parts every flow has, allocated
-// as one block.
+// as one block. The lists have room for what most flows have (a
+// handshake and a FIN each way acknowledged: seven events and ten
+// states); a flow with more gets its own slices.
 type flowBlock struct {
 	f     Flow
 	sides [2]Side
 	wire  WireFacts
-	// frames holds both sides' FinFrames when they fit.
+	// frames holds both sides' FinFrames, states both sides' States and
+	// events the Events, when they fit.
 	frames [4]uint64
+	states [10]StateEntry
+	events [7]Event
 }
 
 // build reconstructs the close story of connection c.
@@ -119,7 +124,7 @@ func (b *builder) build(c *flows.Conn) *Flow {
 	f.Sides = Sides{Client: &m.sides[flows.FromClient], Server: &m.sides[flows.FromServer]}
 	f.Close = s.closeOf()
 	f.Reuse = s.reuse()
-	f.Events = s.events()
+	f.Events = s.events(m.events[:0])
 	f.Diagnoses = diagnose(&b.rc, f, s, &m.wire)
 	c.Prior.Memo = s.memo()
 	return f
@@ -280,11 +285,15 @@ func isCloseState(st State) bool {
 	return false
 }
 
-// sidesOf builds the output of both sides into m: their states share
-// one allocation, and their FIN frames another unless m has room.
+// sidesOf builds the output of both sides into m: their states, and
+// their FIN frames, are in m when they fit and share one allocation
+// otherwise.
 func (s *story) sidesOf(m *flowBlock) {
 	n0, n1 := len(s.run[0].states), len(s.run[1].states)
-	states := make([]StateEntry, n0+n1)
+	states := m.states[:]
+	if n0+n1 > len(states) {
+		states = make([]StateEntry, n0+n1)
+	}
 	copy(states, s.run[0].states)
 	copy(states[n0:], s.run[1].states)
 	f0, f1 := len(s.sides[0].fins), len(s.sides[1].fins)
