@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"math/bits"
 	"net/netip"
 
 	"github.com/teardown/teardown/flows"
@@ -27,6 +28,8 @@ type story struct {
 	// points to rstMem.
 	rst    *rstStory
 	rstMem rstStory
+	// durs are the sides' close-state durations, for the summary.
+	durs [2]durations
 	// synSentRSTs are RSTs a client in SYN_SENT sent to a bad ACK (a
 	// TIME_WAIT answering the SYN with the old connection's ACK).
 	synSentRSTs []*flows.Event
@@ -276,14 +279,43 @@ func (s *story) handshake() string {
 // closeStates are the states whose durations a side reports.
 var closeStates = [...]State{FinWait1, FinWait2, Closing, TimeWait, CloseWait, LastAck}
 
-func isCloseState(st State) bool {
-	for _, c := range closeStates {
-		if c == st {
-			return true
-		}
+// closeIndex is each close state's index in closeStates, -1 for the
+// other states.
+var closeIndex = func() (ix [Closed + 1]int8) {
+	for st := range ix {
+		ix[st] = -1
 	}
-	return false
+	for i, st := range closeStates {
+		ix[st] = int8(i)
+	}
+	return ix
+}()
+
+func isCloseState(st State) bool { return int(st) < len(closeIndex) && closeIndex[st] >= 0 }
+
+// durations are a side's close-state durations as its Side.Durations
+// holds them, by index in closeStates; set marks the states it holds.
+type durations struct {
+	d   [len(closeStates)]float64
+	set uint8
 }
+
+// put records close state st's duration v.
+func (d *durations) put(st State, v float64) {
+	i := closeIndex[st]
+	d.d[i], d.set = v, d.set|1<<i
+}
+
+// get returns close state st's duration, 0 when d has none.
+func (d *durations) get(st State) float64 {
+	if !isCloseState(st) {
+		return 0
+	}
+	return d.d[closeIndex[st]]
+}
+
+// len is the number of durations d holds.
+func (d *durations) len() int { return bits.OnesCount8(d.set) }
 
 // sidesOf builds the output of both sides into m: their states, and
 // their FIN frames, are in m when they fit and share one allocation
@@ -308,7 +340,7 @@ func (s *story) sidesOf(m *flowBlock) {
 // side builds the output for side x, with its states (a copy of the
 // replay's) and room for its FIN frames.
 func (s *story) side(x int, out *Side, states []StateEntry, frames []uint64) {
-	r, ss := &s.run[x], s.sides[x]
+	r, ss, durs := &s.run[x], s.sides[x], &s.durs[x]
 	*out = Side{
 		States:      states,
 		FinFrames:   frames,
@@ -335,13 +367,17 @@ func (s *story) side(x int, out *Side, states []StateEntry, frames []uint64) {
 			// Stamps of crossed FINs can run backwards (the peer's FIN is
 			// stamped where it was sent, before our own): no time passed
 			// that the capture can measure.
-			out.Durations[e.State.String()] = max(0, e.At.Seconds(r.states[i+1].At))
+			d := max(0, e.At.Seconds(r.states[i+1].At))
+			out.Durations[e.State.String()] = d
+			durs.put(e.State, d)
 			continue
 		}
 		d, open := s.lastDuration(x, e)
 		// A clock that steps back can end observation before the
 		// state's own stamp: no measurable time either.
-		out.Durations[e.State.String()] = max(0, d)
+		d = max(0, d)
+		out.Durations[e.State.String()] = d
+		durs.put(e.State, d)
 		out.OpenEnded = open
 	}
 	out.ZeroWindowFinHeld = s.zeroWindowFinHeld(x)

@@ -27,9 +27,14 @@ type WireFacts struct {
 	// orphaned FIN_WAIT2 that lived long enough).
 	Bounds []Bound
 
-	// addr holds the client's and the server's address, which Flow.Client
-	// and Flow.Server render: the summary keys on them.
-	addr [2]netip.AddrPort
+	// built is set when the builder filled the rest: addr holds the
+	// client's and the server's address, which Flow.Client and
+	// Flow.Server render, and durs what the client's and the server's
+	// Side.Durations hold. The summary reads them instead of the text and
+	// the maps.
+	built bool
+	addr  [2]netip.AddrPort
+	durs  [2]durations
 }
 
 // wireFacts collects the flow's WireFacts into w.
@@ -40,7 +45,9 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 		SYNHasTS: cl.SYNHasTS,
 		Answered: sv.SYNCount > 0 || sv.RSTCount > 0,
 		ClientTS: cl.TSSeen,
+		built:    true,
 		addr:     c.conn().Addr,
+		durs:     c.s.durs,
 	}
 	if cl.SYNCount > 0 {
 		w.SYNAt = cl.SYN.Time

@@ -64,10 +64,7 @@ func (p pawsIndex) check(f *Flow, addr *[2]netip.AddrPort, w *WireFacts) {
 	if !w.Answered || !w.ClientTS || !k[0].IsValid() {
 		return
 	}
-	if seen, ok := p[k]; ok && seen.at > w.ClientTSAt {
-		return
-	}
-	if _, ok := p[k]; !ok && len(p) >= maxPawsAddrs {
+	if seen, ok := p[k]; ok && seen.at > w.ClientTSAt || !ok && len(p) >= maxPawsAddrs {
 		return
 	}
 	p[k] = pawsSeen{client: f.Client, tsval: w.ClientTSval, at: w.ClientTSAt}

@@ -33,6 +33,8 @@ type summaryBuilder struct {
 	hosts map[netip.Addr]*hostAcc
 	ports map[portKey]seriesAcc
 	paws  pawsIndex
+	// durHist caches s.CloseDurations by state.
+	durHist [Closed + 1]*Histogram
 }
 
 // portKey is a client's IP address and a server's address and port.
@@ -84,7 +86,7 @@ func (b *summaryBuilder) Add(f *Flow) {
 		}
 	}
 	untracked := false
-	for _, r := range [...]Role{Client, Server} {
+	for x, r := range [...]Role{Client, Server} {
 		sd := sideOf(f, r)
 		if sd == nil {
 			continue
@@ -93,23 +95,32 @@ func (b *summaryBuilder) Add(f *Flow) {
 		if len(sd.FinFrames) > 0 && !sd.FinInferred {
 			s.FinRetransmissions.add(float64(sd.FinRetransmissions))
 		}
-		for st, d := range sd.Durations {
-			if sd.OpenEnded && st == sd.FinalState.String() {
-				continue
+		durs := builtDurations(w, x, sd)
+		if durs != nil {
+			for i, st := range closeStates {
+				if durs.set&(1<<i) != 0 && !(sd.OpenEnded && st == sd.FinalState) {
+					b.closeDurations(st).add(durs.d[i])
+				}
 			}
-			h := s.CloseDurations[st]
-			if h == nil {
-				h = newHistogram(UnitSeconds)
-				s.CloseDurations[st] = h
+		} else {
+			for st, d := range sd.Durations {
+				if sd.OpenEnded && st == sd.FinalState.String() {
+					continue
+				}
+				h := s.CloseDurations[st]
+				if h == nil {
+					h = newHistogram(UnitSeconds)
+					s.CloseDurations[st] = h
+				}
+				h.add(d)
 			}
-			h.add(d)
 		}
 		h := b.host(sideAddr(&addr, r))
 		if h == nil {
 			untracked = true
 			continue
 		}
-		eachCloseState(f, r, func(st State, a, z int64) {
+		eachCloseState(f, r, durs, func(st State, a, z int64) {
 			switch {
 			case st == TimeWait:
 				h.tw.interval(a, z)
@@ -145,6 +156,30 @@ func (b *summaryBuilder) Add(f *Flow) {
 	if untracked {
 		s.UntrackedFlows++
 	}
+}
+
+// builtDurations returns the durations the builder left in w for side
+// x, nil when it left none or sd's map no longer matches them.
+func builtDurations(w *WireFacts, x int, sd *Side) *durations {
+	if w == nil || !w.built || w.durs[x].len() != len(sd.Durations) {
+		return nil
+	}
+	return &w.durs[x]
+}
+
+// closeDurations returns the distribution of close state st's
+// durations.
+func (b *summaryBuilder) closeDurations(st State) *Histogram {
+	h := b.durHist[st]
+	if h == nil {
+		name := st.String()
+		if h = b.s.CloseDurations[name]; h == nil {
+			h = newHistogram(UnitSeconds)
+			b.s.CloseDurations[name] = h
+		}
+		b.durHist[st] = h
+	}
+	return h
 }
 
 // host returns host's accumulator, nil for the zero Addr and past the
@@ -513,7 +548,7 @@ func sideOf(f *Flow, r Role) *Side {
 // left in w, or, for a flow built otherwise, those f's text gives (the
 // zero AddrPort for text that is no address).
 func flowAddrs(f *Flow, w *WireFacts) [2]netip.AddrPort {
-	if w != nil && w.addr[flows.FromClient].IsValid() {
+	if w != nil && w.built {
 		return w.addr
 	}
 	var a [2]netip.AddrPort
@@ -571,8 +606,8 @@ var orphanStates = []State{FinWait1, FinWait2, Closing, LastAck}
 // of f spent in TIME_WAIT, CLOSE_WAIT or an orphan state. A final
 // TIME_WAIT lasts 60 s after the peer's FIN that last (re)started it even
 // past the end of the capture; a side known to have only shut down is no
-// orphan.
-func eachCloseState(f *Flow, r Role, fn func(st State, a, z int64)) {
+// orphan. durs, when not nil, holds what the side's Durations map does.
+func eachCloseState(f *Flow, r Role, durs *durations, fn func(st State, a, z int64)) {
 	sd := sideOf(f, r)
 	shutdown := f.Close.HalfClose != nil && f.Close.HalfClose.Sender != r && f.Close.HalfClose.ActiveUsed == ActiveUsedShutdown
 	for i, e := range sd.States {
@@ -589,6 +624,8 @@ func eachCloseState(f *Flow, r Role, fn func(st State, a, z int64)) {
 			z = int64(sd.States[i+1].At)
 		case e.State == TimeWait && sd.OpenEnded:
 			z = max(a, lastPeerFIN(f, r)) + TimeWaitLen
+		case durs != nil:
+			z = a + int64(durs.get(e.State)*1e9)
 		default:
 			z = a + int64(sd.Durations[e.State.String()]*1e9)
 		}
