@@ -29,7 +29,7 @@ type story struct {
 	rst    *rstStory
 	rstMem rstStory
 	// durs are the sides' close-state durations, for the summary.
-	durs [2]durations
+	durs durations
 	// synSentRSTs are RSTs a client in SYN_SENT sent to a bad ACK (a
 	// TIME_WAIT answering the SYN with the old connection's ACK).
 	synSentRSTs []*flows.Event
@@ -92,15 +92,17 @@ type builder struct {
 
 // flowBlock is a Flow together with the parts every flow has, allocated
 // as one block. The lists have room for what most flows have (a
-// handshake and a FIN each way acknowledged: seven events and ten
-// states); a flow with more gets its own slices.
+// handshake and a FIN each way acknowledged: seven events, ten states
+// and two FIN frames); a flow with more gets its own slices. The block
+// fills the 1,792-byte size class with the allocator's 8-byte header
+// (TestFlowBlockSize).
 type flowBlock struct {
 	f     Flow
 	sides [2]Side
 	wire  WireFacts
 	// frames holds both sides' FinFrames, states both sides' States and
 	// events the Events, when they fit.
-	frames [4]uint64
+	frames [2]uint64
 	states [10]StateEntry
 	events [7]Event
 }
@@ -293,29 +295,30 @@ var closeIndex = func() (ix [Closed + 1]int8) {
 
 func isCloseState(st State) bool { return int(st) < len(closeIndex) && closeIndex[st] >= 0 }
 
-// durations are a side's close-state durations as its Side.Durations
-// holds them, by index in closeStates; set marks the states it holds.
+// durations are both sides' close-state durations as their
+// Side.Durations hold them, by side and index in closeStates; set marks
+// the states each side holds.
 type durations struct {
-	d   [len(closeStates)]float64
-	set uint8
+	d   [2][len(closeStates)]float64
+	set [2]uint8
 }
 
-// put records close state st's duration v.
-func (d *durations) put(st State, v float64) {
+// put records side x's duration v in close state st.
+func (d *durations) put(x int, st State, v float64) {
 	i := closeIndex[st]
-	d.d[i], d.set = v, d.set|1<<i
+	d.d[x][i], d.set[x] = v, d.set[x]|1<<i
 }
 
-// get returns close state st's duration, 0 when d has none.
-func (d *durations) get(st State) float64 {
+// get returns side x's duration in close state st, 0 when d has none.
+func (d *durations) get(x int, st State) float64 {
 	if !isCloseState(st) {
 		return 0
 	}
-	return d.d[closeIndex[st]]
+	return d.d[x][closeIndex[st]]
 }
 
-// len is the number of durations d holds.
-func (d *durations) len() int { return bits.OnesCount8(d.set) }
+// len is the number of durations d holds for side x.
+func (d *durations) len(x int) int { return bits.OnesCount8(d.set[x]) }
 
 // sidesOf builds the output of both sides into m: their states, and
 // their FIN frames, are in m when they fit and share one allocation
@@ -340,7 +343,7 @@ func (s *story) sidesOf(m *flowBlock) {
 // side builds the output for side x, with its states (a copy of the
 // replay's) and room for its FIN frames.
 func (s *story) side(x int, out *Side, states []StateEntry, frames []uint64) {
-	r, ss, durs := &s.run[x], s.sides[x], &s.durs[x]
+	r, ss, durs := &s.run[x], s.sides[x], &s.durs
 	*out = Side{
 		States:      states,
 		FinFrames:   frames,
@@ -369,7 +372,7 @@ func (s *story) side(x int, out *Side, states []StateEntry, frames []uint64) {
 			// that the capture can measure.
 			d := max(0, e.At.Seconds(r.states[i+1].At))
 			out.Durations[e.State.String()] = d
-			durs.put(e.State, d)
+			durs.put(x, e.State, d)
 			continue
 		}
 		d, open := s.lastDuration(x, e)
@@ -377,7 +380,7 @@ func (s *story) side(x int, out *Side, states []StateEntry, frames []uint64) {
 		// state's own stamp: no measurable time either.
 		d = max(0, d)
 		out.Durations[e.State.String()] = d
-		durs.put(e.State, d)
+		durs.put(x, e.State, d)
 		out.OpenEnded = open
 	}
 	out.ZeroWindowFinHeld = s.zeroWindowFinHeld(x)

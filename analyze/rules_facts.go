@@ -27,14 +27,12 @@ type WireFacts struct {
 	// orphaned FIN_WAIT2 that lived long enough).
 	Bounds []Bound
 
-	// built is set when the builder filled the rest: addr holds the
-	// client's and the server's address, which Flow.Client and
-	// Flow.Server render, and durs what the client's and the server's
-	// Side.Durations hold. The summary reads them instead of the text and
-	// the maps.
-	built bool
-	addr  [2]netip.AddrPort
-	durs  [2]durations
+	// addr holds the client's and the server's address, which Flow.Client
+	// and Flow.Server render, and durs what the client's and the server's
+	// Side.Durations hold, when the builder filled them (addr is valid
+	// then). The summary reads them instead of the text and the maps.
+	addr [2]netip.AddrPort
+	durs durations
 }
 
 // wireFacts collects the flow's WireFacts into w.
@@ -45,7 +43,6 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 		SYNHasTS: cl.SYNHasTS,
 		Answered: sv.SYNCount > 0 || sv.RSTCount > 0,
 		ClientTS: cl.TSSeen,
-		built:    true,
 		addr:     c.conn().Addr,
 		durs:     c.s.durs,
 	}

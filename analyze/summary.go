@@ -98,8 +98,8 @@ func (b *summaryBuilder) Add(f *Flow) {
 		durs := builtDurations(w, x, sd)
 		if durs != nil {
 			for i, st := range closeStates {
-				if durs.set&(1<<i) != 0 && !(sd.OpenEnded && st == sd.FinalState) {
-					b.closeDurations(st).add(durs.d[i])
+				if durs.set[x]&(1<<i) != 0 && !(sd.OpenEnded && st == sd.FinalState) {
+					b.closeDurations(st).add(durs.d[x][i])
 				}
 			}
 		} else {
@@ -120,7 +120,7 @@ func (b *summaryBuilder) Add(f *Flow) {
 			untracked = true
 			continue
 		}
-		eachCloseState(f, r, durs, func(st State, a, z int64) {
+		eachCloseState(f, x, durs, func(st State, a, z int64) {
 			switch {
 			case st == TimeWait:
 				h.tw.interval(a, z)
@@ -158,13 +158,13 @@ func (b *summaryBuilder) Add(f *Flow) {
 	}
 }
 
-// builtDurations returns the durations the builder left in w for side
-// x, nil when it left none or sd's map no longer matches them.
+// builtDurations returns the durations the builder left in w, nil when
+// it left none or side x's map sd no longer matches them.
 func builtDurations(w *WireFacts, x int, sd *Side) *durations {
-	if w == nil || !w.built || w.durs[x].len() != len(sd.Durations) {
+	if w == nil || !w.built() || w.durs.len(x) != len(sd.Durations) {
 		return nil
 	}
-	return &w.durs[x]
+	return &w.durs
 }
 
 // closeDurations returns the distribution of close state st's
@@ -548,7 +548,7 @@ func sideOf(f *Flow, r Role) *Side {
 // left in w, or, for a flow built otherwise, those f's text gives (the
 // zero AddrPort for text that is no address).
 func flowAddrs(f *Flow, w *WireFacts) [2]netip.AddrPort {
-	if w != nil && w.built {
+	if w != nil && w.built() {
 		return w.addr
 	}
 	var a [2]netip.AddrPort
@@ -556,6 +556,10 @@ func flowAddrs(f *Flow, w *WireFacts) [2]netip.AddrPort {
 	a[flows.FromServer], _ = netip.ParseAddrPort(f.Server)
 	return a
 }
+
+// built reports whether the builder left its addresses and durations in
+// w.
+func (w *WireFacts) built() bool { return w.addr[flows.FromClient].IsValid() }
 
 // hostAddr is the IP address of a side's address, as the summary keys
 // hosts: an IPv4-mapped IPv6 address is the IPv4 one.
@@ -606,8 +610,9 @@ var orphanStates = []State{FinWait1, FinWait2, Closing, LastAck}
 // of f spent in TIME_WAIT, CLOSE_WAIT or an orphan state. A final
 // TIME_WAIT lasts 60 s after the peer's FIN that last (re)started it even
 // past the end of the capture; a side known to have only shut down is no
-// orphan. durs, when not nil, holds what the side's Durations map does.
-func eachCloseState(f *Flow, r Role, durs *durations, fn func(st State, a, z int64)) {
+// orphan. durs, when not nil, holds what side x's Durations map does.
+func eachCloseState(f *Flow, x int, durs *durations, fn func(st State, a, z int64)) {
+	r := sideRole(x)
 	sd := sideOf(f, r)
 	shutdown := f.Close.HalfClose != nil && f.Close.HalfClose.Sender != r && f.Close.HalfClose.ActiveUsed == ActiveUsedShutdown
 	for i, e := range sd.States {
@@ -625,7 +630,7 @@ func eachCloseState(f *Flow, r Role, durs *durations, fn func(st State, a, z int
 		case e.State == TimeWait && sd.OpenEnded:
 			z = max(a, lastPeerFIN(f, r)) + TimeWaitLen
 		case durs != nil:
-			z = a + int64(durs.get(e.State)*1e9)
+			z = a + int64(durs.get(x, e.State)*1e9)
 		default:
 			z = a + int64(sd.Durations[e.State.String()]*1e9)
 		}
