@@ -362,7 +362,8 @@ func (s *story) side(x int, out *Side, states []StateEntry, frames []uint64) {
 	if ss.finCount > 1 {
 		out.FinRetransmissions = ss.finCount - 1
 	}
-	for i, e := range r.states {
+	for i := range r.states {
+		e := &r.states[i]
 		if !isCloseState(e.State) {
 			continue
 		}
@@ -375,7 +376,7 @@ func (s *story) side(x int, out *Side, states []StateEntry, frames []uint64) {
 			durs.put(x, e.State, d)
 			continue
 		}
-		d, open := s.lastDuration(x, e)
+		d, open := s.lastDuration(x, *e)
 		// A clock that steps back can end observation before the
 		// state's own stamp: no measurable time either.
 		d = max(0, d)
@@ -439,9 +440,11 @@ func (s *story) classify() {
 	// (FIN_WAIT1: it closed first) or from CLOSE_WAIT (LAST_ACK).
 	var fw1, closed [2]bool
 	for x := range 2 {
-		for _, e := range s.run[x].states {
-			fw1[x] = fw1[x] || e.State == FinWait1
-			closed[x] = closed[x] || e.State == FinWait1 || e.State == LastAck
+		states := s.run[x].states
+		for i := range states {
+			st := states[i].State
+			fw1[x] = fw1[x] || st == FinWait1
+			closed[x] = closed[x] || st == FinWait1 || st == LastAck
 		}
 	}
 	finSender := -1

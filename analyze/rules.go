@@ -155,9 +155,10 @@ func times(n int) string {
 
 // stateAt returns side x's state entry for st (the first one), if any.
 func (c *ruleCtx) stateAt(x int, st State) (StateEntry, int, bool) {
-	for i, e := range c.s.run[x].states {
-		if e.State == st {
-			return e, i, true
+	states := c.s.run[x].states
+	for i := range states {
+		if states[i].State == st {
+			return states[i], i, true
 		}
 	}
 	return StateEntry{}, -1, false

@@ -38,10 +38,12 @@ func captureEndedMidClose(c *ruleCtx) {
 		return // fin-never-acked tells this one
 	}
 	last, what := sx.finFirst, "its FIN"
-	state := fmt.Sprintf("the %s's FIN (frame %d) was neither acknowledged nor retransmitted yet", c.name(x), last.Frame)
+	var state string
 	if sx.peerAckedAt.Seen() {
 		last, what = sx.peerAckedAt, "the acknowledgement"
 		state = fmt.Sprintf("the %s's FIN (frame %d) was acknowledged (frame %d) but the %s had not closed yet", c.name(x), sx.finFirst.Frame, last.Frame, c.name(1-x))
+	} else {
+		state = fmt.Sprintf("the %s's FIN (frame %d) was neither acknowledged nor retransmitted yet", c.name(x), last.Frame)
 	}
 	stop := captureEnd(last.Time, s.end, what)
 	if end == flows.EndEvicted {

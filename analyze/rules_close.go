@@ -135,14 +135,17 @@ func closeWaitLong(c *ruleCtx) {
 			continue
 		}
 		from := int64(cw.At)
-		after := ""
-		if a := c.conn().Dir[x].AfterPeerFIN; a.Segments > 0 && a.Last.Frame > cw.Frame && a.Last.Time > from {
-			from = a.Last.Time
-			after = fmt.Sprintf(" after its last data (frame %d)", a.Last.Frame)
+		var lastData uint64 // the frame of its last data after the FIN, if any
+		if a := &c.conn().Dir[x].AfterPeerFIN; a.Segments > 0 && a.Last.Frame > cw.Frame && a.Last.Time > from {
+			from, lastData = a.Last.Time, a.Last.Frame
 		}
 		end, open := c.stateEnd(x, i)
 		if end-from < closeWaitIdle {
 			continue
+		}
+		after := ""
+		if lastData != 0 {
+			after = fmt.Sprintf(" after its last data (frame %d)", lastData)
 		}
 		frames := []uint64{cw.Frame}
 		var how string

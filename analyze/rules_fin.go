@@ -131,9 +131,11 @@ func finRetransmitted(c *ruleCtx) {
 		f := c.finSeries(x)
 		sysctl, why := c.retryKnob(x)
 		ack := sx.peerAckedAt
-		how := fmt.Sprintf("before the %s acknowledged it at frame %d, %s after the first", c.name(1-x), ack.Frame, dur(f.marks[0].Time, ack.Time))
+		var how string
 		if ack.Frame < f.last.Frame {
 			how = fmt.Sprintf("though the %s acknowledged it at frame %d, %s after the first: the acknowledgements were lost on the way back", c.name(1-x), ack.Frame, dur(f.marks[0].Time, ack.Time))
+		} else {
+			how = fmt.Sprintf("before the %s acknowledged it at frame %d, %s after the first", c.name(1-x), ack.Frame, dur(f.marks[0].Time, ack.Time))
 		}
 		d := c.add(CodeFinRetransmitted, x, sysctl, "leave; look for loss between the hosts (the FIN got through)",
 			append(f.frames(), ack.Frame),
