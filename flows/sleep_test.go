@@ -20,6 +20,24 @@ func runTable(t *testing.T, r *capture.Reader, opts flows.TableOptions) (flows.T
 	n := 0
 	opts.Finish = func(*flows.Conn) error { n++; return nil }
 	tb := flows.NewTable(opts)
+	fill(t, tb, r)
+	return tb.Stats(), n
+}
+
+// feed files every segment of the pcap in data into table tb.
+func feed(t *testing.T, tb *flows.Table, data []byte) {
+	t.Helper()
+	r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fill(t, tb, r)
+}
+
+// fill files every segment of r into table tb, then flushes it.
+func fill(t *testing.T, tb *flows.Table, r *capture.Reader) {
+	t.Helper()
 	for {
 		s, err := r.Next()
 		if err == io.EOF {
@@ -35,7 +53,6 @@ func runTable(t *testing.T, r *capture.Reader, opts flows.TableOptions) (flows.T
 	if err := tb.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	return tb.Stats(), n
 }
 
 // TestSleepWakesIdentical checks, on a generated capture with every kind
@@ -102,22 +119,7 @@ func TestLateWake(t *testing.T) {
 			out = append(out, c)
 			return nil
 		}})
-		r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(data)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			s, err := r.Next()
-			if err != nil {
-				break
-			}
-			if err := tb.Add(&s); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := tb.Flush(); err != nil {
-			t.Fatal(err)
-		}
+		feed(t, tb, data)
 		if late && asleep < len(out)/2 {
 			t.Errorf("only %d of %d connections handed over asleep", asleep, len(out))
 		}
@@ -140,5 +142,78 @@ func TestLateWake(t *testing.T) {
 		if !reflect.DeepEqual(now[i], late[i]) {
 			t.Fatalf("connection %d differs when woken late:\n%+v\n%+v", now[i].ID, now[i], late[i])
 		}
+	}
+}
+
+// TestEvictionDeterministic checks that under a MaxFlows that evicts, the
+// same capture makes the same connections leave in the same order, though
+// each table hashes its 4-tuples with a new random seed.
+func TestEvictionDeterministic(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, synth.Config{Seed: 9, Packets: 150_000, Concurrency: 3000}); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	type left struct {
+		id, packets int
+		end         flows.EndReason
+		at          int64
+	}
+	run := func() ([]left, flows.TableStats) {
+		var out []left
+		tb := flows.NewTable(flows.TableOptions{MaxFlows: 400, LateWake: true, Finish: func(c *flows.Conn) error {
+			c.Wake()
+			out = append(out, left{c.ID, int(c.Dir[0].Packets + c.Dir[1].Packets), c.End, c.EndTime})
+			return nil
+		}})
+		feed(t, tb, data)
+		return out, tb.Stats()
+	}
+	first, st := run()
+	if st.Evicted < 1000 {
+		t.Fatalf("only %d evictions: the test does not cover them", st.Evicted)
+	}
+	for range 3 {
+		again, _ := run()
+		if len(again) != len(first) {
+			t.Fatalf("%d connections left the table, then %d", len(first), len(again))
+		}
+		for i := range first {
+			if first[i] != again[i] {
+				t.Fatalf("connection %d to leave: %+v, then %+v", i, first[i], again[i])
+			}
+		}
+	}
+}
+
+// TestHandOverOwnership hands every finished connection, asleep or awake,
+// to another goroutine that wakes it at once, while the table goes on: run
+// with -race, it fails if the table touches a connection after handing it
+// over.
+func TestHandOverOwnership(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, synth.Config{Seed: 10, Packets: 60_000, Concurrency: 2000}); err != nil {
+		t.Fatal(err)
+	}
+	work := make(chan *flows.Conn)
+	done := make(chan int)
+	go func() {
+		n := 0
+		for c := range work {
+			c.Wake()
+			c.Events = append(c.Events, flows.Event{}) // a write too
+			n++
+		}
+		done <- n
+	}()
+	tb := flows.NewTable(flows.TableOptions{MaxFlows: 300, LateWake: true, SleepIdle: 1e9, Finish: func(c *flows.Conn) error {
+		work <- c
+		return nil
+	}})
+	feed(t, tb, buf.Bytes())
+	close(work)
+	st := tb.Stats()
+	if n := <-done; n != st.Flows || st.Evicted == 0 || st.Slept == 0 {
+		t.Errorf("%d of %d connections handed over; %d evicted, %d slept: the test does not cover eviction and sleep", n, st.Flows, st.Evicted, st.Slept)
 	}
 }

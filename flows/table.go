@@ -189,6 +189,9 @@ type connState struct {
 	progress  bool // payload or FIN seen
 	inHS      bool
 	live      bool
+	// hidx is the index + 1 of the connection's idle-heap entry, 0 when
+	// it has none.
+	hidx int32
 }
 
 // connMore is the rest of the table's bookkeeping.
@@ -326,7 +329,7 @@ func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prio
 	e.c = c
 	t.nLive++
 	if t.armed {
-		t.idle.push(c, t.nLive)
+		t.idle.push(c)
 	}
 	if t.nLive > t.stats.PeakLive {
 		t.stats.PeakLive = t.nLive
@@ -379,16 +382,20 @@ func closedBoth(c *Conn) bool {
 
 // finish hands connection c to the Finish callback and returns the Prior
 // its successor links to; a connection that left for good is remembered.
+// Once handed over, c belongs to the callee (which may wake it on another
+// goroutine): nothing here reads it after.
 func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 	st := &c.st
-	h := t.m.hash(&st.key)
-	i := t.m.find(&st.key, h)
+	key := st.key
+	h := t.m.hash(&key)
+	i := t.m.find(&key, h)
 	t.m.e[i].c = nil
 	t.nLive--
 	st.live = false
 	if st.inHS {
 		t.hs.remove(c)
 	}
+	t.idle.remove(c)
 	c.End, c.EndTime = why, at
 	p := &Prior{ID: c.ID, Incarnation: c.Incarnation, Addr: c.Addr, Last: c.Last}
 	c.Prior = p
@@ -404,7 +411,7 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 		} else {
 			tb = new(tomb)
 		}
-		*tb = tomb{key: st.key, hash: h, prior: p}
+		*tb = tomb{key: key, hash: h, prior: p}
 		t.m.e[i].t = tb
 		t.nTombs++
 		t.tombQ = append(t.tombQ, tb)

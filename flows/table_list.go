@@ -68,9 +68,12 @@ func (l *list) place(c *Conn, want bool, in *bool) {
 }
 
 // idleHeap finds the longest-idle live connection without work per
-// segment: each connection has one entry, keyed by its last activity when
-// the entry was made; a stale entry (the connection was active since) is
-// re-keyed when it reaches the top, and a finished connection's dropped.
+// segment: each live connection has one entry (its connState.hidx is the
+// entry's index + 1), keyed by its last activity when the entry was made;
+// an entry whose connection was active since is re-keyed when it reaches
+// the top. A connection leaves the heap before it sleeps or is finished, so
+// the heap never reads a connection another goroutine owns. Ties go to the
+// lower ID, so that the order never depends on the map's hash seed.
 type idleHeap []idleEntry
 
 type idleEntry struct {
@@ -78,57 +81,67 @@ type idleEntry struct {
 	c  *Conn
 }
 
-func (h idleHeap) Len() int           { return len(h) }
-func (h idleHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h idleHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *idleHeap) Push(x any)        { *h = append(*h, x.(idleEntry)) }
+func (h idleHeap) Len() int { return len(h) }
+func (h idleHeap) Less(i, j int) bool {
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
+	}
+	return h[i].c.ID < h[j].c.ID
+}
+func (h idleHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].c.st.hidx = int32(i + 1)
+	h[j].c.st.hidx = int32(j + 1)
+}
+func (h *idleHeap) Push(x any) {
+	e := x.(idleEntry)
+	e.c.st.hidx = int32(len(*h) + 1)
+	*h = append(*h, e)
+}
 func (h *idleHeap) Pop() any {
 	old := *h
 	e := old[len(old)-1]
+	old[len(old)-1] = idleEntry{}
 	*h = old[:len(old)-1]
+	e.c.st.hidx = 0
 	return e
 }
 
-// push adds connection c; live counts the live connections, c included.
-// The entry of a finished connection leaves only when it reaches the top
-// and keeps its connection in memory until then: once such entries are
-// more than an eighth of the live ones (and 1024), they are all dropped
-// at once, for amortised constant work per push.
-func (h *idleHeap) push(c *Conn, live int) {
-	if len(*h) >= live+live/8+1024 {
-		h.compact()
+// push adds connection c unless it is in the heap already.
+func (h *idleHeap) push(c *Conn) {
+	if c.st.hidx == 0 {
+		heap.Push(h, idleEntry{at: c.Last.Time, c: c})
 	}
-	heap.Push(h, idleEntry{at: c.Last.Time, c: c})
 }
 
-// compact drops the entries of finished connections and re-keys the
-// others.
-func (h *idleHeap) compact() {
-	e := (*h)[:0]
-	for _, x := range *h {
-		if x.c.st.live {
-			e = append(e, idleEntry{at: x.c.Last.Time, c: x.c})
-		}
+// remove takes connection c out of the heap if it is in it.
+func (h *idleHeap) remove(c *Conn) {
+	if i := c.st.hidx; i != 0 {
+		heap.Remove(h, int(i-1))
 	}
-	clear((*h)[len(e):])
-	*h = e
-	heap.Init(h)
 }
 
-// oldest returns the live connection idle the longest, or nil.
+// reset empties the heap.
+func (h *idleHeap) reset() {
+	for i := range *h {
+		(*h)[i].c.st.hidx = 0
+	}
+	clear(*h)
+	*h = (*h)[:0]
+}
+
+// oldest takes the connection idle the longest out of the heap and
+// returns it, or nil.
 func (h *idleHeap) oldest() *Conn {
 	for h.Len() > 0 {
 		top := (*h)[0]
-		switch {
-		case !top.c.st.live:
-			heap.Pop(h)
-		case top.at != top.c.Last.Time:
+		if top.at != top.c.Last.Time {
 			(*h)[0].at = top.c.Last.Time
 			heap.Fix(h, 0)
-		default:
-			heap.Pop(h)
-			return top.c
+			continue
 		}
+		heap.Pop(h)
+		return top.c
 	}
 	return nil
 }

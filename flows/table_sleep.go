@@ -14,6 +14,7 @@ func (t *Table) sleep(c *Conn, idle bool) {
 		t.hs.remove(c)
 		st.inHS = false
 	}
+	t.idle.remove(c)
 	h := t.m.hash(&st.key)
 	e := &t.m.e[t.m.find(&st.key, h)]
 	t.zbuf = encodeConn(t.zbuf[:0], c)
@@ -26,9 +27,7 @@ func (t *Table) sleep(c *Conn, idle bool) {
 	t.nSleep++
 	t.stats.Slept++
 	if sleepCheck == nil && len(t.free) < maxFree {
-		// Nothing else holds c but stale idle-heap entries, which
-		// tolerate reuse: they re-key or drop it when it reaches the
-		// top.
+		// Nothing else holds c.
 		t.free = append(t.free, c)
 	}
 	if idle {
@@ -56,7 +55,7 @@ func (t *Table) wakeToFinish(i int) *Conn {
 	c := newConn() // handed over: never one of t.free
 	decodeHead(c, tb.z, &tb.key)
 	c.z, c.Prev = tb.z, tb.prev
-	t.woke(e, tb, c)
+	t.woke(e, tb, c, false)
 	return c
 }
 
@@ -75,12 +74,14 @@ func (t *Table) wake(i int) *Conn {
 			delete(kept, tb)
 		}
 	}
-	t.woke(e, tb, c)
+	t.woke(e, tb, c, true)
 	return c
 }
 
-// woke puts c, woken from tb, in entry e.
-func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn) {
+// woke puts c, woken from tb, in entry e; idle says whether c can stay
+// (and so joins the idle heap, when armed) rather than being finished
+// at once.
+func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn, idle bool) {
 	tb.z, tb.prev = nil, nil
 	if tb.idle {
 		t.idleQ.gone()
@@ -94,8 +95,8 @@ func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn) {
 		t.spare = tb
 	}
 	t.nSleep--
-	if t.armed {
-		t.idle.push(c, t.nLive)
+	if idle && t.armed {
+		t.idle.push(c)
 	}
 }
 
@@ -148,7 +149,7 @@ func (t *Table) evict() {
 		t.armed = true
 		for i := range t.m.e {
 			if c := t.m.e[i].c; c != nil {
-				t.idle.push(c, t.nLive)
+				t.idle.push(c)
 			}
 		}
 	}
@@ -161,7 +162,7 @@ func (t *Table) evict() {
 	}
 	if asleep != nil && (c == nil || asleep.last < c.Last.Time) {
 		if c != nil {
-			t.idle.push(c, t.nLive) // not this time
+			t.idle.push(c) // not this time
 		}
 		c = t.wake(t.m.find(&asleep.key, asleep.hash))
 	}
@@ -175,8 +176,7 @@ func (t *Table) evict() {
 func (t *Table) disarm() {
 	if t.armed && t.nLive < t.opts.MaxFlows/2 {
 		t.armed = false
-		clear(t.idle)
-		t.idle = t.idle[:0]
+		t.idle.reset()
 	}
 }
 
