@@ -5,6 +5,7 @@ import (
 	"io"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/teardown/teardown/flows"
@@ -215,5 +216,59 @@ func TestHandOverOwnership(t *testing.T) {
 	st := tb.Stats()
 	if n := <-done; n != st.Flows || st.Evicted == 0 || st.Slept == 0 {
 		t.Errorf("%d of %d connections handed over; %d evicted, %d slept: the test does not cover eviction and sleep", n, st.Flows, st.Evicted, st.Slept)
+	}
+}
+
+// TestReleaseReuses checks that connections given back with Release are
+// reused, and that reuse changes nothing the table hands over.
+func TestReleaseReuses(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, synth.Config{Seed: 11, Packets: 100_000, Concurrency: 2000}); err != nil {
+		t.Fatal(err)
+	}
+	// snapshot copies what c holds, the storage Release lets the table
+	// reuse (its details and its event list) included.
+	snapshot := func(c *flows.Conn) flows.Conn {
+		s := *c
+		for x := range s.Dir {
+			d := *c.Dir[x].Detail
+			s.Dir[x].Detail = &d
+		}
+		s.Events = nil // a reused list is empty, not nil
+		if len(c.Events) > 0 {
+			s.Events = slices.Clone(c.Events)
+		}
+		return s
+	}
+	run := func(release bool) (out []flows.Conn, reused int) {
+		seen := map[*flows.Conn]bool{}
+		var tb *flows.Table
+		tb = flows.NewTable(flows.TableOptions{MaxFlows: 500, LateWake: true, Finish: func(c *flows.Conn) error {
+			c.Wake()
+			if seen[c] {
+				reused++
+			}
+			seen[c] = true
+			out = append(out, snapshot(c))
+			if release {
+				tb.Release(c)
+			}
+			return nil
+		}})
+		feed(t, tb, buf.Bytes())
+		return out, reused
+	}
+	want, _ := run(false)
+	got, reused := run(true)
+	if reused < len(got)/2 {
+		t.Errorf("only %d of %d connections handed over were reused ones", reused, len(got))
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d connections with Release, %d without", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("connection %d differs when connections are reused:\n%+v\n%+v", want[i].ID, got[i], want[i])
+		}
 	}
 }

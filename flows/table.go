@@ -90,7 +90,8 @@ type Table struct {
 	nextSweep    int64
 	zbuf         []byte
 	sweep        []*Conn
-	free         []*Conn // connections put to sleep, for reuse
+	free         []*Conn // connections put to sleep or released, for reuse
+	slab         []byte  // storage for lingering connections' encodings
 	spare        *tomb   // the latest woken one's, for reuse
 	// idle orders the awake connections by last activity, lazily, for
 	// eviction; kept only while armed: from when the table first

@@ -18,7 +18,7 @@ func (t *Table) sleep(c *Conn, idle bool) {
 	h := t.m.hash(&st.key)
 	e := &t.m.e[t.m.find(&st.key, h)]
 	t.zbuf = encodeConn(t.zbuf[:0], c)
-	tb := &tomb{key: st.key, hash: h, z: bytes.Clone(t.zbuf), prev: c.Prev, id: c.ID, last: c.Last.Time, idle: idle}
+	tb := &tomb{key: st.key, hash: h, z: t.keep(t.zbuf, idle), prev: c.Prev, id: c.ID, last: c.Last.Time, idle: idle}
 	e.c, e.t = nil, tb
 	if sleepCheck != nil {
 		kept[tb] = c
@@ -52,7 +52,7 @@ func (t *Table) wakeToFinish(i int) *Conn {
 	}
 	e := &t.m.e[i]
 	tb := e.t
-	c := newConn() // handed over: never one of t.free
+	c := t.newConn()
 	decodeHead(c, tb.z, &tb.key)
 	c.z, c.Prev = tb.z, tb.prev
 	t.woke(e, tb, c, false)
@@ -102,6 +102,39 @@ func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn, idle bool) {
 
 // maxFree bounds the connections kept for reuse.
 const maxFree = 1024
+
+// Release gives connection c, which the table handed to Finish, back for
+// reuse once the callee is done with it: nothing may use c, or the slices
+// it holds, after. Call it on the goroutine that calls Add. Optional: a
+// connection never released is left to the garbage collector.
+func (t *Table) Release(c *Conn) {
+	if sleepCheck == nil && len(t.free) < maxFree {
+		c.z = nil
+		t.free = append(t.free, c)
+	}
+}
+
+// slabSize is the size of the blocks that hold the encodings of lingering
+// connections.
+const slabSize = 64 << 10
+
+// keep returns a copy of encoding z of a connection put to sleep. Those of
+// complete connections share blocks: they wake, or leave the table, about
+// in the order they slept (at the end of their linger), so a block is
+// garbage soon after its last one leaves, and the table makes one
+// allocation per block instead of one per connection. Idle ones, which
+// may sleep for the rest of the capture, get their own.
+func (t *Table) keep(z []byte, idle bool) []byte {
+	if idle || len(z) > slabSize/16 {
+		return bytes.Clone(z)
+	}
+	if len(t.slab)+len(z) > cap(t.slab) {
+		t.slab = make([]byte, 0, slabSize)
+	}
+	n := len(t.slab)
+	t.slab = append(t.slab, z...)
+	return t.slab[n:len(t.slab):len(t.slab)]
+}
 
 // newConn returns a connection put to sleep earlier, reset, or a new one.
 func (t *Table) newConn() *Conn {
