@@ -68,9 +68,11 @@ type runner struct {
 	sum   summarizer
 
 	// The builder goroutine's feed: finished connections in batches, and
-	// the first error it met.
+	// the first error it met; back returns built batches, whose
+	// connections the table reuses.
 	batch []*flows.Conn
 	work  chan []*flows.Conn
+	back  chan []*flows.Conn
 	done  chan struct{}
 	mu    sync.Mutex
 	err   error
@@ -86,6 +88,7 @@ func newRunner(opts Options) *runner {
 	r.table = flows.NewTable(flows.TableOptions{MaxFlows: opts.MaxFlows, Finish: r.finish, LateWake: true})
 	if runtime.GOMAXPROCS(0) > 1 {
 		r.work, r.done = make(chan []*flows.Conn, 16), make(chan struct{})
+		r.back = make(chan []*flows.Conn, 16)
 		go r.builder()
 	}
 	return r
@@ -105,6 +108,10 @@ func (r *runner) builder() {
 				r.mu.Unlock()
 			}
 		}
+		select {
+		case r.back <- batch:
+		default:
+		}
 	}
 }
 
@@ -120,7 +127,9 @@ func (r *runner) add(s *flows.Segment) error { return r.table.Add(s) }
 // now or by the builder goroutine.
 func (r *runner) finish(c *flows.Conn) error {
 	if r.work == nil {
-		return r.build(c)
+		err := r.build(c)
+		r.table.Release(c)
+		return err
 	}
 	if err := r.failed(); err != nil {
 		return err
@@ -128,7 +137,17 @@ func (r *runner) finish(c *flows.Conn) error {
 	r.batch = append(r.batch, c)
 	if len(r.batch) == batchSize {
 		r.work <- r.batch
-		r.batch = make([]*flows.Conn, 0, batchSize)
+		select {
+		case b := <-r.back:
+			// Built: its connections are free again.
+			for i, c := range b {
+				r.table.Release(c)
+				b[i] = nil
+			}
+			r.batch = b[:0]
+		default:
+			r.batch = make([]*flows.Conn, 0, batchSize)
+		}
 	}
 	return nil
 }
