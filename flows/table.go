@@ -106,18 +106,20 @@ type Table struct {
 
 // tomb is a remembered finished connection, or a sleeping one (z set).
 type tomb struct {
-	key   tupleKey
-	hash  uint64
-	prior *Prior
-	dead  bool // consumed by a new incarnation
+	key  tupleKey
+	dead bool // consumed by a new incarnation
 	// A sleeping connection: its encoding (nil once woken), its Prev,
 	// ID and last activity, and whether it sleeps idle (not complete).
-	z    []byte
-	prev *Prior
-	id   int
-	last int64
-	idle bool
+	idle  bool
+	prior *Prior
+	z     []byte
+	prev  *Prior
+	id    int
+	last  int64
 }
+
+// entry returns the index of tb's map entry.
+func (t *Table) entry(tb *tomb) int { return t.m.find(&tb.key, t.m.hash(&tb.key)) }
 
 // NewTable returns an empty table.
 func NewTable(opts TableOptions) *Table {
@@ -277,7 +279,7 @@ func (t *Table) Flush() error {
 	for i := range live {
 		c := live[i].c
 		if tb := live[i].tb; tb != nil {
-			c = t.wakeToFinish(t.m.find(&tb.key, tb.hash))
+			c = t.wakeToFinish(t.entry(tb))
 		}
 		live[i] = entry{}
 		t.finish(c, EndOfCapture, t.now)
@@ -412,7 +414,7 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 		} else {
 			tb = new(tomb)
 		}
-		*tb = tomb{key: key, hash: h, prior: p}
+		*tb = tomb{key: key, prior: p}
 		t.m.e[i].t = tb
 		t.nTombs++
 		t.tombQ = append(t.tombQ, tb)
@@ -425,7 +427,7 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 // expire finishes lingering connections and forgets old Priors.
 func (t *Table) expire() {
 	for tb := t.doneQ.first(); tb != nil && tb.last+t.opts.Linger <= t.now; tb = t.doneQ.first() {
-		c := t.wakeToFinish(t.m.find(&tb.key, tb.hash))
+		c := t.wakeToFinish(t.entry(tb))
 		t.finish(c, EndLinger, c.Last.Time+t.opts.Linger)
 	}
 	for c := t.hs.head; c != nil && c.Last.Time+t.opts.HandshakeIdle <= t.now; c = t.hs.head {
@@ -441,7 +443,7 @@ func (t *Table) expire() {
 			break
 		}
 		if !tb.dead {
-			i := t.m.find(&tb.key, tb.hash)
+			i := t.entry(tb)
 			e := &t.m.e[i]
 			e.t = nil
 			t.nTombs--

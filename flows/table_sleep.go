@@ -18,7 +18,7 @@ func (t *Table) sleep(c *Conn, idle bool) {
 	h := t.m.hash(&st.key)
 	e := &t.m.e[t.m.find(&st.key, h)]
 	t.zbuf = encodeConn(t.zbuf[:0], c)
-	tb := &tomb{key: st.key, hash: h, z: t.keep(t.zbuf, idle), prev: c.Prev, id: c.ID, last: c.Last.Time, idle: idle}
+	tb := &tomb{key: st.key, z: t.keep(t.zbuf, idle), prev: c.Prev, id: c.ID, last: c.Last.Time, idle: idle}
 	e.c, e.t = nil, tb
 	if sleepCheck != nil {
 		kept[tb] = c
@@ -197,7 +197,7 @@ func (t *Table) evict() {
 		if c != nil {
 			t.idle.push(c) // not this time
 		}
-		c = t.wake(t.m.find(&asleep.key, asleep.hash))
+		c = t.wake(t.entry(asleep))
 	}
 	if c != nil {
 		t.stats.Evicted++
