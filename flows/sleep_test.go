@@ -272,3 +272,31 @@ func TestReleaseReuses(t *testing.T) {
 		}
 	}
 }
+
+// TestSynFloodSleeps checks that a SYN flood's half-open connections go to
+// sleep about a second after their SYN once an eighth of MaxFlows are
+// awake, instead of filling the table at full size until evicted, and
+// that those evicted asleep are woken and handed over like the others.
+func TestSynFloodSleeps(t *testing.T) {
+	const syns, rate, maxFlows = 200_000, 20_000, 50_000
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, synth.Config{Seed: 12, Mode: synth.SynFlood, Flood: syns, FloodRate: rate}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := capture.Open([]string{"-"}, capture.Options{Stdin: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, n := runTable(t, r, flows.TableOptions{MaxFlows: maxFlows})
+	t.Logf("%d connections, %d evicted, peak %d live, %d awake, slept %d times", n, st.Evicted, st.PeakLive, st.PeakAwake, st.Slept)
+	if n < syns || st.Evicted < syns-maxFlows-1000 {
+		t.Fatalf("%d connections handed over, %d evicted: the flood did not fill the table", n, st.Evicted)
+	}
+	// An eighth of MaxFlows, plus the SYNs of the last second.
+	if limit := maxFlows/8 + rate + 1000; st.PeakAwake > limit {
+		t.Errorf("peak %d connections awake, want at most %d", st.PeakAwake, limit)
+	}
+	if st.Slept < syns/2 {
+		t.Errorf("only %d of %d half-open connections slept", st.Slept, syns)
+	}
+}

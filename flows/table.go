@@ -23,6 +23,13 @@ const (
 	// stays awake (at full size, in the table's hot set) without a
 	// segment before it is put to sleep.
 	DefaultSleepIdle = 30e9
+	// pressureIdle replaces SleepIdle, when shorter, while more than an
+	// eighth of MaxFlows are awake, for connections stuck in their
+	// handshake, and while the table is near MaxFlows (from when it first
+	// reaches it until it falls to half), for all: a SYN flood's
+	// half-open connections then sleep a second after their last SYN
+	// instead of filling the table at full size.
+	pressureIdle = 1e9
 )
 
 // TableOptions configures a [Table].
@@ -57,6 +64,8 @@ type TableStats struct {
 	// (compactly encoded: complete ones lingering, and idle ones), and
 	// Slept how many times a connection was put to sleep.
 	Sleeping, Slept int
+	// PeakAwake is the most live connections awake (at full size) at once.
+	PeakAwake int
 }
 
 // Table groups segments into connections by 4-tuple and incarnation and
@@ -69,9 +78,11 @@ type TableStats struct {
 // A connection whose story is complete, and one that has been idle for
 // SleepIdle, is put to sleep: kept as a compact byte string (a few hundred
 // bytes, no pointers) instead of a Conn, and woken, identical, by its
-// next segment, when its linger ends, by eviction or at Flush. Most
-// connections in a busy capture are lingering in TIME_WAIT or idle, so
-// this keeps the table's memory, and its working set, small.
+// next segment, when its linger ends (or, stuck in its handshake, after
+// HandshakeIdle), by eviction or at Flush. Most connections in a busy
+// capture are lingering in TIME_WAIT or idle, so this keeps the table's
+// memory, and its working set, small. Under pressure (see pressureIdle)
+// connections sleep after a second idle.
 type Table struct {
 	opts TableOptions
 	// m holds the live connections and the remembered finished ones;
@@ -83,16 +94,16 @@ type Table struct {
 	tombQ  []*tomb
 	tombH  int
 	hs     list // connections stuck in their handshake, by last activity
-	// doneQ holds the sleeping complete connections, idleQ the sleeping
-	// idle ones, each by last activity; nSleep counts both.
-	doneQ, idleQ sleepQ
-	nSleep       int
-	nextSweep    int64
-	zbuf         []byte
-	sweep        []*Conn
-	free         []*Conn // connections put to sleep or released, for reuse
-	slab         []byte  // storage for lingering connections' encodings
-	spare        *tomb   // the latest woken one's, for reuse
+	// sq holds the sleeping connections by kind (qDone, qIdle, qHS), each
+	// queue by last activity; nSleep counts them.
+	sq        [3]sleepQ
+	nSleep    int
+	nextSweep int64
+	zbuf      []byte
+	sweep     []*Conn
+	free      []*Conn // connections put to sleep or released, for reuse
+	slab      []byte  // storage for lingering connections' encodings
+	spare     *tomb   // the latest woken one's, for reuse
 	// idle orders the awake connections by last activity, lazily, for
 	// eviction; kept only while armed: from when the table first
 	// reaches MaxFlows until it falls to half of it.
@@ -109,8 +120,8 @@ type tomb struct {
 	key  tupleKey
 	dead bool // consumed by a new incarnation
 	// A sleeping connection: its encoding (nil once woken), its Prev,
-	// ID and last activity, and whether it sleeps idle (not complete).
-	idle  bool
+	// ID and last activity, and its queue in Table.sq.
+	q     uint8
 	prior *Prior
 	z     []byte
 	prev  *Prior
@@ -337,7 +348,15 @@ func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prio
 	if t.nLive > t.stats.PeakLive {
 		t.stats.PeakLive = t.nLive
 	}
+	t.peakAwake()
 	return c
+}
+
+// peakAwake records the number of connections awake now if it is a peak.
+func (t *Table) peakAwake() {
+	if n := t.nLive - t.nSleep; n > t.stats.PeakAwake {
+		t.stats.PeakAwake = n
+	}
 }
 
 // serverPort reports whether port a, rather than b, is the server's when no
@@ -426,15 +445,16 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 
 // expire finishes lingering connections and forgets old Priors.
 func (t *Table) expire() {
-	for tb := t.doneQ.first(); tb != nil && tb.last+t.opts.Linger <= t.now; tb = t.doneQ.first() {
+	for tb := t.sq[qDone].first(); tb != nil && tb.last+t.opts.Linger <= t.now; tb = t.sq[qDone].first() {
 		c := t.wakeToFinish(t.entry(tb))
 		t.finish(c, EndLinger, c.Last.Time+t.opts.Linger)
 	}
-	for c := t.hs.head; c != nil && c.Last.Time+t.opts.HandshakeIdle <= t.now; c = t.hs.head {
-		t.finish(c, EndIdleHandshake, c.Last.Time+t.opts.HandshakeIdle)
-	}
+	t.expireHandshakes()
 	if t.now >= t.nextSweep {
 		t.sweepIdle()
+	}
+	if t.armed || t.opts.MaxFlows > 0 && t.nLive-t.nSleep >= t.opts.MaxFlows/8 {
+		t.sleepUnderPressure()
 	}
 	t.disarm()
 	for t.tombH < len(t.tombQ) {

@@ -130,18 +130,26 @@ func (h *idleHeap) reset() {
 	*h = (*h)[:0]
 }
 
+// peek returns the connection idle the longest, or nil, leaving it in
+// the heap.
+func (h *idleHeap) peek() *Conn {
+	for h.Len() > 0 {
+		top := (*h)[0]
+		if top.at == top.c.Last.Time {
+			return top.c
+		}
+		(*h)[0].at = top.c.Last.Time
+		heap.Fix(h, 0)
+	}
+	return nil
+}
+
 // oldest takes the connection idle the longest out of the heap and
 // returns it, or nil.
 func (h *idleHeap) oldest() *Conn {
-	for h.Len() > 0 {
-		top := (*h)[0]
-		if top.at != top.c.Last.Time {
-			(*h)[0].at = top.c.Last.Time
-			heap.Fix(h, 0)
-			continue
-		}
+	c := h.peek()
+	if c != nil {
 		heap.Pop(h)
-		return top.c
 	}
-	return nil
+	return c
 }

@@ -5,20 +5,35 @@ import (
 	"slices"
 )
 
+// Sleeping connections' queues (Table.sq, tomb.q).
+const (
+	qDone = iota // complete, lingering until Linger after their last segment
+	qIdle        // idle, until a segment, eviction or Flush wakes them
+	qHS          // stuck in their handshake, until HandshakeIdle
+)
+
 // sleep puts live connection c to sleep: its entry keeps a tomb holding
 // c's encoding instead of c. idle says c is not complete (it sleeps until
-// a segment, eviction or Flush wakes it) rather than lingering.
+// a segment, eviction, Flush, or for a handshake HandshakeIdle, wakes it)
+// rather than lingering.
 func (t *Table) sleep(c *Conn, idle bool) {
 	st := &c.st
+	q := uint8(qDone)
+	if idle {
+		q = qIdle
+	}
 	if st.inHS {
 		t.hs.remove(c)
 		st.inHS = false
+		if idle {
+			q = qHS
+		}
 	}
 	t.idle.remove(c)
 	h := t.m.hash(&st.key)
 	e := &t.m.e[t.m.find(&st.key, h)]
 	t.zbuf = encodeConn(t.zbuf[:0], c)
-	tb := &tomb{key: st.key, z: t.keep(t.zbuf, idle), prev: c.Prev, id: c.ID, last: c.Last.Time, idle: idle}
+	tb := &tomb{key: st.key, z: t.keep(t.zbuf, idle), prev: c.Prev, id: c.ID, last: c.Last.Time, q: q}
 	e.c, e.t = nil, tb
 	if sleepCheck != nil {
 		kept[tb] = c
@@ -30,11 +45,7 @@ func (t *Table) sleep(c *Conn, idle bool) {
 		// Nothing else holds c.
 		t.free = append(t.free, c)
 	}
-	if idle {
-		t.idleQ.push(tb)
-	} else {
-		t.doneQ.push(tb)
-	}
+	t.sq[q].push(tb)
 }
 
 // sleepCheck, when set (by tests), receives every connection put to sleep
@@ -83,11 +94,7 @@ func (t *Table) wake(i int) *Conn {
 // at once.
 func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn, idle bool) {
 	tb.z, tb.prev = nil, nil
-	if tb.idle {
-		t.idleQ.gone()
-	} else {
-		t.doneQ.gone()
-	}
+	t.sq[tb.q].gone()
 	e.c, e.t = c, nil
 	if sleepCheck == nil {
 		// Its queue holds it until it reaches the front (z is nil:
@@ -95,6 +102,7 @@ func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn, idle bool) {
 		t.spare = tb
 	}
 	t.nSleep--
+	t.peakAwake()
 	if idle && t.armed {
 		t.idle.push(c)
 	}
@@ -149,14 +157,13 @@ func (t *Table) newConn() *Conn {
 }
 
 // sweepIdle puts to sleep the connections that have been idle for
-// SleepIdle, oldest first, except those on the handshake list (which
-// expire from it).
+// SleepIdle, oldest first.
 func (t *Table) sweepIdle() {
 	t.nextSweep = t.now + t.opts.SleepIdle
 	before := t.now - t.opts.SleepIdle
 	sw := t.sweep[:0]
 	for i := range t.m.e {
-		if c := t.m.e[i].c; c != nil && !c.st.inHS && c.Last.Time <= before {
+		if c := t.m.e[i].c; c != nil && c.Last.Time <= before {
 			sw = append(sw, c)
 		}
 	}
@@ -188,8 +195,8 @@ func (t *Table) evict() {
 	}
 	c := t.idle.oldest()
 	var asleep *tomb
-	for _, q := range [...]*sleepQ{&t.doneQ, &t.idleQ} {
-		if tb := q.first(); tb != nil && (asleep == nil || tb.last < asleep.last) {
+	for i := range t.sq {
+		if tb := t.sq[i].first(); tb != nil && (asleep == nil || tb.last < asleep.last) {
 			asleep = tb
 		}
 	}
@@ -202,6 +209,45 @@ func (t *Table) evict() {
 	if c != nil {
 		t.stats.Evicted++
 		t.finish(c, EndEvicted, t.now)
+	}
+}
+
+// sleepUnderPressure puts to sleep, oldest first, the connections idle
+// for pressureIdle, when that is shorter than SleepIdle: the ones stuck
+// in their handshake (in the order of the handshake list), then, when
+// the idle heap is armed, the others (in its order).
+func (t *Table) sleepUnderPressure() {
+	if pressureIdle >= t.opts.SleepIdle {
+		return
+	}
+	before := t.now - pressureIdle
+	for c := t.hs.head; c != nil && c.Last.Time <= before; c = t.hs.head {
+		t.sleep(c, true)
+	}
+	for c := t.idle.peek(); t.armed && c != nil && c.Last.Time <= before; c = t.idle.peek() {
+		t.sleep(c, true)
+	}
+}
+
+// expireHandshakes finishes the connections stuck in their handshake for
+// HandshakeIdle, awake or asleep, oldest first.
+func (t *Table) expireHandshakes() {
+	hq := &t.sq[qHS]
+	for {
+		c, tb := t.hs.head, hq.first()
+		if c != nil && c.Last.Time+t.opts.HandshakeIdle > t.now {
+			c = nil
+		}
+		if tb != nil && tb.last+t.opts.HandshakeIdle > t.now {
+			tb = nil
+		}
+		switch {
+		case tb != nil && (c == nil || tb.last < c.Last.Time || tb.last == c.Last.Time && tb.id < c.ID):
+			c = t.wakeToFinish(t.entry(tb))
+		case c == nil:
+			return
+		}
+		t.finish(c, EndIdleHandshake, c.Last.Time+t.opts.HandshakeIdle)
 	}
 }
 

@@ -68,11 +68,13 @@ Examples:
 
 // defaultMaxFlows bounds the flow table. A connection active in the last
 // 30 s of capture time costs about 1.8 KB, one asleep (lingering after its
-// close, or idle) about 0.7 KB. The worst case, a SYN flood of distinct
-// 4-tuples faster than they go to sleep, held 1.7 GB of heap at 1 M
-// connections (BenchmarkSynFlood), so about 850 MB at this default; a
-// busy capture's lingering connections mostly sleep, and 500,000 covers
-// some 7,000 new connections a second.
+// close, or idle) about 0.5 KB. The worst case, a SYN flood of distinct
+// 4-tuples, sleeps its half-open connections a second after their SYN once
+// an eighth of the table is awake: 1 M of them held 500 MiB of heap at
+// --max-flows 1,000,000 (BenchmarkSynFlood), and teardown peaked at 730 MB
+// RSS on a 1 M-SYN flood at this default. A busy capture's lingering
+// connections mostly sleep, and 500,000 covers some 7,000 new connections
+// a second.
 const defaultMaxFlows = 500_000
 
 // version is set at build time with -ldflags "-X main.version=...".
