@@ -10,7 +10,8 @@ import (
 
 // tableInput turns fuzz bytes into table options and segments. The first
 // four bytes choose MaxFlows (0 to 3) and the linger, remember and
-// handshake-idle times (in seconds, 0 for the default); then every 8
+// handshake-idle times (in seconds, 0 for the default); bit 2 of the first
+// sets LateWake, bit 7 of the fourth a SleepIdle of 1 s; then every 8
 // bytes are one segment:
 //
 //	0    bits 0-1 sender host, 2 receiver host (of the sender's family),
@@ -34,6 +35,10 @@ func tableInput(data []byte) (flows.TableOptions, []flows.Segment) {
 	opts.Linger = int64(data[1]%128) * 1e9
 	opts.Remember = int64(data[2]%128) * 1e9
 	opts.HandshakeIdle = int64(data[3]%128) * 1e9
+	opts.LateWake = data[0]&4 != 0
+	if data[3]&0x80 != 0 {
+		opts.SleepIdle = 1e9
+	}
 	// Two IPv4 and two IPv6 hosts. (An IPv4 address and its IPv4-mapped
 	// IPv6 form share a table key; a packet never carries one of each.)
 	hosts := [4]netip.Addr{
@@ -99,7 +104,11 @@ func FuzzTable(f *testing.F) {
 	f.Add(storm)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		opts, segs := tableInput(data)
+		stop := flows.CheckSleep()
 		checkTable(t, opts, segs)
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
 
@@ -110,6 +119,7 @@ func checkTable(t *testing.T, opts flows.TableOptions, segs []flows.Segment) {
 	var got []*flows.Conn
 	finished := map[int]bool{}
 	opts.Finish = func(c *flows.Conn) error {
+		c.Wake() // handed over asleep under LateWake
 		if finished[c.ID] {
 			t.Fatalf("connection %d finished twice", c.ID)
 		}
