@@ -44,7 +44,7 @@ var (
 	}
 	moves = map[analyze.State][]analyze.State{
 		analyze.SynSent:     {analyze.Established},
-		analyze.SynRecv:     {analyze.Established, analyze.FinWait1},
+		analyze.SynRecv:     {analyze.Established, analyze.FinWait1, analyze.CloseWait}, // tcp_fin() takes SYN_RECV to CLOSE_WAIT too
 		analyze.Established: {analyze.FinWait1, analyze.CloseWait},
 		analyze.FinWait1:    {analyze.FinWait2, analyze.Closing},
 		analyze.FinWait2:    {analyze.TimeWait},
@@ -112,6 +112,7 @@ func TestLegalPath(t *testing.T) {
 	}{
 		{"SYN_SENT ESTABLISHED FIN_WAIT1 FIN_WAIT2 TIME_WAIT", true},
 		{"SYN_RECV ESTABLISHED CLOSE_WAIT LAST_ACK CLOSED", true},
+		{"SYN_RECV CLOSE_WAIT LAST_ACK CLOSED", true},
 		{"ESTABLISHED FIN_WAIT1 CLOSING TIME_WAIT", true},
 		{"ESTABLISHED FIN_WAIT1 FIN_WAIT2 TIME_WAIT CLOSED/rst", true},
 		{"SYN_SENT CLOSED/rst", true},
