@@ -3,6 +3,7 @@ package analyze
 import (
 	"math/bits"
 	"net/netip"
+	"slices"
 
 	"github.com/teardown/teardown/flows"
 )
@@ -189,6 +190,27 @@ func (s *story) reset(c *flows.Conn) {
 				sx.firstFINAcksPeer = e.Flags&flows.ACK != 0 && flows.SeqLess(sy.finSeq, e.Ack)
 				break
 			}
+		}
+		s.ackCameWithFIN(sx, sy)
+	}
+}
+
+// ackCameWithFIN moves the ACK of side sx's FIN to the transmission of
+// the peer's FIN that sx received (sy.arrived), when the ACK came on an
+// earlier transmission of that FIN (a three-way close whose FIN+ACK was
+// retransmitted): sx got neither before, so it passes FIN_WAIT2 and
+// TIME_WAIT on the same frame, as in any three-way close.
+func (s *story) ackCameWithFIN(sx, sy *sideStory) {
+	ack, arrived := sx.finAckedAt, sy.arrived
+	if !ack.Seen() || !arrived.Seen() || arrived.Frame <= ack.Frame || !slices.Contains(sy.fins, ack) {
+		return
+	}
+	for i := range s.conn.Events {
+		if e := &s.conn.Events[i]; e.Frame == arrived.Frame {
+			if e.Flags&(flows.ACK|flows.RST) == flows.ACK && flows.SeqLess(sx.finSeq, e.Ack) {
+				sx.finAckedAt = arrived
+			}
+			return
 		}
 	}
 }

@@ -115,6 +115,25 @@ func TestCloseTransitions(t *testing.T) {
 			},
 		},
 		{
+			// The FIN+ACK is lost once: the client acknowledges the
+			// retransmission and got neither the ACK nor the FIN before.
+			name: "three-way close, FIN+ACK retransmitted: FIN_WAIT2 and TIME_WAIT on the one acknowledged",
+			build: func(w *wire) {
+				w.send(cli, "F.", 0)            // 7
+				fin := w.send(srv, "F.", 0)     // 8: acknowledges the client's FIN
+				w.again(fin, .2)                // 9
+				w.send(cli, ".", 0, gap(.0001)) // 10
+			},
+			client: "SYN_SENT@1 ESTABLISHED@2 FIN_WAIT1@7 FIN_WAIT2@9 TIME_WAIT@9",
+			server: "SYN_RECV@1 ESTABLISHED@3 CLOSE_WAIT@7 LAST_ACK@8 CLOSED@10",
+			kind:   ThreeWay, init: Client,
+			extra: func(t *testing.T, f *Flow) {
+				if s := f.Sides.Server; s.FinRetransmissions != 1 {
+					t.Errorf("server FIN retransmissions %d, want 1", s.FinRetransmissions)
+				}
+			},
+		},
+		{
 			name: "simultaneous close: FINs cross, both through CLOSING",
 			build: func(w *wire) {
 				w.send(cli, "F.", 0)            // 7
