@@ -135,13 +135,19 @@ func TestLateWake(t *testing.T) {
 		}
 		return out
 	}
-	now, late := finished(false), finished(true)
-	if len(now) != len(late) {
-		t.Fatalf("%d connections woken by the table, %d late", len(now), len(late))
+	sameConns(t, "woken late", finished(true), finished(false))
+}
+
+// sameConns fails t unless got and want hold equal connections in the
+// same order; what says how got was made.
+func sameConns[C flows.Conn | *flows.Conn](t *testing.T, what string, got, want []C) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d connections %s, %d otherwise", len(got), what, len(want))
 	}
-	for i := range now {
-		if !reflect.DeepEqual(now[i], late[i]) {
-			t.Fatalf("connection %d differs when woken late:\n%+v\n%+v", now[i].ID, now[i], late[i])
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("connection %d of %d differs %s:\n%+v\n%+v", i+1, len(want), what, got[i], want[i])
 		}
 	}
 }
@@ -263,14 +269,7 @@ func TestReleaseReuses(t *testing.T) {
 	if reused < len(got)/2 {
 		t.Errorf("only %d of %d connections handed over were reused ones", reused, len(got))
 	}
-	if len(got) != len(want) {
-		t.Fatalf("%d connections with Release, %d without", len(got), len(want))
-	}
-	for i := range want {
-		if !reflect.DeepEqual(got[i], want[i]) {
-			t.Fatalf("connection %d differs when connections are reused:\n%+v\n%+v", want[i].ID, got[i], want[i])
-		}
-	}
+	sameConns(t, "when connections are reused", got, want)
 }
 
 // TestSynFloodSleeps checks that a SYN flood's half-open connections go to
