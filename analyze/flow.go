@@ -205,13 +205,8 @@ func (s *story) ackCameWithFIN(sx, sy *sideStory) {
 	if !ack.Seen() || !arrived.Seen() || arrived.Frame <= ack.Frame || !slices.Contains(sy.fins, ack) {
 		return
 	}
-	for i := range s.conn.Events {
-		if e := &s.conn.Events[i]; e.Frame == arrived.Frame {
-			if e.Flags&(flows.ACK|flows.RST) == flows.ACK && flows.SeqLess(sx.finSeq, e.Ack) {
-				sx.finAckedAt = arrived
-			}
-			return
-		}
+	if e := s.eventAt(arrived.Frame); e != nil && e.Flags&(flows.ACK|flows.RST) == flows.ACK && flows.SeqLess(sx.finSeq, e.Ack) {
+		sx.finAckedAt = arrived
 	}
 }
 
@@ -257,12 +252,18 @@ func (s *story) finStory(x int, ss *sideStory) {
 
 // isRST reports whether the kept segment at frame is a RST.
 func (s *story) isRST(frame uint64) bool {
+	e := s.eventAt(frame)
+	return e != nil && e.Flags&flows.RST != 0
+}
+
+// eventAt returns the kept segment at frame, or nil.
+func (s *story) eventAt(frame uint64) *flows.Event {
 	for i := range s.conn.Events {
 		if e := &s.conn.Events[i]; e.Frame == frame {
-			return e.Flags&flows.RST != 0
+			return e
 		}
 	}
-	return false
+	return nil
 }
 
 // tlp reports whether side x's first FIN retransmission was a tail-loss

@@ -89,10 +89,10 @@ func (t *Table) wake(i int) *Conn {
 	return c
 }
 
-// woke puts c, woken from tb, in entry e; idle says whether c can stay
-// (and so joins the idle heap, when armed) rather than being finished
-// at once.
-func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn, idle bool) {
+// woke puts c, woken from tb, in entry e; stays says whether c stays in
+// the table (and so joins the idle heap, when armed) rather than being
+// finished at once.
+func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn, stays bool) {
 	tb.z, tb.prev = nil, nil
 	t.sq[tb.q].gone()
 	e.c, e.t = c, nil
@@ -103,7 +103,7 @@ func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn, idle bool) {
 	}
 	t.nSleep--
 	t.peakAwake()
-	if idle && t.armed {
+	if stays && t.armed {
 		t.idle.push(c)
 	}
 }
