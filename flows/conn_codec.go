@@ -8,11 +8,16 @@ import (
 // A connection that sleeps (see Table) is kept as a byte string: every
 // field of the Conn except the ones the sleeping record holds itself (the
 // key, Prev), the table's list links, which are empty while it sleeps,
-// and what only finishing sets (End, EndTime, Prior). Numbers are varints; marks are deltas from the connection's first
-// segment, sequence numbers deltas from the sending direction's first one,
-// so that a typical closed connection takes a few hundred bytes instead of
-// the kilobyte and a half of a live one, and the bytes hold no pointers
-// for the garbage collector to scan.
+// and what only finishing sets (End, EndTime, Prior). Numbers are
+// varints. Events come first, each mark a delta from the event before;
+// every later mark that is an event's (a FIN, its acknowledgement, the
+// handshake) is written as that event's index, others as deltas from the
+// connection's first segment; sequence numbers are deltas from the
+// sending direction's first one, timestamps from the first TSval of the
+// direction that sent (TSval) or echoed (TSecr) them, IP IDs from the
+// sender's previous event. A typical closed connection takes about 300
+// bytes instead of the kilobyte and a half of a live one, and the bytes
+// hold no pointers for the garbage collector to scan.
 //
 // encodeConn and decodeConn must list the same fields in the same order;
 // TestConnCodecRoundTrip fills every field and fails on any that is not
@@ -25,6 +30,9 @@ type zw struct {
 	t0     int64  // first time
 	seq0   [2]uint32
 	tsval0 [2]uint32
+	ev     []Event // the events written, once they are: marks refer to them
+	pm     Mark    // the previous event's mark
+	ipid   [2]uint16
 }
 
 func (w *zw) u(x uint64) {
@@ -40,16 +48,39 @@ func (w *zw) u(x uint64) {
 
 func (w *zw) i(x int64) { w.u(uint64(x<<1 ^ x>>63)) }
 
-// mark writes m; a mark with frame 0 is "none" whatever its time.
+// mark writes m: 0 is "none" (frame 0, whatever its time), 1 to n the
+// n written events' marks, then deltas from the first segment.
 func (w *zw) mark(m Mark) {
 	if m.Frame == 0 {
 		w.b[w.n] = 0
 		w.n++
 		return
 	}
+	if i := eventAt(w.ev, m); i >= 0 {
+		w.u(uint64(i) + 1)
+		return
+	}
 	d := int64(m.Frame - w.f0)
-	w.u(uint64(d<<1^d>>63) + 1)
+	w.u(uint64(d<<1^d>>63) + uint64(len(w.ev)) + 1)
 	w.i(m.Time - w.t0)
+}
+
+// eventAt returns the index of the event of evs (in frame order) whose
+// mark is m, or -1.
+func eventAt(evs []Event, m Mark) int {
+	lo, hi := 0, len(evs)
+	for lo < hi {
+		h := int(uint(lo+hi) >> 1)
+		if evs[h].Frame < m.Frame {
+			lo = h + 1
+		} else {
+			hi = h
+		}
+	}
+	if lo < len(evs) && evs[lo].Frame == m.Frame && evs[lo].Time == m.Time {
+		return lo
+	}
+	return -1
 }
 
 // seq writes a sequence number of direction dir.
@@ -62,19 +93,29 @@ type zr struct {
 	t0     int64
 	seq0   [2]uint32
 	tsval0 [2]uint32
+	ev     []Event
+	pm     Mark
+	ipid   [2]uint16
 }
 
 func (r *zr) u() uint64 {
-	b, n := r.b, r.n
-	c := b[n]
-	if c < 0x80 {
-		r.n = n + 1
+	if c := r.b[r.n]; c < 0x80 {
+		r.n++
 		return uint64(c)
 	}
-	x := uint64(c & 0x7f)
+	return r.uLong()
+}
+
+// uLong reads a varint of more than one byte (kept out of line so that u
+// inlines).
+//
+//go:noinline
+func (r *zr) uLong() uint64 {
+	b, n := r.b, r.n
+	x := uint64(b[n] & 0x7f)
 	for s := uint(7); ; s += 7 {
 		n++
-		c = b[n]
+		c := b[n]
 		if c < 0x80 {
 			r.n = n + 1
 			return x | uint64(c)<<s
@@ -95,7 +136,11 @@ func (r *zr) mark() Mark {
 	if z == 0 {
 		return Mark{}
 	}
-	z--
+	if z <= uint64(len(r.ev)) {
+		e := &r.ev[z-1]
+		return Mark{e.Frame, e.Time}
+	}
+	z -= uint64(len(r.ev)) + 1
 	d := int64(z>>1) ^ -int64(z&1)
 	return Mark{Frame: r.f0 + uint64(d), Time: r.t0 + r.i()}
 }
@@ -135,6 +180,12 @@ func encodeConn(b []byte, c *Conn) []byte {
 		w.u(uint64(h.FirstSeq))
 		w.u(uint64(h.TSval))
 	}
+	w.u(uint64(len(c.Events)))
+	w.pm = c.First
+	for i := range c.Events {
+		w.event(&c.Events[i])
+	}
+	w.ev = c.Events
 	for d := range 2 {
 		w.half(d, &c.Dir[d])
 	}
@@ -146,10 +197,6 @@ func encodeConn(b []byte, c *Conn) []byte {
 	w.mark(mo.lastAdvance)
 	w.u(uint64(c.EventsDropped))
 	w.u(uint64(c.Roles))
-	w.u(uint64(len(c.Events)))
-	for i := range c.Events {
-		w.event(&c.Events[i])
-	}
 	return w.b[:w.n]
 }
 
@@ -169,7 +216,7 @@ func (w *zw) half(d int, h *Half) {
 	w.i(int64(h.WScale))
 	w.u(uint64(h.Window))
 	w.seq(p, h.MaxAck)
-	w.u(uint64(h.TSecr))
+	w.i(int64(int32(h.TSecr - w.tsval0[p])))
 	w.mark(h.LastData)
 	w.mark(h.MaxAckAt)
 
@@ -211,17 +258,24 @@ func (w *zw) half(d int, h *Half) {
 
 func (w *zw) event(e *Event) {
 	d, p := int(e.Dir&1), 1-int(e.Dir&1)
-	w.mark(Mark{e.Frame, e.Time})
-	w.u(uint64(e.Dir))
+	w.i(int64(e.Frame - w.pm.Frame))
+	w.i(e.Time - w.pm.Time)
+	w.pm = Mark{e.Frame, e.Time}
+	w.u(packBits(e.HasTS, e.DF) | uint64(e.Dir)<<2)
 	w.seq(d, e.Seq)
 	w.seq(p, e.Ack)
 	w.u(uint64(e.Len))
-	w.i(int64(int32(e.TSval - w.tsval0[d])))
-	w.u(uint64(e.TSecr))
+	if e.HasTS {
+		w.i(int64(int32(e.TSval - w.tsval0[d])))
+		w.i(int64(int32(e.TSecr - w.tsval0[p])))
+	} else {
+		w.u(uint64(e.TSval))
+		w.u(uint64(e.TSecr))
+	}
 	w.u(uint64(e.Win))
-	w.u(uint64(e.IPID))
+	w.i(int64(int16(e.IPID - w.ipid[d])))
+	w.ipid[d] = e.IPID
 	w.u(uint64(e.Flags))
-	w.u(packBits(e.HasTS, e.DF))
 	w.u(uint64(e.TTL))
 	w.u(uint64(e.Why))
 	w.u(uint64(e.Count))
@@ -268,6 +322,18 @@ func decodeRest(c *Conn, r *zr) {
 		r.seq0[d] = r.u32()
 		r.tsval0[d] = r.u32()
 	}
+	if n := int(r.u()); n > 0 {
+		if cap(c.Events) >= n {
+			c.Events = c.Events[:n]
+		} else {
+			c.Events = make([]Event, n)
+		}
+		r.pm = c.First
+		for i := range c.Events {
+			r.event(&c.Events[i])
+		}
+	}
+	r.ev = c.Events
 	for d := range 2 {
 		h := &c.Dir[d]
 		h.FirstSeq, h.TSval = r.seq0[d], r.tsval0[d]
@@ -283,16 +349,6 @@ func decodeRest(c *Conn, r *zr) {
 	mo.lastAdvance = r.mark()
 	c.EventsDropped = int(r.u())
 	c.Roles = Roles(r.u())
-	if n := int(r.u()); n > 0 {
-		if cap(c.Events) >= n {
-			c.Events = c.Events[:n]
-		} else {
-			c.Events = make([]Event, n)
-		}
-		for i := range c.Events {
-			r.event(&c.Events[i])
-		}
-	}
 }
 
 func addrOf(a [16]byte, is4 bool) netip.Addr {
@@ -320,7 +376,7 @@ func (r *zr) half(d int, h *Half) {
 	h.WScale = int8(r.i())
 	h.Window = uint16(r.u())
 	h.MaxAck = r.seq(p)
-	h.TSecr = r.u32()
+	h.TSecr = r.tsval0[p] + uint32(int32(r.i()))
 	h.LastData = r.mark()
 	h.MaxAckAt = r.mark()
 
@@ -359,20 +415,26 @@ func (r *zr) half(d int, h *Half) {
 }
 
 func (r *zr) event(e *Event) {
-	m := r.mark()
-	e.Frame, e.Time = m.Frame, m.Time
-	e.Dir = uint8(r.u())
+	e.Frame = r.pm.Frame + uint64(r.i())
+	e.Time = r.pm.Time + r.i()
+	r.pm = Mark{e.Frame, e.Time}
+	f := r.u()
+	e.HasTS, e.DF, e.Dir = bit(f, 0), bit(f, 1), uint8(f>>2)
 	d, p := int(e.Dir&1), 1-int(e.Dir&1)
 	e.Seq = r.seq(d)
 	e.Ack = r.seq(p)
 	e.Len = r.u32()
-	e.TSval = r.tsval0[d] + uint32(int32(r.i()))
-	e.TSecr = r.u32()
+	if e.HasTS {
+		e.TSval = r.tsval0[d] + uint32(int32(r.i()))
+		e.TSecr = r.tsval0[p] + uint32(int32(r.i()))
+	} else {
+		e.TSval = r.u32()
+		e.TSecr = r.u32()
+	}
 	e.Win = uint16(r.u())
-	e.IPID = uint16(r.u())
+	e.IPID = r.ipid[d] + uint16(int16(r.i()))
+	r.ipid[d] = e.IPID
 	e.Flags = Flags(r.u())
-	f := r.u()
-	e.HasTS, e.DF = bit(f, 0), bit(f, 1)
 	e.TTL = uint8(r.u())
 	e.Why = Why(r.u())
 	e.Count = r.u32()

@@ -1,9 +1,11 @@
 package flows
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"unsafe"
 )
@@ -82,6 +84,19 @@ func TestConnCodecRoundTrip(t *testing.T) {
 				m.Frame = c.First.Frame + r.Uint64N(1000)
 			}
 		}
+		refs := 0
+		if i%4 == 1 && len(c.Events) > 0 {
+			// Marks that are events' are written as references to
+			// them: in frame order, some shared, one a near miss.
+			slices.SortFunc(c.Events, func(a, b Event) int { return cmp.Compare(a.Frame, b.Frame) })
+			d := c.Dir[1].Detail
+			for j, m := range []*Mark{&d.FinFirst, &d.FinAcked, &c.Dir[0].MaxAckAt, &c.more.rst, &c.Dir[0].SYN} {
+				*m = c.Events[j%len(c.Events)].Mark()
+				refs++
+			}
+			e := c.Events[len(c.Events)-1]
+			d.FinLast = Mark{e.Frame, e.Time + 1}
+		}
 		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), uint16(r.Uint32()))
 		dst := netip.AddrPortFrom(netip.MustParseAddr("198.51.100.200"), 80)
 		if i%3 == 0 {
@@ -97,6 +112,16 @@ func TestConnCodecRoundTrip(t *testing.T) {
 			c.Addr = [2]netip.AddrPort{dst, src}
 		}
 		b := encodeConn(nil, c)
+		if refs > 0 {
+			c2 := *c
+			c2.Dir[1].Detail = new(Detail)
+			*c2.Dir[1].Detail = *c.Dir[1].Detail
+			m := c.Dir[1].FinAcked
+			c2.Dir[1].FinAcked = Mark{m.Frame, m.Time + 1}
+			if n := len(encodeConn(nil, &c2)); n < len(b)+2 {
+				t.Errorf("round %d: a mark that is an event's takes %d bytes, one that is not %d", i, len(b), n)
+			}
+		}
 		got := decodeConn(b, &k)
 		if !reflect.DeepEqual(c, got) {
 			t.Fatalf("round %d: decoded connection differs\n got %+v\nwant %+v", i, got, c)
