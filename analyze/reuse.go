@@ -49,7 +49,7 @@ func (s *story) reuse() *Reuse {
 	}
 	// old maps a side of this flow to the same address's side before.
 	old := func(x int) int {
-		if prior.Addr[flows.FromClient] == c.Addr[x] {
+		if prior.WasClient(c, x) {
 			return flows.FromClient
 		}
 		return flows.FromServer

@@ -353,11 +353,22 @@ func (c *Conn) reset() {
 type Prior struct {
 	ID          int
 	Incarnation int
-	Addr        [2]netip.AddrPort
 	Last        Mark
+	// clientIsA says whether the client was the key's lower endpoint.
+	clientIsA bool
 	// Memo is whatever the Finish callback stored for the next
 	// incarnation.
 	Memo any
+}
+
+// WasClient reports whether side x of c, a later incarnation on the same
+// 4-tuple, had the client's address in the connection p describes.
+func (p *Prior) WasClient(c *Conn, x int) bool {
+	k := &c.st.key
+	if k.a == k.b && k.pa == k.pb {
+		return true // a connection to itself: one address
+	}
+	return (x == FromClient) == (c.st.clientIsA == p.clientIsA)
 }
 
 // Client returns the client's address.

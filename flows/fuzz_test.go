@@ -149,6 +149,10 @@ func checkTable(t *testing.T, opts flows.TableOptions, segs []flows.Segment) {
 	var packets uint64
 	evicted := 0
 	prevOf := map[int]bool{}
+	addr := map[int][2]netip.AddrPort{}
+	for _, c := range got {
+		addr[c.ID] = c.Addr
+	}
 	for _, c := range got {
 		packets += c.Dir[0].Packets + c.Dir[1].Packets
 		if c.End == flows.EndEvicted {
@@ -157,7 +161,7 @@ func checkTable(t *testing.T, opts flows.TableOptions, segs []flows.Segment) {
 		if c.Prev != nil {
 			prevOf[c.Prev.ID] = true
 		}
-		for _, v := range connViolations(c) {
+		for _, v := range connViolations(c, addr) {
 			t.Errorf("connection %d: %s", c.ID, v)
 		}
 	}
@@ -179,8 +183,9 @@ func checkTable(t *testing.T, opts flows.TableOptions, segs []flows.Segment) {
 	}
 }
 
-// connViolations checks one connection's evidence.
-func connViolations(c *flows.Conn) []string {
+// connViolations checks one connection's evidence; addr holds every
+// connection's addresses by ID.
+func connViolations(c *flows.Conn, addr map[int][2]netip.AddrPort) []string {
 	var out []string
 	bad := func(format string, a ...any) { out = append(out, fmt.Sprintf(format, a...)) }
 	if c.End < flows.EndLinger || c.End > flows.EndOfCapture {
@@ -194,8 +199,10 @@ func connViolations(c *flows.Conn) []string {
 		bad("incarnation %d with no previous one", c.Incarnation)
 	case p != nil && (p.ID >= c.ID || c.Incarnation != p.Incarnation+1):
 		bad("incarnation %d after connection %d's %d", c.Incarnation, p.ID, p.Incarnation)
-	case p != nil && !(p.Addr == c.Addr || p.Addr == [2]netip.AddrPort{c.Addr[1], c.Addr[0]}):
-		bad("previous incarnation on %v, this on %v", p.Addr, c.Addr)
+	case p != nil && !(addr[p.ID] == c.Addr || addr[p.ID] == [2]netip.AddrPort{c.Addr[1], c.Addr[0]}):
+		bad("previous incarnation on %v, this on %v", addr[p.ID], c.Addr)
+	case p != nil && p.WasClient(c, flows.FromClient) != (addr[p.ID][flows.FromClient] == c.Addr[flows.FromClient]):
+		bad("previous incarnation's client %v, this one's %v, WasClient %v", addr[p.ID][flows.FromClient], c.Addr[flows.FromClient], p.WasClient(c, flows.FromClient))
 	case p != nil && p.Last.Frame >= c.First.Frame:
 		bad("previous incarnation's last frame %d after this one's first %d", p.Last.Frame, c.First.Frame)
 	}

@@ -419,7 +419,7 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 	}
 	t.idle.remove(c)
 	c.End, c.EndTime = why, at
-	p := &Prior{ID: c.ID, Incarnation: c.Incarnation, Addr: c.Addr, Last: c.Last}
+	p := &Prior{ID: c.ID, Incarnation: c.Incarnation, Last: c.Last, clientIsA: st.clientIsA}
 	c.Prior = p
 	if err := t.opts.Finish(c); err != nil && t.err == nil {
 		t.err = err
