@@ -70,7 +70,7 @@ func adversarial(tb testing.TB, data []byte, maxFlows, every int) (res *analyze.
 	defer r.Close()
 	h := newLiveHeap(r, every)
 	out := report.NewJSONL(io.Discard)
-	res, err = analyze.Run(h, analyze.Options{MaxFlows: maxFlows, Emit: func(f *analyze.Flow) error {
+	res, err = analyze.Run(h, analyze.Options{MaxFlows: maxFlows, Recycle: true, Emit: func(f *analyze.Flow) error {
 		if f.Evicted {
 			evicted++
 		}

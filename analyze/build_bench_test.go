@@ -86,21 +86,34 @@ func perFlow(b *testing.B, cpu0 time.Duration) {
 // BenchmarkBuild builds a flow from a finished connection as the runner
 // does. The connections are built again and again in the order they
 // finished: building one only (re)writes the memo its successor on the
-// same 4-tuple reads, the same each time.
+// same 4-tuple reads, the same each time. Fresh allocates every flow, as
+// a run that collects them does; Recycled builds each in the memory of
+// the one before, as a streaming run with Options.Recycle does.
 func BenchmarkBuild(b *testing.B) {
 	cs := loadBenchConns(b)
-	r := newRunner(Options{})
-	defer r.stop()
-	b.ReportAllocs()
-	cpu0 := processCPU()
-	i := 0
-	for b.Loop() {
-		r.buildFlow(cs[i])
-		if i++; i == len(cs) {
-			i = 0
+	for _, recycle := range []bool{false, true} {
+		name := "Fresh"
+		if recycle {
+			name = "Recycled"
 		}
+		b.Run(name, func(b *testing.B) {
+			r := newRunner(Options{})
+			defer r.stop()
+			b.ReportAllocs()
+			cpu0 := processCPU()
+			i := 0
+			for b.Loop() {
+				r.buildFlow(cs[i])
+				if recycle {
+					r.bld.recycle()
+				}
+				if i++; i == len(cs) {
+					i = 0
+				}
+			}
+			perFlow(b, cpu0)
+		})
 	}
-	perFlow(b, cpu0)
 }
 
 // BenchmarkSummaryAdd adds built flows to the summary. Adding a flow

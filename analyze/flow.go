@@ -89,7 +89,14 @@ func sideRole(x int) Role {
 type builder struct {
 	s  story
 	rc ruleCtx
+	// spare is a block given back by recycle for the next flow; last the
+	// block of the flow built last.
+	spare, last *flowBlock
 }
+
+// recycle gives the block of the flow built last back for the next one:
+// nothing may use that flow after.
+func (b *builder) recycle() { b.spare, b.last = b.last, nil }
 
 // flowBlock is a Flow together with the parts every flow has, allocated
 // as one block. The lists have room for what most flows have (a
@@ -114,7 +121,19 @@ func (b *builder) build(c *flows.Conn) *Flow {
 	s.reset(c)
 	s.replay()
 	s.classify()
-	m := new(flowBlock)
+	m := b.spare
+	if m == nil {
+		m = new(flowBlock)
+	} else {
+		// Its two Durations maps are kept, emptied.
+		d0, d1 := m.sides[0].Durations, m.sides[1].Durations
+		clear(d0)
+		clear(d1)
+		*m = flowBlock{}
+		m.sides[0].Durations, m.sides[1].Durations = d0, d1
+		b.spare = nil
+	}
+	b.last = m
 	f := &m.f
 	f.ID, f.Incarnation = c.ID, c.Incarnation
 	f.Client, f.Server = addrStrings(c.Addr)
@@ -370,11 +389,14 @@ func (s *story) side(x int, out *Side, states []StateEntry, frames []uint64) {
 	*out = Side{
 		States:      states,
 		FinFrames:   frames,
-		Durations:   make(map[string]float64, 4),
+		Durations:   out.Durations,
 		FinalState:  r.state,
 		FinInferred: ss.finInferred,
 		FinTLP:      ss.tlp,
 		IgnoredRSTs: ss.ignoredRSTs,
+	}
+	if out.Durations == nil {
+		out.Durations = make(map[string]float64, 4)
 	}
 	if out.FinalState == 0 {
 		out.FinalState = Closed

@@ -8,6 +8,7 @@ import (
 	"github.com/teardown/teardown/analyze"
 	"github.com/teardown/teardown/flows/capture"
 	"github.com/teardown/teardown/flows/synth"
+	"github.com/teardown/teardown/report"
 )
 
 // TestSynthTruth runs the analyzer on generated captures and compares its
@@ -69,5 +70,50 @@ func TestSynthTruth(t *testing.T) {
 				t.Errorf("analyzer counts differ from the generator's truth (-truth +analyzer):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestRecycledFlows: with Options.Recycle the flows are built in memory
+// reused from flow to flow, and every line written, and the summary, is
+// what a run that allocates each flow writes.
+func TestRecycledFlows(t *testing.T) {
+	var capBuf bytes.Buffer
+	cfg := synth.Config{Seed: 9, Conns: 3000, Concurrency: 200, Mix: synth.Mix{ThreeWay: 1, Simultaneous: 1, HalfClose: 1, FinRetransmit: 1, Reset: 1, ClientClose: 1, Reuse: 0.3}}
+	if _, err := synth.Generate(&capBuf, cfg); err != nil {
+		t.Fatal(err)
+	}
+	run := func(recycle bool) (out []byte, distinct int) {
+		r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(capBuf.Bytes())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		jl := report.NewJSONL(&buf)
+		seen := map[*analyze.Flow]bool{}
+		res, err := analyze.Run(r, analyze.Options{Recycle: recycle, Emit: func(f *analyze.Flow) error {
+			seen[f] = true
+			return jl.Flow(f)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := jl.Summary(res); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes(), len(seen)
+	}
+	fresh, nFresh := run(false)
+	recycled, nRecycled := run(true)
+	if !bytes.Equal(fresh, recycled) {
+		a, b := bytes.Split(fresh, []byte("\n")), bytes.Split(recycled, []byte("\n"))
+		for i := range min(len(a), len(b)) {
+			if !bytes.Equal(a[i], b[i]) {
+				t.Fatalf("line %d differs when flows are recycled:\n%s\n---\n%s", i+1, a[i], b[i])
+			}
+		}
+		t.Fatalf("%d lines, %d recycled", len(a), len(b))
+	}
+	if nFresh < 3000 || nRecycled*10 > nFresh {
+		t.Errorf("%d flows in %d distinct Flows allocated fresh, %d recycled: want every flow apart, and reuse", nFresh, nFresh, nRecycled)
 	}
 }

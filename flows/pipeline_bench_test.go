@@ -143,7 +143,7 @@ func BenchmarkPipeline(b *testing.B) {
 		var packets uint64
 		for b.Loop() {
 			r := openBench(b, data)
-			if _, err := analyze.Run(r, analyze.Options{Emit: func(*analyze.Flow) error { return nil }}); err != nil {
+			if _, err := analyze.Run(r, analyze.Options{Emit: func(*analyze.Flow) error { return nil }, Recycle: true}); err != nil {
 				b.Fatal(err)
 			}
 			packets += r.Info().Packets
@@ -177,7 +177,7 @@ func runFull(b *testing.B, data []byte, wrap func(flows.Source) flows.Source) ui
 		src = wrap(r)
 	}
 	out := report.NewJSONL(io.Discard)
-	res, err := analyze.Run(src, analyze.Options{Emit: out.Flow})
+	res, err := analyze.Run(src, analyze.Options{Emit: out.Flow, Recycle: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -220,7 +220,7 @@ func fullStage(name string, jsonl io.Writer, prefetch bool) (uint64, error) {
 	defer src.Stop()
 	defer r.Close()
 	out := report.NewJSONL(jsonl)
-	res, err := analyze.Run(src, analyze.Options{MaxFlows: 1_000_000, Emit: out.Flow})
+	res, err := analyze.Run(src, analyze.Options{MaxFlows: 1_000_000, Emit: out.Flow, Recycle: true})
 	if err != nil {
 		return 0, err
 	}

@@ -265,7 +265,7 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 		return nil, exitError
 	}
 	pb := startProgress(l.w, c.quiet, files, rd.BytesRead, src.frame.Load)
-	res, err := analyze.Run(src, analyze.Options{MaxFlows: c.maxFlows, Emit: emit, Sysctls: sys})
+	res, err := analyze.Run(src, analyze.Options{MaxFlows: c.maxFlows, Emit: emit, Recycle: emit != nil, Sysctls: sys})
 	pb.Stop()
 	code := exitOK
 	if err != nil {
