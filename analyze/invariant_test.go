@@ -988,6 +988,23 @@ func checkSegments(t *testing.T, segs []flows.Segment, maxFlows int) {
 	if second := reportJSON(t, again); !bytes.Equal(first, second) {
 		t.Fatalf("a streamed run differs from a collected one:\n%s\n---\n%s", first, second)
 	}
+	// JSONL as teardown writes it, flows built in fresh memory and in
+	// the memory of the flow before (Options.Recycle).
+	lines := func(recycle bool) []byte {
+		var buf bytes.Buffer
+		jl := report.NewJSONL(&buf)
+		res, err := analyze.Run(replay(segs), analyze.Options{MaxFlows: maxFlows, Recycle: recycle, Emit: jl.Flow})
+		if err != nil {
+			t.Fatalf("Run streaming, Recycle %v: %v", recycle, err)
+		}
+		if err := jl.Summary(res); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	if fresh, recycled := lines(false), lines(true); !bytes.Equal(fresh, recycled) {
+		t.Fatalf("recycled flows write different lines:\n%s\n---\n%s", fresh, recycled)
+	}
 	render(t, res)
 }
 
