@@ -2,8 +2,10 @@ package analyze
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 
@@ -41,18 +43,41 @@ type Options struct {
 func Run(src flows.Source, opts Options) (*Result, error) {
 	r := newRunner(opts)
 	var readErr error
+	// filing is the frame of the segment being filed, 0 between segments.
+	var filing uint64
+	defer func() {
+		if filing != 0 {
+			v := recover()
+			panic(&SegmentPanic{Frame: filing, Value: v, Stack: debug.Stack()})
+		}
+	}()
+	bs, _ := src.(flows.Batcher)
 	for {
-		seg, err := src.Next()
+		var segs []flows.Segment
+		var err error
+		if bs != nil {
+			segs, err = bs.NextBatch()
+		} else {
+			var seg flows.Segment
+			if seg, err = src.Next(); err == nil {
+				segs = []flows.Segment{seg}
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				readErr = err
 			}
 			break
 		}
-		if err := r.add(&seg); err != nil {
-			r.stop()
-			return nil, err
+		for i := range segs {
+			filing = segs[i].Frame
+			if err := r.add(&segs[i]); err != nil {
+				filing = 0
+				r.stop()
+				return nil, err
+			}
 		}
+		filing = 0
 	}
 	res, err := r.close()
 	if err != nil {
@@ -60,6 +85,17 @@ func Run(src flows.Source, opts Options) (*Result, error) {
 	}
 	return res, readErr
 }
+
+// A SegmentPanic is what Run panics with when filing a segment panicked:
+// the segment's frame, the value the panic raised and the stack it was
+// raised on.
+type SegmentPanic struct {
+	Frame uint64
+	Value any
+	Stack []byte
+}
+
+func (p *SegmentPanic) String() string { return fmt.Sprintf("frame %d: %v", p.Frame, p.Value) }
 
 // runner wires the flow table to the flow builder. With more than one
 // CPU the builder runs in a goroutine of its own, fed in batches in the

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -155,5 +157,69 @@ func TestDeterministic(t *testing.T) {
 	}
 	if got := fmt.Sprint(first.Flows[0].Events[0].Note); got != NoteSYN {
 		t.Errorf("first event note %q", got)
+	}
+}
+
+// batchSource hands out segs in batches of varying size (flows.Batcher).
+type batchSource struct {
+	sliceSource
+	n int
+}
+
+func (b *batchSource) NextBatch() ([]flows.Segment, error) {
+	if b.i >= len(b.segs) {
+		return nil, io.EOF
+	}
+	b.n = b.n%5 + 1
+	end := min(b.i+b.n, len(b.segs))
+	out := b.segs[b.i:end]
+	b.i = end
+	return out, nil
+}
+
+// TestBatchesMatchSegments: a source read a batch at a time gives the
+// result of the same segments read one by one.
+func TestBatchesMatchSegments(t *testing.T) {
+	segs := interleaved(t, 12)
+	one, err := Run(&sliceSource{segs: segs}, Options{MaxFlows: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := &batchSource{sliceSource: sliceSource{segs: segs}}
+	batched, err := Run(bs, Options{MaxFlows: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bs.i != len(segs) {
+		t.Fatalf("read %d of %d segments through NextBatch", bs.i, len(segs))
+	}
+	if d := cmp.Diff(one, batched); d != "" {
+		t.Errorf("batched run differs:\n%s", d)
+	}
+}
+
+// TestSegmentPanic: a panic while a segment is filed (here in Emit, which
+// runs there when the flow table evicts and flows are built on the
+// filing goroutine) comes out of Run as a *SegmentPanic naming the
+// segment's frame, with the original value and the stack it was raised
+// on.
+func TestSegmentPanic(t *testing.T) {
+	old := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(old)
+	segs := interleaved(t, 3)
+	for _, src := range []flows.Source{&sliceSource{segs: segs}, &batchSource{sliceSource: sliceSource{segs: segs}}} {
+		func() {
+			defer func() {
+				p, ok := recover().(*SegmentPanic)
+				if !ok {
+					t.Fatalf("%T: recovered no *SegmentPanic", src)
+				}
+				// Frame 3, the second connection's SYN, evicts the first.
+				if p.Frame != 3 || p.Value != "boom" || !strings.Contains(string(p.Stack), "TestSegmentPanic") {
+					t.Errorf("%T: frame %d, value %v, stack:\n%s", src, p.Frame, p.Value, p.Stack)
+				}
+			}()
+			Run(src, Options{MaxFlows: 1, Emit: func(*Flow) error { panic("boom") }})
+		}()
 	}
 }

@@ -18,6 +18,16 @@ type BatchSource interface {
 	ReadSegments(dst []Segment) (int, error)
 }
 
+// Batcher is a [Source] that can hand out its segments a batch at a
+// time, in its own memory: no copy of each segment.
+type Batcher interface {
+	Source
+	// NextBatch returns the segments Next would return next, at least
+	// one, valid until the next call of Next or NextBatch; at the end, no
+	// segment and the error Next would return (io.EOF at the end).
+	NextBatch() ([]Segment, error)
+}
+
 // Batch size and depth of a [Prefetcher]: 1024 segments (120 KB) a
 // batch, so that the goroutines wake each other rarely, and the reading
 // goroutine may run up to prefetchDepth-1 batches ahead of the one being
@@ -136,30 +146,95 @@ func (p *Prefetcher) Next() (Segment, error) {
 		return p.src.Next()
 	}
 	for {
-		if b := p.cur; b != nil {
-			if p.i < b.n {
-				p.i++
-				return b.segs[p.i-1], nil
-			}
-			if b.panicV != nil {
-				v := b.panicV
-				p.err = fmt.Errorf("flows: the source panicked: %v", v)
-				p.cur = nil
-				panic(v)
-			}
-			if b.err != nil {
-				p.err = b.err
-				p.cur = nil
-			}
+		if b := p.cur; b != nil && p.i < b.n {
+			p.i++
+			return b.segs[p.i-1], nil
 		}
-		if p.err != nil {
-			return Segment{}, p.err
+		if err := p.advance(); err != nil {
+			return Segment{}, err
 		}
-		if p.cur != nil {
-			p.free <- p.cur
-		}
-		p.cur, p.i = <-p.full, 0
 	}
+}
+
+// NextBatch returns the segments Next would return next, as many as are
+// at hand and at least one, in memory that stays valid until the next
+// call of Next or NextBatch; at the end it returns no segment and the
+// error Next would. It saves a copy of each segment.
+func (p *Prefetcher) NextBatch() ([]Segment, error) {
+	if p.full == nil {
+		return p.readLocal()
+	}
+	for {
+		if b := p.cur; b != nil && p.i < b.n {
+			i := p.i
+			p.i = b.n
+			return b.segs[i:b.n], nil
+		}
+		if err := p.advance(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// readLocal fills the Prefetcher's own batch from the source on the
+// caller's goroutine (nothing runs ahead) and returns it.
+func (p *Prefetcher) readLocal() ([]Segment, error) {
+	if p.err != nil {
+		return nil, p.err
+	}
+	if p.cur == nil {
+		p.cur = new(segBatch)
+	}
+	b := p.cur
+	if v := b.panicV; v != nil {
+		// Raised by the source after the segments of the last batch.
+		p.err = fmt.Errorf("flows: the source panicked: %v", v)
+		panic(v)
+	}
+	bs, _ := p.src.(BatchSource)
+	p.fill(b, bs)
+	if v := b.panicV; v != nil && b.n == 0 {
+		p.err = fmt.Errorf("flows: the source panicked: %v", v)
+		panic(v)
+	}
+	if b.n == 0 {
+		p.err = b.err
+		if p.err == nil {
+			p.err = errors.New("flows: the source returned no segment and no error")
+		}
+		return nil, p.err
+	}
+	if b.err != nil {
+		// Next time: the source ended after these.
+		p.err = b.err
+	}
+	return b.segs[:b.n], nil
+}
+
+// advance moves past the batch being consumed, which is used up, to the
+// next one, and returns the source's error (or re-raises its panic) when
+// that batch was the last.
+func (p *Prefetcher) advance() error {
+	if b := p.cur; b != nil {
+		if b.panicV != nil {
+			v := b.panicV
+			p.err = fmt.Errorf("flows: the source panicked: %v", v)
+			p.cur = nil
+			panic(v)
+		}
+		if b.err != nil {
+			p.err = b.err
+			p.cur = nil
+		}
+	}
+	if p.err != nil {
+		return p.err
+	}
+	if p.cur != nil {
+		p.free <- p.cur
+	}
+	p.cur, p.i = <-p.full, 0
+	return nil
 }
 
 // Stop ends the reading goroutine and waits for it, so that the source

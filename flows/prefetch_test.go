@@ -70,6 +70,33 @@ func drainAll(src flows.Source) ([]flows.Segment, error) {
 	}
 }
 
+// drainBatches reads b to its error a batch at a time, or, with mixed
+// set, alternating Next and NextBatch.
+func drainBatches(b flows.Batcher, mixed bool) ([]flows.Segment, error) {
+	var out []flows.Segment
+	for i := 0; ; i++ {
+		if mixed && i%2 == 1 {
+			s, err := b.Next()
+			if err != nil {
+				return out, err
+			}
+			out = append(out, s)
+			continue
+		}
+		segs, err := b.NextBatch()
+		if err != nil {
+			if len(segs) > 0 {
+				return out, fmt.Errorf("%d segments with error %w", len(segs), err)
+			}
+			return out, err
+		}
+		if len(segs) == 0 {
+			return out, errors.New("an empty batch and no error")
+		}
+		out = append(out, segs...)
+	}
+}
+
 // firstDiff describes the first difference between two segment lists, or
 // returns "".
 func firstDiff(want, got []flows.Segment) string {
@@ -94,6 +121,26 @@ func TestPrefetchDeliversTheSource(t *testing.T) {
 					var src flows.Source = &counting{n: n, err: end}
 					if batch {
 						src = batching{&counting{n: n, err: end}}
+					}
+					for _, mixed := range []bool{false, true} {
+						var bsrc flows.Source = &counting{n: n, err: end}
+						if batch {
+							bsrc = batching{&counting{n: n, err: end}}
+						}
+						withProcs(t, procs, func() {
+							p := flows.Prefetch(bsrc)
+							got, err := drainBatches(p, mixed)
+							if !errors.Is(err, wantErr) {
+								t.Errorf("NextBatch (mixed %v), procs %d, %d segments, batch %v: error %v, want %v", mixed, procs, n, batch, err, wantErr)
+							}
+							if segs, again := p.NextBatch(); again != err || len(segs) != 0 {
+								t.Errorf("NextBatch, procs %d, %d segments: error not sticky: %v then %d segments, %v", procs, n, err, len(segs), again)
+							}
+							if d := firstDiff(want, got); d != "" {
+								t.Errorf("NextBatch (mixed %v), procs %d, %d segments, batch %v: %s", mixed, procs, n, batch, d)
+							}
+							p.Stop()
+						})
 					}
 					withProcs(t, procs, func() {
 						p := flows.Prefetch(src)
@@ -176,6 +223,37 @@ func TestPrefetchPanicReachesTheCaller(t *testing.T) {
 		}
 		p.Stop()
 	})
+}
+
+func TestPrefetchBatchPanicReachesTheCaller(t *testing.T) {
+	for _, procs := range []int{1, 2} {
+		withProcs(t, procs, func() {
+			p := flows.Prefetch(&counting{n: 5000, panic: 2600})
+			n := 0
+			func() {
+				defer func() {
+					if v := recover(); v != "boom" {
+						t.Errorf("procs %d: recovered %v, want the source's panic", procs, v)
+					}
+				}()
+				for {
+					segs, err := p.NextBatch()
+					if err != nil {
+						t.Errorf("procs %d: error %v, want a panic", procs, err)
+						return
+					}
+					n += len(segs)
+				}
+			}()
+			if n != 2599 {
+				t.Errorf("procs %d: %d segments before the panic, want 2599", procs, n)
+			}
+			if _, err := p.NextBatch(); err == nil {
+				t.Errorf("procs %d: NextBatch after the panic returned no error", procs)
+			}
+			p.Stop()
+		})
+	}
 }
 
 func TestPrefetchStop(t *testing.T) {

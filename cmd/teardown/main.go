@@ -102,10 +102,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	var src *source
 	defer func() {
 		if r := recover(); r != nil {
-			l.errorf("internal error%s: %v", src.where(), r)
+			var frame uint64
+			stack := debug.Stack()
+			if p, ok := r.(*analyze.SegmentPanic); ok {
+				frame, r, stack = p.Frame, p.Value, p.Stack
+			}
+			l.errorf("internal error%s: %v", src.where(frame), r)
 			l.hintf("please report this, with the capture (or its first frames up to that one)")
 			if os.Getenv("TEARDOWN_TRACEBACK") != "" {
-				fmt.Fprintf(stderr, "%s", debug.Stack())
+				fmt.Fprintf(stderr, "%s", stack)
 			}
 			code = exitError
 		}
@@ -258,7 +263,7 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 	// rd is the prefetcher's until it stops.
 	pf := flows.Prefetch(rd)
 	defer pf.Stop()
-	src.next = pf
+	src.next, src.batch = pf, pf
 	*srcp = src
 	if err := src.window(c.since, c.until); err != nil {
 		l.errorf("%v", err)
@@ -429,19 +434,20 @@ func (l *logger) warnf(f string, a ...any)  { fmt.Fprintf(l.w, "teardown: warnin
 // source applies the filter expression and the --since/--until window to
 // the capture's segments.
 type source struct {
-	next         flows.Source // the capture's segments, read ahead
+	next         flows.Source  // the capture's segments, read ahead
+	batch        flows.Batcher // the same, a batch at a time (nil: none)
 	files        []string
-	last         flows.Segment
+	last         uint64 // the frame of the latest segment delivered
 	filter       *filter.Filter
 	lo, hi       int64 // absolute bounds in unix ns; 0 = none
 	relLo, relHi int64 // bounds relative to the first segment, -1 = none
 	base         int64
-	// frame is the latest frame read, published every 1024 frames for
-	// the progress bar's goroutine.
+	// frame is the latest frame read, published every 1024 frames (or
+	// batch) for the progress bar's goroutine.
 	frame atomic.Uint64
 }
 
-var _ flows.Source = (*source)(nil)
+var _ flows.Batcher = (*source)(nil)
 
 func (s *source) Next() (flows.Segment, error) {
 	for {
@@ -452,35 +458,74 @@ func (s *source) Next() (flows.Segment, error) {
 		if seg.Frame&1023 == 0 {
 			s.frame.Store(seg.Frame)
 		}
-		if s.base == 0 {
-			s.base = seg.Time
-			if s.relLo >= 0 {
-				s.lo = s.base + s.relLo
-			}
-			if s.relHi >= 0 {
-				s.hi = s.base + s.relHi
-			}
+		if s.keep(&seg) {
+			s.last = seg.Frame
+			return seg, nil
 		}
-		if s.lo != 0 && seg.Time < s.lo || s.hi != 0 && seg.Time > s.hi {
-			continue
-		}
-		if s.filter != nil && !s.filter.Match(&seg) {
-			continue
-		}
-		s.last = seg
-		return seg, nil
 	}
 }
 
+// NextBatch is Next a batch at a time: the segments kept of the next
+// batch read, in the reader's memory.
+func (s *source) NextBatch() ([]flows.Segment, error) {
+	if s.batch == nil {
+		seg, err := s.Next()
+		if err != nil {
+			return nil, err
+		}
+		return []flows.Segment{seg}, nil
+	}
+	for {
+		segs, err := s.batch.NextBatch()
+		if err != nil {
+			return nil, err
+		}
+		s.frame.Store(segs[len(segs)-1].Frame)
+		n := 0
+		for i := range segs {
+			if s.keep(&segs[i]) {
+				if n != i {
+					segs[n] = segs[i]
+				}
+				n++
+			}
+		}
+		if n > 0 {
+			s.last = segs[n-1].Frame
+			return segs[:n], nil
+		}
+	}
+}
+
+// keep reports whether seg passes the time window and the filter.
+func (s *source) keep(seg *flows.Segment) bool {
+	if s.base == 0 {
+		s.base = seg.Time
+		if s.relLo >= 0 {
+			s.lo = s.base + s.relLo
+		}
+		if s.relHi >= 0 {
+			s.hi = s.base + s.relHi
+		}
+	}
+	if s.lo != 0 && seg.Time < s.lo || s.hi != 0 && seg.Time > s.hi {
+		return false
+	}
+	return s.filter == nil || s.filter.Match(seg)
+}
+
 // where names the input position for an internal error: the files and
-// the last frame delivered.
-func (s *source) where() string {
+// the frame being filed (frame 0: the last one delivered).
+func (s *source) where(frame uint64) string {
 	if s == nil {
 		return ""
 	}
 	files := strings.Join(s.files, ", ")
-	if s.last.Frame == 0 {
+	if frame == 0 {
+		frame = s.last
+	}
+	if frame == 0 {
 		return " reading " + files
 	}
-	return fmt.Sprintf(" at %s frame %d", files, s.last.Frame)
+	return fmt.Sprintf(" at %s frame %d", files, frame)
 }
