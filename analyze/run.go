@@ -51,33 +51,38 @@ func Run(src flows.Source, opts Options) (*Result, error) {
 			panic(&SegmentPanic{Frame: filing, Value: v, Stack: debug.Stack()})
 		}
 	}()
-	bs, _ := src.(flows.Batcher)
-	for {
-		var segs []flows.Segment
-		var err error
-		if bs != nil {
-			segs, err = bs.NextBatch()
-		} else {
+	file := func(seg *flows.Segment) error {
+		filing = seg.Frame
+		err := r.add(seg)
+		filing = 0
+		return err
+	}
+	var err error
+	if bs, ok := src.(flows.Batcher); ok {
+		for err == nil {
+			var segs []flows.Segment
+			if segs, err = bs.NextBatch(); err == nil {
+				for i := range segs {
+					if err := file(&segs[i]); err != nil {
+						r.stop()
+						return nil, err
+					}
+				}
+			}
+		}
+	} else {
+		for err == nil {
 			var seg flows.Segment
 			if seg, err = src.Next(); err == nil {
-				segs = []flows.Segment{seg}
+				if err := file(&seg); err != nil {
+					r.stop()
+					return nil, err
+				}
 			}
 		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				readErr = err
-			}
-			break
-		}
-		for i := range segs {
-			filing = segs[i].Frame
-			if err := r.add(&segs[i]); err != nil {
-				filing = 0
-				r.stop()
-				return nil, err
-			}
-		}
-		filing = 0
+	}
+	if !errors.Is(err, io.EOF) {
+		readErr = err
 	}
 	res, err := r.close()
 	if err != nil {
