@@ -114,6 +114,6 @@ func TestRecycledFlows(t *testing.T) {
 		t.Fatalf("%d lines, %d recycled", len(a), len(b))
 	}
 	if nFresh < 3000 || nRecycled*10 > nFresh {
-		t.Errorf("%d flows in %d distinct Flows allocated fresh, %d recycled: want every flow apart, and reuse", nFresh, nFresh, nRecycled)
+		t.Errorf("%d distinct Flows emitted fresh, %d recycled: want one per flow (3000 or more) fresh, and reuse", nFresh, nRecycled)
 	}
 }

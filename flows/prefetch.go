@@ -186,16 +186,14 @@ func (p *Prefetcher) readLocal() ([]Segment, error) {
 		p.cur = new(segBatch)
 	}
 	b := p.cur
-	if v := b.panicV; v != nil {
+	if b.panicV != nil {
 		// Raised by the source after the segments of the last batch.
-		p.err = fmt.Errorf("flows: the source panicked: %v", v)
-		panic(v)
+		p.raise(b.panicV)
 	}
 	bs, _ := p.src.(BatchSource)
 	p.fill(b, bs)
-	if v := b.panicV; v != nil && b.n == 0 {
-		p.err = fmt.Errorf("flows: the source panicked: %v", v)
-		panic(v)
+	if b.panicV != nil && b.n == 0 {
+		p.raise(b.panicV)
 	}
 	if b.n == 0 {
 		p.err = b.err
@@ -211,16 +209,21 @@ func (p *Prefetcher) readLocal() ([]Segment, error) {
 	return b.segs[:b.n], nil
 }
 
+// raise re-raises the source's panic v on the caller's goroutine; Next
+// and NextBatch return an error from then on.
+func (p *Prefetcher) raise(v any) {
+	p.err = fmt.Errorf("flows: the source panicked: %v", v)
+	panic(v)
+}
+
 // advance moves past the batch being consumed, which is used up, to the
 // next one, and returns the source's error (or re-raises its panic) when
 // that batch was the last.
 func (p *Prefetcher) advance() error {
 	if b := p.cur; b != nil {
 		if b.panicV != nil {
-			v := b.panicV
-			p.err = fmt.Errorf("flows: the source panicked: %v", v)
 			p.cur = nil
-			panic(v)
+			p.raise(b.panicV)
 		}
 		if b.err != nil {
 			p.err = b.err

@@ -263,7 +263,7 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 	// rd is the prefetcher's until it stops.
 	pf := flows.Prefetch(rd)
 	defer pf.Stop()
-	src.next, src.batch = pf, pf
+	src.next = pf
 	*srcp = src
 	if err := src.window(c.since, c.until); err != nil {
 		l.errorf("%v", err)
@@ -434,8 +434,7 @@ func (l *logger) warnf(f string, a ...any)  { fmt.Fprintf(l.w, "teardown: warnin
 // source applies the filter expression and the --since/--until window to
 // the capture's segments.
 type source struct {
-	next         flows.Source  // the capture's segments, read ahead
-	batch        flows.Batcher // the same, a batch at a time (nil: none)
+	next         flows.Batcher // the capture's segments, read ahead
 	files        []string
 	last         uint64 // the frame of the latest segment delivered
 	filter       *filter.Filter
@@ -468,15 +467,8 @@ func (s *source) Next() (flows.Segment, error) {
 // NextBatch is Next a batch at a time: the segments kept of the next
 // batch read, in the reader's memory.
 func (s *source) NextBatch() ([]flows.Segment, error) {
-	if s.batch == nil {
-		seg, err := s.Next()
-		if err != nil {
-			return nil, err
-		}
-		return []flows.Segment{seg}, nil
-	}
 	for {
-		segs, err := s.batch.NextBatch()
+		segs, err := s.next.NextBatch()
 		if err != nil {
 			return nil, err
 		}
