@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -47,6 +48,9 @@ Prefetching follows GOMAXPROCS: with GOMAXPROCS=1 nothing runs ahead.
 Flags:
         --cpuprofile FILE   write a CPU profile of the run to FILE
         --memprofile FILE   write an allocation profile at the end to FILE
+        --trace FILE        write an execution trace of the run to FILE
+                            (go tool trace): how the goroutines shared
+                            the CPUs
         --discard           full: throw the JSON lines away instead
         --no-prefetch       table, full: decode on the analysing goroutine
 
@@ -64,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard)
 	cpuprofile := fs.String("cpuprofile", "", "")
 	memprofile := fs.String("memprofile", "", "")
+	tracefile := fs.String("trace", "", "")
 	discard := fs.Bool("discard", false, "")
 	noPrefetch := fs.Bool("no-prefetch", false, "")
 	help := fs.BoolP("help", "h", false, "")
@@ -101,11 +106,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	if *tracefile != "" {
+		f, err := os.Create(*tracefile)
+		if err != nil {
+			fmt.Fprintf(stderr, "teardown-bench: error: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			fmt.Fprintf(stderr, "teardown-bench: error: %v\n", err)
+			return 2
+		}
+	}
 	start := time.Now()
 	packets, err := stage(name, jsonl, !*noPrefetch)
 	elapsed := time.Since(start)
 	if *cpuprofile != "" {
 		pprof.StopCPUProfile()
+	}
+	if *tracefile != "" {
+		trace.Stop()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "teardown-bench: error: %v\n", err)

@@ -52,3 +52,34 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTrace checks that --trace writes an execution trace of the run.
+func TestTrace(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "c.pcap")
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := synth.Generate(f, synth.Config{Seed: 3, Packets: 2000, Concurrency: 20}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "trace.out")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"--discard", "--trace", out, "full", name}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("go 1.")) || !bytes.Contains(b[:16], []byte(" trace\x00")) {
+		t.Errorf("--trace wrote %d bytes starting %q, want a Go execution trace", len(b), b[:min(len(b), 16)])
+	}
+	if code := run([]string{"--trace", filepath.Join(dir, "no", "such", "dir"), "read", name}, &stdout, &stderr); code != 2 {
+		t.Errorf("--trace into a missing directory: exit %d, want 2", code)
+	}
+}
