@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/teardown/teardown/flows"
 )
@@ -105,7 +106,12 @@ func (p *SegmentPanic) String() string { return fmt.Sprintf("frame %d: %v", p.Fr
 // runner wires the flow table to the flow builder. With more than one
 // CPU the builder runs in a goroutine of its own, fed in batches in the
 // order connections finish, so that output order and content do not
-// depend on it.
+// depend on it. A helper goroutine prepares (wakes and builds) the
+// batches it has room for, of those whose connections' previous
+// incarnations are built already, and the builder only commits those
+// (summary, Emit), still in order: when connections finish faster than
+// one goroutine builds them (lingering ones expiring in a burst, the
+// flush at the end) both CPUs build.
 type runner struct {
 	opts  Options
 	bld   builder
@@ -116,12 +122,52 @@ type runner struct {
 	// The builder goroutine's feed: finished connections in batches, and
 	// the first error it met; back returns built batches, whose
 	// connections the table reuses.
-	batch []*flows.Conn
-	work  chan []*flows.Conn
-	back  chan []*flows.Conn
+	batch *batch
+	work  chan *batch
+	back  chan *batch
 	done  chan struct{}
 	mu    sync.Mutex
 	err   error
+
+	// The helper's feed, closed at the end, its builder, and helped,
+	// closed when it has returned.
+	prep   chan *batch
+	hb     builder
+	helped chan struct{}
+	// sent counts the batches sent to the builder, committed those it
+	// has committed; recent holds the Priors of the connections of the
+	// latest batches sent, with their batch's number, at next (a ring).
+	sent      uint64
+	committed atomic.Uint64
+	recent    [recentSize]sentPrior
+	next      int
+}
+
+// sentPrior is a finished connection's Prior and its batch's number.
+type sentPrior struct {
+	p   *flows.Prior
+	seq uint64
+}
+
+// recentSize bounds the connections independent looks through: room for
+// every batch sent and not yet committed (16 queued and the one being
+// built: 1,088 connections), and more.
+const recentSize = 4096
+
+// batch is a run of finished connections for the builder goroutine.
+type batch struct {
+	conns []*flows.Conn
+	// helper says the helper prepares the batch: its flows, in order,
+	// once ready has a value. blocks keeps their blocks for the batch's
+	// next use when Options.Recycle allows.
+	helper bool
+	flows  []*Flow
+	ready  chan struct{}
+	blocks []*flowBlock
+}
+
+func newBatch() *batch {
+	return &batch{conns: make([]*flows.Conn, 0, batchSize), ready: make(chan struct{}, 1)}
 }
 
 // batchSize is how many finished connections go to the builder at once.
@@ -133,31 +179,72 @@ func newRunner(opts Options) *runner {
 	// on the builder goroutine when there is one.
 	r.table = flows.NewTable(flows.TableOptions{MaxFlows: opts.MaxFlows, Finish: r.finish, LateWake: true})
 	if runtime.GOMAXPROCS(0) > 1 {
-		r.work, r.done = make(chan []*flows.Conn, 16), make(chan struct{})
-		r.back = make(chan []*flows.Conn, 16)
+		r.batch = newBatch()
+		r.work, r.done = make(chan *batch, 16), make(chan struct{})
+		r.back = make(chan *batch, 16)
+		r.prep, r.helped = make(chan *batch, 2), make(chan struct{})
 		go r.builder()
+		go r.helper()
 	}
 	return r
 }
 
-// builder builds the flows of the connections sent to it, in order.
+// builder builds the flows of the batches sent to it, in order: it
+// commits those the helper prepared, and prepares the others itself.
 func (r *runner) builder() {
 	defer close(r.done)
-	for batch := range r.work {
-		for _, c := range batch {
-			if r.failed() != nil {
-				break
+	for b := range r.work {
+		if b.helper {
+			<-b.ready
+			for _, f := range b.flows {
+				if r.failed() != nil {
+					break
+				}
+				r.fail(r.commit(f))
 			}
-			if err := r.build(c); err != nil {
-				r.mu.Lock()
-				r.err = err
-				r.mu.Unlock()
+		} else {
+			for _, c := range b.conns {
+				if r.failed() != nil {
+					break
+				}
+				r.fail(r.build(c))
 			}
 		}
+		// Its flows' memos are written: the helper may build their next
+		// incarnations.
+		r.committed.Add(1)
 		select {
-		case r.back <- batch:
+		case r.back <- b:
 		default:
 		}
+	}
+}
+
+// helper prepares the batches sent to it on prep.
+func (r *runner) helper() {
+	defer close(r.helped)
+	for b := range r.prep {
+		b.flows = b.flows[:0]
+		if r.failed() == nil {
+			recycle := r.opts.Emit != nil && r.opts.Recycle
+			for i, c := range b.conns {
+				if recycle && i < len(b.blocks) {
+					r.hb.spare = b.blocks[i]
+				}
+				b.flows = append(b.flows, r.prepare(&r.hb, c))
+				if recycle {
+					// The builder commits the flow before the batch is
+					// used again.
+					if i < len(b.blocks) {
+						b.blocks[i] = r.hb.last
+					} else {
+						b.blocks = append(b.blocks, r.hb.last)
+					}
+					r.hb.spare, r.hb.last = nil, nil
+				}
+			}
+		}
+		b.ready <- struct{}{}
 	}
 }
 
@@ -165,6 +252,17 @@ func (r *runner) failed() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.err
+}
+
+// fail records err, when it is the first.
+func (r *runner) fail(err error) {
+	if err != nil {
+		r.mu.Lock()
+		if r.err == nil {
+			r.err = err
+		}
+		r.mu.Unlock()
+	}
 }
 
 func (r *runner) add(s *flows.Segment) error { return r.table.Add(s) }
@@ -180,35 +278,96 @@ func (r *runner) finish(c *flows.Conn) error {
 	if err := r.failed(); err != nil {
 		return err
 	}
-	r.batch = append(r.batch, c)
-	if len(r.batch) == batchSize {
-		r.work <- r.batch
-		select {
-		case b := <-r.back:
-			// Built: its connections are free again.
-			for i, c := range b {
-				r.table.Release(c)
-				b[i] = nil
-			}
-			r.batch = b[:0]
-		default:
-			r.batch = make([]*flows.Conn, 0, batchSize)
-		}
+	r.batch.conns = append(r.batch.conns, c)
+	if len(r.batch.conns) == batchSize {
+		r.send()
 	}
 	return nil
 }
 
+// send hands the current batch to the builder goroutine, and to the
+// helper too when it has room and may build the batch, and starts the
+// next batch in one the builder has given back, if any.
+func (r *runner) send() {
+	b := r.batch
+	seq := r.sent
+	r.sent++
+	b.helper = r.independent(b)
+	if b.helper {
+		select {
+		case r.prep <- b:
+		default:
+			b.helper = false
+		}
+	}
+	for _, c := range b.conns {
+		r.recent[r.next] = sentPrior{c.Prior, seq}
+		r.next = (r.next + 1) % recentSize
+	}
+	r.work <- b
+	select {
+	case nb := <-r.back:
+		// Built: its connections are free again.
+		for i, c := range nb.conns {
+			r.table.Release(c)
+			nb.conns[i] = nil
+		}
+		nb.conns = nb.conns[:0]
+		r.batch = nb
+	default:
+		r.batch = newBatch()
+	}
+}
+
+// independent reports whether no connection of b had a previous
+// incarnation in a batch the builder has not committed yet: the helper
+// may then build b before the builder is done with the batches before
+// it (a flow's build reads the memo its previous incarnation's left in
+// Prev; the helper builds its own batches in order).
+func (r *runner) independent(b *batch) bool {
+	done := r.committed.Load()
+	for _, c := range b.conns {
+		if c.Prev == nil {
+			continue
+		}
+		for i, at := 0, r.next; ; i++ {
+			if i == recentSize {
+				return false // more in flight than recent holds
+			}
+			at = (at + recentSize - 1) % recentSize
+			e := &r.recent[at]
+			if e.p == nil || e.seq < done {
+				break
+			}
+			if e.p == c.Prev {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // build turns a finished connection into a Flow and passes it on.
 func (r *runner) build(c *flows.Conn) error {
+	err := r.commit(r.prepare(&r.bld, c))
+	if r.opts.Emit != nil && r.opts.Recycle {
+		r.bld.recycle()
+	}
+	return err
+}
+
+// prepare builds c's Flow with b's scratch space.
+func (r *runner) prepare(b *builder, c *flows.Conn) *Flow {
 	c.Wake()
-	f := r.buildFlow(c)
+	return b.build(c)
+}
+
+// commit counts flow f in the summary and passes it on, in the order
+// flows finish.
+func (r *runner) commit(f *Flow) error {
 	r.sum.Add(f)
 	if r.opts.Emit != nil {
-		err := r.opts.Emit(f)
-		if r.opts.Recycle {
-			r.bld.recycle()
-		}
-		return err
+		return r.opts.Emit(f)
 	}
 	r.flows = append(r.flows, f)
 	return nil
@@ -220,11 +379,7 @@ func (r *runner) buildFlow(c *flows.Conn) *Flow { return r.bld.build(c) }
 func (r *runner) close() (*Result, error) {
 	err := r.table.Flush()
 	if r.work != nil {
-		if len(r.batch) > 0 {
-			r.work <- r.batch
-		}
-		close(r.work)
-		<-r.done
+		r.stop()
 		if e := r.failed(); e != nil {
 			err = e
 		}
@@ -241,11 +396,18 @@ func (r *runner) close() (*Result, error) {
 	return res, nil
 }
 
-// stop ends the builder goroutine after an error.
+// stop hands the builder goroutine the last batch, if any, and waits
+// for it and the helper to return.
 func (r *runner) stop() {
 	if r.work != nil {
+		if len(r.batch.conns) > 0 {
+			r.send()
+		}
 		close(r.work)
 		<-r.done
+		// The builder waited for every batch the helper took.
+		close(r.prep)
+		<-r.helped
 	}
 }
 

@@ -223,3 +223,50 @@ func TestSegmentPanic(t *testing.T) {
 		}()
 	}
 }
+
+// TestHelperWaitsForPrevious: with two CPUs the helper goroutine builds
+// only batches whose connections' previous incarnations are built: here
+// every connection supersedes one in the batch before it (64 4-tuples,
+// each sent a SYN with a new ISN 40 times over, the i-th round's SYNs
+// ending the round before's connections), so each flow's reuse verdict
+// reads the memo its predecessor's build left, and the run must equal
+// the one-CPU run that builds everything in order.
+func TestHelperWaitsForPrevious(t *testing.T) {
+	const tuples, rounds = 64, 40
+	srv := netip.MustParseAddrPort("198.51.100.2:80")
+	var segs []flows.Segment
+	for j := range rounds {
+		for i := range tuples {
+			n := len(segs) + 1
+			segs = append(segs, flows.Segment{
+				Frame: uint64(n), Time: int64(n) * 1e6,
+				Src: netip.AddrPortFrom(netip.MustParseAddr("198.51.100.1"), uint16(40000+i)), Dst: srv,
+				Seq: uint32(j)<<26 + uint32(i), Flags: flows.SYN, Window: 64240, WScale: -1,
+			})
+		}
+	}
+	run := func(procs int) *Result {
+		old := runtime.GOMAXPROCS(procs)
+		defer runtime.GOMAXPROCS(old)
+		res, err := Run(&sliceSource{segs: segs}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	one := run(1)
+	reused := 0
+	for _, f := range one.Flows {
+		if f.Reuse != nil {
+			reused++
+		}
+	}
+	if len(one.Flows) != tuples*rounds || reused != tuples*(rounds-1) {
+		t.Fatalf("%d flows, %d reusing a 4-tuple; want %d and %d", len(one.Flows), reused, tuples*rounds, tuples*(rounds-1))
+	}
+	for range 5 {
+		if d := cmp.Diff(one, run(2)); d != "" {
+			t.Fatalf("two CPUs differ from one:\n%s", d)
+		}
+	}
+}
