@@ -31,3 +31,13 @@ func DecodeInto(c *Conn, b []byte, like *Conn) {
 	c.reset()
 	decodeInto(c, b, &like.st.key)
 }
+
+// Uncached returns s without the key a Prefetcher caches in it, and
+// whether that cache, when set, is s's own key.
+func Uncached(s Segment) (Segment, bool) {
+	var own keyed
+	own.set(&s)
+	ok := s.k.h == 0 || s.k == own
+	s.k = keyed{}
+	return s, ok
+}

@@ -124,6 +124,7 @@ func (p *Prefetcher) fill(b *segBatch, bs BatchSource) {
 	}()
 	if bs != nil {
 		b.n, b.err = bs.ReadSegments(b.segs[:])
+		b.key()
 		return
 	}
 	for b.n < len(b.segs) {
@@ -134,6 +135,15 @@ func (p *Prefetcher) fill(b *segBatch, bs BatchSource) {
 		}
 		b.segs[b.n] = s
 		b.n++
+	}
+	b.key()
+}
+
+// key computes the keys of b's segments, the table's first step with
+// each, on the goroutine that reads them.
+func (b *segBatch) key() {
+	for i := range b.segs[:b.n] {
+		b.segs[i].k.set(&b.segs[i])
 	}
 }
 

@@ -84,6 +84,11 @@ type Segment struct {
 	DF bool
 	// TTL is the IPv4 TTL or the IPv6 hop limit.
 	TTL uint8
+
+	// k is the segment's 4-tuple key, its hash and which endpoint sent
+	// it, once k.h is set (by a Prefetcher, on its reading goroutine);
+	// the Table computes them otherwise.
+	k keyed
 }
 
 // End returns the sequence number just past this segment: seq + payload

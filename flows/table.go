@@ -169,6 +169,20 @@ type tupleKey struct {
 	pa, pb uint16
 }
 
+// keyed is a segment's 4-tuple key, its hash (never 0) and whether its
+// sender is the key's lower endpoint.
+type keyed struct {
+	k      tupleKey
+	h      uint64
+	srcIsA bool
+}
+
+// set computes s's key.
+func (kd *keyed) set(s *Segment) {
+	kd.k, kd.srcIsA = keyOf(s.Src, s.Dst)
+	kd.h = hashKey(&kd.k)
+}
+
 // keyOf returns the key of the 4-tuple and whether src is its lower
 // endpoint.
 func keyOf(src, dst netip.AddrPort) (tupleKey, bool) {
@@ -230,11 +244,15 @@ func (t *Table) Add(s *Segment) error {
 			return t.err
 		}
 	}
-	k, srcIsA := keyOf(s.Src, s.Dst)
-	h := t.m.hash(&k)
+	kd := &s.k
+	if kd.h == 0 {
+		kd = &keyed{}
+		kd.set(s)
+	}
+	k, srcIsA, h := &kd.k, kd.srcIsA, kd.h
 	var c *Conn
 	woke := false
-	if i := t.m.find(&k, h); i >= 0 {
+	if i := t.m.find(k, h); i >= 0 {
 		e := &t.m.e[i]
 		if c = e.c; c == nil && e.t.z != nil {
 			c, woke = t.wake(i), true
@@ -250,7 +268,7 @@ func (t *Table) Add(s *Segment) error {
 		c = nil
 	}
 	if c == nil {
-		c = t.start(&k, h, srcIsA, s, prev)
+		c = t.start(k, h, srcIsA, s, prev)
 		if t.err != nil {
 			return t.err
 		}

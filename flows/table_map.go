@@ -15,7 +15,6 @@ type connMap struct {
 	e    []mapEntry
 	n    int
 	mask uint64
-	seed uint64
 }
 
 type mapEntry struct {
@@ -33,16 +32,21 @@ func (e *mapEntry) key() *tupleKey {
 }
 
 func newConnMap() *connMap {
-	m := &connMap{seed: rand.Uint64() | 1}
+	m := &connMap{}
 	m.resize(1 << 10)
 	return m
 }
 
-// hash mixes the 4-tuple with the map's random seed (so that a crafted
-// capture cannot aim collisions at it).
-func (m *connMap) hash(k *tupleKey) uint64 {
+func (m *connMap) hash(k *tupleKey) uint64 { return hashKey(k) }
+
+// hashSeed is the process's random seed for hashing 4-tuples (so that a
+// crafted capture cannot aim collisions at the table).
+var hashSeed = rand.Uint64() | 1
+
+// hashKey mixes the 4-tuple with hashSeed; the result is never 0.
+func hashKey(k *tupleKey) uint64 {
 	le := binary.LittleEndian
-	h := m.seed
+	h := hashSeed
 	for _, w := range [...]uint64{le.Uint64(k.a[:8]), le.Uint64(k.a[8:]), le.Uint64(k.b[:8]), le.Uint64(k.b[8:]), uint64(k.pa)<<16 | uint64(k.pb)} {
 		hi, lo := bits.Mul64(h^w, 0x9E3779B97F4A7C15)
 		h = hi ^ lo

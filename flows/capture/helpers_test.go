@@ -43,7 +43,8 @@ type tcpSpec struct {
 
 // segOpts lets cmp compare segments (netip values have unexported fields),
 // and an empty list with none.
-var segOpts = cmp.Options{cmpopts.EquateComparable(netip.AddrPort{}), cmpopts.EquateEmpty()}
+// segOpts compares segments, not the key a Prefetcher caches in them.
+var segOpts = cmp.Options{cmpopts.EquateComparable(netip.AddrPort{}), cmpopts.EquateEmpty(), cmpopts.IgnoreUnexported(flows.Segment{})}
 
 var (
 	cli4 = netip.MustParseAddrPort("198.51.100.1:39602")
