@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	"github.com/teardown/teardown/flows"
@@ -126,8 +125,7 @@ type runner struct {
 	work  chan *batch
 	back  chan *batch
 	done  chan struct{}
-	mu    sync.Mutex
-	err   error
+	err   atomic.Pointer[error]
 
 	// The helper's feed, closed at the end, its builder, and helped,
 	// closed when it has returned.
@@ -248,20 +246,18 @@ func (r *runner) helper() {
 	}
 }
 
+// failed returns the first error the building met, or nil.
 func (r *runner) failed() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.err
+	if p := r.err.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // fail records err, when it is the first.
 func (r *runner) fail(err error) {
 	if err != nil {
-		r.mu.Lock()
-		if r.err == nil {
-			r.err = err
-		}
-		r.mu.Unlock()
+		r.err.CompareAndSwap(nil, &err)
 	}
 }
 
