@@ -65,6 +65,7 @@ func Run(src flows.Source, opts Options) (*Result, error) {
 				for i := range segs {
 					if err := file(&segs[i]); err != nil {
 						r.stop()
+						r.raise()
 						return nil, err
 					}
 				}
@@ -76,6 +77,7 @@ func Run(src flows.Source, opts Options) (*Result, error) {
 			if seg, err = src.Next(); err == nil {
 				if err := file(&seg); err != nil {
 					r.stop()
+					r.raise()
 					return nil, err
 				}
 			}
@@ -85,10 +87,51 @@ func Run(src flows.Source, opts Options) (*Result, error) {
 		readErr = err
 	}
 	res, err := r.close()
+	r.raise()
 	if err != nil {
 		return nil, err
 	}
 	return res, readErr
+}
+
+// A FlowPanic is what Run panics with when building a flow panicked on
+// another goroutine (with more than one CPU): the flow's ID, its first
+// and last frames, the value the panic raised and the stack it was
+// raised on.
+type FlowPanic struct {
+	Flow        int
+	First, Last uint64
+	Value       any
+	Stack       []byte
+}
+
+func (p *FlowPanic) String() string {
+	return fmt.Sprintf("flow %d (frames %d-%d): %v", p.Flow, p.First, p.Last, p.Value)
+}
+
+// errPanicked stops the building after a panic, which raise re-raises.
+var errPanicked = errors.New("analyze: building a flow panicked")
+
+// caught records v, when a panic raised it while c was being built, for
+// raise, and stops the building.
+func (r *runner) caught(c *flows.Conn, v any) {
+	if v == nil {
+		return
+	}
+	p := &FlowPanic{Value: v, Stack: debug.Stack()}
+	if c != nil {
+		p.Flow, p.First, p.Last = c.ID, c.First.Frame, c.Last.Frame
+	}
+	r.panicked.CompareAndSwap(nil, p)
+	r.fail(errPanicked)
+}
+
+// raise re-raises on the caller's goroutine the panic a building
+// goroutine caught, once they have returned.
+func (r *runner) raise() {
+	if p := r.panicked.Load(); p != nil {
+		panic(p)
+	}
 }
 
 // A SegmentPanic is what Run panics with when filing a segment panicked:
@@ -126,6 +169,8 @@ type runner struct {
 	back  chan *batch
 	done  chan struct{}
 	err   atomic.Pointer[error]
+	// panicked is the first panic a building goroutine caught.
+	panicked atomic.Pointer[FlowPanic]
 
 	// The helper's feed, closed at the end, its builder, and helped,
 	// closed when it has returned.
@@ -194,20 +239,8 @@ func (r *runner) builder() {
 	for b := range r.work {
 		if b.helper {
 			<-b.ready
-			for _, f := range b.flows {
-				if r.failed() != nil {
-					break
-				}
-				r.fail(r.commit(f))
-			}
-		} else {
-			for _, c := range b.conns {
-				if r.failed() != nil {
-					break
-				}
-				r.fail(r.build(c))
-			}
 		}
+		r.buildBatch(b)
 		// Its flows' memos are written: the helper may build their next
 		// incarnations.
 		r.committed.Add(1)
@@ -218,31 +251,65 @@ func (r *runner) builder() {
 	}
 }
 
+// buildBatch builds b's flows, or commits them when the helper prepared
+// them, until the building fails.
+func (r *runner) buildBatch(b *batch) {
+	var cur *flows.Conn
+	defer func() { r.caught(cur, recover()) }()
+	if b.helper {
+		for i, f := range b.flows {
+			if r.failed() != nil {
+				return
+			}
+			cur = b.conns[i]
+			r.fail(r.commit(f))
+		}
+		return
+	}
+	for _, c := range b.conns {
+		if r.failed() != nil {
+			return
+		}
+		cur = c
+		r.fail(r.build(c))
+	}
+}
+
 // helper prepares the batches sent to it on prep.
 func (r *runner) helper() {
 	defer close(r.helped)
 	for b := range r.prep {
 		b.flows = b.flows[:0]
-		if r.failed() == nil {
-			recycle := r.opts.Emit != nil && r.opts.Recycle
-			for i, c := range b.conns {
-				if recycle && i < len(b.blocks) {
-					r.hb.spare = b.blocks[i]
-				}
-				b.flows = append(b.flows, r.prepare(&r.hb, c))
-				if recycle {
-					// The builder commits the flow before the batch is
-					// used again.
-					if i < len(b.blocks) {
-						b.blocks[i] = r.hb.last
-					} else {
-						b.blocks = append(b.blocks, r.hb.last)
-					}
-					r.hb.spare, r.hb.last = nil, nil
-				}
-			}
-		}
+		r.prepareBatch(b)
 		b.ready <- struct{}{}
+	}
+}
+
+// prepareBatch builds b's flows with the helper's builder, until the
+// building fails.
+func (r *runner) prepareBatch(b *batch) {
+	var cur *flows.Conn
+	defer func() { r.caught(cur, recover()) }()
+	recycle := r.opts.Emit != nil && r.opts.Recycle
+	for i, c := range b.conns {
+		if r.failed() != nil {
+			return
+		}
+		cur = c
+		if recycle && i < len(b.blocks) {
+			r.hb.spare = b.blocks[i]
+		}
+		b.flows = append(b.flows, r.prepare(&r.hb, c))
+		if recycle {
+			// The builder commits the flow before the batch is used
+			// again.
+			if i < len(b.blocks) {
+				b.blocks[i] = r.hb.last
+			} else {
+				b.blocks = append(b.blocks, r.hb.last)
+			}
+			r.hb.spare, r.hb.last = nil, nil
+		}
 	}
 }
 

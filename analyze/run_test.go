@@ -270,3 +270,29 @@ func TestHelperWaitsForPrevious(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowPanic: with two CPUs flows are built on other goroutines; a
+// panic there (here in Emit) comes out of Run on the caller's goroutine
+// as a *FlowPanic naming the flow and its frames, with the original value
+// and the stack it was raised on, instead of ending the process.
+func TestFlowPanic(t *testing.T) {
+	old := runtime.GOMAXPROCS(2)
+	defer runtime.GOMAXPROCS(old)
+	segs := interleaved(t, 3)
+	var first *Flow
+	func() {
+		defer func() {
+			p, ok := recover().(*FlowPanic)
+			if !ok {
+				t.Fatal("recovered no *FlowPanic")
+			}
+			if first == nil || p.Flow != first.ID || p.First != first.FirstFrame || p.Last != first.LastFrame || p.Value != "boom" || !strings.Contains(string(p.Stack), "TestFlowPanic") {
+				t.Errorf("flow %d frames %d-%d, value %v (first flow emitted: %+v), stack:\n%s", p.Flow, p.First, p.Last, p.Value, first, p.Stack)
+			}
+		}()
+		Run(&sliceSource{segs: segs}, Options{Emit: func(f *Flow) error {
+			first = f
+			panic("boom")
+		}})
+	}()
+}

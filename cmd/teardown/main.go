@@ -104,8 +104,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		if r := recover(); r != nil {
 			var frame uint64
 			stack := debug.Stack()
-			if p, ok := r.(*analyze.SegmentPanic); ok {
+			switch p := r.(type) {
+			case *analyze.SegmentPanic:
 				frame, r, stack = p.Frame, p.Value, p.Stack
+			case *analyze.FlowPanic:
+				frame, stack = p.Last, p.Stack
 			}
 			l.errorf("internal error%s: %v", src.where(frame), r)
 			l.hintf("please report this, with the capture (or its first frames up to that one)")
