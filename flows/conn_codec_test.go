@@ -1,7 +1,9 @@
 package flows
 
 import (
+	"bytes"
 	"cmp"
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
@@ -128,6 +130,36 @@ func TestConnCodecRoundTrip(t *testing.T) {
 		}
 		if i == 0 {
 			t.Logf("random connection: %d bytes encoded", len(b))
+		}
+	}
+}
+
+// TestVarints: the codec's numbers are the standard unsigned varints
+// (encoding/binary's), written and read back at every length, at the end
+// of the buffer or not.
+func TestVarints(t *testing.T) {
+	var xs []uint64
+	for k := 1; k <= 64; k++ {
+		p := uint64(1) << (k - 1)
+		xs = append(xs, p-1, p, p+1, 2*p-1)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		xs = append(xs, rng.Uint64()>>rng.IntN(64))
+	}
+	for _, x := range xs {
+		want := binary.AppendUvarint(nil, x)
+		w := zw{b: make([]byte, 10+len(want)), n: 3}
+		w.u(x)
+		if got := w.b[3:w.n]; !bytes.Equal(got, want) {
+			t.Fatalf("%#x written as % x, want % x", x, got, want)
+		}
+		// Read with room after the number, and with none.
+		for _, b := range [][]byte{w.b, w.b[:w.n]} {
+			r := zr{b: b, n: 3}
+			if got := r.u(); got != x || r.n != w.n {
+				t.Fatalf("% x (buffer of %d) read as %#x ending at %d, want %#x ending at %d", want, len(b), got, r.n, x, w.n)
+			}
 		}
 	}
 }
