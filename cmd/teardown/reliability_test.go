@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -817,5 +818,33 @@ func TestLabCapturesQuiet(t *testing.T) {
 	}
 	if !outOfOrder {
 		t.Error("no lab capture has records out of order: nothing shows that small steps back do not warn")
+	}
+}
+
+// panicWriter panics on every write.
+type panicWriter struct{}
+
+func (panicWriter) Write([]byte) (int, error) { panic("boom") }
+
+// TestInternalErrorWhileBuilding: with two CPUs the flows are built and
+// written on goroutines other than the one reading the capture; a panic
+// there (here standard output's, once the JSON lines fill the buffer) is
+// still one error line naming the file and the frame, the last of the
+// flow being written, and a hint, with exit status 2.
+func TestInternalErrorWhileBuilding(t *testing.T) {
+	old := runtime.GOMAXPROCS(2)
+	defer runtime.GOMAXPROCS(old)
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, synth.Config{Seed: 5, Conns: 400, NonTCPFraction: -1}); err != nil {
+		t.Fatal(err)
+	}
+	path := write(t, "c.pcap", buf.Bytes())
+	var errb bytes.Buffer
+	code := run([]string{"--format", "jsonl", path}, strings.NewReader(""), panicWriter{}, &errb)
+	lines := strings.Split(strings.TrimSuffix(errb.String(), "\n"), "\n")
+	re := regexp.MustCompile(`^teardown: error: internal error at ` + regexp.QuoteMeta(path) + ` frame (\d+): flow \d+ \(frames \d+-(\d+)\): boom$`)
+	m := re.FindStringSubmatch(lines[0])
+	if code != 2 || len(lines) != 2 || m == nil || m[1] != m[2] || !strings.HasPrefix(lines[1], "teardown: hint: ") {
+		t.Errorf("exit %d, stderr:\n%s\nwant 2, an internal error at the flow's last frame and a hint", code, errb.String())
 	}
 }
