@@ -94,39 +94,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *discard {
 		jsonl = io.Discard
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
+	// The CPU profile and the execution trace, when asked for, each
+	// record the run into a file of their own.
+	var stops []func()
+	for _, rec := range []struct {
+		name  string
+		start func(io.Writer) error
+		stop  func()
+	}{{*cpuprofile, pprof.StartCPUProfile, pprof.StopCPUProfile}, {*tracefile, trace.Start, trace.Stop}} {
+		if rec.name == "" {
+			continue
+		}
+		f, err := os.Create(rec.name)
+		if err == nil {
+			defer f.Close()
+			err = rec.start(f)
+		}
 		if err != nil {
+			stopAll(stops)
 			fmt.Fprintf(stderr, "teardown-bench: error: %v\n", err)
 			return 2
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "teardown-bench: error: %v\n", err)
-			return 2
-		}
-	}
-	if *tracefile != "" {
-		f, err := os.Create(*tracefile)
-		if err != nil {
-			fmt.Fprintf(stderr, "teardown-bench: error: %v\n", err)
-			return 2
-		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			fmt.Fprintf(stderr, "teardown-bench: error: %v\n", err)
-			return 2
-		}
+		stops = append(stops, rec.stop)
 	}
 	start := time.Now()
 	packets, err := stage(name, jsonl, !*noPrefetch)
 	elapsed := time.Since(start)
-	if *cpuprofile != "" {
-		pprof.StopCPUProfile()
-	}
-	if *tracefile != "" {
-		trace.Stop()
-	}
+	stopAll(stops)
 	if err != nil {
 		fmt.Fprintf(stderr, "teardown-bench: error: %v\n", err)
 		return 2
@@ -140,6 +134,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s packets=%d seconds=%.3f ns/packet=%.1f\n", mode, packets,
 		elapsed.Seconds(), float64(elapsed.Nanoseconds())/float64(max(packets, 1)))
 	return 0
+}
+
+// stopAll stops the recordings started.
+func stopAll(stops []func()) {
+	for _, stop := range stops {
+		stop()
+	}
 }
 
 func writeHeapProfile(name string) error {
