@@ -28,10 +28,10 @@ type Batcher interface {
 	NextBatch() ([]Segment, error)
 }
 
-// Batch size and depth of a [Prefetcher]: 1024 segments (120 KB) a
-// batch, so that the goroutines wake each other rarely, and the reading
-// goroutine may run up to prefetchDepth-1 batches ahead of the one being
-// consumed, all within a core's L2 cache.
+// Batch size and depth of a [Prefetcher]: 1024 segments (180 KB, with
+// their cached keys) a batch, so that the goroutines wake each other
+// rarely, and the reading goroutine may run up to prefetchDepth-1 batches
+// ahead of the one being consumed, all within a core's L2 cache.
 const (
 	prefetchBatch = 1024
 	prefetchDepth = 4
