@@ -161,12 +161,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 
 	var jl *report.JSONL
 	var emit func(*analyze.Flow) error
+	// worst is the rank of the most severe diagnosis among the flows
+	// emitted, which res.Flows does not keep.
+	worst := 0
 	if c.format == "jsonl" {
 		jl = report.NewJSONL(out)
 		emit = func(f *analyze.Flow) error {
 			if c.flow != 0 && f.ID != c.flow {
 				return nil
 			}
+			worst = max(worst, worstRank(f))
 			return jl.Flow(f)
 		}
 	}
@@ -199,7 +203,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		l.errorf("writing the report: %v", err)
 		return exitError
 	}
-	if code == exitOK && c.failOn != "" && hasFindings(res, analyze.Severity(c.failOn)) {
+	for _, f := range res.Flows {
+		worst = max(worst, worstRank(f))
+	}
+	if code == exitOK && c.failOn != "" && worst >= analyze.Severity(c.failOn).Rank() {
 		return exitFindings
 	}
 	return code
@@ -381,15 +388,13 @@ func selectFlow(fl []*analyze.Flow, id int) []*analyze.Flow {
 	return nil
 }
 
-func hasFindings(res *analyze.Result, min analyze.Severity) bool {
-	for _, f := range res.Flows {
-		for _, d := range f.Diagnoses {
-			if d.Severity.Rank() >= min.Rank() {
-				return true
-			}
-		}
+// worstRank is the rank of f's most severe diagnosis, 0 without any.
+func worstRank(f *analyze.Flow) int {
+	w := 0
+	for _, d := range f.Diagnoses {
+		w = max(w, d.Severity.Rank())
 	}
-	return false
+	return w
 }
 
 func captureInfo(in capture.Info) analyze.Capture {
