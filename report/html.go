@@ -29,14 +29,22 @@ const timeWaitLen = 60.0
 // on the <html> element after checking that every figure drew a non-empty
 // SVG; otherwise it sets data-rendered to "error: …".
 func HTML(w io.Writer, res *analyze.Result, opt Options) error {
+	return collect(res, opt).HTML(w, res)
+}
+
+// HTML writes the HTML report of res with the flows c was given in place
+// of res.Flows.
+func (c *Collector) HTML(w io.Writer, res *analyze.Result) error {
+	opt := c.opt
 	if err := opt.check(); err != nil {
 		return err
 	}
-	detail, err := detailed(res, opt)
+	v := c.view(res)
+	detail, err := v.detailed(opt)
 	if err != nil {
 		return err
 	}
-	p, err := buildPage(res, opt, detail)
+	p, err := buildPage(v, opt, detail)
 	if err != nil {
 		return err
 	}
@@ -128,7 +136,8 @@ type htmlState struct {
 	Name, Dur, Class string
 }
 
-func buildPage(res *analyze.Result, o Options, detail []*analyze.Flow) (*page, error) {
+func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
+	res := v.res
 	c := res.Capture
 	p := &page{
 		Files:   fileList(c),
@@ -142,20 +151,14 @@ func buildPage(res *analyze.Result, o Options, detail []*analyze.Flow) (*page, e
 		p.Facts = append(p.Facts, strings.Join(c.LinkTypes, ", "))
 	}
 	p.Facts = append(p.Facts, fmt.Sprintf("%s packets, %s TCP", thousands(c.Packets), thousands(c.TCPPackets)),
-		plural(flowCount(res), "flow", "flows"))
+		plural(v.flowCount(), "flow", "flows"))
 	if c.First != 0 || c.Last != 0 {
 		p.Facts = append(p.Facts, span(c.First, c.Last))
 	}
 	p.Warnings = captureWarnings(res)
 
-	fs := listed(res, o)
-	anomalies := 0
-	for _, f := range fs {
-		if Anomalous(f) {
-			anomalies++
-		}
-	}
-	switch total := flowCount(res); {
+	anomalies := v.anomalies
+	switch total := v.flowCount(); {
 	case total == 0:
 		p.Headline = "No TCP connection in the capture"
 	case anomalies == 0:
@@ -164,7 +167,7 @@ func buildPage(res *analyze.Result, o Options, detail []*analyze.Flow) (*page, e
 		p.Headline = fmt.Sprintf("%d of %s closed with an anomaly", anomalies, plural(total, "connection", "connections"))
 	}
 
-	for _, d := range digest(res) {
+	for _, d := range v.codes {
 		hc := htmlCode{Mark: severityMark(d.Severity), Severity: string(d.Severity), Code: d.Code,
 			Flows: thousands(d.Flows), Sysctl: strings.Join(d.Sysctls, ", "), Message: d.Message}
 		if d.Example != nil {
@@ -177,7 +180,7 @@ func buildPage(res *analyze.Result, o Options, detail []*analyze.Flow) (*page, e
 			Code: f.Code, Host: f.Host, Sysctl: f.Sysctl, Message: f.Message, Advice: f.Advice})
 	}
 	same := func(s string) string { return s }
-	for _, k := range knobs(res) {
+	for _, k := range v.knobs {
 		hk := htmlKnob{Sysctl: k.Sysctl, Flows: "—", Advice: k.Advice, Hosts: k.hostsText(same),
 			Seen: knobSeen(k, res.Summary, same, same), Checks: confirmCommands(k.codes())}
 		if k.Sysctl == "" {
@@ -212,8 +215,8 @@ func buildPage(res *analyze.Result, o Options, detail []*analyze.Flow) (*page, e
 	if o.Only == "all" {
 		p.ListTitle = "Flows"
 	}
-	shown := fs[:min(len(fs), maxTableFlows)]
-	p.More = len(fs) - len(shown)
+	shown := v.listed[:min(len(v.listed), maxTableFlows)]
+	p.More = v.nListed - len(shown)
 	if o.FlowID != 0 {
 		shown, p.More = nil, 0
 	}

@@ -30,19 +30,26 @@ const maxTableFlows = 20
 // table cells, and no "#N" outside code blocks (GitHub and GitLab would
 // link it to an issue).
 func Markdown(w io.Writer, res *analyze.Result, opt Options) error {
+	return collect(res, opt).Markdown(w, res)
+}
+
+// Markdown writes the Markdown report of res with the flows c was given
+// in place of res.Flows.
+func (c *Collector) Markdown(w io.Writer, res *analyze.Result) error {
+	opt := c.opt
 	if err := opt.check(); err != nil {
 		return err
 	}
-	detail, err := detailed(res, opt)
+	v := c.view(res)
+	detail, err := v.detailed(opt)
 	if err != nil {
 		return err
 	}
 	m := &mdReport{}
-	fs := listed(res, opt)
-	m.verdict(res, fs)
-	m.knobTable(res)
-	m.summary(res)
-	m.flowTable(res, fs, opt)
+	m.verdict(v)
+	m.knobTable(v)
+	m.summary(v)
+	m.flowTable(v, opt)
 	for _, f := range detail {
 		m.flow(f, res.Summary)
 	}
@@ -75,14 +82,9 @@ func files(c analyze.Capture) string {
 	return strings.Join(quoted, ", ")
 }
 
-func (m *mdReport) verdict(res *analyze.Result, fs []*analyze.Flow) {
-	total, c := flowCount(res), res.Capture
-	anomalies := 0
-	for _, f := range fs {
-		if Anomalous(f) {
-			anomalies++
-		}
-	}
+func (m *mdReport) verdict(v *view) {
+	res := v.res
+	total, c, anomalies := v.flowCount(), res.Capture, v.anomalies
 	names := fileList(c)
 	switch {
 	case total == 0:
@@ -112,7 +114,7 @@ func (m *mdReport) verdict(res *analyze.Result, fs []*analyze.Flow) {
 	if c.Skipped.Malformed > 0 {
 		fmt.Fprintf(&b, " %s malformed and skipped.", plural(int(c.Skipped.Malformed), "packet was", "packets were"))
 	}
-	serious, rest := verdictItems(res)
+	serious, rest := verdictItems(v)
 	for i, it := range serious {
 		if i == 0 {
 			b.WriteString(" Worst first: ")
@@ -159,7 +161,8 @@ type verdictItem struct {
 // for several flows), split into those told in full (warnings and errors,
 // at most maxVerdictItems) and the rest. A code that a finding tells is
 // only named among the rest.
-func verdictItems(res *analyze.Result) (serious, rest []verdictItem) {
+func verdictItems(v *view) (serious, rest []verdictItem) {
+	res := v.res
 	var items []verdictItem
 	for _, f := range findings(res.Summary) {
 		sysctl := "no sysctl"
@@ -174,7 +177,7 @@ func verdictItems(res *analyze.Result) (serious, rest []verdictItem) {
 			Advice: f.Advice,
 		})
 	}
-	for _, d := range digest(res) {
+	for _, d := range v.codes {
 		it := verdictItem{Rank: d.Severity.Rank(),
 			Short: fmt.Sprintf("%s (%s, %s)", code(d.Code), d.Severity, plural(d.Flows, "flow", "flows"))}
 		// A code a finding tells across flows is only named.
@@ -214,8 +217,8 @@ func knobText(sysctls []string) string {
 	return strings.Join(q, ", ")
 }
 
-func (m *mdReport) knobTable(res *analyze.Result) {
-	ks := knobs(res)
+func (m *mdReport) knobTable(v *view) {
+	res, ks := v.res, v.knobs
 	if len(ks) == 0 {
 		return
 	}
@@ -268,9 +271,9 @@ func confirmation(k knobDigest) string {
 // peaks beside the kernel's limits (and the knob values the capture
 // implies on each host), the ephemeral ports in TIME_WAIT and the
 // distributions.
-func (m *mdReport) summary(res *analyze.Result) {
-	s := res.Summary
-	facts, codes := summaryFacts(s), digest(res)
+func (m *mdReport) summary(v *view) {
+	s := v.res.Summary
+	facts, codes := summaryFacts(s), v.codes
 	fs := findings(s)
 	hosts, rest := busyHosts(s, maxHostPeaks)
 	ports, morePorts := portLoads(s, 0, maxPortLoads)
@@ -416,15 +419,16 @@ func (m *mdReport) distributions(ds []distribution) {
 	m.p(b.String())
 }
 
-func (m *mdReport) flowTable(res *analyze.Result, fs []*analyze.Flow, o Options) {
-	if len(fs) == 0 {
+func (m *mdReport) flowTable(v *view, o Options) {
+	fs := v.listed
+	if v.nListed == 0 {
 		return
 	}
 	title := "Flows with anomalies"
 	if o.Only == "all" {
 		title = "Flows"
 	}
-	m.p(fmt.Sprintf("#### %s (%d of %d, worst first)", title, len(fs), flowCount(res)))
+	m.p(fmt.Sprintf("#### %s (%d of %d, worst first)", title, v.nListed, v.flowCount()))
 	var b strings.Builder
 	b.WriteString("| flow | start (UTC) | close | client → server | diagnoses |\n")
 	b.WriteString("|--:|---|---|---|---|")
@@ -440,7 +444,7 @@ func (m *mdReport) flowTable(res *analyze.Result, fs []*analyze.Flow, o Options)
 		fmt.Fprintf(&b, "\n| %d | %s | %s | %s | %s |", f.ID, clock(f.Start), f.Close.Kind,
 			cell(mdText(endpoints(f))), cell(strings.Join(ds, "<br>")))
 	}
-	if n := len(fs) - maxTableFlows; n > 0 {
+	if n := v.nListed - maxTableFlows; n > 0 {
 		fmt.Fprintf(&b, "\n\n… and %s.", more(n, "flow", "flows"))
 	}
 	m.p(b.String())

@@ -162,7 +162,7 @@ func TestKnobs(t *testing.T) {
 			},
 		})
 	}
-	ks := knobs(res)
+	ks := collect(res, Options{}).view(res).knobs
 	if len(ks) != 1 {
 		t.Fatalf("%d knobs, want 1: %+v", len(ks), ks)
 	}

@@ -26,26 +26,33 @@ import (
 // Color is "always". Lines fit Options.Width columns (the terminal's width
 // or 80 by default), ladders 80.
 func Text(w io.Writer, res *analyze.Result, opt Options) error {
+	return collect(res, opt).Text(w, res)
+}
+
+// Text writes the text report of res with the flows c was given in
+// place of res.Flows.
+func (c *Collector) Text(w io.Writer, res *analyze.Result) error {
+	opt := c.opt
 	if err := opt.check(); err != nil {
 		return err
 	}
+	v := c.view(res)
 	t := &textReport{
 		st:    newStyles(newRenderer(w, opt.Color)),
 		width: textWidth(w, opt),
 	}
-	t.header(res)
+	t.header(v)
 	if opt.FlowID != 0 {
-		f, err := flowByID(res, opt.FlowID)
+		f, err := v.byID(opt.FlowID)
 		if err != nil {
 			return err
 		}
 		t.detail(f, res.Summary)
 	} else {
-		t.summary(res)
-		fs := listed(res, opt)
-		t.table(res, fs, opt)
+		t.summary(v)
+		t.table(v, opt)
 		if opt.Verbose {
-			for _, f := range fs {
+			for _, f := range v.listed {
 				t.detail(f, res.Summary)
 			}
 		}
@@ -153,7 +160,8 @@ func wrap(items []string, sep string, width int) []string {
 	return out
 }
 
-func (t *textReport) header(res *analyze.Result) {
+func (t *textReport) header(v *view) {
+	res := v.res
 	c := res.Capture
 	t.emit(t.newLine().add(t.st.title, "teardown").text(" · ").add(t.st.title, fileList(c)))
 
@@ -166,7 +174,7 @@ func (t *textReport) header(res *analyze.Result) {
 	}
 	facts = append(facts,
 		fmt.Sprintf("%s packets, %s TCP", thousands(c.Packets), thousands(c.TCPPackets)),
-		plural(flowCount(res), "flow", "flows"))
+		plural(v.flowCount(), "flow", "flows"))
 	for _, s := range wrap(facts, " · ", t.width-2) {
 		t.emit(t.newLine().text("  " + s))
 	}
@@ -233,10 +241,10 @@ const (
 // its value, the findings across flows, the per-host peaks beside the
 // kernel's limits, the ephemeral ports in TIME_WAIT when a notable share,
 // the distributions, and the final states.
-func (t *textReport) summary(res *analyze.Result) {
-	s := res.Summary
+func (t *textReport) summary(v *view) {
+	s := v.res.Summary
 	facts := summaryFacts(s)
-	codes := digest(res)
+	codes := v.codes
 	fs := findings(s)
 	hosts, rest := busyHosts(s, maxHostPeaks)
 	ports, morePorts := portLoads(s, notablePorts, maxPortLoads)
@@ -488,29 +496,26 @@ func (t *textReport) knob(sysctls []string) *line {
 	return l
 }
 
-func (t *textReport) table(res *analyze.Result, fs []*analyze.Flow, o Options) {
+func (t *textReport) table(v *view, o Options) {
 	what := "anomalies"
 	if o.Only == "all" {
 		what = "flows"
 	}
-	n := flowCount(res)
+	n := v.flowCount()
 	if n == 0 {
 		t.section("flows", "none: the capture holds no TCP connection")
 		return
 	}
-	if len(fs) == 0 {
+	if v.nListed == 0 {
 		t.section(what, "none of "+plural(n, "flow", "flows"))
 		t.emit(t.newLine().add(t.st.dim, "  every connection closed without an anomaly; --only all lists them"))
 		return
 	}
-	t.section(what, fmt.Sprintf("%d of %s, worst first", len(fs), plural(n, "flow", "flows")))
+	t.section(what, fmt.Sprintf("%d of %s, worst first", v.nListed, plural(n, "flow", "flows")))
 
-	idW, kindW, epW := len("flow"), len("close"), len("client → server")
-	for _, f := range fs {
-		idW = max(idW, len(strconv.Itoa(f.ID))+1)
-		kindW = max(kindW, len(f.Close.Kind))
-		epW = max(epW, lipgloss.Width(endpoints(f)))
-	}
+	idW := max(len("flow"), v.idW)
+	kindW := max(len("close"), v.kindW)
+	epW := max(len("client → server"), v.epW)
 	const timeW = len("15:04:05.000")
 	oneLine := 2+idW+2+timeW+2+kindW+2+epW <= t.width
 	head := t.newLine().text("  ").padded(t.st.label, "flow", idW+2).padded(t.st.label, "start", timeW+2)
@@ -521,9 +526,9 @@ func (t *textReport) table(res *analyze.Result, fs []*analyze.Flow, o Options) {
 	}
 	t.emit(head)
 	diagIndent := 2 + idW + 2
-	shown := fs
-	if !o.Verbose && len(fs) > maxTextFlows {
-		shown = fs[:maxTextFlows]
+	shown := v.listed
+	if !o.Verbose && len(shown) > maxTextFlows {
+		shown = shown[:maxTextFlows]
 	}
 	for _, f := range shown {
 		l := t.newLine().text("  ").padded(t.st.code, "#"+strconv.Itoa(f.ID), idW+2).
@@ -538,7 +543,7 @@ func (t *textReport) table(res *analyze.Result, fs []*analyze.Flow, o Options) {
 			t.diagnosisLine(diagIndent, d)
 		}
 	}
-	if n := len(fs) - len(shown); n > 0 {
+	if n := v.nListed - len(shown); n > 0 {
 		t.emit(t.newLine().add(t.st.dim, "  … and "+more(n, "flow", "flows")+"; --format json lists every flow"))
 	}
 	if !o.Verbose {

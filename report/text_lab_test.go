@@ -24,7 +24,15 @@ func labResult(t *testing.T, name string) *analyze.Result {
 // settings).
 func labResultWith(t *testing.T, name string, o analyze.Options) *analyze.Result {
 	t.Helper()
-	rd, err := capture.Open([]string{filepath.Join("..", "testdata", "lab", name)}, capture.Options{})
+	res := analyseFiles(t, []string{filepath.Join("..", "testdata", "lab", name)}, o)
+	res.Capture.Files = []string{name}
+	return res
+}
+
+// analyseFiles analyses the captures files together.
+func analyseFiles(t *testing.T, files []string, o analyze.Options) *analyze.Result {
+	t.Helper()
+	rd, err := capture.Open(files, capture.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +43,7 @@ func labResultWith(t *testing.T, name string, o analyze.Options) *analyze.Result
 	}
 	in := rd.Info()
 	res.Capture = analyze.Capture{
-		Files: []string{name}, Format: in.Format, LinkTypes: in.LinkTypes,
+		Files: in.Files, Format: in.Format, LinkTypes: in.LinkTypes,
 		Packets: in.Packets, TCPPackets: in.TCPPackets,
 		Skipped:   analyze.Skipped{NonTCP: in.NonTCP, Malformed: in.Malformed, Fragments: in.Fragments},
 		Truncated: in.Truncated, First: analyze.Time(in.First), Last: analyze.Time(in.Last),

@@ -130,7 +130,8 @@ func TestAnomalous(t *testing.T) {
 func TestTextOrder(t *testing.T) {
 	// Worst first: the error (flow 9), then the warnings by start time.
 	var ids []int
-	for _, f := range listed(incidentResult(), Options{}) {
+	res := incidentResult()
+	for _, f := range collect(res, Options{}).view(res).listed {
 		ids = append(ids, f.ID)
 	}
 	if diff := cmp.Diff([]int{9, 3, 4, 8}, ids); diff != "" {

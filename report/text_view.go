@@ -87,60 +87,6 @@ func worst(f *analyze.Flow) int {
 	return w
 }
 
-// byConcern orders flows worst first: most severe diagnosis, then
-// anomalous before not, then start time, then id.
-func byConcern(a, b *analyze.Flow) int {
-	if c := cmp.Compare(worst(b), worst(a)); c != 0 {
-		return c
-	}
-	if aa, ba := Anomalous(a), Anomalous(b); aa != ba {
-		if aa {
-			return -1
-		}
-		return 1
-	}
-	if c := cmp.Compare(a.Start, b.Start); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.ID, b.ID)
-}
-
-// listed returns the flows the report lists (anomalies, or all with
-// Only "all"), worst first. The slice is new; the flows are res's.
-func listed(res *analyze.Result, o Options) []*analyze.Flow {
-	var fs []*analyze.Flow
-	for _, f := range res.Flows {
-		if o.Only == "all" || Anomalous(f) {
-			fs = append(fs, f)
-		}
-	}
-	slices.SortStableFunc(fs, byConcern)
-	return fs
-}
-
-// detailed returns the flows Markdown and HTML show in detail: the flow
-// Options.FlowID names, or the first Options.Top listed flows.
-func detailed(res *analyze.Result, o Options) ([]*analyze.Flow, error) {
-	if o.FlowID != 0 {
-		f, err := flowByID(res, o.FlowID)
-		if err != nil {
-			return nil, err
-		}
-		return []*analyze.Flow{f}, nil
-	}
-	fs := listed(res, o)
-	return fs[:min(len(fs), o.top())], nil
-}
-
-func flowByID(res *analyze.Result, id int) (*analyze.Flow, error) {
-	for _, f := range res.Flows {
-		if f.ID == id {
-			return f, nil
-		}
-	}
-	return nil, fmt.Errorf("report: no flow with id %d in %d flows", id, len(res.Flows))
-}
-
 // byRank sorts diagnoses most severe first, keeping analyze's order among
 // equals.
 func byRank(ds []analyze.Diagnosis) []analyze.Diagnosis {
@@ -172,70 +118,6 @@ type flowCheck struct {
 	Flow  int
 	D     analyze.Diagnosis
 	Check analyze.SettingCheck
-}
-
-// digest gathers the diagnoses of all flows by code, most severe first,
-// then most flows, then code. Codes counted in the summary but carried by
-// no flow in res.Flows are added with the summary's count.
-func digest(res *analyze.Result) []codeDigest {
-	flows := slices.Clone(res.Flows)
-	slices.SortStableFunc(flows, byConcern)
-	var out []codeDigest
-	index := map[string]int{}
-	for _, f := range flows {
-		seen := map[string]bool{}
-		for _, d := range byRank(f.Diagnoses) {
-			i, ok := index[d.Code]
-			if !ok {
-				i = len(out)
-				index[d.Code] = i
-				out = append(out, codeDigest{Code: d.Code, Severity: d.Severity, Example: f, Message: d.Message})
-			}
-			c := &out[i]
-			if d.Severity.Rank() > c.Severity.Rank() {
-				c.Severity = d.Severity
-			}
-			if d.Sysctl != "" && !slices.Contains(c.Sysctls, d.Sysctl) {
-				c.Sysctls = append(c.Sysctls, d.Sysctl)
-			}
-			if !seen[d.Code] {
-				seen[d.Code] = true
-				c.Flows++
-			}
-			for _, b := range d.Bounds {
-				if !slices.ContainsFunc(c.Bounds, func(x analyze.Bound) bool {
-					return x.Host == b.Host && x.Sysctl == b.Sysctl && x.Of == b.Of && x.Assumes == b.Assumes
-				}) {
-					c.Bounds = append(c.Bounds, b)
-				}
-			}
-			for _, k := range d.Checks {
-				c.Checks = append(c.Checks, flowCheck{f.ID, d, k})
-			}
-		}
-	}
-	for i := range out {
-		slices.SortStableFunc(out[i].Checks, func(a, b flowCheck) int {
-			return cmp.Compare(boolRank(a.Check.Agrees), boolRank(b.Check.Agrees))
-		})
-	}
-	if res.Summary != nil {
-		for _, code := range sortedKeys(res.Summary.Diagnoses) {
-			if _, ok := index[code]; !ok {
-				out = append(out, codeDigest{Code: code, Flows: res.Summary.Diagnoses[code]})
-			}
-		}
-	}
-	slices.SortStableFunc(out, func(a, b codeDigest) int {
-		if c := cmp.Compare(b.Severity.Rank(), a.Severity.Rank()); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(b.Flows, a.Flows); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Code, b.Code)
-	})
-	return out
 }
 
 // knobDigest is one sysctl (or socket option, or none) across the capture:
@@ -315,73 +197,6 @@ func knobSeen(k knobDigest, s *analyze.Summary, quote, text func(string) string)
 		seen = append(seen, t+" (see the findings)")
 	}
 	return seen
-}
-
-// knobs groups diagnoses by the knob that governs them, in the order of
-// the worst code of each, with diagnoses no knob governs last. Those are
-// listed only when they are warnings or errors (an application's bug, not
-// a capture caveat). The summary's findings join the row of the knob they
-// name, or add one after the diagnoses' knobs.
-func knobs(res *analyze.Result) []knobDigest {
-	var out []knobDigest
-	index := map[string]int{}
-	for _, c := range digest(res) {
-		for _, k := range knobsOf(c) {
-			if k == "" && c.Severity.Rank() < analyze.Warning.Rank() {
-				continue
-			}
-			i, ok := index[k]
-			if !ok {
-				i = len(out)
-				index[k] = i
-				out = append(out, knobDigest{Sysctl: k, Example: c.Example})
-			}
-			out[i].Codes = append(out[i].Codes, c)
-		}
-	}
-	for _, f := range findings(res.Summary) {
-		i, ok := index[f.Sysctl]
-		if !ok {
-			i = len(out)
-			index[f.Sysctl] = i
-			out = append(out, knobDigest{Sysctl: f.Sysctl})
-		}
-		out[i].Findings = append(out[i].Findings, f)
-	}
-	for i := range out {
-		k := &out[i]
-		flows := map[int]bool{}
-		for _, f := range res.Flows {
-			for _, d := range f.Diagnoses {
-				if d.Sysctl != k.Sysctl || !slices.ContainsFunc(k.Codes, func(c codeDigest) bool { return c.Code == d.Code }) {
-					continue
-				}
-				flows[f.ID] = true
-				if d.Advice != "" && !slices.Contains(k.Advice, d.Advice) {
-					k.Advice = append(k.Advice, d.Advice)
-				}
-				if h := sideHost(f, d.Side); h != "" && !slices.Contains(k.Hosts, h) {
-					k.Hosts = append(k.Hosts, h)
-				}
-			}
-		}
-		k.Flows = len(flows)
-		for _, f := range k.Findings {
-			if f.Advice != "" && !slices.Contains(k.Advice, f.Advice) {
-				k.Advice = append(k.Advice, f.Advice)
-			}
-			if f.Host != "" && !slices.Contains(k.Hosts, f.Host) {
-				k.Hosts = append(k.Hosts, f.Host)
-			}
-		}
-		if n := len(k.Hosts); n > maxHosts {
-			k.Hosts, k.More = k.Hosts[:maxHosts], n-maxHosts
-		}
-	}
-	slices.SortStableFunc(out, func(a, b knobDigest) int {
-		return cmp.Compare(boolRank(a.Sysctl == ""), boolRank(b.Sysctl == ""))
-	})
-	return out
 }
 
 func boolRank(b bool) int {
@@ -512,15 +327,6 @@ func fileList(c analyze.Capture) string {
 		return "no input"
 	}
 	return strings.Join(fileNames(c), ", ")
-}
-
-// flowCount is the number of flows the summary counted, or the number in
-// res.Flows without a summary.
-func flowCount(res *analyze.Result) int {
-	if res.Summary != nil && res.Summary.Flows > 0 {
-		return res.Summary.Flows
-	}
-	return len(res.Flows)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -159,12 +159,21 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		out = f
 	}
 
+	ropt := report.Options{
+		Color: c.color, Verbose: c.verbose, FlowID: c.flow, Only: c.only,
+		Top: c.top, Command: commandLine(args),
+	}
+	// Every format but json streams: jsonl writes each flow as it
+	// finishes, the reports keep only what they show of it. worst is the
+	// rank of the most severe diagnosis among the flows passed on, which
+	// res.Flows then does not hold.
 	var jl *report.JSONL
+	var col *report.Collector
 	var emit func(*analyze.Flow) error
-	// worst is the rank of the most severe diagnosis among the flows
-	// emitted, which res.Flows does not keep.
 	worst := 0
-	if c.format == "jsonl" {
+	switch c.format {
+	case "json":
+	case "jsonl":
 		jl = report.NewJSONL(out)
 		emit = func(f *analyze.Flow) error {
 			if c.flow != 0 && f.ID != c.flow {
@@ -173,19 +182,21 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			worst = max(worst, worstRank(f))
 			return jl.Flow(f)
 		}
+	default:
+		col = report.NewCollector(ropt)
+		emit = func(f *analyze.Flow) error {
+			worst = max(worst, worstRank(f))
+			return col.Add(f)
+		}
 	}
-	res, code := c.analyze(fs.Args(), stdin, l, emit, &src)
+	res, code := c.analyze(fs.Args(), stdin, l, emit, c.format == "jsonl", &src)
 	if res == nil {
 		return code
 	}
-	if c.flow != 0 && (c.format == "json" || c.format == "jsonl") {
+	if c.flow != 0 && c.format == "json" {
 		res.Flows = selectFlow(res.Flows, c.flow)
 	}
 
-	ropt := report.Options{
-		Color: c.color, Verbose: c.verbose, FlowID: c.flow, Only: c.only,
-		Top: c.top, Command: commandLine(args),
-	}
 	var err error
 	switch c.format {
 	case "json":
@@ -193,11 +204,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	case "jsonl":
 		err = jl.Summary(res)
 	case "markdown":
-		err = report.Markdown(out, res, ropt)
+		err = col.Markdown(out, res)
 	case "html":
-		err = report.HTML(out, res, ropt)
+		err = col.HTML(out, res)
 	default:
-		err = report.Text(out, res, ropt)
+		err = col.Text(out, res)
 	}
 	if err != nil {
 		l.errorf("writing the report: %v", err)
@@ -239,7 +250,7 @@ func (c *cli) flags(name string) *pflag.FlagSet {
 // expression) and runs the analysis. A nil result comes with the exit code
 // to return; a result with exitError means the input was damaged after
 // some of it was analysed (the report is still written).
-func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*analyze.Flow) error, srcp **source) (*analyze.Result, int) {
+func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*analyze.Flow) error, recycle bool, srcp **source) (*analyze.Result, int) {
 	files, expr := splitArgs(args)
 	if len(files) == 0 {
 		l.errorf("no capture file given")
@@ -280,7 +291,7 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 		return nil, exitError
 	}
 	pb := startProgress(l.w, c.quiet, files, rd.BytesRead, src.frame.Load)
-	res, err := analyze.Run(src, analyze.Options{MaxFlows: c.maxFlows, Emit: emit, Recycle: emit != nil, Sysctls: sys})
+	res, err := analyze.Run(src, analyze.Options{MaxFlows: c.maxFlows, Emit: emit, Recycle: recycle, Sysctls: sys})
 	pb.Stop()
 	code := exitOK
 	if err != nil {
