@@ -2,9 +2,11 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
 
 	"github.com/teardown/teardown/analyze"
 )
@@ -12,45 +14,159 @@ import (
 // JSON writes res as one indented teardown/v1 document followed by a
 // newline. Empty lists and maps are written as [] and {}, never null.
 func JSON(w io.Writer, res *analyze.Result) error {
+	d := NewJSONDoc()
+	for _, f := range res.Flows {
+		if err := d.Add(f); err != nil {
+			return err
+		}
+	}
+	return d.Write(w, res)
+}
+
+// A JSONDoc writes the teardown/v1 document of flows given to it one at a
+// time, in any order (as [analyze.Options.Emit], with Recycle: it keeps
+// nothing of a flow but its encoding, some 2.4 KB of compact JSON). Its
+// output is [JSON]'s for a result holding the same flows, sorted by id.
+type JSONDoc struct {
+	chunks [][]byte // the encoded flows, back to back
+	index  []docFlow
+}
+
+// docFlow is where a flow's encoding is.
+type docFlow struct{ id, chunk, start, end int }
+
+// docChunk is the size of JSONDoc's chunks: a flow is encoded into the
+// last one while it has room, so none is ever copied to grow.
+const docChunk = 4 << 20
+
+// NewJSONDoc returns an empty JSONDoc.
+func NewJSONDoc() *JSONDoc { return &JSONDoc{} }
+
+// Add encodes f.
+func (d *JSONDoc) Add(f *analyze.Flow) error {
+	if len(d.chunks) == 0 || cap(d.chunks[len(d.chunks)-1])-len(d.chunks[len(d.chunks)-1]) < 64<<10 {
+		d.chunks = append(d.chunks, make([]byte, 0, docChunk))
+	}
+	n := len(d.chunks) - 1
+	c := d.chunks[n]
+	start := len(c)
+	c, err := appendFlow(c, f)
+	if err != nil {
+		return err
+	}
+	if cap(c) != cap(d.chunks[n]) {
+		// A flow that outgrew the room left has a chunk of its own.
+		c = append(make([]byte, 0, len(c)-start), c[start:]...)
+		d.chunks = append(d.chunks, c)
+		n, start = n+1, 0
+	} else {
+		d.chunks[n] = c
+	}
+	d.index = append(d.index, docFlow{f.ID, n, start, len(c)})
+	return nil
+}
+
+// Write writes the document: res with the flows d was given in place of
+// res.Flows, sorted by id, indented as encoding/json's Indent does it.
+func (d *JSONDoc) Write(w io.Writer, res *analyze.Result) error {
 	rest := *res
 	if rest.Schema == "" {
 		rest.Schema = analyze.Schema
 	}
-	rest.Flows = nil
+	rest.Flows = []*analyze.Flow{}
 	rest.Capture = normalCapture(res.Capture)
 	rest.Summary = normalSummary(res.Summary)
 	doc, err := marshal(&rest)
 	if err != nil {
 		return err
 	}
-	// Splice the flows, written by the fast encoder, where encoding/json
-	// put the null.
-	at := bytes.Index(doc, []byte(`"flows":null`))
-	if at < 0 {
-		return errors.New("report: flows missing from the result document")
-	}
-	at += len(`"flows":`)
-	out := make([]byte, 0, len(doc)+len(res.Flows)*2048)
-	out = append(out, doc[:at]...)
-	out = append(out, '[')
-	for i, f := range res.Flows {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		if out, err = appendFlow(out, f); err != nil {
-			return err
-		}
-	}
-	out = append(out, ']')
-	out = append(out, doc[at+len("null"):]...)
 	var ind bytes.Buffer
-	ind.Grow(len(out) * 2)
-	if err := json.Indent(&ind, out, "", "  "); err != nil {
+	if err := json.Indent(&ind, doc, "", "  "); err != nil {
 		return err
 	}
 	ind.WriteByte('\n')
-	_, err = w.Write(ind.Bytes())
+	out := ind.Bytes()
+	// Splice the flows, written by the fast encoder, into the empty
+	// list encoding/json wrote.
+	at := bytes.Index(out, []byte(`"flows": []`))
+	if at < 0 {
+		return errors.New("report: flows missing from the result document")
+	}
+	at += len(`"flows": [`)
+	if len(d.index) == 0 {
+		_, err = w.Write(out)
+		return err
+	}
+	slices.SortStableFunc(d.index, func(a, b docFlow) int { return cmp.Compare(a.id, b.id) })
+	buf := append(make([]byte, 0, 256<<10), out[:at]...)
+	for i, f := range d.index {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, "\n    "...)
+		buf = appendIndented(buf, d.chunks[f.chunk][f.start:f.end], "    ")
+		if len(buf) >= 192<<10 {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+	buf = append(buf, "\n  "...)
+	buf = append(buf, out[at:]...)
+	_, err = w.Write(buf)
 	return err
+}
+
+// appendIndented appends the compact JSON value src indented as
+// json.Indent(dst, src, prefix, "  ") writes it: each element of an
+// object or array on a line of its own, after prefix and two spaces per
+// level, a space after each colon, empty objects and arrays as {} and [].
+// src must be valid JSON; whitespace outside strings is dropped.
+func appendIndented(dst, src []byte, prefix string) []byte {
+	depth := 0
+	newline := func() {
+		dst = append(dst, '\n')
+		dst = append(dst, prefix...)
+		for range depth {
+			dst = append(dst, "  "...)
+		}
+	}
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; c {
+		case '"':
+			j := i + 1
+			for ; j < len(src) && src[j] != '"'; j++ {
+				if src[j] == '\\' {
+					j++
+				}
+			}
+			dst = append(dst, src[i:min(j+1, len(src))]...)
+			i = j
+		case '{', '[':
+			dst = append(dst, c)
+			if i+1 < len(src) && (src[i+1] == '}' || src[i+1] == ']') {
+				dst = append(dst, src[i+1])
+				i++
+				continue
+			}
+			depth++
+			newline()
+		case '}', ']':
+			depth--
+			newline()
+			dst = append(dst, c)
+		case ',':
+			dst = append(dst, c)
+			newline()
+		case ':':
+			dst = append(dst, ':', ' ')
+		case ' ', '\t', '\n', '\r':
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 // marshal encodes v compactly with HTML escaping off, as the writers do.

@@ -163,25 +163,31 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		Color: c.color, Verbose: c.verbose, FlowID: c.flow, Only: c.only,
 		Top: c.top, Command: commandLine(args),
 	}
-	// Every format but json streams: jsonl writes each flow as it
-	// finishes, the reports keep only what they show of it. worst is the
-	// rank of the most severe diagnosis among the flows passed on, which
-	// res.Flows then does not hold.
+	// The flows are passed on as they finish: jsonl writes each, json
+	// keeps each encoded, the reports keep only what they show of it.
+	// worst is the rank of the most severe diagnosis among the flows
+	// passed on, which res.Flows then does not hold.
 	var jl *report.JSONL
+	var doc *report.JSONDoc
 	var col *report.Collector
 	var emit func(*analyze.Flow) error
 	worst := 0
-	switch c.format {
-	case "json":
-	case "jsonl":
-		jl = report.NewJSONL(out)
-		emit = func(f *analyze.Flow) error {
+	selected := func(add func(*analyze.Flow) error) func(*analyze.Flow) error {
+		return func(f *analyze.Flow) error {
 			if c.flow != 0 && f.ID != c.flow {
 				return nil
 			}
 			worst = max(worst, worstRank(f))
-			return jl.Flow(f)
+			return add(f)
 		}
+	}
+	switch c.format {
+	case "json":
+		doc = report.NewJSONDoc()
+		emit = selected(doc.Add)
+	case "jsonl":
+		jl = report.NewJSONL(out)
+		emit = selected(jl.Flow)
 	default:
 		col = report.NewCollector(ropt)
 		emit = func(f *analyze.Flow) error {
@@ -189,18 +195,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			return col.Add(f)
 		}
 	}
-	res, code := c.analyze(fs.Args(), stdin, l, emit, c.format == "jsonl", &src)
+	res, code := c.analyze(fs.Args(), stdin, l, emit, c.format == "jsonl" || c.format == "json", &src)
 	if res == nil {
 		return code
-	}
-	if c.flow != 0 && c.format == "json" {
-		res.Flows = selectFlow(res.Flows, c.flow)
 	}
 
 	var err error
 	switch c.format {
 	case "json":
-		err = report.JSON(out, res)
+		err = doc.Write(out, res)
 	case "jsonl":
 		err = jl.Summary(res)
 	case "markdown":
@@ -388,15 +391,6 @@ func splitArgs(args []string) (files []string, expr string) {
 		files = append(files, a)
 	}
 	return files, ""
-}
-
-func selectFlow(fl []*analyze.Flow, id int) []*analyze.Flow {
-	for _, f := range fl {
-		if f.ID == id {
-			return []*analyze.Flow{f}
-		}
-	}
-	return nil
 }
 
 // worstRank is the rank of f's most severe diagnosis, 0 without any.
