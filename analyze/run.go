@@ -63,6 +63,10 @@ func Run(src flows.Source, opts Options) (*Result, error) {
 			var segs []flows.Segment
 			if segs, err = bs.NextBatch(); err == nil {
 				for i := range segs {
+					if i%aheadStride == 0 {
+						j, k := min(i+aheadStride, len(segs)), min(i+2*aheadStride, len(segs))
+						r.table.Ahead(segs[i:j], segs[j:k])
+					}
 					if err := file(&segs[i]); err != nil {
 						r.stop()
 						r.raise()
@@ -93,6 +97,14 @@ func Run(src flows.Source, opts Options) (*Result, error) {
 	}
 	return res, readErr
 }
+
+// aheadStride is how many segments Run files between two calls of
+// flows.Table.Ahead, each loading the connections of the next stride and
+// the map entries of the one after it, so that their cache misses overlap.
+// Measured on the 10 M-packet synthetic capture, interleaved runs against
+// filing without it: paired median wall time 0.93 with two CPUs, 0.94
+// with one.
+const aheadStride = 16
 
 // A FlowPanic is what Run panics with when building a flow panicked on
 // another goroutine (with more than one CPU): the flow's ID, its first

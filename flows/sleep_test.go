@@ -299,3 +299,55 @@ func TestSynFloodSleeps(t *testing.T) {
 		t.Errorf("only %d of %d half-open connections slept", st.Slept, syns)
 	}
 }
+
+// TestAheadChangesNothing files the segments of a generated capture with
+// and without Table.Ahead run ahead of them (as analyze.Run does) and
+// checks that the same connections leave the table, equal.
+func TestAheadChangesNothing(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, synth.Config{Seed: 10, Packets: 60_000, Concurrency: 1500}); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	run := func(ahead bool) []*flows.Conn {
+		var out []*flows.Conn
+		tb := flows.NewTable(flows.TableOptions{Finish: func(c *flows.Conn) error {
+			out = append(out, c)
+			return nil
+		}})
+		r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(data)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		p := flows.Prefetch(r)
+		defer p.Stop()
+		for {
+			segs, err := p.NextBatch()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range segs {
+				if ahead && i%16 == 0 {
+					n := len(segs)
+					tb.Ahead(segs[i:min(i+16, n)], segs[min(i+16, n):min(i+32, n)])
+				}
+				if err := tb.Add(&segs[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := tb.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := run(false)
+	if len(want) < 1000 {
+		t.Fatalf("only %d connections", len(want))
+	}
+	sameConns(t, "with Ahead", run(true), want)
+}

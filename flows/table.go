@@ -113,6 +113,7 @@ type Table struct {
 	ids   int
 	stats TableStats
 	err   error
+	sink  uint64 // Ahead's loads
 }
 
 // tomb is a remembered finished connection, or a sleeping one (z set).
