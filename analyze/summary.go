@@ -496,11 +496,28 @@ func describeBound(b Bound) string {
 		if b.Below != nil {
 			below = *b.Below
 		}
-		return describeRetries(retriesFitting(above, below, orphan), b.Below == nil, orphan)
+		ns := retriesFitting(above, below, orphan)
+		if len(ns) == 0 && b.Above != nil && b.Below != nil {
+			return noBudgetFits(above, below)
+		}
+		return describeRetries(ns, b.Below == nil, orphan)
 	case OfLifetime:
 		return describeLifetime(b.Above, b.Below)
 	}
 	return ""
+}
+
+// noBudgetFits says why no retries value gives a budget above above and
+// at most below seconds, the intersection of a host's flows' bounds
+// (KERNEL.md §b): the flows contradict each other, or the budget falls
+// between two that the model's 200 ms RTO gives.
+func noBudgetFits(above, below float64) string {
+	if above >= below {
+		return fmt.Sprintf("no value (one flow's socket retransmitted for more than %s and another's gave up within %s: the sockets differ — TCP_USER_TIMEOUT, a route rto_min, or shutdown() under tcp_retries2 beside close() under tcp_orphan_retries)",
+			FormatSeconds(above), FormatSeconds(below))
+	}
+	return fmt.Sprintf("no value (the flows put the budget above %s and within %s, between those of two counts with the 200 ms minimum RTO: a higher RTO — a route rto_min, tcp_rto_min_us — or TCP_USER_TIMEOUT)",
+		FormatSeconds(above), FormatSeconds(below))
 }
 
 // describeLifetime says which tcp_fin_timeout values give an orphaned

@@ -76,6 +76,25 @@ func TestRetryInversionRecoversTheMeasuredValues(t *testing.T) {
 	}
 }
 
+// TestBudgetNoValue: a host's flows whose retransmission budgets no
+// tcp_orphan_retries value explains get the reason, not a bare "no value".
+func TestBudgetNoValue(t *testing.T) {
+	for _, tt := range []struct {
+		above, below float64
+		want         string
+	}{
+		{3.0, 1.4, "no value (one flow's socket retransmitted for more than 3.0s and another's gave up within 1.4s: the sockets differ — TCP_USER_TIMEOUT, a route rto_min, or shutdown() under tcp_retries2 beside close() under tcp_orphan_retries)"},
+		// T(3) = 3.0 s and T(4) = 6.2 s: nothing in (3.1, 6.0].
+		{3.1, 6.0, "no value (the flows put the budget above 3.1s and within 6.0s, between those of two counts with the 200 ms minimum RTO: a higher RTO — a route rto_min, tcp_rto_min_us — or TCP_USER_TIMEOUT)"},
+		{3.1, 6.2, "4"},
+	} {
+		b := Bound{Sysctl: SysOrphanRetries, Of: OfBudget, Above: ptr(tt.above), Below: ptr(tt.below)}
+		if got := describeBound(b); got != tt.want {
+			t.Errorf("describeBound(%g, %g):\n got %q\nwant %q", tt.above, tt.below, got, tt.want)
+		}
+	}
+}
+
 func TestFinWait2Lifetime(t *testing.T) {
 	// KERNEL.md (d)3: 70 gives 10 s + 10 s; up to 60 s it is the value,
 	// floored at 3.5 RTO.
