@@ -269,3 +269,30 @@ func TestCollectorOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeCountsSeparated: the counts of listed flows are written with
+// thousands separators like every other count of the reports.
+func TestLargeCountsSeparated(t *testing.T) {
+	res := crowd(300) // 4 anomalies each
+	o := Options{Color: "never", Width: 100}
+	var text, md, html strings.Builder
+	c := collect(res, o)
+	for _, w := range []struct {
+		out   *strings.Builder
+		write func(io.Writer, *analyze.Result) error
+		want  []string
+	}{
+		{&text, c.Text, []string{"anomalies · 1,200 of", "… and 1,150 more flows"}},
+		{&md, c.Markdown, []string{"### teardown: 1,200 of", "#### Flows with anomalies (1,200 of", "… and 1,180 more flows."}},
+		{&html, c.HTML, []string{">1,200 of", "… and 1,180 more."}},
+	} {
+		if err := w.write(w.out, res); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range w.want {
+			if !strings.Contains(w.out.String(), s) {
+				t.Errorf("no %q in the report", s)
+			}
+		}
+	}
+}

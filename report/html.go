@@ -69,12 +69,12 @@ type page struct {
 	Ports     []htmlFact
 	Dists     []htmlDist
 	Hosts     []figure
-	HostsMore int
+	HostsMore string // hosts not drawn, "" for none
 	Phases    []figure
 	Reuse     *figure
 	ListTitle string
 	Listed    []htmlFlow
-	More      int
+	More      string // listed flows not shown, "" for none
 	Detail    []htmlFlow
 	Command   string
 	Figures   int
@@ -164,7 +164,7 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 	case anomalies == 0:
 		p.Headline = fmt.Sprintf("No anomaly in %s", plural(total, "connection", "connections"))
 	default:
-		p.Headline = fmt.Sprintf("%d of %s closed with an anomaly", anomalies, plural(total, "connection", "connections"))
+		p.Headline = fmt.Sprintf("%s of %s closed with an anomaly", thousands(anomalies), plural(total, "connection", "connections"))
 	}
 
 	for _, d := range v.codes {
@@ -216,9 +216,11 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 		p.ListTitle = "Flows"
 	}
 	shown := v.listed[:min(len(v.listed), maxTableFlows)]
-	p.More = v.nListed - len(shown)
+	if n := v.nListed - len(shown); n > 0 {
+		p.More = thousands(n)
+	}
 	if o.FlowID != 0 {
-		shown, p.More = nil, 0
+		shown, p.More = nil, ""
 	}
 	for _, f := range shown {
 		p.Listed = append(p.Listed, htmlFlowOf(f, res.Summary, slices.Contains(detail, f)))
@@ -235,7 +237,9 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 // charts draws the per-host socket counts and the summary's histograms.
 func (p *page) charts(res *analyze.Result) error {
 	hosts, rest := busyHosts(res.Summary, maxHostCharts)
-	p.HostsMore = rest
+	if rest > 0 {
+		p.HostsMore = thousands(rest)
+	}
 	for _, h := range hosts {
 		svg, err := hostChart(h, res)
 		if err != nil {

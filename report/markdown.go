@@ -92,8 +92,8 @@ func (m *mdReport) verdict(v *view) {
 	case anomalies == 0:
 		m.p(fmt.Sprintf("### teardown: no anomaly in %s (%s)", plural(total, "connection", "connections"), mdText(names)))
 	default:
-		m.p(fmt.Sprintf("### teardown: %d of %s closed with an anomaly (%s)",
-			anomalies, plural(total, "connection", "connections"), mdText(names)))
+		m.p(fmt.Sprintf("### teardown: %s of %s closed with an anomaly (%s)",
+			thousands(anomalies), plural(total, "connection", "connections"), mdText(names)))
 	}
 
 	var b strings.Builder
@@ -428,7 +428,7 @@ func (m *mdReport) flowTable(v *view, o Options) {
 	if o.Only == "all" {
 		title = "Flows"
 	}
-	m.p(fmt.Sprintf("#### %s (%d of %d, worst first)", title, v.nListed, v.flowCount()))
+	m.p(fmt.Sprintf("#### %s (%s of %s, worst first)", title, thousands(v.nListed), thousands(v.flowCount())))
 	var b strings.Builder
 	b.WriteString("| flow | start (UTC) | close | client → server | diagnoses |\n")
 	b.WriteString("|--:|---|---|---|---|")

@@ -511,7 +511,7 @@ func (t *textReport) table(v *view, o Options) {
 		t.emit(t.newLine().add(t.st.dim, "  every connection closed without an anomaly; --only all lists them"))
 		return
 	}
-	t.section(what, fmt.Sprintf("%d of %s, worst first", v.nListed, plural(n, "flow", "flows")))
+	t.section(what, fmt.Sprintf("%s of %s, worst first", thousands(v.nListed), plural(n, "flow", "flows")))
 
 	idW := max(len("flow"), v.idW)
 	kindW := max(len("close"), v.kindW)
