@@ -163,10 +163,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		Color: c.color, Verbose: c.verbose, FlowID: c.flow, Only: c.only,
 		Top: c.top, Command: commandLine(args),
 	}
-	// The flows are passed on as they finish: jsonl writes each, json
-	// keeps each encoded, the reports keep only what they show of it.
-	// worst is the rank of the most severe diagnosis among the flows
-	// passed on, which res.Flows then does not hold.
+	// The flows are passed on as they finish (res.Flows stays empty):
+	// jsonl writes each, json keeps each encoded, the reports keep only
+	// what they show of it. worst is the rank of the most severe
+	// diagnosis among the flows passed on, for --fail-on.
 	var jl *report.JSONL
 	var doc *report.JSONDoc
 	var col *report.Collector
@@ -216,9 +216,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	if err != nil {
 		l.errorf("writing the report: %v", err)
 		return exitError
-	}
-	for _, f := range res.Flows {
-		worst = max(worst, worstRank(f))
 	}
 	if code == exitOK && c.failOn != "" && worst >= analyze.Severity(c.failOn).Rank() {
 		return exitFindings
