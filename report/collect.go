@@ -17,8 +17,9 @@ import (
 // the worst listed flows (every listed flow with Options.Verbose), the
 // flow Options.FlowID names, and per diagnosis code and per sysctl the
 // counts, examples and first appearances the summary tables need. Given
-// to [analyze.Options.Emit] (without Recycle) it lets those reports
-// stream: memory follows the flows open at once, not the capture.
+// to [analyze.Options.Emit] (Recycle allowed: it keeps clones) it lets
+// those reports stream: memory follows the flows open at once, not the
+// capture.
 //
 // Its reports are those [Text], [Markdown] and [HTML] write for a result
 // holding the same flows, byte for byte.
@@ -61,20 +62,27 @@ func collect(res *analyze.Result, opt Options) *Collector {
 	return c
 }
 
-// Add takes one flow. The Collector may keep f: it must not be changed
-// or reused afterwards. The error is always nil (Add is an
-// [analyze.Options.Emit]).
+// Add takes one flow. It keeps nothing of f itself (what it keeps of it
+// is cloned), so f may be reused once Add returns. The error is always
+// nil (Add is an [analyze.Options.Emit]).
 func (c *Collector) Add(f *analyze.Flow) error {
 	c.total++
+	var own *analyze.Flow
+	keep := func() *analyze.Flow { // f's clone, made once at most
+		if own == nil {
+			own = f.Clone()
+		}
+		return own
+	}
 	if c.opt.FlowID != 0 && f.ID == c.opt.FlowID {
-		c.flow = f
+		c.flow = keep()
 	}
 	k := concernOf(f)
 	if c.opt.Only == "all" || k.anomalous {
-		c.list(f, k)
+		c.list(f, k, keep)
 	}
 	if len(f.Diagnoses) > 0 {
-		c.diagnosed(f, k)
+		c.diagnosed(f, k, keep)
 	}
 	return nil
 }
@@ -127,7 +135,7 @@ func (h *flowHeap) Pop() any {
 	return x
 }
 
-func (c *Collector) list(f *analyze.Flow, k concern) {
+func (c *Collector) list(f *analyze.Flow, k concern, keep func() *analyze.Flow) {
 	c.listed++
 	if k.anomalous {
 		c.anom++
@@ -137,9 +145,9 @@ func (c *Collector) list(f *analyze.Flow, k concern) {
 	c.epW = max(c.epW, lipgloss.Width(endpoints(f)))
 	switch {
 	case c.keep < 0 || len(c.kept) < c.keep:
-		heap.Push(&c.kept, rankedFlow{k, f})
+		heap.Push(&c.kept, rankedFlow{k, keep()})
 	case c.keep > 0 && k.cmp(c.kept[0].k) < 0:
-		c.kept[0] = rankedFlow{k, f}
+		c.kept[0] = rankedFlow{k, keep()}
 		heap.Fix(&c.kept, 0)
 	}
 }
@@ -191,17 +199,17 @@ type useAcc struct {
 	hosts  map[string]place
 }
 
-func (c *Collector) diagnosed(f *analyze.Flow, k concern) {
+func (c *Collector) diagnosed(f *analyze.Flow, k concern, keep func() *analyze.Flow) {
 	var codes []string // distinct, this flow
 	for i, d := range byRank(f.Diagnoses) {
 		at := place{k, i, 0}
 		a := c.codes[d.Code]
 		if a == nil {
-			a = &codeAcc{d: codeDigest{Code: d.Code, Severity: d.Severity, Example: f, Message: d.Message},
+			a = &codeAcc{d: codeDigest{Code: d.Code, Severity: d.Severity, Example: keep(), Message: d.Message},
 				example: at, sysctls: map[string]place{}, bounds: map[boundKey]placedBound{}}
 			c.codes[d.Code] = a
 		} else if at.cmp(a.example) < 0 {
-			a.d.Example, a.d.Message, a.example = f, d.Message, at
+			a.d.Example, a.d.Message, a.example = keep(), d.Message, at
 		}
 		if d.Severity.Rank() > a.d.Severity.Rank() {
 			a.d.Severity = d.Severity
@@ -219,7 +227,7 @@ func (c *Collector) diagnosed(f *analyze.Flow, k concern) {
 			bk := boundKey{b.Host, b.Sysctl, b.Of, b.Assumes}
 			bat := place{k, i, j}
 			if p, ok := a.bounds[bk]; !ok || bat.cmp(p.at) < 0 {
-				a.bounds[bk] = placedBound{bat, b}
+				a.bounds[bk] = placedBound{bat, b.Clone()}
 			}
 		}
 		for j, ch := range d.Checks {
@@ -227,7 +235,7 @@ func (c *Collector) diagnosed(f *analyze.Flow, k concern) {
 			// Disagreements first, then in order of appearance.
 			if a.check == nil || boolRank(ch.Agrees) < boolRank(a.agrees) ||
 				(ch.Agrees == a.agrees && cat.cmp(a.checkAt) < 0) {
-				a.check = &flowCheck{f.ID, d, ch}
+				a.check = &flowCheck{f.ID, d.Clone(), ch}
 				a.checkAt, a.agrees = cat, ch.Agrees
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -193,7 +194,8 @@ func shuffled(res *analyze.Result, o Options, seed uint64) *Collector {
 }
 
 func TestCollectorAgreesWithReference(t *testing.T) {
-	samePointer := gocmp.Comparer(func(a, b *analyze.Flow) bool { return a == b })
+	// The Collector keeps clones: equal flows, never the same memory.
+	sameFlow := gocmp.Comparer(func(a, b *analyze.Flow) bool { return reflect.DeepEqual(a, b) })
 	for _, tc := range collectorCases(t) {
 		for _, o := range collectorOptions {
 			c := shuffled(tc.res, o, 7)
@@ -206,7 +208,7 @@ func TestCollectorAgreesWithReference(t *testing.T) {
 			if len(c.kept) != keep {
 				t.Errorf("%s %+v: kept %d flows, want %d", tc.name, o, len(c.kept), keep)
 			}
-			if diff := gocmp.Diff(ref[:keep], v.listed, samePointer); diff != "" {
+			if diff := gocmp.Diff(ref[:keep], v.listed, sameFlow); diff != "" {
 				t.Errorf("%s %+v: listed (-reference +collector):\n%s", tc.name, o, diff)
 			}
 			anomalies, idW, kindW, epW := 0, 0, 0, 0
@@ -226,7 +228,7 @@ func TestCollectorAgreesWithReference(t *testing.T) {
 			for i := range want {
 				want[i].Checks = want[i].Checks[:min(1, len(want[i].Checks))]
 			}
-			if diff := gocmp.Diff(want, v.codes, samePointer); diff != "" {
+			if diff := gocmp.Diff(want, v.codes, sameFlow); diff != "" {
 				t.Errorf("%s %+v: digest (-reference +collector):\n%s", tc.name, o, diff)
 			}
 			wantKnobs := refKnobs(tc.res)
@@ -236,7 +238,7 @@ func TestCollectorAgreesWithReference(t *testing.T) {
 					*cs = (*cs)[:min(1, len(*cs))]
 				}
 			}
-			if diff := gocmp.Diff(wantKnobs, v.knobs, samePointer); diff != "" {
+			if diff := gocmp.Diff(wantKnobs, v.knobs, sameFlow); diff != "" {
 				t.Errorf("%s %+v: knobs (-reference +collector):\n%s", tc.name, o, diff)
 			}
 		}
@@ -292,6 +294,79 @@ func TestLargeCountsSeparated(t *testing.T) {
 		for _, s := range w.want {
 			if !strings.Contains(w.out.String(), s) {
 				t.Errorf("no %q in the report", s)
+			}
+		}
+	}
+}
+
+// scribble overwrites everything reachable from f, as building the next
+// flow in its memory would (and more).
+func scribble(f *analyze.Flow) {
+	for _, s := range []*analyze.Side{f.Sides.Client, f.Sides.Server} {
+		if s != nil {
+			clear(s.Durations)
+			for i := range s.States {
+				s.States[i] = analyze.StateEntry{}
+			}
+			for i := range s.FinFrames {
+				s.FinFrames[i] = 0
+			}
+			*s = analyze.Side{}
+		}
+	}
+	for i := range f.Diagnoses {
+		d := &f.Diagnoses[i]
+		for j := range d.Bounds {
+			if b := d.Bounds[j].Above; b != nil {
+				*b = -1
+			}
+			if b := d.Bounds[j].Below; b != nil {
+				*b = -1
+			}
+			d.Bounds[j] = analyze.Bound{}
+		}
+		for j := range d.Checks {
+			d.Checks[j] = analyze.SettingCheck{}
+		}
+		for j := range d.Frames {
+			d.Frames[j] = 0
+		}
+		*d = analyze.Diagnosis{}
+	}
+	for i := range f.Events {
+		f.Events[i] = analyze.Event{}
+	}
+	if f.Close.Reset != nil {
+		*f.Close.Reset = analyze.Reset{}
+	}
+	if f.Close.HalfClose != nil {
+		*f.Close.HalfClose = analyze.HalfClose{}
+	}
+	if f.Reuse != nil {
+		*f.Reuse = analyze.Reuse{}
+	}
+	*f = analyze.Flow{ID: -1}
+}
+
+// TestCollectorRecycled: a Collector given flows that are overwritten as
+// soon as Add returns (analyze.Options.Recycle) writes the same reports.
+func TestCollectorRecycled(t *testing.T) {
+	for _, tc := range collectorCases(t) {
+		for _, o := range append(collectorOptions, Options{FlowID: 3}, Options{FlowID: 3, Verbose: true}) {
+			o.Color, o.Width = "never", 100
+			want, got := collect(tc.res, o), NewCollector(o)
+			for _, f := range tc.res.Flows {
+				g := f.Clone()
+				got.Add(g)
+				scribble(g)
+			}
+			for i, write := range [][2]func(io.Writer, *analyze.Result) error{
+				{want.Text, got.Text}, {want.Markdown, got.Markdown}, {want.HTML, got.HTML}} {
+				var a, b strings.Builder
+				errA, errB := write[0](&a, tc.res), write[1](&b, tc.res)
+				if (errA == nil) != (errB == nil) || a.String() != b.String() {
+					t.Errorf("%s %+v: report %d differs when the flows are recycled (errors %v, %v)", tc.name, o, i, errA, errB)
+				}
 			}
 		}
 	}

@@ -75,7 +75,7 @@ func runCheck(args []string, stdin io.Reader, stdout io.Writer, l *logger, srcp 
 		l.errorf("%v", err)
 		return exitError
 	}
-	res, code := c.analyze(fs.Args(), stdin, l, nil, false, srcp)
+	res, code := c.analyze(fs.Args(), stdin, l, nil, srcp)
 	if res == nil || code != exitOK {
 		if code == exitOK {
 			code = exitError

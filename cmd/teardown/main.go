@@ -163,9 +163,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		Color: c.color, Verbose: c.verbose, FlowID: c.flow, Only: c.only,
 		Top: c.top, Command: commandLine(args),
 	}
-	// The flows are passed on as they finish (res.Flows stays empty):
-	// jsonl writes each, json keeps each encoded, the reports keep only
-	// what they show of it. worst is the rank of the most severe
+	// The flows are passed on as they finish (res.Flows stays empty), each
+	// built in the memory of the one before: jsonl writes each, json keeps
+	// each encoded, the reports keep copies of what they show. worst is the rank of the most severe
 	// diagnosis among the flows passed on, for --fail-on.
 	var jl *report.JSONL
 	var doc *report.JSONDoc
@@ -195,7 +195,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			return col.Add(f)
 		}
 	}
-	res, code := c.analyze(fs.Args(), stdin, l, emit, c.format == "jsonl" || c.format == "json", &src)
+	res, code := c.analyze(fs.Args(), stdin, l, emit, &src)
 	if res == nil {
 		return code
 	}
@@ -250,7 +250,7 @@ func (c *cli) flags(name string) *pflag.FlagSet {
 // expression) and runs the analysis. A nil result comes with the exit code
 // to return; a result with exitError means the input was damaged after
 // some of it was analysed (the report is still written).
-func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*analyze.Flow) error, recycle bool, srcp **source) (*analyze.Result, int) {
+func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*analyze.Flow) error, srcp **source) (*analyze.Result, int) {
 	files, expr := splitArgs(args)
 	if len(files) == 0 {
 		l.errorf("no capture file given")
@@ -291,7 +291,7 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 		return nil, exitError
 	}
 	pb := startProgress(l.w, c.quiet, files, rd.BytesRead, src.frame.Load)
-	res, err := analyze.Run(src, analyze.Options{MaxFlows: c.maxFlows, Emit: emit, Recycle: recycle, Sysctls: sys})
+	res, err := analyze.Run(src, analyze.Options{MaxFlows: c.maxFlows, Emit: emit, Recycle: emit != nil, Sysctls: sys})
 	pb.Stop()
 	code := exitOK
 	if err != nil {
