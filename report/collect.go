@@ -219,9 +219,7 @@ func (c *Collector) diagnosed(f *analyze.Flow, k concern, keep func() *analyze.F
 			a.d.Flows++
 		}
 		if d.Sysctl != "" {
-			if p, ok := a.sysctls[d.Sysctl]; !ok || at.cmp(p) < 0 {
-				a.sysctls[d.Sysctl] = at
-			}
+			earliest(a.sysctls, d.Sysctl, at)
 		}
 		for j, b := range d.Bounds {
 			bk := boundKey{b.Host, b.Sysctl, b.Of, b.Assumes}
@@ -253,14 +251,10 @@ func (c *Collector) diagnosed(f *analyze.Flow, k concern, keep func() *analyze.F
 		}
 		at := place{concern{id: f.ID}, i, 0}
 		if d.Advice != "" {
-			if p, ok := u.advice[d.Advice]; !ok || at.cmp(p) < 0 {
-				u.advice[d.Advice] = at
-			}
+			earliest(u.advice, d.Advice, at)
 		}
 		if h := sideHost(f, d.Side); h != "" {
-			if p, ok := u.hosts[h]; !ok || at.cmp(p) < 0 {
-				u.hosts[h] = at
-			}
+			earliest(u.hosts, h, at)
 		}
 	}
 	for s, codes := range bySysctl {
@@ -271,6 +265,13 @@ func (c *Collector) diagnosed(f *analyze.Flow, k concern, keep func() *analyze.F
 			c.combos[s] = m
 		}
 		m[strings.Join(codes, "\x00")]++
+	}
+}
+
+// earliest records at as k's place in m unless an earlier one is there.
+func earliest[K comparable](m map[K]place, k K, at place) {
+	if p, ok := m[k]; !ok || at.cmp(p) < 0 {
+		m[k] = at
 	}
 }
 
@@ -370,14 +371,10 @@ func (c *Collector) knobs(codes []codeDigest, s *analyze.Summary) []knobDigest {
 				continue
 			}
 			for a, at := range u.advice {
-				if p, ok := advice[a]; !ok || at.cmp(p) < 0 {
-					advice[a] = at
-				}
+				earliest(advice, a, at)
 			}
 			for h, at := range u.hosts {
-				if p, ok := hosts[h]; !ok || at.cmp(p) < 0 {
-					hosts[h] = at
-				}
+				earliest(hosts, h, at)
 			}
 		}
 		k.Advice, k.Hosts = inOrder(advice), inOrder(hosts)
