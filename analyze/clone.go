@@ -70,11 +70,6 @@ func cloneBounds(bs []Bound) []Bound {
 
 // Clone returns a deep copy of b.
 func (b Bound) Clone() Bound {
-	if b.Above != nil {
-		b.Above = ptr(*b.Above)
-	}
-	if b.Below != nil {
-		b.Below = ptr(*b.Below)
-	}
+	b.Above, b.Below = clonePtr(b.Above), clonePtr(b.Below)
 	return b
 }
