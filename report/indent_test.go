@@ -3,6 +3,8 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -58,4 +60,46 @@ func FuzzAppendIndented(f *testing.F) {
 			indentLikeStdlib(t, src)
 		}
 	})
+}
+
+// TestJSONDocSpills writes the JSON document of a few hundred flows with
+// chunks of 8 KB (a few flows each) of which 16 KB stay in memory, the rest in a temporary
+// file: the document is the one kept in memory gives, and no file is
+// left behind. With no directory for the file, everything stays in memory.
+func TestJSONDocSpills(t *testing.T) {
+	res := crowd(50)
+	var want bytes.Buffer
+	if err := JSON(&want, res); err != nil {
+		t.Fatal(err)
+	}
+	chunk, mem := docChunkSize, docMemory
+	t.Cleanup(func() { docChunkSize, docMemory = chunk, mem })
+	docChunkSize, docMemory = 8<<10, 16<<10
+
+	tmp := t.TempDir()
+	for _, dir := range []string{tmp, filepath.Join(tmp, "missing")} {
+		t.Setenv("TMPDIR", dir)
+		d := NewJSONDoc()
+		for i := len(res.Flows) - 1; i >= 0; i-- { // out of order
+			if err := d.Add(res.Flows[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got bytes.Buffer
+		if err := d.Write(&got, res); err != nil {
+			t.Fatal(err)
+		}
+		if (d.file != nil) != (dir == tmp) {
+			t.Errorf("TMPDIR %s: temporary file %v", dir, d.file != nil)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Errorf("TMPDIR %s: the document differs from the one kept in memory", dir)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) > 0 {
+			t.Errorf("left in TMPDIR: %v", left)
+		}
+	}
 }

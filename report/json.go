@@ -5,7 +5,9 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"slices"
 
 	"github.com/teardown/teardown/analyze"
@@ -15,6 +17,7 @@ import (
 // newline. Empty lists and maps are written as [] and {}, never null.
 func JSON(w io.Writer, res *analyze.Result) error {
 	d := NewJSONDoc()
+	defer d.Close()
 	for _, f := range res.Flows {
 		if err := d.Add(f); err != nil {
 			return err
@@ -27,43 +30,119 @@ func JSON(w io.Writer, res *analyze.Result) error {
 // time, in any order (as [analyze.Options.Emit], with Recycle: it keeps
 // nothing of a flow but its encoding, some 2.4 KB of compact JSON). Its
 // output is [JSON]'s for a result holding the same flows, sorted by id.
+//
+// The first docMemory bytes of encodings stay in memory; the rest go to
+// a temporary file (in os.TempDir, removed at once where the system
+// allows, else by Close), or stay in memory too when no file can be made.
 type JSONDoc struct {
-	chunks [][]byte // the encoded flows, back to back
+	buf    []byte     // the flow being encoded
+	cur    []byte     // the chunk being filled
+	chunks []docChunk // the full ones
+	inMem  int        // bytes of the chunks kept in memory
+	file   *os.File   // the temporary file, once needed
+	name   string     // its name, until removed
+	size   int64      // bytes written to it
+	noFile bool       // making it failed: keep every chunk in memory
 	index  []docFlow
 }
 
-// docFlow is where a flow's encoding is.
+// docChunk is a full chunk of encodings: in memory (mem), or at off in
+// the temporary file.
+type docChunk struct {
+	mem []byte
+	off int64
+}
+
+// docFlow is where a flow's encoding is: bytes start to end of chunk
+// (len(JSONDoc.chunks) for the one being filled when it was added).
 type docFlow struct{ id, chunk, start, end int }
 
-// docChunk is the size of JSONDoc's chunks: a flow is encoded into the
-// last one while it has room, so none is ever copied to grow.
-const docChunk = 4 << 20
+// Sizes of a JSONDoc's chunks and of the encodings it keeps in memory
+// before using a file (variables for the tests).
+var (
+	docChunkSize = 4 << 20
+	docMemory    = 16 << 20
+)
 
 // NewJSONDoc returns an empty JSONDoc.
 func NewJSONDoc() *JSONDoc { return &JSONDoc{} }
 
 // Add encodes f.
 func (d *JSONDoc) Add(f *analyze.Flow) error {
-	if len(d.chunks) == 0 || cap(d.chunks[len(d.chunks)-1])-len(d.chunks[len(d.chunks)-1]) < 64<<10 {
-		d.chunks = append(d.chunks, make([]byte, 0, docChunk))
-	}
-	n := len(d.chunks) - 1
-	c := d.chunks[n]
-	start := len(c)
-	c, err := appendFlow(c, f)
+	b, err := appendFlow(d.buf[:0], f)
 	if err != nil {
 		return err
 	}
-	if cap(c) != cap(d.chunks[n]) {
-		// A flow that outgrew the room left has a chunk of its own.
-		c = append(make([]byte, 0, len(c)-start), c[start:]...)
-		d.chunks = append(d.chunks, c)
-		n, start = n+1, 0
-	} else {
-		d.chunks[n] = c
+	d.buf = b
+	if len(d.cur)+len(b) > cap(d.cur) {
+		if err := d.retire(); err != nil {
+			return err
+		}
+		d.cur = make([]byte, 0, max(docChunkSize, len(b)))
 	}
-	d.index = append(d.index, docFlow{f.ID, n, start, len(c)})
+	start := len(d.cur)
+	d.cur = append(d.cur, b...)
+	d.index = append(d.index, docFlow{f.ID, len(d.chunks), start, len(d.cur)})
 	return nil
+}
+
+// retire files the chunk being filled: in memory up to docMemory, then
+// in the temporary file.
+func (d *JSONDoc) retire() error {
+	if len(d.cur) == 0 && cap(d.cur) == 0 {
+		return nil
+	}
+	if d.inMem+len(d.cur) <= docMemory || d.noFile {
+		d.chunks = append(d.chunks, docChunk{mem: d.cur})
+		d.inMem += len(d.cur)
+		return nil
+	}
+	if d.file == nil {
+		f, err := os.CreateTemp("", "teardown-json-*")
+		if err != nil {
+			d.noFile = true
+			return d.retire()
+		}
+		d.file, d.name = f, f.Name()
+		if os.Remove(d.name) == nil {
+			d.name = ""
+		}
+	}
+	if _, err := d.file.Write(d.cur); err != nil {
+		return fmt.Errorf("report: json: keeping the flows in a temporary file: %w", err)
+	}
+	d.chunks = append(d.chunks, docChunk{off: d.size})
+	d.size += int64(len(d.cur))
+	return nil
+}
+
+// Close removes the temporary file, if any.
+func (d *JSONDoc) Close() error {
+	if d.file == nil {
+		return nil
+	}
+	err := d.file.Close()
+	if d.name != "" {
+		if rerr := os.Remove(d.name); err == nil {
+			err = rerr
+		}
+	}
+	d.file, d.name = nil, ""
+	return err
+}
+
+// encoding returns flow f's encoding: in d's memory, or read from the
+// file into d.buf.
+func (d *JSONDoc) encoding(f docFlow) ([]byte, error) {
+	c := d.chunks[f.chunk]
+	if c.mem != nil {
+		return c.mem[f.start:f.end], nil
+	}
+	d.buf = slices.Grow(d.buf[:0], f.end-f.start)[:f.end-f.start]
+	if _, err := d.file.ReadAt(d.buf, c.off+int64(f.start)); err != nil {
+		return nil, fmt.Errorf("report: json: reading the flows back from a temporary file: %w", err)
+	}
+	return d.buf, nil
 }
 
 // Write writes the document: res with the flows d was given in place of
@@ -97,6 +176,10 @@ func (d *JSONDoc) Write(w io.Writer, res *analyze.Result) error {
 		_, err = w.Write(out)
 		return err
 	}
+	if err := d.retire(); err != nil {
+		return err
+	}
+	d.cur = nil
 	slices.SortStableFunc(d.index, func(a, b docFlow) int { return cmp.Compare(a.id, b.id) })
 	buf := append(make([]byte, 0, 256<<10), out[:at]...)
 	for i, f := range d.index {
@@ -104,7 +187,11 @@ func (d *JSONDoc) Write(w io.Writer, res *analyze.Result) error {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, "\n    "...)
-		buf = appendIndented(buf, d.chunks[f.chunk][f.start:f.end], "    ")
+		enc, err := d.encoding(f)
+		if err != nil {
+			return err
+		}
+		buf = appendIndented(buf, enc, "    ")
 		if len(buf) >= 192<<10 {
 			if _, err := w.Write(buf); err != nil {
 				return err

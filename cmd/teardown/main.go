@@ -184,6 +184,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	switch c.format {
 	case "json":
 		doc = report.NewJSONDoc()
+		defer doc.Close()
 		emit = selected(doc.Add)
 	case "jsonl":
 		jl = report.NewJSONL(out)
