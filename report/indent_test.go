@@ -65,7 +65,8 @@ func FuzzAppendIndented(f *testing.F) {
 // TestJSONDocSpills writes the JSON document of a few hundred flows with
 // chunks of 8 KB (a few flows each) of which 16 KB stay in memory, the rest in a temporary
 // file: the document is the one kept in memory gives, and no file is
-// left behind. With no directory for the file, everything stays in memory.
+// left behind. With no directory for the file, or a file that refuses
+// writes, everything stays in memory.
 func TestJSONDocSpills(t *testing.T) {
 	res := crowd(50)
 	var want bytes.Buffer
@@ -77,9 +78,18 @@ func TestJSONDocSpills(t *testing.T) {
 	docChunkSize, docMemory = 8<<10, 16<<10
 
 	tmp := t.TempDir()
-	for _, dir := range []string{tmp, filepath.Join(tmp, "missing")} {
+	for _, dir := range []string{tmp, filepath.Join(tmp, "missing"), "read-only"} {
 		t.Setenv("TMPDIR", dir)
 		d := NewJSONDoc()
+		if dir == "read-only" {
+			// A file that cannot be written to, as a full disk would
+			// refuse: the chunks stay in memory.
+			f, err := os.Open(filepath.Join("..", "testdata", "lab", "README.md"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.file = f
+		}
 		for i := len(res.Flows) - 1; i >= 0; i-- { // out of order
 			if err := d.Add(res.Flows[i]); err != nil {
 				t.Fatal(err)
@@ -89,8 +99,8 @@ func TestJSONDocSpills(t *testing.T) {
 		if err := d.Write(&got, res); err != nil {
 			t.Fatal(err)
 		}
-		if (d.file != nil) != (dir == tmp) {
-			t.Errorf("TMPDIR %s: temporary file %v", dir, d.file != nil)
+		if spilled := d.size > 0; spilled != (dir == tmp) {
+			t.Errorf("TMPDIR %s: %d bytes in the temporary file", dir, d.size)
 		}
 		if err := d.Close(); err != nil {
 			t.Fatal(err)

@@ -33,7 +33,8 @@ func JSON(w io.Writer, res *analyze.Result) error {
 //
 // The first docMemory bytes of encodings stay in memory; the rest go to
 // a temporary file (in os.TempDir, removed at once where the system
-// allows, else by Close), or stay in memory too when no file can be made.
+// allows, else by Close), or stay in memory too when no file can be made
+// or written to.
 type JSONDoc struct {
 	buf    []byte     // the flow being encoded
 	cur    []byte     // the chunk being filled
@@ -42,7 +43,7 @@ type JSONDoc struct {
 	file   *os.File   // the temporary file, once needed
 	name   string     // its name, until removed
 	size   int64      // bytes written to it
-	noFile bool       // making it failed: keep every chunk in memory
+	noFile bool       // making or writing it failed: keep the next chunks in memory
 	index  []docFlow
 }
 
@@ -109,7 +110,10 @@ func (d *JSONDoc) retire() error {
 		}
 	}
 	if _, err := d.file.Write(d.cur); err != nil {
-		return fmt.Errorf("report: json: keeping the flows in a temporary file: %w", err)
+		// A full disk (or a small tmpfs): this chunk and the next stay
+		// in memory; those in the file are still there to read.
+		d.noFile = true
+		return d.retire()
 	}
 	d.chunks = append(d.chunks, docChunk{off: d.size})
 	d.size += int64(len(d.cur))
