@@ -226,10 +226,11 @@ const labelWidth = 14 // "final states" and two spaces
 // maxTextFlows bounds the flow table without -v.
 const maxTextFlows = 50
 
-// Bounds on the text and Markdown summaries: hosts and address pairs
-// listed, lines of an example message, and of a finding or of what the
-// capture implies about a knob's value.
+// Bounds on the text and Markdown summaries: findings (text only), hosts
+// and address pairs listed, lines of an example message, and of a finding
+// or of what the capture implies about a knob's value.
 const (
+	maxFindings        = 6
 	maxHostPeaks       = 5
 	maxPortLoads       = 3
 	maxExampleLines    = 2
@@ -385,12 +386,17 @@ func hostBounds(c codeDigest, s *analyze.Summary) []string {
 // sysctl, then the message.
 func (t *textReport) findings(fs []analyze.Finding) {
 	indent := 2 + labelWidth
+	rest := len(fs) - maxFindings
+	fs = fs[:min(len(fs), maxFindings)]
 	for i, f := range fs {
 		l := t.lead(i, "findings").
 			add(t.st.sev(f.Severity), severityMark(f.Severity)).text(" ").
 			add(t.st.code, f.Code).text(" · " + f.Host)
 		t.emit(t.knobAfter(l, indent+2, f.Sysctl))
 		t.wrappedClip(indent+2, t.st.dim, f.Message, maxConclusionLines)
+	}
+	if rest > 0 {
+		t.emit(t.newLine().text(strings.Repeat(" ", indent)).add(t.st.dim, "and "+more(rest, "finding", "findings")+"; --format markdown lists them all"))
 	}
 }
 

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -193,5 +194,38 @@ func TestTextTableCap(t *testing.T) {
 	}
 	if n := strings.Count(render(t, res, Options{Verbose: true}), "✖ rst-unread-data · server"); n != 2*(maxTextFlows+10) {
 		t.Errorf("verbose: %d diagnosis lines, want a table row and a detail for each of %d flows", n, maxTextFlows+10)
+	}
+}
+
+// TestTextFindingsBounded: the terminal report shows the first
+// maxFindings findings across flows, worst first, then says how many more
+// there are; Markdown lists every one.
+func TestTextFindingsBounded(t *testing.T) {
+	res := incidentResult()
+	s := *res.Summary
+	s.Findings = nil
+	for i := range 9 {
+		sev := analyze.Warning
+		if i == 8 {
+			sev = analyze.Error // listed first, though last in the summary
+		}
+		s.Findings = append(s.Findings, analyze.Finding{Code: "rst-linger-zero", Severity: sev,
+			Host: fmt.Sprintf("198.51.100.%d", 10+i), Sysctl: "SO_LINGER", Message: fmt.Sprintf("burst %d", i)})
+	}
+	res.Summary = &s
+	out := render(t, res, Options{Width: 100})
+	if n := strings.Count(out, "rst-linger-zero · 198.51.100."); n != maxFindings {
+		t.Errorf("%d findings shown, want %d:\n%s", n, maxFindings, out)
+	}
+	for _, want := range []string{"rst-linger-zero · 198.51.100.18", "and 3 more findings; --format markdown lists them all"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	md := renderMarkdown(t, res, Options{})
+	for i := range 9 {
+		if !strings.Contains(md, fmt.Sprintf("burst %d", i)) {
+			t.Errorf("Markdown leaves out finding %d", i)
+		}
 	}
 }
