@@ -143,6 +143,15 @@ type Flow struct {
 	Events []Event `json:"events,omitempty"`
 }
 
+// WorstRank is the Rank of f's most severe diagnosis, 0 without any.
+func (f *Flow) WorstRank() int {
+	w := 0
+	for _, d := range f.Diagnoses {
+		w = max(w, d.Severity.Rank())
+	}
+	return w
+}
+
 // Event is one close-related segment of a flow.
 type Event struct {
 	Frame uint64 `json:"frame"`

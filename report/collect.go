@@ -96,7 +96,7 @@ type concern struct {
 }
 
 func concernOf(f *analyze.Flow) concern {
-	return concern{worst(f), Anomalous(f), f.Start, f.ID}
+	return concern{f.WorstRank(), Anomalous(f), f.Start, f.ID}
 }
 
 func (a concern) cmp(b concern) int {

@@ -21,7 +21,7 @@ import (
 // it must agree with the reference on every input.
 
 func refByConcern(a, b *analyze.Flow) int {
-	if c := cmp.Compare(worst(b), worst(a)); c != 0 {
+	if c := cmp.Compare(b.WorstRank(), a.WorstRank()); c != 0 {
 		return c
 	}
 	if aa, ba := Anomalous(a), Anomalous(b); aa != ba {

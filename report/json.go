@@ -90,7 +90,7 @@ func (d *JSONDoc) Add(f *analyze.Flow) error {
 // retire files the chunk being filled: in memory up to docMemory, then
 // in the temporary file.
 func (d *JSONDoc) retire() error {
-	if len(d.cur) == 0 && cap(d.cur) == 0 {
+	if d.cur == nil {
 		return nil
 	}
 	if d.inMem+len(d.cur) <= docMemory || d.noFile {

@@ -75,16 +75,7 @@ func Anomalous(f *analyze.Flow) bool {
 	if f.Close.Kind == analyze.ResetKind || f.Close.Kind == analyze.HalfClosedAtEnd {
 		return true
 	}
-	return worst(f) >= analyze.Warning.Rank()
-}
-
-// worst is the rank of f's most severe diagnosis, 0 without any.
-func worst(f *analyze.Flow) int {
-	w := 0
-	for _, d := range f.Diagnoses {
-		w = max(w, d.Severity.Rank())
-	}
-	return w
+	return f.WorstRank() >= analyze.Warning.Rank()
 }
 
 // byRank sorts diagnoses most severe first, keeping analyze's order among

@@ -177,7 +177,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			if c.flow != 0 && f.ID != c.flow {
 				return nil
 			}
-			worst = max(worst, worstRank(f))
+			worst = max(worst, f.WorstRank())
 			return add(f)
 		}
 	}
@@ -192,7 +192,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	default:
 		col = report.NewCollector(ropt)
 		emit = func(f *analyze.Flow) error {
-			worst = max(worst, worstRank(f))
+			worst = max(worst, f.WorstRank())
 			return col.Add(f)
 		}
 	}
@@ -389,15 +389,6 @@ func splitArgs(args []string) (files []string, expr string) {
 		files = append(files, a)
 	}
 	return files, ""
-}
-
-// worstRank is the rank of f's most severe diagnosis, 0 without any.
-func worstRank(f *analyze.Flow) int {
-	w := 0
-	for _, d := range f.Diagnoses {
-		w = max(w, d.Severity.Rank())
-	}
-	return w
 }
 
 func captureInfo(in capture.Info) analyze.Capture {
