@@ -301,8 +301,10 @@ type Conn struct {
 	Prior *Prior
 
 	// z holds the rest of a connection handed over asleep (see
-	// TableOptions.LateWake) until Wake decodes it.
-	z []byte
+	// TableOptions.LateWake) until Wake decodes it; zs is the block it
+	// is in, given back to the table by Release.
+	z  []byte
+	zs *slab
 }
 
 // Asleep reports whether c was handed over asleep and Wake has not

@@ -129,6 +129,7 @@ func TestLateWake(t *testing.T) {
 		}
 		for _, c := range out {
 			c.Wake()
+			flows.DropBlock(c)
 			if len(c.Events) == 0 {
 				c.Events = nil
 			}
@@ -225,26 +226,29 @@ func TestHandOverOwnership(t *testing.T) {
 	}
 }
 
+// snapshot copies what c holds, the storage Release lets the table reuse
+// (its details and its event list) included, but not the block of
+// encodings it was handed over in.
+func snapshot(c *flows.Conn) flows.Conn {
+	s := *c
+	flows.DropBlock(&s)
+	for x := range s.Dir {
+		d := *c.Dir[x].Detail
+		s.Dir[x].Detail = &d
+	}
+	s.Events = nil // a reused list is empty, not nil
+	if len(c.Events) > 0 {
+		s.Events = slices.Clone(c.Events)
+	}
+	return s
+}
+
 // TestReleaseReuses checks that connections given back with Release are
 // reused, and that reuse changes nothing the table hands over.
 func TestReleaseReuses(t *testing.T) {
 	var buf bytes.Buffer
 	if _, err := synth.Generate(&buf, synth.Config{Seed: 11, Packets: 100_000, Concurrency: 2000}); err != nil {
 		t.Fatal(err)
-	}
-	// snapshot copies what c holds, the storage Release lets the table
-	// reuse (its details and its event list) included.
-	snapshot := func(c *flows.Conn) flows.Conn {
-		s := *c
-		for x := range s.Dir {
-			d := *c.Dir[x].Detail
-			s.Dir[x].Detail = &d
-		}
-		s.Events = nil // a reused list is empty, not nil
-		if len(c.Events) > 0 {
-			s.Events = slices.Clone(c.Events)
-		}
-		return s
 	}
 	run := func(release bool) (out []flows.Conn, reused int) {
 		seen := map[*flows.Conn]bool{}
@@ -350,4 +354,52 @@ func TestAheadChangesNothing(t *testing.T) {
 		t.Fatalf("only %d connections", len(want))
 	}
 	sameConns(t, "with Ahead", run(true), want)
+}
+
+// TestBlocksReused hands lingering connections over asleep and wakes and
+// releases them a few batches later, as analyze's builder does, and checks
+// that the blocks their encodings were in are reused (recycled blocks are
+// overwritten, so a block reused while a connection in it was still
+// asleep would wake that connection different) and that every connection
+// equals the one a table handing everything over awake finishes.
+func TestBlocksReused(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, synth.Config{Seed: 12, Packets: 300_000, Concurrency: 200}); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	const batch, behind = 64, 3
+	run := func(late, release bool) ([]flows.Conn, flows.TableStats) {
+		var out []flows.Conn
+		var pending []*flows.Conn
+		var tb *flows.Table
+		settle := func(cs []*flows.Conn) {
+			for _, c := range cs {
+				c.Wake()
+				out = append(out, snapshot(c))
+				if release {
+					tb.Release(c)
+				}
+			}
+		}
+		tb = flows.NewTable(flows.TableOptions{LateWake: late, Finish: func(c *flows.Conn) error {
+			pending = append(pending, c)
+			if len(pending) == batch*behind {
+				settle(pending[:batch])
+				pending = append(pending[:0], pending[batch:]...)
+			}
+			return nil
+		}})
+		feed(t, tb, data)
+		settle(pending)
+		return out, tb.Stats()
+	}
+	want, _ := run(false, false)
+	kept, st0 := run(true, false)
+	got, st := run(true, true)
+	sameConns(t, "released late", got, want)
+	sameConns(t, "never released", kept, want)
+	if st.Slept < 10_000 || st.Blocks*3 > st0.Blocks {
+		t.Errorf("%d connections slept in %d blocks, %d without Release: blocks are not reused", st.Slept, st.Blocks, st0.Blocks)
+	}
 }

@@ -66,6 +66,10 @@ type TableStats struct {
 	Sleeping, Slept int
 	// PeakAwake is the most live connections awake (at full size) at once.
 	PeakAwake int
+	// Blocks counts the blocks of lingering connections' encodings
+	// allocated; each is reused once the connections in it are decoded
+	// or released.
+	Blocks int
 }
 
 // Table groups segments into connections by 4-tuple and incarnation and
@@ -102,7 +106,8 @@ type Table struct {
 	zbuf      []byte
 	sweep     []*Conn
 	free      []*Conn // connections put to sleep or released, for reuse
-	slab      []byte  // storage for lingering connections' encodings
+	slab      *slab   // the block lingering connections' encodings go to
+	slabs     []*slab // blocks no encoding uses any more, for reuse
 	spare     *tomb   // the latest woken one's, for reuse
 	// idle orders the awake connections by last activity, lazily, for
 	// eviction; kept only while armed: from when the table first
@@ -125,6 +130,7 @@ type tomb struct {
 	q     uint8
 	prior *Prior
 	z     []byte
+	zs    *slab // the block z is in, if shared
 	prev  *Prior
 	id    int
 	last  int64

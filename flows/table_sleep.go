@@ -33,7 +33,8 @@ func (t *Table) sleep(c *Conn, idle bool) {
 	h := t.m.hash(&st.key)
 	e := &t.m.e[t.m.find(&st.key, h)]
 	t.zbuf = encodeConn(t.zbuf[:0], c)
-	tb := &tomb{key: st.key, z: t.keep(t.zbuf, idle), prev: c.Prev, id: c.ID, last: c.Last.Time, q: q}
+	z, zs := t.keep(t.zbuf, idle)
+	tb := &tomb{key: st.key, z: z, zs: zs, prev: c.Prev, id: c.ID, last: c.Last.Time, q: q}
 	e.c, e.t = nil, tb
 	if sleepCheck != nil {
 		kept[tb] = c
@@ -65,7 +66,7 @@ func (t *Table) wakeToFinish(i int) *Conn {
 	tb := e.t
 	c := t.newConn()
 	decodeHead(c, tb.z, &tb.key)
-	c.z, c.Prev = tb.z, tb.prev
+	c.z, c.zs, c.Prev = tb.z, tb.zs, tb.prev
 	t.woke(e, tb, c, false)
 	return c
 }
@@ -77,6 +78,7 @@ func (t *Table) wake(i int) *Conn {
 	c := t.newConn()
 	decodeInto(c, tb.z, &tb.key)
 	c.Prev = tb.prev
+	t.unref(tb.zs)
 	if sleepCheck != nil {
 		if k := kept[tb]; k != nil {
 			before := *k
@@ -93,7 +95,7 @@ func (t *Table) wake(i int) *Conn {
 // the table (and so joins the idle heap, when armed) rather than being
 // finished at once.
 func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn, stays bool) {
-	tb.z, tb.prev = nil, nil
+	tb.z, tb.zs, tb.prev = nil, nil, nil
 	t.sq[tb.q].gone()
 	e.c, e.t = c, nil
 	if sleepCheck == nil {
@@ -116,6 +118,10 @@ const maxFree = 1024
 // it holds, after. Call it on the goroutine that calls Add. Optional: a
 // connection never released is left to the garbage collector.
 func (t *Table) Release(c *Conn) {
+	if c.zs != nil {
+		t.unref(c.zs)
+		c.zs = nil
+	}
 	if sleepCheck == nil && len(t.free) < maxFree {
 		c.z = nil
 		t.free = append(t.free, c)
@@ -126,22 +132,73 @@ func (t *Table) Release(c *Conn) {
 // connections.
 const slabSize = 64 << 10
 
-// keep returns a copy of encoding z of a connection put to sleep. Those of
-// complete connections share blocks: they wake, or leave the table, about
-// in the order they slept (at the end of their linger), so a block is
-// garbage soon after its last one leaves, and the table makes one
-// allocation per block instead of one per connection. Idle ones, which
-// may sleep for the rest of the capture, get their own.
-func (t *Table) keep(z []byte, idle bool) []byte {
+// maxSlabs bounds the empty blocks kept for reuse.
+const maxSlabs = 64
+
+// slab is a block of lingering connections' encodings; n counts those
+// not yet decoded (or, handed over asleep, not yet released).
+type slab struct {
+	b []byte
+	n int
+}
+
+// keep returns a copy of encoding z of a connection put to sleep, and the
+// block it is in. Those of complete connections share blocks: they wake,
+// or leave the table, about in the order they slept (at the end of their
+// linger), so a block is soon empty again after its last one leaves, and
+// is reused for the next ones: the table allocates a block, not a string
+// per connection, and not even that once its lingering ones reach their
+// peak. Idle ones, which may sleep for the rest of the capture, get their
+// own string and no block.
+func (t *Table) keep(z []byte, idle bool) ([]byte, *slab) {
 	if idle || len(z) > slabSize/16 {
-		return bytes.Clone(z)
+		return bytes.Clone(z), nil
 	}
-	if len(t.slab)+len(z) > cap(t.slab) {
-		t.slab = make([]byte, 0, slabSize)
+	s := t.slab
+	if s == nil || len(s.b)+len(z) > cap(s.b) {
+		if s != nil && s.n == 0 {
+			t.recycle(s)
+		}
+		if n := len(t.slabs); n > 0 {
+			s = t.slabs[n-1]
+			t.slabs[n-1] = nil
+			t.slabs = t.slabs[:n-1]
+		} else {
+			s = &slab{b: make([]byte, 0, slabSize)}
+			t.stats.Blocks++
+		}
+		t.slab = s
 	}
-	n := len(t.slab)
-	t.slab = append(t.slab, z...)
-	return t.slab[n:len(t.slab):len(t.slab)]
+	n := len(s.b)
+	s.b = append(s.b, z...)
+	s.n++
+	return s.b[n:len(s.b):len(s.b)], s
+}
+
+// unref records that an encoding in block s (nil: none) is decoded, or
+// released, for good.
+func (t *Table) unref(s *slab) {
+	if s == nil {
+		return
+	}
+	s.n--
+	if s.n == 0 && s != t.slab {
+		t.recycle(s)
+	}
+}
+
+// recycle keeps empty block s for reuse, when there is room.
+func (t *Table) recycle(s *slab) {
+	if len(t.slabs) >= maxSlabs {
+		return
+	}
+	// Poisoned: a stale read of an encoding of s, a bug, decodes
+	// nonsense (and fails tests) rather than a plausible connection.
+	for i := range s.b {
+		s.b[i] = 0xff
+	}
+	s.b = s.b[:0]
+	t.slabs = append(t.slabs, s)
 }
 
 // newConn returns a connection put to sleep earlier, reset, or a new one.
