@@ -159,10 +159,16 @@ func packBits(bs ...bool) uint64 {
 
 func bit(x uint64, i int) bool { return x&(1<<i) != 0 }
 
+// encodedBound bounds the length of the encoding of a connection with n
+// events: at most 10 bytes a number, 2 + 2 x 90 + 30 numbers, 20 an
+// event. maxEncoded bounds every connection's.
+func encodedBound(n int) int { return 10 * (212 + 20*n) }
+
+const maxEncoded = 10 * (212 + 20*MaxEvents)
+
 // encodeConn appends c's encoding to b.
 func encodeConn(b []byte, c *Conn) []byte {
-	// At most 10 bytes a number: 2 + 2 x 90 + 30 numbers, 20 an event.
-	need := len(b) + 10*(212+20*len(c.Events))
+	need := len(b) + encodedBound(len(c.Events))
 	b = slices.Grow(b, need-len(b))
 	w := zw{b: b[:need], n: len(b), f0: c.First.Frame, t0: c.First.Time}
 	// The head: what finishing a connection needs (decodeHead).

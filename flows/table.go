@@ -121,19 +121,30 @@ type Table struct {
 	sink  uint64 // Ahead's loads
 }
 
-// tomb is a remembered finished connection, or a sleeping one (z set).
+// tomb is a remembered finished connection, or a sleeping one (zs set).
+// Its fields are laid out to take 80 bytes: there is one for each
+// lingering and each remembered connection.
 type tomb struct {
 	key  tupleKey
 	dead bool // consumed by a new incarnation
-	// A sleeping connection: its encoding (nil once woken), its Prev,
-	// ID and last activity, and its queue in Table.sq.
-	q     uint8
-	prior *Prior
-	z     []byte
-	zs    *slab // the block z is in, if shared
-	prev  *Prior
-	id    int
-	last  int64
+	// A sleeping connection: its queue in Table.sq, its encoding (zn
+	// bytes at zoff in block zs; zs is nil once woken), Prev (p), ID and
+	// last activity. A remembered one: its Prior (p).
+	q    uint8
+	zn   uint16
+	zoff uint32
+	p    *Prior
+	zs   *slab
+	last int64
+	id   int
+}
+
+// asleep reports whether tb holds a sleeping connection.
+func (tb *tomb) asleep() bool { return tb.zs != nil }
+
+// enc returns the encoding of tb's sleeping connection.
+func (tb *tomb) enc() []byte {
+	return tb.zs.b[tb.zoff : tb.zoff+uint32(tb.zn) : tb.zoff+uint32(tb.zn)]
 }
 
 // entry returns the index of tb's map entry.
@@ -261,7 +272,7 @@ func (t *Table) Add(s *Segment) error {
 	woke := false
 	if i := t.m.find(k, h); i >= 0 {
 		e := &t.m.e[i]
-		if c = e.c; c == nil && e.t.z != nil {
+		if c = e.c; c == nil && e.t.asleep() {
 			c, woke = t.wake(i), true
 		}
 	}
@@ -307,7 +318,7 @@ func (t *Table) Flush() error {
 	for i := range t.m.e {
 		if e := &t.m.e[i]; e.c != nil {
 			live = append(live, entry{id: e.c.ID, c: e.c})
-		} else if e.t != nil && e.t.z != nil {
+		} else if e.t != nil && e.t.asleep() {
 			live = append(live, entry{id: e.t.id, tb: e.t})
 		}
 	}
@@ -336,7 +347,7 @@ func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prio
 	e := &t.m.e[t.m.slot(k, h)]
 	if tb := e.t; tb != nil {
 		if prev == nil {
-			prev = tb.prior
+			prev = tb.p
 		}
 		tb.dead, e.t = true, nil
 		t.nTombs--
@@ -458,7 +469,7 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 		} else {
 			tb = new(tomb)
 		}
-		*tb = tomb{key: key, prior: p}
+		*tb = tomb{key: key, p: p}
 		t.m.e[i].t = tb
 		t.nTombs++
 		t.tombQ = append(t.tombQ, tb)
@@ -484,7 +495,7 @@ func (t *Table) expire() {
 	t.disarm()
 	for t.tombH < len(t.tombQ) {
 		tb := t.tombQ[t.tombH]
-		if !tb.dead && tb.prior.Last.Time+t.opts.Linger+t.opts.Remember > t.now {
+		if !tb.dead && tb.p.Last.Time+t.opts.Linger+t.opts.Remember > t.now {
 			break
 		}
 		if !tb.dead {

@@ -33,8 +33,8 @@ func (t *Table) sleep(c *Conn, idle bool) {
 	h := t.m.hash(&st.key)
 	e := &t.m.e[t.m.find(&st.key, h)]
 	t.zbuf = encodeConn(t.zbuf[:0], c)
-	z, zs := t.keep(t.zbuf, idle)
-	tb := &tomb{key: st.key, z: z, zs: zs, prev: c.Prev, id: c.ID, last: c.Last.Time, q: q}
+	tb := &tomb{key: st.key, p: c.Prev, id: c.ID, last: c.Last.Time, q: q}
+	t.keep(tb, t.zbuf, idle)
 	e.c, e.t = nil, tb
 	if sleepCheck != nil {
 		kept[tb] = c
@@ -65,8 +65,9 @@ func (t *Table) wakeToFinish(i int) *Conn {
 	e := &t.m.e[i]
 	tb := e.t
 	c := t.newConn()
-	decodeHead(c, tb.z, &tb.key)
-	c.z, c.zs, c.Prev = tb.z, tb.zs, tb.prev
+	z := tb.enc()
+	decodeHead(c, z, &tb.key)
+	c.z, c.zs, c.Prev = z, tb.zs, tb.p
 	t.woke(e, tb, c, false)
 	return c
 }
@@ -76,8 +77,8 @@ func (t *Table) wake(i int) *Conn {
 	e := &t.m.e[i]
 	tb := e.t
 	c := t.newConn()
-	decodeInto(c, tb.z, &tb.key)
-	c.Prev = tb.prev
+	decodeInto(c, tb.enc(), &tb.key)
+	c.Prev = tb.p
 	t.unref(tb.zs)
 	if sleepCheck != nil {
 		if k := kept[tb]; k != nil {
@@ -95,7 +96,7 @@ func (t *Table) wake(i int) *Conn {
 // the table (and so joins the idle heap, when armed) rather than being
 // finished at once.
 func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn, stays bool) {
-	tb.z, tb.zs, tb.prev = nil, nil, nil
+	tb.zs, tb.p = nil, nil
 	t.sq[tb.q].gone()
 	e.c, e.t = c, nil
 	if sleepCheck == nil {
@@ -135,24 +136,26 @@ const slabSize = 64 << 10
 // maxSlabs bounds the empty blocks kept for reuse.
 const maxSlabs = 64
 
-// slab is a block of lingering connections' encodings; n counts those
-// not yet decoded (or, handed over asleep, not yet released).
+// slab is a block of lingering connections' encodings (or the encoding
+// of one idle connection); n counts those not yet decoded (or, handed
+// over asleep, not yet released).
 type slab struct {
 	b []byte
 	n int
 }
 
-// keep returns a copy of encoding z of a connection put to sleep, and the
-// block it is in. Those of complete connections share blocks: they wake,
-// or leave the table, about in the order they slept (at the end of their
-// linger), so a block is soon empty again after its last one leaves, and
-// is reused for the next ones: the table allocates a block, not a string
-// per connection, and not even that once its lingering ones reach their
-// peak. Idle ones, which may sleep for the rest of the capture, get their
-// own string and no block.
-func (t *Table) keep(z []byte, idle bool) ([]byte, *slab) {
+// keep stores encoding z of the connection put to sleep as tb's. Those of
+// complete connections share blocks: they wake, or leave the table, about
+// in the order they slept (at the end of their linger), so a block is
+// soon empty again after its last one leaves, and is reused for the next
+// ones: the table allocates a block, not a string per connection, and not
+// even that once its lingering ones reach their peak. Idle ones, which
+// may sleep for the rest of the capture, get their own.
+func (t *Table) keep(tb *tomb, z []byte, idle bool) {
+	tb.zn = uint16(len(z))
 	if idle || len(z) > slabSize/16 {
-		return bytes.Clone(z), nil
+		tb.zs = &slab{b: bytes.Clone(z), n: 1}
+		return
 	}
 	s := t.slab
 	if s == nil || len(s.b)+len(z) > cap(s.b) {
@@ -169,11 +172,13 @@ func (t *Table) keep(z []byte, idle bool) ([]byte, *slab) {
 		}
 		t.slab = s
 	}
-	n := len(s.b)
+	tb.zs, tb.zoff = s, uint32(len(s.b))
 	s.b = append(s.b, z...)
 	s.n++
-	return s.b[n:len(s.b):len(s.b)], s
 }
+
+// A tomb holds the length of an encoding in 16 bits.
+const _ uint16 = maxEncoded
 
 // unref records that an encoding in block s (nil: none) is decoded, or
 // released, for good.
@@ -187,9 +192,10 @@ func (t *Table) unref(s *slab) {
 	}
 }
 
-// recycle keeps empty block s for reuse, when there is room.
+// recycle keeps empty block s for reuse, when there is room (and it is
+// one).
 func (t *Table) recycle(s *slab) {
-	if len(t.slabs) >= maxSlabs {
+	if len(t.slabs) >= maxSlabs || cap(s.b) != slabSize {
 		return
 	}
 	// Poisoned: a stale read of an encoding of s, a bug, decodes
@@ -336,7 +342,7 @@ func (s *sleepQ) gone() {
 	if stale := len(s.q) - s.h - s.n; stale > 1024 && stale > 2*s.n {
 		q := s.q[:0]
 		for _, tb := range s.q[s.h:] {
-			if tb.z != nil {
+			if tb.asleep() {
 				q = append(q, tb)
 			}
 		}
@@ -349,7 +355,7 @@ func (s *sleepQ) gone() {
 // ones from the front.
 func (s *sleepQ) first() *tomb {
 	for s.h < len(s.q) {
-		if tb := s.q[s.h]; tb.z != nil {
+		if tb := s.q[s.h]; tb.asleep() {
 			return tb
 		}
 		s.q[s.h] = nil
