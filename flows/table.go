@@ -90,14 +90,14 @@ type TableStats struct {
 type Table struct {
 	opts TableOptions
 	// m holds the live connections and the remembered finished ones;
-	// nLive and nTombs count them. tombQ holds the remembered ones oldest
-	// first, from tombH on.
-	m      *connMap
-	nLive  int
-	nTombs int
-	tombQ  []*tomb
-	tombH  int
-	hs     list // connections stuck in their handshake, by last activity
+	// nLive and nMem count them. memQ holds the remembered ones oldest
+	// first, from memH on.
+	m     *connMap
+	nLive int
+	nMem  int
+	memQ  []*memory
+	memH  int
+	hs    list // connections stuck in their handshake, by last activity
 	// sq holds the sleeping connections by kind (qDone, qIdle, qHS), each
 	// queue by last activity; nSleep counts them.
 	sq        [3]sleepQ
@@ -108,7 +108,6 @@ type Table struct {
 	free      []*Conn // connections put to sleep or released, for reuse
 	slab      *slab   // the block lingering connections' encodings go to
 	slabs     []*slab // blocks no encoding uses any more, for reuse
-	spare     *tomb   // the latest woken one's, for reuse
 	// idle orders the awake connections by last activity, lazily, for
 	// eviction; kept only while armed: from when the table first
 	// reaches MaxFlows until it falls to half of it.
@@ -121,15 +120,21 @@ type Table struct {
 	sink  uint64 // Ahead's loads
 }
 
-// tomb is a remembered finished connection, or a sleeping one (zs set).
-// Its fields are laid out to take 80 bytes: there is one for each
-// lingering and each remembered connection.
+// rec begins both records a map entry may hold instead of a live
+// connection: the tomb of a sleeping one and the memory of a finished
+// one; isMem says which. There is one for each lingering and each
+// remembered connection, so each takes what it needs only.
+type rec struct {
+	key   tupleKey
+	isMem bool
+	dead  bool // a memory consumed by a new incarnation
+}
+
+// tomb is a sleeping connection: its queue in Table.sq, its encoding (zn
+// bytes at zoff in block zs; zs is nil once woken), its Prev (p), ID and
+// last activity. It takes 80 bytes.
 type tomb struct {
-	key  tupleKey
-	dead bool // consumed by a new incarnation
-	// A sleeping connection: its queue in Table.sq, its encoding (zn
-	// bytes at zoff in block zs; zs is nil once woken), Prev (p), ID and
-	// last activity. A remembered one: its Prior (p).
+	rec
 	q    uint8
 	zn   uint16
 	zoff uint32
@@ -137,6 +142,13 @@ type tomb struct {
 	zs   *slab
 	last int64
 	id   int
+}
+
+// memory is a remembered finished connection: its Prior, which the
+// Finish callback and the next incarnation see, is part of it.
+type memory struct {
+	rec
+	Prior
 }
 
 // asleep reports whether tb holds a sleeping connection.
@@ -148,7 +160,7 @@ func (tb *tomb) enc() []byte {
 }
 
 // entry returns the index of tb's map entry.
-func (t *Table) entry(tb *tomb) int { return t.m.find(&tb.key, t.m.hash(&tb.key)) }
+func (t *Table) entry(r *rec) int { return t.m.find(&r.key, t.m.hash(&r.key)) }
 
 // NewTable returns an empty table.
 func NewTable(opts TableOptions) *Table {
@@ -176,7 +188,7 @@ func NewTable(opts TableOptions) *Table {
 func (t *Table) Stats() TableStats {
 	s := t.stats
 	s.Live = t.nLive
-	s.Remembered = t.nTombs
+	s.Remembered = t.nMem
 	s.Sleeping = t.nSleep
 	return s
 }
@@ -272,7 +284,7 @@ func (t *Table) Add(s *Segment) error {
 	woke := false
 	if i := t.m.find(k, h); i >= 0 {
 		e := &t.m.e[i]
-		if c = e.c; c == nil && e.t.asleep() {
+		if c = e.c; c == nil && e.tomb() != nil {
 			c, woke = t.wake(i), true
 		}
 	}
@@ -318,15 +330,15 @@ func (t *Table) Flush() error {
 	for i := range t.m.e {
 		if e := &t.m.e[i]; e.c != nil {
 			live = append(live, entry{id: e.c.ID, c: e.c})
-		} else if e.t != nil && e.t.asleep() {
-			live = append(live, entry{id: e.t.id, tb: e.t})
+		} else if tb := e.tomb(); tb != nil {
+			live = append(live, entry{id: tb.id, tb: tb})
 		}
 	}
 	slices.SortFunc(live, func(a, b entry) int { return a.id - b.id })
 	for i := range live {
 		c := live[i].c
 		if tb := live[i].tb; tb != nil {
-			c = t.wakeToFinish(t.entry(tb))
+			c = t.wakeToFinish(t.entry(&tb.rec))
 		}
 		live[i] = entry{}
 		t.finish(c, EndOfCapture, t.now)
@@ -345,12 +357,12 @@ func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prio
 		t.evict()
 	}
 	e := &t.m.e[t.m.slot(k, h)]
-	if tb := e.t; tb != nil {
+	if m := e.memory(); m != nil {
 		if prev == nil {
-			prev = tb.p
+			prev = &m.Prior
 		}
-		tb.dead, e.t = true, nil
-		t.nTombs--
+		m.dead, e.r = true, nil
+		t.nMem--
 	}
 	t.ids++
 	t.stats.Flows++
@@ -455,25 +467,24 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 	}
 	t.idle.remove(c)
 	c.End, c.EndTime = why, at
-	p := &Prior{ID: c.ID, Incarnation: c.Incarnation, Last: c.Last, clientIsA: st.clientIsA}
+	// Remembered for a SYN that reuses the 4-tuple later. An evicted
+	// connection is not: its 4-tuple may still be live on the wire.
+	var m *memory
+	p := &Prior{}
+	if why == EndLinger || why == EndIdleHandshake {
+		m = &memory{rec: rec{key: key, isMem: true}}
+		p = &m.Prior
+	}
+	*p = Prior{ID: c.ID, Incarnation: c.Incarnation, Last: c.Last, clientIsA: st.clientIsA}
 	c.Prior = p
 	if err := t.opts.Finish(c); err != nil && t.err == nil {
 		t.err = err
 	}
-	if why == EndLinger || why == EndIdleHandshake {
-		// Remembered for a SYN that reuses the 4-tuple later. An evicted
-		// connection is not: its 4-tuple may still be live on the wire.
-		tb := t.spare
-		if tb != nil {
-			t.spare = nil
-		} else {
-			tb = new(tomb)
-		}
-		*tb = tomb{key: key, p: p}
-		t.m.e[i].t = tb
-		t.nTombs++
-		t.tombQ = append(t.tombQ, tb)
-	} else if e := &t.m.e[i]; e.t == nil {
+	if m != nil {
+		t.m.e[i].r = &m.rec
+		t.nMem++
+		t.memQ = append(t.memQ, m)
+	} else if e := &t.m.e[i]; e.r == nil {
 		t.m.removeAt(i)
 	}
 	return p
@@ -482,7 +493,7 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 // expire finishes lingering connections and forgets old Priors.
 func (t *Table) expire() {
 	for tb := t.sq[qDone].first(); tb != nil && tb.last+t.opts.Linger <= t.now; tb = t.sq[qDone].first() {
-		c := t.wakeToFinish(t.entry(tb))
+		c := t.wakeToFinish(t.entry(&tb.rec))
 		t.finish(c, EndLinger, c.Last.Time+t.opts.Linger)
 	}
 	t.expireHandshakes()
@@ -493,26 +504,26 @@ func (t *Table) expire() {
 		t.sleepUnderPressure()
 	}
 	t.disarm()
-	for t.tombH < len(t.tombQ) {
-		tb := t.tombQ[t.tombH]
-		if !tb.dead && tb.p.Last.Time+t.opts.Linger+t.opts.Remember > t.now {
+	for t.memH < len(t.memQ) {
+		m := t.memQ[t.memH]
+		if !m.dead && m.Last.Time+t.opts.Linger+t.opts.Remember > t.now {
 			break
 		}
-		if !tb.dead {
-			i := t.entry(tb)
+		if !m.dead {
+			i := t.entry(&m.rec)
 			e := &t.m.e[i]
-			e.t = nil
-			t.nTombs--
+			e.r = nil
+			t.nMem--
 			if e.c == nil {
 				t.m.removeAt(i)
 			}
 		}
-		t.tombQ[t.tombH] = nil
-		t.tombH++
+		t.memQ[t.memH] = nil
+		t.memH++
 	}
-	if t.tombH > 1024 && t.tombH*2 > len(t.tombQ) {
-		t.tombQ = append(t.tombQ[:0], t.tombQ[t.tombH:]...)
-		t.tombH = 0
+	if t.memH > 1024 && t.memH*2 > len(t.memQ) {
+		t.memQ = append(t.memQ[:0], t.memQ[t.memH:]...)
+		t.memH = 0
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"math/rand/v2"
+	"unsafe"
 )
 
 // connMap maps 4-tuples to the live connection and the remembered end of
@@ -17,10 +18,13 @@ type connMap struct {
 	mask uint64
 }
 
+// mapEntry holds a live connection (c), a sleeping one or a remembered
+// one (r: the rec that begins its tomb or memory). An entry holds one of
+// them (a live or sleeping connection consumes a remembered one).
 type mapEntry struct {
 	h uint64 // 0: empty
 	c *Conn
-	t *tomb
+	r *rec
 }
 
 // key returns the entry's 4-tuple.
@@ -28,7 +32,23 @@ func (e *mapEntry) key() *tupleKey {
 	if e.c != nil {
 		return &e.c.st.key
 	}
-	return &e.t.key
+	return &e.r.key
+}
+
+// tomb returns the entry's sleeping connection, or nil.
+func (e *mapEntry) tomb() *tomb {
+	if e.r == nil || e.r.isMem {
+		return nil
+	}
+	return (*tomb)(unsafe.Pointer(e.r)) // r is the tomb's first field
+}
+
+// memory returns the entry's remembered connection, or nil.
+func (e *mapEntry) memory() *memory {
+	if e.r == nil || !e.r.isMem {
+		return nil
+	}
+	return (*memory)(unsafe.Pointer(e.r)) // r is the memory's first field
 }
 
 func newConnMap() *connMap {

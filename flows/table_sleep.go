@@ -33,9 +33,9 @@ func (t *Table) sleep(c *Conn, idle bool) {
 	h := t.m.hash(&st.key)
 	e := &t.m.e[t.m.find(&st.key, h)]
 	t.zbuf = encodeConn(t.zbuf[:0], c)
-	tb := &tomb{key: st.key, p: c.Prev, id: c.ID, last: c.Last.Time, q: q}
+	tb := &tomb{rec: rec{key: st.key}, p: c.Prev, id: c.ID, last: c.Last.Time, q: q}
 	t.keep(tb, t.zbuf, idle)
-	e.c, e.t = nil, tb
+	e.c, e.r = nil, &tb.rec
 	if sleepCheck != nil {
 		kept[tb] = c
 	}
@@ -63,7 +63,7 @@ func (t *Table) wakeToFinish(i int) *Conn {
 		return t.wake(i)
 	}
 	e := &t.m.e[i]
-	tb := e.t
+	tb := e.tomb()
 	c := t.newConn()
 	z := tb.enc()
 	decodeHead(c, z, &tb.key)
@@ -75,7 +75,7 @@ func (t *Table) wakeToFinish(i int) *Conn {
 // wake turns the sleeping connection of entry i back into a live Conn.
 func (t *Table) wake(i int) *Conn {
 	e := &t.m.e[i]
-	tb := e.t
+	tb := e.tomb()
 	c := t.newConn()
 	decodeInto(c, tb.enc(), &tb.key)
 	c.Prev = tb.p
@@ -98,12 +98,7 @@ func (t *Table) wake(i int) *Conn {
 func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn, stays bool) {
 	tb.zs, tb.p = nil, nil
 	t.sq[tb.q].gone()
-	e.c, e.t = c, nil
-	if sleepCheck == nil {
-		// Its queue holds it until it reaches the front (z is nil:
-		// not asleep), whatever it becomes.
-		t.spare = tb
-	}
+	e.c, e.r = c, nil
 	t.nSleep--
 	t.peakAwake()
 	if stays && t.armed {
@@ -267,7 +262,7 @@ func (t *Table) evict() {
 		if c != nil {
 			t.idle.push(c) // not this time
 		}
-		c = t.wake(t.entry(asleep))
+		c = t.wake(t.entry(&asleep.rec))
 	}
 	if c != nil {
 		t.stats.Evicted++
@@ -306,7 +301,7 @@ func (t *Table) expireHandshakes() {
 		}
 		switch {
 		case tb != nil && (c == nil || tb.last < c.Last.Time || tb.last == c.Last.Time && tb.id < c.ID):
-			c = t.wakeToFinish(t.entry(tb))
+			c = t.wakeToFinish(t.entry(&tb.rec))
 		case c == nil:
 			return
 		}
