@@ -131,49 +131,153 @@ var toleranceOf = map[string]float64{
 // Check compares res with b and returns the differences, flows first in
 // baseline order, then limits.
 func Check(res *Result, b *Baseline) ([]Mismatch, error) {
-	raw, err := json.Marshal(res.Flows)
-	if err != nil {
-		return nil, err
+	c := NewChecker(b)
+	for _, f := range res.Flows {
+		if err := c.Add(f); err != nil {
+			return nil, err
+		}
 	}
-	var got []any
-	if err := json.Unmarshal(raw, &got); err != nil {
-		return nil, err
+	return c.Mismatches(), nil
+}
+
+// Checker compares flows with a baseline as they are given to Add, in any
+// order, keeping only what the differences need: for each baseline flow
+// the result's flow of the same key (the one with the highest id, as in
+// a whole result), for each limit the number of flows that broke it and
+// the eight lowest ids, and, against a full output, the keys of the
+// result's flows the baseline lacks. So `teardown check` streams: a
+// capture of any size is checked in the memory of its analysis.
+type Checker struct {
+	b   *Baseline
+	idx map[string][]int // baseline flow key -> indexes in b.Flows
+	// Per baseline flow: the id of the result's flow (0: none yet) and
+	// its differences.
+	ids   []int
+	diffs [][]string
+	extra map[string]int // exhaustive: key -> id of result flows not in the baseline
+
+	codes        map[string]*idSet // the codes the limits name
+	sev, kinds   idSet
+	states, gaps idSet
+	fins         idSet
+}
+
+// idSet counts flow ids and keeps the lowest few, in order.
+type idSet struct {
+	n   int
+	low []int
+}
+
+const idsShown = 8
+
+func (s *idSet) add(id int) {
+	s.n++
+	i, _ := slices.BinarySearch(s.low, id)
+	if i < idsShown {
+		s.low = slices.Insert(s.low, i, id)
+		if len(s.low) > idsShown {
+			s.low = s.low[:idsShown]
+		}
 	}
-	byKey := map[string]map[string]any{}
-	ids := map[string]int{}
-	for i, g := range got {
-		m := g.(map[string]any)
-		k := FlowKey(m)
-		byKey[k] = m
-		ids[k] = res.Flows[i].ID
+}
+
+// NewChecker returns a Checker of flows against b.
+func NewChecker(b *Baseline) *Checker {
+	c := &Checker{b: b, idx: make(map[string][]int, len(b.Flows)), ids: make([]int, len(b.Flows)),
+		diffs: make([][]string, len(b.Flows)), extra: map[string]int{}, codes: map[string]*idSet{}}
+	for i, f := range b.Flows {
+		k := FlowKey(f)
+		c.idx[k] = append(c.idx[k], i)
 	}
+	for _, code := range b.Limits.ForbidDiagnoses {
+		c.codes[code] = &idSet{}
+	}
+	for code := range b.Limits.MaxDiagnoses {
+		c.codes[code] = &idSet{}
+	}
+	return c
+}
+
+// Add compares flow f; it keeps nothing of f itself.
+func (c *Checker) Add(f *Flow) error {
+	k := fmt.Sprintf("%v -> %v #%v", f.Client, f.Server, f.Incarnation)
+	if is, ok := c.idx[k]; ok {
+		if f.ID > c.ids[is[0]] {
+			raw, err := json.Marshal(f)
+			if err != nil {
+				return err
+			}
+			var have any
+			if err := json.Unmarshal(raw, &have); err != nil {
+				return err
+			}
+			for _, i := range is {
+				c.ids[i], c.diffs[i] = f.ID, Subset("", c.b.Flows[i], have)
+			}
+		}
+	} else if c.b.Exhaustive && f.ID > c.extra[k] {
+		c.extra[k] = f.ID
+	}
+	c.limits(f)
+	return nil
+}
+
+// limits counts the limits f breaks.
+func (c *Checker) limits(f *Flow) {
+	l := &c.b.Limits
+	sev := false
+	for i, d := range f.Diagnoses {
+		if s := c.codes[d.Code]; s != nil && !codeIn(f.Diagnoses[:i], d.Code) {
+			s.add(f.ID)
+		}
+		if l.MaxSeverity != "" && d.Severity.Rank() > l.MaxSeverity.Rank() && !sev {
+			sev = true
+			c.sev.add(f.ID)
+		}
+	}
+	if slices.Contains(l.ForbidCloseKinds, f.Close.Kind) {
+		c.kinds.add(f.ID)
+	}
+	for _, s := range []*Side{f.Sides.Client, f.Sides.Server} {
+		if s != nil && slices.Contains(l.ForbidFinalStates, s.FinalState.String()) {
+			c.states.add(f.ID)
+			break
+		}
+	}
+	for _, s := range []*Side{f.Sides.Client, f.Sides.Server} {
+		if s != nil && l.MaxFinRetransmissions != nil && s.FinRetransmissions > *l.MaxFinRetransmissions {
+			c.fins.add(f.ID)
+			break
+		}
+	}
+	if f.Reuse != nil && l.MinReuseGap != nil && f.Reuse.Gap < *l.MinReuseGap {
+		c.gaps.add(f.ID)
+	}
+}
+
+// Mismatches returns the differences found in the flows given so far,
+// flows first in baseline order, then limits.
+func (c *Checker) Mismatches() []Mismatch {
 	var out []Mismatch
-	seen := map[string]bool{}
-	for _, want := range b.Flows {
+	for i, want := range c.b.Flows {
 		k := FlowKey(want)
-		seen[k] = true
-		have, ok := byKey[k]
-		if !ok {
+		if c.ids[i] == 0 {
 			out = append(out, Mismatch{Flow: k, What: "missing from the result"})
 			continue
 		}
-		for _, d := range Subset("", want, have) {
-			out = append(out, Mismatch{Flow: k, ID: ids[k], What: d})
+		for _, d := range c.diffs[i] {
+			out = append(out, Mismatch{Flow: k, ID: c.ids[i], What: d})
 		}
 	}
-	if b.Exhaustive {
-		var extra []string
-		for k := range byKey {
-			if !seen[k] {
-				extra = append(extra, k)
-			}
-		}
-		sort.Slice(extra, func(i, j int) bool { return ids[extra[i]] < ids[extra[j]] })
-		for _, k := range extra {
-			out = append(out, Mismatch{Flow: k, ID: ids[k], What: "in the result, not in the baseline"})
-		}
+	extra := make([]string, 0, len(c.extra))
+	for k := range c.extra {
+		extra = append(extra, k)
 	}
-	return append(out, b.Limits.check(res)...), nil
+	sort.Slice(extra, func(i, j int) bool { return c.extra[extra[i]] < c.extra[extra[j]] })
+	for _, k := range extra {
+		out = append(out, Mismatch{Flow: k, ID: c.extra[k], What: "in the result, not in the baseline"})
+	}
+	return append(out, c.limitMismatches()...)
 }
 
 // FlowKey identifies a decoded flow object: "client -> server #n".
@@ -185,68 +289,36 @@ func FlowKey(f map[string]any) string {
 	return fmt.Sprintf("%v -> %v #%v", f["client"], f["server"], inc)
 }
 
-func (l Limits) check(res *Result) []Mismatch {
+func (c *Checker) limitMismatches() []Mismatch {
+	l := &c.b.Limits
 	var out []Mismatch
-	broken := func(what string, ids []int) {
-		if len(ids) == 0 {
+	broken := func(what string, s *idSet) {
+		if s == nil || s.n == 0 {
 			return
 		}
-		out = append(out, Mismatch{What: fmt.Sprintf("%s: %d flow%s (%s)", what, len(ids), plural(len(ids)), idList(ids))})
+		out = append(out, Mismatch{What: fmt.Sprintf("%s: %d flow%s (%s)", what, s.n, plural(s.n), idList(s))})
 	}
-	count := map[string][]int{}
-	var sev, kinds, states, gaps, fins []int
-	for _, f := range res.Flows {
-		for _, d := range f.Diagnoses {
-			if n := count[d.Code]; len(n) == 0 || n[len(n)-1] != f.ID {
-				count[d.Code] = append(n, f.ID)
-			}
-			if l.MaxSeverity != "" && d.Severity.Rank() > l.MaxSeverity.Rank() && (len(sev) == 0 || sev[len(sev)-1] != f.ID) {
-				sev = append(sev, f.ID)
-			}
-		}
-		if slices.Contains(l.ForbidCloseKinds, f.Close.Kind) {
-			kinds = append(kinds, f.ID)
-		}
-		for _, s := range []*Side{f.Sides.Client, f.Sides.Server} {
-			if s == nil {
-				continue
-			}
-			if slices.Contains(l.ForbidFinalStates, s.FinalState.String()) {
-				states = append(states, f.ID)
-				break
-			}
-		}
-		for _, s := range []*Side{f.Sides.Client, f.Sides.Server} {
-			if s != nil && l.MaxFinRetransmissions != nil && s.FinRetransmissions > *l.MaxFinRetransmissions {
-				fins = append(fins, f.ID)
-				break
-			}
-		}
-		if f.Reuse != nil && l.MinReuseGap != nil && f.Reuse.Gap < *l.MinReuseGap {
-			gaps = append(gaps, f.ID)
-		}
-	}
-	for _, c := range l.ForbidDiagnoses {
-		broken("forbid_diagnoses: "+c+" fired on", count[c])
+	for _, code := range l.ForbidDiagnoses {
+		broken("forbid_diagnoses: "+code+" fired on", c.codes[code])
 	}
 	codes := make([]string, 0, len(l.MaxDiagnoses))
-	for c := range l.MaxDiagnoses {
-		codes = append(codes, c)
+	for code := range l.MaxDiagnoses {
+		codes = append(codes, code)
 	}
 	sort.Strings(codes)
-	for _, c := range codes {
-		if n := len(count[c]); n > l.MaxDiagnoses[c] {
-			broken(fmt.Sprintf("max_diagnoses: %s allows %d, fired on", c, l.MaxDiagnoses[c]), count[c])
+	for _, code := range codes {
+		if s := c.codes[code]; s.n > l.MaxDiagnoses[code] {
+			broken(fmt.Sprintf("max_diagnoses: %s allows %d, fired on", code, l.MaxDiagnoses[code]), s)
 		}
 	}
-	broken("max_severity: worse than "+string(l.MaxSeverity)+" on", sev)
-	broken("forbid_close_kinds: forbidden close kind on", kinds)
-	broken("forbid_final_states: forbidden final state on", states)
+	broken("max_severity: worse than "+string(l.MaxSeverity)+" on", &c.sev)
+	broken("forbid_close_kinds: forbidden close kind on", &c.kinds)
+	broken("forbid_final_states: forbidden final state on", &c.states)
 	if l.MinReuseGap != nil {
-		broken(fmt.Sprintf("min_reuse_gap: reuse sooner than %gs on", *l.MinReuseGap), gaps)
+		broken(fmt.Sprintf("min_reuse_gap: reuse sooner than %gs on", *l.MinReuseGap), &c.gaps)
 	}
 	if l.MaxFinRetransmissions != nil {
-		broken(fmt.Sprintf("max_fin_retransmissions: more than %d on", *l.MaxFinRetransmissions), fins)
+		broken(fmt.Sprintf("max_fin_retransmissions: more than %d on", *l.MaxFinRetransmissions), &c.fins)
 	}
 	return out
 }
@@ -258,17 +330,16 @@ func plural(n int) string {
 	return "s"
 }
 
-func idList(ids []int) string {
+func idList(s *idSet) string {
 	var b strings.Builder
-	for i, id := range ids {
-		if i == 8 {
-			fmt.Fprintf(&b, ", ... %d more", len(ids)-8)
-			break
-		}
+	for i, id := range s.low {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "#%d", id)
+	}
+	if s.n > len(s.low) {
+		fmt.Fprintf(&b, ", ... %d more", s.n-len(s.low))
 	}
 	return b.String()
 }

@@ -1,8 +1,18 @@
 package analyze
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
+
+	"github.com/teardown/teardown/flows/capture"
+	"github.com/teardown/teardown/flows/synth"
 )
 
 func checkFixture() *Result {
@@ -105,4 +115,276 @@ func TestParseBaselineErrors(t *testing.T) {
 			t.Errorf("ParseBaseline(%s) = %v, want an error naming b.json and containing %q", tt.in, err, tt.want)
 		}
 	}
+}
+
+// checkReference is how Check compared a whole result with a baseline
+// before the Checker streamed: it decoded every flow into a map and
+// listed each limit's flows. TestCheckerAgreesWithReference holds the
+// Checker to it.
+func checkReference(res *Result, b *Baseline) ([]Mismatch, error) {
+	raw, err := json.Marshal(res.Flows)
+	if err != nil {
+		return nil, err
+	}
+	var got []any
+	if err := json.Unmarshal(raw, &got); err != nil {
+		return nil, err
+	}
+	byKey := map[string]map[string]any{}
+	ids := map[string]int{}
+	for i, g := range got {
+		m := g.(map[string]any)
+		k := FlowKey(m)
+		byKey[k] = m
+		ids[k] = res.Flows[i].ID
+	}
+	var out []Mismatch
+	seen := map[string]bool{}
+	for _, want := range b.Flows {
+		k := FlowKey(want)
+		seen[k] = true
+		have, ok := byKey[k]
+		if !ok {
+			out = append(out, Mismatch{Flow: k, What: "missing from the result"})
+			continue
+		}
+		for _, d := range Subset("", want, have) {
+			out = append(out, Mismatch{Flow: k, ID: ids[k], What: d})
+		}
+	}
+	if b.Exhaustive {
+		var extra []string
+		for k := range byKey {
+			if !seen[k] {
+				extra = append(extra, k)
+			}
+		}
+		sort.Slice(extra, func(i, j int) bool { return ids[extra[i]] < ids[extra[j]] })
+		for _, k := range extra {
+			out = append(out, Mismatch{Flow: k, ID: ids[k], What: "in the result, not in the baseline"})
+		}
+	}
+	return append(out, limitsReference(b.Limits, res)...), nil
+}
+
+func limitsReference(l Limits, res *Result) []Mismatch {
+	var out []Mismatch
+	broken := func(what string, ids []int) {
+		if len(ids) == 0 {
+			return
+		}
+		out = append(out, Mismatch{What: fmt.Sprintf("%s: %d flow%s (%s)", what, len(ids), plural(len(ids)), idListReference(ids))})
+	}
+	count := map[string][]int{}
+	var sev, kinds, states, gaps, fins []int
+	for _, f := range res.Flows {
+		for _, d := range f.Diagnoses {
+			if n := count[d.Code]; len(n) == 0 || n[len(n)-1] != f.ID {
+				count[d.Code] = append(n, f.ID)
+			}
+			if l.MaxSeverity != "" && d.Severity.Rank() > l.MaxSeverity.Rank() && (len(sev) == 0 || sev[len(sev)-1] != f.ID) {
+				sev = append(sev, f.ID)
+			}
+		}
+		if slices.Contains(l.ForbidCloseKinds, f.Close.Kind) {
+			kinds = append(kinds, f.ID)
+		}
+		for _, s := range []*Side{f.Sides.Client, f.Sides.Server} {
+			if s == nil {
+				continue
+			}
+			if slices.Contains(l.ForbidFinalStates, s.FinalState.String()) {
+				states = append(states, f.ID)
+				break
+			}
+		}
+		for _, s := range []*Side{f.Sides.Client, f.Sides.Server} {
+			if s != nil && l.MaxFinRetransmissions != nil && s.FinRetransmissions > *l.MaxFinRetransmissions {
+				fins = append(fins, f.ID)
+				break
+			}
+		}
+		if f.Reuse != nil && l.MinReuseGap != nil && f.Reuse.Gap < *l.MinReuseGap {
+			gaps = append(gaps, f.ID)
+		}
+	}
+	for _, c := range l.ForbidDiagnoses {
+		broken("forbid_diagnoses: "+c+" fired on", count[c])
+	}
+	codes := make([]string, 0, len(l.MaxDiagnoses))
+	for c := range l.MaxDiagnoses {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	for _, c := range codes {
+		if n := len(count[c]); n > l.MaxDiagnoses[c] {
+			broken(fmt.Sprintf("max_diagnoses: %s allows %d, fired on", c, l.MaxDiagnoses[c]), count[c])
+		}
+	}
+	broken("max_severity: worse than "+string(l.MaxSeverity)+" on", sev)
+	broken("forbid_close_kinds: forbidden close kind on", kinds)
+	broken("forbid_final_states: forbidden final state on", states)
+	if l.MinReuseGap != nil {
+		broken(fmt.Sprintf("min_reuse_gap: reuse sooner than %gs on", *l.MinReuseGap), gaps)
+	}
+	if l.MaxFinRetransmissions != nil {
+		broken(fmt.Sprintf("max_fin_retransmissions: more than %d on", *l.MaxFinRetransmissions), fins)
+	}
+	return out
+}
+
+func idListReference(ids []int) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i == 8 {
+			fmt.Fprintf(&b, ", ... %d more", len(ids)-8)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "#%d", id)
+	}
+	return b.String()
+}
+
+// TestCheckerAgreesWithReference feeds the flows of a generated capture
+// to a Checker in shuffled order and compares its mismatches with the
+// reference's on the whole result: against a full output with flows
+// dropped, changed, added and listed twice, a result with two flows of
+// one key, and an expectations file whose limits many flows break.
+func TestCheckerAgreesWithReference(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, synth.Config{Seed: 21, Conns: 2000, Concurrency: 300, Mix: synth.Mix{
+		ClientClose: 2, ThreeWay: 1, Simultaneous: 1, HalfClose: 1, FinRetransmit: 2, FinNeverAcked: 1,
+		CloseWait: 1, Reset: 2, Rejected: 1, Open: 1, Reuse: 0.3}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := capture.Open([]string{"-"}, capture.Options{Stdin: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(r, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two pairs of flows of one key (the reference keeps the one of the
+	// highest id): one pair is in the full baseline, the other not.
+	n0 := len(res.Flows)
+	for i, at := range []int{3, 7} {
+		twin := res.Flows[at].Clone()
+		twin.ID = n0 + 1 + i
+		twin.Close.Kind = ResetKind
+		if res.Flows[at].Close.Kind == ResetKind {
+			twin.Close.Kind = FourWay
+		}
+		res.Flows = append(res.Flows, twin)
+	}
+	key := func(f *Flow) string { return fmt.Sprintf("%s -> %s #%d", f.Client, f.Server, f.Incarnation) }
+	inBoth, inResult := key(res.Flows[3]), key(res.Flows[7])
+
+	raw, err := json.Marshal(res.Flows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var full []map[string]any
+	if err := json.Unmarshal(raw, &full); err != nil {
+		t.Fatal(err)
+	}
+	var kept []map[string]any
+	for i, f := range full {
+		switch k := FlowKey(f); {
+		case k == inBoth:
+		case k == inResult, i%7 == 0:
+			continue // in the result only
+		case i%5 == 0:
+			f["close"].(map[string]any)["kind"] = "simultaneous"
+		case i%9 == 0:
+			f["server"] = "198.51.100.200:1" // missing from the result
+		case i%13 == 0:
+			kept = append(kept, f) // listed twice
+		}
+		kept = append(kept, f)
+	}
+	fullDoc, err := json.Marshal(map[string]any{"schema": Schema, "flows": kept})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := map[string]int{}
+	for _, f := range res.Flows {
+		for _, d := range f.Diagnoses {
+			codes[d.Code]++
+		}
+	}
+	common, n := "", 0
+	for c, k := range codes {
+		if k > n || k == n && c < common {
+			common, n = c, k
+		}
+	}
+	if n <= 2*idsShown {
+		t.Fatalf("the most common diagnosis fired %d times: the test needs more than %d", n, 2*idsShown)
+	}
+	var partial []map[string]any
+	for i, f := range full {
+		if i%11 == 0 {
+			partial = append(partial, map[string]any{"client": f["client"], "server": f["server"], "close": map[string]any{"kind": "four_way"}})
+		}
+	}
+	expect, err := json.Marshal(map[string]any{"flows": partial, "limits": map[string]any{
+		"forbid_diagnoses": []string{common, "no-such-code"}, "max_diagnoses": map[string]int{common: 3},
+		"max_severity": "info", "forbid_close_kinds": []string{"reset", "three_way"},
+		"forbid_final_states": []string{"TIME_WAIT"}, "min_reuse_gap": 1000, "max_fin_retransmissions": 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range [][]byte{fullDoc, expect} {
+		// Each Parse gets a baseline of its own: Check normalises it.
+		want := func() []Mismatch {
+			b, err := ParseBaseline(doc, "baseline")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms, err := checkReference(res, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ms
+		}()
+		if len(want) < 20 {
+			t.Fatalf("only %d mismatches: the test does not exercise the checker", len(want))
+		}
+		b, err := ParseBaseline(doc, "baseline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// In the result's order, reversed (each twin first), shuffled.
+		rng := rand.New(rand.NewPCG(1, 2))
+		orders := [][]int{make([]int, len(res.Flows)), make([]int, len(res.Flows))}
+		for i := range res.Flows {
+			orders[0][i], orders[1][i] = i, len(res.Flows)-1-i
+		}
+		for range 3 {
+			orders = append(orders, rng.Perm(len(res.Flows)))
+		}
+		for round, order := range orders {
+			c := NewChecker(b)
+			for _, i := range order {
+				if err := c.Add(res.Flows[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := c.Mismatches(); !reflect.DeepEqual(got, want) {
+				t.Fatalf("round %d: %d mismatches, the reference %d:\n%s\nwant\n%s", round, len(got), len(want), showMismatches(got), showMismatches(want))
+			}
+		}
+	}
+}
+
+func showMismatches(ms []Mismatch) string {
+	var b strings.Builder
+	for _, m := range ms {
+		fmt.Fprintf(&b, "  %s (%d): %s\n", m.Flow, m.ID, m.What)
+	}
+	return b.String()
 }

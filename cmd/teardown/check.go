@@ -75,18 +75,16 @@ func runCheck(args []string, stdin io.Reader, stdout io.Writer, l *logger, srcp 
 		l.errorf("%v", err)
 		return exitError
 	}
-	res, code := c.analyze(fs.Args(), stdin, l, nil, srcp)
+	// Each flow is compared as it finishes, and not kept.
+	chk := analyze.NewChecker(base)
+	res, code := c.analyze(fs.Args(), stdin, l, chk.Add, srcp)
 	if res == nil || code != exitOK {
 		if code == exitOK {
 			code = exitError
 		}
 		return code
 	}
-	diffs, err := analyze.Check(res, base)
-	if err != nil {
-		l.errorf("%v", err)
-		return exitError
-	}
+	diffs := chk.Mismatches()
 	flowsDiffering := 0
 	last := "\x00"
 	for _, d := range diffs {
@@ -106,7 +104,8 @@ func runCheck(args []string, stdin io.Reader, stdout io.Writer, l *logger, srcp 
 		fmt.Fprintf(stdout, "  %s\n", d.What)
 	}
 	if len(diffs) == 0 {
-		fmt.Fprintf(stdout, "check: ok: %d flow%s match %s\n", len(res.Flows), plural(len(res.Flows)), baseline)
+		n := res.Summary.Flows
+		fmt.Fprintf(stdout, "check: ok: %d flow%s match %s\n", n, plural(n), baseline)
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "check: %d difference%s in %d flow%s against %s\n", len(diffs), plural(len(diffs)), flowsDiffering, plural(flowsDiffering), baseline)
