@@ -66,9 +66,9 @@ type TableStats struct {
 	Sleeping, Slept int
 	// PeakAwake is the most live connections awake (at full size) at once.
 	PeakAwake int
-	// Blocks counts the blocks of lingering connections' encodings
-	// allocated; each is reused once the connections in it are decoded
-	// or released.
+	// Blocks counts the blocks allocated for sleeping connections'
+	// encodings and for the copies handed over asleep; each is reused
+	// once the connections in it are woken, or released.
 	Blocks int
 }
 
@@ -106,8 +106,10 @@ type Table struct {
 	zbuf      []byte
 	sweep     []*Conn
 	free      []*Conn // connections put to sleep or released, for reuse
-	slab      *slab   // the block lingering connections' encodings go to
-	slabs     []*slab // blocks no encoding uses any more, for reuse
+	// asleep holds sleeping connections' encodings, outside the heap
+	// where it can; handed the copies of those handed over asleep, until
+	// Release.
+	asleep, handed arena
 	// idle orders the awake connections by last activity, lazily, for
 	// eviction; kept only while armed: from when the table first
 	// reaches MaxFlows until it falls to half of it.
@@ -181,6 +183,7 @@ func NewTable(opts TableOptions) *Table {
 	}
 	t := &Table{opts: opts, m: newConnMap()}
 	t.hs.id = hsList
+	t.asleep.off = offHeap(t)
 	return t
 }
 
@@ -190,6 +193,7 @@ func (t *Table) Stats() TableStats {
 	s.Live = t.nLive
 	s.Remembered = t.nMem
 	s.Sleeping = t.nSleep
+	s.Blocks = t.asleep.blocks + t.handed.blocks
 	return s
 }
 
@@ -346,6 +350,8 @@ func (t *Table) Flush() error {
 			return t.err
 		}
 	}
+	// Nothing sleeps any more.
+	t.asleep.drain()
 	return nil
 }
 

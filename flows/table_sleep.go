@@ -1,9 +1,6 @@
 package flows
 
-import (
-	"bytes"
-	"slices"
-)
+import "slices"
 
 // Sleeping connections' queues (Table.sq, tomb.q).
 const (
@@ -67,7 +64,11 @@ func (t *Table) wakeToFinish(i int) *Conn {
 	c := t.newConn()
 	z := tb.enc()
 	decodeHead(c, z, &tb.key)
-	c.z, c.zs, c.Prev = z, tb.zs, tb.p
+	// A copy: the callee reads it later, and the table reuses the
+	// block as soon as it is empty.
+	hs, off := t.handed.put(z)
+	c.z, c.zs, c.Prev = hs.b[off:off+uint32(len(z)):off+uint32(len(z))], hs, tb.p
+	t.asleep.unref(tb.zs)
 	t.woke(e, tb, c, false)
 	return c
 }
@@ -79,7 +80,7 @@ func (t *Table) wake(i int) *Conn {
 	c := t.newConn()
 	decodeInto(c, tb.enc(), &tb.key)
 	c.Prev = tb.p
-	t.unref(tb.zs)
+	t.asleep.unref(tb.zs)
 	if sleepCheck != nil {
 		if k := kept[tb]; k != nil {
 			before := *k
@@ -115,7 +116,7 @@ const maxFree = 1024
 // connection never released is left to the garbage collector.
 func (t *Table) Release(c *Conn) {
 	if c.zs != nil {
-		t.unref(c.zs)
+		t.handed.unref(c.zs)
 		c.zs = nil
 	}
 	if sleepCheck == nil && len(t.free) < maxFree {
@@ -124,83 +125,20 @@ func (t *Table) Release(c *Conn) {
 	}
 }
 
-// slabSize is the size of the blocks that hold the encodings of lingering
-// connections.
-const slabSize = 64 << 10
-
-// maxSlabs bounds the empty blocks kept for reuse.
-const maxSlabs = 64
-
-// slab is a block of lingering connections' encodings (or the encoding
-// of one idle connection); n counts those not yet decoded (or, handed
-// over asleep, not yet released).
-type slab struct {
-	b []byte
-	n int
-}
-
-// keep stores encoding z of the connection put to sleep as tb's. Those of
-// complete connections share blocks: they wake, or leave the table, about
-// in the order they slept (at the end of their linger), so a block is
-// soon empty again after its last one leaves, and is reused for the next
-// ones: the table allocates a block, not a string per connection, and not
-// even that once its lingering ones reach their peak. Idle ones, which
-// may sleep for the rest of the capture, get their own.
+// keep stores encoding z of the connection put to sleep as tb's: in the
+// table's arena, or, for an idle one, which may sleep for the rest of the
+// capture, in a block of its own.
 func (t *Table) keep(tb *tomb, z []byte, idle bool) {
 	tb.zn = uint16(len(z))
 	if idle || len(z) > slabSize/16 {
-		tb.zs = &slab{b: bytes.Clone(z), n: 1}
+		tb.zs, tb.zoff = own(z), 0
 		return
 	}
-	s := t.slab
-	if s == nil || len(s.b)+len(z) > cap(s.b) {
-		if s != nil && s.n == 0 {
-			t.recycle(s)
-		}
-		if n := len(t.slabs); n > 0 {
-			s = t.slabs[n-1]
-			t.slabs[n-1] = nil
-			t.slabs = t.slabs[:n-1]
-		} else {
-			s = &slab{b: make([]byte, 0, slabSize)}
-			t.stats.Blocks++
-		}
-		t.slab = s
-	}
-	tb.zs, tb.zoff = s, uint32(len(s.b))
-	s.b = append(s.b, z...)
-	s.n++
+	tb.zs, tb.zoff = t.asleep.put(z)
 }
 
 // A tomb holds the length of an encoding in 16 bits.
 const _ uint16 = maxEncoded
-
-// unref records that an encoding in block s (nil: none) is decoded, or
-// released, for good.
-func (t *Table) unref(s *slab) {
-	if s == nil {
-		return
-	}
-	s.n--
-	if s.n == 0 && s != t.slab {
-		t.recycle(s)
-	}
-}
-
-// recycle keeps empty block s for reuse, when there is room (and it is
-// one).
-func (t *Table) recycle(s *slab) {
-	if len(t.slabs) >= maxSlabs || cap(s.b) != slabSize {
-		return
-	}
-	// Poisoned: a stale read of an encoding of s, a bug, decodes
-	// nonsense (and fails tests) rather than a plausible connection.
-	for i := range s.b {
-		s.b[i] = 0xff
-	}
-	s.b = s.b[:0]
-	t.slabs = append(t.slabs, s)
-}
 
 // newConn returns a connection put to sleep earlier, reset, or a new one.
 func (t *Table) newConn() *Conn {
