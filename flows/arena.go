@@ -90,8 +90,11 @@ func (a *arena) recycle(s *slab) {
 	}
 	// Poisoned: a stale read of an encoding of s, a bug, decodes
 	// nonsense (and fails tests) rather than a plausible connection.
-	for i := range s.b {
-		s.b[i] = 0xff
+	if b := s.b; len(b) > 0 {
+		b[0] = 0xff
+		for n := 1; n < len(b); n *= 2 {
+			copy(b[n:], b[:n])
+		}
 	}
 	s.b = s.b[:0]
 	a.free = append(a.free, s)

@@ -1,0 +1,77 @@
+package flows
+
+import (
+	"bytes"
+	"testing"
+	"unsafe"
+)
+
+// TestRecordSizes checks that a tomb and a memory, one per lingering and
+// per remembered connection, stay in the 80- and 96-byte size classes,
+// and that each begins with its rec, as map entries assume.
+func TestRecordSizes(t *testing.T) {
+	if n := unsafe.Sizeof(tomb{}); n > 80 {
+		t.Errorf("a tomb takes %d bytes, more than 80", n)
+	}
+	if n := unsafe.Sizeof(memory{}); n > 96 {
+		t.Errorf("a memory takes %d bytes, more than 96", n)
+	}
+	if unsafe.Offsetof(tomb{}.rec) != 0 || unsafe.Offsetof(memory{}.rec) != 0 {
+		t.Error("a tomb or a memory does not begin with its rec")
+	}
+}
+
+// TestArenaReuse fills two blocks, empties the first, and checks that it
+// is poisoned (every byte it held set to 0xff) and reused for the next
+// block instead of a new one, on the heap and mapped.
+func TestArenaReuse(t *testing.T) {
+	for _, mapped := range []bool{false, true} {
+		a := &arena{}
+		if mapped {
+			if a.off = offHeap(NewTable(TableOptions{})); a.off == nil {
+				continue
+			}
+		}
+		z := bytes.Repeat([]byte{7}, 4000)
+		var first, second []*slab
+		for a.blocks < 2 {
+			s, _ := a.put(z)
+			if a.blocks == 1 {
+				first = append(first, s)
+			} else {
+				second = append(second, s)
+			}
+		}
+		used := first[0].b[:len(first[0].b)]
+		if s := first[0]; s.mapped != mapped || len(first) != slabSize/len(z) {
+			t.Fatalf("mapped %v: %d encodings in the first block (mapped %v)", mapped, len(first), s.mapped)
+		}
+		for _, s := range first {
+			a.unref(s)
+		}
+		if len(a.free) != 1 || a.free[0] != first[0] {
+			t.Fatalf("mapped %v: the empty block is not kept for reuse", mapped)
+		}
+		for i, c := range used {
+			if c != 0xff {
+				t.Fatalf("mapped %v: byte %d of the empty block is %#x, not poisoned", mapped, i, c)
+			}
+		}
+		for a.cur != first[0] {
+			s, _ := a.put(z)
+			second = append(second, s)
+		}
+		if a.blocks != 2 {
+			t.Errorf("mapped %v: %d blocks allocated, want 2", mapped, a.blocks)
+		}
+		// The second block empties too: drain unmaps it, not the one
+		// in use.
+		for _, s := range second[:len(second)-1] {
+			a.unref(s)
+		}
+		a.drain()
+		if a.off != nil && (len(a.off.blocks) != 1 || a.cur != first[0]) {
+			t.Errorf("mapped %v: %d blocks mapped after drain, want the one in use", mapped, len(a.off.blocks))
+		}
+	}
+}
