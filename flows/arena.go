@@ -18,6 +18,7 @@ type slab struct {
 	b      []byte
 	n      int
 	mapped bool // b is memory mapped outside the Go heap
+	one    bool // b holds one encoding, and is never reused
 }
 
 // arena stores encodings in shared blocks. Those of complete connections
@@ -64,7 +65,7 @@ func (a *arena) put(z []byte) (*slab, uint32) {
 
 // own returns a block holding only a copy of z, for an encoding that may
 // stay for the rest of the capture.
-func own(z []byte) *slab { return &slab{b: bytes.Clone(z), n: 1} }
+func own(z []byte) *slab { return &slab{b: bytes.Clone(z), n: 1, one: true} }
 
 // unref records that an encoding in block s (nil: none) is no longer
 // used.
@@ -81,7 +82,7 @@ func (a *arena) unref(s *slab) {
 // recycle keeps empty block s for reuse when there is room, or lets it
 // go; a block of one encoding is let go.
 func (a *arena) recycle(s *slab) {
-	if cap(s.b) != slabSize {
+	if s.one {
 		return
 	}
 	if len(a.free) >= maxSlabs {
