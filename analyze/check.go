@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"sort"
@@ -15,13 +16,67 @@ import (
 // (a lab truth file is one) that lists partial flows and capture-wide
 // limits. A key the baseline omits is not compared.
 type Baseline struct {
-	// Flows are partial teardown/v1 flow objects, identified by client,
-	// server and incarnation.
-	Flows []map[string]any
 	// Exhaustive is set for a full teardown/v1 output: a flow in the
 	// result that the baseline does not list is then a difference too.
 	Exhaustive bool
 	Limits     Limits
+	// The flows, partial teardown/v1 flow objects identified by client,
+	// server and incarnation, are kept as their JSON text, compacted, in
+	// blocks (flow i is spans[i]), and decoded one at a time when
+	// compared: a saved output's flows take a fraction of the memory they
+	// would as decoded objects.
+	keys   []string
+	blocks [][]byte
+	spans  []span
+}
+
+// span is where a baseline flow's text is: block c, bytes [s, e).
+type span struct{ c, s, e int }
+
+// flowBlockSize is the size of the blocks a baseline's flows are kept in.
+const flowBlockSize = 1 << 20
+
+// store keeps the compacted text of one more flow.
+func (b *Baseline) store(z []byte) {
+	n := len(b.blocks) - 1
+	if n < 0 || len(b.blocks[n])+len(z) > cap(b.blocks[n]) {
+		b.blocks = append(b.blocks, make([]byte, 0, max(flowBlockSize, len(z))))
+		n++
+	}
+	s := len(b.blocks[n])
+	b.blocks[n] = append(b.blocks[n], z...)
+	b.spans = append(b.spans, span{n, s, len(b.blocks[n])})
+}
+
+// Len returns the number of flows b lists.
+func (b *Baseline) Len() int { return len(b.keys) }
+
+// Key returns the key of b's flow i (see FlowKey).
+func (b *Baseline) Key(i int) string { return b.keys[i] }
+
+// Flow returns b's flow i, decoded: numbers are float64, incarnation is 1
+// when the baseline omits it, and, in a full output, the ids, which
+// depend on ordering (flows are matched by 4-tuple and incarnation, reuse
+// links by incarnation), are left out.
+func (b *Baseline) Flow(i int) map[string]any {
+	sp := b.spans[i]
+	dec := json.NewDecoder(bytes.NewReader(b.blocks[sp.c][sp.s:sp.e]))
+	dec.UseNumber()
+	var f map[string]any
+	if err := dec.Decode(&f); err != nil {
+		panic("analyze: a baseline flow that decoded once does not: " + err.Error())
+	}
+	f = normalize(f).(map[string]any)
+	if _, ok := f["incarnation"]; !ok {
+		f["incarnation"] = 1.0
+	}
+	if b.Exhaustive {
+		delete(f, "id")
+		if r, ok := f["reuse"].(map[string]any); ok {
+			delete(r, "previous_id")
+		}
+	}
+	return f
 }
 
 // Limits are capture-wide rules an expectations file may set.
@@ -45,50 +100,136 @@ type Limits struct {
 
 // ParseBaseline reads a baseline. name is used in error messages.
 func ParseBaseline(data []byte, name string) (*Baseline, error) {
-	var doc struct {
-		Schema string           `json:"schema"`
-		Flows  []map[string]any `json:"flows"`
-		Limits *Limits          `json:"limits"`
+	return ReadBaseline(bytes.NewReader(data), name)
+}
+
+// ReadBaseline reads a baseline from r, a flow at a time. name is used in
+// error messages.
+func ReadBaseline(r io.Reader, name string) (*Baseline, error) {
+	b := &Baseline{}
+	var schema string
+	var limits *Limits
+	if err := b.read(r, name, &schema, &limits); err != nil {
+		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("%s: not a baseline: %w", name, err)
+	b.Exhaustive = schema == Schema
+	if schema != "" && schema != Schema {
+		return nil, fmt.Errorf("%s: schema %q, want %q or an expectations file without one", name, schema, Schema)
 	}
-	b := &Baseline{Exhaustive: doc.Schema == Schema}
-	if doc.Schema != "" && doc.Schema != Schema {
-		return nil, fmt.Errorf("%s: schema %q, want %q or an expectations file without one", name, doc.Schema, Schema)
-	}
-	for i, f := range doc.Flows {
-		for _, k := range []string{"client", "server"} {
-			if _, ok := f[k].(string); !ok {
-				return nil, fmt.Errorf("%s: flows[%d]: %q is required", name, i, k)
-			}
-		}
-		f = normalize(f).(map[string]any)
-		if _, ok := f["incarnation"]; !ok {
-			f["incarnation"] = 1.0
-		}
-		if b.Exhaustive {
-			// Ids depend on ordering; flows are matched by 4-tuple and
-			// incarnation, and reuse links by incarnation.
-			delete(f, "id")
-			if r, ok := f["reuse"].(map[string]any); ok {
-				delete(r, "previous_id")
-			}
-		}
-		b.Flows = append(b.Flows, f)
-	}
-	if doc.Limits != nil {
-		b.Limits = *doc.Limits
+	if limits != nil {
+		b.Limits = *limits
 		if s := b.Limits.MaxSeverity; s != "" && s.Rank() == 0 {
 			return nil, fmt.Errorf("%s: limits.max_severity %q: want info, warning or error", name, s)
 		}
 	}
-	if len(b.Flows) == 0 && doc.Limits == nil {
+	if b.Len() == 0 && limits == nil {
 		return nil, fmt.Errorf("%s: no flows and no limits: nothing to check", name)
 	}
 	return b, nil
+}
+
+// read decodes the baseline object of r, as encoding/json would decode it
+// into a struct of schema, flows and limits (keys matched whatever their
+// case, the last of a repeated key kept, others skipped), storing its
+// flows one at a time.
+func (b *Baseline) read(r io.Reader, name string, schema *string, limits **Limits) error {
+	bad := func(err error) error { return fmt.Errorf("%s: not a baseline: %w", name, err) }
+	dec := json.NewDecoder(r)
+	dec.UseNumber()
+	if err := expectDelim(dec, '{', "an object"); err != nil {
+		return bad(err)
+	}
+	var z bytes.Buffer
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return bad(err)
+		}
+		switch key, _ := t.(string); {
+		case strings.EqualFold(key, "schema"):
+			err = dec.Decode(schema)
+		case strings.EqualFold(key, "limits"):
+			*limits = nil
+			err = dec.Decode(limits)
+		case strings.EqualFold(key, "flows"):
+			b.keys, b.blocks, b.spans = nil, nil, nil
+			err = b.readFlows(dec, name, &z)
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			if _, ok := err.(*flowError); ok {
+				return err
+			}
+			return bad(err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return bad(err)
+	}
+	return nil
+}
+
+// flowError is a flow of a well-formed baseline that is not one.
+type flowError struct{ msg string }
+
+func (e *flowError) Error() string { return e.msg }
+
+// readFlows reads the flows array (or null), checking that each flow
+// names its client and server, and stores each compacted, with its key.
+func (b *Baseline) readFlows(dec *json.Decoder, name string, z *bytes.Buffer) error {
+	t, err := dec.Token()
+	if err != nil || t == nil {
+		return err
+	}
+	if d, ok := t.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("flows: want an array, not %v", t)
+	}
+	for i := 0; dec.More(); i++ {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		// What identifies the flow, decoded as the whole flow would be.
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &top); err != nil {
+			return fmt.Errorf("flows[%d]: %w", i, err)
+		}
+		id := map[string]any{"incarnation": 1.0}
+		for _, k := range []string{"client", "server", "incarnation"} {
+			if v, ok := top[k]; ok {
+				var x any
+				if err := json.Unmarshal(v, &x); err != nil {
+					return fmt.Errorf("flows[%d]: %q: %w", i, k, err)
+				}
+				id[k] = x
+			}
+			if _, ok := id[k].(string); !ok && k != "incarnation" {
+				return &flowError{fmt.Sprintf("%s: flows[%d]: %q is required", name, i, k)}
+			}
+		}
+		b.keys = append(b.keys, FlowKey(id))
+		z.Reset()
+		if err := json.Compact(z, raw); err != nil {
+			return err
+		}
+		b.store(z.Bytes())
+	}
+	_, err = dec.Token()
+	return err
+}
+
+// expectDelim reads delimiter d, described by what, from dec.
+func expectDelim(dec *json.Decoder, d json.Delim, what string) error {
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if got, ok := t.(json.Delim); !ok || got != d {
+		return fmt.Errorf("want %s, not %v", what, t)
+	}
+	return nil
 }
 
 // normalize turns json.Number values into float64 so that baseline and
@@ -183,10 +324,11 @@ func (s *idSet) add(id int) {
 
 // NewChecker returns a Checker of flows against b.
 func NewChecker(b *Baseline) *Checker {
-	c := &Checker{b: b, idx: make(map[string][]int, len(b.Flows)), ids: make([]int, len(b.Flows)),
-		diffs: make([][]string, len(b.Flows)), extra: map[string]int{}, codes: map[string]*idSet{}}
-	for i, f := range b.Flows {
-		k := FlowKey(f)
+	n := b.Len()
+	c := &Checker{b: b, idx: make(map[string][]int, n), ids: make([]int, n),
+		diffs: make([][]string, n), extra: map[string]int{}, codes: map[string]*idSet{}}
+	for i := range n {
+		k := b.Key(i)
 		c.idx[k] = append(c.idx[k], i)
 	}
 	for _, code := range b.Limits.ForbidDiagnoses {
@@ -212,7 +354,7 @@ func (c *Checker) Add(f *Flow) error {
 				return err
 			}
 			for _, i := range is {
-				c.ids[i], c.diffs[i] = f.ID, Subset("", c.b.Flows[i], have)
+				c.ids[i], c.diffs[i] = f.ID, Subset("", c.b.Flow(i), have)
 			}
 		}
 	} else if c.b.Exhaustive && f.ID > c.extra[k] {
@@ -259,8 +401,8 @@ func (c *Checker) limits(f *Flow) {
 // flows first in baseline order, then limits.
 func (c *Checker) Mismatches() []Mismatch {
 	var out []Mismatch
-	for i, want := range c.b.Flows {
-		k := FlowKey(want)
+	for i := range c.b.Len() {
+		k := c.b.Key(i)
 		if c.ids[i] == 0 {
 			out = append(out, Mismatch{Flow: k, What: "missing from the result"})
 			continue

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/teardown/teardown/flows/capture"
 	"github.com/teardown/teardown/flows/synth"
+	"github.com/teardown/teardown/flows/testenv"
 )
 
 func checkFixture() *Result {
@@ -117,6 +120,24 @@ func TestParseBaselineErrors(t *testing.T) {
 	}
 }
 
+// synthResult analyses the capture cfg generates.
+func synthResult(t *testing.T, cfg synth.Config) *Result {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, cfg); err != nil {
+		t.Fatal(err)
+	}
+	r, err := capture.Open([]string{"-"}, capture.Options{Stdin: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(r, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // checkReference is how Check compared a whole result with a baseline
 // before the Checker streamed: it decoded every flow into a map and
 // listed each limit's flows. TestCheckerAgreesWithReference holds the
@@ -140,7 +161,8 @@ func checkReference(res *Result, b *Baseline) ([]Mismatch, error) {
 	}
 	var out []Mismatch
 	seen := map[string]bool{}
-	for _, want := range b.Flows {
+	for i := range b.Len() {
+		want := b.Flow(i)
 		k := FlowKey(want)
 		seen[k] = true
 		have, ok := byKey[k]
@@ -254,20 +276,9 @@ func idListReference(ids []int) string {
 // dropped, changed, added and listed twice, a result with two flows of
 // one key, and an expectations file whose limits many flows break.
 func TestCheckerAgreesWithReference(t *testing.T) {
-	var buf bytes.Buffer
-	if _, err := synth.Generate(&buf, synth.Config{Seed: 21, Conns: 2000, Concurrency: 300, Mix: synth.Mix{
+	res := synthResult(t, synth.Config{Seed: 21, Conns: 2000, Concurrency: 300, Mix: synth.Mix{
 		ClientClose: 2, ThreeWay: 1, Simultaneous: 1, HalfClose: 1, FinRetransmit: 2, FinNeverAcked: 1,
-		CloseWait: 1, Reset: 2, Rejected: 1, Open: 1, Reuse: 0.3}}); err != nil {
-		t.Fatal(err)
-	}
-	r, err := capture.Open([]string{"-"}, capture.Options{Stdin: &buf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Run(r, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+		CloseWait: 1, Reset: 2, Rejected: 1, Open: 1, Reuse: 0.3}})
 	// Two pairs of flows of one key (the reference keeps the one of the
 	// highest id): one pair is in the full baseline, the other not.
 	n0 := len(res.Flows)
@@ -387,4 +398,79 @@ func showMismatches(ms []Mismatch) string {
 		fmt.Fprintf(&b, "  %s (%d): %s\n", m.Flow, m.ID, m.What)
 	}
 	return b.String()
+}
+
+// parseReference is how ParseBaseline read a baseline's flows before it
+// kept them as text: every flow decoded at once.
+func parseReference(t *testing.T, data []byte) []map[string]any {
+	var doc struct {
+		Schema string           `json:"schema"`
+		Flows  []map[string]any `json:"flows"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range doc.Flows {
+		f = normalize(f).(map[string]any)
+		if _, ok := f["incarnation"]; !ok {
+			f["incarnation"] = 1.0
+		}
+		if doc.Schema == Schema {
+			delete(f, "id")
+			if r, ok := f["reuse"].(map[string]any); ok {
+				delete(r, "previous_id")
+			}
+		}
+		doc.Flows[i] = f
+	}
+	return doc.Flows
+}
+
+// TestBaselineFlowsAsBefore checks that a baseline's flows, kept as text
+// and decoded one at a time, and their keys, are what decoding the whole
+// document gave: on every lab truth file, a full output of a generated
+// capture, and flows whose incarnation is absent, null, a number or text.
+func TestBaselineFlowsAsBefore(t *testing.T) {
+	docs := map[string][]byte{
+		"odd": []byte(`{"flows":[{"client":"a:1","server":"b:2"},{"client":"a:1","server":"b:2","incarnation":null,"id":7},` +
+			`{"server":"b:2","client":"a:1","incarnation":3,"close":{"kind":"reset","x":[1,2.5,{"y":null}]}},{"client":"a:1","server":"b:2","incarnation":"2"}]}`),
+		// Keys in any case and order, a repeated one (the last counts),
+		// others skipped, the schema last.
+		"keys": []byte(`{"capture":{"files":["x"]},"flows":[{"client":"gone:1","server":"b:2"}],"FLOWS":[{"client":"a:1","server":"b:2","id":3,` +
+			`"reuse":{"previous_id":2,"gap":1.5}}],"Summary":{"flows":1},"Schema":"` + Schema + `"}`),
+	}
+	truths, _ := filepath.Glob(filepath.Join(testenv.Lab(t), "*.truth.json"))
+	for _, tf := range truths {
+		data, err := os.ReadFile(tf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[filepath.Base(tf)] = data
+	}
+	res := synthResult(t, synth.Config{Seed: 22, Conns: 300, Concurrency: 50, Mix: synth.Mix{ClientClose: 1, Reset: 1, FinRetransmit: 1, Reuse: 0.5}})
+	full, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs["full"] = full
+	for name, data := range docs {
+		b, err := ParseBaseline(data, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := parseReference(t, data)
+		if b.Len() != len(want) || len(want) == 0 {
+			t.Fatalf("%s: %d flows, want %d", name, b.Len(), len(want))
+		}
+		for i, w := range want {
+			if got := b.Flow(i); !reflect.DeepEqual(got, w) {
+				t.Fatalf("%s: flow %d:\n%v\nwant\n%v", name, i, got, w)
+			}
+			if b.Key(i) != FlowKey(w) {
+				t.Fatalf("%s: flow %d: key %q, want %q", name, i, b.Key(i), FlowKey(w))
+			}
+		}
+	}
 }

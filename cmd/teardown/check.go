@@ -65,12 +65,13 @@ func runCheck(args []string, stdin io.Reader, stdout io.Writer, l *logger, srcp 
 	if baseline == "" {
 		return l.bad(&usageError{"check needs --baseline FILE", "save one with: teardown --format json CAPTURE > baseline.json"})
 	}
-	data, err := os.ReadFile(baseline)
+	f, err := os.Open(baseline)
 	if err != nil {
 		l.errorf("%v", err)
 		return exitError
 	}
-	base, err := analyze.ParseBaseline(data, baseline)
+	base, err := analyze.ReadBaseline(f, baseline)
+	f.Close()
 	if err != nil {
 		l.errorf("%v", err)
 		return exitError
