@@ -85,8 +85,9 @@ type TableStats struct {
 // next segment, when its linger ends (or, stuck in its handshake, after
 // HandshakeIdle), by eviction or at Flush. Most connections in a busy
 // capture are lingering in TIME_WAIT or idle, so this keeps the table's
-// memory, and its working set, small. Under pressure (see pressureIdle)
-// connections sleep after a second idle.
+// memory, and its working set, small; the encodings of complete ones are
+// kept outside the Go heap where blocks can be mapped (see arena). Under
+// pressure (see pressureIdle) connections sleep after a second idle.
 type Table struct {
 	opts TableOptions
 	// m holds the live connections and the remembered finished ones;
@@ -161,7 +162,7 @@ func (tb *tomb) enc() []byte {
 	return tb.zs.b[tb.zoff : tb.zoff+uint32(tb.zn) : tb.zoff+uint32(tb.zn)]
 }
 
-// entry returns the index of tb's map entry.
+// entry returns the index of the map entry of r's connection.
 func (t *Table) entry(r *rec) int { return t.m.find(&r.key, t.m.hash(&r.key)) }
 
 // NewTable returns an empty table.
