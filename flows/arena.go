@@ -16,7 +16,7 @@ const maxSlabs = 64
 // in a slice of its own); n counts those still in use.
 type slab struct {
 	b      []byte
-	n      int
+	n      int32
 	mapped bool // b is memory mapped outside the Go heap
 	one    bool // b holds one encoding, and is never reused
 }
