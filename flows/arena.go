@@ -143,23 +143,40 @@ type mappedBlocks struct {
 // offHeap returns the mapped blocks of a new arena kept outside the heap
 // for t, or nil where blocks cannot be mapped.
 func offHeap(t *Table) *mappedBlocks {
-	if !canMap {
-		return nil
+	m := newMappedBlocks()
+	if m != nil {
+		runtime.AddCleanup(t, func(m *mappedBlocks) { m.unmapAll() }, m)
 	}
-	m := &mappedBlocks{blocks: map[*byte][]byte{}}
-	runtime.AddCleanup(t, func(m *mappedBlocks) { m.unmapAll() }, m)
 	return m
 }
 
+// newMappedBlocks returns an empty set of mapped blocks, or nil where
+// blocks cannot be mapped.
+func newMappedBlocks() *mappedBlocks {
+	if !canMap {
+		return nil
+	}
+	return &mappedBlocks{blocks: map[*byte][]byte{}}
+}
+
+// maxMapped bounds the blocks one table maps (512 MB): each is a mapping
+// of its own, and a process has a limited number of them
+// (vm.max_map_count, 65,530 by default), which the Go runtime needs too.
+// Past it, blocks are on the heap.
+const maxMapped = 8192
+
 // get maps a block, or returns nil.
 func (m *mappedBlocks) get() []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.blocks) >= maxMapped {
+		return nil
+	}
 	b := mapBlock(slabSize)
 	if b == nil {
 		return nil
 	}
-	m.mu.Lock()
 	m.blocks[&b[0]] = b
-	m.mu.Unlock()
 	return b
 }
 

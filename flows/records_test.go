@@ -33,9 +33,10 @@ func TestArenaReuse(t *testing.T) {
 	for _, mapped := range []bool{false, true} {
 		a := &arena{}
 		if mapped {
-			if a.off = offHeap(NewTable(TableOptions{})); a.off == nil {
+			if a.off = newMappedBlocks(); a.off == nil {
 				continue
 			}
+			defer a.off.unmapAll()
 		}
 		z := bytes.Repeat([]byte{7}, 4000)
 		var first, second []*slab
@@ -78,5 +79,27 @@ func TestArenaReuse(t *testing.T) {
 		if a.off != nil && (len(a.off.blocks) != 1 || a.cur != first[0]) {
 			t.Errorf("mapped %v: %d blocks mapped after drain, want the one in use", mapped, len(a.off.blocks))
 		}
+	}
+}
+
+// TestMappedBlocksBounded checks that a table maps at most maxMapped
+// blocks, then falls back to the heap, and that unmapAll gives them back.
+func TestMappedBlocksBounded(t *testing.T) {
+	a := &arena{off: newMappedBlocks()}
+	if a.off == nil {
+		t.Skip("blocks cannot be mapped here")
+	}
+	var blocks []*slab
+	for range maxMapped + 2 {
+		blocks = append(blocks, a.newSlab())
+	}
+	for i, s := range blocks {
+		if want := i < maxMapped; s.mapped != want || cap(s.b) != slabSize {
+			t.Fatalf("block %d: mapped %v (want %v), %d bytes", i, s.mapped, want, cap(s.b))
+		}
+	}
+	a.off.unmapAll()
+	if n := len(a.off.blocks); n != 0 {
+		t.Errorf("%d blocks still mapped", n)
 	}
 }
