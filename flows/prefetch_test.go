@@ -171,12 +171,9 @@ func TestPrefetchDeliversTheSource(t *testing.T) {
 // TestPrefetchCapture compares a capture read through the prefetcher with
 // the same capture read directly: the same segments and the same Info.
 func TestPrefetchCapture(t *testing.T) {
-	var buf bytes.Buffer
-	if _, err := synth.Generate(&buf, synth.Config{Seed: 3, Packets: 20000, Concurrency: 200}); err != nil {
-		t.Fatal(err)
-	}
+	data := generate(t, synth.Config{Seed: 3, Packets: 20000, Concurrency: 200})
 	open := func() *capture.Reader {
-		r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(buf.Bytes())})
+		r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(data)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,12 +297,9 @@ func TestPrefetchAllocatesNothing(t *testing.T) {
 	if testing.CoverMode() != "" {
 		t.Skip("coverage instrumentation allocates")
 	}
-	var buf bytes.Buffer
-	if _, err := synth.Generate(&buf, synth.Config{Seed: 4, Packets: 200000, Concurrency: 200}); err != nil {
-		t.Fatal(err)
-	}
+	data := generate(t, synth.Config{Seed: 4, Packets: 200000, Concurrency: 200})
 	withProcs(t, 2, func() {
-		r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(buf.Bytes())})
+		r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(data)})
 		if err != nil {
 			t.Fatal(err)
 		}
