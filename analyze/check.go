@@ -342,7 +342,7 @@ func NewChecker(b *Baseline) *Checker {
 
 // Add compares flow f; it keeps nothing of f itself.
 func (c *Checker) Add(f *Flow) error {
-	k := fmt.Sprintf("%v -> %v #%v", f.Client, f.Server, f.Incarnation)
+	k := flowKey(f.Client, f.Server, f.Incarnation)
 	if is, ok := c.idx[k]; ok {
 		if f.ID > c.ids[is[0]] {
 			raw, err := json.Marshal(f)
@@ -423,12 +423,15 @@ func (c *Checker) Mismatches() []Mismatch {
 }
 
 // FlowKey identifies a decoded flow object: "client -> server #n".
-func FlowKey(f map[string]any) string {
-	inc := f["incarnation"]
+func FlowKey(f map[string]any) string { return flowKey(f["client"], f["server"], f["incarnation"]) }
+
+// flowKey is FlowKey of the flow with those client, server and
+// incarnation (a decoded number is a float64).
+func flowKey(client, server, inc any) string {
 	if x, ok := inc.(float64); ok {
 		inc = int(x)
 	}
-	return fmt.Sprintf("%v -> %v #%v", f["client"], f["server"], inc)
+	return fmt.Sprintf("%v -> %v #%v", client, server, inc)
 }
 
 func (c *Checker) limitMismatches() []Mismatch {
