@@ -287,10 +287,11 @@ func Check(res *Result, b *Baseline) ([]Mismatch, error) {
 // a whole result), for each limit the number of flows that broke it and
 // the eight lowest ids, and, against a full output, the keys of the
 // result's flows the baseline lacks. So `teardown check` streams: a
-// capture of any size is checked in the memory of its analysis.
+// capture of any size is checked in the memory of its analysis and of
+// the baseline.
 type Checker struct {
 	b   *Baseline
-	idx map[string][]int // baseline flow key -> indexes in b.Flows
+	idx map[string][]int // baseline flow key -> indexes of b's flows
 	// Per baseline flow: the id of the result's flow (0: none yet) and
 	// its differences.
 	ids   []int
