@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"slices"
 )
@@ -213,32 +214,31 @@ type keyed struct {
 }
 
 // set computes s's key.
-func (kd *keyed) set(s *Segment) {
-	kd.k, kd.srcIsA = keyOf(s.Src, s.Dst)
-	kd.h = hashKey(&kd.k)
+func (kd *keyed) set(s *Segment) { kd.of(s.Src, s.Dst) }
+
+// of sets kd to the key of the 4-tuple: its lower endpoint is the one
+// with the lower address (compared as 16 bytes, a word at a time), then
+// the lower port.
+func (kd *keyed) of(src, dst netip.AddrPort) {
+	a, b := src.Addr().As16(), dst.Addr().As16()
+	pa, pb := src.Port(), dst.Port()
+	be := binary.BigEndian
+	ah, al, bh, bl := be.Uint64(a[:8]), be.Uint64(a[8:]), be.Uint64(b[:8]), be.Uint64(b[8:])
+	kd.srcIsA = !(ah > bh || ah == bh && (al > bl || al == bl && pa > pb))
+	if !kd.srcIsA {
+		a, b, pa, pb = b, a, pb, pa
+		ah, al, bh, bl = bh, bl, ah, al
+	}
+	kd.k = tupleKey{a: a, b: b, pa: pa, pb: pb}
+	kd.h = hashWords(ah, al, bh, bl, pa, pb)
 }
 
 // keyOf returns the key of the 4-tuple and whether src is its lower
 // endpoint.
 func keyOf(src, dst netip.AddrPort) (tupleKey, bool) {
-	k := tupleKey{a: src.Addr().As16(), b: dst.Addr().As16(), pa: src.Port(), pb: dst.Port()}
-	if c := cmp16(k.a, k.b); c > 0 || (c == 0 && k.pa > k.pb) {
-		k.a, k.b, k.pa, k.pb = k.b, k.a, k.pb, k.pa
-		return k, false
-	}
-	return k, true
-}
-
-func cmp16(a, b [16]byte) int {
-	for i := range a {
-		if a[i] != b[i] {
-			if a[i] < b[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
+	var kd keyed
+	kd.of(src, dst)
+	return kd.k, kd.srcIsA
 }
 
 // connState is the table's bookkeeping for a live connection that every

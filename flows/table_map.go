@@ -61,17 +61,24 @@ func (m *connMap) hash(k *tupleKey) uint64 { return hashKey(k) }
 
 // hashSeed is the process's random seed for hashing 4-tuples (so that a
 // crafted capture cannot aim collisions at the table).
-var hashSeed = rand.Uint64() | 1
+var hashSeed = [3]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64()}
 
-// hashKey mixes the 4-tuple with hashSeed; the result is never 0.
+// hashKey returns the hash of key k; the result is never 0.
 func hashKey(k *tupleKey) uint64 {
-	le := binary.LittleEndian
-	h := hashSeed
-	for _, w := range [...]uint64{le.Uint64(k.a[:8]), le.Uint64(k.a[8:]), le.Uint64(k.b[:8]), le.Uint64(k.b[8:]), uint64(k.pa)<<16 | uint64(k.pb)} {
-		hi, lo := bits.Mul64(h^w, 0x9E3779B97F4A7C15)
-		h = hi ^ lo
-	}
-	return h | 1
+	be := binary.BigEndian
+	return hashWords(be.Uint64(k.a[:8]), be.Uint64(k.a[8:]), be.Uint64(k.b[:8]), be.Uint64(k.b[8:]), k.pa, k.pb)
+}
+
+// hashWords mixes a key, its addresses as big-endian words, with
+// hashSeed: each address by a 64 x 64 -> 128-bit multiplication folded to
+// 64 bits (the two independent), then the two with the ports by a third.
+// The result is never 0.
+func hashWords(ah, al, bh, bl uint64, pa, pb uint16) uint64 {
+	const m = 0x9E3779B97F4A7C15
+	h1, l1 := bits.Mul64(ah^hashSeed[0], al^m)
+	h2, l2 := bits.Mul64(bh^hashSeed[1], bl^m)
+	h, l := bits.Mul64(h1^l1^(uint64(pa)<<16|uint64(pb)), h2^l2^hashSeed[2])
+	return h ^ l | 1
 }
 
 // find returns the index of k's entry, or -1.

@@ -1,7 +1,9 @@
 package flows
 
 import (
+	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 )
@@ -62,6 +64,39 @@ func TestKeyIsCanonical(t *testing.T) {
 	c := netip.MustParseAddrPort("10.0.0.1:40001")
 	if kac, _ := keyOf(a, c); kab == kac {
 		t.Error("different 4-tuples share a key")
+	}
+}
+
+// TestKeyOrder checks that a key's lower endpoint is the one with the
+// lower address as 16 bytes, then the lower port.
+func TestKeyOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	addr := func() netip.Addr {
+		var b [16]byte
+		for i := range b {
+			b[i] = byte(r.IntN(3)) // few values: long common prefixes
+		}
+		if r.IntN(2) == 0 {
+			return netip.AddrFrom4([4]byte(b[12:]))
+		}
+		return netip.AddrFrom16(b)
+	}
+	for range 20000 {
+		src, dst := netip.AddrPortFrom(addr(), uint16(r.IntN(3))), netip.AddrPortFrom(addr(), uint16(r.IntN(3)))
+		sa, da := src.Addr().As16(), dst.Addr().As16()
+		c := bytes.Compare(sa[:], da[:])
+		want := c < 0 || c == 0 && src.Port() <= dst.Port()
+		k, srcIsA := keyOf(src, dst)
+		if srcIsA != want {
+			t.Fatalf("keyOf(%v, %v): source is the lower endpoint %v, want %v", src, dst, srcIsA, want)
+		}
+		lo, hi := src, dst
+		if !want {
+			lo, hi = dst, src
+		}
+		if k.a != lo.Addr().As16() || k.pa != lo.Port() || k.b != hi.Addr().As16() || k.pb != hi.Port() {
+			t.Fatalf("keyOf(%v, %v) = %+v", src, dst, k)
+		}
 	}
 }
 
@@ -269,5 +304,30 @@ func TestDuplicateFINIsNotARetransmission(t *testing.T) {
 	h := &done[0].Dir[FromClient]
 	if h.FinCount != 2 || h.FinDuplicates != 1 || h.FinLast.Frame != 3 {
 		t.Errorf("FIN count %d duplicates %d last %d, want 2 1 3", h.FinCount, h.FinDuplicates, h.FinLast.Frame)
+	}
+}
+
+// BenchmarkKey measures keying a segment (canonical 4-tuple and hash),
+// which the table does for every segment.
+func BenchmarkKey(b *testing.B) {
+	var clients []netip.AddrPort
+	for i := range 64 {
+		clients = append(clients, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i), byte(i * 7)}), uint16(40000+i)))
+	}
+	server := netip.MustParseAddrPort("198.51.100.10:443")
+	var sum uint64
+	i := 0
+	for b.Loop() {
+		s := Segment{Src: clients[i&63], Dst: server}
+		if i&1 == 0 {
+			s.Src, s.Dst = s.Dst, s.Src
+		}
+		var kd keyed
+		kd.set(&s)
+		sum += kd.h
+		i++
+	}
+	if sum == 0 {
+		b.Fatal("no key hashed")
 	}
 }
