@@ -6,7 +6,7 @@
 // The table's memory follows the connections alive at once, not the
 // capture's length: a connection whose close is complete lingers 60 s of
 // capture time (a Linux TIME_WAIT) for a retransmitted FIN or a reusing
-// SYN, and one idle for 30 s waits for its next segment, both asleep as a
+// SYN, and one idle for 10 s waits for its next segment, both asleep as a
 // compact byte string of a few hundred bytes that wakes identical; the
 // finished 4-tuple is then remembered briefly for linking the next
 // incarnation; MaxFlows caps the rest.
