@@ -17,6 +17,10 @@ func TestRecordSizes(t *testing.T) {
 	if n := unsafe.Sizeof(memory{}); n > 96 {
 		t.Errorf("a memory takes %d bytes, more than 96", n)
 	}
+	// One for each connection in the table, and a quarter more empty.
+	if n := unsafe.Sizeof(mapEntry{}); n > 16 {
+		t.Errorf("a map entry takes %d bytes, more than 16", n)
+	}
 	// One beside each idle connection's encoding.
 	if n := unsafe.Sizeof(slab{}); n > 32 {
 		t.Errorf("a slab takes %d bytes, more than 32", n)

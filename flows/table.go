@@ -290,7 +290,7 @@ func (t *Table) Add(s *Segment) error {
 	woke := false
 	if i := t.m.find(k, h); i >= 0 {
 		e := &t.m.e[i]
-		if c = e.c; c == nil && e.tomb() != nil {
+		if c = e.conn(); c == nil && e.tomb() != nil {
 			c, woke = t.wake(i), true
 		}
 	}
@@ -334,8 +334,8 @@ func (t *Table) Flush() error {
 	}
 	live := make([]entry, 0, t.nLive)
 	for i := range t.m.e {
-		if e := &t.m.e[i]; e.c != nil {
-			live = append(live, entry{id: e.c.ID, c: e.c})
+		if e := &t.m.e[i]; e.conn() != nil {
+			live = append(live, entry{id: e.conn().ID, c: e.conn()})
 		} else if tb := e.tomb(); tb != nil {
 			live = append(live, entry{id: tb.id, tb: tb})
 		}
@@ -369,7 +369,8 @@ func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prio
 		if prev == nil {
 			prev = &m.Prior
 		}
-		m.dead, e.r = true, nil
+		m.dead = true
+		e.setRec(nil)
 		t.nMem--
 	}
 	t.ids++
@@ -396,7 +397,7 @@ func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prio
 	}
 	c.st.key, c.st.live = *k, true
 	c.st.clientIsA = srcIsClient == srcIsA
-	e.c = c
+	e.setConn(c)
 	t.nLive++
 	if t.armed {
 		t.idle.push(c)
@@ -467,7 +468,7 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 	key := st.key
 	h := t.m.hash(&key)
 	i := t.m.find(&key, h)
-	t.m.e[i].c = nil
+	t.m.e[i].setConn(nil)
 	t.nLive--
 	st.live = false
 	if st.inHS {
@@ -489,10 +490,10 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 		t.err = err
 	}
 	if m != nil {
-		t.m.e[i].r = &m.rec
+		t.m.e[i].setRec(&m.rec)
 		t.nMem++
 		t.memQ = append(t.memQ, m)
-	} else if e := &t.m.e[i]; e.r == nil {
+	} else if e := &t.m.e[i]; e.rec() == nil {
 		t.m.removeAt(i)
 	}
 	return p
@@ -519,12 +520,8 @@ func (t *Table) expire() {
 		}
 		if !m.dead {
 			i := t.entry(&m.rec)
-			e := &t.m.e[i]
-			e.r = nil
+			t.m.removeAt(i) // a remembered connection's entry holds nothing else
 			t.nMem--
-			if e.c == nil {
-				t.m.removeAt(i)
-			}
 		}
 		t.memQ[t.memH] = nil
 		t.memH++

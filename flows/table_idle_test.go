@@ -40,7 +40,7 @@ func TestIdleHeapHoldsAwakeOnly(t *testing.T) {
 		}
 		awake := 0
 		for j := range tb.m.e {
-			if c := tb.m.e[j].c; c != nil {
+			if c := tb.m.e[j].conn(); c != nil {
 				awake++
 				if c.st.hidx == 0 {
 					t.Fatalf("connection %d: awake connection %d is not in the idle heap", i, c.ID)

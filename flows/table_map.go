@@ -7,48 +7,74 @@ import (
 	"unsafe"
 )
 
-// connMap maps 4-tuples to the live connection and the remembered end of
-// the previous one. It is an open-addressing table with linear probing
-// whose entries hold the key's hash and the two pointers, so that a
-// lookup costs one probe of a 24-byte entry and the key comparison in the
-// connection's first cache line, instead of a map's key slots.
+// connMap maps 4-tuples to the live connection, or else to the sleeping
+// or remembered one. It is an open-addressing table with linear probing
+// whose 16-byte entries hold 32 bits of the key's hash and one pointer, so
+// that a lookup costs one probe of an entry (four to a cache line) and the
+// key comparison in what it points to, instead of a map's key slots.
 type connMap struct {
 	e    []mapEntry
 	n    int
 	mask uint64
 }
 
-// mapEntry holds a live connection (c), a sleeping one or a remembered
-// one (r: the rec that begins its tomb or memory). An entry holds one of
-// them (a live or sleeping connection consumes a remembered one).
+// mapEntry holds a live connection (p is a *Conn) or a sleeping or
+// remembered one (isRec: p is the rec that begins its tomb or memory),
+// or, between a slot being made and filled, nothing (p nil). h is the low
+// 32 bits of the key's hash, which is odd: 0 means empty.
 type mapEntry struct {
-	h uint64 // 0: empty
-	c *Conn
-	r *rec
+	h     uint32
+	isRec bool
+	p     unsafe.Pointer
 }
+
+// conn returns the entry's live connection, or nil.
+func (e *mapEntry) conn() *Conn {
+	if e.isRec {
+		return nil
+	}
+	return (*Conn)(e.p)
+}
+
+// rec returns the rec of the entry's sleeping or remembered connection,
+// or nil.
+func (e *mapEntry) rec() *rec {
+	if !e.isRec {
+		return nil
+	}
+	return (*rec)(e.p)
+}
+
+// setConn makes the entry hold live connection c (nil: nothing).
+func (e *mapEntry) setConn(c *Conn) { e.p, e.isRec = unsafe.Pointer(c), false }
+
+// setRec makes the entry hold r (nil: nothing).
+func (e *mapEntry) setRec(r *rec) { e.p, e.isRec = unsafe.Pointer(r), true }
 
 // key returns the entry's 4-tuple.
 func (e *mapEntry) key() *tupleKey {
-	if e.c != nil {
-		return &e.c.st.key
+	if e.isRec {
+		return &(*rec)(e.p).key
 	}
-	return &e.r.key
+	return &(*Conn)(e.p).st.key
 }
 
 // tomb returns the entry's sleeping connection, or nil.
 func (e *mapEntry) tomb() *tomb {
-	if e.r == nil || e.r.isMem {
+	r := e.rec()
+	if r == nil || r.isMem {
 		return nil
 	}
-	return (*tomb)(unsafe.Pointer(e.r)) // r is the tomb's first field
+	return (*tomb)(unsafe.Pointer(r)) // r is the tomb's first field
 }
 
 // memory returns the entry's remembered connection, or nil.
 func (e *mapEntry) memory() *memory {
-	if e.r == nil || !e.r.isMem {
+	r := e.rec()
+	if r == nil || !r.isMem {
 		return nil
 	}
-	return (*memory)(unsafe.Pointer(e.r)) // r is the memory's first field
+	return (*memory)(unsafe.Pointer(r)) // r is the memory's first field
 }
 
 func newConnMap() *connMap {
@@ -88,7 +114,7 @@ func (m *connMap) find(k *tupleKey, h uint64) int {
 		if e.h == 0 {
 			return -1
 		}
-		if e.h == h && *e.key() == *k {
+		if e.h == uint32(h) && *e.key() == *k {
 			return int(i)
 		}
 	}
@@ -105,7 +131,7 @@ func (m *connMap) slot(k *tupleKey, h uint64) int {
 	}
 	for i := h & m.mask; ; i = (i + 1) & m.mask {
 		if e := &m.e[i]; e.h == 0 {
-			e.h = h
+			e.h = uint32(h)
 			m.n++
 			return int(i)
 		}
@@ -125,7 +151,7 @@ func (m *connMap) removeAt(at int) {
 			if m.e[j].h == 0 {
 				return
 			}
-			home := m.e[j].h & m.mask
+			home := uint64(m.e[j].h) & m.mask
 			// Entry j may move back to i unless its home lies
 			// cyclically in (i, j].
 			if (i < j && (home <= i || home > j)) || (i > j && home <= i && home > j) {
@@ -143,7 +169,7 @@ func (m *connMap) resize(n int) {
 	m.mask = uint64(n - 1)
 	for i := range old {
 		if e := &old[i]; e.h != 0 {
-			for j := e.h & m.mask; ; j = (j + 1) & m.mask {
+			for j := uint64(e.h) & m.mask; ; j = (j + 1) & m.mask {
 				if m.e[j].h == 0 {
 					m.e[j] = *e
 					break
@@ -163,7 +189,7 @@ func (t *Table) Ahead(near, far []Segment) {
 	var x uint64
 	for i := range near {
 		if h := near[i].k.h; h != 0 {
-			if c := m.e[h&m.mask].c; c != nil {
+			if c := m.e[h&m.mask].conn(); c != nil {
 				d := 0
 				if !near[i].k.srcIsA {
 					d = 1
@@ -174,7 +200,7 @@ func (t *Table) Ahead(near, far []Segment) {
 	}
 	for i := range far {
 		if h := far[i].k.h; h != 0 {
-			x += m.e[h&m.mask].h
+			x += uint64(m.e[h&m.mask].h)
 		}
 	}
 	t.sink += x

@@ -32,7 +32,7 @@ func (t *Table) sleep(c *Conn, idle bool) {
 	t.zbuf = encodeConn(t.zbuf[:0], c)
 	tb := &tomb{rec: rec{key: st.key}, p: c.Prev, id: c.ID, last: c.Last.Time, q: q}
 	t.keep(tb, t.zbuf, idle)
-	e.c, e.r = nil, &tb.rec
+	e.setRec(&tb.rec)
 	if sleepCheck != nil {
 		kept[tb] = c
 	}
@@ -99,7 +99,7 @@ func (t *Table) wake(i int) *Conn {
 func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn, stays bool) {
 	tb.zs, tb.p = nil, nil
 	t.sq[tb.q].gone()
-	e.c, e.r = c, nil
+	e.setConn(c)
 	t.nSleep--
 	t.peakAwake()
 	if stays && t.armed {
@@ -159,7 +159,7 @@ func (t *Table) sweepIdle() {
 	before := t.now - t.opts.SleepIdle
 	sw := t.sweep[:0]
 	for i := range t.m.e {
-		if c := t.m.e[i].c; c != nil && c.Last.Time <= before {
+		if c := t.m.e[i].conn(); c != nil && c.Last.Time <= before {
 			sw = append(sw, c)
 		}
 	}
@@ -184,7 +184,7 @@ func (t *Table) evict() {
 	if !t.armed {
 		t.armed = true
 		for i := range t.m.e {
-			if c := t.m.e[i].c; c != nil {
+			if c := t.m.e[i].conn(); c != nil {
 				t.idle.push(c)
 			}
 		}
