@@ -334,8 +334,9 @@ func (t *Table) Flush() error {
 	}
 	live := make([]entry, 0, t.nLive)
 	for i := range t.m.e {
-		if e := &t.m.e[i]; e.conn() != nil {
-			live = append(live, entry{id: e.conn().ID, c: e.conn()})
+		e := &t.m.e[i]
+		if c := e.conn(); c != nil {
+			live = append(live, entry{id: c.ID, c: c})
 		} else if tb := e.tomb(); tb != nil {
 			live = append(live, entry{id: tb.id, tb: tb})
 		}
@@ -493,7 +494,7 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 		t.m.e[i].setRec(&m.rec)
 		t.nMem++
 		t.memQ = append(t.memQ, m)
-	} else if e := &t.m.e[i]; e.rec() == nil {
+	} else {
 		t.m.removeAt(i)
 	}
 	return p
