@@ -13,6 +13,7 @@ import (
 	"github.com/teardown/teardown/flows"
 	"github.com/teardown/teardown/flows/capture"
 	"github.com/teardown/teardown/flows/synth"
+	"github.com/teardown/teardown/flows/testenv"
 	"github.com/teardown/teardown/report"
 )
 
@@ -102,7 +103,7 @@ func TestSynFloodMemory(t *testing.T) {
 		t.Skip("a 200,000-SYN capture")
 	}
 	const syns, maxFlows = 200_000, 10_000
-	data := generate(t, synth.Config{Seed: 5, Mode: synth.SynFlood, Flood: syns})
+	data := testenv.Capture(t, synth.Config{Seed: 5, Mode: synth.SynFlood, Flood: syns})
 	res, evicted, peak := adversarial(t, data, maxFlows, 20_000)
 	if got := res.Capture.TCPPackets; got != syns {
 		t.Fatalf("%d TCP packets, want %d SYNs", got, syns)
@@ -127,7 +128,7 @@ func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 // list.
 func TestFinStormBounded(t *testing.T) {
 	const storm = 100_000
-	data := generate(t, synth.Config{Seed: 6, Mode: synth.FinStorm, Storm: storm})
+	data := testenv.Capture(t, synth.Config{Seed: 6, Mode: synth.FinStorm, Storm: storm})
 	res, err := pipeline([]string{"-"}, bytes.NewReader(data), analyze.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +154,7 @@ func benchData(b *testing.B, cfg synth.Config) []byte {
 	if v, ok := benchCaptures.Load(key); ok {
 		return v.([]byte)
 	}
-	data := generate(b, cfg)
+	data := testenv.Capture(b, cfg)
 	benchCaptures.Store(key, data)
 	return data
 }

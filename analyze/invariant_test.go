@@ -490,7 +490,7 @@ func TestInvariantsOnSynth(t *testing.T) {
 		{Seed: 2, Conns: 2000, Concurrency: 2000, Format: synth.PCAPNG, Nanoseconds: true},
 	} {
 		t.Run(fmt.Sprint(cfg.Seed), func(t *testing.T) {
-			data := generate(t, cfg)
+			data := testenv.Capture(t, cfg)
 			res, err := pipeline([]string{"-"}, bytes.NewReader(data), analyze.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -501,15 +501,6 @@ func TestInvariantsOnSynth(t *testing.T) {
 			checkResult(t, res)
 		})
 	}
-}
-
-func generate(t testing.TB, cfg synth.Config) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if _, err := synth.Generate(&buf, cfg); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // record is one packet of a capture.
@@ -649,10 +640,10 @@ func TestSplitCaptureMatchesWhole(t *testing.T) {
 		ins = append(ins, input{filepath.Base(path), b})
 	}
 	ins = append(ins,
-		input{"synth-reuse", generate(t, synth.Config{Seed: 3, Conns: 600, Concurrency: 100, Mix: synth.Mix{
+		input{"synth-reuse", testenv.Capture(t, synth.Config{Seed: 3, Conns: 600, Concurrency: 100, Mix: synth.Mix{
 			ClientClose: 3, ServerClose: 3, ThreeWay: 2, Simultaneous: 1, FinRetransmit: 1, Reset: 1, CloseWait: 1, Reuse: 0.5}}),
 		},
-		input{"synth-default", generate(t, synth.Config{Seed: 4, Conns: 600, Concurrency: 300, Format: synth.PCAPNG})},
+		input{"synth-default", testenv.Capture(t, synth.Config{Seed: 4, Conns: 600, Concurrency: 300, Format: synth.PCAPNG})},
 	)
 	for _, in := range ins {
 		t.Run(in.name, func(t *testing.T) {
@@ -949,9 +940,9 @@ func seedCaptures(tb testing.TB, maxSize int64) [][]byte {
 	all := synth.Mix{ClientClose: 1, ServerClose: 1, ThreeWay: 1, Simultaneous: 1, HalfClose: 1, FinRetransmit: 1,
 		FinNeverAcked: 1, CloseWait: 1, Reset: 1, Rejected: 1, Open: 1, Reuse: 0.5}
 	out = append(out,
-		generate(tb, synth.Config{Seed: 7, Conns: 40, Concurrency: 5, Mix: all}),
-		generate(tb, synth.Config{Seed: 8, Conns: 20, Concurrency: 20, Mix: all, Format: synth.PCAPNG, Snaplen: 65535}),
-		generate(tb, synth.Config{Seed: 9, Mode: synth.FinStorm, Storm: 40}),
+		testenv.Capture(tb, synth.Config{Seed: 7, Conns: 40, Concurrency: 5, Mix: all}),
+		testenv.Capture(tb, synth.Config{Seed: 8, Conns: 20, Concurrency: 20, Mix: all, Format: synth.PCAPNG, Snaplen: 65535}),
+		testenv.Capture(tb, synth.Config{Seed: 9, Mode: synth.FinStorm, Storm: 40}),
 	)
 	return out
 }
@@ -1139,7 +1130,7 @@ func FuzzSysctls(f *testing.F) {
 		}
 		caps = append(caps, readSegments(f, b))
 	}
-	caps = append(caps, readSegments(f, generate(f, synth.Config{Seed: 10, Conns: 60, Concurrency: 10, Mix: synth.Mix{
+	caps = append(caps, readSegments(f, testenv.Capture(f, synth.Config{Seed: 10, Conns: 60, Concurrency: 10, Mix: synth.Mix{
 		ClientClose: 1, ServerClose: 1, ThreeWay: 1, Simultaneous: 1, HalfClose: 1, FinRetransmit: 3, FinNeverAcked: 3,
 		CloseWait: 1, Reset: 1, Rejected: 1, Open: 1, Reuse: 0.5}})))
 

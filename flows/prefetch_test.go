@@ -13,6 +13,7 @@ import (
 	"github.com/teardown/teardown/flows"
 	"github.com/teardown/teardown/flows/capture"
 	"github.com/teardown/teardown/flows/synth"
+	"github.com/teardown/teardown/flows/testenv"
 )
 
 // counting yields n numbered segments, then err (io.EOF when nil). It
@@ -171,7 +172,7 @@ func TestPrefetchDeliversTheSource(t *testing.T) {
 // TestPrefetchCapture compares a capture read through the prefetcher with
 // the same capture read directly: the same segments and the same Info.
 func TestPrefetchCapture(t *testing.T) {
-	data := generate(t, synth.Config{Seed: 3, Packets: 20000, Concurrency: 200})
+	data := testenv.Capture(t, synth.Config{Seed: 3, Packets: 20000, Concurrency: 200})
 	open := func() *capture.Reader {
 		r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(data)})
 		if err != nil {
@@ -297,7 +298,7 @@ func TestPrefetchAllocatesNothing(t *testing.T) {
 	if testing.CoverMode() != "" {
 		t.Skip("coverage instrumentation allocates")
 	}
-	data := generate(t, synth.Config{Seed: 4, Packets: 200000, Concurrency: 200})
+	data := testenv.Capture(t, synth.Config{Seed: 4, Packets: 200000, Concurrency: 200})
 	withProcs(t, 2, func() {
 		r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(data)})
 		if err != nil {

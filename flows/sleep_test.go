@@ -14,16 +14,6 @@ import (
 	"github.com/teardown/teardown/flows/testenv"
 )
 
-// generate returns the capture cfg generates.
-func generate(t testing.TB, cfg synth.Config) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if _, err := synth.Generate(&buf, cfg); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // runTable files every segment of the capture in r into a table with
 // opts and returns its statistics and how many connections finished.
 func runTable(t *testing.T, r *capture.Reader, opts flows.TableOptions) (flows.TableStats, int) {
@@ -115,7 +105,7 @@ func TestSleepWakesIdentical(t *testing.T) {
 // TestLateWake checks that connections handed over asleep (LateWake) and
 // woken later by the callee equal those the table woke itself.
 func TestLateWake(t *testing.T) {
-	data := generate(t, synth.Config{Seed: 8, Packets: 100_000, Concurrency: 2000})
+	data := testenv.Capture(t, synth.Config{Seed: 8, Packets: 100_000, Concurrency: 2000})
 	finished := func(late bool) []*flows.Conn {
 		var out []*flows.Conn
 		asleep := 0
@@ -163,7 +153,7 @@ func sameConns[C flows.Conn | *flows.Conn](t *testing.T, what string, got, want 
 // same capture makes the same connections leave in the same order, though
 // each table hashes its 4-tuples with a new random seed.
 func TestEvictionDeterministic(t *testing.T) {
-	data := generate(t, synth.Config{Seed: 9, Packets: 150_000, Concurrency: 3000})
+	data := testenv.Capture(t, synth.Config{Seed: 9, Packets: 150_000, Concurrency: 3000})
 	type left struct {
 		id, packets int
 		end         flows.EndReason
@@ -201,7 +191,7 @@ func TestEvictionDeterministic(t *testing.T) {
 // with -race, it fails if the table touches a connection after handing it
 // over.
 func TestHandOverOwnership(t *testing.T) {
-	data := generate(t, synth.Config{Seed: 10, Packets: 60_000, Concurrency: 2000})
+	data := testenv.Capture(t, synth.Config{Seed: 10, Packets: 60_000, Concurrency: 2000})
 	work := make(chan *flows.Conn)
 	done := make(chan int)
 	go func() {
@@ -245,7 +235,7 @@ func snapshot(c *flows.Conn) flows.Conn {
 // TestReleaseReuses checks that connections given back with Release are
 // reused, and that reuse changes nothing the table hands over.
 func TestReleaseReuses(t *testing.T) {
-	data := generate(t, synth.Config{Seed: 11, Packets: 100_000, Concurrency: 2000})
+	data := testenv.Capture(t, synth.Config{Seed: 11, Packets: 100_000, Concurrency: 2000})
 	run := func(release bool) (out []flows.Conn, reused int) {
 		seen := map[*flows.Conn]bool{}
 		var tb *flows.Table
@@ -278,7 +268,7 @@ func TestReleaseReuses(t *testing.T) {
 // that those evicted asleep are woken and handed over like the others.
 func TestSynFloodSleeps(t *testing.T) {
 	const syns, rate, maxFlows = 200_000, 20_000, 50_000
-	data := generate(t, synth.Config{Seed: 12, Mode: synth.SynFlood, Flood: syns, FloodRate: rate})
+	data := testenv.Capture(t, synth.Config{Seed: 12, Mode: synth.SynFlood, Flood: syns, FloodRate: rate})
 	r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(data)})
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +291,7 @@ func TestSynFloodSleeps(t *testing.T) {
 // and without Table.Ahead run ahead of them (as analyze.Run does) and
 // checks that the same connections leave the table, equal.
 func TestAheadChangesNothing(t *testing.T) {
-	data := generate(t, synth.Config{Seed: 10, Packets: 60_000, Concurrency: 1500})
+	data := testenv.Capture(t, synth.Config{Seed: 10, Packets: 60_000, Concurrency: 1500})
 	run := func(ahead bool) []*flows.Conn {
 		var out []*flows.Conn
 		tb := flows.NewTable(flows.TableOptions{Finish: func(c *flows.Conn) error {
@@ -352,7 +342,7 @@ func TestAheadChangesNothing(t *testing.T) {
 // asleep would wake that connection different) and that every connection
 // equals the one a table handing everything over awake finishes.
 func TestBlocksReused(t *testing.T) {
-	data := generate(t, synth.Config{Seed: 12, Packets: 300_000, Concurrency: 200})
+	data := testenv.Capture(t, synth.Config{Seed: 12, Packets: 300_000, Concurrency: 200})
 	const batch, behind = 64, 3
 	run := func(late, release bool) ([]flows.Conn, flows.TableStats) {
 		var out []flows.Conn

@@ -1,13 +1,17 @@
 // Package testenv locates the files tests read: the repository root, the
 // lab fixtures under testdata/lab, and the shared corpus of public captures
 // that sits beside the repository (../shared/corpus), which tests skip
-// cleanly when it is absent.
+// cleanly when it is absent; and it makes the synthetic captures they
+// read.
 package testenv
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/teardown/teardown/flows/synth"
 )
 
 // Root returns the repository root: the nearest directory above the
@@ -45,4 +49,15 @@ func Corpus(tb testing.TB) string {
 		tb.Skipf("shared corpus not found at %s", dir)
 	}
 	return dir
+}
+
+// Capture returns the capture that the synthetic generator writes for
+// cfg.
+func Capture(tb testing.TB, cfg synth.Config) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, cfg); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
 }
