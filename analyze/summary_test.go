@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -147,6 +148,41 @@ func sampledPeak(iv [][2]int64) (int64, int64) {
 // TestSummaryManyConnections checks the summary of the 240-connection lab
 // capture against figures computed here from its truth file and the
 // capture's frame times.
+// TestLogBucket checks logBucket against the formula it stands for,
+// math.Floor(perDoubling*math.Log2(x)), on random values from 1 to 2^62
+// and on the floats nearest every bucket bound (where the formula's
+// rounding, not the true logarithm, decides).
+func TestLogBucket(t *testing.T) {
+	want := func(x float64) int64 { return int64(math.Floor(perDoubling * math.Log2(x))) }
+	check := func(x float64) {
+		t.Helper()
+		if got, w := logBucket(x), want(x); got != w {
+			t.Fatalf("logBucket(%v) = %d, the formula gives %d", x, got, w)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1_000_000 {
+		check(math.Exp2(r.Float64() * 62))
+		check(1 + float64(r.IntN(1e9))/1e3) // microseconds, as durations are
+	}
+	for e := range 63 {
+		for k := range perDoubling + 1 {
+			b := math.Ldexp(math.Exp2(float64(k)/perDoubling), e)
+			for _, x := range []float64{b, b * (1 - 1e-9), b * (1 + 1e-9), b * (1 - 2e-9), b * (1 + 2e-9)} {
+				check(x)
+				up, down := x, x
+				for range 4 {
+					up, down = math.Nextafter(up, math.Inf(1)), math.Nextafter(down, 0)
+					if down >= 1 {
+						check(down)
+					}
+					check(up)
+				}
+			}
+		}
+	}
+}
+
 func TestSummaryManyConnections(t *testing.T) {
 	dir := testenv.Lab(t)
 	b, err := os.ReadFile(filepath.Join(dir, "many-connections.truth.json"))

@@ -3,7 +3,6 @@ package analyze
 import (
 	"math"
 	"slices"
-	"sort"
 )
 
 // The capture-wide summary's mergeable parts. Everything here adds up
@@ -118,8 +117,37 @@ func (h *Histogram) bucket(v float64) int64 {
 	if v < 1e-6 {
 		return 0
 	}
-	return 1 + int64(math.Floor(perDoubling*math.Log2(v/1e-6)))
+	return 1 + logBucket(v/1e-6)
 }
+
+// logBucket returns math.Floor(perDoubling*math.Log2(x)) for x >= 1,
+// the same value, without the logarithm unless x is within a billionth
+// of a bucket's bound (where the rounding of the formula decides).
+func logBucket(x float64) int64 {
+	frac, exp := math.Frexp(x) // x = frac * 2^exp, 0.5 <= frac < 1
+	if exp < 1 || exp > 1000 {
+		return int64(math.Floor(perDoubling * math.Log2(x)))
+	}
+	// frac lies in [bounds[k], bounds[k+1]): perDoubling*log2(frac) is
+	// in [k-perDoubling, k+1-perDoubling).
+	k := 0
+	for k < perDoubling-1 && frac >= logBounds[k+1] {
+		k++
+	}
+	if frac-logBounds[k] < 1e-9 || logBounds[k+1]-frac < 1e-9 {
+		return int64(math.Floor(perDoubling * math.Log2(x)))
+	}
+	return int64(perDoubling*exp + k - perDoubling)
+}
+
+// logBounds are 2^(k/perDoubling - 1) for k = 0..perDoubling: the
+// bounds of the buckets within one doubling, scaled to [0.5, 1].
+var logBounds = func() (b [perDoubling + 1]float64) {
+	for k := range b {
+		b[k] = math.Exp2(float64(k)/perDoubling - 1)
+	}
+	return b
+}()
 
 // value is the value a quantile falling in bucket b reads: the integer,
 // or the geometric middle of the bucket, kept within [Min, Max].
@@ -147,12 +175,29 @@ func (h *Histogram) add(v float64) {
 }
 
 func (h *Histogram) addBucket(b, n int64) {
-	i := sort.Search(len(h.Buckets), func(i int) bool { return h.Buckets[i][0] >= b })
-	if i < len(h.Buckets) && h.Buckets[i][0] == b {
-		h.Buckets[i][1] += n
+	bs := h.Buckets
+	// Buckets without gaps from the first one are at b minus the first.
+	if len(bs) > 0 {
+		if i := b - bs[0][0]; i >= 0 && i < int64(len(bs)) && bs[i][0] == b {
+			bs[i][1] += n
+			return
+		}
+	}
+	// The first bucket at or past b (sort.Search, without its closure).
+	i, j := 0, len(bs)
+	for i < j {
+		m := int(uint(i+j) >> 1)
+		if bs[m][0] < b {
+			i = m + 1
+		} else {
+			j = m
+		}
+	}
+	if i < len(bs) && bs[i][0] == b {
+		bs[i][1] += n
 		return
 	}
-	h.Buckets = slices.Insert(h.Buckets, i, [2]int64{b, n})
+	h.Buckets = slices.Insert(bs, i, [2]int64{b, n})
 }
 
 // quantile reads the q-quantile (nearest rank).
