@@ -30,7 +30,7 @@ type pawsSeen struct {
 
 // pawsIndex maps (client address, server address) to the latest
 // accepted connection's timestamp.
-type pawsIndex map[[2]netip.Addr]pawsSeen
+type pawsIndex map[[2]netip.Addr]*pawsSeen
 
 // check diagnoses f when its SYNs went unanswered while an accepted
 // connection from the same address to the same server had sent a newer
@@ -42,8 +42,8 @@ func (p pawsIndex) check(f *Flow, addr *[2]netip.AddrPort, w *WireFacts) {
 	}
 	k := [2]netip.Addr{hostAddr(addr[flows.FromClient]), hostAddr(addr[flows.FromServer])}
 	if w.SYNs >= 2 && !w.Answered && w.SYNHasTS {
-		seen, ok := p[k]
-		if !ok || seen.client == f.Client || w.SYNAt < seen.at || w.SYNAt-seen.at >= pawsWindow || int32(seen.tsval-w.SYNTSval) <= 1 {
+		seen := p[k]
+		if seen == nil || seen.client == f.Client || w.SYNAt < seen.at || w.SYNAt-seen.at >= pawsWindow || int32(seen.tsval-w.SYNTSval) <= 1 {
 			return
 		}
 		var frames []uint64
@@ -64,8 +64,13 @@ func (p pawsIndex) check(f *Flow, addr *[2]netip.AddrPort, w *WireFacts) {
 	if !w.Answered || !w.ClientTS || !k[0].IsValid() {
 		return
 	}
-	if seen, ok := p[k]; ok && seen.at > w.ClientTSAt || !ok && len(p) >= maxPawsAddrs {
+	seen := p[k]
+	switch {
+	case seen == nil && len(p) >= maxPawsAddrs, seen != nil && seen.at > w.ClientTSAt:
 		return
+	case seen == nil:
+		seen = &pawsSeen{}
+		p[k] = seen
 	}
-	p[k] = pawsSeen{client: f.Client, tsval: w.ClientTSval, at: w.ClientTSAt}
+	*seen = pawsSeen{client: f.Client, tsval: w.ClientTSval, at: w.ClientTSAt}
 }
