@@ -232,8 +232,11 @@ func newRunner(opts Options) *runner {
 	r := &runner{opts: opts, sum: newSummarizer(opts)}
 	// LateWake: a connection that lingered asleep is decoded by build,
 	// on the builder goroutine when there is one.
-	r.table = flows.NewTable(flows.TableOptions{MaxFlows: opts.MaxFlows, Finish: r.finish, LateWake: true})
-	if runtime.GOMAXPROCS(0) > 1 {
+	// EncodeAhead: with a CPU to spare, complete connections are encoded
+	// to sleep beside the table's goroutine, not on it.
+	parallel := runtime.GOMAXPROCS(0) > 1
+	r.table = flows.NewTable(flows.TableOptions{MaxFlows: opts.MaxFlows, Finish: r.finish, LateWake: true, EncodeAhead: parallel})
+	if parallel {
 		r.batch = newBatch()
 		r.work, r.done = make(chan *batch, 16), make(chan struct{})
 		r.back = make(chan *batch, 16)

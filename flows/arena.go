@@ -15,10 +15,11 @@ const maxSlabs = 64
 // slab is a block of encodings (or the encoding of one idle connection,
 // in a slice of its own); n counts those still in use.
 type slab struct {
-	b      []byte
-	n      int32
-	mapped bool // b is memory mapped outside the Go heap
-	one    bool // b holds one encoding, and is never reused
+	b       []byte
+	n       int32
+	mapped  bool // b is memory mapped outside the Go heap
+	one     bool // b holds one encoding, and is never reused
+	pending bool // an encodeBatch's mark: the encoding is not made yet
 }
 
 // arena stores encodings in shared blocks. Those of complete connections

@@ -46,3 +46,7 @@ func Uncached(s Segment) (Segment, bool) {
 // (which only Release reads), so that c compares equal to a connection
 // handed over awake.
 func DropBlock(c *Conn) { c.zs = nil }
+
+// PendingWoken is how many connections t woke while their encoding was
+// pending (EncodeAhead).
+func PendingWoken(t *Table) int { return t.pendingWoken }

@@ -11,7 +11,8 @@ import (
 // tableInput turns fuzz bytes into table options and segments. The first
 // four bytes choose MaxFlows (0 to 3) and the linger, remember and
 // handshake-idle times (in seconds, 0 for the default); bit 2 of the first
-// sets LateWake, bit 7 of the fourth a SleepIdle of 1 s; then every 8
+// sets LateWake, bit 3 EncodeAhead, bit 7 of the fourth a SleepIdle of
+// 1 s; then every 8
 // bytes are one segment:
 //
 //	0    bits 0-1 sender host, 2 receiver host (of the sender's family),
@@ -36,6 +37,7 @@ func tableInput(data []byte) (flows.TableOptions, []flows.Segment) {
 	opts.Remember = int64(data[2]%128) * 1e9
 	opts.HandshakeIdle = int64(data[3]%128) * 1e9
 	opts.LateWake = data[0]&4 != 0
+	opts.EncodeAhead = data[0]&8 != 0
 	if data[3]&0x80 != 0 {
 		opts.SleepIdle = 1e9
 	}

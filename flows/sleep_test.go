@@ -2,6 +2,7 @@ package flows_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"path/filepath"
 	"reflect"
@@ -58,47 +59,95 @@ func fill(t *testing.T, tb *flows.Table, r *capture.Reader) {
 
 // TestSleepWakesIdentical checks, on a generated capture with every kind
 // of close and on every lab capture, that each connection the table put to
-// sleep woke exactly as it was, and that most connections did sleep.
+// sleep woke exactly as it was, and that most connections did sleep;
+// with complete connections encoded on the table's goroutine and ahead
+// of it (EncodeAhead).
 func TestSleepWakesIdentical(t *testing.T) {
-	var buf bytes.Buffer
-	truth, err := synth.Generate(&buf, synth.Config{Seed: 7, Packets: 200_000, Concurrency: 3000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := flows.CheckSleep()
-	defer stop()
-	r, err := capture.Open([]string{"-"}, capture.Options{Stdin: &buf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, n := runTable(t, r, flows.TableOptions{MaxFlows: 2000})
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("synthetic: %d connections (%d in the truth), slept %d times, evicted %d", n, truth.Conns, st.Slept, st.Evicted)
-	if st.Slept < n/2 {
-		t.Errorf("only %d of %d connections slept", st.Slept, n)
-	}
-	if st.Evicted == 0 {
-		t.Errorf("no eviction under MaxFlows 2000: the test does not cover waking to evict")
-	}
-
+	data := testenv.Capture(t, synth.Config{Seed: 7, Packets: 200_000, Concurrency: 3000})
 	files, _ := filepath.Glob(filepath.Join(testenv.Lab(t), "*.pcap*"))
 	if len(files) == 0 {
 		t.Fatal("no lab captures")
 	}
-	for _, f := range files {
+	for _, ahead := range []bool{false, true} {
 		stop := flows.CheckSleep()
-		r, err := capture.Open([]string{f}, capture.Options{})
+		r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(data)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A short SleepIdle so that idle connections sleep too.
-		runTable(t, r, flows.TableOptions{SleepIdle: 1e8})
-		r.Close()
+		st, n := runTable(t, r, flows.TableOptions{MaxFlows: 2000, EncodeAhead: ahead})
 		if err := stop(); err != nil {
-			t.Fatalf("%s: %v", filepath.Base(f), err)
+			t.Fatalf("EncodeAhead %v: %v", ahead, err)
 		}
+		t.Logf("synthetic, EncodeAhead %v: %d connections, slept %d times, evicted %d", ahead, n, st.Slept, st.Evicted)
+		if st.Slept < n/2 {
+			t.Errorf("only %d of %d connections slept", st.Slept, n)
+		}
+		if st.Evicted == 0 {
+			t.Errorf("no eviction under MaxFlows 2000: the test does not cover waking to evict")
+		}
+
+		for _, f := range files {
+			stop := flows.CheckSleep()
+			r, err := capture.Open([]string{f}, capture.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A short SleepIdle so that idle connections sleep too.
+			runTable(t, r, flows.TableOptions{SleepIdle: 1e8, EncodeAhead: ahead})
+			r.Close()
+			if err := stop(); err != nil {
+				t.Fatalf("%s, EncodeAhead %v: %v", filepath.Base(f), ahead, err)
+			}
+		}
+	}
+}
+
+// TestEncodeAheadChangesNothing checks that the same connections leave
+// the table, in the same order and equal, whether complete ones are
+// encoded to sleep on the table's goroutine or ahead of it, handed over
+// asleep (LateWake) or not, with and without evictions; and that some
+// woke while their encoding was still pending, which the test would not
+// cover otherwise.
+func TestEncodeAheadChangesNothing(t *testing.T) {
+	data := testenv.Capture(t, synth.Config{Seed: 13, Packets: 150_000, Concurrency: 2000})
+	run := func(opts flows.TableOptions) ([]*flows.Conn, *flows.Table) {
+		var out []*flows.Conn
+		opts.Finish = func(c *flows.Conn) error {
+			c.Wake()
+			out = append(out, c)
+			return nil
+		}
+		tb := flows.NewTable(opts)
+		feed(t, tb, data)
+		return out, tb
+	}
+	woken := 0
+	for _, late := range []bool{false, true} {
+		for _, maxFlows := range []int{0, 500} {
+			opts := flows.TableOptions{LateWake: late, MaxFlows: maxFlows}
+			want, _ := run(opts)
+			opts.EncodeAhead = true
+			got, tb := run(opts)
+			what := fmt.Sprintf("ahead (LateWake %v, MaxFlows %d)", late, maxFlows)
+			// Conns are reused in another order (one sleeping ahead is
+			// free once encoded): a fresh one has nil Events, a reused
+			// one an empty list.
+			for _, cs := range [][]*flows.Conn{got, want} {
+				for _, c := range cs {
+					if c.Events == nil {
+						c.Events = []flows.Event{}
+					}
+				}
+			}
+			sameConns(t, what, got, want)
+			if maxFlows > 0 && tb.Stats().Evicted == 0 {
+				t.Errorf("%s: nothing evicted", what)
+			}
+			woken += flows.PendingWoken(tb)
+		}
+	}
+	if woken == 0 {
+		t.Error("no connection woke while its encoding was pending")
 	}
 }
 

@@ -51,6 +51,11 @@ type TableOptions struct {
 	// set until Conn.Wake decodes the rest, which the callee may do on
 	// another goroutine.
 	LateWake bool
+	// EncodeAhead encodes complete connections to sleep on a goroutine
+	// of the table's own, in batches, instead of the one calling Add. A
+	// table started with it must be flushed, or its goroutine outlives
+	// it until the table is collected.
+	EncodeAhead bool
 }
 
 // TableStats counts what a table did.
@@ -123,6 +128,14 @@ type Table struct {
 	stats TableStats
 	err   error
 	sink  uint64 // Ahead's loads
+	// Under EncodeAhead: the batch of complete connections being filled,
+	// the encoder, how many batches it has not given back, and batches
+	// for reuse.
+	filling      *encodeBatch
+	enc          *encoder
+	encoding     int
+	spareBatches []*encodeBatch
+	pendingWoken int // connections woken while pending, for the tests
 }
 
 // rec begins both records a map entry may hold instead of a live
@@ -325,6 +338,7 @@ func (t *Table) Flush() error {
 	if t.err != nil {
 		return t.err
 	}
+	t.settle()
 	// Sleeping connections are woken one at a time, as their turn
 	// comes, so that memory stays what it was.
 	type entry struct {

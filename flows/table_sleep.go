@@ -29,9 +29,12 @@ func (t *Table) sleep(c *Conn, idle bool) {
 	t.idle.remove(c)
 	h := t.m.hash(&st.key)
 	e := &t.m.e[t.m.find(&st.key, h)]
-	t.zbuf = encodeConn(t.zbuf[:0], c)
 	tb := &tomb{rec: rec{key: st.key}, p: c.Prev, id: c.ID, last: c.Last.Time, q: q}
-	t.keep(tb, t.zbuf, idle)
+	ahead := t.opts.EncodeAhead && !idle
+	if !ahead {
+		t.zbuf = encodeConn(t.zbuf[:0], c)
+		t.keep(tb, t.zbuf, idle)
+	}
 	e.setRec(&tb.rec)
 	if sleepCheck != nil {
 		kept[tb] = c
@@ -39,11 +42,13 @@ func (t *Table) sleep(c *Conn, idle bool) {
 	st.live = false
 	t.nSleep++
 	t.stats.Slept++
-	if sleepCheck == nil && len(t.free) < maxFree {
+	t.sq[q].push(tb)
+	if ahead {
+		t.pend(tb, c) // c is freed once its batch is installed
+	} else if sleepCheck == nil && len(t.free) < maxFree {
 		// Nothing else holds c.
 		t.free = append(t.free, c)
 	}
-	t.sq[q].push(tb)
 }
 
 // sleepCheck, when set (by tests), receives every connection put to sleep
@@ -61,6 +66,7 @@ func (t *Table) wakeToFinish(i int) *Conn {
 	}
 	e := &t.m.e[i]
 	tb := e.tomb()
+	t.ready(tb)
 	c := t.newConn()
 	z := tb.enc()
 	decodeHead(c, z, &tb.key)
@@ -77,6 +83,7 @@ func (t *Table) wakeToFinish(i int) *Conn {
 func (t *Table) wake(i int) *Conn {
 	e := &t.m.e[i]
 	tb := e.tomb()
+	t.ready(tb)
 	c := t.newConn()
 	decodeInto(c, tb.enc(), &tb.key)
 	c.Prev = tb.p
