@@ -145,9 +145,6 @@ func sampledPeak(iv [][2]int64) (int64, int64) {
 	return best, bestAt
 }
 
-// TestSummaryManyConnections checks the summary of the 240-connection lab
-// capture against figures computed here from its truth file and the
-// capture's frame times.
 // TestLogBucket checks logBucket against the formula it stands for,
 // math.Floor(perDoubling*math.Log2(x)), on random values from 1 to 2^62
 // and on the floats nearest every bucket bound (where the formula's
@@ -183,6 +180,9 @@ func TestLogBucket(t *testing.T) {
 	}
 }
 
+// TestSummaryManyConnections checks the summary of the 240-connection lab
+// capture against figures computed here from its truth file and the
+// capture's frame times.
 func TestSummaryManyConnections(t *testing.T) {
 	dir := testenv.Lab(t)
 	b, err := os.ReadFile(filepath.Join(dir, "many-connections.truth.json"))

@@ -12,8 +12,7 @@ import (
 // four bytes choose MaxFlows (0 to 3) and the linger, remember and
 // handshake-idle times (in seconds, 0 for the default); bit 2 of the first
 // sets LateWake, bit 3 EncodeAhead, bit 7 of the fourth a SleepIdle of
-// 1 s; then every 8
-// bytes are one segment:
+// 1 s; then every 8 bytes are one segment:
 //
 //	0    bits 0-1 sender host, 2 receiver host (of the sender's family),
 //	     4-5 sender port, 6-7 receiver port

@@ -149,8 +149,9 @@ type rec struct {
 }
 
 // tomb is a sleeping connection: its queue in Table.sq, its encoding (zn
-// bytes at zoff in block zs; zs is nil once woken), its Prev (p), ID and
-// last activity. It takes 80 bytes.
+// bytes at zoff in block zs; zs is nil once woken, and an encodeBatch's
+// mark while the encoding is pending), its Prev (p), ID and last
+// activity. It takes 80 bytes.
 type tomb struct {
 	rec
 	q    uint8

@@ -26,8 +26,8 @@ const maxEncoding = 16
 // encodeBatch is complete connections put to sleep, their tombs and, once
 // encoded, their encodings: conns[i]'s is buf[ends[i-1]:ends[i]]. Until
 // the batch is installed, each of its tombs has zs = &mark (asleep, and
-// pending) and zoff its index. The encoder reads conns and writes buf and
-// ends; nothing else of the batch.
+// pending). The encoder reads conns and writes buf and ends; nothing else
+// of the batch.
 type encodeBatch struct {
 	mark  slab // first: a tomb's zs leads back to its batch
 	conns []*Conn
@@ -80,7 +80,7 @@ func (t *Table) pend(tb *tomb, c *Conn) {
 		}
 		t.filling = b
 	}
-	tb.zs, tb.zoff = &b.mark, uint32(len(b.tombs))
+	tb.zs = &b.mark
 	b.tombs = append(b.tombs, tb)
 	b.conns = append(b.conns, c)
 	if len(b.tombs) == encodeBatchSize {
@@ -98,22 +98,36 @@ func (t *Table) send() {
 		t.enc = startEncoder()
 		runtime.AddCleanup(t, func(e *encoder) { e.stop() }, t.enc)
 	}
-	for t.encoding > 0 {
-		select {
-		case d := <-t.enc.done:
-			t.encoding--
-			t.install(d)
-			continue
-		default:
-		}
-		if t.encoding < maxEncoding {
-			break
-		}
-		t.encoding--
-		t.install(<-t.enc.done)
+	for t.encoding > 0 && t.receive(t.encoding == maxEncoding) {
 	}
 	t.encoding++
 	t.enc.jobs <- b
+}
+
+// receive installs the oldest batch out with the encoder, waiting for it
+// when wait is set; false when it is not back yet.
+func (t *Table) receive(wait bool) bool {
+	var b *encodeBatch
+	if wait {
+		b = <-t.enc.done
+	} else {
+		select {
+		case b = <-t.enc.done:
+		default:
+			return false
+		}
+	}
+	t.encoding--
+	t.install(b)
+	return true
+}
+
+// encodeFilling encodes the batch being filled here, and installs it.
+func (t *Table) encodeFilling() {
+	b := t.filling
+	t.filling = nil
+	b.encode()
+	t.install(b)
 }
 
 // install keeps the encodings of batch b as sleep does, and frees its
@@ -141,27 +155,21 @@ func (t *Table) ready(tb *tomb) {
 		return
 	}
 	t.pendingWoken++
-	if b := batchOf(tb); b == t.filling {
-		t.filling = nil
-		b.encode()
-		t.install(b)
-		return
+	if batchOf(tb) == t.filling {
+		t.encodeFilling()
 	}
 	for tb.zs.pending {
-		t.encoding--
-		t.install(<-t.enc.done)
+		t.receive(true)
 	}
 }
 
 // settle installs every batch, and stops the encoder.
 func (t *Table) settle() {
-	if b := t.filling; b != nil {
-		t.filling = nil
-		b.encode()
-		t.install(b)
+	if t.filling != nil {
+		t.encodeFilling()
 	}
-	for ; t.encoding > 0; t.encoding-- {
-		t.install(<-t.enc.done)
+	for t.encoding > 0 {
+		t.receive(true)
 	}
 	if t.enc != nil {
 		t.enc.stop()
