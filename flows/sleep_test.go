@@ -6,8 +6,10 @@ import (
 	"io"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/teardown/teardown/flows"
 	"github.com/teardown/teardown/flows/capture"
@@ -425,5 +427,62 @@ func TestBlocksReused(t *testing.T) {
 	sameConns(t, "never released", kept, want)
 	if st.Slept < 10_000 || st.Blocks*3 > st0.Blocks {
 		t.Errorf("%d connections slept in %d blocks, %d without Release: blocks are not reused", st.Slept, st.Blocks, st0.Blocks)
+	}
+}
+
+// TestEncoderEndsWithTable checks that the encoding goroutine of a table
+// under EncodeAhead ends when the table is flushed, and also when it is
+// dropped unflushed (as Run drops it after an error) and collected.
+func TestEncoderEndsWithTable(t *testing.T) {
+	data := testenv.Capture(t, synth.Config{Seed: 14, Packets: 20_000, Concurrency: 500})
+	segs := func() []flows.Segment {
+		r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(data)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		var out []flows.Segment
+		for {
+			s, err := r.Next()
+			if err == io.EOF {
+				return out
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+	}()
+	settled := func(n int) bool {
+		for range 100 {
+			runtime.GC()
+			if runtime.NumGoroutine() <= n {
+				return true
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return false
+	}
+	before := runtime.NumGoroutine()
+	for _, flush := range []bool{true, false} {
+		func() {
+			tb := flows.NewTable(flows.TableOptions{EncodeAhead: true})
+			for i := range segs {
+				if err := tb.Add(&segs[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if runtime.NumGoroutine() <= before {
+				t.Fatal("no encoding goroutine started: the test tests nothing")
+			}
+			if flush {
+				if err := tb.Flush(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}()
+		if !settled(before) {
+			t.Errorf("flushed %v: %d goroutines, %d before the table", flush, runtime.NumGoroutine(), before)
+		}
 	}
 }
