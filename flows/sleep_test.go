@@ -435,24 +435,15 @@ func TestBlocksReused(t *testing.T) {
 // dropped unflushed (as Run drops it after an error) and collected.
 func TestEncoderEndsWithTable(t *testing.T) {
 	data := testenv.Capture(t, synth.Config{Seed: 14, Packets: 20_000, Concurrency: 500})
-	segs := func() []flows.Segment {
-		r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(data)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		var out []flows.Segment
-		for {
-			s, err := r.Next()
-			if err == io.EOF {
-				return out
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, s)
-		}
-	}()
+	r, err := capture.Open([]string{"-"}, capture.Options{Stdin: bytes.NewReader(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, err := drainAll(r)
+	r.Close()
+	if err != io.EOF {
+		t.Fatal(err)
+	}
 	settled := func(n int) bool {
 		for range 100 {
 			runtime.GC()
