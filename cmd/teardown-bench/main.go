@@ -175,10 +175,28 @@ type stoppable interface {
 	Stop()
 }
 
-// direct reads a capture on the caller's goroutine.
-type direct struct{ *capture.Reader }
+// direct reads a capture on the caller's goroutine, in batches, as
+// flows.Prefetch does with one CPU.
+type direct struct {
+	r    *capture.Reader
+	buf  [1024]flows.Segment
+	i, n int
+	err  error // what ended the last batch
+}
 
-func (direct) Stop() {}
+func (d *direct) Next() (flows.Segment, error) {
+	for d.i == d.n {
+		if d.err != nil {
+			return flows.Segment{}, d.err
+		}
+		d.n, d.err = d.r.ReadSegments(d.buf[:])
+		d.i = 0
+	}
+	d.i++
+	return d.buf[d.i-1], nil
+}
+
+func (*direct) Stop() {}
 
 // open opens the capture and the source of its segments: the reader
 // itself, or a prefetcher on it. Stop the source before closing the
@@ -191,7 +209,7 @@ func open(name string, prefetch bool) (*capture.Reader, stoppable, error) {
 	if prefetch {
 		return r, flows.Prefetch(r), nil
 	}
-	return r, direct{r}, nil
+	return r, &direct{r: r}, nil
 }
 
 // segments reads every segment of the capture, prefetched or not, into

@@ -78,6 +78,9 @@ type Reader struct {
 	// read counts the bytes read from the inputs (compressed bytes for
 	// gzip); it is the only field safe to read concurrently.
 	read atomic.Int64
+	// mapped says some input is mapped into memory (see source), so
+	// that reading it can fault.
+	mapped bool
 }
 
 // BytesRead returns how many bytes have been read from the inputs so far
@@ -115,7 +118,7 @@ func Open(names []string, opts Options) (*Reader, error) {
 	}
 	var pcap, ng bool
 	for _, f := range r.files {
-		if err := f.advance(); err != nil {
+		if err := f.openGuarded(f.advance); err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -153,8 +156,20 @@ func countStdin(names []string) int {
 // every later call. Records that are not TCP, or are damaged, are counted
 // in [Info] and skipped.
 func (r *Reader) Next() (seg flows.Segment, err error) {
+	if r.mapped {
+		return r.nextGuarded()
+	}
 	err = r.next(&seg)
 	return seg, err
+}
+
+// nextGuarded is Next reading a mapped input (see fault.go).
+func (r *Reader) nextGuarded() (seg flows.Segment, err error) {
+	for {
+		if err = r.guarded(func() error { return r.next(&seg) }); err != errFault {
+			return seg, err
+		}
+	}
 }
 
 // ReadSegments fills dst from its start with the next TCP segments, as
@@ -162,7 +177,28 @@ func (r *Reader) Next() (seg flows.Segment, err error) {
 // fewer than len(dst) it also returns why: io.EOF at the end of the
 // input, or the error Next would return. It is the batch form of Next for
 // [flows.Prefetch], which saves a call and a copy of each segment.
-func (r *Reader) ReadSegments(dst []flows.Segment) (int, error) {
+func (r *Reader) ReadSegments(dst []flows.Segment) (n int, err error) {
+	if !r.mapped {
+		return r.readSegments(dst)
+	}
+	for {
+		err = r.guarded(func() error {
+			for ; n < len(dst); n++ {
+				if err := r.next(&dst[n]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != errFault {
+			return n, err
+		}
+		// dst[n] may hold part of a segment: the next one overwrites it.
+	}
+}
+
+// readSegments is ReadSegments when no input is mapped.
+func (r *Reader) readSegments(dst []flows.Segment) (int, error) {
 	for i := range dst {
 		if err := r.next(&dst[i]); err != nil {
 			return i, err

@@ -48,7 +48,11 @@
 // names the first of them and counts them, for durations across them are
 // unreliable.
 //
-// Records are decoded in place in the read buffer with hand-written header
-// parsing; a Segment holds only values, and reading allocates nothing per
-// packet.
+// Records are decoded in place with hand-written header parsing: in the
+// file itself, mapped into memory, for a regular file on Linux (the pages
+// behind the read position are given back as it moves on, so memory does
+// not grow with the file), else in a 512 KB read buffer. A mapped file
+// that shrinks while it is read ends there with a warning, as a truncated
+// file does. A Segment holds only values, and reading allocates nothing
+// per packet.
 package capture

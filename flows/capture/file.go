@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
@@ -54,7 +53,7 @@ type file struct {
 	name   string // as shown in messages
 	index  int
 	closer io.Closer // nil for standard input
-	br     *bufio.Reader
+	br     source
 	gz     bool
 	ng     bool
 	be     bool // big-endian fields
@@ -170,9 +169,15 @@ func (r *Reader) openFile(index int, name string, opts Options) (*file, error) {
 		}
 		f.closer = fh
 		src = fh
+		if m := mapFile(fh); m != nil {
+			f.br = newMapped(m, &r.read)
+			r.mapped = true
+		}
 	}
-	src = &countingReader{r: src, n: &r.read}
-	if err := f.sniff(src); err != nil {
+	if f.br.m == nil {
+		f.br = newBuffered(&countingReader{r: src, n: &r.read})
+	}
+	if err := f.openGuarded(f.sniff); err != nil {
 		f.close()
 		return nil, err
 	}
@@ -180,9 +185,8 @@ func (r *Reader) openFile(index int, name string, opts Options) (*file, error) {
 }
 
 // sniff identifies the format by its magic number, decompressing gzip
-// first, and reads the file header.
-func (f *file) sniff(src io.Reader) error {
-	f.br = bufio.NewReaderSize(src, bufSize)
+// first (a gzip file is never mapped), and reads the file header.
+func (f *file) sniff() error {
 	magic, err := f.br.Peek(4)
 	if len(magic) == 0 {
 		if err == io.EOF {
@@ -190,8 +194,8 @@ func (f *file) sniff(src io.Reader) error {
 		}
 		return f.fatal(0, err)
 	}
-	if bytes.HasPrefix(magic, magicGzip) {
-		gz, err := gzip.NewReader(f.br)
+	if bytes.HasPrefix(magic, magicGzip) && f.br.br != nil {
+		gz, err := gzip.NewReader(f.br.br)
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return f.fatal(0, fmt.Errorf("%w (gzip header cut short)", ErrTruncatedHeader))
 		}
@@ -199,7 +203,7 @@ func (f *file) sniff(src io.Reader) error {
 			return f.fatal(0, fmt.Errorf("bad gzip stream: %w", err))
 		}
 		f.gz = true
-		f.br = bufio.NewReaderSize(gz, bufSize)
+		f.br = newBuffered(gz)
 		magic, err = f.br.Peek(4)
 		if len(magic) == 0 {
 			switch err {
@@ -424,7 +428,7 @@ func (f *file) advance() error {
 
 // close releases the file and its buffers.
 func (f *file) close() error {
-	f.br = nil
+	f.br.close()
 	f.head.data = nil
 	if f.closer == nil {
 		return nil

@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -420,10 +423,41 @@ func readAll(tb testing.TB, names []string, opts Options) ([]flows.Segment, Info
 	return segs, info
 }
 
-// readBytes reads one capture held in memory, as standard input.
+// readBytes reads one capture held in memory, as standard input. It
+// also reads it from a file, which is mapped where the system maps files,
+// and fails the test unless both reads agree.
 func readBytes(tb testing.TB, data []byte) ([]flows.Segment, Info) {
 	tb.Helper()
-	return readAll(tb, []string{"-"}, Options{Stdin: bytes.NewReader(data)})
+	segs, info := readAll(tb, []string{"-"}, Options{Stdin: bytes.NewReader(data)})
+	fsegs, finfo := readAll(tb, []string{tempFile(tb, data)}, Options{})
+	if diff := cmp.Diff(segs, fsegs, segOpts); diff != "" {
+		tb.Errorf("segments read from a file differ from those read from standard input (-stdin +file):\n%s", diff)
+	}
+	if diff := cmp.Diff(info, asStdin(finfo)); diff != "" {
+		tb.Errorf("Info reading a file differs from reading standard input (-stdin +file):\n%s", diff)
+	}
+	return segs, info
+}
+
+// tempFile writes data to a new file and returns its name.
+func tempFile(tb testing.TB, data []byte) string {
+	tb.Helper()
+	name := filepath.Join(tb.TempDir(), "capture")
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return name
+}
+
+// asStdin rewrites the Info of one file read by name as reading it from
+// standard input would have.
+func asStdin(info Info) Info {
+	name := info.Files[0]
+	info.Files = []string{"-"}
+	for i, w := range info.Warnings {
+		info.Warnings[i] = strings.ReplaceAll(w, name, "stdin")
+	}
+	return info
 }
 
 // drain reads segments until an error, which it returns.
