@@ -155,21 +155,10 @@ func countStdin(names []string) int {
 // end of the input; any other error is an [*Error] and is returned again by
 // every later call. Records that are not TCP, or are damaged, are counted
 // in [Info] and skipped.
-func (r *Reader) Next() (seg flows.Segment, err error) {
-	if r.mapped {
-		return r.nextGuarded()
-	}
-	err = r.next(&seg)
-	return seg, err
-}
-
-// nextGuarded is Next reading a mapped input (see fault.go).
-func (r *Reader) nextGuarded() (seg flows.Segment, err error) {
-	for {
-		if err = r.guarded(func() error { return r.next(&seg) }); err != errFault {
-			return seg, err
-		}
-	}
+func (r *Reader) Next() (flows.Segment, error) {
+	var one [1]flows.Segment
+	_, err := r.ReadSegments(one[:])
+	return one[0], err
 }
 
 // ReadSegments fills dst from its start with the next TCP segments, as
@@ -178,33 +167,26 @@ func (r *Reader) nextGuarded() (seg flows.Segment, err error) {
 // input, or the error Next would return. It is the batch form of Next for
 // [flows.Prefetch], which saves a call and a copy of each segment.
 func (r *Reader) ReadSegments(dst []flows.Segment) (n int, err error) {
-	if !r.mapped {
-		return r.readSegments(dst)
-	}
-	for {
-		err = r.guarded(func() error {
-			for ; n < len(dst); n++ {
-				if err := r.next(&dst[n]); err != nil {
-					return err
-				}
+	fill := func() error {
+		for ; n < len(dst); n++ {
+			if err := r.next(&dst[n]); err != nil {
+				return err
 			}
-			return nil
-		})
-		if err != errFault {
+		}
+		return nil
+	}
+	if !r.mapped {
+		err = fill()
+		return n, err
+	}
+	// Reading a mapped input can fault (see fault.go): the file that
+	// faulted has ended, and the others are read on. dst[n] may hold
+	// part of a segment; the next one overwrites it.
+	for {
+		if err = r.guarded(fill); err != errFault {
 			return n, err
 		}
-		// dst[n] may hold part of a segment: the next one overwrites it.
 	}
-}
-
-// readSegments is ReadSegments when no input is mapped.
-func (r *Reader) readSegments(dst []flows.Segment) (int, error) {
-	for i := range dst {
-		if err := r.next(&dst[i]); err != nil {
-			return i, err
-		}
-	}
-	return len(dst), nil
 }
 
 // next decodes the next TCP segment into *seg, which it overwrites
