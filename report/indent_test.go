@@ -3,8 +3,12 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -69,47 +73,110 @@ func FuzzAppendIndented(f *testing.F) {
 // writes, everything stays in memory.
 func TestJSONDocSpills(t *testing.T) {
 	res := crowd(50)
+	chunk, mem, batch, procs := docChunkSize, docMemory, docBatch, runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { docChunkSize, docMemory, docBatch = chunk, mem, batch; runtime.GOMAXPROCS(procs) })
+	// The reference: everything in memory, one batch, one goroutine.
+	runtime.GOMAXPROCS(1)
+	docBatch = len(res.Flows)
 	var want bytes.Buffer
 	if err := JSON(&want, res); err != nil {
 		t.Fatal(err)
 	}
-	chunk, mem := docChunkSize, docMemory
-	t.Cleanup(func() { docChunkSize, docMemory = chunk, mem })
+	if n := bytes.Count(want.Bytes(), []byte("\n      \"incarnation\": ")); n != len(res.Flows) {
+		t.Fatalf("the reference document has %d flows, want %d", n, len(res.Flows))
+	}
 	docChunkSize, docMemory = 8<<10, 16<<10
 
 	tmp := t.TempDir()
-	for _, dir := range []string{tmp, filepath.Join(tmp, "missing"), "read-only"} {
-		t.Setenv("TMPDIR", dir)
-		d := NewJSONDoc()
-		if dir == "read-only" {
-			// A file that cannot be written to, as a full disk would
-			// refuse: the chunks stay in memory.
-			f, err := os.Open(filepath.Join("..", "testdata", "lab", "README.md"))
-			if err != nil {
+	for _, run := range []struct{ batch, procs int }{{256, 1}, {7, 1}, {7, 2}, {1, 4}, {3, 64}} {
+		docBatch = run.batch
+		runtime.GOMAXPROCS(run.procs)
+		for _, dir := range []string{tmp, filepath.Join(tmp, "missing"), "read-only"} {
+			t.Setenv("TMPDIR", dir)
+			d := NewJSONDoc()
+			if dir == "read-only" {
+				// A file that cannot be written to, as a full disk would
+				// refuse: the chunks stay in memory.
+				f, err := os.Open(filepath.Join("..", "testdata", "lab", "README.md"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				d.file = f
+			}
+			for i := len(res.Flows) - 1; i >= 0; i-- { // out of order
+				if err := d.Add(res.Flows[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got bytes.Buffer
+			if err := d.Write(&got, res); err != nil {
 				t.Fatal(err)
 			}
-			d.file = f
-		}
-		for i := len(res.Flows) - 1; i >= 0; i-- { // out of order
-			if err := d.Add(res.Flows[i]); err != nil {
+			if spilled := d.size > 0; spilled != (dir == tmp) {
+				t.Errorf("TMPDIR %s: %d bytes in the temporary file", dir, d.size)
+			}
+			if err := d.Close(); err != nil {
 				t.Fatal(err)
 			}
-		}
-		var got bytes.Buffer
-		if err := d.Write(&got, res); err != nil {
-			t.Fatal(err)
-		}
-		if spilled := d.size > 0; spilled != (dir == tmp) {
-			t.Errorf("TMPDIR %s: %d bytes in the temporary file", dir, d.size)
-		}
-		if err := d.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got.Bytes(), want.Bytes()) {
-			t.Errorf("TMPDIR %s: the document differs from the one kept in memory", dir)
-		}
-		if left, _ := os.ReadDir(tmp); len(left) > 0 {
-			t.Errorf("left in TMPDIR: %v", left)
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Errorf("batches of %d on %d CPUs, TMPDIR %s: the document differs from the one kept in memory", run.batch, run.procs, dir)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) > 0 {
+				t.Errorf("left in TMPDIR: %v", left)
+			}
 		}
 	}
+}
+
+// TestJSONDocWriteFails: when the flows cannot be read back from the
+// temporary file, or the output refuses a write, Write returns the error,
+// on one goroutine or several, and leaves no goroutine behind.
+func TestJSONDocWriteFails(t *testing.T) {
+	res := crowd(50)
+	chunk, mem, batch, procs := docChunkSize, docMemory, docBatch, runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { docChunkSize, docMemory, docBatch = chunk, mem, batch; runtime.GOMAXPROCS(procs) })
+	docChunkSize, docMemory, docBatch = 8<<10, 16<<10, 5
+	t.Setenv("TMPDIR", t.TempDir())
+	before := runtime.NumGoroutine()
+	for _, p := range []int{1, 3} {
+		runtime.GOMAXPROCS(p)
+		for _, broken := range []string{"file", "output"} {
+			d := NewJSONDoc()
+			for _, f := range res.Flows {
+				if err := d.Add(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if d.file == nil {
+				t.Fatal("nothing went to the temporary file")
+			}
+			var w io.Writer = io.Discard
+			want := "reading the flows back"
+			if broken == "file" {
+				d.file.Close()
+			} else {
+				w = &failAfter{n: 100 << 10}
+				want = "refused"
+			}
+			err := d.Write(w, res)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%d CPUs, broken %s: Write returned %v, want an error saying %q", p, broken, err, want)
+			}
+			d.Close()
+		}
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		t.Errorf("%d goroutines before, %d after", before, after)
+	}
+}
+
+// failAfter accepts n bytes, then refuses every write.
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.n < len(p) {
+		return 0, errors.New("write refused")
+	}
+	f.n -= len(p)
+	return len(p), nil
 }

@@ -3,12 +3,15 @@ package report
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/teardown/teardown/analyze"
 )
@@ -136,17 +139,17 @@ func (d *JSONDoc) Close() error {
 }
 
 // encoding returns flow f's encoding: in d's memory, or read from the
-// file into d.buf.
-func (d *JSONDoc) encoding(f docFlow) ([]byte, error) {
+// file into buf (grown as needed, and returned to be used again).
+func (d *JSONDoc) encoding(f docFlow, buf []byte) (enc, scratch []byte, err error) {
 	c := d.chunks[f.chunk]
 	if c.mem != nil {
-		return c.mem[f.start:f.end], nil
+		return c.mem[f.start:f.end], buf, nil
 	}
-	d.buf = slices.Grow(d.buf[:0], f.end-f.start)[:f.end-f.start]
-	if _, err := d.file.ReadAt(d.buf, c.off+int64(f.start)); err != nil {
-		return nil, fmt.Errorf("report: json: reading the flows back from a temporary file: %w", err)
+	buf = slices.Grow(buf[:0], f.end-f.start)[:f.end-f.start]
+	if _, err := d.file.ReadAt(buf, c.off+int64(f.start)); err != nil {
+		return nil, buf, fmt.Errorf("report: json: reading the flows back from a temporary file: %w", err)
 	}
-	return d.buf, nil
+	return buf, buf, nil
 }
 
 // Write writes the document: res with the flows d was given in place of
@@ -185,80 +188,228 @@ func (d *JSONDoc) Write(w io.Writer, res *analyze.Result) error {
 	}
 	d.cur = nil
 	slices.SortStableFunc(d.index, func(a, b docFlow) int { return cmp.Compare(a.id, b.id) })
-	buf := append(make([]byte, 0, 256<<10), out[:at]...)
-	for i, f := range d.index {
-		if i > 0 {
-			buf = append(buf, ',')
+	head := append(make([]byte, 0, 256<<10), out[:at]...)
+	if err := d.writeFlows(w, head); err != nil {
+		return err
+	}
+	_, err = w.Write(append([]byte("\n  "), out[at:]...))
+	return err
+}
+
+// docBatch is the number of flows indented at a time: 256 flows are
+// about 1 MB of indented JSON.
+var docBatch = 256
+
+// writeFlows writes head, then the flows indented, separated by commas,
+// in the order of d.index. Batches of docBatch flows are indented on up
+// to GOMAXPROCS goroutines at once and written in order.
+func (d *JSONDoc) writeFlows(w io.Writer, head []byte) error {
+	batches := (len(d.index) + docBatch - 1) / docBatch
+	indent := func(i int, buf, scratch []byte) (_, _ []byte, err error) {
+		lo := i * docBatch
+		for j, f := range d.index[lo:min(lo+docBatch, len(d.index))] {
+			if lo+j > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, "\n    "...)
+			var enc []byte
+			if enc, scratch, err = d.encoding(f, scratch); err != nil {
+				return buf, scratch, err
+			}
+			buf = appendIndented(buf, enc, "    ")
 		}
-		buf = append(buf, "\n    "...)
-		enc, err := d.encoding(f)
-		if err != nil {
-			return err
-		}
-		buf = appendIndented(buf, enc, "    ")
-		if len(buf) >= 192<<10 {
+		return buf, scratch, nil
+	}
+	workers := min(runtime.GOMAXPROCS(0), batches)
+	if workers <= 1 {
+		buf, scratch := head, d.buf
+		for i := range batches {
+			var err error
+			if buf, scratch, err = indent(i, buf, scratch); err != nil {
+				return err
+			}
 			if _, err := w.Write(buf); err != nil {
 				return err
 			}
 			buf = buf[:0]
 		}
+		return nil
 	}
-	buf = append(buf, "\n  "...)
-	buf = append(buf, out[at:]...)
-	_, err = w.Write(buf)
-	return err
+	if _, err := w.Write(head); err != nil {
+		return err
+	}
+	// Batch i is indented by worker i%workers into the buffer it takes
+	// from free, and handed over on done[i%workers]: the writer takes
+	// the batches in order, and each worker is at most two batches
+	// ahead of it.
+	type result struct {
+		buf []byte
+		err error
+	}
+	free := make(chan []byte, 2*workers)
+	for range 2 * workers {
+		free <- nil
+	}
+	done := make([]chan result, workers)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for k := range workers {
+		done[k] = make(chan result, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var scratch []byte
+			for i := k; i < batches; i += workers {
+				var buf []byte
+				select {
+				case buf = <-free:
+				case <-stop:
+					return
+				}
+				r := result{}
+				r.buf, scratch, r.err = indent(i, buf[:0], scratch)
+				select {
+				case done[k] <- r:
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer close(stop)
+	for i := range batches {
+		r := <-done[i%workers]
+		if r.err != nil {
+			return r.err
+		}
+		if _, err := w.Write(r.buf); err != nil {
+			return err
+		}
+		free <- r.buf
+	}
+	return nil
 }
 
 // appendIndented appends the compact JSON value src indented as
 // json.Indent(dst, src, prefix, "  ") writes it: each element of an
 // object or array on a line of its own, after prefix and two spaces per
 // level, a space after each colon, empty objects and arrays as {} and [].
-// src must be valid JSON; whitespace outside strings is dropped.
+// src must be valid JSON; whitespace outside strings is dropped. Runs of
+// other bytes (strings, numbers, literals) are copied whole.
 func appendIndented(dst, src []byte, prefix string) []byte {
-	depth := 0
-	newline := func() {
-		dst = append(dst, '\n')
-		dst = append(dst, prefix...)
-		for range depth {
-			dst = append(dst, "  "...)
-		}
+	// ind is a newline, the prefix and the indentation of the deepest
+	// level so far, padded to whole words: a line break at the current
+	// depth is its first n bytes, copied a word at a time.
+	ind := make([]byte, 0, 64)
+	ind = append(append(ind, '\n'), prefix...)
+	n := len(ind)
+	for len(ind)%8 != 0 {
+		ind = append(ind, ' ')
 	}
-	for i := 0; i < len(src); i++ {
-		switch c := src[i]; c {
-		case '"':
-			j := i + 1
-			for ; j < len(src) && src[j] != '"'; j++ {
-				if src[j] == '\\' {
-					j++
+	// Room for the rest of src, a line break and a word more is made
+	// before each step, so that bytes are stored without appends.
+	k := len(dst)
+	room := func(more int) {
+		if k+more > cap(dst) {
+			dst = slices.Grow(dst[:k], more+len(dst)/4)
+		}
+		dst = dst[:cap(dst)]
+	}
+	room(2*len(src) + len(ind) + 8)
+	for i := 0; i < len(src); {
+		if len(dst)-k < len(src)-i+len(ind)+8 {
+			room(len(src) - i + len(ind) + 8)
+		}
+		c := src[i]
+		switch jsonByte[c] {
+		case jsonPlain:
+			for ; i < len(src) && jsonByte[src[i]] == jsonPlain; i++ {
+				dst[k] = src[i]
+				k++
+			}
+			continue
+		case jsonQuote:
+			dst[k] = c
+			k++
+			for i++; i < len(src); i++ {
+				c := src[i]
+				dst[k] = c
+				k++
+				if c == '"' {
+					break
+				}
+				if c == '\\' && i+1 < len(src) {
+					i++
+					dst[k] = src[i]
+					k++
 				}
 			}
-			dst = append(dst, src[i:min(j+1, len(src))]...)
-			i = j
-		case '{', '[':
-			dst = append(dst, c)
-			if i+1 < len(src) && (src[i+1] == '}' || src[i+1] == ']') {
-				dst = append(dst, src[i+1])
+			i++
+			continue
+		case jsonOpen:
+			i++
+			if i < len(src) && jsonByte[src[i]] == jsonClose {
+				dst[k], dst[k+1] = c, src[i]
+				k += 2
 				i++
 				continue
 			}
-			depth++
-			newline()
-		case '}', ']':
-			depth--
-			newline()
-			dst = append(dst, c)
-		case ',':
-			dst = append(dst, c)
-			newline()
-		case ':':
-			dst = append(dst, ':', ' ')
-		case ' ', '\t', '\n', '\r':
-		default:
-			dst = append(dst, c)
+			dst[k] = c
+			k++
+			if n += 2; n > len(ind) {
+				ind = append(ind, "        "...)
+				room(len(src) - i + len(ind) + 8)
+			}
+		case jsonClose:
+			n -= 2
+			i++
+		case jsonComma:
+			dst[k] = ','
+			k++
+			i++
+		case jsonColon:
+			dst[k], dst[k+1] = ':', ' '
+			k += 2
+			i++
+			continue
+		default: // whitespace
+			i++
+			continue
+		}
+		// A line break at the new depth.
+		for w := 0; w < n; w += 8 {
+			binary.LittleEndian.PutUint64(dst[k+w:], binary.LittleEndian.Uint64(ind[w:]))
+		}
+		k += n
+		if c == '}' || c == ']' {
+			dst[k] = c
+			k++
 		}
 	}
-	return dst
+	return dst[:k]
 }
+
+// The classes of bytes appendIndented tells apart.
+const (
+	jsonPlain = iota
+	jsonQuote
+	jsonOpen
+	jsonClose
+	jsonComma
+	jsonColon
+	jsonSpace
+)
+
+var jsonByte = func() (t [256]uint8) {
+	for c, k := range map[byte]uint8{
+		'"': jsonQuote, '{': jsonOpen, '[': jsonOpen, '}': jsonClose, ']': jsonClose,
+		',': jsonComma, ':': jsonColon, ' ': jsonSpace, '\t': jsonSpace, '\n': jsonSpace, '\r': jsonSpace,
+	} {
+		t[c] = k
+	}
+	return t
+}()
 
 // marshal encodes v compactly with HTML escaping off, as the writers do.
 func marshal(v any) ([]byte, error) {

@@ -126,3 +126,31 @@ func BenchmarkJSONLFlow(b *testing.B) {
 	}
 	m.stop(n, 0)
 }
+
+// BenchmarkAppendIndented indents every flow's compact encoding as the
+// JSON document writes it (4,336 bytes a flow from 2,382). Storing bytes
+// and line breaks a word at a time instead of appending each token made
+// it faster by a ninth: 21 passes over the same flows alternating the
+// two indenters, median ratios 0.889 and 0.860 in two runs.
+func BenchmarkAppendIndented(b *testing.B) {
+	fs := loadBenchFlows(b)
+	encs := make([][]byte, len(fs))
+	for i, f := range fs {
+		enc, err := appendFlow(nil, f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		encs[i] = enc
+	}
+	buf := make([]byte, 0, 64<<10)
+	m := startFlowMeter(b)
+	n, out := 0, 0
+	for b.Loop() {
+		for _, enc := range encs {
+			buf = appendIndented(buf[:0], enc, "    ")
+			out += len(buf)
+		}
+		n += len(encs)
+	}
+	m.stop(n, out)
+}
