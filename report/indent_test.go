@@ -17,6 +17,8 @@ var indentSeeds = []string{
 	`{"s":"a\"b","t":"\\","u":"{[,:]}","v":"\\\"","w":"é\u2028"}`,
 	`{"flows":[{"id":1,"sides":{"client":{"states":[{"state":"SYN_SENT"}]}}}],"n":0}`,
 	`"just a string"`, `42`,
+	// Quotes and backslashes on either side of a word boundary.
+	`{"0123456\"":"0123456\\","x":"01234567\"9abcdef\\\\\"0123456789abcdef","y":["abcdefgh","","a\\"]}`,
 }
 
 // indentLikeStdlib checks appendIndented against json.Indent on the

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"runtime"
 	"slices"
@@ -41,6 +42,7 @@ func JSON(w io.Writer, res *analyze.Result) error {
 type JSONDoc struct {
 	buf    []byte     // the flow being encoded
 	cur    []byte     // the chunk being filled
+	spare  []byte     // memory for the next one, if the last went to the file
 	chunks []docChunk // the full ones
 	inMem  int        // bytes of the chunks kept in memory
 	file   *os.File   // the temporary file, once needed
@@ -82,7 +84,10 @@ func (d *JSONDoc) Add(f *analyze.Flow) error {
 		if err := d.retire(); err != nil {
 			return err
 		}
-		d.cur = make([]byte, 0, max(docChunkSize, len(b)))
+		if len(b) > cap(d.spare) {
+			d.spare = make([]byte, 0, max(docChunkSize, len(b)))
+		}
+		d.cur, d.spare = d.spare[:0], nil
 	}
 	start := len(d.cur)
 	d.cur = append(d.cur, b...)
@@ -120,6 +125,7 @@ func (d *JSONDoc) retire() error {
 	}
 	d.chunks = append(d.chunks, docChunk{off: d.size})
 	d.size += int64(len(d.cur))
+	d.spare = d.cur // written: the next chunk is filled in its memory
 	return nil
 }
 
@@ -197,12 +203,15 @@ func (d *JSONDoc) Write(w io.Writer, res *analyze.Result) error {
 }
 
 // docBatch is the number of flows indented at a time: 256 flows are
-// about 1 MB of indented JSON.
+// about 1 MB of indented JSON. At most docWorkers goroutines indent them,
+// two batches each at most: past a few, writing the output is the limit.
 var docBatch = 256
+
+const docWorkers = 8
 
 // writeFlows writes head, then the flows indented, separated by commas,
 // in the order of d.index. Batches of docBatch flows are indented on up
-// to GOMAXPROCS goroutines at once and written in order.
+// to GOMAXPROCS (and docWorkers) goroutines at once and written in order.
 func (d *JSONDoc) writeFlows(w io.Writer, head []byte) error {
 	batches := (len(d.index) + docBatch - 1) / docBatch
 	indent := func(i int, buf, scratch []byte) (_, _ []byte, err error) {
@@ -220,7 +229,7 @@ func (d *JSONDoc) writeFlows(w io.Writer, head []byte) error {
 		}
 		return buf, scratch, nil
 	}
-	workers := min(runtime.GOMAXPROCS(0), batches)
+	workers := min(runtime.GOMAXPROCS(0), docWorkers, batches)
 	if workers <= 1 {
 		buf, scratch := head, d.buf
 		for i := range batches {
@@ -330,22 +339,38 @@ func appendIndented(dst, src []byte, prefix string) []byte {
 			}
 			continue
 		case jsonQuote:
+			// Copy the string a word at a time up to its first quote
+			// or backslash, then that byte by itself.
 			dst[k] = c
 			k++
-			for i++; i < len(src); i++ {
+			i++
+			for i < len(src) {
+				if i+8 <= len(src) {
+					w := binary.LittleEndian.Uint64(src[i:])
+					binary.LittleEndian.PutUint64(dst[k:], w)
+					m := hasByte(w, '"') | hasByte(w, '\\')
+					if m == 0 {
+						i += 8
+						k += 8
+						continue
+					}
+					n := bits.TrailingZeros64(m) / 8
+					i += n
+					k += n
+				}
 				c := src[i]
 				dst[k] = c
 				k++
+				i++
 				if c == '"' {
 					break
 				}
-				if c == '\\' && i+1 < len(src) {
-					i++
+				if c == '\\' && i < len(src) {
 					dst[k] = src[i]
 					k++
+					i++
 				}
 			}
-			i++
 			continue
 		case jsonOpen:
 			i++
@@ -388,6 +413,15 @@ func appendIndented(dst, src []byte, prefix string) []byte {
 		}
 	}
 	return dst[:k]
+}
+
+// hasByte returns a word whose lowest set bit is the top bit of the
+// first byte of w equal to c (bits above it may be set too), or 0 if no
+// byte is.
+func hasByte(w uint64, c byte) uint64 {
+	const ones, tops = 0x0101010101010101, 0x8080808080808080
+	x := w ^ (ones * uint64(c))
+	return (x - ones) &^ x & tops
 }
 
 // The classes of bytes appendIndented tells apart.
