@@ -300,6 +300,10 @@ func (d *JSONDoc) writeFlows(w io.Writer, head []byte) error {
 	return nil
 }
 
+// AppendFlow appends flow f as the JSON document and JSON lines write it,
+// compact (the document indents it), without a newline.
+func AppendFlow(dst []byte, f *analyze.Flow) ([]byte, error) { return appendFlow(dst, f) }
+
 // appendIndented appends the compact JSON value src indented as
 // json.Indent(dst, src, prefix, "  ") writes it: each element of an
 // object or array on a line of its own, after prefix and two spaces per

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -615,5 +616,58 @@ func TestFlowEncoderDurations(t *testing.T) {
 		if want := reference(t, f); string(got) != want {
 			t.Fatalf("flow encoder differs from encoding/json:\n got %s\nwant %s", got, want)
 		}
+	}
+}
+
+// TestCheckByText: checked against the JSON document written of the same
+// flows, with AppendFlow as its encoder, a Checker settles every flow by
+// its text alone and finds no difference; a flow changed after the
+// document was written is compared value by value, and the difference
+// reported.
+func TestCheckByText(t *testing.T) {
+	all := labAll(t, "net.ipv4.tcp_fin_timeout = 60\n")
+	// The lab's captures reuse 4-tuples: keep the flows whose key
+	// (client, server, incarnation) is theirs alone.
+	key := func(f *analyze.Flow) string { return fmt.Sprint(f.Client, f.Server, f.Incarnation) }
+	n := map[string]int{}
+	for _, f := range all.Flows {
+		n[key(f)]++
+	}
+	res := *all
+	res.Flows = nil
+	for _, f := range all.Flows {
+		if n[key(f)] == 1 {
+			res.Flows = append(res.Flows, f)
+		}
+	}
+	if len(res.Flows) < 20 {
+		t.Fatalf("only %d lab flows of a 4-tuple and incarnation of their own", len(res.Flows))
+	}
+	var doc bytes.Buffer
+	if err := JSON(&doc, &res); err != nil {
+		t.Fatal(err)
+	}
+	b, err := analyze.ParseBaseline(doc.Bytes(), "baseline.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := analyze.NewChecker(b)
+	c.Encode = AppendFlow
+	changed := res.Flows[len(res.Flows)/2].Clone()
+	changed.Sides.Client.FinRetransmissions += 7
+	for _, f := range res.Flows {
+		if f.ID == changed.ID {
+			f = changed
+		}
+		if err := c.Add(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms := c.Mismatches()
+	if len(ms) != 1 || ms[0].ID != changed.ID || !strings.Contains(ms[0].What, "sides.client.fin_retransmissions") {
+		t.Errorf("mismatches %+v, want the one in flow %d's sides.client.fin_retransmissions", ms, changed.ID)
+	}
+	if c.Same != len(res.Flows)-1 {
+		t.Errorf("%d of %d flows settled by their text, want all but the changed one", c.Same, len(res.Flows))
 	}
 }

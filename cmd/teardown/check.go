@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/teardown/teardown/analyze"
+	"github.com/teardown/teardown/report"
 )
 
 const checkUsage = `Usage:
@@ -78,6 +79,7 @@ func runCheck(args []string, stdin io.Reader, stdout io.Writer, l *logger, srcp 
 	}
 	// Each flow is compared as it finishes, and not kept.
 	chk := analyze.NewChecker(base)
+	chk.Encode = report.AppendFlow
 	res, code := c.analyze(fs.Args(), stdin, l, chk.Add, srcp)
 	if res == nil || code != exitOK {
 		if code == exitOK {
