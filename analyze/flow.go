@@ -39,8 +39,9 @@ type story struct {
 	end int64
 	// kind and initiator of the close.
 	kind      Kind
-	initiator int // side index, -1 none, 2 both
-	prev      *prevInfo
+	initiator int       // side index, -1 none, 2 both
+	prev      *prevInfo // &prevMemo when the previous incarnation left one
+	prevMemo  prevInfo
 }
 
 // sideStory is one side's FIN and RST accounting.
@@ -176,8 +177,8 @@ func (s *story) reset(c *flows.Conn) {
 	clear(s.synSentRSTs)
 	*s = story{conn: c, end: c.EndTime, initiator: -1, ms: ms, synSentRSTs: synSent}
 	s.run[0].states, s.run[1].states = st0, st1
-	if c.Prev != nil {
-		s.prev, _ = c.Prev.Memo.(*prevInfo)
+	if c.Prev != nil && s.prevMemo.unpack(&c.Prev.Memo) {
+		s.prev = &s.prevMemo
 	}
 	if s.end < c.Last.Time {
 		s.end = c.Last.Time

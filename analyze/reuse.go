@@ -21,9 +21,9 @@ type prevInfo struct {
 	ts bool
 }
 
-func (s *story) memo() *prevInfo {
+func (s *story) memo() flows.Memo {
 	c := s.conn
-	p := &prevInfo{}
+	var p prevInfo
 	for x := range 2 {
 		// A TIME_WAIT a RST killed is gone: only one still held counts.
 		if s.run[x].state == TimeWait {
@@ -32,7 +32,40 @@ func (s *story) memo() *prevInfo {
 		p.fin[x], p.finSeq[x] = s.sides[x].fin, s.sides[x].finSeq
 	}
 	p.ts = c.Dir[0].TSSeen && c.Dir[1].TSSeen
-	return p
+	return p.pack()
+}
+
+// pack writes p into a Memo; its last word says that it holds one.
+func (p *prevInfo) pack() (m flows.Memo) {
+	m[0], m[1] = p.tw[0].Frame, uint64(p.tw[0].Time)
+	m[2], m[3] = p.tw[1].Frame, uint64(p.tw[1].Time)
+	m[4] = uint64(p.finSeq[0]) | uint64(p.finSeq[1])<<32
+	m[5] = memoSet | bit(p.fin[0], 1) | bit(p.fin[1], 2) | bit(p.ts, 3)
+	return m
+}
+
+// unpack reads a Memo pack wrote into p, and reports whether there was
+// one.
+func (p *prevInfo) unpack(m *flows.Memo) bool {
+	if m[5]&memoSet == 0 {
+		return false
+	}
+	p.tw[0] = flows.Mark{Frame: m[0], Time: int64(m[1])}
+	p.tw[1] = flows.Mark{Frame: m[2], Time: int64(m[3])}
+	p.finSeq = [2]uint32{uint32(m[4]), uint32(m[4] >> 32)}
+	p.fin = [2]bool{m[5]&(1<<1) != 0, m[5]&(1<<2) != 0}
+	p.ts = m[5]&(1<<3) != 0
+	return true
+}
+
+const memoSet = 1
+
+// bit returns 1<<n if b, else 0.
+func bit(b bool, n uint) uint64 {
+	if b {
+		return 1 << n
+	}
+	return 0
 }
 
 // reuse links the flow to the previous incarnation of its 4-tuple.

@@ -359,9 +359,15 @@ type Prior struct {
 	// clientIsA says whether the client was the key's lower endpoint.
 	clientIsA bool
 	// Memo is whatever the Finish callback stored for the next
-	// incarnation.
-	Memo any
+	// incarnation, in a layout of its own.
+	Memo Memo
 }
+
+// Memo is room in a Prior for what the Finish callback keeps of a
+// connection for the next incarnation on its 4-tuple. It is a value, not
+// a pointer, so that the table's remembered connections hold no pointer
+// for the garbage collector to follow and cost no allocation of their own.
+type Memo [6]uint64
 
 // WasClient reports whether side x of c, a later incarnation on the same
 // 4-tuple, had the client's address in the connection p describes.
