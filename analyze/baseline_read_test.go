@@ -132,10 +132,14 @@ func readBoth(t *testing.T, data []byte, r io.Reader) error {
 	if (gerr == nil) != (werr == nil) {
 		t.Fatalf("read(%q): %v; encoding/json's Decoder: %v", data, gerr, werr)
 	}
-	if _, isFlow := werr.(*flowError); isFlow {
-		if gerr.Error() != werr.Error() {
-			t.Fatalf("read(%q): %v; encoding/json's Decoder: %v", data, gerr, werr)
-		}
+	// A flow refused for what it holds is refused with the same words.
+	// (Text that is not JSON may be refused for another reason first: the
+	// Decoder takes "null" from "null0" and refuses that flow, read the
+	// whole "null0" and refuses the text.)
+	_, gFlow := gerr.(*flowError)
+	_, wFlow := werr.(*flowError)
+	if gFlow && wFlow && gerr.Error() != werr.Error() || gFlow != wFlow && json.Valid(data) {
+		t.Fatalf("read(%q): %v; encoding/json's Decoder: %v", data, gerr, werr)
 	}
 	if gerr != nil {
 		if !strings.HasPrefix(gerr.Error(), "b.json: ") {
