@@ -60,8 +60,12 @@ type docChunk struct {
 }
 
 // docFlow is where a flow's encoding is: bytes start to end of chunk
-// (len(JSONDoc.chunks) for the one being filled when it was added).
-type docFlow struct{ id, chunk, start, end int }
+// (len(JSONDoc.chunks) for the one being filled when it was added). It
+// takes 24 bytes, one per flow of the document.
+type docFlow struct {
+	id                int
+	chunk, start, end int32
+}
 
 // Sizes of a JSONDoc's chunks and of the encodings it keeps in memory
 // before using a file (variables for the tests).
@@ -91,7 +95,7 @@ func (d *JSONDoc) Add(f *analyze.Flow) error {
 	}
 	start := len(d.cur)
 	d.cur = append(d.cur, b...)
-	d.index = append(d.index, docFlow{f.ID, len(d.chunks), start, len(d.cur)})
+	d.index = append(d.index, docFlow{f.ID, int32(len(d.chunks)), int32(start), int32(len(d.cur))})
 	return nil
 }
 
@@ -148,11 +152,12 @@ func (d *JSONDoc) Close() error {
 // file into buf (grown as needed, and returned to be used again).
 func (d *JSONDoc) encoding(f docFlow, buf []byte) (enc, scratch []byte, err error) {
 	c := d.chunks[f.chunk]
+	start, end := int(f.start), int(f.end)
 	if c.mem != nil {
-		return c.mem[f.start:f.end], buf, nil
+		return c.mem[start:end], buf, nil
 	}
-	buf = slices.Grow(buf[:0], f.end-f.start)[:f.end-f.start]
-	if _, err := d.file.ReadAt(buf, c.off+int64(f.start)); err != nil {
+	buf = slices.Grow(buf[:0], end-start)[:end-start]
+	if _, err := d.file.ReadAt(buf, c.off+int64(start)); err != nil {
 		return nil, buf, fmt.Errorf("report: json: reading the flows back from a temporary file: %w", err)
 	}
 	return buf, buf, nil
