@@ -70,7 +70,7 @@ func (b *Baseline) read(r io.Reader, name string, schema *string, limits **Limit
 		}
 		j.pos++
 		if strings.EqualFold(key, "flows") {
-			b.keys, b.blocks, b.spans = nil, nil, nil
+			b.keys, b.blocks, b.spans, b.first, b.inMem = nil, nil, nil, 0, 0
 			if err := b.readFlows(j, name); err != nil {
 				if _, ok := err.(*flowError); ok {
 					return err

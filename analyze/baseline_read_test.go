@@ -151,8 +151,10 @@ func readBoth(t *testing.T, data []byte, r io.Reader) error {
 		t.Fatalf("read(%q): keys %q, schema %q, limits %+v; encoding/json's Decoder: %q, %q, %+v", data, got.keys, gs, gl, want.keys, ws, wl)
 	}
 	for i := range got.keys {
-		if g, w := got.text(i), want.text(i); !bytes.Equal(g, w) {
-			t.Fatalf("read(%q): flow %d is %s; encoding/json's Decoder: %s", data, i, g, w)
+		g, gerr := got.text(i) // got and want read into buffers of their own
+		w, werr := want.text(i)
+		if gerr != nil || werr != nil || !bytes.Equal(g, w) {
+			t.Fatalf("read(%q): flow %d is %s (%v); encoding/json's Decoder: %s (%v)", data, i, g, gerr, w, werr)
 		}
 	}
 	return nil

@@ -24,34 +24,98 @@ type Baseline struct {
 	// server and incarnation, are kept as their JSON text, compacted, in
 	// blocks (flow i is spans[i]), and decoded one at a time when
 	// compared: a saved output's flows take a fraction of the memory they
-	// would as decoded objects.
-	keys   []string
-	blocks [][]byte
-	spans  []span
+	// would as decoded objects. Past baselineMemory bytes, full blocks
+	// go to a temporary file (removed at once where the system allows,
+	// else by Close), and their flows are read back when compared.
+	keys    []string
+	blocks  [][]byte
+	spans   []span
+	first   int       // the first span in the last block
+	inMem   int       // bytes of blocks in memory
+	file    *TempFile // the temporary file, once needed
+	size    int64     // bytes written to it
+	noFile  bool      // making or writing it failed: keep the blocks in memory
+	scratch []byte    // a flow read back from the file
 }
 
-// span is where a baseline flow's text is: block c, bytes [s, e).
+// span is where a baseline flow's text is: block c, bytes [s, e); with c
+// at -1, bytes [s, e) of the temporary file.
 type span struct{ c, s, e int }
 
-// flowBlockSize is the size of the blocks a baseline's flows are kept in.
-const flowBlockSize = 1 << 20
+// flowBlockSize is the size of the blocks a baseline's flows are kept in,
+// and baselineMemory how many bytes of them stay in memory (variables for
+// the tests).
+var (
+	flowBlockSize  = 1 << 20
+	baselineMemory = 16 << 20
+)
 
 // store keeps the compacted text of one more flow.
 func (b *Baseline) store(z []byte) {
 	n := len(b.blocks) - 1
 	if n < 0 || len(b.blocks[n])+len(z) > cap(b.blocks[n]) {
-		b.blocks = append(b.blocks, make([]byte, 0, max(flowBlockSize, len(z))))
-		n++
+		if n >= 0 && b.inMem >= baselineMemory && b.spill(n) {
+			b.blocks[n] = b.blocks[n][:0] // written: filled again
+		} else {
+			b.blocks = append(b.blocks, make([]byte, 0, max(flowBlockSize, len(z))))
+			b.inMem += cap(b.blocks[len(b.blocks)-1])
+			n++
+		}
+		b.first = len(b.spans)
 	}
 	s := len(b.blocks[n])
 	b.blocks[n] = append(b.blocks[n], z...)
 	b.spans = append(b.spans, span{n, s, len(b.blocks[n])})
 }
 
-// text returns the compacted JSON text of b's flow i.
-func (b *Baseline) text(i int) []byte {
+// spill writes block n, the last, to the temporary file and points its
+// flows there; false if no file could be made or written to.
+func (b *Baseline) spill(n int) bool {
+	if b.noFile {
+		return false
+	}
+	if b.file == nil {
+		f, err := NewTempFile("teardown-baseline-*")
+		if err != nil {
+			b.noFile = true
+			return false
+		}
+		b.file = f
+	}
+	if _, err := b.file.WriteAt(b.blocks[n], b.size); err != nil {
+		b.noFile = true // a full disk: the blocks stay in memory
+		return false
+	}
+	for i := b.first; i < len(b.spans); i++ {
+		sp := &b.spans[i]
+		sp.c, sp.s, sp.e = -1, int(b.size)+sp.s, int(b.size)+sp.e
+	}
+	b.size += int64(len(b.blocks[n]))
+	return true
+}
+
+// Close removes the temporary file, if any.
+func (b *Baseline) Close() error {
+	if b.file == nil {
+		return nil
+	}
+	err := b.file.Close()
+	b.file = nil
+	return err
+}
+
+// text returns the compacted JSON text of b's flow i, valid until the
+// next call.
+func (b *Baseline) text(i int) ([]byte, error) {
 	sp := b.spans[i]
-	return b.blocks[sp.c][sp.s:sp.e]
+	if sp.c >= 0 {
+		return b.blocks[sp.c][sp.s:sp.e], nil
+	}
+	b.scratch = slices.Grow(b.scratch[:0], sp.e-sp.s)[:sp.e-sp.s]
+	if _, err := b.file.ReadAt(b.scratch, int64(sp.s)); err != nil {
+		return nil, fmt.Errorf("check: reading the baseline's flows back from a temporary file: %w", err)
+	}
+	return b.scratch, nil
 }
 
 // Len returns the number of flows b lists.
@@ -64,8 +128,12 @@ func (b *Baseline) Key(i int) string { return b.keys[i] }
 // when the baseline omits it, and, in a full output, the ids, which
 // depend on ordering (flows are matched by 4-tuple and incarnation, reuse
 // links by incarnation), are left out.
-func (b *Baseline) Flow(i int) map[string]any {
-	dec := json.NewDecoder(bytes.NewReader(b.text(i)))
+func (b *Baseline) Flow(i int) (map[string]any, error) {
+	z, err := b.text(i)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(z))
 	dec.UseNumber()
 	var f map[string]any
 	if err := dec.Decode(&f); err != nil {
@@ -81,7 +149,7 @@ func (b *Baseline) Flow(i int) map[string]any {
 			delete(r, "previous_id")
 		}
 	}
-	return f
+	return f, nil
 }
 
 // Limits are capture-wide rules an expectations file may set.
@@ -271,11 +339,17 @@ func (c *Checker) Add(f *Flow) error {
 			decoded := false
 			for _, i := range is {
 				c.ids[i] = f.ID
-				if c.Encode != nil && bytes.Equal(c.b.text(i), c.buf) {
-					// The same text, ids too: the same values.
-					c.diffs[i] = nil
-					c.Same++
-					continue
+				if c.Encode != nil {
+					z, err := c.b.text(i)
+					if err != nil {
+						return err
+					}
+					if bytes.Equal(z, c.buf) {
+						// The same text, ids too: the same values.
+						c.diffs[i] = nil
+						c.Same++
+						continue
+					}
 				}
 				if !decoded {
 					if err := json.Unmarshal(c.buf, &have); err != nil {
@@ -283,7 +357,11 @@ func (c *Checker) Add(f *Flow) error {
 					}
 					decoded = true
 				}
-				c.diffs[i] = Subset("", c.b.Flow(i), have)
+				want, err := c.b.Flow(i)
+				if err != nil {
+					return err
+				}
+				c.diffs[i] = Subset("", want, have)
 			}
 		}
 	} else if c.b.Exhaustive && f.ID > c.extra[k] {

@@ -162,7 +162,10 @@ func checkReference(res *Result, b *Baseline) ([]Mismatch, error) {
 	var out []Mismatch
 	seen := map[string]bool{}
 	for i := range b.Len() {
-		want := b.Flow(i)
+		want, err := b.Flow(i)
+		if err != nil {
+			return nil, err
+		}
 		k := FlowKey(want)
 		seen[k] = true
 		have, ok := byKey[k]
@@ -478,22 +481,105 @@ func TestBaselineFlowsAsBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	docs["full"] = full
-	for name, data := range docs {
-		b, err := ParseBaseline(data, name)
-		if err != nil {
+	// With blocks of 512 bytes of which 2 KB stay in memory, the rest of
+	// a saved output's flows go to a temporary file, or stay in memory
+	// when none can be made.
+	block, mem := flowBlockSize, baselineMemory
+	t.Cleanup(func() { flowBlockSize, baselineMemory = block, mem })
+	tmp := t.TempDir()
+	for _, spill := range []string{"", tmp, filepath.Join(tmp, "missing")} {
+		if spill != "" {
+			flowBlockSize, baselineMemory = 512, 2048
+			t.Setenv("TMPDIR", spill)
+		}
+		for name, data := range docs {
+			b, err := ParseBaseline(data, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if spilled := b.size > 0; name == "full" && spilled != (spill == tmp) {
+				t.Errorf("TMPDIR %q: %d bytes of the full output in the temporary file", spill, b.size)
+			}
+			flowsAsBefore(t, name, data, b)
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if left, _ := os.ReadDir(tmp); len(left) > 0 {
+			t.Errorf("left in TMPDIR: %v", left)
+		}
+	}
+}
+
+// flowsAsBefore checks baseline b, read from data, against parseReference.
+func flowsAsBefore(t *testing.T, name string, data []byte, b *Baseline) {
+	t.Helper()
+	want := parseReference(t, data)
+	if b.Len() != len(want) || len(want) == 0 {
+		t.Fatalf("%s: %d flows, want %d", name, b.Len(), len(want))
+	}
+	for i, w := range want {
+		if got, err := b.Flow(i); err != nil || !reflect.DeepEqual(got, w) {
+			t.Fatalf("%s: flow %d (%v):\n%v\nwant\n%v", name, i, err, got, w)
+		}
+		if b.Key(i) != FlowKey(w) {
+			t.Fatalf("%s: flow %d: key %q, want %q", name, i, b.Key(i), FlowKey(w))
+		}
+	}
+}
+
+// TestCheckSpilledBaseline checks a result against its own saved flows
+// kept mostly in a temporary file: every flow is read back and settled by
+// its text, a changed one is compared value by value, and a file that
+// cannot be read back any more is an error from Add, not a panic.
+func TestCheckSpilledBaseline(t *testing.T) {
+	res := synthResult(t, synth.Config{Seed: 22, Conns: 300, Concurrency: 50, Mix: synth.Mix{ClientClose: 1, Reset: 1, FinRetransmit: 1, Reuse: 0.5}})
+	doc, err := json.Marshal(map[string]any{"schema": Schema, "flows": res.Flows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, mem := flowBlockSize, baselineMemory
+	t.Cleanup(func() { flowBlockSize, baselineMemory = block, mem })
+	flowBlockSize, baselineMemory = 512, 2048
+	t.Setenv("TMPDIR", t.TempDir())
+	marshal := func(dst []byte, f *Flow) ([]byte, error) {
+		b, err := json.Marshal(f)
+		return append(dst, b...), err
+	}
+	b, err := ParseBaseline(doc, "baseline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.size < int64(len(doc))/2 {
+		t.Fatalf("%d of %d bytes in the temporary file", b.size, len(doc))
+	}
+	c := NewChecker(b)
+	c.Encode = marshal
+	changed := res.Flows[len(res.Flows)-1].Clone()
+	changed.Close.Kind = ResetKind
+	if res.Flows[len(res.Flows)-1].Close.Kind == ResetKind {
+		changed.Close.Kind = FourWay
+	}
+	for _, f := range res.Flows[:len(res.Flows)-1] {
+		if err := c.Add(f); err != nil {
 			t.Fatal(err)
 		}
-		want := parseReference(t, data)
-		if b.Len() != len(want) || len(want) == 0 {
-			t.Fatalf("%s: %d flows, want %d", name, b.Len(), len(want))
-		}
-		for i, w := range want {
-			if got := b.Flow(i); !reflect.DeepEqual(got, w) {
-				t.Fatalf("%s: flow %d:\n%v\nwant\n%v", name, i, got, w)
+	}
+	if err := c.Add(changed); err != nil {
+		t.Fatal(err)
+	}
+	ms := c.Mismatches()
+	if len(ms) != 1 || ms[0].ID != changed.ID || !strings.HasPrefix(ms[0].What, "close.kind:") || c.Same != len(res.Flows)-1 {
+		t.Errorf("%d settled by text, mismatches %+v: want all but flow %d settled and its close.kind", c.Same, ms, changed.ID)
+	}
+	b.file.Close()
+	for i, sp := range b.spans {
+		if sp.c < 0 { // in the file
+			if err := NewChecker(b).Add(res.Flows[i]); err == nil || !strings.Contains(err.Error(), "reading the baseline's flows back") {
+				t.Errorf("Add with the temporary file closed: %v", err)
 			}
-			if b.Key(i) != FlowKey(w) {
-				t.Fatalf("%s: flow %d: key %q, want %q", name, i, b.Key(i), FlowKey(w))
-			}
+			break
 		}
 	}
 }

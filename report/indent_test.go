@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/teardown/teardown/analyze"
 )
 
 var indentSeeds = []string{
@@ -104,7 +106,7 @@ func TestJSONDocSpills(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				d.file = f
+				d.file = &analyze.TempFile{File: f}
 			}
 			for i := len(res.Flows) - 1; i >= 0; i-- { // out of order
 				if err := d.Add(res.Flows[i]); err != nil {

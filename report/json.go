@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
-	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -40,15 +39,14 @@ func JSON(w io.Writer, res *analyze.Result) error {
 // allows, else by Close), or stay in memory too when no file can be made
 // or written to.
 type JSONDoc struct {
-	buf    []byte     // the flow being encoded
-	cur    []byte     // the chunk being filled
-	spare  []byte     // memory for the next one, if the last went to the file
-	chunks []docChunk // the full ones
-	inMem  int        // bytes of the chunks kept in memory
-	file   *os.File   // the temporary file, once needed
-	name   string     // its name, until removed
-	size   int64      // bytes written to it
-	noFile bool       // making or writing it failed: keep the next chunks in memory
+	buf    []byte            // the flow being encoded
+	cur    []byte            // the chunk being filled
+	spare  []byte            // memory for the next one, if the last went to the file
+	chunks []docChunk        // the full ones
+	inMem  int               // bytes of the chunks kept in memory
+	file   *analyze.TempFile // the temporary file, once needed
+	size   int64             // bytes written to it
+	noFile bool              // making or writing it failed: keep the next chunks in memory
 	index  []docFlow
 }
 
@@ -111,15 +109,12 @@ func (d *JSONDoc) retire() error {
 		return nil
 	}
 	if d.file == nil {
-		f, err := os.CreateTemp("", "teardown-json-*")
+		f, err := analyze.NewTempFile("teardown-json-*")
 		if err != nil {
 			d.noFile = true
 			return d.retire()
 		}
-		d.file, d.name = f, f.Name()
-		if os.Remove(d.name) == nil {
-			d.name = ""
-		}
+		d.file = f
 	}
 	if _, err := d.file.Write(d.cur); err != nil {
 		// A full disk (or a small tmpfs): this chunk and the next stay
@@ -139,12 +134,7 @@ func (d *JSONDoc) Close() error {
 		return nil
 	}
 	err := d.file.Close()
-	if d.name != "" {
-		if rerr := os.Remove(d.name); err == nil {
-			err = rerr
-		}
-	}
-	d.file, d.name = nil, ""
+	d.file = nil
 	return err
 }
 

@@ -77,6 +77,7 @@ func runCheck(args []string, stdin io.Reader, stdout io.Writer, l *logger, srcp 
 		l.errorf("%v", err)
 		return exitError
 	}
+	defer base.Close()
 	// Each flow is compared as it finishes, and not kept.
 	chk := analyze.NewChecker(base)
 	chk.Encode = report.AppendFlow
