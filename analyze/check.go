@@ -96,9 +96,6 @@ func (b *Baseline) spill(n int) bool {
 
 // Close removes the temporary file, if any.
 func (b *Baseline) Close() error {
-	if b.file == nil {
-		return nil
-	}
 	err := b.file.Close()
 	b.file = nil
 	return err
@@ -137,7 +134,7 @@ func (b *Baseline) Flow(i int) (map[string]any, error) {
 	dec.UseNumber()
 	var f map[string]any
 	if err := dec.Decode(&f); err != nil {
-		panic("analyze: a baseline flow that decoded once does not: " + err.Error())
+		return nil, fmt.Errorf("check: a baseline flow that decoded once does not: %w", err)
 	}
 	f = normalize(f).(map[string]any)
 	if _, ok := f["incarnation"]; !ok {

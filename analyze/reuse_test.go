@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/teardown/teardown/flows"
 )
 
 // closeFirst runs a whole first incarnation (handshake, exchange) closed
@@ -144,5 +146,30 @@ func TestRefusedSYNIsPartOfTheHandshake(t *testing.T) {
 	}
 	if notes[12] != NoteBadAck || notes[13] != NoteRST || notes[14] != NoteSYNRetransmission {
 		t.Errorf("event notes %v", notes)
+	}
+}
+
+// TestMemoRoundTrip: what an incarnation leaves in its Prior's Memo is
+// read back whole by the next one, for every combination of flags and
+// extreme marks and sequence numbers, and an empty Memo holds nothing.
+func TestMemoRoundTrip(t *testing.T) {
+	var none flows.Memo
+	if (&prevInfo{}).unpack(&none) {
+		t.Error("an empty Memo unpacks as one")
+	}
+	marks := []flows.Mark{{}, {Frame: 1, Time: 1}, {Frame: 1<<63 + 5, Time: -1}, {Frame: 42, Time: 1 << 62}}
+	seqs := []uint32{0, 1, 1<<32 - 1, 0x80000001}
+	for n := range 1 << 5 {
+		p := prevInfo{
+			tw:     [2]flows.Mark{marks[n%len(marks)], marks[(n/2)%len(marks)]},
+			finSeq: [2]uint32{seqs[n%len(seqs)], seqs[(n/3)%len(seqs)]},
+			fin:    [2]bool{n&1 != 0, n&2 != 0},
+			ts:     n&4 != 0,
+		}
+		m := p.pack()
+		var q prevInfo
+		if !q.unpack(&m) || q != p {
+			t.Errorf("%+v came back as %+v", p, q)
+		}
 	}
 }

@@ -24,8 +24,12 @@ func NewTempFile(pattern string) (*TempFile, error) {
 	return t, nil
 }
 
-// Close closes the file and removes it if it is still there.
+// Close closes the file and removes it if it is still there; on a nil
+// TempFile (none was needed) it does nothing.
 func (t *TempFile) Close() error {
+	if t == nil {
+		return nil
+	}
 	err := t.File.Close()
 	if t.name != "" {
 		if rerr := os.Remove(t.name); err == nil {

@@ -130,9 +130,6 @@ func (d *JSONDoc) retire() error {
 
 // Close removes the temporary file, if any.
 func (d *JSONDoc) Close() error {
-	if d.file == nil {
-		return nil
-	}
 	err := d.file.Close()
 	d.file = nil
 	return err
