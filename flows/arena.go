@@ -27,6 +27,8 @@ type slab struct {
 // so a block is soon empty again after its last one leaves, and is reused
 // for the next ones: the table allocates a block, not a string per
 // connection, and not even that once its lingering ones reach their peak.
+// Idle connections wake in no such order; the table compacts their arena
+// instead (Table.compactIdle).
 //
 // An arena whose blocks are mapped (off) keeps them outside the Go heap:
 // the garbage collector, which lets the heap grow to twice what it holds
@@ -39,6 +41,7 @@ type arena struct {
 	free   []*slab
 	off    *mappedBlocks // nil: blocks on the Go heap
 	blocks int           // blocks allocated
+	held   int           // blocks allocated and not released
 }
 
 // put copies z into a block and returns the block and where z is in it.
@@ -55,6 +58,7 @@ func (a *arena) put(z []byte) (*slab, uint32) {
 		} else {
 			s = a.newSlab()
 			a.blocks++
+			a.held++
 		}
 		a.cur = s
 	}
@@ -64,8 +68,8 @@ func (a *arena) put(z []byte) (*slab, uint32) {
 	return s, off
 }
 
-// own returns a block holding only a copy of z, for an encoding that may
-// stay for the rest of the capture.
+// own returns a block holding only a copy of z, for an encoding too long
+// to share a block.
 func own(z []byte) *slab { return &slab{b: bytes.Clone(z), n: 1, one: true} }
 
 // unref records that an encoding in block s (nil: none) is no longer
@@ -127,6 +131,7 @@ func (a *arena) newSlab() *slab {
 // release gives back empty block s's memory (the garbage collector's, if
 // it is on the heap).
 func (a *arena) release(s *slab) {
+	a.held--
 	if s.mapped {
 		a.off.put(s.b[:cap(s.b)])
 		s.b, s.mapped = nil, false

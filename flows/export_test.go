@@ -50,3 +50,15 @@ func DropBlock(c *Conn) { c.zs = nil }
 // PendingWoken is how many connections t woke while their encoding was
 // pending (EncodeAhead).
 func PendingWoken(t *Table) int { return t.pendingWoken }
+
+// SetIdleSlack sets how far the idle connections' blocks may exceed twice
+// what they hold, and returns a function that restores it.
+func SetIdleSlack(n int) (restore func()) {
+	old := idleSlack
+	idleSlack = n
+	return func() { idleSlack = old }
+}
+
+// IdleArena returns the bytes of the blocks of t's idle connections'
+// encodings and the bytes those encodings take.
+func IdleArena(t *Table) (blocks, live int) { return t.idleZ.held * slabSize, t.idleLive }

@@ -40,7 +40,10 @@ func feed(t *testing.T, tb *flows.Table, data []byte) {
 }
 
 // fill files every segment of r into table tb, then flushes it.
-func fill(t *testing.T, tb *flows.Table, r *capture.Reader) {
+func fill(t *testing.T, tb *flows.Table, r *capture.Reader) { fillEach(t, tb, r, nil) }
+
+// fillEach is fill, calling each (when not nil) after each segment.
+func fillEach(t *testing.T, tb *flows.Table, r *capture.Reader, each func()) {
 	t.Helper()
 	for {
 		s, err := r.Next()
@@ -52,6 +55,9 @@ func fill(t *testing.T, tb *flows.Table, r *capture.Reader) {
 		}
 		if err := tb.Add(&s); err != nil {
 			t.Fatal(err)
+		}
+		if each != nil {
+			each()
 		}
 	}
 	if err := tb.Flush(); err != nil {

@@ -77,6 +77,9 @@ type TableStats struct {
 	// encodings and for the copies handed over asleep; each is reused
 	// once the connections in it are woken, or released.
 	Blocks int
+	// Compactions counts the times idle connections' encodings were
+	// moved into fewer blocks.
+	Compactions int
 }
 
 // Table groups segments into connections by 4-tuple and incarnation and
@@ -92,9 +95,10 @@ type TableStats struct {
 // next segment, when its linger ends (or, stuck in its handshake, after
 // HandshakeIdle), by eviction or at Flush. Most connections in a busy
 // capture are lingering in TIME_WAIT or idle, so this keeps the table's
-// memory, and its working set, small; the encodings of complete ones are
-// kept outside the Go heap where blocks can be mapped (see arena). Under
-// pressure (see pressureIdle) connections sleep after a second idle.
+// memory, and its working set, small; the encodings are kept outside the
+// Go heap where blocks can be mapped (see arena), idle ones in blocks of
+// their own that are compacted (see compactIdle). Under pressure (see
+// pressureIdle) connections sleep after a second idle.
 type Table struct {
 	opts TableOptions
 	// m holds the live connections and the remembered finished ones;
@@ -118,6 +122,10 @@ type Table struct {
 	// where it can; handed the copies of those handed over asleep, until
 	// Release.
 	asleep, handed arena
+	// idleZ holds idle connections' encodings, which are idleLive bytes
+	// (see compactIdle).
+	idleZ    arena
+	idleLive int
 	// idle orders the awake connections by last activity, lazily, for
 	// eviction; kept only while armed: from when the table first
 	// reaches MaxFlows until it falls to half of it.
@@ -201,6 +209,7 @@ func NewTable(opts TableOptions) *Table {
 	t := &Table{opts: opts, m: newConnMap()}
 	t.hs.id = hsList
 	t.asleep.off = offHeap(t)
+	t.idleZ.off = offHeap(t)
 	return t
 }
 
@@ -210,7 +219,7 @@ func (t *Table) Stats() TableStats {
 	s.Live = t.nLive
 	s.Remembered = t.nMem
 	s.Sleeping = t.nSleep
-	s.Blocks = t.asleep.blocks + t.handed.blocks
+	s.Blocks = t.asleep.blocks + t.handed.blocks + t.idleZ.blocks
 	return s
 }
 
@@ -370,6 +379,7 @@ func (t *Table) Flush() error {
 	}
 	// Nothing sleeps any more.
 	t.asleep.drain()
+	t.idleZ.drain()
 	return nil
 }
 

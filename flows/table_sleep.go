@@ -43,6 +43,9 @@ func (t *Table) sleep(c *Conn, idle bool) {
 	t.nSleep++
 	t.stats.Slept++
 	t.sq[q].push(tb)
+	if idle && t.idleZ.held*slabSize > 2*t.idleLive+idleSlack {
+		t.compactIdle()
+	}
 	if ahead {
 		t.pend(tb, c) // c is freed once its batch is installed
 	} else if sleepCheck == nil && len(t.free) < maxFree {
@@ -74,7 +77,7 @@ func (t *Table) wakeToFinish(i int) *Conn {
 	// block as soon as it is empty.
 	hs, off := t.handed.put(z)
 	c.z, c.zs, c.Prev = hs.b[off:off+uint32(len(z)):off+uint32(len(z))], hs, tb.p
-	t.asleep.unref(tb.zs)
+	t.unkeep(tb)
 	t.woke(e, tb, c, false)
 	return c
 }
@@ -87,7 +90,7 @@ func (t *Table) wake(i int) *Conn {
 	c := t.newConn()
 	decodeInto(c, tb.enc(), &tb.key)
 	c.Prev = tb.p
-	t.asleep.unref(tb.zs)
+	t.unkeep(tb)
 	if sleepCheck != nil {
 		if k := kept[tb]; k != nil {
 			before := *k
@@ -132,16 +135,66 @@ func (t *Table) Release(c *Conn) {
 	}
 }
 
-// keep stores encoding z of the connection put to sleep as tb's: in the
-// table's arena, or, for an idle one, which may sleep for the rest of the
-// capture, in a block of its own.
+// keep stores encoding z of the connection put to sleep as tb's: a
+// complete one's in the arena of lingering connections, an idle one's,
+// which may sleep for the rest of the capture, in the arena of idle
+// ones (see compactIdle), and one too long for a shared block in a
+// block of its own.
 func (t *Table) keep(tb *tomb, z []byte, idle bool) {
 	tb.zn = uint16(len(z))
-	if idle || len(z) > slabSize/16 {
+	switch {
+	case len(z) > slabSize/16:
 		tb.zs, tb.zoff = own(z), 0
+	case idle:
+		tb.zs, tb.zoff = t.idleZ.put(z)
+		t.idleLive += len(z)
+	default:
+		tb.zs, tb.zoff = t.asleep.put(z)
+	}
+}
+
+// unkeep records that the encoding sleeping tb holds is no longer used.
+func (t *Table) unkeep(tb *tomb) {
+	if tb.q == qDone {
+		t.asleep.unref(tb.zs)
 		return
 	}
-	tb.zs, tb.zoff = t.asleep.put(z)
+	if !tb.zs.one {
+		t.idleLive -= int(tb.zn)
+	}
+	t.idleZ.unref(tb.zs)
+}
+
+// idleSlack is how far the blocks of idle connections' encodings may
+// exceed twice what they hold before compactIdle moves them (a variable
+// for the tests).
+var idleSlack = 4 << 20
+
+// compactIdle moves the encodings of the idle connections asleep into
+// new blocks, in the order they fell asleep, and lets the old blocks go.
+// Idle connections, unlike lingering ones, wake in no particular order,
+// or never, so their blocks empty slowly, and a few encodings can keep
+// many blocks. Called when the blocks are more than twice what they hold,
+// it copies at most what was freed since the last call.
+func (t *Table) compactIdle() {
+	old := t.idleZ
+	t.idleZ = arena{off: old.off, blocks: old.blocks}
+	for _, q := range [...]uint8{qIdle, qHS} {
+		sq := &t.sq[q]
+		for _, tb := range sq.q[sq.h:] {
+			if !tb.asleep() || tb.zs.one {
+				continue
+			}
+			s, off := t.idleZ.put(tb.enc())
+			old.unref(tb.zs)
+			tb.zs, tb.zoff = s, off
+		}
+	}
+	old.drain()
+	if old.held != 0 {
+		panic("flows: an idle encoding outside the sleeping queues")
+	}
+	t.stats.Compactions++
 }
 
 // A tomb holds the length of an encoding in 16 bits.
