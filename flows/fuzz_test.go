@@ -11,7 +11,8 @@ import (
 // tableInput turns fuzz bytes into table options and segments. The first
 // four bytes choose MaxFlows (0 to 3) and the linger, remember and
 // handshake-idle times (in seconds, 0 for the default); bit 2 of the first
-// sets LateWake, bit 3 EncodeAhead, bit 7 of the fourth a SleepIdle of
+// sets LateWake, bit 3 EncodeAhead, bit 4 compacting the idle connections'
+// blocks at every sleep (FuzzTable), bit 7 of the fourth a SleepIdle of
 // 1 s; then every 8 bytes are one segment:
 //
 //	0    bits 0-1 sender host, 2 receiver host (of the sender's family),
@@ -103,8 +104,33 @@ func FuzzTable(f *testing.F) {
 		storm = append(storm, 0x80, 0x11, 0x80, 0, 0, 3, 0, 1)
 	}
 	f.Add(storm)
+	// Idle connections compacted at every sleep: a connection idle for
+	// 1.5 s (SleepIdle 1 s) while another sends, then closing; then both
+	// idle.
+	idle := []byte{0x10, 0, 0, 0x80,
+		0x80, 0x02, 0, 0, 0, 1, 0xff, 0xff,
+		0x22, 0x12, 0, 0, 0, 1, 0xff, 0xff,
+		0x80, 0x10, 0, 0, 0, 1, 0xff, 0xff,
+		0x80, 0x18, 0, 10, 0, 1, 0xff, 0xff,
+	}
+	other := func() {
+		for range 12 {
+			idle = append(idle, 0x81, 0x10, 0, 1, 0, 127, 0xff, 0xff)
+		}
+	}
+	other()
+	idle = append(idle,
+		0x22, 0x11, 0, 0, 0, 1, 0xff, 0xff,
+		0x80, 0x11, 0, 0, 0, 1, 0xff, 0xff)
+	other()
+	idle = append(idle, 0x22, 0x10, 0, 0, 0, 1, 0xff, 0xff)
+	other()
+	f.Add(idle)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		opts, segs := tableInput(data)
+		if len(data) > 0 && data[0]&0x10 != 0 {
+			defer flows.SetIdleSlack(0)()
+		}
 		stop := flows.CheckSleep()
 		checkTable(t, opts, segs)
 		if err := stop(); err != nil {
