@@ -203,6 +203,8 @@ var tsharkFields = []string{
 	"tcp.options.timestamp.tsval", "tcp.options.timestamp.tsecr",
 	"tcp.options.mss_val", "tcp.options.wscale.shift", "tcp.options.sack_perm", "tcp.options.sack_le",
 	"ip.id", "ip.flags.df", "ip.ttl", "ipv6.hlim",
+	// Which of ip and ipv6 is innermost, in a tunnel of one in the other.
+	"frame.protocols",
 }
 
 // TestMatchesTshark compares every field of every segment decoded from the
@@ -359,6 +361,11 @@ func tsharkExpect(c []string) string {
 	frac = (frac + "000000000")[:9]
 	ns := int64(num(sec))*1e9 + int64(num(frac))
 	v6 := c[2] == ""
+	for _, p := range strings.Split(c[23], ":") { // the innermost IP
+		if p == "ip" || p == "ipv6" {
+			v6 = p == "ipv6"
+		}
+	}
 	src, dst := c[2], c[5]
 	if v6 {
 		src, dst = "["+c[3]+"]", "["+c[6]+"]"
@@ -422,7 +429,7 @@ func TestRealSLL2Capture(t *testing.T) {
 		c := strings.Split(row, ",")
 		// Into the column order of tsharkFields.
 		cols := []string{c[0], c[1], c[2], "", c[3], c[4], "", c[5], c[6], c[7], c[8], c[9], c[10],
-			c[11], c[12], c[13], c[14], c[15], "", c[16], c[17], c[18], ""}
+			c[11], c[12], c[13], c[14], c[15], "", c[16], c[17], c[18], "", ""}
 		if got, want := tsharkView(segs[i]), tsharkExpect(cols); got != want {
 			t.Errorf("frame %d:\n got %s\nwant %s", i+1, got, want)
 		}

@@ -18,8 +18,8 @@ const (
 	resCut                     // a TCP segment whose captured bytes end inside its TCP header (snaplen too small)
 )
 
-// maxNest bounds how many tunnels (IP in IP, MPLS pseudowires) a packet may
-// nest before the decoder gives up on it.
+// maxNest bounds how many tunnels (IP in IP, GRE, VXLAN, Geneve, MPLS
+// pseudowires) a packet may nest before the decoder gives up on it.
 const maxNest = 4
 
 // EtherTypes and IP protocol numbers the decoder follows.
@@ -33,10 +33,19 @@ const (
 	etMPLS    = 0x8847
 	etMPLSMC  = 0x8848
 	etPPPoE   = 0x8864
+	etTEB     = 0x6558 // transparent Ethernet bridging: an Ethernet frame (GRE, Geneve)
+	etERSPAN  = 0x88be // ERSPAN type I (no sequence number in GRE) or II
+	etERSPAN3 = 0x22eb
+	etPPP     = 0x880b // PPP in enhanced GRE (PPTP)
 
 	protoIPIP = 4
 	protoTCP  = 6
+	protoUDP  = 17
 	protoIPv6 = 41
+	protoGRE  = 47
+
+	portVXLAN  = 4789
+	portGeneve = 6081
 
 	arphrdNetlink = 824 // SLL/SLL2 netlink captures: the protocol field is a netlink family
 )
@@ -279,12 +288,19 @@ func (d *decoder) ipv4(b []byte, wire int) result {
 		return resMalformed
 	}
 	proto := b[9]
-	if !carriesTCP(proto) {
+	if !carriesTCP(proto) && !tunnels(proto) {
 		return resNonTCP
+	}
+	// A UDP or GRE datagram is not known to carry TCP: a header that
+	// does not hold together makes it one more non-TCP packet, as it
+	// was before tunnels were followed, not a malformed one.
+	bad := resMalformed
+	if !carriesTCP(proto) {
+		bad = resNonTCP
 	}
 	hl := int(b[0]&0x0f) * 4
 	if b[0]>>4 != 4 || hl < 20 || len(b) < hl {
-		return resMalformed
+		return bad
 	}
 	total := int(be16(b[2:]))
 	if total == 0 {
@@ -296,21 +312,20 @@ func (d *decoder) ipv4(b []byte, wire int) result {
 		total = wire
 	}
 	if total < hl || total > wire {
-		return resMalformed
+		return bad
 	}
 	frag := be16(b[6:])
 	if frag&0x3fff != 0 { // more fragments, or a non-zero offset
+		if !carriesTCP(proto) {
+			return resNonTCP // what a fragment of UDP or GRE carries is unknown
+		}
 		return resFragment
 	}
 	if total < len(b) {
 		b = b[:total] // drop link-layer padding
 	}
 	if proto != protoTCP {
-		if d.nest >= maxNest {
-			return resNonTCP
-		}
-		d.nest++
-		return d.ip(b[hl:], total-hl)
+		return d.tunnel(proto, b[hl:], total-hl)
 	}
 	s := d.s
 	s.IPv6 = false
@@ -320,10 +335,143 @@ func (d *decoder) ipv4(b []byte, wire int) result {
 	return d.tcp(b[hl:], total-hl, netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20])))
 }
 
-// carriesTCP reports whether an IP protocol number is TCP or a tunnel that
-// may carry it.
+// carriesTCP reports whether an IP protocol number is TCP or IP in IP,
+// which may carry it; a fragment of one is a fragment of TCP as far as
+// the counts go.
 func carriesTCP(proto uint8) bool {
 	return proto == protoTCP || proto == protoIPIP || proto == protoIPv6
+}
+
+// tunnels reports whether an IP protocol number is one whose tunnels the
+// decoder follows: GRE, and UDP to the VXLAN and Geneve ports.
+func tunnels(proto uint8) bool { return proto == protoUDP || proto == protoGRE }
+
+// tunnel decodes b, the payload of an IP datagram of the given protocol
+// (IP in IP, GRE or UDP), as far as the TCP segment it carries.
+func (d *decoder) tunnel(proto uint8, b []byte, wire int) result {
+	if d.nest >= maxNest {
+		return resNonTCP
+	}
+	d.nest++
+	switch proto {
+	case protoUDP:
+		return d.udp(b, wire)
+	case protoGRE:
+		return d.gre(b, wire)
+	}
+	return d.ip(b, wire)
+}
+
+// udp decodes a UDP datagram to the VXLAN (RFC 7348) or Geneve (RFC 8926)
+// port, either way, as Wireshark does; any other is not TCP. So is a
+// datagram that is not what its port says, or too short to tell.
+func (d *decoder) udp(b []byte, wire int) result {
+	if len(b) < 8 {
+		return resNonTCP
+	}
+	sport, dport := be16(b), be16(b[2:])
+	if n := int(be16(b[4:])); n >= 8 && n < wire {
+		wire = n // the UDP length ends the datagram
+		if n < len(b) {
+			b = b[:n]
+		}
+	}
+	if len(b) < 16 {
+		return resNonTCP // too short for a tunnel's header
+	}
+	switch {
+	case sport == portVXLAN || dport == portVXLAN:
+		// flags (I: a valid VNI), 24 reserved bits, VNI, 8 reserved bits,
+		// then an Ethernet frame
+		if b[8]&0x08 == 0 {
+			return resNonTCP
+		}
+		return d.ethernet(b[16:], wire-16)
+	case sport == portGeneve || dport == portGeneve:
+		// version and options length, flags, protocol type (an
+		// EtherType), VNI, reserved, then options
+		if b[8]>>6 != 0 {
+			return resNonTCP
+		}
+		h := 8 + 8 + int(b[8]&0x3f)*4
+		if len(b) < h {
+			return resNonTCP
+		}
+		if pt := be16(b[10:]); pt != etTEB {
+			return d.etherType(pt, b[h:], wire-h)
+		}
+		return d.ethernet(b[h:], wire-h)
+	}
+	return resNonTCP
+}
+
+// gre decodes a GRE packet (RFC 2784 and 2890; RFC 1701's routing is not
+// followed): IP, an Ethernet frame (transparent bridging, ERSPAN types I,
+// II and III) or whatever else an EtherType names; and the enhanced GRE of
+// PPTP (RFC 2637), which carries PPP.
+func (d *decoder) gre(b []byte, wire int) result {
+	if len(b) < 4 {
+		return resNonTCP
+	}
+	flags, ver, pt := b[0], b[1]&7, be16(b[2:])
+	h := 4
+	switch ver {
+	case 0:
+		if flags&0x40 != 0 { // routing present
+			return resNonTCP
+		}
+		for _, bit := range [...]byte{0x80, 0x20, 0x10} { // checksum, key, sequence number
+			if flags&bit != 0 {
+				h += 4
+			}
+		}
+	case 1:
+		if pt != etPPP {
+			return resNonTCP
+		}
+		h += 4 // key: payload length and call id
+		if flags&0x10 != 0 {
+			h += 4 // sequence number
+		}
+		if b[1]&0x80 != 0 {
+			h += 4 // acknowledgment number
+		}
+	default:
+		return resNonTCP
+	}
+	if len(b) < h {
+		return resNonTCP
+	}
+	b, wire = b[h:], wire-h
+	switch pt {
+	case etPPP:
+		return d.ppp(b, wire)
+	case etTEB:
+		return d.ethernet(b, wire)
+	case etERSPAN:
+		if flags&0x10 == 0 { // type I: no header of its own
+			return d.ethernet(b, wire)
+		}
+		if len(b) < 8 {
+			return resNonTCP
+		}
+		return d.ethernet(b[8:], wire-8)
+	case etERSPAN3:
+		// 12 bytes, and an 8-byte platform-specific subheader when
+		// the O bit is set
+		if len(b) < 12 {
+			return resNonTCP
+		}
+		n := 12
+		if b[11]&1 != 0 {
+			n += 8
+		}
+		if len(b) < n {
+			return resNonTCP
+		}
+		return d.ethernet(b[n:], wire-n)
+	}
+	return d.etherType(pt, b, wire)
 }
 
 // ipv6 decodes an IPv6 header, walks its extension headers (hop-by-hop,
@@ -389,12 +537,8 @@ func (d *decoder) ipv6(b []byte, wire int) result {
 			// An atomic fragment: the whole datagram is here.
 			next = p[0]
 			p, rem = p[8:], rem-8
-		case protoIPIP, protoIPv6:
-			if d.nest >= maxNest {
-				return resNonTCP
-			}
-			d.nest++
-			return d.ip(p, rem)
+		case protoIPIP, protoIPv6, protoUDP, protoGRE:
+			return d.tunnel(next, p, rem)
 		default:
 			return resNonTCP
 		}

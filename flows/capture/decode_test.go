@@ -237,13 +237,7 @@ func TestDecodeSkipped(t *testing.T) {
 	empty.payload = 0
 	frame0 := ethFrame(t, empty)
 
-	tests := []struct {
-		name string
-		link link
-		data []byte
-		wire int // 0: len(data)
-		want result
-	}{
+	checkResults(t, []resultCase{
 		{"udp", linkEthernet, udp, 0, resNonTCP},
 		{"arp", linkEthernet, arp, 0, resNonTCP},
 		{"icmp quoting tcp", linkEthernet, icmp, 0, resNonTCP},
@@ -283,7 +277,22 @@ func TestDecodeSkipped(t *testing.T) {
 		{"pppoe header cut", linkEthernet, cat(frame[:12], []byte{0x88, 0x64, 0x11, 0}), 0, resMalformed},
 		{"mpls stack cut", linkEthernet, cat(frame[:12], []byte{0x88, 0x47, 0, 0, 0, 0}), 0, resMalformed},
 		{"sll2 header cut", linkSLL2, sll2Header(etIPv4)[:19], 0, resMalformed},
-	}
+	})
+}
+
+// resultCase is a record of the given link type, its length on the wire
+// (0: len(data)), and what the decoder must make of it.
+type resultCase struct {
+	name string
+	link link
+	data []byte
+	wire int
+	want result
+}
+
+// checkResults decodes each case's record and checks the result.
+func checkResults(t *testing.T, tests []resultCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wire := tt.wire

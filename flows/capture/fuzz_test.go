@@ -87,6 +87,11 @@ func FuzzDecode(f *testing.F) {
 		f.Add(uint8(linkEthernet), ethFrame(f, s), uint16(0))
 		f.Add(uint8(linkSLL2), cat(sll2Header(etherTypeOf(s)), ipPacket(f, s)), uint16(0))
 	}
+	v6 := basic()
+	v6.src, v6.dst = cli6, srv6
+	for _, tun := range tunnelled(f, basic(), v6) {
+		f.Add(uint8(linkEthernet), tun.data, uint16(0))
+	}
 	f.Fuzz(func(t *testing.T, lk uint8, data []byte, extra uint16) {
 		var s flows.Segment
 		wire := len(data) + int(extra)
