@@ -226,13 +226,13 @@ func (l *lockedBuffer) String() string {
 }
 
 // startCapture runs tcpdump in namespace ns and waits until it listens.
-func startCapture(ctx context.Context, ns, iface, linktype string, snaplen int, file string) (*capture, error) {
+func startCapture(ctx context.Context, ns, iface, linktype, filter string, snaplen int, file string) (*capture, error) {
 	args := []string{"netns", "exec", ns, "tcpdump", "-n", "-U", "--immediate-mode", "-Z", "root",
 		"-i", iface, "-s", strconv.Itoa(snaplen), "-w", file}
 	if linktype != "" {
 		args = append(args, "-y", linktype)
 	}
-	args = append(args, "tcp")
+	args = append(args, filter)
 	c := &capture{cmd: exec.Command("ip", args...), stderr: &lockedBuffer{}, done: make(chan error, 1), file: file}
 	c.cmd.Stderr = c.stderr
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -333,7 +333,7 @@ func runScenario(ctx context.Context, sc *scenario, out string, kernel string) e
 var errRetry = errors.New("timing not as intended")
 
 func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runResult, err error) {
-	topo, err := newTopology(ctx, sc.v6, sc.vantage == vantageRouter)
+	topo, err := newTopology(ctx, sc.v6, sc.vantage == vantageRouter, sc.framing == frameVXLAN)
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +350,7 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 	}
 	raw := filepath.Join(tmp, "raw.pcap")
 	os.Remove(raw)
-	ns, iface, linktype := topo.client, "eth0", ""
+	ns, iface, linktype, filter := topo.client, "eth0", "", "tcp"
 	switch sc.vantage {
 	case vantageServer:
 		ns = topo.server
@@ -362,6 +362,8 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 		iface = "any"
 	case frameSLL:
 		iface, linktype = "any", "LINUX_SLL"
+	case frameVXLAN:
+		filter = "udp port 4789"
 	}
 	snap := sc.snaplen
 	if snap == 0 {
@@ -373,7 +375,7 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 			return nil, fmt.Errorf("driver: %w", err)
 		}
 	}
-	c, err := startCapture(ctx, ns, iface, linktype, snap, raw)
+	c, err := startCapture(ctx, ns, iface, linktype, filter, snap, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +410,7 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 			return nil, err
 		}
 	}
-	frames, err := readFrames(ctx, final)
+	frames, err := readFrames(ctx, final, sc.framing)
 	if err != nil {
 		return nil, err
 	}
@@ -450,7 +452,7 @@ func cutFrame(ctx context.Context, sc *scenario, e *env, in string, frames []*fr
 	if _, err := sh(ctx, "editcap", "-F", format, in, out, strconv.Itoa(no)); err != nil {
 		return "", nil, err
 	}
-	edited, err := readFrames(ctx, out)
+	edited, err := readFrames(ctx, out, sc.framing)
 	if err != nil {
 		return "", nil, err
 	}

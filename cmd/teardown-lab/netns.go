@@ -32,7 +32,13 @@ var (
 	serverAddr6 = netip.MustParseAddr("2001:db8:2::80")
 	routerC6    = netip.MustParseAddr("2001:db8:1::1")
 	routerS6    = netip.MustParseAddr("2001:db8:2::1")
+	// The underlay of a VXLAN between client and server.
+	underlayC4 = netip.MustParseAddr("198.51.100.201")
+	underlayS4 = netip.MustParseAddr("198.51.100.202")
 )
+
+// vxlanID is the VNI of the lab's VXLAN.
+const vxlanID = 42
 
 // topology is the set of namespaces of one scenario run.
 type topology struct {
@@ -62,8 +68,12 @@ func nsExec(ctx context.Context, ns string, args ...string) (string, error) {
 
 // newTopology creates the client and server namespaces (and a router
 // between them when router is set), joined by veth pairs whose ends are
-// created inside the namespaces, never in the caller's.
-func newTopology(ctx context.Context, v6, router bool) (t *topology, err error) {
+// created inside the namespaces, never in the caller's; with vxlan (and
+// no router) the veth pair is the underlay of a VXLAN that joins them.
+func newTopology(ctx context.Context, v6, router, vxlan bool) (t *topology, err error) {
+	if vxlan && (router || v6) {
+		return nil, errors.New("lab: a VXLAN joins the two ends directly, over IPv4")
+	}
 	base := fmt.Sprintf("%s%d-", nsPrefix, os.Getpid())
 	t = &topology{client: base + "c", server: base + "s", v6: v6}
 	if router {
@@ -146,6 +156,26 @@ func newTopology(ctx context.Context, v6, router bool) (t *topology, err error) 
 			{t.client, "eth0", t.clientIP.String() + plen, ""},
 			{t.server, "eth0", t.serverIP.String() + plen, ""},
 		}
+		if vxlan {
+			links = []link{
+				{t.client, "eth0", underlayC4.String() + "/25", ""},
+				{t.server, "eth0", underlayS4.String() + "/25", ""},
+				{t.client, "vx0", t.clientIP.String() + plen, ""},
+				{t.server, "vx0", t.serverIP.String() + plen, ""},
+			}
+			for _, end := range [][3]string{{t.client, underlayC4.String(), underlayS4.String()}, {t.server, underlayS4.String(), underlayC4.String()}} {
+				if _, err := sh(ctx, "ip", "-n", end[0], "link", "add", "vx0", "type", "vxlan", "id", strconv.Itoa(vxlanID),
+					"dstport", "4789", "local", end[1], "remote", end[2], "dev", "eth0"); err != nil {
+					return t, err
+				}
+				// No IPv6 on the VXLAN: its link-local address would send
+				// multicast listener reports through it while the capture
+				// runs.
+				if _, err := nsExec(ctx, end[0], "sysctl", "-qw", "net.ipv6.conf.vx0.disable_ipv6=1"); err != nil {
+					return t, err
+				}
+			}
+		}
 	}
 	for _, l := range links {
 		args := []string{"-n", l.ns, "addr", "add", l.ip, "dev", l.dev}
@@ -172,7 +202,8 @@ func newTopology(ctx context.Context, v6, router bool) (t *topology, err error) 
 			if err != nil {
 				return t, err
 			}
-			if f := strings.Fields(out); len(f) > 1 && f[1] == "UP" {
+			// A VXLAN device has no carrier: its state is UNKNOWN.
+			if f := strings.Fields(out); len(f) > 1 && (f[1] == "UP" || f[1] == "UNKNOWN" && l.dev == "vx0") {
 				tent, err := sh(ctx, "ip", "-n", l.ns, "-6", "addr", "show", "dev", l.dev, "tentative")
 				if err != nil {
 					return t, err

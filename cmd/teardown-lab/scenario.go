@@ -28,6 +28,7 @@ const (
 	frameSLL2     framing = "sll2" // -i any
 	frameVLAN     framing = "vlan" // Ethernet with an 802.1Q tag inserted afterwards
 	framePcapng   framing = "pcapng"
+	frameVXLAN    framing = "vxlan" // on the underlay of a VXLAN (UDP 4789) joining the two
 )
 
 // scenario is one capture of the fixture set.
@@ -260,6 +261,17 @@ func ipv6(sc *scenario, fr framing, v vantage, desc string) *scenario {
 	return sc
 }
 
+// overVXLAN turns sc into its variant between two ends joined by a VXLAN,
+// captured on its underlay.
+func overVXLAN(sc *scenario) *scenario {
+	sc.name += "-vxlan"
+	sc.summary += " (over VXLAN)"
+	sc.framing = frameVXLAN
+	sc.desc += " The two ends are joined by a Linux VXLAN (VNI 42, UDP port 4789) over " + underlayC4.String() +
+		" and " + underlayS4.String() + ", and the capture is taken on the underlay: every segment is in a VXLAN datagram."
+	return sc
+}
+
 // scenarios is the fixture set, in the order of the README.
 func scenarios() []*scenario {
 	return []*scenario{
@@ -290,6 +302,7 @@ func scenarios() []*scenario {
 			"The client sends a 100-byte request, which the server reads, then sets SO_LINGER {on, 0 s} and "+
 				"close()s: the kernel sends [R.] instead of a FIN. Default sysctls."),
 		ipv6(twReuseBind(), frameEthernet, vantageRouter, ""),
+		overVXLAN(clientActiveClose()),
 		manyConnections(),
 		linger2Negative(),
 		connectionRefused(),

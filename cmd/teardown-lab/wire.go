@@ -71,10 +71,16 @@ var tsharkFields = []string{
 
 // readFrames decodes every TCP segment of file with tshark. Frame numbers
 // are tshark's, which are Wireshark's.
-func readFrames(ctx context.Context, file string) ([]*frame, error) {
+func readFrames(ctx context.Context, file string, fr framing) ([]*frame, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	args := []string{"-n", "-r", file, "-Y", "tcp", "-T", "fields", "-E", "separator=|", "-E", "occurrence=f"}
+	// A tunnel's segments are the innermost IP's: the last occurrence of
+	// each field.
+	occ := "occurrence=f"
+	if fr == frameVXLAN {
+		occ = "occurrence=l"
+	}
+	args := []string{"-n", "-r", file, "-Y", "tcp", "-T", "fields", "-E", "separator=|", "-E", occ}
 	for _, f := range tsharkFields {
 		args = append(args, "-e", f)
 	}

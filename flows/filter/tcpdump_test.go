@@ -274,6 +274,53 @@ var differentialCaptures = []struct{ file, tcpdumpPrefix string }{
 
 type captureFile struct {
 	path, tcpdumpPrefix string
+	// decap is how many bytes of outer headers (a tunnel's) tcpdump,
+	// which filters on those, is given each frame without.
+	decap int
+}
+
+// vxlanOuter is the length of the outer headers of the lab's VXLAN
+// frames: Ethernet, IPv4, UDP and VXLAN.
+const vxlanOuter = 14 + 20 + 8 + 8
+
+// createPcap creates the pcap file path, of Ethernet frames, and writes
+// its header.
+func createPcap(tb testing.TB, path string) (*os.File, *pcapgo.Writer) {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		f.Close()
+		tb.Fatal(err)
+	}
+	return f, w
+}
+
+// decapsulated writes frames, each without its first n bytes, to a pcap
+// file of its own, and returns the file and those frames.
+func decapsulated(tb testing.TB, frames []frame, n int) (string, []frame) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "decapsulated.pcap")
+	f, w := createPcap(tb, path)
+	defer f.Close()
+	inner := make([]frame, len(frames))
+	for i, fr := range frames {
+		if len(fr.data) < n {
+			tb.Fatalf("frame %d: %d bytes, shorter than the %d of its tunnel's headers", i+1, len(fr.data), n)
+		}
+		inner[i] = frame{data: fr.data[n:], seg: fr.seg}
+		ci := gopacket.CaptureInfo{Timestamp: time.Unix(int64(i), 0), CaptureLength: len(inner[i].data), Length: len(inner[i].data)}
+		if err := w.WritePacket(ci, inner[i].data); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return path, inner
 }
 
 // labCaptures are the lab's own captures, when there are any, with the
@@ -286,8 +333,13 @@ func labCaptures(tb testing.TB) []captureFile {
 			c := captureFile{path: p}
 			var truth struct{ Framing string }
 			if b, err := os.ReadFile(strings.TrimSuffix(p, filepath.Ext(p)) + ".truth.json"); err == nil {
-				if json.Unmarshal(b, &truth) == nil && truth.Framing == "vlan" {
-					c.tcpdumpPrefix = "vlan and "
+				if json.Unmarshal(b, &truth) == nil {
+					switch truth.Framing {
+					case "vlan":
+						c.tcpdumpPrefix = "vlan and "
+					case "vxlan":
+						c.decap = vxlanOuter
+					}
 				}
 			}
 			caps = append(caps, c)
@@ -311,7 +363,7 @@ func TestTcpdumpDifferential(t *testing.T) {
 		exprs = append(slices.Clip(exprs), labExprs...)
 	}
 	for _, c := range differentialCaptures {
-		caps = append(caps, captureFile{filepath.Join(corpus, c.file), c.tcpdumpPrefix})
+		caps = append(caps, captureFile{path: filepath.Join(corpus, c.file), tcpdumpPrefix: c.tcpdumpPrefix})
 	}
 	matched := make([]int, len(exprs)) // over all captures
 	rejected := make([]int, len(exprs))
@@ -326,6 +378,10 @@ func TestTcpdumpDifferential(t *testing.T) {
 			}
 		}
 		total += tcp
+		tdPath, tdFrames := c.path, frames
+		if c.decap > 0 {
+			tdPath, tdFrames = decapsulated(t, frames, c.decap)
+		}
 		var counts []string
 		for i, expr := range exprs {
 			f, err := filter.Parse(expr)
@@ -336,7 +392,7 @@ func TestTcpdumpDifferential(t *testing.T) {
 			if expr != "" {
 				tdExpr += " and (" + expr + ")"
 			}
-			want, msg := tcpdumpMatches(t, c.path, frames, tdExpr)
+			want, msg := tcpdumpMatches(t, tdPath, tdFrames, tdExpr)
 			if msg != "" {
 				t.Fatalf("%s: tcpdump refuses %q: %s", name, tdExpr, msg)
 			}
@@ -377,15 +433,8 @@ func writeSynthetic(tb testing.TB, path string) {
 	v6 := []string{"2001:db8::1", "2001:db8:1::2", "2001:db8:0:0:8000::1", "fe80::1", "::1",
 		"::ffff:10.0.0.1", "2001:4860:4860::8888"}
 	ports := []uint16{0, 20, 21, 22, 53, 80, 443, 1023, 1024, 8000, 8080, 8100, 49152, 65535}
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	f, w := createPcap(tb, path)
 	defer f.Close()
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		tb.Fatal(err)
-	}
 	n := 0
 	for round := range 2 {
 		for _, fam := range [][]string{v4, v6} {
