@@ -50,9 +50,14 @@ type Result struct {
 
 // Capture describes the input files.
 type Capture struct {
-	Files      []string `json:"files"`
-	Format     string   `json:"format"`
-	LinkTypes  []string `json:"link_types"`
+	Files     []string `json:"files"`
+	Format    string   `json:"format"`
+	LinkTypes []string `json:"link_types"`
+	// Tunnels are the kinds of tunnel TCP segments came out of (VXLAN,
+	// GRE, ...), and Tunnelled counts those segments; the reports show
+	// them, the teardown/v1 document does not.
+	Tunnels    []string `json:"-"`
+	Tunnelled  uint64   `json:"-"`
 	Packets    uint64   `json:"packets"`
 	TCPPackets uint64   `json:"tcp_packets"`
 	Skipped    Skipped  `json:"skipped"`

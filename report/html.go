@@ -150,8 +150,11 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 	if len(c.LinkTypes) > 0 {
 		p.Facts = append(p.Facts, strings.Join(c.LinkTypes, ", "))
 	}
-	p.Facts = append(p.Facts, fmt.Sprintf("%s packets, %s TCP", thousands(c.Packets), thousands(c.TCPPackets)),
-		plural(v.flowCount(), "flow", "flows"))
+	p.Facts = append(p.Facts, fmt.Sprintf("%s packets, %s TCP", thousands(c.Packets), thousands(c.TCPPackets)))
+	if f := tunnelFact(c); f != "" {
+		p.Facts = append(p.Facts, f)
+	}
+	p.Facts = append(p.Facts, plural(v.flowCount(), "flow", "flows"))
 	if c.First != 0 || c.Last != 0 {
 		p.Facts = append(p.Facts, span(c.First, c.Last))
 	}

@@ -111,6 +111,9 @@ func (m *mdReport) verdict(v *view) {
 		fmt.Fprintf(&b, " over %s", span(c.First, c.Last))
 	}
 	b.WriteString(".")
+	if c.Tunnelled > 0 {
+		fmt.Fprintf(&b, " %s came out of %s.", plural(int(c.Tunnelled), "TCP segment", "TCP segments"), strings.Join(c.Tunnels, " and "))
+	}
 	if c.Skipped.Malformed > 0 {
 		fmt.Fprintf(&b, " %s malformed and skipped.", plural(int(c.Skipped.Malformed), "packet was", "packets were"))
 	}

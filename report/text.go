@@ -172,9 +172,11 @@ func (t *textReport) header(v *view) {
 	if len(c.LinkTypes) > 0 {
 		facts = append(facts, strings.Join(c.LinkTypes, ", "))
 	}
-	facts = append(facts,
-		fmt.Sprintf("%s packets, %s TCP", thousands(c.Packets), thousands(c.TCPPackets)),
-		plural(v.flowCount(), "flow", "flows"))
+	facts = append(facts, fmt.Sprintf("%s packets, %s TCP", thousands(c.Packets), thousands(c.TCPPackets)))
+	if f := tunnelFact(c); f != "" {
+		facts = append(facts, f)
+	}
+	facts = append(facts, plural(v.flowCount(), "flow", "flows"))
 	for _, s := range wrap(facts, " · ", t.width-2) {
 		t.emit(t.newLine().text("  " + s))
 	}

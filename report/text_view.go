@@ -404,6 +404,15 @@ func span(first, last analyze.Time) string {
 }
 
 // thousands renders n with comma separators: 48,213.
+// tunnelFact says how many TCP segments came out of which tunnels, or
+// nothing when none did.
+func tunnelFact(c analyze.Capture) string {
+	if c.Tunnelled == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s TCP in %s", thousands(c.Tunnelled), strings.Join(c.Tunnels, ", "))
+}
+
 func thousands[N ~int | ~int64 | ~uint64](n N) string {
 	s := fmt.Sprint(n)
 	sign := ""

@@ -397,7 +397,7 @@ func captureInfo(in capture.Info) analyze.Capture {
 		lt = []string{}
 	}
 	return analyze.Capture{
-		Files: in.Files, Format: in.Format, LinkTypes: lt,
+		Files: in.Files, Format: in.Format, LinkTypes: lt, Tunnels: in.Tunnels, Tunnelled: in.Tunnelled,
 		Packets: in.Packets, TCPPackets: in.TCPPackets,
 		Skipped:   analyze.Skipped{NonTCP: in.NonTCP, Malformed: in.Malformed, Fragments: in.Fragments},
 		Truncated: in.Truncated, First: analyze.Time(in.First), Last: analyze.Time(in.Last),

@@ -32,6 +32,12 @@ type Info struct {
 	// the first packet read on it (interfaces without packets do not
 	// count).
 	LinkTypes []string
+	// Tunnels are the kinds of tunnel TCP segments were decoded from, in
+	// order of first appearance: "IP-in-IP", "GRE", "ERSPAN", "PPTP",
+	// "VXLAN", "Geneve"; Tunnelled counts those segments (a segment in
+	// nested tunnels counts once, under each kind).
+	Tunnels   []string
+	Tunnelled uint64
 
 	// Packets counts every record read; it is the last frame number.
 	// Packets = TCPPackets + NonTCP + Malformed + Fragments.
@@ -74,7 +80,9 @@ type Reader struct {
 	heap  []*file // files with a head, ordered by (head time, file index)
 	cur   *file   // the file whose head Next delivered last
 	info  Info
-	err   error
+	// tunSeen holds the tunnel kinds named in info.Tunnels.
+	tunSeen uint8
+	err     error
 	// read counts the bytes read from the inputs (compressed bytes for
 	// gzip); it is the only field safe to read concurrently.
 	read atomic.Int64
@@ -235,11 +243,15 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 			r.info.Malformed++
 			continue
 		}
-		switch decode(h.link, h.data, h.wire, seg) {
+		res, tun := decodeTunnelled(h.link, h.data, h.wire, seg)
+		switch res {
 		case resTCP:
 			seg.Frame = frame
 			seg.Time = h.ts
 			r.info.TCPPackets++
+			if tun != 0 {
+				r.tunnelled(tun)
+			}
 			return nil
 		case resNonTCP:
 			r.info.NonTCP++
@@ -262,6 +274,7 @@ func (r *Reader) Info() Info {
 	i := r.info
 	i.Files = slices.Clone(i.Files)
 	i.LinkTypes = slices.Clone(i.LinkTypes)
+	i.Tunnels = slices.Clone(i.Tunnels)
 	i.Warnings = slices.Clone(i.Warnings)
 	for _, f := range r.files {
 		if !f.done {
@@ -286,6 +299,18 @@ func (r *Reader) Close() error {
 		r.err = ErrClosed
 	}
 	return errors.Join(errs...)
+}
+
+// tunnelled counts a segment decoded from tunnels of the kinds tun, and
+// names the kinds not seen before in Info.Tunnels.
+func (r *Reader) tunnelled(tun uint8) {
+	r.info.Tunnelled++
+	for i, name := range tunnelNames {
+		if bit := uint8(1) << i; tun&bit != 0 && r.tunSeen&bit == 0 {
+			r.tunSeen |= bit
+			r.info.Tunnels = append(r.info.Tunnels, name)
+		}
+	}
 }
 
 // addLinkType records a link type name in Info.LinkTypes.

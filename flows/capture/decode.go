@@ -53,10 +53,25 @@ const (
 func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
 func be32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
 
+// Tunnel kinds, as bits of decoder.tun.
+const (
+	tunIPIP uint8 = 1 << iota
+	tunGRE
+	tunERSPAN
+	tunPPTP
+	tunVXLAN
+	tunGeneve
+)
+
+// tunnelNames are the names of the tunnel kinds, bit by bit, as
+// Info.Tunnels lists them.
+var tunnelNames = [...]string{"IP-in-IP", "GRE", "ERSPAN", "PPTP", "VXLAN", "Geneve"}
+
 // decoder carries the state of one record's decoding through the layers.
 type decoder struct {
 	s    *flows.Segment
-	nest int // tunnels entered
+	nest int   // tunnels entered
+	tun  uint8 // their kinds
 	// carried is set when a carrier's own length field (PPPoE's) ended the
 	// datagram before the frame did: an IP length beyond it is clamped to
 	// it, as Wireshark does, rather than the packet taken as malformed.
@@ -72,8 +87,16 @@ type decoder struct {
 // headers may claim. s is overwritten whatever the result, and holds a
 // complete segment (but for Frame and Time) only when the result is resTCP.
 func decode(lk link, b []byte, wire int, s *flows.Segment) result {
+	r, _ := decodeTunnelled(lk, b, wire, s)
+	return r
+}
+
+// decodeTunnelled is decode, and also returns the kinds of the tunnels
+// (tunIPIP, ...) the record was decoded through.
+func decodeTunnelled(lk link, b []byte, wire int, s *flows.Segment) (result, uint8) {
 	d := decoder{s: s}
-	return d.decode(lk, b, wire)
+	r := d.decode(lk, b, wire)
+	return r, d.tun
 }
 
 // cutLength tells, of a record that decode found cut inside its TCP header
@@ -359,6 +382,7 @@ func (d *decoder) tunnel(proto uint8, b []byte, wire int) result {
 	case protoGRE:
 		return d.gre(b, wire)
 	}
+	d.tun |= tunIPIP
 	return d.ip(b, wire)
 }
 
@@ -386,6 +410,7 @@ func (d *decoder) udp(b []byte, wire int) result {
 		if b[8]&0x08 == 0 {
 			return resNonTCP
 		}
+		d.tun |= tunVXLAN
 		return d.ethernet(b[16:], wire-16)
 	case sport == portGeneve || dport == portGeneve:
 		// version and options length, flags, protocol type (an
@@ -397,6 +422,7 @@ func (d *decoder) udp(b []byte, wire int) result {
 		if len(b) < h {
 			return resNonTCP
 		}
+		d.tun |= tunGeneve
 		if pt := be16(b[10:]); pt != etTEB {
 			return d.etherType(pt, b[h:], wire-h)
 		}
@@ -445,10 +471,13 @@ func (d *decoder) gre(b []byte, wire int) result {
 	b, wire = b[h:], wire-h
 	switch pt {
 	case etPPP:
+		d.tun |= tunPPTP
 		return d.ppp(b, wire)
 	case etTEB:
+		d.tun |= tunGRE
 		return d.ethernet(b, wire)
 	case etERSPAN:
+		d.tun |= tunERSPAN
 		if flags&0x10 == 0 { // type I: no header of its own
 			return d.ethernet(b, wire)
 		}
@@ -469,8 +498,10 @@ func (d *decoder) gre(b []byte, wire int) result {
 		if len(b) < n {
 			return resNonTCP
 		}
+		d.tun |= tunERSPAN
 		return d.ethernet(b[n:], wire-n)
 	}
+	d.tun |= tunGRE
 	return d.etherType(pt, b, wire)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -191,5 +192,31 @@ func TestTunnelsMatchTshark(t *testing.T) {
 		if got, want := tsharkView(s), tsharkExpect(strings.Split(rows[i], "|")); got != want {
 			t.Errorf("%s (frame %d):\n got %s\nwant %s", frames[i].name, s.Frame, got, want)
 		}
+	}
+}
+
+// TestTunnelsCounted reads the tunnelled frames, a plain one and IP in IP
+// from a capture and checks the kinds Info names, in order of first
+// appearance, and the segments it counts as tunnelled.
+func TestTunnelsCounted(t *testing.T) {
+	v4 := basic()
+	v6 := basic()
+	v6.src, v6.dst = cli6, srv6
+	recs := []rec{{ts: 1e9, data: ethFrame(t, v4)}}
+	for i, f := range tunnelled(t, v4, v6) {
+		recs = append(recs, rec{ts: int64(i+2) * 1e9, data: f.data})
+	}
+	recs = append(recs, rec{ts: 100e9, data: outer(t, true, layers.IPProtocolIPv4, ipPacket(t, v4))})
+	segs, info := readBytes(t, pcapFile(t, 1, false, recs...))
+	if len(segs) != len(recs) {
+		t.Fatalf("%d segments from %d frames", len(segs), len(recs))
+	}
+	want := []string{"VXLAN", "Geneve", "GRE", "ERSPAN", "PPTP", "IP-in-IP"}
+	if !slices.Equal(info.Tunnels, want) || info.Tunnelled != uint64(len(recs)-1) {
+		t.Errorf("tunnels %q, %d segments tunnelled; want %q, %d", info.Tunnels, info.Tunnelled, want, len(recs)-1)
+	}
+	_, plain := readBytes(t, pcapFile(t, 1, false, recs[0]))
+	if plain.Tunnels != nil || plain.Tunnelled != 0 {
+		t.Errorf("a plain frame: tunnels %q, %d segments tunnelled", plain.Tunnels, plain.Tunnelled)
 	}
 }
