@@ -254,14 +254,7 @@ func TestMatchesTshark(t *testing.T) {
 	if out, err := exec.Command(mergecap, append([]string{"-a", "-F", "pcapng", "-w", all}, paths...)...).CombinedOutput(); err != nil {
 		t.Fatalf("mergecap: %v\n%s", err, out)
 	}
-	args := []string{"-r", all, "-Y", "tcp", "-T", "fields", "-E", "separator=|", "-E", "occurrence=l"}
-	for _, f := range tsharkFields {
-		args = append(args, "-e", f)
-	}
-	out, err := exec.Command(tshark, args...).Output()
-	if err != nil {
-		t.Fatalf("tshark: %v", err)
-	}
+	out := tsharkRows(t, tshark, all)
 	rows := map[uint64][]string{}
 	tsharkTCP := map[string]uint64{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -299,6 +292,21 @@ func TestMatchesTshark(t *testing.T) {
 			t.Errorf("%s: %d TCP segments, tshark %d (%d expected)", p, ourTCP[p], tsharkTCP[p], want)
 		}
 	}
+}
+
+// tsharkRows runs tshark on file and returns its output: a row of
+// tsharkFields, separated by '|', for each frame with TCP in it.
+func tsharkRows(t *testing.T, tshark, file string) []byte {
+	t.Helper()
+	args := []string{"-r", file, "-Y", "tcp", "-T", "fields", "-E", "separator=|", "-E", "occurrence=l"}
+	for _, f := range tsharkFields {
+		args = append(args, "-e", f)
+	}
+	out, err := exec.Command(tshark, args...).Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	return out
 }
 
 // tsharkView renders a segment in the terms of tsharkExpect.

@@ -175,15 +175,7 @@ func TestTunnelsMatchTshark(t *testing.T) {
 		recs = append(recs, rec{ts: int64(1_700_000_000+i) * 1e9, data: f.data})
 	}
 	file := tempFile(t, pcapFile(t, 1, false, recs...))
-	args := []string{"-r", file, "-Y", "tcp", "-T", "fields", "-E", "separator=|", "-E", "occurrence=l"}
-	for _, f := range tsharkFields {
-		args = append(args, "-e", f)
-	}
-	out, err := exec.Command(tshark, args...).Output()
-	if err != nil {
-		t.Fatalf("tshark: %v", err)
-	}
-	rows := strings.Split(strings.TrimSpace(string(out)), "\n")
+	rows := strings.Split(strings.TrimSpace(string(tsharkRows(t, tshark, file))), "\n")
 	segs, _ := readAll(t, []string{file}, Options{})
 	if len(rows) != len(frames) || len(segs) != len(frames) {
 		t.Fatalf("%d frames: tshark shows %d TCP segments, teardown %d", len(frames), len(rows), len(segs))
