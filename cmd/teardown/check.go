@@ -40,7 +40,7 @@ diagnoses compare as a set: exactly those listed may fire.
 
 Flags:
     -b, --baseline FILE   the baseline or expectations file (required)
-    --since, --until, --max-flows, -q   as for teardown
+    --since, --until, --max-flows, --vxlan-port, -q   as for teardown
 
 Exit status: 0 when the capture matches, 1 when it does not (each
 difference is printed), 2 on a usage or input error.

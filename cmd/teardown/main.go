@@ -30,8 +30,10 @@ every TCP connection in them was torn down: each side's close states, FIN
 retransmissions, resets, TIME_WAIT reuse, and the Linux sysctl or socket
 option that governs each anomaly.
 
-FILTER is a tcpdump-style expression over host, net, port, portrange (with
-src/dst), ip, ip6, and, or, not and parentheses.
+Tunnels (IP in IP, GRE, ERSPAN, VXLAN on UDP 4789, Geneve on UDP 6081) are
+followed to the TCP inside. FILTER is a tcpdump-style expression over host,
+net, port, portrange (with src/dst), ip, ip6, and, or, not and parentheses,
+applied to the innermost addresses.
 
 Flags:
     -f, --format FORMAT   text (default), json, jsonl, markdown or html
@@ -52,6 +54,9 @@ Flags:
                           inference is compared with the real settings
         --sysctl-host IP  the host FILE was read on (repeatable; default:
                           every host in the capture shares those settings)
+        --vxlan-port P    UDP port P carries VXLAN too (repeatable; 4789
+                          always does; Linux's default, flannel's and
+                          Cilium's is 8472)
     -q, --quiet           no progress bar and no warnings on standard error
         --version         print the version and exit
 
@@ -95,6 +100,7 @@ type cli struct {
 	flow, top, maxFlows                               int
 	sysctl                                            string
 	sysctlHosts                                       []string
+	vxlanPorts                                        []uint
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
@@ -241,6 +247,7 @@ func (c *cli) flags(name string) *pflag.FlagSet {
 	fs.StringVar(&c.failOn, "fail-on", "", "")
 	fs.StringVar(&c.sysctl, "sysctl", "", "")
 	fs.StringArrayVar(&c.sysctlHosts, "sysctl-host", nil, "")
+	fs.UintSliceVar(&c.vxlanPorts, "vxlan-port", nil, "")
 	fs.BoolVarP(&c.quiet, "quiet", "q", false, "")
 	fs.BoolVar(&c.showVersion, "version", false, "")
 	fs.BoolVarP(&c.help, "help", "h", false, "")
@@ -274,7 +281,11 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 			return nil, exitError
 		}
 	}
-	rd, err := capture.Open(files, capture.Options{Stdin: stdin})
+	opts, uerr := c.captureOptions(stdin)
+	if uerr != nil {
+		return nil, l.bad(uerr)
+	}
+	rd, err := capture.Open(files, opts)
 	if err != nil {
 		l.errorf("%v", err)
 		return nil, exitError
@@ -373,6 +384,20 @@ func (c *cli) validate(fs *pflag.FlagSet) *usageError {
 		return &usageError{"--flow takes a flow id (1 or more)", ""}
 	}
 	return nil
+}
+
+// captureOptions returns the options of the capture reader: standard
+// input and the --vxlan-port ports (checked here, for teardown and
+// teardown check alike).
+func (c *cli) captureOptions(stdin io.Reader) (capture.Options, *usageError) {
+	opts := capture.Options{Stdin: stdin}
+	for _, p := range c.vxlanPorts {
+		if p < 1 || p > 65535 {
+			return opts, &usageError{fmt.Sprintf("--vxlan-port %d is not a UDP port", p), "use a port from 1 to 65535, e.g. 8472"}
+		}
+		opts.VXLANPorts = append(opts.VXLANPorts, uint16(p))
+	}
+	return opts, nil
 }
 
 // splitArgs separates capture files from a trailing filter expression: the

@@ -14,6 +14,10 @@ import (
 type Options struct {
 	// Stdin is read for the name "-"; nil means os.Stdin.
 	Stdin io.Reader
+	// VXLANPorts are UDP ports that carry VXLAN besides 4789, which
+	// always does (Linux's own default is 8472, which flannel and Cilium
+	// use).
+	VXLANPorts []uint16
 }
 
 // Info describes what a [Reader] has read so far. It is complete once
@@ -82,7 +86,9 @@ type Reader struct {
 	info  Info
 	// tunSeen holds the tunnel kinds named in info.Tunnels.
 	tunSeen uint8
-	err     error
+	// vxlan holds Options.VXLANPorts.
+	vxlan []uint16
+	err   error
 	// read counts the bytes read from the inputs (compressed bytes for
 	// gzip); it is the only field safe to read concurrently.
 	read atomic.Int64
@@ -112,7 +118,7 @@ func Open(names []string, opts Options) (*Reader, error) {
 	if len(names) == 0 {
 		return nil, ErrNoInput
 	}
-	r := &Reader{info: Info{Files: slices.Clone(names)}}
+	r := &Reader{info: Info{Files: slices.Clone(names)}, vxlan: slices.Clone(opts.VXLANPorts)}
 	if countStdin(names) > 1 {
 		return nil, &Error{File: "stdin", Err: ErrStdinTwice}
 	}
@@ -243,7 +249,7 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 			r.info.Malformed++
 			continue
 		}
-		res, tun := decodeTunnelled(h.link, h.data, h.wire, seg)
+		res, tun := decodeTunnelled(h.link, h.data, h.wire, seg, r.vxlan)
 		switch res {
 		case resTCP:
 			seg.Frame = frame

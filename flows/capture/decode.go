@@ -3,6 +3,7 @@ package capture
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 
 	"github.com/teardown/teardown/flows"
 )
@@ -72,6 +73,8 @@ type decoder struct {
 	s    *flows.Segment
 	nest int   // tunnels entered
 	tun  uint8 // their kinds
+	// vxlan are the UDP ports that carry VXLAN besides portVXLAN.
+	vxlan []uint16
 	// carried is set when a carrier's own length field (PPPoE's) ended the
 	// datagram before the frame did: an IP length beyond it is clamped to
 	// it, as Wireshark does, rather than the packet taken as malformed.
@@ -87,14 +90,15 @@ type decoder struct {
 // headers may claim. s is overwritten whatever the result, and holds a
 // complete segment (but for Frame and Time) only when the result is resTCP.
 func decode(lk link, b []byte, wire int, s *flows.Segment) result {
-	r, _ := decodeTunnelled(lk, b, wire, s)
+	r, _ := decodeTunnelled(lk, b, wire, s, nil)
 	return r
 }
 
-// decodeTunnelled is decode, and also returns the kinds of the tunnels
-// (tunIPIP, ...) the record was decoded through.
-func decodeTunnelled(lk link, b []byte, wire int, s *flows.Segment) (result, uint8) {
-	d := decoder{s: s}
+// decodeTunnelled is decode, taking VXLAN on the UDP ports vxlan too, and
+// also returns the kinds of the tunnels (tunIPIP, ...) the record was
+// decoded through.
+func decodeTunnelled(lk link, b []byte, wire int, s *flows.Segment, vxlan []uint16) (result, uint8) {
+	d := decoder{s: s, vxlan: vxlan}
 	r := d.decode(lk, b, wire)
 	return r, d.tun
 }
@@ -103,9 +107,9 @@ func decodeTunnelled(lk link, b []byte, wire int, s *flows.Segment) (result, uin
 // (resCut), how many bytes of it are needed to hold the whole TCP header;
 // exact is false when too little of the header was captured to read its
 // length, and need counts a header without options.
-func cutLength(lk link, b []byte, wire int) (need int, exact bool) {
+func cutLength(lk link, b []byte, wire int, vxlan []uint16) (need int, exact bool) {
 	var s flows.Segment
-	d := decoder{s: &s}
+	d := decoder{s: &s, vxlan: vxlan}
 	if d.decode(lk, b, wire) != resCut {
 		return len(b), true
 	}
@@ -386,9 +390,10 @@ func (d *decoder) tunnel(proto uint8, b []byte, wire int) result {
 	return d.ip(b, wire)
 }
 
-// udp decodes a UDP datagram to the VXLAN (RFC 7348) or Geneve (RFC 8926)
-// port, either way, as Wireshark does; any other is not TCP. So is a
-// datagram that is not what its port says, or too short to tell.
+// udp decodes a UDP datagram to the VXLAN (RFC 7348; and d.vxlan) or
+// Geneve (RFC 8926) port, either way, as Wireshark does; any other is not
+// TCP. So is a datagram that is not what its port says, or too short to
+// tell.
 func (d *decoder) udp(b []byte, wire int) result {
 	if len(b) < 8 {
 		return resNonTCP
@@ -404,7 +409,7 @@ func (d *decoder) udp(b []byte, wire int) result {
 		return resNonTCP // too short for a tunnel's header
 	}
 	switch {
-	case sport == portVXLAN || dport == portVXLAN:
+	case sport == portVXLAN || dport == portVXLAN || len(d.vxlan) > 0 && (slices.Contains(d.vxlan, sport) || slices.Contains(d.vxlan, dport)):
 		// flags (I: a valid VNI), 24 reserved bits, VNI, 8 reserved bits,
 		// then an Ethernet frame
 		if b[8]&0x08 == 0 {

@@ -379,7 +379,7 @@ func (f *file) snapCut(frame uint64, h *head) {
 	f.cuts++
 	if f.cuts == 1 {
 		f.cutFrame, f.cutHave = frame, len(h.data)
-		f.cutNeed, f.cutExact = cutLength(h.link, h.data, h.wire)
+		f.cutNeed, f.cutExact = cutLength(h.link, h.data, h.wire, f.r.vxlan)
 	}
 }
 

@@ -198,7 +198,7 @@ func TestCutLength(t *testing.T) {
 			t.Errorf("%d bytes: decode = %d, want resCut", tt.caplen, r)
 			continue
 		}
-		if need, exact := cutLength(linkEthernet, frame[:tt.caplen], len(frame)); need != tt.need || exact != tt.exact {
+		if need, exact := cutLength(linkEthernet, frame[:tt.caplen], len(frame), nil); need != tt.need || exact != tt.exact {
 			t.Errorf("%d bytes: cutLength = %d, %v; want %d, %v", tt.caplen, need, exact, tt.need, tt.exact)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 )
@@ -210,5 +211,26 @@ func TestTunnelsCounted(t *testing.T) {
 	_, plain := readBytes(t, pcapFile(t, 1, false, recs[0]))
 	if plain.Tunnels != nil || plain.Tunnelled != 0 {
 		t.Errorf("a plain frame: tunnels %q, %d segments tunnelled", plain.Tunnels, plain.Tunnelled)
+	}
+}
+
+// TestVXLANPorts checks that VXLAN on another UDP port is decoded only
+// when Options names that port, from either end.
+func TestVXLANPorts(t *testing.T) {
+	v4 := basic()
+	to := overUDP(t, false, 40000, 8472, cat(vxlan, ethFrame(t, v4)))
+	from := overUDP(t, false, 8472, 40000, cat(vxlan, ethFrame(t, v4)))
+	file := tempFile(t, pcapFile(t, 1, false, rec{ts: 1e9, data: to}, rec{ts: 2e9, data: from}))
+	if segs, info := readAll(t, []string{file}, Options{}); len(segs) != 0 || info.NonTCP != 2 {
+		t.Errorf("port 8472 by default: %d segments, %d non-TCP", len(segs), info.NonTCP)
+	}
+	segs, info := readAll(t, []string{file}, Options{VXLANPorts: []uint16{9000, 8472}})
+	if len(segs) != 2 || info.Tunnelled != 2 {
+		t.Fatalf("port 8472 named: %d segments, %d tunnelled", len(segs), info.Tunnelled)
+	}
+	for _, s := range segs {
+		if diff := cmp.Diff(v4.want(s.Frame, s.Time), s, segOpts); diff != "" {
+			t.Errorf("frame %d (-want +got):\n%s", s.Frame, diff)
+		}
 	}
 }
