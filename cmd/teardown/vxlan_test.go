@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -32,9 +33,16 @@ func TestVXLANPort(t *testing.T) {
 	if n := captureField(plain, "tcp_packets").(float64); n != 0 {
 		t.Errorf("without --vxlan-port, %v TCP segments on port 8472", n)
 	}
+	if w := fmt.Sprint(captureField(plain, "warnings")); !strings.Contains(w, "13 datagrams to or from UDP port 8472") || !strings.Contains(w, "--vxlan-port 8472") {
+		t.Errorf("without --vxlan-port, the warnings do not point at it: %s", w)
+	}
+	o := teardown(t, nil, file)
+	if !strings.Contains(o.stderr, "teardown: warning: ") || !strings.Contains(o.stderr, "--vxlan-port 8472") {
+		t.Errorf("without --vxlan-port, standard error does not point at it:\n%s", o.stderr)
+	}
 	got := jsonRun(t, 0, nil, "-q", "--vxlan-port", "8472", file)
 	sameAnalysis(t, want, got)
-	if o := teardown(t, nil, "--vxlan-port", "8472", file); !strings.Contains(o.stdout, "11 TCP in VXLAN") {
-		t.Errorf("the text report does not say where the segments came from:\n%s", o.stdout)
+	if o := teardown(t, nil, "--vxlan-port", "8472", file); !strings.Contains(o.stdout, "11 TCP in VXLAN") || o.stderr != "" {
+		t.Errorf("the text report does not say where the segments came from, or standard error is not empty:\n%s\n%s", o.stdout, o.stderr)
 	}
 }

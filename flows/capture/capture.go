@@ -74,6 +74,9 @@ type Info struct {
 	// over an input (timestamps that step back, TCP headers cut by
 	// snaplen) is one line per input that names the first frame and
 	// counts the records; before the end it counts those read so far.
+	// One more line per input counts UDP datagrams on Linux's VXLAN port
+	// (8472) that look like VXLAN but were not decoded, that port not
+	// being among Options.VXLANPorts.
 	Warnings []string
 }
 
@@ -261,6 +264,9 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 			return nil
 		case resNonTCP:
 			r.info.NonTCP++
+			if tun&hintVXLAN != 0 {
+				f.vxlanLike(frame)
+			}
 		case resMalformed:
 			r.info.Malformed++
 		case resCut:

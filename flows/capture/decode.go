@@ -64,6 +64,15 @@ const (
 	tunGeneve
 )
 
+// hintVXLAN, among the tunnel bits, is not a tunnel: a UDP datagram to or
+// from Linux's default VXLAN port that looks like VXLAN, left undecoded
+// because that port was not named (decoder.vxlan).
+const hintVXLAN uint8 = 1 << 7
+
+// portLinuxVXLAN is the VXLAN port of Linux (without dstport), flannel and
+// Cilium.
+const portLinuxVXLAN = 8472
+
 // tunnelNames are the names of the tunnel kinds, bit by bit, as
 // Info.Tunnels lists them.
 var tunnelNames = [...]string{"IP-in-IP", "GRE", "ERSPAN", "PPTP", "VXLAN", "Geneve"}
@@ -432,6 +441,11 @@ func (d *decoder) udp(b []byte, wire int) result {
 			return d.etherType(pt, b[h:], wire-h)
 		}
 		return d.ethernet(b[h:], wire-h)
+	case sport == portLinuxVXLAN || dport == portLinuxVXLAN:
+		// flags I alone, reserved bytes zero
+		if b[8] == 0x08 && b[9]|b[10]|b[11]|b[15] == 0 {
+			d.tun |= hintVXLAN
+		}
 	}
 	return resNonTCP
 }

@@ -90,7 +90,10 @@ type file struct {
 	cutHave  int    // its captured bytes
 	cutNeed  int    // the bytes that hold its TCP header
 	cutExact bool   // cutNeed is exact, not a lower bound
-	done     bool   // the file has ended and its summary is in Info.Warnings
+	// UDP datagrams on Linux's VXLAN port that look like VXLAN, not
+	// decoded (the port was not named), and the first of them.
+	vxlans, vxlanFrame uint64
+	done               bool // the file has ended and its summary is in Info.Warnings
 }
 
 // maxStepBack is how far, in nanoseconds, a record's timestamp may step
@@ -383,6 +386,15 @@ func (f *file) snapCut(frame uint64, h *head) {
 	}
 }
 
+// vxlanLike counts a UDP datagram on Linux's VXLAN port that looks like
+// VXLAN, and remembers the first.
+func (f *file) vxlanLike(frame uint64) {
+	f.vxlans++
+	if f.vxlans == 1 {
+		f.vxlanFrame = frame
+	}
+}
+
 // summary returns the warnings that sum up the file's damage so far, each
 // naming the first frame concerned; they are not limited by maxWarnings.
 func (f *file) summary() []string {
@@ -398,6 +410,14 @@ func (f *file) summary() []string {
 		}
 		w = append(w, fmt.Sprintf("%s: frame %d: TCP header cut by snaplen (%d of %s%d bytes captured); %s skipped (capture with a larger -s)",
 			f.name, f.cutFrame, f.cutHave, of, f.cutNeed, plural(f.cuts, "such record", "such records")))
+	}
+	if f.vxlans > 0 {
+		looks := "look"
+		if f.vxlans == 1 {
+			looks = "looks"
+		}
+		w = append(w, fmt.Sprintf("%s: frame %d: %s to or from UDP port %d (Linux's VXLAN port) %s like VXLAN, not decoded unless that port is named (teardown --vxlan-port %d)",
+			f.name, f.vxlanFrame, plural(f.vxlans, "datagram", "datagrams"), portLinuxVXLAN, looks, portLinuxVXLAN))
 	}
 	return w
 }

@@ -215,18 +215,29 @@ func TestTunnelsCounted(t *testing.T) {
 }
 
 // TestVXLANPorts checks that VXLAN on another UDP port is decoded only
-// when Options names that port, from either end.
+// when Options names that port, from either end, and that VXLAN on
+// Linux's port left undecoded is pointed out, once per input.
 func TestVXLANPorts(t *testing.T) {
 	v4 := basic()
 	to := overUDP(t, false, 40000, 8472, cat(vxlan, ethFrame(t, v4)))
 	from := overUDP(t, false, 8472, 40000, cat(vxlan, ethFrame(t, v4)))
 	file := tempFile(t, pcapFile(t, 1, false, rec{ts: 1e9, data: to}, rec{ts: 2e9, data: from}))
-	if segs, info := readAll(t, []string{file}, Options{}); len(segs) != 0 || info.NonTCP != 2 {
+	segs, info := readAll(t, []string{file}, Options{})
+	if len(segs) != 0 || info.NonTCP != 2 {
 		t.Errorf("port 8472 by default: %d segments, %d non-TCP", len(segs), info.NonTCP)
 	}
-	segs, info := readAll(t, []string{file}, Options{VXLANPorts: []uint16{9000, 8472}})
-	if len(segs) != 2 || info.Tunnelled != 2 {
-		t.Fatalf("port 8472 named: %d segments, %d tunnelled", len(segs), info.Tunnelled)
+	hint := file + ": frame 1: 2 datagrams to or from UDP port 8472 (Linux's VXLAN port) look like VXLAN, not decoded unless that port is named (teardown --vxlan-port 8472)"
+	if !slices.Equal(info.Warnings, []string{hint}) {
+		t.Errorf("port 8472 by default: warnings %q, want %q", info.Warnings, hint)
+	}
+	// Not VXLAN: its flags are not I alone.
+	notVXLAN := overUDP(t, false, 40000, 8472, cat([]byte{0x0c, 0, 0, 0, 0, 0, 42, 0}, ethFrame(t, v4)))
+	if _, info := readAll(t, []string{tempFile(t, pcapFile(t, 1, false, rec{ts: 1e9, data: notVXLAN}))}, Options{}); len(info.Warnings) > 0 {
+		t.Errorf("other UDP on port 8472: warnings %q", info.Warnings)
+	}
+	segs, info = readAll(t, []string{file}, Options{VXLANPorts: []uint16{9000, 8472}})
+	if len(segs) != 2 || info.Tunnelled != 2 || len(info.Warnings) > 0 {
+		t.Fatalf("port 8472 named: %d segments, %d tunnelled, warnings %q", len(segs), info.Tunnelled, info.Warnings)
 	}
 	for _, s := range segs {
 		if diff := cmp.Diff(v4.want(s.Frame, s.Time), s, segOpts); diff != "" {
