@@ -327,16 +327,9 @@ func (d *decoder) ipv4(b []byte, wire int) result {
 	if !carriesTCP(proto) && !tunnels(proto) {
 		return resNonTCP
 	}
-	// A UDP or GRE datagram is not known to carry TCP: a header that
-	// does not hold together makes it one more non-TCP packet, as it
-	// was before tunnels were followed, not a malformed one.
-	bad := resMalformed
-	if !carriesTCP(proto) {
-		bad = resNonTCP
-	}
 	hl := int(b[0]&0x0f) * 4
 	if b[0]>>4 != 4 || hl < 20 || len(b) < hl {
-		return bad
+		return malformed(proto)
 	}
 	total := int(be16(b[2:]))
 	if total == 0 {
@@ -348,7 +341,7 @@ func (d *decoder) ipv4(b []byte, wire int) result {
 		total = wire
 	}
 	if total < hl || total > wire {
-		return bad
+		return malformed(proto)
 	}
 	frag := be16(b[6:])
 	if frag&0x3fff != 0 { // more fragments, or a non-zero offset
@@ -369,6 +362,17 @@ func (d *decoder) ipv4(b []byte, wire int) result {
 	s.DF = frag&0x4000 != 0
 	s.TTL = b[8]
 	return d.tcp(b[hl:], total-hl, netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20])))
+}
+
+// malformed is the result of an IPv4 header of the given protocol that
+// does not hold together. A UDP or GRE datagram is not known to carry
+// TCP: it is one more non-TCP packet, as it was before tunnels were
+// followed, not a malformed one.
+func malformed(proto uint8) result {
+	if carriesTCP(proto) {
+		return resMalformed
+	}
+	return resNonTCP
 }
 
 // carriesTCP reports whether an IP protocol number is TCP or IP in IP,
