@@ -83,6 +83,13 @@ type Event struct {
 	Count uint32
 }
 
+// Quiet is a silence within a connection: Gap nanoseconds passed with no
+// segment before segment End.
+type Quiet struct {
+	Gap int64
+	End Mark
+}
+
 // Mark returns the event's frame and time.
 func (e *Event) Mark() Mark { return Mark{e.Frame, e.Time} }
 
@@ -132,6 +139,11 @@ type Half struct {
 	WScale             int8
 	// hsAcked: HandshakeAck and HandshakeAckAfter are both set.
 	hsAcked bool
+	// TTL is the IPv4 TTL (IPv6 hop limit) of this direction's first
+	// segment that was not a RST; TTLVaried is set when a later such
+	// segment arrived with another.
+	TTL       uint8
+	TTLVaried bool
 	// Window is the last window advertised (raw, unscaled).
 	Window uint16
 
@@ -287,6 +299,9 @@ type Conn struct {
 	Roles Roles
 	// First is the connection's first segment.
 	First Mark
+	// Quiet is the connection's longest silence: the segment that ended
+	// it, and how long no segment of the connection came before it.
+	Quiet Quiet
 	// End says why the connection left the table, at capture time EndTime
 	// (the time of the segment that made it leave, or the last segment of
 	// the capture).

@@ -160,11 +160,11 @@ func packBits(bs ...bool) uint64 {
 func bit(x uint64, i int) bool { return x&(1<<i) != 0 }
 
 // encodedBound bounds the length of the encoding of a connection with n
-// events: at most 10 bytes a number, 2 + 2 x 90 + 30 numbers, 20 an
+// events: at most 10 bytes a number, 2 + 2 x 91 + 33 numbers, 20 an
 // event. maxEncoded bounds every connection's.
-func encodedBound(n int) int { return 10 * (212 + 20*n) }
+func encodedBound(n int) int { return 10 * (217 + 20*n) }
 
-const maxEncoded = 10 * (212 + 20*MaxEvents)
+const maxEncoded = 10 * (217 + 20*MaxEvents)
 
 // encodeConn appends c's encoding to b.
 func encodeConn(b []byte, c *Conn) []byte {
@@ -203,6 +203,8 @@ func encodeConn(b []byte, c *Conn) []byte {
 	w.mark(mo.lastAdvance)
 	w.u(uint64(c.EventsDropped))
 	w.u(uint64(c.Roles))
+	w.mark(c.Quiet.End)
+	w.u(uint64(c.Quiet.Gap))
 	return w.b[:w.n]
 }
 
@@ -218,7 +220,8 @@ func (w *zw) half(d int, h *Half) {
 	w.u(uint64(h.FinCount))
 	w.u(uint64(h.RSTCount))
 	w.seq(d, h.FinSeq)
-	w.u(packBits(h.SeqSeen, h.DataSeen, h.AckSeen, h.FinSeen, h.ZeroWindowOpen, h.TSSeen, h.SYNHasTS, h.SACKPerm, h.hsAcked))
+	w.u(packBits(h.SeqSeen, h.DataSeen, h.AckSeen, h.FinSeen, h.ZeroWindowOpen, h.TSSeen, h.SYNHasTS, h.SACKPerm, h.hsAcked, h.TTLVaried))
+	w.u(uint64(h.TTL))
 	w.i(int64(h.WScale))
 	w.u(uint64(h.Window))
 	w.seq(p, h.MaxAck)
@@ -355,6 +358,8 @@ func decodeRest(c *Conn, r *zr) {
 	mo.lastAdvance = r.mark()
 	c.EventsDropped = int(r.u())
 	c.Roles = Roles(r.u())
+	c.Quiet.End = r.mark()
+	c.Quiet.Gap = int64(r.u())
 }
 
 func addrOf(a [16]byte, is4 bool) netip.Addr {
@@ -379,6 +384,8 @@ func (r *zr) half(d int, h *Half) {
 	f := r.u()
 	h.SeqSeen, h.DataSeen, h.AckSeen, h.FinSeen = bit(f, 0), bit(f, 1), bit(f, 2), bit(f, 3)
 	h.ZeroWindowOpen, h.TSSeen, h.SYNHasTS, h.SACKPerm, h.hsAcked = bit(f, 4), bit(f, 5), bit(f, 6), bit(f, 7), bit(f, 8)
+	h.TTLVaried = bit(f, 9)
+	h.TTL = uint8(r.u())
 	h.WScale = int8(r.i())
 	h.Window = uint16(r.u())
 	h.MaxAck = r.seq(p)

@@ -577,6 +577,9 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 	m := markOf(s)
 	h.Packets++
 	h.Bytes += uint64(s.PayloadLen)
+	if g := s.Time - c.Last.Time; g > c.Quiet.Gap && c.Last.Seen() {
+		c.Quiet = Quiet{g, m}
+	}
 	h.Last, c.Last = m, m
 	if s.Flags&(SYN|FIN|RST) != 0 || st.inHS {
 		changed = true
@@ -586,6 +589,13 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 	}
 	var why Why
 	rst := s.Flags&RST != 0
+	if s.TTL != h.TTL && !rst {
+		if h.TTL == 0 {
+			h.TTL = s.TTL
+		} else {
+			h.TTLVaried = true
+		}
+	}
 
 	if s.Flags&SYN != 0 {
 		st.hadSYN = true
