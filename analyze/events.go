@@ -15,6 +15,7 @@ const (
 	NoteAckOfFIN          = "ack-of-fin"
 	NoteRST               = "rst"
 	NoteRSTIgnored        = "rst-ignored"
+	NoteRSTMiddlebox      = "rst-middlebox" // the ending RST, made by a device on the path
 	NoteDataAfterFIN      = "data-after-fin"
 	NoteAfterRST          = "after-rst"
 	NoteZeroWindow        = "zero-window"
@@ -74,6 +75,8 @@ func (s *story) events(buf []Event) []Event {
 			ev.Note = NoteRST
 			if w&flows.WhyRSTAccepted == 0 {
 				ev.Note = NoteRSTIgnored
+			} else if s.rst != nil && s.rst.forged && s.rst.ev == e {
+				ev.Note = NoteRSTMiddlebox
 			}
 		case w&flows.WhyFIN != 0:
 			ev.Note = NoteFIN

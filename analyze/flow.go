@@ -73,6 +73,9 @@ type rstStory struct {
 	by                         int
 	senderState, receiverState State
 	cause                      string
+	// forged: the RST bears the sender's address but not its TTL (see
+	// forgedRST); the sender's state does not move.
+	forged bool
 }
 
 // sideRole maps a side index to its role.

@@ -137,15 +137,16 @@ func (s *story) applyRST(m *moment) {
 		s.synSentRSTs = append(s.synSentRSTs, ev)
 		return
 	}
+	forged := s.forgedRST(ev)
 	if s.rst == nil && (!snd.rstClosed || !rcv.rstClosed) {
 		st := snd.state
 		if st == 0 {
 			st = Closed
 		}
-		s.setRST(rstStory{ev: ev, by: m.side, senderState: st, receiverState: rcv.state})
+		s.setRST(rstStory{ev: ev, by: m.side, senderState: st, receiverState: rcv.state, forged: forged})
 	}
 	for _, r := range [...]*sideRun{snd, rcv} {
-		if r.rstClosed || r.state == Closed {
+		if r.rstClosed || r.state == Closed || r == snd && forged {
 			continue
 		}
 		if r.state == 0 && r == snd {

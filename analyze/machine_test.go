@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -345,7 +347,67 @@ func TestCloseTransitions(t *testing.T) {
 }
 
 func TestResets(t *testing.T) {
+	middlebox := func(sysctl string, frames []uint64, words ...string) func(t *testing.T, f *Flow) {
+		return func(t *testing.T, f *Flow) {
+			t.Helper()
+			d := find(t, f, CodeRstMiddlebox)
+			if d.Sysctl != sysctl || !slices.Equal(d.Frames, frames) || d.Side != Server {
+				t.Errorf("diagnosis sysctl %q frames %v side %s, want %q %v server", d.Sysctl, d.Frames, d.Side, sysctl, frames)
+			}
+			for _, w := range words {
+				if !strings.Contains(d.Message, w) {
+					t.Errorf("message lacks %q: %s", w, d.Message)
+				}
+			}
+			if r := f.Close.Reset; r == nil || r.State != Established {
+				t.Fatalf("reset %+v, want the server's state ESTABLISHED", r)
+			}
+			for _, e := range f.Events {
+				if e.Frame == f.Close.Reset.Frame && e.Note != NoteRSTMiddlebox {
+					t.Errorf("RST event %+v, want it noted %s", e, NoteRSTMiddlebox)
+				}
+			}
+		}
+	}
 	runCloseCases(t, []closeCase{
+		{
+			// A firewall that forgot the idle connection answers the
+			// client's next data in the server's name, from nearer the
+			// capture point: the server's socket never closed.
+			name: "RST from a middlebox after an idle period",
+			build: func(w *wire) {
+				w.send(cli, "P.", 100, gap(5))                    // 7
+				w.send(srv, "R", 0, replyRST, ackNum(0), ttl(63)) // 8
+			},
+			client: "SYN_SENT@1 ESTABLISHED@2 CLOSED@8/rst",
+			server: "SYN_RECV@1 ESTABLISHED@3",
+			kind:   ResetKind, init: Server, cause: CauseMiddlebox, rstBy: Server,
+			extra: middlebox(SysCtEstablished, []uint64{7, 8}, "TTL 63", "every other segment of the server arrived with 64 (1 hop farther from the capture point)", "after 5.0s of silence (frame 7)"),
+		},
+		{
+			name: "RST from a middlebox with no idle period",
+			build: func(w *wire) {
+				w.send(cli, "P.", 100)        // 7
+				w.send(srv, "R.", 0, ttl(50)) // 8
+				w.send(srv, "P.", 10)         // 9: the server is alive
+			},
+			client: "SYN_SENT@1 ESTABLISHED@2 CLOSED@8/rst",
+			server: "SYN_RECV@1 ESTABLISHED@3",
+			kind:   ResetKind, init: Server, cause: CauseMiddlebox, rstBy: Server,
+			extra: middlebox("", []uint64{8}, "TTL 50", "(14 hops farther from the capture point)", "A firewall rule, an IPS or a load balancer"),
+		},
+		{
+			// The server's own segments came with two TTLs (the route
+			// changed): a third one proves nothing.
+			name: "RST with another TTL when the sender's TTL varied",
+			build: func(w *wire) {
+				w.send(srv, ".", 0, ttl(60))  // 7
+				w.send(srv, "R.", 0, ttl(50)) // 8
+			},
+			client: "SYN_SENT@1 ESTABLISHED@2 CLOSED@8/rst",
+			server: "SYN_RECV@1 ESTABLISHED@3 CLOSED@8/rst",
+			kind:   ResetKind, init: Server, cause: CauseLingerZero, rstBy: Server,
+		},
 		{
 			name: "RST with data",
 			build: func(w *wire) {

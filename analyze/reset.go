@@ -75,10 +75,33 @@ func (s *story) answersPeer(y int, e *flows.Event) bool {
 	return last != nil && e.Time-last.Time <= replyWindow && last.Flags&flows.ACK != 0 && e.Seq == last.Ack
 }
 
+// forgedRST reports whether RST e came from somewhere other than the host
+// whose address it bears: every other segment of that host arrived with
+// one TTL (hop limit), and e with another. A host's kernel gives its
+// reply-RSTs the TTL its sockets use, and the path from it to the capture
+// point does not change within a connection, so a different TTL means
+// another device made the RST (a firewall's REJECT, a load balancer, an
+// IPS) on a path of another length. With no other segment of the host,
+// or several TTLs among them, it cannot tell.
+func (s *story) forgedRST(e *flows.Event) bool {
+	ttl, ok := s.usualTTL(int(e.Dir))
+	return ok && ttl != e.TTL
+}
+
+// usualTTL returns the one TTL every non-RST segment of direction dir
+// arrived with, if there is one.
+func (s *story) usualTTL(dir int) (uint8, bool) {
+	h := &s.conn.Dir[dir]
+	return h.TTL, h.TTL != 0 && !h.TTLVaried
+}
+
 // resetCause classifies the RST that ended the flow with KERNEL.md rows
-// 2–6c and 18–20.
+// 2–6c and 18–20, or as made by a middlebox (forgedRST).
 func (s *story) resetCause() string {
 	r := s.rst
+	if r.forged {
+		return CauseMiddlebox
+	}
 	c := s.conn
 	x, y := r.by, 1-r.by
 	e := r.ev

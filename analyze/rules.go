@@ -35,6 +35,7 @@ var flowRules = []struct {
 	{CodeKeepaliveReset, keepaliveReset},
 	{CodeListenOverflow, listenOverflow},
 	{CodeConnectionRefused, connectionRefused},
+	{CodeRstMiddlebox, rstMiddlebox},
 	{CodeTimeWaitReuse, timeWaitReuse},
 	{CodeTimeWaitSynRefused, timeWaitSynRefused},
 	{CodeTimeWaitRstIgnored, timeWaitRstIgnored},

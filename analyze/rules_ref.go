@@ -189,6 +189,16 @@ var ruleBook = []RuleInfo{
 		Kernel:  "row 19",
 	},
 	{
+		Code: CodeRstMiddlebox, Title: "a device on the path reset the connection", Severity: Warning,
+		Sysctl: SysCtEstablished, Also: []string{SysCtLoose},
+		Default: "432000 s (5 days), on the firewall; nf_conntrack_tcp_loose 1 (a forgotten connection is picked up again)",
+		Raise:   "the firewall remembers idle connections longer (more conntrack entries held)",
+		Lower:   "idle connections are forgotten sooner; where mid-stream segments are refused, their next segment is reset",
+		Meaning: "The RST bears one side's address but arrived with a TTL (hop limit) none of that side's other segments had: a host's kernel gives its resets the TTL its sockets use, so another device made it — a firewall's REJECT with tcp-reset, a load balancer, an IPS — and the side whose address it bears never closed its socket. When the RST answers the first segment after a long silence, a stateful device forgot the idle connection: on a Linux firewall conntrack's established timeout ran out and the next segment, with no SYN, was refused. The knob is on the device, not on either host; keepalives shorter than its timeout keep the connection known.",
+		Confirm: []string{"conntrack -L -p tcp   # on the firewall: is the connection still tracked?", "sysctl net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_loose   # on the firewall", "iptables -S | grep -i -e reject -e INVALID   # on the firewall"},
+		Kernel:  "—",
+	},
+	{
 		Code: CodeListenOverflow, Title: "the listener reset a completed handshake: accept queue full", Severity: Error,
 		Sysctl: SysAbortOnOverflow, Also: []string{"net.core.somaxconn"},
 		Default: "0",

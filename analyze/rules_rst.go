@@ -116,3 +116,63 @@ func connectionRefused(c *ruleCtx) {
 		"the %s answered the SYN with a RST (frame %d): nothing listens on %s (connect() fails with ECONNREFUSED)",
 		c.name(x), r.ev.Frame, c.conn().Addr[x])
 }
+
+// idleBeforeReset is the shortest silence after which a middlebox's RST
+// is put down to the connection's idle time.
+const idleBeforeReset = 1e9
+
+// rstMiddlebox: the RST bears one side's address but not the TTL of its
+// other segments: a firewall, load balancer or IPS on the path made it,
+// and that side's socket never closed. A RST that answers the first
+// segment after a long silence is a stateful device that forgot the idle
+// connection (on Linux, conntrack's established timeout).
+func rstMiddlebox(c *ruleCtx) {
+	r, x, ok := c.resetWith(CauseMiddlebox)
+	if !ok {
+		return
+	}
+	e := r.ev
+	usual, _ := c.s.usualTTL(x)
+	ttl := "TTL"
+	if !c.conn().Addr[x].Addr().Unmap().Is4() {
+		ttl = "hop limit"
+	}
+	made := fmt.Sprintf("the RST of frame %d bears the %s's address but arrived with %s %d, where every other segment of the %s arrived with %d%s: a device on the path made it, not the %s, whose socket did not close",
+		e.Frame, c.name(x), ttl, e.TTL, c.name(x), usual, hopsApart(int(e.TTL), int(usual)), c.name(x))
+	q := c.conn().Quiet
+	if q.Gap >= idleBeforeReset && q.End.Frame < e.Frame && e.Time-q.End.Time <= replyWindow {
+		c.add(CodeRstMiddlebox, x, SysCtEstablished,
+			"raise the device's idle timeout above the connection's longest silence, or keep the connection busy (TCP keepalive via TCP_KEEPIDLE, or application pings) more often than that timeout",
+			[]uint64{q.End.Frame, e.Frame},
+			"%s. It answered the first segment after %s of silence (frame %d): a stateful firewall or load balancer had dropped the idle connection from its table and refused what came next; on a Linux firewall, nf_conntrack_tcp_timeout_established is shorter than that silence (and mid-stream segments are refused: nf_conntrack_tcp_loose = 0, or a rule against new segments without SYN)",
+			made, dur(q.End.Time-q.Gap, q.End.Time), q.End.Frame)
+		return
+	}
+	c.add(CodeRstMiddlebox, x, "", "find the device by the "+ttl+" and read its policy (a REJECT with tcp-reset, an IPS signature, a load balancer's limits)", []uint64{e.Frame},
+		"%s. A firewall rule, an IPS or a load balancer cut the connection", made)
+}
+
+// hopsApart says how much nearer the capture point (or farther) a
+// segment with TTL got was made than one with TTL usual, when both start
+// from the same usual initial TTL (64, 128 or 255).
+func hopsApart(got, usual int) string {
+	initial := func(t int) int {
+		for _, i := range [...]int{64, 128, 255} {
+			if t <= i {
+				return i
+			}
+		}
+		return 255
+	}
+	d := got - usual
+	switch {
+	case initial(got) != initial(usual):
+		return ""
+	case d == 1 || d == -1:
+		return fmt.Sprintf(" (1 hop %s the capture point)", map[bool]string{true: "nearer", false: "farther from"}[d > 0])
+	case d > 0:
+		return fmt.Sprintf(" (%d hops nearer the capture point)", d)
+	default:
+		return fmt.Sprintf(" (%d hops farther from the capture point)", -d)
+	}
+}

@@ -30,6 +30,8 @@ const (
 	SysKeepaliveProbes  = "net.ipv4.tcp_keepalive_probes"
 	SysLocalPortRange   = "net.ipv4.ip_local_port_range"
 	SysEarlyRetrans     = "net.ipv4.tcp_early_retrans"
+	SysCtEstablished    = "net.netfilter.nf_conntrack_tcp_timeout_established"
+	SysCtLoose          = "net.netfilter.nf_conntrack_tcp_loose"
 	OptLinger           = "SO_LINGER"
 	OptLinger2          = "TCP_LINGER2"
 	defaultPortRangeLo  = 32768

@@ -13,6 +13,7 @@ const (
 	CauseKeepalive       = "keepalive"          // keepalive probes then [R.] (row 19)
 	CauseListenOverflow  = "listen-overflow"    // [R] to the handshake ACK (row 18)
 	CauseRefused         = "refused"            // SYN answered by RST: nothing listening
+	CauseMiddlebox       = "middlebox"          // the RST bears the sender's address but not its TTL
 	CauseUnknown         = "unknown"
 )
 
@@ -87,6 +88,11 @@ const (
 	CodeListenOverflow = "listen-overflow"
 	// SYN answered by RST (nothing listening). No sysctl.
 	CodeConnectionRefused = "connection-refused"
+	// A RST made by a device on the path, not by the host whose address
+	// it bears (its TTL differs): after a silence,
+	// net.netfilter.nf_conntrack_tcp_timeout_established on a Linux
+	// firewall; otherwise no host knob.
+	CodeRstMiddlebox = "rst-middlebox"
 	// PAWS-style SYN drops from one NATed address: net.ipv4.tcp_tw_recycle
 	// (historical, removed in Linux 4.12).
 	CodePawsNat = "paws-nat-syn-drop"

@@ -73,6 +73,9 @@ func seqNum(q uint32) opt { return func(_ *wire, s *flows.Segment) { s.Seq = q }
 // ipid sets the IPv4 ID.
 func ipid(n uint16) opt { return func(_ *wire, s *flows.Segment) { s.IPID = n } }
 
+// ttl sets the IPv4 TTL (64 otherwise).
+func ttl(n uint8) opt { return func(_ *wire, s *flows.Segment) { s.TTL = n } }
+
 // replyRST makes a RST look like the kernel's reply path: IPv4 ID 0, DF,
 // no TS option.
 var replyRST opt = func(w *wire, s *flows.Segment) {
