@@ -109,7 +109,15 @@ func (e *env) dropIn(chain string, s side, match ...string) {
 		return
 	}
 	rule := append([]string{chain, "-p", "tcp"}, match...)
-	rule = append(rule, "-j", "DROP")
+	e.rule(s, append(rule, "-j", "DROP"))
+}
+
+// rule appends an iptables rule (chain first) in the namespace of side s;
+// undrop removes it.
+func (e *env) rule(s side, rule []string) {
+	if e.failed() != nil {
+		return
+	}
 	if _, err := nsExec(e.ctx, e.topo.ns(s), append([]string{e.iptables(), "-w", "-A"}, rule...)...); err != nil {
 		e.fail(err)
 		return
@@ -333,7 +341,7 @@ func runScenario(ctx context.Context, sc *scenario, out string, kernel string) e
 var errRetry = errors.New("timing not as intended")
 
 func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runResult, err error) {
-	topo, err := newTopology(ctx, sc.v6, sc.vantage == vantageRouter, sc.framing == frameVXLAN)
+	topo, err := newTopology(ctx, sc.v6, sc.vantage == vantageRouter || sc.forward != nil, sc.framing == frameVXLAN)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +349,15 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 	e := &env{ctx: ctx, topo: topo}
 	defer e.socks.closeAll()
 	defer e.undrop()
-	for _, s := range []side{sideClient, sideServer} {
+	if sc.forward != nil {
+		// Before the router's sysctls: the rule's conntrack match is
+		// what makes conntrack's sysctls appear in its namespace.
+		e.rule(sideRouter, append([]string{"FORWARD"}, sc.forward...))
+		if err := e.failed(); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range []side{sideClient, sideServer, sideRouter} {
 		for _, k := range slices.Sorted(maps.Keys(sc.sysctls[s])) {
 			if err := e.sysctl(s, k, sc.sysctls[s][k]); err != nil {
 				return nil, err

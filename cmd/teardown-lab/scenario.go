@@ -67,6 +67,10 @@ type scenario struct {
 	// synRetry allows a client to send its SYN more than once; anywhere
 	// else a repeated SYN means the lab's path misbehaved.
 	synRetry bool
+	// forward, when set, puts a router between the two ends (wherever
+	// tcpdump runs) and is an iptables rule of its FORWARD chain,
+	// installed before sysctls[sideRouter] are set.
+	forward []string
 }
 
 func (sc *scenario) finSysctl(r int) string {
@@ -312,5 +316,7 @@ func scenarios() []*scenario {
 		twRstIgnored(),
 		twAssassinated(),
 		captureMissingPackets(),
+		middleboxIdleReset(),
+		ipv6(middleboxReject(), frameEthernet, vantageClient, ""),
 	}
 }

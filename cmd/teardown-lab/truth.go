@@ -205,6 +205,9 @@ func deriveTruth(sc *scenario, frames []*frame, kernel string, notes []string) (
 		tf.Notes = []string{}
 	}
 	for s, m := range sc.sysctls {
+		if tf.Sysctls[s.String()] == nil {
+			tf.Sysctls[s.String()] = map[string]string{}
+		}
 		for k, v := range m {
 			tf.Sysctls[s.String()][k] = v
 		}
@@ -463,7 +466,9 @@ func (in *incarnation) simulate() {
 			apply(y)
 		}
 		if f == in.rst {
-			if st[x] != "" && st[x] != "CLOSED" {
+			// A RST a device on the path made leaves its sender's
+			// socket as it was.
+			if st[x] != "" && st[x] != "CLOSED" && !in.forged() {
 				set(x, "CLOSED", f, "rst")
 			}
 			if st[y] != "" && st[y] != "CLOSED" {
@@ -642,8 +647,11 @@ func (in *incarnation) closeStory(fl *truthFlow) {
 	if in.rst != nil {
 		r := in.rstRole
 		c.Reset = &truthReset{By: roleName[r], Frame: in.rst.no, Cause: in.rstCause()}
-		// The sender's state is the one before its CLOSED entry.
-		if s := in.states[r]; len(s) >= 2 {
+		// The sender's state is the one before its CLOSED entry (its
+		// last one when a device on the path made the RST).
+		if s := in.states[r]; in.forged() && len(s) > 0 {
+			c.Reset.State = s[len(s)-1].State
+		} else if len(s) >= 2 {
 			c.Reset.State = s[len(s)-2].State
 		}
 	}
@@ -713,6 +721,9 @@ func (in *incarnation) rstCause() string {
 	x := in.rstRole
 	y := 1 - x
 	rst := in.rst
+	if in.forged() {
+		return analyze.CauseMiddlebox
+	}
 	if in.synack == nil && x == rs {
 		return analyze.CauseRefused
 	}
@@ -769,6 +780,45 @@ func (in *incarnation) rstCause() string {
 		}
 	}
 	return analyze.CauseUnreadData
+}
+
+// forged tells whether the ending RST came from a device on the path
+// rather than from the host whose address it bears: every other segment
+// of its sender arrived with one TTL (hop limit) and the RST with another.
+func (in *incarnation) forged() bool {
+	r := in.rst
+	if r == nil {
+		return false
+	}
+	ttl := -1
+	for _, f := range in.frames {
+		if f.has(fRST) || in.role(f) != in.rstRole {
+			continue
+		}
+		if ttl >= 0 && f.ttl != ttl {
+			return false
+		}
+		ttl = f.ttl
+	}
+	return ttl >= 0 && r.ttl != ttl
+}
+
+// idleBeforeRST returns the incarnation's longest silence and the frame
+// that ended it, when the silence lasted at least 1 s and the ending RST
+// came at most 500 ms after that frame: the RST answered the first
+// segment after an idle period.
+func (in *incarnation) idleBeforeRST() (gap int64, end *frame) {
+	var prev *frame
+	for _, f := range in.frames {
+		if prev != nil && f.t-prev.t > gap {
+			gap, end = f.t-prev.t, f
+		}
+		prev = f
+	}
+	if end == nil || gap < 1e9 || end.no >= in.rst.no || in.rst.t-end.t > 500e6 {
+		return 0, nil
+	}
+	return gap, end
 }
 
 // reuse links the incarnation to the previous one on its 4-tuple.
@@ -926,6 +976,12 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			add(analyze.CodeKeepaliveReset, "net.ipv4.tcp_keepalive_time", r)
 		case analyze.CauseListenOverflow:
 			add(analyze.CodeListenOverflow, "net.ipv4.tcp_abort_on_overflow", r)
+		case analyze.CauseMiddlebox:
+			sysctl := ""
+			if _, end := in.idleBeforeRST(); end != nil {
+				sysctl = "net.netfilter.nf_conntrack_tcp_timeout_established"
+			}
+			add(analyze.CodeRstMiddlebox, sysctl, r)
 		}
 	}
 	if in.assassinated() {

@@ -31,6 +31,7 @@ type frame struct {
 	ipid     int // -1 for IPv6
 	ts       bool
 	tsval    uint32
+	ttl      int // IPv4 TTL or IPv6 hop limit
 }
 
 func (f *frame) has(fl int) bool { return f.flags&fl == fl }
@@ -66,7 +67,7 @@ var tsharkFields = []string{
 	"frame.number", "frame.time_epoch",
 	"ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport",
 	"tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "tcp.window_size_value",
-	"ip.id", "tcp.options.timestamp.tsval",
+	"ip.id", "tcp.options.timestamp.tsval", "ip.ttl", "ipv6.hlim",
 }
 
 // readFrames decodes every TCP segment of file with tshark. Frame numbers
@@ -179,5 +180,13 @@ func parseFrame(line string) (*frame, error) {
 		}
 		f.ts, f.tsval = true, uint32(x)
 	}
+	ttl := v[15]
+	if ttl == "" {
+		ttl = v[16]
+	}
+	if x, err = num(ttl, 10); err != nil {
+		return nil, err
+	}
+	f.ttl = int(x)
 	return f, nil
 }

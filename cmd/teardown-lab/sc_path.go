@@ -1,0 +1,110 @@
+package main
+
+import (
+	"time"
+
+	"github.com/teardown/teardown/analyze"
+)
+
+// Scenarios whose reset comes from a device on the path, not from either
+// end.
+
+func middleboxIdleReset() *scenario {
+	return &scenario{
+		name: "rst-middlebox-idle",
+		summary: "a Linux router between the two forgets the idle connection (conntrack established timeout 2 s, loose 0) " +
+			"and REJECTs the client's next data with tcp-reset",
+		desc: "A Linux router joins the two ends; its FORWARD chain REJECTs, with tcp-reset, TCP segments conntrack " +
+			"finds INVALID, and it sets net.netfilter.nf_conntrack_tcp_timeout_established=2 and " +
+			"net.netfilter.nf_conntrack_tcp_loose=0 (a mid-stream segment creates no entry). After a 100-byte request " +
+			"and response the connection idles 3.5 s, so the router forgets it; the client's next 100 bytes are INVALID " +
+			"and the router answers them with [R] from the server's address, which resets the client's socket. The " +
+			"server never learns of it: its socket stays ESTABLISHED until the capture ends. Default sysctls at both " +
+			"ends; captured at the client, where the server's segments arrive with TTL 63 and the router's RST with 64.",
+		vantage: vantageClient,
+		framing: frameEthernet,
+		noQuiet: true, // the server's socket stays open
+		forward: []string{"-p", "tcp", "-m", "conntrack", "--ctstate", "INVALID", "-j", "REJECT", "--reject-with", "tcp-reset"},
+		sysctls: map[side]map[string]string{sideRouter: {
+			"net.netfilter.nf_conntrack_tcp_timeout_established": "2",
+			"net.netfilter.nf_conntrack_tcp_loose":               "0",
+		}},
+		notes: []string{"The RST was made by the router's REJECT target (nf_send_reset), not by the server's kernel: " +
+			"the server's socket was still ESTABLISHED when the capture ended, and its states end there."},
+		run:   resetByRouter(3500*time.Millisecond, 100),
+		check: checkRouterReset(true),
+	}
+}
+
+func middleboxReject() *scenario {
+	return &scenario{
+		name: "rst-middlebox-reject",
+		summary: "a router between the two REJECTs, with tcp-reset, client segments of 400 bytes or more: " +
+			"the client's second write is answered in the server's name",
+		desc: "A Linux router joins the two ends; its FORWARD chain REJECTs, with tcp-reset, TCP segments to port 8080 " +
+			"of 400 bytes or more (a policy, not connection tracking). The client sends a 100-byte request and reads a " +
+			"100-byte response, then writes 1000 bytes at once: the router drops that segment and answers it with [R] " +
+			"from the server's address, which resets the client's socket. The server never learns of it: its socket " +
+			"stays ESTABLISHED until the capture ends. Default sysctls; captured at the client, where the server's " +
+			"segments arrive with a TTL (hop limit) of 63 and the router's RST with 64.",
+		vantage: vantageClient,
+		framing: frameEthernet,
+		noQuiet: true, // the server's socket stays open
+		forward: []string{"-p", "tcp", "--dport", "8080", "-m", "length", "--length", "400:65535", "-j", "REJECT", "--reject-with", "tcp-reset"},
+		notes: []string{"The RST was made by the router's REJECT target, not by the server's kernel: the server's " +
+			"socket was still ESTABLISHED when the capture ended, and its states end there."},
+		run:   resetByRouter(100*time.Millisecond, 1000),
+		check: checkRouterReset(false),
+	}
+}
+
+// resetByRouter exchanges 100 bytes each way, waits pause, has the client
+// write n bytes, which the router answers with a RST, and waits for the
+// client's socket to go while the server's stays.
+func resetByRouter(pause time.Duration, n int) func(*env) {
+	return func(e *env) {
+		ln := e.listen()
+		c, _ := exchange(e, ln, 100, 100)
+		e.sleep(pause)
+		c.write(n)
+		e.gone(sideClient, "ESTAB", 5*time.Second)
+		e.has(sideServer, "ESTAB", time.Second)
+		e.sleep(200 * time.Millisecond)
+	}
+}
+
+// checkRouterReset checks that the router's [R] (TTL or hop limit 64,
+// where the server's segments arrive with 63) reset the client alone, and
+// that it answered the first segment after an idle period when idle.
+func checkRouterReset(idle bool) func(*wire) error {
+	return func(w *wire) error {
+		c, err := w.one()
+		if err != nil {
+			return err
+		}
+		c.kind(analyze.ResetKind).initiator(analyze.Server).fins(rc, 0, 0).fins(rs, 0, 0).
+			reset("server", analyze.CauseMiddlebox).diags(analyze.CodeRstMiddlebox).
+			states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED")
+		in := c.fl.inc
+		r := in.rst
+		if r == nil {
+			return c.err()
+		}
+		if r.has(fACK) || r.ts || r.ttl != 64 || r.ipid > 0 {
+			c.failf("the RST is not the router's [R] (flags %s, IP ID %d, TS %v, TTL %d)", r.flagString(), r.ipid, r.ts, r.ttl)
+		}
+		for _, f := range in.frames {
+			if f.src == in.server && f != r && f.ttl != 63 {
+				c.failf("server segment with TTL %d, want 63 (one router hop): %v", f.ttl, f)
+			}
+		}
+		gap, end := in.idleBeforeRST()
+		switch {
+		case idle && (end == nil || gap < 3e9):
+			c.failf("the RST does not answer the first segment after the 3.5 s idle period")
+		case !idle && end != nil:
+			c.failf("the RST answers a segment after an idle period (frame %d)", end.no)
+		}
+		return c.err()
+	}
+}
