@@ -253,7 +253,7 @@ func (c *Collector) diagnosed(f *analyze.Flow, k concern, keep func() *analyze.F
 		if d.Advice != "" {
 			earliest(u.advice, d.Advice, at)
 		}
-		if h := sideHost(f, d.Side); h != "" {
+		if h := knobHost(f, &d); h != "" {
 			earliest(u.hosts, h, at)
 		}
 	}

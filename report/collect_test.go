@@ -114,7 +114,7 @@ func refKnobs(res *analyze.Result) []knobDigest {
 				if d.Advice != "" && !slices.Contains(k.Advice, d.Advice) {
 					k.Advice = append(k.Advice, d.Advice)
 				}
-				if h := sideHost(f, d.Side); h != "" && !slices.Contains(k.Hosts, h) {
+				if h := knobHost(f, &d); h != "" && !slices.Contains(k.Hosts, h) {
 					k.Hosts = append(k.Hosts, h)
 				}
 			}

@@ -194,6 +194,7 @@ var noteTags = map[string]string{
 	"syn-retransmission": "retx",
 	"old-ack":            "old ACK",
 	"rst-ignored":        "ignored",
+	"rst-middlebox":      "middlebox",
 	"after-rst":          "after RST",
 	"zero-window":        "win 0",
 	"window-open":        "window open",

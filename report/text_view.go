@@ -208,6 +208,15 @@ func sideHost(f *analyze.Flow, r analyze.Role) string {
 	return ""
 }
 
+// knobHost is the host whose setting diagnosis d of f names: its side's,
+// or none when the knob is on a device between the two (rst-middlebox).
+func knobHost(f *analyze.Flow, d *analyze.Diagnosis) string {
+	if d.Code == analyze.CodeRstMiddlebox {
+		return ""
+	}
+	return sideHost(f, d.Side)
+}
+
 func knobsOf(c codeDigest) []string {
 	if len(c.Sysctls) == 0 {
 		return []string{""}
@@ -468,13 +477,19 @@ func wordFrame(n uint64) string { return "frame " + strconv.FormatUint(n, 10) }
 // closed first, the reset, the handshake when incomplete, inferred roles.
 func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 	out := []string{string(f.Close.Kind)}
+	r := f.Close.Reset
+	forged := r != nil && r.Cause == analyze.CauseMiddlebox
 	switch f.Close.Initiator {
 	case analyze.Client, analyze.Server:
-		out = append(out, string(f.Close.Initiator)+" closed first")
+		if !forged {
+			out = append(out, string(f.Close.Initiator)+" closed first")
+		}
 	case analyze.Simultaneous:
 		out = append(out, "both closed at once")
 	}
-	if r := f.Close.Reset; r != nil {
+	if forged {
+		out = append(out, fmt.Sprintf("RST in the %s's name at %s from a device on the path; the %s stayed in %s", r.By, frame(r.Frame), r.By, r.State))
+	} else if r != nil {
 		s := fmt.Sprintf("RST by %s at %s in %s", r.By, frame(r.Frame), r.State)
 		if r.Cause != "" && r.Cause != analyze.CauseUnknown {
 			s += " (" + r.Cause + ")"
