@@ -516,7 +516,7 @@ func (t *textReport) table(v *view, o Options) {
 	}
 	if v.nListed == 0 {
 		t.section(what, "none of "+plural(n, "flow", "flows"))
-		t.emit(t.newLine().add(t.st.dim, "  every connection closed without an anomaly; --only all lists them"))
+		t.emit(t.newLine().add(t.st.dim, "  no connection shows an anomaly; --only all lists them"))
 		return
 	}
 	t.section(what, fmt.Sprintf("%s of %s, worst first", thousands(v.nListed), plural(n, "flow", "flows")))

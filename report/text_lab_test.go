@@ -96,3 +96,13 @@ func TestLabSummary(t *testing.T) {
 		golden(t, t.Name()+"/markdown", []byte(renderMarkdown(t, res, o)))
 	})
 }
+
+// TestNoAnomaly: a capture whose flows show no anomaly says so, in words
+// that hold for flows that never closed too.
+func TestNoAnomaly(t *testing.T) {
+	text := render(t, labResult(t, "client-active-close.pcap"), Options{})
+	want := "anomalies · none of 1 flow\n  no connection shows an anomaly; --only all lists them\n"
+	if !strings.Contains(text, want) {
+		t.Errorf("report lacks %q:\n%s", want, text)
+	}
+}
