@@ -359,8 +359,9 @@ func TestResets(t *testing.T) {
 					t.Errorf("message lacks %q: %s", w, d.Message)
 				}
 			}
-			if r := f.Close.Reset; r == nil || r.State != Established {
-				t.Fatalf("reset %+v, want the server's state ESTABLISHED", r)
+			sv := f.Sides.Server.States
+			if r := f.Close.Reset; r == nil || r.State != sv[len(sv)-1].State {
+				t.Fatalf("reset %+v, want the server's last state %s", r, sv[len(sv)-1].State)
 			}
 			for _, e := range f.Events {
 				if e.Frame == f.Close.Reset.Frame && e.Note != NoteRSTMiddlebox {
@@ -383,6 +384,21 @@ func TestResets(t *testing.T) {
 			server: "SYN_RECV@1 ESTABLISHED@3",
 			kind:   ResetKind, init: Server, cause: CauseMiddlebox, rstBy: Server,
 			extra: middlebox(SysCtEstablished, []uint64{7, 8}, "TTL 63", "every other segment of the server arrived with 64 (1 hop farther from the capture point)", "after 5.0s of silence (frame 7)"),
+		},
+		{
+			// Half-closed, then silent: conntrack holds it in CLOSE_WAIT,
+			// whose timeout is the one that ran out.
+			name: "RST from a middlebox after a half-closed silence",
+			build: func(w *wire) {
+				w.send(srv, "F.", 0)                              // 7
+				w.send(cli, ".", 0)                               // 8
+				w.send(cli, "F.", 0, gap(5))                      // 9
+				w.send(srv, "R", 0, replyRST, ackNum(0), ttl(63)) // 10
+			},
+			client: "SYN_SENT@1 ESTABLISHED@2 CLOSE_WAIT@7 LAST_ACK@9 CLOSED@10/rst",
+			server: "SYN_RECV@1 ESTABLISHED@3 FIN_WAIT1@7 FIN_WAIT2@8",
+			kind:   ResetKind, init: Server, cause: CauseMiddlebox, rstBy: Server,
+			extra: middlebox(SysCtCloseWait, []uint64{9, 10}, "tracked the connection as CLOSE_WAIT then, nf_conntrack_tcp_timeout_close_wait (60 s by default)"),
 		},
 		{
 			name: "RST from a middlebox with no idle period",

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/teardown/teardown/flows"
 )
@@ -141,11 +142,12 @@ func rstMiddlebox(c *ruleCtx) {
 		e.Frame, c.name(x), ttl, e.TTL, c.name(x), usual, hopsApart(int(e.TTL), int(usual)), c.name(x))
 	q := c.conn().Quiet
 	if q.Gap >= idleBeforeReset && q.End.Frame < e.Frame && e.Time-q.End.Time <= replyWindow {
-		c.add(CodeRstMiddlebox, x, SysCtEstablished,
+		ct := conntrackState(c.conn(), q.End.Frame)
+		c.add(CodeRstMiddlebox, x, ct.sysctl,
 			"raise the device's idle timeout above the connection's longest silence, or keep the connection busy (TCP keepalive via TCP_KEEPIDLE, or application pings) more often than that timeout",
 			[]uint64{q.End.Frame, e.Frame},
-			"%s. It answered the first segment after %s of silence (frame %d): a stateful firewall or load balancer had dropped the idle connection from its table and refused what came next; on a Linux firewall, nf_conntrack_tcp_timeout_established is shorter than that silence (and mid-stream segments are refused: nf_conntrack_tcp_loose = 0, or a rule against new segments without SYN)",
-			made, dur(q.End.Time-q.Gap, q.End.Time), q.End.Frame)
+			"%s. It answered the first segment after %s of silence (frame %d): a stateful firewall or load balancer had dropped the idle connection from its table and refused what came next; on a Linux firewall, which tracked the connection as %s then, %s (%s by default) is shorter than that silence (and mid-stream segments are refused: nf_conntrack_tcp_loose = 0, or a rule against new segments without SYN)",
+			made, dur(q.End.Time-q.Gap, q.End.Time), q.End.Frame, ct.name, strings.TrimPrefix(ct.sysctl, "net.netfilter."), ct.def)
 		return
 	}
 	c.add(CodeRstMiddlebox, x, "", "find the device by the "+ttl+" and read its policy (a REJECT with tcp-reset, an IPS signature, a load balancer's limits)", []uint64{e.Frame},
@@ -175,4 +177,38 @@ func hopsApart(got, usual int) string {
 	default:
 		return fmt.Sprintf(" (%d hops farther from the capture point)", -d)
 	}
+}
+
+// ctState is a state of Linux conntrack's TCP tracker, with the sysctl
+// that bounds how long it is kept idle and that sysctl's default.
+type ctState struct{ name, sysctl, def string }
+
+// conntrackState returns the state conntrack held connection c in just
+// before frame end, from the FINs (and their acknowledgements) sent
+// before it: ESTABLISHED with none, FIN_WAIT after one FIN, CLOSE_WAIT
+// once the peer acknowledged it, LAST_ACK after the second FIN,
+// TIME_WAIT once that one was acknowledged too
+// (nf_conntrack_proto_tcp.c).
+func conntrackState(c *flows.Conn, end uint64) ctState {
+	fins, acked := 0, 0
+	for x := range 2 {
+		d := c.Dir[x].Detail
+		if d.FinFirst.Seen() && d.FinFirst.Frame < end {
+			fins++
+			if d.FinAcked.Seen() && d.FinAcked.Frame < end {
+				acked++
+			}
+		}
+	}
+	switch {
+	case fins == 0:
+		return ctState{"ESTABLISHED", SysCtEstablished, "432000 s"}
+	case fins == 1 && acked == 0:
+		return ctState{"FIN_WAIT", SysCtFinWait, "120 s"}
+	case fins == 1:
+		return ctState{"CLOSE_WAIT", SysCtCloseWait, "60 s"}
+	case acked < 2:
+		return ctState{"LAST_ACK", SysCtLastAck, "30 s"}
+	}
+	return ctState{"TIME_WAIT", SysCtTimeWait, "120 s"}
 }
