@@ -36,9 +36,9 @@ joining the two ends, with the filter ` + "`udp port 4789`" + `.
 Segments are dropped by iptables rules in the receiver's INPUT chain, so a
 capture at the receiver still shows a dropped segment arriving, except in
 ` + "`keepalive-reset`" + `, where the server's OUTPUT chain drops what it sends
-before any capture point sees it. In ` + "`rst-middlebox-idle`" + ` a router joins the
-two ends and its FORWARD chain's REJECT target answers the client for the
-server.
+before any capture point sees it. In the ` + "`rst-middlebox-*`" + ` scenarios a router
+joins the two ends and its FORWARD chain's REJECT target answers the client
+for the server.
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

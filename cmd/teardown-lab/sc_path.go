@@ -24,7 +24,7 @@ func middleboxIdleReset() *scenario {
 		vantage: vantageClient,
 		framing: frameEthernet,
 		noQuiet: true, // the server's socket stays open
-		forward: []string{"-p", "tcp", "-m", "conntrack", "--ctstate", "INVALID", "-j", "REJECT", "--reject-with", "tcp-reset"},
+		forward: invalidReject,
 		sysctls: map[side]map[string]string{sideRouter: {
 			"net.netfilter.nf_conntrack_tcp_timeout_established": "2",
 			"net.netfilter.nf_conntrack_tcp_loose":               "0",
@@ -33,6 +33,57 @@ func middleboxIdleReset() *scenario {
 			"the server's socket was still ESTABLISHED when the capture ended, and its states end there."},
 		run:   resetByRouter(3500*time.Millisecond, 100),
 		check: checkRouterReset(true),
+	}
+}
+
+func middleboxCloseWait() *scenario {
+	return &scenario{
+		name: "rst-middlebox-close-wait",
+		summary: "the server closes first, the client stays half-closed 3.5 s; the router's conntrack forgets the " +
+			"CLOSE_WAIT (timeout 2 s, loose 0) and REJECTs the client's FIN with tcp-reset",
+		desc: "A Linux router joins the two ends; its FORWARD chain REJECTs, with tcp-reset, TCP segments conntrack " +
+			"finds INVALID, and it sets net.netfilter.nf_conntrack_tcp_timeout_close_wait=2 and " +
+			"net.netfilter.nf_conntrack_tcp_loose=0, every other conntrack timeout at its default. After a 100-byte " +
+			"request and response the server close()s; the client acknowledges its FIN, which puts the router's entry " +
+			"in CLOSE_WAIT, and close()s only 3.5 s later: its FIN is INVALID by then and the router answers it with " +
+			"[R] from the server's address, which resets the client's socket in LAST_ACK. The server's orphan stays " +
+			"in FIN_WAIT2 until the capture ends. Default sysctls at both ends; captured at the client.",
+		vantage: vantageClient,
+		framing: frameEthernet,
+		noQuiet: true, // the server's FIN_WAIT2 outlives the capture
+		forward: invalidReject,
+		sysctls: map[side]map[string]string{sideRouter: {
+			"net.netfilter.nf_conntrack_tcp_timeout_close_wait": "2",
+			"net.netfilter.nf_conntrack_tcp_loose":              "0",
+		}},
+		notes: []string{"The RST was made by the router's REJECT target, not by the server's kernel, whose orphaned " +
+			"FIN_WAIT2 was still waiting for the client's FIN when the capture ended: the server's states end there."},
+		run: func(e *env) {
+			ln := e.listen()
+			c, s := exchange(e, ln, 100, 100)
+			s.close()
+			c.readEOF()
+			e.sleep(3500 * time.Millisecond)
+			c.close()
+			e.gone(sideClient, "LAST-ACK", 5*time.Second)
+			e.has(sideServer, "FIN-WAIT-2", time.Second)
+			e.sleep(200 * time.Millisecond)
+		},
+		check: func(w *wire) error {
+			c, err := w.one()
+			if err != nil {
+				return err
+			}
+			c.kind(analyze.ResetKind).initiator(analyze.Server).fins(rc, 1, 1).fins(rs, 1, 1).
+				reset("server", analyze.CauseMiddlebox).diags(analyze.CodeRstMiddlebox, analyze.CodeCloseWaitLong).
+				states(rc, "SYN_SENT", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED").
+				states(rs, "SYN_RECV", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2")
+			in := c.fl.inc
+			if gap, end := in.idleBeforeRST(); end == nil || gap < 3e9 || in.conntrackState(end) != "close_wait" || !end.has(fFIN) {
+				c.failf("the RST does not answer the client's FIN after 3.5 s in conntrack's CLOSE_WAIT")
+			}
+			return checkRouterRST(c)
+		},
 	}
 }
 
@@ -86,18 +137,6 @@ func checkRouterReset(idle bool) func(*wire) error {
 			reset("server", analyze.CauseMiddlebox).diags(analyze.CodeRstMiddlebox).
 			states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED")
 		in := c.fl.inc
-		r := in.rst
-		if r == nil {
-			return c.err()
-		}
-		if r.has(fACK) || r.ts || r.ttl != 64 || r.ipid > 0 {
-			c.failf("the RST is not the router's [R] (flags %s, IP ID %d, TS %v, TTL %d)", r.flagString(), r.ipid, r.ts, r.ttl)
-		}
-		for _, f := range in.frames {
-			if f.src == in.server && f != r && f.ttl != 63 {
-				c.failf("server segment with TTL %d, want 63 (one router hop): %v", f.ttl, f)
-			}
-		}
 		gap, end := in.idleBeforeRST()
 		switch {
 		case idle && (end == nil || gap < 3e9):
@@ -105,6 +144,30 @@ func checkRouterReset(idle bool) func(*wire) error {
 		case !idle && end != nil:
 			c.failf("the RST answers a segment after an idle period (frame %d)", end.no)
 		}
+		return checkRouterRST(c)
+	}
+}
+
+// invalidReject is a FORWARD rule that answers what conntrack finds
+// INVALID with a RST.
+var invalidReject = []string{"-p", "tcp", "-m", "conntrack", "--ctstate", "INVALID", "-j", "REJECT", "--reject-with", "tcp-reset"}
+
+// checkRouterRST checks that the flow's RST is the router's [R] (TTL or
+// hop limit 64, where the server's segments arrive with 63), and returns
+// every difference c found.
+func checkRouterRST(c *flowCheck) error {
+	in := c.fl.inc
+	r := in.rst
+	if r == nil {
 		return c.err()
 	}
+	if r.has(fACK) || r.ts || r.ttl != 64 || r.ipid > 0 {
+		c.failf("the RST is not the router's [R] (flags %s, IP ID %d, TS %v, TTL %d)", r.flagString(), r.ipid, r.ts, r.ttl)
+	}
+	for _, f := range in.frames {
+		if f.src == in.server && f != r && f.ttl != 63 {
+			c.failf("server segment with TTL %d, want 63 (one router hop): %v", f.ttl, f)
+		}
+	}
+	return c.err()
 }

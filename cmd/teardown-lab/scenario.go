@@ -317,6 +317,7 @@ func scenarios() []*scenario {
 		twAssassinated(),
 		captureMissingPackets(),
 		middleboxIdleReset(),
+		middleboxCloseWait(),
 		ipv6(middleboxReject(), frameEthernet, vantageClient, ""),
 	}
 }

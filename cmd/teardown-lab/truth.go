@@ -821,6 +821,38 @@ func (in *incarnation) idleBeforeRST() (gap int64, end *frame) {
 	return gap, end
 }
 
+// conntrackState names the state Linux conntrack held the incarnation in
+// just before frame end (as its timeout sysctls spell it): established
+// before any FIN, fin_wait after one, close_wait once the peer
+// acknowledged it, last_ack after the second FIN, time_wait once both
+// were acknowledged.
+func (in *incarnation) conntrackState(end *frame) string {
+	fins, acked := 0, 0
+	for r := range 2 {
+		if len(in.fins[r]) == 0 || in.fins[r][0].no >= end.no {
+			continue
+		}
+		fins++
+		for _, f := range in.frames {
+			if f.no < end.no && in.role(f) != r && f.has(fACK) && seqGE(f.ack, in.finEnd[r]) {
+				acked++
+				break
+			}
+		}
+	}
+	switch {
+	case fins == 0:
+		return "established"
+	case fins == 1 && acked == 0:
+		return "fin_wait"
+	case fins == 1:
+		return "close_wait"
+	case acked < 2:
+		return "last_ack"
+	}
+	return "time_wait"
+}
+
 // reuse links the incarnation to the previous one on its 4-tuple.
 func (in *incarnation) reuse(fl *truthFlow) error {
 	p := in.prev
@@ -979,7 +1011,7 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 		case analyze.CauseMiddlebox:
 			sysctl := ""
 			if _, end := in.idleBeforeRST(); end != nil {
-				sysctl = "net.netfilter.nf_conntrack_tcp_timeout_established"
+				sysctl = "net.netfilter.nf_conntrack_tcp_timeout_" + in.conntrackState(end)
 			}
 			add(analyze.CodeRstMiddlebox, sysctl, r)
 		}
