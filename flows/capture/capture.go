@@ -258,6 +258,7 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 			seg.Frame = frame
 			seg.Time = h.ts
 			r.info.TCPPackets++
+			f.segmentFlags(seg.Flags)
 			if tun != 0 {
 				r.tunnelled(tun)
 			}

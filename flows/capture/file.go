@@ -11,6 +11,8 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/teardown/teardown/flows"
 )
 
 const (
@@ -93,7 +95,30 @@ type file struct {
 	// UDP datagrams on Linux's VXLAN port that look like VXLAN, not
 	// decoded (the port was not named), and the first of them.
 	vxlans, vxlanFrame uint64
-	done               bool // the file has ended and its summary is in Info.Warnings
+	// TCP segments, those with none of SYN, FIN and RST, and whether a
+	// SYN-ACK and a FIN were among them: a capture of connections that
+	// were set up and closed with no plain segment at all was filtered
+	// on TCP flags (see summary).
+	tcp, plain     uint64
+	synAck, anyFIN bool
+	done           bool // the file has ended and its summary is in Info.Warnings
+}
+
+// minFiltered is the fewest TCP segments in which no plain one (no SYN,
+// FIN or RST) means the capture was filtered on TCP flags.
+const minFiltered = 4
+
+// segmentFlags counts a TCP segment with flags fl for the filter check.
+func (f *file) segmentFlags(fl flows.Flags) {
+	f.tcp++
+	switch {
+	case fl&(flows.SYN|flows.FIN|flows.RST) == 0:
+		f.plain++
+	case fl&(flows.SYN|flows.ACK) == flows.SYN|flows.ACK:
+		f.synAck = true
+	case fl&flows.FIN != 0:
+		f.anyFIN = true
+	}
 }
 
 // maxStepBack is how far, in nanoseconds, a record's timestamp may step
@@ -418,6 +443,10 @@ func (f *file) summary() []string {
 		}
 		w = append(w, fmt.Sprintf("%s: frame %d: %s to or from UDP port %d (Linux's VXLAN port) %s like VXLAN, not decoded unless that port is named (teardown --vxlan-port %d)",
 			f.name, f.vxlanFrame, plural(f.vxlans, "datagram", "datagrams"), portLinuxVXLAN, looks, portLinuxVXLAN))
+	}
+	if f.plain == 0 && f.tcp >= minFiltered && f.synAck && f.anyFIN {
+		w = append(w, fmt.Sprintf("%s: every one of its %d TCP segments carries SYN, FIN or RST: it was captured with a filter on TCP flags (such as 'tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0'), so pure ACKs and data are missing: the ACK of a FIN, TIME_WAIT and half-closes do not show, closes read as three-way and states stop short",
+			f.name, f.tcp))
 	}
 	return w
 }
