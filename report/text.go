@@ -336,8 +336,14 @@ func (t *textReport) diagnoses(codes []codeDigest, s *analyze.Summary) {
 			padded(t.st.code, c.Code, codeW).text("  ").text(pad(plural(c.Flows, "flow", "flows"), flowsW))
 		knob := t.knob(c.Sysctls)
 		if l.width()+2+knob.width() > t.width {
+			// On a line of its own, in the knob column, or under the
+			// code when it is too long for that too.
 			t.emit(l)
-			l = t.newLine().text(strings.Repeat(" ", indent+2+codeW+2+flowsW))
+			col := indent + 2 + codeW + 2 + flowsW
+			if col+2+knob.width() > t.width {
+				col = indent
+			}
+			l = t.newLine().text(strings.Repeat(" ", col))
 		}
 		l.text("  ")
 		l.plain.WriteString(knob.plain.String())
