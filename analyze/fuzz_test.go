@@ -38,6 +38,7 @@ func fuzzSegments(data []byte) []flows.Segment {
 			HasTS:      b[9]&1 != 0, TSval: uint32(len(segs)),
 			SACKPerm: b[9]&2 != 0, WScale: int8(b[9]>>4) - 1,
 			IPID: uint16(b[10]), DF: b[10]&1 != 0,
+			TTL: 64 - b[11]&1, // a RST one hop nearer reads as a middlebox's
 		}
 		if b[11] == 0xff {
 			s.Seq = binary.LittleEndian.Uint32(b[4:8]) // a far jump: a new ISN

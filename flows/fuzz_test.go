@@ -62,7 +62,7 @@ func tableInput(data []byte) (flows.TableOptions, []flows.Segment) {
 			Ack:        nxt[dst] + uint32(int32(int8(r[4]))*1000),
 			PayloadLen: uint32(r[3]) * 10,
 			Window:     uint16(r[6]) | uint16(r[7])<<8,
-			WScale:     -1, TTL: 64, IPv6: !src.Addr().Is4(),
+			WScale:     -1, TTL: 64 - r[7]&1, IPv6: !src.Addr().Is4(),
 		}
 		if r[2] == 0x80 {
 			s.Seq = last[src]
