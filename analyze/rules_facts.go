@@ -20,9 +20,17 @@ type WireFacts struct {
 	Answered bool
 	// ClientTSval is the latest timestamp value the client sent and
 	// ClientTSAt about when (its latest segment), when ClientTS.
-	ClientTS    bool
-	ClientTSval uint32
-	ClientTSAt  int64
+	ClientTS bool
+	// Silence is the flow's longest silence, in seconds, when it lasted
+	// at least idleBeforeReset and the flow went on after it (both sides
+	// sent again), or a device on the path reset it right after it (the
+	// flow's rst-middlebox diagnosis then names a sysctl); SilenceState is
+	// the conntrack state the flow was in during it (its place in
+	// ctStates). Placed to fill what would be padding.
+	SilenceState uint8
+	ClientTSval  uint32
+	Silence      float32
+	ClientTSAt   int64
 	// Bounds are knob bounds the flow gives without a diagnosis (an
 	// orphaned FIN_WAIT2 that lived long enough).
 	Bounds []Bound
@@ -63,6 +71,26 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 			w.Bounds = append(w.Bounds, b)
 		}
 	}
+	c.silence(w)
+}
+
+// silence fills w's Silence fields: the longest silence of the flow, when
+// a device on the path reset the flow right after it (rstMiddlebox's idle
+// case) or both sides sent again after it, so that any stateful device on
+// the path still knew the connection.
+func (c *ruleCtx) silence(w *WireFacts) {
+	conn := c.conn()
+	q := conn.Quiet
+	if q.Gap < idleBeforeReset {
+		return
+	}
+	r := c.s.rst
+	reset := r != nil && r.forged && q.End.Frame < r.ev.Frame && r.ev.Time-q.End.Time <= replyWindow
+	if !reset && (r != nil && r.forged || conn.Dir[0].Last.Frame < q.End.Frame || conn.Dir[1].Last.Frame < q.End.Frame ||
+		max(conn.Dir[0].Last.Frame, conn.Dir[1].Last.Frame) == q.End.Frame) {
+		return
+	}
+	w.Silence, w.SilenceState = float32(secs(q.Gap)), conntrackState(conn, q.End.Frame)
 }
 
 // orphanFinWait2Lived finds side x acknowledging the peer's FIN from a

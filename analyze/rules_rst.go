@@ -142,7 +142,7 @@ func rstMiddlebox(c *ruleCtx) {
 		e.Frame, c.name(x), ttl, e.TTL, c.name(x), usual, hopsApart(int(e.TTL), int(usual)), c.name(x))
 	q := c.conn().Quiet
 	if q.Gap >= idleBeforeReset && q.End.Frame < e.Frame && e.Time-q.End.Time <= replyWindow {
-		ct := conntrackState(c.conn(), q.End.Frame)
+		ct := ctStates[conntrackState(c.conn(), q.End.Frame)]
 		c.add(CodeRstMiddlebox, x, ct.sysctl,
 			"raise the device's idle timeout above the connection's longest silence, or keep the connection busy (TCP keepalive via TCP_KEEPIDLE, or application pings) more often than that timeout",
 			[]uint64{q.End.Frame, e.Frame},
@@ -183,13 +183,34 @@ func hopsApart(got, usual int) string {
 // that bounds how long it is kept idle and that sysctl's default.
 type ctState struct{ name, sysctl, def string }
 
-// conntrackState returns the state conntrack held connection c in just
-// before frame end, from the FINs (and their acknowledgements) sent
-// before it: ESTABLISHED with none, FIN_WAIT after one FIN, CLOSE_WAIT
-// once the peer acknowledged it, LAST_ACK after the second FIN,
-// TIME_WAIT once that one was acknowledged too
+// ctStates are the states conntrackState tells apart, in the order a
+// connection goes through them.
+var ctStates = [...]ctState{
+	{"ESTABLISHED", SysCtEstablished, "432000 s"},
+	{"FIN_WAIT", SysCtFinWait, "120 s"},
+	{"CLOSE_WAIT", SysCtCloseWait, "60 s"},
+	{"LAST_ACK", SysCtLastAck, "30 s"},
+	{"TIME_WAIT", SysCtTimeWait, "120 s"},
+}
+
+// ctOrder is the place in ctStates of the state named name (past the end
+// when unknown).
+func ctOrder(name string) int {
+	for i, s := range ctStates {
+		if s.name == name {
+			return i
+		}
+	}
+	return len(ctStates)
+}
+
+// conntrackState returns the place in ctStates of the state conntrack
+// held connection c in just before frame end, from the FINs (and their
+// acknowledgements) sent before it: ESTABLISHED with none, FIN_WAIT
+// after one FIN, CLOSE_WAIT once the peer acknowledged it, LAST_ACK
+// after the second FIN, TIME_WAIT once that one was acknowledged too
 // (nf_conntrack_proto_tcp.c).
-func conntrackState(c *flows.Conn, end uint64) ctState {
+func conntrackState(c *flows.Conn, end uint64) uint8 {
 	fins, acked := 0, 0
 	for x := range 2 {
 		d := c.Dir[x].Detail
@@ -202,13 +223,13 @@ func conntrackState(c *flows.Conn, end uint64) ctState {
 	}
 	switch {
 	case fins == 0:
-		return ctState{"ESTABLISHED", SysCtEstablished, "432000 s"}
+		return 0
 	case fins == 1 && acked == 0:
-		return ctState{"FIN_WAIT", SysCtFinWait, "120 s"}
+		return 1
 	case fins == 1:
-		return ctState{"CLOSE_WAIT", SysCtCloseWait, "60 s"}
+		return 2
 	case acked < 2:
-		return ctState{"LAST_ACK", SysCtLastAck, "30 s"}
+		return 3
 	}
-	return ctState{"TIME_WAIT", SysCtTimeWait, "120 s"}
+	return 4
 }

@@ -3,6 +3,7 @@ package analyze
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -47,6 +48,7 @@ type portKey struct {
 type hostAcc struct {
 	tw, cw, orphans, resets, closeResets seriesAcc
 	bounds                               []HostBound
+	pathIdle                             []PathIdle
 }
 
 func newSummaryBuilder(sys Sysctls) *summaryBuilder {
@@ -152,6 +154,11 @@ func (b *summaryBuilder) Add(f *Flow) {
 	}
 	if w != nil {
 		b.bound(w.Bounds)
+		if w.Silence > 0 {
+			if h := b.host(addr[1].Addr()); h != nil {
+				h.pathIdle = mergePathIdle(h.pathIdle, w.pathIdle(f))
+			}
+		}
 	}
 	if untracked {
 		s.UntrackedFlows++
@@ -275,6 +282,7 @@ func (b *summaryBuilder) Summary() *Summary {
 		for _, x := range h.bounds {
 			hl.Bounds = intersectBound(hl.Bounds, x)
 		}
+		hl.PathIdle = slices.Clone(h.pathIdle)
 		hl.TimeWait.Limit, hl.TimeWait.LimitFrom = b.limit(host, SysMaxTwBuckets, defaultMaxTwBuckets)
 		hl.Orphans.Limit, hl.Orphans.LimitFrom = b.limit(host, SysMaxOrphans, defaultMaxOrphans)
 		s.Hosts = append(s.Hosts, hl)
@@ -369,6 +377,9 @@ func (s *Summary) Merge(o *Summary) {
 		h.Series.CloseResets = mergeSeries(h.Series.CloseResets, oh.Series.CloseResets)
 		for _, x := range oh.Bounds {
 			h.Bounds = intersectBound(h.Bounds, x)
+		}
+		for _, x := range oh.PathIdle {
+			h.PathIdle = mergePathIdle(h.PathIdle, x)
 		}
 		mergeLimit(&h.TimeWait, oh.TimeWait)
 		mergeLimit(&h.Orphans, oh.Orphans)
@@ -676,4 +687,31 @@ func eventTime(f *Flow, frame uint64) int64 {
 		}
 	}
 	return int64(f.End)
+}
+
+// pathIdle is the PathIdle entry flow f's silence gives (see
+// WireFacts.Silence).
+func (w *WireFacts) pathIdle(f *Flow) PathIdle {
+	ct := ctStates[w.SilenceState]
+	p := PathIdle{State: ct.name, Sysctl: ct.sysctl}
+	silence := math.Round(float64(w.Silence)*1e3) / 1e3 // float32's digits, in ms
+	if slices.ContainsFunc(f.Diagnoses, func(d Diagnosis) bool { return d.Code == CodeRstMiddlebox && d.Sysctl != "" }) {
+		p.Resets, p.ResetAfter, p.ResetAt = 1, silence, Time(eventTime(f, f.Close.Reset.Frame))
+	} else {
+		p.Survived, p.SurvivedStart = silence, f.Start
+	}
+	return p
+}
+
+// mergePathIdle folds x into the entry of its state in list, kept in the
+// order of conntrack's states.
+func mergePathIdle(list []PathIdle, x PathIdle) []PathIdle {
+	i := slices.IndexFunc(list, func(p PathIdle) bool { return p.State == x.State })
+	if i < 0 {
+		list = append(list, PathIdle{State: x.State, Sysctl: x.Sysctl})
+		slices.SortFunc(list, func(a, b PathIdle) int { return cmp.Compare(ctOrder(a.State), ctOrder(b.State)) })
+		i = slices.IndexFunc(list, func(p PathIdle) bool { return p.State == x.State })
+	}
+	list[i].merge(x)
+	return list
 }

@@ -47,6 +47,11 @@ func hostFindings(h *HostLoad) []Finding {
 				h.Host, r.Count, clock(r.At)),
 		})
 	}
+	for _, p := range h.PathIdle {
+		if p.Resets > 0 {
+			out = append(out, pathIdleFinding(h.Host, p))
+		}
+	}
 	if f, ok := limitFinding(h.Host, h.Orphans, CodeOrphanReset, SysMaxOrphans, "orphans", "close() resets connections instead of closing them", "raise it (and tcp_mem), or find what piles up orphans"); ok {
 		out = append(out, f)
 	}
@@ -97,4 +102,33 @@ func portFinding(p *PortLoad) (Finding, bool) {
 		Message: fmt.Sprintf("%s held %d source ports in TIME_WAIT towards %s at once (at %s), %s of its %d ephemeral ports (ip_local_port_range, %s): once they run out connect() to that address fails with EADDRNOTAVAIL",
 			p.Client, t.Count, p.Server, clock(t.At), percent(t.Count, t.Limit), t.Limit, t.LimitFrom),
 	}, true
+}
+
+// pathIdleFinding brackets the idle timeout of the device on the path to
+// host that reset connections after a silence (rst-middlebox) between the
+// longest silence another connection in the same conntrack state lived
+// through and the shortest one that ended in such a reset.
+func pathIdleFinding(host string, p PathIdle) Finding {
+	knob := strings.TrimPrefix(p.Sysctl, "net.netfilter.")
+	reset := fmt.Sprintf("it reset a connection after %s of silence (at %s)", FormatSeconds(p.ResetAfter), clock(p.ResetAt))
+	if p.Resets > 1 {
+		reset = fmt.Sprintf("it reset %d connections after a silence, the shortest %s (at %s)", p.Resets, FormatSeconds(p.ResetAfter), clock(p.ResetAt))
+	}
+	lived := fmt.Sprintf("a connection begun at %s went %s silent and lived on", clock(p.SurvivedStart), FormatSeconds(p.Survived))
+	var msg string
+	switch {
+	case p.SurvivedStart == 0:
+		msg = fmt.Sprintf("a device on the path to %s forgets connections conntrack holds in %s after less than %s idle (on a Linux firewall, %s): %s; no other in that state went that long silent and lived on",
+			host, p.State, FormatSeconds(p.ResetAfter), knob, reset)
+	case p.Survived < p.ResetAfter:
+		msg = fmt.Sprintf("a device on the path to %s forgets connections conntrack holds in %s after between %s and %s idle (on a Linux firewall, %s): %s, and %s",
+			host, p.State, FormatSeconds(p.Survived), FormatSeconds(p.ResetAfter), knob, reset, lived)
+	default:
+		msg = fmt.Sprintf("a device on the path to %s reset connections conntrack holds in %s after a silence, yet %s for longer: the resets do not follow the silence alone (several devices or paths, or a timeout that is not of idle time); %s",
+			host, p.State, lived, reset)
+	}
+	return Finding{
+		Code: CodeRstMiddlebox, Severity: Warning, Host: host, Sysctl: p.Sysctl, At: p.ResetAt, Message: msg,
+		Advice: "raise the device's idle timeout above the connections' silences, or keep them busy (TCP keepalive, application pings) more often than it",
+	}
 }

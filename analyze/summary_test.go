@@ -326,7 +326,7 @@ func TestSummaryManyConnections(t *testing.T) {
 func TestSummaryMergesShards(t *testing.T) {
 	dir := testenv.Lab(t)
 	var all []flows.Segment
-	for _, name := range []string{"many-connections.pcapng", "fin-never-acked-orphan-retries-1.pcap", "tw-reuse-ephemeral.pcap"} {
+	for _, name := range []string{"many-connections.pcapng", "fin-never-acked-orphan-retries-1.pcap", "tw-reuse-ephemeral.pcap", "rst-middlebox-idle.pcap", "close-wait-long.pcapng"} {
 		_, segs := frameTimes(t, filepath.Join(dir, name))
 		all = append(all, segs...)
 	}
@@ -349,7 +349,10 @@ func TestSummaryMergesShards(t *testing.T) {
 	if d := cmp.Diff(whole, merged); d != "" {
 		t.Errorf("merged shards differ from the whole (-whole +merged):\n%s", d)
 	}
-	if len(whole.Hosts) == 0 || whole.FinRetransmissions.Max == 0 || whole.ReuseGaps.Count == 0 {
+	pathIdle := slices.ContainsFunc(whole.Hosts, func(h HostLoad) bool {
+		return slices.ContainsFunc(h.PathIdle, func(p PathIdle) bool { return p.Resets > 0 && p.SurvivedStart != 0 })
+	})
+	if len(whole.Hosts) == 0 || whole.FinRetransmissions.Max == 0 || whole.ReuseGaps.Count == 0 || !pathIdle {
 		t.Errorf("the merge test covers too little: %+v", whole)
 	}
 }

@@ -433,7 +433,8 @@ func knobsDone(out []knobDigest) []knobDigest {
 			if f.Advice != "" && !slices.Contains(k.Advice, f.Advice) {
 				k.Advice = append(k.Advice, f.Advice)
 			}
-			if f.Host != "" && !slices.Contains(k.Hosts, f.Host) {
+			// A middlebox's knob is on neither host.
+			if f.Host != "" && f.Code != analyze.CodeRstMiddlebox && !slices.Contains(k.Hosts, f.Host) {
 				k.Hosts = append(k.Hosts, f.Host)
 			}
 		}

@@ -174,9 +174,9 @@ func verdictItems(v *view) (serious, rest []verdictItem) {
 		}
 		items = append(items, verdictItem{
 			Rank: f.Severity.Rank(),
-			Long: fmt.Sprintf("**%s** on %s (%s, across flows, %s): %s.", code(f.Code), code(f.Host), f.Severity,
+			Long: fmt.Sprintf("**%s** %s (%s, across flows, %s): %s.", code(f.Code), findingWhere(f, code), f.Severity,
 				sysctl, mdText(strings.TrimSuffix(f.Message, "."))),
-			Short:  fmt.Sprintf("%s on %s (%s)", code(f.Code), code(f.Host), f.Severity),
+			Short:  fmt.Sprintf("%s %s (%s)", code(f.Code), findingWhere(f, code), f.Severity),
 			Advice: f.Advice,
 		})
 	}
@@ -317,7 +317,7 @@ func (m *mdReport) findings(fs []analyze.Finding) {
 	var b strings.Builder
 	b.WriteString("**Findings** across flows:\n")
 	for _, f := range fs {
-		fmt.Fprintf(&b, "\n- %s **%s** on %s", severityMark(f.Severity), code(f.Code), code(f.Host))
+		fmt.Fprintf(&b, "\n- %s **%s** %s", severityMark(f.Severity), code(f.Code), findingWhere(f, code))
 		if f.Sysctl != "" {
 			fmt.Fprintf(&b, ", %s", code(f.Sysctl))
 		}

@@ -1,29 +1,36 @@
 package report
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
 
 // TestMiddleboxReset: a RST a router made in the server's name (the lab's
-// rst-middlebox-idle) is told as such, the server is not said to have
-// closed, and the knob, which is on the router, is not put on the server.
+// rst-middlebox-idle, whose first connection lived through a shorter
+// silence) is told as such, the server is not said to have closed, the
+// knob, which is on the router, is not put on the server, and the summary
+// brackets the router's idle timeout.
 func TestMiddleboxReset(t *testing.T) {
 	res := labResult(t, "rst-middlebox-idle.pcap")
+	if len(res.Flows) != 2 || res.Flows[1].Close.Reset == nil {
+		t.Fatalf("want a second flow that was reset: %+v", res.Flows)
+	}
+	rst := res.Flows[1].Close.Reset.Frame
 	text := render(t, res, Options{Verbose: true})
 	for _, want := range []string{
-		"RST in the server's name at #9 from a device on the path; the server\n  stayed in ESTABLISHED",
+		fmt.Sprintf("RST in the server's name at #%d from a device on the path; the server\n  stayed in ESTABLISHED", rst),
 		"╎◀───── RST (middlebox) ───│",
-		"server  SYN_RECV",
 		// The knob too long for its column goes under the code.
 		"  diagnoses     ▲ rst-middlebox  1 flow\n                  net.netfilter.nf_conntrack_tcp_timeout_established\n",
+		"forgets connections\n                  conntrack holds in ESTABLISHED after between 1.2s and 3.5s\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text report lacks %q:\n%s", want, text)
 		}
 	}
-	if strings.Contains(text, "closed first") {
-		t.Errorf("text report says someone closed first:\n%s", text)
+	if strings.Contains(text, "server closed first") {
+		t.Errorf("text report says the server closed first:\n%s", text)
 	}
 	md := renderMarkdown(t, res, Options{})
 	row := ""
@@ -32,7 +39,11 @@ func TestMiddleboxReset(t *testing.T) {
 			row = l
 		}
 	}
-	if row == "" || strings.Contains(row, "198.51.100.") || !strings.Contains(row, "# on the firewall") {
-		t.Errorf("knob row %q: want the firewall's commands and no host", row)
+	cells := strings.Split(row, " | ")
+	if confirm := cells[len(cells)-1]; strings.Contains(confirm, "198.51.100.") || !strings.Contains(confirm, "# on the firewall") {
+		t.Errorf("knob row %q: want the firewall's commands and no host to confirm them on", row)
+	}
+	if !strings.Contains(row, "`rst-middlebox` on the path to `198.51.100.80` at ") {
+		t.Errorf("knob row %q: want the finding on the path to the server", row)
 	}
 }

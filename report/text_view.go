@@ -180,7 +180,7 @@ func knobSeen(k knobDigest, s *analyze.Summary, quote, text func(string) string)
 		seen = append(seen, t)
 	}
 	for _, f := range k.Findings {
-		t := fmt.Sprintf("%s on %s at %s UTC, across flows", quote(f.Code), quote(f.Host), clockSecond(f.At))
+		t := fmt.Sprintf("%s %s at %s UTC, across flows", quote(f.Code), findingWhere(f, quote), clockSecond(f.At))
 		listed := slices.ContainsFunc(k.Codes, func(c codeDigest) bool { return c.Code == f.Code })
 		if title := ruleTitle(f.Code); title != "" && !listed {
 			t += ": " + text(title)
@@ -206,6 +206,15 @@ func sideHost(f *analyze.Flow, r analyze.Role) string {
 		return host(f.Server)
 	}
 	return ""
+}
+
+// findingWhere says where finding f was made: on its host, or, for a
+// device on the path, on the path to it.
+func findingWhere(f analyze.Finding, quote func(string) string) string {
+	if f.Code == analyze.CodeRstMiddlebox {
+		return "on the path to " + quote(f.Host)
+	}
+	return "on " + quote(f.Host)
 }
 
 // knobHost is the host whose setting diagnosis d of f names: its side's,

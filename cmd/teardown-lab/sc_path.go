@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"time"
 
 	"github.com/teardown/teardown/analyze"
@@ -12,15 +13,17 @@ import (
 func middleboxIdleReset() *scenario {
 	return &scenario{
 		name: "rst-middlebox-idle",
-		summary: "a Linux router between the two forgets the idle connection (conntrack established timeout 2 s, loose 0) " +
-			"and REJECTs the client's next data with tcp-reset",
+		summary: "a Linux router between the two (conntrack established timeout 2 s, loose 0) lets a connection " +
+			"silent for 1.2 s live on, then forgets one silent for 3.5 s and REJECTs its next data with tcp-reset",
 		desc: "A Linux router joins the two ends; its FORWARD chain REJECTs, with tcp-reset, TCP segments conntrack " +
 			"finds INVALID, and it sets net.netfilter.nf_conntrack_tcp_timeout_established=2 and " +
-			"net.netfilter.nf_conntrack_tcp_loose=0 (a mid-stream segment creates no entry). After a 100-byte request " +
-			"and response the connection idles 3.5 s, so the router forgets it; the client's next 100 bytes are INVALID " +
-			"and the router answers them with [R] from the server's address, which resets the client's socket. The " +
-			"server never learns of it: its socket stays ESTABLISHED until the capture ends. Default sysctls at both " +
-			"ends; captured at the client, where the server's segments arrive with TTL 63 and the router's RST with 64.",
+			"net.netfilter.nf_conntrack_tcp_loose=0 (a mid-stream segment creates no entry). A first connection " +
+			"exchanges 100 bytes each way, stays silent 1.2 s, exchanges again and closes (client first): the router " +
+			"still knew it. A second one exchanges 100 bytes each way and stays silent 3.5 s, so the router forgets it; " +
+			"the client's next 100 bytes are INVALID and the router answers them with [R] from the server's address, " +
+			"which resets the client's socket. The server never learns of it: its socket stays ESTABLISHED until the " +
+			"capture ends. Default sysctls at both ends; captured at the client, where the server's segments arrive " +
+			"with TTL 63 and the router's RST with 64.",
 		vantage: vantageClient,
 		framing: frameEthernet,
 		noQuiet: true, // the server's socket stays open
@@ -31,8 +34,30 @@ func middleboxIdleReset() *scenario {
 		}},
 		notes: []string{"The RST was made by the router's REJECT target (nf_send_reset), not by the server's kernel: " +
 			"the server's socket was still ESTABLISHED when the capture ended, and its states end there."},
-		run:   resetByRouter(3500*time.Millisecond, 100),
-		check: checkRouterReset(true),
+		run: func(e *env) {
+			ln := e.listen()
+			c, s := exchange(e, ln, 100, 100)
+			e.sleep(1200 * time.Millisecond)
+			c.write(100)
+			s.read(100)
+			s.write(100)
+			c.read(100)
+			c.close()
+			passiveClose(e, s, 50*time.Millisecond)
+			e.gone(sideServer, "LAST-ACK", 5*time.Second)
+			resetOn(e, ln, 3500*time.Millisecond, 100)
+		},
+		check: func(w *wire) error {
+			fs, err := w.flows(2)
+			if err != nil {
+				return err
+			}
+			fs[0].kind(analyze.FourWay).initiator(analyze.Client).reset("", "").diags()
+			if gap, end := fs[0].fl.inc.idleBeforeRST(); end != nil || gap != 0 {
+				fs[0].failf("an idle period before a RST in the first connection")
+			}
+			return errors.Join(fs[0].err(), checkRouterReset(true, fs[1]))
+		},
 	}
 }
 
@@ -105,7 +130,7 @@ func middleboxReject() *scenario {
 		notes: []string{"The RST was made by the router's REJECT target, not by the server's kernel: the server's " +
 			"socket was still ESTABLISHED when the capture ended, and its states end there."},
 		run:   resetByRouter(100*time.Millisecond, 1000),
-		check: checkRouterReset(false),
+		check: routerReset(false),
 	}
 }
 
@@ -113,39 +138,45 @@ func middleboxReject() *scenario {
 // write n bytes, which the router answers with a RST, and waits for the
 // client's socket to go while the server's stays.
 func resetByRouter(pause time.Duration, n int) func(*env) {
-	return func(e *env) {
-		ln := e.listen()
-		c, _ := exchange(e, ln, 100, 100)
-		e.sleep(pause)
-		c.write(n)
-		e.gone(sideClient, "ESTAB", 5*time.Second)
-		e.has(sideServer, "ESTAB", time.Second)
-		e.sleep(200 * time.Millisecond)
-	}
+	return func(e *env) { resetOn(e, e.listen(), pause, n) }
 }
 
-// checkRouterReset checks that the router's [R] (TTL or hop limit 64,
-// where the server's segments arrive with 63) reset the client alone, and
-// that it answered the first segment after an idle period when idle.
-func checkRouterReset(idle bool) func(*wire) error {
+// resetOn is resetByRouter on a connection to listener ln.
+func resetOn(e *env, ln *sock, pause time.Duration, n int) {
+	c, _ := exchange(e, ln, 100, 100)
+	e.sleep(pause)
+	c.write(n)
+	e.gone(sideClient, "ESTAB", 5*time.Second)
+	e.has(sideServer, "ESTAB", time.Second)
+	e.sleep(200 * time.Millisecond)
+}
+
+// routerReset checks a capture of one flow with checkRouterReset.
+func routerReset(idle bool) func(*wire) error {
 	return func(w *wire) error {
 		c, err := w.one()
 		if err != nil {
 			return err
 		}
-		c.kind(analyze.ResetKind).initiator(analyze.Server).fins(rc, 0, 0).fins(rs, 0, 0).
-			reset("server", analyze.CauseMiddlebox).diags(analyze.CodeRstMiddlebox).
-			states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED")
-		in := c.fl.inc
-		gap, end := in.idleBeforeRST()
-		switch {
-		case idle && (end == nil || gap < 3e9):
-			c.failf("the RST does not answer the first segment after the 3.5 s idle period")
-		case !idle && end != nil:
-			c.failf("the RST answers a segment after an idle period (frame %d)", end.no)
-		}
-		return checkRouterRST(c)
+		return checkRouterReset(idle, c)
 	}
+}
+
+// checkRouterReset checks that the router's [R] (TTL or hop limit 64,
+// where the server's segments arrive with 63) reset the client of c alone,
+// and that it answered the first segment after an idle period when idle.
+func checkRouterReset(idle bool, c *flowCheck) error {
+	c.kind(analyze.ResetKind).initiator(analyze.Server).fins(rc, 0, 0).fins(rs, 0, 0).
+		reset("server", analyze.CauseMiddlebox).diags(analyze.CodeRstMiddlebox).
+		states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED")
+	gap, end := c.fl.inc.idleBeforeRST()
+	switch {
+	case idle && (end == nil || gap < 3e9):
+		c.failf("the RST does not answer the first segment after the 3.5 s idle period")
+	case !idle && end != nil:
+		c.failf("the RST answers a segment after an idle period (frame %d)", end.no)
+	}
+	return checkRouterRST(c)
 }
 
 // invalidReject is a FORWARD rule that answers what conntrack finds

@@ -808,6 +808,9 @@ func (in *incarnation) forged() bool {
 // came at most 500 ms after that frame: the RST answered the first
 // segment after an idle period.
 func (in *incarnation) idleBeforeRST() (gap int64, end *frame) {
+	if in.rst == nil {
+		return 0, nil
+	}
 	var prev *frame
 	for _, f := range in.frames {
 		if prev != nil && f.t-prev.t > gap {
