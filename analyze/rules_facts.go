@@ -84,10 +84,10 @@ func (c *ruleCtx) silence(w *WireFacts) {
 	if q.Gap < idleBeforeReset {
 		return
 	}
-	r := c.s.rst
-	reset := r != nil && r.forged && q.End.Frame < r.ev.Frame && r.ev.Time-q.End.Time <= replyWindow
-	if !reset && (r != nil && r.forged || conn.Dir[0].Last.Frame < q.End.Frame || conn.Dir[1].Last.Frame < q.End.Frame ||
-		max(conn.Dir[0].Last.Frame, conn.Dir[1].Last.Frame) == q.End.Frame) {
+	a, b := conn.Dir[0].Last.Frame, conn.Dir[1].Last.Frame
+	forged := c.s.rst != nil && c.s.rst.forged
+	lived := !forged && min(a, b) >= q.End.Frame && max(a, b) > q.End.Frame
+	if !lived && !c.s.resetAfterSilence() {
 		return
 	}
 	w.Silence, w.SilenceState = float32(secs(q.Gap)), conntrackState(conn, q.End.Frame)

@@ -122,11 +122,20 @@ func connectionRefused(c *ruleCtx) {
 // is put down to the connection's idle time.
 const idleBeforeReset = 1e9
 
+// resetAfterSilence reports whether the flow's RST, made by a device on
+// the path, answered the first segment after the flow's longest silence,
+// of at least idleBeforeReset: the device had forgotten the idle
+// connection.
+func (s *story) resetAfterSilence() bool {
+	r, q := s.rst, s.conn.Quiet
+	return r != nil && r.forged && q.Gap >= idleBeforeReset && q.End.Frame < r.ev.Frame && r.ev.Time-q.End.Time <= replyWindow
+}
+
 // rstMiddlebox: the RST bears one side's address but not the TTL of its
 // other segments: a firewall, load balancer or IPS on the path made it,
 // and that side's socket never closed. A RST that answers the first
 // segment after a long silence is a stateful device that forgot the idle
-// connection (on Linux, conntrack's established timeout).
+// connection (on Linux, the conntrack timeout of the state it was in).
 func rstMiddlebox(c *ruleCtx) {
 	r, x, ok := c.resetWith(CauseMiddlebox)
 	if !ok {
@@ -140,8 +149,8 @@ func rstMiddlebox(c *ruleCtx) {
 	}
 	made := fmt.Sprintf("the RST of frame %d bears the %s's address but arrived with %s %d, where every other segment of the %s arrived with %d%s: a device on the path made it, not the %s, whose socket did not close",
 		e.Frame, c.name(x), ttl, e.TTL, c.name(x), usual, hopsApart(int(e.TTL), int(usual)), c.name(x))
-	q := c.conn().Quiet
-	if q.Gap >= idleBeforeReset && q.End.Frame < e.Frame && e.Time-q.End.Time <= replyWindow {
+	if c.s.resetAfterSilence() {
+		q := c.conn().Quiet
 		ct := ctStates[conntrackState(c.conn(), q.End.Frame)]
 		c.add(CodeRstMiddlebox, x, ct.sysctl,
 			"raise the device's idle timeout above the connection's longest silence, or keep the connection busy (TCP keepalive via TCP_KEEPIDLE, or application pings) more often than that timeout",

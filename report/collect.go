@@ -433,8 +433,7 @@ func knobsDone(out []knobDigest) []knobDigest {
 			if f.Advice != "" && !slices.Contains(k.Advice, f.Advice) {
 				k.Advice = append(k.Advice, f.Advice)
 			}
-			// A middlebox's knob is on neither host.
-			if f.Host != "" && f.Code != analyze.CodeRstMiddlebox && !slices.Contains(k.Hosts, f.Host) {
+			if f.Host != "" && !onPath(f.Code) && !slices.Contains(k.Hosts, f.Host) {
 				k.Hosts = append(k.Hosts, f.Host)
 			}
 		}

@@ -47,3 +47,15 @@ func TestMiddleboxReset(t *testing.T) {
 		t.Errorf("knob row %q: want the finding on the path to the server", row)
 	}
 }
+
+// TestMiddleboxResetAfterFIN: when the server had closed first and a
+// device on the path then reset the client in its name, the report still
+// says the server closed first.
+func TestMiddleboxResetAfterFIN(t *testing.T) {
+	res := labResult(t, "rst-middlebox-close-wait.pcap")
+	text := render(t, res, Options{Verbose: true})
+	want := "reset · server closed first · RST in the server's name at #"
+	if !strings.Contains(text, want) {
+		t.Errorf("text report lacks %q:\n%s", want, text)
+	}
+}

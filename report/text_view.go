@@ -208,19 +208,23 @@ func sideHost(f *analyze.Flow, r analyze.Role) string {
 	return ""
 }
 
+// onPath reports whether diagnosis code's knob is on a device on the path
+// between the hosts, not on a host (rst-middlebox).
+func onPath(code string) bool { return code == analyze.CodeRstMiddlebox }
+
 // findingWhere says where finding f was made: on its host, or, for a
 // device on the path, on the path to it.
 func findingWhere(f analyze.Finding, quote func(string) string) string {
-	if f.Code == analyze.CodeRstMiddlebox {
+	if onPath(f.Code) {
 		return "on the path to " + quote(f.Host)
 	}
 	return "on " + quote(f.Host)
 }
 
 // knobHost is the host whose setting diagnosis d of f names: its side's,
-// or none when the knob is on a device between the two (rst-middlebox).
+// or none when the knob is on a device on the path.
 func knobHost(f *analyze.Flow, d *analyze.Diagnosis) string {
-	if d.Code == analyze.CodeRstMiddlebox {
+	if onPath(d.Code) {
 		return ""
 	}
 	return sideHost(f, d.Side)
@@ -490,7 +494,13 @@ func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 	forged := r != nil && r.Cause == analyze.CauseMiddlebox
 	switch f.Close.Initiator {
 	case analyze.Client, analyze.Server:
-		if !forged {
+		// With no FIN, the initiator is the RST's sender: not so when a
+		// device on the path made the RST.
+		sd := f.Sides.Client
+		if f.Close.Initiator == analyze.Server {
+			sd = f.Sides.Server
+		}
+		if !forged || sd != nil && len(sd.FinFrames) > 0 {
 			out = append(out, string(f.Close.Initiator)+" closed first")
 		}
 	case analyze.Simultaneous:
