@@ -48,7 +48,7 @@ func Explain(w io.Writer, code string) error {
 		b.WriteString(line + "\n")
 	}
 	if len(r.Confirm) > 0 {
-		b.WriteString("\nconfirm on the host:\n")
+		b.WriteString("\nconfirm on " + r.ConfirmWhere() + ":\n")
 		for _, c := range r.Confirm {
 			b.WriteString("    " + c + "\n")
 		}
@@ -152,7 +152,7 @@ func WriteRulesMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "\n%s\n", mdEscape(r.Meaning))
 		if len(r.Confirm) > 0 {
-			b.WriteString("\nConfirm on the host:\n\n```\n")
+			b.WriteString("\nConfirm on " + r.ConfirmWhere() + ":\n\n```\n")
 			for _, c := range r.Confirm {
 				b.WriteString(c + "\n")
 			}

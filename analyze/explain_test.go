@@ -92,6 +92,14 @@ func TestExplain(t *testing.T) {
 	}
 
 	b.Reset()
+	if err := Explain(&b, CodeRstMiddlebox); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "confirm on the device on the path:\n    conntrack -L -p tcp") {
+		t.Errorf("explain %s:\n%s", CodeRstMiddlebox, b.String())
+	}
+
+	b.Reset()
 	if err := Explain(&b, ""); err != nil {
 		t.Fatal(err)
 	}

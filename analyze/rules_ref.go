@@ -29,6 +29,17 @@ type RuleInfo struct {
 	// CrossFlow is set for rules that need several flows (or the host's
 	// settings) and fire when a flow is added to the summary.
 	CrossFlow bool
+	// OnPath is set when the knob is on a device on the path between the
+	// hosts (a firewall), not on either host: Confirm runs there.
+	OnPath bool
+}
+
+// ConfirmWhere says where a rule's Confirm commands run.
+func (r *RuleInfo) ConfirmWhere() string {
+	if r.OnPath {
+		return "the device on the path"
+	}
+	return "the host"
 }
 
 // Rules returns the reference entry of every diagnosis code, in the
@@ -195,8 +206,9 @@ var ruleBook = []RuleInfo{
 		Raise:   "the firewall remembers idle connections longer (more conntrack entries held)",
 		Lower:   "idle connections are forgotten sooner; where mid-stream segments are refused, their next segment is reset",
 		Meaning: "The RST bears one side's address but arrived with a TTL (hop limit) none of that side's other segments had: a host's kernel gives its resets the TTL its sockets use, so another device made it — a firewall's REJECT with tcp-reset, a load balancer, an IPS — and the side whose address it bears never closed its socket. When the RST answers the first segment after a long silence, a stateful device forgot the idle connection: on a Linux firewall the timeout of the state conntrack held it in ran out (established, or a shorter one once FINs were seen: a half-closed connection is forgotten after close_wait's 60 s) and the next segment, with no SYN, was refused. The knob is on the device, not on either host; keepalives shorter than its timeout keep the connection known.",
-		Confirm: []string{"conntrack -L -p tcp   # on the firewall: is the connection still tracked?", "sysctl net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_loose   # on the firewall", "iptables -S | grep -i -e reject -e INVALID   # on the firewall"},
+		Confirm: []string{"conntrack -L -p tcp   # is the connection still tracked?", "sysctl net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_loose", "iptables -S | grep -i -e reject -e INVALID"},
 		Kernel:  "—",
+		OnPath:  true,
 	},
 	{
 		Code: CodeListenOverflow, Title: "the listener reset a completed handshake: accept queue full", Severity: Error,

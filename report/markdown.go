@@ -264,8 +264,11 @@ func confirmation(k knobDigest) string {
 		q[i] = code(c)
 	}
 	s := strings.Join(q, ", ")
-	if len(k.Hosts) > 0 {
+	switch codes := k.codes(); {
+	case len(k.Hosts) > 0:
 		s = "on " + k.hostsText(code) + ": " + s
+	case len(codes) > 0 && !slices.ContainsFunc(codes, func(c string) bool { return !onPath(c) }):
+		s = "on the device on the path: " + s
 	}
 	return s
 }

@@ -40,7 +40,7 @@ func TestMiddleboxReset(t *testing.T) {
 		}
 	}
 	cells := strings.Split(row, " | ")
-	if confirm := cells[len(cells)-1]; strings.Contains(confirm, "198.51.100.") || !strings.Contains(confirm, "# on the firewall") {
+	if confirm := cells[len(cells)-1]; strings.Contains(confirm, "198.51.100.") || !strings.HasPrefix(confirm, "on the device on the path: `conntrack -L -p tcp") {
 		t.Errorf("knob row %q: want the firewall's commands and no host to confirm them on", row)
 	}
 	if !strings.Contains(row, "`rst-middlebox` on the path to `198.51.100.80` at ") {

@@ -209,8 +209,8 @@ func sideHost(f *analyze.Flow, r analyze.Role) string {
 }
 
 // onPath reports whether diagnosis code's knob is on a device on the path
-// between the hosts, not on a host (rst-middlebox).
-func onPath(code string) bool { return code == analyze.CodeRstMiddlebox }
+// between the hosts, not on a host (the rule reference's OnPath).
+func onPath(code string) bool { return rules[code].OnPath }
 
 // findingWhere says where finding f was made: on its host, or, for a
 // device on the path, on the path to it.
