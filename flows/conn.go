@@ -302,6 +302,12 @@ type Conn struct {
 	// Quiet is the connection's longest silence: the segment that ended
 	// it, and how long no segment of the connection came before it.
 	Quiet Quiet
+	// Tail is the latest segment that asked the other side for an answer
+	// (payload, SYN, FIN or a keepalive probe) and was the first to since
+	// that side's latest segment, with the silence before it: when the
+	// other side sent nothing after it, nothing from Tail.End on was
+	// answered.
+	Tail Quiet
 	// End says why the connection left the table, at capture time EndTime
 	// (the time of the segment that made it leave, or the last segment of
 	// the capture).

@@ -160,11 +160,11 @@ func packBits(bs ...bool) uint64 {
 func bit(x uint64, i int) bool { return x&(1<<i) != 0 }
 
 // encodedBound bounds the length of the encoding of a connection with n
-// events: at most 10 bytes a number, 2 + 2 x 91 + 33 numbers, 20 an
+// events: at most 10 bytes a number, 2 + 2 x 91 + 36 numbers, 20 an
 // event. maxEncoded bounds every connection's.
-func encodedBound(n int) int { return 10 * (217 + 20*n) }
+func encodedBound(n int) int { return 10 * (220 + 20*n) }
 
-const maxEncoded = 10 * (217 + 20*MaxEvents)
+const maxEncoded = 10 * (220 + 20*MaxEvents)
 
 // encodeConn appends c's encoding to b.
 func encodeConn(b []byte, c *Conn) []byte {
@@ -205,6 +205,8 @@ func encodeConn(b []byte, c *Conn) []byte {
 	w.u(uint64(c.Roles))
 	w.mark(c.Quiet.End)
 	w.u(uint64(c.Quiet.Gap))
+	w.mark(c.Tail.End)
+	w.u(uint64(c.Tail.Gap))
 	return w.b[:w.n]
 }
 
@@ -360,6 +362,8 @@ func decodeRest(c *Conn, r *zr) {
 	c.Roles = Roles(r.u())
 	c.Quiet.End = r.mark()
 	c.Quiet.Gap = int64(r.u())
+	c.Tail.End = r.mark()
+	c.Tail.Gap = int64(r.u())
 }
 
 func addrOf(a [16]byte, is4 bool) netip.Addr {

@@ -577,8 +577,12 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 	m := markOf(s)
 	h.Packets++
 	h.Bytes += uint64(s.PayloadLen)
-	if g := s.Time - c.Last.Time; g > c.Quiet.Gap && c.Last.Seen() {
-		c.Quiet = Quiet{g, m}
+	var g int64 // the silence before s
+	if c.Last.Seen() {
+		g = s.Time - c.Last.Time
+		if g > c.Quiet.Gap {
+			c.Quiet = Quiet{g, m}
+		}
 	}
 	h.Last, c.Last = m, m
 	if s.Flags&(SYN|FIN|RST) != 0 || st.inHS {
@@ -650,6 +654,13 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 				why |= WhyKeepalive
 			}
 		}
+	}
+
+	// The first segment since the peer's latest that asks it for an
+	// answer.
+	if (s.PayloadLen > 0 || s.Flags&(SYN|FIN) != 0 || h.LastKeepalive == m) && !rst &&
+		(!c.Tail.End.Seen() || p.Last.Frame >= c.Tail.End.Frame) {
+		c.Tail = Quiet{g, m}
 	}
 
 	wasDone := c.HandshakeDone

@@ -307,6 +307,38 @@ func TestDuplicateFINIsNotARetransmission(t *testing.T) {
 	}
 }
 
+// TestQuietAndTail checks the longest silence and the latest segment
+// that asked for an answer: a request answered 7 s later, the client's
+// ACK, 4 s of silence, then three copies of the client's next request
+// that the server never answers.
+func TestQuietAndTail(t *testing.T) {
+	var done []*Conn
+	tb := collect(TableOptions{}, &done)
+	segs := append(handshake(1, 0, cl, 100, 5000),
+		tcp(4, 1, cl, sv, ACK, 101, 5001, 10),
+		tcp(5, 8, sv, cl, ACK, 5001, 111, 10),
+		tcp(6, 8.5, cl, sv, ACK, 111, 5011, 0),
+		tcp(7, 12.5, cl, sv, ACK, 111, 5011, 10),
+		tcp(8, 12.75, cl, sv, ACK, 111, 5011, 10),
+		tcp(9, 13.25, cl, sv, ACK, 111, 5011, 10),
+	)
+	for _, s := range segs {
+		if err := tb.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c := done[0]
+	if q := c.Quiet; q.Gap != 7e9 || q.End.Frame != 5 {
+		t.Errorf("longest silence %d ns before frame %d, want 7 s before frame 5", q.Gap, q.End.Frame)
+	}
+	if q := c.Tail; q.Gap != 4e9 || q.End.Frame != 7 {
+		t.Errorf("unanswered from frame %d after %d ns, want frame 7 after 4 s", q.End.Frame, q.Gap)
+	}
+}
+
 // BenchmarkKey measures keying a segment (canonical 4-tuple and hash),
 // which the table does for every segment.
 func BenchmarkKey(b *testing.B) {
