@@ -1,15 +1,17 @@
 package analyze
 
 import (
+	"cmp"
 	"strings"
 	"testing"
 )
 
 // TestPathIdle: a connection that lived through a 2 s silence and the next
 // one on the 4-tuple, reset in the server's name by a device on the path
-// after 5 s of silence, bracket that device's idle timeout in the summary;
-// a connection alone, or one that lived through the longer silence, says
-// less.
+// after 5 s of silence (or left unanswered after it), bracket that
+// device's idle timeout in the summary; a connection alone, or one that
+// lived through the longer silence, says less; the shortest silence after
+// which a connection was forgotten, reset or unanswered, bounds it.
 func TestPathIdle(t *testing.T) {
 	survive := func(w *wire, silence float64) {
 		w.handshake()
@@ -24,35 +26,61 @@ func TestPathIdle(t *testing.T) {
 		w.send(cli, "P.", 100, gap(silence))
 		w.send(srv, "R", 0, replyRST, ackNum(0), ttl(63))
 	}
+	// drop leaves the client's data after the silence unanswered, and
+	// returns its time.
+	drop := func(w *wire, silence float64) Time {
+		w.handshake()
+		w.exchange()
+		req := w.send(cli, "P.", 100, gap(silence))
+		w.again(req, 0.4)
+		w.again(req, 0.8)
+		return Time(w.segs[req-1].Time)
+	}
+	var dropAt Time
 	for _, tt := range []struct {
 		name  string
 		build func(w *wire)
 		want  []string // in the finding's message; none: no finding
+		code  string   // the finding's, rst-middlebox if empty
 	}{
 		{"bracket", func(w *wire) {
 			survive(w, 2)
 			w.newIncarnation(5000000, 6000000)
 			reset(w, 5)
-		}, []string{"forgets connections conntrack holds in ESTABLISHED after between 2.0s and 5.0s idle (on a Linux firewall, nf_conntrack_tcp_timeout_established): it reset a connection after 5.0s of silence"}},
+		}, []string{"forgets connections conntrack holds in ESTABLISHED after between 2.0s and 5.0s idle (on a Linux firewall, nf_conntrack_tcp_timeout_established): it reset a connection after 5.0s of silence"}, ""},
 		{"reset alone", func(w *wire) { reset(w, 5) },
-			[]string{"after less than 5.0s idle", "no other in that state went that long silent and lived on"}},
+			[]string{"after less than 5.0s idle", "no other in that state went that long silent and lived on"}, ""},
 		{"a longer silence lived through", func(w *wire) {
 			survive(w, 8)
 			w.newIncarnation(5000000, 6000000)
 			reset(w, 5)
-		}, []string{"went 8.0s silent and lived on for longer: the resets do not follow the silence alone"}},
-		{"no reset", func(w *wire) { survive(w, 8) }, nil},
+		}, []string{"went 8.0s silent and lived on for longer: which connections it forgot does not follow the silence alone"}, ""},
+		{"no reset", func(w *wire) { survive(w, 8) }, nil, ""},
+		{"dropped", func(w *wire) {
+			survive(w, 2)
+			w.newIncarnation(5000000, 6000000)
+			dropAt = drop(w, 5)
+		}, []string{"after between 2.0s and 5.0s idle", "it left a connection's segments unanswered after 5.0s of silence"}, CodeNoAnswerAfterIdle},
+		{"reset and dropped: the shorter silence bounds it", func(w *wire) {
+			reset(w, 6)
+			w.newIncarnation(5000000, 6000000)
+			dropAt = drop(w, 4)
+			w.newIncarnation(7000000, 8000000)
+			drop(w, 9)
+		}, []string{"after less than 4.0s idle", "it reset a connection after 6.0s of silence", "it left the segments of 2 connections unanswered after a silence, the shortest 4.0s"}, CodeNoAnswerAfterIdle},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWire(t)
+			dropAt = 0
 			tt.build(w)
+			code := cmp.Or(tt.code, CodeRstMiddlebox)
 			s := runOpts(t, w.segs, Options{}).Summary
 			var msgs []string
 			for _, f := range s.Findings {
-				if f.Code == CodeRstMiddlebox {
+				if f.Code == CodeRstMiddlebox || f.Code == CodeNoAnswerAfterIdle {
 					msgs = append(msgs, f.Message)
-					if f.Sysctl != SysCtEstablished || f.Host != "198.51.100.80" || f.At == 0 {
-						t.Errorf("finding %+v", f)
+					if f.Code != code || f.Sysctl != SysCtEstablished || f.Host != "198.51.100.80" || f.At == 0 || dropAt != 0 && f.At != dropAt {
+						t.Errorf("finding %+v, want code %s at %d", f, code, dropAt)
 					}
 				}
 			}

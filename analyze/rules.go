@@ -36,6 +36,7 @@ var flowRules = []struct {
 	{CodeListenOverflow, listenOverflow},
 	{CodeConnectionRefused, connectionRefused},
 	{CodeRstMiddlebox, rstMiddlebox},
+	{CodeNoAnswerAfterIdle, noAnswerAfterIdle},
 	{CodeTimeWaitReuse, timeWaitReuse},
 	{CodeTimeWaitSynRefused, timeWaitSynRefused},
 	{CodeTimeWaitRstIgnored, timeWaitRstIgnored},

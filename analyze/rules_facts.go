@@ -12,10 +12,13 @@ import (
 type WireFacts struct {
 	// SYNs counts the client's SYN transmissions; SYNAt is the first one,
 	// SYNTSval its timestamp value when SYNHasTS.
-	SYNs     int
-	SYNAt    int64
-	SYNTSval uint32
-	SYNHasTS bool
+	SYNs int32
+	// SilenceEnd is how long before the flow's last segment its Silence
+	// ended, in seconds, when one side went unanswered after it.
+	SilenceEnd float32
+	SYNAt      int64
+	SYNTSval   uint32
+	SYNHasTS   bool
 	// Answered is set when the server sent a SYN-ACK or a RST.
 	Answered bool
 	// ClientTSval is the latest timestamp value the client sent and
@@ -24,7 +27,9 @@ type WireFacts struct {
 	// Silence is the flow's longest silence, in seconds, when it lasted
 	// at least idleBeforeReset and the flow went on after it (both sides
 	// sent again), or a device on the path reset it right after it (the
-	// flow's rst-middlebox diagnosis then names a sysctl); SilenceState is
+	// flow's rst-middlebox diagnosis then names a sysctl); or else the
+	// silence after which one side went unanswered (no-answer-after-idle).
+	// SilenceState is
 	// the conntrack state the flow was in during it (its place in
 	// ctStates). Placed to fill what would be padding.
 	SilenceState uint8
@@ -47,7 +52,7 @@ type WireFacts struct {
 func (c *ruleCtx) wireFacts(w *WireFacts) {
 	cl, sv := &c.conn().Dir[flows.FromClient], &c.conn().Dir[flows.FromServer]
 	*w = WireFacts{
-		SYNs:     int(cl.SYNCount),
+		SYNs:     int32(min(cl.SYNCount, 1<<31-1)),
 		SYNHasTS: cl.SYNHasTS,
 		Answered: sv.SYNCount > 0 || sv.RSTCount > 0,
 		ClientTS: cl.TSSeen,
@@ -74,12 +79,18 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 	c.silence(w)
 }
 
-// silence fills w's Silence fields: the longest silence of the flow, when
-// a device on the path reset the flow right after it (rstMiddlebox's idle
-// case) or both sides sent again after it, so that any stateful device on
-// the path still knew the connection.
+// silence fills w's Silence fields: the silence after which the flow's
+// segments went unanswered (noAnswerAfterIdle), or else its longest
+// silence, when a device on the path reset the flow right after it
+// (rstMiddlebox's idle case) or both sides sent again after it, so that
+// any stateful device on the path still knew the connection.
 func (c *ruleCtx) silence(w *WireFacts) {
 	conn := c.conn()
+	if _, ok := c.s.unansweredAfterSilence(); ok {
+		w.Silence, w.SilenceState = float32(secs(conn.Tail.Gap)), conntrackState(conn, conn.Tail.End.Frame)
+		w.SilenceEnd = float32(secs(conn.Last.Time - conn.Tail.End.Time))
+		return
+	}
 	q := conn.Quiet
 	if q.Gap < idleBeforeReset {
 		return

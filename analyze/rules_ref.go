@@ -201,13 +201,22 @@ var ruleBook = []RuleInfo{
 	},
 	{
 		Code: CodeRstMiddlebox, Title: "a device on the path reset the connection", Severity: Warning,
-		Sysctl: SysCtEstablished, Also: []string{SysCtFinWait, SysCtCloseWait, SysCtLastAck, SysCtTimeWait, SysCtLoose},
-		Default: "432000 s (5 days), on the firewall; after one FIN fin_wait 120 s, once it is acknowledged close_wait 60 s, after the second FIN last_ack 30 s, then time_wait 120 s; nf_conntrack_tcp_loose 1 (a forgotten connection is picked up again)",
+		Sysctl: SysCtEstablished, Also: ctAlso, Default: ctDefault,
 		Raise:   "the firewall remembers idle connections longer (more conntrack entries held)",
 		Lower:   "idle connections are forgotten sooner; where mid-stream segments are refused, their next segment is reset",
 		Meaning: "The RST bears one side's address but arrived with a TTL (hop limit) none of that side's other segments had: a host's kernel gives its resets the TTL its sockets use, so another device made it — a firewall's REJECT with tcp-reset, a load balancer, an IPS — and the side whose address it bears never closed its socket. When the RST answers the first segment after a long silence, a stateful device forgot the idle connection: on a Linux firewall the timeout of the state conntrack held it in ran out (established, or a shorter one once FINs were seen: a half-closed connection is forgotten after close_wait's 60 s) and the next segment, with no SYN, was refused. The knob is on the device, not on either host; keepalives shorter than its timeout keep the connection known.",
 		Confirm: []string{"conntrack -L -p tcp   # is the connection still tracked?", "sysctl net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_loose", "iptables -S | grep -i -e reject -e INVALID"},
 		Kernel:  "—",
+		OnPath:  true,
+	},
+	{
+		Code: CodeNoAnswerAfterIdle, Title: "after a silence, one side's segments were never answered", Severity: Error,
+		Sysctl: SysCtEstablished, Also: ctAlso, Default: ctDefault,
+		Raise:   "the firewall remembers idle connections longer (more conntrack entries held)",
+		Lower:   "idle connections are forgotten sooner; where mid-stream segments are dropped, the next one vanishes and its sender retransmits until it gives up",
+		Meaning: "After a silence one side sent data, its FIN or keepalive probes and retransmitted them until the capture ended, and the other side never sent another segment. A host that is up answers every segment of a connection, with a RST when it no longer has the socket, so the segments never reached it: a stateful firewall, NAT or load balancer forgot the idle connection and drops what comes next (on a Linux firewall, the conntrack timeout of the state it held the connection in ran out — established, or a shorter one once FINs were seen — and segments without SYN that create no entry are dropped: nf_conntrack_tcp_loose = 0, or a rule that drops new segments without SYN or INVALID ones), or the peer's host is down or cut off. The sender retransmits until tcp_retries2 (tcp_orphan_retries for an orphan's FIN) runs out and then gives up without a RST, so the application waits up to 15 minutes for ETIMEDOUT. Across flows to the same server, the silences that connections lived through and those after which they went unanswered bracket the device's timeout.",
+		Confirm: []string{"conntrack -L -p tcp   # is the connection still tracked?", "sysctl net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_loose", "iptables -S | grep -i -e DROP -e INVALID"},
+		Kernel:  "row 1",
 		OnPath:  true,
 	},
 	{
@@ -311,3 +320,11 @@ var ruleBook = []RuleInfo{
 		Kernel:  "—",
 	},
 }
+
+// ctAlso and ctDefault are what the rules whose knob is a conntrack
+// timeout on a device on the path say of the other timeouts and of the
+// defaults.
+var (
+	ctAlso    = []string{SysCtFinWait, SysCtCloseWait, SysCtLastAck, SysCtTimeWait, SysCtLoose}
+	ctDefault = "432000 s (5 days), on the firewall; after one FIN fin_wait 120 s, once it is acknowledged close_wait 60 s, after the second FIN last_ack 30 s, then time_wait 120 s; nf_conntrack_tcp_loose 1 (a forgotten connection is picked up again)"
+)

@@ -163,6 +163,80 @@ func TestRules(t *testing.T) {
 			says: map[string][]string{CodeOrphanReset: {"where the next retransmission was due", "3 times"}},
 		},
 		{
+			name: "data after a silence never answered: a device on the path forgot the connection",
+			build: func(w *wire) {
+				req := w.send(cli, "P.", 100, gap(30)) // 7
+				for _, d := range []float64{0.21, 0.42, 0.84, 1.68} {
+					w.again(req, d)
+				}
+			},
+			want: []string{"no-answer-after-idle net.netfilter.nf_conntrack_tcp_timeout_established client"},
+			says: map[string][]string{CodeNoAnswerAfterIdle: {"after 30.0s of silence the client sent 100 bytes (frame 7)", "retransmitting for 3.1s (to frame 11)", "tracked it as ESTABLISHED", "tcp_retries2", "host is down"}},
+		},
+		{
+			name: "a FIN after a silence never answered: the orphan gives up too",
+			build: func(w *wire) {
+				w.now += 600e9
+				finRetransmissions(w, cli, measuredN3...)
+			},
+			want: []string{"fin-never-acked net.ipv4.tcp_orphan_retries client", "no-answer-after-idle net.netfilter.nf_conntrack_tcp_timeout_established client"},
+			says: map[string][]string{CodeNoAnswerAfterIdle: {"after 600.0s of silence the client sent its FIN (frame 7)", "tcp_orphan_retries"}},
+		},
+		{
+			name: "half-closed, then silent: conntrack's CLOSE_WAIT timeout",
+			build: func(w *wire) {
+				w.send(srv, "F.", 0)                  // 7
+				w.send(cli, ".", 0)                   // 8
+				req := w.send(cli, "P.", 50, gap(90)) // 9
+				w.again(req, 0.3)                     // 10
+				w.again(req, 0.9)                     // 11
+			},
+			want: []string{"no-answer-after-idle net.netfilter.nf_conntrack_tcp_timeout_close_wait client"},
+			some: true,
+			says: map[string][]string{CodeNoAnswerAfterIdle: {"50 bytes", "tracked it as CLOSE_WAIT"}},
+		},
+		{
+			name: "keepalive probes after a silence, unanswered to the end of the capture",
+			build: func(w *wire) {
+				w.send(cli, ".", 0, seqNum(w.nxt[cli]-1), gap(7200))
+				w.send(cli, ".", 0, seqNum(w.nxt[cli]-1), gap(75))
+			},
+			want: []string{"no-answer-after-idle net.netfilter.nf_conntrack_tcp_timeout_established client"},
+			says: map[string][]string{CodeNoAnswerAfterIdle: {"the client sent keepalive probes", "tcp_keepalive_probes"}},
+		},
+		{
+			name: "retransmissions after a silence that the server answers in the end",
+			build: func(w *wire) {
+				req := w.send(cli, "P.", 100, gap(30))
+				w.again(req, 0.21)
+				w.again(req, 0.84)
+				w.send(srv, ".", 0)
+			},
+		},
+		{
+			name: "a short silence before the unanswered data",
+			build: func(w *wire) {
+				req := w.send(cli, "P.", 100, gap(0.5))
+				w.again(req, 0.21)
+				w.again(req, 0.84)
+			},
+		},
+		{
+			name: "unanswered for less than a second",
+			build: func(w *wire) {
+				req := w.send(cli, "P.", 100, gap(30))
+				w.again(req, 0.21)
+				w.again(req, 0.42)
+			},
+		},
+		{
+			name: "pure ACKs after a silence ask for no answer",
+			build: func(w *wire) {
+				w.send(cli, ".", 0, gap(30))
+				w.send(cli, ".", 0, gap(2))
+			},
+		},
+		{
 			name: "keepalive probes unanswered, then the prober's RST",
 			build: func(w *wire) {
 				for i := range 3 {

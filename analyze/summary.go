@@ -695,9 +695,15 @@ func (w *WireFacts) pathIdle(f *Flow) PathIdle {
 	ct := ctStates[w.SilenceState]
 	p := PathIdle{State: ct.name, Sysctl: ct.sysctl}
 	silence := math.Round(float64(w.Silence)*1e3) / 1e3 // float32's digits, in ms
-	if slices.ContainsFunc(f.Diagnoses, func(d Diagnosis) bool { return d.Code == CodeRstMiddlebox && d.Sysctl != "" }) {
+	has := func(code string) bool {
+		return slices.ContainsFunc(f.Diagnoses, func(d Diagnosis) bool { return d.Code == code && d.Sysctl != "" })
+	}
+	switch {
+	case has(CodeNoAnswerAfterIdle):
+		p.Drops, p.DropAfter, p.DropAt = 1, silence, f.End-Time(math.Round(float64(w.SilenceEnd)*1e6)*1e3)
+	case has(CodeRstMiddlebox):
 		p.Resets, p.ResetAfter, p.ResetAt = 1, silence, Time(eventTime(f, f.Close.Reset.Frame))
-	} else {
+	default:
 		p.Survived, p.SurvivedStart = silence, f.Start
 	}
 	return p

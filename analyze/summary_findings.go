@@ -48,7 +48,7 @@ func hostFindings(h *HostLoad) []Finding {
 		})
 	}
 	for _, p := range h.PathIdle {
-		if p.Resets > 0 {
+		if p.Resets > 0 || p.Drops > 0 {
 			out = append(out, pathIdleFinding(h.Host, p))
 		}
 	}
@@ -105,30 +105,49 @@ func portFinding(p *PortLoad) (Finding, bool) {
 }
 
 // pathIdleFinding brackets the idle timeout of the device on the path to
-// host that reset connections after a silence (rst-middlebox) between the
-// longest silence another connection in the same conntrack state lived
-// through and the shortest one that ended in such a reset.
+// host that forgot connections after a silence — reset them
+// (rst-middlebox) or dropped their next segments (no-answer-after-idle) —
+// between the longest silence another connection in the same conntrack
+// state lived through and the shortest one after which one was forgotten.
 func pathIdleFinding(host string, p PathIdle) Finding {
 	knob := strings.TrimPrefix(p.Sysctl, "net.netfilter.")
-	reset := fmt.Sprintf("it reset a connection after %s of silence (at %s)", FormatSeconds(p.ResetAfter), clock(p.ResetAt))
-	if p.Resets > 1 {
-		reset = fmt.Sprintf("it reset %d connections after a silence, the shortest %s (at %s)", p.Resets, FormatSeconds(p.ResetAfter), clock(p.ResetAt))
+	var what []string
+	if p.Resets > 0 {
+		what = append(what, forgot(p.Resets, "reset a connection", "reset %d connections", p.ResetAfter, p.ResetAt))
 	}
+	if p.Drops > 0 {
+		what = append(what, forgot(p.Drops, "left a connection's segments unanswered", "left the segments of %d connections unanswered", p.DropAfter, p.DropAt))
+	}
+	forget, at, code := p.ResetAfter, p.ResetAt, CodeRstMiddlebox
+	if p.Drops > 0 && (p.Resets == 0 || p.DropAfter < p.ResetAfter) {
+		forget, at, code = p.DropAfter, p.DropAt, CodeNoAnswerAfterIdle
+	}
+	did := strings.Join(what, "; ")
 	lived := fmt.Sprintf("a connection begun at %s went %s silent and lived on", clock(p.SurvivedStart), FormatSeconds(p.Survived))
 	var msg string
 	switch {
 	case p.SurvivedStart == 0:
 		msg = fmt.Sprintf("a device on the path to %s forgets connections conntrack holds in %s after less than %s idle (on a Linux firewall, %s): %s; no other in that state went that long silent and lived on",
-			host, p.State, FormatSeconds(p.ResetAfter), knob, reset)
-	case p.Survived < p.ResetAfter:
+			host, p.State, FormatSeconds(forget), knob, did)
+	case p.Survived < forget:
 		msg = fmt.Sprintf("a device on the path to %s forgets connections conntrack holds in %s after between %s and %s idle (on a Linux firewall, %s): %s, and %s",
-			host, p.State, FormatSeconds(p.Survived), FormatSeconds(p.ResetAfter), knob, reset, lived)
+			host, p.State, FormatSeconds(p.Survived), FormatSeconds(forget), knob, did, lived)
 	default:
-		msg = fmt.Sprintf("a device on the path to %s reset connections conntrack holds in %s after a silence, yet %s for longer: the resets do not follow the silence alone (several devices or paths, or a timeout that is not of idle time); %s",
-			host, p.State, lived, reset)
+		msg = fmt.Sprintf("a device on the path to %s forgot connections conntrack holds in %s after a silence, yet %s for longer: which connections it forgot does not follow the silence alone (several devices or paths, a timeout that is not of idle time, or a host that went away); %s",
+			host, p.State, lived, did)
 	}
 	return Finding{
-		Code: CodeRstMiddlebox, Severity: Warning, Host: host, Sysctl: p.Sysctl, At: p.ResetAt, Message: msg,
+		Code: code, Severity: ruleSeverity(code), Host: host, Sysctl: p.Sysctl, At: at, Message: msg,
 		Advice: "raise the device's idle timeout above the connections' silences, or keep them busy (TCP keepalive, application pings) more often than it",
 	}
+}
+
+// forgot says what a device did to n connections after a silence, the
+// shortest after secs seconds, at time at: one says it of one, many (a
+// format with the count) of several.
+func forgot(n int, one, many string, secs float64, at Time) string {
+	if n > 1 {
+		return fmt.Sprintf("it "+many+" after a silence, the shortest %s (at %s)", n, FormatSeconds(secs), clock(at))
+	}
+	return fmt.Sprintf("it %s after %s of silence (at %s)", one, FormatSeconds(secs), clock(at))
 }

@@ -287,35 +287,44 @@ type HostLoad struct {
 	// PathIdle says, per conntrack state, what the flows to this host
 	// (as server) tell of the idle timeout of a stateful device on the
 	// path: the shortest silence after which it reset one (rst-middlebox)
-	// and the longest one a flow went through and lived on.
+	// or one went unanswered (no-answer-after-idle), and the longest one
+	// a flow went through and lived on.
 	PathIdle []PathIdle `json:"path_idle,omitempty"`
 	Series   HostSeries `json:"series"`
 }
 
 // PathIdle is one conntrack state's entry of HostLoad.PathIdle: the
 // device's idle timeout for connections in that state is below
-// ResetAfter (when Resets > 0) and, if it is a timeout of idle time
-// alone, at least Survived. Times of silence in seconds; ResetAt is when
-// the shortest-silence reset came, SurvivedStart when the connection that
-// lived through the longest silence began (times, not flow IDs, which
-// differ between shards of a capture).
+// ResetAfter (when Resets > 0) and DropAfter (when Drops > 0) and, if it
+// is a timeout of idle time alone, at least Survived. Times of silence in
+// seconds; ResetAt and DropAt are when the shortest-silence reset and
+// unanswered segment came, SurvivedStart when the connection that lived
+// through the longest silence began (times, not flow IDs, which differ
+// between shards of a capture).
 type PathIdle struct {
 	State         string  `json:"state"`
 	Sysctl        string  `json:"sysctl"`
 	Resets        int     `json:"resets"`
 	ResetAfter    float64 `json:"reset_after,omitempty"`
 	ResetAt       Time    `json:"reset_at,omitempty"`
+	Drops         int     `json:"drops"`
+	DropAfter     float64 `json:"drop_after,omitempty"`
+	DropAt        Time    `json:"drop_at,omitempty"`
 	Survived      float64 `json:"survived,omitempty"`
 	SurvivedStart Time    `json:"survived_start,omitempty"`
 }
 
-// merge folds o, of the same state, into p: the shortest reset silence
-// and the longest survived one, the earlier between equals.
+// merge folds o, of the same state, into p: the shortest reset and drop
+// silences and the longest survived one, the earlier between equals.
 func (p *PathIdle) merge(o PathIdle) {
 	if o.Resets > 0 && (p.Resets == 0 || o.ResetAfter < p.ResetAfter || o.ResetAfter == p.ResetAfter && o.ResetAt < p.ResetAt) {
 		p.ResetAfter, p.ResetAt = o.ResetAfter, o.ResetAt
 	}
 	p.Resets += o.Resets
+	if o.Drops > 0 && (p.Drops == 0 || o.DropAfter < p.DropAfter || o.DropAfter == p.DropAfter && o.DropAt < p.DropAt) {
+		p.DropAfter, p.DropAt = o.DropAfter, o.DropAt
+	}
+	p.Drops += o.Drops
 	if o.SurvivedStart != 0 && (p.SurvivedStart == 0 || o.Survived > p.Survived || o.Survived == p.Survived && o.SurvivedStart < p.SurvivedStart) {
 		p.Survived, p.SurvivedStart = o.Survived, o.SurvivedStart
 	}

@@ -93,6 +93,10 @@ const (
 	// net.netfilter.nf_conntrack_tcp_timeout_established on a Linux
 	// firewall; otherwise no host knob.
 	CodeRstMiddlebox = "rst-middlebox"
+	// After a silence one side's segments were never answered: a device
+	// on the path forgot the idle connection and drops them (on a Linux
+	// firewall, the conntrack timeout of its state), or the peer is gone.
+	CodeNoAnswerAfterIdle = "no-answer-after-idle"
 	// PAWS-style SYN drops from one NATed address: net.ipv4.tcp_tw_recycle
 	// (historical, removed in Linux 4.12).
 	CodePawsNat = "paws-nat-syn-drop"
