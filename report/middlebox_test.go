@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/teardown/teardown/analyze"
 )
 
 // TestMiddleboxReset: a RST a router made in the server's name (the lab's
@@ -32,17 +34,7 @@ func TestMiddleboxReset(t *testing.T) {
 	if strings.Contains(text, "server closed first") {
 		t.Errorf("text report says the server closed first:\n%s", text)
 	}
-	md := renderMarkdown(t, res, Options{})
-	row := ""
-	for _, l := range strings.Split(md, "\n") {
-		if strings.HasPrefix(l, "| `net.netfilter.nf_conntrack_tcp_timeout_established` |") {
-			row = l
-		}
-	}
-	cells := strings.Split(row, " | ")
-	if confirm := cells[len(cells)-1]; strings.Contains(confirm, "198.51.100.") || !strings.HasPrefix(confirm, "on the device on the path: `conntrack -L -p tcp") {
-		t.Errorf("knob row %q: want the firewall's commands and no host to confirm them on", row)
-	}
+	row := onPathRow(t, res)
 	if !strings.Contains(row, "`rst-middlebox` on the path to `198.51.100.80` at ") {
 		t.Errorf("knob row %q: want the finding on the path to the server", row)
 	}
@@ -58,4 +50,44 @@ func TestMiddleboxResetAfterFIN(t *testing.T) {
 	if !strings.Contains(text, want) {
 		t.Errorf("text report lacks %q:\n%s", want, text)
 	}
+}
+
+// TestMiddleboxDrop: segments a router dropped after it forgot the idle
+// connection (the lab's no-answer-after-idle) are told as unanswered,
+// with the router's knob confirmed on the path, and the summary brackets
+// its idle timeout between the silence the first connection lived
+// through and the one after which the second went unanswered.
+func TestMiddleboxDrop(t *testing.T) {
+	res := labResult(t, "no-answer-after-idle.pcap")
+	text := render(t, res, Options{Verbose: true})
+	for _, want := range []string{
+		"✖ no-answer-after-idle · client\n",
+		"after 3.5s of silence the client sent 100 bytes",
+		"a device on the path to 198.51.100.80 forgets connections\n                  conntrack holds in ESTABLISHED after between 1.2s and 3.5s\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text report lacks %q:\n%s", want, text)
+		}
+	}
+	if row := onPathRow(t, res); !strings.Contains(row, "`no-answer-after-idle` on the path to `198.51.100.80` at ") {
+		t.Errorf("knob row %q: want the finding on the path to the server", row)
+	}
+}
+
+// onPathRow returns the Markdown report's row of conntrack's established
+// timeout, and checks that it gives the firewall's commands to confirm it
+// and no host to run them on.
+func onPathRow(t *testing.T, res *analyze.Result) string {
+	t.Helper()
+	row := ""
+	for _, l := range strings.Split(renderMarkdown(t, res, Options{}), "\n") {
+		if strings.HasPrefix(l, "| `net.netfilter.nf_conntrack_tcp_timeout_established` |") {
+			row = l
+		}
+	}
+	cells := strings.Split(row, " | ")
+	if confirm := cells[len(cells)-1]; strings.Contains(confirm, "198.51.100.") || !strings.HasPrefix(confirm, "on the device on the path: `conntrack -L -p tcp") {
+		t.Errorf("knob row %q: want the firewall's commands and no host to confirm them on", row)
+	}
+	return row
 }

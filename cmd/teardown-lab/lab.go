@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -477,4 +479,78 @@ func cutFrame(ctx context.Context, sc *scenario, e *env, in string, frames []*fr
 	}
 	e.notes = append(e.notes, fmt.Sprintf("frame %d of the original capture was removed with editcap to model capture loss", no))
 	return out, edited, nil
+}
+
+// rederive derives the truth file of each scenario in chosen again from
+// its capture in dir, keeping the kernel and the notes of its run, and
+// reports (or, with write, replaces) those that differ from the stored
+// one; write also writes dir's README.md again. It returns the exit
+// status.
+func rederive(chosen []*scenario, dir string, write bool, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	bad := 0
+	for _, sc := range chosen {
+		same, err := rederiveOne(ctx, sc, dir, write)
+		switch {
+		case err != nil:
+			fmt.Fprintf(stderr, "teardown-lab: error: %s: %v\n", sc.name, err)
+			bad++
+		case !same && write:
+			fmt.Fprintf(stderr, "teardown-lab: %s: truth file replaced\n", sc.name)
+		case !same:
+			fmt.Fprintf(stderr, "teardown-lab: %s: the truth derived from %s differs from %s.truth.json\n", sc.name, sc.captureName(), sc.name)
+			bad++
+		}
+	}
+	if write {
+		if err := writeReadme(dir); err != nil {
+			fmt.Fprintf(stderr, "teardown-lab: error: %v\n", err)
+			bad++
+		}
+	}
+	if bad > 0 {
+		fmt.Fprintf(stderr, "teardown-lab: %d of %d truth files differ or failed\n", bad, len(chosen))
+		return 1
+	}
+	fmt.Fprintf(stderr, "teardown-lab: %d truth files derived again, all as stored\n", len(chosen))
+	return 0
+}
+
+// rederiveOne derives sc's truth file again from its capture in dir and
+// reports whether it is the one stored there, which write replaces.
+func rederiveOne(ctx context.Context, sc *scenario, dir string, write bool) (bool, error) {
+	name := filepath.Join(dir, sc.name+".truth.json")
+	stored, err := os.ReadFile(name)
+	if err != nil {
+		return false, err
+	}
+	var old truthFile
+	if err := json.Unmarshal(stored, &old); err != nil {
+		return false, fmt.Errorf("%s: %w", name, err)
+	}
+	frames, err := readFrames(ctx, filepath.Join(dir, sc.captureName()), sc.framing)
+	if err != nil {
+		return false, err
+	}
+	truth, err := deriveTruth(sc, frames, old.Kernel, nil)
+	if err != nil {
+		return false, err
+	}
+	truth.Notes = old.Notes
+	if err := sc.check(&wire{frames: frames, truth: truth}); err != nil {
+		return false, fmt.Errorf("the wire contradicts the scenario: %w", err)
+	}
+	js, err := json.MarshalIndent(truth, "", "  ")
+	if err != nil {
+		return false, err
+	}
+	js = append(js, '\n')
+	if bytes.Equal(js, stored) {
+		return true, nil
+	}
+	if write {
+		return false, os.WriteFile(name, js, 0o644)
+	}
+	return false, nil
 }

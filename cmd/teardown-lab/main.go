@@ -6,7 +6,8 @@
 // through the scenario while tcpdump records, and checks what the wire
 // shows with tshark before it writes <scenario>.pcap and
 // <scenario>.truth.json. It needs Linux and root, and deletes every
-// namespace it creates.
+// namespace it creates. Its truth command derives the truth files again
+// from the stored captures, with tshark alone.
 package main
 
 import (
@@ -26,15 +27,23 @@ const usage = `Usage:
     teardown-lab list
     teardown-lab run [--out DIR] NAME...
     teardown-lab run [--out DIR] --all
+    teardown-lab truth [--out DIR] [--write] NAME... | --all
 
 Run makes each named scenario's capture and truth file in DIR
 (default testdata/lab). It needs root, network namespaces, tcpdump,
 tshark, editcap and iptables. Scenarios run one at a time; each one
 deletes its namespaces (tdlab-PID-*) when it ends, also on Ctrl-C.
 
+Truth derives each named scenario's truth file again from its capture
+in DIR, with tshark, and reports every one that differs from the file
+stored there (exit status 1); with --write it replaces them, and
+writes DIR's README.md again. The kernel and the notes of the run are
+kept.
+
 Options:
-    -o, --out DIR   write captures and truth files to DIR
-    -a, --all       run every scenario
+    -o, --out DIR   captures and truth files are in DIR
+    -a, --all       every scenario
+    -w, --write     truth: replace the truth files that differ
 
 Example:
     sudo go run ./cmd/teardown-lab run client-active-close
@@ -53,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "%-34s %s\n", sc.name, sc.summary)
 		}
 		return 0
-	case "run":
+	case "run", "truth":
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -61,11 +70,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "teardown-lab: error: unknown command %q\n%s", args[0], usage)
 		return 2
 	}
-	fs := pflag.NewFlagSet("teardown-lab run", pflag.ContinueOnError)
+	fs := pflag.NewFlagSet("teardown-lab "+args[0], pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	out := fs.StringP("out", "o", "testdata/lab", "output directory")
 	all := fs.BoolP("all", "a", false, "run every scenario")
+	write := fs.BoolP("write", "w", false, "truth: replace the truth files that differ")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -93,6 +103,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		chosen = append(chosen, sc)
+	}
+	if args[0] == "truth" {
+		return rederive(chosen, *out, *write, stderr)
+	}
+	if *write {
+		fmt.Fprintln(stderr, "teardown-lab: error: --write is for the truth command")
+		return 2
 	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(stderr, "teardown-lab: error: network namespaces need root")

@@ -24,7 +24,12 @@ go build -o /tmp/teardown-lab ./cmd/teardown-lab
 sudo /tmp/teardown-lab list
 sudo /tmp/teardown-lab run NAME...            # into testdata/lab
 sudo /tmp/teardown-lab run --all --out DIR    # every scenario, about a minute
+/tmp/teardown-lab truth --all                 # derive every truth file again from its capture
 ` + "```" + `
+
+` + "`truth`" + ` needs only tshark: after a change to how truths are derived, it
+reports each truth file its capture no longer gives (` + "`--write`" + ` replaces
+them), so every stored expectation keeps coming from the wire; CI runs it.
 
 A rerun gives new ports, ISNs and times, so a capture and its truth file
 change together; commit them together. ` + "`vlan`" + ` captures carry an 802.1Q tag
@@ -38,7 +43,8 @@ capture at the receiver still shows a dropped segment arriving, except in
 ` + "`keepalive-reset`" + `, where the server's OUTPUT chain drops what it sends
 before any capture point sees it. In the ` + "`rst-middlebox-*`" + ` scenarios a router
 joins the two ends and its FORWARD chain's REJECT target answers the client
-for the server.
+for the server; in the ` + "`no-answer-after-idle*`" + ` ones its DROP target
+discards what its conntrack finds INVALID.
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

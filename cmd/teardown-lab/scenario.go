@@ -319,5 +319,7 @@ func scenarios() []*scenario {
 		middleboxIdleReset(),
 		middleboxCloseWait(),
 		ipv6(middleboxReject(), frameEthernet, vantageClient, ""),
+		dropAfterIdle("no-answer-after-idle", false),
+		dropAfterIdle("no-answer-after-idle-fin", true),
 	}
 }

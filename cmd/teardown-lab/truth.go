@@ -1022,6 +1022,9 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 	if in.assassinated() {
 		add(analyze.CodeTimeWaitAssassinated, "net.ipv4.tcp_rfc1337", 1-in.rstRole)
 	}
+	if r, first := in.unansweredAfterIdle(); first != nil {
+		add(analyze.CodeNoAnswerAfterIdle, "net.netfilter.nf_conntrack_tcp_timeout_"+in.conntrackState(first), r)
+	}
 	if u := fl.Reuse; u != nil {
 		switch u.Verdict {
 		case analyze.VerdictClientReuse:
@@ -1035,6 +1038,52 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			}
 		}
 	}
+}
+
+// unansweredAfterIdle finds the side whose segments the other never
+// answered after a silence (no-answer-after-idle): the incarnation has no
+// RST, its last frame is role r's, the other side sent before, and r's
+// first frame after the other side's last one that carried data, SYN or
+// FIN or was a keepalive probe (one below what r had sent, at most one
+// byte) came after at least a second with no frame, was followed by r's
+// frames for at least a second more, and left data or a FIN of r's
+// unacknowledged, or was one of keepalive probes. It returns r and that
+// first frame, or nil.
+func (in *incarnation) unansweredAfterIdle() (int, *frame) {
+	if in.rst == nil && len(in.frames) >= 2 {
+		last := in.frames[len(in.frames)-1]
+		r := in.role(last)
+		var sent, acked uint32 // one past r's highest sequence number; the other side's highest ACK
+		var seen, ackSeen, answered, probed bool
+		var first *frame
+		var gap int64
+		for i, f := range in.frames {
+			if in.role(f) != r {
+				answered, first, probed = true, nil, false
+				if f.has(fACK) && (!ackSeen || seqGT(f.ack, acked)) {
+					acked, ackSeen = f.ack, true
+				}
+				continue
+			}
+			probe := seen && f.len <= 1 && !f.has(fSYN) && !f.has(fFIN) && f.seq == sent-1
+			if first == nil && answered && (f.len > 0 || f.has(fSYN) || f.has(fFIN) || probe) {
+				first, gap = f, f.t-in.frames[i-1].t
+			}
+			probed = probed || first != nil && probe
+			end := f.seq + f.len
+			if f.has(fSYN) || f.has(fFIN) {
+				end++
+			}
+			if !seen || seqGT(end, sent) {
+				sent, seen = end, true
+			}
+		}
+		owed := seen && (!ackSeen || seqGT(sent, acked))
+		if first != nil && gap >= 1e9 && last != first && last.t-first.t >= 1e9 && (owed || probed) {
+			return r, first
+		}
+	}
+	return 0, nil
 }
 
 // assassinated tells whether the ending RST killed its receiver's
