@@ -39,11 +39,11 @@ func (s *story) unansweredAfterSilence() (x int, ok bool) {
 // keepalive probes and retransmitted them to the end of the capture with
 // not one segment back. A host that is up answers every segment of a
 // connection, with a RST if it has no socket for it; silence means the
-// segments never reached it: a stateful device on the path forgot the
-// idle connection and drops its segments (on a Linux firewall, the
-// conntrack timeout of the state it held the connection in ran out, and
-// mid-stream segments are dropped), or the host is down or cut off. The
-// sender gives up silently (KERNEL.md row 1).
+// segments never reached it: the host is down or cut off, or a stateful
+// device on the path forgot the idle connection and drops its segments
+// (on a Linux firewall, the conntrack timeout of the state it held the
+// connection in ran out, and mid-stream segments are dropped). The sender
+// gives up silently (KERNEL.md row 1).
 func noAnswerAfterIdle(c *ruleCtx) {
 	x, ok := c.s.unansweredAfterSilence()
 	if !ok {
@@ -77,7 +77,7 @@ func noAnswerAfterIdle(c *ruleCtx) {
 	c.add(CodeNoAnswerAfterIdle, x, ct.sysctl,
 		"raise the device's idle timeout above the connection's silences, or keep the connection busy (TCP keepalive via TCP_KEEPIDLE, or application pings) more often than that timeout; TCP_USER_TIMEOUT bounds how long the sender retransmits unanswered",
 		[]uint64{t.End.Frame, conn.Last.Frame},
-		"after %s of silence the %s sent %s (frame %d) and went on retransmitting for %s (to frame %d), and the %s never answered again, not even with a RST, which a host that is up sends for a connection it no longer has: a stateful firewall, NAT or load balancer on the path had forgotten the idle connection and drops what comes next (on a Linux firewall, which tracked it as %s then, %s (%s by default) is shorter than that silence, and mid-stream segments are dropped: nf_conntrack_tcp_loose = 0, or a rule against new segments without SYN), or the %s's host is down or cut off. %s",
+		"after %s of silence the %s sent %s (frame %d) and went on retransmitting for %s (to frame %d), and the %s never answered again, not even with a RST, which a host that is up sends for a connection it no longer has: the segments did not reach it. Either the %s's host is down or cut off, or a stateful firewall, NAT or load balancer on the path forgot the idle connection and drops what comes next (on a Linux firewall, which tracked it as %s then, %s (%s by default) is shorter than that silence, and mid-stream segments are dropped: nf_conntrack_tcp_loose = 0, or a rule against new segments without SYN), and if the %s answered other connections after that silence, it is the device. %s",
 		FormatSeconds(secs(t.Gap)), c.name(x), strings.Join(sent, " and "), t.End.Frame, dur(t.End.Time, conn.Last.Time), conn.Last.Frame,
-		c.name(1-x), ct.name, strings.TrimPrefix(ct.sysctl, "net.netfilter."), ct.def, c.name(1-x), giveUp)
+		c.name(1-x), c.name(1-x), ct.name, strings.TrimPrefix(ct.sysctl, "net.netfilter."), ct.def, c.name(1-x), giveUp)
 }

@@ -48,8 +48,8 @@ func hostFindings(h *HostLoad) []Finding {
 		})
 	}
 	for _, p := range h.PathIdle {
-		if p.Resets > 0 || p.Drops > 0 {
-			out = append(out, pathIdleFinding(h.Host, p))
+		if f, ok := pathIdleFinding(h.Host, p); ok {
+			out = append(out, f)
 		}
 	}
 	if f, ok := limitFinding(h.Host, h.Orphans, CodeOrphanReset, SysMaxOrphans, "orphans", "close() resets connections instead of closing them", "raise it (and tcp_mem), or find what piles up orphans"); ok {
@@ -109,17 +109,25 @@ func portFinding(p *PortLoad) (Finding, bool) {
 // (rst-middlebox) or dropped their next segments (no-answer-after-idle) —
 // between the longest silence another connection in the same conntrack
 // state lived through and the shortest one after which one was forgotten.
-func pathIdleFinding(host string, p PathIdle) Finding {
+// A reset in the host's name with another TTL is a device's own word;
+// unanswered segments are also what a peer that went away leaves, so
+// they count only when several of them all came after silences longer
+// than one a connection lived through.
+func pathIdleFinding(host string, p PathIdle) (Finding, bool) {
+	drops := p.Drops >= 2 && p.SurvivedStart != 0 && p.Survived < p.DropAfter
+	if p.Resets == 0 && !drops {
+		return Finding{}, false
+	}
 	knob := strings.TrimPrefix(p.Sysctl, "net.netfilter.")
 	var what []string
 	if p.Resets > 0 {
 		what = append(what, forgot(p.Resets, "reset a connection", "reset %d connections", p.ResetAfter, p.ResetAt))
 	}
-	if p.Drops > 0 {
-		what = append(what, forgot(p.Drops, "left a connection's segments unanswered", "left the segments of %d connections unanswered", p.DropAfter, p.DropAt))
+	if drops {
+		what = append(what, forgot(p.Drops, "", "left the segments of %d connections unanswered", p.DropAfter, p.DropAt))
 	}
 	forget, at, code := p.ResetAfter, p.ResetAt, CodeRstMiddlebox
-	if p.Drops > 0 && (p.Resets == 0 || p.DropAfter < p.ResetAfter) {
+	if drops && (p.Resets == 0 || p.DropAfter < p.ResetAfter) {
 		forget, at, code = p.DropAfter, p.DropAt, CodeNoAnswerAfterIdle
 	}
 	did := strings.Join(what, "; ")
@@ -139,12 +147,12 @@ func pathIdleFinding(host string, p PathIdle) Finding {
 	return Finding{
 		Code: code, Severity: ruleSeverity(code), Host: host, Sysctl: p.Sysctl, At: at, Message: msg,
 		Advice: "raise the device's idle timeout above the connections' silences, or keep them busy (TCP keepalive, application pings) more often than it",
-	}
+	}, true
 }
 
 // forgot says what a device did to n connections after a silence, the
-// shortest after secs seconds, at time at: one says it of one, many (a
-// format with the count) of several.
+// shortest after secs seconds, at time at: one says it of one (n = 1),
+// many (a format with the count) of several.
 func forgot(n int, one, many string, secs float64, at Time) string {
 	if n > 1 {
 		return fmt.Sprintf("it "+many+" after a silence, the shortest %s (at %s)", n, FormatSeconds(secs), clock(at))

@@ -130,28 +130,31 @@ func middleboxReject() *scenario {
 // dropAfterIdle is a scenario in which a router between the two, whose
 // conntrack forgets an established connection after 2 s and drops the
 // segments it then finds INVALID, lets a first connection live through a
-// 1.2 s silence and forgets a second one silent for 3.5 s: the client's
-// next write (or, with fin, its close()) is dropped, and the client
-// retransmits it, unanswered, until the sysctl set on it runs out.
+// 1.2 s silence and forgets the next ones, two of them unless fin, silent
+// for 3.5 s: the client's next write (or, with fin, its close()) on each
+// is dropped, and the client retransmits it, unanswered, until the
+// sysctl set on it runs out.
 func dropAfterIdle(name string, fin bool) *scenario {
+	n, which := 2, "two more, both"
 	next, knob, gives := "100 bytes", "net.ipv4.tcp_retries2", "tcp_retries2 = 3 runs out (the socket is then closed silently, and the application's next call gets ETIMEDOUT)"
 	if fin {
+		n, which = 1, "a second one"
 		next, knob, gives = "FIN (close())", "net.ipv4.tcp_orphan_retries", "tcp_orphan_retries = 2 runs out (the orphan is then destroyed silently)"
 	}
 	return &scenario{
 		name: name,
 		summary: "a Linux router between the two (conntrack established timeout 2 s, loose 0) lets a connection silent for " +
-			"1.2 s live on, then forgets one silent for 3.5 s and silently drops the client's next " + next,
+			"1.2 s live on, then forgets " + map[bool]string{false: "two", true: "one"}[fin] + " silent for 3.5 s and silently drops the client's next " + next,
 		desc: "A Linux router joins the two ends; its FORWARD chain DROPs TCP segments conntrack finds INVALID, and it sets " +
 			"net.netfilter.nf_conntrack_tcp_timeout_established=2 and net.netfilter.nf_conntrack_tcp_loose=0 (a mid-stream " +
 			"segment creates no entry). A first connection exchanges 100 bytes each way, stays silent 1.2 s, exchanges " +
-			"again and closes (client first): the router still knew it. A second one exchanges 100 bytes each way and " +
-			"stays silent 3.5 s, so the router forgets it; the client's next " + next + " is INVALID and dropped, and the " +
-			"client retransmits it, never answered, until " + gives + ". The server never learns of it: its socket stays " +
+			"again and closes (client first): the router still knew it. Then " + which + " exchanging 100 bytes each way, " +
+			"stay silent 3.5 s, so the router forgets them; the client's next " + next + " is INVALID and dropped, and the " +
+			"client retransmits it, never answered, until " + gives + ". The server never learns of it: its sockets stay " +
 			"ESTABLISHED until the capture ends. The client sets " + knob + "; default sysctls otherwise; captured at the client.",
 		vantage: vantageClient,
 		framing: frameEthernet,
-		noQuiet: true, // the server's socket stays open
+		noQuiet: true, // the server's sockets stay open
 		forward: invalidDrop,
 		sysctls: map[side]map[string]string{
 			sideRouter: {
@@ -160,51 +163,61 @@ func dropAfterIdle(name string, fin bool) *scenario {
 			},
 			sideClient: {knob: map[bool]string{false: "3", true: "2"}[fin]},
 		},
-		notes: []string{"The router dropped the client's segments after the silence: the server's socket was still " +
-			"ESTABLISHED when the capture ended, and its states end there; the client's socket gave up without a segment."},
+		notes: []string{"The router dropped the client's segments after the silence: the server's sockets were still " +
+			"ESTABLISHED when the capture ended, and their states end there; the client's sockets gave up without a segment."},
 		run: func(e *env) {
 			ln := e.listen()
 			livesThroughSilence(e, ln)
-			c, _ := exchange(e, ln, 100, 100)
-			e.sleep(3500 * time.Millisecond)
-			if fin {
-				c.close()
-				e.gone(sideClient, "FIN-WAIT-1", 10*time.Second)
-			} else {
-				c.write(100)
-				e.gone(sideClient, "ESTAB", 10*time.Second)
+			var cs []*sock
+			for range n {
+				c, _ := exchange(e, ln, 100, 100)
+				cs = append(cs, c)
 			}
+			e.sleep(3500 * time.Millisecond)
+			for _, c := range cs {
+				if fin {
+					c.close()
+				} else {
+					c.write(100)
+				}
+			}
+			e.gone(sideClient, map[bool]string{false: "ESTAB", true: "FIN-WAIT-1"}[fin], 10*time.Second)
 			e.has(sideServer, "ESTAB", time.Second)
 			e.sleep(200 * time.Millisecond)
 		},
 		check: func(w *wire) error {
-			fs, err := w.flows(2)
+			fs, err := w.flows(1 + n)
 			if err != nil {
 				return err
 			}
 			fs[0].kind(analyze.FourWay).initiator(analyze.Client).reset("", "").diags()
-			want := []string{analyze.CodeNoAnswerAfterIdle}
-			c := fs[1].reset("", "").states(rs, "SYN_RECV", "ESTABLISHED")
-			if fin {
-				want = append(want, analyze.CodeFinNeverAcked)
-				c.kind(analyze.HalfClosedAtEnd).states(rc, "SYN_SENT", "ESTABLISHED", "FIN_WAIT1")
-			} else {
-				c.kind(analyze.OpenAtEnd).states(rc, "SYN_SENT", "ESTABLISHED")
-			}
-			c.diags(want...)
-			in := c.fl.inc
-			if r, first := in.unansweredAfterIdle(); first == nil || r != rc || first.t-in.frames[slices.Index(in.frames, first)-1].t < 3e9 || in.conntrackState(first) != "established" {
-				c.failf("the client's segments after the 3.5 s silence were answered, or came sooner")
-			}
-			for _, f := range in.frames {
-				if in.role(f) == rs && f.ttl != 63 {
-					c.failf("server segment with TTL %d, want 63 (one router hop): %v", f.ttl, f)
+			errs := []error{fs[0].err()}
+			for _, c := range fs[1:] {
+				c.reset("", "").states(rs, "SYN_RECV", "ESTABLISHED")
+				if fin {
+					c.kind(analyze.HalfClosedAtEnd).states(rc, "SYN_SENT", "ESTABLISHED", "FIN_WAIT1").
+						diags(analyze.CodeNoAnswerAfterIdle, analyze.CodeFinNeverAcked)
+				} else {
+					c.kind(analyze.OpenAtEnd).states(rc, "SYN_SENT", "ESTABLISHED").diags(analyze.CodeNoAnswerAfterIdle)
 				}
+				in := c.fl.inc
+				if r, first := in.unansweredAfterIdle(); first == nil || r != rc || first.t-in.frames[slices.Index(in.frames, first)-1].t < 3e9 || in.conntrackState(first) != "established" {
+					c.failf("the client's segments after the 3.5 s silence were answered, or came sooner")
+				}
+				for _, f := range in.frames {
+					if in.role(f) == rs && f.ttl != 63 {
+						c.failf("server segment with TTL %d, want 63 (one router hop): %v", f.ttl, f)
+					}
+				}
+				errs = append(errs, c.err())
 			}
-			return errors.Join(fs[0].err(), c.err())
+			return errors.Join(errs...)
 		},
 	}
 }
+
+// invalidDrop is a FORWARD rule that drops what conntrack finds INVALID.
+var invalidDrop = []string{"-p", "tcp", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"}
 
 // livesThroughSilence runs a connection to listener ln that exchanges 100
 // bytes each way, stays silent 1.2 s, exchanges again and closes (client
@@ -220,9 +233,6 @@ func livesThroughSilence(e *env, ln *sock) {
 	passiveClose(e, s, 50*time.Millisecond)
 	e.gone(sideServer, "LAST-ACK", 5*time.Second)
 }
-
-// invalidDrop is a FORWARD rule that drops what conntrack finds INVALID.
-var invalidDrop = []string{"-p", "tcp", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"}
 
 // resetByRouter exchanges 100 bytes each way, waits pause, has the client
 // write n bytes, which the router answers with a RST, and waits for the
