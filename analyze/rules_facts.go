@@ -10,9 +10,13 @@ import (
 // rules need (they compare flows with one another) and the Flow does not
 // print. See Flow.Wire.
 type WireFacts struct {
-	// SYNs counts the client's SYN transmissions; SYNAt is the first one,
-	// SYNTSval its timestamp value when SYNHasTS.
-	SYNs int32
+	// SYNs counts the client's SYN transmissions (up to 65535); SYNAt is
+	// the first one, SYNTSval its timestamp value when SYNHasTS.
+	SYNs uint16
+	// ServerTTL is the one TTL (IPv6 hop limit) every segment of the
+	// server's but RSTs arrived with, if there is one; RefusedTTL that of
+	// the RST that refused the client's SYN (connection-refused).
+	ServerTTL, RefusedTTL uint8
 	// SilenceEnd is how long before the flow's last segment its Silence
 	// ended, in seconds, when one side went unanswered after it.
 	SilenceEnd float32
@@ -52,7 +56,7 @@ type WireFacts struct {
 func (c *ruleCtx) wireFacts(w *WireFacts) {
 	cl, sv := &c.conn().Dir[flows.FromClient], &c.conn().Dir[flows.FromServer]
 	*w = WireFacts{
-		SYNs:     int32(min(cl.SYNCount, 1<<31-1)),
+		SYNs:     uint16(min(cl.SYNCount, 1<<16-1)),
 		SYNHasTS: cl.SYNHasTS,
 		Answered: sv.SYNCount > 0 || sv.RSTCount > 0,
 		ClientTS: cl.TSSeen,
@@ -70,6 +74,12 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 	}
 	if cl.TSSeen {
 		w.ClientTSval, w.ClientTSAt = cl.TSval, cl.Last.Time
+	}
+	if ttl, ok := c.s.usualTTL(flows.FromServer); ok {
+		w.ServerTTL = ttl
+	}
+	if r, x, ok := c.resetWith(CauseRefused); ok && x == flows.FromServer {
+		w.RefusedTTL = r.ev.TTL
 	}
 	for x := range 2 {
 		if b, ok := c.orphanFinWait2Lived(x); ok {

@@ -113,9 +113,9 @@ func connectionRefused(c *ruleCtx) {
 	if !ok {
 		return
 	}
-	c.add(CodeConnectionRefused, x, "", "leave the sysctls; start the service or connect to the right port", []uint64{r.ev.Frame},
-		"the %s answered the SYN with a RST (frame %d): nothing listens on %s (connect() fails with ECONNREFUSED)",
-		c.name(x), r.ev.Frame, c.conn().Addr[x])
+	c.add(CodeConnectionRefused, x, "", "leave the sysctls; start the service or connect to the right port, or find the firewall rule that refuses it", []uint64{r.ev.Frame},
+		"the %s answered the SYN with a RST (frame %d): nothing listens on %s, or a firewall's REJECT with tcp-reset, on the %s or on the path, refused it (connect() fails with ECONNREFUSED either way; the summary tells a device on the path by its TTL when the %s's own segments are in the capture)",
+		c.name(x), r.ev.Frame, c.conn().Addr[x], c.name(x), c.name(x))
 }
 
 // idleBeforeReset is the shortest silence after which a middlebox's RST

@@ -49,6 +49,8 @@ type hostAcc struct {
 	tw, cw, orphans, resets, closeResets seriesAcc
 	bounds                               []HostBound
 	pathIdle                             []PathIdle
+	ttl                                  HostTTL
+	refused                              Refused
 }
 
 func newSummaryBuilder(sys Sysctls) *summaryBuilder {
@@ -154,9 +156,17 @@ func (b *summaryBuilder) Add(f *Flow) {
 	}
 	if w != nil {
 		b.bound(w.Bounds)
-		if w.Silence > 0 {
+		if w.Silence > 0 || w.ServerTTL != 0 || w.RefusedTTL != 0 {
 			if h := b.host(addr[1].Addr()); h != nil {
-				h.pathIdle = mergePathIdle(h.pathIdle, w.pathIdle(f))
+				if w.Silence > 0 {
+					h.pathIdle = mergePathIdle(h.pathIdle, w.pathIdle(f))
+				}
+				if w.ServerTTL != 0 {
+					h.ttl.add(w.ServerTTL)
+				}
+				if w.RefusedTTL != 0 {
+					h.refused.merge(Refused{Count: 1, First: Time(eventTime(f, f.Close.Reset.Frame)), TTL: HostTTL{Value: w.RefusedTTL, Flows: 1}})
+				}
 			}
 		}
 	}
@@ -283,6 +293,14 @@ func (b *summaryBuilder) Summary() *Summary {
 			hl.Bounds = intersectBound(hl.Bounds, x)
 		}
 		hl.PathIdle = slices.Clone(h.pathIdle)
+		if h.ttl.Flows > 0 {
+			t := h.ttl
+			hl.TTL = &t
+		}
+		if h.refused.Count > 0 {
+			r := h.refused
+			hl.Refused = &r
+		}
 		hl.TimeWait.Limit, hl.TimeWait.LimitFrom = b.limit(host, SysMaxTwBuckets, defaultMaxTwBuckets)
 		hl.Orphans.Limit, hl.Orphans.LimitFrom = b.limit(host, SysMaxOrphans, defaultMaxOrphans)
 		s.Hosts = append(s.Hosts, hl)
@@ -381,6 +399,12 @@ func (s *Summary) Merge(o *Summary) {
 		for _, x := range oh.PathIdle {
 			h.PathIdle = mergePathIdle(h.PathIdle, x)
 		}
+		if oh.TTL != nil {
+			h.TTL = mergedCopy(h.TTL, *oh.TTL)
+		}
+		if oh.Refused != nil {
+			h.Refused = mergedCopy(h.Refused, *oh.Refused)
+		}
 		mergeLimit(&h.TimeWait, oh.TimeWait)
 		mergeLimit(&h.Orphans, oh.Orphans)
 	}
@@ -395,6 +419,20 @@ func (s *Summary) Merge(o *Summary) {
 		mergeLimit(&s.Ports[i].TimeWait, op.TimeWait)
 	}
 	s.derive()
+}
+
+// mergedCopy returns a new value holding *dst (the zero value when nil)
+// with o merged into it; *dst is left as it was.
+func mergedCopy[T any, P interface {
+	*T
+	merge(T)
+}](dst *T, o T) *T {
+	var t T
+	if dst != nil {
+		t = *dst
+	}
+	P(&t).merge(o)
+	return &t
 }
 
 // addCounts adds src's counts to *dst.

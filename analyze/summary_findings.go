@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -51,6 +52,9 @@ func hostFindings(h *HostLoad) []Finding {
 		if f, ok := pathIdleFinding(h.Host, p); ok {
 			out = append(out, f)
 		}
+	}
+	if f, ok := refusedOnPath(h); ok {
+		out = append(out, f)
 	}
 	if f, ok := limitFinding(h.Host, h.Orphans, CodeOrphanReset, SysMaxOrphans, "orphans", "close() resets connections instead of closing them", "raise it (and tcp_mem), or find what piles up orphans"); ok {
 		out = append(out, f)
@@ -158,4 +162,34 @@ func forgot(n int, one, many string, secs float64, at Time) string {
 		return fmt.Sprintf("it "+many+" after a silence, the shortest %s (at %s)", n, FormatSeconds(secs), clock(at))
 	}
 	return fmt.Sprintf("it %s after %s of silence (at %s)", one, FormatSeconds(secs), clock(at))
+}
+
+// refusedOnPath: the RSTs that refused SYNs to the host arrived with a
+// TTL (hop limit) none of the host's own segments, in the connections it
+// accepted, arrived with: a host's kernel gives its reply-RSTs its
+// sockets' TTL, so a device on the path refused them, and the host may
+// well have been listening.
+func refusedOnPath(h *HostLoad) (Finding, bool) {
+	r, t := h.Refused, h.TTL
+	if r == nil || t == nil || r.TTL.Varied || t.Varied || r.TTL.Value == t.Value {
+		return Finding{}, false
+	}
+	ttl := "TTL"
+	if a, err := netip.ParseAddr(h.Host); err == nil && !a.Unmap().Is4() {
+		ttl = "hop limit"
+	}
+	refused := "the RST that refused a connection"
+	if r.Count > 1 {
+		refused = fmt.Sprintf("the RSTs that refused %d connections", r.Count)
+	}
+	accepted := "the connection it accepted"
+	if t.Flows > 1 {
+		accepted = fmt.Sprintf("the %d connections it accepted", t.Flows)
+	}
+	return Finding{
+		Code: CodeRstMiddlebox, Severity: Warning, Host: h.Host, At: r.First,
+		Advice: "read the policy of the device on the path for those ports (a REJECT rule, a load balancer's backends) before restarting the service",
+		Message: fmt.Sprintf("%s to %s (connection-refused, the first at %s) arrived with %s %d, where %s's own segments in %s arrived with %d%s: a device on the path refused them — a firewall's REJECT with tcp-reset, a load balancer with no backend — not %s's kernel, which may well have been listening",
+			refused, h.Host, clock(r.First), ttl, r.TTL.Value, h.Host, accepted, t.Value, hopsApart(int(r.TTL.Value), int(t.Value)), h.Host),
+	}, true
 }

@@ -290,7 +290,68 @@ type HostLoad struct {
 	// or one went unanswered (no-answer-after-idle), and the longest one
 	// a flow went through and lived on.
 	PathIdle []PathIdle `json:"path_idle,omitempty"`
-	Series   HostSeries `json:"series"`
+	// TTL is what the host's segments as a server (RSTs aside) arrived
+	// with; Refused the RSTs in its name that refused SYNs to it
+	// (connection-refused). When those came with another TTL than all of
+	// its own segments, a device on the path made them.
+	TTL     *HostTTL   `json:"ttl,omitempty"`
+	Refused *Refused   `json:"refused,omitempty"`
+	Series  HostSeries `json:"series"`
+}
+
+// HostTTL is the TTL (IPv6 hop limit) a host's segments arrived with in
+// Flows connections, each one whose segments all came with one TTL:
+// Value when it was the same in all of them (Varied false).
+type HostTTL struct {
+	Value  uint8 `json:"value,omitempty"`
+	Varied bool  `json:"varied"`
+	Flows  int   `json:"flows"`
+}
+
+// Refused counts connections whose SYN a RST in the host's name refused,
+// the first at First, with the TTL (hop limit) those RSTs arrived with
+// when they all had one.
+type Refused struct {
+	Count int     `json:"count"`
+	TTL   HostTTL `json:"ttl"`
+	First Time    `json:"first"`
+}
+
+// add counts one connection whose segments arrived with ttl.
+func (t *HostTTL) add(ttl uint8) {
+	if t.Flows > 0 && ttl != t.Value {
+		t.Varied = true
+	}
+	if !t.Varied {
+		t.Value = ttl
+	} else {
+		t.Value = 0
+	}
+	t.Flows++
+}
+
+// merge folds o into t.
+func (t *HostTTL) merge(o HostTTL) {
+	switch {
+	case o.Flows == 0:
+	case t.Flows == 0:
+		*t = o
+	default:
+		t.Varied = t.Varied || o.Varied || t.Value != o.Value
+		if t.Varied {
+			t.Value = 0
+		}
+		t.Flows += o.Flows
+	}
+}
+
+// merge folds o into r.
+func (r *Refused) merge(o Refused) {
+	if r.Count == 0 || o.First < r.First {
+		r.First = o.First
+	}
+	r.Count += o.Count
+	r.TTL.merge(o.TTL)
 }
 
 // PathIdle is one conntrack state's entry of HostLoad.PathIdle: the
