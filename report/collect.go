@@ -394,7 +394,8 @@ func (c *Collector) knobs(codes []codeDigest, s *analyze.Summary) []knobDigest {
 // governs last. Those are listed only when they are warnings or errors
 // (an application's bug, not a capture caveat). The summary's findings
 // join the row of the knob they name, or add one after the diagnoses'
-// knobs.
+// knobs; those of a device on the path that name none share a row of
+// their own.
 func knobRows(codes []codeDigest, s *analyze.Summary) []knobDigest {
 	var out []knobDigest
 	index := map[string]int{}
@@ -413,11 +414,17 @@ func knobRows(codes []codeDigest, s *analyze.Summary) []knobDigest {
 		}
 	}
 	for _, f := range findings(s) {
-		i, ok := index[f.Sysctl]
+		// A device's finding that names no knob is not the
+		// application's: it gets a row of its own.
+		key, path := f.Sysctl, f.Sysctl == "" && onPath(f.Code)
+		if path {
+			key = "\x00path"
+		}
+		i, ok := index[key]
 		if !ok {
 			i = len(out)
-			index[f.Sysctl] = i
-			out = append(out, knobDigest{Sysctl: f.Sysctl})
+			index[key] = i
+			out = append(out, knobDigest{Sysctl: f.Sysctl, Path: path})
 		}
 		out[i].Findings = append(out[i].Findings, f)
 	}
@@ -425,7 +432,7 @@ func knobRows(codes []codeDigest, s *analyze.Summary) []knobDigest {
 }
 
 // knobsDone adds the findings' advice and hosts to the rows' own, bounds
-// the hosts, and puts the row of no knob last.
+// the hosts, and puts the application's row last.
 func knobsDone(out []knobDigest) []knobDigest {
 	for i := range out {
 		k := &out[i]
@@ -442,7 +449,7 @@ func knobsDone(out []knobDigest) []knobDigest {
 		}
 	}
 	slices.SortStableFunc(out, func(a, b knobDigest) int {
-		return cmp.Compare(boolRank(a.Sysctl == ""), boolRank(b.Sysctl == ""))
+		return cmp.Compare(boolRank(a.Sysctl == "" && !a.Path), boolRank(b.Sysctl == "" && !b.Path))
 	})
 	return out
 }

@@ -229,7 +229,7 @@ func (m *mdReport) knobTable(v *view) {
 	b.WriteString("| sysctl | seen | flows | direction | confirm on the host |\n")
 	b.WriteString("|---|---|--:|---|---|")
 	for _, k := range ks {
-		name := "none (application)"
+		name := k.label()
 		if k.Sysctl != "" {
 			name = code(k.Sysctl)
 		}

@@ -115,6 +115,7 @@ type flowCheck struct {
 // a row of the Markdown sysctl table.
 type knobDigest struct {
 	Sysctl  string       // "" for diagnoses no knob governs
+	Path    bool         // no knob either: findings of a device on the path, apart from the application's
 	Codes   []codeDigest // the codes attributed to it, worst first
 	Flows   int          // distinct flows
 	Advice  []string     // distinct Diagnosis.Advice and Finding.Advice values
@@ -619,3 +620,15 @@ func frameList(frames []uint64, frame func(uint64) string) string {
 
 // endpoints renders "client → server".
 func endpoints(f *analyze.Flow) string { return f.Client + " → " + f.Server }
+
+// label names the knob of row k: its sysctl (or socket option), or what
+// governs the row when no knob does.
+func (k knobDigest) label() string {
+	switch {
+	case k.Sysctl != "":
+		return k.Sysctl
+	case k.Path:
+		return "none (a device's policy on the path)"
+	}
+	return "none (application)"
+}
