@@ -326,14 +326,14 @@ func TestSummaryManyConnections(t *testing.T) {
 func TestSummaryMergesShards(t *testing.T) {
 	dir := testenv.Lab(t)
 	var all []flows.Segment
-	for _, name := range []string{"many-connections.pcapng", "fin-never-acked-orphan-retries-1.pcap", "tw-reuse-ephemeral.pcap", "rst-middlebox-idle.pcap", "no-answer-after-idle.pcap", "close-wait-long.pcapng"} {
+	// The newest captures, moved back a year: one that ended the whole
+	// would end one shard alone and cut the other's last TIME_WAIT short.
+	back := map[string]int64{"no-answer-after-idle.pcap": 365, "rst-middlebox-refused.pcap": 366}
+	for _, name := range []string{"many-connections.pcapng", "fin-never-acked-orphan-retries-1.pcap", "tw-reuse-ephemeral.pcap", "rst-middlebox-idle.pcap", "no-answer-after-idle.pcap", "rst-middlebox-refused.pcap", "close-wait-long.pcapng"} {
 		_, segs := frameTimes(t, filepath.Join(dir, name))
-		if name == "no-answer-after-idle.pcap" {
-			// The newest capture, moved a year back: one that ended the
-			// whole would end one shard alone and cut the other's last
-			// TIME_WAIT short.
+		if days := back[name]; days > 0 {
 			for i := range segs {
-				segs[i].Time -= 365 * 86400e9
+				segs[i].Time -= days * 86400e9
 			}
 		}
 		all = append(all, segs...)
@@ -360,7 +360,8 @@ func TestSummaryMergesShards(t *testing.T) {
 	pathIdle := slices.ContainsFunc(whole.Hosts, func(h HostLoad) bool {
 		return slices.ContainsFunc(h.PathIdle, func(p PathIdle) bool { return p.Resets > 0 && p.Drops > 0 && p.SurvivedStart != 0 })
 	})
-	if len(whole.Hosts) == 0 || whole.FinRetransmissions.Max == 0 || whole.ReuseGaps.Count == 0 || !pathIdle {
+	refused := slices.ContainsFunc(whole.Hosts, func(h HostLoad) bool { return h.Refused != nil && h.TTL != nil })
+	if len(whole.Hosts) == 0 || whole.FinRetransmissions.Max == 0 || whole.ReuseGaps.Count == 0 || !pathIdle || !refused {
 		t.Errorf("the merge test covers too little: %+v", whole)
 	}
 }

@@ -91,3 +91,22 @@ func onPathRow(t *testing.T, res *analyze.Result) string {
 	}
 	return row
 }
+
+// TestMiddleboxRefused: a SYN a router refused in the server's name (the
+// lab's rst-middlebox-refused, whose first connection the server
+// accepted) is said to be the device's, with the device's policy in a
+// row of its own apart from the application's.
+func TestMiddleboxRefused(t *testing.T) {
+	res := labResult(t, "rst-middlebox-refused.pcap")
+	md := renderMarkdown(t, res, Options{})
+	for _, want := range []string{
+		"arrived with TTL 64, where 198.51.100.80's own segments in the connection it accepted arrived with 63 (1 hop nearer the capture point): a device on the path refused them",
+		"\n| none (a device's policy on the path) | `rst-middlebox` on the path to `198.51.100.80` at ",
+		"| on the device on the path: `conntrack -L -p tcp",
+		"\n| none (application) | `connection-refused` (1 flow, e.g. flow 2): the SYN was refused | 1 | leave the sysctls; start the service or connect to the right port, or find the firewall rule that refuses it | on `198.51.100.80`: `ss -ltn` |\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown report lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -127,6 +127,51 @@ func middleboxReject() *scenario {
 	}
 }
 
+func middleboxRefused() *scenario {
+	return &scenario{
+		name: "rst-middlebox-refused",
+		summary: "a router between the two REJECTs every second SYN with tcp-reset: the client's first connection is " +
+			"accepted, its second refused in the server's name while the server listens",
+		desc: "A Linux router joins the two ends; its FORWARD chain REJECTs, with tcp-reset, every second SYN it sees " +
+			"(iptables' statistic match, nth 2). The client's first connection exchanges 100 bytes each way and closes " +
+			"(client first); its second SYN is answered by the router with [R.] from the server's address, and connect() " +
+			"fails with ECONNREFUSED, while the server's listener, which never saw that SYN, listens on. Default " +
+			"sysctls; captured at the client, where the server's segments arrive with TTL 63 and the router's RST with 64.",
+		vantage: vantageClient,
+		framing: frameEthernet,
+		forward: []string{"-p", "tcp", "--syn", "-m", "statistic", "--mode", "nth", "--every", "2", "--packet", "1", "-j", "REJECT", "--reject-with", "tcp-reset"},
+		notes: []string{"The RST that refused the second connection was made by the router's REJECT target, not by the " +
+			"server's kernel: only the TTL tells them apart, against the server's segments in the first connection."},
+		run: func(e *env) {
+			ln := e.listen()
+			c, s := exchange(e, ln, 100, 100)
+			c.close()
+			passiveClose(e, s, 50*time.Millisecond)
+			e.gone(sideServer, "LAST-ACK", 5*time.Second)
+			e.connectRefused(serverPort)
+		},
+		check: func(w *wire) error {
+			fs, err := w.flows(2)
+			if err != nil {
+				return err
+			}
+			fs[0].kind(analyze.FourWay).initiator(analyze.Client).reset("", "").diags()
+			c := fs[1].kind(analyze.Rejected).handshake(analyze.HandshakeSynOnly).initiator(analyze.Server).
+				reset("server", analyze.CauseRefused).diags(analyze.CodeConnectionRefused).
+				states(rc, "SYN_SENT", "CLOSED").states(rs)
+			if r := c.fl.inc.rst; r == nil || r.ttl != 64 || r.ts || r.ipid > 0 {
+				c.failf("the refusing RST is not the router's (TTL 64, no TS, IP ID 0): %v", r)
+			}
+			for _, f := range fs[0].fl.inc.frames {
+				if fs[0].fl.inc.role(f) == rs && f.ttl != 63 {
+					fs[0].failf("server segment with TTL %d, want 63 (one router hop): %v", f.ttl, f)
+				}
+			}
+			return errors.Join(fs[0].err(), c.err())
+		},
+	}
+}
+
 // dropAfterIdle is a scenario in which a router between the two, whose
 // conntrack forgets an established connection after 2 s and drops the
 // segments it then finds INVALID, lets a first connection live through a

@@ -319,6 +319,7 @@ func scenarios() []*scenario {
 		middleboxIdleReset(),
 		middleboxCloseWait(),
 		ipv6(middleboxReject(), frameEthernet, vantageClient, ""),
+		middleboxRefused(),
 		dropAfterIdle("no-answer-after-idle", false),
 		dropAfterIdle("no-answer-after-idle-fin", true),
 	}
