@@ -64,10 +64,15 @@ func TestMiddleboxDrop(t *testing.T) {
 		"✖ no-answer-after-idle · client\n",
 		"after 3.5s of silence the client sent 100 bytes",
 		"a device on the path to 198.51.100.80 forgets connections\n                  conntrack holds in ESTABLISHED after between 1.2s and 3.5s\n",
+		// -v writes the finding whole, with its advice.
+		"1.2s silent and lived on\n                  advice: raise the device's idle timeout",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text report lacks %q:\n%s", want, text)
 		}
+	}
+	if short := render(t, res, Options{}); strings.Contains(short, "lived on") || strings.Contains(short, "advice: raise") {
+		t.Errorf("without -v the finding is not clipped:\n%s", short)
 	}
 	if row := onPathRow(t, res); !strings.Contains(row, "`no-answer-after-idle` on the path to `198.51.100.80` at ") {
 		t.Errorf("knob row %q: want the finding on the path to the server", row)

@@ -38,8 +38,9 @@ func (c *Collector) Text(w io.Writer, res *analyze.Result) error {
 	}
 	v := c.view(res)
 	t := &textReport{
-		st:    newStyles(newRenderer(w, opt.Color)),
-		width: textWidth(w, opt),
+		st:      newStyles(newRenderer(w, opt.Color)),
+		width:   textWidth(w, opt),
+		verbose: opt.Verbose,
 	}
 	t.header(v)
 	if opt.FlowID != 0 {
@@ -65,6 +66,18 @@ type textReport struct {
 	st    *styles
 	width int
 	out   strings.Builder
+	// verbose: the findings, and what the capture implies of a knob's
+	// value, are written whole, the findings with their advice.
+	verbose bool
+}
+
+// conclusionLines bounds the lines of a finding, or of what the capture
+// implies of a knob's value: none with -v.
+func (t *textReport) conclusionLines() int {
+	if t.verbose {
+		return 0
+	}
+	return maxConclusionLines
 }
 
 // line collects one output line twice: as plain text, to measure it, and
@@ -351,7 +364,7 @@ func (t *textReport) diagnoses(codes []codeDigest, s *analyze.Summary) {
 		t.emit(l)
 		bounds := hostBounds(c, s)
 		for _, b := range bounds {
-			t.wrappedClip(indent+2, t.st.dim, b, maxConclusionLines)
+			t.wrappedClip(indent+2, t.st.dim, b, t.conclusionLines())
 		}
 		if len(bounds) == 0 && c.Example != nil && c.Message != "" && c.Severity.Rank() >= analyze.Warning.Rank() {
 			t.wrappedClip(indent+2, t.st.dim, fmt.Sprintf("e.g. flow %d: %s", c.Example.ID, c.Message), maxExampleLines)
@@ -391,17 +404,24 @@ func hostBounds(c codeDigest, s *analyze.Summary) []string {
 }
 
 // findings writes the summary's findings, worst first: code, host and
-// sysctl, then the message.
+// sysctl, then the message (clipped, and only the first maxFindings of
+// them, unless verbose, which adds the advice).
 func (t *textReport) findings(fs []analyze.Finding) {
 	indent := 2 + labelWidth
-	rest := len(fs) - maxFindings
-	fs = fs[:min(len(fs), maxFindings)]
+	rest := 0
+	if !t.verbose {
+		rest = len(fs) - maxFindings
+		fs = fs[:min(len(fs), maxFindings)]
+	}
 	for i, f := range fs {
 		l := t.lead(i, "findings").
 			add(t.st.sev(f.Severity), severityMark(f.Severity)).text(" ").
 			add(t.st.code, f.Code).text(" · " + f.Host)
 		t.emit(t.knobAfter(l, indent+2, f.Sysctl))
-		t.wrappedClip(indent+2, t.st.dim, f.Message, maxConclusionLines)
+		t.wrappedClip(indent+2, t.st.dim, f.Message, t.conclusionLines())
+		if t.verbose && f.Advice != "" {
+			t.wrappedClip(indent+2, t.st.dim, "advice: "+f.Advice, 0)
+		}
 	}
 	if rest > 0 {
 		t.emit(t.newLine().text(strings.Repeat(" ", indent)).add(t.st.dim, "and "+more(rest, "finding", "findings")+"; --format markdown lists them all"))
@@ -562,7 +582,7 @@ func (t *textReport) table(v *view, o Options) {
 	}
 	if !o.Verbose {
 		t.blank()
-		t.emit(t.newLine().add(t.st.dim, "  -v shows every listed flow's states and ladder; --flow ID one flow's"))
+		t.emit(t.newLine().add(t.st.dim, "  -v shows findings whole and each listed flow's ladder; --flow ID one flow's"))
 	}
 }
 

@@ -39,7 +39,8 @@ Flags:
     -f, --format FORMAT   text (default), json, jsonl, markdown or html
     -o, --output FILE     write the report to FILE instead of standard output
         --color WHEN      auto (default), always or never; NO_COLOR is honoured
-    -v, --verbose         text: show each listed flow's states and ladder
+    -v, --verbose         text: show each listed flow's states and ladder, and
+                          the findings whole
         --flow ID         show only flow ID, in detail
         --only WHICH      anomalies (default for text, markdown, html) or all
         --top N           markdown/html: flows shown in detail (default 5)
