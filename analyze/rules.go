@@ -35,6 +35,7 @@ var flowRules = []struct {
 	{CodeKeepaliveReset, keepaliveReset},
 	{CodeListenOverflow, listenOverflow},
 	{CodeConnectionRefused, connectionRefused},
+	{CodeSynUnanswered, synUnanswered},
 	{CodeRstMiddlebox, rstMiddlebox},
 	{CodeNoAnswerAfterIdle, noAnswerAfterIdle},
 	{CodeTimeWaitReuse, timeWaitReuse},

@@ -238,6 +238,16 @@ var ruleBook = []RuleInfo{
 		Kernel:  "—",
 	},
 	{
+		Code: CodeSynUnanswered, Title: "the SYN was never answered", Severity: Warning,
+		Sysctl: SysSynRetries, Also: []string{"net.ipv4.tcp_syn_linear_timeouts", "TCP_SYNCNT", "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_syncookies"},
+		Default: "6 (about 127 s of exponential backoff from a 1 s RTO); tcp_syn_linear_timeouts 4 on kernels that have it",
+		Raise:   "connect() keeps retrying longer before ETIMEDOUT",
+		Lower:   "connect() fails sooner; nothing changes why the SYN went unanswered",
+		Meaning: "The client retransmitted its SYN and nothing came back, not even a RST: the SYN, or the answer, was dropped. A firewall that DROPs instead of REJECTing, a server host that is down or unreachable, or a listener whose SYN queue overflowed (tcp_max_syn_backlog with tcp_syncookies off) all look like this; a listening host that is up answers with a SYN-ACK, a closed port with a RST. connect() fails with ETIMEDOUT once tcp_syn_retries retransmissions (TCP_SYNCNT per socket) are spent; kernels with tcp_syn_linear_timeouts send the first ones 1 s apart (in the lab, tcp_syn_retries 2 with it at 4 gave 6 SYNs 1 s apart), and the application's own connect timeout often ends it sooner. The knob is the client's, but the cause is on the path or at the server.",
+		Confirm: []string{"sysctl net.ipv4.tcp_syn_retries net.ipv4.tcp_syn_linear_timeouts", "nstat -az TcpExtListenDrops TcpExtListenOverflows TcpExtTCPReqQFullDrop   # on the server", "iptables -S | grep -i drop   # on the server and the firewalls between"},
+		Kernel:  "—",
+	},
+	{
 		Code: CodeTimeWaitReuse, Title: "a 4-tuple was reused inside a TIME_WAIT", Severity: Info,
 		Sysctl: SysTwReuse, Also: []string{SysTwReuseDelay, SysTimestamps},
 		Default: "2 (loopback only); tcp_tw_reuse_delay 1000 ms; tcp_timestamps 1",

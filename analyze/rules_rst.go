@@ -242,3 +242,40 @@ func conntrackState(c *flows.Conn, end uint64) uint8 {
 	}
 	return 4
 }
+
+// synUnanswered: the client retransmitted its SYN and nothing came back,
+// not even a RST. connect() fails with ETIMEDOUT once tcp_syn_retries
+// retransmissions are spent, or at the application's own timeout.
+func synUnanswered(c *ruleCtx) {
+	conn := c.conn()
+	cl, sv := &conn.Dir[flows.FromClient], &conn.Dir[flows.FromServer]
+	if cl.SYNCount < 2 || sv.Packets > 0 || conn.HandshakeDone {
+		return
+	}
+	var syns []flows.Mark
+	for i := range conn.Events {
+		if e := &conn.Events[i]; e.Dir == flows.FromClient && e.Why&flows.WhySYN != 0 {
+			syns = append(syns, e.Mark())
+		}
+	}
+	if len(syns) == 0 {
+		return
+	}
+	// The events keep the first SYNs only; the last is SYNLast.
+	var gaps []string
+	for i := 1; i < len(syns); i++ {
+		gaps = append(gaps, "+"+dur(syns[0].Time, syns[i].Time))
+	}
+	if last := cl.SYNLast; last.Frame > syns[len(syns)-1].Frame {
+		if int(cl.SYNCount) > len(syns)+1 {
+			gaps = append(gaps, "…")
+		}
+		gaps = append(gaps, "+"+dur(syns[0].Time, last.Time))
+		syns = append(syns, last)
+	}
+	c.add(CodeSynUnanswered, flows.FromClient, SysSynRetries,
+		"find what drops the SYN (a firewall's DROP rule, the server's state, its listen queue: nstat TcpExtListenDrops); lowering tcp_syn_retries, or a connect timeout in the application, only makes the failure come sooner",
+		markFrames(syns...),
+		"the client sent its SYN %s over %s (%s) and nothing answered it, not even a RST: a firewall that drops rather than rejects it, a server host that is down or unreachable, or a listener whose SYN queue was full (tcp_max_syn_backlog, with tcp_syncookies off). connect() fails with ETIMEDOUT once tcp_syn_retries retransmissions are spent (6 by default: about 127s; tcp_syn_linear_timeouts sends the first ones 1s apart), or sooner at the application's own connect timeout",
+		times(int(cl.SYNCount)), dur(syns[0].Time, syns[len(syns)-1].Time), strings.Join(gaps, ", "))
+}

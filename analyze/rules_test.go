@@ -68,6 +68,14 @@ func finRetransmissions(w *wire, x int, offsets ...float64) int {
 	return fin
 }
 
+// synSeries sends the client's SYN n times, 1 s apart.
+func synSeries(w *wire, n int) {
+	syn := w.send(cli, "S", 0)
+	for range n - 1 {
+		w.again(syn, 1)
+	}
+}
+
 // runOpts analyses segments with options.
 func runOpts(t *testing.T, segs []flows.Segment, opts Options) *Result {
 	t.Helper()
@@ -235,6 +243,56 @@ func TestRules(t *testing.T) {
 				w.send(cli, ".", 0, gap(30))
 				w.send(cli, ".", 0, gap(2))
 			},
+		},
+		{
+			name: "SYN retransmitted, never answered",
+			bare: true,
+			build: func(w *wire) {
+				syn := w.send(cli, "S", 0)
+				w.again(syn, 1)
+				w.again(syn, 2)
+			},
+			want: []string{"syn-unanswered net.ipv4.tcp_syn_retries client"},
+			says: map[string][]string{CodeSynUnanswered: {"the client sent its SYN 3 times over 3.0s (+1.0s, +3.0s) and nothing answered it, not even a RST", "ETIMEDOUT"}},
+		},
+		{
+			name:  "more SYNs than the events keep: the last one still counts",
+			bare:  true,
+			build: func(w *wire) { synSeries(w, 6) },
+			want:  []string{"syn-unanswered net.ipv4.tcp_syn_retries client"},
+			says:  map[string][]string{CodeSynUnanswered: {"6 times over 5.0s (+1.0s, +2.0s, +3.0s, …, +5.0s)"}},
+		},
+		{
+			name:   "more SYN retransmissions than the client's settings allow",
+			bare:   true,
+			build:  func(w *wire) { synSeries(w, 6) },
+			sys:    map[string]string{SysSynRetries: "2", "net.ipv4.tcp_syn_linear_timeouts": "0"},
+			want:   []string{"syn-unanswered net.ipv4.tcp_syn_retries client"},
+			says:   map[string][]string{CodeSynUnanswered: {"retransmitted its SYN 5 times, more than it allows: the socket set TCP_SYNCNT"}},
+			checks: map[string][]string{CodeSynUnanswered: {SysSynRetries + "=false"}},
+		},
+		{
+			name:   "SYN retransmissions the client's settings allow",
+			bare:   true,
+			build:  func(w *wire) { synSeries(w, 6) },
+			sys:    map[string]string{SysSynRetries: "2"},
+			want:   []string{"syn-unanswered net.ipv4.tcp_syn_retries client"},
+			checks: map[string][]string{CodeSynUnanswered: {SysSynRetries + "=true"}},
+		},
+		{
+			name: "SYN retransmitted, then answered",
+			bare: true,
+			build: func(w *wire) {
+				syn := w.send(cli, "S", 0)
+				w.again(syn, 1)
+				w.send(srv, "S.", 0)
+				w.send(cli, ".", 0)
+			},
+		},
+		{
+			name:  "one SYN, and the capture ends",
+			bare:  true,
+			build: func(w *wire) { w.send(cli, "S", 0) },
 		},
 		{
 			name: "keepalive probes unanswered, then the prober's RST",

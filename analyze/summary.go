@@ -79,7 +79,7 @@ func (b *summaryBuilder) Add(f *Flow) {
 	f.Wire = nil
 	addr := flowAddrs(f, w)
 	b.paws.check(f, &addr, w)
-	checkSettings(f, &addr, b.sys)
+	checkSettings(f, &addr, b.sys, w)
 
 	s := &b.s
 	s.Flows++

@@ -42,11 +42,13 @@ var settingCheckers = map[string]func(k *checker){
 	CodeListenOverflow:       checkAbortOnOverflow,
 	CodeKeepaliveReset:       checkKeepalive,
 	CodePawsNat:              checkTwRecycle,
+	CodeSynUnanswered:        checkSynRetries,
 }
 
 // checkSettings compares f's diagnoses with the settings of the hosts
-// they are about; addr holds f's client and server addresses.
-func checkSettings(f *Flow, addr *[2]netip.AddrPort, sys Sysctls) {
+// they are about; addr holds f's client and server addresses, w its wire
+// facts (nil when the flow has none).
+func checkSettings(f *Flow, addr *[2]netip.AddrPort, sys Sysctls, w *WireFacts) {
 	if sys.Empty() {
 		return
 	}
@@ -64,7 +66,7 @@ func checkSettings(f *Flow, addr *[2]netip.AddrPort, sys Sysctls) {
 		if a.IsValid() {
 			host = a.String()
 		}
-		fn(&checker{f: f, d: d, sys: sys, host: host, client: addr[flows.FromClient]})
+		fn(&checker{f: f, d: d, sys: sys, host: host, client: addr[flows.FromClient], w: w})
 	}
 }
 
@@ -76,6 +78,8 @@ type checker struct {
 	host string
 	// client is the flow's client address.
 	client netip.AddrPort
+	// w holds the flow's wire facts, or is nil.
+	w *WireFacts
 }
 
 // note records the comparison with key and adds what it shows to the
@@ -313,4 +317,38 @@ func checkTwRecycle(k *checker) {
 	if !matched {
 		k.d.Sysctl = ""
 	}
+}
+
+// maxSynLinear is the most retransmissions tcp_syn_linear_timeouts adds
+// to tcp_syn_retries where the settings do not give it: its default.
+const maxSynLinear = 4
+
+// checkSynRetries compares the client's SYN retransmissions with
+// tcp_syn_retries: a series may stop sooner (the application's connect
+// timeout, or the end of the capture), but not go on past what the
+// kernel allows, tcp_syn_retries plus, on kernels that have it,
+// tcp_syn_linear_timeouts (in the lab, 2 and 4 gave 5 retransmissions).
+func checkSynRetries(k *checker) {
+	n, ok := k.sys.Int(SysSynRetries)
+	if !ok || k.w == nil {
+		return
+	}
+	linear, known := k.sys.Int("net.ipv4.tcp_syn_linear_timeouts")
+	if !known {
+		linear = maxSynLinear
+	}
+	sent := int64(k.w.SYNs) - 1
+	if sent <= n+linear {
+		k.note(SysSynRetries, true, "%s fits it", retransmissions(sent))
+		return
+	}
+	k.note(SysSynRetries, false, "yet the client retransmitted its SYN %d times, more than it allows: the socket set TCP_SYNCNT, or these settings are not the client's", sent)
+}
+
+// retransmissions says "1 retransmission" or "n retransmissions".
+func retransmissions(n int64) string {
+	if n == 1 {
+		return "1 retransmission"
+	}
+	return fmt.Sprintf("%d retransmissions", n)
 }

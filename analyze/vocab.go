@@ -88,6 +88,9 @@ const (
 	CodeListenOverflow = "listen-overflow"
 	// SYN answered by RST (nothing listening). No sysctl.
 	CodeConnectionRefused = "connection-refused"
+	// SYN retransmitted, never answered: connect() times out after
+	// net.ipv4.tcp_syn_retries.
+	CodeSynUnanswered = "syn-unanswered"
 	// A RST made by a device on the path, not by the host whose address
 	// it bears (its TTL differs): after a silence,
 	// net.netfilter.nf_conntrack_tcp_timeout_established on a Linux

@@ -1,13 +1,15 @@
 package main
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/teardown/teardown/analyze"
 )
 
-// Scenarios beyond the close itself: TCP_LINGER2 < 0, a refused SYN, and
-// a capture that joins a connection after its handshake.
+// Scenarios beyond the close itself: TCP_LINGER2 < 0, a refused SYN, an
+// unanswered one, and a capture that joins a connection after its
+// handshake.
 
 func linger2Negative() *scenario {
 	return &scenario{
@@ -48,6 +50,32 @@ func connectionRefused() *scenario {
 			return c.kind(analyze.Rejected).handshake(analyze.HandshakeSynOnly).initiator(analyze.Server).
 				reset("server", analyze.CauseRefused).diags(analyze.CodeConnectionRefused).
 				states(rc, "SYN_SENT", "CLOSED").states(rs)
+		}),
+	}
+}
+
+func synUnanswered() *scenario {
+	return &scenario{
+		name:    "syn-unanswered",
+		summary: "the server drops every SYN: the client retransmits it until tcp_syn_retries = 2 runs out and connect() times out",
+		desc: "The server's INPUT chain drops SYNs to port 8080, where it listens. The client, with " +
+			"net.ipv4.tcp_syn_retries=2 (tcp_syn_linear_timeouts at its default), connects: its SYN is retransmitted, " +
+			"never answered, until the kernel gives up and connect() fails with ETIMEDOUT. Captured at the client.",
+		vantage:  vantageClient,
+		framing:  frameEthernet,
+		synRetry: true,
+		sysctls:  map[side]map[string]string{sideClient: {"net.ipv4.tcp_syn_retries": "2"}},
+		run: func(e *env) {
+			e.listen()
+			e.drop(sideServer, "--syn", "--dport", strconv.Itoa(serverPort))
+			e.connectTimedOut(30 * time.Second)
+		},
+		check: oneFlow(func(c *flowCheck) *flowCheck {
+			if n := c.fl.inc.synCount(); n < 3 {
+				c.failf("the client sent its SYN %d times, want a retransmitted series", n)
+			}
+			return c.kind(analyze.OpenAtEnd).handshake(analyze.HandshakeSynOnly).reset("", "").
+				diags(analyze.CodeSynUnanswered).states(rc, "SYN_SENT").states(rs)
 		}),
 	}
 }

@@ -310,6 +310,7 @@ func scenarios() []*scenario {
 		manyConnections(),
 		linger2Negative(),
 		connectionRefused(),
+		synUnanswered(),
 		captureStartsMidFlow(),
 		keepaliveReset(),
 		listenOverflow(),

@@ -126,6 +126,23 @@ func (e *env) connectRefused(port int) {
 	s.close()
 }
 
+// connectTimedOut connects a new client socket to the server and expects
+// connect() to fail with ETIMEDOUT within limit (SO_SNDTIMEO bounds the
+// wait: a connect() still in progress then is an error).
+func (e *env) connectTimedOut(limit time.Duration) {
+	s := e.newSock(sideClient)
+	tv := unix.NsecToTimeval(limit.Nanoseconds())
+	s.do("SO_SNDTIMEO", func() error { return unix.SetsockoptTimeval(s.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv) })
+	s.do("connect", func() error {
+		err := unix.Connect(s.fd, sockaddr(netip.AddrPortFrom(e.topo.serverIP, serverPort)))
+		if errors.Is(err, unix.ETIMEDOUT) {
+			return nil
+		}
+		return fmt.Errorf("connect to a server that drops SYNs: %v, want ETIMEDOUT within %v", err, limit)
+	})
+	s.close()
+}
+
 // dial connects a new client socket to the server. A non-zero port binds
 // the client to it first (with SO_REUSEADDR, as an application that pins
 // its source port does). opts run on the socket before connect.

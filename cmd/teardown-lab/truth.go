@@ -1022,6 +1022,9 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 	if in.assassinated() {
 		add(analyze.CodeTimeWaitAssassinated, "net.ipv4.tcp_rfc1337", 1-in.rstRole)
 	}
+	if in.synCount() >= 2 && !slices.ContainsFunc(in.frames, func(f *frame) bool { return in.role(f) == rs }) {
+		add(analyze.CodeSynUnanswered, "net.ipv4.tcp_syn_retries", rc)
+	}
 	if r, first := in.unansweredAfterIdle(); first != nil {
 		add(analyze.CodeNoAnswerAfterIdle, "net.netfilter.nf_conntrack_tcp_timeout_"+in.conntrackState(first), r)
 	}
