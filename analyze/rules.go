@@ -34,6 +34,7 @@ var flowRules = []struct {
 	{CodeRstDataAfterClose, rstDataAfterClose},
 	{CodeKeepaliveReset, keepaliveReset},
 	{CodeListenOverflow, listenOverflow},
+	{CodeAcceptQueueFull, acceptQueueFull},
 	{CodeConnectionRefused, connectionRefused},
 	{CodeSynUnanswered, synUnanswered},
 	{CodeRstMiddlebox, rstMiddlebox},

@@ -230,6 +230,16 @@ var ruleBook = []RuleInfo{
 		Kernel:  "row 18",
 	},
 	{
+		Code: CodeAcceptQueueFull, Title: "the listener ignored the handshake ACK: accept queue full", Severity: Warning,
+		Sysctl: SysSomaxconn, Also: []string{"listen() backlog", SysAbortOnOverflow, "net.ipv4.tcp_synack_retries"},
+		Default: "4096 (Linux 5.4 and later; 128 before); tcp_abort_on_overflow 0; tcp_synack_retries 5",
+		Raise:   "a larger listen() backlog can take effect (somaxconn caps it): bursts wait in the queue instead of in SYN-ACK retransmissions",
+		Lower:   "smaller backlogs: more connections wait on SYN-ACK retransmissions, or, past tcp_synack_retries, fail",
+		Meaning: "The server sent its SYN-ACK again after the client had acknowledged it: the listener ignored the handshake ACK. With tcp_abort_on_overflow = 0, the default, a listener whose accept queue is full drops that ACK (TcpExtListenOverflows) and keeps the request, retransmitting its SYN-ACK (1 s, 2 s, 4 s ... apart, up to tcp_synack_retries) until an ACK finds room; the client believes the connection is open meanwhile, and its first data waits too. The application accept()s too slowly for its listen() backlog, which net.core.somaxconn caps. A capture at the client cannot tell this from handshake ACKs lost on the way; one at the server can. With tcp_abort_on_overflow = 1 the listener resets instead (listen-overflow).",
+		Confirm: []string{"ss -ltn   # Recv-Q against Send-Q (the backlog)", "nstat -az TcpExtListenOverflows TcpExtListenDrops", "sysctl net.core.somaxconn net.ipv4.tcp_abort_on_overflow"},
+		Kernel:  "row 18",
+	},
+	{
 		Code: CodeConnectionRefused, Title: "the SYN was refused", Severity: Warning,
 		Raise:   "no sysctl governs it",
 		Lower:   "no sysctl governs it",

@@ -279,3 +279,60 @@ func synUnanswered(c *ruleCtx) {
 		"the client sent its SYN %s over %s (%s) and nothing answered it, not even a RST: a firewall that drops rather than rejects it, a server host that is down or unreachable, or a listener whose SYN queue was full (tcp_max_syn_backlog, with tcp_syncookies off). connect() fails with ETIMEDOUT once tcp_syn_retries retransmissions are spent (6 by default: about 127s; tcp_syn_linear_timeouts sends the first ones 1s apart), or sooner at the application's own connect timeout",
 		times(int(cl.SYNCount)), dur(syns[0].Time, syns[len(syns)-1].Time), strings.Join(gaps, ", "))
 }
+
+// acceptQueueFull: the server sent its SYN-ACK again after the client had
+// acknowledged it. With tcp_abort_on_overflow = 0 (the default) a
+// listener whose accept queue is full drops the handshake ACK and keeps
+// the request, retransmitting its SYN-ACK until an ACK finds room
+// (KERNEL.md row 18); the same wire comes from handshake ACKs lost on the
+// way to the server.
+func acceptQueueFull(c *ruleCtx) {
+	conn := c.conn()
+	cl, sv := &conn.Dir[flows.FromClient], &conn.Dir[flows.FromServer]
+	ack := cl.HandshakeAck
+	if sv.SYNCount < 2 || !ack.Seen() || sv.SYNLast.Frame < ack.Frame || sv.SYN.Frame > ack.Frame {
+		return
+	}
+	var again []flows.Mark
+	for i := range conn.Events {
+		if e := &conn.Events[i]; e.Dir == flows.FromServer && e.Why&flows.WhySYN != 0 && e.Frame > ack.Frame {
+			again = append(again, e.Mark())
+		}
+	}
+	if n := len(again); n == 0 || again[n-1] != sv.SYNLast {
+		again = append(again, sv.SYNLast)
+	}
+	then := "the capture shows no ACK after the last one"
+	if a := cl.HandshakeAckAfter; a.Seen() && a.Frame > sv.SYNLast.Frame {
+		then = fmt.Sprintf("the client's ACK of the last one (frame %d), %s after its first, ", a.Frame, dur(ack.Time, a.Time))
+		if sv.Packets > uint64(sv.SYNCount) {
+			then += "completed the connection"
+		} else {
+			then += "is the last the capture shows of it"
+		}
+	}
+	c.add(CodeAcceptQueueFull, flows.FromServer, SysSomaxconn,
+		"accept() faster, or raise the listen() backlog (and net.core.somaxconn, which caps it); tcp_abort_on_overflow = 1 would reset such connections instead",
+		append([]uint64{ack.Frame}, markFrames(again...)...),
+		"the client acknowledged the server's SYN-ACK (frame %d), yet the server sent its SYN-ACK again %s (%s, the first %s later): the listener ignored the handshake ACK. With tcp_abort_on_overflow = 0 (the default) that is what a full accept queue does: the application accept()s too slowly for its listen() backlog (capped by net.core.somaxconn; nstat TcpExtListenOverflows counts it), and the request waits for an ACK that finds room; %s. Handshake ACKs lost on the way to the server look the same from the client's side",
+		ack.Frame, times(len(again)), framesText(again), dur(ack.Time, again[0].Time), then)
+}
+
+// framesText lists marks' frames: "frame 7", "frames 7, 9 and 12".
+func framesText(ms []flows.Mark) string {
+	if len(ms) == 1 {
+		return fmt.Sprintf("frame %d", ms[0].Frame)
+	}
+	var b strings.Builder
+	b.WriteString("frames ")
+	for i, m := range ms {
+		switch {
+		case i == len(ms)-1:
+			b.WriteString(" and ")
+		case i > 0:
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d", m.Frame)
+	}
+	return b.String()
+}

@@ -280,6 +280,32 @@ func TestRules(t *testing.T) {
 			checks: map[string][]string{CodeSynUnanswered: {SysSynRetries + "=true"}},
 		},
 		{
+			name: "SYN-ACK sent again after the client acknowledged it: accept queue full",
+			bare: true,
+			build: func(w *wire) {
+				w.send(cli, "S", 0)   // 1
+				w.send(srv, "S.", 0)  // 2
+				w.send(cli, ".", 0)   // 3: dropped by the listener
+				w.again(2, 1)         // 4
+				w.again(3, 0.001)     // 5
+				w.again(2, 2)         // 6
+				w.again(3, 0.001)     // 7: finds room
+				w.send(srv, "P.", 10) // 8
+			},
+			want: []string{"accept-queue-full net.core.somaxconn server"},
+			says: map[string][]string{CodeAcceptQueueFull: {"the client acknowledged the server's SYN-ACK (frame 3), yet the server sent its SYN-ACK again twice (frames 4 and 6, the first 1.0s later)", "the client's ACK of the last one (frame 7), 3.0s after its first, completed the connection"}},
+		},
+		{
+			name: "SYN-ACK retransmitted before the client's ACK",
+			bare: true,
+			build: func(w *wire) {
+				w.send(cli, "S", 0)
+				w.send(srv, "S.", 0)
+				w.again(2, 1)
+				w.send(cli, ".", 0)
+			},
+		},
+		{
 			name: "SYN retransmitted, then answered",
 			bare: true,
 			build: func(w *wire) {

@@ -31,6 +31,7 @@ const (
 	SysLocalPortRange   = "net.ipv4.ip_local_port_range"
 	SysEarlyRetrans     = "net.ipv4.tcp_early_retrans"
 	SysSynRetries       = "net.ipv4.tcp_syn_retries"
+	SysSomaxconn        = "net.core.somaxconn"
 	SysCtEstablished    = "net.netfilter.nf_conntrack_tcp_timeout_established"
 	SysCtFinWait        = "net.netfilter.nf_conntrack_tcp_timeout_fin_wait"
 	SysCtCloseWait      = "net.netfilter.nf_conntrack_tcp_timeout_close_wait"

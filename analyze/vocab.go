@@ -86,6 +86,10 @@ const (
 	CodeKeepaliveReset = "keepalive-reset"
 	// Listen queue overflow reset: net.ipv4.tcp_abort_on_overflow.
 	CodeListenOverflow = "listen-overflow"
+	// The listener dropped the handshake ACK (accept queue full,
+	// tcp_abort_on_overflow = 0) and retransmitted its SYN-ACK:
+	// net.core.somaxconn and the listen() backlog.
+	CodeAcceptQueueFull = "accept-queue-full"
 	// SYN answered by RST (nothing listening). No sysctl.
 	CodeConnectionRefused = "connection-refused"
 	// SYN retransmitted, never answered: connect() times out after

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -175,6 +176,55 @@ func (e *env) acceptQueue(ln *sock, n int) {
 		}
 		return false, fmt.Errorf("no listener in ss -ltn: %s", out)
 	})
+}
+
+func acceptQueueFull() *scenario {
+	return &scenario{
+		name: "accept-queue-full",
+		summary: "listen() backlog 0, two connections: the handshake ACK of the one that completes second overflows the " +
+			"accept queue and is dropped, and the server retransmits its SYN-ACK until a later ACK finds room",
+		desc: "The server listens with backlog 0 (one connection may wait in the accept queue) and does not accept() " +
+			"at first. The client starts a first connection whose socket has TCP_DEFER_ACCEPT set, which makes a " +
+			"client hold its handshake ACK back 200 ms (TCP_DELACK_MAX), then, 20 ms later, a second one that " +
+			"completes at once and fills the accept queue. The first connection's ACK then overflows it: with " +
+			"net.ipv4.tcp_abort_on_overflow at its default 0 the listener drops that ACK (ListenOverflows) and " +
+			"retransmits its SYN-ACK, which the client acknowledges again, dropped again while the queue is full. " +
+			"2.5 s in, the server accept()s the second connection; the ACK that answers the next SYN-ACK completes the " +
+			"first. Neither carries data, and each client closes first. Captured at the server, where the client's " +
+			"ACKs are seen to arrive.",
+		vantage:  vantageServer,
+		framing:  frameEthernet,
+		attempts: 3,
+		run: func(e *env) {
+			ln := e.listenBacklog(0)
+			late := e.dialAsync(deferAccept(1))
+			e.sleep(20 * time.Millisecond)
+			first := e.dial(0)
+			e.acceptQueue(ln, 1)
+			e.sleep(2500 * time.Millisecond)
+			s1 := ln.accept()
+			e.acceptQueue(ln, 1)
+			s2 := ln.accept()
+			for _, p := range [][2]*sock{{first, s1}, {late, s2}} {
+				p[0].close()
+				passiveClose(e, p[1], 50*time.Millisecond)
+			}
+		},
+		check: func(w *wire) error {
+			cs, err := w.flows(2)
+			if err != nil {
+				return err
+			}
+			// Flows in the order of their first frame: the late one first.
+			cs[1].handshake(analyze.HandshakeComplete).initiator(analyze.Client).reset("", "").diags()
+			c := cs[0].handshake(analyze.HandshakeComplete).initiator(analyze.Client).reset("", "").
+				diags(analyze.CodeAcceptQueueFull)
+			if n := c.fl.inc.synAckAfterAck(); n < 1 {
+				return fmt.Errorf("%w: the second connection's SYN-ACK was not retransmitted after the client's ACK", errRetry)
+			}
+			return errors.Join(cs[1].err(), c.err())
+		},
+	}
 }
 
 func twRstIgnored() *scenario {

@@ -143,6 +143,26 @@ func (e *env) connectTimedOut(limit time.Duration) {
 	s.close()
 }
 
+// dialAsync starts connecting a new client socket to the server without
+// waiting for the handshake (a non-blocking connect()); the socket is
+// blocking again once it returns. opts run on the socket before connect.
+func (e *env) dialAsync(opts ...func(*sock)) *sock {
+	s := e.newSock(sideClient)
+	for _, o := range opts {
+		o(s)
+	}
+	s.do("O_NONBLOCK", func() error { return unix.SetNonblock(s.fd, true) })
+	s.do("connect", func() error {
+		err := unix.Connect(s.fd, sockaddr(netip.AddrPortFrom(e.topo.serverIP, serverPort)))
+		if err == nil || errors.Is(err, unix.EINPROGRESS) {
+			return nil
+		}
+		return err
+	})
+	s.do("O_NONBLOCK", func() error { return unix.SetNonblock(s.fd, false) })
+	return s
+}
+
 // dial connects a new client socket to the server. A non-zero port binds
 // the client to it first (with SO_REUSEADDR, as an application that pins
 // its source port does). opts run on the socket before connect.

@@ -106,9 +106,14 @@ type incarnation struct {
 	flow           *truthFlow
 
 	// derived
-	syn       *frame // the client's first SYN
-	synack    *frame
-	hsAck     *frame
+	syn    *frame // the client's first SYN
+	synack *frame
+	hsAck  *frame
+	// srvAck is the handshake ACK that established the server: hsAck,
+	// or, when the server sent its SYN-ACK again after it (a listener
+	// that dropped it: accept-queue-full), the client's first ACK after
+	// the last SYN-ACK; nil if none came.
+	srvAck    *frame
 	fins      [2][]*frame // per role: every FIN transmission
 	finEnd    [2]uint32   // ack value that covers the role's FIN
 	ackOfFin  [2]*frame   // peer segment that acknowledged the FIN and arrived
@@ -283,7 +288,20 @@ func (in *incarnation) handshake() {
 		}
 		if in.synack != nil && f.src == in.client && f.has(fACK) && !f.has(fSYN) && !f.has(fRST) && seqGE(f.ack, in.synack.seq+1) {
 			in.hsAck = f
-			return
+			break
+		}
+	}
+	in.srvAck = in.hsAck
+	if in.hsAck == nil {
+		return
+	}
+	for _, f := range in.frames {
+		switch {
+		case f.no <= in.hsAck.no:
+		case f.src == in.server && f.has(fSYN|fACK) && f.seq == in.synack.seq:
+			in.srvAck = nil // a SYN-ACK again: the ACK before it did not count
+		case in.srvAck == nil && f.src == in.client && f.has(fACK) && !f.has(fSYN) && !f.has(fRST) && seqGE(f.ack, in.synack.seq+1):
+			in.srvAck = f
 		}
 	}
 }
@@ -491,7 +509,7 @@ func (in *incarnation) simulate() {
 				set(rc, "ESTABLISHED", f, "")
 			}
 		}
-		if f == in.hsAck && !in.overflow {
+		if f == in.srvAck && !in.overflow {
 			set(rs, "ESTABLISHED", f, "")
 		}
 		if in.syn == nil && st[x] == "" {
@@ -1022,6 +1040,9 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 	if in.assassinated() {
 		add(analyze.CodeTimeWaitAssassinated, "net.ipv4.tcp_rfc1337", 1-in.rstRole)
 	}
+	if in.synAckAfterAck() > 0 {
+		add(analyze.CodeAcceptQueueFull, "net.core.somaxconn", rs)
+	}
 	if in.synCount() >= 2 && !slices.ContainsFunc(in.frames, func(f *frame) bool { return in.role(f) == rs }) {
 		add(analyze.CodeSynUnanswered, "net.ipv4.tcp_syn_retries", rc)
 	}
@@ -1041,6 +1062,30 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			}
 		}
 	}
+}
+
+// synAckAfterAck counts the server's SYN-ACKs (its first one's sequence
+// number) sent after a client segment that acknowledged the SYN-ACK (ack
+// = server ISN + 1) and before the server sent anything else: the
+// listener ignored the client's handshake ACK.
+func (in *incarnation) synAckAfterAck() int {
+	if in.synack == nil {
+		return 0
+	}
+	n, acked := 0, false
+	for _, f := range in.frames {
+		switch {
+		case in.role(f) == rc && f.has(fACK) && !f.has(fSYN) && !f.has(fRST) && f.ack == in.synack.seq+1:
+			acked = true
+		case in.role(f) == rs && f.has(fSYN|fACK) && f.seq == in.synack.seq:
+			if acked {
+				n++
+			}
+		case in.role(f) == rs:
+			return n
+		}
+	}
+	return n
 }
 
 // unansweredAfterIdle finds the side whose segments the other never
