@@ -37,6 +37,7 @@ var flowRules = []struct {
 	{CodeAcceptQueueFull, acceptQueueFull},
 	{CodeConnectionRefused, connectionRefused},
 	{CodeSynUnanswered, synUnanswered},
+	{CodeSynAckUnanswered, synAckUnanswered},
 	{CodeRstMiddlebox, rstMiddlebox},
 	{CodeNoAnswerAfterIdle, noAnswerAfterIdle},
 	{CodeTimeWaitReuse, timeWaitReuse},

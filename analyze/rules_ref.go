@@ -258,6 +258,16 @@ var ruleBook = []RuleInfo{
 		Kernel:  "—",
 	},
 	{
+		Code: CodeSynAckUnanswered, Title: "the SYN-ACK was never acknowledged", Severity: Warning,
+		Sysctl: SysSynAckRetries, Also: []string{"net.ipv4.tcp_syncookies", "net.ipv4.tcp_max_syn_backlog"},
+		Default: "5 (about 63 s of SYN-ACK retransmissions from a 1 s RTO); tcp_syncookies 1",
+		Raise:   "half-open requests live longer and hold their place in the SYN queue longer",
+		Lower:   "half-open requests are dropped sooner (useful under a SYN flood); a client behind a slow path may fail to connect",
+		Meaning: "The server answered the SYN and retransmitted its SYN-ACK, and nothing acknowledged it and nothing reset: the SYN-ACKs did not reach the client, or reached nothing. A firewall or an asymmetric route that drops traffic on the way back, a NAT that lost the mapping, or a spoofed SYN (a SYN flood, where tcp_syncookies keeps the SYN queue from filling) look like this. A client that got them would have answered with an ACK, or a RST if it had given up. The server keeps the request in SYN_RECV for tcp_synack_retries retransmissions.",
+		Confirm: []string{"ss -tan state syn-recv", "nstat -az TcpExtTCPReqQFullDrop TcpExtSyncookiesSent", "sysctl net.ipv4.tcp_synack_retries net.ipv4.tcp_syncookies"},
+		Kernel:  "—",
+	},
+	{
 		Code: CodeTimeWaitReuse, Title: "a 4-tuple was reused inside a TIME_WAIT", Severity: Info,
 		Sysctl: SysTwReuse, Also: []string{SysTwReuseDelay, SysTimestamps},
 		Default: "2 (loopback only); tcp_tw_reuse_delay 1000 ms; tcp_timestamps 1",

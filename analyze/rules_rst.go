@@ -336,3 +336,26 @@ func framesText(ms []flows.Mark) string {
 	}
 	return b.String()
 }
+
+// synAckUnanswered: the server answered the SYN and sent its SYN-ACK again
+// and again, and the client never acknowledged it, nor reset: the
+// SYN-ACKs did not reach the client (a firewall or an asymmetric route
+// that drops them on the way back, a NAT that lost the mapping), or the
+// SYN was spoofed. The request socket lives tcp_synack_retries
+// retransmissions.
+func synAckUnanswered(c *ruleCtx) {
+	conn := c.conn()
+	cl, sv := &conn.Dir[flows.FromClient], &conn.Dir[flows.FromServer]
+	if sv.SYNCount < 2 || cl.HandshakeAck.Seen() || cl.RSTCount > 0 || sv.RSTCount > 0 || cl.SYNCount == 0 {
+		return
+	}
+	syns := "its SYN once"
+	if cl.SYNCount > 1 {
+		syns = fmt.Sprintf("its SYN %s", times(int(cl.SYNCount)))
+	}
+	c.add(CodeSynAckUnanswered, flows.FromServer, SysSynAckRetries,
+		"find what drops the SYN-ACK on its way back (a firewall, an asymmetric route, a NAT), or, under a SYN flood, turn tcp_syncookies on; lowering tcp_synack_retries only frees the request sooner",
+		[]uint64{sv.SYN.Frame, sv.SYNLast.Frame},
+		"the server answered the client's SYN with a SYN-ACK %s over %s (frames %d to %d) and the client never acknowledged it, nor reset: the SYN-ACKs did not reach the client (a firewall or an asymmetric route dropping them on the way back, a NAT that lost the mapping) or the SYN was spoofed (a SYN flood). The client sent %s; the server keeps the request in SYN_RECV for tcp_synack_retries retransmissions (5 by default, about 63s), each counted against the SYN queue",
+		times(int(sv.SYNCount)), dur(sv.SYN.Time, sv.SYNLast.Time), sv.SYN.Frame, sv.SYNLast.Frame, syns)
+}

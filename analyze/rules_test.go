@@ -296,6 +296,19 @@ func TestRules(t *testing.T) {
 			says: map[string][]string{CodeAcceptQueueFull: {"the client acknowledged the server's SYN-ACK (frame 3), yet the server sent its SYN-ACK again twice (frames 4 and 6, the first 1.0s later)", "the client's ACK of the last one (frame 7), 3.0s after its first, completed the connection"}},
 		},
 		{
+			name: "SYN-ACK retransmitted, never acknowledged",
+			bare: true,
+			build: func(w *wire) {
+				w.send(cli, "S", 0)  // 1
+				w.send(srv, "S.", 0) // 2
+				w.again(2, 1)        // 3
+				w.again(1, 0.001)    // 4
+				w.again(2, 0.001)    // 5
+			},
+			want: []string{"synack-unanswered net.ipv4.tcp_synack_retries server"},
+			says: map[string][]string{CodeSynAckUnanswered: {"a SYN-ACK 3 times over 1.0s (frames 2 to 5) and the client never acknowledged it", "The client sent its SYN twice"}},
+		},
+		{
 			name: "SYN-ACK retransmitted before the client's ACK",
 			bare: true,
 			build: func(w *wire) {

@@ -32,6 +32,7 @@ const (
 	SysEarlyRetrans     = "net.ipv4.tcp_early_retrans"
 	SysSynRetries       = "net.ipv4.tcp_syn_retries"
 	SysSomaxconn        = "net.core.somaxconn"
+	SysSynAckRetries    = "net.ipv4.tcp_synack_retries"
 	SysCtEstablished    = "net.netfilter.nf_conntrack_tcp_timeout_established"
 	SysCtFinWait        = "net.netfilter.nf_conntrack_tcp_timeout_fin_wait"
 	SysCtCloseWait      = "net.netfilter.nf_conntrack_tcp_timeout_close_wait"

@@ -95,6 +95,9 @@ const (
 	// SYN retransmitted, never answered: connect() times out after
 	// net.ipv4.tcp_syn_retries.
 	CodeSynUnanswered = "syn-unanswered"
+	// SYN-ACK retransmitted, never acknowledged: the request lives
+	// net.ipv4.tcp_synack_retries.
+	CodeSynAckUnanswered = "synack-unanswered"
 	// A RST made by a device on the path, not by the host whose address
 	// it bears (its TTL differs): after a silence,
 	// net.netfilter.nf_conntrack_tcp_timeout_established on a Linux

@@ -80,6 +80,38 @@ func synUnanswered() *scenario {
 	}
 }
 
+func synAckUnanswered() *scenario {
+	return &scenario{
+		name: "synack-unanswered",
+		summary: "the client drops every SYN-ACK: the server retransmits it, never acknowledged, while the client's " +
+			"connect() times out",
+		desc: "The client's INPUT chain drops SYN-ACKs from port 8080. The client (net.ipv4.tcp_syn_retries=1) " +
+			"connects and retransmits its SYN, each copy answered by the server's SYN-ACK; the server retransmits its " +
+			"SYN-ACK on its own timer too. Nothing acknowledges them, and connect() fails with ETIMEDOUT; the capture " +
+			"ends with the server's request still in SYN_RECV (tcp_synack_retries at its default 5 keeps it about " +
+			"63 s). Captured at the server, where every SYN-ACK is seen leaving.",
+		vantage:  vantageServer,
+		framing:  frameEthernet,
+		synRetry: true,
+		noQuiet:  true, // the server's request outlives the capture
+		sysctls:  map[side]map[string]string{sideClient: {"net.ipv4.tcp_syn_retries": "1"}},
+		run: func(e *env) {
+			e.listen()
+			e.drop(sideClient, "--sport", strconv.Itoa(serverPort), "--tcp-flags", "SYN,ACK", "SYN,ACK")
+			e.connectTimedOut(30 * time.Second)
+			e.has(sideServer, "SYN-RECV", time.Second)
+			e.sleep(200 * time.Millisecond)
+		},
+		check: oneFlow(func(c *flowCheck) *flowCheck {
+			if n := c.fl.inc.synAckCount(); n < 2 {
+				c.failf("the server sent its SYN-ACK %d times, want a retransmitted series", n)
+			}
+			return c.kind(analyze.OpenAtEnd).handshake(analyze.HandshakeSynSynAck).reset("", "").
+				diags(analyze.CodeSynAckUnanswered).states(rc, "SYN_SENT").states(rs, "SYN_RECV")
+		}),
+	}
+}
+
 func captureStartsMidFlow() *scenario {
 	return &scenario{
 		name:    "capture-starts-mid-flow",

@@ -311,6 +311,7 @@ func scenarios() []*scenario {
 		linger2Negative(),
 		connectionRefused(),
 		synUnanswered(),
+		synAckUnanswered(),
 		acceptQueueFull(),
 		captureStartsMidFlow(),
 		keepaliveReset(),

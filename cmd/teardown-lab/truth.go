@@ -1040,6 +1040,11 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 	if in.assassinated() {
 		add(analyze.CodeTimeWaitAssassinated, "net.ipv4.tcp_rfc1337", 1-in.rstRole)
 	}
+	if in.synAckCount() >= 2 && in.rst == nil && !slices.ContainsFunc(in.frames, func(f *frame) bool {
+		return in.role(f) == rc && f.has(fACK) && !f.has(fSYN) && f.ack == in.synack.seq+1
+	}) {
+		add(analyze.CodeSynAckUnanswered, "net.ipv4.tcp_synack_retries", rs)
+	}
 	if in.synAckAfterAck() > 0 {
 		add(analyze.CodeAcceptQueueFull, "net.core.somaxconn", rs)
 	}
@@ -1062,6 +1067,18 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			}
 		}
 	}
+}
+
+// synAckCount is the number of transmissions of the server's SYN-ACK
+// (its first one's sequence number).
+func (in *incarnation) synAckCount() int {
+	n := 0
+	for _, f := range in.frames {
+		if in.synack != nil && in.role(f) == rs && f.has(fSYN|fACK) && f.seq == in.synack.seq {
+			n++
+		}
+	}
+	return n
 }
 
 // synAckAfterAck counts the server's SYN-ACKs (its first one's sequence
