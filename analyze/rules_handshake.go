@@ -1,0 +1,110 @@
+package analyze
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/teardown/teardown/flows"
+)
+
+// Rules of a handshake that did not complete: a SYN, a SYN-ACK or a
+// handshake ACK that went unanswered. A SYN refused by a RST is
+// connectionRefused's.
+
+// synUnanswered: the client retransmitted its SYN and nothing came back,
+// not even a RST. connect() fails with ETIMEDOUT once tcp_syn_retries
+// retransmissions are spent, or at the application's own timeout.
+func synUnanswered(c *ruleCtx) {
+	conn := c.conn()
+	cl, sv := &conn.Dir[flows.FromClient], &conn.Dir[flows.FromServer]
+	if cl.SYNCount < 2 || sv.Packets > 0 || conn.HandshakeDone {
+		return
+	}
+	var syns []flows.Mark
+	for i := range conn.Events {
+		if e := &conn.Events[i]; e.Dir == flows.FromClient && e.Why&flows.WhySYN != 0 {
+			syns = append(syns, e.Mark())
+		}
+	}
+	if len(syns) == 0 {
+		return
+	}
+	// The events keep the first SYNs only; the last is SYNLast.
+	var gaps []string
+	for i := 1; i < len(syns); i++ {
+		gaps = append(gaps, "+"+dur(syns[0].Time, syns[i].Time))
+	}
+	if last := cl.SYNLast; last.Frame > syns[len(syns)-1].Frame {
+		if int(cl.SYNCount) > len(syns)+1 {
+			gaps = append(gaps, "…")
+		}
+		gaps = append(gaps, "+"+dur(syns[0].Time, last.Time))
+		syns = append(syns, last)
+	}
+	c.add(CodeSynUnanswered, flows.FromClient, SysSynRetries,
+		"find what drops the SYN (a firewall's DROP rule, the server's state, its listen queue: nstat TcpExtListenDrops); lowering tcp_syn_retries, or a connect timeout in the application, only makes the failure come sooner",
+		markFrames(syns...),
+		"the client sent its SYN %s over %s (%s) and nothing answered it, not even a RST: a firewall that drops rather than rejects it, a server host that is down or unreachable, or a listener whose SYN queue was full (tcp_max_syn_backlog, with tcp_syncookies off). connect() fails with ETIMEDOUT once tcp_syn_retries retransmissions are spent (6 by default: about 127s; tcp_syn_linear_timeouts sends the first ones 1s apart), or sooner at the application's own connect timeout",
+		times(int(cl.SYNCount)), dur(syns[0].Time, syns[len(syns)-1].Time), strings.Join(gaps, ", "))
+}
+
+// acceptQueueFull: the server sent its SYN-ACK again after the client had
+// acknowledged it. With tcp_abort_on_overflow = 0 (the default) a
+// listener whose accept queue is full drops the handshake ACK and keeps
+// the request, retransmitting its SYN-ACK until an ACK finds room
+// (KERNEL.md row 18); the same wire comes from handshake ACKs lost on the
+// way to the server.
+func acceptQueueFull(c *ruleCtx) {
+	conn := c.conn()
+	cl, sv := &conn.Dir[flows.FromClient], &conn.Dir[flows.FromServer]
+	ack := cl.HandshakeAck
+	if sv.SYNCount < 2 || !ack.Seen() || sv.SYNLast.Frame < ack.Frame || sv.SYN.Frame > ack.Frame {
+		return
+	}
+	var again []flows.Mark
+	for i := range conn.Events {
+		if e := &conn.Events[i]; e.Dir == flows.FromServer && e.Why&flows.WhySYN != 0 && e.Frame > ack.Frame {
+			again = append(again, e.Mark())
+		}
+	}
+	if n := len(again); n == 0 || again[n-1] != sv.SYNLast {
+		again = append(again, sv.SYNLast)
+	}
+	then := "the capture shows no ACK after the last one"
+	if a := cl.HandshakeAckAfter; a.Seen() && a.Frame > sv.SYNLast.Frame {
+		then = fmt.Sprintf("the client's ACK of the last one (frame %d), %s after its first, ", a.Frame, dur(ack.Time, a.Time))
+		if sv.Packets > uint64(sv.SYNCount) {
+			then += "completed the connection"
+		} else {
+			then += "is the last the capture shows of it"
+		}
+	}
+	c.add(CodeAcceptQueueFull, flows.FromServer, SysSomaxconn,
+		"accept() faster, or raise the listen() backlog (and net.core.somaxconn, which caps it); tcp_abort_on_overflow = 1 would reset such connections instead",
+		append([]uint64{ack.Frame}, markFrames(again...)...),
+		"the client acknowledged the server's SYN-ACK (frame %d), yet the server sent its SYN-ACK again %s (%s, the first %s later): the listener ignored the handshake ACK. With tcp_abort_on_overflow = 0 (the default) that is what a full accept queue does: the application accept()s too slowly for its listen() backlog (capped by net.core.somaxconn; nstat TcpExtListenOverflows counts it), and the request waits for an ACK that finds room; %s. Handshake ACKs lost on the way to the server look the same from the client's side",
+		ack.Frame, times(len(again)), frameList(markFrames(again...)), dur(ack.Time, again[0].Time), then)
+}
+
+// synAckUnanswered: the server answered the SYN and sent its SYN-ACK again
+// and again, and the client never acknowledged it, nor reset: the
+// SYN-ACKs did not reach the client (a firewall or an asymmetric route
+// that drops them on the way back, a NAT that lost the mapping), or the
+// SYN was spoofed. The request socket lives tcp_synack_retries
+// retransmissions.
+func synAckUnanswered(c *ruleCtx) {
+	conn := c.conn()
+	cl, sv := &conn.Dir[flows.FromClient], &conn.Dir[flows.FromServer]
+	if sv.SYNCount < 2 || cl.HandshakeAck.Seen() || cl.RSTCount > 0 || sv.RSTCount > 0 || cl.SYNCount == 0 {
+		return
+	}
+	syns := "its SYN once"
+	if cl.SYNCount > 1 {
+		syns = fmt.Sprintf("its SYN %s", times(int(cl.SYNCount)))
+	}
+	c.add(CodeSynAckUnanswered, flows.FromServer, SysSynAckRetries,
+		"find what drops the SYN-ACK on its way back (a firewall, an asymmetric route, a NAT), or, under a SYN flood, turn tcp_syncookies on; lowering tcp_synack_retries only frees the request sooner",
+		[]uint64{sv.SYN.Frame, sv.SYNLast.Frame},
+		"the server answered the client's SYN with a SYN-ACK %s over %s (frames %d to %d) and the client never acknowledged it, nor reset: the SYN-ACKs did not reach the client (a firewall or an asymmetric route dropping them on the way back, a NAT that lost the mapping) or the SYN was spoofed (a SYN flood). The client sent %s; the server keeps the request in SYN_RECV for tcp_synack_retries retransmissions (5 by default, about 63s), each counted against the SYN queue",
+		times(int(sv.SYNCount)), dur(sv.SYN.Time, sv.SYNLast.Time), sv.SYN.Frame, sv.SYNLast.Frame, syns)
+}
