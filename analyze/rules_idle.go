@@ -31,8 +31,12 @@ func (s *story) unansweredAfterSilence() (x int, ok bool) {
 		return 0, false
 	}
 	owed := hx.SeqSeen && (!hy.AckSeen || flows.SeqLess(hy.MaxAck, hx.End))
-	probed := hx.Keepalives > 0 && hx.LastKeepalive.Frame >= t.End.Frame
-	return x, owed || probed
+	return x, owed || probedSince(hx, t.End)
+}
+
+// probedSince reports whether h sent a keepalive probe at or after m.
+func probedSince(h *flows.Half, m flows.Mark) bool {
+	return h.Keepalives > 0 && h.LastKeepalive.Frame >= m.Frame
 }
 
 // noAnswerAfterIdle: after a silence, one side sent data, a FIN or
@@ -62,7 +66,7 @@ func noAnswerAfterIdle(c *ruleCtx) {
 	if fin {
 		sent = append(sent, "its FIN")
 	}
-	probed := hx.Keepalives > 0 && hx.LastKeepalive.Frame >= t.End.Frame
+	probed := probedSince(hx, t.End)
 	if probed {
 		sent = append(sent, "keepalive probes")
 	}
