@@ -102,9 +102,17 @@ func synAckUnanswered(c *ruleCtx) {
 	if cl.SYNCount > 1 {
 		syns = fmt.Sprintf("its SYN %s", times(int(cl.SYNCount)))
 	}
-	c.add(CodeSynAckUnanswered, flows.FromServer, SysSynAckRetries,
+	d := c.add(CodeSynAckUnanswered, flows.FromServer, SysSynAckRetries,
 		"find what drops the SYN-ACK on its way back (a firewall, an asymmetric route, a NAT), or, under a SYN flood, turn tcp_syncookies on; lowering tcp_synack_retries only frees the request sooner",
 		[]uint64{sv.SYN.Frame, sv.SYNLast.Frame},
 		"the server answered the client's SYN with a SYN-ACK %s over %s (frames %d to %d) and the client never acknowledged it, nor reset: the SYN-ACKs did not reach the client (a firewall or an asymmetric route dropping them on the way back, a NAT that lost the mapping) or the SYN was spoofed (a SYN flood). The client sent %s; the server keeps the request in SYN_RECV for tcp_synack_retries retransmissions (5 by default, about 63s), each counted against the SYN queue",
 		times(int(sv.SYNCount)), dur(sv.SYN.Time, sv.SYNLast.Time), sv.SYN.Frame, sv.SYNLast.Frame, syns)
+	// The request's timer sent at least the retransmissions that no
+	// retransmitted SYN drew (tcp_check_req answers each with a copy that
+	// does not count against the limit), and it sends at most
+	// tcp_synack_retries of them: a lower bound on the setting.
+	if timer := int(sv.SYNCount) - 1 - (int(cl.SYNCount) - 1); timer > 0 {
+		d.Bounds = append(d.Bounds, Bound{Host: c.host(flows.FromServer), Sysctl: SysSynAckRetries, Of: OfValue,
+			Above: ptr(float64(timer - 1)), Assumes: "the listener set neither TCP_SYNCNT nor TCP_DEFER_ACCEPT"})
+	}
 }

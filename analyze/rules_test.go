@@ -309,6 +309,37 @@ func TestRules(t *testing.T) {
 			says: map[string][]string{CodeSynAckUnanswered: {"a SYN-ACK 3 times over 1.0s (frames 2 to 5) and the client never acknowledged it", "The client sent its SYN twice"}},
 		},
 		{
+			name: "SYN-ACK retransmissions the server's settings allow, one drawn by a SYN",
+			bare: true,
+			build: func(w *wire) {
+				w.send(cli, "S", 0)  // 1
+				w.send(srv, "S.", 0) // 2
+				w.again(2, 1)        // 3: the request's timer
+				w.again(1, 0.001)    // 4
+				w.again(2, 0.001)    // 5: drawn by the SYN
+			},
+			sys:    map[string]string{SysSynAckRetries: "1"},
+			want:   []string{"synack-unanswered net.ipv4.tcp_synack_retries server"},
+			says:   map[string][]string{CodeSynAckUnanswered: {"tcp_synack_retries = 1: at least 1 retransmission came from the request's timer, which fits it"}},
+			checks: map[string][]string{CodeSynAckUnanswered: {SysSynAckRetries + "=true"}},
+		},
+		{
+			name: "more SYN-ACK retransmissions than the server's settings allow",
+			bare: true,
+			build: func(w *wire) {
+				w.send(cli, "S", 0)  // 1
+				w.send(srv, "S.", 0) // 2
+				w.again(2, 1)        // 3
+				w.again(2, 2)        // 4
+				w.again(1, 0.001)    // 5
+				w.again(2, 0.001)    // 6
+			},
+			sys:    map[string]string{SysSynAckRetries: "1"},
+			want:   []string{"synack-unanswered net.ipv4.tcp_synack_retries server"},
+			says:   map[string][]string{CodeSynAckUnanswered: {"tcp_synack_retries = 1: yet the server retransmitted its SYN-ACK twice more than the client's SYNs account for, more than it allows: the listener set TCP_SYNCNT or TCP_DEFER_ACCEPT"}},
+			checks: map[string][]string{CodeSynAckUnanswered: {SysSynAckRetries + "=false"}},
+		},
+		{
 			name: "SYN-ACK retransmitted before the client's ACK",
 			bare: true,
 			build: func(w *wire) {

@@ -43,6 +43,7 @@ var settingCheckers = map[string]func(k *checker){
 	CodeKeepaliveReset:       checkKeepalive,
 	CodePawsNat:              checkTwRecycle,
 	CodeSynUnanswered:        checkSynRetries,
+	CodeSynAckUnanswered:     checkSynAckRetries,
 }
 
 // checkSettings compares f's diagnoses with the settings of the hosts
@@ -343,6 +344,30 @@ func checkSynRetries(k *checker) {
 		return
 	}
 	k.note(SysSynRetries, false, "yet the client retransmitted its SYN %d times, more than it allows: the socket set TCP_SYNCNT, or these settings are not the client's", sent)
+}
+
+// checkSynAckRetries compares the lower bound the server's SYN-ACK
+// retransmissions put on tcp_synack_retries (synAckUnanswered) with the
+// setting: the request's timer retransmits at most that many times (fewer
+// when the SYN queue is more than half full of old requests), and the
+// copies that retransmitted SYNs draw are not counted against it. In the
+// lab, tcp_synack_retries 5 and two SYN retransmissions gave one timer
+// copy and two drawn ones before the capture ended.
+func checkSynAckRetries(k *checker) {
+	b, ok := k.bound(OfValue)
+	if !ok || b.Above == nil {
+		return
+	}
+	n, ok := k.sys.Int(SysSynAckRetries)
+	if !ok {
+		return
+	}
+	timer := int64(*b.Above) + 1
+	if n >= timer {
+		k.note(SysSynAckRetries, true, "at least %s came from the request's timer, which fits it", retransmissions(timer))
+		return
+	}
+	k.note(SysSynAckRetries, false, "yet the server retransmitted its SYN-ACK %s more than the client's SYNs account for, more than it allows: the listener set TCP_SYNCNT or TCP_DEFER_ACCEPT, or these settings are not the server's", times(int(timer)))
 }
 
 // retransmissions says "1 retransmission" or "n retransmissions".

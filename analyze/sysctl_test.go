@@ -189,9 +189,13 @@ func TestLabSettingsDecide(t *testing.T) {
 		{"tw-reuse-ephemeral", CodeTimeWaitReuse, map[string]string{SysTwReuse: "1", SysTwReuseDelay: "2000"}, "", "under tcp_tw_reuse_delay (2000 ms)"},
 		{"tw-reuse-bind", CodeTimeWaitReuse, map[string]string{SysTwReuse: "1", SysTwReuseDelay: "50"}, SysTwReuse, "tcp_tw_reuse or an explicit bind()"},
 		{"fin-wait-2-timeout", CodeFinWait2Timeout, map[string]string{SysFinTimeout: "60"}, OptLinger2, "shorter TCP_LINGER2"},
+		// Four SYN-ACKs, two drawn by the client's two retransmitted SYNs:
+		// one came from the request's timer.
+		{"synack-unanswered", CodeSynAckUnanswered, map[string]string{SysSynAckRetries: "5"}, SysSynAckRetries, "tcp_synack_retries = 5: at least 1 retransmission came from the request's timer, which fits it"},
+		{"synack-unanswered", CodeSynAckUnanswered, map[string]string{SysSynAckRetries: "0"}, SysSynAckRetries, "tcp_synack_retries = 0: yet the server retransmitted its SYN-ACK once more than the client's SYNs account for"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.fixture+"/"+tt.values[SysOrphanRetries]+tt.values[SysTwReuse]+tt.values[SysFinTimeout], func(t *testing.T) {
+		t.Run(tt.fixture+"/"+tt.values[SysOrphanRetries]+tt.values[SysTwReuse]+tt.values[SysFinTimeout]+tt.values[SysSynAckRetries], func(t *testing.T) {
 			tr := readLabTruth(t, filepath.Join(dir, tt.fixture+".truth.json"))
 			res := runLab(t, filepath.Join(dir, tr.Capture), Options{Sysctls: Sysctls{Source: "host.sysctl", Values: tt.values}})
 			f := res.Flows[len(res.Flows)-1]
@@ -200,6 +204,24 @@ func TestLabSettingsDecide(t *testing.T) {
 				t.Errorf("sysctl %q (want %q), message:\n%s", d.Sysctl, tt.sysctl, d.Message)
 			}
 		})
+	}
+}
+
+// TestLabSynAckBound: the lab's unanswered SYN-ACKs bound
+// tcp_synack_retries from below by the one copy the request's timer sent
+// (frame 3, before the client's first retransmitted SYN; frames 5 and 7
+// answer that SYN and the next).
+func TestLabSynAckBound(t *testing.T) {
+	dir := testenv.Lab(t)
+	tr := readLabTruth(t, filepath.Join(dir, "synack-unanswered.truth.json"))
+	res := runLab(t, filepath.Join(dir, tr.Capture), Options{})
+	d := find(t, res.Flows[0], CodeSynAckUnanswered)
+	if len(d.Bounds) != 1 {
+		t.Fatalf("bounds %+v", d.Bounds)
+	}
+	b := d.Bounds[0]
+	if b.Sysctl != SysSynAckRetries || b.Of != OfValue || b.Host != "198.51.100.80" || b.Above == nil || *b.Above != 0 || b.Below != nil {
+		t.Errorf("bound %+v", b)
 	}
 }
 
