@@ -40,6 +40,7 @@ var flowRules = []struct {
 	{CodeSynAckUnanswered, synAckUnanswered},
 	{CodeRstMiddlebox, rstMiddlebox},
 	{CodeNoAnswerAfterIdle, noAnswerAfterIdle},
+	{CodeDataUnanswered, dataUnanswered},
 	{CodeTimeWaitReuse, timeWaitReuse},
 	{CodeTimeWaitSynRefused, timeWaitSynRefused},
 	{CodeTimeWaitRstIgnored, timeWaitRstIgnored},

@@ -18,7 +18,8 @@ type WireFacts struct {
 	// the RST that refused the client's SYN (connection-refused).
 	ServerTTL, RefusedTTL uint8
 	// SilenceEnd is how long before the flow's last segment its Silence
-	// ended, in seconds, when one side went unanswered after it.
+	// ended, in seconds, when one side went unanswered after it; or, with
+	// no Silence, how long a side's data went unanswered (data-unanswered).
 	SilenceEnd float32
 	SYNAt      int64
 	SYNTSval   uint32
@@ -98,6 +99,10 @@ func (c *ruleCtx) silence(w *WireFacts) {
 	conn := c.conn()
 	if _, ok := c.s.unansweredAfterSilence(); ok {
 		w.Silence, w.SilenceState = float32(secs(conn.Tail.Gap)), conntrackState(conn, conn.Tail.End.Frame)
+		w.SilenceEnd = float32(secs(conn.Last.Time - conn.Tail.End.Time))
+		return
+	}
+	if _, ok := c.s.dataUnanswered(); ok {
 		w.SilenceEnd = float32(secs(conn.Last.Time - conn.Tail.End.Time))
 		return
 	}

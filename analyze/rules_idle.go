@@ -12,26 +12,62 @@ import (
 // a round trip and than the first retransmission timeouts.
 const unansweredFor = 1e9
 
+// dataUnansweredFor is how long a side must have gone on sending, with
+// no answer and no silence before, before dataUnanswered judges it:
+// several retransmission timeouts (0.2, 0.6, 1.4 and 3.0 s into a series
+// from Linux's 200 ms minimum RTO), which a passing loss rarely outlasts.
+const dataUnansweredFor = 3e9
+
 // unansweredAfterSilence returns the side that ended the flow's last
 // silence of at least idleBeforeReset and then went on sending for at
 // least unansweredFor (data or a FIN the other side never acknowledged,
 // or keepalive probes) with not one segment back, not even a RST, to the
 // end of the capture, after the other side had sent before the silence.
 func (s *story) unansweredAfterSilence() (x int, ok bool) {
+	x, ok = s.unansweredTail()
+	if !ok || s.conn.Tail.Gap < idleBeforeReset {
+		return 0, false
+	}
+	hx, hy := &s.conn.Dir[x], &s.conn.Dir[1-x]
+	owed := hx.SeqSeen && (!hy.AckSeen || flows.SeqLess(hy.MaxAck, hx.End))
+	return x, owed || probedSince(hx, s.conn.Tail.End)
+}
+
+// unansweredTail returns the side that sent the flow's Tail and went on
+// sending for at least unansweredFor after it, with not one segment back
+// from the other side, which had sent before, and no RST.
+func (s *story) unansweredTail() (x int, ok bool) {
 	c := s.conn
 	t := c.Tail
-	if s.rst != nil || t.Gap < idleBeforeReset || !t.End.Seen() || c.Last.Frame == t.End.Frame {
+	if s.rst != nil || !t.End.Seen() || c.Last.Frame == t.End.Frame {
 		return 0, false
 	}
 	if c.Dir[flows.FromServer].Last == c.Last {
 		x = flows.FromServer
 	}
 	hx, hy := &c.Dir[x], &c.Dir[1-x]
-	if hy.Packets == 0 || c.Last.Time-t.End.Time < unansweredFor {
+	if hy.Packets == 0 || hy.Last.Frame >= t.End.Frame || hx.Last.Frame < t.End.Frame || c.Last.Time-t.End.Time < unansweredFor {
 		return 0, false
 	}
-	owed := hx.SeqSeen && (!hy.AckSeen || flows.SeqLess(hy.MaxAck, hx.End))
-	return x, owed || probedSince(hx, t.End)
+	return x, true
+}
+
+// dataUnanswered returns the side that sent data, with no silence before
+// it, and went on sending it for at least dataUnansweredFor to the end of
+// the capture, never acknowledged and with not one segment back; a FIN
+// among those segments leaves it to the FIN rules.
+func (s *story) dataUnanswered() (x int, ok bool) {
+	x, ok = s.unansweredTail()
+	c := s.conn
+	t := c.Tail
+	if !ok || t.Gap >= idleBeforeReset || c.Last.Time-t.End.Time < dataUnansweredFor {
+		return 0, false
+	}
+	hx, hy := &c.Dir[x], &c.Dir[1-x]
+	if !hx.DataSeen || !hy.AckSeen || !flows.SeqLess(hy.MaxAck, hx.DataEnd) || hx.FinSeen && hx.FinLast.Frame >= t.End.Frame {
+		return 0, false
+	}
+	return x, true
 }
 
 // probedSince reports whether h sent a keepalive probe at or after m.
@@ -84,4 +120,30 @@ func noAnswerAfterIdle(c *ruleCtx) {
 		"after %s of silence the %s sent %s (frame %d) and went on retransmitting for %s (to frame %d), and the %s never answered again, not even with a RST, which a host that is up sends for a connection it no longer has: the segments did not reach it. Either the %s's host is down or cut off, or a stateful firewall, NAT or load balancer on the path forgot the idle connection and drops what comes next (on a Linux firewall, which tracked it as %s then, %s (%s by default) is shorter than that silence, and mid-stream segments are dropped: nf_conntrack_tcp_loose = 0, or a rule against new segments without SYN), and if the %s answered other connections after that silence, it is the device. %s",
 		FormatSeconds(secs(t.Gap)), c.name(x), strings.Join(sent, " and "), t.End.Frame, dur(t.End.Time, conn.Last.Time), conn.Last.Frame,
 		c.name(1-x), c.name(1-x), ct.name, strings.TrimPrefix(ct.sysctl, "net.netfilter."), ct.def, c.name(1-x), giveUp)
+}
+
+// dataUnanswered: one side sent data, with no silence before it (that is
+// noAnswerAfterIdle's), and retransmitted it to the end of the capture
+// with not one segment back. A host that is up answers every segment of
+// a connection, and a process that stopped reading still has its kernel
+// acknowledge (then advertise a zero window): silence means the segments
+// stopped reaching the peer's kernel. Its host went down or was cut off,
+// or the path began to drop the connection. The sender retransmits until
+// tcp_retries2 (or the socket's TCP_USER_TIMEOUT) runs out and then gives
+// up silently, with ETIMEDOUT for the application (KERNEL.md row 1). A
+// FIN among the unanswered segments is left to the FIN rules.
+func dataUnanswered(c *ruleCtx) {
+	x, ok := c.s.dataUnanswered()
+	if !ok {
+		return
+	}
+	conn := c.conn()
+	t := conn.Tail
+	hx, hy := &conn.Dir[x], &conn.Dir[1-x]
+	c.add(CodeDataUnanswered, x, SysRetries2,
+		"find out what happened to the "+c.name(1-x)+"'s host at that moment (a crash, a reboot, a route or firewall change); set TCP_USER_TIMEOUT on the socket, or lower tcp_retries2, for the application to learn of it sooner than the default 15 minutes",
+		[]uint64{t.End.Frame, conn.Last.Frame},
+		"the %s sent %d bytes the %s never acknowledged (from frame %d, %s after the %s's latest segment) and went on retransmitting for %s (to frame %d), and the %s never sent another segment, not even a RST, which a host that is up sends for a connection it no longer has, nor an ACK, which its kernel sends even when the application stops reading: the segments stopped reaching it. The %s's host went down or was cut off (a crash, a reboot, a cable, a route or firewall change), or a device on the path began to drop the connection. tcp_retries2 (15 by default: 924.6s) bounds how long the %s retransmits before it gives up, silently, and the application gets ETIMEDOUT; TCP_USER_TIMEOUT replaces that bound for one socket",
+		c.name(x), hx.DataEnd-hy.MaxAck, c.name(1-x), t.End.Frame, dur(hy.Last.Time, t.End.Time), c.name(1-x), dur(t.End.Time, conn.Last.Time), conn.Last.Frame,
+		c.name(1-x), c.name(1-x), c.name(x))
 }

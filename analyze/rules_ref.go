@@ -220,6 +220,16 @@ var ruleBook = []RuleInfo{
 		OnPath:  true,
 	},
 	{
+		Code: CodeDataUnanswered, Title: "one side's data was retransmitted and never answered", Severity: Error,
+		Sysctl: SysRetries2, Also: []string{"TCP_USER_TIMEOUT"},
+		Default: "15: about 924.6 s of retransmissions from a 200 ms RTO",
+		Raise:   "a sender keeps retransmitting to a vanished peer longer, and its application waits longer for ETIMEDOUT",
+		Lower:   "a vanished peer is given up on sooner; a path that only loses segments for a while may break connections that would have recovered",
+		Meaning: "One side sent data and retransmitted it until the capture ended, and the other side never sent another segment, with no silence before (after one, no-answer-after-idle applies). A host that is up answers every segment of a connection, with a RST when it no longer has the socket, and its kernel acknowledges data even when the application stops reading (then advertises a zero window): silence means the segments stopped reaching it. The peer's host went down or was cut off (a crash, a reboot, a link, a route or firewall change), or a device on the path began to drop the connection. The sender retransmits with exponential backoff until tcp_retries2 runs out (TCP_USER_TIMEOUT replaces it per socket) and then gives up without a RST; the application gets ETIMEDOUT, up to 15 minutes later with the defaults.",
+		Confirm: []string{"ss -tino state established   # timer:(on,...) and retrans on the sender", "nstat -az TcpExtTCPTimeouts TcpExtTCPAbortOnTimeout", "sysctl net.ipv4.tcp_retries2"},
+		Kernel:  "row 1",
+	},
+	{
 		Code: CodeListenOverflow, Title: "the listener reset a completed handshake: accept queue full", Severity: Error,
 		Sysctl: SysAbortOnOverflow, Also: []string{"net.core.somaxconn"},
 		Default: "0",

@@ -230,6 +230,69 @@ func TestRules(t *testing.T) {
 			},
 		},
 		{
+			name: "data retransmitted and never answered, with no silence before",
+			build: func(w *wire) {
+				req := w.send(cli, "P.", 100, gap(0.05))
+				w.again(req, 0.2)
+				w.again(req, 0.4)
+				w.again(req, 0.8)
+				w.again(req, 1.6)
+				w.send(cli, "P.", 50, gap(0.01)) // new data, unanswered too
+			},
+			want: []string{"data-unanswered net.ipv4.tcp_retries2 client"},
+			says: map[string][]string{CodeDataUnanswered: {"the client sent 150 bytes the server never acknowledged (from frame 7, 51.0ms after the server's latest segment) and went on retransmitting for 3.0s (to frame 12)", "the segments stopped reaching it", "ETIMEDOUT"}},
+		},
+		{
+			name: "the server's data retransmitted and never answered",
+			build: func(w *wire) {
+				req := w.send(srv, "P.", 100, gap(0.05))
+				w.again(req, 0.3)
+				w.again(req, 0.9)
+				w.again(req, 2.1)
+			},
+			want: []string{"data-unanswered net.ipv4.tcp_retries2 server"},
+			says: map[string][]string{CodeDataUnanswered: {"the server sent 100 bytes the client never acknowledged"}},
+		},
+		{
+			name: "data retransmitted for less than three seconds",
+			build: func(w *wire) {
+				req := w.send(cli, "P.", 100, gap(0.05))
+				w.again(req, 0.2)
+				w.again(req, 0.6)
+				w.again(req, 1.4)
+			},
+		},
+		{
+			name: "data retransmitted, then acknowledged",
+			build: func(w *wire) {
+				req := w.send(cli, "P.", 100, gap(0.05))
+				w.again(req, 0.2)
+				w.again(req, 0.6)
+				w.again(req, 2.6)
+				w.send(srv, ".", 0)
+			},
+		},
+		{
+			name: "data retransmitted, then a RST from the peer",
+			build: func(w *wire) {
+				req := w.send(cli, "P.", 100, gap(0.05))
+				w.again(req, 0.2)
+				w.again(req, 0.6)
+				w.again(req, 2.6)
+				w.send(srv, "R", 0)
+			},
+		},
+		{
+			name: "acknowledged data and a FIN retransmitted, never answered: the FIN rules'",
+			build: func(w *wire) {
+				fin := w.send(cli, "F.", 0, gap(0.05))
+				w.again(fin, 0.2)
+				w.again(fin, 0.6)
+				w.again(fin, 2.6)
+			},
+			want: []string{"fin-never-acked net.ipv4.tcp_orphan_retries client"},
+		},
+		{
 			name: "unanswered for less than a second",
 			build: func(w *wire) {
 				req := w.send(cli, "P.", 100, gap(30))

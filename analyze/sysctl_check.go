@@ -44,6 +44,7 @@ var settingCheckers = map[string]func(k *checker){
 	CodePawsNat:              checkTwRecycle,
 	CodeSynUnanswered:        checkSynRetries,
 	CodeSynAckUnanswered:     checkSynAckRetries,
+	CodeDataUnanswered:       checkDataRetries,
 }
 
 // checkSettings compares f's diagnoses with the settings of the hosts
@@ -368,6 +369,28 @@ func checkSynAckRetries(k *checker) {
 		return
 	}
 	k.note(SysSynAckRetries, false, "yet the server retransmitted its SYN-ACK %s more than the client's SYNs account for, more than it allows: the listener set TCP_SYNCNT or TCP_DEFER_ACCEPT, or these settings are not the server's", times(int(timer)))
+}
+
+// checkDataRetries compares data retransmitted unanswered with
+// tcp_retries2. Its budget counts from the first RTO retransmission, at
+// least rtoMinModel after the first copy, so a budget that outlasts the
+// copies' span less that fits; a shorter one does not, unless the first
+// retransmission came that much later.
+func checkDataRetries(k *checker) {
+	if k.w == nil || k.w.SilenceEnd <= 0 {
+		return
+	}
+	n, ok := k.sys.Int(SysRetries2)
+	if !ok {
+		return
+	}
+	span := float64(k.w.SilenceEnd)
+	budget := retryBudget(int(n))
+	if budget >= span-rtoMinModel {
+		k.note(SysRetries2, true, "its budget of %s from the first RTO retransmission outlasts the %s the copies span, which fits", FormatSeconds(budget), FormatSeconds(span))
+		return
+	}
+	k.note(SysRetries2, false, "it allows %s of retransmissions, yet the copies span %s: TCP_USER_TIMEOUT on the socket set a longer limit, the first retransmission came over %s after the data (a retransmission timeout that long), or these settings are not the sender's", FormatSeconds(budget), FormatSeconds(span), FormatSeconds(span-budget))
 }
 
 // retransmissions says "1 retransmission" or "n retransmissions".

@@ -193,9 +193,14 @@ func TestLabSettingsDecide(t *testing.T) {
 		// one came from the request's timer.
 		{"synack-unanswered", CodeSynAckUnanswered, map[string]string{SysSynAckRetries: "5"}, SysSynAckRetries, "tcp_synack_retries = 5: at least 1 retransmission came from the request's timer, which fits it"},
 		{"synack-unanswered", CodeSynAckUnanswered, map[string]string{SysSynAckRetries: "0"}, SysSynAckRetries, "tcp_synack_retries = 0: yet the server retransmitted its SYN-ACK once more than the client's SYNs account for"},
+		// The client's data went out at 0.011s and its last copy at
+		// 6.818s: tcp_retries2 = 5 allows 12.6s from the first RTO
+		// retransmission, 3 only 3.0s.
+		{"data-unanswered", CodeDataUnanswered, map[string]string{SysRetries2: "5"}, SysRetries2, "tcp_retries2 = 5: its budget of 12.6s from the first RTO retransmission outlasts the 6.8s the copies span"},
+		{"data-unanswered", CodeDataUnanswered, map[string]string{SysRetries2: "3"}, SysRetries2, "tcp_retries2 = 3: it allows 3.0s of retransmissions, yet the copies span 6.8s"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.fixture+"/"+tt.values[SysOrphanRetries]+tt.values[SysTwReuse]+tt.values[SysFinTimeout]+tt.values[SysSynAckRetries], func(t *testing.T) {
+		t.Run(tt.fixture+"/"+tt.values[SysOrphanRetries]+tt.values[SysTwReuse]+tt.values[SysFinTimeout]+tt.values[SysSynAckRetries]+tt.values[SysRetries2], func(t *testing.T) {
 			tr := readLabTruth(t, filepath.Join(dir, tt.fixture+".truth.json"))
 			res := runLab(t, filepath.Join(dir, tr.Capture), Options{Sysctls: Sysctls{Source: "host.sysctl", Values: tt.values}})
 			f := res.Flows[len(res.Flows)-1]

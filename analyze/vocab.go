@@ -107,6 +107,10 @@ const (
 	// on the path forgot the idle connection and drops them (on a Linux
 	// firewall, the conntrack timeout of its state), or the peer is gone.
 	CodeNoAnswerAfterIdle = "no-answer-after-idle"
+	// One side's data was retransmitted and never answered, with no
+	// silence before it: the peer's host went down or was cut off; the
+	// sender gives up after net.ipv4.tcp_retries2.
+	CodeDataUnanswered = "data-unanswered"
 	// PAWS-style SYN drops from one NATed address: net.ipv4.tcp_tw_recycle
 	// (historical, removed in Linux 4.12).
 	CodePawsNat = "paws-nat-syn-drop"

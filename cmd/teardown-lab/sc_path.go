@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/teardown/teardown/analyze"
@@ -258,6 +259,47 @@ func dropAfterIdle(name string, fin bool) *scenario {
 			}
 			return errors.Join(errs...)
 		},
+	}
+}
+
+// dataUnanswered cuts the server off in the middle of a connection: its
+// INPUT chain starts dropping the client's segments, and the client's
+// next request is retransmitted, never answered, until tcp_retries2 runs
+// out.
+func dataUnanswered() *scenario {
+	return &scenario{
+		name: "data-unanswered",
+		summary: "the server is cut off mid-connection (its INPUT chain drops the client's segments): the client's " +
+			"next 100 bytes are retransmitted, never answered, until tcp_retries2 = 5 runs out",
+		desc: "The client (net.ipv4.tcp_retries2=5) and the server exchange 100 bytes each way; then the server's " +
+			"INPUT chain starts dropping every segment from the client, as a server that went down or a path that " +
+			"broke would. The client's next 100 bytes, sent at once, are never acknowledged: the client retransmits " +
+			"them with exponential backoff, nothing comes back, and once tcp_retries2 = 5 runs out (about 12.6 s) it " +
+			"destroys the socket without a segment. The server's socket stays ESTABLISHED. Default sysctls " +
+			"otherwise; captured at the client.",
+		vantage: vantageClient,
+		framing: frameEthernet,
+		noQuiet: true, // the server's socket stays open
+		sysctls: map[side]map[string]string{sideClient: {"net.ipv4.tcp_retries2": "5"}},
+		notes: []string{"The client gave up without a segment: its side's states end at ESTABLISHED in the capture, " +
+			"and the server's socket was still ESTABLISHED when the capture ended."},
+		run: func(e *env) {
+			ln := e.listen()
+			c, _ := exchange(e, ln, 100, 100)
+			e.drop(sideServer, "--dport", strconv.Itoa(serverPort))
+			c.write(100)
+			e.gone(sideClient, "ESTAB", 30*time.Second)
+			e.has(sideServer, "ESTAB", time.Second)
+			e.sleep(200 * time.Millisecond)
+		},
+		check: oneFlow(func(c *flowCheck) *flowCheck {
+			in := c.fl.inc
+			if r, first := in.dataUnanswered(); first == nil || r != rc || in.frames[len(in.frames)-1].t-first.t < 6e9 {
+				c.failf("the client's last data was answered, or not retransmitted for 6 s")
+			}
+			return c.kind(analyze.OpenAtEnd).reset("", "").states(rc, "SYN_SENT", "ESTABLISHED").
+				states(rs, "SYN_RECV", "ESTABLISHED").diags(analyze.CodeDataUnanswered)
+		}),
 	}
 }
 

@@ -325,5 +325,6 @@ func scenarios() []*scenario {
 		middleboxRefused(),
 		dropAfterIdle("no-answer-after-idle", false),
 		dropAfterIdle("no-answer-after-idle-fin", true),
+		dataUnanswered(),
 	}
 }

@@ -1054,6 +1054,9 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 	if r, first := in.unansweredAfterIdle(); first != nil {
 		add(analyze.CodeNoAnswerAfterIdle, "net.netfilter.nf_conntrack_tcp_timeout_"+in.conntrackState(first), r)
 	}
+	if r, first := in.dataUnanswered(); first != nil {
+		add(analyze.CodeDataUnanswered, "net.ipv4.tcp_retries2", r)
+	}
 	if u := fl.Reuse; u != nil {
 		switch u.Verdict {
 		case analyze.VerdictClientReuse:
@@ -1105,48 +1108,87 @@ func (in *incarnation) synAckAfterAck() int {
 	return n
 }
 
+// unansweredTail is what the frames after the other side's last one show
+// when role r sent the incarnation's last frame: first is r's first
+// frame after the other side's last one that carried data, SYN or FIN or
+// was a keepalive probe (one below what r had sent, at most one byte),
+// gap the time before it; owed says data or a FIN of r's was left
+// unacknowledged, dataOwed data alone, probed that keepalive probes came
+// after first, fin that r sent a FIN at or after first.
+type unansweredTail struct {
+	r                      int
+	first, last            *frame
+	gap                    int64
+	owed, dataOwed, probed bool
+	fin                    bool
+}
+
+// tail walks the incarnation for its unansweredTail; first is nil when
+// it has a RST, fewer than two frames, or no such frame.
+func (in *incarnation) tail() unansweredTail {
+	var u unansweredTail
+	if in.rst != nil || len(in.frames) < 2 {
+		return u
+	}
+	u.last = in.frames[len(in.frames)-1]
+	u.r = in.role(u.last)
+	var sent, dataSent, acked uint32 // one past r's highest sequence number (of data); the other side's highest ACK
+	var seen, dataSeen, ackSeen, answered bool
+	for i, f := range in.frames {
+		if in.role(f) != u.r {
+			answered, u.first, u.probed, u.fin = true, nil, false, false
+			if f.has(fACK) && (!ackSeen || seqGT(f.ack, acked)) {
+				acked, ackSeen = f.ack, true
+			}
+			continue
+		}
+		probe := seen && f.len <= 1 && !f.has(fSYN) && !f.has(fFIN) && f.seq == sent-1
+		if u.first == nil && answered && (f.len > 0 || f.has(fSYN) || f.has(fFIN) || probe) {
+			u.first, u.gap = f, f.t-in.frames[i-1].t
+		}
+		u.probed = u.probed || u.first != nil && probe
+		u.fin = u.fin || u.first != nil && f.has(fFIN)
+		end := f.seq + f.len
+		if f.len > 0 && (!dataSeen || seqGT(end, dataSent)) && !probe {
+			dataSent, dataSeen = end, true
+		}
+		if f.has(fSYN) || f.has(fFIN) {
+			end++
+		}
+		if !seen || seqGT(end, sent) {
+			sent, seen = end, true
+		}
+	}
+	u.owed = seen && (!ackSeen || seqGT(sent, acked))
+	u.dataOwed = dataSeen && ackSeen && seqGT(dataSent, acked)
+	return u
+}
+
 // unansweredAfterIdle finds the side whose segments the other never
 // answered after a silence (no-answer-after-idle): the incarnation has no
 // RST, its last frame is role r's, the other side sent before, and r's
-// first frame after the other side's last one that carried data, SYN or
-// FIN or was a keepalive probe (one below what r had sent, at most one
-// byte) came after at least a second with no frame, was followed by r's
-// frames for at least a second more, and left data or a FIN of r's
-// unacknowledged, or was one of keepalive probes. It returns r and that
-// first frame, or nil.
+// first frame of its unansweredTail came after at least a second with no
+// frame, was followed by r's frames for at least a second more, and left
+// data or a FIN of r's unacknowledged, or was one of keepalive probes. It
+// returns r and that first frame, or nil.
 func (in *incarnation) unansweredAfterIdle() (int, *frame) {
-	if in.rst == nil && len(in.frames) >= 2 {
-		last := in.frames[len(in.frames)-1]
-		r := in.role(last)
-		var sent, acked uint32 // one past r's highest sequence number; the other side's highest ACK
-		var seen, ackSeen, answered, probed bool
-		var first *frame
-		var gap int64
-		for i, f := range in.frames {
-			if in.role(f) != r {
-				answered, first, probed = true, nil, false
-				if f.has(fACK) && (!ackSeen || seqGT(f.ack, acked)) {
-					acked, ackSeen = f.ack, true
-				}
-				continue
-			}
-			probe := seen && f.len <= 1 && !f.has(fSYN) && !f.has(fFIN) && f.seq == sent-1
-			if first == nil && answered && (f.len > 0 || f.has(fSYN) || f.has(fFIN) || probe) {
-				first, gap = f, f.t-in.frames[i-1].t
-			}
-			probed = probed || first != nil && probe
-			end := f.seq + f.len
-			if f.has(fSYN) || f.has(fFIN) {
-				end++
-			}
-			if !seen || seqGT(end, sent) {
-				sent, seen = end, true
-			}
-		}
-		owed := seen && (!ackSeen || seqGT(sent, acked))
-		if first != nil && gap >= 1e9 && last != first && last.t-first.t >= 1e9 && (owed || probed) {
-			return r, first
-		}
+	u := in.tail()
+	if u.first != nil && u.gap >= 1e9 && u.last != u.first && u.last.t-u.first.t >= 1e9 && (u.owed || u.probed) {
+		return u.r, u.first
+	}
+	return 0, nil
+}
+
+// dataUnanswered finds the side whose data the other never answered with
+// no silence before it (data-unanswered): r's first frame of its
+// unansweredTail came less than a second after the other side's last
+// one, r's frames went on for at least three seconds more, its data was
+// left unacknowledged, and no FIN of r's was among them. It returns r and
+// that first frame, or nil.
+func (in *incarnation) dataUnanswered() (int, *frame) {
+	u := in.tail()
+	if u.first != nil && u.gap < 1e9 && u.last.t-u.first.t >= 3e9 && u.dataOwed && !u.fin {
+		return u.r, u.first
 	}
 	return 0, nil
 }
