@@ -2,8 +2,11 @@ package flows
 
 import (
 	"bytes"
+	"cmp"
 	"runtime"
+	"slices"
 	"sync"
+	"unsafe"
 )
 
 // slabSize is the size of the blocks that hold encodings.
@@ -84,14 +87,12 @@ func (a *arena) unref(s *slab) {
 	}
 }
 
-// recycle keeps empty block s for reuse when there is room, or lets it
-// go; a block of one encoding is let go.
+// recycle keeps empty block s for reuse; at maxSlabs kept, the older
+// half of them is let go (together, so that the system call that gives
+// back their pages is one per run of adjacent blocks, not one per block);
+// a block of one encoding is let go.
 func (a *arena) recycle(s *slab) {
 	if s.one {
-		return
-	}
-	if len(a.free) >= maxSlabs {
-		a.release(s)
 		return
 	}
 	// Poisoned: a stale read of an encoding of s, a bug, decodes
@@ -104,19 +105,40 @@ func (a *arena) recycle(s *slab) {
 	}
 	s.b = s.b[:0]
 	a.free = append(a.free, s)
+	if len(a.free) >= maxSlabs {
+		const half = maxSlabs / 2
+		a.release(a.free[:half])
+		n := copy(a.free, a.free[half:])
+		clear(a.free[n:])
+		a.free = a.free[:n]
+	}
 }
 
 // drain lets go of the empty blocks.
 func (a *arena) drain() {
 	if s := a.cur; s != nil && s.n == 0 {
 		a.cur = nil
-		a.release(s)
+		a.free = append(a.free, s)
 	}
-	for i, s := range a.free {
-		a.release(s)
-		a.free[i] = nil
-	}
+	a.release(a.free)
 	a.free = a.free[:0]
+}
+
+// release gives back the memory of empty blocks ss (the garbage
+// collector's, for those on the heap) and clears ss.
+func (a *arena) release(ss []*slab) {
+	var mapped [][]byte
+	for i, s := range ss {
+		if s.mapped {
+			mapped = append(mapped, s.b[:cap(s.b)])
+			s.b, s.mapped = nil, false
+		}
+		a.held--
+		ss[i] = nil
+	}
+	if len(mapped) > 0 {
+		a.off.put(mapped...)
+	}
 }
 
 func (a *arena) newSlab() *slab {
@@ -128,23 +150,26 @@ func (a *arena) newSlab() *slab {
 	return &slab{b: make([]byte, 0, slabSize)}
 }
 
-// release gives back empty block s's memory (the garbage collector's, if
-// it is on the heap).
-func (a *arena) release(s *slab) {
-	a.held--
-	if s.mapped {
-		a.off.put(s.b[:cap(s.b)])
-		s.b, s.mapped = nil, false
-	}
+// mappedBlocks are the blocks an arena mapped. They are mapped in chunks
+// of chunkBlocks, so that mapping and unmapping cost a system call per
+// chunk, not per block: a block given back has its pages released and
+// stays mapped for the next one, and the chunks are unmapped together
+// once no block is in use. A table that is dropped without Flush unmaps
+// them when it is collected (runtime.AddCleanup), by then unreachable
+// with the table.
+type mappedBlocks struct {
+	mu sync.Mutex
+	// blocks are the blocks handed out and not given back.
+	blocks map[*byte][]byte
+	// spare are the other blocks of the chunks, their pages released.
+	spare  [][]byte
+	chunks [][]byte
+	// releases counts the system calls that gave pages back.
+	releases int
 }
 
-// mappedBlocks are the blocks an arena mapped and has not unmapped. A
-// table that is dropped without Flush unmaps them when it is collected
-// (runtime.AddCleanup), by then unreachable with the table.
-type mappedBlocks struct {
-	mu     sync.Mutex
-	blocks map[*byte][]byte
-}
+// chunkBlocks is how many blocks are mapped at once (2 MB).
+const chunkBlocks = 32
 
 // offHeap returns the mapped blocks of a new arena kept outside the heap
 // for t, or nil where blocks cannot be mapped.
@@ -165,40 +190,73 @@ func newMappedBlocks() *mappedBlocks {
 	return &mappedBlocks{blocks: map[*byte][]byte{}}
 }
 
-// maxMapped bounds the blocks one table maps (512 MB): each is a mapping
-// of its own, and a process has a limited number of them
-// (vm.max_map_count, 65,530 by default), which the Go runtime needs too.
-// Past it, blocks are on the heap.
+// maxMapped bounds the blocks one table maps (512 MB), lest a runaway
+// capture take the address space. Past it, blocks are on the heap.
 const maxMapped = 8192
 
-// get maps a block, or returns nil.
+// get returns a mapped block, or nil.
 func (m *mappedBlocks) get() []byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.blocks) >= maxMapped {
-		return nil
+	if len(m.spare) == 0 {
+		if len(m.chunks)*chunkBlocks >= maxMapped {
+			return nil
+		}
+		c := mapBlock(chunkBlocks * slabSize)
+		if c == nil {
+			return nil
+		}
+		m.chunks = append(m.chunks, c)
+		for i := chunkBlocks; i > 0; i-- {
+			m.spare = append(m.spare, c[(i-1)*slabSize:i*slabSize:i*slabSize])
+		}
 	}
-	b := mapBlock(slabSize)
-	if b == nil {
-		return nil
-	}
+	b := m.spare[len(m.spare)-1]
+	m.spare = m.spare[:len(m.spare)-1]
 	m.blocks[&b[0]] = b
 	return b
 }
 
-// put unmaps block b.
-func (m *mappedBlocks) put(b []byte) {
+// put gives blocks bs back: all the chunks are unmapped when no block is
+// in use any more, or else the pages of bs are released.
+func (m *mappedBlocks) put(bs ...[]byte) {
 	m.mu.Lock()
-	delete(m.blocks, &b[0])
-	m.mu.Unlock()
-	unmapBlock(b)
+	defer m.mu.Unlock()
+	for _, b := range bs {
+		delete(m.blocks, &b[0])
+	}
+	if len(m.blocks) == 0 {
+		m.unmapLocked()
+		return
+	}
+	// Adjacent blocks are released together: a system call costs about
+	// as much for one block as for a run of them.
+	slices.SortFunc(bs, func(a, b []byte) int {
+		return cmp.Compare(uintptr(unsafe.Pointer(&a[0])), uintptr(unsafe.Pointer(&b[0])))
+	})
+	for i := 0; i < len(bs); {
+		j := i + 1
+		for j < len(bs) && uintptr(unsafe.Pointer(&bs[j-1][0]))+slabSize == uintptr(unsafe.Pointer(&bs[j][0])) {
+			j++
+		}
+		releaseBlock(unsafe.Slice(&bs[i][0], (j-i)*slabSize))
+		m.releases++
+		i = j
+	}
+	m.spare = append(m.spare, bs...)
 }
 
 func (m *mappedBlocks) unmapAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for k, b := range m.blocks {
-		unmapBlock(b)
-		delete(m.blocks, k)
+	m.unmapLocked()
+}
+
+func (m *mappedBlocks) unmapLocked() {
+	for i, c := range m.chunks {
+		unmapBlock(c)
+		m.chunks[i] = nil
 	}
+	m.chunks, m.spare = m.chunks[:0], nil
+	clear(m.blocks)
 }

@@ -7,3 +7,5 @@ const canMap = false
 func mapBlock(int) []byte { return nil }
 
 func unmapBlock([]byte) {}
+
+func releaseBlock([]byte) {}

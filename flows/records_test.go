@@ -108,3 +108,53 @@ func TestMappedBlocksBounded(t *testing.T) {
 		t.Errorf("%d blocks still mapped", n)
 	}
 }
+
+// TestArenaReleasesInRuns empties 200 mapped blocks in the order they
+// were filled, as lingering connections leave, and checks that the arena
+// kept fewer than maxSlabs of them, gave the pages of the rest back a run
+// of adjacent blocks at a time (a system call per run, not per block),
+// that a block given back is reused zeroed, and that the chunks are
+// unmapped once no block is in use.
+func TestArenaReleasesInRuns(t *testing.T) {
+	a := &arena{off: newMappedBlocks()}
+	if a.off == nil {
+		t.Skip("blocks cannot be mapped here")
+	}
+	defer a.off.unmapAll()
+	z := bytes.Repeat([]byte{7}, slabSize/2)
+	var held []*slab
+	for a.blocks < 200 {
+		s, _ := a.put(z)
+		held = append(held, s)
+	}
+	for _, s := range held[:len(held)-1] {
+		a.unref(s)
+	}
+	if len(a.free) >= maxSlabs {
+		t.Errorf("%d empty blocks kept, want fewer than %d", len(a.free), maxSlabs)
+	}
+	released := a.blocks - a.held
+	if released < 100 {
+		t.Fatalf("%d of 199 empty blocks given back, want most", released)
+	}
+	if a.off.releases > released/16 {
+		t.Errorf("%d system calls gave %d blocks back, want at most one per 16", a.off.releases, released)
+	}
+	if n := len(a.off.blocks); n != a.held {
+		t.Errorf("%d blocks mapped and in use, the arena holds %d", n, a.held)
+	}
+	// A block given back comes back zeroed.
+	b := a.off.get()
+	for i, c := range b[:slabSize] {
+		if c != 0 {
+			t.Fatalf("byte %d of a reused block is %#x", i, c)
+		}
+	}
+	a.off.put(b)
+	a.cur = nil
+	a.unref(held[len(held)-1])
+	a.drain()
+	if len(a.off.blocks) != 0 || len(a.off.chunks) != 0 {
+		t.Errorf("after drain: %d blocks in use, %d chunks mapped; want none", len(a.off.blocks), len(a.off.chunks))
+	}
+}
