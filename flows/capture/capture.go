@@ -95,9 +95,6 @@ type Reader struct {
 	// read counts the bytes read from the inputs (compressed bytes for
 	// gzip); it is the only field safe to read concurrently.
 	read atomic.Int64
-	// mapped says some input is mapped into memory (see source), so
-	// that reading it can fault.
-	mapped bool
 }
 
 // BytesRead returns how many bytes have been read from the inputs so far
@@ -135,7 +132,7 @@ func Open(names []string, opts Options) (*Reader, error) {
 	}
 	var pcap, ng bool
 	for _, f := range r.files {
-		if err := f.openGuarded(f.advance); err != nil {
+		if err := f.advance(); err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -192,18 +189,8 @@ func (r *Reader) ReadSegments(dst []flows.Segment) (n int, err error) {
 		}
 		return nil
 	}
-	if !r.mapped {
-		err = fill()
-		return n, err
-	}
-	// Reading a mapped input can fault (see fault.go): the file that
-	// faulted has ended, and the others are read on. dst[n] may hold
-	// part of a segment; the next one overwrites it.
-	for {
-		if err = r.guarded(fill); err != errFault {
-			return n, err
-		}
-	}
+	err = fill()
+	return n, err
 }
 
 // next decodes the next TCP segment into *seg, which it overwrites

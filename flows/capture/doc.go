@@ -52,12 +52,9 @@
 // names the first of them and counts them, for durations across them are
 // unreliable.
 //
-// Records are decoded in place with hand-written header parsing: in the
-// file itself, mapped into memory, for a regular file on Linux (the pages
-// behind the read position are given back as it moves on, so memory does
-// not grow with the file), else in a 512 KB read buffer. A mapped file is
-// read as long as it was when opened (a capture still being written is
-// read up to there), and one that shrinks while it is read ends there
-// with a warning, as a truncated file does. A Segment holds only values, and reading allocates nothing
-// per packet.
+// Records are decoded in place in each input's 512 KB read buffer, with
+// hand-written header parsing. A file is read up to its end as it is when
+// the reading gets there (a capture still being written is read up to
+// there), and one cut short ends with a warning. A Segment holds only
+// values, and reading allocates nothing per packet.
 package capture

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
@@ -55,7 +56,7 @@ type file struct {
 	name   string // as shown in messages
 	index  int
 	closer io.Closer // nil for standard input
-	br     source
+	br     *bufio.Reader
 	gz     bool
 	ng     bool
 	be     bool // big-endian fields
@@ -167,6 +168,10 @@ const (
 	ngBOM         = 0x1a2b3c4d
 )
 
+// closedReader is what a closed file reads: nothing, from a small buffer
+// instead of its own.
+var closedReader = bufio.NewReaderSize(bytes.NewReader(nil), 16)
+
 // countingReader adds the bytes read from an input to a shared counter,
 // for progress reports: once per buffer refill, never per packet.
 type countingReader struct {
@@ -197,15 +202,9 @@ func (r *Reader) openFile(index int, name string, opts Options) (*file, error) {
 		}
 		f.closer = fh
 		src = fh
-		if m := mapFile(fh); m != nil {
-			f.br = newMapped(m, &r.read)
-			r.mapped = true
-		}
 	}
-	if f.br.m == nil {
-		f.br = newBuffered(&countingReader{r: src, n: &r.read})
-	}
-	if err := f.openGuarded(f.sniff); err != nil {
+	f.br = bufio.NewReaderSize(&countingReader{r: src, n: &r.read}, bufSize)
+	if err := f.sniff(); err != nil {
 		f.close()
 		return nil, err
 	}
@@ -213,7 +212,7 @@ func (r *Reader) openFile(index int, name string, opts Options) (*file, error) {
 }
 
 // sniff identifies the format by its magic number, decompressing gzip
-// first (a gzip file is never mapped), and reads the file header.
+// first, and reads the file header.
 func (f *file) sniff() error {
 	magic, err := f.br.Peek(4)
 	if len(magic) == 0 {
@@ -222,8 +221,8 @@ func (f *file) sniff() error {
 		}
 		return f.fatal(0, err)
 	}
-	if bytes.HasPrefix(magic, magicGzip) && f.br.br != nil {
-		gz, err := gzip.NewReader(f.br.br)
+	if bytes.HasPrefix(magic, magicGzip) {
+		gz, err := gzip.NewReader(f.br)
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return f.fatal(0, fmt.Errorf("%w (gzip header cut short)", ErrTruncatedHeader))
 		}
@@ -231,7 +230,7 @@ func (f *file) sniff() error {
 			return f.fatal(0, fmt.Errorf("bad gzip stream: %w", err))
 		}
 		f.gz = true
-		f.br = newBuffered(gz)
+		f.br = bufio.NewReaderSize(gz, bufSize)
 		magic, err = f.br.Peek(4)
 		if len(magic) == 0 {
 			switch err {
@@ -477,7 +476,7 @@ func (f *file) advance() error {
 
 // close releases the file and its buffers.
 func (f *file) close() error {
-	f.br.close()
+	f.br = closedReader
 	f.head.data = nil
 	if f.closer == nil {
 		return nil

@@ -75,8 +75,8 @@ func FuzzOpen(f *testing.F) {
 		if info.TCPPackets != n || info.Packets < last {
 			t.Fatalf("delivered %d segments up to frame %d; Info says %d TCP of %d", n, last, info.TCPPackets, info.Packets)
 		}
-		// The same bytes read from a file (mapped, where files are) give
-		// the same segments and Info.
+		// The same bytes read from a file give the same segments and
+		// Info.
 		readBytes(t, data)
 	})
 }

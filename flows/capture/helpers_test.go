@@ -424,8 +424,7 @@ func readAll(tb testing.TB, names []string, opts Options) ([]flows.Segment, Info
 }
 
 // readBytes reads one capture held in memory, as standard input. It
-// also reads it from a file, which is mapped where the system maps files,
-// and fails the test unless both reads agree.
+// also reads it from a file, and fails the test unless both reads agree.
 func readBytes(tb testing.TB, data []byte) ([]flows.Segment, Info) {
 	tb.Helper()
 	segs, info := readAll(tb, []string{"-"}, Options{Stdin: bytes.NewReader(data)})
