@@ -1,4 +1,4 @@
-//go:build unix
+//go:build unix && !linux
 
 package flows
 
@@ -17,6 +17,6 @@ func mapBlock(n int) []byte {
 
 func unmapBlock(b []byte) { _ = syscall.Munmap(b) }
 
-// releaseBlock gives the pages of mapped block b back to the system; b
-// stays mapped and reads as zeros.
-func releaseBlock(b []byte) { _ = syscall.Madvise(b, syscall.MADV_DONTNEED) }
+// releaseBlock does nothing here: the pages of a block given back stay
+// the process's until its chunk is unmapped (on Linux they are released).
+func releaseBlock([]byte) {}
