@@ -180,17 +180,13 @@ func (r *Reader) Next() (flows.Segment, error) {
 // fewer than len(dst) it also returns why: io.EOF at the end of the
 // input, or the error Next would return. It is the batch form of Next for
 // [flows.Prefetch], which saves a call and a copy of each segment.
-func (r *Reader) ReadSegments(dst []flows.Segment) (n int, err error) {
-	fill := func() error {
-		for ; n < len(dst); n++ {
-			if err := r.next(&dst[n]); err != nil {
-				return err
-			}
+func (r *Reader) ReadSegments(dst []flows.Segment) (int, error) {
+	for n := range dst {
+		if err := r.next(&dst[n]); err != nil {
+			return n, err
 		}
-		return nil
 	}
-	err = fill()
-	return n, err
+	return len(dst), nil
 }
 
 // next decodes the next TCP segment into *seg, which it overwrites
