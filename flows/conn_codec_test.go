@@ -69,7 +69,7 @@ func TestConnCodecRoundTrip(t *testing.T) {
 	// Fields the sleeping record keeps itself, or that are empty while a
 	// connection sleeps; Addr follows the key.
 	skip := map[string]bool{
-		"connState.key": true, "connState.inHS": true, "connState.live": true, "connState.hidx": true, "connMore.links": true,
+		"connState.key": true, "connState.inHS": true, "connState.live": true, "connState.hidx": true, "connState.onAwake": true, "connMore.links": true,
 		"Conn.Prev": true, "Conn.Prior": true, "Conn.Addr": true, "Conn.End": true, "Conn.EndTime": true, "Conn.z": true, "Conn.zs": true,
 	}
 	var none Mark

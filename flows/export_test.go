@@ -62,3 +62,32 @@ func SetIdleSlack(n int) (restore func()) {
 // IdleArena returns the bytes of the blocks of t's idle connections'
 // encodings and the bytes those encodings take.
 func IdleArena(t *Table) (blocks, live int) { return t.idleZ.held * slabSize, t.idleLive }
+
+// AwakeViolation says what is wrong with the table's list of awake
+// connections, which must hold each connection the map holds awake once,
+// and nothing else; "" when nothing is.
+func (t *Table) AwakeViolation() string {
+	on := map[*Conn]bool{}
+	for c := t.awake.head; c != nil; c = c.more.links[awakeList].next {
+		if on[c] {
+			return fmt.Sprintf("connection %d is on the awake list twice", c.ID)
+		}
+		if !c.st.onAwake || !c.st.live {
+			return fmt.Sprintf("connection %d is on the awake list, yet onAwake %v, live %v", c.ID, c.st.onAwake, c.st.live)
+		}
+		on[c] = true
+	}
+	n := 0
+	for i := range t.m.e {
+		if c := t.m.e[i].conn(); c != nil {
+			if !on[c] {
+				return fmt.Sprintf("connection %d is awake in the map but not on the awake list", c.ID)
+			}
+			n++
+		}
+	}
+	if n != len(on) {
+		return fmt.Sprintf("%d connections on the awake list, %d awake in the map", len(on), n)
+	}
+	return ""
+}

@@ -162,6 +162,14 @@ func checkTable(t *testing.T, opts flows.TableOptions, segs []flows.Segment) {
 		if st := tab.Stats(); opts.MaxFlows > 0 && st.Live > opts.MaxFlows {
 			t.Fatalf("after frame %d: %d live connections, MaxFlows %d", segs[i].Frame, st.Live, opts.MaxFlows)
 		}
+		if i < 1000 || i%1000 == 0 {
+			if v := tab.AwakeViolation(); v != "" {
+				t.Fatalf("after frame %d: %s", segs[i].Frame, v)
+			}
+		}
+	}
+	if v := tab.AwakeViolation(); v != "" {
+		t.Fatalf("at the end: %s", v)
 	}
 	if err := tab.Flush(); err != nil {
 		t.Fatalf("Flush: %v", err)

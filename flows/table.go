@@ -110,6 +110,7 @@ type Table struct {
 	memQ  []*memory
 	memH  int
 	hs    list // connections stuck in their handshake, by last activity
+	awake list // the live connections awake, in no particular order
 	// sq holds the sleeping connections by kind (qDone, qIdle, qHS), each
 	// queue by last activity; nSleep counts them.
 	sq        [3]sleepQ
@@ -276,6 +277,7 @@ type connState struct {
 	progress  bool // payload or FIN seen
 	inHS      bool
 	live      bool
+	onAwake   bool // on Table.awake
 	// hidx is the index + 1 of the connection's idle-heap entry, 0 when
 	// it has none.
 	hidx int32
@@ -424,6 +426,7 @@ func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prio
 	c.st.key, c.st.live = *k, true
 	c.st.clientIsA = srcIsClient == srcIsA
 	e.setConn(c)
+	t.awake.place(c, true, &c.st.onAwake)
 	t.nLive++
 	if t.armed {
 		t.idle.push(c)
@@ -501,6 +504,7 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 		t.hs.remove(c)
 	}
 	t.idle.remove(c)
+	t.awake.place(c, false, &st.onAwake)
 	c.End, c.EndTime = why, at
 	// Remembered for a SYN that reuses the 4-tuple later. An evicted
 	// connection is not: its 4-tuple may still be live on the wire.

@@ -7,7 +7,9 @@ import "container/heap"
 // allocation.
 
 const (
-	doneList = iota
+	// awakeList threads the live connections that are awake, so that
+	// sweepIdle looks at them and not at every entry of the map.
+	awakeList = iota
 	hsList
 )
 

@@ -27,6 +27,7 @@ func (t *Table) sleep(c *Conn, idle bool) {
 		}
 	}
 	t.idle.remove(c)
+	t.awake.place(c, false, &st.onAwake)
 	h := t.m.hash(&st.key)
 	e := &t.m.e[t.m.find(&st.key, h)]
 	tb := &tomb{rec: rec{key: st.key}, p: c.Prev, id: c.ID, last: c.Last.Time, q: q}
@@ -112,7 +113,11 @@ func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn, stays bool) {
 	e.setConn(c)
 	t.nSleep--
 	t.peakAwake()
-	if stays && t.armed {
+	if !stays {
+		return
+	}
+	t.awake.place(c, true, &c.st.onAwake)
+	if t.armed {
 		t.idle.push(c)
 	}
 }
@@ -218,8 +223,8 @@ func (t *Table) sweepIdle() {
 	t.nextSweep = t.now + t.opts.SleepIdle
 	before := t.now - t.opts.SleepIdle
 	sw := t.sweep[:0]
-	for i := range t.m.e {
-		if c := t.m.e[i].conn(); c != nil && c.Last.Time <= before {
+	for c := t.awake.head; c != nil; c = c.more.links[awakeList].next {
+		if c.Last.Time <= before {
 			sw = append(sw, c)
 		}
 	}
