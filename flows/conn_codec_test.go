@@ -99,6 +99,34 @@ func TestConnCodecRoundTrip(t *testing.T) {
 			e := c.Events[len(c.Events)-1]
 			d.FinLast = Mark{e.Frame, e.Time + 1}
 		}
+		if i%4 == 2 {
+			// What real connections are like: a half with none of the
+			// rare fields (resets, bad ACKs, data after the peer's FIN,
+			// zero windows, keepalives), or with one of them; unset
+			// sequence numbers; events that repeat their sender's TTL
+			// and window, and stand for one segment.
+			h := &c.Dir[i/4%2]
+			x := h.Detail
+			h.RSTCount, x.FinDuplicates, x.FinSeqChanges, x.BadAcks, x.badAck = 0, 0, 0, 0, 0
+			x.AfterPeerFIN, x.RSTInWindow, x.SegmentsAfterRST, x.ZeroWindows, x.Episodes = AfterFIN{}, 0, 0, 0, nil
+			x.Keepalives, x.LastKeepalive = 0, none
+			if i%8 == 6 {
+				x.LastKeepalive = c.First
+			}
+			c.Dir[1].FinSeq, c.Dir[0].MaxAck = 0, 0
+			var last [2]*Event
+			for j := range c.Events {
+				e := &c.Events[j]
+				e.Dir &= 1
+				if p := last[e.Dir]; p != nil && j%3 != 0 {
+					e.TTL, e.Win = p.TTL, p.Win
+				}
+				if j%2 == 0 {
+					e.Count, e.Ack = 1, 0
+				}
+				last[e.Dir] = e
+			}
+		}
 		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), uint16(r.Uint32()))
 		dst := netip.AddrPortFrom(netip.MustParseAddr("198.51.100.200"), 80)
 		if i%3 == 0 {
@@ -131,6 +159,26 @@ func TestConnCodecRoundTrip(t *testing.T) {
 		if i == 0 {
 			t.Logf("random connection: %d bytes encoded", len(b))
 		}
+	}
+}
+
+// TestConnCodecRareFields: a half whose rare fields are all zero writes
+// them as one byte, and one set is enough to write them all.
+func TestConnCodecRareFields(t *testing.T) {
+	c := newConn()
+	c.First, c.Last = Mark{Frame: 10, Time: 1e9}, Mark{Frame: 20, Time: 2e9}
+	c.Dir[0].FirstSeq, c.Dir[1].FirstSeq = 1000, 5000
+	plain := len(encodeConn(nil, c))
+	c.Dir[1].Keepalives = 1
+	withOne := len(encodeConn(nil, c))
+	// RSTCount, FinDuplicates, FinSeqChanges, BadAcks, badAck, the six
+	// of AfterPeerFIN, RSTInWindow, SegmentsAfterRST, ZeroWindows,
+	// Episodes, LastKeepalive: 16 more numbers besides Keepalives.
+	if withOne-plain < 17 {
+		t.Errorf("one keepalive grew the encoding from %d to %d bytes: the rare fields were written anyway", plain, withOne)
+	}
+	if got := decodeConn(encodeConn(nil, c), &c.st.key); got.Dir[1].Keepalives != 1 || got.Dir[0].Keepalives != 0 {
+		t.Errorf("keepalives decoded as %d and %d, want 0 and 1", got.Dir[0].Keepalives, got.Dir[1].Keepalives)
 	}
 }
 
