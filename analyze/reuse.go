@@ -35,30 +35,37 @@ func (s *story) memo() flows.Memo {
 	return p.pack()
 }
 
-// pack writes p into a Memo; its last word says that it holds one.
+// pack writes p into a Memo: the marks, the FIN sequence numbers, and in
+// the top four bits of the first word (a frame number, which never
+// reaches 2^60: the reader counts frames from 1) the flags, one of them
+// saying that the Memo holds something.
 func (p *prevInfo) pack() (m flows.Memo) {
-	m[0], m[1] = p.tw[0].Frame, uint64(p.tw[0].Time)
+	flags := memoSet | bit(p.fin[0], 1) | bit(p.fin[1], 2) | bit(p.ts, 3)
+	m[0], m[1] = p.tw[0].Frame|flags<<memoFlagsAt, uint64(p.tw[0].Time)
 	m[2], m[3] = p.tw[1].Frame, uint64(p.tw[1].Time)
 	m[4] = uint64(p.finSeq[0]) | uint64(p.finSeq[1])<<32
-	m[5] = memoSet | bit(p.fin[0], 1) | bit(p.fin[1], 2) | bit(p.ts, 3)
 	return m
 }
 
 // unpack reads a Memo pack wrote into p, and reports whether there was
 // one.
 func (p *prevInfo) unpack(m *flows.Memo) bool {
-	if m[5]&memoSet == 0 {
+	flags := m[0] >> memoFlagsAt
+	if flags&memoSet == 0 {
 		return false
 	}
-	p.tw[0] = flows.Mark{Frame: m[0], Time: int64(m[1])}
+	p.tw[0] = flows.Mark{Frame: m[0] & (1<<memoFlagsAt - 1), Time: int64(m[1])}
 	p.tw[1] = flows.Mark{Frame: m[2], Time: int64(m[3])}
 	p.finSeq = [2]uint32{uint32(m[4]), uint32(m[4] >> 32)}
-	p.fin = [2]bool{m[5]&(1<<1) != 0, m[5]&(1<<2) != 0}
-	p.ts = m[5]&(1<<3) != 0
+	p.fin = [2]bool{flags&(1<<1) != 0, flags&(1<<2) != 0}
+	p.ts = flags&(1<<3) != 0
 	return true
 }
 
-const memoSet = 1
+const (
+	memoSet     = 1
+	memoFlagsAt = 60
+)
 
 // bit returns 1<<n if b, else 0.
 func bit(b bool, n uint) uint64 {

@@ -157,7 +157,8 @@ func TestMemoRoundTrip(t *testing.T) {
 	if (&prevInfo{}).unpack(&none) {
 		t.Error("an empty Memo unpacks as one")
 	}
-	marks := []flows.Mark{{}, {Frame: 1, Time: 1}, {Frame: 1<<63 + 5, Time: -1}, {Frame: 42, Time: 1 << 62}}
+	// Frames up to 2^60 - 1: the flags share the first mark's word.
+	marks := []flows.Mark{{}, {Frame: 1, Time: 1}, {Frame: 1<<60 - 1, Time: -1}, {Frame: 42, Time: 1 << 62}, {Frame: 1<<59 + 5, Time: 1<<63 - 1}}
 	seqs := []uint32{0, 1, 1<<32 - 1, 0x80000001}
 	for n := range 1 << 5 {
 		p := prevInfo{

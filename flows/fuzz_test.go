@@ -232,7 +232,7 @@ func connViolations(c *flows.Conn, addr map[int][2]netip.AddrPort) []string {
 	switch p := c.Prev; {
 	case p == nil && c.Incarnation != 1:
 		bad("incarnation %d with no previous one", c.Incarnation)
-	case p != nil && (p.ID >= c.ID || c.Incarnation != p.Incarnation+1):
+	case p != nil && (p.ID >= c.ID || c.Incarnation != int(p.Incarnation)+1):
 		bad("incarnation %d after connection %d's %d", c.Incarnation, p.ID, p.Incarnation)
 	case p != nil && !(addr[p.ID] == c.Addr || addr[p.ID] == [2]netip.AddrPort{c.Addr[1], c.Addr[0]}):
 		bad("previous incarnation on %v, this on %v", addr[p.ID], c.Addr)

@@ -2,8 +2,10 @@ package flows
 
 import (
 	"encoding/binary"
+	"math"
 	"net/netip"
 	"slices"
+	"unsafe"
 )
 
 // Default table timings, in nanoseconds of capture time.
@@ -173,11 +175,15 @@ type tomb struct {
 }
 
 // memory is a remembered finished connection: its Prior, which the
-// Finish callback and the next incarnation see, is part of it.
+// Finish callback and the next incarnation see, is part of it. It takes
+// 112 bytes, a size class of its own (the array below fails to compile
+// if it grows).
 type memory struct {
 	rec
 	Prior
 }
+
+var _ [112 - unsafe.Sizeof(memory{})]byte
 
 // asleep reports whether tb holds a sleeping connection.
 func (tb *tomb) asleep() bool { return tb.zs != nil }
@@ -406,7 +412,7 @@ func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prio
 	c := t.newConn()
 	c.ID, c.Incarnation, c.Prev, c.First = t.ids, 1, prev, markOf(s)
 	if prev != nil {
-		c.Incarnation = prev.Incarnation + 1
+		c.Incarnation = int(prev.Incarnation) + 1
 	}
 	srcIsClient := true
 	switch {
@@ -514,7 +520,10 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 		m = &memory{rec: rec{key: key, isMem: true}}
 		p = &m.Prior
 	}
-	*p = Prior{ID: c.ID, Incarnation: c.Incarnation, Last: c.Last, clientIsA: st.clientIsA}
+	// 2^31 incarnations of one 4-tuple would take a capture of hundreds
+	// of gigabytes of that 4-tuple alone; past that the count stays.
+	inc := int32(min(c.Incarnation, math.MaxInt32))
+	*p = Prior{ID: c.ID, Incarnation: inc, Last: c.Last, clientIsA: st.clientIsA}
 	c.Prior = p
 	if err := t.opts.Finish(c); err != nil && t.err == nil {
 		t.err = err
