@@ -737,10 +737,50 @@ func appendSide(b []byte, s *analyze.Side, tw *timeWriter) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// durationKeys are the close states a side's durations are of, in the
+// order of their names, each as its JSON key: appendDurations looks them
+// up in that order rather than sorting what the map holds.
+var durationKeys = func() (ks []struct{ name, key string }) {
+	for _, st := range []analyze.State{analyze.FinWait1, analyze.FinWait2, analyze.Closing, analyze.TimeWait, analyze.CloseWait, analyze.LastAck} {
+		name := st.String()
+		ks = append(ks, struct{ name, key string }{name, string(appendString(nil, name)) + ":"})
+	}
+	slices.SortFunc(ks, func(a, b struct{ name, key string }) int { return cmp.Compare(a.name, b.name) })
+	return ks
+}()
+
 // appendDurations writes the map with its keys in sorted order, as
-// encoding/json does. A side has a handful of durations: they are sorted
-// on the stack.
+// encoding/json does.
 func appendDurations(b []byte, m map[string]float64) ([]byte, error) {
+	if len(m) <= len(durationKeys) {
+		n, at := 0, len(b)
+		b = append(b, '{')
+		for _, k := range durationKeys {
+			v, ok := m[k.name]
+			if !ok {
+				continue
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = append(b, k.key...)
+			var err error
+			if b, err = appendFloat(b, v); err != nil {
+				return b, err
+			}
+		}
+		if n == len(m) {
+			return append(b, '}'), nil
+		}
+		b = b[:at] // a state of another name: sorted below
+	}
+	return appendSortedDurations(b, m)
+}
+
+// appendSortedDurations is appendDurations for any keys. A side has a
+// handful of durations: they are sorted on the stack.
+func appendSortedDurations(b []byte, m map[string]float64) ([]byte, error) {
 	type duration struct {
 		state string
 		secs  float64

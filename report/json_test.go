@@ -385,6 +385,31 @@ func TestFlowEncoderSortsDurations(t *testing.T) {
 			t.Fatalf("%d durations: flow encoder differs from encoding/json:\n got %s\nwant %s", n, got, want)
 		}
 	}
+	// Every set of the close states (the keys looked up in order), and
+	// each with a state of another name besides.
+	states := []string{"TIME_WAIT", "FIN_WAIT1", "CLOSE_WAIT", "LAST_ACK", "FIN_WAIT2", "CLOSING"}
+	for set := range 1 << len(states) {
+		for _, other := range []string{"", "ESTABLISHED", "A", "ZZ"} {
+			d := map[string]float64{}
+			for i, st := range states {
+				if set&(1<<i) != 0 {
+					d[st] = float64(i+1) / 1000
+				}
+			}
+			if other != "" {
+				d[other] = 2.5
+			}
+			f := sampleResult().Flows[0]
+			f.Sides.Server.Durations = d
+			got, err := appendFlow(nil, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := reference(t, f); string(got) != want {
+				t.Fatalf("durations %v: flow encoder differs from encoding/json:\n got %s\nwant %s", d, got, want)
+			}
+		}
+	}
 }
 
 // TestAppendFloatMatchesEncodingJSON compares appendFloat, its
