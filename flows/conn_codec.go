@@ -372,6 +372,14 @@ func decodeHead(c *Conn, b []byte, k *tupleKey) zr {
 	return r
 }
 
+// encodedID returns the ID of the connection encoded in b.
+func encodedID(b []byte) int {
+	r := zr{b: b}
+	r.u()
+	r.i()
+	return int(r.u())
+}
+
 // decodeInto decodes b into c, a new or reset connection.
 func decodeInto(c *Conn, b []byte, k *tupleKey) {
 	r := decodeHead(c, b, k)

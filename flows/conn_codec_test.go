@@ -152,6 +152,9 @@ func TestConnCodecRoundTrip(t *testing.T) {
 				t.Errorf("round %d: a mark that is an event's takes %d bytes, one that is not %d", i, len(b), n)
 			}
 		}
+		if id := encodedID(b); id != c.ID {
+			t.Errorf("round %d: encodedID says %d, want %d", i, id, c.ID)
+		}
 		got := decodeConn(b, &k)
 		if !reflect.DeepEqual(c, got) {
 			t.Fatalf("round %d: decoded connection differs\n got %+v\nwant %+v", i, got, c)

@@ -5,7 +5,6 @@ import (
 	"math"
 	"net/netip"
 	"slices"
-	"unsafe"
 )
 
 // Default table timings, in nanoseconds of capture time.
@@ -116,6 +115,7 @@ type Table struct {
 	// sq holds the sleeping connections by kind (qDone, qIdle, qHS), each
 	// queue by last activity; nSleep counts them.
 	sq        [3]sleepQ
+	prevs     map[*tomb]*Prior // the Prev of the sleeping connections that have one
 	nSleep    int
 	nextSweep int64
 	zbuf      []byte
@@ -161,29 +161,26 @@ type rec struct {
 
 // tomb is a sleeping connection: its queue in Table.sq, its encoding (zn
 // bytes at zoff in block zs; zs is nil once woken, and an encodeBatch's
-// mark while the encoding is pending), its Prev (p), ID and last
-// activity. It takes 80 bytes.
+// mark while the encoding is pending), and its last activity; hasPrev
+// says that Table.prevs holds its Prev (few connections have one), and
+// its ID is in its encoding (encodedID). It takes 64 bytes.
 type tomb struct {
 	rec
-	q    uint8
-	zn   uint16
-	zoff uint32
-	p    *Prior
-	zs   *slab
-	last int64
-	id   int
+	q       uint8
+	hasPrev bool
+	zn      uint16
+	zoff    uint32
+	zs      *slab
+	last    int64
 }
 
 // memory is a remembered finished connection: its Prior, which the
 // Finish callback and the next incarnation see, is part of it. It takes
-// 112 bytes, a size class of its own (the array below fails to compile
-// if it grows).
+// 112 bytes.
 type memory struct {
 	rec
 	Prior
 }
-
-var _ [112 - unsafe.Sizeof(memory{})]byte
 
 // asleep reports whether tb holds a sleeping connection.
 func (tb *tomb) asleep() bool { return tb.zs != nil }
@@ -370,7 +367,7 @@ func (t *Table) Flush() error {
 		if c := e.conn(); c != nil {
 			live = append(live, entry{id: c.ID, c: c})
 		} else if tb := e.tomb(); tb != nil {
-			live = append(live, entry{id: tb.id, tb: tb})
+			live = append(live, entry{id: encodedID(tb.enc()), tb: tb})
 		}
 	}
 	slices.SortFunc(live, func(a, b entry) int { return a.id - b.id })

@@ -30,7 +30,13 @@ func (t *Table) sleep(c *Conn, idle bool) {
 	t.awake.place(c, false, &st.onAwake)
 	h := t.m.hash(&st.key)
 	e := &t.m.e[t.m.find(&st.key, h)]
-	tb := &tomb{rec: rec{key: st.key}, p: c.Prev, id: c.ID, last: c.Last.Time, q: q}
+	tb := &tomb{rec: rec{key: st.key}, last: c.Last.Time, q: q}
+	if c.Prev != nil {
+		if t.prevs == nil {
+			t.prevs = map[*tomb]*Prior{}
+		}
+		t.prevs[tb], tb.hasPrev = c.Prev, true
+	}
 	ahead := t.opts.EncodeAhead && !idle
 	if !ahead {
 		t.zbuf = encodeConn(t.zbuf[:0], c)
@@ -77,7 +83,7 @@ func (t *Table) wakeToFinish(i int) *Conn {
 	// A copy: the callee reads it later, and the table reuses the
 	// block as soon as it is empty.
 	hs, off := t.handed.put(z)
-	c.z, c.zs, c.Prev = hs.b[off:off+uint32(len(z)):off+uint32(len(z))], hs, tb.p
+	c.z, c.zs, c.Prev = hs.b[off:off+uint32(len(z)):off+uint32(len(z))], hs, t.prevOf(tb)
 	t.unkeep(tb)
 	t.woke(e, tb, c, false)
 	return c
@@ -90,7 +96,7 @@ func (t *Table) wake(i int) *Conn {
 	t.ready(tb)
 	c := t.newConn()
 	decodeInto(c, tb.enc(), &tb.key)
-	c.Prev = tb.p
+	c.Prev = t.prevOf(tb)
 	t.unkeep(tb)
 	if sleepCheck != nil {
 		if k := kept[tb]; k != nil {
@@ -108,7 +114,7 @@ func (t *Table) wake(i int) *Conn {
 // the table (and so joins the idle heap, when armed) rather than being
 // finished at once.
 func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn, stays bool) {
-	tb.zs, tb.p = nil, nil
+	tb.zs = nil
 	t.sq[tb.q].gone()
 	e.setConn(c)
 	t.nSleep--
@@ -120,6 +126,18 @@ func (t *Table) woke(e *mapEntry, tb *tomb, c *Conn, stays bool) {
 	if t.armed {
 		t.idle.push(c)
 	}
+}
+
+// prevOf returns the Prev of the connection sleeping in tb, which is
+// waking, and forgets it.
+func (t *Table) prevOf(tb *tomb) *Prior {
+	if !tb.hasPrev {
+		return nil
+	}
+	p := t.prevs[tb]
+	delete(t.prevs, tb)
+	tb.hasPrev = false
+	return p
 }
 
 // maxFree bounds the connections kept for reuse.
@@ -303,7 +321,7 @@ func (t *Table) expireHandshakes() {
 			tb = nil
 		}
 		switch {
-		case tb != nil && (c == nil || tb.last < c.Last.Time || tb.last == c.Last.Time && tb.id < c.ID):
+		case tb != nil && (c == nil || tb.last < c.Last.Time || tb.last == c.Last.Time && encodedID(tb.enc()) < c.ID):
 			c = t.wakeToFinish(t.entry(&tb.rec))
 		case c == nil:
 			return
