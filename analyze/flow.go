@@ -327,6 +327,13 @@ func (s *story) handshake() string {
 // closeStates are the states whose durations a side reports.
 var closeStates = [...]State{FinWait1, FinWait2, Closing, TimeWait, CloseWait, LastAck}
 
+// CloseStates returns the states whose durations a side reports (the keys
+// of Side.Durations).
+func CloseStates() []State {
+	s := closeStates
+	return s[:]
+}
+
 // closeIndex is each close state's index in closeStates, -1 for the
 // other states.
 var closeIndex = func() (ix [Closed + 1]int8) {

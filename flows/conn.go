@@ -373,9 +373,9 @@ func (c *Conn) reset() {
 
 // Prior is what the table keeps of a finished incarnation for the next one
 // on the same 4-tuple. The table remembers one for each connection that
-// finished in the last two minutes (Linger + Remember), the most numerous
-// record it keeps: its fields are ordered, and sized, so that with the key
-// it takes 112 bytes (see memory).
+// left it in the last two minutes (Remember), the most numerous record it
+// keeps: its fields are ordered, and sized, so that with the key it takes
+// 112 bytes (see memory).
 type Prior struct {
 	ID   int
 	Last Mark

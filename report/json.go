@@ -741,7 +741,7 @@ func appendSide(b []byte, s *analyze.Side, tw *timeWriter) ([]byte, error) {
 // order of their names, each as its JSON key: appendDurations looks them
 // up in that order rather than sorting what the map holds.
 var durationKeys = func() (ks []struct{ name, key string }) {
-	for _, st := range []analyze.State{analyze.FinWait1, analyze.FinWait2, analyze.Closing, analyze.TimeWait, analyze.CloseWait, analyze.LastAck} {
+	for _, st := range analyze.CloseStates() {
 		name := st.String()
 		ks = append(ks, struct{ name, key string }{name, string(appendString(nil, name)) + ":"})
 	}
