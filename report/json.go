@@ -740,14 +740,17 @@ func appendSide(b []byte, s *analyze.Side, tw *timeWriter) ([]byte, error) {
 // durationKeys are the close states a side's durations are of, in the
 // order of their names, each as its JSON key: appendDurations looks them
 // up in that order rather than sorting what the map holds.
-var durationKeys = func() (ks []struct{ name, key string }) {
+var durationKeys = func() (ks []durationKey) {
 	for _, st := range analyze.CloseStates() {
 		name := st.String()
-		ks = append(ks, struct{ name, key string }{name, string(appendString(nil, name)) + ":"})
+		ks = append(ks, durationKey{name, string(appendString(nil, name)) + ":"})
 	}
-	slices.SortFunc(ks, func(a, b struct{ name, key string }) int { return cmp.Compare(a.name, b.name) })
+	slices.SortFunc(ks, func(a, b durationKey) int { return cmp.Compare(a.name, b.name) })
 	return ks
 }()
+
+// durationKey is a close state's name and its JSON key.
+type durationKey struct{ name, key string }
 
 // appendDurations writes the map with its keys in sorted order, as
 // encoding/json does.
