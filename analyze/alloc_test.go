@@ -106,10 +106,11 @@ func TestSummaryAddAllocs(t *testing.T) {
 
 // TestFlowBlockSize: the block a flow is built in, with the 8-byte
 // header the allocator gives an object of more than 512 bytes that holds
-// pointers, fits the 1,792-byte size class; a field more moves every
-// flow to the 2,048-byte one.
+// pointers, fits the 2,048-byte size class (with the handshake's round
+// trips it outgrew the 1,792-byte one by 40 bytes); a field more than
+// 216 bytes moves every flow to the 2,304-byte one.
 func TestFlowBlockSize(t *testing.T) {
-	if n := unsafe.Sizeof(flowBlock{}) + 8; n > 1792 {
-		t.Errorf("flowBlock takes %d bytes with its header, want at most 1792", n)
+	if n := unsafe.Sizeof(flowBlock{}) + 8; n > 2048 {
+		t.Errorf("flowBlock takes %d bytes with its header, want at most 2048", n)
 	}
 }

@@ -23,6 +23,7 @@ func (f *Flow) Clone() *Flow {
 		r := *f.Reuse
 		g.Reuse = &r
 	}
+	g.RTT = f.RTT.clone()
 	if f.Diagnoses != nil {
 		g.Diagnoses = make([]Diagnosis, len(f.Diagnoses))
 		for i := range f.Diagnoses {

@@ -105,9 +105,10 @@ func (b *builder) recycle() { b.spare, b.last = b.last, nil }
 // flowBlock is a Flow together with the parts every flow has, allocated
 // as one block. The lists have room for what most flows have (a
 // handshake and a FIN each way acknowledged: seven events, ten states
-// and two FIN frames); a flow with more gets its own slices. The block
-// fills the 1,792-byte size class with the allocator's 8-byte header
-// (TestFlowBlockSize).
+// and two FIN frames, the handshake's round trips); a flow with more gets
+// its own slices. With the allocator's 8-byte header the block fits the
+// 2,048-byte size class (TestFlowBlockSize); the builder reuses it for
+// the next flow when it can.
 type flowBlock struct {
 	f     Flow
 	sides [2]Side
@@ -117,6 +118,8 @@ type flowBlock struct {
 	frames [2]uint64
 	states [10]StateEntry
 	events [7]Event
+	rtt    RTT
+	rttv   [2]float64
 }
 
 // build reconstructs the close story of connection c.
@@ -148,6 +151,7 @@ func (b *builder) build(c *flows.Conn) *Flow {
 	f.FirstFrame, f.LastFrame = c.First.Frame, c.Last.Frame
 	f.Start, f.End = Time(c.First.Time), Time(c.Last.Time)
 	f.Handshake = s.handshake()
+	f.RTT = s.rtt(&m.rtt, &m.rttv)
 	f.Evicted = c.End == flows.EndEvicted
 	s.sidesOf(m)
 	f.Sides = Sides{Client: &m.sides[flows.FromClient], Server: &m.sides[flows.FromServer]}

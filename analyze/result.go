@@ -130,9 +130,12 @@ type Flow struct {
 	Start       Time   `json:"start"`
 	End         Time   `json:"end"`
 	Handshake   string `json:"handshake"`
-	Close       Close  `json:"close"`
-	Sides       Sides  `json:"sides"`
-	Reuse       *Reuse `json:"reuse"`
+	// RTT is the capture point's round trip to each side, from the
+	// handshake; nil when it shows neither.
+	RTT   *RTT   `json:"rtt"`
+	Close Close  `json:"close"`
+	Sides Sides  `json:"sides"`
+	Reuse *Reuse `json:"reuse"`
 	// Diagnoses is never nil in output: an empty list is "[]".
 	Diagnoses []Diagnosis `json:"diagnoses"`
 	// Evicted is set when --max-flows pushed the flow out of the table
@@ -319,6 +322,11 @@ type Summary struct {
 	FinRetransmissions *Histogram            `json:"fin_retransmissions,omitempty"`
 	CloseDurations     map[string]*Histogram `json:"close_durations,omitempty"`
 	ReuseGaps          *Histogram            `json:"reuse_gaps,omitempty"`
+	// ClientRTT and ServerRTT are the distributions of the capture
+	// point's round trips to the clients and to the servers (Flow.RTT):
+	// where the capture was taken.
+	ClientRTT *Histogram `json:"client_rtt,omitempty"`
+	ServerRTT *Histogram `json:"server_rtt,omitempty"`
 	// Findings are the conclusions drawn across flows: bursts of orphan
 	// resets, counts at a kernel limit, ephemeral ports running out.
 	Findings []Finding `json:"findings,omitempty"`

@@ -69,6 +69,8 @@ func emptySummary() Summary {
 		FinRetransmissions: newHistogram(UnitCount),
 		CloseDurations:     map[string]*Histogram{},
 		ReuseGaps:          newHistogram(UnitSeconds),
+		ClientRTT:          newHistogram(UnitSeconds),
+		ServerRTT:          newHistogram(UnitSeconds),
 	}
 }
 
@@ -140,6 +142,12 @@ func (b *summaryBuilder) Add(f *Flow) {
 	}
 	if f.Reuse != nil {
 		s.ReuseGaps.add(f.Reuse.Gap)
+	}
+	if v, ok := f.RTT.Of(Client); ok {
+		s.ClientRTT.add(v)
+	}
+	if v, ok := f.RTT.Of(Server); ok {
+		s.ServerRTT.add(v)
 	}
 	for _, d := range f.Diagnoses {
 		if (d.Code == CodeOrphanReset || d.Code == CodeRstLingerZero) && len(d.Frames) > 0 {
@@ -312,6 +320,8 @@ func (b *summaryBuilder) Summary() *Summary {
 	}
 	s.FinRetransmissions = cloneHistogram(s.FinRetransmissions)
 	s.ReuseGaps = cloneHistogram(s.ReuseGaps)
+	s.ClientRTT = cloneHistogram(s.ClientRTT)
+	s.ServerRTT = cloneHistogram(s.ServerRTT)
 	durs := map[string]*Histogram{}
 	for k, h := range s.CloseDurations {
 		durs[k] = cloneHistogram(h)
@@ -374,6 +384,8 @@ func (s *Summary) Merge(o *Summary) {
 	addCounts(&s.Diagnoses, o.Diagnoses)
 	s.FinRetransmissions = mergeHistogram(s.FinRetransmissions, o.FinRetransmissions)
 	s.ReuseGaps = mergeHistogram(s.ReuseGaps, o.ReuseGaps)
+	s.ClientRTT = mergeHistogram(s.ClientRTT, o.ClientRTT)
+	s.ServerRTT = mergeHistogram(s.ServerRTT, o.ServerRTT)
 	if len(o.CloseDurations) > 0 && s.CloseDurations == nil {
 		s.CloseDurations = map[string]*Histogram{}
 	}
@@ -489,6 +501,8 @@ func (s *Summary) derive() {
 	})
 	s.FinRetransmissions.derive()
 	s.ReuseGaps.derive()
+	s.ClientRTT.derive()
+	s.ServerRTT.derive()
 	for _, h := range s.CloseDurations {
 		h.derive()
 	}

@@ -361,7 +361,7 @@ func TestSummaryMergesShards(t *testing.T) {
 		return slices.ContainsFunc(h.PathIdle, func(p PathIdle) bool { return p.Resets > 0 && p.Drops > 0 && p.SurvivedStart != 0 })
 	})
 	refused := slices.ContainsFunc(whole.Hosts, func(h HostLoad) bool { return h.Refused != nil && h.TTL != nil })
-	if len(whole.Hosts) == 0 || whole.FinRetransmissions.Max == 0 || whole.ReuseGaps.Count == 0 || !pathIdle || !refused {
+	if len(whole.Hosts) == 0 || whole.FinRetransmissions.Max == 0 || whole.ReuseGaps.Count == 0 || whole.ClientRTT.Count == 0 || whole.ServerRTT.Count == 0 || !pathIdle || !refused {
 		t.Errorf("the merge test covers too little: %+v", whole)
 	}
 }

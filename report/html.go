@@ -198,6 +198,9 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 		}
 		p.Summary = append(p.Summary, hf)
 	}
+	if v := captureVantage(res.Summary); v != "" {
+		p.Summary = append(p.Summary, htmlFact{Label: "captured", Items: []string{v}})
+	}
 	ports, _ := portLoads(res.Summary, 0, maxPortLoads)
 	for _, pl := range ports {
 		p.Ports = append(p.Ports, htmlFact{Label: pl.Client + " → " + pl.Server, Items: []string{portText(pl)}})

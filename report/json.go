@@ -589,6 +589,20 @@ func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
 	b = tw.append(b, f.End)
 	b = append(b, `,"handshake":`...)
 	b = appendString(b, f.Handshake)
+	b = append(b, `,"rtt":`...)
+	if r := f.RTT; r == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, `{"client":`...)
+		if b, err = appendOptFloat(b, r.Client); err != nil {
+			return b, err
+		}
+		b = append(b, `,"server":`...)
+		if b, err = appendOptFloat(b, r.Server); err != nil {
+			return b, err
+		}
+		b = append(b, '}')
+	}
 	b = append(b, `,"close":`...)
 	if b, err = appendClose(b, &f.Close); err != nil {
 		return b, err
@@ -754,6 +768,14 @@ type durationKey struct{ name, key string }
 
 // appendDurations writes the map with its keys in sorted order, as
 // encoding/json does.
+// appendOptFloat appends *v, or null for nil.
+func appendOptFloat(b []byte, v *float64) ([]byte, error) {
+	if v == nil {
+		return append(b, "null"...), nil
+	}
+	return appendFloat(b, *v)
+}
+
 func appendDurations(b []byte, m map[string]float64) ([]byte, error) {
 	if len(m) <= len(durationKeys) {
 		n, at := 0, len(b)

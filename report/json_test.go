@@ -30,6 +30,7 @@ func sampleResult() *analyze.Result {
 		ID: 1, Incarnation: 2, Client: "198.51.100.10:40000", Server: "198.51.100.80:8080",
 		Roles: analyze.RolesHandshake, FirstFrame: 1, LastFrame: 10, Start: t0, End: t0 + 5e6,
 		Handshake: analyze.HandshakeComplete,
+		RTT:       &analyze.RTT{Server: new(0.0241)},
 		Close:     analyze.Close{Initiator: analyze.Client, Kind: analyze.FourWay},
 		Sides: analyze.Sides{
 			Client: &analyze.Side{
@@ -68,9 +69,12 @@ func TestJSONShape(t *testing.T) {
 		t.Errorf("top-level keys %v", got)
 	}
 	flow := doc["flows"].([]any)[0].(map[string]any)
-	want := []string{"client", "close", "diagnoses", "end", "first_frame", "handshake", "id", "incarnation", "last_frame", "reuse", "roles", "server", "sides", "start"}
+	want := []string{"client", "close", "diagnoses", "end", "first_frame", "handshake", "id", "incarnation", "last_frame", "reuse", "roles", "rtt", "server", "sides", "start"}
 	if got := keys(flow); !slices.Equal(got, want) {
 		t.Errorf("flow keys %v, want %v", got, want)
+	}
+	if got := compact(t, flow["rtt"]); got != `{"client":null,"server":0.0241}` {
+		t.Errorf("rtt = %s, want the client's null", got)
 	}
 	if got := keys(flow["close"].(map[string]any)); !slices.Equal(got, []string{"half_close", "initiator", "kind", "reset"}) {
 		t.Errorf("close keys %v", got)

@@ -310,6 +310,9 @@ func (m *mdReport) summary(v *view) {
 	m.hosts(hosts, rest)
 	m.ports(ports, morePorts)
 	m.distributions(dists)
+	if v := captureVantage(s); v != "" {
+		m.p("**captured** " + v)
+	}
 }
 
 // findings lists the summary's findings, worst first, with their advice.

@@ -259,7 +259,8 @@ type distribution struct {
 
 // distributions lists the summary's histograms that hold data: FIN
 // retransmissions per side that sent a FIN, the time spent in each close
-// state (in the states' order), TIME_WAIT reuse gaps.
+// state (in the states' order), TIME_WAIT reuse gaps, the capture point's
+// round trips to the clients and to the servers.
 func distributions(s *analyze.Summary) []distribution {
 	if s == nil {
 		return nil
@@ -275,6 +276,8 @@ func distributions(s *analyze.Summary) []distribution {
 		add("in "+st, "sides", s.CloseDurations[st])
 	}
 	add("reuse gap", "flows", s.ReuseGaps)
+	add("client RTT", "flows", s.ClientRTT)
+	add("server RTT", "flows", s.ServerRTT)
 	return out
 }
 

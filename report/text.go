@@ -277,6 +277,9 @@ func (t *textReport) summary(v *view) {
 	t.limits(hosts)
 	t.ports(ports, morePorts)
 	t.distributions(dists)
+	if v := captureVantage(s); v != "" {
+		t.labelled("captured", t.st.plain, v, 0)
+	}
 	t.facts(facts[n:])
 }
 

@@ -531,6 +531,9 @@ func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 // extraFacts are the half-close and reuse lines of a flow's detail.
 func extraFacts(f *analyze.Flow) []string {
 	var out []string
+	if p := pathFact(f); p != "" {
+		out = append(out, p)
+	}
 	if h := f.Close.HalfClose; h != nil {
 		peer := analyze.Client
 		if h.Sender == analyze.Client {
