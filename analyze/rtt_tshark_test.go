@@ -122,3 +122,65 @@ func isDir(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
 }
+
+// TestLivedOnARealPath: in the lab's path-delay capture (a router holding
+// every packet 20 ms, tcpdump at the server), the client lived FIN_WAIT1
+// from its FIN to the ACK of it, a round trip longer than the capture
+// shows: the FIN left the client half a round trip before tshark's frame
+// time, the ACK reached it half a round trip after. The expectation is
+// computed from tshark's frame times; the server's close states, a few
+// microseconds away, stay as seen.
+func TestLivedOnARealPath(t *testing.T) {
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark not installed")
+	}
+	file := filepath.Join(labDir(t), "path-delay.pcap")
+	cmd := exec.Command(tshark, "-n", "-r", file, "-T", "fields", "-e", "frame.time_epoch")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	var at []float64 // by frame number - 1
+	for line := range strings.Lines(string(out)) {
+		v, err := strconv.ParseFloat(strings.TrimSpace(line), 64)
+		if err != nil {
+			t.Fatalf("tshark: bad time %q", line)
+		}
+		at = append(at, v)
+	}
+	res := runCapture(t, file)
+	if len(res.Flows) != 1 {
+		t.Fatalf("%d flows, want 1", len(res.Flows))
+	}
+	f := res.Flows[0]
+	frameOf := func(sd *analyze.Side, st analyze.State) uint64 {
+		for _, e := range sd.States {
+			if e.State == st {
+				return e.Frame
+			}
+		}
+		t.Fatalf("no %s in %+v", st, sd.States)
+		return 0
+	}
+	time := func(frame uint64) float64 { return at[frame-1] }
+	// The client's round trip: from the SYN-ACK (the frame that put it in
+	// ESTABLISHED) to its ACK (the one that put the server there).
+	rtt := time(frameOf(f.Sides.Server, analyze.Established)) - time(frameOf(f.Sides.Client, analyze.Established))
+	seen := time(frameOf(f.Sides.Client, analyze.FinWait2)) - time(frameOf(f.Sides.Client, analyze.FinWait1))
+	if rtt < 0.040 {
+		t.Fatalf("the client is %v s away (round trip), want at least the router's 2 × 20 ms", rtt)
+	}
+	lived := map[analyze.State]analyze.LivedSpan{}
+	for _, sp := range analyze.Lived(f, analyze.Client) {
+		lived[sp.State] = sp
+	}
+	if sp, ok := lived[analyze.FinWait1]; !ok || math.Abs(sp.Seen-seen) > 1e-6 || math.Abs(sp.Lived-(seen+rtt)) > 1e-6 {
+		t.Errorf("client FIN_WAIT1: %+v, want seen %v, lived %v", sp, seen, seen+rtt)
+	}
+	for _, sp := range analyze.Lived(f, analyze.Server) {
+		if math.Abs(sp.Lived-sp.Seen) > 1e-4 {
+			t.Errorf("server %s: lived %v, seen %v; it is microseconds from the capture point", sp.State, sp.Lived, sp.Seen)
+		}
+	}
+}

@@ -343,7 +343,7 @@ func runScenario(ctx context.Context, sc *scenario, out string, kernel string) e
 var errRetry = errors.New("timing not as intended")
 
 func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runResult, err error) {
-	topo, err := newTopology(ctx, sc.v6, sc.vantage == vantageRouter || sc.forward != nil, sc.framing == frameVXLAN)
+	topo, err := newTopology(ctx, sc.v6, sc.vantage == vantageRouter || sc.forward != nil || sc.delay > 0, sc.framing == frameVXLAN)
 	if err != nil {
 		return nil, err
 	}
@@ -351,6 +351,22 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 	e := &env{ctx: ctx, topo: topo}
 	defer e.socks.closeAll()
 	defer e.undrop()
+	if sc.delay > 0 {
+		// Bound before the rule: a packet queued to no one is dropped.
+		y, err := startDelay(topo.router, sc.delay)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if cerr := y.close(); cerr != nil && err == nil {
+				res, err = nil, cerr
+			}
+		}()
+		e.rule(sideRouter, []string{"FORWARD", "-j", "NFQUEUE", "--queue-num", strconv.Itoa(delayQueue)})
+		if err := e.failed(); err != nil {
+			return nil, err
+		}
+	}
 	if sc.forward != nil {
 		// Before the router's sysctls: the rule's conntrack match is
 		// what makes conntrack's sysctls appear in its namespace.

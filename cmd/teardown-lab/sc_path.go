@@ -389,3 +389,64 @@ func checkRouterRST(c *flowCheck) error {
 	}
 	return c.err()
 }
+
+// pathDelay is a path long enough for the capture point to matter: the
+// router holds what it forwards (delay.go), and tcpdump runs at the
+// server.
+func pathDelay() *scenario {
+	const delay = 20 * time.Millisecond
+	return &scenario{
+		name: "path-delay",
+		summary: "a router holds every packet 20 ms, captured at the server: the client closes first and is in " +
+			"FIN_WAIT1 a round trip (40 ms) longer than the capture shows",
+		desc: "A Linux router joins the two ends and holds every packet it forwards for 20 ms (its FORWARD chain " +
+			"queues them to NFQUEUE and the lab gives each its ACCEPT verdict 20 ms later: this kernel has no netem), " +
+			"so the client is a 40 ms round trip from tcpdump, which runs at the server, and the server microseconds. " +
+			"The client sends a 100-byte request, reads the 300-byte response and close()s; the server reads EOF and " +
+			"close()s 200 ms later. The capture shows the client's FIN_WAIT1 from its FIN's arrival to the server's " +
+			"(delayed) ACK of it; the FIN had left the client 20 ms before and the ACK reached it 20 ms after: the " +
+			"client was in FIN_WAIT1 a round trip longer than the capture shows. Default sysctls.",
+		vantage: vantageServer,
+		framing: frameEthernet,
+		delay:   delay,
+		run: func(e *env) {
+			ln := e.listen()
+			c, s := exchange(e, ln, 100, 300)
+			c.close()
+			passiveClose(e, s, 200*time.Millisecond)
+		},
+		check: func(w *wire) error {
+			c, err := w.one()
+			if err != nil {
+				return err
+			}
+			c.kind(analyze.FourWay).initiator(analyze.Client).handshake(analyze.HandshakeComplete).
+				fins(rc, 1, 1).fins(rs, 1, 1).reset("", "").diags().halfClose("", "").
+				states(rc, activeStates...).states(rs, passiveStates...)
+			toClient, toServer, ok := handshakeTrips(w.frames)
+			if !ok || toClient < 2*delay || toServer > delay/10 {
+				c.failf("handshake round trips %v to the client, %v to the server: want the client %v or more away, "+
+					"the server near", toClient, toServer, 2*delay)
+			}
+			return c.err()
+		},
+	}
+}
+
+// handshakeTrips reads the round trips from the capture point in the
+// first handshake of frames: to the server, SYN to SYN-ACK; to the
+// client, SYN-ACK to the client's next segment.
+func handshakeTrips(frames []*frame) (toClient, toServer time.Duration, ok bool) {
+	var syn, synAck *frame
+	for _, f := range frames {
+		switch {
+		case syn == nil && f.has(fSYN) && !f.has(fACK):
+			syn = f
+		case syn != nil && synAck == nil && f.has(fSYN|fACK):
+			synAck = f
+		case synAck != nil && f.src == syn.src && !f.has(fSYN):
+			return time.Duration(f.t - synAck.t), time.Duration(synAck.t - syn.t), true
+		}
+	}
+	return 0, 0, false
+}

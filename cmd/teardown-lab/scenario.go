@@ -71,6 +71,10 @@ type scenario struct {
 	// tcpdump runs) and is an iptables rule of its FORWARD chain,
 	// installed before sysctls[sideRouter] are set.
 	forward []string
+	// delay, when set, puts a router between the two ends that holds
+	// every packet it forwards this long (delay.go): a path of round
+	// trip 2·delay.
+	delay time.Duration
 }
 
 func (sc *scenario) finSysctl(r int) string {
@@ -326,5 +330,6 @@ func scenarios() []*scenario {
 		dropAfterIdle("no-answer-after-idle", false),
 		dropAfterIdle("no-answer-after-idle-fin", true),
 		dataUnanswered(),
+		pathDelay(),
 	}
 }
