@@ -14,19 +14,19 @@ import (
 
 // nearWhich names the side a capture point was near, given its round
 // trips to the client and to the server: the one at most a quarter as far
-// as the other, else "" (somewhere between them); "none" when both are
-// under a millisecond, where the hosts' own handling of the handshake,
-// not the path, makes the difference.
-func nearWhich(toClient, toServer float64) analyze.Role {
+// as the other, or "" when it was somewhere between them. ok is false when
+// both are under a millisecond: the hosts' own handling of the handshake,
+// not the path, makes the difference then.
+func nearWhich(toClient, toServer float64) (near analyze.Role, ok bool) {
 	switch {
 	case max(toClient, toServer) < 0.001:
-		return analyze.NoRole
+		return "", false
 	case toClient*4 <= toServer:
-		return analyze.Client
+		return analyze.Client, true
 	case toServer*4 <= toClient:
-		return analyze.Server
+		return analyze.Server, true
 	}
-	return ""
+	return "", true
 }
 
 // pathFact is a flow's round trips from the capture point and, for the
@@ -49,12 +49,10 @@ func pathFact(f *analyze.Flow) string {
 		return ""
 	}
 	out := "path: round trip " + strings.Join(trips, ", ") + " (from the handshake)"
-	if okc && oks {
-		switch near := nearWhich(c, s); near {
-		case analyze.NoRole:
-		case "":
+	if near, ok := nearWhich(c, s); okc && oks && ok {
+		if near == "" {
 			out += ": captured between them"
-		default:
+		} else {
 			out += ": captured near the " + string(near)
 		}
 	}
@@ -81,13 +79,14 @@ func captureVantage(s *analyze.Summary) string {
 		return ""
 	}
 	c, v := s.ClientRTT.Median, s.ServerRTT.Median
-	switch nearWhich(c, v) {
-	case analyze.Client:
-		return fmt.Sprintf("near the clients: median round trip %s to them, %s to the servers", seconds(c), seconds(v))
-	case analyze.Server:
-		return fmt.Sprintf("near the servers: median round trip %s to them, %s to the clients", seconds(v), seconds(c))
-	case analyze.NoRole:
+	near, ok := nearWhich(c, v)
+	switch {
+	case !ok:
 		return ""
+	case near == analyze.Client:
+		return fmt.Sprintf("near the clients: median round trip %s to them, %s to the servers", seconds(c), seconds(v))
+	case near == analyze.Server:
+		return fmt.Sprintf("near the servers: median round trip %s to them, %s to the clients", seconds(v), seconds(c))
 	}
 	return fmt.Sprintf("between clients and servers: median round trip %s to the clients, %s to the servers", seconds(c), seconds(v))
 }
