@@ -35,14 +35,13 @@ const (
 
 // delayer holds the packets of queue delayQueue for d each.
 type delayer struct {
-	fd      int
-	d       time.Duration
-	stop    atomic.Bool
-	due     chan held
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	err     error
-	packets atomic.Int64
+	fd   int
+	d    time.Duration
+	stop atomic.Bool
+	due  chan held
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	err  error
 }
 
 type held struct {
@@ -161,7 +160,6 @@ func (y *delayer) read() {
 			}
 			if binary.NativeEndian.Uint16(b[4:]) == nfnlSubsysQueue<<8|nfqnlMsgPacket {
 				if id, ok := packetID(b[20:l]); ok {
-					y.packets.Add(1)
 					y.due <- held{id, now.Add(y.d)}
 				}
 			}

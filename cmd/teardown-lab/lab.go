@@ -353,18 +353,20 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 	defer e.undrop()
 	if sc.delay > 0 {
 		// Bound before the rule: a packet queued to no one is dropped.
-		y, err := startDelay(topo.router, sc.delay)
-		if err != nil {
-			return nil, err
+		y, derr := startDelay(topo.router, sc.delay)
+		if derr != nil {
+			return nil, derr
 		}
+		// A packet the delayer failed to release is a capture to make
+		// again, not to keep.
 		defer func() {
 			if cerr := y.close(); cerr != nil && err == nil {
 				res, err = nil, cerr
 			}
 		}()
 		e.rule(sideRouter, []string{"FORWARD", "-j", "NFQUEUE", "--queue-num", strconv.Itoa(delayQueue)})
-		if err := e.failed(); err != nil {
-			return nil, err
+		if ferr := e.failed(); ferr != nil {
+			return nil, ferr
 		}
 	}
 	if sc.forward != nil {
