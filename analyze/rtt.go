@@ -90,8 +90,11 @@ type LivedSpan struct {
 // taken as symmetric), earlier when x sent the segment that stamps it (x
 // sent it before the capture point saw it), later when x received it. A
 // capture taken near the server sees the client's FIN acknowledged at
-// once, while the client waited a whole round trip in FIN_WAIT1. Nil
-// without x's round trip.
+// once, while the client waited a whole round trip in FIN_WAIT1. Seen is
+// as Side.Durations has it, never negative; Lived moves the stamps
+// themselves, so crossed FINs, whose stamps can run backwards at the
+// capture point (no time it can measure), get the time that passed at
+// the side. Nil without x's round trip.
 func Lived(f *Flow, x Role) []LivedSpan {
 	rtt, ok := f.RTT.Of(x)
 	sd := sideOf(f, x)
@@ -124,7 +127,7 @@ func Lived(f *Flow, x Role) []LivedSpan {
 			continue
 		}
 		seen := a.At.Seconds(z.At)
-		out = append(out, LivedSpan{State: a.State, Seen: seen, Lived: max(0, seen+sz-sa)})
+		out = append(out, LivedSpan{State: a.State, Seen: max(0, seen), Lived: max(0, seen+sz-sa)})
 	}
 	return out
 }

@@ -123,64 +123,109 @@ func isDir(p string) bool {
 	return err == nil && fi.IsDir()
 }
 
-// TestLivedOnARealPath: in the lab's path-delay capture (a router holding
-// every packet 20 ms, tcpdump at the server), the client lived FIN_WAIT1
-// from its FIN to the ACK of it, a round trip longer than the capture
-// shows: the FIN left the client half a round trip before tshark's frame
-// time, the ACK reached it half a round trip after. The expectation is
-// computed from tshark's frame times; the server's close states, a few
-// microseconds away, stay as seen.
+// TestLivedOnARealPath: on lab captures across a router that holds every
+// packet 20 ms, the close states a side lived, from tshark's frame times:
+//
+//   - path-delay (tcpdump at the server): the client's FIN left it half a
+//     round trip before the capture saw it, and the ACK of it reached the
+//     client half a round trip after: FIN_WAIT1 lasted a round trip more
+//     than the capture shows;
+//   - simultaneous-close-delay (tcpdump at the client): the FINs crossed;
+//     the capture sees the client's FIN first and the server's 21 ms
+//     later, so the server's FIN_WAIT1 (from its own FIN to the client's)
+//     shows no time at all, while the server sent its FIN half a round
+//     trip before the capture saw it and got the client's half a round
+//     trip after the capture did.
+//
+// The sides microseconds from the capture point live what it shows.
 func TestLivedOnARealPath(t *testing.T) {
 	tshark, err := exec.LookPath("tshark")
 	if err != nil {
 		t.Skip("tshark not installed")
 	}
-	file := filepath.Join(labDir(t), "path-delay.pcap")
-	cmd := exec.Command(tshark, "-n", "-r", file, "-T", "fields", "-e", "frame.time_epoch")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark: %v", err)
-	}
-	var at []float64 // by frame number - 1
-	for line := range strings.Lines(string(out)) {
-		v, err := strconv.ParseFloat(strings.TrimSpace(line), 64)
-		if err != nil {
-			t.Fatalf("tshark: bad time %q", line)
-		}
-		at = append(at, v)
-	}
-	res := runCapture(t, file)
-	if len(res.Flows) != 1 {
-		t.Fatalf("%d flows, want 1", len(res.Flows))
-	}
-	f := res.Flows[0]
-	frameOf := func(sd *analyze.Side, st analyze.State) uint64 {
-		for _, e := range sd.States {
-			if e.State == st {
-				return e.Frame
+	for _, tc := range []struct {
+		file     string
+		far      analyze.Role // the side 40 ms away
+		from, to analyze.State
+		// sent says whether the far side sent the segments that stamp
+		// the state's start and its end (false: it received them).
+		sentFrom, sentTo bool
+	}{
+		{"path-delay.pcap", analyze.Client, analyze.FinWait1, analyze.FinWait2, true, false},
+		{"simultaneous-close-delay.pcap", analyze.Server, analyze.FinWait1, analyze.Closing, true, false},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			file := filepath.Join(labDir(t), tc.file)
+			out, err := exec.Command(tshark, "-n", "-r", file, "-T", "fields", "-e", "frame.time_epoch").Output()
+			if err != nil {
+				t.Fatalf("tshark: %v", err)
 			}
-		}
-		t.Fatalf("no %s in %+v", st, sd.States)
-		return 0
-	}
-	time := func(frame uint64) float64 { return at[frame-1] }
-	// The client's round trip: from the SYN-ACK (the frame that put it in
-	// ESTABLISHED) to its ACK (the one that put the server there).
-	rtt := time(frameOf(f.Sides.Server, analyze.Established)) - time(frameOf(f.Sides.Client, analyze.Established))
-	seen := time(frameOf(f.Sides.Client, analyze.FinWait2)) - time(frameOf(f.Sides.Client, analyze.FinWait1))
-	if rtt < 0.040 {
-		t.Fatalf("the client is %v s away (round trip), want at least the router's 2 × 20 ms", rtt)
-	}
-	lived := map[analyze.State]analyze.LivedSpan{}
-	for _, sp := range analyze.Lived(f, analyze.Client) {
-		lived[sp.State] = sp
-	}
-	if sp, ok := lived[analyze.FinWait1]; !ok || math.Abs(sp.Seen-seen) > 1e-6 || math.Abs(sp.Lived-(seen+rtt)) > 1e-6 {
-		t.Errorf("client FIN_WAIT1: %+v, want seen %v, lived %v", sp, seen, seen+rtt)
-	}
-	for _, sp := range analyze.Lived(f, analyze.Server) {
-		if math.Abs(sp.Lived-sp.Seen) > 1e-4 {
-			t.Errorf("server %s: lived %v, seen %v; it is microseconds from the capture point", sp.State, sp.Lived, sp.Seen)
-		}
+			var at []float64 // by frame number - 1
+			for line := range strings.Lines(string(out)) {
+				v, err := strconv.ParseFloat(strings.TrimSpace(line), 64)
+				if err != nil {
+					t.Fatalf("tshark: bad time %q", line)
+				}
+				at = append(at, v)
+			}
+			res := runCapture(t, file)
+			if len(res.Flows) != 1 {
+				t.Fatalf("%d flows, want 1", len(res.Flows))
+			}
+			f := res.Flows[0]
+			time := func(sd *analyze.Side, st analyze.State) float64 {
+				for _, e := range sd.States {
+					if e.State == st {
+						return at[e.Frame-1]
+					}
+				}
+				t.Fatalf("no %s in %+v", st, sd.States)
+				return 0
+			}
+			cl, sv := f.Sides.Client, f.Sides.Server
+			// The round trips: the SYN (client SYN_SENT) to the SYN-ACK
+			// (client ESTABLISHED) to the client's ACK (server
+			// ESTABLISHED).
+			rtt := map[analyze.Role]float64{
+				analyze.Server: time(cl, analyze.Established) - time(cl, analyze.SynSent),
+				analyze.Client: time(sv, analyze.Established) - time(cl, analyze.Established),
+			}
+			if rtt[tc.far] < 0.040 {
+				t.Fatalf("the %s is %v s away (round trip), want at least the router's 2 × 20 ms", tc.far, rtt[tc.far])
+			}
+			sd := cl
+			if tc.far == analyze.Server {
+				sd = sv
+			}
+			shift := func(sent bool) float64 {
+				if sent {
+					return -rtt[tc.far] / 2
+				}
+				return rtt[tc.far] / 2
+			}
+			raw := time(sd, tc.to) - time(sd, tc.from)
+			want := analyze.LivedSpan{State: tc.from, Seen: max(0, raw), Lived: raw + shift(tc.sentTo) - shift(tc.sentFrom)}
+			var got analyze.LivedSpan
+			for _, sp := range analyze.Lived(f, tc.far) {
+				if sp.State == tc.from {
+					got = sp
+				}
+			}
+			if got.State != want.State || math.Abs(got.Seen-want.Seen) > 1e-6 || math.Abs(got.Lived-want.Lived) > 1e-6 {
+				t.Errorf("%s %s: %+v, want %+v", tc.far, tc.from, got, want)
+			}
+			if want.Lived < want.Seen+0.015 {
+				t.Errorf("%s %s lived %v, seen %v: want a path's worth more", tc.far, tc.from, want.Lived, want.Seen)
+			}
+			near := analyze.Server
+			if tc.far == analyze.Server {
+				near = analyze.Client
+			}
+			for _, sp := range analyze.Lived(f, near) {
+				if math.Abs(sp.Lived-sp.Seen) > 1e-4 {
+					t.Errorf("%s %s: lived %v, seen %v; it is microseconds from the capture point", near, sp.State, sp.Lived, sp.Seen)
+				}
+			}
+		})
 	}
 }

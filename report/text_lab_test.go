@@ -54,11 +54,12 @@ func analyseFiles(t *testing.T, files []string, o analyze.Options) *analyze.Resu
 
 // TestLab renders real captures from the lab: a FIN retransmitted after
 // a tail-loss probe, crossed FINs, a client reusing its own TIME_WAIT,
-// and a capture taken 40 ms (round trip) from the client.
+// a capture taken 40 ms (round trip) from the client, and FINs crossing
+// on a 40 ms path.
 // These goldens change whenever analyze changes what it concludes; after
 // go test ./report -update, read them.
 func TestLab(t *testing.T) {
-	for _, name := range []string{"fin-retransmitted.pcap", "simultaneous-close.pcap", "tw-reuse-ephemeral.pcap", "path-delay.pcap"} {
+	for _, name := range []string{"fin-retransmitted.pcap", "simultaneous-close.pcap", "tw-reuse-ephemeral.pcap", "path-delay.pcap", "simultaneous-close-delay.pcap"} {
 		t.Run(name, func(t *testing.T) {
 			res := labResult(t, name)
 			o := Options{Only: "all", Verbose: true, Command: "teardown --only all -f markdown " + name}

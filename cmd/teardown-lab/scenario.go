@@ -269,6 +269,16 @@ func ipv6(sc *scenario, fr framing, v vantage, desc string) *scenario {
 	return sc
 }
 
+// delayed turns sc into its variant across a router that holds every
+// packet d (a path of round trip 2·d), captured where sc is.
+func delayed(sc *scenario, d time.Duration) *scenario {
+	sc.name += "-delay"
+	sc.summary += fmt.Sprintf(" (across a router that holds every packet %v)", d)
+	sc.desc += fmt.Sprintf(" A router between the two holds every packet it forwards for %v (NFQUEUE; this kernel has no netem).", d)
+	sc.delay = d
+	return sc
+}
+
 // overVXLAN turns sc into its variant between two ends joined by a VXLAN,
 // captured on its underlay.
 func overVXLAN(sc *scenario) *scenario {
@@ -331,5 +341,10 @@ func scenarios() []*scenario {
 		dropAfterIdle("no-answer-after-idle-fin", true),
 		dataUnanswered(),
 		pathDelay(),
+		delayed(finRetransmitted(), 20*time.Millisecond),
+		delayed(finNeverAcked("1", 4, frameEthernet, vantageClient), 20*time.Millisecond),
+		delayed(finWait2Timeout(), 20*time.Millisecond),
+		delayed(simultaneousClose(), 20*time.Millisecond),
+		delayed(twServerAccept(), 20*time.Millisecond),
 	}
 }
