@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"encoding/binary"
+	"math"
 	"net/netip"
 	"testing"
 
@@ -82,6 +83,22 @@ func FuzzRun(f *testing.F) {
 				}
 				if fl.Close.Kind == "" || fl.Close.Initiator == "" {
 					t.Fatalf("flow %d: close %+v", fl.ID, fl.Close)
+				}
+				if r := fl.RTT; r != nil && r.Client == nil && r.Server == nil {
+					t.Fatalf("flow %d: an RTT with neither round trip", fl.ID)
+				}
+				for _, x := range []Role{Client, Server} {
+					rtt, ok := fl.RTT.Of(x)
+					if ok && !(rtt >= 0) {
+						t.Fatalf("flow %d: round trip to the %s %v", fl.ID, x, rtt)
+					}
+					// A side lives each span at most its round trip
+					// longer or shorter than the capture shows it.
+					for _, sp := range Lived(fl, x) {
+						if !(sp.Seen >= 0) || !(sp.Lived >= 0) || math.Abs(sp.Lived-sp.Seen) > rtt+1e-9 {
+							t.Fatalf("flow %d: the %s lived %+v with round trip %v", fl.ID, x, sp, rtt)
+						}
+					}
 				}
 				if (fl.Close.Kind == ResetKind || fl.Close.Kind == Rejected) != (fl.Close.Reset != nil) {
 					t.Fatalf("flow %d: kind %s with reset %+v", fl.ID, fl.Close.Kind, fl.Close.Reset)
