@@ -75,27 +75,36 @@ func TestRTTAgainstTshark(t *testing.T) {
 	t.Logf("%d flows of %d captures agree with tshark", compared, len(files))
 }
 
-// initialRTTs returns tshark's tcp.analysis.initial_rtt by frame number.
-func initialRTTs(t *testing.T, tshark, file string) map[uint64]float64 {
+// tsharkFields runs tshark on file with args and returns each line's
+// fields.
+func tsharkFields(t *testing.T, tshark, file string, args ...string) [][]string {
 	t.Helper()
-	cmd := exec.Command(tshark, "-n", "-r", file, "-Y", "tcp.analysis.initial_rtt",
-		"-T", "fields", "-e", "frame.number", "-e", "tcp.analysis.initial_rtt")
+	cmd := exec.Command(tshark, append([]string{"-n", "-r", file, "-T", "fields"}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("tshark on %s: %v\n%s", file, err, stderr.Bytes())
 	}
-	m := map[uint64]float64{}
+	var rows [][]string
 	for line := range strings.Lines(string(out)) {
-		fs := strings.Fields(line)
+		rows = append(rows, strings.Fields(line))
+	}
+	return rows
+}
+
+// initialRTTs returns tshark's tcp.analysis.initial_rtt by frame number.
+func initialRTTs(t *testing.T, tshark, file string) map[uint64]float64 {
+	t.Helper()
+	m := map[uint64]float64{}
+	for _, fs := range tsharkFields(t, tshark, file, "-Y", "tcp.analysis.initial_rtt", "-e", "frame.number", "-e", "tcp.analysis.initial_rtt") {
 		if len(fs) < 2 {
 			continue
 		}
 		n, err1 := strconv.ParseUint(fs[0], 10, 64)
 		v, err2 := strconv.ParseFloat(strings.Split(fs[1], ",")[0], 64)
 		if err1 != nil || err2 != nil {
-			t.Fatalf("tshark on %s: bad line %q", file, line)
+			t.Fatalf("tshark on %s: bad fields %q", file, fs)
 		}
 		m[n] = v
 	}
@@ -156,15 +165,11 @@ func TestLivedOnARealPath(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			file := filepath.Join(labDir(t), tc.file)
-			out, err := exec.Command(tshark, "-n", "-r", file, "-T", "fields", "-e", "frame.time_epoch").Output()
-			if err != nil {
-				t.Fatalf("tshark: %v", err)
-			}
 			var at []float64 // by frame number - 1
-			for line := range strings.Lines(string(out)) {
-				v, err := strconv.ParseFloat(strings.TrimSpace(line), 64)
+			for _, fs := range tsharkFields(t, tshark, file, "-e", "frame.time_epoch") {
+				v, err := strconv.ParseFloat(strings.Join(fs, ""), 64)
 				if err != nil {
-					t.Fatalf("tshark: bad time %q", line)
+					t.Fatalf("tshark: bad time %q", fs)
 				}
 				at = append(at, v)
 			}
