@@ -128,8 +128,12 @@ func runLab(t *testing.T, path string, opts Options) *Result {
 }
 
 // labSettings are a truth file's settings of one side, for that side's
-// host only.
+// host only; the "host" side's (global sysctls, set in the lab machine's
+// own namespace) hold for every host.
 func labSettings(tr labTruth, side string) Sysctls {
+	if side == "host" {
+		return Sysctls{Source: side + ".sysctl", Values: tr.Sysctls[side]}
+	}
 	ap := netip.MustParseAddrPort(tr.Flows[0].Client)
 	if side == "server" {
 		ap = netip.MustParseAddrPort(tr.Flows[0].Server)
@@ -146,7 +150,7 @@ func TestLabSettingsAgree(t *testing.T) {
 	compared := 0
 	for _, path := range truths {
 		tr := readLabTruth(t, path)
-		for _, side := range []string{"client", "server"} {
+		for _, side := range []string{"client", "server", "host"} {
 			sys := labSettings(tr, side)
 			if len(sys.Values) == 0 {
 				continue

@@ -43,6 +43,9 @@ type env struct {
 	notes []string
 	// rules are the iptables rules installed, for removal.
 	rules [][]string
+	// hostWas holds the values of the host sysctls hostSysctls changed,
+	// by the file of each, for restoreHost.
+	hostWas map[string][]byte
 	// kept passes sockets from a scenario's pre to its run.
 	kept []*sock
 	// err is the first error of the run; once set, every helper does
@@ -134,6 +137,45 @@ func (e *env) undrop() {
 		e.fail(err)
 	}
 	e.rules = nil
+}
+
+// hostSysctls sets the scenario's host sysctls (scenario.host) in the
+// host's own namespace, where the lab runs; restoreHost sets them back.
+// A driver turns them on only for the steps that need them: they change
+// the whole machine.
+func (e *env) hostSysctls(host map[string]string) {
+	if e.failed() != nil {
+		return
+	}
+	if e.hostWas == nil {
+		e.hostWas = map[string][]byte{}
+	}
+	for _, k := range slices.Sorted(maps.Keys(host)) {
+		file := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
+		old, err := os.ReadFile(file)
+		if err != nil {
+			e.fail(fmt.Errorf("host sysctl %s (the lab must run in the host's own network namespace): %w", k, err))
+			return
+		}
+		if _, done := e.hostWas[file]; !done {
+			e.hostWas[file] = old
+		}
+		if err := os.WriteFile(file, []byte(host[k]+"\n"), 0); err != nil {
+			e.fail(fmt.Errorf("host sysctl %s: %w", k, err))
+			return
+		}
+	}
+}
+
+// restoreHost sets back every host sysctl hostSysctls changed.
+func (e *env) restoreHost() {
+	for _, file := range slices.Sorted(maps.Keys(e.hostWas)) {
+		if err := os.WriteFile(file, e.hostWas[file], 0); err != nil {
+			e.fail(fmt.Errorf("setting %s back: %w", file, err))
+			continue
+		}
+		delete(e.hostWas, file)
+	}
 }
 
 // until polls cond every 20 ms until it holds or d passes.
@@ -351,6 +393,12 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 	e := &env{ctx: ctx, topo: topo}
 	defer e.socks.closeAll()
 	defer e.undrop()
+	defer func() {
+		e.restoreHost()
+		if herr := e.failed(); herr != nil && err == nil && len(e.hostWas) > 0 {
+			res, err = nil, herr
+		}
+	}()
 	if sc.delay > 0 {
 		// Bound before the rule: a packet queued to no one is dropped.
 		y, derr := startDelay(topo.router, sc.delay)

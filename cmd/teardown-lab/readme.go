@@ -13,8 +13,9 @@ Every capture here was made by ` + "`teardown-lab`" + ` (cmd/teardown-lab) from 
 Linux sockets talking across network namespaces joined by veth pairs, recorded
 with tcpdump, and checked with tshark before its truth file was written
 (TRUTH-FORMAT.md says what a truth file holds and how the lab derives it).
-Each truth file records the kernel (` + "`kernel`" + `), the sysctls set per side,
-the vantage point and the framing. Addresses: 198.51.100.0/24 and
+Each truth file records the kernel (` + "`kernel`" + `), the sysctls set per side
+(under ` + "`host`" + `, global ones set machine-wide for a moment), the vantage
+point and the framing. Addresses: 198.51.100.0/24 and
 2001:db8::/32, server port 8080. This file is written by the lab.
 
 Regenerate (needs Linux, root, iproute2, tcpdump, tshark, editcap, iptables):

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -136,6 +137,60 @@ func finNeverAcked(retries string, fins int, fr framing, v vantage) *scenario {
 				reset("", "").diags(analyze.CodeFinNeverAcked).
 				states(rc, "SYN_SENT", "ESTABLISHED", "FIN_WAIT1").states(rs, "SYN_RECV", "ESTABLISHED")
 		}),
+	}
+}
+
+// orphanLimitReset: with tcp_max_orphans = 0, one orphan is already too
+// many, so the kernel resets orphans instead of letting them finish their
+// close (KERNEL.md row 2, both of its paths).
+func orphanLimitReset() *scenario {
+	host := map[string]string{"net.ipv4.tcp_max_orphans": "0"}
+	return &scenario{
+		name:    "orphan-limit-reset",
+		summary: "tcp_max_orphans=0 (host-wide, for half a second): FIN then [R.] at close(), and [R.] in place of a FIN retransmission",
+		desc: "Two connections exchange 100 bytes each way; an iptables rule at the server drops every client FIN. With " +
+			"net.ipv4.tcp_max_orphans=0 (a global sysctl: set in the host's namespace for the half second of the two closes, then set back) the client " +
+			"close()s the first connection, which becomes the only orphan, and 300 ms later (once the kernel's orphan count, " +
+			"refreshed every 100 ms, has seen it) the second: tcp_check_oom() finds too many orphans and the second is reset " +
+			"right after its FIN, the first at its first retransmission timeout. Captured at the server.",
+		vantage: vantageServer,
+		framing: frameEthernet,
+		host:    host,
+		noQuiet: true,
+		tail:    500 * time.Millisecond,
+		run: func(e *env) {
+			ln := e.listen()
+			a, _ := exchange(e, ln, 100, 100)
+			b, _ := exchange(e, ln, 100, 100)
+			e.drop(sideServer, "--tcp-flags", "FIN", "FIN")
+			e.hostSysctls(host)
+			a.close()
+			e.sleep(300 * time.Millisecond)
+			b.close()
+			e.gone(sideClient, "FIN-WAIT-1", 5*time.Second)
+			e.restoreHost()
+		},
+		check: func(w *wire) error {
+			fl, err := w.flows(2)
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for i, c := range fl {
+				// The first is reset where a retransmission was due,
+				// after its FIN and a tail-loss probe; the second at
+				// close(), after its one FIN.
+				lo, hi := 2, 3
+				if i == 1 {
+					lo, hi = 1, 1
+				}
+				errs = append(errs, c.kind(analyze.ResetKind).initiator(analyze.Client).fins(rc, lo, hi).fins(rs, 0, 0).
+					reset("client", analyze.CauseOrphanLimit).diags(analyze.CodeOrphanReset).
+					states(rc, "SYN_SENT", "ESTABLISHED", "FIN_WAIT1", "CLOSED").
+					states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED").err())
+			}
+			return errors.Join(errs...)
+		},
 	}
 }
 

@@ -41,7 +41,12 @@ type scenario struct {
 	framing framing
 	snaplen int
 	sysctls map[side]map[string]string
-	notes   []string
+	// host holds sysctls that no namespace has its own of
+	// (net.ipv4.tcp_max_orphans): they are set in the host's namespace
+	// for the run and set back after it, so they change the whole
+	// machine meanwhile.
+	host  map[string]string
+	notes []string
 	// pre runs before tcpdump starts (a connection the capture joins
 	// mid-flow); it may leave sockets in env.kept for run.
 	pre func(*env)
@@ -302,6 +307,7 @@ func scenarios() []*scenario {
 		finRetransmitted(),
 		finNeverAcked("1", 4, frameEthernet, vantageClient),
 		finNeverAcked("3", 6, framePcapng, vantageServer),
+		orphanLimitReset(),
 		finWait2Timeout(),
 		closeWaitLongScenario(),
 		lastAckAbsorbed(),

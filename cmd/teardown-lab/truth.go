@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -216,6 +217,9 @@ func deriveTruth(sc *scenario, frames []*frame, kernel string, notes []string) (
 		for k, v := range m {
 			tf.Sysctls[s.String()][k] = v
 		}
+	}
+	if len(sc.host) > 0 {
+		tf.Sysctls["host"] = maps.Clone(sc.host)
 	}
 	if len(frames) == 0 {
 		return nil, fmt.Errorf("the capture holds no TCP segment")
@@ -774,6 +778,13 @@ func (in *incarnation) rstCause() string {
 			// RST: TCP_LINGER2 < 0 (KERNEL.md row 4).
 			return analyze.CauseLinger2Negative
 		}
+		if rst.has(fACK) {
+			// [R.] from the sender's own socket while its FIN was still
+			// unacknowledged and nothing of the peer's came in between:
+			// tcp_check_oom() at close() or at a retransmission timeout
+			// (KERNEL.md row 2).
+			return analyze.CauseOrphanLimit
+		}
 		return analyze.CauseUnknown
 	}
 	// Keepalive probes, then [R.]: the keepalive timer gave up
@@ -1023,6 +1034,8 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			add(analyze.CodeTimeWaitMissing, "net.ipv4.tcp_max_tw_buckets", r)
 		case analyze.CauseLinger2Negative:
 			add(analyze.CodeLinger2Negative, "TCP_LINGER2", r)
+		case analyze.CauseOrphanLimit:
+			add(analyze.CodeOrphanReset, "net.ipv4.tcp_max_orphans", r)
 		case analyze.CauseRefused:
 			add(analyze.CodeConnectionRefused, "", r)
 		case analyze.CauseKeepalive:
