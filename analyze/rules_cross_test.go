@@ -147,6 +147,17 @@ func TestOrphanResetBurst(t *testing.T) {
 	}
 	i := slices.IndexFunc(res.Summary.Findings, func(f Finding) bool { return f.Code == CodeOrphanReset })
 	if i < 0 || res.Summary.Findings[i].Host != "198.51.100.10" || !strings.Contains(res.Summary.Findings[i].Message, "reset 3 orphans within one second") {
-		t.Errorf("findings %+v", res.Summary.Findings)
+		t.Fatalf("findings %+v", res.Summary.Findings)
+	}
+	// The finding's time and the window it names hold every reset (each
+	// flow ends with its own).
+	f := res.Summary.Findings[i]
+	for _, fl := range res.Flows {
+		if fl.End < f.At || fl.End >= f.At+1e9 {
+			t.Errorf("flow %d reset at %v, outside the second from the finding's %v", fl.ID, fl.End.Std(), f.At.Std())
+		}
+	}
+	if w := f.At.Std().Format("15:04:05") + "–" + (f.At + 1e9).Std().Format("15:04:05 UTC"); !strings.Contains(f.Message, w) {
+		t.Errorf("finding does not name the second %s: %s", w, f.Message)
 	}
 }

@@ -60,12 +60,12 @@ func (f finSeries) copies() string {
 		}
 		s := "+" + dur(f.marks[0].Time, m.Time)
 		if i == 0 && f.tlp {
-			s += " (tail-loss probe)"
+			s += " as a tail-loss probe"
 		}
 		b = append(b, s)
 	}
 	if f.count > len(f.marks) {
-		b = append(b, fmt.Sprintf("+%s (the %s)", dur(f.marks[0].Time, f.last.Time), ordinal(f.count)))
+		b = append(b, fmt.Sprintf("+%s as the %s", dur(f.marks[0].Time, f.last.Time), ordinal(f.count)))
 	}
 	return strings.Join(b, ", ")
 }

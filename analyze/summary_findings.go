@@ -23,6 +23,12 @@ const nearLimit = 0.9
 // clock renders a peak's time in findings.
 func clock(t Time) string { return t.Std().Format("15:04:05 UTC") }
 
+// secondTo renders the second up to a rate peak's whole second t, of whose
+// events the peak is the count: "13:51:58–13:51:59 UTC".
+func secondTo(t Time) string {
+	return (t - Time(1e9)).Std().Format("15:04:05") + "–" + clock(t)
+}
+
 // percent is n as a share of of.
 func percent(n, of int64) string {
 	return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(of))
@@ -34,18 +40,18 @@ func hostFindings(h *HostLoad) []Finding {
 	var out []Finding
 	if r := h.OrphanResets; r.Count >= 2 {
 		out = append(out, Finding{
-			Code: CodeOrphanReset, Severity: Error, Host: h.Host, Sysctl: SysMaxOrphans, At: r.At,
+			Code: CodeOrphanReset, Severity: Error, Host: h.Host, Sysctl: SysMaxOrphans, At: r.At - Time(1e9),
 			Advice: "raise it (and tcp_mem), or find what piles up orphans",
-			Message: fmt.Sprintf("%s reset %d orphans within one second (at %s): it was out of orphan slots (tcp_max_orphans, %d from %s) or TCP memory (tcp_mem); the capture shows it holding at most %d orphans at once (at %s), and the limit counts every socket of the host",
-				h.Host, r.Count, clock(r.At), h.Orphans.Limit, h.Orphans.LimitFrom, h.Orphans.Count, clock(h.Orphans.At)),
+			Message: fmt.Sprintf("%s reset %d orphans within one second (%s): it was out of orphan slots (tcp_max_orphans, %s) or TCP memory (tcp_mem); %s",
+				h.Host, r.Count, secondTo(r.At), limitText(h.Orphans), orphansSeen(h.Orphans)),
 		})
 	}
 	if r := h.CloseResets; r.Count >= closeResetBurst && h.OrphanResets.Count < 2 {
 		out = append(out, Finding{
-			Code: CodeRstLingerZero, Severity: Warning, Host: h.Host, Sysctl: OptLinger, At: r.At,
+			Code: CodeRstLingerZero, Severity: Warning, Host: h.Host, Sysctl: OptLinger, At: r.At - Time(1e9),
 			Advice: "check the application's SO_LINGER first; if it does not set {1, 0}, check tcp_max_orphans and tcp_mem",
-			Message: fmt.Sprintf("%s reset %d connections at close() within one second (at %s), with nothing unread: SO_LINGER {1, 0} in the application, or, if it does not set that, the kernel resetting orphans whose FIN never left the send queue for lack of orphan slots (tcp_max_orphans) or TCP memory (tcp_mem)",
-				h.Host, r.Count, clock(r.At)),
+			Message: fmt.Sprintf("%s reset %d connections at close() within one second (%s), with nothing unread: SO_LINGER {1, 0} in the application, or, if it does not set that, the kernel resetting orphans whose FIN never left the send queue for lack of orphan slots (tcp_max_orphans) or TCP memory (tcp_mem)",
+				h.Host, r.Count, secondTo(r.At)),
 		})
 	}
 	for _, p := range h.PathIdle {
@@ -63,6 +69,30 @@ func hostFindings(h *HostLoad) []Finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// limitText is a limit and where its value came from: "131072 by
+// default", "1024 in host.conf".
+func limitText(p Peak) string {
+	if p.LimitFrom == "" || p.LimitFrom == "default" {
+		return fmt.Sprintf("%d by default", p.Limit)
+	}
+	return fmt.Sprintf("%d in %s", p.Limit, p.LimitFrom)
+}
+
+// orphansSeen sets the orphans the capture shows a host holding against
+// its tcp_max_orphans.
+func orphansSeen(p Peak) string {
+	held := "none of its orphans held across a whole second"
+	if p.Count == 1 {
+		held = "it holding at most 1 orphan at once (at " + clock(p.At) + ")"
+	} else if p.Count > 1 {
+		held = fmt.Sprintf("it holding at most %d orphans at once (at %s)", p.Count, clock(p.At))
+	}
+	if p.Limit > 0 && float64(p.Count) < nearLimit*float64(p.Limit) {
+		return "the capture shows " + held + ", far below that: the limit was set lower, or sockets the capture did not see filled it (it counts every socket of the host), or TCP memory ran out"
+	}
+	return "the capture shows " + held + ", and the limit counts every socket of the host"
 }
 
 // limitFinding reports a peak that reached nearLimit of its limit.

@@ -422,7 +422,9 @@ type PortLoad struct {
 }
 
 // Finding is a capture-wide conclusion the summary draws from several
-// flows or from a host's counts against its limits.
+// flows or from a host's counts against its limits. At is the whole
+// second of the peak it reports: the instant of a count of sockets held,
+// or the start of the second a burst of resets fell in.
 type Finding struct {
 	Code     string   `json:"code"`
 	Severity Severity `json:"severity"`

@@ -355,8 +355,8 @@ func (m *mdReport) hosts(hosts []analyze.HostLoad, rest int) {
 		b.WriteString("---|")
 	}
 	for _, h := range hosts {
-		fmt.Fprintf(&b, "\n| %s | %s | %s | %s | %s |", code(h.Host), peakCell(h.TimeWait, ""), peakCell(h.CloseWait, ""),
-			peakCell(h.Orphans, ""), peakCell(h.CloseResets, "/s"))
+		fmt.Fprintf(&b, "\n| %s | %s | %s | %s | %s |", code(h.Host), peakCell(h.TimeWait, false), peakCell(h.CloseWait, false),
+			peakCell(h.Orphans, false), peakCell(h.CloseResets, true))
 		if withBounds {
 			var bs []string
 			for _, hb := range h.Bounds {
@@ -376,12 +376,16 @@ func (m *mdReport) hosts(hosts []analyze.HostLoad, rest int) {
 }
 
 // peakCell is a peak in a table cell: "60 at 13:51:59 of 131,072
-// (default)"; "—" when there was none and no limit.
-func peakCell(p analyze.Peak, unit string) string {
+// (default)", or for a rate, "60/s in 13:51:58–13:51:59"; "—" when there
+// was none and no limit.
+func peakCell(p analyze.Peak, rate bool) string {
 	s := "—"
-	if p.Count > 0 {
-		s = fmt.Sprintf("%s%s at %s", thousands(p.Count), unit, clockSecond(p.At))
-	} else if p.Limit > 0 {
+	switch {
+	case p.Count > 0 && rate:
+		s = fmt.Sprintf("%s/s in %s", thousands(p.Count), clockWindow(p.At))
+	case p.Count > 0:
+		s = fmt.Sprintf("%s at %s", thousands(p.Count), clockSecond(p.At))
+	case p.Limit > 0:
 		s = "0"
 	}
 	if p.Limit > 0 {

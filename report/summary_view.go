@@ -62,6 +62,13 @@ func findings(s *analyze.Summary) []analyze.Finding {
 // clockSecond renders a whole-second capture time (a peak's): 13:51:59.
 func clockSecond(t analyze.Time) string { return t.Std().Format("15:04:05") }
 
+// clockWindow renders the second up to a rate peak's whole second t (a
+// count per second is of the events in the second before t):
+// 13:51:58–13:51:59.
+func clockWindow(t analyze.Time) string {
+	return clockSecond(t-analyze.Time(1e9)) + "–" + clockSecond(t)
+}
+
 // highest is the highest count of a host's peaks (sockets held at once,
 // resets at close() in one second).
 func highest(h analyze.HostLoad) int64 {
@@ -89,8 +96,8 @@ func busyHosts(s *analyze.Summary, n int) ([]analyze.HostLoad, int) {
 }
 
 // peakItems are a host's peaks in words: "TIME_WAIT 5 at 12:00:07",
-// "orphans 2 at 12:00:03", "resets at close() 60/s at 13:51:59". A peak
-// of zero is left out.
+// "orphans 2 at 12:00:03", "resets at close() 60/s in
+// 13:51:58–13:51:59". A peak of zero is left out.
 func peakItems(h analyze.HostLoad) []string {
 	var out []string
 	for _, p := range []struct {
@@ -102,10 +109,10 @@ func peakItems(h analyze.HostLoad) []string {
 		}
 	}
 	if r := h.CloseResets; r.Count > 0 {
-		out = append(out, fmt.Sprintf("resets at close() %s/s at %s", thousands(r.Count), clockSecond(r.At)))
+		out = append(out, fmt.Sprintf("resets at close() %s/s in %s", thousands(r.Count), clockWindow(r.At)))
 	}
 	if r := h.OrphanResets; r.Count > 0 {
-		out = append(out, fmt.Sprintf("orphan resets %s/s at %s", thousands(r.Count), clockSecond(r.At)))
+		out = append(out, fmt.Sprintf("orphan resets %s/s in %s", thousands(r.Count), clockWindow(r.At)))
 	}
 	return out
 }

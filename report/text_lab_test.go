@@ -76,10 +76,10 @@ func TestLab(t *testing.T) {
 
 // TestLabSummary renders lab captures whose summary says more than any
 // one flow: 240 concurrent connections closing at once, four ways (text
-// and Markdown), and an orphaned FIN_WAIT2 that expired, with the
+// and Markdown), an orphaned FIN_WAIT2 that expired, with the
 // client's settings as the lab set them (tcp_fin_timeout = 2 on
-// 198.51.100.10) to compare with (Markdown). After go test ./report
-// -update, read them.
+// 198.51.100.10) to compare with (Markdown), and two orphans reset for
+// lack of orphan slots. After go test ./report -update, read them.
 func TestLabSummary(t *testing.T) {
 	t.Run("many-connections.pcapng", func(t *testing.T) {
 		res := labResult(t, "many-connections.pcapng")
@@ -95,6 +95,20 @@ func TestLabSummary(t *testing.T) {
 		sys.Hosts = []netip.Addr{netip.MustParseAddr("198.51.100.10")}
 		res := labResultWith(t, "fin-wait-2-timeout.pcap", analyze.Options{Sysctls: sys})
 		o := Options{Command: "teardown -f markdown --sysctl client.conf --sysctl-host 198.51.100.10 fin-wait-2-timeout.pcap"}
+		golden(t, t.Name()+"/markdown", []byte(renderMarkdown(t, res, o)))
+	})
+	t.Run("orphan-limit-reset.pcap", func(t *testing.T) {
+		// Two orphans reset with tcp_max_orphans = 0 set host-wide: the
+		// text as an incident capture would give it, the Markdown with
+		// that setting to compare with.
+		res := labResult(t, "orphan-limit-reset.pcap")
+		golden(t, t.Name()+"/text", []byte(render(t, res, Options{})))
+		sys, err := analyze.ParseSysctls(strings.NewReader("net.ipv4.tcp_max_orphans = 0\n"), "host.conf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = labResultWith(t, "orphan-limit-reset.pcap", analyze.Options{Sysctls: sys})
+		o := Options{Command: "teardown -f markdown --sysctl host.conf orphan-limit-reset.pcap"}
 		golden(t, t.Name()+"/markdown", []byte(renderMarkdown(t, res, o)))
 	})
 }
