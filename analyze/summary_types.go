@@ -275,7 +275,8 @@ type HostLoad struct {
 	CloseWait Peak `json:"close_wait"`
 	Orphans   Peak `json:"orphans"`
 	// OrphanResets is the most orphans reset within one second
-	// (orphan-reset diagnoses); CloseResets the most connections reset
+	// (orphan-reset diagnoses; its At is the whole second that ends the
+	// second counted); CloseResets the most connections reset
 	// from a live socket at close() within one second (orphan-reset and
 	// rst-linger-zero: the wire cannot tell SO_LINGER {1, 0} from an
 	// orphan reset whose FIN never left the send queue).

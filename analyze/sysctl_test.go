@@ -3,6 +3,7 @@ package analyze
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -250,5 +251,42 @@ func TestLabPortRange(t *testing.T) {
 	i := slices.IndexFunc(res.Summary.Findings, func(f Finding) bool { return f.Code == CodePortPressure })
 	if i < 0 || res.Summary.Findings[i].Severity != Error || !strings.Contains(res.Summary.Findings[i].Message, "100% of its 1 ephemeral ports") {
 		t.Errorf("findings %+v", res.Summary.Findings)
+	}
+}
+
+// TestLabPortsExhausted: the lab filled a client's eight-port ephemeral
+// range with TIME_WAIT towards one server (one more connect() failed
+// with EADDRNOTAVAIL). With the client's settings the summary finds every
+// port of the range held; with none (the default range) it finds nothing.
+func TestLabPortsExhausted(t *testing.T) {
+	dir := testenv.Lab(t)
+	tr := readLabTruth(t, filepath.Join(dir, "ephemeral-ports-exhausted.truth.json"))
+	var lo, hi int64
+	if _, err := fmt.Sscanf(tr.Sysctls["client"][SysLocalPortRange], "%d %d", &lo, &hi); err != nil {
+		t.Fatal(err)
+	}
+	ports := map[string]bool{}
+	for _, f := range tr.Flows {
+		ports[f.Client] = true
+	}
+	client := netip.MustParseAddrPort(tr.Flows[0].Client).Addr().String()
+	path := filepath.Join(dir, tr.Capture)
+
+	res := runLab(t, path, Options{Sysctls: labSettings(tr, "client")})
+	i := slices.IndexFunc(res.Summary.Findings, func(f Finding) bool { return f.Code == CodePortPressure })
+	if i < 0 || res.Summary.Findings[i].Host != client || res.Summary.Findings[i].Severity != Error {
+		t.Fatalf("findings %+v, want an error-level %s on %s", res.Summary.Findings, CodePortPressure, client)
+	}
+	j := slices.IndexFunc(res.Summary.Ports, func(p PortLoad) bool { return p.Client == client })
+	if j < 0 {
+		t.Fatalf("ports %+v", res.Summary.Ports)
+	}
+	if p := res.Summary.Ports[j].TimeWait; p.Count != int64(len(ports)) || p.Limit != hi-lo+1 {
+		t.Errorf("%d ports in TIME_WAIT of %d, want %d of %d", p.Count, p.Limit, len(ports), hi-lo+1)
+	}
+
+	res = runLab(t, path, Options{})
+	if slices.ContainsFunc(res.Summary.Findings, func(f Finding) bool { return f.Code == CodePortPressure }) {
+		t.Errorf("findings %+v: %d ports of the default range is no pressure", res.Summary.Findings, len(ports))
 	}
 }

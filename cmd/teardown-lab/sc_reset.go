@@ -1,9 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/teardown/teardown/analyze"
 )
@@ -140,6 +144,63 @@ func twReuseEphemeral() *scenario {
 			}
 		},
 		check: reuseCheck(analyze.VerdictClientReuse, "client", analyze.CodeTimeWaitReuse),
+	}
+}
+
+// portsExhausted: a client's small ephemeral range all in TIME_WAIT
+// towards one server, so that connect() finds no port.
+func portsExhausted() *scenario {
+	const n = 8
+	return &scenario{
+		name:    "ephemeral-ports-exhausted",
+		summary: fmt.Sprintf("an %d-port ephemeral range and tcp_tw_reuse=0: %d client-active closes fill it with TIME_WAIT, the next connect() fails with EADDRNOTAVAIL", n, n),
+		desc: fmt.Sprintf("The client's ip_local_port_range is 40000-%d and tcp_tw_reuse=0. %d connections in turn exchange 100 bytes "+
+			"each way; the client closes first (TIME_WAIT) and the server 150 ms later. With every port of the range in "+
+			"TIME_WAIT towards the server, one more connect() to it fails with EADDRNOTAVAIL and sends nothing. Captured at the client.",
+			40000+n-1, n),
+		vantage: vantageClient,
+		framing: frameEthernet,
+		sysctls: sysctls(map[string]string{
+			"net.ipv4.tcp_tw_reuse":        "0",
+			"net.ipv4.ip_local_port_range": fmt.Sprintf("40000 %d", 40000+n-1),
+		}, nil),
+		run: func(e *env) {
+			ln := e.listen()
+			for range n {
+				c, s := exchange(e, ln, 100, 100)
+				c.close()
+				passiveClose(e, s, 150*time.Millisecond)
+			}
+			e.until(2*time.Second, fmt.Sprintf("%d TIME-WAIT at the client", n), func() (bool, error) {
+				st, err := e.states(sideClient)
+				tw := 0
+				for _, x := range st {
+					if x == "TIME-WAIT" {
+						tw++
+					}
+				}
+				return tw == n, err
+			})
+			e.connectFails(serverPort, unix.EADDRNOTAVAIL, "connect with every ephemeral port in TIME_WAIT")
+		},
+		check: func(w *wire) error {
+			fl, err := w.flows(n)
+			if err != nil {
+				return err
+			}
+			var errs []error
+			ports := map[uint16]bool{}
+			for _, c := range fl {
+				p := netip.MustParseAddrPort(c.fl.Client).Port()
+				if p < 40000 || p >= 40000+n || ports[p] {
+					errs = append(errs, fmt.Errorf("client port %d: outside the range or used twice", p))
+				}
+				ports[p] = true
+				errs = append(errs, c.kind(analyze.FourWay).initiator(analyze.Client).fins(rc, 1, 1).fins(rs, 1, 1).
+					reset("", "").diags().states(rc, activeStates...).states(rs, passiveStates...).err())
+			}
+			return errors.Join(errs...)
+		},
 	}
 }
 

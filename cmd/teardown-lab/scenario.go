@@ -317,6 +317,7 @@ func scenarios() []*scenario {
 		rstUnreadData(),
 		twReuseBind(),
 		twReuseEphemeral(),
+		portsExhausted(),
 		twServerAccept(),
 		twSynRefused(),
 		twBucketsOverflow(),

@@ -115,13 +115,19 @@ func (e *env) listenBacklog(backlog int, opts ...func(*sock)) *sock {
 // connectRefused tries to connect to a port nobody listens on and
 // expects ECONNREFUSED.
 func (e *env) connectRefused(port int) {
+	e.connectFails(port, unix.ECONNREFUSED, "connect to a closed port")
+}
+
+// connectFails connects a new client socket to the server's port and
+// expects connect() to fail with want.
+func (e *env) connectFails(port int, want unix.Errno, what string) {
 	s := e.newSock(sideClient)
 	s.do("connect", func() error {
 		err := unix.Connect(s.fd, sockaddr(netip.AddrPortFrom(e.topo.serverIP, uint16(port))))
-		if errors.Is(err, unix.ECONNREFUSED) {
+		if errors.Is(err, want) {
 			return nil
 		}
-		return fmt.Errorf("connect to a closed port: %v, want ECONNREFUSED", err)
+		return fmt.Errorf("%s: %v, want %s", what, err, unix.ErrnoName(want))
 	})
 	s.close()
 }
