@@ -310,11 +310,15 @@ type Summary struct {
 	Evicted int `json:"evicted,omitempty"`
 	// Hosts are the per-host socket counts over time with their peaks,
 	// by address; Ports the ephemeral-port pressure per client address
-	// and server address. Past a cap on the hosts (and address pairs)
-	// tracked, UntrackedFlows counts the flows left out of them.
+	// and server address. Past a cap on the hosts (address pairs,
+	// applications holding CLOSE_WAIT) tracked, UntrackedFlows counts the
+	// flows left out of them.
 	Hosts          []HostLoad `json:"hosts,omitempty"`
 	Ports          []PortLoad `json:"ports,omitempty"`
 	UntrackedFlows int        `json:"untracked_flows,omitempty"`
+	// CloseWaits break the close-wait-long flows down by the application
+	// that held CLOSE_WAIT, most flows first.
+	CloseWaits []CloseWaitLoad `json:"close_waits,omitempty"`
 	// FinRetransmissions is the distribution of FIN retransmissions per
 	// side that sent a FIN; CloseDurations that of the time spent in each
 	// close state (open-ended ones left out); ReuseGaps that of TIME_WAIT

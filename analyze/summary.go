@@ -22,8 +22,9 @@ import (
 // Caps on what the summary tracks: past them the flows still count, but
 // their hosts (or address pairs) are not tracked (UntrackedFlows).
 const (
-	maxSummaryHosts = 1024
-	maxSummaryPorts = 1024
+	maxSummaryHosts      = 1024
+	maxSummaryPorts      = 1024
+	maxSummaryCloseWaits = 1024
 )
 
 // summaryBuilder is the summarizer Run uses. Before counting a flow it
@@ -33,6 +34,7 @@ type summaryBuilder struct {
 	s     Summary
 	hosts map[netip.Addr]*hostAcc
 	ports map[portKey]seriesAcc
+	cw    map[cwKey]*CloseWaitLoad
 	paws  pawsIndex
 	// durHist caches s.CloseDurations by state.
 	durHist [Closed + 1]*Histogram
@@ -41,6 +43,13 @@ type summaryBuilder struct {
 // portKey is a client's IP address and a server's address and port.
 type portKey struct {
 	client netip.Addr
+	server netip.AddrPort
+}
+
+// cwKey is an application that held CLOSE_WAIT: the side, and the
+// server's address and port.
+type cwKey struct {
+	holder Role
 	server netip.AddrPort
 }
 
@@ -59,6 +68,7 @@ func newSummaryBuilder(sys Sysctls) *summaryBuilder {
 		s:     emptySummary(),
 		hosts: map[netip.Addr]*hostAcc{},
 		ports: map[portKey]seriesAcc{},
+		cw:    map[cwKey]*CloseWaitLoad{},
 		paws:  pawsIndex{},
 	}
 }
@@ -160,6 +170,9 @@ func (b *summaryBuilder) Add(f *Flow) {
 				}
 			}
 		}
+		if d.Code == CodeCloseWaitLong && !b.closeWait(f, &addr, d.Side) {
+			untracked = true
+		}
 		b.bound(d.Bounds)
 	}
 	if w != nil {
@@ -222,6 +235,34 @@ func (b *summaryBuilder) host(host netip.Addr) *hostAcc {
 		b.hosts[host] = h
 	}
 	return h
+}
+
+// closeWait counts flow f, whose side x held CLOSE_WAIT long, for the
+// application that held it (addr holds the flow's addresses); false past
+// the cap.
+func (b *summaryBuilder) closeWait(f *Flow, addr *[2]netip.AddrPort, x Role) bool {
+	sd := sideOf(f, x)
+	if sd == nil {
+		return true
+	}
+	k := cwKey{holder: x, server: addr[flows.FromServer]}
+	c := b.cw[k]
+	if c == nil {
+		if len(b.cw) >= maxSummaryCloseWaits {
+			return false
+		}
+		c = &CloseWaitLoad{Holder: x, Server: k.server.String()}
+		b.cw[k] = c
+	}
+	c.Flows++
+	if sd.OpenEnded && sd.FinalState == CloseWait {
+		c.OpenAtEnd++
+	}
+	c.Longest = max(c.Longest, sd.Durations[CloseWait.String()])
+	if h := sideAddr(addr, x); x == Client && h.IsValid() {
+		c.addHosts([]string{h.String()}, false)
+	}
+	return true
 }
 
 // portInterval counts a client TIME_WAIT towards the flow's server
@@ -317,6 +358,12 @@ func (b *summaryBuilder) Summary() *Summary {
 		p := PortLoad{Client: k.client.String(), Server: k.server.String(), Series: acc.series()}
 		p.TimeWait.Limit, p.TimeWait.LimitFrom = b.portRange(k.client)
 		s.Ports = append(s.Ports, p)
+	}
+	s.CloseWaits = nil
+	for _, c := range b.cw {
+		cc := *c
+		cc.Hosts = slices.Clone(c.Hosts)
+		s.CloseWaits = append(s.CloseWaits, cc)
 	}
 	s.FinRetransmissions = cloneHistogram(s.FinRetransmissions)
 	s.ReuseGaps = cloneHistogram(s.ReuseGaps)
@@ -430,6 +477,16 @@ func (s *Summary) Merge(o *Summary) {
 		s.Ports[i].Series = mergeSeries(s.Ports[i].Series, op.Series)
 		mergeLimit(&s.Ports[i].TimeWait, op.TimeWait)
 	}
+	for _, oc := range o.CloseWaits {
+		i := indexOrAdd(&s.CloseWaits, maxSummaryCloseWaits, func(c CloseWaitLoad) bool {
+			return c.Holder == oc.Holder && c.Server == oc.Server
+		}, CloseWaitLoad{Holder: oc.Holder, Server: oc.Server})
+		if i < 0 {
+			s.UntrackedFlows += oc.Flows
+			continue
+		}
+		s.CloseWaits[i].merge(oc)
+	}
 	s.derive()
 }
 
@@ -498,6 +555,15 @@ func (s *Summary) derive() {
 			return c
 		}
 		return strings.Compare(a.Server, b.Server)
+	})
+	for i := range s.CloseWaits {
+		if len(s.CloseWaits[i].Hosts) == 0 {
+			s.CloseWaits[i].Hosts = nil
+		}
+	}
+	slices.SortFunc(s.CloseWaits, func(a, b CloseWaitLoad) int {
+		return cmp.Or(cmp.Compare(b.Flows, a.Flows), cmp.Compare(b.Longest, a.Longest), strings.Compare(string(a.Holder), string(b.Holder)),
+			strings.Compare(a.Server, b.Server))
 	})
 	s.FinRetransmissions.derive()
 	s.ReuseGaps.derive()

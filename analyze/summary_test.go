@@ -3,6 +3,7 @@ package analyze
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -361,7 +362,7 @@ func TestSummaryMergesShards(t *testing.T) {
 		return slices.ContainsFunc(h.PathIdle, func(p PathIdle) bool { return p.Resets > 0 && p.Drops > 0 && p.SurvivedStart != 0 })
 	})
 	refused := slices.ContainsFunc(whole.Hosts, func(h HostLoad) bool { return h.Refused != nil && h.TTL != nil })
-	if len(whole.Hosts) == 0 || whole.FinRetransmissions.Max == 0 || whole.ReuseGaps.Count == 0 || whole.ClientRTT.Count == 0 || whole.ServerRTT.Count == 0 || !pathIdle || !refused {
+	if len(whole.Hosts) == 0 || len(whole.CloseWaits) == 0 || whole.FinRetransmissions.Max == 0 || whole.ReuseGaps.Count == 0 || whole.ClientRTT.Count == 0 || whole.ServerRTT.Count == 0 || !pathIdle || !refused {
 		t.Errorf("the merge test covers too little: %+v", whole)
 	}
 }
@@ -412,5 +413,65 @@ func TestSummaryCapsHosts(t *testing.T) {
 	// One server and maxSummaryHosts-1 clients are tracked.
 	if len(s.Hosts) != maxSummaryHosts || s.UntrackedFlows != n-(maxSummaryHosts-1) || s.Flows != n {
 		t.Errorf("hosts %d, untracked flows %d, flows %d", len(s.Hosts), s.UntrackedFlows, s.Flows)
+	}
+}
+
+// TestCloseWaitLoads: the close-wait-long flows broken down by the
+// application that held CLOSE_WAIT. Ten clients of one service that never
+// close after its FIN are one entry, naming the numerically lowest eight
+// of their addresses; a server that closes late is another, after it.
+func TestCloseWaitLoads(t *testing.T) {
+	var ws []*wire
+	for i := range 10 {
+		w := newWire(t)
+		client(w, fmt.Sprintf("10.0.0.%d:%d", i+1, 40000+i))
+		w.now += int64(i) * 10e6
+		w.handshake()
+		w.exchange()
+		w.send(srv, "F.", 0)
+		w.send(cli, ".", 0)
+		ws = append(ws, w)
+	}
+	w := newWire(t)
+	client(w, "10.0.1.1:41000")
+	w.handshake()
+	w.exchange()
+	w.send(cli, "F.", 0)
+	w.send(srv, ".", 0)
+	w.now += 1.5e9
+	w.send(srv, "F.", 0)
+	w.send(cli, ".", 0)
+	lateSegment(w, 2)
+	ws = append(ws, w)
+	res := runOpts(t, mergeWires(ws...), Options{})
+	cws := res.Summary.CloseWaits
+	if len(cws) != 2 {
+		t.Fatalf("close waits %+v, want 2", cws)
+	}
+	var longest float64
+	for _, f := range res.Flows {
+		if f.Sides.Client != nil && f.Sides.Client.FinalState == CloseWait {
+			longest = max(longest, f.Sides.Client.Durations["CLOSE_WAIT"])
+		}
+	}
+	want := []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6", "10.0.0.7", "10.0.0.8"}
+	if c := cws[0]; c.Holder != Client || c.Flows != 10 || c.OpenAtEnd != 10 || !c.MoreHosts || !slices.Equal(c.Hosts, want) || c.Longest != longest || longest == 0 {
+		t.Errorf("clients' entry %+v, want 10 flows open at the end, hosts %v and more, longest %v", c, want, longest)
+	}
+	if c := cws[1]; c.Holder != Server || c.Flows != 1 || c.OpenAtEnd != 0 || c.Hosts != nil || c.Server != cws[0].Server {
+		t.Errorf("server's entry %+v", c)
+	}
+	if n := cws[0].Flows + cws[1].Flows; n != res.Summary.Diagnoses[CodeCloseWaitLong] {
+		t.Errorf("%d flows in the entries, %d close-wait-long", n, res.Summary.Diagnoses[CodeCloseWaitLong])
+	}
+
+	// Five clients in each of two shards, which end at the same instant
+	// (the last wire's late segment in both), merge into the same entries.
+	a := mergeWires(ws[:5]...)
+	a = append(a, ws[len(ws)-1].segs[len(ws[len(ws)-1].segs)-1])
+	merged := runOpts(t, a, Options{}).Summary
+	merged.Merge(runOpts(t, mergeWires(ws[5:]...), Options{}).Summary)
+	if d := cmp.Diff(cws, merged.CloseWaits); d != "" {
+		t.Errorf("merged shards differ from the whole (-whole +merged):\n%s", d)
 	}
 }

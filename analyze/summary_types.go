@@ -422,6 +422,51 @@ type PortLoad struct {
 	Series   Series `json:"series"`
 }
 
+// CloseWaitLoad is the CLOSE_WAIT one application held: the flows in
+// which side Holder, talking to (or serving as) Server, received its
+// peer's FIN and did not close() (close-wait-long). With Holder "server"
+// the service at Server left them; with "client", the clients of Server
+// on Hosts (a pool that keeps connections the server has closed, say):
+// the lowest maxCloseWaitHosts of their addresses in order, MoreHosts set
+// when there were more. OpenAtEnd of the flows
+// were still in CLOSE_WAIT when the capture ended; Longest is the longest
+// time one spent in it (up to the end of the capture for those).
+type CloseWaitLoad struct {
+	Holder    Role     `json:"holder"`
+	Server    string   `json:"server"`
+	Hosts     []string `json:"hosts,omitempty"`
+	MoreHosts bool     `json:"more_hosts,omitempty"`
+	Flows     int      `json:"flows"`
+	OpenAtEnd int      `json:"open_at_end"`
+	Longest   float64  `json:"longest"`
+}
+
+// maxCloseWaitHosts is how many holders' addresses a CloseWaitLoad
+// names.
+const maxCloseWaitHosts = 8
+
+// addHosts adds hosts to c's, keeping the lowest maxCloseWaitHosts.
+func (c *CloseWaitLoad) addHosts(hosts []string, more bool) {
+	for _, h := range hosts {
+		i, found := slices.BinarySearchFunc(c.Hosts, h, compareAddr)
+		if !found {
+			c.Hosts = slices.Insert(c.Hosts, i, h)
+		}
+	}
+	if len(c.Hosts) > maxCloseWaitHosts {
+		c.Hosts, more = c.Hosts[:maxCloseWaitHosts:maxCloseWaitHosts], true
+	}
+	c.MoreHosts = c.MoreHosts || more
+}
+
+// merge adds o, the same application's CLOSE_WAIT in another shard.
+func (c *CloseWaitLoad) merge(o CloseWaitLoad) {
+	c.Flows += o.Flows
+	c.OpenAtEnd += o.OpenAtEnd
+	c.Longest = max(c.Longest, o.Longest)
+	c.addHosts(o.Hosts, o.MoreHosts)
+}
+
 // Finding is a capture-wide conclusion the summary draws from several
 // flows or from a host's counts against its limits. At is the whole
 // second of the peak it reports: the instant of a count of sockets held,

@@ -57,27 +57,29 @@ func (c *Collector) HTML(w io.Writer, res *analyze.Result) error {
 }
 
 type page struct {
-	Title     string
-	Files     string
-	Facts     []string
-	Warnings  []string
-	Headline  string
-	Codes     []htmlCode
-	Findings  []htmlFinding
-	Knobs     []htmlKnob
-	Summary   []htmlFact
-	Ports     []htmlFact
-	Dists     []htmlDist
-	Hosts     []figure
-	HostsMore string // hosts not drawn, "" for none
-	Phases    []figure
-	Reuse     *figure
-	ListTitle string
-	Listed    []htmlFlow
-	More      string // listed flows not shown, "" for none
-	Detail    []htmlFlow
-	Command   string
-	Figures   int
+	Title    string
+	Files    string
+	Facts    []string
+	Warnings []string
+	Headline string
+	Codes    []htmlCode
+	Findings []htmlFinding
+	Knobs    []htmlKnob
+	Summary  []htmlFact
+	Ports    []htmlFact
+	// CloseWaits are the applications that held CLOSE_WAIT.
+	CloseWaits []htmlFact
+	Dists      []htmlDist
+	Hosts      []figure
+	HostsMore  string // hosts not drawn, "" for none
+	Phases     []figure
+	Reuse      *figure
+	ListTitle  string
+	Listed     []htmlFlow
+	More       string // listed flows not shown, "" for none
+	Detail     []htmlFlow
+	Command    string
+	Figures    int
 }
 
 type figure struct {
@@ -204,6 +206,10 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 	ports, _ := portLoads(res.Summary, 0, maxPortLoads)
 	for _, pl := range ports {
 		p.Ports = append(p.Ports, htmlFact{Label: pl.Client + " → " + pl.Server, Items: []string{portText(pl)}})
+	}
+	cws, _ := closeWaits(res.Summary, maxCloseWaits)
+	for _, c := range cws {
+		p.CloseWaits = append(p.CloseWaits, htmlFact{Label: closeWaitWho(c, len(c.Hosts)), Items: []string{closeWaitText(c)}})
 	}
 	for _, d := range distributions(res.Summary) {
 		f := d.figures()
@@ -471,6 +477,10 @@ pre { background: var(--soft); padding: 10px 12px; border-radius: 6px; overflow-
 {{if .Ports}}<h3>Ephemeral ports in TIME_WAIT at once</h3>
 <table>
 {{range .Ports}}<tr><th class="mono">{{.Label}}</th><td>{{range .Items}}{{.}}{{end}}</td></tr>
+{{end}}</table>
+{{end}}{{if .CloseWaits}}<h3>CLOSE_WAIT held by the application that did not close()</h3>
+<table>
+{{range .CloseWaits}}<tr><th>{{.Label}}</th><td>{{range .Items}}{{.}}{{end}}</td></tr>
 {{end}}</table>
 {{end}}{{if .Dists}}<h3>Distributions</h3>
 <table>

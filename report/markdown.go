@@ -275,14 +275,15 @@ func confirmation(k knobDigest) string {
 
 // summary writes the capture-wide counts, then the findings, the per-host
 // peaks beside the kernel's limits (and the knob values the capture
-// implies on each host), the ephemeral ports in TIME_WAIT and the
-// distributions.
+// implies on each host), the ephemeral ports in TIME_WAIT, the
+// applications that held CLOSE_WAIT and the distributions.
 func (m *mdReport) summary(v *view) {
 	s := v.res.Summary
 	facts, codes := summaryFacts(s), v.codes
 	fs := findings(s)
 	hosts, rest := busyHosts(s, maxHostPeaks)
 	ports, morePorts := portLoads(s, 0, maxPortLoads)
+	cws, moreCWs := closeWaits(s, maxCloseWaits)
 	dists := distributions(s)
 	if len(facts) == 0 && len(codes) == 0 && len(fs) == 0 && len(hosts) == 0 && len(dists) == 0 {
 		return
@@ -309,6 +310,7 @@ func (m *mdReport) summary(v *view) {
 	m.findings(fs)
 	m.hosts(hosts, rest)
 	m.ports(ports, morePorts)
+	m.closeWaits(cws, moreCWs)
 	m.distributions(dists)
 	if v := captureVantage(s); v != "" {
 		m.p("**captured** " + v)
@@ -397,24 +399,49 @@ func peakCell(p analyze.Peak, rate bool) string {
 // ports writes the client → server address pairs with the most source
 // ports in TIME_WAIT at once, against the client's ephemeral range.
 func (m *mdReport) ports(ports []analyze.PortLoad, rest int) {
-	if len(ports) == 0 {
-		return
-	}
-	var b strings.Builder
-	b.WriteString("**Ephemeral ports** in TIME_WAIT at once, by client and server address (`net.ipv4.ip_local_port_range`):\n\n")
-	b.WriteString("| client | server | in TIME_WAIT | of the ephemeral ports |\n|---|---|--:|---|")
-	for _, p := range ports {
+	rows := make([]string, len(ports))
+	for i, p := range ports {
 		t := p.TimeWait
 		of := "—"
 		if t.Limit > 0 {
 			of = fmt.Sprintf("%s (%s, %s)", thousands(t.Limit), share(t), mdText(limitSource(t.LimitFrom)))
 		}
-		fmt.Fprintf(&b, "\n| %s | %s | %s at %s | %s |", code(p.Client), code(p.Server), thousands(t.Count), clockSecond(t.At), of)
+		rows[i] = fmt.Sprintf("| %s | %s | %s at %s | %s |", code(p.Client), code(p.Server), thousands(t.Count), clockSecond(t.At), of)
 	}
+	m.table("**Ephemeral ports** in TIME_WAIT at once, by client and server address (`net.ipv4.ip_local_port_range`):",
+		"| client | server | in TIME_WAIT | of the ephemeral ports |\n|---|---|--:|---|", rows, rest, "address pair", "address pairs")
+}
+
+// closeWaits writes the applications that held CLOSE_WAIT, most flows
+// first.
+func (m *mdReport) closeWaits(cws []analyze.CloseWaitLoad, rest int) {
+	rows := make([]string, len(cws))
+	for i, c := range cws {
+		who := "the service " + code(c.Server)
+		if c.Holder == analyze.Client {
+			who = "the clients of " + code(c.Server)
+			if len(c.Hosts) > 0 {
+				who += " on " + mdText(hostList(c, len(c.Hosts)))
+			}
+		}
+		rows[i] = fmt.Sprintf("| %s | %s | %s | %s |", who, thousands(c.Flows), seconds(c.Longest), thousands(c.OpenAtEnd))
+	}
+	m.table("**CLOSE_WAIT held** by the application that did not close() (`close-wait-long`):",
+		"| held by | flows | longest | still in CLOSE_WAIT at the end |\n|---|--:|--:|--:|", rows, rest, "application", "applications")
+}
+
+// table writes a titled table of rows under head, then "… and 3 more
+// address pairs." when rest rows (named one, many) were left out; nothing
+// without rows.
+func (m *mdReport) table(title, head string, rows []string, rest int, one, many string) {
+	if len(rows) == 0 {
+		return
+	}
+	s := title + "\n\n" + head + "\n" + strings.Join(rows, "\n")
 	if rest > 0 {
-		fmt.Fprintf(&b, "\n\n… and %s.", more(rest, "address pair", "address pairs"))
+		s += "\n\n… and " + more(rest, one, many) + "."
 	}
-	m.p(b.String())
+	m.p(s)
 }
 
 // distributions writes the summary's histograms as one table.

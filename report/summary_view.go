@@ -253,6 +253,59 @@ func portText(p analyze.PortLoad) string {
 	return s + " at " + clockSecond(t.At)
 }
 
+// closeWaits are the applications that held CLOSE_WAIT (close-wait-long),
+// most flows first as the summary orders them; at most n, and how many
+// more there are. A single such flow is left to its own diagnosis.
+func closeWaits(s *analyze.Summary, n int) ([]analyze.CloseWaitLoad, int) {
+	if s == nil || len(s.CloseWaits) == 0 || (len(s.CloseWaits) == 1 && s.CloseWaits[0].Flows == 1) {
+		return nil, 0
+	}
+	if len(s.CloseWaits) > n {
+		return s.CloseWaits[:n], len(s.CloseWaits) - n
+	}
+	return s.CloseWaits, 0
+}
+
+// closeWaitWho names the application that held CLOSE_WAIT, with at most
+// n of the clients' addresses: "the service 198.51.100.80:8080", "the
+// clients of 198.51.100.80:8080 on 198.51.100.10", "… on 198.51.100.10,
+// 198.51.100.11 and more".
+func closeWaitWho(c analyze.CloseWaitLoad, n int) string {
+	if c.Holder == analyze.Server {
+		return "the service " + c.Server
+	}
+	s := "the clients of " + c.Server
+	if len(c.Hosts) == 0 {
+		return s
+	}
+	return s + " on " + hostList(c, n)
+}
+
+// hostList lists at most n addresses of the clients that held CLOSE_WAIT.
+func hostList(c analyze.CloseWaitLoad, n int) string {
+	hosts := c.Hosts
+	if len(hosts) > n || c.MoreHosts {
+		return strings.Join(hosts[:min(n, len(hosts))], ", ") + " and more"
+	}
+	if k := len(hosts); k > 1 {
+		return strings.Join(hosts[:k-1], ", ") + " and " + hosts[k-1]
+	}
+	return hosts[0]
+}
+
+// closeWaitText is what an application's CLOSE_WAIT came to: "12 flows,
+// up to 3.0s, 2 still in CLOSE_WAIT at the end", "1 flow, 3.0s".
+func closeWaitText(c analyze.CloseWaitLoad) string {
+	s := plural(c.Flows, "flow", "flows") + ", up to " + seconds(c.Longest)
+	if c.Flows == 1 {
+		s = "1 flow, " + seconds(c.Longest)
+	}
+	if c.OpenAtEnd > 0 {
+		s += ", " + thousands(c.OpenAtEnd) + " still in CLOSE_WAIT at the end"
+	}
+	return s
+}
+
 // notablePorts is the share of the ephemeral range from which the text
 // summary lists an address pair's TIME_WAIT ports.
 const notablePorts = 0.01

@@ -248,6 +248,7 @@ const (
 	maxFindings        = 6
 	maxHostPeaks       = 5
 	maxPortLoads       = 3
+	maxCloseWaits      = 3
 	maxExampleLines    = 2
 	maxConclusionLines = 3
 )
@@ -256,7 +257,8 @@ const (
 // kinds, the diagnoses with their sysctl and what the capture says about
 // its value, the findings across flows, the per-host peaks beside the
 // kernel's limits, the ephemeral ports in TIME_WAIT when a notable share,
-// the distributions, and the final states.
+// the applications that held CLOSE_WAIT, the distributions, and the final
+// states.
 func (t *textReport) summary(v *view) {
 	s := v.res.Summary
 	facts := summaryFacts(s)
@@ -264,6 +266,7 @@ func (t *textReport) summary(v *view) {
 	fs := findings(s)
 	hosts, rest := busyHosts(s, maxHostPeaks)
 	ports, morePorts := portLoads(s, notablePorts, maxPortLoads)
+	cws, moreCWs := closeWaits(s, maxCloseWaits)
 	dists := distributions(s)
 	if len(facts) == 0 && len(codes) == 0 && len(fs) == 0 && len(hosts) == 0 && len(dists) == 0 {
 		return
@@ -276,6 +279,7 @@ func (t *textReport) summary(v *view) {
 	t.hostPeaks(hosts, rest)
 	t.limits(hosts)
 	t.ports(ports, morePorts)
+	t.closeWaits(cws, moreCWs)
 	t.distributions(dists)
 	if v := captureVantage(s); v != "" {
 		t.labelled("captured", t.st.plain, v, 0)
@@ -480,6 +484,21 @@ func (t *textReport) ports(ports []analyze.PortLoad, rest int) {
 	}
 	if rest > 0 {
 		t.emit(t.newLine().text(strings.Repeat(" ", 2+labelWidth)).add(t.st.dim, "and "+more(rest, "address pair", "address pairs")))
+	}
+}
+
+// closeWaits writes the applications that held CLOSE_WAIT, most flows
+// first.
+func (t *textReport) closeWaits(cws []analyze.CloseWaitLoad, rest int) {
+	for i, c := range cws {
+		label := "CLOSE_WAIT"
+		if i > 0 {
+			label = ""
+		}
+		t.labelled(label, t.st.plain, closeWaitWho(c, 2)+": "+closeWaitText(c), 0)
+	}
+	if rest > 0 {
+		t.emit(t.newLine().text(strings.Repeat(" ", 2+labelWidth)).add(t.st.dim, "and "+more(rest, "application", "applications")))
 	}
 }
 
