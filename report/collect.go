@@ -364,20 +364,25 @@ func (c *Collector) knobs(codes []codeDigest, s *analyze.Summary) []knobDigest {
 	out := knobRows(codes, s)
 	for i := range out {
 		k := &out[i]
-		advice, hosts := map[string]place{}, map[string]place{}
+		// The advice follows the row's codes (worst first), so that it
+		// lines up with what the row says was seen.
+		hosts := map[string]place{}
+		k.Advice = nil
 		for _, cd := range k.Codes {
 			u := c.uses[use{k.Sysctl, cd.Code}]
 			if u == nil {
 				continue
 			}
-			for a, at := range u.advice {
-				earliest(advice, a, at)
+			for _, a := range inOrder(u.advice) {
+				if !slices.Contains(k.Advice, a) {
+					k.Advice = append(k.Advice, a)
+				}
 			}
 			for h, at := range u.hosts {
 				earliest(hosts, h, at)
 			}
 		}
-		k.Advice, k.Hosts = inOrder(advice), inOrder(hosts)
+		k.Hosts = inOrder(hosts)
 		for combo, n := range c.combos[k.Sysctl] {
 			if slices.ContainsFunc(k.Codes, func(cd codeDigest) bool {
 				return slices.Contains(strings.Split(combo, "\x00"), cd.Code)

@@ -111,15 +111,22 @@ func refKnobs(res *analyze.Result) []knobDigest {
 					continue
 				}
 				flows[f.ID] = true
-				if d.Advice != "" && !slices.Contains(k.Advice, d.Advice) {
-					k.Advice = append(k.Advice, d.Advice)
-				}
 				if h := knobHost(f, &d); h != "" && !slices.Contains(k.Hosts, h) {
 					k.Hosts = append(k.Hosts, h)
 				}
 			}
 		}
 		k.Flows = len(flows)
+		// The advice in the order of the row's codes.
+		for _, c := range k.Codes {
+			for _, f := range res.Flows {
+				for _, d := range f.Diagnoses {
+					if d.Sysctl == k.Sysctl && d.Code == c.Code && d.Advice != "" && !slices.Contains(k.Advice, d.Advice) {
+						k.Advice = append(k.Advice, d.Advice)
+					}
+				}
+			}
+		}
 	}
 	return knobsDone(out)
 }
