@@ -186,6 +186,26 @@ func violations(res *analyze.Result) []string {
 	if n := sum(s.FinalStates); n != 2*s.Flows {
 		bad(nil, "final states add up to %d for %d flows", n, s.Flows)
 	}
+	cw := 0
+	for _, c := range s.CloseWaits {
+		cw += c.Flows
+		if c.OpenAtEnd > c.Flows || !(c.Longest >= 0) || (c.Holder == analyze.Server && len(c.Hosts) > 0) {
+			bad(nil, "close wait %+v", c)
+		}
+	}
+	// Every side that held CLOSE_WAIT long counts once (a flow whose
+	// sides both did counts twice), unless the summary stopped tracking.
+	sides := 0
+	for _, f := range res.Flows {
+		for _, d := range f.Diagnoses {
+			if d.Code == analyze.CodeCloseWaitLong {
+				sides++
+			}
+		}
+	}
+	if cw != sides && s.UntrackedFlows == 0 {
+		bad(nil, "close waits hold %d sides of %d with close-wait-long", cw, sides)
+	}
 	return out
 }
 
