@@ -406,6 +406,7 @@ func pipeline(names []string, stdin io.Reader, opts analyze.Options) (*analyze.R
 		return nil, err
 	}
 	defer r.Close()
+	opts.Stopped = func() int64 { return r.Info().End() }
 	res, err := analyze.Run(r, opts)
 	if res != nil {
 		res.Capture = captureOf(r.Info())
@@ -422,6 +423,7 @@ func prefetched(names []string, stdin io.Reader, opts analyze.Options) (*analyze
 	}
 	defer r.Close()
 	pf := flows.Prefetch(r)
+	opts.Stopped = func() int64 { return r.Info().End() }
 	res, err := analyze.Run(pf, opts)
 	pf.Stop()
 	if res != nil {
@@ -435,7 +437,7 @@ func captureOf(in capture.Info) analyze.Capture {
 		Files: in.Files, Format: in.Format, LinkTypes: in.LinkTypes,
 		Packets: in.Packets, TCPPackets: in.TCPPackets,
 		Skipped:   analyze.Skipped{NonTCP: in.NonTCP, Malformed: in.Malformed, Fragments: in.Fragments},
-		Truncated: in.Truncated, First: analyze.Time(in.First), Last: analyze.Time(in.Last),
+		Truncated: in.Truncated, First: analyze.Time(in.First), Last: analyze.Time(in.Last), Stopped: analyze.Time(in.Stopped),
 		Warnings: in.Warnings,
 	}
 }

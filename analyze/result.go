@@ -64,6 +64,10 @@ type Capture struct {
 	Truncated  bool     `json:"truncated"`
 	First      Time     `json:"first"`
 	Last       Time     `json:"last"`
+	// Stopped is when the capture stopped, where the input records it
+	// (pcapng interface statistics) and that was after Last: the states
+	// left open at Last run to it.
+	Stopped Time `json:"stopped,omitempty"`
 	// OutOfOrder counts records whose timestamp was earlier than the
 	// record before them in the same file; they are analysed in file order.
 	OutOfOrder uint64 `json:"out_of_order,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -121,6 +122,7 @@ func runLab(t *testing.T, path string, opts Options) *Result {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	opts.Stopped = func() int64 { return r.Info().End() }
 	res, err := Run(r, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -288,5 +290,39 @@ func TestLabPortsExhausted(t *testing.T) {
 	res = runLab(t, path, Options{})
 	if slices.ContainsFunc(res.Summary.Findings, func(f Finding) bool { return f.Code == CodePortPressure }) {
 		t.Errorf("findings %+v: %d ports of the default range is no pressure", res.Summary.Findings, len(ports))
+	}
+}
+
+// TestStoppedAfterTheLastSegment: a capture that records running on
+// after its last segment (Options.Stopped) shows the silence after a FIN
+// that was never acknowledged. Ending at the last copy, the lab's orphan
+// may still have been retransmitting; 10 s later, past the copy that was
+// due, it had given up, and its FIN_WAIT1 lasted until then.
+func TestStoppedAfterTheLastSegment(t *testing.T) {
+	path := filepath.Join(testenv.Lab(t), "fin-never-acked-orphan-retries-1.pcap")
+	run := func(after int64) (*Flow, int64) {
+		r, err := capture.Open([]string{path}, capture.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		res, err := Run(r, Options{Stopped: func() int64 { return r.Info().Last + after }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Flows[0], r.Info().Last
+	}
+	for _, after := range []int64{0, 10e9} {
+		f, last := run(after)
+		d := find(t, f, CodeFinNeverAcked)
+		gaveUp := strings.Contains(d.Message, "no copy came when the next was due") && strings.Contains(d.Message, "the socket gave up silently")
+		if gaveUp != (after > 0) || len(d.Bounds) != 1 || (d.Bounds[0].Assumes == "") != (after > 0) {
+			t.Errorf("stopped %v s after the last segment: %s (bounds %+v)", float64(after)/1e9, d.Message, d.Bounds)
+		}
+		c := f.Sides.Client
+		entered := c.States[len(c.States)-1].At
+		if want := float64(last+after-int64(entered)) / 1e9; c.FinalState != FinWait1 || !c.OpenEnded || math.Abs(c.Durations["FIN_WAIT1"]-want) > 1e-9 {
+			t.Errorf("stopped %v s after: client %s open-ended %v, FIN_WAIT1 %v s, want %v", float64(after)/1e9, c.FinalState, c.OpenEnded, c.Durations["FIN_WAIT1"], want)
+		}
 	}
 }

@@ -535,6 +535,18 @@ func (t *Table) finish(c *Conn, why EndReason, at int64) *Prior {
 	return p
 }
 
+// AdvanceTo moves the table's clock to now, when the capture stopped if
+// that was after its last segment: connections whose linger ran out by
+// then finish as a segment at that time would have finished them, and
+// Flush finishes the rest at now.
+func (t *Table) AdvanceTo(now int64) error {
+	if t.err == nil && now > t.now {
+		t.now = now
+		t.expire()
+	}
+	return t.err
+}
+
 // expire finishes lingering connections and forgets old Priors.
 func (t *Table) expire() {
 	for tb := t.sq[qDone].first(); tb != nil && tb.last+t.opts.Linger <= t.now; tb = t.sq[qDone].first() {

@@ -160,6 +160,9 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 	if c.First != 0 || c.Last != 0 {
 		p.Facts = append(p.Facts, span(c.First, c.Last))
 	}
+	if f := stoppedFact(c); f != "" {
+		p.Facts = append(p.Facts, f)
+	}
 	p.Warnings = captureWarnings(res)
 
 	anomalies := v.anomalies

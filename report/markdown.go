@@ -110,6 +110,9 @@ func (m *mdReport) verdict(v *view) {
 	if c.First != 0 || c.Last != 0 {
 		fmt.Fprintf(&b, " over %s", span(c.First, c.Last))
 	}
+	if f := stoppedFact(c); f != "" {
+		b.WriteString("; " + mdText(f))
+	}
 	b.WriteString(".")
 	if c.Tunnelled > 0 {
 		fmt.Fprintf(&b, " %s came out of %s.", plural(int(c.Tunnelled), "TCP segment", "TCP segments"), strings.Join(c.Tunnels, " and "))

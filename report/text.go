@@ -196,6 +196,11 @@ func (t *textReport) header(v *view) {
 	if c.Last != 0 || c.First != 0 {
 		t.emit(t.newLine().text("  " + span(c.First, c.Last)))
 	}
+	if f := stoppedFact(c); f != "" {
+		for _, s := range wrap(words(f), " ", t.width-2) {
+			t.emit(t.newLine().text("  " + s))
+		}
+	}
 	var skipped []string
 	for _, k := range []struct {
 		n    uint64

@@ -37,6 +37,7 @@ func analyseFiles(t *testing.T, files []string, o analyze.Options) *analyze.Resu
 		t.Fatal(err)
 	}
 	defer rd.Close()
+	o.Stopped = func() int64 { return rd.Info().End() }
 	res, err := analyze.Run(rd, o)
 	if err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)
@@ -46,7 +47,7 @@ func analyseFiles(t *testing.T, files []string, o analyze.Options) *analyze.Resu
 		Files: in.Files, Format: in.Format, LinkTypes: in.LinkTypes,
 		Packets: in.Packets, TCPPackets: in.TCPPackets,
 		Skipped:   analyze.Skipped{NonTCP: in.NonTCP, Malformed: in.Malformed, Fragments: in.Fragments},
-		Truncated: in.Truncated, First: analyze.Time(in.First), Last: analyze.Time(in.Last),
+		Truncated: in.Truncated, First: analyze.Time(in.First), Last: analyze.Time(in.Last), Stopped: analyze.Time(in.Stopped),
 		Warnings: in.Warnings,
 	}
 	return res

@@ -411,6 +411,17 @@ func seconds(s float64) string {
 	return fmt.Sprintf("%dh%02dm", h, (int(s)-3600*h)/60)
 }
 
+// stoppedFact says when the capture stopped, where the input records it
+// after its last packet: "recording stopped 54.1s after the last packet,
+// at 12:35:18.021 UTC (open states run to it)"; "" otherwise.
+func stoppedFact(c analyze.Capture) string {
+	if c.Stopped <= c.Last || c.Last == 0 {
+		return ""
+	}
+	return fmt.Sprintf("recording stopped %s after the last packet, at %s UTC (open states run to it)",
+		seconds(c.Last.Seconds(c.Stopped)), clock(c.Stopped))
+}
+
 // clock renders a capture time as a UTC time of day with milliseconds.
 func clock(t analyze.Time) string { return t.Std().Format("15:04:05.000") }
 

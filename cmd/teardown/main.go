@@ -304,7 +304,8 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 		return nil, exitError
 	}
 	pb := startProgress(l.w, c.quiet, files, rd.BytesRead, src.frame.Load)
-	res, err := analyze.Run(src, analyze.Options{MaxFlows: c.maxFlows, Emit: emit, Recycle: emit != nil, Sysctls: sys})
+	res, err := analyze.Run(src, analyze.Options{MaxFlows: c.maxFlows, Emit: emit, Recycle: emit != nil, Sysctls: sys,
+		Stopped: func() int64 { return src.end(rd.Info()) }})
 	pb.Stop()
 	code := exitOK
 	if err != nil {
@@ -426,7 +427,7 @@ func captureInfo(in capture.Info) analyze.Capture {
 		Files: in.Files, Format: in.Format, LinkTypes: lt, Tunnels: in.Tunnels, Tunnelled: in.Tunnelled,
 		Packets: in.Packets, TCPPackets: in.TCPPackets,
 		Skipped:   analyze.Skipped{NonTCP: in.NonTCP, Malformed: in.Malformed, Fragments: in.Fragments},
-		Truncated: in.Truncated, First: analyze.Time(in.First), Last: analyze.Time(in.Last),
+		Truncated: in.Truncated, First: analyze.Time(in.First), Last: analyze.Time(in.Last), Stopped: analyze.Time(in.Stopped),
 		Warnings: in.Warnings, OutOfOrder: in.OutOfOrder,
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/teardown/teardown/flows/capture"
 )
 
 // window parses --since and --until: seconds from the start of the
@@ -34,4 +36,18 @@ func parseWhen(flag, v string) (abs, rel int64, err error) {
 		return t.UnixNano(), -1, nil
 	}
 	return 0, -1, fmt.Errorf("%s %q: want seconds from the capture start (12.5, 90s, 2m) or an RFC 3339 time", flag, v)
+}
+
+// end is the last time the capture shows it was still running: its last
+// record of any kind, or, later, when it stopped where the input records
+// that; within --until.
+func (s *source) end(in capture.Info) int64 {
+	t := in.End()
+	switch {
+	case s.hi != 0:
+		t = min(t, s.hi)
+	case s.relHi >= 0 && s.base != 0:
+		t = min(t, s.base+s.relHi)
+	}
+	return t
 }

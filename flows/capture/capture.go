@@ -68,6 +68,11 @@ type Info struct {
 	// First and Last are the timestamps, in Unix nanoseconds, of the first
 	// and the last record delivered (0 when there were none).
 	First, Last int64
+	// Stopped is when the capture stopped, where a pcapng file records
+	// it (the latest isb_endtime of its interface statistics, as dumpcap
+	// writes them) and that is after Last; 0 otherwise. Whatever state a
+	// connection was in at Last it was still in then.
+	Stopped int64
 	// Warnings describe damaged input that was skipped, one line each,
 	// naming the file and the frame: "x.pcap: frame 1201: truncated record
 	// (37 bytes of 74); everything before it was read". Damage spread
@@ -79,6 +84,10 @@ type Info struct {
 	// being among Options.VXLANPorts.
 	Warnings []string
 }
+
+// End is the last time the inputs show the capture was still running:
+// their last record of any kind, or, later, when they record it stopped.
+func (i Info) End() int64 { return max(i.Last, i.Stopped) }
 
 // Reader yields the TCP segments of one or more captures in time order.
 // It implements [flows.Source]. A Reader is not safe for concurrent use.
@@ -276,6 +285,9 @@ func (r *Reader) Info() Info {
 		if !f.done {
 			// what the inputs not yet finished have to sum up so far
 			i.Warnings = append(i.Warnings, f.summary()...)
+		}
+		if f.stopped > i.Last && f.stopped > i.Stopped {
+			i.Stopped = f.stopped
 		}
 	}
 	return i

@@ -103,6 +103,9 @@ type file struct {
 	tcp, plain     uint64
 	synAck, anyFIN bool
 	done           bool // the file has ended and its summary is in Info.Warnings
+	// stopped is when the capture stopped, as the file's interface
+	// statistics record it (the latest isb_endtime), 0 if they do not.
+	stopped int64
 }
 
 // minFiltered is the fewest TCP segments in which no plain one (no SYN,

@@ -188,6 +188,37 @@ func (f *file) addIface(blk []byte) {
 	}
 }
 
+// stats reads an interface statistics block for isb_endtime, when the
+// capture on that interface stopped (dumpcap writes one per interface as
+// it finishes). The option is in the interface's time units, except that
+// dumpcap writes microseconds whatever they are (Wireshark's
+// writecap/pcapio.c): a time that falls before the file's last packet in
+// the interface's units, but within a day after it in microseconds, is
+// read as microseconds.
+func (f *file) stats(blk []byte) {
+	ifid := f.u32(blk[8:])
+	if int(ifid) >= len(f.ifaces) {
+		return
+	}
+	ifc := &f.ifaces[ifid]
+	for o := blk[20 : len(blk)-4]; len(o) >= 4; {
+		code, n := f.u16(o), int(f.u16(o[2:]))
+		padded := (n + 3) &^ 3
+		if code == 0 || 4+padded > len(o) {
+			break
+		}
+		if v := o[4 : 4+n]; code == 3 && n == 8 { // isb_endtime
+			ts := uint64(f.u32(v))<<32 | uint64(f.u32(v[4:]))
+			t := ifc.nanos(ts)
+			if us := int64(ts)*1e3 + ifc.offset; f.seen && t < f.prevTS && ts < 1<<53 && us >= f.prevTS && us-f.prevTS <= 86400e9 {
+				t = us
+			}
+			f.stopped = max(f.stopped, t)
+		}
+		o = o[4+padded:]
+	}
+}
+
 // nextNg reads blocks up to the next packet block and makes it f.head.
 func (f *file) nextNg() error {
 	for {
@@ -267,6 +298,8 @@ func (f *file) nextNg() error {
 			}
 		case blkIDB:
 			f.addIface(blk)
+		case blkISB:
+			f.stats(blk)
 		case blkEPB, blkPB, blkSPB:
 			f.packet(typ, blk)
 			f.pending = n

@@ -614,3 +614,54 @@ func TestOutOfOrder(t *testing.T) {
 		t.Errorf("pcapng: warnings (-want +got):\n%s", diff)
 	}
 }
+
+// isb appends an interface statistics block for interface ifid with the
+// given options (isb_endtime is code 3, in the interface's units).
+func (n *ngBuilder) isb(ifid uint32, ts uint64, opts ...ngOpt) *ngBuilder {
+	var body []byte
+	body = n.order.AppendUint32(body, ifid)
+	body = n.order.AppendUint32(body, uint32(ts>>32))
+	body = n.order.AppendUint32(body, uint32(ts))
+	return n.block(blkISB, n.opts(body, opts))
+}
+
+// tsOpt is an 8-byte timestamp option (high word first, as in a packet
+// block).
+func tsOpt(order binary.AppendByteOrder, code uint16, ts uint64) ngOpt {
+	return ngOpt{code, order.AppendUint32(order.AppendUint32(nil, uint32(ts>>32)), uint32(ts))}
+}
+
+// TestStoppedFromInterfaceStatistics: dumpcap ends a pcapng file with an
+// interface statistics block per interface; the latest isb_endtime, in
+// that interface's units, is when the capture stopped. One no later than
+// the last packet, or on an undeclared interface, says nothing.
+func TestStoppedFromInterfaceStatistics(t *testing.T) {
+	frame := ethFrame(t, basic())
+	n := uint32(len(frame))
+	for _, order := range []binary.AppendByteOrder{binary.LittleEndian, binary.BigEndian} {
+		ng := (&ngBuilder{order: order}).shb().idb(1, 0, u8opt(9, 9)).idb(1, 0) // ns, then µs
+		ng.epb(0, 5e9, frame, n).epb(1, 6e6, frame, n)
+		ng.isb(0, 9e9, ngOpt{1, []byte("Counters provided by dumpcap")}, tsOpt(order, 2, 4e9), tsOpt(order, 3, 9e9))
+		ng.isb(1, 9e6, tsOpt(order, 3, 9.5e6)) // 9.5 s in microseconds
+		ng.isb(7, 0, tsOpt(order, 3, 1e6))     // no interface 7
+		_, info := readBytes(t, ng.b)
+		if info.Last != 6e9 || info.Stopped != 9.5e9 {
+			t.Errorf("%v: last %d, stopped %d; want 6e9, 9.5e9", order, info.Last, info.Stopped)
+		}
+
+		const last = 1_795_950_201_233_524_458
+		ng = (&ngBuilder{order: order}).shb().idb(1, 0, u8opt(9, 9))
+		ng.epb(0, last, frame, n).isb(0, last, tsOpt(order, 3, last-1e9))
+		if _, info := readBytes(t, ng.b); info.Stopped != 0 {
+			t.Errorf("%v: an end time before the last packet gave stopped %d", order, info.Stopped)
+		}
+
+		// dumpcap's statistics are in microseconds even on an interface
+		// in nanoseconds.
+		ng = (&ngBuilder{order: order}).shb().idb(1, 0, u8opt(9, 9))
+		ng.epb(0, last, frame, n).isb(0, 1_795_950_207_573_741, tsOpt(order, 3, 1_795_950_207_573_645))
+		if _, info := readBytes(t, ng.b); info.Stopped != 1_795_950_207_573_645_000 {
+			t.Errorf("%v: dumpcap's microseconds gave stopped %d", order, info.Stopped)
+		}
+	}
+}
