@@ -101,6 +101,10 @@ func (k *checker) bound(of string) (Bound, bool) {
 	return Bound{}, false
 }
 
+// adviceNoOrphan is the advice for a FIN never acknowledged by the peer
+// of a socket that had only shut down.
+const adviceNoOrphan = "find what drops the FIN; the application, which only shut down, gets ETIMEDOUT once tcp_retries2 runs out"
+
 // checkRetryBudget compares the retry budget a FIN's retransmissions
 // show with tcp_orphan_retries (or tcp_retries2).
 func checkRetryBudget(k *checker) {
@@ -132,12 +136,22 @@ func checkRetryBudget(k *checker) {
 			r2 = v
 		}
 		if b2 := retryBudget(int(r2)); b2 > above && (b.Below == nil || b.Assumes != "" || b2 <= *b.Below) {
-			k.d.Sysctl = SysRetries2
+			k.d.Sysctl, k.d.Advice = SysRetries2, adviceNoOrphan
 			k.d.Message += fmt.Sprintf(": tcp_retries2 = %d (%s) governed it", r2, FormatSeconds(b2))
 			return
 		}
 		k.d.Message += fmt.Sprintf(", and tcp_retries2 = %d does not fit either: TCP_USER_TIMEOUT on the socket set the limit", r2)
 	case b.Below != nil && b.Assumes == "" && budget > *b.Below:
+		if r2, ok := k.sys.Int(SysRetries2); ok && orphan {
+			if b2 := retryBudget(int(r2)); b2 > above && b2 <= *b.Below {
+				// An orphan would have gone on; a socket that only shut
+				// down gives up on tcp_retries2's budget, which fits.
+				k.note(key, false, "it allows an orphan %s of retransmissions, yet the socket gave up within %s, so the socket was no orphan (the application had only shut down, not closed)", FormatSeconds(budget), FormatSeconds(*b.Below))
+				k.d.Sysctl, k.d.Advice = SysRetries2, adviceNoOrphan
+				k.note(SysRetries2, true, "its budget of %s fits and governed it", FormatSeconds(b2))
+				return
+			}
+		}
 		k.note(key, false, "it allows %s of retransmissions, yet the socket gave up within %s: TCP_USER_TIMEOUT on the socket, an ICMP error (which ends an orphan's retries once its RTO is at the maximum), or a lower tcp_retries2 if the socket was no orphan", FormatSeconds(budget), FormatSeconds(*b.Below))
 	default:
 		k.note(key, true, "its budget of %s fits", FormatSeconds(budget))

@@ -205,6 +205,13 @@ func TestLabSettingsDecide(t *testing.T) {
 		// retransmission, 3 only 3.0s.
 		{"data-unanswered", CodeDataUnanswered, map[string]string{SysRetries2: "5"}, SysRetries2, "tcp_retries2 = 5: its budget of 12.6s from the first RTO retransmission outlasts the 6.8s the copies span"},
 		{"data-unanswered", CodeDataUnanswered, map[string]string{SysRetries2: "3"}, SysRetries2, "tcp_retries2 = 3: it allows 3.0s of retransmissions, yet the copies span 6.8s"},
+		// The client only shut down: its FIN went six times over 3.3s and
+		// the capture ran on 6.3s past the last copy, past the next one
+		// due (+6.7s), so the socket gave up within 6.3s of its first RTO
+		// retransmission. An orphan would have had 102.2s; tcp_retries2 = 3
+		// gives 3.0s... 6.3s, and governed it.
+		{"fin-never-acked-shutdown-retries2-3", CodeFinNeverAcked, map[string]string{SysOrphanRetries: "0", SysRetries2: "3"}, SysRetries2, "gave up within 6.3s, so the socket was no orphan"},
+		{"fin-never-acked-shutdown-retries2-3", CodeFinNeverAcked, map[string]string{SysOrphanRetries: "0", SysRetries2: "15"}, SysOrphanRetries, "or a lower tcp_retries2 if the socket was no orphan"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture+"/"+tt.values[SysOrphanRetries]+tt.values[SysTwReuse]+tt.values[SysFinTimeout]+tt.values[SysSynAckRetries]+tt.values[SysRetries2], func(t *testing.T) {

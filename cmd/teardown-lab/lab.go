@@ -252,7 +252,7 @@ func (e *env) has(s side, state string, d time.Duration) {
 	})
 }
 
-// capture is a running tcpdump.
+// capture is a running tcpdump (or dumpcap).
 type capture struct {
 	cmd    *exec.Cmd
 	stderr *lockedBuffer
@@ -278,29 +278,36 @@ func (l *lockedBuffer) String() string {
 }
 
 // startCapture runs tcpdump in namespace ns and waits until it listens.
-func startCapture(ctx context.Context, ns, iface, linktype, filter string, snaplen int, file string) (*capture, error) {
+func startCapture(ctx context.Context, ns, iface, linktype, filter string, snaplen int, file string, dumpcap bool) (*capture, error) {
 	args := []string{"netns", "exec", ns, "tcpdump", "-n", "-U", "--immediate-mode", "-Z", "root",
 		"-i", iface, "-s", strconv.Itoa(snaplen), "-w", file}
 	if linktype != "" {
 		args = append(args, "-y", linktype)
 	}
 	args = append(args, filter)
+	started := "listening on"
+	if dumpcap {
+		// dumpcap writes pcapng and, on SIGINT, interface statistics
+		// with the time the capture stopped.
+		args = []string{"netns", "exec", ns, "dumpcap", "-i", iface, "-s", strconv.Itoa(snaplen), "-f", filter, "-w", file}
+		started = "Capturing on"
+	}
 	c := &capture{cmd: exec.Command("ip", args...), stderr: &lockedBuffer{}, done: make(chan error, 1), file: file}
 	c.cmd.Stderr = c.stderr
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("tcpdump: %w", err)
+		return nil, fmt.Errorf("%s: %w", args[3], err)
 	}
 	go func() { c.done <- c.cmd.Wait() }()
 	deadline := time.After(10 * time.Second)
-	for !strings.Contains(c.stderr.String(), "listening on") {
+	for !strings.Contains(c.stderr.String(), started) {
 		select {
 		case err := <-c.done:
 			c.done <- err
-			return nil, fmt.Errorf("tcpdump exited: %v: %s", err, c.stderr.String())
+			return nil, fmt.Errorf("%s exited: %v: %s", args[3], err, c.stderr.String())
 		case <-deadline:
 			c.stop()
-			return nil, fmt.Errorf("tcpdump did not start: %s", c.stderr.String())
+			return nil, fmt.Errorf("%s did not start: %s", args[3], c.stderr.String())
 		case <-ctx.Done():
 			c.stop()
 			return nil, ctx.Err()
@@ -310,10 +317,12 @@ func startCapture(ctx context.Context, ns, iface, linktype, filter string, snapl
 	return c, nil
 }
 
-var droppedRE = regexp.MustCompile(`(?m)^(\d+) packets? dropped by kernel`)
+// droppedRE finds tcpdump's and dumpcap's count of packets the kernel
+// dropped.
+var droppedRE = regexp.MustCompile(`(?m)^(?:(\d+) packets? dropped by kernel|Packets received/dropped on interface .*: \d+/(\d+))`)
 
-// stop interrupts tcpdump so that it flushes its file, waiting at most
-// 10 s before killing it.
+// stop interrupts the capture so that it flushes its file, waiting at
+// most 10 s before killing it.
 func (c *capture) stop() error {
 	_ = c.cmd.Process.Signal(syscall.SIGINT)
 	select {
@@ -321,10 +330,10 @@ func (c *capture) stop() error {
 	case <-time.After(10 * time.Second):
 		_ = c.cmd.Process.Kill()
 		<-c.done
-		return fmt.Errorf("tcpdump did not stop on SIGINT: killed")
+		return fmt.Errorf("%s did not stop on SIGINT: killed", c.cmd.Args[3])
 	}
-	if m := droppedRE.FindStringSubmatch(c.stderr.String()); m != nil && m[1] != "0" {
-		return fmt.Errorf("tcpdump dropped packets: %s", c.stderr.String())
+	if m := droppedRE.FindStringSubmatch(c.stderr.String()); m != nil && m[1]+m[2] != "0" {
+		return fmt.Errorf("the capture dropped packets: %s", c.stderr.String())
 	}
 	return nil
 }
@@ -363,7 +372,7 @@ func runScenario(ctx context.Context, sc *scenario, out string, kernel string) e
 		return err
 	}
 	ext := ".pcap"
-	if sc.framing == framePcapng {
+	if sc.pcapng() {
 		ext = ".pcapng"
 	}
 	data, err := os.ReadFile(res.pcap)
@@ -459,7 +468,7 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 			return nil, fmt.Errorf("driver: %w", err)
 		}
 	}
-	c, err := startCapture(ctx, ns, iface, linktype, filter, snap, raw)
+	c, err := startCapture(ctx, ns, iface, linktype, filter, snap, raw, sc.framing == frameDumpcap)
 	if err != nil {
 		return nil, err
 	}
@@ -528,7 +537,7 @@ func cutFrame(ctx context.Context, sc *scenario, e *env, in string, frames []*fr
 		return "", nil, fmt.Errorf("%w: %w", errRetry, err)
 	}
 	format := "pcap"
-	if sc.framing == framePcapng {
+	if sc.pcapng() {
 		format = "pcapng"
 	}
 	out := filepath.Join(tmp, "cut."+format)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/teardown/teardown/analyze"
 )
 
@@ -125,18 +127,57 @@ func finNeverAcked(retries string, fins int, fr framing, v vantage) *scenario {
 		noQuiet: true,
 		tail:    3 * time.Second,
 		run: func(e *env) {
-			ln := e.listen()
-			c, _ := exchange(e, ln, 100, 100)
-			e.drop(sideServer, "--tcp-flags", "FIN", "FIN")
-			c.close()
-			e.has(sideClient, "FIN-WAIT-1", 5*time.Second)
-			e.gone(sideClient, "FIN-WAIT-1", 60*time.Second)
+			finsDropped(e, (*sock).close)
 		},
-		check: oneFlow(func(c *flowCheck) *flowCheck {
-			return c.kind(analyze.HalfClosedAtEnd).initiator(analyze.Client).fins(rc, fins, fins).fins(rs, 0, 0).
-				reset("", "").diags(analyze.CodeFinNeverAcked).
-				states(rc, "SYN_SENT", "ESTABLISHED", "FIN_WAIT1").states(rs, "SYN_RECV", "ESTABLISHED")
-		}),
+		check: neverAcked(fins, fins),
+	}
+}
+
+// finsDropped runs a short exchange, has the server drop every client
+// FIN, ends the client's sending side with end (close or shutdown) and
+// waits until the client's FIN_WAIT1 is gone; it returns the client's
+// socket.
+func finsDropped(e *env, end func(*sock)) *sock {
+	ln := e.listen()
+	c, _ := exchange(e, ln, 100, 100)
+	e.drop(sideServer, "--tcp-flags", "FIN", "FIN")
+	end(c)
+	e.has(sideClient, "FIN-WAIT-1", 5*time.Second)
+	e.gone(sideClient, "FIN-WAIT-1", 60*time.Second)
+	return c
+}
+
+// neverAcked checks one flow whose client FIN went lo to hi times and
+// was never acknowledged, the server silent.
+func neverAcked(lo, hi int) func(*wire) error {
+	return oneFlow(func(c *flowCheck) *flowCheck {
+		return c.kind(analyze.HalfClosedAtEnd).initiator(analyze.Client).fins(rc, lo, hi).fins(rs, 0, 0).
+			reset("", "").diags(analyze.CodeFinNeverAcked).
+			states(rc, "SYN_SENT", "ESTABLISHED", "FIN_WAIT1").states(rs, "SYN_RECV", "ESTABLISHED")
+	})
+}
+
+// finNeverAckedShutdown: as finNeverAcked, but the client only shuts
+// down its sending side: no orphan, so tcp_retries2 bounds the FIN's
+// retransmissions, and the application learns of it (ETIMEDOUT).
+func finNeverAckedShutdown() *scenario {
+	return &scenario{
+		name:    "fin-never-acked-shutdown-retries2-3",
+		summary: "every client FIN is dropped after shutdown(SHUT_WR); tcp_retries2=3: the same FINs as an orphan with tcp_orphan_retries=3, then silence",
+		desc: "The client calls shutdown(SHUT_WR) after a short exchange, keeping its socket; an iptables rule at the server drops " +
+			"every client FIN, so the client retransmits it (TLP, then RTO backoff) until the tcp_retries2=3 time budget is " +
+			"spent and the socket closes without a RST (the application sees ETIMEDOUT). No orphan: tcp_orphan_retries does " +
+			"not apply. The server stays ESTABLISHED and silent. Captured with dumpcap, whose pcapng records when the capture " +
+			"stopped, 3 s past the give-up.",
+		vantage: vantageClient,
+		framing: frameDumpcap,
+		sysctls: sysctls(map[string]string{"net.ipv4.tcp_retries2": "3"}, nil),
+		noQuiet: true,
+		tail:    3 * time.Second,
+		run: func(e *env) {
+			finsDropped(e, (*sock).shutdownWR).soError(unix.ETIMEDOUT)
+		},
+		check: neverAcked(4, 8),
 	}
 }
 

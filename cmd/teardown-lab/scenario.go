@@ -28,7 +28,10 @@ const (
 	frameSLL2     framing = "sll2" // -i any
 	frameVLAN     framing = "vlan" // Ethernet with an 802.1Q tag inserted afterwards
 	framePcapng   framing = "pcapng"
-	frameVXLAN    framing = "vxlan" // on the underlay of a VXLAN (UDP 4789) joining the two
+	// frameDumpcap is pcapng as dumpcap writes it, which records when the
+	// capture stopped (interface statistics, isb_endtime).
+	frameDumpcap framing = "dumpcap"
+	frameVXLAN   framing = "vxlan" // on the underlay of a VXLAN (UDP 4789) joining the two
 )
 
 // scenario is one capture of the fixture set.
@@ -89,8 +92,11 @@ func (sc *scenario) finSysctl(r int) string {
 	return "net.ipv4.tcp_orphan_retries"
 }
 
+// pcapng reports whether the scenario's capture is a pcapng file.
+func (sc *scenario) pcapng() bool { return sc.framing == framePcapng || sc.framing == frameDumpcap }
+
 func (sc *scenario) captureName() string {
-	if sc.framing == framePcapng {
+	if sc.pcapng() {
 		return sc.name + ".pcapng"
 	}
 	return sc.name + ".pcap"
@@ -307,6 +313,7 @@ func scenarios() []*scenario {
 		finRetransmitted(),
 		finNeverAcked("1", 4, frameEthernet, vantageClient),
 		finNeverAcked("3", 6, framePcapng, vantageServer),
+		finNeverAckedShutdown(),
 		orphanLimitReset(),
 		finWait2Timeout(),
 		closeWaitLongScenario(),

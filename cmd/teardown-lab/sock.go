@@ -336,6 +336,18 @@ func (s *sock) readEOF() int {
 	return total
 }
 
+// soError checks that the socket's pending error (SO_ERROR) is want: what
+// the application learns of a connection the kernel gave up on.
+func (s *sock) soError(want unix.Errno) {
+	s.do("SO_ERROR", func() error {
+		n, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err == nil && unix.Errno(n) != want {
+			err = fmt.Errorf("pending error %v, want %s", unix.Errno(n), unix.ErrnoName(want))
+		}
+		return err
+	})
+}
+
 // shutdownWR sends a FIN and keeps the socket open for reading.
 func (s *sock) shutdownWR() {
 	s.do("shutdown", func() error { return unix.Shutdown(s.fd, unix.SHUT_WR) })
