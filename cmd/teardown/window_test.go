@@ -13,15 +13,15 @@ func TestSourceEnd(t *testing.T) {
 	in := capture.Info{First: 100 * s, Last: 110 * s, Stopped: 130 * s}
 	for _, tt := range []struct {
 		name string
-		src  source
+		src  *source
 		info capture.Info
 		want int64
 	}{
-		{"no stop recorded", source{relHi: -1}, capture.Info{First: 100 * s, Last: 110 * s}, 110 * s},
-		{"stopped after the last record", source{relHi: -1}, in, 130 * s},
-		{"--until before the stop", source{hi: 120 * s, relHi: -1}, in, 120 * s},
-		{"--until after the stop", source{hi: 150 * s, relHi: -1}, in, 130 * s},
-		{"--until 25 s from the first segment", source{relHi: 25 * s, base: 101 * s}, in, 126 * s},
+		{"no stop recorded", &source{relHi: -1}, capture.Info{First: 100 * s, Last: 110 * s}, 110 * s},
+		{"stopped after the last record", &source{relHi: -1}, in, 130 * s},
+		{"--until before the stop", &source{hi: 120 * s, relHi: -1}, in, 120 * s},
+		{"--until after the stop", &source{hi: 150 * s, relHi: -1}, in, 130 * s},
+		{"--until 25 s from the first segment", &source{relHi: 25 * s, base: 101 * s}, in, 126 * s},
 	} {
 		if got := tt.src.end(tt.info); got != tt.want {
 			t.Errorf("%s: end %d s, want %d s", tt.name, got/s, tt.want/s)
