@@ -28,7 +28,8 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 		epb(0, 1, recs[0].data, uint32(len(recs[0].data))).
 		pb(1, 2, cat([]byte{2, 0, 0, 0}, ipPacket(tb, specs[1])), 200).
 		spb(recs[2].data, uint32(len(recs[2].data))).
-		block(blkISB, make([]byte, 12))
+		block(blkISB, make([]byte, 12)).
+		isb(0, 1, tsOpt(binary.BigEndian, 3, 1<<40), tsOpt(binary.BigEndian, 2, 1))
 	seeds := [][]byte{pcap, ng, big.b, blocks.b, gzipped(tb, pcap)}
 	if real, err := os.ReadFile(filepath.Join("testdata", "sll2-loopback.pcap")); err == nil {
 		seeds = append(seeds, real)
@@ -72,6 +73,9 @@ func FuzzOpen(f *testing.F) {
 		}
 		info := r.Info()
 		checkCounts(t, info)
+		if info.Stopped != 0 && info.Stopped <= info.Last {
+			t.Fatalf("stopped %d, not after the last record %d", info.Stopped, info.Last)
+		}
 		if info.TCPPackets != n || info.Packets < last {
 			t.Fatalf("delivered %d segments up to frame %d; Info says %d TCP of %d", n, last, info.TCPPackets, info.Packets)
 		}
