@@ -308,6 +308,7 @@ func TestLabPortsExhausted(t *testing.T) {
 func TestStoppedAfterTheLastSegment(t *testing.T) {
 	path := filepath.Join(testenv.Lab(t), "fin-never-acked-orphan-retries-1.pcap")
 	run := func(after int64) (*Flow, int64) {
+		t.Helper()
 		r, err := capture.Open([]string{path}, capture.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -330,6 +331,17 @@ func TestStoppedAfterTheLastSegment(t *testing.T) {
 		entered := c.States[len(c.States)-1].At
 		if want := float64(last+after-int64(entered)) / 1e9; c.FinalState != FinWait1 || !c.OpenEnded || math.Abs(c.Durations["FIN_WAIT1"]-want) > 1e-9 {
 			t.Errorf("stopped %v s after: client %s open-ended %v, FIN_WAIT1 %v s, want %v", float64(after)/1e9, c.FinalState, c.OpenEnded, c.Durations["FIN_WAIT1"], want)
+		}
+	}
+
+	// A client TIME_WAIT open at the last segment: still open 10 s on,
+	// over (60 s, as Linux holds it) 70 s on.
+	path = filepath.Join(testenv.Lab(t), "client-active-close.pcap")
+	for _, after := range []int64{10e9, 70e9} {
+		c := func() *Side { f, _ := run(after); return f.Sides.Client }()
+		tw := c.Durations["TIME_WAIT"]
+		if open := after < 60e9; c.FinalState != TimeWait || c.OpenEnded != open || (!open && tw != 60) || (open && !(tw > 10 && tw < 60)) {
+			t.Errorf("stopped %v s after: client %s open-ended %v, TIME_WAIT %v s", float64(after)/1e9, c.FinalState, c.OpenEnded, tw)
 		}
 	}
 }
