@@ -96,7 +96,8 @@ var ruleBook = []RuleInfo{
 		Lower:   "the orphan vanishes sooner (no RST is ever sent), freeing memory; the peer keeps its end open either way",
 		Meaning: "The side's FIN went out several times, nothing acknowledged it, and the copies stopped without a RST: the kernel destroyed the socket when its retry budget ran out (tcp_write_err, TcpExtTCPAbortOnTimeout). The peer never saw the close. " +
 			"The budget T(N) = (2^(N+1)−1)·200 ms runs from the first RTO retransmission (a tail-loss probe does not count), so the time of the last copy and of the next one that never came bracket N; 0 acts as 8. " +
-			"An orphan with tcp_orphan_retries N and an open socket with tcp_retries2 N look the same on the wire; a capture that ends before the next copy was due gives only a lower bound.",
+			"An orphan with tcp_orphan_retries N and an open socket with tcp_retries2 N look the same on the wire; with the host's settings, an orphan's budget too long for when the socket gave up and a tcp_retries2 that fits mean it had only shut down. " +
+			"A capture that ends before the next copy was due gives only a lower bound; the silence after the last copy counts up to the capture's last record of any kind, or to when it stopped where a pcapng file records that (dumpcap does).",
 		Confirm: []string{"sysctl net.ipv4.tcp_orphan_retries net.ipv4.tcp_retries2", "nstat -az TcpExtTCPAbortOnTimeout TcpExtTCPLossProbes", "ss -tano state fin-wait-1"},
 		Kernel:  "row 1, §b, (d)1, (d)2",
 	},
