@@ -406,7 +406,7 @@ func pipeline(names []string, stdin io.Reader, opts analyze.Options) (*analyze.R
 		return nil, err
 	}
 	defer r.Close()
-	opts.Stopped = func() int64 { return r.Info().End() }
+	opts.CaptureEnd = func() int64 { return r.Info().End() }
 	res, err := analyze.Run(r, opts)
 	if res != nil {
 		res.Capture = captureOf(r.Info())
@@ -423,7 +423,7 @@ func prefetched(names []string, stdin io.Reader, opts analyze.Options) (*analyze
 	}
 	defer r.Close()
 	pf := flows.Prefetch(r)
-	opts.Stopped = func() int64 { return r.Info().End() }
+	opts.CaptureEnd = func() int64 { return r.Info().End() }
 	res, err := analyze.Run(pf, opts)
 	pf.Stop()
 	if res != nil {

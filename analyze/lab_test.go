@@ -98,7 +98,7 @@ func runCapture(t *testing.T, path string) *analyze.Result {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	res, err := analyze.Run(r, analyze.Options{Stopped: func() int64 { return r.Info().End() }})
+	res, err := analyze.Run(r, analyze.Options{CaptureEnd: func() int64 { return r.Info().End() }})
 	if err != nil {
 		t.Fatal(err)
 	}

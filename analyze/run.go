@@ -32,13 +32,13 @@ type Options struct {
 	// Sysctls are the capturing host's settings (ParseSysctls): with
 	// them each diagnosis compares what the capture shows with them.
 	Sysctls Sysctls
-	// Stopped, when set, is called once every segment has been read and
+	// CaptureEnd, when set, is called once every segment has been read and
 	// returns the last time the capture shows it was still running: its
 	// last record of any kind, or when it stopped where the input records
 	// that (capture.Info.Stopped). Connections still in the table then are
 	// open-ended at that time rather than at the last segment, and a
 	// silence that outlasted the last segment counts as such.
-	Stopped func() int64
+	CaptureEnd func() int64
 }
 
 // Run reads every segment of src, reconstructs each connection's close and
@@ -96,8 +96,8 @@ func Run(src flows.Source, opts Options) (*Result, error) {
 	}
 	if !errors.Is(err, io.EOF) {
 		readErr = err
-	} else if opts.Stopped != nil {
-		if err := r.table.AdvanceTo(opts.Stopped()); err != nil {
+	} else if opts.CaptureEnd != nil {
+		if err := r.table.AdvanceTo(opts.CaptureEnd()); err != nil {
 			r.stop()
 			r.raise()
 			return nil, err

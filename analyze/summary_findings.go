@@ -80,8 +80,8 @@ func limitText(p Peak) string {
 	return fmt.Sprintf("%d in %s", p.Limit, p.LimitFrom)
 }
 
-// orphansSeen sets the orphans the capture shows a host holding against
-// its tcp_max_orphans.
+// orphansSeen weighs the orphans the capture shows a host holding
+// against its tcp_max_orphans.
 func orphansSeen(p Peak) string {
 	held := "none of its orphans held across a whole second"
 	if p.Count == 1 {

@@ -428,9 +428,9 @@ type PortLoad struct {
 // the service at Server left them; with "client", the clients of Server
 // on Hosts (a pool that keeps connections the server has closed, say):
 // the lowest maxCloseWaitHosts of their addresses in order, MoreHosts set
-// when there were more. OpenAtEnd of the flows
-// were still in CLOSE_WAIT when the capture ended; Longest is the longest
-// time one spent in it (up to the end of the capture for those).
+// when there were more. OpenAtEnd of the flows were still in CLOSE_WAIT
+// when the capture ended; Longest is the longest time one spent in it (up
+// to the end of the capture for those).
 type CloseWaitLoad struct {
 	Holder    Role     `json:"holder"`
 	Server    string   `json:"server"`

@@ -122,7 +122,7 @@ func runLab(t *testing.T, path string, opts Options) *Result {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	opts.Stopped = func() int64 { return r.Info().End() }
+	opts.CaptureEnd = func() int64 { return r.Info().End() }
 	res, err := Run(r, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -314,7 +314,7 @@ func TestStoppedAfterTheLastSegment(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer r.Close()
-		res, err := Run(r, Options{Stopped: func() int64 { return r.Info().Last + after }})
+		res, err := Run(r, Options{CaptureEnd: func() int64 { return r.Info().Last + after }})
 		if err != nil {
 			t.Fatal(err)
 		}

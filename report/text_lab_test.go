@@ -37,7 +37,7 @@ func analyseFiles(t *testing.T, files []string, o analyze.Options) *analyze.Resu
 		t.Fatal(err)
 	}
 	defer rd.Close()
-	o.Stopped = func() int64 { return rd.Info().End() }
+	o.CaptureEnd = func() int64 { return rd.Info().End() }
 	res, err := analyze.Run(rd, o)
 	if err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)

@@ -305,7 +305,7 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 	}
 	pb := startProgress(l.w, c.quiet, files, rd.BytesRead, src.frame.Load)
 	res, err := analyze.Run(src, analyze.Options{MaxFlows: c.maxFlows, Emit: emit, Recycle: emit != nil, Sysctls: sys,
-		Stopped: func() int64 { return src.end(rd.Info()) }})
+		CaptureEnd: func() int64 { return src.end(rd.Info()) }})
 	pb.Stop()
 	code := exitOK
 	if err != nil {
