@@ -301,7 +301,7 @@ func TestLabPortsExhausted(t *testing.T) {
 }
 
 // TestStoppedAfterTheLastSegment: a capture that records running on
-// after its last segment (Options.Stopped) shows the silence after a FIN
+// after its last segment (Options.CaptureEnd) shows the silence after a FIN
 // that was never acknowledged. Ending at the last copy, the lab's orphan
 // may still have been retransmitting; 10 s later, past the copy that was
 // due, it had given up, and its FIN_WAIT1 lasted until then.

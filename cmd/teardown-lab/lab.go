@@ -277,7 +277,8 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// startCapture runs tcpdump in namespace ns and waits until it listens.
+// startCapture runs tcpdump (dumpcap, when asked) in namespace ns and
+// waits until it listens.
 func startCapture(ctx context.Context, ns, iface, linktype, filter string, snaplen int, file string, dumpcap bool) (*capture, error) {
 	args := []string{"netns", "exec", ns, "tcpdump", "-n", "-U", "--immediate-mode", "-Z", "root",
 		"-i", iface, "-s", strconv.Itoa(snaplen), "-w", file}
