@@ -79,8 +79,9 @@ func TestLab(t *testing.T) {
 // one flow: 240 concurrent connections closing at once, four ways (text
 // and Markdown), an orphaned FIN_WAIT2 that expired, with the
 // client's settings as the lab set them (tcp_fin_timeout = 2 on
-// 198.51.100.10) to compare with (Markdown), and two orphans reset for
-// lack of orphan slots. After go test ./report -update, read them.
+// 198.51.100.10) to compare with (Markdown), a client pool holding
+// CLOSE_WAIT, and two orphans reset for lack of orphan slots. After go
+// test ./report -update, read them.
 func TestLabSummary(t *testing.T) {
 	t.Run("many-connections.pcapng", func(t *testing.T) {
 		res := labResult(t, "many-connections.pcapng")
@@ -97,6 +98,13 @@ func TestLabSummary(t *testing.T) {
 		res := labResultWith(t, "fin-wait-2-timeout.pcap", analyze.Options{Sysctls: sys})
 		o := Options{Command: "teardown -f markdown --sysctl client.conf --sysctl-host 198.51.100.10 fin-wait-2-timeout.pcap"}
 		golden(t, t.Name()+"/markdown", []byte(renderMarkdown(t, res, o)))
+	})
+	t.Run("close-wait-pool.pcapng", func(t *testing.T) {
+		// A client pool that keeps three of the four connections its
+		// server closed: the clients' CLOSE_WAIT entry, and the recorded
+		// stop (dumpcap) the open states run to.
+		res := labResult(t, "close-wait-pool.pcapng")
+		golden(t, t.Name()+"/text", []byte(render(t, res, Options{})))
 	})
 	t.Run("orphan-limit-reset.pcap", func(t *testing.T) {
 		// Two orphans reset with tcp_max_orphans = 0 set host-wide: the

@@ -274,6 +274,69 @@ func finWait2Timeout() *scenario {
 	}
 }
 
+// closeWaitPool: a client's connection pool that does not close the
+// connections its server closed (CLOSE_WAIT on the client side).
+func closeWaitPool() *scenario {
+	const n = 4
+	return &scenario{
+		name:    "close-wait-pool",
+		summary: fmt.Sprintf("%d pooled connections the server closes; the client closes one of them 1.5 s later, the others stay in CLOSE_WAIT", n),
+		desc: fmt.Sprintf("The client opens %d connections and exchanges 100 bytes each way on each; the server then close()s "+
+			"them all (an idle timeout, say), and the client's kernel ACKs each FIN, but the client closes only the first, "+
+			"1.5 s later, as a pool that finds a dead connection only when it takes it; the other %d are still in CLOSE_WAIT "+
+			"when the capture stops 0.5 s after that. Captured with dumpcap at the client.", n, n-1),
+		vantage: vantageClient,
+		framing: frameDumpcap,
+		noQuiet: true,
+		tail:    500 * time.Millisecond,
+		run: func(e *env) {
+			ln := e.listen()
+			var cs, ss []*sock
+			for range n {
+				c, s := exchange(e, ln, 100, 100)
+				cs, ss = append(cs, c), append(ss, s)
+			}
+			for _, s := range ss {
+				s.close()
+			}
+			e.until(2*time.Second, fmt.Sprintf("%d CLOSE-WAIT at the client", n), func() (bool, error) {
+				st, err := e.states(sideClient)
+				return count(st, "CLOSE-WAIT") == n, err
+			})
+			e.sleep(1500 * time.Millisecond)
+			cs[0].close()
+			e.has(sideServer, "TIME-WAIT", 2*time.Second)
+		},
+		check: func(w *wire) error {
+			fl, err := w.flows(n)
+			if err != nil {
+				return err
+			}
+			errs := []error{fl[0].kind(analyze.FourWay).initiator(analyze.Server).fins(rc, 1, 1).fins(rs, 1, 1).reset("", "").
+				diags(analyze.CodeCloseWaitLong).states(rs, "SYN_RECV", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT").
+				states(rc, "SYN_SENT", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED").err()}
+			for _, c := range fl[1:] {
+				errs = append(errs, c.kind(analyze.HalfClosedAtEnd).initiator(analyze.Server).fins(rc, 0, 0).fins(rs, 1, 1).
+					reset("", "").diags(analyze.CodeCloseWaitLong, analyze.CodeCaptureEndedMidClose).
+					states(rs, "SYN_RECV", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2").
+					states(rc, "SYN_SENT", "ESTABLISHED", "CLOSE_WAIT").err())
+			}
+			return errors.Join(errs...)
+		},
+	}
+}
+
+// count is how many of st are x.
+func count(st []string, x string) int {
+	n := 0
+	for _, s := range st {
+		if s == x {
+			n++
+		}
+	}
+	return n
+}
+
 func closeWaitLongScenario() *scenario {
 	return &scenario{
 		name:    "close-wait-long",

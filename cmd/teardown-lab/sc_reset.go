@@ -173,13 +173,7 @@ func portsExhausted() *scenario {
 			}
 			e.until(2*time.Second, fmt.Sprintf("%d TIME-WAIT at the client", n), func() (bool, error) {
 				st, err := e.states(sideClient)
-				tw := 0
-				for _, x := range st {
-					if x == "TIME-WAIT" {
-						tw++
-					}
-				}
-				return tw == n, err
+				return count(st, "TIME-WAIT") == n, err
 			})
 			e.connectFails(serverPort, unix.EADDRNOTAVAIL, "connect with every ephemeral port in TIME_WAIT")
 		},

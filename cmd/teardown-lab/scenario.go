@@ -317,6 +317,7 @@ func scenarios() []*scenario {
 		orphanLimitReset(),
 		finWait2Timeout(),
 		closeWaitLongScenario(),
+		closeWaitPool(),
 		lastAckAbsorbed(),
 		finZeroWindow(),
 		captureEndsMidClose(),
