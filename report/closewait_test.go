@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -55,6 +56,33 @@ func TestCloseWaitsInReports(t *testing.T) {
 		}
 		if strings.Contains(b.String(), "the service 198.51.100.81:443") {
 			t.Errorf("%s report lists a lone close-wait-long flow's service", name)
+		}
+	}
+}
+
+// TestStoppedInReports: every report says when recording stopped after
+// the last packet where the capture records it (the lab's dumpcap capture
+// of a client pool), and none does where it does not.
+func TestStoppedInReports(t *testing.T) {
+	writers := map[string]func(io.Writer, *analyze.Result, Options) error{"text": Text, "markdown": Markdown, "html": HTML}
+	for file, recorded := range map[string]bool{"close-wait-pool.pcapng": true, "close-wait-long.pcapng": false, "client-active-close.pcap": false} {
+		res := labResult(t, file)
+		c := res.Capture
+		if (c.Stopped > c.Last) != recorded {
+			t.Fatalf("%s: stopped %v, last %v", file, c.Stopped, c.Last)
+		}
+		want := "recording stopped"
+		if recorded {
+			want = fmt.Sprintf("recording stopped %s after the last packet, at %s UTC", seconds(c.Last.Seconds(c.Stopped)), c.Stopped.Std().Format("15:04:05.000"))
+		}
+		for name, write := range writers {
+			var b strings.Builder
+			if err := write(&b, res, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(strings.Join(strings.Fields(b.String()), " "), want); got != recorded {
+				t.Errorf("%s, %s report: %q said %v, want %v", file, name, want, got, recorded)
+			}
 		}
 	}
 }
