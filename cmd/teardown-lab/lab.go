@@ -315,8 +315,17 @@ func startCapture(ctx context.Context, ns, iface, linktype, filter string, snapl
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	if dumpcap {
+		time.Sleep(dumpcapSettle)
+	}
 	return c, nil
 }
+
+// dumpcapSettle is how long the lab waits after dumpcap says it is
+// capturing: it says so before its capture is live, and on a busy machine
+// it missed the first tens of milliseconds of a scenario. A capture that
+// still begins after the scenario's first SYN is made again.
+const dumpcapSettle = time.Second
 
 // droppedRE finds tcpdump's and dumpcap's count of packets the kernel
 // dropped.
@@ -358,6 +367,9 @@ func runScenario(ctx context.Context, sc *scenario, out string, kernel string) e
 		fmt.Fprintf(os.Stderr, "teardown-lab: %s: keeping %s\n", sc.name, tmp)
 	}
 	attempts := max(sc.attempts, 1)
+	if sc.framing == frameDumpcap {
+		attempts = max(attempts, 3) // see dumpcapSettle
+	}
 	var res *runResult
 	for i := 1; i <= attempts; i++ {
 		res, err = runOnce(ctx, sc, tmp, kernel)
@@ -507,6 +519,9 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 	frames, err := readFrames(ctx, final, sc.framing)
 	if err != nil {
 		return nil, err
+	}
+	if sc.framing == frameDumpcap && sc.pre == nil && (len(frames) == 0 || frames[0].flags&(fSYN|fACK) != fSYN) {
+		return nil, fmt.Errorf("%w: dumpcap's capture began after the first SYN", errRetry)
 	}
 	if sc.cut != nil {
 		if final, frames, err = cutFrame(ctx, sc, e, final, frames, tmp); err != nil {
