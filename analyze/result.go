@@ -68,6 +68,10 @@ type Capture struct {
 	// (pcapng interface statistics) and that was after Last: the states
 	// left open at Last run to it.
 	Stopped Time `json:"stopped,omitempty"`
+	// UnreadFrom is the time of the record at which the reading stopped
+	// early, that record being past --until: it and the rest of the
+	// input were not read, and the counts above leave them out.
+	UnreadFrom Time `json:"unread_from,omitempty"`
 	// OutOfOrder counts records whose timestamp was earlier than the
 	// record before them in the same file; they are analysed in file order.
 	OutOfOrder uint64 `json:"out_of_order,omitempty"`

@@ -160,9 +160,7 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 	if c.First != 0 || c.Last != 0 {
 		p.Facts = append(p.Facts, span(c.First, c.Last))
 	}
-	if f := stoppedFact(c); f != "" {
-		p.Facts = append(p.Facts, f)
-	}
+	p.Facts = append(p.Facts, endFacts(c)...)
 	p.Warnings = captureWarnings(res)
 
 	anomalies := v.anomalies

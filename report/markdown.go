@@ -110,7 +110,7 @@ func (m *mdReport) verdict(v *view) {
 	if c.First != 0 || c.Last != 0 {
 		fmt.Fprintf(&b, " over %s", span(c.First, c.Last))
 	}
-	if f := stoppedFact(c); f != "" {
+	for _, f := range endFacts(c) {
 		b.WriteString("; " + mdText(f))
 	}
 	b.WriteString(".")

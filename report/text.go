@@ -196,7 +196,7 @@ func (t *textReport) header(v *view) {
 	if c.Last != 0 || c.First != 0 {
 		t.emit(t.newLine().text("  " + span(c.First, c.Last)))
 	}
-	if f := stoppedFact(c); f != "" {
+	for _, f := range endFacts(c) {
 		for _, s := range wrap(words(f), " ", t.width-2) {
 			t.emit(t.newLine().text("  " + s))
 		}

@@ -422,6 +422,27 @@ func stoppedFact(c analyze.Capture) string {
 		seconds(c.Last.Seconds(c.Stopped)), clock(c.Stopped))
 }
 
+// unreadFact says where the reading stopped, past --until, when it did:
+// "reading stopped at 12:35:30.000 UTC, past --until: the rest of the
+// capture was not read"; "" otherwise.
+func unreadFact(c analyze.Capture) string {
+	if c.UnreadFrom == 0 {
+		return ""
+	}
+	return fmt.Sprintf("reading stopped at %s UTC, past --until: the rest of the capture was not read", clock(c.UnreadFrom))
+}
+
+// endFacts are stoppedFact and unreadFact, those that say something.
+func endFacts(c analyze.Capture) []string {
+	var out []string
+	for _, f := range []string{stoppedFact(c), unreadFact(c)} {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // clock renders a capture time as a UTC time of day with milliseconds.
 func clock(t analyze.Time) string { return t.Std().Format("15:04:05.000") }
 

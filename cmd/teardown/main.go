@@ -286,23 +286,25 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 	if uerr != nil {
 		return nil, l.bad(uerr)
 	}
+	src := &source{filter: flt}
+	if err := src.window(c.since, c.until); err != nil {
+		l.errorf("%v", err)
+		return nil, exitError
+	}
+	opts.StopAfter = src.stopAfter
 	rd, err := capture.Open(files, opts)
 	if err != nil {
 		l.errorf("%v", err)
 		return nil, exitError
 	}
 	defer rd.Close()
-	src := &source{files: rd.Info().Files, filter: flt}
+	src.files = rd.Info().Files
 	// Decoding runs ahead on a CPU of its own (none with GOMAXPROCS=1);
 	// rd is the prefetcher's until it stops.
 	pf := flows.Prefetch(rd)
 	defer pf.Stop()
 	src.next = pf
 	*srcp = src
-	if err := src.window(c.since, c.until); err != nil {
-		l.errorf("%v", err)
-		return nil, exitError
-	}
 	pb := startProgress(l.w, c.quiet, files, rd.BytesRead, src.frame.Load)
 	res, err := analyze.Run(src, analyze.Options{MaxFlows: c.maxFlows, Emit: emit, Recycle: emit != nil, Sysctls: sys,
 		CaptureEnd: func() int64 { return src.end(rd.Info()) }})
@@ -428,7 +430,8 @@ func captureInfo(in capture.Info) analyze.Capture {
 		Packets: in.Packets, TCPPackets: in.TCPPackets,
 		Skipped:   analyze.Skipped{NonTCP: in.NonTCP, Malformed: in.Malformed, Fragments: in.Fragments},
 		Truncated: in.Truncated, First: analyze.Time(in.First), Last: analyze.Time(in.Last), Stopped: analyze.Time(in.Stopped),
-		Warnings: in.Warnings, OutOfOrder: in.OutOfOrder,
+		UnreadFrom: analyze.Time(in.Unread),
+		Warnings:   in.Warnings, OutOfOrder: in.OutOfOrder,
 	}
 }
 

@@ -38,6 +38,25 @@ func parseWhen(flag, v string) (abs, rel int64, err error) {
 	return 0, -1, fmt.Errorf("%s %q: want seconds from the capture start (12.5, 90s, 2m) or an RFC 3339 time", flag, v)
 }
 
+// untilSlack is how far past --until the reading goes before it stops:
+// a capture's timestamps may step back a little (packets from several
+// CPUs or interfaces), and a segment stamped before the window's end may
+// follow one stamped after it. Past the slack the rest is not read.
+var untilSlack = int64(10e9)
+
+// stopAfter tells the capture reader when to stop reading, given the
+// time of the first TCP segment: untilSlack past the window's end; 0
+// (read to the end) without --until.
+func (s *source) stopAfter(first int64) int64 {
+	switch {
+	case s.hi != 0:
+		return s.hi + untilSlack
+	case s.relHi >= 0:
+		return first + s.relHi + untilSlack
+	}
+	return 0
+}
+
 // end is the last time the capture shows it was still running: its last
 // record of any kind, or, later, when it stopped where the input records
 // that; within --until.

@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/teardown/teardown/flows/capture"
+	"github.com/teardown/teardown/flows/synth"
 )
 
 // TestSourceEnd: the analysis ends at the capture's last record, or at
@@ -26,5 +33,63 @@ func TestSourceEnd(t *testing.T) {
 		if got := tt.src.end(tt.info); got != tt.want {
 			t.Errorf("%s: end %d s, want %d s", tt.name, got/s, tt.want/s)
 		}
+	}
+}
+
+// TestUntilStopsReading: with --until the reading stops at the first
+// record stamped untilSlack past the window's end. The report is the one
+// reading the whole capture gives — every flow with its durations, the
+// summary — but for the capture's counts, which leave out the records
+// not read, and unread_from, which dates the first of them. The capture
+// falls silent for 30 s across the window's end and the slack, so the
+// last record read is before the window's end: states left open still
+// run to it, the capture having gone on past it.
+func TestUntilStopsReading(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, synth.Config{Seed: 3, Conns: 300, NonTCPFraction: -1}); err != nil {
+		t.Fatal(err)
+	}
+	k := len(pcapTimes(t, buf.Bytes())) / 3 // the first record after the silence
+	data := shiftTimes(t, buf.Bytes(), func(i int) int64 {
+		if i >= k {
+			return 30e6
+		}
+		return 0
+	})
+	path := write(t, "c.pcap", data)
+	ts := pcapTimes(t, data) // µs, the first record a TCP segment
+	until := ts[k-1] - ts[0] + 10e6
+	arg := fmt.Sprintf("%d.%06d", until/1e6, until%1e6)
+
+	defer func(s int64) { untilSlack = s }(untilSlack)
+	untilSlack = 1 << 62
+	whole := jsonRun(t, 0, nil, "--until", arg, path)
+	untilSlack = 5e9
+	cut := jsonRun(t, 0, nil, "--until", arg, path)
+
+	if got := captureField(whole, "packets"); got != float64(len(ts)) || captureField(whole, "unread_from") != nil {
+		t.Errorf("without the slack: %v packets, unread_from %v; want %d, none", got, captureField(whole, "unread_from"), len(ts))
+	}
+	wantFrom := time.UnixMicro(ts[k]).UTC().Format("2006-01-02T15:04:05.000000000Z")
+	if got := captureField(cut, "packets"); got != float64(k) || captureField(cut, "unread_from") != wantFrom {
+		t.Errorf("with the slack: %v packets, unread_from %v; want %d, %s", got, captureField(cut, "unread_from"), k, wantFrom)
+	}
+	for _, r := range []map[string]any{whole, cut} {
+		c := r["capture"].(map[string]any)
+		for _, f := range []string{"packets", "tcp_packets", "last", "unread_from"} {
+			delete(c, f)
+		}
+	}
+	if d := cmp.Diff(whole, cut); d != "" {
+		t.Errorf("stopping early changed the report (-whole +cut):\n%s", d)
+	}
+	if n := len(flowIDs(whole)); n < 50 {
+		t.Errorf("only %d flows in the window", n)
+	}
+
+	o := teardown(t, nil, "--color", "never", "--until", arg, path)
+	at := time.UnixMicro(ts[k]).UTC().Format("15:04:05.000")
+	if want := "reading stopped at " + at + " UTC, past --until"; !strings.Contains(o.stdout, want) {
+		t.Errorf("the text report does not say %q:\n%s", want, o.stdout)
 	}
 }

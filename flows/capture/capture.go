@@ -18,6 +18,12 @@ type Options struct {
 	// always does (Linux's own default is 8472, which flannel and Cilium
 	// use).
 	VXLANPorts []uint16
+	// StopAfter, when not nil, lets a time window end the reading early.
+	// It is called once, with the time of the first TCP segment, and
+	// returns a time (Unix ns; 0: none): at the first record stamped
+	// later than that, Next returns io.EOF, and neither that record nor
+	// anything after it in the inputs is read ([Info.Unread]).
+	StopAfter func(first int64) int64
 }
 
 // Info describes what a [Reader] has read so far. It is complete once
@@ -73,6 +79,11 @@ type Info struct {
 	// writes them) and that is after Last; 0 otherwise. Whatever state a
 	// connection was in at Last it was still in then.
 	Stopped int64
+	// Unread is the timestamp of the record at which Options.StopAfter
+	// ended the reading: it and the rest of the inputs were not read,
+	// and the counts above leave them out. 0 when the inputs were read
+	// to their end.
+	Unread int64
 	// Warnings describe damaged input that was skipped, one line each,
 	// naming the file and the frame: "x.pcap: frame 1201: truncated record
 	// (37 bytes of 74); everything before it was read". Damage spread
@@ -86,8 +97,9 @@ type Info struct {
 }
 
 // End is the last time the inputs show the capture was still running:
-// their last record of any kind, or, later, when they record it stopped.
-func (i Info) End() int64 { return max(i.Last, i.Stopped) }
+// their last record of any kind read, or, later, when they record it
+// stopped, or the record the reading stopped at (Unread).
+func (i Info) End() int64 { return max(i.Last, i.Stopped, i.Unread) }
 
 // Reader yields the TCP segments of one or more captures in time order.
 // It implements [flows.Source]. A Reader is not safe for concurrent use.
@@ -100,7 +112,11 @@ type Reader struct {
 	tunSeen uint8
 	// vxlan holds Options.VXLANPorts.
 	vxlan []uint16
-	err   error
+	// stopAfter is Options.StopAfter until the first TCP segment, and
+	// stopAt what it returned then.
+	stopAfter func(first int64) int64
+	stopAt    int64
+	err       error
 	// read counts the bytes read from the inputs (compressed bytes for
 	// gzip); it is the only field safe to read concurrently.
 	read atomic.Int64
@@ -127,7 +143,7 @@ func Open(names []string, opts Options) (*Reader, error) {
 	if len(names) == 0 {
 		return nil, ErrNoInput
 	}
-	r := &Reader{info: Info{Files: slices.Clone(names)}, vxlan: slices.Clone(opts.VXLANPorts)}
+	r := &Reader{info: Info{Files: slices.Clone(names)}, vxlan: slices.Clone(opts.VXLANPorts), stopAfter: opts.StopAfter}
 	if countStdin(names) > 1 {
 		return nil, &Error{File: "stdin", Err: ErrStdinTwice}
 	}
@@ -230,6 +246,11 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 			}
 			continue
 		}
+		if r.stopAt != 0 && h.ts > r.stopAt {
+			r.info.Unread = h.ts
+			r.err = io.EOF
+			break
+		}
 		r.info.Packets++
 		frame := r.info.Packets
 		if frame == 1 {
@@ -247,6 +268,9 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 		res, tun := decodeTunnelled(h.link, h.data, h.wire, seg, r.vxlan)
 		switch res {
 		case resTCP:
+			if r.stopAfter != nil {
+				r.stopAt, r.stopAfter = r.stopAfter(h.ts), nil
+			}
 			seg.Frame = frame
 			seg.Time = h.ts
 			r.info.TCPPackets++

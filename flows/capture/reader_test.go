@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -663,5 +664,52 @@ func TestStoppedFromInterfaceStatistics(t *testing.T) {
 		if _, info := readBytes(t, ng.b); info.Stopped != 1_795_950_207_573_645_000 {
 			t.Errorf("%v: dumpcap's microseconds gave stopped %d", order, info.Stopped)
 		}
+	}
+}
+
+// TestStopAfter: Options.StopAfter learns the first TCP segment's time
+// and ends the reading at the first record stamped past the time it
+// returns; that record, and every one after it (even one stamped inside
+// the bound), is neither delivered nor counted, and Info.Unread dates it.
+func TestStopAfter(t *testing.T) {
+	s := basic()
+	frame := ethFrame(t, s)
+	other := slices.Clone(frame)
+	other[12], other[13] = 0x88, 0xcc // LLDP: not TCP
+	n := uint32(len(frame))
+	p := newPcap(binary.LittleEndian, pcapMicro, 65535, 1)
+	p.rec(9, 0, n, n, other)
+	for _, sec := range []uint32{10, 11, 12, 13, 12, 14} {
+		p.rec(sec, 0, n, n, frame)
+	}
+	name := tempFile(t, p.b)
+
+	all, full := readAll(t, []string{name}, Options{})
+	if len(all) != 6 || full.Packets != 7 || full.Unread != 0 {
+		t.Fatalf("without StopAfter: %d segments of %d records, Unread %d; want 6 of 7, 0", len(all), full.Packets, full.Unread)
+	}
+	var first int64
+	got, info := readAll(t, []string{name}, Options{StopAfter: func(t int64) int64 {
+		first = t
+		return t + 2500e6
+	}})
+	if first != 10e9 {
+		t.Errorf("StopAfter was given %d, want the first TCP segment's time, 10 s", first)
+	}
+	if diff := cmp.Diff(all[:3], got, segOpts); diff != "" {
+		t.Errorf("segments (-want the first three +got):\n%s", diff)
+	}
+	want := Info{Files: []string{name}, Format: "pcap", LinkTypes: []string{"ETHERNET"},
+		Packets: 4, TCPPackets: 3, NonTCP: 1, First: 9e9, Last: 12e9, Unread: 13e9}
+	if diff := cmp.Diff(want, info); diff != "" {
+		t.Errorf("info (-want +got):\n%s", diff)
+	}
+	if info.End() != 13e9 {
+		t.Errorf("End %d, want 13 s: the capture was still running at the record not read", info.End())
+	}
+	// A bound past the last record reads everything.
+	_, info = readAll(t, []string{name}, Options{StopAfter: func(t int64) int64 { return t + 4e9 }})
+	if info.Packets != 7 || info.Unread != 0 {
+		t.Errorf("bound past the end: %d records, Unread %d; want 7, 0", info.Packets, info.Unread)
 	}
 }
