@@ -528,9 +528,10 @@ func indexOrAdd[T any](list *[]T, capacity int, same func(T) bool, fresh T) int 
 	return len(*list) - 1
 }
 
-// mergeLimit keeps a limit read from settings over a default one.
+// mergeLimit keeps a limit read from settings over a default one, and
+// either over none (LimitFrom ""; a limit of 0 from settings is one).
 func mergeLimit(p *Peak, o Peak) {
-	if p.Limit == 0 || (p.LimitFrom == "default" && o.LimitFrom != "default" && o.Limit != 0) {
+	if p.LimitFrom == "" || (p.LimitFrom == "default" && o.LimitFrom != "default" && o.LimitFrom != "") {
 		p.Limit, p.LimitFrom = o.Limit, o.LimitFrom
 	}
 }

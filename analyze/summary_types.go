@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 )
@@ -250,9 +251,26 @@ type Peak struct {
 	// Limit is the kernel's limit for the count (tcp_max_tw_buckets,
 	// tcp_max_orphans, the ephemeral ports of ip_local_port_range) and
 	// LimitFrom says where it comes from: "default" or the settings'
-	// source.
+	// source; "" when there is no limit. A limit of 0 is one (see
+	// MarshalJSON).
 	Limit     int64  `json:"limit,omitempty"`
 	LimitFrom string `json:"limit_from,omitempty"`
+}
+
+// MarshalJSON writes the limit whenever it is known, 0 included: a
+// tcp_max_tw_buckets of 0 keeps no TIME_WAIT at all, a tcp_max_orphans
+// of 0 no orphan.
+func (p Peak) MarshalJSON() ([]byte, error) {
+	v := struct {
+		Count     int64  `json:"count"`
+		At        Time   `json:"at,omitempty"`
+		Limit     *int64 `json:"limit,omitempty"`
+		LimitFrom string `json:"limit_from,omitempty"`
+	}{Count: p.Count, At: p.At, LimitFrom: p.LimitFrom}
+	if p.Limit != 0 || p.LimitFrom != "" {
+		v.Limit = &p.Limit
+	}
+	return json.Marshal(v)
 }
 
 func (p *Peak) read(s Series) {

@@ -345,3 +345,41 @@ func TestStoppedAfterTheLastSegment(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitZero: the lab's tw-buckets-overflow client ran with
+// tcp_max_tw_buckets = 0. With its settings the summary holds that limit
+// as 0 from them, in the JSON too (where an unknown limit is left out),
+// and a shard that knows only the default does not replace it.
+func TestLimitZero(t *testing.T) {
+	dir := testenv.Lab(t)
+	tr := readLabTruth(t, filepath.Join(dir, "tw-buckets-overflow.truth.json"))
+	sys := labSettings(tr, "client")
+	if sys.Values[SysMaxTwBuckets] != "0" {
+		t.Fatalf("the truth file's client settings: %v", sys.Values)
+	}
+	client := sys.Hosts[0].String()
+	res := runLab(t, filepath.Join(dir, tr.Capture), Options{Sysctls: sys})
+	other := runLab(t, filepath.Join(dir, tr.Capture), Options{})
+	s := res.Summary
+	s.Merge(other.Summary)
+	for _, h := range s.Hosts {
+		want := Peak{Limit: defaultMaxTwBuckets, LimitFrom: "default"}
+		if h.Host == client {
+			want = Peak{Limit: 0, LimitFrom: "client.sysctl"}
+		}
+		if h.TimeWait.Limit != want.Limit || h.TimeWait.LimitFrom != want.LimitFrom {
+			t.Errorf("%s: TIME_WAIT limit %d from %q, want %d from %q", h.Host, h.TimeWait.Limit, h.TimeWait.LimitFrom, want.Limit, want.LimitFrom)
+		}
+		b, err := json.Marshal(h.TimeWait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantJSON := fmt.Sprintf(`{"count":%d,"limit":%d,"limit_from":%q}`, h.TimeWait.Count, want.Limit, want.LimitFrom)
+		if h.TimeWait.Count > 0 || string(b) != wantJSON {
+			t.Errorf("%s: TIME_WAIT peak %s, want %s", h.Host, b, wantJSON)
+		}
+	}
+	if b, _ := json.Marshal(Peak{Count: 3}); string(b) != `{"count":3}` {
+		t.Errorf("a peak without a limit: %s", b)
+	}
+}

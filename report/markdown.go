@@ -390,10 +390,10 @@ func peakCell(p analyze.Peak, rate bool) string {
 		s = fmt.Sprintf("%s/s in %s", thousands(p.Count), clockWindow(p.At))
 	case p.Count > 0:
 		s = fmt.Sprintf("%s at %s", thousands(p.Count), clockSecond(p.At))
-	case p.Limit > 0:
+	case p.LimitFrom != "":
 		s = "0"
 	}
-	if p.Limit > 0 {
+	if p.LimitFrom != "" {
 		s += fmt.Sprintf(" of %s (%s)", thousands(p.Limit), mdText(limitSource(p.LimitFrom)))
 	}
 	return s

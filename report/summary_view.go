@@ -144,7 +144,7 @@ func limitsText(hosts []analyze.HostLoad) string {
 		var gs []group
 		for _, h := range hosts {
 			p := k(h)
-			if p.Limit <= 0 {
+			if p.LimitFrom == "" {
 				continue
 			}
 			i := slices.IndexFunc(gs, func(g group) bool { return g.limit == p.Limit && g.from == p.LimitFrom })
