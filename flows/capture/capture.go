@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -112,6 +113,8 @@ type Reader struct {
 	tunSeen uint8
 	// vxlan holds Options.VXLANPorts.
 	vxlan []uint16
+	// spare holds the read buffers of inputs closed, for the next to open.
+	spare []*bufio.Reader
 	// stopAfter is Options.StopAfter until the first TCP segment, and
 	// stopAt what it returned then.
 	stopAfter func(first int64) int64
@@ -136,7 +139,10 @@ var _ flows.Source = (*Reader)(nil)
 // Each input may be pcap (either byte order, microsecond or nanosecond
 // timestamps) or pcapng, plain or gzip-compressed; the format is sniffed
 // from the content, never from the name. Open reads each file header and
-// the first record of each input. An input that cannot be opened, is not
+// the first record of each input; when there are several, it then closes
+// each named input until the merge reaches it, so that a rotation of
+// thousands of files holds one open at a time (an input removed or cut
+// short in between is an error when it is reached). An input that cannot be opened, is not
 // a capture, or has an unsupported link type is an [*Error] naming it;
 // Open then closes what it opened.
 func Open(names []string, opts Options) (*Reader, error) {
@@ -147,6 +153,7 @@ func Open(names []string, opts Options) (*Reader, error) {
 	if countStdin(names) > 1 {
 		return nil, &Error{File: "stdin", Err: ErrStdinTwice}
 	}
+	var pcap, ng bool
 	for i, name := range names {
 		f, err := r.openFile(i, name, opts)
 		if err != nil {
@@ -154,9 +161,6 @@ func Open(names []string, opts Options) (*Reader, error) {
 			return nil, err
 		}
 		r.files = append(r.files, f)
-	}
-	var pcap, ng bool
-	for _, f := range r.files {
 		if err := f.advance(); err != nil {
 			r.Close()
 			return nil, err
@@ -165,6 +169,12 @@ func Open(names []string, opts Options) (*Reader, error) {
 			r.Close()
 			_, name := linkFor(f.firstIfaceLT)
 			return nil, f.fatal(0, unsupportedLink(f.firstIfaceLT, name))
+		}
+		if len(names) > 1 && parkInputs {
+			if err := f.park(); err != nil {
+				r.Close()
+				return nil, err
+			}
 		}
 		pcap, ng = pcap || !f.ng, ng || f.ng
 		r.push(f)
@@ -179,6 +189,10 @@ func Open(names []string, opts Options) (*Reader, error) {
 	}
 	return r, nil
 }
+
+// parkInputs says whether Open parks its named inputs when there are
+// several (see file.park); tests compare reading them either way.
+var parkInputs = true
 
 func countStdin(names []string) int {
 	n := 0
@@ -231,6 +245,12 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 			break
 		}
 		f := r.heap[0]
+		if f.parked {
+			if err = f.unpark(); err != nil {
+				r.err = err
+				break
+			}
+		}
 		h := &f.head
 		if h.kind == headEnd {
 			r.info.Warnings = append(r.info.Warnings, f.summary()...)

@@ -44,6 +44,7 @@ type head struct {
 	kind      headKind
 	ts        int64
 	data      []byte
+	off       int // where data starts in its record (the file's pending bytes)
 	wire      int
 	link      link
 	truncated bool // headEnd: the input ended inside a record
@@ -57,9 +58,16 @@ type file struct {
 	index  int
 	closer io.Closer // nil for standard input
 	br     *bufio.Reader
-	gz     bool
-	ng     bool
-	be     bool // big-endian fields
+	// src is what br reads from (the decompressed stream, for gzip),
+	// counting its bytes; in counts the bytes read from the input itself,
+	// and is src unless it is compressed; outer is the buffer the
+	// decompressor reads from.
+	src, in *countingReader
+	outer   *bufio.Reader
+	path    string // the name to open again, when parked
+	gz      bool
+	ng      bool
+	be      bool // big-endian fields
 
 	// classic pcap
 	recHdr  int    // record header size: 16, or 24 for the Kuznetzov variant
@@ -78,6 +86,12 @@ type file struct {
 
 	pending int // bytes of the current record to discard before reading on
 	head    head
+	// A parked file is closed until the merge reaches its head: pos is
+	// where its head's record starts in src, dataLen the length of the
+	// head's data (see park).
+	parked  bool
+	pos     int64
+	dataLen int
 	prevTS  int64
 	seen    bool     // prevTS is set
 	notes   []string // warnings waiting for the frame number of the next head
@@ -175,17 +189,45 @@ const (
 // instead of its own.
 var closedReader = bufio.NewReaderSize(bytes.NewReader(nil), 16)
 
-// countingReader adds the bytes read from an input to a shared counter,
-// for progress reports: once per buffer refill, never per packet.
+// countingReader counts the bytes read through it, and adds them to a
+// shared counter, if any, for progress reports: once per buffer refill,
+// never per packet.
 type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
+	r    io.Reader
+	n    *atomic.Int64
+	read int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
+	c.read += int64(n)
+	if c.n != nil {
+		c.n.Add(int64(n))
+	}
 	return n, err
+}
+
+// buffer returns a read buffer over src, one a closed file left if
+// there is one.
+func (r *Reader) buffer(src io.Reader) *bufio.Reader {
+	if n := len(r.spare); n > 0 {
+		b := r.spare[n-1]
+		r.spare = r.spare[:n-1]
+		b.Reset(src)
+		return b
+	}
+	return bufio.NewReaderSize(src, bufSize)
+}
+
+// release keeps f's read buffers for the next file to open.
+func (r *Reader) release(f *file) {
+	for _, b := range []*bufio.Reader{f.br, f.outer} {
+		if b != nil && b != closedReader && b.Size() == bufSize {
+			b.Reset(nil)
+			r.spare = append(r.spare, b)
+		}
+	}
+	f.br, f.outer = closedReader, nil
 }
 
 // openFile opens one input and reads its file header.
@@ -204,9 +246,12 @@ func (r *Reader) openFile(index int, name string, opts Options) (*file, error) {
 			return nil, f.fatal(0, err)
 		}
 		f.closer = fh
+		f.path = name
 		src = fh
 	}
-	f.br = bufio.NewReaderSize(&countingReader{r: src, n: &r.read}, bufSize)
+	f.in = &countingReader{r: src, n: &r.read}
+	f.src = f.in
+	f.br = r.buffer(f.src)
 	if err := f.sniff(); err != nil {
 		f.close()
 		return nil, err
@@ -233,7 +278,8 @@ func (f *file) sniff() error {
 			return f.fatal(0, fmt.Errorf("bad gzip stream: %w", err))
 		}
 		f.gz = true
-		f.br = bufio.NewReaderSize(gz, bufSize)
+		f.outer, f.src = f.br, &countingReader{r: gz}
+		f.br = f.r.buffer(f.src)
 		magic, err = f.br.Peek(4)
 		if len(magic) == 0 {
 			switch err {
@@ -479,7 +525,7 @@ func (f *file) advance() error {
 
 // close releases the file and its buffers.
 func (f *file) close() error {
-	f.br = closedReader
+	f.r.release(f)
 	f.head.data = nil
 	if f.closer == nil {
 		return nil
@@ -488,6 +534,80 @@ func (f *file) close() error {
 	f.closer = nil
 	if err != nil {
 		return f.fatal(0, err)
+	}
+	return nil
+}
+
+// A rotated capture (tcpdump -C or -G) is hundreds or thousands of
+// files, which the merge reads one after another. An open input holds a
+// file descriptor and a 512 KB read buffer, so Open parks each named
+// input once it has read its first record: closed, its head's time kept
+// for the merge, and opened again, at that record, when the merge
+// reaches it. Inputs whose times overlap stay open once reached.
+
+// park closes f until the merge reaches its head (see unpark), if f is a
+// named input whose head is a record held in its read buffer; otherwise
+// f stays open.
+func (f *file) park() error {
+	if f.closer == nil || f.head.kind == headEnd || f.pending <= 0 || f.pending > f.br.Buffered() {
+		return nil
+	}
+	f.pos = f.src.read - int64(f.br.Buffered())
+	// What was read past the head is read again: for gzip, the whole
+	// compressed input up to it.
+	if f.gz {
+		f.r.read.Add(-f.in.read)
+	} else {
+		f.r.read.Add(-int64(f.br.Buffered()))
+	}
+	f.dataLen = len(f.head.data)
+	f.head.data = nil
+	f.parked = true
+	return f.close()
+}
+
+// unpark opens a parked file again and reads its head's record again.
+func (f *file) unpark() error {
+	fail := func(err error) error {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the file name is already in the message
+		}
+		return &Error{File: f.name, Frame: f.r.info.Packets + 1, Err: fmt.Errorf("opening it again at byte %d: %w", f.pos, err)}
+	}
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return fail(err)
+	}
+	f.closer, f.parked = fh, false
+	f.in = &countingReader{r: fh, n: &f.r.read}
+	f.src = f.in
+	if f.gz {
+		f.outer = f.r.buffer(f.in)
+		gz, err := gzip.NewReader(f.outer)
+		if err != nil {
+			return fail(err)
+		}
+		f.src = &countingReader{r: gz}
+		if _, err := io.CopyN(io.Discard, f.src, f.pos); err != nil {
+			return fail(err)
+		}
+	} else {
+		if _, err := fh.Seek(f.pos, io.SeekStart); err != nil {
+			return fail(err)
+		}
+		f.in.read = f.pos
+	}
+	f.br = f.r.buffer(f.src)
+	rec, err := f.br.Peek(f.pending)
+	if len(rec) < f.pending {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return fail(fmt.Errorf("the file changed: %w", err))
+	}
+	if f.dataLen > 0 {
+		f.head.data = rec[f.head.off : f.head.off+f.dataLen]
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/teardown/teardown/flows"
 )
 
@@ -82,7 +84,45 @@ func FuzzOpen(f *testing.F) {
 		// The same bytes read from a file give the same segments and
 		// Info.
 		readBytes(t, data)
+		// Twice, as two named inputs, the same whether Open parks them or
+		// not.
+		twice(t, data)
 	})
+}
+
+// twice reads data written to two files, merged, with Open parking the
+// inputs and without: the segments, the Info and any error must be the
+// same.
+func twice(t *testing.T, data []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	names := []string{filepath.Join(dir, "a"), filepath.Join(dir, "b")}
+	for _, n := range names {
+		if err := os.WriteFile(n, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type result struct {
+		segs []flows.Segment
+		info Info
+		err  string
+	}
+	read := func(park bool) (res result) {
+		defer func(p bool) { parkInputs = p }(parkInputs)
+		parkInputs = park
+		r, err := Open(names, Options{})
+		if err != nil {
+			return result{err: err.Error()}
+		}
+		defer r.Close()
+		res.segs, err = drain(r)
+		res.err, res.info = err.Error(), r.Info()
+		return res
+	}
+	parked, open := read(true), read(false)
+	if diff := cmp.Diff(open, parked, segOpts, cmp.AllowUnexported(result{})); diff != "" {
+		t.Fatalf("two inputs read parked differ from read open (-open +parked):\n%s", diff)
+	}
 }
 
 // FuzzDecode runs arbitrary bytes through the decoder of every link type.

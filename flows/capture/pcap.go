@@ -137,6 +137,6 @@ func (f *file) nextPcap() error {
 	}
 	f.stamp(ts)
 	f.pending = n
-	f.head = head{kind: headPacket, ts: ts, data: rec[hl:], wire: int(wire), link: f.link}
+	f.head = head{kind: headPacket, ts: ts, data: rec[hl:], off: hl, wire: int(wire), link: f.link}
 	return nil
 }

@@ -412,6 +412,7 @@ func (f *file) packet(typ uint32, blk []byte) {
 		ts           uint64
 		caplen, wire uint32
 		data         []byte
+		off          int
 		room         = uint32(len(blk) - 32)
 	)
 	switch typ {
@@ -425,12 +426,12 @@ func (f *file) packet(typ uint32, blk []byte) {
 		room = uint32(len(blk) - 16)
 		wire = f.u32(blk[8:])
 		caplen = min(wire, room)
-		data = blk[12:]
+		data, off = blk[12:], 12
 	}
 	if typ != blkSPB {
 		ts = uint64(f.u32(blk[12:]))<<32 | uint64(f.u32(blk[16:]))
 		caplen, wire = f.u32(blk[20:]), f.u32(blk[24:])
-		data = blk[28:]
+		data, off = blk[28:], 28
 	}
 	if int(ifid) >= len(f.ifaces) {
 		if !f.undeclared {
@@ -468,7 +469,7 @@ func (f *file) packet(typ uint32, blk []byte) {
 		ifc.warned = true
 		f.note("interface %d has unsupported link type %s (%d); its packets are counted as non-TCP", ifid, ifc.name, ifc.lt)
 	}
-	f.head = head{kind: headPacket, ts: t, data: data[:caplen], wire: int(wire), link: ifc.link}
+	f.head = head{kind: headPacket, ts: t, data: data[:caplen], off: off, wire: int(wire), link: ifc.link}
 }
 
 // cutTime returns the timestamp of a packet block of which only the first

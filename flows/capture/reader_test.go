@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -711,5 +713,126 @@ func TestStopAfter(t *testing.T) {
 	_, info = readAll(t, []string{name}, Options{StopAfter: func(t int64) int64 { return t + 4e9 }})
 	if info.Packets != 7 || info.Unread != 0 {
 		t.Errorf("bound past the end: %d records, Unread %d; want 7, 0", info.Packets, info.Unread)
+	}
+}
+
+// openFDs counts this process's open file descriptors, or returns -1
+// where /proc does not list them.
+func openFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
+
+// TestRotatedFiles reads a capture rotated into 60 files (pcap, pcapng
+// with two interfaces, gzip-compressed pcap, in turn), as tcpdump -C
+// writes them: the same segments and counts as the capture in one file,
+// no more than two inputs open at once, and every byte of the inputs
+// read once (BytesRead, for the progress bar, ends at their size).
+func TestRotatedFiles(t *testing.T) {
+	const files, per = 60, 7
+	s := basic()
+	var all []rec
+	for i := range files * per {
+		x := s
+		x.seq = uint32(i)
+		x.payload = i % 50
+		all = append(all, rec{ts: base + int64(i)*1e7, data: ethFrame(t, x), iface: i % 2})
+	}
+	dir := t.TempDir()
+	kinds := []struct {
+		name  string
+		write func([]rec) []byte
+	}{
+		{"pcap", func(rs []rec) []byte { return pcapFile(t, 1, true, rs...) }},
+		{"pcapng", func(rs []rec) []byte { return ngFile(t, []uint32{1, 1}, rs...) }},
+		{"pcap.gz", func(rs []rec) []byte { return gzipped(t, pcapFile(t, 1, false, rs...)) }},
+	}
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			one := filepath.Join(dir, "one."+k.name)
+			if err := os.WriteFile(one, k.write(all), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want, wantInfo := readAll(t, []string{one}, Options{})
+			var names []string
+			var size int64
+			for i := range files {
+				name := filepath.Join(dir, fmt.Sprintf("part%02d.%s", i, k.name))
+				b := k.write(all[i*per : (i+1)*per])
+				if err := os.WriteFile(name, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				names = append(names, name)
+				size += int64(len(b))
+			}
+			before := openFDs()
+			r, err := Open(names, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			var got []flows.Segment
+			most := 0
+			for {
+				seg, err := r.Next()
+				most = max(most, openFDs()-before)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, seg)
+			}
+			if diff := cmp.Diff(want, got, segOpts); diff != "" {
+				t.Errorf("segments (-one file +rotated):\n%s", diff)
+			}
+			info := r.Info()
+			wantInfo.Files = names
+			if diff := cmp.Diff(wantInfo, info); diff != "" {
+				t.Errorf("info (-one file +rotated):\n%s", diff)
+			}
+			if before >= 0 && most > 2 {
+				t.Errorf("%d inputs open at once, want at most 2", most)
+			}
+			if n := r.BytesRead(); n != size {
+				t.Errorf("BytesRead %d, want the inputs' %d bytes", n, size)
+			}
+		})
+	}
+}
+
+// TestRotatedFileRemoved: an input removed between Open and the merge
+// reaching it is an error that names it and the frame it was to give,
+// after every segment before it.
+func TestRotatedFileRemoved(t *testing.T) {
+	dir := t.TempDir()
+	frame := ethFrame(t, basic())
+	a := filepath.Join(dir, "a.pcap")
+	b := filepath.Join(dir, "b.pcap")
+	for i, name := range []string{a, b} {
+		ts := base + int64(i)*10e9
+		if err := os.WriteFile(name, pcapFile(t, 1, false, rec{ts: ts, data: frame}, rec{ts: ts + 1e9, data: frame}), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Open([]string{a, b}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := os.Remove(b); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := drain(r)
+	var e *Error
+	if len(segs) != 2 || !errors.As(err, &e) || e.File != b || e.Frame != 3 || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("%d segments, then %v; want 2, then an error naming %s at frame 3", len(segs), err, b)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "opening it again") {
+		t.Errorf("message %q does not say what failed", msg)
 	}
 }
