@@ -24,11 +24,11 @@ const usage = `Usage:
     teardown check [flags] --baseline BASELINE FILE... [FILTER]
     teardown explain [CODE]
 
-teardown reads tcpdump captures (pcap, pcapng, gzip-compressed either, "-"
-for standard input; several files are merged in time order) and reports how
-every TCP connection in them was torn down: each side's close states, FIN
-retransmissions, resets, TIME_WAIT reuse, and the Linux sysctl or socket
-option that governs each anomaly.
+teardown reads tcpdump captures (pcap, pcapng, either compressed with gzip,
+zstd, xz or bzip2, "-" for standard input; several files are merged in time
+order) and reports how every TCP connection in them was torn down: each
+side's close states, FIN retransmissions, resets, TIME_WAIT reuse, and the
+Linux sysctl or socket option that governs each anomaly.
 
 Tunnels (IP in IP, GRE, ERSPAN, VXLAN on UDP 4789, Geneve on UDP 6081) are
 followed to the TCP inside. FILTER is a tcpdump-style expression over host,

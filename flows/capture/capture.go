@@ -33,7 +33,7 @@ type Info struct {
 	// Files are the names given to Open, in order.
 	Files []string
 	// Format is "pcap", "pcapng", or "pcap+pcapng" when the inputs mix
-	// them; gzip compression does not change it.
+	// them; compression does not change it.
 	Format string
 	// LinkTypes are the distinct link types of the inputs, in order of
 	// first appearance, as upper-case names: "ETHERNET", "LINUX_SLL",
@@ -121,7 +121,7 @@ type Reader struct {
 	stopAt    int64
 	err       error
 	// read counts the bytes read from the inputs (compressed bytes for
-	// gzip); it is the only field safe to read concurrently.
+	// a compressed input); it is the only field safe to read concurrently.
 	read atomic.Int64
 }
 
@@ -137,7 +137,8 @@ var _ flows.Source = (*Reader)(nil)
 // time-ordered stream (k-way merge by timestamp, ties by file order).
 //
 // Each input may be pcap (either byte order, microsecond or nanosecond
-// timestamps) or pcapng, plain or gzip-compressed; the format is sniffed
+// timestamps) or pcapng, plain or compressed with gzip, zstd, xz or
+// bzip2; the format is sniffed
 // from the content, never from the name. Open reads each file header and
 // the first record of each input; when there are several, it then closes
 // each named input until the merge reaches it, so that a rotation of

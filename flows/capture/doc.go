@@ -5,8 +5,8 @@
 // microsecond or nanosecond timestamps), pcapng (several sections and
 // interfaces, each interface with its own link type and timestamp
 // resolution; enhanced, simple and obsolete packet blocks; unknown blocks
-// are skipped), either of them gzip-compressed, from files or standard
-// input. Several inputs, such as the rotated files of tcpdump -C or -G, are
+// are skipped), either of them compressed with gzip, zstd, xz or bzip2,
+// from files or standard input. Several inputs, such as the rotated files of tcpdump -C or -G, are
 // merged into one stream ordered by timestamp.
 //
 // # Link layers

@@ -10,7 +10,7 @@ import (
 // errors.Is.
 var (
 	// ErrNotCapture: the input is neither pcap nor pcapng (nor either of
-	// them gzip-compressed).
+	// them compressed).
 	ErrNotCapture = errors.New("capture: not a pcap or pcapng file")
 	// ErrEmpty: the input holds no bytes at all.
 	ErrEmpty = errors.New("capture: empty file")

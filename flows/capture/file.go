@@ -3,16 +3,20 @@ package capture
 import (
 	"bufio"
 	"bytes"
+	"compress/bzip2"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 
 	"github.com/teardown/teardown/flows"
 )
@@ -59,14 +63,16 @@ type file struct {
 	index  int
 	closer io.Closer // nil for standard input
 	br     *bufio.Reader
-	// src is what br reads from (the decompressed stream, for gzip),
-	// counting its bytes; in counts the bytes read from the input itself,
-	// and is src unless it is compressed; outer is the buffer the
-	// decompressor reads from.
+	// src is what br reads from (the decompressed stream, for a
+	// compressed input), counting its bytes; in counts the bytes read
+	// from the input itself, and is src unless it is compressed; outer is
+	// the buffer the decompressor reads from, comp the compression and
+	// release what frees its decompressor.
 	src, in *countingReader
 	outer   *bufio.Reader
+	comp    *codec
+	release func()
 	path    string // the name to open again, when parked
-	gz      bool
 	ng      bool
 	be      bool // big-endian fields
 
@@ -170,13 +176,37 @@ func (f *file) u64(b []byte) uint64 {
 	return binary.LittleEndian.Uint64(b)
 }
 
-// Magic numbers.
-var (
-	magicGzip  = []byte{0x1f, 0x8b}
-	magicZstd  = []byte{0x28, 0xb5, 0x2f, 0xfd}
-	magicXz    = []byte{0xfd, '7', 'z', 'X', 'Z'}
-	magicBzip2 = []byte{'B', 'Z', 'h'}
-)
+// codec is a compression an input may come in: its name for messages,
+// its magic number, and how to start a decompressor over r (release, if
+// not nil, frees it).
+type codec struct {
+	name  string
+	magic []byte
+	open  func(r io.Reader) (dec io.Reader, release func(), err error)
+}
+
+var codecs = []codec{
+	{"gzip", []byte{0x1f, 0x8b}, func(r io.Reader) (io.Reader, func(), error) {
+		z, err := gzip.NewReader(r)
+		return z, nil, err
+	}},
+	{"zstd", []byte{0x28, 0xb5, 0x2f, 0xfd}, func(r io.Reader) (io.Reader, func(), error) {
+		// One block at a time, on the reading goroutine: the others have
+		// the analysis to do.
+		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, nil, err
+		}
+		return z, z.Close, nil
+	}},
+	{"xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0}, func(r io.Reader) (io.Reader, func(), error) {
+		z, err := xz.NewReader(r)
+		return z, nil, err
+	}},
+	{"bzip2", []byte{'B', 'Z', 'h'}, func(r io.Reader) (io.Reader, func(), error) {
+		return bzip2.NewReader(r), nil, nil
+	}},
+}
 
 const (
 	pcapMicro     = 0xa1b2c3d4
@@ -260,26 +290,27 @@ func (r *Reader) openFile(index int, name string, opts Options) (*file, error) {
 	return f, nil
 }
 
-// sniff identifies the format by its magic number, decompressing gzip
-// first, and reads the file header.
+// sniff identifies the format by its magic number, decompressing the
+// input first if it is compressed, and reads the file header.
 func (f *file) sniff() error {
-	magic, err := f.br.Peek(4)
+	magic, err := f.br.Peek(6)
 	if len(magic) == 0 {
 		if err == io.EOF {
 			return f.fatal(0, ErrEmpty)
 		}
 		return f.fatal(0, err)
 	}
-	if bytes.HasPrefix(magic, magicGzip) {
-		gz, err := gzip.NewReader(f.br)
+	if i := slices.IndexFunc(codecs, func(c codec) bool { return bytes.HasPrefix(magic, c.magic) }); i >= 0 {
+		f.comp = &codecs[i]
+		dec, release, err := f.comp.open(f.br)
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return f.fatal(0, fmt.Errorf("%w (gzip header cut short)", ErrTruncatedHeader))
+			return f.fatal(0, fmt.Errorf("%w (%s header cut short)", ErrTruncatedHeader, f.comp.name))
 		}
 		if err != nil {
-			return f.fatal(0, fmt.Errorf("bad gzip stream: %w", err))
+			return f.fatal(0, fmt.Errorf("bad %s stream: %w", f.comp.name, err))
 		}
-		f.gz = true
-		f.outer, f.src = f.br, &countingReader{r: gz}
+		f.release = release
+		f.outer, f.src = f.br, &countingReader{r: dec}
 		f.br = f.r.buffer(f.src)
 		magic, err = f.br.Peek(4)
 		if len(magic) == 0 {
@@ -287,11 +318,12 @@ func (f *file) sniff() error {
 			case io.EOF:
 				return f.fatal(0, fmt.Errorf("%w (after decompression)", ErrEmpty))
 			case io.ErrUnexpectedEOF:
-				return f.fatal(0, fmt.Errorf("%w (gzip stream cut short)", ErrTruncatedHeader))
+				return f.fatal(0, fmt.Errorf("%w (%s stream cut short)", ErrTruncatedHeader, f.comp.name))
 			}
 			return f.readErr(0, err)
 		}
 	}
+	magic = magic[:min(len(magic), 4)]
 	if len(magic) < 4 {
 		return f.fatal(0, notCapture(magic, true))
 	}
@@ -324,10 +356,10 @@ func notCapture(magic []byte, short bool) error {
 	}
 	for _, c := range []struct {
 		magic []byte
-		name  string
-	}{{magicZstd, "zstd"}, {magicXz, "xz"}, {magicBzip2, "bzip2"}} {
+		what  string
+	}{{[]byte{0x04, 0x22, 0x4d, 0x18}, "it is lz4-compressed: decompress it first"}, {[]byte{'P', 'K', 3, 4}, "it is a zip archive: extract the capture first"}} {
 		if bytes.HasPrefix(magic, c.magic) || bytes.HasPrefix(c.magic, magic) && len(magic) >= 3 {
-			return fmt.Errorf("%w (it is %s-compressed: decompress it first)", ErrNotCapture, c.name)
+			return fmt.Errorf("%w (%s)", ErrNotCapture, c.what)
 		}
 	}
 	return fmt.Errorf("%w (it starts with % x)", ErrNotCapture, magic)
@@ -361,11 +393,11 @@ func (f *file) fatal(frame uint64, err error) error {
 // failed to read) is fatal.
 func (f *file) readErr(frame uint64, err error) error {
 	var pe *fs.PathError
-	if f.gz && !errors.As(err, &pe) {
+	if f.comp != nil && !errors.As(err, &pe) {
 		if frame == 0 {
-			return f.fatal(0, fmt.Errorf("corrupt gzip stream: %w", err))
+			return f.fatal(0, fmt.Errorf("corrupt %s stream: %w", f.comp.name, err))
 		}
-		f.end(false, fmt.Sprintf("corrupt gzip stream (%v); everything before it was read", err))
+		f.end(false, fmt.Sprintf("corrupt %s stream (%v); everything before it was read", f.comp.name, err))
 		return nil
 	}
 	return f.fatal(frame, err)
@@ -388,9 +420,9 @@ func (f *file) atEnd(n int, err error) bool {
 func (f *file) short(what string, got, want int, err error) error {
 	switch {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		if got == 0 && f.gz {
+		if got == 0 && f.comp != nil {
 			// the compressed stream ended early, at a record boundary
-			f.end(true, "truncated gzip stream; everything before it was read")
+			f.end(true, "truncated "+f.comp.name+" stream; everything before it was read")
 		} else {
 			f.end(true, fmt.Sprintf("truncated %s (%d bytes of %d); everything before it was read", what, got, want))
 		}
@@ -526,6 +558,10 @@ func (f *file) advance() error {
 
 // close releases the file and its buffers.
 func (f *file) close() error {
+	if f.release != nil {
+		f.release()
+		f.release = nil
+	}
 	f.r.release(f)
 	f.head.data = nil
 	if f.closer == nil {
@@ -554,9 +590,9 @@ func (f *file) park() error {
 		return nil
 	}
 	f.pos = f.src.read - int64(f.br.Buffered())
-	// What was read past the head is read again: for gzip, the whole
-	// compressed input up to it.
-	if f.gz {
+	// What was read past the head is read again: for a compressed input,
+	// the whole input up to it.
+	if f.comp != nil {
 		f.r.read.Add(-f.in.read)
 	} else {
 		f.r.read.Add(-int64(f.br.Buffered()))
@@ -583,13 +619,14 @@ func (f *file) unpark() error {
 	f.closer, f.parked = fh, false
 	f.in = &countingReader{r: fh, n: &f.r.read}
 	f.src = f.in
-	if f.gz {
+	if f.comp != nil {
 		f.outer = f.r.buffer(f.in)
-		gz, err := gzip.NewReader(f.outer)
+		dec, release, err := f.comp.open(f.outer)
 		if err != nil {
 			return fail(err)
 		}
-		f.src = &countingReader{r: gz}
+		f.release = release
+		f.src = &countingReader{r: dec}
 		if _, err := io.CopyN(io.Discard, f.src, f.pos); err != nil {
 			return fail(err)
 		}

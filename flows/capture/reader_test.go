@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,6 +18,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+
 	"github.com/teardown/teardown/flows"
 )
 
@@ -278,22 +283,99 @@ func gzipped(tb testing.TB, data []byte) []byte {
 	return buf.Bytes()
 }
 
-func TestGzip(t *testing.T) {
+// compressed compresses data with the codec named: gzip, zstd and xz in
+// Go, bzip2 with the bzip2 command (the test skips without it).
+func compressed(tb testing.TB, name string, data []byte) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	var w io.WriteCloser
+	var err error
+	switch name {
+	case "gzip":
+		return gzipped(tb, data)
+	case "zstd":
+		w, err = zstd.NewWriter(&buf)
+	case "xz":
+		w, err = xz.NewWriter(&buf)
+	case "bzip2":
+		if _, err := exec.LookPath("bzip2"); err != nil {
+			tb.Skip("bzip2 is not installed")
+		}
+		cmd := exec.Command("bzip2", "-1", "-c") // blocks of 100 KB
+		cmd.Stdin = bytes.NewReader(data)
+		out, err := cmd.Output()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return out
+	default:
+		tb.Fatalf("no codec %q", name)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestCompressed reads captures compressed every way the reader
+// decompresses, whole and cut short.
+func TestCompressed(t *testing.T) {
 	recs, want := records(conversation(), base, 1000, func(s tcpSpec) []byte { return ethFrame(t, s) })
-	for _, tt := range []struct {
-		format string
-		data   []byte
-	}{
-		{"pcap", pcapFile(t, 1, true, recs...)},
-		{"pcapng", ngFile(t, []uint32{1}, recs...)},
-	} {
-		t.Run(tt.format, func(t *testing.T) {
-			got, info := readBytes(t, gzipped(t, tt.data))
-			if diff := cmp.Diff(want, got, segOpts); diff != "" {
-				t.Errorf("segments (-want +got):\n%s", diff)
+	var specs []tcpSpec
+	for i := range 5000 {
+		s := basic()
+		s.seq = uint32(i * 7919)
+		specs = append(specs, s)
+	}
+	frame := ethFrame(t, basic())
+	rng := rand.New(rand.NewPCG(1, 2))
+	bigRecs, bigWant := records(specs, base, 1000, func(s tcpSpec) []byte {
+		// basic() with another sequence number, without serializing it,
+		// and a payload that does not compress, so that each codec's
+		// blocks are small
+		b := slices.Clone(frame)
+		binary.BigEndian.PutUint32(b[14+20+4:], s.seq)
+		for i := len(b) - basic().payload; i < len(b); i++ {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	})
+	big := pcapFile(t, 1, true, bigRecs...)
+	for _, codec := range []string{"gzip", "zstd", "xz", "bzip2"} {
+		for _, tt := range []struct {
+			format string
+			data   []byte
+		}{
+			{"pcap", pcapFile(t, 1, true, recs...)},
+			{"pcapng", ngFile(t, []uint32{1}, recs...)},
+		} {
+			t.Run(codec+"/"+tt.format, func(t *testing.T) {
+				z := compressed(t, codec, tt.data)
+				got, info := readBytes(t, z)
+				if diff := cmp.Diff(want, got, segOpts); diff != "" {
+					t.Errorf("segments (-want +got):\n%s", diff)
+				}
+				if info.Format != tt.format || info.Truncated || len(info.Warnings) > 0 {
+					t.Errorf("Format %q, Truncated %v, Warnings %q; want %q, false, none", info.Format, info.Truncated, info.Warnings, tt.format)
+				}
+			})
+		}
+		// Cut short, a capture of 600 KB gives what its complete blocks
+		// hold, and one warning says it ended early.
+		t.Run(codec+"/cut", func(t *testing.T) {
+			z := compressed(t, codec, big)
+			got, info := readBytes(t, z[:len(z)*3/4])
+			if !info.Truncated || len(info.Warnings) != 1 || len(got) == 0 || len(got) >= len(bigWant) {
+				t.Fatalf("%d segments of %d, Truncated %v, Warnings %q; want some, true, one warning", len(got), len(bigWant), info.Truncated, info.Warnings)
 			}
-			if info.Format != tt.format || info.Truncated || len(info.Warnings) > 0 {
-				t.Errorf("Format %q, Truncated %v, Warnings %q; want %q, false, none", info.Format, info.Truncated, info.Warnings, tt.format)
+			if diff := cmp.Diff(bigWant[:len(got)], got, segOpts); diff != "" {
+				t.Errorf("segments (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -458,7 +540,9 @@ func TestOpenErrors(t *testing.T) {
 		{"empty", write("empty.pcap", nil), ErrEmpty, "empty file"},
 		{"directory", dir, nil, "is a directory"},
 		{"text", write("notes.txt", []byte("hello world\n")), ErrNotCapture, "not a pcap or pcapng file (it starts with 68 65 6c 6c)"},
-		{"zstd", write("x.pcap.zst", []byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0}), ErrNotCapture, "not a pcap or pcapng file (it is zstd-compressed: decompress it first)"},
+		{"zstd cut", write("x.pcap.zst", []byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0}), ErrTruncatedHeader, "truncated file header (zstd stream cut short)"},
+		{"lz4", write("x.pcap.lz4", []byte{0x04, 0x22, 0x4d, 0x18, 0x64, 0x40, 0xa7}), ErrNotCapture, "not a pcap or pcapng file (it is lz4-compressed: decompress it first)"},
+		{"zip", write("x.zip", []byte("PK\x03\x04\x14\x00\x00\x00")), ErrNotCapture, "not a pcap or pcapng file (it is a zip archive: extract the capture first)"},
 		{"two bytes", write("two.pcap", []byte{0xd4, 0xc3}), ErrTruncatedHeader, "truncated file header"},
 		{"pcap header cut", write("cut.pcap", good[:20]), ErrTruncatedHeader, "truncated file header"},
 		{"pcapng header cut", write("cut.pcapng", ng[:20]), ErrTruncatedHeader, "truncated file header"},
@@ -727,8 +811,9 @@ func openFDs() int {
 }
 
 // TestRotatedFiles reads a capture rotated into 60 files (pcap, pcapng
-// with two interfaces, gzip-compressed pcap, in turn), as tcpdump -C
-// writes them: the same segments and counts as the capture in one file,
+// with two interfaces, gzip-compressed pcap, zstd-compressed pcapng, in
+// turn), as tcpdump -C writes them: the same segments and counts as the
+// capture in one file,
 // no more than two inputs open at once, and every byte of the inputs
 // read once (BytesRead, for the progress bar, ends at their size).
 func TestRotatedFiles(t *testing.T) {
@@ -749,6 +834,7 @@ func TestRotatedFiles(t *testing.T) {
 		{"pcap", func(rs []rec) []byte { return pcapFile(t, 1, true, rs...) }},
 		{"pcapng", func(rs []rec) []byte { return ngFile(t, []uint32{1, 1}, rs...) }},
 		{"pcap.gz", func(rs []rec) []byte { return gzipped(t, pcapFile(t, 1, false, rs...)) }},
+		{"pcapng.zst", func(rs []rec) []byte { return compressed(t, "zstd", ngFile(t, []uint32{1, 1}, rs...)) }},
 	}
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
