@@ -192,8 +192,9 @@ var codecs = []codec{
 	}},
 	{"zstd", []byte{0x28, 0xb5, 0x2f, 0xfd}, func(r io.Reader) (io.Reader, func(), error) {
 		// One block at a time, on the reading goroutine: the others have
-		// the analysis to do.
-		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+		// the analysis to do. Windows up to 128 MB (zstd --ultra -22,
+		// --long=27); a larger one is refused, not allocated.
+		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(128<<20))
 		if err != nil {
 			return nil, nil, err
 		}

@@ -32,7 +32,7 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 		spb(recs[2].data, uint32(len(recs[2].data))).
 		block(blkISB, make([]byte, 12)).
 		isb(0, 1, tsOpt(binary.BigEndian, 3, 1<<40), tsOpt(binary.BigEndian, 2, 1))
-	seeds := [][]byte{pcap, ng, big.b, blocks.b, gzipped(tb, pcap)}
+	seeds := [][]byte{pcap, ng, big.b, blocks.b, gzipped(tb, pcap), compressed(tb, "zstd", ng), compressed(tb, "xz", pcap)}
 	if real, err := os.ReadFile(filepath.Join("testdata", "sll2-loopback.pcap")); err == nil {
 		seeds = append(seeds, real)
 	}
