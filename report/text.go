@@ -416,21 +416,40 @@ func hostBounds(c codeDigest, s *analyze.Summary) []string {
 }
 
 // findings writes the summary's findings, worst first: code, host and
-// sysctl, then the message (clipped, and only the first maxFindings of
-// them, unless verbose, which adds the advice).
+// sysctl, then the message (clipped), and with -v the advice. Without
+// -v, findings of one code, severity and sysctl on several hosts are one
+// entry, the first one's message standing for them all and the other
+// hosts named after it, and only the first maxFindings entries are
+// written: a burst on every host of a pool takes one entry, not the
+// room of the findings after it.
 func (t *textReport) findings(fs []analyze.Finding) {
 	indent := 2 + labelWidth
+	groups := [][]analyze.Finding{}
+	for _, f := range fs {
+		groups = append(groups, []analyze.Finding{f})
+	}
 	rest := 0
 	if !t.verbose {
-		rest = len(fs) - maxFindings
-		fs = fs[:min(len(fs), maxFindings)]
+		groups = groupFindings(fs)
+		for _, g := range groups[min(len(groups), maxFindings):] {
+			rest += len(g)
+		}
+		groups = groups[:min(len(groups), maxFindings)]
 	}
-	for i, f := range fs {
+	for i, g := range groups {
+		f := g[0]
+		where := f.Host
+		if len(g) > 1 {
+			where = fmt.Sprintf("%d hosts", len(g))
+		}
 		l := t.lead(i, "findings").
 			add(t.st.sev(f.Severity), severityMark(f.Severity)).text(" ").
-			add(t.st.code, f.Code).text(" · " + f.Host)
+			add(t.st.code, f.Code).text(" · " + where)
 		t.emit(t.knobAfter(l, indent+2, f.Sysctl))
 		t.wrappedClip(indent+2, t.st.dim, f.Message, t.conclusionLines())
+		if len(g) > 1 {
+			t.wrappedClip(indent+2, t.st.dim, likewiseOn(g[1:]), 2)
+		}
 		if t.verbose && f.Advice != "" {
 			t.wrappedClip(indent+2, t.st.dim, "advice: "+f.Advice, 0)
 		}
@@ -438,6 +457,40 @@ func (t *textReport) findings(fs []analyze.Finding) {
 	if rest > 0 {
 		t.emit(t.newLine().text(strings.Repeat(" ", indent)).add(t.st.dim, "and "+more(rest, "finding", "findings")+"; --format markdown lists them all"))
 	}
+}
+
+// groupFindings gathers findings of one code, severity and sysctl, in
+// the order of the first of each.
+func groupFindings(fs []analyze.Finding) [][]analyze.Finding {
+	var out [][]analyze.Finding
+	at := map[[3]string]int{}
+	for _, f := range fs {
+		k := [3]string{f.Code, string(f.Severity), f.Sysctl}
+		if i, ok := at[k]; ok {
+			out[i] = append(out[i], f)
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, []analyze.Finding{f})
+	}
+	return out
+}
+
+// likewiseOn names the hosts of the other findings of a group: "likewise
+// on 198.51.100.11, 198.51.100.12, 198.51.100.13 and 4 more hosts".
+func likewiseOn(fs []analyze.Finding) string {
+	const named = 3
+	var hosts []string
+	for _, f := range fs[:min(len(fs), named)] {
+		hosts = append(hosts, f.Host)
+	}
+	if len(fs) > named {
+		return "likewise on " + strings.Join(hosts, ", ") + " and " + more(len(fs)-named, "host", "hosts")
+	}
+	if len(hosts) == 1 {
+		return "likewise on " + hosts[0]
+	}
+	return "likewise on " + strings.Join(hosts[:len(hosts)-1], ", ") + " and " + hosts[len(hosts)-1]
 }
 
 // hostPeaks writes the "per host" lines: the most sockets each host held

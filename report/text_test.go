@@ -197,35 +197,49 @@ func TestTextTableCap(t *testing.T) {
 	}
 }
 
-// TestTextFindingsBounded: the terminal report shows the first
-// maxFindings findings across flows, worst first, then says how many more
-// there are; Markdown lists every one.
+// TestTextFindingsBounded: the terminal report shows findings worst
+// first, those of one code, severity and sysctl on several hosts as one
+// entry that names the other hosts, the first maxFindings entries, then
+// how many findings more; -v shows each; Markdown lists every one.
 func TestTextFindingsBounded(t *testing.T) {
 	res := incidentResult()
 	s := *res.Summary
 	s.Findings = nil
 	for i := range 9 {
-		sev := analyze.Warning
+		sev, hosts := analyze.Warning, 2
 		if i == 8 {
-			sev = analyze.Error // listed first, though last in the summary
+			sev, hosts = analyze.Error, 1 // listed first, though last in the summary
 		}
-		s.Findings = append(s.Findings, analyze.Finding{Code: "rst-linger-zero", Severity: sev,
-			Host: fmt.Sprintf("198.51.100.%d", 10+i), Sysctl: "SO_LINGER", Message: fmt.Sprintf("burst %d", i)})
+		for h := range hosts {
+			s.Findings = append(s.Findings, analyze.Finding{Code: "rst-linger-zero", Severity: sev,
+				Host: fmt.Sprintf("198.51.100.%d", 10+2*i+h), Sysctl: fmt.Sprintf("knob.%d", i), Message: fmt.Sprintf("burst %d on %d", i, h)})
+		}
 	}
 	res.Summary = &s
 	out := render(t, res, Options{Width: 100})
-	if n := strings.Count(out, "rst-linger-zero · 198.51.100."); n != maxFindings {
-		t.Errorf("%d findings shown, want %d:\n%s", n, maxFindings, out)
+	if n := strings.Count(out, "rst-linger-zero · "); n != maxFindings {
+		t.Errorf("%d findings shown, want %d entries:\n%s", n, maxFindings, out)
 	}
-	for _, want := range []string{"rst-linger-zero · 198.51.100.18", "and 3 more findings; --format markdown lists them all"} {
+	for _, want := range []string{
+		"✖ rst-linger-zero · 198.51.100.26", "▲ rst-linger-zero · 2 hosts", "burst 0 on 0", "likewise on 198.51.100.11",
+		"burst 4 on 0", "likewise on 198.51.100.19", "and 6 more findings; --format markdown lists them all",
+	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "burst 0 on 1") || strings.Contains(out, "burst 5 on 0") {
+		t.Errorf("a grouped or a later finding shown whole:\n%s", out)
+	}
+	if n := strings.Count(render(t, res, Options{Width: 100, Verbose: true}), "rst-linger-zero · 198.51.100."); n != 17 {
+		t.Errorf("-v: %d findings shown, want all 17", n)
+	}
 	md := renderMarkdown(t, res, Options{})
-	for i := range 9 {
-		if !strings.Contains(md, fmt.Sprintf("burst %d", i)) {
-			t.Errorf("Markdown leaves out finding %d", i)
+	for i := range 8 {
+		for h := range 2 {
+			if !strings.Contains(md, fmt.Sprintf("burst %d on %d", i, h)) {
+				t.Errorf("Markdown leaves out finding %d on %d", i, h)
+			}
 		}
 	}
 }
