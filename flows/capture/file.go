@@ -72,7 +72,7 @@ type file struct {
 	outer   *bufio.Reader
 	comp    *codec
 	release func()
-	path    string // the name to open again, when parked
+	path    string // the name to open again, when parked; "" if it is no regular file
 	ng      bool
 	be      bool // big-endian fields
 
@@ -278,8 +278,12 @@ func (r *Reader) openFile(index int, name string, opts Options) (*file, error) {
 			return nil, f.fatal(0, err)
 		}
 		f.closer = fh
-		f.path = name
 		src = fh
+		// Only a regular file can be opened again where it was left (a
+		// pipe, a FIFO or /dev/fd/N of a process substitution cannot).
+		if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() {
+			f.path = name
+		}
 	}
 	f.in = &countingReader{r: src, n: &r.read}
 	f.src = f.in
@@ -584,10 +588,10 @@ func (f *file) close() error {
 // reaches it. Inputs whose times overlap stay open once reached.
 
 // park closes f until the merge reaches its head (see unpark), if f is a
-// named input whose head is a record held in its read buffer; otherwise
+// regular file whose head is a record held in its read buffer; otherwise
 // f stays open.
 func (f *file) park() error {
-	if f.closer == nil || f.head.kind == headEnd || f.pending <= 0 || f.pending > f.br.Buffered() {
+	if f.path == "" || f.closer == nil || f.head.kind == headEnd || f.pending <= 0 || f.pending > f.br.Buffered() {
 		return nil
 	}
 	f.pos = f.src.read - int64(f.br.Buffered())
