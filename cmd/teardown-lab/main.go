@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command teardown-lab makes teardown's test captures from real Linux
 // sockets. For each scenario it joins two network namespaces with a veth
 // pair (a third namespace routes between them when the capture is taken
