@@ -87,9 +87,12 @@ func TestUntilStopsReading(t *testing.T) {
 		t.Errorf("only %d flows in the window", n)
 	}
 
-	o := teardown(t, nil, "--color", "never", "--until", arg, path)
 	at := time.UnixMicro(ts[k]).UTC().Format("15:04:05.000")
-	if want := "reading stopped at " + at + " UTC, past --until"; !strings.Contains(o.stdout, want) {
-		t.Errorf("the text report does not say %q:\n%s", want, o.stdout)
+	want := "reading stopped at " + at + " UTC, past --until"
+	for _, format := range []string{"text", "markdown", "html"} {
+		o := teardown(t, nil, "-f", format, "--until", arg, path)
+		if !strings.Contains(strings.ReplaceAll(o.stdout, "\n  ", " "), want) {
+			t.Errorf("the %s report does not say %q:\n%s", format, want, o.stdout)
+		}
 	}
 }
