@@ -287,10 +287,15 @@ func hostList(c analyze.CloseWaitLoad, n int) string {
 	if len(hosts) > n || c.MoreHosts {
 		return strings.Join(hosts[:min(n, len(hosts))], ", ") + " and more"
 	}
-	if k := len(hosts); k > 1 {
-		return strings.Join(hosts[:k-1], ", ") + " and " + hosts[k-1]
+	return andList(hosts)
+}
+
+// andList joins items in words: "a", "a and b", "a, b and c".
+func andList(items []string) string {
+	if k := len(items); k > 1 {
+		return strings.Join(items[:k-1], ", ") + " and " + items[k-1]
 	}
-	return hosts[0]
+	return strings.Join(items, "")
 }
 
 // closeWaitText is what an application's CLOSE_WAIT came to: "12 flows,

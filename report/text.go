@@ -424,12 +424,13 @@ func hostBounds(c codeDigest, s *analyze.Summary) []string {
 // room of the findings after it.
 func (t *textReport) findings(fs []analyze.Finding) {
 	indent := 2 + labelWidth
-	groups := [][]analyze.Finding{}
-	for _, f := range fs {
-		groups = append(groups, []analyze.Finding{f})
-	}
+	var groups [][]analyze.Finding
 	rest := 0
-	if !t.verbose {
+	if t.verbose {
+		for _, f := range fs {
+			groups = append(groups, []analyze.Finding{f})
+		}
+	} else {
 		groups = groupFindings(fs)
 		for _, g := range groups[min(len(groups), maxFindings):] {
 			rest += len(g)
@@ -485,12 +486,9 @@ func likewiseOn(fs []analyze.Finding) string {
 		hosts = append(hosts, f.Host)
 	}
 	if len(fs) > named {
-		return "likewise on " + strings.Join(hosts, ", ") + " and " + more(len(fs)-named, "host", "hosts")
+		hosts = append(hosts, more(len(fs)-named, "host", "hosts"))
 	}
-	if len(hosts) == 1 {
-		return "likewise on " + hosts[0]
-	}
-	return "likewise on " + strings.Join(hosts[:len(hosts)-1], ", ") + " and " + hosts[len(hosts)-1]
+	return "likewise on " + andList(hosts)
 }
 
 // hostPeaks writes the "per host" lines: the most sockets each host held

@@ -138,14 +138,14 @@ var _ flows.Source = (*Reader)(nil)
 //
 // Each input may be pcap (either byte order, microsecond or nanosecond
 // timestamps) or pcapng, plain or compressed with gzip, zstd, xz or
-// bzip2; the format is sniffed
-// from the content, never from the name. Open reads each file header and
-// the first record of each input; when there are several, it then closes
-// each named input until the merge reaches it, so that a rotation of
-// thousands of files holds one open at a time (an input removed or cut
-// short in between is an error when it is reached). An input that cannot be opened, is not
-// a capture, or has an unsupported link type is an [*Error] naming it;
-// Open then closes what it opened.
+// bzip2; the format is sniffed from the content, never from the name.
+// Open reads each file header and the first record of each input; when
+// there are several, it then closes each regular file until the merge
+// reaches it, so that a rotation of thousands of files holds one open at
+// a time (an input removed or cut short in between is an error when it
+// is reached). An input that cannot be opened, is not a capture, or has
+// an unsupported link type is an [*Error] naming it; Open then closes
+// what it opened.
 func Open(names []string, opts Options) (*Reader, error) {
 	if len(names) == 0 {
 		return nil, ErrNoInput
