@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/teardown/teardown/analyze"
+	"github.com/teardown/teardown/flows/capture"
 	"github.com/teardown/teardown/report"
 )
 
@@ -15,7 +16,8 @@ const checkUsage = `Usage:
 Analyses the captures and compares the result with FILE: either a saved
 'teardown --format json' output (every flow must match and no flow may be
 added) or a hand-written expectations file listing partial flows and
-capture-wide limits; keys the baseline omits are not compared.
+capture-wide limits; keys the baseline omits are not compared. FILE may be
+compressed as a capture may (gzip, zstd, xz, bzip2).
 
 An expectations file:
     {
@@ -71,7 +73,15 @@ func runCheck(args []string, stdin io.Reader, stdout io.Writer, l *logger, srcp 
 		l.errorf("%v", err)
 		return exitError
 	}
-	base, err := analyze.ReadBaseline(f, baseline)
+	// A saved report may be kept compressed, as captures are.
+	in, _, done, err := capture.Decompress(f)
+	var base *analyze.Baseline
+	if err == nil {
+		base, err = analyze.ReadBaseline(in, baseline)
+		done()
+	} else {
+		err = fmt.Errorf("%s: %w", baseline, err)
+	}
 	f.Close()
 	if err != nil {
 		l.errorf("%v", err)

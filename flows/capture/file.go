@@ -654,3 +654,25 @@ func (f *file) unpark() error {
 	}
 	return nil
 }
+
+// Decompress reads r through the decompressor of the compression it
+// starts with (gzip, zstd, xz, bzip2; name says which), or as it is (name
+// ""), for other files than captures that may come compressed too, such
+// as a saved report. done frees the decompressor.
+func Decompress(r io.Reader) (out io.Reader, name string, done func(), err error) {
+	br := bufio.NewReader(r)
+	magic, _ := br.Peek(6)
+	i := slices.IndexFunc(codecs, func(c codec) bool { return bytes.HasPrefix(magic, c.magic) })
+	if i < 0 {
+		return br, "", func() {}, nil
+	}
+	c := &codecs[i]
+	dec, release, err := c.open(br)
+	if err != nil {
+		return nil, c.name, func() {}, fmt.Errorf("bad %s stream: %w", c.name, err)
+	}
+	if release == nil {
+		release = func() {}
+	}
+	return dec, c.name, release, nil
+}
