@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 	"github.com/spf13/pflag"
 
 	"github.com/teardown/teardown/analyze"
@@ -38,6 +40,7 @@ applied to the innermost addresses.
 Flags:
     -f, --format FORMAT   text (default), json, jsonl, markdown or html
     -o, --output FILE     write the report to FILE instead of standard output
+                          (compressed when FILE ends in .gz or .zst)
         --color WHEN      auto (default), always or never; NO_COLOR is honoured
     -v, --verbose         text: show each listed flow's states and ladder, and
                           the findings whole
@@ -164,6 +167,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			}
 		}()
 		out = f
+		// A report to keep, a baseline above all, may be written
+		// compressed, as check reads it.
+		if z := compressor(c.output, f); z != nil {
+			defer func() {
+				if err := z.Close(); err != nil && code != exitError {
+					l.errorf("%s: %v", c.output, err)
+					code = exitError
+				}
+			}()
+			out = z
+		}
 	}
 
 	ropt := report.Options{
@@ -325,6 +339,21 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 		}
 	}
 	return res, code
+}
+
+// compressor returns a writer that compresses into w when name ends in
+// ".gz" (gzip, fastest level) or ".zst" (zstd, default level); nil
+// otherwise.
+func compressor(name string, w io.Writer) io.WriteCloser {
+	switch {
+	case strings.HasSuffix(name, ".gz"):
+		z, _ := gzip.NewWriterLevel(w, gzip.BestSpeed) // a valid level: no error
+		return z
+	case strings.HasSuffix(name, ".zst"):
+		z, _ := zstd.NewWriter(w) // no options: no error
+		return z
+	}
+	return nil
 }
 
 type usageError struct{ msg, hint string }
