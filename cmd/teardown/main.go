@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -27,10 +28,11 @@ const usage = `Usage:
     teardown explain [CODE]
 
 teardown reads tcpdump captures (pcap, pcapng, either compressed with gzip,
-zstd, xz or bzip2, "-" for standard input; several files are merged in time
-order) and reports how every TCP connection in them was torn down: each
-side's close states, FIN retransmissions, resets, TIME_WAIT reuse, and the
-Linux sysctl or socket option that governs each anomaly.
+zstd, xz or bzip2, "-" for standard input; several files, or a directory of
+them, are merged in time order) and reports how every TCP connection in
+them was torn down: each side's close states, FIN retransmissions, resets,
+TIME_WAIT reuse, and the Linux sysctl or socket option that governs each
+anomaly.
 
 Tunnels (IP in IP, GRE, ERSPAN, VXLAN on UDP 4789, Geneve on UDP 6081) are
 followed to the TCP inside. FILTER is a tcpdump-style expression over host,
@@ -280,6 +282,11 @@ func (c *cli) analyze(args []string, stdin io.Reader, l *logger, emit func(*anal
 		l.hintf("run 'teardown --help' for usage; use - to read standard input")
 		return nil, exitError
 	}
+	files, err := expandDirs(files)
+	if err != nil {
+		l.errorf("%v", err)
+		return nil, exitError
+	}
 	sys, err := loadSysctls(c.sysctl, c.sysctlHosts)
 	if err != nil {
 		l.errorf("%v", err)
@@ -447,6 +454,34 @@ func splitArgs(args []string) (files []string, expr string) {
 		files = append(files, a)
 	}
 	return files, ""
+}
+
+// expandDirs replaces each directory among files with the files in it,
+// in name order, leaving out hidden ones (".*"): a directory of rotated
+// captures, which may hold more files than a command line can name.
+func expandDirs(files []string) ([]string, error) {
+	var out []string
+	for _, name := range files {
+		st, err := os.Stat(name)
+		if name == "-" || err != nil || !st.IsDir() {
+			out = append(out, name) // Open says what is wrong with it
+			continue
+		}
+		ents, err := os.ReadDir(name)
+		if err != nil {
+			return nil, err
+		}
+		n := len(out)
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), ".") && e.Type().IsRegular() {
+				out = append(out, filepath.Join(name, e.Name()))
+			}
+		}
+		if len(out) == n {
+			return nil, fmt.Errorf("%s: a directory with no files in it", name)
+		}
+	}
+	return out, nil
 }
 
 func captureInfo(in capture.Info) analyze.Capture {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +96,41 @@ func TestUntilStopsReading(t *testing.T) {
 		if !strings.Contains(strings.ReplaceAll(o.stdout, "\n  ", " "), want) {
 			t.Errorf("the %s report does not say %q:\n%s", format, want, o.stdout)
 		}
+	}
+}
+
+// TestDirectoryArgument: a directory stands for the regular files in it,
+// in name order, hidden ones left out: a capture rotated into three files
+// in a directory gives the flows it gives in one file.
+func TestDirectoryArgument(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, synth.Config{Seed: 5, Conns: 60, NonTCPFraction: -1}); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	offs := pcapRecords(t, data)
+	dir := t.TempDir()
+	n := len(offs) - 1 // records
+	for i, cut := range [][2]int{{0, n / 3}, {n / 3, 2 * n / 3}, {2 * n / 3, n}} {
+		part := append(bytes.Clone(data[:24]), data[offs[cut[0]]:offs[cut[1]]]...)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("part%d.pcap", i)), part, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".hidden"), []byte("not a capture"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	whole := jsonRun(t, 0, nil, write(t, "whole.pcap", data))
+	got := jsonRun(t, 0, nil, dir)
+	if d := cmp.Diff(flowIDs(whole), flowIDs(got)); d != "" || len(flowIDs(got)) < 60 {
+		t.Errorf("flows differ from the capture in one file (-one +directory):\n%s", d)
+	}
+	files := captureField(got, "files").([]any)
+	if len(files) != 3 || files[0] != filepath.Join(dir, "part0.pcap") || files[2] != filepath.Join(dir, "part2.pcap") {
+		t.Errorf("capture.files %v, want the three parts in name order", files)
+	}
+	empty := t.TempDir()
+	if o := teardown(t, nil, empty); o.code != 2 || !strings.Contains(o.stderr, empty+": a directory with no files in it") {
+		t.Errorf("an empty directory: exit %d, stderr %q", o.code, o.stderr)
 	}
 }
