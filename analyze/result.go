@@ -316,6 +316,10 @@ type Summary struct {
 	Diagnoses   map[string]int `json:"diagnoses"`
 	// Evicted counts flows --max-flows pushed out of the table early.
 	Evicted int `json:"evicted,omitempty"`
+	// Forgotten counts closed connections --max-flows made the analysis
+	// forget before their two minutes were up: a SYN reusing one of
+	// their 4-tuples later was not linked to them.
+	Forgotten int `json:"forgotten,omitempty"`
 	// Hosts are the per-host socket counts over time with their peaks,
 	// by address; Ports the ephemeral-port pressure per client address
 	// and server address. Past a cap on the hosts (address pairs,

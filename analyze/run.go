@@ -483,7 +483,8 @@ func (r *runner) close() (*Result, error) {
 	if res.Flows == nil {
 		res.Flows = []*Flow{}
 	}
-	res.Summary.Evicted = r.table.Stats().Evicted
+	st := r.table.Stats()
+	res.Summary.Evicted, res.Summary.Forgotten = st.Evicted, st.Forgotten
 	return res, nil
 }
 

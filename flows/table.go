@@ -39,6 +39,8 @@ const (
 type TableOptions struct {
 	// MaxFlows caps the connections held at once; 0 means no cap. When a
 	// new connection would exceed it, the longest-idle one is evicted.
+	// It caps the finished connections remembered (Remember) too: past
+	// it, the oldest are forgotten early (TableStats.Forgotten).
 	MaxFlows int
 	// Linger, Remember, HandshakeIdle and SleepIdle override the
 	// defaults when positive.
@@ -66,8 +68,10 @@ type TableStats struct {
 	Flows, Live, PeakLive int
 	// Evicted counts connections evicted by MaxFlows.
 	Evicted int
-	// Remembered counts finished 4-tuples kept for linking right now.
-	Remembered int
+	// Remembered counts finished 4-tuples kept for linking right now;
+	// Forgotten those MaxFlows made the table forget before Remember ran
+	// out.
+	Remembered, Forgotten int
 	// Sleeping counts the live connections kept asleep right now
 	// (compactly encoded: complete ones lingering, and idle ones), and
 	// Slept how many times a connection was put to sleep.
@@ -563,13 +567,17 @@ func (t *Table) expire() {
 	t.disarm()
 	for t.memH < len(t.memQ) {
 		m := t.memQ[t.memH]
-		if !m.dead && m.Last.Time+t.opts.Linger+t.opts.Remember > t.now {
+		due := m.Last.Time+t.opts.Linger+t.opts.Remember <= t.now
+		if !m.dead && !due && (t.opts.MaxFlows <= 0 || t.nMem <= t.opts.MaxFlows) {
 			break
 		}
 		if !m.dead {
 			i := t.entry(&m.rec)
 			t.m.removeAt(i) // a remembered connection's entry holds nothing else
 			t.nMem--
+			if !due {
+				t.stats.Forgotten++
+			}
 		}
 		t.memQ[t.memH] = nil
 		t.memH++

@@ -230,6 +230,42 @@ func TestMemoryFollowsConcurrency(t *testing.T) {
 	}
 }
 
+// TestMaxFlowsCapsMemories: MaxFlows bounds the finished connections
+// remembered too. At one connection per 20 s, 3 linger and 6 would be
+// remembered; with MaxFlows 5 the oldest are forgotten early, and
+// counted: a SYN on a forgotten 4-tuple starts a first incarnation, one
+// on a remembered 4-tuple links to its connection.
+func TestMaxFlowsCapsMemories(t *testing.T) {
+	var done []*Conn
+	tb := collect(TableOptions{MaxFlows: 5}, &done)
+	f := 1
+	for i := range 40 {
+		f = closeConn(t, tb, f, float64(i)*20, fmt.Sprintf("10.0.1.%d:4000", i), 100, 5000)
+	}
+	s := tb.Stats()
+	if s.Remembered != 5 || s.Forgotten == 0 || s.Evicted != 0 {
+		t.Fatalf("remembered %d, forgotten %d, evicted %d; want 5, some, none", s.Remembered, s.Forgotten, s.Evicted)
+	}
+	// At 800.5 s connection 37's linger is over, and with it remembered,
+	// connection 32 (closed at 640 s, remembered until 820 s) is
+	// forgotten: a SYN on its 4-tuple starts afresh, one on connection
+	// 34's links to it.
+	f = closeConn(t, tb, f, 800.5, "10.0.1.32:4000", 900000, 1)
+	closeConn(t, tb, f, 801, "10.0.1.34:4000", 900000, 1)
+	if err := tb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range done[len(done)-2:] {
+		want := 1
+		if c.Client().Addr().String() == "10.0.1.34" {
+			want = 2
+		}
+		if c.Incarnation != want {
+			t.Errorf("%s: incarnation %d, want %d", c.Client(), c.Incarnation, want)
+		}
+	}
+}
+
 func TestEvictionTakesTheLongestIdle(t *testing.T) {
 	var done []*Conn
 	tb := collect(TableOptions{MaxFlows: 2}, &done)

@@ -319,6 +319,10 @@ func captureWarnings(res *analyze.Result) []string {
 		out = append(out, fmt.Sprintf("%s evicted early by the flow cap (--max-flows): their stories may be incomplete",
 			plural(s.Evicted, "flow was", "flows were")))
 	}
+	if s := res.Summary; s != nil && s.Forgotten > 0 {
+		out = append(out, fmt.Sprintf("%s forgotten early by the flow cap (--max-flows), which bounds the closed connections remembered too: a later SYN on their 4-tuples was not linked to them",
+			plural(s.Forgotten, "closed connection was", "closed connections were")))
+	}
 	return out
 }
 

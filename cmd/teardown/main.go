@@ -53,7 +53,8 @@ Flags:
                           start, e.g. 12.5, or an RFC 3339 time)
         --until T         ignore packets after T
         --max-flows N     most connections tracked at once (default %d);
-                          the longest idle is evicted and counted beyond it
+                          the longest idle is evicted and counted beyond it;
+                          as many closed ones are remembered for reuse
         --fail-on LEVEL   exit 1 when a diagnosis of LEVEL (warning, error)
                           or worse is found
         --sysctl FILE     the capturing host's 'sysctl -a' output: each

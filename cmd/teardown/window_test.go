@@ -134,3 +134,27 @@ func TestDirectoryArgument(t *testing.T) {
 		t.Errorf("an empty directory: exit %d, stderr %q", o.code, o.stderr)
 	}
 }
+
+// TestForgottenByTheFlowCap: --max-flows bounds the closed connections
+// remembered for reuse too. On a capture of 300 sequential connections,
+// 60 hold every lingering one but not those of the last two minutes: the
+// JSON summary counts the ones forgotten early, nothing is evicted, and
+// the reports say so; without the cap nothing is forgotten.
+func TestForgottenByTheFlowCap(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := synth.Generate(&buf, synth.Config{Seed: 3, Conns: 300, Concurrency: 2, NonTCPFraction: -1}); err != nil {
+		t.Fatal(err)
+	}
+	path := write(t, "seq.pcap", buf.Bytes())
+	s := jsonRun(t, 0, nil, "--max-flows", "60", path)["summary"].(map[string]any)
+	if n, _ := s["forgotten"].(float64); n < 10 || s["evicted"] != nil {
+		t.Errorf("--max-flows 60: forgotten %v, evicted %v; want some, none", s["forgotten"], s["evicted"])
+	}
+	if s := jsonRun(t, 0, nil, path)["summary"].(map[string]any); s["forgotten"] != nil {
+		t.Errorf("no cap: forgotten %v, want none", s["forgotten"])
+	}
+	o := teardown(t, nil, "--max-flows", "60", path)
+	if !strings.Contains(strings.ReplaceAll(o.stdout, "\n  ", " "), "forgotten early by the flow cap (--max-flows)") {
+		t.Errorf("the text report does not say closed connections were forgotten:\n%s", o.stdout)
+	}
+}
