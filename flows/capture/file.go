@@ -295,6 +295,15 @@ func (r *Reader) openFile(index int, name string, opts Options) (*file, error) {
 	return f, nil
 }
 
+// codecFor returns the compression a file starting with magic (its first
+// six bytes, or all if fewer) is in, or nil.
+func codecFor(magic []byte) *codec {
+	if i := slices.IndexFunc(codecs, func(c codec) bool { return bytes.HasPrefix(magic, c.magic) }); i >= 0 {
+		return &codecs[i]
+	}
+	return nil
+}
+
 // sniff identifies the format by its magic number, decompressing the
 // input first if it is compressed, and reads the file header.
 func (f *file) sniff() error {
@@ -305,8 +314,7 @@ func (f *file) sniff() error {
 		}
 		return f.fatal(0, err)
 	}
-	if i := slices.IndexFunc(codecs, func(c codec) bool { return bytes.HasPrefix(magic, c.magic) }); i >= 0 {
-		f.comp = &codecs[i]
+	if f.comp = codecFor(magic); f.comp != nil {
 		dec, release, err := f.comp.open(f.br)
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return f.fatal(0, fmt.Errorf("%w (%s header cut short)", ErrTruncatedHeader, f.comp.name))
@@ -662,11 +670,10 @@ func (f *file) unpark() error {
 func Decompress(r io.Reader) (out io.Reader, name string, done func(), err error) {
 	br := bufio.NewReader(r)
 	magic, _ := br.Peek(6)
-	i := slices.IndexFunc(codecs, func(c codec) bool { return bytes.HasPrefix(magic, c.magic) })
-	if i < 0 {
+	c := codecFor(magic)
+	if c == nil {
 		return br, "", func() {}, nil
 	}
-	c := &codecs[i]
 	dec, release, err := c.open(br)
 	if err != nil {
 		return nil, c.name, func() {}, fmt.Errorf("bad %s stream: %w", c.name, err)
