@@ -251,8 +251,8 @@ func (r *Reader) buffer(src io.Reader) *bufio.Reader {
 	return bufio.NewReaderSize(src, bufSize)
 }
 
-// release keeps f's read buffers for the next file to open.
-func (r *Reader) release(f *file) {
+// keepBuffers keeps f's read buffers for the next file to open.
+func (r *Reader) keepBuffers(f *file) {
 	for _, b := range []*bufio.Reader{f.br, f.outer} {
 		if b != nil && b != closedReader && b.Size() == bufSize {
 			b.Reset(nil)
@@ -575,7 +575,7 @@ func (f *file) close() error {
 		f.release()
 		f.release = nil
 	}
-	f.r.release(f)
+	f.r.keepBuffers(f)
 	f.head.data = nil
 	if f.closer == nil {
 		return nil
