@@ -473,6 +473,9 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 	case frameVXLAN:
 		filter = "udp port 4789"
 	}
+	if sc.icmp {
+		filter = icmpFilter
+	}
 	snap := sc.snaplen
 	if snap == 0 {
 		snap = 200
@@ -522,15 +525,19 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 	if err != nil {
 		return nil, err
 	}
+	icmps, err := readICMP(ctx, final)
+	if err != nil {
+		return nil, err
+	}
 	if sc.framing == frameDumpcap && sc.pre == nil && (len(frames) == 0 || frames[0].flags&(fSYN|fACK) != fSYN) {
 		return nil, fmt.Errorf("%w: dumpcap's capture began after the first SYN", errRetry)
 	}
 	if sc.cut != nil {
-		if final, frames, err = cutFrame(ctx, sc, e, final, frames, tmp); err != nil {
+		if final, frames, icmps, err = cutFrame(ctx, sc, e, final, frames, tmp); err != nil {
 			return nil, err
 		}
 	}
-	truth, err := deriveTruth(sc, frames, kernel, e.notes)
+	truth, err := deriveTruth(sc, frames, icmps, kernel, e.notes)
 	if err != nil {
 		return nil, err
 	}
@@ -548,11 +555,12 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 }
 
 // cutFrame removes the frame sc.cut names from the capture file in with
-// editcap, notes it, and returns the edited file and its frames.
-func cutFrame(ctx context.Context, sc *scenario, e *env, in string, frames []*frame, tmp string) (string, []*frame, error) {
+// editcap, notes it, and returns the edited file, its frames and its ICMP
+// errors.
+func cutFrame(ctx context.Context, sc *scenario, e *env, in string, frames []*frame, tmp string) (string, []*frame, []*icmpErr, error) {
 	no, err := sc.cut(frames)
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: %w", errRetry, err)
+		return "", nil, nil, fmt.Errorf("%w: %w", errRetry, err)
 	}
 	format := "pcap"
 	if sc.pcapng() {
@@ -561,17 +569,21 @@ func cutFrame(ctx context.Context, sc *scenario, e *env, in string, frames []*fr
 	out := filepath.Join(tmp, "cut."+format)
 	os.Remove(out)
 	if _, err := sh(ctx, "editcap", "-F", format, in, out, strconv.Itoa(no)); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	edited, err := readFrames(ctx, out, sc.framing)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if len(edited) != len(frames)-1 {
-		return "", nil, fmt.Errorf("editcap left %d of %d frames, want %d", len(edited), len(frames), len(frames)-1)
+		return "", nil, nil, fmt.Errorf("editcap left %d of %d frames, want %d", len(edited), len(frames), len(frames)-1)
+	}
+	icmps, err := readICMP(ctx, out)
+	if err != nil {
+		return "", nil, nil, err
 	}
 	e.notes = append(e.notes, fmt.Sprintf("frame %d of the original capture was removed with editcap to model capture loss", no))
-	return out, edited, nil
+	return out, edited, icmps, nil
 }
 
 // rederive derives the truth file of each scenario in chosen again from
@@ -622,11 +634,16 @@ func rederiveOne(ctx context.Context, sc *scenario, dir string, write bool) (boo
 	if err := json.Unmarshal(stored, &old); err != nil {
 		return false, fmt.Errorf("%s: %w", name, err)
 	}
-	frames, err := readFrames(ctx, filepath.Join(dir, sc.captureName()), sc.framing)
+	file := filepath.Join(dir, sc.captureName())
+	frames, err := readFrames(ctx, file, sc.framing)
 	if err != nil {
 		return false, err
 	}
-	truth, err := deriveTruth(sc, frames, old.Kernel, nil)
+	icmps, err := readICMP(ctx, file)
+	if err != nil {
+		return false, err
+	}
+	truth, err := deriveTruth(sc, frames, icmps, old.Kernel, nil)
 	if err != nil {
 		return false, err
 	}

@@ -81,6 +81,9 @@ type scenario struct {
 	// tcpdump runs) and is an iptables rule of its FORWARD chain,
 	// installed before sysctls[sideRouter] are set.
 	forward []string
+	// icmp records the ICMP errors the TCP segments provoke too
+	// (icmpFilter), not TCP alone.
+	icmp bool
 	// delay, when set, puts a router between the two ends that holds
 	// every packet it forwards this long (delay.go): a path of round
 	// trip 2·delay.

@@ -37,8 +37,19 @@ type truthFlow struct {
 	Sides       truthSides   `json:"sides"`
 	Reuse       *truthReuse  `json:"reuse"`
 	Diagnoses   []*truthDiag `json:"diagnoses"`
+	// ICMP lists the ICMP errors that quote a segment of the flow; the
+	// key is absent when there are none.
+	ICMP []*truthICMP `json:"icmp,omitempty"`
 
 	inc *incarnation // the wire evidence this flow was derived from
+}
+
+type truthICMP struct {
+	Frame int    `json:"frame"`
+	To    string `json:"to"`   // the side whose segment it quotes
+	From  string `json:"from"` // the ICMP packet's source address
+	Type  int    `json:"type"`
+	Code  int    `json:"code"`
 }
 
 type truthClose struct {
@@ -133,6 +144,10 @@ type incarnation struct {
 	// saw from its peer (the peer's highest sequence end, SYN and FIN
 	// counted, is below the role's highest ACK).
 	missing [2]bool
+	// icmps are the ICMP errors quoting a segment of the incarnation;
+	// aborted is the one that ended the client's SYN_SENT socket.
+	icmps   []*icmpErr
+	aborted *icmpErr
 	// finProven: the role's FIN is not in the capture, but the peer's
 	// segment here acknowledges one past all of the role's data, and the
 	// role sent nothing beyond it: only a FIN takes that sequence number
@@ -195,9 +210,9 @@ func splitFlows(frames []*frame) []*incarnation {
 	return all
 }
 
-// deriveTruth computes every flow's truth from the frames by the rules of
-// TRUTH-FORMAT.md.
-func deriveTruth(sc *scenario, frames []*frame, kernel string, notes []string) (*truthFile, error) {
+// deriveTruth computes every flow's truth from the TCP frames and the
+// ICMP errors quoting TCP segments by the rules of TRUTH-FORMAT.md.
+func deriveTruth(sc *scenario, frames []*frame, icmps []*icmpErr, kernel string, notes []string) (*truthFile, error) {
 	tf := &truthFile{
 		Scenario:    sc.name,
 		Description: sc.desc,
@@ -227,7 +242,18 @@ func deriveTruth(sc *scenario, frames []*frame, kernel string, notes []string) (
 		return nil, fmt.Errorf("the capture holds no TCP segment")
 	}
 	last := frames[len(frames)-1]
-	for _, in := range splitFlows(frames) {
+	all := splitFlows(frames)
+	if err := attachICMP(all, icmps); err != nil {
+		return nil, err
+	}
+	end := last.t
+	if len(icmps) > 0 {
+		end = max(end, icmps[len(icmps)-1].t)
+	}
+	for _, in := range all {
+		if err := in.icmpStory(frames, end); err != nil {
+			return nil, fmt.Errorf("flow %s-%s #%d: %w", in.client, in.server, in.n, err)
+		}
 		fl, err := in.derive(sc, last)
 		if err != nil {
 			return nil, fmt.Errorf("flow %s-%s #%d: %w", in.client, in.server, in.n, err)
@@ -246,7 +272,11 @@ func (in *incarnation) derive(sc *scenario, last *frame) (*truthFlow, error) {
 		FirstFrame:  in.frames[0].no,
 		LastFrame:   in.frames[len(in.frames)-1].no,
 		Diagnoses:   []*truthDiag{},
+		ICMP:        in.icmpList(),
 		inc:         in,
+	}
+	if n := len(in.icmps); n > 0 {
+		fl.LastFrame = max(fl.LastFrame, in.icmps[n-1].no)
 	}
 	in.flow = fl
 	in.handshake()
@@ -255,6 +285,14 @@ func (in *incarnation) derive(sc *scenario, last *frame) (*truthFlow, error) {
 	in.findRST()
 	in.findMissing()
 	in.simulate()
+	if m := in.aborted; m != nil {
+		// The ICMP error ended the client's SYN_SENT socket (tcp_v4_err,
+		// tcp_v6_err): no RST, so no via.
+		if s := in.states[rc]; len(s) != 1 || s[0].State != "SYN_SENT" {
+			return nil, fmt.Errorf("%v: it aborted the client's connect(), yet the client's states are %v", m, s)
+		}
+		in.states[rc] = append(in.states[rc], truthState{State: "CLOSED", Frame: m.no})
+	}
 	for r := range 2 {
 		s := &truthSide{States: in.states[r], FinFrames: []int{}}
 		for _, f := range in.fins[r] {
@@ -634,7 +672,7 @@ func (in *incarnation) closeStory(fl *truthFlow) {
 			!(af.has(fACK) && seqGE(af.ack, in.finEnd[p]))
 	}
 	switch {
-	case in.synack == nil && in.syn != nil && in.rst != nil && in.rstRole == rs:
+	case in.synack == nil && in.syn != nil && in.rst != nil && in.rstRole == rs, in.aborted != nil:
 		c.Kind = string(analyze.Rejected)
 	case in.rst != nil:
 		c.Kind = string(analyze.ResetKind)
@@ -662,6 +700,8 @@ func (in *incarnation) closeStory(fl *truthFlow) {
 		c.Initiator = roleName[active]
 	case in.rst != nil:
 		c.Initiator = roleName[in.rstRole]
+	case in.aborted != nil:
+		c.Initiator = string(in.icmpRole())
 	default:
 		c.Initiator = string(analyze.NoRole)
 	}
@@ -1052,6 +1092,16 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			add(analyze.CodeRstMiddlebox, sysctl, r)
 		}
 	}
+	if in.aborted != nil {
+		// From the server's own address, the server's kernel (or a
+		// firewall on it) refused the SYN; from elsewhere, a router
+		// or firewall on the path: no side.
+		r := -1
+		if in.icmpByServer() {
+			r = rs
+		}
+		add(codeSynRejectedICMP, "", r)
+	}
 	if in.assassinated() {
 		add(analyze.CodeTimeWaitAssassinated, "net.ipv4.tcp_rfc1337", 1-in.rstRole)
 	}
@@ -1063,7 +1113,9 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 	if in.synAckAfterAck() > 0 {
 		add(analyze.CodeAcceptQueueFull, "net.core.somaxconn", rs)
 	}
-	if in.synCount() >= 2 && !slices.ContainsFunc(in.frames, func(f *frame) bool { return in.role(f) == rs }) {
+	// A SYN an ICMP error ended in the end was answered, though an
+	// earlier error left it to be sent again.
+	if in.synCount() >= 2 && in.aborted == nil && !slices.ContainsFunc(in.frames, func(f *frame) bool { return in.role(f) == rs }) {
 		add(analyze.CodeSynUnanswered, "net.ipv4.tcp_syn_retries", rc)
 	}
 	if r, first := in.unansweredAfterIdle(); first != nil {

@@ -72,6 +72,11 @@ var tsharkFields = []string{
 	"ip.id", "tcp.options.timestamp.tsval", "ip.ttl", "ipv6.hlim",
 }
 
+// tcpOnly is the display filter of the TCP segments: tshark's "tcp" also
+// matches an ICMP error that quotes a TCP header, whose tcp fields are the
+// quoted segment's (readICMP reads those).
+const tcpOnly = "tcp && !icmp && !icmpv6"
+
 // readFrames decodes every TCP segment of file with tshark. Frame numbers
 // are tshark's, which are Wireshark's.
 func readFrames(ctx context.Context, file string, fr framing) ([]*frame, error) {
@@ -83,7 +88,7 @@ func readFrames(ctx context.Context, file string, fr framing) ([]*frame, error) 
 	if fr == frameVXLAN {
 		occ = "occurrence=l"
 	}
-	args := []string{"-n", "-r", file, "-Y", "tcp", "-T", "fields", "-E", "separator=|", "-E", occ}
+	args := []string{"-n", "-r", file, "-Y", tcpOnly, "-T", "fields", "-E", "separator=|", "-E", occ}
 	for _, f := range tsharkFields {
 		args = append(args, "-e", f)
 	}
@@ -120,17 +125,9 @@ func parseFrame(line string) (*frame, error) {
 		return nil, err
 	}
 	f.no = int(n)
-	sec, frac, _ := strings.Cut(v[1], ".")
-	s, err := strconv.ParseInt(sec, 10, 64)
-	if err != nil {
+	if f.t, err = parseEpoch(v[1]); err != nil {
 		return nil, err
 	}
-	frac = (frac + "000000000")[:9]
-	ns, err := strconv.ParseInt(frac, 10, 64)
-	if err != nil {
-		return nil, err
-	}
-	f.t = s*1e9 + ns
 	addr := func(a4, a6, port string) (netip.AddrPort, error) {
 		a := a4
 		if a == "" {

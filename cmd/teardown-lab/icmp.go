@@ -1,0 +1,308 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/teardown/teardown/analyze"
+)
+
+// codeSynRejectedICMP is the diagnosis of a SYN an ICMP error answered,
+// which aborted the connect() (TRUTH-FORMAT.md).
+const codeSynRejectedICMP = "syn-rejected-icmp"
+
+// icmpErr is an ICMP error of a capture that quotes a TCP segment, as
+// tshark decoded it.
+type icmpErr struct {
+	no         int
+	t          int64      // ns since the epoch
+	from       netip.Addr // the ICMP packet's source
+	v6         bool
+	typ, code  int            // ICMPv6 numbers when v6
+	src, dst   netip.AddrPort // the quoted segment's
+	seq        uint32
+	flags      int // -1 when the quote ends before the TCP flags
+	inc        *incarnation
+	clientSide bool // the quoted segment is the client's
+}
+
+func (m *icmpErr) String() string {
+	fl := "?"
+	if m.flags >= 0 {
+		fl = (&frame{flags: m.flags}).flagString()
+	}
+	return fmt.Sprintf("frame %d ICMP%s type %d code %d from %s quoting %s > %s [%s] seq %d",
+		m.no, map[bool]string{false: "", true: "v6"}[m.v6], m.typ, m.code, m.from, m.src, m.dst, fl, m.seq)
+}
+
+// icmpErrorType tells whether an ICMP message of type and code is one of
+// the errors teardown attaches to the connection of the segment it
+// quotes: destination unreachable but for IPv4's fragmentation needed
+// (path MTU discovery's, as ICMPv6's packet too big is), time exceeded
+// and parameter problem.
+func icmpErrorType(v6 bool, typ, code int) bool {
+	if v6 {
+		return typ == 1 || typ == 3 || typ == 4
+	}
+	return typ == 3 && code != 4 || typ == 11 || typ == 12
+}
+
+// icmpFilter is the capture filter of a scenario that records ICMP
+// errors: TCP, and the ICMP and ICMPv6 errors icmpErrorType takes (and
+// IPv4's fragmentation needed, which readICMP leaves out).
+const icmpFilter = "tcp or (icmp and (icmp[icmptype] == icmp-unreach or icmp[icmptype] == icmp-timxceed or " +
+	"icmp[icmptype] == icmp-paramprob)) or (icmp6 and (ip6[40] == 1 or ip6[40] == 3 or ip6[40] == 4))"
+
+// icmpFields are the tshark fields readICMP reads, every occurrence of
+// each: ip.src and ip.dst (ipv6.src, ipv6.dst) list the ICMP packet's
+// header, then the quoted one; the tcp fields are the quoted segment's.
+// tshark 4.0 has no tcp.seq_raw in a TCP header quoted by ICMPv4 (it has
+// in one quoted by ICMPv6): readICMP reads tcp.seq with relative sequence
+// numbers off.
+var icmpFields = []string{
+	"frame.number", "frame.time_epoch",
+	"icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code",
+	"ip.src", "ipv6.src", "ip.dst", "ipv6.dst",
+	"tcp.srcport", "tcp.dstport", "tcp.seq", "tcp.flags",
+}
+
+// readICMP decodes every ICMP error of file that quotes a TCP segment
+// (icmpErrorType) with tshark.
+func readICMP(ctx context.Context, file string) ([]*icmpErr, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	args := []string{"-n", "-r", file, "-o", "tcp.relative_sequence_numbers:FALSE", "-Y", "(icmp || icmpv6) && tcp", "-T", "fields",
+		"-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=,"}
+	for _, f := range icmpFields {
+		args = append(args, "-e", f)
+	}
+	out, err := exec.CommandContext(ctx, "tshark", args...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("tshark %s: %w", file, err)
+	}
+	var errs []*icmpErr
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		m, err := parseICMP(line)
+		if err != nil {
+			return nil, fmt.Errorf("tshark %s: %q: %w", file, line, err)
+		}
+		if icmpErrorType(m.v6, m.typ, m.code) {
+			errs = append(errs, m)
+		}
+	}
+	return errs, nil
+}
+
+func parseICMP(line string) (*icmpErr, error) {
+	v := strings.Split(line, "|")
+	if len(v) != len(icmpFields) {
+		return nil, fmt.Errorf("%d fields, want %d", len(v), len(icmpFields))
+	}
+	// one is the only occurrence of a field; last two its last two.
+	one := func(i int) (uint64, error) {
+		s := v[i]
+		if strings.Contains(s, ",") || s == "" {
+			return 0, fmt.Errorf("%s: %q, want one value", icmpFields[i], s)
+		}
+		if h, ok := strings.CutPrefix(s, "0x"); ok {
+			return strconv.ParseUint(h, 16, 64)
+		}
+		return strconv.ParseUint(s, 10, 64)
+	}
+	lastTwo := func(i4, i6 int) (outer, quoted netip.Addr, err error) {
+		s := v[i4]
+		if s == "" {
+			s = v[i6]
+		}
+		a := strings.Split(s, ",")
+		if len(a) < 2 {
+			return outer, quoted, fmt.Errorf("%s: %q, want the ICMP packet's and the quoted one's", icmpFields[i4], s)
+		}
+		if outer, err = netip.ParseAddr(a[len(a)-2]); err != nil {
+			return outer, quoted, err
+		}
+		quoted, err = netip.ParseAddr(a[len(a)-1])
+		return outer, quoted, err
+	}
+	m := &icmpErr{flags: -1}
+	n, err := one(0)
+	if err != nil {
+		return nil, err
+	}
+	m.no = int(n)
+	if m.t, err = parseEpoch(v[1]); err != nil {
+		return nil, err
+	}
+	ti, ci := 2, 3
+	if v[2] == "" {
+		m.v6, ti, ci = true, 4, 5
+	}
+	if n, err = one(ti); err != nil {
+		return nil, err
+	}
+	m.typ = int(n)
+	if n, err = one(ci); err != nil {
+		return nil, err
+	}
+	m.code = int(n)
+	from, qsrc, err := lastTwo(6, 7)
+	if err != nil {
+		return nil, err
+	}
+	_, qdst, err := lastTwo(8, 9)
+	if err != nil {
+		return nil, err
+	}
+	m.from = from
+	sp, err := one(10)
+	if err != nil {
+		return nil, err
+	}
+	dp, err := one(11)
+	if err != nil {
+		return nil, err
+	}
+	m.src, m.dst = netip.AddrPortFrom(qsrc, uint16(sp)), netip.AddrPortFrom(qdst, uint16(dp))
+	if n, err = one(12); err != nil {
+		return nil, err
+	}
+	m.seq = uint32(n)
+	if v[13] != "" {
+		if n, err = one(13); err != nil {
+			return nil, err
+		}
+		m.flags = int(n)
+	}
+	return m, nil
+}
+
+// parseEpoch reads tshark's frame.time_epoch as ns since the epoch.
+func parseEpoch(s string) (int64, error) {
+	sec, frac, _ := strings.Cut(s, ".")
+	t, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	frac = (frac + "000000000")[:9]
+	ns, err := strconv.ParseInt(frac, 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	return t*1e9 + ns, nil
+}
+
+// synRetryAfter is how soon after its SYN a SYN_SENT socket that an ICMP
+// error did not abort sends the SYN again: the initial RTO, 1 s.
+const synRetryAfter = int64(time.Second)
+
+// attachICMP gives each ICMP error to the incarnation of the segment it
+// quotes: the newest one on the quoted 4-tuple at the ICMP's frame.
+func attachICMP(all []*incarnation, errs []*icmpErr) error {
+	for _, m := range errs {
+		var in *incarnation
+		for _, x := range all {
+			same := x.client == m.src && x.server == m.dst || x.client == m.dst && x.server == m.src
+			if same && x.frames[0].no < m.no && (in == nil || x.frames[0].no > in.frames[0].no) {
+				in = x
+			}
+		}
+		if in == nil {
+			return fmt.Errorf("%v: it quotes a segment of no TCP connection before it in the capture", m)
+		}
+		m.inc, m.clientSide = in, m.src == in.client
+		in.icmps = append(in.icmps, m)
+	}
+	return nil
+}
+
+// icmpStory decides what the incarnation's ICMP errors did (TRUTH-FORMAT.md):
+// the first one that answers the client's SYN (a pure SYN with the
+// client's ISN), with no client segment on the 4-tuple after it in the
+// capture and the capture going on for at least synRetryAfter after it,
+// aborted the client's SYN_SENT socket (in.aborted). One followed by the
+// same SYN again changed nothing. frames are the capture's, end the time
+// of its last record. The lab has no rule for any other ICMP error, and
+// refuses it.
+func (in *incarnation) icmpStory(frames []*frame, end int64) error {
+	for _, m := range in.icmps {
+		if !m.clientSide || m.flags < 0 || m.flags&(fSYN|fACK|fRST|fFIN) != fSYN || in.syn == nil || m.seq != in.syn.seq {
+			return fmt.Errorf("%v: the lab derives only ICMP errors that answer the client's SYN", m)
+		}
+		if in.aborted != nil {
+			continue
+		}
+		for _, f := range in.frames {
+			if f.src == in.server && f.no < m.no {
+				return fmt.Errorf("%v: it answers a SYN the server had answered (frame %d)", m, f.no)
+			}
+		}
+		retried := false
+		for _, f := range frames {
+			if f.no < m.no || f.src != m.src || f.dst != m.dst {
+				continue
+			}
+			if !slices.Contains(in.frames, f) {
+				return fmt.Errorf("%v: a later connection on its 4-tuple (frame %d)", m, f.no)
+			}
+			if !(f.has(fSYN) && !f.has(fACK) && f.seq == in.syn.seq) {
+				return fmt.Errorf("%v: the client sent %v after it", m, f)
+			}
+			retried = true
+		}
+		if retried {
+			continue
+		}
+		if end-m.t < synRetryAfter {
+			return fmt.Errorf("%v: the capture ends %v after it, too soon to show that no SYN followed", m, time.Duration(end-m.t))
+		}
+		in.aborted = m
+	}
+	if m := in.aborted; m != nil {
+		for _, f := range in.frames {
+			if f.src == in.server {
+				return fmt.Errorf("%v: it aborted the client's connect(), yet the server sent %v", m, f)
+			}
+		}
+	}
+	return nil
+}
+
+// icmpList is the flow's icmp key: every ICMP error attached to it, in
+// frame order.
+func (in *incarnation) icmpList() []*truthICMP {
+	var l []*truthICMP
+	for _, m := range in.icmps {
+		to := roleName[rs]
+		if m.clientSide {
+			to = roleName[rc]
+		}
+		l = append(l, &truthICMP{Frame: m.no, To: to, From: m.from.String(), Type: m.typ, Code: m.code})
+	}
+	return l
+}
+
+// icmpByServer tells whether the ICMP error that aborted the client's
+// SYN came from the server's own address.
+func (in *incarnation) icmpByServer() bool {
+	return in.aborted != nil && in.aborted.from == in.server.Addr()
+}
+
+// icmpRole is the close initiator of a SYN an ICMP error aborted: the
+// server when it came from the server's address, else none.
+func (in *incarnation) icmpRole() analyze.Role {
+	if in.icmpByServer() {
+		return analyze.Server
+	}
+	return analyze.NoRole
+}

@@ -1,0 +1,155 @@
+//go:build linux
+
+package main
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Lines tshark 4.0 printed for the two ICMP scenarios' captures (readICMP's
+// fields and options): ICMPv4 port unreachable from the server, ICMPv6
+// administratively prohibited from the router.
+const (
+	tsharkICMP4 = "2|1795962086.195619000|3|3|||198.51.100.80,198.51.100.10||198.51.100.10,198.51.100.80||47506|8080|4252823735|0x0002"
+	tsharkICMP6 = "2|1795962088.535865000|||1|1||2001:db8:1::1,2001:db8:1::10||2001:db8:1::10,2001:db8:2::80|54618|8080|268037791|0x0002"
+)
+
+func TestParseICMP(t *testing.T) {
+	for _, c := range []struct {
+		line, want string
+	}{
+		{tsharkICMP4, "frame 2 ICMP type 3 code 3 from 198.51.100.80 quoting 198.51.100.10:47506 > 198.51.100.80:8080 [S] seq 4252823735"},
+		{tsharkICMP6, "frame 2 ICMPv6 type 1 code 1 from 2001:db8:1::1 quoting [2001:db8:1::10]:54618 > [2001:db8:2::80]:8080 [S] seq 268037791"},
+	} {
+		m, err := parseICMP(c.line)
+		if err != nil {
+			t.Fatalf("%s: %v", c.line, err)
+		}
+		if got := m.String(); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.line, got, c.want)
+		}
+		if !icmpErrorType(m.v6, m.typ, m.code) {
+			t.Errorf("%v is not taken as an ICMP error", m)
+		}
+	}
+	if _, err := parseICMP(strings.Replace(tsharkICMP4, "4252823735", "", 1)); err == nil {
+		t.Error("a quote without a sequence number parsed")
+	}
+	if icmpErrorType(false, 3, 4) || icmpErrorType(true, 2, 0) || icmpErrorType(false, 0, 0) {
+		t.Error("fragmentation needed, packet too big or an echo reply taken as an ICMP error")
+	}
+}
+
+var (
+	tcli  = netip.MustParseAddrPort("198.51.100.10:40000")
+	tcli2 = netip.MustParseAddrPort("198.51.100.10:40002")
+	tsrv  = netip.MustParseAddrPort("198.51.100.80:8080")
+	trtr  = netip.MustParseAddr("198.51.100.1")
+)
+
+func syn(no int, at time.Duration, src netip.AddrPort, seq uint32) *frame {
+	return &frame{no: no, t: int64(at), src: src, dst: tsrv, flags: fSYN, seq: seq, win: 64240, ipid: 1, ttl: 64}
+}
+
+func unreach(no int, at time.Duration, from netip.Addr, quoted *frame) *icmpErr {
+	return &icmpErr{no: no, t: int64(at), from: from, typ: 3, code: 3, src: quoted.src, dst: quoted.dst,
+		seq: quoted.seq, flags: quoted.flags}
+}
+
+func TestICMPTruth(t *testing.T) {
+	sc := &scenario{name: "t", vantage: vantageClient, framing: frameEthernet}
+	states := func(fl *truthFlow) []string {
+		var s []string
+		for _, x := range fl.Sides.Client.States {
+			s = append(s, x.State)
+		}
+		return s
+	}
+	diags := func(fl *truthFlow) []string {
+		var s []string
+		for _, d := range fl.Diagnoses {
+			s = append(s, d.Code+"/"+d.Side)
+		}
+		return s
+	}
+
+	// The server's ICMP error ends the client's SYN_SENT; a second
+	// connection 1.5 s later shows the capture went on.
+	s1 := syn(1, 0, tcli, 1000)
+	tf, err := deriveTruth(sc, []*frame{s1, syn(3, 1500*time.Millisecond, tcli2, 5000)},
+		[]*icmpErr{unreach(2, time.Millisecond, tsrv.Addr(), s1)}, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := tf.Flows[0]
+	if fl.Close.Kind != "rejected" || fl.Close.Initiator != "server" || fl.Close.Reset != nil || fl.LastFrame != 2 ||
+		!slices.Equal(states(fl), []string{"SYN_SENT", "CLOSED"}) || fl.Sides.Client.States[1].Frame != 2 ||
+		fl.Sides.Server.States != nil || !slices.Equal(diags(fl), []string{"syn-rejected-icmp/server"}) ||
+		len(fl.ICMP) != 1 || *fl.ICMP[0] != (truthICMP{Frame: 2, To: "client", From: "198.51.100.80", Type: 3, Code: 3}) {
+		t.Errorf("aborted by the server: %+v %v %v %+v", fl.Close, states(fl), diags(fl), fl.ICMP)
+	}
+	if tf.Flows[1].ICMP != nil {
+		t.Errorf("the second connection has ICMP errors: %+v", tf.Flows[1].ICMP)
+	}
+
+	// From a router: no initiator, no side.
+	tf, err = deriveTruth(sc, []*frame{s1, syn(3, 1500*time.Millisecond, tcli2, 5000)},
+		[]*icmpErr{unreach(2, time.Millisecond, trtr, s1)}, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl = tf.Flows[0]; fl.Close.Initiator != "none" || !slices.Equal(diags(fl), []string{"syn-rejected-icmp/"}) {
+		t.Errorf("aborted by a router: %+v %v", fl.Close, diags(fl))
+	}
+
+	// The client sent its SYN again: the ICMP error changed nothing.
+	tf, err = deriveTruth(sc, []*frame{s1, syn(3, time.Second, tcli, 1000), syn(4, 5*time.Second, tcli2, 5000)},
+		[]*icmpErr{unreach(2, time.Millisecond, trtr, s1)}, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl = tf.Flows[0]; fl.Close.Kind != "open_at_end" || fl.Close.Initiator != "none" ||
+		!slices.Equal(states(fl), []string{"SYN_SENT"}) || !slices.Equal(diags(fl), []string{"syn-unanswered/client"}) ||
+		len(fl.ICMP) != 1 || fl.LastFrame != 3 {
+		t.Errorf("SYN sent again: %+v %v %v %+v", fl.Close, states(fl), diags(fl), fl.ICMP)
+	}
+
+	// The first error left the SYN to be sent again, the second ended it
+	// (what a path with no delay shows: the first arrived while connect()
+	// held the socket's lock).
+	s3 := syn(3, time.Second, tcli, 1000)
+	tf, err = deriveTruth(sc, []*frame{s1, s3, syn(5, 3*time.Second, tcli2, 5000)},
+		[]*icmpErr{unreach(2, time.Millisecond, tsrv.Addr(), s1), unreach(4, time.Second+time.Millisecond, tsrv.Addr(), s3)}, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl = tf.Flows[0]; fl.Close.Kind != "rejected" || !slices.Equal(states(fl), []string{"SYN_SENT", "CLOSED"}) ||
+		fl.Sides.Client.States[1].Frame != 4 || !slices.Equal(diags(fl), []string{"syn-rejected-icmp/server"}) ||
+		len(fl.ICMP) != 2 || fl.LastFrame != 4 {
+		t.Errorf("SYN sent again, then ended: %+v %v %v %+v", fl.Close, states(fl), diags(fl), fl.ICMP)
+	}
+
+	// Refused: the capture ends too soon; an error quoting anything but
+	// the client's SYN; an error quoting no connection.
+	ack := &frame{no: 3, t: int64(time.Second), src: tsrv, dst: tcli, flags: fSYN | fACK, seq: 7000, ack: 1001, ttl: 64}
+	for name, c := range map[string]struct {
+		frames []*frame
+		icmps  []*icmpErr
+	}{
+		"too soon":    {[]*frame{s1, syn(3, 500*time.Millisecond, tcli2, 5000)}, []*icmpErr{unreach(2, time.Millisecond, trtr, s1)}},
+		"server's":    {[]*frame{s1, ack}, []*icmpErr{unreach(4, 2*time.Second, trtr, ack)}},
+		"no such":     {[]*frame{s1}, []*icmpErr{unreach(2, time.Millisecond, trtr, syn(0, 0, tcli2, 9))}},
+		"other ISN":   {[]*frame{s1, syn(3, 2*time.Second, tcli2, 5000)}, []*icmpErr{unreach(2, time.Millisecond, trtr, syn(0, 0, tcli, 9))}},
+		"answered":    {[]*frame{s1, ack, syn(5, 3*time.Second, tcli2, 5000)}, []*icmpErr{unreach(4, 2*time.Second, trtr, s1)}},
+		"data after":  {[]*frame{s1, {no: 3, t: int64(2 * time.Second), src: tcli, dst: tsrv, flags: fACK, seq: 1001, ttl: 64}}, []*icmpErr{unreach(2, time.Millisecond, trtr, s1)}},
+		"next in 4-t": {[]*frame{s1, syn(3, 2*time.Second, tcli, 9000)}, []*icmpErr{unreach(2, time.Millisecond, trtr, s1)}},
+	} {
+		if _, err := deriveTruth(sc, c.frames, c.icmps, "k", nil); err == nil {
+			t.Errorf("%s: a truth derived", name)
+		}
+	}
+}
