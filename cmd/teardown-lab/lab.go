@@ -436,7 +436,10 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 				res, err = nil, cerr
 			}
 		}()
-		e.rule(sideRouter, []string{"FORWARD", "-j", "NFQUEUE", "--queue-num", strconv.Itoa(delayQueue)})
+		// In the mangle table, whose FORWARD chain comes before the
+		// filter table's: a forward rule sees each packet after its
+		// delay, and a REJECT there answers late as a far router would.
+		e.rule(sideRouter, []string{"FORWARD", "-t", "mangle", "-j", "NFQUEUE", "--queue-num", strconv.Itoa(delayQueue)})
 		if ferr := e.failed(); ferr != nil {
 			return nil, ferr
 		}

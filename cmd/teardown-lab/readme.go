@@ -42,8 +42,9 @@ change together; commit them together. ` + "`vlan`" + ` captures carry an 802.1Q
 ` + "`vxlan`" + ` ones were taken on the underlay of a Linux VXLAN (VNI 42, UDP 4789)
 joining the two ends, with the filter ` + "`udp port 4789`" + `. The router of
 ` + "`path-delay`" + ` holds every packet it forwards for 20 ms: its FORWARD chain
-queues them to NFQUEUE and the lab gives each its verdict late, because this
-kernel has no netem.
+(the mangle table's, which comes before any filter rule) queues them to
+NFQUEUE and the lab gives each its verdict late, because this kernel has no
+netem.
 Segments are dropped by iptables rules in the receiver's INPUT chain, so a
 capture at the receiver still shows a dropped segment arriving, except in
 ` + "`keepalive-reset`" + `, where the server's OUTPUT chain drops what it sends
