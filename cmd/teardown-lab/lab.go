@@ -132,6 +132,26 @@ func (e *env) rule(s side, rule []string) {
 	e.rules = append(e.rules, append([]string{e.topo.ns(s)}, rule...))
 }
 
+// unrule removes a rule that rule installed in the namespace of side s
+// before the run ends.
+func (e *env) unrule(s side, rule []string) {
+	if e.failed() != nil {
+		return
+	}
+	for i, r := range e.rules {
+		if r[0] != e.topo.ns(s) || !slices.Equal(r[1:], rule) {
+			continue
+		}
+		_, err := nsExec(e.ctx, r[0], append([]string{e.iptables(), "-w", "-D"}, rule...)...)
+		if err == nil {
+			e.rules = slices.Delete(e.rules, i, i+1)
+		}
+		e.fail(err)
+		return
+	}
+	e.fail(fmt.Errorf("no rule %v in the %s's namespace to remove", rule, s))
+}
+
 // undrop removes every rule drop installed.
 func (e *env) undrop() {
 	for _, r := range e.rules {

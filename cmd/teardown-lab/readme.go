@@ -51,7 +51,13 @@ capture at the receiver still shows a dropped segment arriving, except in
 before any capture point sees it. In the ` + "`rst-middlebox-*`" + ` scenarios a router
 joins the two ends and its FORWARD chain's REJECT target answers the client
 for the server; in the ` + "`no-answer-after-idle*`" + ` ones its DROP target
-discards what its conntrack finds INVALID.
+discards what its conntrack finds INVALID. The ` + "`syn-rejected-icmp*`" + ` captures
+hold ICMP errors too (the filter is ` + "`tcp`" + ` or an ICMP or ICMPv6 destination
+unreachable, time exceeded or parameter problem): a REJECT answers the
+client's SYN with one. Their router holds every packet 20 ms, as a longer
+path would: with no delay at all the error arrives while connect() still
+holds the socket's lock, the kernel keeps it as a soft error only, and the
+SYN goes out again a second later.
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

@@ -227,6 +227,29 @@ func (c *flowCheck) diags(codes ...string) *flowCheck {
 	return c
 }
 
+// icmp checks the flow's ICMP errors: each of want is "to from type/code"
+// ("client 198.51.100.80 3/3"), in frame order.
+func (c *flowCheck) icmp(want ...string) *flowCheck {
+	var got []string
+	for _, m := range c.fl.ICMP {
+		got = append(got, fmt.Sprintf("%s %s %d/%d", m.To, m.From, m.Type, m.Code))
+	}
+	if !slices.Equal(got, want) {
+		c.failf("ICMP errors %q, want %q", got, want)
+	}
+	return c
+}
+
+// diagSide checks the side named by the diagnosis code ("" for none).
+func (c *flowCheck) diagSide(code, side string) *flowCheck {
+	for _, d := range c.fl.Diagnoses {
+		if d.Code == code && d.Side != side {
+			c.failf("diagnosis %s names side %q, want %q", code, d.Side, side)
+		}
+	}
+	return c
+}
+
 // halfClose checks the half-close sender and how the active side closed.
 func (c *flowCheck) halfClose(sender, used string) *flowCheck {
 	h := c.fl.Close.HalfClose
@@ -357,6 +380,8 @@ func scenarios() []*scenario {
 		middleboxCloseWait(),
 		ipv6(middleboxReject(), frameEthernet, vantageClient, ""),
 		middleboxRefused(),
+		synRejectedICMP(),
+		synRejectedICMPRouterV6(),
 		dropAfterIdle("no-answer-after-idle", false),
 		dropAfterIdle("no-answer-after-idle-fin", true),
 		dataUnanswered(),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -132,6 +133,29 @@ func (e *env) connectFails(port int, want unix.Errno, what string) {
 		return fmt.Errorf("%s: %v, want %s", what, err, unix.ErrnoName(want))
 	})
 	s.close()
+}
+
+// connectRejected connects a new client socket to the server and expects
+// connect() to fail with want in less than limit: the SYN was answered by
+// an ICMP error, which ends a SYN_SENT socket at once. The socket stays
+// open (in CLOSE) for the caller to close.
+func (e *env) connectRejected(want unix.Errno, limit time.Duration) *sock {
+	s := e.newSock(sideClient)
+	// A connect() still in progress after 3 s returns EINPROGRESS.
+	tv := unix.NsecToTimeval((3 * time.Second).Nanoseconds())
+	s.do("SO_SNDTIMEO", func() error { return unix.SetsockoptTimeval(s.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv) })
+	s.do("connect", func() error {
+		start := time.Now()
+		err := unix.Connect(s.fd, sockaddr(netip.AddrPortFrom(e.topo.serverIP, serverPort)))
+		took := time.Since(start)
+		if !errors.Is(err, want) || took >= limit {
+			return fmt.Errorf("connect to a server whose SYN is answered by an ICMP error: %v after %v, want %s within %v",
+				err, took, unix.ErrnoName(want), limit)
+		}
+		fmt.Fprintf(os.Stderr, "teardown-lab: connect() failed with %s (%v) after %v\n", unix.ErrnoName(want), err, took)
+		return nil
+	})
+	return s
 }
 
 // connectTimedOut connects a new client socket to the server and expects
