@@ -24,6 +24,8 @@ const (
 	MaxHandshake = 8
 	// MaxZeroWindows is how many zero-window episodes per direction are kept.
 	MaxZeroWindows = 4
+	// MaxICMP is how many ICMP errors per connection are kept.
+	MaxICMP = 4
 	// MaxEvents bounds the event list of one connection.
 	MaxEvents = 2*(MaxSYNs+2*MaxFINs+MaxRSTs+2*MaxZeroWindows+4) + MaxHandshake
 )
@@ -81,6 +83,21 @@ type Event struct {
 	// 1): consecutive payload segments after the peer's FIN are kept as
 	// one event.
 	Count uint32
+}
+
+// ICMPEvent is an ICMP error that quoted a segment of a connection.
+type ICMPEvent struct {
+	Mark
+	ICMPError
+	// Dir is the sender of the quoted segment: the side the error was
+	// sent to.
+	Dir uint8
+	// TTL is the ICMP packet's TTL (hop limit).
+	TTL uint8
+	// Flags, Seq and Ack are the quoted segment's (Flags and Ack only
+	// when ICMPError.QuotedFlags, QuotedAck are set).
+	Flags    Flags
+	Seq, Ack uint32
 }
 
 // Quiet is a silence within a connection: Gap nanoseconds passed with no
@@ -321,6 +338,13 @@ type Conn struct {
 	// reads Memo.
 	Prior *Prior
 
+	// ICMP lists the first MaxICMP ICMP errors that quoted the
+	// connection's segments, in frame order; ICMPCount counts them all.
+	// They are not segments of the connection: no count, mark or
+	// silence above includes them.
+	ICMP      []ICMPEvent
+	ICMPCount int
+
 	// z holds the rest of a connection handed over asleep (see
 	// TableOptions.LateWake) until Wake decodes it; zs is the block it
 	// is in, given back to the table by Release.
@@ -362,12 +386,16 @@ func newConn() *Conn {
 func (c *Conn) reset() {
 	d0, d1 := c.Dir[0].Detail, c.Dir[1].Detail
 	ev := c.Events[:0]
+	ic := c.ICMP[:0]
 	*d0, *d1 = Detail{}, Detail{}
 	*c = Conn{}
 	c.Dir[0].Detail, c.Dir[1].Detail = d0, d1
 	c.Dir[0].WScale, c.Dir[1].WScale = -1, -1
 	if cap(ev) > 0 {
 		c.Events = ev
+	}
+	if cap(ic) > 0 {
+		c.ICMP = ic
 	}
 }
 

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"slices"
 )
@@ -192,11 +193,11 @@ func packBits(bs ...bool) uint64 {
 func bit(x uint64, i int) bool { return x&(1<<i) != 0 }
 
 // encodedBound bounds the length of the encoding of a connection with n
-// events: at most 10 bytes a number, 2 + 2 x 92 + 36 numbers, 20 an
-// event. maxEncoded bounds every connection's.
-func encodedBound(n int) int { return 10 * (222 + 20*n) }
+// events: at most 10 bytes a number, 2 + 2 x 92 + 37 numbers, 20 an
+// event, 7 an ICMP error. maxEncoded bounds every connection's.
+func encodedBound(n int) int { return 10 * (223 + 7*MaxICMP + 20*n) }
 
-const maxEncoded = 10 * (222 + 20*MaxEvents)
+const maxEncoded = 10 * (223 + 7*MaxICMP + 20*MaxEvents)
 
 // encodeConn appends c's encoding to b.
 func encodeConn(b []byte, c *Conn) []byte {
@@ -239,7 +240,24 @@ func encodeConn(b []byte, c *Conn) []byte {
 	w.u(uint64(c.Quiet.Gap))
 	w.mark(c.Tail.End)
 	w.u(uint64(c.Tail.Gap))
+	w.u(uint64(c.ICMPCount))
+	for i := range c.ICMP {
+		w.icmp(&c.ICMP[i])
+	}
 	return w.b[:w.n]
+}
+
+// icmp encodes an ICMP error after the rest: rare enough not to be
+// packed as the events are.
+func (w *zw) icmp(e *ICMPEvent) {
+	w.mark(e.Mark)
+	a := e.From.As16()
+	w.u(packBits(e.V6, e.QuotedAck, e.QuotedFlags, e.From.Is4()) | uint64(e.Dir)<<4 | uint64(e.Type)<<8 | uint64(e.Code)<<16 |
+		uint64(e.TTL)<<24 | uint64(e.Flags)<<32)
+	w.u(uint64(e.Seq))
+	w.u(uint64(e.Ack))
+	w.u(binary.BigEndian.Uint64(a[:8]))
+	w.u(binary.BigEndian.Uint64(a[8:]))
 }
 
 func (w *zw) half(d int, h *Half) {
@@ -424,6 +442,26 @@ func decodeRest(c *Conn, r *zr) {
 	c.Quiet.Gap = int64(r.u())
 	c.Tail.End = r.mark()
 	c.Tail.Gap = int64(r.u())
+	c.ICMPCount = int(r.u())
+	if n := min(c.ICMPCount, MaxICMP); n > 0 {
+		c.ICMP = slices.Grow(c.ICMP[:0], n)[:n]
+		for i := range c.ICMP {
+			r.icmp(&c.ICMP[i])
+		}
+	}
+}
+
+func (r *zr) icmp(e *ICMPEvent) {
+	e.Mark = r.mark()
+	f := r.u()
+	e.V6, e.QuotedAck, e.QuotedFlags = bit(f, 0), bit(f, 1), bit(f, 2)
+	e.Dir, e.Type, e.Code, e.TTL, e.Flags = uint8(f>>4&1), uint8(f>>8), uint8(f>>16), uint8(f>>24), Flags(f>>32)
+	e.Seq = r.u32()
+	e.Ack = r.u32()
+	var a [16]byte
+	binary.BigEndian.PutUint64(a[:8], r.u())
+	binary.BigEndian.PutUint64(a[8:], r.u())
+	e.From = addrOf(a, bit(f, 3))
 }
 
 func addrOf(a [16]byte, is4 bool) netip.Addr {

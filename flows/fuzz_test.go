@@ -1,8 +1,10 @@
 package flows_test
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/teardown/teardown/flows"
@@ -20,7 +22,9 @@ import (
 //	1    TCP flags
 //	2    sequence number: the sender's next, moved by (int8) × 1000; 0x80
 //	     repeats the sender's previous one (a retransmission)
-//	3    payload length ÷ 10
+//	3    payload length ÷ 10; 0xff makes the record an ICMP error
+//	     quoting a segment of the sender's (flags, sequence and
+//	     acknowledgement as above), from the other host
 //	4    acknowledgement: the receiver's next, moved by (int8) × 1000
 //	5    clock step in ms (int8: it may go back)
 //	6-7  window
@@ -64,6 +68,12 @@ func tableInput(data []byte) (flows.TableOptions, []flows.Segment) {
 			Window:     uint16(r[6]) | uint16(r[7])<<8,
 			WScale:     -1, TTL: 64 - r[7]&1, IPv6: !src.Addr().Is4(),
 		}
+		if r[3] == 0xff {
+			s.PayloadLen = 0
+			s.ICMP = &flows.ICMPError{Type: 3, Code: r[6] & 15, V6: s.IPv6, QuotedAck: true, QuotedFlags: true, From: dst.Addr()}
+			segs = append(segs, s)
+			continue
+		}
 		if r[2] == 0x80 {
 			s.Seq = last[src]
 		}
@@ -104,6 +114,19 @@ func FuzzTable(f *testing.F) {
 		storm = append(storm, 0x80, 0x11, 0x80, 0, 0, 3, 0, 1)
 	}
 	f.Add(storm)
+	// ICMP errors: one quoting a SYN, one quoting a segment of the
+	// closed connection lingering asleep, one quoting no connection.
+	f.Add([]byte{4, 60, 60, 0,
+		0x80, 0x02, 0, 0, 0, 1, 0xff, 0xff,
+		0x80, 0x02, 0x80, 0xff, 0, 1, 3, 0,
+		0x22, 0x12, 0, 0, 0, 1, 0xff, 0xff,
+		0x80, 0x10, 0, 0, 0, 1, 0xff, 0xff,
+		0x80, 0x11, 0, 0, 0, 1, 0xff, 0xff,
+		0x22, 0x11, 0, 0, 0, 1, 0xff, 0xff,
+		0x80, 0x10, 0, 0, 0, 1, 0xff, 0xff,
+		0x22, 0x11, 0x80, 0xff, 0, 100, 1, 0,
+		0x13, 0x02, 0, 0xff, 0, 1, 13, 0,
+	})
 	// Idle connections compacted at every sleep: a connection idle for
 	// 1.5 s (SleepIdle 1 s) while another sends, then closing; then both
 	// idle.
@@ -181,7 +204,7 @@ func checkTable(t *testing.T, opts flows.TableOptions, segs []flows.Segment) {
 	if opts.MaxFlows > 0 && st.PeakLive > opts.MaxFlows {
 		t.Errorf("PeakLive %d over MaxFlows %d", st.PeakLive, opts.MaxFlows)
 	}
-	var packets uint64
+	var packets, icmp uint64
 	evicted := 0
 	prevOf := map[int]bool{}
 	addr := map[int][2]netip.AddrPort{}
@@ -190,6 +213,11 @@ func checkTable(t *testing.T, opts flows.TableOptions, segs []flows.Segment) {
 	}
 	for _, c := range got {
 		packets += c.Dir[0].Packets + c.Dir[1].Packets
+		icmp += uint64(c.ICMPCount)
+		if n := len(c.ICMP); n > flows.MaxICMP || n != min(c.ICMPCount, flows.MaxICMP) ||
+			!slices.IsSortedFunc(c.ICMP, func(a, b flows.ICMPEvent) int { return cmp.Compare(a.Frame, b.Frame) }) {
+			t.Errorf("connection %d: %d ICMP errors counted, %d kept out of order or beyond MaxICMP", c.ID, c.ICMPCount, n)
+		}
 		if c.End == flows.EndEvicted {
 			evicted++
 		}
@@ -210,8 +238,8 @@ func checkTable(t *testing.T, opts flows.TableOptions, segs []flows.Segment) {
 			t.Errorf("connection %d was superseded by no connection", c.ID)
 		}
 	}
-	if packets != uint64(len(segs)) {
-		t.Errorf("connections hold %d packets of %d filed", packets, len(segs))
+	if packets+icmp+uint64(st.ICMPUnmatched) != uint64(len(segs)) {
+		t.Errorf("connections hold %d packets and %d ICMP errors, %d unmatched, of %d filed", packets, icmp, st.ICMPUnmatched, len(segs))
 	}
 	if evicted != st.Evicted {
 		t.Errorf("%d connections evicted, Stats says %d", evicted, st.Evicted)

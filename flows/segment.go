@@ -85,10 +85,33 @@ type Segment struct {
 	// TTL is the IPv4 TTL or the IPv6 hop limit.
 	TTL uint8
 
+	// ICMP is set when this is not a TCP segment but an ICMP error that
+	// quotes one (see [ICMPError]): Src, Dst, Seq, Ack and Flags are then
+	// the quoted segment's, PayloadLen is 0, and IPID, DF and TTL are the
+	// ICMP packet's own.
+	ICMP *ICMPError
+
 	// k is the segment's 4-tuple key, its hash and which endpoint sent
 	// it, once k.h is set (by a Prefetcher, on its reading goroutine);
 	// the Table computes them otherwise.
 	k keyed
+}
+
+// ICMPError is an ICMP error message that quotes a TCP segment: a
+// destination unreachable (but for IPv4's "fragmentation needed", which
+// is path MTU discovery's, as is ICMPv6's "packet too big"), a time
+// exceeded or a parameter problem.
+type ICMPError struct {
+	// Type and Code are the message's, ICMPv6 numbers when V6 is set.
+	Type, Code uint8
+	V6         bool
+	// QuotedAck is set when the quote reaches the acknowledgement
+	// number, QuotedFlags when it reaches the flags (RFC 792 asks for
+	// the first 8 bytes only; Linux quotes up to 576 bytes in all).
+	QuotedAck, QuotedFlags bool
+	// From is the message's source: the quoted segment's destination, or
+	// a router or firewall on the way to it.
+	From netip.Addr
 }
 
 // End returns the sequence number just past this segment: seq + payload

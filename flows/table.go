@@ -85,6 +85,9 @@ type TableStats struct {
 	// Compactions counts the times idle connections' encodings were
 	// moved into fewer blocks.
 	Compactions int
+	// ICMPUnmatched counts ICMP errors quoting a segment of no connection
+	// in the table.
+	ICMPUnmatched int
 }
 
 // Table groups segments into connections by 4-tuple and incarnation and
@@ -318,6 +321,10 @@ func (t *Table) Add(s *Segment) error {
 		kd.set(s)
 	}
 	k, srcIsA, h := &kd.k, kd.srcIsA, kd.h
+	if s.ICMP != nil {
+		t.addICMP(s, k, srcIsA, h)
+		return t.err
+	}
 	var c *Conn
 	woke := false
 	if i := t.m.find(k, h); i >= 0 {
@@ -349,6 +356,36 @@ func (t *Table) Add(s *Segment) error {
 		t.sort(c)
 	}
 	return nil
+}
+
+// addICMP files an ICMP error quoting a segment of the connection keyed
+// k (hash h), whose sender was the key's lower endpoint if srcIsA. It
+// starts no connection: an error about one the table does not hold is
+// counted in TableStats.ICMPUnmatched.
+func (t *Table) addICMP(s *Segment, k *tupleKey, srcIsA bool, h uint64) {
+	var c *Conn
+	if i := t.m.find(k, h); i >= 0 {
+		e := &t.m.e[i]
+		if c = e.conn(); c == nil && e.tomb() != nil {
+			c = t.wake(i)
+			defer t.sort(c)
+		}
+	}
+	if c == nil {
+		t.stats.ICMPUnmatched++
+		return
+	}
+	dir := FromServer
+	if srcIsA == c.st.clientIsA {
+		dir = FromClient
+	}
+	c.ICMPCount++
+	if len(c.ICMP) < MaxICMP {
+		c.ICMP = append(c.ICMP, ICMPEvent{
+			Mark: markOf(s), ICMPError: *s.ICMP, Dir: uint8(dir), TTL: s.TTL,
+			Flags: s.Flags, Seq: s.Seq, Ack: s.Ack,
+		})
+	}
 }
 
 // Flush finishes every connection still in the table, in ID order, as

@@ -399,3 +399,53 @@ func BenchmarkKey(b *testing.B) {
 		b.Fatal("no key hashed")
 	}
 }
+
+// TestICMPErrors: an ICMP error joins the connection of the segment it
+// quotes, the lingering one too (woken from its sleep), without counting
+// as one of its segments; one quoting no connection the table holds
+// starts none.
+func TestICMPErrors(t *testing.T) {
+	var done []*Conn
+	tb := collect(TableOptions{}, &done)
+	icmp := func(frame int, at float64, q *Segment, from string) *Segment {
+		s := tcp(frame, at, q.Src.String(), q.Dst.String(), q.Flags, q.Seq, q.Ack, 0)
+		s.ICMP = &ICMPError{Type: 3, Code: 1, QuotedAck: true, QuotedFlags: true, From: netip.MustParseAddr(from)}
+		return s
+	}
+	f := closeConn(t, tb, 1, 0, cl, 100, 5000)
+	// The server's FIN (frame 5), quoted 2 s later by a router: the
+	// connection sleeps, complete, by then.
+	fin := tcp(5, .004, sv, cl, FIN|ACK, 5001, 102, 0)
+	if s := tb.Stats(); s.Sleeping != 1 {
+		t.Fatalf("%d connections asleep before the error, want the closed one", s.Sleeping)
+	}
+	for _, s := range []*Segment{
+		icmp(f, 2, fin, "10.0.0.254"),
+		icmp(f+1, 2.5, tcp(0, 0, "10.0.0.9:1", sv, SYN, 1, 0, 0), "10.0.0.2"),
+	} {
+		if err := tb.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != 1 {
+		t.Fatalf("%d connections, want 1", len(done))
+	}
+	c := done[0]
+	c.Wake()
+	if c.ICMPCount != 1 || len(c.ICMP) != 1 {
+		t.Fatalf("ICMP %d %+v, want the router's error", c.ICMPCount, c.ICMP)
+	}
+	e := c.ICMP[0]
+	if e.Frame != uint64(f) || e.Dir != FromServer || e.Seq != 5001 || e.Flags != FIN|ACK || e.From != netip.MustParseAddr("10.0.0.254") {
+		t.Errorf("ICMP error %+v, want frame %d quoting the server's FIN", e, f)
+	}
+	if c.Last.Frame != 6 || c.Dir[FromServer].Packets != 2 || c.Quiet.Gap >= 1e9 {
+		t.Errorf("the error counted as a segment: last %d, server packets %d, quiet %d", c.Last.Frame, c.Dir[FromServer].Packets, c.Quiet.Gap)
+	}
+	if s := tb.Stats(); s.ICMPUnmatched != 1 || s.Flows != 1 {
+		t.Errorf("stats %+v: want one unmatched error and one flow", s)
+	}
+}

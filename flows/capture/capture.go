@@ -51,12 +51,15 @@ type Info struct {
 	Tunnelled uint64
 
 	// Packets counts every record read; it is the last frame number.
-	// Packets = TCPPackets + NonTCP + Malformed + Fragments.
+	// Packets = TCPPackets + ICMPErrors + NonTCP + Malformed + Fragments.
 	Packets uint64
-	// TCPPackets counts the segments Next delivered.
+	// TCPPackets counts the TCP segments Next delivered.
 	TCPPackets uint64
-	// NonTCP counts records that are not TCP (ARP, UDP, ICMP, and TCP
-	// headers quoted inside ICMP errors among them).
+	// ICMPErrors counts the ICMP errors quoting a TCP segment that Next
+	// delivered (Segment.ICMP set).
+	ICMPErrors uint64
+	// NonTCP counts records that are not TCP (ARP, UDP, other ICMP, and
+	// ICMP errors that quote too little of a TCP header among them).
 	NonTCP uint64
 	// Malformed counts records whose headers claim more bytes than the
 	// packet has, that snaplen cut before the end of the TCP header (one
@@ -296,6 +299,14 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 			seg.Time = h.ts
 			r.info.TCPPackets++
 			f.segmentFlags(seg.Flags)
+			if tun != 0 {
+				r.tunnelled(tun)
+			}
+			return nil
+		case resICMP:
+			seg.Frame = frame
+			seg.Time = h.ts
+			r.info.ICMPErrors++
 			if tun != 0 {
 				r.tunnelled(tun)
 			}

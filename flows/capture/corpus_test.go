@@ -3,6 +3,7 @@ package capture
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,8 +117,9 @@ func TestCorpusCounts(t *testing.T) {
 	checkCounted(t, testenv.Corpus(t), corpusCounts, []string{"*/*.pcap", "*/*.pcapng"})
 }
 
-// TestLabCaptures reads every lab capture: they hold TCP only (but for
-// the ARP that travels in the VXLAN of one), and read without a warning,
+// TestLabCaptures reads every lab capture: they hold TCP only, and ICMP
+// errors about it (but for the ARP that travels in the VXLAN of one), and
+// read without a warning,
 // though one of them (captured with tcpdump -i any) has records a few
 // microseconds out of order. (TestMatchesTshark compares them with
 // tshark.)
@@ -131,7 +133,7 @@ func TestLabCaptures(t *testing.T) {
 	for _, p := range paths {
 		t.Run(filepath.Base(p), func(t *testing.T) {
 			_, info := readAll(t, []string{p}, Options{})
-			if info.Packets == 0 || info.TCPPackets+nonTCP[filepath.Base(p)] != info.Packets || info.Truncated || len(info.Warnings) > 0 {
+			if info.Packets == 0 || info.TCPPackets+info.ICMPErrors+nonTCP[filepath.Base(p)] != info.Packets || info.Truncated || len(info.Warnings) > 0 {
 				t.Errorf("%d frames, %d TCP; Truncated %v; warnings %q", info.Packets, info.TCPPackets, info.Truncated, info.Warnings)
 			}
 			outOfOrder += info.OutOfOrder
@@ -274,8 +276,23 @@ func TestMatchesTshark(t *testing.T) {
 	if info.Packets != first[len(paths)]-1 {
 		t.Fatalf("read %d frames from the concatenation, %d from the inputs", info.Packets, first[len(paths)]-1)
 	}
+	icmpRows := tsharkICMP(t, tshark, all)
+	ourICMP, tsharkICMPs := map[string]uint64{}, map[string]uint64{}
+	for n := range icmpRows {
+		file, _ := where(n)
+		tsharkICMPs[file]++
+	}
 	for _, s := range segs {
 		file, frame := where(s.Frame)
+		if s.ICMP != nil {
+			ourICMP[file]++
+			e := s.ICMP
+			got := fmt.Sprintf("%d %d %d %d 0x%04x", s.Src.Port(), s.Dst.Port(), e.Type, e.Code, uint8(s.Flags))
+			if want := icmpRows[s.Frame]; got != want {
+				t.Errorf("%s: frame %d: ICMP error quoting\n got %s\nwant %s (ports, type, code, flags)", file, frame, got, want)
+			}
+			continue
+		}
 		ourTCP[file]++
 		row, ok := rows[s.Frame]
 		if !ok {
@@ -287,18 +304,53 @@ func TestMatchesTshark(t *testing.T) {
 		}
 	}
 	for _, p := range paths {
-		rel, _ := filepath.Rel(filepath.Join(filepath.Dir(testenv.Root(t)), "shared", "corpus"), p)
-		if want := tsharkTCP[p] - notOurTCP[rel].frames; ourTCP[p] != want {
-			t.Errorf("%s: %d TCP segments, tshark %d (%d expected)", p, ourTCP[p], tsharkTCP[p], want)
+		if ourTCP[p] != tsharkTCP[p] || ourICMP[p] != tsharkICMPs[p] {
+			t.Errorf("%s: %d TCP segments and %d ICMP errors quoting one, tshark %d and %d", p, ourTCP[p], ourICMP[p], tsharkTCP[p], tsharkICMPs[p])
 		}
 	}
+}
+
+// tsharkICMP runs tshark on file and returns, by frame, the ICMP errors
+// that quote a TCP header and that teardown reads (not those of path MTU
+// discovery): the quoted ports, the type and code, the quoted flags.
+func tsharkICMP(t *testing.T, tshark, file string) map[uint64]string {
+	t.Helper()
+	args := []string{"-r", file, "-Y", "(icmp || icmpv6) && tcp", "-T", "fields", "-E", "separator=|", "-E", "occurrence=l"}
+	for _, f := range []string{"frame.number", "tcp.srcport", "tcp.dstport", "icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code", "tcp.flags"} {
+		args = append(args, "-e", f)
+	}
+	out, err := exec.Command(tshark, args...).Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	rows := map[uint64]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		c := strings.Split(line, "|")
+		if len(c) != 8 {
+			continue
+		}
+		n, _ := strconv.ParseUint(c[0], 10, 64)
+		typ, code, v6 := c[3], c[4], false
+		if typ == "" {
+			typ, code, v6 = c[5], c[6], true
+		}
+		switch {
+		case !v6 && (typ == "3" && code != "4" || typ == "11" || typ == "12"), v6 && (typ == "1" || typ == "3" || typ == "4"):
+			flags := c[7]
+			if flags == "" {
+				flags = "0x0000"
+			}
+			rows[n] = fmt.Sprintf("%s %s %s %s %s", c[1], c[2], typ, code, flags)
+		}
+	}
+	return rows
 }
 
 // tsharkRows runs tshark on file and returns its output: a row of
 // tsharkFields, separated by '|', for each frame with TCP in it.
 func tsharkRows(t *testing.T, tshark, file string) []byte {
 	t.Helper()
-	args := []string{"-r", file, "-Y", "tcp", "-T", "fields", "-E", "separator=|", "-E", "occurrence=l"}
+	args := []string{"-r", file, "-Y", "tcp && !icmp && !icmpv6", "-T", "fields", "-E", "separator=|", "-E", "occurrence=l"}
 	for _, f := range tsharkFields {
 		args = append(args, "-e", f)
 	}

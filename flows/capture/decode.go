@@ -17,6 +17,7 @@ const (
 	resMalformed               // a header is shorter than it claims
 	resFragment                // an IP fragment of TCP (skipped, not reassembled)
 	resCut                     // a TCP segment whose captured bytes end inside its TCP header (snaplen too small)
+	resICMP                    // an ICMP error quoting a TCP segment, decoded (Segment.ICMP)
 )
 
 // maxNest bounds how many tunnels (IP in IP, GRE, VXLAN, Geneve, MPLS
@@ -39,11 +40,13 @@ const (
 	etERSPAN3 = 0x22eb
 	etPPP     = 0x880b // PPP in enhanced GRE (PPTP)
 
-	protoIPIP = 4
-	protoTCP  = 6
-	protoUDP  = 17
-	protoIPv6 = 41
-	protoGRE  = 47
+	protoICMP  = 1
+	protoIPIP  = 4
+	protoTCP   = 6
+	protoUDP   = 17
+	protoIPv6  = 41
+	protoGRE   = 47
+	protoICMP6 = 58
 
 	portVXLAN  = 4789
 	portGeneve = 6081
@@ -324,7 +327,7 @@ func (d *decoder) ipv4(b []byte, wire int) result {
 		return resMalformed
 	}
 	proto := b[9]
-	if !carriesTCP(proto) && !tunnels(proto) {
+	if !carriesTCP(proto) && !tunnels(proto) && proto != protoICMP {
 		return resNonTCP
 	}
 	hl := int(b[0]&0x0f) * 4
@@ -353,7 +356,7 @@ func (d *decoder) ipv4(b []byte, wire int) result {
 	if total < len(b) {
 		b = b[:total] // drop link-layer padding
 	}
-	if proto != protoTCP {
+	if proto != protoTCP && proto != protoICMP {
 		return d.tunnel(proto, b[hl:], total-hl)
 	}
 	s := d.s
@@ -361,6 +364,9 @@ func (d *decoder) ipv4(b []byte, wire int) result {
 	s.IPID = be16(b[4:])
 	s.DF = frag&0x4000 != 0
 	s.TTL = b[8]
+	if proto == protoICMP {
+		return d.icmp4(b[hl:], netip.AddrFrom4([4]byte(b[12:16])))
+	}
 	return d.tcp(b[hl:], total-hl, netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20])))
 }
 
@@ -565,6 +571,10 @@ func (d *decoder) ipv6(b []byte, wire int) result {
 			d.s.IPv6 = true
 			d.s.TTL = hop
 			return d.tcp(p, rem, src, dst)
+		case protoICMP6:
+			d.s.IPv6 = true
+			d.s.TTL = hop
+			return d.icmp6(p, src)
 		case 0, 43, 60, 51: // hop-by-hop, routing, destination options, authentication
 			if len(p) < 2 {
 				return resMalformed
@@ -597,6 +607,96 @@ func (d *decoder) ipv6(b []byte, wire int) result {
 			return resNonTCP
 		}
 	}
+}
+
+// icmp4 decodes an ICMPv4 message from src. An error that quotes a TCP
+// segment (destination unreachable but for "fragmentation needed", time
+// exceeded, parameter problem) is resICMP; any other message, or one
+// quoting less than the TCP ports and sequence number, is not TCP.
+func (d *decoder) icmp4(b []byte, src netip.Addr) result {
+	if len(b) < 8 {
+		return resNonTCP
+	}
+	switch typ, code := b[0], b[1]; {
+	case typ == 3 && code != 4, typ == 11, typ == 12:
+	default:
+		return resNonTCP
+	}
+	q := b[8:]
+	if len(q) < 20 || q[0]>>4 != 4 || q[9] != protoTCP {
+		return resNonTCP
+	}
+	hl := int(q[0]&0x0f) * 4
+	if hl < 20 || len(q) < hl+8 || be16(q[6:])&0x1fff != 0 {
+		return resNonTCP // too short, or a fragment with no TCP header
+	}
+	return d.quoted(q[hl:], netip.AddrFrom4([4]byte(q[12:16])), netip.AddrFrom4([4]byte(q[16:20])),
+		&flows.ICMPError{Type: b[0], Code: b[1], From: src})
+}
+
+// icmp6 decodes an ICMPv6 message from src as icmp4 does: destination
+// unreachable, time exceeded and parameter problem quoting TCP are
+// resICMP.
+func (d *decoder) icmp6(b []byte, src netip.Addr) result {
+	if len(b) < 8 {
+		return resNonTCP
+	}
+	switch b[0] {
+	case 1, 3, 4:
+	default:
+		return resNonTCP
+	}
+	q := b[8:]
+	if len(q) < 40 || q[0]>>4 != 6 {
+		return resNonTCP
+	}
+	next, p := q[6], q[40:]
+	for next != protoTCP {
+		switch next {
+		case 0, 43, 60, 51, 44:
+			if len(p) < 8 {
+				return resNonTCP
+			}
+			n := (int(p[1]) + 1) * 8
+			switch next {
+			case 51:
+				n = (int(p[1]) + 2) * 4
+			case 44:
+				if be16(p[2:])&0xfff8 != 0 {
+					return resNonTCP // a later fragment: no TCP header in it
+				}
+				n = 8
+			}
+			if n > len(p) {
+				return resNonTCP
+			}
+			next, p = p[0], p[n:]
+		default:
+			return resNonTCP
+		}
+	}
+	if len(p) < 8 {
+		return resNonTCP
+	}
+	return d.quoted(p, netip.AddrFrom16([16]byte(q[8:24])), netip.AddrFrom16([16]byte(q[24:40])),
+		&flows.ICMPError{Type: b[0], Code: b[1], V6: true, From: src})
+}
+
+// quoted fills the segment from the quoted TCP header t (at least its
+// first 8 bytes: ports and sequence number) of an ICMP error e.
+func (d *decoder) quoted(t []byte, src, dst netip.Addr, e *flows.ICMPError) result {
+	s := d.s
+	s.Src = netip.AddrPortFrom(src, be16(t))
+	s.Dst = netip.AddrPortFrom(dst, be16(t[2:]))
+	s.Seq = be32(t[4:])
+	if len(t) >= 12 {
+		s.Ack, e.QuotedAck = be32(t[8:]), true
+	}
+	if len(t) >= 14 {
+		s.Flags, e.QuotedFlags = flows.Flags(t[13]), true
+	}
+	s.ICMP = e
+	return resICMP
 }
 
 // tcp decodes a TCP header. b holds the captured bytes of the segment and

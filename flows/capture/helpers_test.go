@@ -47,7 +47,7 @@ type tcpSpec struct {
 // segOpts lets cmp compare segments (netip values have unexported fields),
 // and an empty list with none.
 // segOpts compares segments, not the key a Prefetcher caches in them.
-var segOpts = cmp.Options{cmpopts.EquateComparable(netip.AddrPort{}), cmpopts.EquateEmpty(), cmpopts.IgnoreUnexported(flows.Segment{})}
+var segOpts = cmp.Options{cmpopts.EquateComparable(netip.AddrPort{}, netip.Addr{}), cmpopts.EquateEmpty(), cmpopts.IgnoreUnexported(flows.Segment{})}
 
 var (
 	cli4 = netip.MustParseAddrPort("198.51.100.1:39602")
@@ -474,9 +474,9 @@ func drain(r *Reader) ([]flows.Segment, error) {
 // checkCounts asserts that every record read is counted exactly once.
 func checkCounts(tb testing.TB, i Info) {
 	tb.Helper()
-	if sum := i.TCPPackets + i.NonTCP + i.Malformed + i.Fragments; sum != i.Packets {
-		tb.Errorf("counts: %d TCP + %d non-TCP + %d malformed + %d fragments = %d, want Packets %d",
-			i.TCPPackets, i.NonTCP, i.Malformed, i.Fragments, sum, i.Packets)
+	if sum := i.TCPPackets + i.ICMPErrors + i.NonTCP + i.Malformed + i.Fragments; sum != i.Packets {
+		tb.Errorf("counts: %d TCP + %d ICMP errors + %d non-TCP + %d malformed + %d fragments = %d, want Packets %d",
+			i.TCPPackets, i.ICMPErrors, i.NonTCP, i.Malformed, i.Fragments, sum, i.Packets)
 	}
 }
 
