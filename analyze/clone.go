@@ -35,6 +35,7 @@ func (f *Flow) Clone() *Flow {
 		w.Bounds = cloneBounds(w.Bounds)
 		g.Wire = &w
 	}
+	g.ICMP = slices.Clone(f.ICMP)
 	g.Events = slices.Clone(f.Events)
 	return &g
 }

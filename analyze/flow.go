@@ -34,6 +34,9 @@ type story struct {
 	// synSentRSTs are RSTs a client in SYN_SENT sent to a bad ACK (a
 	// TIME_WAIT answering the SYN with the old connection's ACK).
 	synSentRSTs []*flows.Event
+	// icmp is the ICMP error that aborted the client's connect(), if one
+	// did (icmpAbort).
+	icmp *flows.ICMPEvent
 	// end is when observation of the flow stopped (the next incarnation's
 	// SYN, the end of the capture, eviction, or the linger deadline).
 	end int64
@@ -158,6 +161,15 @@ func (b *builder) build(c *flows.Conn) *Flow {
 	f.Close = s.closeOf()
 	f.Reuse = s.reuse()
 	f.Events = s.events(m.events[:0])
+	if n := len(c.ICMP); n > 0 {
+		f.ICMP = s.icmpList()
+		f.Events = s.icmpEvents(f.Events)
+		// The flow's frames include the errors that quoted its
+		// segments, as a Wireshark filter on its ports shows them.
+		if e := c.ICMP[n-1]; e.Frame > f.LastFrame {
+			f.LastFrame, f.End = e.Frame, Time(e.Time)
+		}
+	}
 	f.Diagnoses = diagnose(&b.rc, f, s, &m.wire)
 	c.Prior.Memo = s.memo()
 	return f
@@ -527,6 +539,13 @@ func (s *story) classify() {
 	// A client's RSTs from SYN_SENT (s.synSentRSTs) answer a TIME_WAIT's
 	// old ACK and end nothing: the kernel re-arms the SYN timer and the
 	// attempt goes on (KERNEL.md rows 15, 16). What follows decides.
+	if s.icmp != nil {
+		s.kind, s.initiator = Rejected, -1
+		if fromPeer(s.conn, s.icmp) {
+			s.initiator = flows.FromServer
+		}
+		return
+	}
 	if ev := s.refusal(); ev != nil {
 		s.kind, s.initiator = Rejected, flows.FromServer
 		if s.rst == nil || s.rst.ev != ev {

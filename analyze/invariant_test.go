@@ -31,7 +31,8 @@ import (
 // The per-side state machine, once, from DESIGN.md and KERNEL.md: the
 // states a side may be first seen in (a capture may start at any point of a
 // connection's life), and the moves out of each state. A RST (sent or
-// received) moves any state to CLOSED; that edge is not listed. The
+// received) moves any state to CLOSED; that edge is not listed. An ICMP
+// error moves SYN_SENT to CLOSED, and no other state. The
 // three-way close passes FIN_WAIT2 (for zero time): FIN_WAIT1 never moves
 // straight to TIME_WAIT.
 var (
@@ -43,7 +44,7 @@ var (
 		analyze.CloseWait,   // the peer's FIN is the first the capture proves of this side
 	}
 	moves = map[analyze.State][]analyze.State{
-		analyze.SynSent:     {analyze.Established},
+		analyze.SynSent:     {analyze.Established, analyze.Closed},                      // an ICMP error aborts connect() (tcp_v4_err: tcp_done)
 		analyze.SynRecv:     {analyze.Established, analyze.FinWait1, analyze.CloseWait}, // tcp_fin() takes SYN_RECV to CLOSE_WAIT too
 		analyze.Established: {analyze.FinWait1, analyze.CloseWait},
 		analyze.FinWait1:    {analyze.FinWait2, analyze.Closing},
@@ -116,6 +117,7 @@ func TestLegalPath(t *testing.T) {
 		{"ESTABLISHED FIN_WAIT1 CLOSING TIME_WAIT", true},
 		{"ESTABLISHED FIN_WAIT1 FIN_WAIT2 TIME_WAIT CLOSED/rst", true},
 		{"SYN_SENT CLOSED/rst", true},
+		{"SYN_SENT CLOSED", true}, // an ICMP error rejected the SYN
 		{"CLOSE_WAIT CLOSED/rst", true},
 		{"ESTABLISHED FIN_WAIT1 TIME_WAIT", false}, // the three-way close passes FIN_WAIT2
 		{"ESTABLISHED CLOSED", false},              // only a RST closes from ESTABLISHED
@@ -235,9 +237,17 @@ func flowViolations(f *analyze.Flow, bad func(string, ...any)) {
 	if !slices.Contains(kinds, f.Close.Kind) || !slices.Contains(initiators, f.Close.Initiator) {
 		bad("close %q by %q", f.Close.Kind, f.Close.Initiator)
 	}
-	hasReset := f.Close.Kind == analyze.ResetKind || f.Close.Kind == analyze.Rejected
-	if (f.Close.Reset != nil) != hasReset {
+	// A reset ends a flow that closed by one or was rejected by one; a
+	// SYN is rejected by a RST, or by an ICMP error the flow lists.
+	switch k := f.Close.Kind; {
+	case f.Close.Reset != nil && k != analyze.ResetKind && k != analyze.Rejected,
+		f.Close.Reset == nil && (k == analyze.ResetKind || k == analyze.Rejected && len(f.ICMP) == 0):
 		bad("close kind %s with reset %+v", f.Close.Kind, f.Close.Reset)
+	}
+	for _, e := range f.ICMP {
+		if e.Frame < f.FirstFrame || e.Frame > f.LastFrame || e.To != analyze.Client && e.To != analyze.Server {
+			bad("ICMP error %+v outside %d..%d", e, f.FirstFrame, f.LastFrame)
+		}
 	}
 	if r := f.Close.Reset; r != nil && (r.Frame < f.FirstFrame || r.Frame > f.LastFrame) {
 		bad("reset at frame %d outside %d..%d", r.Frame, f.FirstFrame, f.LastFrame)

@@ -118,6 +118,9 @@ func (s *story) replay() {
 			}
 		}
 	}
+	if s.icmp = s.icmpAbort(); s.icmp != nil {
+		run[flows.FromClient].enter(Closed, s.icmp.Mark, "", false)
+	}
 }
 
 // applyRST closes the sender and, when the receiver accepted it, the

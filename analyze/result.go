@@ -60,10 +60,13 @@ type Capture struct {
 	Tunnelled  uint64   `json:"-"`
 	Packets    uint64   `json:"packets"`
 	TCPPackets uint64   `json:"tcp_packets"`
-	Skipped    Skipped  `json:"skipped"`
-	Truncated  bool     `json:"truncated"`
-	First      Time     `json:"first"`
-	Last       Time     `json:"last"`
+	// ICMPErrors counts the ICMP errors that quoted a TCP segment (each
+	// is listed in its connection's Flow.ICMP).
+	ICMPErrors uint64  `json:"icmp_errors,omitempty"`
+	Skipped    Skipped `json:"skipped"`
+	Truncated  bool    `json:"truncated"`
+	First      Time    `json:"first"`
+	Last       Time    `json:"last"`
 	// Stopped is when the capture stopped, where the input records it
 	// (pcapng interface statistics) and that was after Last: the states
 	// left open at Last run to it.
@@ -149,6 +152,9 @@ type Flow struct {
 	// Evicted is set when --max-flows pushed the flow out of the table
 	// before its story was complete.
 	Evicted bool `json:"evicted,omitempty"`
+	// ICMP lists the ICMP errors that quoted the flow's segments (the
+	// first flows.MaxICMP).
+	ICMP []ICMP `json:"icmp,omitempty"`
 	// Wire carries what the capture-wide rules read from the segments
 	// when the flow is added to the summary, which then drops it: it is
 	// nil in every flow Run returns or emits, and never output.

@@ -36,6 +36,7 @@ var flowRules = []struct {
 	{CodeListenOverflow, listenOverflow},
 	{CodeAcceptQueueFull, acceptQueueFull},
 	{CodeConnectionRefused, connectionRefused},
+	{CodeSynRejectedICMP, synRejectedICMP},
 	{CodeSynUnanswered, synUnanswered},
 	{CodeSynAckUnanswered, synAckUnanswered},
 	{CodeRstMiddlebox, rstMiddlebox},

@@ -17,8 +17,8 @@ import (
 func synUnanswered(c *ruleCtx) {
 	conn := c.conn()
 	cl, sv := &conn.Dir[flows.FromClient], &conn.Dir[flows.FromServer]
-	if cl.SYNCount < 2 || sv.Packets > 0 || conn.HandshakeDone {
-		return
+	if cl.SYNCount < 2 || sv.Packets > 0 || conn.HandshakeDone || c.s.icmp != nil {
+		return // an ICMP error that ended it is synRejectedICMP's
 	}
 	var syns []flows.Mark
 	for i := range conn.Events {

@@ -92,6 +92,9 @@ const (
 	CodeAcceptQueueFull = "accept-queue-full"
 	// SYN answered by RST (nothing listening). No sysctl.
 	CodeConnectionRefused = "connection-refused"
+	// SYN answered by an ICMP error (a firewall's REJECT, no route): the
+	// connect() failed at once. No sysctl.
+	CodeSynRejectedICMP = "syn-rejected-icmp"
 	// SYN retransmitted, never answered: connect() times out after
 	// net.ipv4.tcp_syn_retries.
 	CodeSynUnanswered = "syn-unanswered"

@@ -152,7 +152,7 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 	if len(c.LinkTypes) > 0 {
 		p.Facts = append(p.Facts, strings.Join(c.LinkTypes, ", "))
 	}
-	p.Facts = append(p.Facts, fmt.Sprintf("%s packets, %s TCP", thousands(c.Packets), thousands(c.TCPPackets)))
+	p.Facts = append(p.Facts, packetsFact(c))
 	if f := tunnelFact(c); f != "" {
 		p.Facts = append(p.Facts, f)
 	}

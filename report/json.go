@@ -646,6 +646,31 @@ func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
 	if f.Evicted {
 		b = append(b, `,"evicted":true`...)
 	}
+	if len(f.ICMP) > 0 {
+		b = append(b, `,"icmp":[`...)
+		for i := range f.ICMP {
+			e := &f.ICMP[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"frame":`...)
+			b = appendUint(b, e.Frame)
+			b = append(b, `,"at":`...)
+			b = tw.append(b, e.At)
+			b = append(b, `,"to":`...)
+			b = appendString(b, string(e.To))
+			b = append(b, `,"from":`...)
+			b = appendString(b, e.From)
+			b = append(b, `,"type":`...)
+			b = appendUint(b, uint64(e.Type))
+			b = append(b, `,"code":`...)
+			b = appendUint(b, uint64(e.Code))
+			b = append(b, `,"name":`...)
+			b = appendString(b, e.Name)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
 	if len(f.Events) > 0 {
 		b = append(b, `,"events":[`...)
 		for i := range f.Events {

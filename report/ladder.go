@@ -157,6 +157,9 @@ func placeState(rows []ladderRow, last int, e analyze.StateEntry) (idx int, inse
 // flagWords spells tcpdump-style flags ("F.", "S.", "R", "FP.") the way a
 // ladder labels them: "FIN, ACK".
 func flagWords(flags string) string {
+	if flags == icmpFlags {
+		return flags
+	}
 	var words []string
 	ack := false
 	for _, c := range flags {
@@ -188,6 +191,9 @@ func flagWords(flags string) string {
 	return strings.Join(words, ", ")
 }
 
+// icmpFlags are the flags of an ICMP error among a flow's events.
+const icmpFlags = "ICMP"
+
 // noteTags are the words an arrow's label adds for its event's note.
 var noteTags = map[string]string{
 	"fin-tlp":            "TLP",
@@ -208,6 +214,10 @@ var noteTags = map[string]string{
 // says: "FIN, ACK (retx 2)", "data ×34", "RST (ignored)".
 func (r ladderRow) arrow() ([]string, arrowKind) {
 	ev := r.ev
+	if name, ok := strings.CutPrefix(ev.Note, analyze.NoteICMP); ok && ev.Flags == icmpFlags {
+		// "ICMP port-unreachable", "ICMP": an error, drawn as a RST is.
+		return []string{"ICMP " + name, "ICMP"}, arrowRst
+	}
 	words := flagWords(ev.Flags)
 	kind := arrowPlain
 	switch {

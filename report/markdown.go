@@ -117,6 +117,9 @@ func (m *mdReport) verdict(v *view) {
 	if c.Tunnelled > 0 {
 		fmt.Fprintf(&b, " %s came out of %s.", plural(int(c.Tunnelled), "TCP segment", "TCP segments"), strings.Join(c.Tunnels, " and "))
 	}
+	if c.ICMPErrors > 0 {
+		fmt.Fprintf(&b, " %s quoted its segments.", plural(int(c.ICMPErrors), "ICMP error", "ICMP errors"))
+	}
 	if c.Skipped.Malformed > 0 {
 		fmt.Fprintf(&b, " %s malformed and skipped.", plural(int(c.Skipped.Malformed), "packet was", "packets were"))
 	}

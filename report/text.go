@@ -185,7 +185,7 @@ func (t *textReport) header(v *view) {
 	if len(c.LinkTypes) > 0 {
 		facts = append(facts, strings.Join(c.LinkTypes, ", "))
 	}
-	facts = append(facts, fmt.Sprintf("%s packets, %s TCP", thousands(c.Packets), thousands(c.TCPPackets)))
+	facts = append(facts, packetsFact(c))
 	if f := tunnelFact(c); f != "" {
 		facts = append(facts, f)
 	}

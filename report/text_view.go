@@ -463,6 +463,16 @@ func span(first, last analyze.Time) string {
 }
 
 // thousands renders n with comma separators: 48,213.
+// packetsFact counts the capture's packets, its TCP segments and the ICMP
+// errors that quoted them.
+func packetsFact(c analyze.Capture) string {
+	f := fmt.Sprintf("%s packets, %s TCP", thousands(c.Packets), thousands(c.TCPPackets))
+	if c.ICMPErrors > 0 {
+		f += ", " + plural(int(c.ICMPErrors), "ICMP error", "ICMP errors")
+	}
+	return f
+}
+
 // tunnelFact says how many TCP segments came out of which tunnels, or
 // nothing when none did.
 func tunnelFact(c analyze.Capture) string {

@@ -15,10 +15,6 @@ import (
 	"github.com/teardown/teardown/analyze"
 )
 
-// codeSynRejectedICMP is the diagnosis of a SYN an ICMP error answered,
-// which aborted the connect() (TRUTH-FORMAT.md).
-const codeSynRejectedICMP = "syn-rejected-icmp"
-
 // icmpErr is an ICMP error of a capture that quotes a TCP segment, as
 // tshark decoded it.
 type icmpErr struct {

@@ -132,7 +132,7 @@ func icmpRejected(from netip.Addr, typ, code int, initiator analyze.Role) func(*
 		}
 		c := fs[0].kind(analyze.Rejected).handshake(analyze.HandshakeSynOnly).initiator(initiator).
 			reset("", "").halfClose("", "").fins(rc, 0, 0).fins(rs, 0, 0).
-			diags(codeSynRejectedICMP).diagSide(codeSynRejectedICMP, side).
+			diags(analyze.CodeSynRejectedICMP).diagSide(analyze.CodeSynRejectedICMP, side).
 			states(rc, "SYN_SENT", "CLOSED").states(rs).
 			icmp(fmt.Sprintf("client %s %d/%d", from, typ, code))
 		in := c.fl.inc

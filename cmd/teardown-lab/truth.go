@@ -1100,7 +1100,7 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 		if in.icmpByServer() {
 			r = rs
 		}
-		add(codeSynRejectedICMP, "", r)
+		add(analyze.CodeSynRejectedICMP, "", r)
 	}
 	if in.assassinated() {
 		add(analyze.CodeTimeWaitAssassinated, "net.ipv4.tcp_rfc1337", 1-in.rstRole)

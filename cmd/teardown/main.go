@@ -35,9 +35,11 @@ TIME_WAIT reuse, and the Linux sysctl or socket option that governs each
 anomaly.
 
 Tunnels (IP in IP, GRE, ERSPAN, VXLAN on UDP 4789, Geneve on UDP 6081) are
-followed to the TCP inside. FILTER is a tcpdump-style expression over host,
-net, port, portrange (with src/dst), ip, ip6, and, or, not and parentheses,
-applied to the innermost addresses.
+followed to the TCP inside. ICMP errors that quote a TCP segment
+(unreachable, time exceeded) join that segment's connection. FILTER is a
+tcpdump-style expression over host, net, port, portrange (with src/dst),
+ip, ip6, and, or, not and parentheses, applied to the innermost addresses
+(an ICMP error's, those of the segment it quotes).
 
 Flags:
     -f, --format FORMAT   text (default), json, jsonl, markdown or html
@@ -492,7 +494,7 @@ func captureInfo(in capture.Info) analyze.Capture {
 	}
 	return analyze.Capture{
 		Files: in.Files, Format: in.Format, LinkTypes: lt, Tunnels: in.Tunnels, Tunnelled: in.Tunnelled,
-		Packets: in.Packets, TCPPackets: in.TCPPackets,
+		Packets: in.Packets, TCPPackets: in.TCPPackets, ICMPErrors: in.ICMPErrors,
 		Skipped:   analyze.Skipped{NonTCP: in.NonTCP, Malformed: in.Malformed, Fragments: in.Fragments},
 		Truncated: in.Truncated, First: analyze.Time(in.First), Last: analyze.Time(in.Last), Stopped: analyze.Time(in.Stopped),
 		UnreadFrom: analyze.Time(in.Unread),

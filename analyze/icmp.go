@@ -1,0 +1,227 @@
+package analyze
+
+import (
+	"fmt"
+
+	"github.com/teardown/teardown/flows"
+)
+
+// ICMP is an ICMP error that quoted one of a flow's segments (teardown/v1
+// added field "icmp", present when a flow had any).
+type ICMP struct {
+	Frame uint64 `json:"frame"`
+	At    Time   `json:"at"`
+	// To is the side whose segment the error quoted: the side it was
+	// sent to.
+	To Role `json:"to"`
+	// From is the error's source address: the other side's, or a router's
+	// or firewall's on the way.
+	From string `json:"from"`
+	// Type and Code are the message's (ICMPv6 numbers for IPv6), Name
+	// says what they mean: "port-unreachable", "admin-prohibited", ...
+	Type uint8  `json:"type"`
+	Code uint8  `json:"code"`
+	Name string `json:"name"`
+}
+
+// NoteICMP begins the note of an ICMP error among a flow's events,
+// followed by its name: "icmp-port-unreachable". The event's Flags is
+// "ICMP", its From the side the error did not quote (where it came
+// from, or from that direction), its Seq and Ack the quoted segment's.
+const NoteICMP = "icmp-"
+
+// icmpNames name ICMPv4 destination unreachable codes (RFC 792, 1122,
+// 1812).
+var icmpNames = [...]string{
+	"net-unreachable", "host-unreachable", "protocol-unreachable", "port-unreachable",
+	"fragmentation-needed", "source-route-failed", "net-unknown", "host-unknown",
+	"host-isolated", "net-prohibited", "host-prohibited", "net-unreachable-for-tos",
+	"host-unreachable-for-tos", "admin-prohibited", "host-precedence-violation", "precedence-cutoff",
+}
+
+// icmp6Names name ICMPv6 destination unreachable codes (RFC 4443).
+var icmp6Names = [...]string{
+	"no-route", "admin-prohibited", "beyond-scope", "address-unreachable",
+	"port-unreachable", "source-policy-failed", "reject-route", "source-routing-header-error",
+}
+
+// icmpName names an ICMP error message.
+func icmpName(e *flows.ICMPError) string {
+	switch {
+	case !e.V6 && e.Type == 3 && int(e.Code) < len(icmpNames):
+		return icmpNames[e.Code]
+	case e.V6 && e.Type == 1 && int(e.Code) < len(icmp6Names):
+		return icmp6Names[e.Code]
+	case !e.V6 && e.Type == 3, e.V6 && e.Type == 1:
+		return "unreachable"
+	case !e.V6 && e.Type == 11, e.V6 && e.Type == 3:
+		return "time-exceeded"
+	}
+	return "parameter-problem"
+}
+
+// icmpErrno is what connect() fails with when e aborts a SYN_SENT socket
+// (the kernel's icmp_err_convert and icmpv6_err_convert).
+func icmpErrno(e *flows.ICMPError) string {
+	switch {
+	case !e.V6 && e.Type == 3:
+		switch e.Code {
+		case 0, 6, 9, 11:
+			return "ENETUNREACH"
+		case 2:
+			return "ENOPROTOOPT"
+		case 3:
+			return "ECONNREFUSED"
+		case 5:
+			return "EOPNOTSUPP"
+		case 7:
+			return "EHOSTDOWN"
+		case 8:
+			return "ENONET"
+		}
+		return "EHOSTUNREACH"
+	case e.V6 && e.Type == 1:
+		switch e.Code {
+		case 0:
+			return "ENETUNREACH"
+		case 2, 3:
+			return "EHOSTUNREACH"
+		case 1, 5, 6:
+			return "EACCES"
+		case 4:
+			return "ECONNREFUSED"
+		}
+		return "EPROTO"
+	case !e.V6 && e.Type == 11, e.V6 && e.Type == 3:
+		return "EHOSTUNREACH"
+	}
+	return "EPROTO"
+}
+
+// abortsSynSent reports whether Linux aborts a socket in SYN_SENT on e
+// (tcp_v4_err, tcp_v6_err): every destination unreachable (IPv4 codes up
+// to 15; "fragmentation needed" and "packet too big" are not errors
+// here), time exceeded and parameter problem.
+func abortsSynSent(e *flows.ICMPError) bool {
+	if !e.V6 && e.Type == 3 {
+		return e.Code <= 15 && e.Code != 4
+	}
+	return true
+}
+
+// synRetryWithin is how long after an ICMP error the capture must go on,
+// with no segment from the client, to prove the error aborted its
+// connect(): the SYN's first retransmission timeout (TCP_TIMEOUT_INIT).
+const synRetryWithin = 1e9
+
+// icmpAbort returns the ICMP error that aborted the client's connect()
+// in SYN_SENT, or nil: an error quoting the client's SYN, before any
+// answer from the server, after which the client sent nothing though the
+// capture went on long enough for a SYN retransmission.
+func (s *story) icmpAbort() *flows.ICMPEvent {
+	c := s.conn
+	cl, sv := &c.Dir[flows.FromClient], &c.Dir[flows.FromServer]
+	if len(c.ICMP) == 0 || c.Roles != flows.RolesSYN || sv.Packets > 0 || s.run[flows.FromClient].state != SynSent {
+		return nil
+	}
+	for i := range c.ICMP {
+		e := &c.ICMP[i]
+		if e.Dir != flows.FromClient || e.Seq != cl.ISN || (e.QuotedFlags && e.Flags&(flows.SYN|flows.ACK) != flows.SYN) ||
+			!abortsSynSent(&e.ICMPError) {
+			continue
+		}
+		switch {
+		case cl.Last.Frame > e.Frame:
+			// The client sent its SYN again: the error arrived while the
+			// connecting process held the socket, and was only recorded.
+			continue
+		case s.end-e.Time >= synRetryWithin:
+			return e
+		}
+		return nil
+	}
+	return nil
+}
+
+// fromPeer reports whether ICMP error e came from the address of the side
+// it did not quote.
+func fromPeer(c *flows.Conn, e *flows.ICMPEvent) bool {
+	return e.From.Unmap() == c.Addr[1-int(e.Dir)].Addr().Unmap()
+}
+
+// icmpList renders the flow's ICMP errors.
+func (s *story) icmpList() []ICMP {
+	c := s.conn
+	if len(c.ICMP) == 0 {
+		return nil
+	}
+	out := make([]ICMP, len(c.ICMP))
+	for i := range c.ICMP {
+		e := &c.ICMP[i]
+		out[i] = ICMP{
+			Frame: e.Frame, At: Time(e.Time), To: sideRole(int(e.Dir)), From: e.From.Unmap().String(),
+			Type: e.Type, Code: e.Code, Name: icmpName(&e.ICMPError),
+		}
+	}
+	return out
+}
+
+// icmpEvents merges the flow's ICMP errors into its events, in frame
+// order.
+func (s *story) icmpEvents(evs []Event) []Event {
+	c := s.conn
+	for i := range c.ICMP {
+		e := &c.ICMP[i]
+		ev := Event{
+			Frame: e.Frame, At: Time(e.Time), From: sideRole(1 - int(e.Dir)),
+			Flags: "ICMP", Seq: e.Seq, Ack: e.Ack, Note: NoteICMP + icmpName(&e.ICMPError),
+		}
+		j := len(evs)
+		for j > 0 && evs[j-1].Frame > e.Frame {
+			j--
+		}
+		evs = append(evs, Event{})
+		copy(evs[j+1:], evs[j:])
+		evs[j] = ev
+	}
+	return evs
+}
+
+// synRejectedICMP: an ICMP error answered the client's SYN and ended its
+// connect() at once.
+func synRejectedICMP(c *ruleCtx) {
+	e := c.s.icmp
+	if e == nil {
+		return
+	}
+	conn := c.conn()
+	name := icmpName(&e.ICMPError)
+	side, who, advice := noSide, "from "+e.From.Unmap().String()+", a router or firewall on the path (not the server)",
+		"find the device by its address and read its policy (a REJECT rule, an ACL, a missing route)"
+	if fromPeer(conn, e) {
+		side, who = flows.FromServer, "from the server's own address"
+		advice = "read the server's firewall rules (iptables -S, nft list ruleset) for the REJECT that matches, or a device that answers in its name"
+	}
+	why := "a firewall's REJECT rule answered it"
+	switch name {
+	case "port-unreachable":
+		why = "a firewall's REJECT rule answered it (iptables' REJECT sends port-unreachable unless told --reject-with tcp-reset; a Linux host with no listener answers with a RST, never with ICMP)"
+	case "admin-prohibited", "host-prohibited", "net-prohibited":
+		why = "a firewall's policy refused it (iptables' --reject-with icmp-admin-prohibited or icmp-host-prohibited, firewalld's default reject, a router ACL)"
+	case "host-unreachable", "net-unreachable", "no-route", "address-unreachable":
+		why = "a router had no way to the server (no route, or no answer to ARP / neighbour discovery on its last hop), or a REJECT rule said so"
+	case "time-exceeded":
+		why = "its TTL ran out on the way (a routing loop, or a TTL set too low)"
+	}
+	frames := []uint64{conn.Dir[flows.FromClient].SYN.Frame, e.Frame}
+	earlier := ""
+	for i := range conn.ICMP {
+		if p := &conn.ICMP[i]; p.Frame < e.Frame && p.Dir == flows.FromClient {
+			frames = append(frames, p.Frame)
+			earlier = fmt.Sprintf(" (the same error at frame %d had not: it came while the connecting process held the socket, when Linux only records it, and the SYN was sent again)", p.Frame)
+		}
+	}
+	c.add(CodeSynRejectedICMP, side, "", advice, frames,
+		"the client's SYN was answered by ICMP %s (type %d code %d, frame %d) %s: %s. Linux aborts a connect() in SYN_SENT on such an error: connect() failed then with %s, and no SYN followed%s",
+		name, e.Type, e.Code, e.Frame, who, why, icmpErrno(&e.ICMPError), earlier)
+}

@@ -1,0 +1,165 @@
+package analyze
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/teardown/teardown/flows"
+)
+
+// icmp files an ICMP error from address from, d seconds after the
+// previous segment, quoting frame n, and returns its frame number.
+func (w *wire) icmp(from netip.Addr, n int, typ, code uint8, d float64) int {
+	q := w.segs[n-1]
+	w.now += int64(d * 1e9)
+	s := flows.Segment{
+		Frame: uint64(len(w.segs) + 1), Time: w.now,
+		Src: q.Src, Dst: q.Dst, Seq: q.Seq, Ack: q.Ack, Flags: q.Flags, WScale: -1, TTL: 63,
+		ICMP: &flows.ICMPError{Type: typ, Code: code, V6: from.Is6(), QuotedAck: true, QuotedFlags: true, From: from},
+	}
+	w.segs = append(w.segs, s)
+	w.after = append(w.after, w.nxt)
+	return int(s.Frame)
+}
+
+// later files a segment of another connection d seconds on: the capture
+// goes on.
+func (w *wire) later(d float64) {
+	w.now += int64(d * 1e9)
+	w.segs = append(w.segs, flows.Segment{
+		Frame: uint64(len(w.segs) + 1), Time: w.now, WScale: -1, TTL: 64, Flags: flows.ACK,
+		Src: netip.MustParseAddrPort("198.51.100.20:50000"), Dst: netip.MustParseAddrPort("198.51.100.21:22"),
+	})
+	w.after = append(w.after, w.nxt)
+}
+
+// TestSynRejectedICMP: an ICMP error quoting the client's SYN, after which
+// the client sent nothing while a SYN retransmission was due, closed the
+// client in SYN_SENT: the connection was rejected, by the server when the
+// error bears its address, by the path otherwise. An error the client's
+// SYNs outlived, or one the capture ended too soon after, closed nothing
+// and is only listed.
+func TestSynRejectedICMP(t *testing.T) {
+	server := netip.MustParseAddr("198.51.100.80")
+	router := netip.MustParseAddr("198.51.100.1")
+	type want struct {
+		states    string // the client's
+		kind      Kind
+		initiator Role
+		diags     string
+		says      string
+	}
+	for _, tt := range []struct {
+		name  string
+		build func(w *wire) (icmpFrame int)
+		want  want
+	}{
+		{"port unreachable from the server", func(w *wire) int {
+			syn := w.send(cli, "S", 0)
+			f := w.icmp(server, syn, 3, 3, 0.0002)
+			w.later(2)
+			return f
+		}, want{"SYN_SENT@1 CLOSED@2", Rejected, Server, "syn-rejected-icmp  server",
+			"ICMP port-unreachable (type 3 code 3, frame 2) from the server's own address: a firewall's REJECT rule answered it"}},
+		{"admin prohibited from a router", func(w *wire) int {
+			syn := w.send(cli, "S", 0)
+			f := w.icmp(router, syn, 3, 13, 0.0002)
+			w.later(2)
+			return f
+		}, want{"SYN_SENT@1 CLOSED@2", Rejected, NoRole, "syn-rejected-icmp  ",
+			"from 198.51.100.1, a router or firewall on the path (not the server): a firewall's policy refused it"}},
+		{"the second SYN rejected", func(w *wire) int {
+			syn := w.send(cli, "S", 0)
+			again := w.again(syn, 1)
+			f := w.icmp(router, again, 3, 1, 0.0002)
+			w.later(5)
+			return f
+		}, want{"SYN_SENT@1 CLOSED@3", Rejected, NoRole, "syn-rejected-icmp  ", "connect() failed then with EHOSTUNREACH"}},
+		{"the client sent its SYN again after the error", func(w *wire) int {
+			syn := w.send(cli, "S", 0)
+			f := w.icmp(server, syn, 3, 3, 0.0002)
+			w.again(syn, 1)
+			w.again(syn, 2)
+			w.later(5)
+			return f
+		}, want{"SYN_SENT@1", OpenAtEnd, NoRole, "syn-unanswered net.ipv4.tcp_syn_retries client", ""}},
+		{"an error while the socket was busy, then one that aborted", func(w *wire) int {
+			syn := w.send(cli, "S", 0)
+			w.icmp(server, syn, 3, 3, 0.0001)
+			again := w.again(syn, 1)
+			f := w.icmp(server, again, 3, 3, 0.0001)
+			w.later(3)
+			return f
+		}, want{"SYN_SENT@1 CLOSED@4", Rejected, Server, "syn-rejected-icmp  server",
+			"no SYN followed (the same error at frame 2 had not: it came while the connecting process held the socket"}},
+		{"the capture ended before a retransmission was due", func(w *wire) int {
+			syn := w.send(cli, "S", 0)
+			f := w.icmp(server, syn, 3, 3, 0.0002)
+			w.later(0.5)
+			return f
+		}, want{"SYN_SENT@1", OpenAtEnd, NoRole, "", ""}},
+		{"an error about the server's data", func(w *wire) int {
+			w.send(cli, "S", 0)
+			w.send(srv, "S.", 0)
+			w.send(cli, ".", 0)
+			data := w.send(srv, "P.", 100)
+			f := w.icmp(router, data, 3, 1, 0.0002)
+			w.send(cli, "F.", 0)
+			w.send(srv, "F.", 0)
+			w.send(cli, ".", 0)
+			return f
+		}, want{"SYN_SENT@1 ESTABLISHED@2 FIN_WAIT1@6 FIN_WAIT2@7 TIME_WAIT@7", ThreeWay, Client, "", ""}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWire(t)
+			icmpFrame := tt.build(w)
+			res := runOpts(t, w.segs, Options{})
+			f := res.Flows[0]
+			var states []string
+			for _, e := range f.Sides.Client.States {
+				states = append(states, e.State.String()+"@"+itoa(e.Frame))
+				if e.Via != "" {
+					t.Errorf("state %s via %q: an ICMP error is no RST", e.State, e.Via)
+				}
+			}
+			if got := strings.Join(states, " "); got != tt.want.states {
+				t.Errorf("client states %s, want %s", got, tt.want.states)
+			}
+			if f.Close.Kind != tt.want.kind || f.Close.Initiator != tt.want.initiator || f.Close.Reset != nil {
+				t.Errorf("close %+v, want kind %s, initiator %s, no reset", f.Close, tt.want.kind, tt.want.initiator)
+			}
+			var diags []string
+			for _, d := range f.Diagnoses {
+				diags = append(diags, d.Code+" "+d.Sysctl+" "+string(d.Side))
+				if d.Code == CodeSynRejectedICMP && !strings.Contains(d.Message, tt.want.says) {
+					t.Errorf("message %q lacks %q", d.Message, tt.want.says)
+				}
+			}
+			if got := strings.Join(diags, "; "); got != tt.want.diags {
+				t.Errorf("diagnoses %q, want %q", got, tt.want.diags)
+			}
+			if n := len(f.ICMP); n == 0 || f.ICMP[n-1].Frame != uint64(icmpFrame) || f.ICMP[0].To != sideRole(int(w.dirOf(&w.segs[icmpFrame-1]))) {
+				t.Errorf("icmp %+v, want frame %d", f.ICMP, icmpFrame)
+			}
+			i := slices.IndexFunc(f.Events, func(e Event) bool { return strings.HasPrefix(e.Note, NoteICMP) && e.Frame == uint64(icmpFrame) })
+			if i < 0 || !slices.IsSortedFunc(f.Events, func(a, b Event) int { return int(a.Frame) - int(b.Frame) }) {
+				t.Errorf("events %+v: want the ICMP error among them in frame order", f.Events)
+			}
+			if n := res.Capture.ICMPErrors; n != 0 {
+				t.Errorf("capture counts %d ICMP errors: the reader counts them, not Run", n)
+			}
+		})
+	}
+}
+
+func itoa(n uint64) string {
+	var b []byte
+	for {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		if n /= 10; n == 0 {
+			return string(b)
+		}
+	}
+}
