@@ -227,13 +227,24 @@ func attachICMP(all []*incarnation, errs []*icmpErr) error {
 // client's ISN), with no client segment on the 4-tuple after it in the
 // capture and the capture going on for at least synRetryAfter after it,
 // aborted the client's SYN_SENT socket (in.aborted). One followed by the
-// same SYN again changed nothing. frames are the capture's, end the time
-// of its last record. The lab has no rule for any other ICMP error, and
-// refuses it.
+// same SYN again changed nothing, and so did one quoting a segment
+// without SYN (synchronized): a synchronized socket keeps such an error
+// as a soft one (tcp_v4_err, tcp_v6_err). frames are the capture's, end
+// the time of its last record. The lab has no rule for any other ICMP
+// error, and refuses it.
 func (in *incarnation) icmpStory(frames []*frame, end int64) error {
 	for _, m := range in.icmps {
-		if !m.clientSide || m.flags < 0 || m.flags&(fSYN|fACK|fRST|fFIN) != fSYN || in.syn == nil || m.seq != in.syn.seq {
-			return fmt.Errorf("%v: the lab derives only ICMP errors that answer the client's SYN", m)
+		if m.flags < 0 {
+			return fmt.Errorf("%v: the quote ends before the TCP flags", m)
+		}
+		if m.flags&fSYN == 0 {
+			if err := in.quotesSynchronized(m); err != nil {
+				return err
+			}
+			continue
+		}
+		if !m.clientSide || m.flags&(fSYN|fACK|fRST|fFIN) != fSYN || in.syn == nil || m.seq != in.syn.seq {
+			return fmt.Errorf("%v: the lab derives only ICMP errors that answer the client's SYN or quote a segment without SYN", m)
 		}
 		if in.aborted != nil {
 			continue
@@ -272,6 +283,23 @@ func (in *incarnation) icmpStory(frames []*frame, end int64) error {
 		}
 	}
 	return nil
+}
+
+// quotesSynchronized checks an ICMP error that quotes a segment without
+// SYN: the segment must carry ACK (its sender's socket was synchronized,
+// past SYN_SENT and SYN_RECV, where an error can end a socket) and be one
+// the capture shows its side sent before the error (same sequence number
+// and flags). Such an error changes no state.
+func (in *incarnation) quotesSynchronized(m *icmpErr) error {
+	if m.flags&fACK == 0 {
+		return fmt.Errorf("%v: it quotes a segment without SYN or ACK", m)
+	}
+	for _, f := range in.frames {
+		if f.no < m.no && f.src == m.src && f.dst == m.dst && f.seq == m.seq && f.flags == m.flags {
+			return nil
+		}
+	}
+	return fmt.Errorf("%v: it quotes a segment the capture does not show before it", m)
 }
 
 // icmpList is the flow's icmp key: every ICMP error attached to it, in

@@ -153,3 +153,113 @@ func TestICMPTruth(t *testing.T) {
 		}
 	}
 }
+
+func seg(no int, at time.Duration, src, dst netip.AddrPort, flags int, seq, ack, n uint32) *frame {
+	return &frame{no: no, t: int64(at), src: src, dst: dst, flags: flags, seq: seq, ack: ack, len: n, win: 64240, ipid: 1, ttl: 64}
+}
+
+// TestICMPEstablished covers ICMP errors that quote segments of an
+// established connection: listed, and nothing else changes.
+func TestICMPEstablished(t *testing.T) {
+	sc := &scenario{name: "t", vantage: vantageClient, framing: frameEthernet}
+	// A handshake and 100 bytes each way, then the client's next 100
+	// bytes sent every 250 ms for 6 s, each answered by a router's host
+	// unreachable 20 ms later.
+	handshake := func() []*frame {
+		return []*frame{
+			syn(1, 0, tcli, 1000),
+			seg(2, time.Millisecond, tsrv, tcli, fSYN|fACK, 7000, 1001, 0),
+			seg(3, 2*time.Millisecond, tcli, tsrv, fACK, 1001, 7001, 0),
+			seg(4, 10*time.Millisecond, tcli, tsrv, fPSH|fACK, 1001, 7001, 100),
+			seg(5, 11*time.Millisecond, tsrv, tcli, fPSH|fACK, 7001, 1101, 100),
+			seg(6, 12*time.Millisecond, tcli, tsrv, fACK, 1101, 7101, 0),
+		}
+	}
+	frames := handshake()
+	var icmps []*icmpErr
+	no := 7
+	for at := 200 * time.Millisecond; at <= 6200*time.Millisecond; at += 250 * time.Millisecond {
+		f := seg(no, at, tcli, tsrv, fPSH|fACK, 1101, 7101, 100)
+		m := unreach(no+1, at+20*time.Millisecond, trtr, f)
+		m.code = 1
+		frames, icmps = append(frames, f), append(icmps, m)
+		no += 2
+	}
+	tf, err := deriveTruth(sc, frames, icmps, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := tf.Flows[0]
+	var cs, ss []string
+	for _, x := range fl.Sides.Client.States {
+		cs = append(cs, x.State)
+	}
+	for _, x := range fl.Sides.Server.States {
+		ss = append(ss, x.State)
+	}
+	var diags []string
+	for _, d := range fl.Diagnoses {
+		diags = append(diags, d.Code+"/"+d.Side+"/"+d.Sysctl)
+	}
+	if fl.Close.Kind != "open_at_end" || fl.Close.Initiator != "none" || fl.Close.Reset != nil ||
+		!slices.Equal(cs, []string{"SYN_SENT", "ESTABLISHED"}) || !slices.Equal(ss, []string{"SYN_RECV", "ESTABLISHED"}) ||
+		!slices.Equal(diags, []string{"data-unanswered/client/net.ipv4.tcp_retries2"}) ||
+		len(fl.ICMP) != len(icmps) || fl.LastFrame != no-1 {
+		t.Errorf("errors quoting the client's data: %+v %v %v %v, %d errors, last frame %d",
+			fl.Close, cs, ss, diags, len(fl.ICMP), fl.LastFrame)
+	}
+	for i, m := range fl.ICMP {
+		if *m != (truthICMP{Frame: 8 + 2*i, To: "client", From: "198.51.100.1", Type: 3, Code: 1}) {
+			t.Errorf("icmp[%d] = %+v", i, *m)
+		}
+	}
+
+	// One quoting the server's data goes to the server.
+	frames = handshake()
+	m := unreach(7, 20*time.Millisecond, tcli.Addr(), frames[4])
+	tf, err = deriveTruth(sc, append(frames, seg(8, 30*time.Millisecond, tsrv, tcli, fACK, 7101, 1101, 0)), []*icmpErr{m}, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl = tf.Flows[0]; len(fl.ICMP) != 1 || *fl.ICMP[0] != (truthICMP{Frame: 7, To: "server", From: "198.51.100.10", Type: 3, Code: 3}) ||
+		fl.LastFrame != 8 || fl.Sides.Server.FinalState != "ESTABLISHED" {
+		t.Errorf("an error quoting the server's data: %+v, last frame %d", fl.ICMP, fl.LastFrame)
+	}
+
+	// Refused: a quote of a segment the capture does not show (another
+	// sequence number, other flags, or one it shows only after the
+	// error), of a RST without ACK, or one that ends before the flags.
+	data := seg(7, 200*time.Millisecond, tcli, tsrv, fPSH|fACK, 1101, 7101, 100)
+	other := *data
+	other.seq = 5000
+	fin := *data
+	fin.flags |= fFIN
+	rst := seg(7, 200*time.Millisecond, tcli, tsrv, fRST, 1101, 0, 0)
+	for name, c := range map[string]struct {
+		quoted *frame
+		at     time.Duration
+		want   string
+	}{
+		"other seq":   {&other, 220 * time.Millisecond, "does not show"},
+		"other flags": {&fin, 220 * time.Millisecond, "does not show"},
+		"before it":   {data, 100 * time.Millisecond, "does not show"},
+		"bare RST":    {rst, 220 * time.Millisecond, "without SYN or ACK"},
+		"no flags":    {data, 220 * time.Millisecond, "before the TCP flags"},
+	} {
+		frames := append(handshake(), data)
+		if name == "bare RST" {
+			frames = append(handshake(), rst)
+		}
+		m := unreach(8, c.at, trtr, c.quoted)
+		if name == "no flags" {
+			m.flags = -1
+		}
+		if name == "before it" {
+			m.no = 7
+			frames[len(frames)-1] = seg(8, 200*time.Millisecond, tcli, tsrv, fPSH|fACK, 1101, 7101, 100)
+		}
+		if _, err := deriveTruth(sc, frames, []*icmpErr{m}, "k", nil); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error saying %q", name, err, c.want)
+		}
+	}
+}
