@@ -571,8 +571,12 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 			}
 		}
 	}
-	if err := sc.check(&wire{frames: frames, truth: truth}); err != nil {
+	w := &wire{frames: frames, truth: truth}
+	if err := sc.check(w); err != nil {
 		return nil, fmt.Errorf("the wire contradicts the scenario: %w", err)
+	}
+	if sc.wireNotes != nil {
+		truth.Notes = append(truth.Notes, sc.wireNotes(w)...)
 	}
 	return &runResult{pcap: final, truth: truth}, nil
 }

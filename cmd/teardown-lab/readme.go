@@ -57,7 +57,9 @@ unreachable, time exceeded or parameter problem): a REJECT answers the
 client's SYN with one. Their router holds every packet 20 ms, as a longer
 path would: with no delay at all the error arrives while connect() still
 holds the socket's lock, the kernel keeps it as a soft error only, and the
-SYN goes out again a second later.
+SYN goes out again a second later. So does ` + "`data-unanswered-icmp`" + `'s, whose
+REJECT answers each of the client's segments after the first exchange with
+an ICMP host unreachable (its ` + "`net.ipv4.icmp_ratelimit`" + ` is 0).
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

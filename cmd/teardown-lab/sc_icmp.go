@@ -5,8 +5,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/teardown/teardown/analyze"
@@ -147,4 +149,149 @@ func icmpRejected(from netip.Addr, typ, code int, initiator analyze.Role) func(*
 		}
 		return errors.Join(c.err(), second.err())
 	}
+}
+
+// rejectHostUnreach is the router's FORWARD rule of data-unanswered-icmp:
+// it answers every segment from the client to the server with an ICMP
+// host unreachable.
+var rejectHostUnreach = []string{"FORWARD", "-p", "tcp", "-s", clientAddr4.String(), "-d", serverAddr4.String(),
+	"--dport", strconv.Itoa(serverPort), "-j", "REJECT", "--reject-with", "icmp-host-unreachable"}
+
+// dataUnansweredICMP is data-unanswered across a router that, from the
+// middle of the connection on, answers each of the client's segments with
+// an ICMP host unreachable instead of forwarding it.
+func dataUnansweredICMP() *scenario {
+	return &scenario{
+		name: "data-unanswered-icmp",
+		summary: "a router between the two starts REJECTing the client's segments with an ICMP host unreachable: the " +
+			"client's next 100 bytes are retransmitted, each answered by an error, until tcp_retries2 = 5 runs out, " +
+			"and read() fails with EHOSTUNREACH",
+		desc: "The client (net.ipv4.tcp_retries2=5) and the server exchange 100 bytes each way across a Linux " +
+			"router that holds every packet it forwards for " + icmpDelay.String() + " (NFQUEUE, before its filter " +
+			"rules), as a longer path would. Then the router's FORWARD chain starts to REJECT every segment from " +
+			"the client to the server with icmp-host-unreachable (type 3 code 1, from its address " +
+			routerC4.String() + "); the router sets net.ipv4.icmp_ratelimit=0, so that every segment draws an " +
+			"error (with the default, 1000 ms, a trial run drew one for each of the first seven and then about one " +
+			"a second). The client writes 100 bytes and blocks in read(): the bytes are retransmitted, each " +
+			"transmission answered by an ICMP error and none by the server, until tcp_retries2 = 5 runs out (a " +
+			"time, not a count: about 12.6 s from the first retransmission the RTO timer made, tcp_model_timeout) " +
+			"and the kernel destroys the socket without a segment. read() fails with EHOSTUNREACH, the soft error " +
+			"the ICMP errors left " +
+			"(tcp_write_err), not ETIMEDOUT. The server never sees anything after the rule, and its socket stays " +
+			"ESTABLISHED. Default sysctls otherwise; captured at the client, with the ICMP errors beside the TCP " +
+			"segments.",
+		vantage: vantageClient,
+		framing: frameEthernet,
+		icmp:    true,
+		delay:   icmpDelay,
+		noQuiet: true, // the server's socket stays open
+		sysctls: map[side]map[string]string{
+			sideClient: {"net.ipv4.tcp_retries2": "5"},
+			sideRouter: {"net.ipv4.icmp_ratelimit": "0"},
+		},
+		notes: []string{
+			"The ICMP errors changed no state: an established socket keeps one as a soft error (tcp_v4_err), and the " +
+				"client gave up without a segment, so its states end at ESTABLISHED in the capture; the server's socket " +
+				"was still ESTABLISHED when the capture ended.",
+			"The retransmissions did not back off: a host unreachable quoting snd_una while the socket retransmits " +
+				"undoes one step of the RTO backoff (tcp_ld_RTO_revert, RFC 6069; ICMP net and host unreachable, " +
+				"ICMPv6 no route only), so each came one RTO after the one before instead of twice as late as it.",
+		},
+		run: func(e *env) {
+			ln := e.listen()
+			c, _ := exchange(e, ln, 100, 100)
+			// Past the router's 20 ms hold, the client's ACK of the
+			// response reaches the server before the rule.
+			e.sleep(100 * time.Millisecond)
+			e.rule(sideRouter, rejectHostUnreach)
+			start := time.Now()
+			c.write(100)
+			c.readFails(unix.EHOSTUNREACH, start, 10*time.Second, 20*time.Second)
+			e.has(sideServer, "ESTAB", time.Second)
+			e.sleep(200 * time.Millisecond)
+		},
+		check:     checkDataUnansweredICMP,
+		wireNotes: dataUnansweredICMPNotes,
+	}
+}
+
+// unansweredTransmissions are the transmissions of the data role r left
+// unacknowledged at the end of the incarnation (dataUnanswered's first
+// frame and every later one of r with its sequence number and length).
+func (in *incarnation) unansweredTransmissions() []*frame {
+	r, first := in.dataUnanswered()
+	if first == nil {
+		return nil
+	}
+	var tx []*frame
+	for _, f := range in.frames {
+		if f.no >= first.no && in.role(f) == r && f.seq == first.seq && f.len == first.len {
+			tx = append(tx, f)
+		}
+	}
+	return tx
+}
+
+func checkDataUnansweredICMP(w *wire) error {
+	c, err := w.one()
+	if err != nil {
+		return err
+	}
+	in := c.fl.inc
+	c.kind(analyze.OpenAtEnd).initiator(analyze.NoRole).reset("", "").halfClose("", "").fins(rc, 0, 0).fins(rs, 0, 0).
+		states(rc, "SYN_SENT", "ESTABLISHED").states(rs, "SYN_RECV", "ESTABLISHED").diags(analyze.CodeDataUnanswered)
+	r, first := in.dataUnanswered()
+	tx := in.unansweredTransmissions()
+	if first == nil || r != rc || len(tx) < 10 || tx[len(tx)-1].t-first.t < 10e9 {
+		c.failf("the client's last data was answered, or not retransmitted at least 9 times over 10 s")
+	}
+	// No backoff: no gap reaches 1.5 times the shortest.
+	shortest := int64(math.MaxInt64)
+	for i := 1; i < len(tx); i++ {
+		shortest = min(shortest, tx[i].t-tx[i-1].t)
+	}
+	for i := 1; i < len(tx); i++ {
+		if gap := tx[i].t - tx[i-1].t; 2*gap >= 3*shortest {
+			c.failf("%v came %v after the transmission before, the shortest gap %v: the RTO backed off",
+				tx[i], time.Duration(gap), time.Duration(shortest))
+		}
+	}
+	for _, f := range in.frames {
+		if first != nil && in.role(f) == rs && f.no > first.no {
+			c.failf("the server sent %v after the rule", f)
+		}
+	}
+	// Every transmission of the data drew one error, from the router.
+	var want []string
+	for range tx {
+		want = append(want, fmt.Sprintf("client %s 3/1", routerC4))
+	}
+	c.icmp(want...)
+	for i, m := range in.icmps {
+		if i < len(tx) && (m.seq != tx[i].seq || m.no < tx[i].no || i+1 < len(tx) && m.no > tx[i+1].no) {
+			c.failf("%v does not answer %v", m, tx[i])
+		}
+	}
+	return c.err()
+}
+
+// dataUnansweredICMPNotes says how often and when the client sent its
+// unanswered data, and how many ICMP errors came back.
+func dataUnansweredICMPNotes(w *wire) []string {
+	in := w.truth.Flows[0].inc
+	tx := in.unansweredTransmissions()
+	var gaps []string
+	lo, hi := time.Duration(math.MaxInt64), time.Duration(0)
+	for i := 1; i < len(tx); i++ {
+		g := time.Duration(tx[i].t - tx[i-1].t)
+		lo, hi = min(lo, g), max(hi, g)
+		if i <= 8 {
+			gaps = append(gaps, strconv.FormatInt(g.Round(time.Millisecond).Milliseconds(), 10))
+		}
+	}
+	return []string{fmt.Sprintf("The client sent its 100 bytes %d times (frames %d to %d: %d retransmissions) over %.2f s, "+
+		"each answered by an ICMP host unreachable from the router (%d errors). The first gaps between transmissions, "+
+		"in ms: %s; all %d gaps were between %d and %d ms.",
+		len(tx), tx[0].no, tx[len(tx)-1].no, len(tx)-1, float64(tx[len(tx)-1].t-tx[0].t)/1e9, len(in.icmps),
+		strings.Join(gaps, ", "), len(tx)-1, lo.Round(time.Millisecond).Milliseconds(), hi.Round(time.Millisecond).Milliseconds())}
 }

@@ -88,6 +88,10 @@ type scenario struct {
 	// every packet it forwards this long (delay.go): a path of round
 	// trip 2·delay.
 	delay time.Duration
+	// wireNotes, when set, adds notes that a run's capture gives (what
+	// the kernel did, measured on the wire) to the truth file, after
+	// check accepted it; truth keeps them as it keeps every note.
+	wireNotes func(*wire) []string
 }
 
 func (sc *scenario) finSysctl(r int) string {
@@ -385,6 +389,7 @@ func scenarios() []*scenario {
 		dropAfterIdle("no-answer-after-idle", false),
 		dropAfterIdle("no-answer-after-idle-fin", true),
 		dataUnanswered(),
+		dataUnansweredICMP(),
 		pathDelay(),
 		delayed(finRetransmitted(), 20*time.Millisecond),
 		delayed(finNeverAcked("1", 4, frameEthernet, vantageClient), 20*time.Millisecond),

@@ -362,6 +362,31 @@ func (s *sock) readEOF() int {
 	return total
 }
 
+// readFails blocks in read() until the kernel gives up on the connection,
+// and expects read() to fail with want between lo and hi after since (the
+// client's unanswered write, say); SO_RCVTIMEO bounds the wait. It notes
+// the errno and the time it took.
+func (s *sock) readFails(want unix.Errno, since time.Time, lo, hi time.Duration) {
+	tv := unix.NsecToTimeval(time.Until(since.Add(hi)).Nanoseconds())
+	s.do("SO_RCVTIMEO", func() error { return unix.SetsockoptTimeval(s.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv) })
+	s.do("read", func() error {
+		buf := make([]byte, 1024)
+		n, err := unix.Read(s.fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			return err
+		}
+		took := time.Since(since)
+		if !errors.Is(err, want) || took < lo || took > hi {
+			return fmt.Errorf("read() on a connection the kernel should give up on: %d, %v after %v, want %s after %v to %v",
+				n, err, took.Round(time.Millisecond), unix.ErrnoName(want), lo, hi)
+		}
+		fmt.Fprintf(os.Stderr, "teardown-lab: read() failed with %s (%v) %v after the write\n", unix.ErrnoName(want), err, took.Round(time.Millisecond))
+		s.env.notes = append(s.env.notes, fmt.Sprintf("The client's blocking read() failed with %s (%q) %.2f s after it "+
+			"wrote the unanswered 100 bytes.", unix.ErrnoName(want), err.Error(), took.Seconds()))
+		return nil
+	})
+}
+
 // soError checks that the socket's pending error (SO_ERROR) is want: what
 // the application learns of a connection the kernel gave up on.
 func (s *sock) soError(want unix.Errno) {
