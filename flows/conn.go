@@ -338,8 +338,9 @@ type Conn struct {
 	// reads Memo.
 	Prior *Prior
 
-	// ICMP lists the first MaxICMP ICMP errors that quoted the
-	// connection's segments, in frame order; ICMPCount counts them all.
+	// ICMP lists the ICMP errors that quoted the connection's segments, in
+	// frame order: all of them up to MaxICMP, then the first MaxICMP-1
+	// and the latest; ICMPCount counts them all.
 	// They are not segments of the connection: no count, mark or
 	// silence above includes them.
 	ICMP      []ICMPEvent

@@ -380,11 +380,14 @@ func (t *Table) addICMP(s *Segment, k *tupleKey, srcIsA bool, h uint64) {
 		dir = FromClient
 	}
 	c.ICMPCount++
+	e := ICMPEvent{
+		Mark: markOf(s), ICMPError: *s.ICMP, Dir: uint8(dir), TTL: s.TTL,
+		Flags: s.Flags, Seq: s.Seq, Ack: s.Ack,
+	}
 	if len(c.ICMP) < MaxICMP {
-		c.ICMP = append(c.ICMP, ICMPEvent{
-			Mark: markOf(s), ICMPError: *s.ICMP, Dir: uint8(dir), TTL: s.TTL,
-			Flags: s.Flags, Seq: s.Seq, Ack: s.Ack,
-		})
+		c.ICMP = append(c.ICMP, e)
+	} else {
+		c.ICMP[MaxICMP-1] = e // the latest says what the sender heard last
 	}
 }
 
