@@ -162,7 +162,7 @@ func (b *builder) build(c *flows.Conn) *Flow {
 	f.Reuse = s.reuse()
 	f.Events = s.events(m.events[:0])
 	if n := len(c.ICMP); n > 0 {
-		f.ICMP = s.icmpList()
+		f.ICMP, f.ICMPErrors = s.icmpList(), c.ICMPCount
 		f.Events = s.icmpEvents(f.Events)
 		// The flow's frames include the errors that quoted its
 		// segments, as a Wireshark filter on its ports shows them.

@@ -2,6 +2,8 @@ package analyze
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/teardown/teardown/flows"
 )
@@ -224,4 +226,94 @@ func synRejectedICMP(c *ruleCtx) {
 	c.add(CodeSynRejectedICMP, side, "", advice, frames,
 		"the client's SYN was answered by ICMP %s (type %d code %d, frame %d) %s: %s. Linux aborts a connect() in SYN_SENT on such an error: connect() failed then with %s, and no SYN followed%s",
 		name, e.Type, e.Code, e.Frame, who, why, icmpErrno(&e.ICMPError), earlier)
+}
+
+// errnoText is what strerror says of the errnos ICMP errors leave.
+var errnoText = map[string]string{
+	"EHOSTUNREACH": "No route to host", "ENETUNREACH": "Network is unreachable", "ECONNREFUSED": "Connection refused",
+	"EACCES": "Permission denied", "EHOSTDOWN": "Host is down", "ENONET": "Machine is not on the network",
+	"ENOPROTOOPT": "Protocol not available", "EOPNOTSUPP": "Operation not supported", "EPROTO": "Protocol error",
+}
+
+// withICMP completes d, a finding that side x's segments from frame from
+// on went unanswered, with the ICMP errors they drew, if any: who sent
+// them and what they say, that Linux takes them as soft errors in a
+// connection it has established, and the error the application gets when
+// the retransmissions run out, the ICMP's rather than ETIMEDOUT.
+func (c *ruleCtx) withICMP(d *Diagnosis, x int, from uint64) {
+	conn := c.conn()
+	var first, last *flows.ICMPEvent
+	n := 0
+	for i := range conn.ICMP {
+		if e := &conn.ICMP[i]; int(e.Dir) == x && e.Frame > from {
+			if first == nil {
+				first = e
+			}
+			last = e
+			n++
+		}
+	}
+	if first == nil {
+		return
+	}
+	if n == len(conn.ICMP) {
+		n = conn.ICMPCount // those not kept came later still
+	}
+	name, errno := icmpName(&last.ICMPError), icmpErrno(&last.ICMPError)
+	who := "the " + c.name(1-x) + "'s own address"
+	if !fromPeer(conn, last) {
+		who = last.From.Unmap().String() + ", a router or firewall on the path"
+	}
+	revert := ""
+	if n > 1 && (name == "host-unreachable" || name == "net-unreachable" || name == "no-route") {
+		revert = " (each net or host unreachable undoes a step of the retransmission backoff, RFC 6069, so the copies come at a steady pace)"
+	}
+	gets := fmt.Sprintf("the application gets %s (%q), the error the ICMP left, rather than ETIMEDOUT", errno, errnoText[errno])
+	if m, ok := strings.CutSuffix(d.Message, "the application gets ETIMEDOUT"); ok {
+		d.Message = m + gets
+		gets = ""
+	} else if i := strings.Index(d.Message, "the application gets ETIMEDOUT"); i >= 0 {
+		d.Message = d.Message[:i] + gets + d.Message[i+len("the application gets ETIMEDOUT"):]
+		gets = ""
+	}
+	d.Message += fmt.Sprintf(". Its segments drew %d ICMP error%s (%s, %s) from %s: it has no way on to the %s, or a REJECT rule answers for it. Linux keeps retransmitting on such an error in an established connection%s",
+		n, plural(n), name, frameSpan(first, last), who, c.name(1-x), revert)
+	if gets != "" {
+		d.Message += "; when it gives up, " + gets
+	}
+	d.Frames = append(d.Frames, first.Frame)
+	if last != first {
+		d.Frames = append(d.Frames, last.Frame)
+	}
+	slices.Sort(d.Frames)
+	d.Frames = slices.Compact(d.Frames)
+}
+
+// frameSpan says "frame 8", or "frames 8 to 16".
+func frameSpan(first, last *flows.ICMPEvent) string {
+	if first == last {
+		return fmt.Sprintf("frame %d", first.Frame)
+	}
+	return fmt.Sprintf("frames %d to %d", first.Frame, last.Frame)
+}
+
+// retryLead measures, in seconds, how long after side x's first
+// unanswered transmission (the connection's Tail) its second
+// retransmission went out, from the ICMP errors its copies drew: when an
+// error answered each, the errors are as far apart as the copies. 0 when
+// fewer than three such errors are kept.
+func retryLead(conn *flows.Conn, x int) float64 {
+	var at []int64
+	var seq uint32
+	for i := range conn.ICMP {
+		e := &conn.ICMP[i]
+		if int(e.Dir) != x || e.Frame < conn.Tail.End.Frame || len(at) > 0 && e.Seq != seq {
+			continue
+		}
+		seq = e.Seq
+		if at = append(at, e.Time); len(at) == 3 {
+			return secs(at[2] - at[0])
+		}
+	}
+	return 0
 }

@@ -152,9 +152,11 @@ type Flow struct {
 	// Evicted is set when --max-flows pushed the flow out of the table
 	// before its story was complete.
 	Evicted bool `json:"evicted,omitempty"`
-	// ICMP lists the ICMP errors that quoted the flow's segments (the
-	// first flows.MaxICMP).
-	ICMP []ICMP `json:"icmp,omitempty"`
+	// ICMP lists the ICMP errors that quoted the flow's segments (past
+	// flows.MaxICMP of them, the first ones and the latest); ICMPErrors
+	// counts them all.
+	ICMP       []ICMP `json:"icmp,omitempty"`
+	ICMPErrors int    `json:"icmp_errors,omitempty"`
 	// Wire carries what the capture-wide rules read from the segments
 	// when the flow is added to the summary, which then drops it: it is
 	// nil in every flow Run returns or emits, and never output.

@@ -41,6 +41,11 @@ type WireFacts struct {
 	ClientTSval  uint32
 	Silence      float32
 	ClientTSAt   int64
+	// RetryLead is, when SilenceEnd is set and the unanswered segment's
+	// copies each drew an ICMP error, how long after it the second
+	// retransmission went out (the first may have been a tail-loss
+	// probe, which starts no retry budget), in seconds; else 0.
+	RetryLead float32
 	// Bounds are knob bounds the flow gives without a diagnosis (an
 	// orphaned FIN_WAIT2 that lived long enough).
 	Bounds []Bound
@@ -102,8 +107,9 @@ func (c *ruleCtx) silence(w *WireFacts) {
 		w.SilenceEnd = float32(secs(conn.Last.Time - conn.Tail.End.Time))
 		return
 	}
-	if _, ok := c.s.dataUnanswered(); ok {
+	if x, ok := c.s.dataUnanswered(); ok {
 		w.SilenceEnd = float32(secs(conn.Last.Time - conn.Tail.End.Time))
+		w.RetryLead = float32(retryLead(conn, x))
 		return
 	}
 	q := conn.Quiet

@@ -265,6 +265,7 @@ var ruleBook = []RuleInfo{
 		Meaning: "An ICMP destination unreachable (or time exceeded, or parameter problem) quoting the client's SYN came back, and the client sent nothing more: Linux aborts a socket in SYN_SENT on such an error (tcp_v4_err, tcp_v6_err), so connect() failed at once, without the SYN retransmissions a dropped SYN gets. Port unreachable means ECONNREFUSED and comes from a firewall's REJECT rule (iptables' default --reject-with; a Linux host with nothing listening answers with a RST instead); admin- or host-prohibited a firewall's policy (EHOSTUNREACH; EACCES over IPv6); host or net unreachable a router with no way on. The error's source address says who: the server's own (its host firewall), or a router's or firewall's on the path. An error that the client's later SYNs outlived did not abort it (it arrived while the socket was busy, or never reached it) and is only listed.",
 		Confirm: []string{"iptables -S | grep -i reject; nft list ruleset | grep -i reject   # on the host that sent the ICMP", "ip route get <server address>   # on the router that sent an unreachable"},
 		Kernel:  "—",
+		OnPath:  true, // a firewall's rule or a router's route: no application's, nor a socket's
 	},
 	{
 		Code: CodeSynUnanswered, Title: "the SYN was never answered", Severity: Warning,

@@ -243,6 +243,24 @@ func TestRules(t *testing.T) {
 			says: map[string][]string{CodeDataUnanswered: {"the client sent 150 bytes the server never acknowledged (from frame 7, 51.0ms after the server's latest segment) and went on retransmitting for 3.0s (to frame 12)", "the segments stopped reaching it", "ETIMEDOUT"}},
 		},
 		{
+			name: "data retransmitted and answered by a router's ICMP host unreachable",
+			build: func(w *wire) {
+				router := netip.MustParseAddr("198.51.100.1")
+				req := w.send(cli, "P.", 100, gap(0.05))
+				w.icmp(router, req, 3, 1, 0.0001)
+				for range 4 {
+					again := w.again(req, 0.8)
+					w.icmp(router, again, 3, 1, 0.0001)
+				}
+			},
+			want: []string{"data-unanswered net.ipv4.tcp_retries2 client"},
+			says: map[string][]string{CodeDataUnanswered: {
+				"the application gets EHOSTUNREACH (\"No route to host\"), the error the ICMP left, rather than ETIMEDOUT; TCP_USER_TIMEOUT",
+				"Its segments drew 5 ICMP errors (host-unreachable, frames 8 to 16) from 198.51.100.1, a router or firewall on the path: it has no way on to the server, or a REJECT rule answers for it",
+				"RFC 6069",
+			}},
+		},
+		{
 			name: "the server's data retransmitted and never answered",
 			build: func(w *wire) {
 				req := w.send(srv, "P.", 100, gap(0.05))

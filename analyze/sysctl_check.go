@@ -400,7 +400,16 @@ func checkDataRetries(k *checker) {
 	}
 	span := float64(k.w.SilenceEnd)
 	budget := retryBudget(int(n))
-	if budget >= span-rtoMinModel {
+	// The budget runs from the first RTO retransmission: at least
+	// rtoMinModel after the data, and no later than the second
+	// retransmission (after a tail-loss probe) when the wire shows it.
+	lead := max(rtoMinModel, float64(k.w.RetryLead))
+	if budget >= span-lead {
+		if lead > rtoMinModel {
+			k.note(SysRetries2, true, "its budget of %s from the first RTO retransmission, which went out at most %s after the data (the ICMP errors its copies drew date them), covers the %s the copies span, which fits",
+				FormatSeconds(budget), FormatSeconds(lead), FormatSeconds(span))
+			return
+		}
 		k.note(SysRetries2, true, "its budget of %s from the first RTO retransmission outlasts the %s the copies span, which fits", FormatSeconds(budget), FormatSeconds(span))
 		return
 	}

@@ -409,11 +409,17 @@ func knobRows(codes []codeDigest, s *analyze.Summary) []knobDigest {
 			if k == "" && cd.Severity.Rank() < analyze.Warning.Rank() {
 				continue
 			}
-			i, ok := index[k]
+			// A device's diagnosis that names no knob is not the
+			// application's either.
+			key, path := k, k == "" && onPath(cd.Code)
+			if path {
+				key = "\x00path"
+			}
+			i, ok := index[key]
 			if !ok {
 				i = len(out)
-				index[k] = i
-				out = append(out, knobDigest{Sysctl: k, Example: cd.Example})
+				index[key] = i
+				out = append(out, knobDigest{Sysctl: k, Example: cd.Example, Path: path})
 			}
 			out[i].Codes = append(out[i].Codes, cd)
 		}

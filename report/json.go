@@ -671,6 +671,10 @@ func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
+	if f.ICMPErrors != 0 {
+		b = append(b, `,"icmp_errors":`...)
+		b = appendInt(b, f.ICMPErrors)
+	}
 	if len(f.Events) > 0 {
 		b = append(b, `,"events":[`...)
 		for i := range f.Events {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/teardown/teardown/analyze"
+	"github.com/teardown/teardown/flows"
 )
 
 // icmpErr is an ICMP error of a capture that quotes a TCP segment, as
@@ -306,7 +307,12 @@ func (in *incarnation) quotesSynchronized(m *icmpErr) error {
 // frame order.
 func (in *incarnation) icmpList() []*truthICMP {
 	var l []*truthICMP
-	for _, m := range in.icmps {
+	kept := in.icmps
+	if n := len(kept); n > flows.MaxICMP {
+		// The output's bound: the first ones and the latest.
+		kept = append(slices.Clip(kept[:flows.MaxICMP-1]), kept[n-1])
+	}
+	for _, m := range kept {
 		to := roleName[rs]
 		if m.clientSide {
 			to = roleName[rc]

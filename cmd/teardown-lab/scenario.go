@@ -231,12 +231,17 @@ func (c *flowCheck) diags(codes ...string) *flowCheck {
 	return c
 }
 
-// icmp checks the flow's ICMP errors: each of want is "to from type/code"
+// icmp checks every ICMP error of the flow on the wire (its truth lists
+// a bounded few): each of want is "to from type/code"
 // ("client 198.51.100.80 3/3"), in frame order.
 func (c *flowCheck) icmp(want ...string) *flowCheck {
 	var got []string
-	for _, m := range c.fl.ICMP {
-		got = append(got, fmt.Sprintf("%s %s %d/%d", m.To, m.From, m.Type, m.Code))
+	for _, m := range c.fl.inc.icmps {
+		to := roleName[rs]
+		if m.clientSide {
+			to = roleName[rc]
+		}
+		got = append(got, fmt.Sprintf("%s %s %d/%d", to, m.from, m.typ, m.code))
 	}
 	if !slices.Equal(got, want) {
 		c.failf("ICMP errors %q, want %q", got, want)

@@ -37,9 +37,12 @@ type truthFlow struct {
 	Sides       truthSides   `json:"sides"`
 	Reuse       *truthReuse  `json:"reuse"`
 	Diagnoses   []*truthDiag `json:"diagnoses"`
-	// ICMP lists the ICMP errors that quote a segment of the flow; the
-	// key is absent when there are none.
-	ICMP []*truthICMP `json:"icmp,omitempty"`
+	// ICMP lists the ICMP errors that quote a segment of the flow, as
+	// the output keeps them (all up to flows.MaxICMP, then the first
+	// ones and the latest), and ICMPErrors counts them; both keys are
+	// absent when there are none.
+	ICMP       []*truthICMP `json:"icmp,omitempty"`
+	ICMPErrors int          `json:"icmp_errors,omitempty"`
 
 	inc *incarnation // the wire evidence this flow was derived from
 }
@@ -273,6 +276,7 @@ func (in *incarnation) derive(sc *scenario, last *frame) (*truthFlow, error) {
 		LastFrame:   in.frames[len(in.frames)-1].no,
 		Diagnoses:   []*truthDiag{},
 		ICMP:        in.icmpList(),
+		ICMPErrors:  len(in.icmps),
 		inc:         in,
 	}
 	if n := len(in.icmps); n > 0 {
