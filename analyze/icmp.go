@@ -240,7 +240,7 @@ var errnoText = map[string]string{
 // them and what they say, that Linux takes them as soft errors in a
 // connection it has established, and the error the application gets when
 // the retransmissions run out, the ICMP's rather than ETIMEDOUT.
-func (c *ruleCtx) withICMP(d *Diagnosis, x int, from uint64) {
+func (c *ruleCtx) withICMP(d *Diagnosis, x int, from uint64, app bool) {
 	conn := c.conn()
 	var first, last *flows.ICMPEvent
 	n := 0
@@ -265,7 +265,7 @@ func (c *ruleCtx) withICMP(d *Diagnosis, x int, from uint64) {
 		who = last.From.Unmap().String() + ", a router or firewall on the path"
 	}
 	revert := ""
-	if n > 1 && (name == "host-unreachable" || name == "net-unreachable" || name == "no-route") {
+	if n > 1 && reverts(&last.ICMPError) {
 		revert = " (each net or host unreachable undoes a step of the retransmission backoff, RFC 6069, so the copies come at a steady pace)"
 	}
 	gets := fmt.Sprintf("the application gets %s (%q), the error the ICMP left, rather than ETIMEDOUT", errno, errnoText[errno])
@@ -276,9 +276,9 @@ func (c *ruleCtx) withICMP(d *Diagnosis, x int, from uint64) {
 		d.Message = d.Message[:i] + gets + d.Message[i+len("the application gets ETIMEDOUT"):]
 		gets = ""
 	}
-	d.Message += fmt.Sprintf(". Its segments drew %d ICMP error%s (%s, %s) from %s: it has no way on to the %s, or a REJECT rule answers for it. Linux keeps retransmitting on such an error in an established connection%s",
+	d.Message += fmt.Sprintf(". Its segments drew %d ICMP error%s (%s, %s) from %s: it has no way on to the %s, or a REJECT rule answers for it. Linux keeps retransmitting on such an error once past the handshake%s",
 		n, plural(n), name, frameSpan(first, last), who, c.name(1-x), revert)
-	if gets != "" {
+	if gets != "" && app {
 		d.Message += "; when it gives up, " + gets
 	}
 	d.Frames = append(d.Frames, first.Frame)
@@ -316,4 +316,25 @@ func retryLead(conn *flows.Conn, x int) float64 {
 		}
 	}
 	return 0
+}
+
+// reverts reports whether Linux undoes a step of a retransmitting
+// socket's backoff on e (tcp_ld_RTO_revert, RFC 6069): an IPv4 net or
+// host unreachable, an ICMPv6 no route.
+func reverts(e *flows.ICMPError) bool {
+	if e.V6 {
+		return e.Type == 1 && e.Code == 0
+	}
+	return e.Type == 3 && e.Code <= 1
+}
+
+// revertingICMP reports whether an error that undoes the backoff quoted
+// side x's segments after frame from.
+func (c *ruleCtx) revertingICMP(x int, from uint64) bool {
+	for i := range c.conn().ICMP {
+		if e := &c.conn().ICMP[i]; int(e.Dir) == x && e.Frame > from && reverts(&e.ICMPError) {
+			return true
+		}
+	}
+	return false
 }

@@ -159,48 +159,61 @@ func finNeverAcked(c *ruleCtx) {
 		if !sx.fin || sx.finInferred || sx.finCount < 2 || sx.peerAckedAt.Seen() {
 			continue
 		}
-		f := c.finSeries(x)
-		sysctl, why := c.retryKnob(x)
-		orphan := sysctl == SysOrphanRetries
-		knob := strings.TrimPrefix(sysctl, "net.ipv4.")
-		first := f.marks[0]
-		head := fmt.Sprintf("%s FIN sent %s over %s (%s) and never acknowledged", c.name(x), times(f.count), dur(first.Time, f.last.Time), f.copies())
-		advice := "leave (lower it to free orphans sooner); find what drops the FIN"
-		r1, ok := f.rto1()
-		if !ok {
-			c.add(CodeFinNeverAcked, x, sysctl, advice, f.frames(),
-				"%s; after the tail-loss probe no RTO retransmission followed, though the first one always goes out: the capture missed the rest, or something else destroyed the socket", head)
-			continue
-		}
-		above := secs(f.last.Time - r1.Time)
-		due, known := f.nextDue()
-		d := c.add(CodeFinNeverAcked, x, sysctl, advice, f.frames(), "%s", head)
-		b := Bound{Host: c.host(x), Sysctl: sysctl, Of: OfBudget, Above: ptr(above)}
-		if !known {
-			d.Message += fmt.Sprintf("; its budget outlasted %s from the first RTO retransmission, which fits %s %s; %s",
-				FormatSeconds(above), knob, describeRetries(retriesFitting(above, 0, orphan), true, orphan), why)
-			d.Bounds = append(d.Bounds, b)
-			continue
-		}
-		below := secs(due - r1.Time)
-		fit := describeRetries(retriesFitting(above, below, orphan), false, orphan)
-		alt := describeRetries(retriesFitting(above, below, !orphan), false, !orphan)
-		b.Below = ptr(below)
-		other := "a socket that only shut down would need tcp_retries2 " + alt + " (the default 15 allows 924.6s)"
-		if !orphan {
-			other = "an orphan would need tcp_orphan_retries " + alt
-		}
-		if c.s.end >= due {
-			d.Message += fmt.Sprintf(", and no copy came when the next was due (+%s): the socket gave up silently, its budget %s–%s from the first RTO retransmission, which fits %s %s; %s",
-				dur(first.Time, due), FormatSeconds(above), FormatSeconds(below), knob, fit, other)
-		} else {
-			b.Assumes = "the socket gave up when its next retransmission was due, after the capture ended"
-			d.Message += fmt.Sprintf("; %s, before the next copy was due (+%s): if the socket gave up then (silently, as orphans do), its budget was %s–%s from the first RTO retransmission, which fits %s %s (the capture alone shows %s); %s",
-				captureEnd(f.last.Time, c.s.end, "the last copy"), dur(first.Time, due), FormatSeconds(above), FormatSeconds(below), knob, fit,
-				describeRetries(retriesFitting(above, 0, orphan), true, orphan), other)
-		}
-		d.Bounds = append(d.Bounds, b)
+		orphan := c.finNeverAckedBy(x)
+		c.withICMP(&c.out[len(c.out)-1], x, sx.finFirst.Frame-1, !orphan)
 	}
+}
+
+// finNeverAckedBy adds finNeverAcked's diagnosis of side x and reports
+// whether the side was taken for an orphan.
+func (c *ruleCtx) finNeverAckedBy(x int) (orphan bool) {
+	f := c.finSeries(x)
+	sysctl, why := c.retryKnob(x)
+	orphan = sysctl == SysOrphanRetries
+	knob := strings.TrimPrefix(sysctl, "net.ipv4.")
+	first := f.marks[0]
+	head := fmt.Sprintf("%s FIN sent %s over %s (%s) and never acknowledged", c.name(x), times(f.count), dur(first.Time, f.last.Time), f.copies())
+	advice := "leave (lower it to free orphans sooner); find what drops the FIN"
+	if c.revertingICMP(x, first.Frame-1) {
+		c.add(CodeFinNeverAcked, x, sysctl, advice, f.frames(),
+			"%s; the ICMP errors its copies drew undid the retransmission backoff, so their timing tells nothing of the retry budget", head)
+		return orphan
+	}
+	r1, ok := f.rto1()
+	if !ok {
+		c.add(CodeFinNeverAcked, x, sysctl, advice, f.frames(),
+			"%s; after the tail-loss probe no RTO retransmission followed, though the first one always goes out: the capture missed the rest, or something else destroyed the socket", head)
+		return orphan
+	}
+	above := secs(f.last.Time - r1.Time)
+	due, known := f.nextDue()
+	d := c.add(CodeFinNeverAcked, x, sysctl, advice, f.frames(), "%s", head)
+	b := Bound{Host: c.host(x), Sysctl: sysctl, Of: OfBudget, Above: ptr(above)}
+	if !known {
+		d.Message += fmt.Sprintf("; its budget outlasted %s from the first RTO retransmission, which fits %s %s; %s",
+			FormatSeconds(above), knob, describeRetries(retriesFitting(above, 0, orphan), true, orphan), why)
+		d.Bounds = append(d.Bounds, b)
+		return orphan
+	}
+	below := secs(due - r1.Time)
+	fit := describeRetries(retriesFitting(above, below, orphan), false, orphan)
+	alt := describeRetries(retriesFitting(above, below, !orphan), false, !orphan)
+	b.Below = ptr(below)
+	other := "a socket that only shut down would need tcp_retries2 " + alt + " (the default 15 allows 924.6s)"
+	if !orphan {
+		other = "an orphan would need tcp_orphan_retries " + alt
+	}
+	if c.s.end >= due {
+		d.Message += fmt.Sprintf(", and no copy came when the next was due (+%s): the socket gave up silently, its budget %s–%s from the first RTO retransmission, which fits %s %s; %s",
+			dur(first.Time, due), FormatSeconds(above), FormatSeconds(below), knob, fit, other)
+	} else {
+		b.Assumes = "the socket gave up when its next retransmission was due, after the capture ended"
+		d.Message += fmt.Sprintf("; %s, before the next copy was due (+%s): if the socket gave up then (silently, as orphans do), its budget was %s–%s from the first RTO retransmission, which fits %s %s (the capture alone shows %s); %s",
+			captureEnd(f.last.Time, c.s.end, "the last copy"), dur(first.Time, due), FormatSeconds(above), FormatSeconds(below), knob, fit,
+			describeRetries(retriesFitting(above, 0, orphan), true, orphan), other)
+	}
+	d.Bounds = append(d.Bounds, b)
+	return orphan
 }
 
 // zeroWindowHold is the minimum time a peer's zero window must have held

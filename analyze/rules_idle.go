@@ -120,7 +120,7 @@ func noAnswerAfterIdle(c *ruleCtx) {
 		"after %s of silence the %s sent %s (frame %d) and went on retransmitting for %s (to frame %d), and the %s never answered again, not even with a RST, which a host that is up sends for a connection it no longer has: the segments did not reach it. Either the %s's host is down or cut off, or a stateful firewall, NAT or load balancer on the path forgot the idle connection and drops what comes next (on a Linux firewall, which tracked it as %s then, %s (%s by default) is shorter than that silence, and mid-stream segments are dropped: nf_conntrack_tcp_loose = 0, or a rule against new segments without SYN), and if the %s answered other connections after that silence, it is the device. %s",
 		FormatSeconds(secs(t.Gap)), c.name(x), strings.Join(sent, " and "), t.End.Frame, dur(t.End.Time, conn.Last.Time), conn.Last.Frame,
 		c.name(1-x), c.name(1-x), ct.name, strings.TrimPrefix(ct.sysctl, "net.netfilter."), ct.def, c.name(1-x), giveUp)
-	c.withICMP(d, x, t.End.Frame-1)
+	c.withICMP(d, x, t.End.Frame-1, !fin)
 }
 
 // dataUnanswered: one side sent data, with no silence before it (that is
@@ -147,5 +147,5 @@ func dataUnanswered(c *ruleCtx) {
 		"the %s sent %d bytes the %s never acknowledged (from frame %d, %s after the %s's latest segment) and went on retransmitting for %s (to frame %d), and the %s never sent another segment, not even a RST, which a host that is up sends for a connection it no longer has, nor an ACK, which its kernel sends even when the application stops reading: the segments stopped reaching it. The %s's host went down or was cut off (a crash, a reboot, a cable, a route or firewall change), or a device on the path began to drop the connection. tcp_retries2 (15 by default: 924.6s) bounds how long the %s retransmits before it gives up, silently, and the application gets ETIMEDOUT; TCP_USER_TIMEOUT replaces that bound for one socket",
 		c.name(x), hx.DataEnd-hy.MaxAck, c.name(1-x), t.End.Frame, dur(hy.Last.Time, t.End.Time), c.name(1-x), dur(t.End.Time, conn.Last.Time), conn.Last.Frame,
 		c.name(1-x), c.name(1-x), c.name(x))
-	c.withICMP(d, x, t.End.Frame-1)
+	c.withICMP(d, x, t.End.Frame-1, true)
 }

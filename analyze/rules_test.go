@@ -261,6 +261,24 @@ func TestRules(t *testing.T) {
 			}},
 		},
 		{
+			name: "a FIN whose copies drew a router's host unreachable",
+			build: func(w *wire) {
+				router := netip.MustParseAddr("198.51.100.1")
+				fin := w.send(cli, "F.", 0, gap(0.05))
+				w.icmp(router, fin, 3, 1, 0.0001)
+				for range 8 {
+					again := w.again(fin, 0.3)
+					w.icmp(router, again, 3, 1, 0.0001)
+				}
+			},
+			want: []string{"fin-never-acked net.ipv4.tcp_orphan_retries client"},
+			says: map[string][]string{CodeFinNeverAcked: {
+				"client FIN sent 9 times over 2.4s",
+				"the ICMP errors its copies drew undid the retransmission backoff, so their timing tells nothing of the retry budget. Its segments drew 9 ICMP errors (host-unreachable, frames 8 to 24) from 198.51.100.1",
+				"RFC 6069, so the copies come at a steady pace)",
+			}},
+		},
+		{
 			name: "the server's data retransmitted and never answered",
 			build: func(w *wire) {
 				req := w.send(srv, "P.", 100, gap(0.05))
