@@ -572,6 +572,11 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 		}
 	}
 	w := &wire{frames: frames, truth: truth}
+	if sc.framing == frameDumpcap {
+		if w.stopped, err = captureStopped(final); err != nil {
+			return nil, err
+		}
+	}
 	if err := sc.check(w); err != nil {
 		return nil, fmt.Errorf("the wire contradicts the scenario: %w", err)
 	}
@@ -675,7 +680,13 @@ func rederiveOne(ctx context.Context, sc *scenario, dir string, write bool) (boo
 		return false, err
 	}
 	truth.Notes = old.Notes
-	if err := sc.check(&wire{frames: frames, truth: truth}); err != nil {
+	w := &wire{frames: frames, truth: truth}
+	if sc.framing == frameDumpcap {
+		if w.stopped, err = captureStopped(file); err != nil {
+			return false, err
+		}
+	}
+	if err := sc.check(w); err != nil {
 		return false, fmt.Errorf("the wire contradicts the scenario: %w", err)
 	}
 	js, err := json.MarshalIndent(truth, "", "  ")

@@ -115,6 +115,10 @@ func (sc *scenario) captureName() string {
 type wire struct {
 	frames []*frame
 	truth  *truthFile
+	// stopped is when the capture stopped, as a dumpcap pcapng file
+	// records it (isb_endtime), in ns since the epoch; 0 when the file
+	// does not say.
+	stopped int64
 }
 
 // flows checks the number of flows and returns a checker per flow.

@@ -4,12 +4,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os/exec"
 	"strconv"
 	"strings"
 	"time"
+
+	capfile "github.com/teardown/teardown/flows/capture"
 )
 
 // TCP header flags as tshark prints them in tcp.flags.
@@ -188,4 +192,25 @@ func parseFrame(line string) (*frame, error) {
 	}
 	f.ttl = int(x)
 	return f, nil
+}
+
+// captureStopped reads when the capture in file stopped, as a pcapng
+// file's interface statistics record it (isb_endtime, which dumpcap
+// writes as it stops): ns since the epoch, 0 when the file does not say.
+// Neither tshark's fields nor capinfos show it, so this reads the file
+// with teardown's own capture reader.
+func captureStopped(file string) (int64, error) {
+	r, err := capfile.Open([]string{file}, capfile.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	for {
+		if _, err := r.Next(); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return 0, err
+		}
+	}
+	return r.Info().Stopped, nil
 }
