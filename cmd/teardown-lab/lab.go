@@ -274,6 +274,48 @@ func (e *env) has(s side, state string, d time.Duration) {
 	})
 }
 
+// tcpExt reads the named TcpExt counters of side s's namespace (its
+// /proc/net/netstat, as nstat names them without the prefix:
+// "TCPLossProbes").
+func (e *env) tcpExt(s side, names ...string) map[string]int64 {
+	if e.failed() != nil {
+		return nil
+	}
+	out, err := nsExec(e.ctx, e.topo.ns(s), "cat", "/proc/net/netstat")
+	if err != nil {
+		e.fail(err)
+		return nil
+	}
+	var keys, vals []string
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, "TcpExt: "); ok {
+			if keys == nil {
+				keys = strings.Fields(rest)
+			} else {
+				vals = strings.Fields(rest)
+			}
+		}
+	}
+	got := map[string]int64{}
+	for i, k := range keys {
+		if i < len(vals) && slices.Contains(names, k) {
+			v, err := strconv.ParseInt(vals[i], 10, 64)
+			if err != nil {
+				e.fail(fmt.Errorf("TcpExt %s: %w", k, err))
+				return nil
+			}
+			got[k] = v
+		}
+	}
+	for _, k := range names {
+		if _, ok := got[k]; !ok {
+			e.fail(fmt.Errorf("no TcpExt counter %s in the %s's namespace", k, s))
+			return nil
+		}
+	}
+	return got
+}
+
 // capture is a running tcpdump (or dumpcap).
 type capture struct {
 	cmd    *exec.Cmd

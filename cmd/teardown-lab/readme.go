@@ -59,7 +59,8 @@ path would: with no delay at all the error arrives while connect() still
 holds the socket's lock, the kernel keeps it as a soft error only, and the
 SYN goes out again a second later. So does ` + "`data-unanswered-icmp`" + `'s, whose
 REJECT answers each of the client's segments after the first exchange with
-an ICMP host unreachable (its ` + "`net.ipv4.icmp_ratelimit`" + ` is 0).
+an ICMP host unreachable (its ` + "`net.ipv4.icmp_ratelimit`" + ` is 0), and
+` + "`fin-never-acked-icmp`" + `'s, whose REJECT answers each of the client's FINs so.
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/teardown/teardown/analyze"
+	"github.com/teardown/teardown/flows"
 	"golang.org/x/sys/unix"
 )
 
@@ -294,4 +297,182 @@ func dataUnansweredICMPNotes(w *wire) []string {
 		"in ms: %s; all %d gaps were between %d and %d ms.",
 		len(tx), tx[0].no, tx[len(tx)-1].no, len(tx)-1, float64(tx[len(tx)-1].t-tx[0].t)/1e9, len(in.icmps),
 		strings.Join(gaps, ", "), len(tx)-1, lo.Round(time.Millisecond).Milliseconds(), hi.Round(time.Millisecond).Milliseconds())}
+}
+
+// rejectFinHostUnreach is the router's FORWARD rule of
+// fin-never-acked-icmp: it answers each FIN from the client to the server
+// with an ICMP host unreachable, and lets every other segment by.
+var rejectFinHostUnreach = []string{"FORWARD", "-p", "tcp", "-s", clientAddr4.String(), "-d", serverAddr4.String(),
+	"--dport", strconv.Itoa(serverPort), "--tcp-flags", "FIN", "FIN", "-j", "REJECT", "--reject-with", "icmp-host-unreachable"}
+
+// finSilence is how long fin-never-acked-icmp's capture goes on at least
+// past the client's last FIN copy (twice the gap before that copy, when
+// that is longer), to show that no copy followed.
+const finSilence = 3 * time.Second
+
+// finNeverAckedICMP is fin-never-acked-orphan-retries-1 across a router
+// that answers each of the client's FINs with an ICMP host unreachable
+// instead of forwarding it.
+func finNeverAckedICMP() *scenario {
+	return &scenario{
+		name: "fin-never-acked-icmp",
+		summary: "a router between the two REJECTs every client FIN with an ICMP host unreachable; tcp_orphan_retries=1: " +
+			"the orphan's FIN copies come at a steady pace, each drawing an error, then silence, no RST",
+		desc: "The client (net.ipv4.tcp_orphan_retries=1) and the server exchange 100 bytes each way across a Linux " +
+			"router that holds every packet it forwards for " + icmpDelay.String() + " (NFQUEUE, before its filter " +
+			"rules), as a longer path would. Then the router's FORWARD chain starts to REJECT every client segment " +
+			"to the server with FIN set (--tcp-flags FIN FIN) with icmp-host-unreachable (type 3 code 1, from its " +
+			"address " + routerC4.String() + "); the router sets net.ipv4.icmp_ratelimit=0, so that every FIN draws " +
+			"an error. The client close()s (an orphan): its FIN is retransmitted (a tail-loss probe, then RTO " +
+			"retransmissions), each copy answered by an ICMP error and none by the server. A host unreachable " +
+			"quoting snd_una undoes one step of the RTO backoff (tcp_ld_RTO_revert, RFC 6069), so the copies come " +
+			"at a steady pace instead of doubling, until the tcp_orphan_retries=1 budget runs out (a time: 600 ms " +
+			"from the first RTO retransmission, tcp_model_timeout) and the orphan vanishes without a RST. The " +
+			"server never receives the FIN and stays ESTABLISHED. Captured at the client with dumpcap, with the " +
+			"ICMP errors beside the TCP segments; its pcapng records when the capture stopped, " + finSilence.String() +
+			" past the give-up.",
+		vantage: vantageClient,
+		framing: frameDumpcap,
+		icmp:    true,
+		delay:   icmpDelay,
+		noQuiet: true, // the server's socket stays open
+		tail:    finSilence,
+		sysctls: map[side]map[string]string{
+			sideClient: {"net.ipv4.tcp_orphan_retries": "1"},
+			sideRouter: {"net.ipv4.icmp_ratelimit": "0"},
+		},
+		notes: []string{
+			"The ICMP errors changed no state: a synchronized socket keeps one as a soft error (tcp_v4_err), and the " +
+				"orphan gave up without a segment, so the client's states end at FIN_WAIT1 in the capture; the server " +
+				"never received the FIN, and its socket was still ESTABLISHED when the capture ended.",
+			"fin_tlp is true: the second gap is under 1.5 times the first, and the second copy was indeed a " +
+				"tail-loss probe (the kernel counted one, below). Here the gaps alone could not have told: with each " +
+				"RTO step undone by an error, RTO retransmissions come at that steady pace too, so a FIN with no probe " +
+				"before its first RTO retransmission would read the same.",
+		},
+		run: func(e *env) {
+			ln := e.listen()
+			c, _ := exchange(e, ln, 100, 100)
+			// Past the router's hold, the client's ACK of the response
+			// reaches the server before the rule.
+			e.sleep(100 * time.Millisecond)
+			e.rule(sideRouter, rejectFinHostUnreach)
+			before := e.tcpExt(sideClient, finCounters...)
+			closed := time.Now()
+			c.close()
+			e.has(sideClient, "FIN-WAIT-1", 5*time.Second)
+			e.gone(sideClient, "FIN-WAIT-1", 30*time.Second)
+			gone := time.Since(closed)
+			after := e.tcpExt(sideClient, finCounters...)
+			e.has(sideServer, "ESTAB", time.Second)
+			if e.failed() != nil {
+				return
+			}
+			d := map[string]int64{}
+			for _, k := range finCounters {
+				d[k] = after[k] - before[k]
+			}
+			fmt.Fprintf(os.Stderr, "teardown-lab: the client's FIN-WAIT-1 was gone %v after close(); TcpExt %v\n",
+				gone.Round(time.Millisecond), d)
+			if d["TCPLossProbes"] != 1 || d["TCPAbortOnTimeout"] != 1 || d["TCPAbortOnMemory"] != 0 {
+				e.fail(fmt.Errorf("the client's TcpExt counters moved by %v over the close, want one tail-loss probe, "+
+					"one abort on timeout and none on memory", d))
+				return
+			}
+			e.notes = append(e.notes, fmt.Sprintf("The client's kernel counted, over the close, one tail-loss probe "+
+				"(TcpExt TCPLossProbes: the second FIN copy) and one abort on timeout (TCPAbortOnTimeout: the orphan "+
+				"gave up as its retry budget ran out, not for lack of memory, TCPAbortOnMemory 0). ss, polled every "+
+				"20 ms, first found the client's FIN-WAIT-1 socket gone %.2f s after close(), and the server's "+
+				"socket still ESTABLISHED after that.", gone.Seconds()))
+		},
+		check:     checkFinNeverAckedICMP,
+		wireNotes: finNeverAckedICMPNotes,
+	}
+}
+
+// finCounters are the client's TcpExt counters fin-never-acked-icmp
+// reads over the close.
+var finCounters = []string{"TCPLossProbes", "TCPAbortOnTimeout", "TCPAbortOnMemory"}
+
+// finGaps returns the gaps between consecutive transmissions of tx.
+func finGaps(tx []*frame) []time.Duration {
+	var g []time.Duration
+	for i := 1; i < len(tx); i++ {
+		g = append(g, time.Duration(tx[i].t-tx[i-1].t))
+	}
+	return g
+}
+
+func checkFinNeverAckedICMP(w *wire) error {
+	c, err := w.one()
+	if err != nil {
+		return err
+	}
+	in := c.fl.inc
+	// At most flows.MaxFINs copies: the output keeps that many, and the
+	// lab has no rule for a longer list.
+	c.kind(analyze.HalfClosedAtEnd).initiator(analyze.Client).reset("", "").halfClose("", "").
+		fins(rc, 4, flows.MaxFINs).fins(rs, 0, 0).diags(analyze.CodeFinNeverAcked).
+		states(rc, "SYN_SENT", "ESTABLISHED", "FIN_WAIT1").states(rs, "SYN_RECV", "ESTABLISHED")
+	if tlp := c.fl.Sides.Client.FinTLP; tlp == nil || !*tlp {
+		c.failf("fin_tlp is not true, yet the kernel counted a tail-loss probe")
+	}
+	tx := in.fins[rc]
+	if len(tx) < 4 {
+		return c.err()
+	}
+	// No backoff: no gap reaches 1.5 times the shortest.
+	gaps := finGaps(tx)
+	shortest := slices.Min(gaps)
+	for i, g := range gaps {
+		if 2*g >= 3*shortest {
+			c.failf("%v came %v after the FIN before, the shortest gap %v: the RTO backed off", tx[i+1], g, shortest)
+		}
+	}
+	for _, f := range in.frames {
+		if in.role(f) == rs && f.no > tx[0].no {
+			c.failf("the server sent %v after the client's FIN", f)
+		}
+	}
+	// Every FIN copy drew one error, from the router, before the next.
+	var want []string
+	for range tx {
+		want = append(want, fmt.Sprintf("client %s 3/1", routerC4))
+	}
+	c.icmp(want...)
+	for i, m := range in.icmps {
+		if i < len(tx) && (m.seq != tx[i].seq || m.flags != tx[i].flags || m.no < tx[i].no || i+1 < len(tx) && m.no > tx[i+1].no) {
+			c.failf("%v does not answer %v", m, tx[i])
+		}
+	}
+	// The capture went on long enough to show that no copy followed.
+	last := tx[len(tx)-1]
+	need := max(finSilence, 2*gaps[len(gaps)-1])
+	switch {
+	case w.stopped == 0:
+		c.failf("the capture does not record when it stopped")
+	case time.Duration(w.stopped-last.t) < need:
+		c.failf("the capture stopped %v after the last FIN copy (%v), want %v or more",
+			time.Duration(w.stopped-last.t), last, need)
+	}
+	return c.err()
+}
+
+// finNeverAckedICMPNotes says how often and when the client sent its
+// FIN, how many ICMP errors came back, and how long the capture went on.
+func finNeverAckedICMPNotes(w *wire) []string {
+	in := w.truth.Flows[0].inc
+	tx := in.fins[rc]
+	var gaps []string
+	for _, g := range finGaps(tx) {
+		gaps = append(gaps, strconv.FormatInt(g.Round(time.Millisecond).Milliseconds(), 10))
+	}
+	last, r1 := tx[len(tx)-1], tx[2] // the first RTO retransmission, after the probe
+	return []string{fmt.Sprintf("The client sent its FIN %d times (frames %d to %d: %d retransmissions) over %.3f s, "+
+		"each answered by an ICMP host unreachable from the router (%d errors); the gaps between copies, in ms: %s. "+
+		"The last copy came %.3f s after the first RTO retransmission (frame %d), within tcp_orphan_retries=1's "+
+		"600 ms; the RTO after it, due about %.3f s after that one, found the budget spent. No copy and no RST "+
+		"followed: the capture stopped %.2f s after the last copy.",
+		len(tx), tx[0].no, last.no, len(tx)-1, float64(last.t-tx[0].t)/1e9, len(in.icmps), strings.Join(gaps, ", "),
+		float64(last.t-r1.t)/1e9, r1.no, float64(2*last.t-tx[len(tx)-2].t-r1.t)/1e9, float64(w.stopped-last.t)/1e9)}
 }

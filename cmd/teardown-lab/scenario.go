@@ -399,6 +399,7 @@ func scenarios() []*scenario {
 		dropAfterIdle("no-answer-after-idle-fin", true),
 		dataUnanswered(),
 		dataUnansweredICMP(),
+		finNeverAckedICMP(),
 		pathDelay(),
 		delayed(finRetransmitted(), 20*time.Millisecond),
 		delayed(finNeverAcked("1", 4, frameEthernet, vantageClient), 20*time.Millisecond),
