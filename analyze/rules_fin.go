@@ -16,6 +16,9 @@ type finSeries struct {
 	count int          // every transmission
 	tlp   bool         // the first retransmission was a tail-loss probe
 	last  flows.Mark   // the latest transmission
+	// steady is set when ICMP errors undid the backoff (RFC 6069): the
+	// retransmissions kept the pace of the last gap.
+	steady bool
 }
 
 func (c *ruleCtx) finSeries(x int) finSeries {
@@ -37,14 +40,19 @@ func (f finSeries) rto1() (flows.Mark, bool) {
 }
 
 // nextDue estimates when the retransmission after the latest was due:
-// RTO backoff doubles the last gap, up to rto_max. ok is false when the
-// gap is unknown (the kept list was cut short).
+// RTO backoff doubles the last gap, up to rto_max (or keeps it, when
+// steady). ok is false when the gap is unknown (the kept list was cut
+// short).
 func (f finSeries) nextDue() (int64, bool) {
 	n := len(f.marks)
 	if n < 2 || f.count != n {
 		return 0, false
 	}
-	gap := min(2*(f.marks[n-1].Time-f.marks[n-2].Time), int64(rtoMax*1e9))
+	gap := f.marks[n-1].Time - f.marks[n-2].Time
+	if !f.steady {
+		gap *= 2
+	}
+	gap = min(gap, int64(rtoMax*1e9))
 	return f.marks[n-1].Time + gap, true
 }
 
@@ -175,9 +183,10 @@ func (c *ruleCtx) finNeverAckedBy(x int) (orphan bool) {
 	head := fmt.Sprintf("%s FIN sent %s over %s (%s) and never acknowledged", c.name(x), times(f.count), dur(first.Time, f.last.Time), f.copies())
 	advice := "leave (lower it to free orphans sooner); find what drops the FIN"
 	if c.revertingICMP(x, first.Frame-1) {
-		c.add(CodeFinNeverAcked, x, sysctl, advice, f.frames(),
-			"%s; the ICMP errors its copies drew undid the retransmission backoff, so their timing tells nothing of the retry budget", head)
-		return orphan
+		// Each net or host unreachable undid a step of the backoff: the
+		// next copy was due one gap after the last, not two.
+		f.steady = true
+		head += " (the ICMP errors its copies drew undid the retransmission backoff: the copies kept a steady pace)"
 	}
 	r1, ok := f.rto1()
 	if !ok {

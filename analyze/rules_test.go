@@ -264,17 +264,22 @@ func TestRules(t *testing.T) {
 			name: "a FIN whose copies drew a router's host unreachable",
 			build: func(w *wire) {
 				router := netip.MustParseAddr("198.51.100.1")
+				// The lab's fin-never-acked-icmp (tcp_orphan_retries 1):
+				// a tail-loss probe, then RTO retransmissions that do not
+				// back off.
 				fin := w.send(cli, "F.", 0, gap(0.05))
 				w.icmp(router, fin, 3, 1, 0.0001)
-				for range 8 {
-					again := w.again(fin, 0.3)
+				for range 4 {
+					again := w.again(fin, 0.245)
 					w.icmp(router, again, 3, 1, 0.0001)
 				}
+				w.later(3)
 			},
 			want: []string{"fin-never-acked net.ipv4.tcp_orphan_retries client"},
 			says: map[string][]string{CodeFinNeverAcked: {
-				"client FIN sent 9 times over 2.4s",
-				"the ICMP errors its copies drew undid the retransmission backoff, so their timing tells nothing of the retry budget. Its segments drew 9 ICMP errors (host-unreachable, frames 8 to 24) from 198.51.100.1",
+				"client FIN sent 5 times over 980.4ms",
+				"and never acknowledged (the ICMP errors its copies drew undid the retransmission backoff: the copies kept a steady pace), and no copy came when the next was due (+1.2s): the socket gave up silently, its budget 490.2ms–735.3ms from the first RTO retransmission, which fits tcp_orphan_retries 1",
+				"Its segments drew 5 ICMP errors (host-unreachable, frames 8 to 16) from 198.51.100.1",
 				"RFC 6069, so the copies come at a steady pace)",
 			}},
 		},
