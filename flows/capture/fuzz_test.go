@@ -136,11 +136,22 @@ func FuzzDecode(f *testing.F) {
 	for _, tun := range tunnelled(f, basic(), v6) {
 		f.Add(uint8(linkEthernet), tun.data, uint16(0))
 	}
+	s4, s6 := syn(), syn()
+	s6.src, s6.dst = cli6, srv6
+	f.Add(uint8(linkEthernet), icmpFrame(f, srv4.Addr(), cli4.Addr(), 3, 3, ipPacket(f, s4)), uint16(0))
+	f.Add(uint8(linkEthernet), icmpFrame(f, srv6.Addr(), cli6.Addr(), 1, 1, ipPacket(f, s6)), uint16(0))
 	f.Fuzz(func(t *testing.T, lk uint8, data []byte, extra uint16) {
 		var s flows.Segment
 		wire := len(data) + int(extra)
-		if decode(link(lk)%(linkPPP+1), data, wire, &s) == resTCP && int(s.PayloadLen) > wire {
-			t.Fatalf("payload length %d beyond the %d-byte frame", s.PayloadLen, wire)
+		switch decode(link(lk)%(linkPPP+1), data, wire, &s) {
+		case resTCP:
+			if int(s.PayloadLen) > wire || s.ICMP != nil {
+				t.Fatalf("payload length %d beyond the %d-byte frame, or an ICMP error %v", s.PayloadLen, wire, s.ICMP)
+			}
+		case resICMP:
+			if s.ICMP == nil || s.PayloadLen != 0 || !s.ICMP.From.IsValid() {
+				t.Fatalf("ICMP error %+v, payload %d", s.ICMP, s.PayloadLen)
+			}
 		}
 	})
 }

@@ -13,7 +13,7 @@ import (
 // icmpFrame builds an Ethernet frame of an ICMP (ICMPv6 when from is an
 // IPv6 address) message of the given type and code from from to to,
 // quoting quote.
-func icmpFrame(t *testing.T, from, to netip.Addr, typ, code uint8, quote []byte) []byte {
+func icmpFrame(t testing.TB, from, to netip.Addr, typ, code uint8, quote []byte) []byte {
 	t.Helper()
 	if from.Is4() {
 		return serialize(t, eth(layers.EthernetTypeIPv4),
