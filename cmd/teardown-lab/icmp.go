@@ -231,8 +231,8 @@ func attachICMP(all []*incarnation, errs []*icmpErr) error {
 // same SYN again changed nothing, and so did one quoting a segment
 // without SYN (synchronized): a synchronized socket keeps such an error
 // as a soft one (tcp_v4_err, tcp_v6_err). frames are the capture's, end
-// the time of its last record. The lab has no rule for any other ICMP
-// error, and refuses it.
+// when it ends: its last record, or when it stopped where the file says.
+// The lab has no rule for any other ICMP error, and refuses it.
 func (in *incarnation) icmpStory(frames []*frame, end int64) error {
 	for _, m := range in.icmps {
 		if m.flags < 0 {

@@ -83,7 +83,7 @@ func TestICMPTruth(t *testing.T) {
 	// connection 1.5 s later shows the capture went on.
 	s1 := syn(1, 0, tcli, 1000)
 	tf, err := deriveTruth(sc, []*frame{s1, syn(3, 1500*time.Millisecond, tcli2, 5000)},
-		[]*icmpErr{unreach(2, time.Millisecond, tsrv.Addr(), s1)}, "k", nil)
+		[]*icmpErr{unreach(2, time.Millisecond, tsrv.Addr(), s1)}, 0, "k", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,9 +98,22 @@ func TestICMPTruth(t *testing.T) {
 		t.Errorf("the second connection has ICMP errors: %+v", tf.Flows[1].ICMP)
 	}
 
+	// The capture's last record is the error, but the file records that
+	// it stopped 1.2 s later.
+	tf, err = deriveTruth(sc, []*frame{s1}, []*icmpErr{unreach(2, time.Millisecond, tsrv.Addr(), s1)}, int64(1200*time.Millisecond), "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl = tf.Flows[0]; fl.Close.Kind != "rejected" || !slices.Equal(states(fl), []string{"SYN_SENT", "CLOSED"}) {
+		t.Errorf("aborted, the capture's stop time recorded: %+v %v", fl.Close, states(fl))
+	}
+	if _, err := deriveTruth(sc, []*frame{s1}, []*icmpErr{unreach(2, time.Millisecond, tsrv.Addr(), s1)}, 0, "k", nil); err == nil {
+		t.Error("aborted, with no stop time and nothing after the error: a truth derived")
+	}
+
 	// From a router: no initiator, no side.
 	tf, err = deriveTruth(sc, []*frame{s1, syn(3, 1500*time.Millisecond, tcli2, 5000)},
-		[]*icmpErr{unreach(2, time.Millisecond, trtr, s1)}, "k", nil)
+		[]*icmpErr{unreach(2, time.Millisecond, trtr, s1)}, 0, "k", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +123,7 @@ func TestICMPTruth(t *testing.T) {
 
 	// The client sent its SYN again: the ICMP error changed nothing.
 	tf, err = deriveTruth(sc, []*frame{s1, syn(3, time.Second, tcli, 1000), syn(4, 5*time.Second, tcli2, 5000)},
-		[]*icmpErr{unreach(2, time.Millisecond, trtr, s1)}, "k", nil)
+		[]*icmpErr{unreach(2, time.Millisecond, trtr, s1)}, 0, "k", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +138,7 @@ func TestICMPTruth(t *testing.T) {
 	// held the socket's lock).
 	s3 := syn(3, time.Second, tcli, 1000)
 	tf, err = deriveTruth(sc, []*frame{s1, s3, syn(5, 3*time.Second, tcli2, 5000)},
-		[]*icmpErr{unreach(2, time.Millisecond, tsrv.Addr(), s1), unreach(4, time.Second+time.Millisecond, tsrv.Addr(), s3)}, "k", nil)
+		[]*icmpErr{unreach(2, time.Millisecond, tsrv.Addr(), s1), unreach(4, time.Second+time.Millisecond, tsrv.Addr(), s3)}, 0, "k", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +163,7 @@ func TestICMPTruth(t *testing.T) {
 		"data after":  {[]*frame{s1, {no: 3, t: int64(2 * time.Second), src: tcli, dst: tsrv, flags: fACK, seq: 1001, ttl: 64}}, []*icmpErr{unreach(2, time.Millisecond, trtr, s1)}},
 		"next in 4-t": {[]*frame{s1, syn(3, 2*time.Second, tcli, 9000)}, []*icmpErr{unreach(2, time.Millisecond, trtr, s1)}},
 	} {
-		if _, err := deriveTruth(sc, c.frames, c.icmps, "k", nil); err == nil {
+		if _, err := deriveTruth(sc, c.frames, c.icmps, 0, "k", nil); err == nil {
 			t.Errorf("%s: a truth derived", name)
 		}
 	}
@@ -187,7 +200,7 @@ func TestICMPEstablished(t *testing.T) {
 		frames, icmps = append(frames, f), append(icmps, m)
 		no += 2
 	}
-	tf, err := deriveTruth(sc, frames, icmps, "k", nil)
+	tf, err := deriveTruth(sc, frames, icmps, 0, "k", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +237,7 @@ func TestICMPEstablished(t *testing.T) {
 	// One quoting the server's data goes to the server.
 	frames = handshake()
 	m := unreach(7, 20*time.Millisecond, tcli.Addr(), frames[4])
-	tf, err = deriveTruth(sc, append(frames, seg(8, 30*time.Millisecond, tsrv, tcli, fACK, 7101, 1101, 0)), []*icmpErr{m}, "k", nil)
+	tf, err = deriveTruth(sc, append(frames, seg(8, 30*time.Millisecond, tsrv, tcli, fACK, 7101, 1101, 0)), []*icmpErr{m}, 0, "k", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +278,7 @@ func TestICMPEstablished(t *testing.T) {
 			m.no = 7
 			frames[len(frames)-1] = seg(8, 200*time.Millisecond, tcli, tsrv, fPSH|fACK, 1101, 7101, 100)
 		}
-		if _, err := deriveTruth(sc, frames, []*icmpErr{m}, "k", nil); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := deriveTruth(sc, frames, []*icmpErr{m}, 0, "k", nil); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error saying %q", name, err, c.want)
 		}
 	}

@@ -602,7 +602,13 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 			return nil, err
 		}
 	}
-	truth, err := deriveTruth(sc, frames, icmps, kernel, e.notes)
+	var stoppedAt int64
+	if sc.framing == frameDumpcap {
+		if stoppedAt, err = captureStopped(final); err != nil {
+			return nil, err
+		}
+	}
+	truth, err := deriveTruth(sc, frames, icmps, stoppedAt, kernel, e.notes)
 	if err != nil {
 		return nil, err
 	}
@@ -613,12 +619,7 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 			}
 		}
 	}
-	w := &wire{frames: frames, truth: truth}
-	if sc.framing == frameDumpcap {
-		if w.stopped, err = captureStopped(final); err != nil {
-			return nil, err
-		}
-	}
+	w := &wire{frames: frames, truth: truth, stopped: stoppedAt}
 	if err := sc.check(w); err != nil {
 		return nil, fmt.Errorf("the wire contradicts the scenario: %w", err)
 	}
@@ -717,17 +718,18 @@ func rederiveOne(ctx context.Context, sc *scenario, dir string, write bool) (boo
 	if err != nil {
 		return false, err
 	}
-	truth, err := deriveTruth(sc, frames, icmps, old.Kernel, nil)
+	var stoppedAt int64
+	if sc.framing == frameDumpcap {
+		if stoppedAt, err = captureStopped(file); err != nil {
+			return false, err
+		}
+	}
+	truth, err := deriveTruth(sc, frames, icmps, stoppedAt, old.Kernel, nil)
 	if err != nil {
 		return false, err
 	}
 	truth.Notes = old.Notes
-	w := &wire{frames: frames, truth: truth}
-	if sc.framing == frameDumpcap {
-		if w.stopped, err = captureStopped(file); err != nil {
-			return false, err
-		}
-	}
+	w := &wire{frames: frames, truth: truth, stopped: stoppedAt}
 	if err := sc.check(w); err != nil {
 		return false, fmt.Errorf("the wire contradicts the scenario: %w", err)
 	}

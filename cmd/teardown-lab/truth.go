@@ -214,8 +214,10 @@ func splitFlows(frames []*frame) []*incarnation {
 }
 
 // deriveTruth computes every flow's truth from the TCP frames and the
-// ICMP errors quoting TCP segments by the rules of TRUTH-FORMAT.md.
-func deriveTruth(sc *scenario, frames []*frame, icmps []*icmpErr, kernel string, notes []string) (*truthFile, error) {
+// ICMP errors quoting TCP segments by the rules of TRUTH-FORMAT.md;
+// stopped is when the capture stopped, where the file records it (ns
+// since the epoch, 0 if it does not).
+func deriveTruth(sc *scenario, frames []*frame, icmps []*icmpErr, stopped int64, kernel string, notes []string) (*truthFile, error) {
 	tf := &truthFile{
 		Scenario:    sc.name,
 		Description: sc.desc,
@@ -249,7 +251,7 @@ func deriveTruth(sc *scenario, frames []*frame, icmps []*icmpErr, kernel string,
 	if err := attachICMP(all, icmps); err != nil {
 		return nil, err
 	}
-	end := last.t
+	end := max(last.t, stopped)
 	if len(icmps) > 0 {
 		end = max(end, icmps[len(icmps)-1].t)
 	}
