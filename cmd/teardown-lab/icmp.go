@@ -230,9 +230,10 @@ func attachICMP(all []*incarnation, errs []*icmpErr) error {
 // aborted the client's SYN_SENT socket (in.aborted). One followed by the
 // same SYN again changed nothing, and so did one quoting a segment
 // without SYN (synchronized): a synchronized socket keeps such an error
-// as a soft one (tcp_v4_err, tcp_v6_err). frames are the capture's, end
-// when it ends: its last record, or when it stopped where the file says.
-// The lab has no rule for any other ICMP error, and refuses it.
+// as a soft one (tcp_v4_err, tcp_v6_err). One quoting the server's
+// SYN-ACK may drop its request (quotesSynAck). frames are the capture's,
+// end when it ends: its last record, or when it stopped where the file
+// says. The lab has no rule for any other ICMP error, and refuses it.
 func (in *incarnation) icmpStory(frames []*frame, end int64) error {
 	for _, m := range in.icmps {
 		if m.flags < 0 {
@@ -244,8 +245,15 @@ func (in *incarnation) icmpStory(frames []*frame, end int64) error {
 			}
 			continue
 		}
+		if !m.clientSide && m.flags&(fSYN|fACK|fRST|fFIN) == fSYN|fACK {
+			if err := in.quotesSynAck(m, frames, end); err != nil {
+				return err
+			}
+			continue
+		}
 		if !m.clientSide || m.flags&(fSYN|fACK|fRST|fFIN) != fSYN || in.syn == nil || m.seq != in.syn.seq {
-			return fmt.Errorf("%v: the lab derives only ICMP errors that answer the client's SYN or quote a segment without SYN", m)
+			return fmt.Errorf("%v: the lab derives only ICMP errors that answer the client's SYN, quote the server's "+
+				"SYN-ACK or quote a segment without SYN", m)
 		}
 		if in.aborted != nil {
 			continue
@@ -283,6 +291,77 @@ func (in *incarnation) icmpStory(frames []*frame, end int64) error {
 			}
 		}
 	}
+	return nil
+}
+
+// reqAbort tells whether an ICMP error of type and code (ICMPv6 numbers
+// when v6) drops a server's request, a socket in SYN_RECV (the kernel's
+// TCP_NEW_SYN_RECV), when it quotes the request's SYN-ACK: tcp_v4_err
+// passes tcp_req_err abort for IPv4's net and host unreachable (type 3
+// codes 0 and 1), time exceeded (11) and parameter problem (12);
+// tcp_v6_err passes it icmpv6_err_convert's fatal, which is set for
+// destination unreachable (1) but for codes 0 (no route), 2 and 3
+// (address unreachable), and for parameter problem (4), not for time
+// exceeded (3).
+func reqAbort(v6 bool, typ, code int) bool {
+	if v6 {
+		return typ == 4 || typ == 1 && code != 0 && code != 2 && code != 3
+	}
+	return typ == 3 && (code == 0 || code == 1) || typ == 11 || typ == 12
+}
+
+// synAckRetryDue is when a request would have sent its SYN-ACK again,
+// given its transmissions so far (at least one): the request timer
+// starts at 1 s (TCP_TIMEOUT_INIT) and doubles at each retransmission
+// (reqsk_timer_handler), so 1 s after the first SYN-ACK, and twice the gap
+// between the last two after the last.
+func synAckRetryDue(sent []*frame) int64 {
+	last := sent[len(sent)-1]
+	if len(sent) == 1 {
+		return last.t + int64(time.Second)
+	}
+	return last.t + 2*(last.t-sent[len(sent)-2].t)
+}
+
+// quotesSynAck handles an ICMP error that quotes the server's SYN-ACK:
+// its sequence number must be the server's ISN, of a SYN-ACK the capture
+// shows before the error answering a SYN it shows, and no client segment may have acknowledged it
+// before the error. The first one of a type that drops a request
+// (reqAbort), with no segment on the 4-tuple after it in the capture and
+// the capture going on until the server's next SYN-ACK was due
+// (synAckRetryDue, from its SYN-ACKs before the error), dropped the
+// server's request (in.reqDropped: tcp_req_err,
+// inet_csk_reqsk_queue_drop). One of another type changes nothing:
+// tcp_req_err only lets go of the request.
+func (in *incarnation) quotesSynAck(m *icmpErr, frames []*frame, end int64) error {
+	if in.syn == nil {
+		return fmt.Errorf("%v: it quotes a SYN-ACK whose SYN the capture does not show", m)
+	}
+	if in.synack == nil || m.seq != in.synack.seq || in.synack.no > m.no {
+		return fmt.Errorf("%v: it quotes a SYN-ACK the capture does not show the server sent before it", m)
+	}
+	if in.hsAck != nil && in.hsAck.no < m.no {
+		return fmt.Errorf("%v: it quotes a SYN-ACK the client had acknowledged (frame %d)", m, in.hsAck.no)
+	}
+	if !reqAbort(m.v6, m.typ, m.code) || in.reqDropped != nil {
+		return nil
+	}
+	for _, f := range frames {
+		if f.no > m.no && (f.src == m.src && f.dst == m.dst || f.src == m.dst && f.dst == m.src) {
+			return fmt.Errorf("%v: it dropped the server's request, yet %v followed", m, f)
+		}
+	}
+	var sent []*frame
+	for _, f := range in.frames {
+		if f.no < m.no && f.src == in.server && f.has(fSYN|fACK) && f.seq == in.synack.seq {
+			sent = append(sent, f)
+		}
+	}
+	if due := synAckRetryDue(sent); end < due {
+		return fmt.Errorf("%v: the capture ends %v after it, before the server's next SYN-ACK was due (%v after it)",
+			m, time.Duration(end-m.t), time.Duration(due-m.t))
+	}
+	in.reqDropped = m
 	return nil
 }
 

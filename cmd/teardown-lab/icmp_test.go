@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -151,12 +152,14 @@ func TestICMPTruth(t *testing.T) {
 	// Refused: the capture ends too soon; an error quoting anything but
 	// the client's SYN; an error quoting no connection.
 	ack := &frame{no: 3, t: int64(time.Second), src: tsrv, dst: tcli, flags: fSYN | fACK, seq: 7000, ack: 1001, ttl: 64}
+	otherAck := *ack
+	otherAck.seq = 9000
 	for name, c := range map[string]struct {
 		frames []*frame
 		icmps  []*icmpErr
 	}{
 		"too soon":    {[]*frame{s1, syn(3, 500*time.Millisecond, tcli2, 5000)}, []*icmpErr{unreach(2, time.Millisecond, trtr, s1)}},
-		"server's":    {[]*frame{s1, ack}, []*icmpErr{unreach(4, 2*time.Second, trtr, ack)}},
+		"server's":    {[]*frame{s1, ack}, []*icmpErr{unreach(4, 2*time.Second, trtr, &otherAck)}},
 		"no such":     {[]*frame{s1}, []*icmpErr{unreach(2, time.Millisecond, trtr, syn(0, 0, tcli2, 9))}},
 		"other ISN":   {[]*frame{s1, syn(3, 2*time.Second, tcli2, 5000)}, []*icmpErr{unreach(2, time.Millisecond, trtr, syn(0, 0, tcli, 9))}},
 		"answered":    {[]*frame{s1, ack, syn(5, 3*time.Second, tcli2, 5000)}, []*icmpErr{unreach(4, 2*time.Second, trtr, s1)}},
@@ -279,6 +282,158 @@ func TestICMPEstablished(t *testing.T) {
 			frames[len(frames)-1] = seg(8, 200*time.Millisecond, tcli, tsrv, fPSH|fACK, 1101, 7101, 100)
 		}
 		if _, err := deriveTruth(sc, frames, []*icmpErr{m}, 0, "k", nil); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error saying %q", name, err, c.want)
+		}
+	}
+}
+
+func TestReqAbort(t *testing.T) {
+	for _, c := range []struct {
+		v6        bool
+		typ, code int
+		want      bool
+	}{
+		{false, 3, 0, true}, {false, 3, 1, true}, {false, 11, 0, true}, {false, 11, 1, true}, {false, 12, 0, true},
+		{false, 3, 2, false}, {false, 3, 3, false}, {false, 3, 10, false}, {false, 3, 13, false},
+		{true, 1, 0, false}, {true, 1, 1, true}, {true, 1, 2, false}, {true, 1, 3, false}, {true, 1, 4, true},
+		{true, 1, 5, true}, {true, 1, 6, true}, {true, 1, 7, true}, {true, 3, 0, false}, {true, 3, 1, false},
+		{true, 4, 0, true}, {true, 4, 1, true},
+	} {
+		if got := reqAbort(c.v6, c.typ, c.code); got != c.want {
+			t.Errorf("reqAbort(v6 %v, type %d, code %d) = %v, want %v", c.v6, c.typ, c.code, got, c.want)
+		}
+	}
+}
+
+// TestICMPSynAck covers ICMP errors that quote the server's SYN-ACK: a
+// spoofed SYN, the server's SYN-ACK and its retransmission 1 s later,
+// and a router's host unreachable for each once its neighbour
+// resolution gave up.
+func TestICMPSynAck(t *testing.T) {
+	sc := &scenario{name: "t", vantage: vantageServer, framing: frameDumpcap}
+	spoof := netip.MustParseAddrPort("198.51.100.50:40000")
+	rtr := netip.MustParseAddr("198.51.100.65")
+	s1 := syn(1, 0, spoof, 1000)
+	sa := func(no int, at time.Duration) *frame { return seg(no, at, tsrv, spoof, fSYN|fACK, 7000, 1001, 0) }
+	icmp := func(no int, at time.Duration, typ, code int, quoted *frame) *icmpErr {
+		m := unreach(no, at, rtr, quoted)
+		m.typ, m.code = typ, code
+		return m
+	}
+	const ms = time.Millisecond
+	names := func(ss []truthState) []string {
+		var n []string
+		for _, x := range ss {
+			n = append(n, fmt.Sprintf("%s@%d%s", x.State, x.Frame, x.Via))
+		}
+		return n
+	}
+	diags := func(fl *truthFlow) []string {
+		var n []string
+		for _, d := range fl.Diagnoses {
+			n = append(n, d.Code+"/"+d.Side+"/"+d.Sysctl)
+		}
+		return n
+	}
+
+	// The wire of synack-icmp-spoofed: the first error drops the request.
+	sa1, sa2 := sa(2, ms/10), sa(3, 1030*ms)
+	frames := []*frame{s1, sa1, sa2}
+	errs := []*icmpErr{icmp(4, 1542*ms, 3, 1, sa1), icmp(5, 1542*ms, 3, 1, sa2)}
+	tf, err := deriveTruth(sc, frames, errs, int64(4600*ms), "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := tf.Flows[0]
+	if fl.Close.Kind != "open_at_end" || fl.Close.Initiator != "none" || fl.Close.Reset != nil || fl.Handshake != "syn_synack" ||
+		!slices.Equal(names(fl.Sides.Client.States), []string{"SYN_SENT@1"}) ||
+		!slices.Equal(names(fl.Sides.Server.States), []string{"SYN_RECV@1", "CLOSED@4"}) || fl.Sides.Server.FinalState != "CLOSED" ||
+		!slices.Equal(diags(fl), []string{"synack-unanswered/server/net.ipv4.tcp_synack_retries"}) ||
+		fl.LastFrame != 5 || fl.ICMPErrors != 2 || len(fl.ICMP) != 2 ||
+		*fl.ICMP[0] != (truthICMP{Frame: 4, To: "server", From: "198.51.100.65", Type: 3, Code: 1}) {
+		t.Errorf("request dropped: %+v %v %v %v, last frame %d, icmp %+v", fl.Close, names(fl.Sides.Client.States),
+			names(fl.Sides.Server.States), diags(fl), fl.LastFrame, fl.ICMP)
+	}
+
+	// Every type that aborts a request, after a single SYN-ACK: no
+	// synack-unanswered. Other types change nothing.
+	for _, c := range []struct {
+		typ, code int
+		dropped   bool
+	}{{3, 0, true}, {3, 1, true}, {11, 0, true}, {12, 0, true}, {3, 3, false}, {3, 13, false}} {
+		tf, err := deriveTruth(sc, []*frame{s1, sa1}, []*icmpErr{icmp(3, 500*ms, c.typ, c.code, sa1)}, int64(1500*ms), "k", nil)
+		if err != nil {
+			t.Errorf("type %d code %d: %v", c.typ, c.code, err)
+			continue
+		}
+		want := []string{"SYN_RECV@1"}
+		if c.dropped {
+			want = append(want, "CLOSED@3")
+		}
+		if fl := tf.Flows[0]; !slices.Equal(names(fl.Sides.Server.States), want) || len(fl.Diagnoses) != 0 ||
+			fl.Close.Kind != "open_at_end" || len(fl.ICMP) != 1 || fl.LastFrame != 3 {
+			t.Errorf("type %d code %d: %v %v %+v, want server states %v", c.typ, c.code, names(fl.Sides.Server.States),
+				diags(fl), fl.Close, want)
+		}
+	}
+
+	// An error that changes nothing, then the SYN-ACK again.
+	tf, err = deriveTruth(sc, []*frame{s1, sa1, sa(4, 1000*ms)}, []*icmpErr{icmp(3, 500*ms, 3, 3, sa1)}, int64(5*time.Second), "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl = tf.Flows[0]; !slices.Equal(names(fl.Sides.Server.States), []string{"SYN_RECV@1"}) || fl.LastFrame != 4 {
+		t.Errorf("port unreachable, then the SYN-ACK again: %v, last frame %d", names(fl.Sides.Server.States), fl.LastFrame)
+	}
+
+	// How long the capture must go on: until the next SYN-ACK was due,
+	// 1 s after a single one, twice the last gap after two (3.09 s here),
+	// by when it stopped or by its last record (another connection's).
+	for _, c := range []struct {
+		name    string
+		frames  []*frame
+		errs    []*icmpErr
+		stopped time.Duration
+		ok      bool
+	}{
+		{"one, 1 s on", []*frame{s1, sa1}, []*icmpErr{icmp(3, 500*ms, 3, 1, sa1)}, 1001 * ms, true},
+		{"one, too soon", []*frame{s1, sa1}, []*icmpErr{icmp(3, 500*ms, 3, 1, sa1)}, 999 * ms, false},
+		{"two, due", frames, errs, 3091 * ms, true},
+		{"two, too soon", frames, errs, 3089 * ms, false},
+		{"two, no stop time", frames, errs, 0, false},
+		{"two, a later connection", append(slices.Clone(frames), syn(6, 3100*ms, tcli, 5000)), errs, 0, true},
+	} {
+		_, err := deriveTruth(sc, c.frames, c.errs, int64(c.stopped), "k", nil)
+		if c.ok && err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if !c.ok && (err == nil || !strings.Contains(err.Error(), "next SYN-ACK was due")) {
+			t.Errorf("%s: %v, want an error saying the capture ends too soon", c.name, err)
+		}
+	}
+
+	// Refused: a quote of another ISN, of a SYN-ACK the client had
+	// acknowledged or that the capture shows only after the error, and
+	// an error that dropped the request followed by a segment.
+	other := *sa1
+	other.seq = 9000
+	hsAck := seg(3, 2*ms, spoof, tsrv, fACK, 1001, 7001, 0)
+	for name, c := range map[string]struct {
+		frames []*frame
+		errs   []*icmpErr
+		want   string
+	}{
+		"other ISN":    {[]*frame{s1, sa1}, []*icmpErr{icmp(3, 500*ms, 3, 1, &other)}, "does not show"},
+		"before it":    {[]*frame{s1, sa(3, 600*ms)}, []*icmpErr{icmp(2, 500*ms, 3, 1, sa1)}, "does not show"},
+		"acknowledged": {[]*frame{s1, sa1, hsAck}, []*icmpErr{icmp(4, 500*ms, 3, 1, sa1)}, "had acknowledged"},
+		"SYN-ACK after": {[]*frame{s1, sa1, sa(4, 1000*ms)}, []*icmpErr{icmp(3, 500*ms, 3, 1, sa1)},
+			"yet frame 4"},
+		"client after": {[]*frame{s1, sa1, seg(4, 800*ms, spoof, tsrv, fACK, 1001, 7001, 0)},
+			[]*icmpErr{icmp(3, 500*ms, 3, 1, sa1)}, "yet frame 4"},
+		"no SYN": {[]*frame{seg(1, 0, tsrv, spoof, fSYN|fACK, 7000, 1001, 0)}, []*icmpErr{icmp(2, 500*ms, 3, 1, sa1)},
+			"whose SYN"},
+	} {
+		if _, err := deriveTruth(sc, c.frames, c.errs, int64(10*time.Second), "k", nil); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error saying %q", name, err, c.want)
 		}
 	}

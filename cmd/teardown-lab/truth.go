@@ -148,9 +148,11 @@ type incarnation struct {
 	// counted, is below the role's highest ACK).
 	missing [2]bool
 	// icmps are the ICMP errors quoting a segment of the incarnation;
-	// aborted is the one that ended the client's SYN_SENT socket.
-	icmps   []*icmpErr
-	aborted *icmpErr
+	// aborted is the one that ended the client's SYN_SENT socket,
+	// reqDropped the one that dropped the server's request (SYN_RECV).
+	icmps      []*icmpErr
+	aborted    *icmpErr
+	reqDropped *icmpErr
 	// finProven: the role's FIN is not in the capture, but the peer's
 	// segment here acknowledges one past all of the role's data, and the
 	// role sent nothing beyond it: only a FIN takes that sequence number
@@ -256,6 +258,7 @@ func deriveTruth(sc *scenario, frames []*frame, icmps []*icmpErr, stopped int64,
 		end = max(end, icmps[len(icmps)-1].t)
 	}
 	for _, in := range all {
+		in.handshake() // the ICMP errors' story needs the SYN-ACK
 		if err := in.icmpStory(frames, end); err != nil {
 			return nil, fmt.Errorf("flow %s-%s #%d: %w", in.client, in.server, in.n, err)
 		}
@@ -285,7 +288,6 @@ func (in *incarnation) derive(sc *scenario, last *frame) (*truthFlow, error) {
 		fl.LastFrame = max(fl.LastFrame, in.icmps[n-1].no)
 	}
 	in.flow = fl
-	in.handshake()
 	fl.Handshake = in.handshakeName()
 	in.finsAndAcks()
 	in.findRST()
@@ -298,6 +300,14 @@ func (in *incarnation) derive(sc *scenario, last *frame) (*truthFlow, error) {
 			return nil, fmt.Errorf("%v: it aborted the client's connect(), yet the client's states are %v", m, s)
 		}
 		in.states[rc] = append(in.states[rc], truthState{State: "CLOSED", Frame: m.no})
+	}
+	if m := in.reqDropped; m != nil {
+		// The ICMP error dropped the server's request (tcp_req_err):
+		// no RST, so no via.
+		if s := in.states[rs]; len(s) != 1 || s[0].State != "SYN_RECV" {
+			return nil, fmt.Errorf("%v: it dropped the server's request, yet the server's states are %v", m, s)
+		}
+		in.states[rs] = append(in.states[rs], truthState{State: "CLOSED", Frame: m.no})
 	}
 	for r := range 2 {
 		s := &truthSide{States: in.states[r], FinFrames: []int{}}
