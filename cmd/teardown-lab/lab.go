@@ -278,17 +278,30 @@ func (e *env) has(s side, state string, d time.Duration) {
 // /proc/net/netstat, as nstat names them without the prefix:
 // "TCPLossProbes").
 func (e *env) tcpExt(s side, names ...string) map[string]int64 {
+	return e.counters(s, "/proc/net/netstat", "TcpExt", names...)
+}
+
+// icmpMIB reads the named Icmp counters of side s's namespace (its
+// /proc/net/snmp: "InErrors", "InDestUnreachs").
+func (e *env) icmpMIB(s side, names ...string) map[string]int64 {
+	return e.counters(s, "/proc/net/snmp", "Icmp", names...)
+}
+
+// counters reads the named counters of group (the word before the colon:
+// "TcpExt") from file, a table of side s's namespace in /proc/net that
+// gives each group as a line of names and a line of values.
+func (e *env) counters(s side, file, group string, names ...string) map[string]int64 {
 	if e.failed() != nil {
 		return nil
 	}
-	out, err := nsExec(e.ctx, e.topo.ns(s), "cat", "/proc/net/netstat")
+	out, err := nsExec(e.ctx, e.topo.ns(s), "cat", file)
 	if err != nil {
 		e.fail(err)
 		return nil
 	}
 	var keys, vals []string
 	for _, line := range strings.Split(out, "\n") {
-		if rest, ok := strings.CutPrefix(line, "TcpExt: "); ok {
+		if rest, ok := strings.CutPrefix(line, group+": "); ok {
 			if keys == nil {
 				keys = strings.Fields(rest)
 			} else {
@@ -301,7 +314,7 @@ func (e *env) tcpExt(s side, names ...string) map[string]int64 {
 		if i < len(vals) && slices.Contains(names, k) {
 			v, err := strconv.ParseInt(vals[i], 10, 64)
 			if err != nil {
-				e.fail(fmt.Errorf("TcpExt %s: %w", k, err))
+				e.fail(fmt.Errorf("%s %s: %w", group, k, err))
 				return nil
 			}
 			got[k] = v
@@ -309,7 +322,7 @@ func (e *env) tcpExt(s side, names ...string) map[string]int64 {
 	}
 	for _, k := range names {
 		if _, ok := got[k]; !ok {
-			e.fail(fmt.Errorf("no TcpExt counter %s in the %s's namespace", k, s))
+			e.fail(fmt.Errorf("no %s counter %s in the %s's namespace", group, k, s))
 			return nil
 		}
 	}
@@ -471,7 +484,7 @@ func runScenario(ctx context.Context, sc *scenario, out string, kernel string) e
 var errRetry = errors.New("timing not as intended")
 
 func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runResult, err error) {
-	topo, err := newTopology(ctx, sc.v6, sc.vantage == vantageRouter || sc.forward != nil || sc.delay > 0, sc.framing == frameVXLAN)
+	topo, err := newTopology(ctx, sc.v6, sc.router || sc.vantage == vantageRouter || sc.forward != nil || sc.delay > 0, sc.framing == frameVXLAN)
 	if err != nil {
 		return nil, err
 	}

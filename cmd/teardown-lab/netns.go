@@ -34,6 +34,10 @@ var (
 	serverAddr6 = netip.MustParseAddr("2001:db8:2::80")
 	routerC6    = netip.MustParseAddr("2001:db8:1::1")
 	routerS6    = netip.MustParseAddr("2001:db8:2::1")
+	// spoofedAddr4 is on the client's link (with a router, 198.51.100.0/26)
+	// but no interface has it: a source a SYN can claim that nobody
+	// answers ARP for.
+	spoofedAddr4 = netip.MustParseAddr("198.51.100.50")
 	// The underlay of a VXLAN between client and server.
 	underlayC4 = netip.MustParseAddr("198.51.100.201")
 	underlayS4 = netip.MustParseAddr("198.51.100.202")

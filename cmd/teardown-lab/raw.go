@@ -14,6 +14,7 @@ import (
 // TCP flag bits as they sit in the header's 14th byte.
 const (
 	tcpFIN = 0x01
+	tcpSYN = 0x02
 	tcpRST = 0x04
 	tcpACK = 0x10
 )

@@ -61,6 +61,10 @@ SYN goes out again a second later. So does ` + "`data-unanswered-icmp`" + `'s, w
 REJECT answers each of the client's segments after the first exchange with
 an ICMP host unreachable (its ` + "`net.ipv4.icmp_ratelimit`" + ` is 0), and
 ` + "`fin-never-acked-icmp`" + `'s, whose REJECT answers each of the client's FINs so.
+In ` + "`synack-icmp-spoofed`" + ` the client's namespace sends a SYN from an address
+no interface has with a raw socket, and the router, which has no rule,
+answers the server's SYN-ACKs with host unreachables when its ARP for that
+address goes unanswered.
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

@@ -3,11 +3,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -475,4 +479,243 @@ func finNeverAckedICMPNotes(w *wire) []string {
 		"followed: the capture stopped %.2f s after the last copy.",
 		len(tx), tx[0].no, last.no, len(tx)-1, float64(last.t-tx[0].t)/1e9, len(in.icmps), strings.Join(gaps, ", "),
 		float64(last.t-r1.t)/1e9, r1.no, float64(2*last.t-tx[len(tx)-2].t-r1.t)/1e9, float64(w.stopped-last.t)/1e9)}
+}
+
+// synackARPRetrans is the router's ARP retransmission time in
+// synack-icmp-spoofed: with mcast_solicit at its default 3, its neighbour
+// resolution gives up after 1.5 s, between the server's first SYN-ACK
+// retransmission (1 s) and its second (3 s).
+const synackARPRetrans = 500 * time.Millisecond
+
+// synackSilence is how long synack-icmp-spoofed's capture goes on at
+// least past the last SYN-ACK or ICMP error (twice the last SYN-ACK gap,
+// when that is longer), to show that no SYN-ACK followed.
+const synackSilence = 3 * time.Second
+
+// synackCounters are the server's TcpExt counters synack-icmp-spoofed
+// reads over the run; synackICMPCounters its Icmp ones.
+var (
+	synackCounters     = []string{"ListenDrops", "ListenOverflows", "OutOfWindowIcmps"}
+	synackICMPCounters = []string{"InDestUnreachs", "InErrors"}
+)
+
+// synackICMPSpoofed is what a SYN from a spoofed source does at the
+// server: its SYN-ACKs go to an address nobody answers ARP for, the
+// router answers them with ICMP host unreachables, and the first one
+// drops the server's request.
+func synackICMPSpoofed() *scenario {
+	return &scenario{
+		name: "synack-icmp-spoofed",
+		summary: "a SYN from a spoofed source: the router cannot resolve it and answers the server's SYN-ACKs with ICMP " +
+			"host unreachables, the first of which drops the server's request: no SYN-ACK follows",
+		desc: "A Linux router joins the two ends, with no filter rule; on the client's link its neighbour resolution " +
+			"sends 3 ARP requests (mcast_solicit, default) " + synackARPRetrans.String() + " apart " +
+			"(net.ipv4.neigh.eth0.retrans_time_ms=" + strconv.FormatInt(synackARPRetrans.Milliseconds(), 10) +
+			") before it gives up. From the client's namespace a raw socket sends one SYN to port 8080, where the " +
+			"server listens, from " + spoofedAddr4.String() + ", an address of the client's link that no interface " +
+			"has, as a SYN flood with spoofed sources does. The server answers with a SYN-ACK and, its request timer " +
+			"running out, sends it again 1 s later (with tcp_synack_retries at its default 5 the request would go on " +
+			"for about 63 s). The router holds both while it asks who has " + spoofedAddr4.String() + "; nobody " +
+			"answers, and it answers each SYN-ACK with an ICMP host unreachable (type 3 code 1) from its address on " +
+			"the server's link, " + routerS4.String() + ". The first one drops the server's request (tcp_v4_err, " +
+			"tcp_req_err: a net or host unreachable, time exceeded or parameter problem quoting the request's " +
+			"SYN-ACK, seq = its ISN, removes it silently), and no SYN-ACK follows. Default sysctls otherwise; " +
+			"captured at the server with dumpcap, with the ICMP errors beside the TCP segments; its pcapng records " +
+			"when the capture stopped, " + synackSilence.String() + " or more past the errors.",
+		vantage: vantageServer,
+		framing: frameDumpcap,
+		icmp:    true,
+		router:  true,
+		tail:    synackSilence + 500*time.Millisecond,
+		sysctls: map[side]map[string]string{
+			sideRouter: {"net.ipv4.neigh.eth0.retrans_time_ms": strconv.FormatInt(synackARPRetrans.Milliseconds(), 10)},
+		},
+		notes: []string{
+			"The client is a raw socket's SYN, not a socket: the client side has the SYN alone, SYN_SENT as for any " +
+				"client whose SYN is seen; no socket of the client's namespace saw anything of this connection.",
+			"The server's request ends in CLOSED at the first ICMP error, with no RST and nothing on the wire after " +
+				"it: the kernel drops a request silently (inet_csk_reqsk_queue_drop). The second error quotes the " +
+				"same SYN-ACK (a retransmission has the ISN too) and found no request.",
+		},
+		run: func(e *env) {
+			e.listen()
+			dir, err := os.MkdirTemp("", "teardown-lab-arp-")
+			if err != nil {
+				e.fail(err)
+				return
+			}
+			defer os.RemoveAll(dir)
+			arpFile := filepath.Join(dir, "arp.pcap")
+			arp, err := startCapture(e.ctx, e.topo.router, "eth0", "", "arp", 200, arpFile, false)
+			if err != nil {
+				e.fail(err)
+				return
+			}
+			arpStopped := false
+			defer func() {
+				if !arpStopped {
+					arp.stop()
+				}
+			}()
+			tcpBefore := e.tcpExt(sideServer, synackCounters...)
+			icmpBefore := e.icmpMIB(sideServer, synackICMPCounters...)
+			src := netip.AddrPortFrom(spoofedAddr4, uint16(32768+rand.IntN(28232)))
+			dst := netip.AddrPortFrom(serverAddr4, serverPort)
+			sent := time.Now()
+			e.sendRaw(sideClient, rawSeg{src: src, dst: dst, seq: rand.Uint32(), flags: tcpSYN})
+			e.has(sideServer, "SYN-RECV", time.Second)
+			// With no error, the request would stay about 63 s.
+			e.gone(sideServer, "SYN-RECV", 10*time.Second)
+			gone := time.Since(sent)
+			tcpAfter := e.tcpExt(sideServer, synackCounters...)
+			icmpAfter := e.icmpMIB(sideServer, synackICMPCounters...)
+			neigh, nerr := nsExec(e.ctx, e.topo.router, "ip", "neigh", "show", spoofedAddr4.String(), "dev", "eth0")
+			arpStopped = true
+			if err := arp.stop(); err != nil {
+				e.fail(err)
+			}
+			if nerr != nil {
+				e.fail(nerr)
+			}
+			if e.failed() != nil {
+				return
+			}
+			reqs, err := arpRequests(e.ctx, arpFile, spoofedAddr4)
+			if err != nil {
+				e.fail(err)
+				return
+			}
+			d := map[string]int64{}
+			for _, k := range synackCounters {
+				d[k] = tcpAfter[k] - tcpBefore[k]
+			}
+			for _, k := range synackICMPCounters {
+				d["Icmp"+k] = icmpAfter[k] - icmpBefore[k]
+			}
+			var at []string
+			for _, t := range reqs {
+				at = append(at, strconv.FormatInt(time.Duration(t-sent.UnixNano()).Round(time.Millisecond).Milliseconds(), 10))
+			}
+			fmt.Fprintf(os.Stderr, "teardown-lab: the server's request was gone %v after the SYN; ARP requests at %v ms; "+
+				"counters %v; router's neighbour entry %q\n",
+				gone.Round(time.Millisecond), at, d, strings.TrimSpace(neigh))
+			e.notes = append(e.notes, fmt.Sprintf("Counted: the router sent %d ARP requests for %s, %s ms after the "+
+				"SYN was sent (its capture on its eth0, the same clock as the server's), and its neighbour entry "+
+				"then read %q. ss, polled every 20 ms, found the server's SYN-RECV request gone %d ms after the SYN "+
+				"was sent. Over the run the server's kernel counted TcpExt ListenDrops +%d (tcp_req_err drops a "+
+				"request through tcp_listendrop), ListenOverflows +%d, OutOfWindowIcmps +%d, and Icmp "+
+				"InDestUnreachs +%d, InErrors +%d (tcp_v4_err found no socket for the error: the request was gone).",
+				len(reqs), spoofedAddr4, strings.Join(at, ", "), strings.TrimSpace(neigh), gone.Milliseconds(),
+				d["ListenDrops"], d["ListenOverflows"], d["OutOfWindowIcmps"], d["IcmpInDestUnreachs"], d["IcmpInErrors"]))
+		},
+		check:     checkSynackICMPSpoofed,
+		wireNotes: synackICMPSpoofedNotes,
+	}
+}
+
+// arpRequests returns when the ARP requests for target in file went out
+// (ns since the epoch).
+func arpRequests(ctx context.Context, file string, target netip.Addr) ([]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "tshark", "-n", "-r", file, "-Y", "arp.opcode == 1 && arp.dst.proto_ipv4 == "+target.String(),
+		"-T", "fields", "-e", "frame.time_epoch").Output()
+	if err != nil {
+		return nil, fmt.Errorf("tshark %s: %w", file, err)
+	}
+	var at []int64
+	for _, line := range strings.Fields(string(out)) {
+		t, err := parseEpoch(line)
+		if err != nil {
+			return nil, fmt.Errorf("tshark %s: %q: %w", file, line, err)
+		}
+		at = append(at, t)
+	}
+	return at, nil
+}
+
+// synAcks are the server's SYN-ACK transmissions (its ISN).
+func (in *incarnation) synAcks() []*frame {
+	var tx []*frame
+	for _, f := range in.frames {
+		if in.synack != nil && in.role(f) == rs && f.has(fSYN|fACK) && f.seq == in.synack.seq {
+			tx = append(tx, f)
+		}
+	}
+	return tx
+}
+
+func checkSynackICMPSpoofed(w *wire) error {
+	c, err := w.one()
+	if err != nil {
+		return err
+	}
+	in := c.fl.inc
+	tx := in.synAcks()
+	// The SYN-ACK went out twice (at 0 and 1 s) before the router gave
+	// up at about 1.5 s: synack-unanswered, as for any SYN-ACK sent twice
+	// and never acknowledged.
+	c.kind(analyze.OpenAtEnd).initiator(analyze.NoRole).handshake(analyze.HandshakeSynSynAck).reset("", "").
+		halfClose("", "").fins(rc, 0, 0).fins(rs, 0, 0).diags(analyze.CodeSynAckUnanswered).
+		diagSide(analyze.CodeSynAckUnanswered, roleName[rs]).states(rc, "SYN_SENT").states(rs, "SYN_RECV", "CLOSED")
+	if in.client.Addr() != spoofedAddr4 {
+		c.failf("the client is %v, want the spoofed %v", in.client.Addr(), spoofedAddr4)
+	}
+	if len(tx) != 2 {
+		return c.failf("the server sent its SYN-ACK %d times, want twice before the router gave up", len(tx)).err()
+	}
+	if g := time.Duration(tx[1].t - tx[0].t); g < 900*time.Millisecond || g > 1100*time.Millisecond {
+		c.failf("the SYN-ACK came again %v after the first, want about 1 s", g)
+	}
+	// Each SYN-ACK drew one host unreachable from the router's address on
+	// the server's link, after both went out: the router held them while
+	// it resolved the address.
+	c.icmp(fmt.Sprintf("server %s 3/1", routerS4), fmt.Sprintf("server %s 3/1", routerS4))
+	for _, m := range in.icmps {
+		if m.seq != tx[0].seq || m.flags != tx[0].flags || m.no < tx[1].no {
+			c.failf("%v does not quote the SYN-ACK after both transmissions", m)
+		}
+		if d := time.Duration(m.t - tx[0].t); d < 3*synackARPRetrans-100*time.Millisecond || d > 3*synackARPRetrans+500*time.Millisecond {
+			c.failf("%v came %v after the first SYN-ACK, want about %v (3 ARP requests %v apart)", m, d, 3*synackARPRetrans, synackARPRetrans)
+		}
+	}
+	if len(in.icmps) == 0 || in.reqDropped != in.icmps[0] {
+		return c.failf("the first ICMP error did not drop the server's request").err()
+	}
+	// The capture went on long enough to show that no SYN-ACK followed.
+	last := max(tx[len(tx)-1].t, in.icmps[len(in.icmps)-1].t)
+	need := max(synackSilence, 2*time.Duration(tx[1].t-tx[0].t))
+	switch {
+	case w.stopped == 0:
+		c.failf("the capture does not record when it stopped")
+	case time.Duration(w.stopped-last) < need:
+		c.failf("the capture stopped %v after the last SYN-ACK or ICMP error, want %v or more", time.Duration(w.stopped-last), need)
+	}
+	return c.err()
+}
+
+// synackICMPSpoofedNotes says when the SYN-ACKs and the ICMP errors came,
+// and how long the capture went on after them.
+func synackICMPSpoofedNotes(w *wire) []string {
+	in := w.truth.Flows[0].inc
+	tx := in.synAcks()
+	ms := func(t int64) string {
+		return strconv.FormatInt(time.Duration(t-in.syn.t).Round(time.Millisecond).Milliseconds(), 10)
+	}
+	var sa, er []string
+	for _, f := range tx {
+		sa = append(sa, fmt.Sprintf("frame %d at +%s ms", f.no, ms(f.t)))
+	}
+	for _, m := range in.icmps {
+		er = append(er, fmt.Sprintf("frame %d at +%s ms", m.no, ms(m.t)))
+	}
+	lastErr := in.icmps[len(in.icmps)-1]
+	due := synAckRetryDue(tx)
+	return []string{fmt.Sprintf("On the wire, from the spoofed SYN (frame %d): the server's SYN-ACK, %s; the router's "+
+		"host unreachables, each quoting it (seq = the server's ISN), %s, %d ms after the first SYN-ACK. No segment "+
+		"followed: the next SYN-ACK was due at about +%s ms (twice the last gap after the last), and the capture "+
+		"stopped at +%s ms, %.2f s after the last error.",
+		in.syn.no, strings.Join(sa, " and "), strings.Join(er, " and "),
+		time.Duration(in.icmps[0].t-tx[0].t).Round(time.Millisecond).Milliseconds(),
+		ms(due), ms(w.stopped), float64(w.stopped-lastErr.t)/1e9)}
 }

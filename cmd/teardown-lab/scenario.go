@@ -81,6 +81,9 @@ type scenario struct {
 	// tcpdump runs) and is an iptables rule of its FORWARD chain,
 	// installed before sysctls[sideRouter] are set.
 	forward []string
+	// router puts a router between the two ends, with no rule of its
+	// own, when nothing else does (forward, delay, vantage).
+	router bool
 	// icmp records the ICMP errors the TCP segments provoke too
 	// (icmpFilter), not TCP alone.
 	icmp bool
@@ -400,6 +403,7 @@ func scenarios() []*scenario {
 		dataUnanswered(),
 		dataUnansweredICMP(),
 		finNeverAckedICMP(),
+		synackICMPSpoofed(),
 		pathDelay(),
 		delayed(finRetransmitted(), 20*time.Millisecond),
 		delayed(finNeverAcked("1", 4, frameEthernet, vantageClient), 20*time.Millisecond),
