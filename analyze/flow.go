@@ -37,6 +37,9 @@ type story struct {
 	// icmp is the ICMP error that aborted the client's connect(), if one
 	// did (icmpAbort).
 	icmp *flows.ICMPEvent
+	// icmpReq is the ICMP error that made the server drop its request
+	// in SYN_RECV, if one did (icmpRequestDrop).
+	icmpReq *flows.ICMPEvent
 	// end is when observation of the flow stopped (the next incarnation's
 	// SYN, the end of the capture, eviction, or the linger deadline).
 	end int64

@@ -338,3 +338,59 @@ func (c *ruleCtx) revertingICMP(x int, from uint64) bool {
 	}
 	return false
 }
+
+// dropsRequest reports whether Linux drops a listener's request (a
+// server in SYN_RECV whose SYN-ACK e quotes) on e (tcp_req_err): IPv4
+// net or host unreachable, time exceeded and parameter problem; ICMPv6
+// errors icmpv6_err_convert calls fatal (destination unreachable but for
+// no route, beyond scope and address unreachable; parameter problem).
+func dropsRequest(e *flows.ICMPError) bool {
+	if e.V6 {
+		return e.Type == 1 && e.Code != 0 && e.Code != 2 && e.Code != 3 || e.Type == 4
+	}
+	return e.Type == 3 && e.Code <= 1 || e.Type == 11 || e.Type == 12
+}
+
+// icmpRequestDrop returns the ICMP error that made the server drop its
+// request, or nil: an error quoting the server's SYN-ACK before the
+// client acknowledged it, after which neither side sent anything though
+// the capture went on until the next SYN-ACK was due.
+func (s *story) icmpRequestDrop() *flows.ICMPEvent {
+	c := s.conn
+	cl, sv := &c.Dir[flows.FromClient], &c.Dir[flows.FromServer]
+	if len(c.ICMP) == 0 || sv.SYNCount == 0 || cl.HandshakeAck.Seen() || s.run[flows.FromServer].state != SynRecv {
+		return nil
+	}
+	for i := range c.ICMP {
+		e := &c.ICMP[i]
+		if e.Dir != flows.FromServer || e.Seq != sv.ISN || (e.QuotedFlags && e.Flags&(flows.SYN|flows.ACK) != flows.SYN|flows.ACK) ||
+			!dropsRequest(&e.ICMPError) {
+			continue
+		}
+		switch {
+		case sv.Last.Frame > e.Frame:
+			continue // the request outlived it
+		case c.Last.Frame < e.Frame && s.end >= s.synAckDue():
+			return e
+		}
+		return nil
+	}
+	return nil
+}
+
+// synAckDue is when the server's next SYN-ACK retransmission was due:
+// the request's timer starts at 1 s (TCP_TIMEOUT_INIT) and doubles.
+func (s *story) synAckDue() int64 {
+	c := s.conn
+	sv := &c.Dir[flows.FromServer]
+	if sv.SYNCount < 2 {
+		return sv.SYN.Time + synRetryWithin
+	}
+	prev := sv.SYN
+	for i := range c.Events {
+		if e := &c.Events[i]; e.Dir == flows.FromServer && e.Why&flows.WhySYN != 0 && e.Frame < sv.SYNLast.Frame {
+			prev = e.Mark()
+		}
+	}
+	return sv.SYNLast.Time + 2*(sv.SYNLast.Time-prev.Time)
+}

@@ -100,6 +100,14 @@ func TestSynRejectedICMP(t *testing.T) {
 			w.later(0.5)
 			return f
 		}, want{"SYN_SENT@1", OpenAtEnd, NoRole, "", ""}},
+		{"a router's host unreachable quoting the server's SYN-ACK", func(w *wire) int {
+			w.send(cli, "S", 0)
+			synack := w.send(srv, "S.", 0)
+			w.again(synack, 1)
+			f := w.icmp(router, synack, 3, 1, 2)
+			w.later(5)
+			return f
+		}, want{"SYN_SENT@1", OpenAtEnd, NoRole, "synack-unanswered net.ipv4.tcp_synack_retries server", ""}},
 		{"an error about the server's data", func(w *wire) int {
 			w.send(cli, "S", 0)
 			w.send(srv, "S.", 0)
@@ -161,5 +169,56 @@ func itoa(n uint64) string {
 		if n /= 10; n == 0 {
 			return string(b)
 		}
+	}
+}
+
+// TestRequestDroppedByICMP: an ICMP error quoting the server's SYN-ACK,
+// after which the server sent nothing while a retransmission was due,
+// dropped the request (SYN_RECV -> CLOSED at the error); one the server
+// outlived, or one that does not abort a request (port unreachable over
+// IPv4), changes no state.
+func TestRequestDroppedByICMP(t *testing.T) {
+	router := netip.MustParseAddr("198.51.100.1")
+	for _, tt := range []struct {
+		name   string
+		code   uint8
+		after  bool // the server sends its SYN-ACK again after the error
+		states string
+		says   string
+	}{
+		{"host unreachable", 1, false, "SYN_RECV@1 CLOSED@4",
+			"the server answered the client's SYN with a SYN-ACK twice over 1.0s (frames 2 to 3) and the client never acknowledged it"},
+		{"the request outlived it", 1, true, "SYN_RECV@1", ""},
+		{"port unreachable: no abort", 3, false, "SYN_RECV@1", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWire(t)
+			w.send(cli, "S", 0)
+			synack := w.send(srv, "S.", 0)
+			w.again(synack, 1)
+			f := w.icmp(router, synack, 3, tt.code, 1)
+			if tt.after {
+				w.again(synack, 1)
+			}
+			w.later(5)
+			fl := runOpts(t, w.segs, Options{}).Flows[0]
+			var states []string
+			for _, e := range fl.Sides.Server.States {
+				states = append(states, e.State.String()+"@"+itoa(e.Frame))
+			}
+			if got := strings.Join(states, " "); got != tt.states {
+				t.Errorf("server states %s, want %s", got, tt.states)
+			}
+			var msg string
+			for _, d := range fl.Diagnoses {
+				if d.Code == CodeSynAckUnanswered {
+					msg = d.Message
+				}
+			}
+			drop := "here ICMP host-unreachable (frame " + itoa(uint64(f)) + ") from 198.51.100.1, a router on the way back, said the client's address cannot be reached"
+			if dropped := strings.Contains(msg, drop); dropped != (tt.says != "") || !strings.Contains(msg, tt.says) {
+				t.Errorf("synack-unanswered says %q; want %q and the drop said: %v", msg, tt.says, tt.says != "")
+			}
+		})
 	}
 }

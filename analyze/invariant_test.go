@@ -32,9 +32,9 @@ import (
 // states a side may be first seen in (a capture may start at any point of a
 // connection's life), and the moves out of each state. A RST (sent or
 // received) moves any state to CLOSED; that edge is not listed. An ICMP
-// error moves SYN_SENT to CLOSED, and no other state. The
-// three-way close passes FIN_WAIT2 (for zero time): FIN_WAIT1 never moves
-// straight to TIME_WAIT.
+// error moves SYN_SENT (and a request in SYN_RECV) to CLOSED, and no
+// other state. The three-way close passes FIN_WAIT2 (for zero time):
+// FIN_WAIT1 never moves straight to TIME_WAIT.
 var (
 	firstStates = []analyze.State{
 		analyze.SynSent,     // the client's SYN
@@ -44,8 +44,8 @@ var (
 		analyze.CloseWait,   // the peer's FIN is the first the capture proves of this side
 	}
 	moves = map[analyze.State][]analyze.State{
-		analyze.SynSent:     {analyze.Established, analyze.Closed},                      // an ICMP error aborts connect() (tcp_v4_err: tcp_done)
-		analyze.SynRecv:     {analyze.Established, analyze.FinWait1, analyze.CloseWait}, // tcp_fin() takes SYN_RECV to CLOSE_WAIT too
+		analyze.SynSent:     {analyze.Established, analyze.Closed},                                      // an ICMP error aborts connect() (tcp_v4_err: tcp_done)
+		analyze.SynRecv:     {analyze.Established, analyze.FinWait1, analyze.CloseWait, analyze.Closed}, // tcp_fin() takes SYN_RECV to CLOSE_WAIT too; an ICMP error drops a request (tcp_req_err)
 		analyze.Established: {analyze.FinWait1, analyze.CloseWait},
 		analyze.FinWait1:    {analyze.FinWait2, analyze.Closing},
 		analyze.FinWait2:    {analyze.TimeWait},

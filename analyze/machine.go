@@ -121,6 +121,9 @@ func (s *story) replay() {
 	if s.icmp = s.icmpAbort(); s.icmp != nil {
 		run[flows.FromClient].enter(Closed, s.icmp.Mark, "", false)
 	}
+	if s.icmpReq = s.icmpRequestDrop(); s.icmpReq != nil {
+		run[flows.FromServer].enter(Closed, s.icmpReq.Mark, "", false)
+	}
 }
 
 // applyRST closes the sender and, when the receiver accepted it, the

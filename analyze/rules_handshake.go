@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/teardown/teardown/flows"
@@ -95,18 +96,44 @@ func acceptQueueFull(c *ruleCtx) {
 func synAckUnanswered(c *ruleCtx) {
 	conn := c.conn()
 	cl, sv := &conn.Dir[flows.FromClient], &conn.Dir[flows.FromServer]
-	if sv.SYNCount < 2 || cl.HandshakeAck.Seen() || cl.RSTCount > 0 || sv.RSTCount > 0 || cl.SYNCount == 0 {
+	drop := c.s.icmpReq
+	if sv.SYNCount < 2 && drop == nil || cl.HandshakeAck.Seen() || cl.RSTCount > 0 || sv.RSTCount > 0 || cl.SYNCount == 0 {
 		return
 	}
 	syns := "its SYN once"
 	if cl.SYNCount > 1 {
 		syns = fmt.Sprintf("its SYN %s", times(int(cl.SYNCount)))
 	}
+	sent := fmt.Sprintf("a SYN-ACK %s over %s (frames %d to %d)", times(int(sv.SYNCount)), dur(sv.SYN.Time, sv.SYNLast.Time), sv.SYN.Frame, sv.SYNLast.Frame)
+	if sv.SYNCount == 1 {
+		sent = fmt.Sprintf("a SYN-ACK (frame %d)", sv.SYN.Frame)
+	}
 	d := c.add(CodeSynAckUnanswered, flows.FromServer, SysSynAckRetries,
 		"find what drops the SYN-ACK on its way back (a firewall, an asymmetric route, a NAT), or, under a SYN flood, turn tcp_syncookies on; lowering tcp_synack_retries only frees the request sooner",
 		[]uint64{sv.SYN.Frame, sv.SYNLast.Frame},
-		"the server answered the client's SYN with a SYN-ACK %s over %s (frames %d to %d) and the client never acknowledged it, nor reset: the SYN-ACKs did not reach the client (a firewall or an asymmetric route dropping them on the way back, a NAT that lost the mapping) or the SYN was spoofed (a SYN flood). The client sent %s; the server keeps the request in SYN_RECV for tcp_synack_retries retransmissions (5 by default, about 63s), each counted against the SYN queue",
-		times(int(sv.SYNCount)), dur(sv.SYN.Time, sv.SYNLast.Time), sv.SYN.Frame, sv.SYNLast.Frame, syns)
+		"the server answered the client's SYN with %s and the client never acknowledged it, nor reset: the SYN-ACKs did not reach the client (a firewall or an asymmetric route dropping them on the way back, a NAT that lost the mapping) or the SYN was spoofed (a SYN flood). The client sent %s; the server keeps the request in SYN_RECV for tcp_synack_retries retransmissions (5 by default, about 63s), each counted against the SYN queue",
+		sent, syns)
+	if drop != nil {
+		who := "from the client's own address"
+		if !fromPeer(conn, drop) {
+			who = "from " + drop.From.Unmap().String() + ", a router on the way back,"
+		}
+		name := icmpName(&drop.ICMPError)
+		said := "said the client's address cannot be reached (an address nobody holds, as a SYN flood's spoofed ones are, or a host gone)"
+		switch name {
+		case "time-exceeded":
+			said = "said the SYN-ACK's TTL ran out on the way (a routing loop)"
+		case "parameter-problem":
+			said = "said the SYN-ACK was malformed"
+		case "admin-prohibited", "port-unreachable", "source-policy-failed", "reject-route":
+			said = "rejected the SYN-ACK (a firewall's policy)"
+		}
+		d.Message += fmt.Sprintf(", unless an ICMP error quoting its SYN-ACK comes first: here ICMP %s (frame %d) %s %s, and the server dropped the request then (tcp_req_err): no SYN-ACK followed",
+			name, drop.Frame, who, said)
+		d.Frames = append(d.Frames, drop.Frame)
+		slices.Sort(d.Frames)
+		d.Frames = slices.Compact(d.Frames)
+	}
 	// The request's timer sent at least the retransmissions that no
 	// retransmitted SYN drew (tcp_check_req answers each with a copy that
 	// does not count against the limit), and it sends at most
