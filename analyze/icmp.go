@@ -268,13 +268,12 @@ func (c *ruleCtx) withICMP(d *Diagnosis, x int, from uint64, app bool) {
 	if n > 1 && reverts(&last.ICMPError) {
 		revert = " (each net or host unreachable undoes a step of the retransmission backoff, RFC 6069, so the copies come at a steady pace)"
 	}
+	// Where the finding says the application gets ETIMEDOUT, it says so
+	// no more.
+	const timedOut = "the application gets ETIMEDOUT"
 	gets := fmt.Sprintf("the application gets %s (%q), the error the ICMP left, rather than ETIMEDOUT", errno, errnoText[errno])
-	if m, ok := strings.CutSuffix(d.Message, "the application gets ETIMEDOUT"); ok {
-		d.Message = m + gets
-		gets = ""
-	} else if i := strings.Index(d.Message, "the application gets ETIMEDOUT"); i >= 0 {
-		d.Message = d.Message[:i] + gets + d.Message[i+len("the application gets ETIMEDOUT"):]
-		gets = ""
+	if before, after, ok := strings.Cut(d.Message, timedOut); ok {
+		d.Message, gets = before+gets+after, ""
 	}
 	d.Message += fmt.Sprintf(". Its segments drew %d ICMP error%s (%s, %s) from %s: it has no way on to the %s, or a REJECT rule answers for it. Linux keeps retransmitting on such an error once past the handshake%s",
 		n, plural(n), name, frameSpan(first, last), who, c.name(1-x), revert)

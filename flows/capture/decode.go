@@ -579,10 +579,7 @@ func (d *decoder) ipv6(b []byte, wire int) result {
 			if len(p) < 2 {
 				return resMalformed
 			}
-			n := (int(p[1]) + 1) * 8 // in 8-octet units, not counting the first
-			if next == 51 {
-				n = (int(p[1]) + 2) * 4 // in 4-octet units, minus 2
-			}
+			n := extLen(next, p)
 			if n > rem || n > len(p) {
 				return resMalformed
 			}
@@ -657,11 +654,8 @@ func (d *decoder) icmp6(b []byte, src netip.Addr) result {
 			if len(p) < 8 {
 				return resNonTCP
 			}
-			n := (int(p[1]) + 1) * 8
-			switch next {
-			case 51:
-				n = (int(p[1]) + 2) * 4
-			case 44:
+			n := extLen(next, p)
+			if next == 44 {
 				if be16(p[2:])&0xfff8 != 0 {
 					return resNonTCP // a later fragment: no TCP header in it
 				}
@@ -697,6 +691,16 @@ func (d *decoder) quoted(t []byte, src, dst netip.Addr, e *flows.ICMPError) resu
 	}
 	s.ICMP = e
 	return resICMP
+}
+
+// extLen is the length of the IPv6 extension header next (hop-by-hop,
+// routing, destination options, authentication) at the start of p, which
+// holds at least its first 2 bytes.
+func extLen(next uint8, p []byte) int {
+	if next == 51 {
+		return (int(p[1]) + 2) * 4 // in 4-octet units, minus 2
+	}
+	return (int(p[1]) + 1) * 8 // in 8-octet units, not counting the first
 }
 
 // tcp decodes a TCP header. b holds the captured bytes of the segment and
