@@ -60,6 +60,7 @@ const (
 	WhyKeepalive                    // keepalive probe (seq = snd_nxt - 1, no new data)
 	WhyRSTAccepted                  // a RST the receiver would take (see Table)
 	WhyBadAck                       // acknowledges nothing its peer sent (an old connection's ACK)
+	WhyStall                        // third or fourth copy of a stall, or its first shorter copy (see Stall)
 )
 
 // Event is one segment a connection kept as evidence: the close-related
@@ -163,6 +164,8 @@ type Half struct {
 	TTLVaried bool
 	// Window is the last window advertised (raw, unscaled).
 	Window uint16
+	// stalled is set while Stalls.Cur goes on.
+	stalled bool
 
 	// MaxAck is the highest acknowledgement this direction sent. Only
 	// acknowledgements of something the peer could have sent count
@@ -227,12 +230,91 @@ type Detail struct {
 	// advertised; Episodes keeps the first MaxZeroWindows of them (nil
 	// until the first).
 	ZeroWindows uint32
-	Episodes    *[MaxZeroWindows]ZeroWindow
-
 	// Keepalives counts keepalive probes (seq = snd_nxt - 1, no new data);
 	// LastKeepalive is the latest.
 	Keepalives    uint32
+	Episodes      *[MaxZeroWindows]ZeroWindow
 	LastKeepalive Mark
+
+	// Stalls is nil until this direction retransmits data at the peer's
+	// highest acknowledgement.
+	Stalls *Stalls
+}
+
+// Stall is a run of retransmissions of a direction's oldest
+// unacknowledged data: copies of the payload at the sequence number the
+// peer had acknowledged up to, until the peer acknowledged past it. A path
+// that drops packets above some size while smaller ones pass (a path MTU
+// black hole) leaves a stall the peer outlives: it goes on sending, or a
+// shorter copy of the same bytes gets through.
+type Stall struct {
+	// Seq is where the copies start: the peer's highest acknowledgement.
+	Seq uint32
+	// Copies counts the retransmissions at Seq (the first transmission is
+	// not one); First, Second and Last are the first, second and latest.
+	Copies              uint32
+	First, Second, Last Mark
+	// MaxLen and MinLen are the longest and the shortest copy's payload.
+	MaxLen, MinLen uint32
+	// Shrink is the first copy, after at least two, shorter than every
+	// copy before it; ShrinkLen is its payload, LongLen the shortest of
+	// the copies before it.
+	Shrink             Mark
+	ShrinkLen, LongLen uint32
+	// PeerSegs counts the peer's segments with payload, FIN or RST sent
+	// after the second copy that did not acknowledge past Seq; PeerFirst
+	// is the first.
+	PeerSegs  uint32
+	PeerFirst Mark
+	// Answer is the peer's first segment that acknowledged past Seq, or
+	// its RST after Shrink (AnswerRST); zero while the stall goes on.
+	// LastLen is the latest copy's payload.
+	Answer    Mark
+	LastLen   uint32
+	AnswerRST bool
+}
+
+// BlackHoleMinLen is the longest payload a black hole's copies may all
+// stay within when the peer outlives them with no shorter copy getting
+// through: every IPv4 path carries 576-byte packets.
+const BlackHoleMinLen = 512
+
+// BlackHole reports whether st shows a path dropping this direction's
+// segments by their size: at least three copies, and either a shorter
+// copy got through (Shrink, then Answer), or the peer sent segments after
+// the second copy while copies longer than BlackHoleMinLen went
+// unanswered.
+func (st *Stall) BlackHole() bool {
+	if st.Copies < 3 {
+		return false
+	}
+	return st.Shrink.Seen() && st.Answer.Seen() || st.MaxLen > BlackHoleMinLen && st.PeerSegs > 0
+}
+
+// Stalls holds a direction's latest stall and the first one that showed
+// a black hole.
+type Stalls struct {
+	Cur, Found Stall
+}
+
+// Evidence returns the first stall that showed a black hole, or nil.
+func (ss *Stalls) Evidence() *Stall {
+	switch {
+	case ss == nil:
+		return nil
+	case ss.Found.Copies > 0:
+		return &ss.Found
+	case ss.Cur.BlackHole():
+		return &ss.Cur
+	}
+	return nil
+}
+
+// keep files the current stall as the black hole found, unless one was.
+func (ss *Stalls) keep() {
+	if ss.Found.Copies == 0 && ss.Cur.BlackHole() {
+		ss.Found = ss.Cur
+	}
 }
 
 // AfterFIN measures payload a direction sent after the peer's FIN.

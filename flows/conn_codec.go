@@ -193,11 +193,11 @@ func packBits(bs ...bool) uint64 {
 func bit(x uint64, i int) bool { return x&(1<<i) != 0 }
 
 // encodedBound bounds the length of the encoding of a connection with n
-// events: at most 10 bytes a number, 2 + 2 x 92 + 37 numbers, 20 an
+// events: at most 10 bytes a number, 2 + 2 x 135 + 37 numbers, 20 an
 // event, 7 an ICMP error. maxEncoded bounds every connection's.
-func encodedBound(n int) int { return 10 * (223 + 7*MaxICMP + 20*n) }
+func encodedBound(n int) int { return 10 * (309 + 7*MaxICMP + 20*n) }
 
-const maxEncoded = 10 * (223 + 7*MaxICMP + 20*MaxEvents)
+const maxEncoded = 10 * (309 + 7*MaxICMP + 20*MaxEvents)
 
 // encodeConn appends c's encoding to b.
 func encodeConn(b []byte, c *Conn) []byte {
@@ -271,7 +271,7 @@ func (w *zw) half(d int, h *Half) {
 	w.u(uint64(h.SYNCount))
 	w.u(uint64(h.FinCount))
 	w.seq(d, h.FinSeq)
-	w.u(packBits(h.SeqSeen, h.DataSeen, h.AckSeen, h.FinSeen, h.ZeroWindowOpen, h.TSSeen, h.SYNHasTS, h.SACKPerm, h.hsAcked, h.TTLVaried))
+	w.u(packBits(h.SeqSeen, h.DataSeen, h.AckSeen, h.FinSeen, h.ZeroWindowOpen, h.TSSeen, h.SYNHasTS, h.SACKPerm, h.hsAcked, h.TTLVaried, h.stalled))
 	w.u(uint64(h.TTL))
 	w.i(int64(h.WScale))
 	w.u(uint64(h.Window))
@@ -293,7 +293,7 @@ func (w *zw) half(d int, h *Half) {
 	a := &x.AfterPeerFIN
 	if h.RSTCount == 0 && x.FinDuplicates == 0 && x.FinSeqChanges == 0 && x.BadAcks == 0 && x.badAck == 0 &&
 		*a == (AfterFIN{}) && x.RSTInWindow == 0 && x.SegmentsAfterRST == 0 && x.ZeroWindows == 0 &&
-		x.Episodes == nil && x.Keepalives == 0 && x.LastKeepalive.Frame == 0 {
+		x.Episodes == nil && x.Keepalives == 0 && x.LastKeepalive.Frame == 0 && x.Stalls == nil {
 		w.u(0)
 		return
 	}
@@ -325,6 +325,31 @@ func (w *zw) half(d int, h *Half) {
 	}
 	w.u(uint64(x.Keepalives))
 	w.mark(x.LastKeepalive)
+	if x.Stalls == nil {
+		w.u(0)
+	} else {
+		w.u(1)
+		w.stall(d, &x.Stalls.Cur)
+		w.stall(d, &x.Stalls.Found)
+	}
+}
+
+func (w *zw) stall(d int, st *Stall) {
+	w.seq(d, st.Seq)
+	w.u(uint64(st.Copies))
+	w.mark(st.First)
+	w.mark(st.Second)
+	w.mark(st.Last)
+	w.u(uint64(st.MaxLen))
+	w.u(uint64(st.MinLen))
+	w.mark(st.Shrink)
+	w.u(uint64(st.ShrinkLen))
+	w.u(uint64(st.LongLen))
+	w.u(uint64(st.PeerSegs))
+	w.mark(st.PeerFirst)
+	w.mark(st.Answer)
+	w.u(uint64(st.LastLen))
+	w.u(packBits(st.AnswerRST))
 }
 
 func (w *zw) event(e *Event) {
@@ -485,7 +510,7 @@ func (r *zr) half(d int, h *Half) {
 	f := r.u()
 	h.SeqSeen, h.DataSeen, h.AckSeen, h.FinSeen = bit(f, 0), bit(f, 1), bit(f, 2), bit(f, 3)
 	h.ZeroWindowOpen, h.TSSeen, h.SYNHasTS, h.SACKPerm, h.hsAcked = bit(f, 4), bit(f, 5), bit(f, 6), bit(f, 7), bit(f, 8)
-	h.TTLVaried = bit(f, 9)
+	h.TTLVaried, h.stalled = bit(f, 9), bit(f, 10)
 	h.TTL = uint8(r.u())
 	h.WScale = int8(r.i())
 	h.Window = uint16(r.u())
@@ -530,6 +555,29 @@ func (r *zr) half(d int, h *Half) {
 	}
 	x.Keepalives = r.u32()
 	x.LastKeepalive = r.mark()
+	if r.u() == 1 {
+		x.Stalls = new(Stalls)
+		r.stall(d, &x.Stalls.Cur)
+		r.stall(d, &x.Stalls.Found)
+	}
+}
+
+func (r *zr) stall(d int, st *Stall) {
+	st.Seq = r.seq(d)
+	st.Copies = r.u32()
+	st.First = r.mark()
+	st.Second = r.mark()
+	st.Last = r.mark()
+	st.MaxLen = r.u32()
+	st.MinLen = r.u32()
+	st.Shrink = r.mark()
+	st.ShrinkLen = r.u32()
+	st.LongLen = r.u32()
+	st.PeerSegs = r.u32()
+	st.PeerFirst = r.mark()
+	st.Answer = r.mark()
+	st.LastLen = r.u32()
+	st.AnswerRST = bit(r.u(), 0)
 }
 
 func (r *zr) event(e *Event) {

@@ -110,7 +110,7 @@ func TestConnCodecRoundTrip(t *testing.T) {
 			x := h.Detail
 			h.RSTCount, x.FinDuplicates, x.FinSeqChanges, x.BadAcks, x.badAck = 0, 0, 0, 0, 0
 			x.AfterPeerFIN, x.RSTInWindow, x.SegmentsAfterRST, x.ZeroWindows, x.Episodes = AfterFIN{}, 0, 0, 0, nil
-			x.Keepalives, x.LastKeepalive = 0, none
+			x.Keepalives, x.LastKeepalive, x.Stalls = 0, none, nil
 			if i%8 == 6 {
 				x.LastKeepalive = c.First
 			}

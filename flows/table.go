@@ -717,6 +717,9 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 				t.afterFIN(c, st, h, dir, s, prevEnd, had, &why)
 			}
 		}
+		if s.PayloadLen > 0 && s.Flags&SYN == 0 && had && SeqLess(s.Seq, prevEnd) && p.AckSeen && s.Seq == p.MaxAck && stallCopy(h, s, m) {
+			why |= WhyStall
+		}
 		if s.Flags&(SYN|FIN) == 0 && s.PayloadLen <= 1 && had && s.Seq == prevEnd-1 && !p.ZeroWindowOpen {
 			h.Keepalives++
 			h.LastKeepalive = m
@@ -735,6 +738,9 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 
 	wasDone := c.HandshakeDone
 	badAck := s.Flags&ACK != 0 && t.acks(c, h, p, dir, s, m, &why)
+	if p.stalled {
+		stallPeer(p, s, m)
+	}
 	if c.HandshakeDone && !wasDone {
 		why |= WhyHandshake
 		changed = true
@@ -821,6 +827,53 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 		}
 	}
 	return changed
+}
+
+// stallCopy files a retransmission of h's sender at the peer's highest
+// acknowledgement, and reports whether to keep it as an event.
+func stallCopy(h *Half, s *Segment, m Mark) bool {
+	ss := h.Stalls
+	if ss == nil {
+		ss = new(Stalls)
+		h.Stalls = ss
+	}
+	st, n := &ss.Cur, s.PayloadLen
+	if !h.stalled || st.Seq != s.Seq {
+		ss.keep()
+		*st = Stall{Seq: s.Seq, First: m, MaxLen: n, MinLen: n}
+		h.stalled = true
+	}
+	st.Copies++
+	if st.Copies == 2 {
+		st.Second = m
+	}
+	if st.Copies >= 3 && !st.Shrink.Seen() && n < st.MinLen {
+		st.Shrink, st.ShrinkLen, st.LongLen = m, n, st.MinLen
+	}
+	st.MaxLen, st.MinLen = max(st.MaxLen, n), min(st.MinLen, n)
+	st.Last, st.LastLen = m, n
+	return st.Copies == 3 || st.Copies == 4 || st.Shrink == m
+}
+
+// stallPeer files segment s of the peer of x's sender while x's stall goes
+// on: an acknowledgement past it ends the stall, and so does a RST after
+// a shorter copy; other segments with payload, FIN or RST after the second
+// copy show the peer up.
+func stallPeer(x *Half, s *Segment, m Mark) {
+	st := &x.Stalls.Cur
+	rst := s.Flags&RST != 0
+	switch {
+	case s.Flags&ACK != 0 && SeqLess(st.Seq, s.Ack) && !SeqLess(x.End, s.Ack),
+		rst && st.Shrink.Seen():
+		st.Answer, st.AnswerRST = m, rst && !(s.Flags&ACK != 0 && SeqLess(st.Seq, s.Ack))
+		x.stalled = false
+		x.Stalls.keep()
+	case st.Copies >= 2 && (s.PayloadLen > 0 || s.Flags&(FIN|RST) != 0):
+		if st.PeerSegs == 0 {
+			st.PeerFirst = m
+		}
+		st.PeerSegs++
+	}
 }
 
 // finSent files a FIN segment from h's sender and reports whether it was a
