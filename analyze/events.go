@@ -21,6 +21,9 @@ const (
 	NoteZeroWindow        = "zero-window"
 	NoteWindowOpen        = "window-open"
 	NoteKeepalive         = "keepalive"
+	// NoteRetransmission: a copy of data the peer had not acknowledged,
+	// kept as the evidence of a stall (flows.Stall).
+	NoteRetransmission = "retransmission"
 )
 
 // flagNames caches flows.Flags.String for every flag byte.
@@ -37,6 +40,7 @@ var plainNotes = []struct {
 	note string
 }{
 	{flows.WhyFINAck, NoteAckOfFIN},
+	{flows.WhyStall, NoteRetransmission},
 	{flows.WhyDataAfterFIN, NoteDataAfterFIN},
 	{flows.WhyBadAck, NoteBadAck},
 	{flows.WhyZeroWindow, NoteZeroWindow},

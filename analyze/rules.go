@@ -42,6 +42,7 @@ var flowRules = []struct {
 	{CodeRstMiddlebox, rstMiddlebox},
 	{CodeNoAnswerAfterIdle, noAnswerAfterIdle},
 	{CodeDataUnanswered, dataUnanswered},
+	{CodePMTUBlackHole, pmtuBlackHole},
 	{CodeTimeWaitReuse, timeWaitReuse},
 	{CodeTimeWaitSynRefused, timeWaitSynRefused},
 	{CodeTimeWaitRstIgnored, timeWaitRstIgnored},

@@ -149,3 +149,57 @@ func dataUnanswered(c *ruleCtx) {
 		c.name(1-x), c.name(1-x), c.name(x))
 	c.withICMP(d, x, t.End.Frame-1, true)
 }
+
+// pmtuBlackHole: one side retransmitted its oldest unacknowledged data
+// again and again while the other side was up — it went on sending
+// payload, a FIN or a RST without acknowledging it, or a shorter copy of
+// the same bytes got through (flows.Stall). Packets that large stopped on
+// the path while smaller ones passed: a path MTU black hole. Linux lowers
+// its segment size on such a stall only with tcp_mtu_probing
+// (tcp_write_timeout: after tcp_retries1 timeouts, to tcp_base_mss, then
+// by halves).
+func pmtuBlackHole(c *ruleCtx) {
+	conn := c.conn()
+	for x := range 2 {
+		st := conn.Dir[x].Stalls.Evidence()
+		if st == nil {
+			continue
+		}
+		sizes := fmt.Sprintf("copies of %d bytes", st.MaxLen)
+		if st.MinLen < st.MaxLen {
+			sizes = fmt.Sprintf("copies of %d down to %d bytes", st.MaxLen, st.MinLen)
+		}
+		what := fmt.Sprintf("the %s retransmitted its oldest unacknowledged data %d times from frame %d to frame %d (%s)",
+			c.name(x), st.Copies, st.First.Frame, st.Last.Frame, sizes)
+		frames := markFrames(st.First, st.Second, st.Last, st.Shrink, st.PeerFirst, st.Answer)
+		advice := "let ICMP \"fragmentation needed\" (type 3 code 4; ICMPv6 \"packet too big\") through the firewalls between the hosts, or clamp the MSS where the MTU shrinks (iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu); set net.ipv4.tcp_mtu_probing = 1 on the " + c.name(x) + " for it to recover on its own"
+		if st.Shrink.Seen() && st.Answer.Seen() {
+			answer := "acknowledged it"
+			if st.AnswerRST {
+				answer = "answered it with a RST"
+			}
+			d := c.add(CodePMTUBlackHole, x, SysMTUProbing, advice, frames,
+				"%s, and the %s %s only after a copy of %d bytes (frame %d, %s after the first copy), when %d-byte copies had gone unanswered: packets that large did not cross the path while smaller ones did. That is a path MTU black hole: a link on the path has a smaller MTU, and the ICMP \"fragmentation needed\" its router sends (IPv6: \"packet too big\") does not reach the %s, so path MTU discovery never learns the size. The %s's tcp_mtu_probing is on (1 or 2): Linux shrank the copies (to %d bytes at frame %d) after tcp_retries1 (3 by default) timeouts, and every connection on that path stalls about as long before it does",
+				what, c.name(1-x), answer, st.LastLen, st.Answer.Frame, dur(st.First.Time, st.Answer.Time), st.LongLen, c.name(x), c.name(x), st.ShrinkLen, st.Shrink.Frame)
+			if !st.AnswerRST {
+				d.Severity = Warning
+			}
+			continue
+		}
+		shrink := fmt.Sprintf("The %s never sent a shorter copy: its tcp_mtu_probing is 0 (the default), with which Linux keeps the segment size until tcp_retries2 ends the connection; 1 lowers it to tcp_base_mss (1024) after tcp_retries1 (3) timeouts", c.name(x))
+		if st.Shrink.Seen() {
+			shrink = fmt.Sprintf("The %s's tcp_mtu_probing is on: it shrank the copies to %d bytes at frame %d, and those went unanswered too — the size had not come down far enough when the copies end", c.name(x), st.ShrinkLen, st.Shrink.Frame)
+		}
+		c.add(CodePMTUBlackHole, x, SysMTUProbing, advice, frames,
+			"%s, and the %s never acknowledged it though it was up: it went on sending, and %s came through. Copies that large vanishing while the other way works is a path MTU black hole: a link on the path has a smaller MTU, and the ICMP \"fragmentation needed\" its router sends (IPv6: \"packet too big\") does not reach the %s, so path MTU discovery never learns the size (a device dropping this connection's data for its content would look the same). %s",
+			what, c.name(1-x), peerSegs(st), c.name(x), shrink)
+	}
+}
+
+// peerSegs says which of the peer's segments showed it up during a stall.
+func peerSegs(st *flows.Stall) string {
+	if st.PeerSegs == 1 {
+		return fmt.Sprintf("its segment after the second copy (frame %d)", st.PeerFirst.Frame)
+	}
+	return fmt.Sprintf("its %d segments after the second copy (from frame %d)", st.PeerSegs, st.PeerFirst.Frame)
+}

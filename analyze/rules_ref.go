@@ -231,6 +231,16 @@ var ruleBook = []RuleInfo{
 		Kernel:  "row 1",
 	},
 	{
+		Code: CodePMTUBlackHole, Title: "one side's large segments stopped on the path: a path MTU black hole", Severity: Error,
+		Sysctl: SysMTUProbing, Also: []string{"net.ipv4.tcp_base_mss", "net.ipv4.tcp_retries1"},
+		Default: "0: Linux keeps its segment size however long the copies go unanswered",
+		Raise:   "1: after tcp_retries1 (3) retransmission timeouts Linux lowers the segment size to tcp_base_mss (1024) and halves it at each later one, so a connection through a black hole stalls for seconds instead of dying; 2: every connection starts at tcp_base_mss and probes upwards",
+		Lower:   "0: a connection whose full-size segments are dropped retransmits them unchanged until tcp_retries2 ends it",
+		Meaning: "One side retransmitted its oldest unacknowledged data again and again, and the other side never acknowledged it though it was up: it went on sending (data, a FIN, a RST) across the same path, or a shorter copy of the same bytes got through at last. Packets that large stopped on the path while smaller ones passed: a link on it has a smaller MTU (a tunnel, a VPN, a cloud overlay, PPPoE) and the ICMP \"fragmentation needed\" (IPv6 \"packet too big\") its router sends back does not reach the sender, because a firewall drops ICMP, so path MTU discovery never learns the smaller size. Linux does not lower its segment size on timeouts unless tcp_mtu_probing is set (RFC 4821 black hole detection, net/ipv4/tcp_timer.c): with 1, after tcp_retries1 timeouts it sends tcp_base_mss, then halves; a copy that shrank and then got through shows that on the wire. Duplicate ACKs do not count as the peer going on (they are what loss looks like), nor do copies of 512 bytes or less, which every path carries; a device that drops this connection's data for its content looks the same as a black hole when no shorter copy was sent.",
+		Confirm: []string{"ping -M do -s 1472 PEER   # 1500-byte packets with DF: silence, and no \"Frag needed\", is the black hole; lower -s until replies come", "ip route get PEER   # mtu, and the PMTU cached once an ICMP got through", "sysctl net.ipv4.tcp_mtu_probing net.ipv4.tcp_base_mss", "iptables -S | grep -i icmp   # on the hosts and firewalls between"},
+		Kernel:  "— (net/ipv4/tcp_timer.c: tcp_write_timeout, tcp_mtu_probing)",
+	},
+	{
 		Code: CodeListenOverflow, Title: "the listener reset a completed handshake: accept queue full", Severity: Error,
 		Sysctl: SysAbortOnOverflow, Also: []string{"net.core.somaxconn"},
 		Default: "0",

@@ -40,6 +40,12 @@ func find(t *testing.T, f *Flow, code string) Diagnosis {
 // window sets the advertised window.
 func window(v uint16) opt { return func(_ *wire, s *flows.Segment) { s.Window = v } }
 
+// ackOf acknowledges n bytes of frame f's payload.
+func ackOf(w *wire, f int, n uint32) opt {
+	seq := w.segs[f-1].Seq
+	return func(_ *wire, s *flows.Segment) { s.Ack = seq + n }
+}
+
 // activeRST makes a RST+ACK look like a full socket's: live IPv4 ID and
 // the TS option (the wire's default), sequence number snd_nxt.
 func activeRST(w *wire, s *flows.Segment) { s.Flags |= flows.ACK }
@@ -282,6 +288,57 @@ func TestRules(t *testing.T) {
 				"Its segments drew 5 ICMP errors (host-unreachable, frames 8 to 16) from 198.51.100.1",
 				"RFC 6069, so the copies come at a steady pace)",
 			}},
+		},
+		{
+			// The lab's pmtu-black-hole: tcp_mtu_probing = 0, the
+			// client's read times out and it closes.
+			name: "full-size copies the client outlives: a path MTU black hole",
+			build: func(w *wire) {
+				resp := w.send(srv, "P.", 1448, gap(0.05))
+				for _, d := range []float64{0.2, 0.4, 0.8, 1.6} {
+					w.again(resp, d)
+				}
+				w.send(cli, "F.", 0, gap(3), ackOf(w, resp, 0))
+				w.send(srv, ".", 0, gap(0.04))
+				w.again(resp, 5.2)
+			},
+			want: []string{"capture-ended-mid-close", "pmtu-black-hole net.ipv4.tcp_mtu_probing server"},
+			says: map[string][]string{CodePMTUBlackHole: {
+				"the server retransmitted its oldest unacknowledged data 5 times from frame 8 to frame 14 (copies of 1448 bytes), and the client never acknowledged it though it was up: it went on sending, and its segment after the second copy (frame 12) came through",
+				"its tcp_mtu_probing is 0 (the default)",
+			}},
+		},
+		{
+			// tcp_mtu_probing = 1: 1024 bytes are still too many, 512
+			// get through.
+			name: "a shorter copy gets through: a path MTU black hole recovered",
+			build: func(w *wire) {
+				resp := w.send(srv, "P.", 1448, gap(0.05))
+				for _, d := range []float64{0.2, 0.4, 0.8, 1.6, 3.4, 6.8} {
+					w.again(resp, d)
+				}
+				w.segs[len(w.segs)-2].PayloadLen = 1024
+				w.segs[len(w.segs)-1].PayloadLen = 512
+				w.send(cli, ".", 0, gap(0.001), ackOf(w, resp, 512))
+			},
+			want: []string{"pmtu-black-hole net.ipv4.tcp_mtu_probing server"},
+			says: map[string][]string{CodePMTUBlackHole: {
+				"6 times from frame 8 to frame 13 (copies of 1448 down to 512 bytes), and the client acknowledged it only after a copy of 512 bytes (frame 14, 13.0s after the first copy), when 1448-byte copies had gone unanswered",
+				"Linux shrank the copies (to 1024 bytes at frame 12)",
+			}},
+		},
+		{
+			// Loss, then the third copy gets through: no black hole.
+			name: "full-size copies, the third acknowledged",
+			build: func(w *wire) {
+				resp := w.send(srv, "P.", 1448, gap(0.05))
+				w.again(resp, 0.2)
+				w.send(cli, "P.", 10, gap(0.1), ackOf(w, resp, 0))
+				w.again(resp, 0.3)
+				w.again(resp, 0.8)
+				w.send(cli, ".", 0, gap(0.001), ackOf(w, resp, 1448))
+			},
+			want: []string{},
 		},
 		{
 			name: "the server's data retransmitted and never answered",

@@ -114,6 +114,11 @@ const (
 	// silence before it: the peer's host went down or was cut off; the
 	// sender gives up after net.ipv4.tcp_retries2.
 	CodeDataUnanswered = "data-unanswered"
+	// One side's segments were retransmitted at one size and never
+	// acknowledged while the peer was up (it kept sending, or a smaller
+	// copy of the same bytes got through): a path MTU black hole. The
+	// sender lowers its segment size only with net.ipv4.tcp_mtu_probing.
+	CodePMTUBlackHole = "pmtu-black-hole"
 	// PAWS-style SYN drops from one NATed address: net.ipv4.tcp_tw_recycle
 	// (historical, removed in Linux 4.12).
 	CodePawsNat = "paws-nat-syn-drop"

@@ -205,6 +205,7 @@ var noteTags = map[string]string{
 	"zero-window":        "win 0",
 	"window-open":        "window open",
 	"keepalive":          "keepalive",
+	"retransmission":     "retx",
 }
 
 // arrow returns the labels an event's arrow may carry, longest first, and
@@ -223,6 +224,8 @@ func (r ladderRow) arrow() ([]string, arrowKind) {
 	switch {
 	case strings.ContainsRune(ev.Flags, 'R'):
 		kind = arrowRst
+	case ev.Note == analyze.NoteRetransmission:
+		kind, words = arrowRetx, "data"
 	case r.retx > 0 || ev.Note == "syn-retransmission":
 		kind = arrowRetx
 	case ev.Note == "data-after-fin":
