@@ -58,10 +58,15 @@ func rstDataAfterClose(c *ruleCtx) {
 	a := &c.conn().Dir[1-x].AfterPeerFIN
 	var data string
 	frames := markFrames(sx.finFirst)
-	if a.Segments > 0 && a.First.Frame < r.ev.Frame {
+	switch {
+	case a.Segments > 0 && a.First.Frame < r.ev.Frame && a.Bytes == 0:
+		// Only copies of what it had sent before the FIN.
+		data = fmt.Sprintf("retransmitting data sent before that FIN: frame %d, %s after it", a.First.Frame, dur(sx.finFirst.Time, a.First.Time))
+		frames = append(frames, a.First.Frame)
+	case a.Segments > 0 && a.First.Frame < r.ev.Frame:
 		data = fmt.Sprintf("%d bytes from frame %d on, %s after that FIN", a.Bytes, a.First.Frame, dur(sx.finFirst.Time, a.First.Time))
 		frames = append(frames, a.First.Frame)
-	} else {
+	default:
 		data = "data the FIN had not acknowledged"
 	}
 	c.add(CodeRstDataAfterClose, x, "", "leave the sysctls; fix the protocol so the peer stops writing once the other side has closed", append(frames, r.ev.Frame),

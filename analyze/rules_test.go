@@ -328,6 +328,19 @@ func TestRules(t *testing.T) {
 			}},
 		},
 		{
+			// After the client's close only a copy of earlier data came.
+			name: "a RST for a retransmission after the FIN",
+			build: func(w *wire) {
+				resp := w.send(srv, "P.", 1448, gap(0.05))
+				w.send(cli, "F.", 0, gap(3), ackOf(w, resp, 0))
+				w.send(srv, ".", 0, gap(0.04))
+				w.again(resp, 5)
+				w.send(cli, "R", 0, gap(5e-5))
+			},
+			want: []string{"rst-data-after-close  client"},
+			says: map[string][]string{CodeRstDataAfterClose: {"the server kept writing (retransmitting data sent before that FIN: frame 10, 5.0s after it)"}},
+		},
+		{
 			// Loss, then the third copy gets through: no black hole.
 			name: "full-size copies, the third acknowledged",
 			build: func(w *wire) {
