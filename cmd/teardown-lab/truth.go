@@ -1140,6 +1140,11 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 	if r, first := in.dataUnanswered(); first != nil {
 		add(analyze.CodeDataUnanswered, "net.ipv4.tcp_retries2", r)
 	}
+	for r := range 2 {
+		if in.pmtuBlackHole(r) {
+			add(analyze.CodePMTUBlackHole, "net.ipv4.tcp_mtu_probing", r)
+		}
+	}
 	if u := fl.Reuse; u != nil {
 		switch u.Verdict {
 		case analyze.VerdictClientReuse:
@@ -1274,6 +1279,104 @@ func (in *incarnation) dataUnanswered() (int, *frame) {
 		return u.r, u.first
 	}
 	return 0, nil
+}
+
+// blackHoleSmall is the largest segment no path MTU black hole
+// swallows: 512 bytes of payload, with IPv4's and TCP's headers and a
+// timestamp option, fit the 576-byte datagram every IPv4 host must
+// accept; it is also where tcp_mtu_probing's halving from tcp_base_mss
+// (1024) stops first.
+const blackHoleSmall = 512
+
+// retransmissions returns role r's copies of each sequence number S at
+// which it retransmitted payload: r's segments with payload whose seq is
+// S, the highest ACK the other role had sent before them (snd_una as the
+// wire shows it), sent after r had sent payload covering S (its first
+// transmission is no copy). The copies are in frame order, and the
+// sequence numbers in the order of their first copies.
+func (in *incarnation) retransmissions(r int) ([]uint32, map[uint32][]*frame) {
+	var order []uint32
+	copies := map[uint32][]*frame{}
+	var sent []*frame // r's segments with payload so far
+	var una uint32
+	acked := false
+	for _, f := range in.frames {
+		if in.role(f) != r {
+			if f.has(fACK) && (!acked || seqGT(f.ack, una)) {
+				una, acked = f.ack, true
+			}
+			continue
+		}
+		if f.len == 0 {
+			continue
+		}
+		if acked && f.seq == una && slices.ContainsFunc(sent, func(g *frame) bool {
+			return seqGE(f.seq, g.seq) && seqGT(g.seq+g.len, f.seq)
+		}) {
+			if copies[f.seq] == nil {
+				order = append(order, f.seq)
+			}
+			copies[f.seq] = append(copies[f.seq], f)
+		}
+		sent = append(sent, f)
+	}
+	return order, copies
+}
+
+// countedCopies returns the copies tx of role r's sequence number s that
+// came before answer, the other role's first segment with an ACK past s
+// (nil when there is none: then all of them).
+func (in *incarnation) countedCopies(r int, s uint32, tx []*frame) (counted []*frame, answer *frame) {
+	for _, f := range in.frames {
+		if in.role(f) != r && f.has(fACK) && seqGT(f.ack, s) {
+			answer = f
+			break
+		}
+	}
+	for _, f := range tx {
+		if answer == nil || f.no < answer.no {
+			counted = append(counted, f)
+		}
+	}
+	return counted, answer
+}
+
+// pmtuBlackHole tells whether role r retransmitted payload the way a
+// path MTU black hole makes a sender do (TRUTH-FORMAT.md): at some
+// sequence number, at least three copies before the peer acknowledged
+// past it, and either a copy shorter than every one before it, after at
+// least two, got through (the peer acknowledged it or answered it with a
+// RST: shrink through), or the copies were larger than blackHoleSmall
+// and the peer sent something after the second one before any ACK past
+// them (peer up).
+func (in *incarnation) pmtuBlackHole(r int) bool {
+	order, copies := in.retransmissions(r)
+	for _, s := range order {
+		counted, answer := in.countedCopies(r, s, copies[s])
+		if len(counted) < 3 {
+			continue
+		}
+		shortest, longest := counted[0].len, counted[0].len
+		for i, f := range counted[1:] {
+			if f.len < shortest {
+				if i+1 >= 2 && (answer != nil || slices.ContainsFunc(in.frames, func(g *frame) bool {
+					return in.role(g) != r && g.no > f.no && g.has(fRST)
+				})) {
+					return true
+				}
+				break
+			}
+		}
+		for _, f := range counted {
+			longest = max(longest, f.len)
+		}
+		if longest > blackHoleSmall && slices.ContainsFunc(in.frames, func(g *frame) bool {
+			return in.role(g) != r && g.no > counted[1].no && (answer == nil || g.no < answer.no)
+		}) {
+			return true
+		}
+	}
+	return false
 }
 
 // assassinated tells whether the ending RST killed its receiver's

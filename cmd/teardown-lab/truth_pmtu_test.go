@@ -1,0 +1,88 @@
+//go:build linux
+
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// TestPMTUBlackHole runs the pmtu-black-hole rule (TRUTH-FORMAT.md) on
+// made-up connections: the server answers a request with a GSO
+// super-segment that the path drops, then sends copies of its first bytes;
+// "c" steps are client segments between the copies.
+func TestPMTUBlackHole(t *testing.T) {
+	const (
+		cISN = 100
+		sISN = 1000
+		head = sISN + 1
+	)
+	for _, c := range []struct {
+		name  string
+		steps []any // uint32: a server copy of that size; string: "ack" (past the head), "fin", "rst", "dup" (a client ACK of nothing new)
+		want  bool
+	}{
+		{"shrink through, acknowledged", []any{uint32(1448), uint32(1448), uint32(1024), uint32(512), "ack"}, true},
+		{"shrink through, answered by a RST", []any{uint32(1448), uint32(1448), uint32(1448), uint32(1024), "fin", uint32(512), "rst"}, true},
+		{"shrink after a single full copy", []any{uint32(1448), uint32(1024), uint32(512), "ack"}, false},
+		{"shrink, never answered", []any{uint32(1448), uint32(1448), uint32(1024)}, false},
+		{"peer up: a FIN after the second copy", []any{uint32(1448), uint32(1448), "fin", uint32(1448)}, true},
+		{"peer up: a duplicate ACK after the second copy", []any{uint32(1448), uint32(1448), "dup", uint32(1448)}, true},
+		{"the peer's FIN after the first copy only", []any{uint32(1448), "fin", uint32(1448), uint32(1448)}, false},
+		{"copies of 512 bytes or less", []any{uint32(512), uint32(512), "fin", uint32(512)}, false},
+		{"two copies", []any{uint32(1448), "fin", uint32(1448)}, false},
+		{"the third copy after the answer", []any{uint32(1448), uint32(1448), "ack", uint32(1448)}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var frames []*frame
+			at := time.Duration(0)
+			add := func(src, dst bool, flags int, seq, ack, n uint32) {
+				at += 200 * time.Millisecond
+				f := &frame{no: len(frames) + 1, t: int64(at), src: tcli, dst: tsrv, flags: flags, seq: seq, ack: ack, len: n,
+					win: 64240, ttl: 64}
+				if src {
+					f.src, f.dst = tsrv, tcli
+				}
+				frames = append(frames, f)
+			}
+			const cli, srv = false, true
+			add(cli, srv, fSYN, cISN, 0, 0)
+			add(srv, cli, fSYN|fACK, sISN, cISN+1, 0)
+			add(cli, srv, fACK, cISN+1, head, 0)
+			add(cli, srv, fACK|fPSH, cISN+1, head, 12)
+			add(srv, cli, fACK, head, cISN+13, 0)
+			add(srv, cli, fACK|fPSH, head, cISN+13, 7240)
+			cseq := uint32(cISN + 13)
+			for _, s := range c.steps {
+				switch s := s.(type) {
+				case uint32:
+					add(srv, cli, fACK, head, cISN+13, s)
+				case string:
+					switch s {
+					case "ack":
+						add(cli, srv, fACK, cseq, head+512, 0)
+					case "fin":
+						add(cli, srv, fACK|fFIN, cseq, head, 0)
+						cseq++
+					case "rst":
+						add(cli, srv, fRST, cseq, 0, 0)
+					case "dup":
+						add(cli, srv, fACK, cseq, head, 0)
+					}
+				}
+			}
+			all := splitFlows(frames)
+			if len(all) != 1 {
+				t.Fatalf("%d incarnations", len(all))
+			}
+			in := all[0]
+			in.handshake()
+			if got := in.pmtuBlackHole(rs); got != c.want {
+				t.Errorf("server: pmtu-black-hole %v, want %v", got, c.want)
+			}
+			if in.pmtuBlackHole(rc) {
+				t.Error("client: pmtu-black-hole, want none")
+			}
+		})
+	}
+}
