@@ -64,7 +64,10 @@ an ICMP host unreachable (its ` + "`net.ipv4.icmp_ratelimit`" + ` is 0), and
 In ` + "`synack-icmp-spoofed`" + ` the client's namespace sends a SYN from an address
 no interface has with a raw socket, and the router, which has no rule,
 answers the server's SYN-ACKs with host unreachables when its ARP for that
-address goes unanswered.
+address goes unanswered. In the ` + "`pmtu-black-hole*`" + ` captures the router's link
+toward the client has MTU 1000 and its OUTPUT chain drops the ICMP
+fragmentation-needed messages it makes, so the server's 1448-byte segments
+vanish and nothing tells it why: a path MTU black hole.
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

@@ -404,6 +404,8 @@ func scenarios() []*scenario {
 		dataUnansweredICMP(),
 		finNeverAckedICMP(),
 		synackICMPSpoofed(),
+		pmtuBlackHole(),
+		pmtuBlackHoleProbing(),
 		pathDelay(),
 		delayed(finRetransmitted(), 20*time.Millisecond),
 		delayed(finNeverAcked("1", 4, frameEthernet, vantageClient), 20*time.Millisecond),
