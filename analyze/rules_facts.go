@@ -46,6 +46,10 @@ type WireFacts struct {
 	// retransmission went out (the first may have been a tail-loss
 	// probe, which starts no retry budget), in seconds; else 0.
 	RetryLead float32
+	// StallSpan is, per side with a pmtu-black-hole, how long its copies
+	// went on after the first, and StallShrink how long after the first
+	// the first shorter one came (0 with none), in seconds.
+	StallSpan, StallShrink [2]float32
 	// Bounds are knob bounds the flow gives without a diagnosis (an
 	// orphaned FIN_WAIT2 that lived long enough).
 	Bounds []Bound
@@ -90,6 +94,12 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 	for x := range 2 {
 		if b, ok := c.orphanFinWait2Lived(x); ok {
 			w.Bounds = append(w.Bounds, b)
+		}
+		if st := c.conn().Dir[x].Stalls.Evidence(); st != nil {
+			w.StallSpan[x] = float32(secs(st.Last.Time - st.First.Time))
+			if st.Shrink.Seen() {
+				w.StallShrink[x] = float32(secs(st.Shrink.Time - st.First.Time))
+			}
 		}
 	}
 	c.silence(w)

@@ -45,6 +45,7 @@ var settingCheckers = map[string]func(k *checker){
 	CodeSynUnanswered:        checkSynRetries,
 	CodeSynAckUnanswered:     checkSynAckRetries,
 	CodeDataUnanswered:       checkDataRetries,
+	CodePMTUBlackHole:        checkMTUProbing,
 }
 
 // checkSettings compares f's diagnoses with the settings of the hosts
@@ -422,4 +423,46 @@ func retransmissions(n int64) string {
 		return "1 retransmission"
 	}
 	return fmt.Sprintf("%d retransmissions", n)
+}
+
+// mtuProbeAfter is when Linux's black-hole detection lowers the segment
+// size with tcp_mtu_probing on: at the first retransmission timeout once
+// the retransmissions have gone on for tcp_retries1's model time from the
+// first (tcp_write_timeout, retransmits_timed_out: (2^(retries1+1) - 1)
+// minimum RTOs), in seconds.
+func mtuProbeAfter(retries1 int64) float64 {
+	return float64(int64(2)<<min(max(retries1, 0), 30)-1) * rtoMinModel
+}
+
+// checkMTUProbing compares a black hole's copies with tcp_mtu_probing:
+// at 0 they keep their size; on, they shrink at the first timeout past
+// tcp_retries1's model time.
+func checkMTUProbing(k *checker) {
+	v, ok := k.sys.Int(SysMTUProbing)
+	if !ok || k.w == nil {
+		return
+	}
+	x := flows.FromClient
+	if k.d.Side == Server {
+		x = flows.FromServer
+	}
+	span, shrink := float64(k.w.StallSpan[x]), float64(k.w.StallShrink[x])
+	r1, ok := k.sys.Int(SysRetries1)
+	if !ok {
+		r1 = 3
+	}
+	due := mtuProbeAfter(r1)
+	switch {
+	case v == 0 && shrink > 0:
+		k.note(SysMTUProbing, false, "with it Linux keeps its segment size on timeouts, yet a copy %s after the first was shorter: an ICMP \"fragmentation needed\" got through to the sender after all, or these settings are not the sender's", FormatSeconds(shrink))
+	case v == 0:
+		k.note(SysMTUProbing, true, "with it Linux keeps its segment size on timeouts, and the copies never shrank, which fits")
+	case shrink > 0:
+		k.note(SysMTUProbing, true, "the first shorter copy came %s after the first, at a timeout past the %s tcp_retries1 = %d sets before black-hole detection, which fits", FormatSeconds(shrink), FormatSeconds(due), r1)
+	case span > 2*due:
+		// The timeouts double: one past due comes by twice that.
+		k.note(SysMTUProbing, false, "black-hole detection would have shrunk the copies at a timeout past %s (tcp_retries1 = %d), yet they kept their size for %s: these settings are not the sender's, or the sender is not Linux", FormatSeconds(due), r1, FormatSeconds(span))
+	default:
+		k.note(SysMTUProbing, true, "the copies span %s, before a timeout past the %s tcp_retries1 = %d sets would shrink them, which fits", FormatSeconds(span), FormatSeconds(due), r1)
+	}
 }
