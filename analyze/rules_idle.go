@@ -49,6 +49,11 @@ func (s *story) unansweredTail() (x int, ok bool) {
 	if hy.Packets == 0 || hy.Last.Frame >= t.End.Frame || hx.Last.Frame < t.End.Frame || c.Last.Time-t.End.Time < unansweredFor {
 		return 0, false
 	}
+	if ss := hx.Stalls; ss != nil && hx.Last == ss.Cur.Last && ss.Cur.BlackHole() && !ss.Cur.Answer.Seen() {
+		// The copies go on into a black hole the peer outlived
+		// (pmtuBlackHole's): its silence is theirs, not its own.
+		return 0, false
+	}
 	return x, true
 }
 

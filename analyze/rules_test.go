@@ -309,6 +309,38 @@ func TestRules(t *testing.T) {
 			}},
 		},
 		{
+			name: "full-size copies for longer than tcp_mtu_probing = 1 allows",
+			build: func(w *wire) {
+				resp := w.send(srv, "P.", 1448, gap(0.05))
+				for _, d := range []float64{0.2, 0.4, 0.8, 1.6, 3.2, 6.4} {
+					w.again(resp, d)
+				}
+				w.send(cli, "F.", 0, gap(1), ackOf(w, resp, 0))
+			},
+			sys:    map[string]string{SysMTUProbing: "1"},
+			want:   []string{"capture-ended-mid-close", "pmtu-black-hole net.ipv4.tcp_mtu_probing server"},
+			says:   map[string][]string{CodePMTUBlackHole: {"black-hole detection would have shrunk the copies at a timeout past 3.0s (tcp_retries1 = 3), yet they kept their size for 12.4s"}},
+			checks: map[string][]string{CodePMTUBlackHole: {SysMTUProbing + "=false"}},
+		},
+		{
+			// The same, captured for long after the client's FIN: the
+			// copies' silence is the black hole's, not a vanished peer's
+			// or a forgetful firewall's.
+			name: "full-size copies long after the client's FIN",
+			build: func(w *wire) {
+				resp := w.send(srv, "P.", 1448, gap(0.05))
+				for _, d := range []float64{0.2, 0.4, 0.8, 1.6} {
+					w.again(resp, d)
+				}
+				w.send(cli, "F.", 0, gap(3), ackOf(w, resp, 0))
+				w.send(srv, ".", 0, gap(0.04))
+				for _, d := range []float64{5.2, 13.6, 27.2} {
+					w.again(resp, d)
+				}
+			},
+			want: []string{"capture-ended-mid-close", "pmtu-black-hole net.ipv4.tcp_mtu_probing server"},
+		},
+		{
 			// tcp_mtu_probing = 1: 1024 bytes are still too many, 512
 			// get through.
 			name: "a shorter copy gets through: a path MTU black hole recovered",
@@ -321,8 +353,11 @@ func TestRules(t *testing.T) {
 				w.segs[len(w.segs)-1].PayloadLen = 512
 				w.send(cli, ".", 0, gap(0.001), ackOf(w, resp, 512))
 			},
-			want: []string{"pmtu-black-hole net.ipv4.tcp_mtu_probing server"},
+			want:   []string{"pmtu-black-hole net.ipv4.tcp_mtu_probing server"},
+			sys:    map[string]string{SysMTUProbing: "1", SysRetries1: "2"},
+			checks: map[string][]string{CodePMTUBlackHole: {SysMTUProbing + "=true"}},
 			says: map[string][]string{CodePMTUBlackHole: {
+				"the first shorter copy came 6.2s after the first, at a timeout past the 1.4s tcp_retries1 = 2 sets",
 				"6 times from frame 8 to frame 13 (copies of 1448 down to 512 bytes), and the client acknowledged it only after a copy of 512 bytes (frame 14, 13.0s after the first copy), when 1448-byte copies had gone unanswered",
 				"Linux shrank the copies (to 1024 bytes at frame 12)",
 			}},
