@@ -54,6 +54,15 @@ func TestStalls(t *testing.T) {
 			&Stall{Seq: sisn + 1, Copies: 4, MaxLen: 1448, MinLen: 1024, LastLen: 1024, ShrinkLen: 1024, LongLen: 1448, PeerSegs: 1, AnswerRST: true},
 		},
 		{
+			// 1024 bytes after a single full copy is no step of its own
+			// (the shorter copy must follow two); 512 after it is.
+			"shorter twice", []*Segment{
+				copyAt(7, .2, 1448), copyAt(8, .6, 1024), copyAt(9, 1.5, 512),
+				tcp(10, 1.51, cl, sv, ACK, isn+13, sisn+513, 0),
+			},
+			&Stall{Seq: sisn + 1, Copies: 3, MaxLen: 1448, MinLen: 512, LastLen: 512, ShrinkLen: 512, LongLen: 1024},
+		},
+		{
 			// Loss: the third copy gets through.
 			"answered at full size", []*Segment{
 				copyAt(7, .2, 1448), copyAt(8, .6, 1448), copyAt(9, 1.5, 1448),

@@ -1358,20 +1358,24 @@ func (in *incarnation) pmtuBlackHole(r int) bool {
 		}
 		shortest, longest := counted[0].len, counted[0].len
 		for i, f := range counted[1:] {
-			if f.len < shortest {
-				if i+1 >= 2 && (answer != nil || slices.ContainsFunc(in.frames, func(g *frame) bool {
+			if f.len < shortest && i+1 >= 2 {
+				if answer != nil || slices.ContainsFunc(in.frames, func(g *frame) bool {
 					return in.role(g) != r && g.no > f.no && g.has(fRST)
-				})) {
+				}) {
 					return true
 				}
 				break
 			}
+			shortest = min(shortest, f.len)
 		}
 		for _, f := range counted {
 			longest = max(longest, f.len)
 		}
+		// The peer is up when it sends payload, a FIN or a RST: a
+		// duplicate ACK is what loss looks like.
 		if longest > blackHoleSmall && slices.ContainsFunc(in.frames, func(g *frame) bool {
-			return in.role(g) != r && g.no > counted[1].no && (answer == nil || g.no < answer.no)
+			return in.role(g) != r && g.no > counted[1].no && (answer == nil || g.no < answer.no) &&
+				(g.len > 0 || g.has(fFIN) || g.has(fRST))
 		}) {
 			return true
 		}

@@ -24,10 +24,11 @@ func TestPMTUBlackHole(t *testing.T) {
 	}{
 		{"shrink through, acknowledged", []any{uint32(1448), uint32(1448), uint32(1024), uint32(512), "ack"}, true},
 		{"shrink through, answered by a RST", []any{uint32(1448), uint32(1448), uint32(1448), uint32(1024), "fin", uint32(512), "rst"}, true},
-		{"shrink after a single full copy", []any{uint32(1448), uint32(1024), uint32(512), "ack"}, false},
+		{"the first shorter copy after a single full one, a shorter one through later", []any{uint32(1448), uint32(1024), uint32(512), "ack"}, true},
+		{"the only shorter copy after a single full one", []any{uint32(1448), uint32(1024), uint32(1024), "ack"}, false},
 		{"shrink, never answered", []any{uint32(1448), uint32(1448), uint32(1024)}, false},
 		{"peer up: a FIN after the second copy", []any{uint32(1448), uint32(1448), "fin", uint32(1448)}, true},
-		{"peer up: a duplicate ACK after the second copy", []any{uint32(1448), uint32(1448), "dup", uint32(1448)}, true},
+		{"a duplicate ACK after the second copy is no sign of the peer", []any{uint32(1448), uint32(1448), "dup", uint32(1448)}, false},
 		{"the peer's FIN after the first copy only", []any{uint32(1448), "fin", uint32(1448), uint32(1448)}, false},
 		{"copies of 512 bytes or less", []any{uint32(512), uint32(512), "fin", uint32(512)}, false},
 		{"two copies", []any{uint32(1448), "fin", uint32(1448)}, false},
