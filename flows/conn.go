@@ -283,12 +283,16 @@ const BlackHoleMinLen = 512
 // segments by their size: at least three copies, and either a shorter
 // copy got through (Shrink, then Answer), or the peer sent segments after
 // the second copy while copies longer than BlackHoleMinLen went
-// unanswered.
+// unanswered to the end (an answer to a copy as long as the others shows
+// the path carries them).
 func (st *Stall) BlackHole() bool {
 	if st.Copies < 3 {
 		return false
 	}
-	return st.Shrink.Seen() && st.Answer.Seen() || st.MaxLen > BlackHoleMinLen && st.PeerSegs > 0
+	if st.Answer.Seen() {
+		return st.Shrink.Seen()
+	}
+	return st.MaxLen > BlackHoleMinLen && st.PeerSegs > 0
 }
 
 // Stalls holds a direction's latest stall and the first one that showed

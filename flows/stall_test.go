@@ -63,10 +63,13 @@ func TestStalls(t *testing.T) {
 			&Stall{Seq: sisn + 1, Copies: 3, MaxLen: 1448, MinLen: 512, LastLen: 512, ShrinkLen: 512, LongLen: 1024},
 		},
 		{
-			// Loss: the third copy gets through.
+			// Loss: the third copy gets through, though the client's
+			// own data went on meanwhile.
 			"answered at full size", []*Segment{
-				copyAt(7, .2, 1448), copyAt(8, .6, 1448), copyAt(9, 1.5, 1448),
-				tcp(10, 1.51, cl, sv, ACK, isn+13, sisn+7241, 0),
+				copyAt(7, .2, 1448), copyAt(8, .6, 1448),
+				tcp(9, 1, cl, sv, PSH|ACK, isn+13, sisn+1, 100),
+				copyAt(10, 1.5, 1448),
+				tcp(11, 1.51, cl, sv, ACK, isn+113, sisn+7241, 0),
 			},
 			nil,
 		},

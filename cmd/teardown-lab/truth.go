@@ -1346,9 +1346,9 @@ func (in *incarnation) countedCopies(r int, s uint32, tx []*frame) (counted []*f
 // sequence number, at least three copies before the peer acknowledged
 // past it, and either a copy shorter than every one before it, after at
 // least two, got through (the peer acknowledged it or answered it with a
-// RST: shrink through), or the copies were larger than blackHoleSmall
-// and the peer sent something after the second one before any ACK past
-// them (peer up).
+// RST: shrink through), or the copies were larger than blackHoleSmall,
+// the peer sent payload, a FIN or a RST after the second one, and no ACK
+// past them came (peer up).
 func (in *incarnation) pmtuBlackHole(r int) bool {
 	order, copies := in.retransmissions(r)
 	for _, s := range order {
@@ -1373,9 +1373,8 @@ func (in *incarnation) pmtuBlackHole(r int) bool {
 		}
 		// The peer is up when it sends payload, a FIN or a RST: a
 		// duplicate ACK is what loss looks like.
-		if longest > blackHoleSmall && slices.ContainsFunc(in.frames, func(g *frame) bool {
-			return in.role(g) != r && g.no > counted[1].no && (answer == nil || g.no < answer.no) &&
-				(g.len > 0 || g.has(fFIN) || g.has(fRST))
+		if answer == nil && longest > blackHoleSmall && slices.ContainsFunc(in.frames, func(g *frame) bool {
+			return in.role(g) != r && g.no > counted[1].no && (g.len > 0 || g.has(fFIN) || g.has(fRST))
 		}) {
 			return true
 		}

@@ -33,6 +33,7 @@ func TestPMTUBlackHole(t *testing.T) {
 		{"copies of 512 bytes or less", []any{uint32(512), uint32(512), "fin", uint32(512)}, false},
 		{"two copies", []any{uint32(1448), "fin", uint32(1448)}, false},
 		{"the third copy after the answer", []any{uint32(1448), uint32(1448), "ack", uint32(1448)}, false},
+		{"peer up, then a full-size copy acknowledged", []any{uint32(1448), uint32(1448), "fin", uint32(1448), "ack"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var frames []*frame
