@@ -253,7 +253,7 @@ func (w *zw) icmp(e *ICMPEvent) {
 	w.mark(e.Mark)
 	a := e.From.As16()
 	w.u(packBits(e.V6, e.QuotedAck, e.QuotedFlags, e.From.Is4()) | uint64(e.Dir)<<4 | uint64(e.Type)<<8 | uint64(e.Code)<<16 |
-		uint64(e.TTL)<<24 | uint64(e.Flags)<<32)
+		uint64(e.TTL)<<24 | uint64(e.Flags)<<32 | uint64(e.MTU)<<40)
 	w.u(uint64(e.Seq))
 	w.u(uint64(e.Ack))
 	w.u(binary.BigEndian.Uint64(a[:8]))
@@ -480,7 +480,7 @@ func (r *zr) icmp(e *ICMPEvent) {
 	e.Mark = r.mark()
 	f := r.u()
 	e.V6, e.QuotedAck, e.QuotedFlags = bit(f, 0), bit(f, 1), bit(f, 2)
-	e.Dir, e.Type, e.Code, e.TTL, e.Flags = uint8(f>>4&1), uint8(f>>8), uint8(f>>16), uint8(f>>24), Flags(f>>32)
+	e.Dir, e.Type, e.Code, e.TTL, e.Flags, e.MTU = uint8(f>>4&1), uint8(f>>8), uint8(f>>16), uint8(f>>24), Flags(f>>32), uint16(f>>40)
 	e.Seq = r.u32()
 	e.Ack = r.u32()
 	var a [16]byte

@@ -138,7 +138,7 @@ func TestConnCodecRoundTrip(t *testing.T) {
 				}
 				c.ICMP = append(c.ICMP, ICMPEvent{
 					Mark:      Mark{c.First.Frame + r.Uint64N(1e6), c.First.Time + int64(r.Uint64N(1e12))},
-					ICMPError: ICMPError{Type: uint8(r.Uint32()), Code: uint8(r.Uint32()), V6: j%2 == 1, QuotedAck: r.IntN(2) == 0, QuotedFlags: r.IntN(2) == 0, From: from},
+					ICMPError: ICMPError{Type: uint8(r.Uint32()), Code: uint8(r.Uint32()), V6: j%2 == 1, QuotedAck: r.IntN(2) == 0, QuotedFlags: r.IntN(2) == 0, MTU: uint16(r.Uint32()), From: from},
 					Dir:       uint8(r.IntN(2)), TTL: uint8(r.Uint32()), Flags: Flags(r.Uint32()), Seq: r.Uint32(), Ack: r.Uint32(),
 				})
 			}

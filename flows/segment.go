@@ -98,9 +98,9 @@ type Segment struct {
 }
 
 // ICMPError is an ICMP error message that quotes a TCP segment: a
-// destination unreachable (but for IPv4's "fragmentation needed", which
-// is path MTU discovery's, as is ICMPv6's "packet too big"), a time
-// exceeded or a parameter problem.
+// destination unreachable, a time exceeded or a parameter problem, or
+// path MTU discovery's IPv4 "fragmentation needed" (a destination
+// unreachable too) and ICMPv6 "packet too big" ([ICMPError.PMTU]).
 type ICMPError struct {
 	// Type and Code are the message's, ICMPv6 numbers when V6 is set.
 	Type, Code uint8
@@ -109,9 +109,23 @@ type ICMPError struct {
 	// number, QuotedFlags when it reaches the flags (RFC 792 asks for
 	// the first 8 bytes only; Linux quotes up to 576 bytes in all).
 	QuotedAck, QuotedFlags bool
+	// MTU is a path MTU message's next-hop MTU (65535 at most), 0 for
+	// other errors, or when the router left it out (RFC 1191's old
+	// routers).
+	MTU uint16
 	// From is the message's source: the quoted segment's destination, or
 	// a router or firewall on the way to it.
 	From netip.Addr
+}
+
+// PMTU reports whether e is path MTU discovery's: IPv4's "fragmentation
+// needed" or ICMPv6's "packet too big". Such a message tells the sender
+// to send smaller packets; it is no error to its socket.
+func (e *ICMPError) PMTU() bool {
+	if e.V6 {
+		return e.Type == 2
+	}
+	return e.Type == 3 && e.Code == 4
 }
 
 // End returns the sequence number just past this segment: seq + payload

@@ -287,9 +287,9 @@ func TestMatchesTshark(t *testing.T) {
 		if s.ICMP != nil {
 			ourICMP[file]++
 			e := s.ICMP
-			got := fmt.Sprintf("%d %d %d %d 0x%04x", s.Src.Port(), s.Dst.Port(), e.Type, e.Code, uint8(s.Flags))
+			got := fmt.Sprintf("%d %d %d %d 0x%04x %d", s.Src.Port(), s.Dst.Port(), e.Type, e.Code, uint8(s.Flags), e.MTU)
 			if want := icmpRows[s.Frame]; got != want {
-				t.Errorf("%s: frame %d: ICMP error quoting\n got %s\nwant %s (ports, type, code, flags)", file, frame, got, want)
+				t.Errorf("%s: frame %d: ICMP error quoting\n got %s\nwant %s (ports, type, code, flags, MTU)", file, frame, got, want)
 			}
 			continue
 		}
@@ -311,12 +311,13 @@ func TestMatchesTshark(t *testing.T) {
 }
 
 // tsharkICMP runs tshark on file and returns, by frame, the ICMP errors
-// that quote a TCP header and that teardown reads (not those of path MTU
-// discovery): the quoted ports, the type and code, the quoted flags.
+// that quote a TCP header and that teardown reads (path MTU discovery's
+// among them): the quoted ports, the type and code, the quoted flags, the
+// next-hop MTU (0 but for path MTU discovery's).
 func tsharkICMP(t *testing.T, tshark, file string) map[uint64]string {
 	t.Helper()
 	args := []string{"-r", file, "-Y", "(icmp || icmpv6) && tcp", "-T", "fields", "-E", "separator=|", "-E", "occurrence=l"}
-	for _, f := range []string{"frame.number", "tcp.srcport", "tcp.dstport", "icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code", "tcp.flags"} {
+	for _, f := range []string{"frame.number", "tcp.srcport", "tcp.dstport", "icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code", "tcp.flags", "icmp.mtu", "icmpv6.mtu"} {
 		args = append(args, "-e", f)
 	}
 	out, err := exec.Command(tshark, args...).Output()
@@ -326,21 +327,24 @@ func tsharkICMP(t *testing.T, tshark, file string) map[uint64]string {
 	rows := map[uint64]string{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		c := strings.Split(line, "|")
-		if len(c) != 8 {
+		if len(c) != 10 {
 			continue
 		}
 		n, _ := strconv.ParseUint(c[0], 10, 64)
-		typ, code, v6 := c[3], c[4], false
+		typ, code, mtu, v6 := c[3], c[4], c[8], false
 		if typ == "" {
-			typ, code, v6 = c[5], c[6], true
+			typ, code, mtu, v6 = c[5], c[6], c[9], true
+		}
+		if mtu == "" {
+			mtu = "0"
 		}
 		switch {
-		case !v6 && (typ == "3" && code != "4" || typ == "11" || typ == "12"), v6 && (typ == "1" || typ == "3" || typ == "4"):
+		case !v6 && (typ == "3" || typ == "11" || typ == "12"), v6 && (typ == "1" || typ == "2" || typ == "3" || typ == "4"):
 			flags := c[7]
 			if flags == "" {
 				flags = "0x0000"
 			}
-			rows[n] = fmt.Sprintf("%s %s %s %s %s", c[1], c[2], typ, code, flags)
+			rows[n] = fmt.Sprintf("%s %s %s %s %s %s", c[1], c[2], typ, code, flags, mtu)
 		}
 	}
 	return rows

@@ -607,15 +607,18 @@ func (d *decoder) ipv6(b []byte, wire int) result {
 }
 
 // icmp4 decodes an ICMPv4 message from src. An error that quotes a TCP
-// segment (destination unreachable but for "fragmentation needed", time
-// exceeded, parameter problem) is resICMP; any other message, or one
-// quoting less than the TCP ports and sequence number, is not TCP.
+// segment (destination unreachable, "fragmentation needed" among them,
+// time exceeded, parameter problem) is resICMP; any other message, or
+// one quoting less than the TCP ports and sequence number, is not TCP.
 func (d *decoder) icmp4(b []byte, src netip.Addr) result {
 	if len(b) < 8 {
 		return resNonTCP
 	}
+	var mtu uint16
 	switch typ, code := b[0], b[1]; {
-	case typ == 3 && code != 4, typ == 11, typ == 12:
+	case typ == 3 && code == 4:
+		mtu = be16(b[6:]) // RFC 1191's next-hop MTU
+	case typ == 3, typ == 11, typ == 12:
 	default:
 		return resNonTCP
 	}
@@ -628,17 +631,20 @@ func (d *decoder) icmp4(b []byte, src netip.Addr) result {
 		return resNonTCP // too short, or a fragment with no TCP header
 	}
 	return d.quoted(q[hl:], netip.AddrFrom4([4]byte(q[12:16])), netip.AddrFrom4([4]byte(q[16:20])),
-		&flows.ICMPError{Type: b[0], Code: b[1], From: src})
+		&flows.ICMPError{Type: b[0], Code: b[1], MTU: mtu, From: src})
 }
 
 // icmp6 decodes an ICMPv6 message from src as icmp4 does: destination
-// unreachable, time exceeded and parameter problem quoting TCP are
-// resICMP.
+// unreachable, packet too big, time exceeded and parameter problem
+// quoting TCP are resICMP.
 func (d *decoder) icmp6(b []byte, src netip.Addr) result {
 	if len(b) < 8 {
 		return resNonTCP
 	}
+	var mtu uint16
 	switch b[0] {
+	case 2:
+		mtu = uint16(min(be32(b[4:]), 65535))
 	case 1, 3, 4:
 	default:
 		return resNonTCP
@@ -673,7 +679,7 @@ func (d *decoder) icmp6(b []byte, src netip.Addr) result {
 		return resNonTCP
 	}
 	return d.quoted(p, netip.AddrFrom16([16]byte(q[8:24])), netip.AddrFrom16([16]byte(q[24:40])),
-		&flows.ICMPError{Type: b[0], Code: b[1], V6: true, From: src})
+		&flows.ICMPError{Type: b[0], Code: b[1], V6: true, MTU: mtu, From: src})
 }
 
 // quoted fills the segment from the quoted TCP header t (at least its

@@ -223,7 +223,7 @@ func TestDecodeSkipped(t *testing.T) {
 	quoted := ipPacket(t, v4)[:48]
 	icmp := serialize(t, eth(layers.EthernetTypeIPv4),
 		&layers.IPv4{Version: 4, TTL: 1, Protocol: layers.IPProtocolICMPv4, SrcIP: []byte{1, 2, 3, 4}, DstIP: []byte{5, 6, 7, 8}},
-		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 4)}, gopacket.Payload(quoted))
+		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(5, 1)}, gopacket.Payload(quoted)) // a redirect
 	v6frame := ethFrame(t, v6)
 	v6ext := func(next layers.IPProtocol, ext ...byte) []byte {
 		s := v6

@@ -28,6 +28,23 @@ func icmpFrame(t testing.TB, from, to netip.Addr, typ, code uint8, quote []byte)
 	return serialize(t, eth(layers.EthernetTypeIPv6), ip, ic, gopacket.Payload(append(make([]byte, 4), quote...)))
 }
 
+// pmtuFrame builds path MTU discovery's message from from to to, with
+// next-hop MTU mtu, quoting quote: a "fragmentation needed" (ICMPv4) or a
+// "packet too big" (ICMPv6).
+func pmtuFrame(t testing.TB, from, to netip.Addr, mtu uint32, quote []byte) []byte {
+	t.Helper()
+	if from.Is4() {
+		return serialize(t, eth(layers.EthernetTypeIPv4),
+			&layers.IPv4{Version: 4, TTL: 63, Id: 77, Protocol: layers.IPProtocolICMPv4, SrcIP: from.AsSlice(), DstIP: to.AsSlice()},
+			&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 4), Seq: uint16(mtu)}, gopacket.Payload(quote))
+	}
+	ip := &layers.IPv6{Version: 6, HopLimit: 62, NextHeader: layers.IPProtocolICMPv6, SrcIP: from.AsSlice(), DstIP: to.AsSlice()}
+	ic := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(2, 0)}
+	_ = ic.SetNetworkLayerForChecksum(ip)
+	m := []byte{byte(mtu >> 24), byte(mtu >> 16), byte(mtu >> 8), byte(mtu)}
+	return serialize(t, eth(layers.EthernetTypeIPv6), ip, ic, gopacket.Payload(append(m, quote...)))
+}
+
 // TestDecodeICMPErrors: an ICMP error that quotes a TCP segment decodes
 // to that segment's 4-tuple, sequence number and flags, with the error's
 // type, code and source; ICMP that is not such an error stays non-TCP.
@@ -64,6 +81,12 @@ func TestDecodeICMPErrors(t *testing.T) {
 			want(s6, flows.SYN, 0, flows.ICMPError{Type: 1, Code: 1, V6: true, QuotedAck: true, QuotedFlags: true, From: router6}, 62, 0)},
 		{"ICMPv6 quoting an extension header", icmpFrame(t, srv6.Addr(), cli6.Addr(), 1, 4, q6ext),
 			want(s6, flows.SYN, 0, flows.ICMPError{Type: 1, Code: 4, V6: true, QuotedAck: true, QuotedFlags: true, From: srv6.Addr()}, 62, 0)},
+		{"fragmentation needed (path MTU discovery)", pmtuFrame(t, router4, cli4.Addr(), 1000, q4),
+			want(s4, flows.SYN, 0, flows.ICMPError{Type: 3, Code: 4, QuotedAck: true, QuotedFlags: true, MTU: 1000, From: router4}, 63, 77)},
+		{"packet too big (path MTU discovery)", pmtuFrame(t, router6, cli6.Addr(), 1280, q6),
+			want(s6, flows.SYN, 0, flows.ICMPError{Type: 2, V6: true, QuotedAck: true, QuotedFlags: true, MTU: 1280, From: router6}, 62, 0)},
+		{"packet too big beyond 16 bits", pmtuFrame(t, router6, cli6.Addr(), 1<<20, q6),
+			want(s6, flows.SYN, 0, flows.ICMPError{Type: 2, V6: true, QuotedAck: true, QuotedFlags: true, MTU: 65535, From: router6}, 62, 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got flows.Segment
@@ -86,8 +109,7 @@ func TestDecodeICMPErrors(t *testing.T) {
 		name  string
 		frame []byte
 	}{
-		{"fragmentation needed (path MTU discovery)", icmpFrame(t, router4, cli4.Addr(), 3, 4, q4)},
-		{"packet too big (path MTU discovery)", icmpFrame(t, router6, cli6.Addr(), 2, 0, q6)},
+		{"fragmentation needed quoting 7 bytes of TCP", pmtuFrame(t, router4, cli4.Addr(), 1000, q4[:27])},
 		{"echo reply", icmpFrame(t, srv4.Addr(), cli4.Addr(), 0, 0, q4)},
 		{"redirect", icmpFrame(t, router4, cli4.Addr(), 5, 1, q4)},
 		{"quoting UDP", icmpFrame(t, srv4.Addr(), cli4.Addr(), 3, 3, udp)},
@@ -111,7 +133,7 @@ func TestReaderCountsICMPErrors(t *testing.T) {
 	recs := []rec{
 		{data: ethFrame(t, s)},
 		{data: icmpFrame(t, srv4.Addr(), cli4.Addr(), 3, 3, q)},
-		{data: icmpFrame(t, srv4.Addr(), cli4.Addr(), 3, 4, q)},
+		{data: icmpFrame(t, srv4.Addr(), cli4.Addr(), 8, 0, q)}, // an echo request
 		{data: ethFrame(t, basic())},
 	}
 	for i := range recs {
