@@ -24,6 +24,9 @@ type ICMP struct {
 	Type uint8  `json:"type"`
 	Code uint8  `json:"code"`
 	Name string `json:"name"`
+	// MTU is the next-hop MTU a path MTU message ("fragmentation-needed",
+	// "packet-too-big") carries; absent from the JSON when 0.
+	MTU uint16 `json:"mtu,omitempty"`
 }
 
 // NoteICMP begins the note of an ICMP error among a flow's events,
@@ -54,6 +57,8 @@ func icmpName(e *flows.ICMPError) string {
 		return icmpNames[e.Code]
 	case e.V6 && e.Type == 1 && int(e.Code) < len(icmp6Names):
 		return icmp6Names[e.Code]
+	case e.V6 && e.Type == 2:
+		return "packet-too-big"
 	case !e.V6 && e.Type == 3, e.V6 && e.Type == 1:
 		return "unreachable"
 	case !e.V6 && e.Type == 11, e.V6 && e.Type == 3:
@@ -105,8 +110,11 @@ func icmpErrno(e *flows.ICMPError) string {
 // to 15; "fragmentation needed" and "packet too big" are not errors
 // here), time exceeded and parameter problem.
 func abortsSynSent(e *flows.ICMPError) bool {
+	if e.PMTU() {
+		return false
+	}
 	if !e.V6 && e.Type == 3 {
-		return e.Code <= 15 && e.Code != 4
+		return e.Code <= 15
 	}
 	return true
 }
@@ -162,7 +170,7 @@ func (s *story) icmpList() []ICMP {
 		e := &c.ICMP[i]
 		out[i] = ICMP{
 			Frame: e.Frame, At: Time(e.Time), To: sideRole(int(e.Dir)), From: e.From.Unmap().String(),
-			Type: e.Type, Code: e.Code, Name: icmpName(&e.ICMPError),
+			Type: e.Type, Code: e.Code, Name: icmpName(&e.ICMPError), MTU: e.MTU,
 		}
 	}
 	return out
@@ -245,7 +253,7 @@ func (c *ruleCtx) withICMP(d *Diagnosis, x int, from uint64, app bool) {
 	var first, last *flows.ICMPEvent
 	n := 0
 	for i := range conn.ICMP {
-		if e := &conn.ICMP[i]; int(e.Dir) == x && e.Frame > from {
+		if e := &conn.ICMP[i]; int(e.Dir) == x && e.Frame > from && !e.PMTU() {
 			if first == nil {
 				first = e
 			}
@@ -306,7 +314,7 @@ func retryLead(conn *flows.Conn, x int) float64 {
 	var seq uint32
 	for i := range conn.ICMP {
 		e := &conn.ICMP[i]
-		if int(e.Dir) != x || e.Frame < conn.Tail.End.Frame || len(at) > 0 && e.Seq != seq {
+		if int(e.Dir) != x || e.Frame < conn.Tail.End.Frame || e.PMTU() || len(at) > 0 && e.Seq != seq {
 			continue
 		}
 		seq = e.Seq

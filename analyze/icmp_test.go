@@ -24,6 +24,16 @@ func (w *wire) icmp(from netip.Addr, n int, typ, code uint8, d float64) int {
 	return int(s.Frame)
 }
 
+// pmtu gives ICMP error frame n (of icmp) the next-hop MTU mtu, and
+// checks it is path MTU discovery's.
+func (w *wire) pmtu(n int, mtu uint16) {
+	e := w.segs[n-1].ICMP
+	if !e.PMTU() {
+		panic("not a path MTU message")
+	}
+	e.MTU = mtu
+}
+
 // later files a segment of another connection d seconds on: the capture
 // goes on.
 func (w *wire) later(d float64) {
@@ -94,6 +104,18 @@ func TestSynRejectedICMP(t *testing.T) {
 			return f
 		}, want{"SYN_SENT@1 CLOSED@4", Rejected, Server, "syn-rejected-icmp  server",
 			"no SYN followed (the same error at frame 2 had not: it came while the connecting process held the socket"}},
+		{"fragmentation needed quoting the SYN aborts nothing", func(w *wire) int {
+			syn := w.send(cli, "S", 0)
+			f := w.icmp(router, syn, 3, 4, 0.0002)
+			w.later(2)
+			return f
+		}, want{"SYN_SENT@1", OpenAtEnd, NoRole, "", ""}},
+		{"packet too big quoting the SYN aborts nothing", func(w *wire) int {
+			syn := w.send(cli, "S", 0)
+			f := w.icmp(netip.MustParseAddr("2001:db8::1"), syn, 2, 0, 0.0002)
+			w.later(2)
+			return f
+		}, want{"SYN_SENT@1", OpenAtEnd, NoRole, "", ""}},
 		{"the capture ended before a retransmission was due", func(w *wire) int {
 			syn := w.send(cli, "S", 0)
 			f := w.icmp(server, syn, 3, 3, 0.0002)

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/teardown/teardown/flows"
@@ -177,6 +178,7 @@ func pmtuBlackHole(c *ruleCtx) {
 		what := fmt.Sprintf("the %s retransmitted its oldest unacknowledged data %d times from frame %d to frame %d (%s)",
 			c.name(x), st.Copies, st.First.Frame, st.Last.Frame, sizes)
 		frames := markFrames(st.First, st.Second, st.Last, st.Shrink, st.PeerFirst, st.Answer)
+		heard := c.pmtuHeard(x, &frames)
 		advice := "let ICMP \"fragmentation needed\" (type 3 code 4; ICMPv6 \"packet too big\") through the firewalls between the hosts, or clamp the MSS where the MTU shrinks (iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu); set net.ipv4.tcp_mtu_probing = 1 on the " + c.name(x) + " for it to recover on its own"
 		if st.Shrink.Seen() && st.Answer.Seen() {
 			answer := "acknowledged it"
@@ -186,6 +188,7 @@ func pmtuBlackHole(c *ruleCtx) {
 			d := c.add(CodePMTUBlackHole, x, SysMTUProbing, advice, frames,
 				"%s, and the %s %s only after a copy of %d bytes (frame %d, %s after the first copy), when %d-byte copies had gone unanswered: packets that large did not cross the path while smaller ones did. That is a path MTU black hole: a link on the path has a smaller MTU, and the ICMP \"fragmentation needed\" its router sends (IPv6: \"packet too big\") does not reach the %s, so path MTU discovery never learns the size. The %s's tcp_mtu_probing is on (1 or 2): Linux shrank the copies (to %d bytes at frame %d) after tcp_retries1 (3 by default) timeouts, and every connection on that path stalls about as long before it does",
 				what, c.name(1-x), answer, st.LastLen, st.Answer.Frame, dur(st.First.Time, st.Answer.Time), st.LongLen, c.name(x), c.name(x), st.ShrinkLen, st.Shrink.Frame)
+			d.Message += heard
 			if !st.AnswerRST {
 				d.Severity = Warning
 			}
@@ -195,9 +198,10 @@ func pmtuBlackHole(c *ruleCtx) {
 		if st.Shrink.Seen() {
 			shrink = fmt.Sprintf("The %s's tcp_mtu_probing is on: it shrank the copies to %d bytes at frame %d, and those went unanswered too — the size had not come down far enough when the copies end", c.name(x), st.ShrinkLen, st.Shrink.Frame)
 		}
-		c.add(CodePMTUBlackHole, x, SysMTUProbing, advice, frames,
+		d := c.add(CodePMTUBlackHole, x, SysMTUProbing, advice, frames,
 			"%s, and the %s never acknowledged it though it was up: it went on sending, and %s came through. Copies that large vanishing while the other way works is a path MTU black hole: a link on the path has a smaller MTU, and the ICMP \"fragmentation needed\" its router sends (IPv6: \"packet too big\") does not reach the %s, so path MTU discovery never learns the size (a device dropping this connection's data for its content would look the same). %s",
 			what, c.name(1-x), peerSegs(st), c.name(x), shrink)
+		d.Message += heard
 	}
 }
 
@@ -207,4 +211,41 @@ func peerSegs(st *flows.Stall) string {
 		return fmt.Sprintf("its segment after the second copy (frame %d)", st.PeerFirst.Frame)
 	}
 	return fmt.Sprintf("its %d segments after the second copy (from frame %d)", st.PeerSegs, st.PeerFirst.Frame)
+}
+
+// pmtuHeard says which path MTU messages quoting side x's segments the
+// capture holds, and adds the first and the latest to frames: they
+// passed the capture point, yet x went on as if it never had them, so
+// something between the capture point and x's TCP drops them (with the
+// capture taken on x's host, its own firewall: tcpdump sees a packet
+// before netfilter's INPUT does).
+func (c *ruleCtx) pmtuHeard(x int, frames *[]uint64) string {
+	var first, last *flows.ICMPEvent
+	n := 0
+	for i := range c.conn().ICMP {
+		e := &c.conn().ICMP[i]
+		if int(e.Dir) != x || !e.PMTU() {
+			continue
+		}
+		if first == nil {
+			first = e
+		}
+		last = e
+		n++
+	}
+	if first == nil {
+		return ""
+	}
+	if n == len(c.conn().ICMP) {
+		n = c.conn().ICMPCount // those not kept came later still
+	}
+	*frames = append(*frames, first.Frame, last.Frame)
+	slices.Sort(*frames)
+	*frames = slices.Compact(*frames)
+	mtu := ""
+	if last.MTU != 0 {
+		mtu = fmt.Sprintf(", next-hop MTU %d", last.MTU)
+	}
+	return fmt.Sprintf(". Yet the capture holds %d ICMP %s (%s%s) from %s quoting the %s's segments: the messages came as far as the capture point, and the %s did not act on them (Linux lowers its segment size at once on one), so something between there and its TCP drops them (with the capture taken on the %s's host, its own firewall: an INPUT rule against ICMP, which tcpdump does not see)",
+		n, icmpName(&last.ICMPError), frameSpan(first, last), mtu, last.From.Unmap(), c.name(x), c.name(x), c.name(x))
 }

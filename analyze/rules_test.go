@@ -309,6 +309,26 @@ func TestRules(t *testing.T) {
 			}},
 		},
 		{
+			// The lab's pmtu-black-hole-host-firewall: the router's
+			// fragmentation needed reach the capture point on the
+			// server's host, and its INPUT chain drops them.
+			name: "a black hole whose fragmentation needed the capture holds",
+			build: func(w *wire) {
+				router := netip.MustParseAddr("198.51.100.126")
+				resp := w.send(srv, "P.", 1448, gap(0.05))
+				w.pmtu(w.icmp(router, resp, 3, 4, 0.0001), 1000)
+				for _, d := range []float64{0.2, 0.4, 0.8, 1.6} {
+					w.pmtu(w.icmp(router, w.again(resp, d), 3, 4, 0.0001), 1000)
+				}
+				w.send(cli, "F.", 0, gap(3), ackOf(w, resp, 0))
+				w.send(srv, ".", 0, gap(0.04))
+			},
+			want: []string{"capture-ended-mid-close", "pmtu-black-hole net.ipv4.tcp_mtu_probing server"},
+			says: map[string][]string{CodePMTUBlackHole: {
+				"Yet the capture holds 5 ICMP fragmentation-needed (frames 8 to 16, next-hop MTU 1000) from 198.51.100.126 quoting the server's segments: the messages came as far as the capture point, and the server did not act on them",
+			}},
+		},
+		{
 			name: "full-size copies for longer than tcp_mtu_probing = 1 allows",
 			build: func(w *wire) {
 				resp := w.send(srv, "P.", 1448, gap(0.05))

@@ -667,6 +667,10 @@ func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
 			b = appendUint(b, uint64(e.Code))
 			b = append(b, `,"name":`...)
 			b = appendString(b, e.Name)
+			if e.MTU != 0 {
+				b = append(b, `,"mtu":`...)
+				b = appendUint(b, uint64(e.MTU))
+			}
 			b = append(b, '}')
 		}
 		b = append(b, ']')

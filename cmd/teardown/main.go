@@ -36,7 +36,8 @@ anomaly.
 
 Tunnels (IP in IP, GRE, ERSPAN, VXLAN on UDP 4789, Geneve on UDP 6081) are
 followed to the TCP inside. ICMP errors that quote a TCP segment
-(unreachable, time exceeded) join that segment's connection. FILTER is a
+(unreachable, time exceeded, fragmentation needed, packet too big) join
+that segment's connection. FILTER is a
 tcpdump-style expression over host, net, port, portrange (with src/dst),
 ip, ip6, and, or, not and parentheses, applied to the innermost addresses
 (an ICMP error's, those of the segment it quotes).
