@@ -74,6 +74,17 @@ func finRetransmissions(w *wire, x int, offsets ...float64) int {
 	return fin
 }
 
+// dataCopies sends n bytes from side x 50 ms after the last segment, then
+// copies of them d seconds after the one before, for each d; it returns
+// the first transmission's frame.
+func dataCopies(w *wire, x int, n uint32, ds ...float64) int {
+	f := w.send(x, "P.", n, gap(0.05))
+	for _, d := range ds {
+		w.again(f, d)
+	}
+	return f
+}
+
 // synSeries sends the client's SYN n times, 1 s apart.
 func synSeries(w *wire, n int) {
 	syn := w.send(cli, "S", 0)
@@ -294,10 +305,7 @@ func TestRules(t *testing.T) {
 			// client's read times out and it closes.
 			name: "full-size copies the client outlives: a path MTU black hole",
 			build: func(w *wire) {
-				resp := w.send(srv, "P.", 1448, gap(0.05))
-				for _, d := range []float64{0.2, 0.4, 0.8, 1.6} {
-					w.again(resp, d)
-				}
+				resp := dataCopies(w, srv, 1448, 0.2, 0.4, 0.8, 1.6)
 				w.send(cli, "F.", 0, gap(3), ackOf(w, resp, 0))
 				w.send(srv, ".", 0, gap(0.04))
 				w.again(resp, 5.2)
@@ -331,10 +339,7 @@ func TestRules(t *testing.T) {
 		{
 			name: "full-size copies for longer than tcp_mtu_probing = 1 allows",
 			build: func(w *wire) {
-				resp := w.send(srv, "P.", 1448, gap(0.05))
-				for _, d := range []float64{0.2, 0.4, 0.8, 1.6, 3.2, 6.4} {
-					w.again(resp, d)
-				}
+				resp := dataCopies(w, srv, 1448, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)
 				w.send(cli, "F.", 0, gap(1), ackOf(w, resp, 0))
 			},
 			sys:    map[string]string{SysMTUProbing: "1"},
@@ -348,10 +353,7 @@ func TestRules(t *testing.T) {
 			// or a forgetful firewall's.
 			name: "full-size copies long after the client's FIN",
 			build: func(w *wire) {
-				resp := w.send(srv, "P.", 1448, gap(0.05))
-				for _, d := range []float64{0.2, 0.4, 0.8, 1.6} {
-					w.again(resp, d)
-				}
+				resp := dataCopies(w, srv, 1448, 0.2, 0.4, 0.8, 1.6)
 				w.send(cli, "F.", 0, gap(3), ackOf(w, resp, 0))
 				w.send(srv, ".", 0, gap(0.04))
 				for _, d := range []float64{5.2, 13.6, 27.2} {
@@ -365,10 +367,7 @@ func TestRules(t *testing.T) {
 			// get through.
 			name: "a shorter copy gets through: a path MTU black hole recovered",
 			build: func(w *wire) {
-				resp := w.send(srv, "P.", 1448, gap(0.05))
-				for _, d := range []float64{0.2, 0.4, 0.8, 1.6, 3.4, 6.8} {
-					w.again(resp, d)
-				}
+				resp := dataCopies(w, srv, 1448, 0.2, 0.4, 0.8, 1.6, 3.4, 6.8)
 				w.segs[len(w.segs)-2].PayloadLen = 1024
 				w.segs[len(w.segs)-1].PayloadLen = 512
 				w.send(cli, ".", 0, gap(0.001), ackOf(w, resp, 512))
