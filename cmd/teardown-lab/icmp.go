@@ -27,6 +27,7 @@ type icmpErr struct {
 	src, dst   netip.AddrPort // the quoted segment's
 	seq        uint32
 	flags      int // -1 when the quote ends before the TCP flags
+	mtu        int // a path MTU message's next-hop MTU; 0 for any other
 	inc        *incarnation
 	clientSide bool // the quoted segment is the client's
 }
@@ -36,31 +37,53 @@ func (m *icmpErr) String() string {
 	if m.flags >= 0 {
 		fl = (&frame{flags: m.flags}).flagString()
 	}
-	return fmt.Sprintf("frame %d ICMP%s type %d code %d from %s quoting %s > %s [%s] seq %d",
+	s := fmt.Sprintf("frame %d ICMP%s type %d code %d from %s quoting %s > %s [%s] seq %d",
 		m.no, map[bool]string{false: "", true: "v6"}[m.v6], m.typ, m.code, m.from, m.src, m.dst, fl, m.seq)
+	if m.pathMTU() {
+		s += fmt.Sprintf(", next-hop MTU %d", m.mtu)
+	}
+	return s
 }
 
 // icmpErrorType tells whether an ICMP message of type and code is one of
 // the errors teardown attaches to the connection of the segment it
-// quotes: destination unreachable but for IPv4's fragmentation needed
-// (path MTU discovery's, as ICMPv6's packet too big is), time exceeded
-// and parameter problem.
+// quotes: destination unreachable, time exceeded and parameter problem,
+// and ICMPv6's packet too big (IPv4's fragmentation needed is a
+// destination unreachable, code 4). The path MTU messages among them
+// (pathMTU) are no errors to the socket.
 func icmpErrorType(v6 bool, typ, code int) bool {
 	if v6 {
-		return typ == 1 || typ == 3 || typ == 4
+		return typ >= 1 && typ <= 4
 	}
-	return typ == 3 && code != 4 || typ == 11 || typ == 12
+	return typ == 3 || typ == 11 || typ == 12
 }
 
+// pathMTU tells whether an ICMP message of type and code is path MTU
+// discovery's: IPv4's fragmentation needed (type 3 code 4) or ICMPv6's
+// packet too big (type 2). It ends no socket and drops no request:
+// tcp_v4_err takes ICMP_FRAG_NEEDED's MTU (tcp_v4_mtu_reduced) and
+// returns, tcp_v6_err does so for ICMPV6_PKT_TOOBIG
+// (tcp_v6_mtu_reduced), and for a request socket both pass tcp_req_err
+// no abort.
+func pathMTU(v6 bool, typ, code int) bool {
+	if v6 {
+		return typ == 2
+	}
+	return typ == 3 && code == 4
+}
+
+// pathMTU tells whether m is a path MTU message.
+func (m *icmpErr) pathMTU() bool { return pathMTU(m.v6, m.typ, m.code) }
+
 // icmpFilter is the capture filter of a scenario that records ICMP
-// errors: TCP, and the ICMP and ICMPv6 errors icmpErrorType takes (and
-// IPv4's fragmentation needed, which readICMP leaves out).
+// errors: TCP, and the ICMP and ICMPv6 errors icmpErrorType takes.
 const icmpFilter = "tcp or (icmp and (icmp[icmptype] == icmp-unreach or icmp[icmptype] == icmp-timxceed or " +
-	"icmp[icmptype] == icmp-paramprob)) or (icmp6 and (ip6[40] == 1 or ip6[40] == 3 or ip6[40] == 4))"
+	"icmp[icmptype] == icmp-paramprob)) or (icmp6 and (ip6[40] == 1 or ip6[40] == 2 or ip6[40] == 3 or ip6[40] == 4))"
 
 // icmpFields are the tshark fields readICMP reads, every occurrence of
 // each: ip.src and ip.dst (ipv6.src, ipv6.dst) list the ICMP packet's
-// header, then the quoted one; the tcp fields are the quoted segment's.
+// header, then the quoted one; the tcp fields are the quoted segment's;
+// icmp.mtu (icmpv6.mtu) is a path MTU message's next-hop MTU.
 // tshark 4.0 has no tcp.seq_raw in a TCP header quoted by ICMPv4 (it has
 // in one quoted by ICMPv6): readICMP reads tcp.seq with relative sequence
 // numbers off.
@@ -69,6 +92,7 @@ var icmpFields = []string{
 	"icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code",
 	"ip.src", "ipv6.src", "ip.dst", "ipv6.dst",
 	"tcp.srcport", "tcp.dstport", "tcp.seq", "tcp.flags",
+	"icmp.mtu", "icmpv6.mtu",
 }
 
 // readICMP decodes every ICMP error of file that quotes a TCP segment
@@ -181,6 +205,16 @@ func parseICMP(line string) (*icmpErr, error) {
 		}
 		m.flags = int(n)
 	}
+	mi := 14
+	if m.v6 {
+		mi = 15
+	}
+	if v[mi] != "" {
+		if n, err = one(mi); err != nil {
+			return nil, err
+		}
+		m.mtu = int(n)
+	}
 	return m, nil
 }
 
@@ -231,11 +265,16 @@ func attachICMP(all []*incarnation, errs []*icmpErr) error {
 // same SYN again changed nothing, and so did one quoting a segment
 // without SYN (synchronized): a synchronized socket keeps such an error
 // as a soft one (tcp_v4_err, tcp_v6_err). One quoting the server's
-// SYN-ACK may drop its request (quotesSynAck). frames are the capture's,
-// end when it ends: its last record, or when it stopped where the file
-// says. The lab has no rule for any other ICMP error, and refuses it.
+// SYN-ACK may drop its request (quotesSynAck). A path MTU message
+// (pathMTU) did nothing to either socket, whatever it quotes: it is only
+// listed. frames are the capture's, end when it ends: its last record,
+// or when it stopped where the file says. The lab has no rule for any
+// other ICMP error, and refuses it.
 func (in *incarnation) icmpStory(frames []*frame, end int64) error {
 	for _, m := range in.icmps {
+		if m.pathMTU() {
+			continue
+		}
 		if m.flags < 0 {
 			return fmt.Errorf("%v: the quote ends before the TCP flags", m)
 		}

@@ -13,20 +13,29 @@ import (
 	"github.com/teardown/teardown/flows"
 )
 
-// Lines tshark 4.0 printed for the two ICMP scenarios' captures (readICMP's
+// Lines tshark 4.0 printed for ICMP scenarios' captures (readICMP's
 // fields and options): ICMPv4 port unreachable from the server, ICMPv6
-// administratively prohibited from the router.
+// administratively prohibited from the router, and a router's
+// fragmentation needed quoting a GSO super-segment of the server's
+// (pmtu-black-hole-host-firewall). tsharkTooBig is made by hand on the
+// pattern of tsharkICMP6: an ICMPv6 packet too big from the router,
+// quoting the server's data; no capture of the lab holds one.
 const (
-	tsharkICMP4 = "2|1795962086.195619000|3|3|||198.51.100.80,198.51.100.10||198.51.100.10,198.51.100.80||47506|8080|4252823735|0x0002"
-	tsharkICMP6 = "2|1795962088.535865000|||1|1||2001:db8:1::1,2001:db8:1::10||2001:db8:1::10,2001:db8:2::80|54618|8080|268037791|0x0002"
+	tsharkICMP4      = "2|1795962086.195619000|3|3|||198.51.100.80,198.51.100.10||198.51.100.10,198.51.100.80||47506|8080|4252823735|0x0002||"
+	tsharkICMP6      = "2|1795962088.535865000|||1|1||2001:db8:1::1,2001:db8:1::10||2001:db8:1::10,2001:db8:2::80|54618|8080|268037791|0x0002||"
+	tsharkFragNeeded = "7|1795969976.096844000|3|4|||198.51.100.65,198.51.100.80||198.51.100.80,198.51.100.10||8080|53498|1396119079|0x0018|1000|"
+	tsharkTooBig     = "9|1795969824.000000000|||2|0||2001:db8:2::1,2001:db8:2::80||2001:db8:2::80,2001:db8:1::10|8080|54618|268037791|0x0010||1280"
 )
 
 func TestParseICMP(t *testing.T) {
 	for _, c := range []struct {
 		line, want string
+		mtu        int
 	}{
-		{tsharkICMP4, "frame 2 ICMP type 3 code 3 from 198.51.100.80 quoting 198.51.100.10:47506 > 198.51.100.80:8080 [S] seq 4252823735"},
-		{tsharkICMP6, "frame 2 ICMPv6 type 1 code 1 from 2001:db8:1::1 quoting [2001:db8:1::10]:54618 > [2001:db8:2::80]:8080 [S] seq 268037791"},
+		{tsharkICMP4, "frame 2 ICMP type 3 code 3 from 198.51.100.80 quoting 198.51.100.10:47506 > 198.51.100.80:8080 [S] seq 4252823735", 0},
+		{tsharkICMP6, "frame 2 ICMPv6 type 1 code 1 from 2001:db8:1::1 quoting [2001:db8:1::10]:54618 > [2001:db8:2::80]:8080 [S] seq 268037791", 0},
+		{tsharkFragNeeded, "frame 7 ICMP type 3 code 4 from 198.51.100.65 quoting 198.51.100.80:8080 > 198.51.100.10:53498 [P.] seq 1396119079, next-hop MTU 1000", 1000},
+		{tsharkTooBig, "frame 9 ICMPv6 type 2 code 0 from 2001:db8:2::1 quoting [2001:db8:2::80]:8080 > [2001:db8:1::10]:54618 [.] seq 268037791, next-hop MTU 1280", 1280},
 	} {
 		m, err := parseICMP(c.line)
 		if err != nil {
@@ -38,12 +47,27 @@ func TestParseICMP(t *testing.T) {
 		if !icmpErrorType(m.v6, m.typ, m.code) {
 			t.Errorf("%v is not taken as an ICMP error", m)
 		}
+		if m.mtu != c.mtu || m.pathMTU() != (c.mtu > 0) {
+			t.Errorf("%v: MTU %d, path MTU message %v; want MTU %d", m, m.mtu, m.pathMTU(), c.mtu)
+		}
 	}
 	if _, err := parseICMP(strings.Replace(tsharkICMP4, "4252823735", "", 1)); err == nil {
 		t.Error("a quote without a sequence number parsed")
 	}
-	if icmpErrorType(false, 3, 4) || icmpErrorType(true, 2, 0) || icmpErrorType(false, 0, 0) {
-		t.Error("fragmentation needed, packet too big or an echo reply taken as an ICMP error")
+	if !icmpErrorType(false, 3, 4) || !icmpErrorType(true, 2, 0) {
+		t.Error("fragmentation needed or packet too big not taken as an ICMP error")
+	}
+	if icmpErrorType(false, 0, 0) || icmpErrorType(false, 8, 0) || icmpErrorType(true, 128, 0) || icmpErrorType(true, 129, 0) {
+		t.Error("an echo request or reply taken as an ICMP error")
+	}
+	for _, c := range []struct {
+		v6        bool
+		typ, code int
+		want      bool
+	}{{false, 3, 4, true}, {true, 2, 0, true}, {false, 3, 3, false}, {false, 3, 1, false}, {true, 1, 4, false}, {true, 3, 0, false}} {
+		if got := pathMTU(c.v6, c.typ, c.code); got != c.want {
+			t.Errorf("pathMTU(v6 %v, type %d, code %d) = %v, want %v", c.v6, c.typ, c.code, got, c.want)
+		}
 	}
 }
 
@@ -63,19 +87,31 @@ func unreach(no int, at time.Duration, from netip.Addr, quoted *frame) *icmpErr 
 		seq: quoted.seq, flags: quoted.flags}
 }
 
+// stateNames lists states as "STATE@frame", with the via after it.
+func stateNames(ss []truthState) []string {
+	var n []string
+	for _, x := range ss {
+		n = append(n, fmt.Sprintf("%s@%d%s", x.State, x.Frame, x.Via))
+	}
+	return n
+}
+
+// diagSides lists a flow's diagnoses as "code/side".
+func diagSides(fl *truthFlow) []string {
+	var n []string
+	for _, d := range fl.Diagnoses {
+		n = append(n, d.Code+"/"+d.Side)
+	}
+	return n
+}
+
 func TestICMPTruth(t *testing.T) {
 	sc := &scenario{name: "t", vantage: vantageClient, framing: frameEthernet}
+	diags := diagSides
 	states := func(fl *truthFlow) []string {
 		var s []string
 		for _, x := range fl.Sides.Client.States {
 			s = append(s, x.State)
-		}
-		return s
-	}
-	diags := func(fl *truthFlow) []string {
-		var s []string
-		for _, d := range fl.Diagnoses {
-			s = append(s, d.Code+"/"+d.Side)
 		}
 		return s
 	}
@@ -321,13 +357,7 @@ func TestICMPSynAck(t *testing.T) {
 		return m
 	}
 	const ms = time.Millisecond
-	names := func(ss []truthState) []string {
-		var n []string
-		for _, x := range ss {
-			n = append(n, fmt.Sprintf("%s@%d%s", x.State, x.Frame, x.Via))
-		}
-		return n
-	}
+	names := stateNames
 	diags := func(fl *truthFlow) []string {
 		var n []string
 		for _, d := range fl.Diagnoses {
@@ -436,5 +466,107 @@ func TestICMPSynAck(t *testing.T) {
 		if _, err := deriveTruth(sc, c.frames, c.errs, int64(10*time.Second), "k", nil); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error saying %q", name, err, c.want)
 		}
+	}
+}
+
+// TestICMPPathMTU covers the path MTU messages: listed and counted like
+// the other ICMP errors, but they end no socket and drop no request,
+// whatever they quote.
+func TestICMPPathMTU(t *testing.T) {
+	sc := &scenario{name: "t", vantage: vantageClient, framing: frameEthernet}
+	const ms = time.Millisecond
+	fragNeeded := func(no int, at time.Duration, from netip.Addr, quoted *frame) *icmpErr {
+		m := unreach(no, at, from, quoted)
+		m.code, m.mtu = 4, 1000
+		return m
+	}
+	names, diags := stateNames, diagSides
+
+	// A fragmentation needed answers the client's SYN and nothing
+	// follows on the 4-tuple, though the capture goes on: the SYN_SENT
+	// socket was not aborted.
+	s1 := syn(1, 0, tcli, 1000)
+	tf, err := deriveTruth(sc, []*frame{s1, syn(3, 1500*ms, tcli2, 5000)}, []*icmpErr{fragNeeded(2, ms, trtr, s1)}, 0, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := tf.Flows[0]
+	if fl.Close.Kind != "open_at_end" || fl.Close.Initiator != "none" || fl.Handshake != "syn_only" ||
+		!slices.Equal(names(fl.Sides.Client.States), []string{"SYN_SENT@1"}) || len(fl.Diagnoses) != 0 ||
+		fl.ICMPErrors != 1 || len(fl.ICMP) != 1 || fl.LastFrame != 2 ||
+		*fl.ICMP[0] != (truthICMP{Frame: 2, To: "client", From: "198.51.100.1", Type: 3, Code: 4}) {
+		t.Errorf("fragmentation needed quoting the SYN: %+v %v %v %+v, last frame %d", fl.Close,
+			names(fl.Sides.Client.States), diags(fl), fl.ICMP, fl.LastFrame)
+	}
+
+	// ICMPv6's packet too big likewise.
+	c6 := netip.MustParseAddrPort("[2001:db8:1::10]:40000")
+	c62 := netip.MustParseAddrPort("[2001:db8:1::10]:40002")
+	s6 := netip.MustParseAddrPort("[2001:db8:2::80]:8080")
+	syn6 := func(no int, at time.Duration, src netip.AddrPort, seq uint32) *frame {
+		f := syn(no, at, src, seq)
+		f.dst = s6
+		return f
+	}
+	s61 := syn6(1, 0, c6, 1000)
+	tooBig := unreach(2, ms, netip.MustParseAddr("2001:db8:1::1"), s61)
+	tooBig.v6, tooBig.typ, tooBig.code, tooBig.mtu = true, 2, 0, 1280
+	tf, err = deriveTruth(sc, []*frame{s61, syn6(3, 1500*ms, c62, 5000)}, []*icmpErr{tooBig}, 0, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl = tf.Flows[0]; fl.Close.Kind != "open_at_end" || !slices.Equal(names(fl.Sides.Client.States), []string{"SYN_SENT@1"}) ||
+		len(fl.Diagnoses) != 0 || len(fl.ICMP) != 1 || fl.ICMP[0].Type != 2 || fl.ICMP[0].Code != 0 {
+		t.Errorf("packet too big quoting the SYN: %+v %v %v %+v", fl.Close, names(fl.Sides.Client.States), diags(fl), fl.ICMP)
+	}
+
+	// A host unreachable after it is the error that ends the socket.
+	tf, err = deriveTruth(sc, []*frame{s1, syn(4, 1500*ms, tcli2, 5000)},
+		[]*icmpErr{fragNeeded(2, ms, trtr, s1), unreach(3, 2*ms, trtr, s1)}, 0, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl = tf.Flows[0]; fl.Close.Kind != "rejected" || !slices.Equal(names(fl.Sides.Client.States), []string{"SYN_SENT@1", "CLOSED@3"}) ||
+		!slices.Equal(diags(fl), []string{"syn-rejected-icmp/"}) || fl.ICMPErrors != 2 {
+		t.Errorf("fragmentation needed, then a port unreachable: %+v %v %v", fl.Close, names(fl.Sides.Client.States), diags(fl))
+	}
+
+	// A fragmentation needed quoting the server's SYN-ACK drops no
+	// request, and the capture need not go on until the next SYN-ACK.
+	ssc := &scenario{name: "t", vantage: vantageServer, framing: frameEthernet}
+	sa := seg(2, ms/10, tsrv, tcli, fSYN|fACK, 7000, 1001, 0)
+	tf, err = deriveTruth(ssc, []*frame{s1, sa}, []*icmpErr{fragNeeded(3, 500*ms, trtr, sa)}, 0, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl = tf.Flows[0]; !slices.Equal(names(fl.Sides.Server.States), []string{"SYN_RECV@1"}) || fl.Handshake != "syn_synack" ||
+		len(fl.Diagnoses) != 0 || fl.LastFrame != 3 || len(fl.ICMP) != 1 || fl.ICMP[0].To != "server" {
+		t.Errorf("fragmentation needed quoting the SYN-ACK: %v %v %+v, last frame %d", names(fl.Sides.Server.States),
+			diags(fl), fl.ICMP, fl.LastFrame)
+	}
+
+	// Established: one quoting the server's data goes to the server and
+	// changes nothing; so do ones whose quote ends before the TCP flags
+	// or quotes a segment the capture does not show.
+	frames := []*frame{
+		s1,
+		seg(2, ms, tsrv, tcli, fSYN|fACK, 7000, 1001, 0),
+		seg(3, 2*ms, tcli, tsrv, fACK, 1001, 7001, 0),
+		seg(4, 10*ms, tcli, tsrv, fPSH|fACK, 1001, 7001, 100),
+		seg(5, 11*ms, tsrv, tcli, fPSH|fACK, 7001, 1101, 1448),
+	}
+	noFlags := fragNeeded(7, 13*ms, trtr, frames[4])
+	noFlags.flags = -1
+	unseen := fragNeeded(8, 14*ms, trtr, seg(0, 0, tsrv, tcli, fACK, 9999, 1101, 1448))
+	frames = append(frames, seg(9, 20*ms, tcli, tsrv, fACK, 1101, 8449, 0))
+	tf, err = deriveTruth(ssc, frames, []*icmpErr{fragNeeded(6, 12*ms, trtr, frames[4]), noFlags, unseen}, 0, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl = tf.Flows[0]; fl.Sides.Server.FinalState != "ESTABLISHED" || fl.Sides.Client.FinalState != "ESTABLISHED" ||
+		fl.Close.Kind != "open_at_end" || len(fl.Diagnoses) != 0 || fl.ICMPErrors != 3 || fl.LastFrame != 9 ||
+		*fl.ICMP[0] != (truthICMP{Frame: 6, To: "server", From: "198.51.100.1", Type: 3, Code: 4}) {
+		t.Errorf("fragmentation needed quoting the server's data: %+v %v %+v, %d errors, last frame %d", fl.Close,
+			diags(fl), fl.ICMP, fl.ICMPErrors, fl.LastFrame)
 	}
 }

@@ -53,8 +53,8 @@ joins the two ends and its FORWARD chain's REJECT target answers the client
 for the server; in the ` + "`no-answer-after-idle*`" + ` ones its DROP target
 discards what its conntrack finds INVALID. The ` + "`syn-rejected-icmp*`" + ` captures
 hold ICMP errors too (the filter is ` + "`tcp`" + ` or an ICMP or ICMPv6 destination
-unreachable, time exceeded or parameter problem): a REJECT answers the
-client's SYN with one. Their router holds every packet 20 ms, as a longer
+unreachable, time exceeded or parameter problem, or an ICMPv6 packet too
+big): a REJECT answers the client's SYN with one. Their router holds every packet 20 ms, as a longer
 path would: with no delay at all the error arrives while connect() still
 holds the socket's lock, the kernel keeps it as a soft error only, and the
 SYN goes out again a second later. So does ` + "`data-unanswered-icmp`" + `'s, whose
@@ -65,9 +65,13 @@ In ` + "`synack-icmp-spoofed`" + ` the client's namespace sends a SYN from an ad
 no interface has with a raw socket, and the router, which has no rule,
 answers the server's SYN-ACKs with host unreachables when its ARP for that
 address goes unanswered. In the ` + "`pmtu-black-hole*`" + ` captures the router's link
-toward the client has MTU 1000 and its OUTPUT chain drops the ICMP
-fragmentation-needed messages it makes, so the server's 1448-byte segments
-vanish and nothing tells it why: a path MTU black hole.
+toward the client has MTU 1000, and the ICMP fragmentation-needed messages
+it makes are dropped before the server's kernel sees them, so the server's
+1448-byte segments vanish and it never learns why: a path MTU black hole.
+In ` + "`pmtu-black-hole`" + ` and ` + "`pmtu-black-hole-probing`" + ` the router's OUTPUT
+chain drops them; in ` + "`pmtu-black-hole-host-firewall`" + ` the server's own INPUT
+chain does, so its capture, which holds the ICMP errors too, shows each
+arrive.
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

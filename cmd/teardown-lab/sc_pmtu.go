@@ -18,16 +18,30 @@ import (
 )
 
 // Scenarios across a path MTU black hole: a router whose link toward the
-// client has a smaller MTU than the two ends' links, and which drops the
-// ICMP fragmentation-needed messages that would tell the server so.
+// client has a smaller MTU than the two ends' links, and an iptables rule
+// that drops the ICMP fragmentation-needed messages that would tell the
+// server so: in the router's OUTPUT chain, or in the server's own INPUT
+// chain.
 
 // blackHoleMTU is the MTU of the router's link toward the client.
 const blackHoleMTU = 1000
 
-// dropFragNeeded is the router's OUTPUT rule that swallows the ICMP
-// fragmentation needed (type 3 code 4) it makes for each of the server's
-// segments too big for its link toward the client.
-var dropFragNeeded = []string{"OUTPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP"}
+// fragNeededChain is the chain of side fw's rule that drops the ICMP
+// fragmentation needed (type 3 code 4) the router makes for each of the
+// server's segments too big for its link toward the client: the
+// router's OUTPUT chain swallows those it makes, the server's INPUT
+// chain those that reach it.
+func fragNeededChain(fw side) string {
+	if fw == sideServer {
+		return "INPUT"
+	}
+	return "OUTPUT"
+}
+
+// dropFragNeeded is that rule.
+func dropFragNeeded(fw side) []string {
+	return []string{fragNeededChain(fw), "-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP"}
+}
 
 const (
 	blackHoleRequest  = 12
@@ -51,19 +65,32 @@ var blackHoleSteps = []uint32{1024, 512}
 // seconds renders d as the descriptions do ("4.5 s").
 func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + " s" }
 
-// blackHoleDesc describes the path of both scenarios.
-var blackHoleDesc = fmt.Sprintf("A Linux router joins the two ends; its link toward the client has MTU %d (every other "+
-	"link 1500), and its OUTPUT chain drops the ICMP fragmentation-needed messages (type 3 code 4) it makes "+
-	"(iptables -p icmp --icmp-type fragmentation-needed -j DROP), as a filter that drops all ICMP would: a path MTU "+
-	"black hole. The client (MSS 1460, from its 1500-byte link) sends a %d-byte request; the server, whose listener "+
-	"has SO_SNDBUF 32 KiB (64 KiB once the kernel doubles it) so that its write() returns at once, answers with %d bytes in 1448-byte segments with DF "+
-	"set, too big for the router's link toward the client: the router drops each, and the server never learns why.",
-	blackHoleMTU, blackHoleRequest, blackHoleResponse)
+// blackHolePath describes the path of the scenarios whose side fw drops
+// the fragmentation-needed messages: the router's OUTPUT chain, or the
+// server's INPUT chain.
+func blackHolePath(fw side) string {
+	if fw == sideServer {
+		return fmt.Sprintf("A Linux router joins the two ends; its link toward the client has MTU %d (every other "+
+			"link 1500). The router sends an ICMP fragmentation needed (type 3 code 4, next-hop MTU %d) from its "+
+			"address on the server's link, %s, for each packet too big for that link, but the server's own INPUT "+
+			"chain drops them (iptables -p icmp --icmp-type fragmentation-needed -j DROP), as a host firewall that "+
+			"blocks ICMP does: a path MTU black hole of the server's own making.", blackHoleMTU, blackHoleMTU, routerS4)
+	}
+	return fmt.Sprintf("A Linux router joins the two ends; its link toward the client has MTU %d (every other "+
+		"link 1500), and its OUTPUT chain drops the ICMP fragmentation-needed messages (type 3 code 4) it makes "+
+		"(iptables -p icmp --icmp-type fragmentation-needed -j DROP), as a filter that drops all ICMP would: a path MTU "+
+		"black hole.", blackHoleMTU)
+}
+
+// blackHoleEnds describes the two ends of every black-hole scenario.
+var blackHoleEnds = fmt.Sprintf("The client (MSS 1460, from its 1500-byte link) sends a %d-byte request; the server, "+
+	"whose listener has SO_SNDBUF 32 KiB (64 KiB once the kernel doubles it) so that its write() returns at once, "+
+	"answers with %d bytes in 1448-byte segments with DF set, too big for the router's link toward the client: the "+
+	"router drops each, and the server never learns why.", blackHoleRequest, blackHoleResponse)
 
 // blackHole makes the path one: the router's link toward the client
-// gets MTU blackHoleMTU, and its OUTPUT chain drops the errors that say
-// so.
-func blackHole(e *env) {
+// gets MTU blackHoleMTU, and side fw drops the errors that say so.
+func blackHole(e *env, fw side) {
 	if e.failed() != nil {
 		return
 	}
@@ -71,50 +98,66 @@ func blackHole(e *env) {
 		e.fail(err)
 		return
 	}
-	e.rule(sideRouter, dropFragNeeded)
+	e.rule(fw, dropFragNeeded(fw))
 }
 
-// blackHoleScenario is a scenario across the black hole, captured at
-// the server, whose sysctls are server: its run gets the server's
-// listener and returns what ss showed of the server's socket and when,
-// for the notes.
-func blackHoleScenario(name, summary, desc string, server map[string]string, notes []string,
+// blackHoleScenario is a scenario across a black hole whose side fw
+// drops the fragmentation-needed messages (sideRouter or sideServer),
+// captured at the server, whose sysctls are server: its run gets the
+// server's listener and returns what ss showed of the server's socket
+// and when, for the notes. When the server drops them, the capture holds
+// them too, as they arrive.
+func blackHoleScenario(name, summary, desc string, fw side, server map[string]string, notes []string,
 	run func(e *env, ln *sock) (info, when string), check func(*wire) error) *scenario {
+	captured := "captured at the server"
+	if fw == sideServer {
+		captured += ", with the ICMP errors beside the TCP segments (tcpdump sees each fragmentation needed arrive, " +
+			"before the INPUT chain drops it)"
+	}
 	return &scenario{
 		name:    name,
 		summary: summary,
-		desc: blackHoleDesc + " " + desc + " Default sysctls otherwise; captured at the server, where the first " +
-			"transmissions show as GSO super-segments (this machine has no ethtool to turn GSO off).",
+		desc: blackHolePath(fw) + " " + blackHoleEnds + " " + desc + " Default sysctls otherwise; " + captured +
+			", where the first transmissions show as GSO super-segments (this machine has no ethtool to turn GSO off).",
 		vantage: vantageServer,
 		framing: frameEthernet,
 		router:  true,
+		icmp:    fw == sideServer,
 		sysctls: map[side]map[string]string{sideServer: server},
 		notes:   notes,
 		run: func(e *env) {
-			blackHole(e)
-			before := e.blackHoleCounts()
+			blackHole(e, fw)
+			before := e.blackHoleCounts(fw)
 			info, when := run(e, e.listen(sndbuf(32<<10)))
-			e.blackHoleNote(before, info, when)
+			e.blackHoleNote(fw, before, info, when)
 		},
 		check:     check,
 		wireNotes: blackHoleNotes,
 	}
 }
 
-func pmtuBlackHole() *scenario {
-	sc := blackHoleScenario("pmtu-black-hole",
-		"a router whose link toward the client has MTU 1000 drops its ICMP fragmentation-needed messages: "+
-			"with tcp_mtu_probing = 0 the server retransmits its first 1448 bytes at full size with backoff, before "+
-			"and after the client gives up and closes",
-		"With net.ipv4.tcp_mtu_probing=0 (the default, set explicitly) the server retransmits its first 1448 bytes "+
-			"with exponential backoff, never smaller. The client's read() times out after "+seconds(blackHoleRead)+
-			" (SO_RCVTIMEO) and it close()s: its FIN passes, the server acknowledges it and goes on retransmitting "+
-			"1448 bytes. The capture stops "+seconds(blackHoleEnd)+" after the server's write, before its next "+
-			"retransmission was due (about 13 s), with the server in CLOSE_WAIT and the client in FIN_WAIT2.",
+// stalledDesc describes the run of stalledBlackHole's scenarios, after
+// their path.
+var stalledDesc = "With net.ipv4.tcp_mtu_probing=0 (the default, set explicitly) the server retransmits its first 1448 " +
+	"bytes with exponential backoff, never smaller. The client's read() times out after " + seconds(blackHoleRead) +
+	" (SO_RCVTIMEO) and it close()s: its FIN passes, the server acknowledges it and goes on retransmitting 1448 " +
+	"bytes. The capture stops " + seconds(blackHoleEnd) + " after the server's write, before its next " +
+	"retransmission was due (about 13 s), with the server in CLOSE_WAIT and the client in FIN_WAIT2."
+
+// stalledBlackHole is a black-hole scenario whose side fw drops the
+// fragmentation-needed messages, with tcp_mtu_probing = 0 (stalledDesc),
+// and notes besides the common one: the client
+// gives up on the response after blackHoleRead and closes, and the
+// capture stops blackHoleEnd after the server's write, before the copy
+// after the next: had it gone on to that copy, the two copies after the
+// client's FIN, more than a second apart after a silence of more than a
+// second, would be no-answer-after-idle's.
+func stalledBlackHole(name, summary string, fw side, notes ...string) *scenario {
+	sc := blackHoleScenario(name, summary, stalledDesc, fw,
 		map[string]string{"net.ipv4.tcp_mtu_probing": "0"},
-		[]string{"No byte of the response got through: every ACK of the client's acknowledges nothing of it. The " +
-			"capture ends with the client's orphan in FIN_WAIT2 (until tcp_fin_timeout) and the server in " +
-			"CLOSE_WAIT, its response still unacknowledged."},
+		append([]string{"No byte of the response got through: every ACK of the client's acknowledges nothing of it. " +
+			"The capture ends with the client's orphan in FIN_WAIT2 (until tcp_fin_timeout) and the server in " +
+			"CLOSE_WAIT, its response still unacknowledged."}, notes...),
 		func(e *env, ln *sock) (string, string) {
 			c := e.dial(0)
 			s := ln.accept()
@@ -128,9 +171,29 @@ func pmtuBlackHole() *scenario {
 			e.sleep(time.Until(wrote.Add(blackHoleEnd)))
 			return e.tcpInfo(sideServer), "at the end"
 		},
-		checkPMTUBlackHole)
+		func(w *wire) error { return checkStalled(w, fw == sideServer) })
 	sc.noQuiet = true // the server's socket stays in CLOSE_WAIT
 	return sc
+}
+
+func pmtuBlackHole() *scenario {
+	return stalledBlackHole("pmtu-black-hole",
+		"a router whose link toward the client has MTU 1000 drops its ICMP fragmentation-needed messages: "+
+			"with tcp_mtu_probing = 0 the server retransmits its first 1448 bytes at full size with backoff, before "+
+			"and after the client gives up and closes",
+		sideRouter)
+}
+
+func pmtuBlackHoleHostFirewall() *scenario {
+	return stalledBlackHole("pmtu-black-hole-host-firewall",
+		"the router sends its ICMP fragmentation-needed messages, but the server's own INPUT chain drops them: the "+
+			"capture at the server shows each arrive, quoting one of the server's segments, and the server "+
+			"retransmitting at full size regardless (tcp_mtu_probing = 0), before and after the client gives up and closes",
+		sideServer,
+		"The fragmentation-needed messages changed nothing at the server: its INPUT chain dropped each before the "+
+			"kernel's ICMP code (icmp_rcv, then tcp_v4_err, which would have lowered the route's MTU and the "+
+			"socket's segment size, tcp_v4_mtu_reduced) saw it. They are in the flow's icmp list all the same: "+
+			"they quote its segments.")
 }
 
 func pmtuBlackHoleProbing() *scenario {
@@ -145,7 +208,7 @@ func pmtuBlackHoleProbing() *scenario {
 			"the segment size to tcp_base_mss (1024, default), still too big; the next halves it, and that copy gets "+
 			"through and is acknowledged. The rest of the response follows in the smaller segments; the client reads "+
 			"all of it and close()s, and the server reads EOF and close()s 50 ms later: a four-way close.",
-		map[string]string{"net.ipv4.tcp_mtu_probing": "1", "net.ipv4.tcp_retries1": "1"},
+		sideRouter, map[string]string{"net.ipv4.tcp_mtu_probing": "1", "net.ipv4.tcp_retries1": "1"},
 		[]string{"The shorter copies are the server kernel's black-hole steps (tcp_mtu_probing() in tcp_timer.c): " +
 			"the first retransmission timeout past tcp_retries1's model time turns MTU probing on, which lowers the " +
 			"segment size to tcp_base_mss, and the next one halves it. The route's MTU stays 1500 (ss's pmtu, " +
@@ -185,20 +248,24 @@ func (s *sock) readStalls(d time.Duration) {
 }
 
 // blackHoleCounts are the counters that show where the black hole is:
-// the router's forwarding drops for want of fragmentation and its OUTPUT
-// rule's drops, and the ICMP destination unreachables the server got.
+// the router's forwarding drops for want of fragmentation, the drops of
+// the rule of the side that drops the fragmentation-needed messages, and
+// the ICMP destination unreachables the server's kernel got (icmp_rcv
+// counts them after the INPUT chain).
 type blackHoleCounts struct {
 	fragFails, dropped, unreach int64
 }
 
-// blackHoleCounts reads them.
-func (e *env) blackHoleCounts() blackHoleCounts {
+// blackHoleCounts reads them; fw is the side whose rule drops the
+// fragmentation-needed messages.
+func (e *env) blackHoleCounts(fw side) blackHoleCounts {
 	ip := e.counters(sideRouter, "/proc/net/snmp", "Ip", "FragFails")
 	icmp := e.icmpMIB(sideServer, "InDestUnreachs")
 	if e.failed() != nil {
 		return blackHoleCounts{}
 	}
-	out, err := nsExec(e.ctx, e.topo.router, "iptables", "-w", "-L", "OUTPUT", "-v", "-n", "-x")
+	chain := fragNeededChain(fw)
+	out, err := nsExec(e.ctx, e.topo.ns(fw), "iptables", "-w", "-L", chain, "-v", "-n", "-x")
 	if err != nil {
 		e.fail(err)
 		return blackHoleCounts{}
@@ -207,13 +274,13 @@ func (e *env) blackHoleCounts() blackHoleCounts {
 	for _, line := range strings.Split(out, "\n") {
 		if f := strings.Fields(line); len(f) > 0 && strings.Contains(line, "DROP") && strings.Contains(line, "icmptype 3 code 4") {
 			if dropped, err = strconv.ParseInt(f[0], 10, 64); err != nil {
-				e.fail(fmt.Errorf("the router's OUTPUT rule: %q: %w", line, err))
+				e.fail(fmt.Errorf("the %s's %s rule: %q: %w", fw, chain, line, err))
 				return blackHoleCounts{}
 			}
 		}
 	}
 	if dropped < 0 {
-		e.fail(fmt.Errorf("no fragmentation-needed DROP rule in the router's OUTPUT chain: %s", out))
+		e.fail(fmt.Errorf("no fragmentation-needed DROP rule in the %s's %s chain: %s", fw, chain, out))
 		return blackHoleCounts{}
 	}
 	return blackHoleCounts{fragFails: ip["FragFails"], dropped: dropped, unreach: icmp["InDestUnreachs"]}
@@ -221,11 +288,11 @@ func (e *env) blackHoleCounts() blackHoleCounts {
 
 // blackHoleNote notes the counters' changes since before, the server's
 // route to the client and info, what ss showed of its socket when (a
-// phrase), and checks that the router
-// dropped as many errors as packets it could not forward, and that none
-// reached the server.
-func (e *env) blackHoleNote(before blackHoleCounts, info, when string) {
-	after := e.blackHoleCounts()
+// phrase), and checks that side fw's rule dropped as many errors as
+// packets the router could not forward, and that none reached the
+// server's ICMP code.
+func (e *env) blackHoleNote(fw side, before blackHoleCounts, info, when string) {
+	after := e.blackHoleCounts(fw)
 	if e.failed() != nil {
 		return
 	}
@@ -235,24 +302,32 @@ func (e *env) blackHoleNote(before blackHoleCounts, info, when string) {
 		return
 	}
 	frag, dropped, unreach := after.fragFails-before.fragFails, after.dropped-before.dropped, after.unreach-before.unreach
-	fmt.Fprintf(os.Stderr, "teardown-lab: router Ip FragFails +%d, OUTPUT drops %d; server Icmp InDestUnreachs +%d; "+
-		"server's route %q; server's socket %q\n", frag, dropped, unreach, strings.Join(strings.Fields(route), " "), info)
+	chain := fragNeededChain(fw)
+	fmt.Fprintf(os.Stderr, "teardown-lab: router Ip FragFails +%d, %s %s drops %d; server Icmp InDestUnreachs +%d; "+
+		"server's route %q; server's socket %q\n", frag, fw, chain, dropped, unreach, strings.Join(strings.Fields(route), " "), info)
 	if frag == 0 || dropped != frag || unreach != 0 {
-		e.fail(fmt.Errorf("the router failed to forward %d packets and dropped %d fragmentation-needed errors, and "+
-			"the server got %d destination unreachables: want as many errors dropped as packets, and none at the server",
-			frag, dropped, unreach))
+		e.fail(fmt.Errorf("the router failed to forward %d packets, the %s's %s rule dropped %d fragmentation-needed "+
+			"errors, and the server's kernel got %d destination unreachables: want as many errors dropped as packets, "+
+			"and none at the server's ICMP code", frag, fw, chain, dropped, unreach))
 		return
 	}
 	if strings.Contains(route, " mtu ") {
 		e.fail(fmt.Errorf("the server learned the path MTU: %s", route))
 		return
 	}
+	dropper := "its OUTPUT rule"
+	got := fmt.Sprintf("received no destination unreachable (Icmp InDestUnreachs +%d)", unreach)
+	if fw == sideServer {
+		dropper = "the server's INPUT rule"
+		got = fmt.Sprintf("took in no destination unreachable (Icmp InDestUnreachs +%d: icmp_rcv, which counts "+
+			"them, comes after the INPUT chain)", unreach)
+	}
 	e.notes = append(e.notes, fmt.Sprintf("Counted over the run: the router's kernel could not forward %d packets "+
 		"for their size (Ip FragFails; ip_forward drops a packet larger than the link's MTU with DF set, and "+
-		"sends a fragmentation needed) and its OUTPUT rule dropped %d fragmentation-needed messages; the server's "+
-		"kernel received no destination unreachable (Icmp InDestUnreachs +%d), and its route to the client had "+
+		"sends a fragmentation needed) and %s dropped %d fragmentation-needed messages; the server's "+
+		"kernel %s, and its route to the client had "+
 		"no path MTU learned at the end (ip route get: %q). ss on the server's socket %s: %q.",
-		frag, dropped, unreach, strings.Join(strings.Fields(route), " "), when, info))
+		frag, dropper, dropped, got, strings.Join(strings.Fields(route), " "), when, info))
 }
 
 // tcpInfoRE picks the fields of ss -i that tell a socket's segment size
@@ -290,12 +365,23 @@ func headCopies(in *incarnation) ([]*frame, *frame) {
 // options) within blackHoleMTU.
 func fits(f *frame) bool { return f.len+40 <= blackHoleMTU }
 
-func checkPMTUBlackHole(w *wire) error {
+// checkStalled checks a capture of stalledBlackHole: every copy of the
+// server's first bytes full-size, 4 or more before the client's FIN and
+// 1 or more after it, none acknowledged. With fragNeeded (the server
+// drops them), each of the server's segments too big for the path drew
+// one fragmentation needed from the router, with its MTU, quoting it;
+// without, the capture has no ICMP error.
+func checkStalled(w *wire, fragNeeded bool) error {
 	c, err := w.one()
 	if err != nil {
 		return err
 	}
 	in := c.fl.inc
+	if fragNeeded {
+		checkFragNeeded(c)
+	} else {
+		c.icmp()
+	}
 	c.kind(analyze.HalfClosedAtEnd).initiator(analyze.Client).handshake(analyze.HandshakeComplete).reset("", "").
 		halfClose("", "").fins(rc, 1, 1).fins(rs, 0, 0).
 		states(rc, "SYN_SENT", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2").states(rs, "SYN_RECV", "ESTABLISHED", "CLOSE_WAIT").
@@ -322,6 +408,41 @@ func checkPMTUBlackHole(w *wire) error {
 			n, len(tx)-n)
 	}
 	return c.err()
+}
+
+// tooBig returns the server's segments with payload too big for the
+// router's link toward the client.
+func tooBig(in *incarnation) []*frame {
+	var big []*frame
+	for _, f := range in.frames {
+		if in.role(f) == rs && f.len > 0 && !fits(f) {
+			big = append(big, f)
+		}
+	}
+	return big
+}
+
+// checkFragNeeded checks that each of the server's segments too big for
+// the router's link toward the client drew one ICMP fragmentation needed
+// from the router's address on the server's link, after it, quoting it
+// (its sequence number and flags) and carrying the link's MTU, and that
+// the capture has no other ICMP error.
+func checkFragNeeded(c *flowCheck) {
+	in := c.fl.inc
+	big := tooBig(in)
+	var want []string
+	for range big {
+		want = append(want, fmt.Sprintf("server %s 3/4", routerS4))
+	}
+	c.icmp(want...)
+	for i, m := range in.icmps {
+		if i < len(big) && (m.src != big[i].src || m.seq != big[i].seq || m.flags != big[i].flags || m.no < big[i].no) {
+			c.failf("%v does not quote %v", m, big[i])
+		}
+		if m.mtu != blackHoleMTU {
+			c.failf("%v: next-hop MTU %d, want %d", m, m.mtu, blackHoleMTU)
+		}
+	}
 }
 
 func checkPMTUBlackHoleProbing(w *wire) error {
@@ -429,5 +550,17 @@ func blackHoleNotes(w *wire) []string {
 	}
 	last := in.frames[len(in.frames)-1]
 	note += fmt.Sprintf(" The capture's last segment: frame %d at +%s ms.", last.no, ms(last))
-	return []string{note}
+	notes := []string{note}
+	if big := tooBig(in); len(in.icmps) > 0 && len(in.icmps) == len(big) {
+		var es []string
+		for i, m := range in.icmps {
+			es = append(es, fmt.Sprintf("frame %d at +%s ms, quoting frame %d (%s ms after it)", m.no,
+				ms(&frame{t: m.t}), big[i].no, strconv.FormatFloat(float64(m.t-big[i].t)/1e6, 'f', 3, 64)))
+		}
+		notes = append(notes, fmt.Sprintf("The capture shows the router's %d ICMP fragmentation-needed messages "+
+			"(from %s, next-hop MTU %d) arrive, one for each of the server's segments too big for the router's link "+
+			"toward the client: %s. The server's copies stayed %d bytes all the same.",
+			len(in.icmps), in.icmps[0].from, in.icmps[0].mtu, strings.Join(es, "; "), tx[len(tx)-1].len))
+	}
+	return notes
 }

@@ -406,6 +406,7 @@ func scenarios() []*scenario {
 		synackICMPSpoofed(),
 		pmtuBlackHole(),
 		pmtuBlackHoleProbing(),
+		pmtuBlackHoleHostFirewall(),
 		pathDelay(),
 		delayed(finRetransmitted(), 20*time.Millisecond),
 		delayed(finNeverAcked("1", 4, frameEthernet, vantageClient), 20*time.Millisecond),
