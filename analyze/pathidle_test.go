@@ -12,8 +12,10 @@ import (
 // summary; a connection alone, or one that lived through the longer
 // silence, says less. Connections left unanswered after a silence count
 // only when there are several, after silences longer than any lived
-// through (one may be a peer that went away); then the shortest silence
-// after which a connection was forgotten, reset or unanswered, bounds it.
+// through (one may be a peer that went away), or when the server sent
+// segments well after the first went unanswered (it was up); then the
+// shortest silence after which a connection was forgotten, reset or
+// unanswered, bounds it.
 func TestPathIdle(t *testing.T) {
 	survive := func(w *wire, silence float64) {
 		w.handshake()
@@ -73,10 +75,25 @@ func TestPathIdle(t *testing.T) {
 		{"two unanswered, yet a longer silence lived through", func(w *wire) {
 			survive(w, 8)
 			w.newIncarnation(5000000, 6000000)
-			drop(w, 4)
+			dropAt = drop(w, 4)
+			w.newIncarnation(7000000, 8000000)
+			drop(w, 5)
+		}, []string{"which connections it forgot does not follow the silence alone (several devices or paths, or a timeout that is not of idle time)", "it was up, so the device dropped them"}, CodeNoAnswerAfterIdle},
+		{"two unanswered, a longer silence lived through, the server heard from within a second only", func(w *wire) {
+			survive(w, 8)
+			w.newIncarnation(5000000, 6000000)
+			req := w.send(cli, "P.", 100, gap(4))
+			w.again(req, 0.4)
 			w.newIncarnation(7000000, 8000000)
 			drop(w, 5)
 		}, nil, ""},
+		{"one unanswered, and the server answered a connection after", func(w *wire) {
+			survive(w, 2)
+			w.newIncarnation(5000000, 6000000)
+			dropAt = drop(w, 5)
+			w.newIncarnation(7000000, 8000000)
+			w.handshake()
+		}, []string{"after between 2.0s and 5.0s idle", "198.51.100.80 itself sent segments until", "1.2s after the first unanswered ones", "it was up, so the device dropped them"}, CodeNoAnswerAfterIdle},
 		{"reset and unanswered: the shorter silence bounds it", func(w *wire) {
 			survive(w, 2)
 			w.newIncarnation(3000000, 4000000)

@@ -50,6 +50,8 @@ type WireFacts struct {
 	// went on after the first, and StallShrink how long after the first
 	// the first shorter one came (0 with none), in seconds.
 	StallSpan, StallShrink [2]float32
+	// Last is each side's latest segment (0 with none), by side index.
+	Last [2]int64
 	// Bounds are knob bounds the flow gives without a diagnosis (an
 	// orphaned FIN_WAIT2 that lived long enough).
 	Bounds []Bound
@@ -94,6 +96,9 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 	for x := range 2 {
 		if b, ok := c.orphanFinWait2Lived(x); ok {
 			w.Bounds = append(w.Bounds, b)
+		}
+		if h := &c.conn().Dir[x]; h.Packets > 0 {
+			w.Last[x] = h.Last.Time
 		}
 		if st := c.conn().Dir[x].Stalls.Evidence(); st != nil {
 			w.StallSpan[x] = float32(secs(st.Last.Time - st.First.Time))

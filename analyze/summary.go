@@ -60,6 +60,7 @@ type hostAcc struct {
 	pathIdle                             []PathIdle
 	ttl                                  HostTTL
 	refused                              Refused
+	lastSent                             Time
 }
 
 func newSummaryBuilder(sys Sysctls) *summaryBuilder {
@@ -135,6 +136,9 @@ func (b *summaryBuilder) Add(f *Flow) {
 		if h == nil {
 			untracked = true
 			continue
+		}
+		if w != nil {
+			h.lastSent = max(h.lastSent, Time(w.Last[x]))
 		}
 		eachCloseState(f, x, durs, func(st State, a, z int64) {
 			switch {
@@ -342,6 +346,7 @@ func (b *summaryBuilder) Summary() *Summary {
 			hl.Bounds = intersectBound(hl.Bounds, x)
 		}
 		hl.PathIdle = slices.Clone(h.pathIdle)
+		hl.LastSent = h.lastSent
 		if h.ttl.Flows > 0 {
 			t := h.ttl
 			hl.TTL = &t
@@ -459,6 +464,7 @@ func (s *Summary) Merge(o *Summary) {
 		for _, x := range oh.PathIdle {
 			h.PathIdle = mergePathIdle(h.PathIdle, x)
 		}
+		h.LastSent = max(h.LastSent, oh.LastSent)
 		if oh.TTL != nil {
 			h.TTL = mergedCopy(h.TTL, *oh.TTL)
 		}
@@ -821,6 +827,7 @@ func (w *WireFacts) pathIdle(f *Flow) PathIdle {
 	switch {
 	case has(CodeNoAnswerAfterIdle):
 		p.Drops, p.DropAfter, p.DropAt = 1, silence, f.End-Time(math.Round(float64(w.SilenceEnd)*1e6)*1e3)
+		p.FirstDrop = p.DropAt
 	case has(CodeRstMiddlebox):
 		p.Resets, p.ResetAfter, p.ResetAt = 1, silence, Time(eventTime(f, f.Close.Reset.Frame))
 	default:

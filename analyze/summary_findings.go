@@ -55,7 +55,7 @@ func hostFindings(h *HostLoad) []Finding {
 		})
 	}
 	for _, p := range h.PathIdle {
-		if f, ok := pathIdleFinding(h.Host, p); ok {
+		if f, ok := pathIdleFinding(h.Host, p, h.LastSent); ok {
 			out = append(out, f)
 		}
 	}
@@ -146,9 +146,12 @@ func portFinding(p *PortLoad) (Finding, bool) {
 // A reset in the host's name with another TTL is a device's own word;
 // unanswered segments are also what a peer that went away leaves, so
 // they count only when several of them all came after silences longer
-// than one a connection lived through.
-func pathIdleFinding(host string, p PathIdle) (Finding, bool) {
-	drops := p.Drops >= 2 && p.SurvivedStart != 0 && p.Survived < p.DropAfter
+// than one a connection lived through, or when the host sent segments
+// (in other connections) well after the first of them went unanswered:
+// it was up, and a host that is up answers, with a RST if nothing else.
+func pathIdleFinding(host string, p PathIdle, lastSent Time) (Finding, bool) {
+	alive := p.Drops > 0 && p.FirstDrop != 0 && lastSent > p.FirstDrop+aliveAfter
+	drops := p.Drops >= 2 && p.SurvivedStart != 0 && p.Survived < p.DropAfter || alive
 	if p.Resets == 0 && !drops {
 		return Finding{}, false
 	}
@@ -175,14 +178,27 @@ func pathIdleFinding(host string, p PathIdle) (Finding, bool) {
 		msg = fmt.Sprintf("a device on the path to %s forgets connections conntrack holds in %s after between %s and %s idle (on a Linux firewall, %s): %s, and %s",
 			host, p.State, FormatSeconds(p.Survived), FormatSeconds(forget), knob, did, lived)
 	default:
-		msg = fmt.Sprintf("a device on the path to %s forgot connections conntrack holds in %s after a silence, yet %s for longer: which connections it forgot does not follow the silence alone (several devices or paths, a timeout that is not of idle time, or a host that went away); %s",
-			host, p.State, lived, did)
+		why := "several devices or paths, a timeout that is not of idle time, or a host that went away"
+		if alive {
+			why = "several devices or paths, or a timeout that is not of idle time"
+		}
+		msg = fmt.Sprintf("a device on the path to %s forgot connections conntrack holds in %s after a silence, yet %s for longer: which connections it forgot does not follow the silence alone (%s); %s",
+			host, p.State, lived, why, did)
+	}
+	if alive {
+		msg += fmt.Sprintf("; %s itself sent segments until %s, %s after the first unanswered ones (at %s): it was up, so the device dropped them, not a host that went away",
+			host, clock(lastSent), FormatSeconds(secs(int64(lastSent-p.FirstDrop))), clock(p.FirstDrop))
 	}
 	return Finding{
 		Code: code, Severity: ruleSeverity(code), Host: host, Sysctl: p.Sysctl, At: at, Message: msg,
 		Advice: "raise the device's idle timeout above the connections' silences, or keep them busy (TCP keepalive, application pings) more often than it",
 	}, true
 }
+
+// aliveAfter is how long after a connection's segments went unanswered
+// the host must still have sent to be counted up: past the round trip and
+// the segments in flight.
+const aliveAfter = Time(1e9)
 
 // forgot says what a device did to n connections after a silence, the
 // shortest after secs seconds, at time at: one says it of one (n = 1),

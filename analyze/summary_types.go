@@ -313,9 +313,13 @@ type HostLoad struct {
 	// with; Refused the RSTs in its name that refused SYNs to it
 	// (connection-refused). When those came with another TTL than all of
 	// its own segments, a device on the path made them.
-	TTL     *HostTTL   `json:"ttl,omitempty"`
-	Refused *Refused   `json:"refused,omitempty"`
-	Series  HostSeries `json:"series"`
+	TTL     *HostTTL `json:"ttl,omitempty"`
+	Refused *Refused `json:"refused,omitempty"`
+	// LastSent is the time of the host's latest segment in the capture,
+	// in any connection: a host that sent after a connection's segments
+	// to it went unanswered was up then.
+	LastSent Time       `json:"last_sent,omitempty"`
+	Series   HostSeries `json:"series"`
 }
 
 // HostTTL is the TTL (IPv6 hop limit) a host's segments arrived with in
@@ -392,6 +396,9 @@ type PathIdle struct {
 	DropAt        Time    `json:"drop_at,omitempty"`
 	Survived      float64 `json:"survived,omitempty"`
 	SurvivedStart Time    `json:"survived_start,omitempty"`
+	// FirstDrop is when the segments of the first connection that went
+	// unanswered began.
+	FirstDrop Time `json:"first_drop,omitempty"`
 }
 
 // merge folds o, of the same state, into p: the shortest reset and drop
@@ -405,6 +412,9 @@ func (p *PathIdle) merge(o PathIdle) {
 		p.DropAfter, p.DropAt = o.DropAfter, o.DropAt
 	}
 	p.Drops += o.Drops
+	if o.FirstDrop != 0 && (p.FirstDrop == 0 || o.FirstDrop < p.FirstDrop) {
+		p.FirstDrop = o.FirstDrop
+	}
 	if o.SurvivedStart != 0 && (p.SurvivedStart == 0 || o.Survived > p.Survived || o.Survived == p.Survived && o.SurvivedStart < p.SurvivedStart) {
 		p.Survived, p.SurvivedStart = o.Survived, o.SurvivedStart
 	}
