@@ -1257,11 +1257,13 @@ func (in *incarnation) tail() unansweredTail {
 // RST, its last frame is role r's, the other side sent before, and r's
 // first frame of its unansweredTail came after at least a second with no
 // frame, was followed by r's frames for at least a second more, and left
-// data or a FIN of r's unacknowledged, or was one of keepalive probes. It
-// returns r and that first frame, or nil.
+// data or a FIN of r's unacknowledged, or was one of keepalive probes,
+// and r's last frame is no copy of a black hole that goes on
+// (blackHoleGoesOn). It returns r and that first frame, or nil.
 func (in *incarnation) unansweredAfterIdle() (int, *frame) {
 	u := in.tail()
-	if u.first != nil && u.gap >= 1e9 && u.last != u.first && u.last.t-u.first.t >= 1e9 && (u.owed || u.probed) {
+	if u.first != nil && u.gap >= 1e9 && u.last != u.first && u.last.t-u.first.t >= 1e9 && (u.owed || u.probed) &&
+		!in.blackHoleGoesOn(u.r, u.last) {
 		return u.r, u.first
 	}
 	return 0, nil
@@ -1271,11 +1273,12 @@ func (in *incarnation) unansweredAfterIdle() (int, *frame) {
 // no silence before it (data-unanswered): r's first frame of its
 // unansweredTail came less than a second after the other side's last
 // one, r's frames went on for at least three seconds more, its data was
-// left unacknowledged, and no FIN of r's was among them. It returns r and
-// that first frame, or nil.
+// left unacknowledged, no FIN of r's was among them, and r's last frame is
+// no copy of a black hole that goes on. It returns r and that first
+// frame, or nil.
 func (in *incarnation) dataUnanswered() (int, *frame) {
 	u := in.tail()
-	if u.first != nil && u.gap < 1e9 && u.last.t-u.first.t >= 3e9 && u.dataOwed && !u.fin {
+	if u.first != nil && u.gap < 1e9 && u.last.t-u.first.t >= 3e9 && u.dataOwed && !u.fin && !in.blackHoleGoesOn(u.r, u.last) {
 		return u.r, u.first
 	}
 	return 0, nil
@@ -1352,30 +1355,50 @@ func (in *incarnation) countedCopies(r int, s uint32, tx []*frame) (counted []*f
 func (in *incarnation) pmtuBlackHole(r int) bool {
 	order, copies := in.retransmissions(r)
 	for _, s := range order {
-		counted, answer := in.countedCopies(r, s, copies[s])
-		if len(counted) < 3 {
-			continue
+		if counted, answer := in.countedCopies(r, s, copies[s]); in.blackHoleAt(r, counted, answer) {
+			return true
 		}
-		shortest, longest := counted[0].len, counted[0].len
-		for i, f := range counted[1:] {
-			if f.len < shortest && i+1 >= 2 {
-				if answer != nil || slices.ContainsFunc(in.frames, func(g *frame) bool {
-					return in.role(g) != r && g.no > f.no && g.has(fRST)
-				}) {
-					return true
-				}
-				break
+	}
+	return false
+}
+
+// blackHoleAt tells whether role r's counted copies of one sequence
+// number, with the other role's answer (nil for none), show a black hole
+// (pmtuBlackHole).
+func (in *incarnation) blackHoleAt(r int, counted []*frame, answer *frame) bool {
+	if len(counted) < 3 {
+		return false
+	}
+	shortest, longest := counted[0].len, counted[0].len
+	for i, f := range counted[1:] {
+		if f.len < shortest && i+1 >= 2 {
+			if answer != nil || slices.ContainsFunc(in.frames, func(g *frame) bool {
+				return in.role(g) != r && g.no > f.no && g.has(fRST)
+			}) {
+				return true
 			}
-			shortest = min(shortest, f.len)
+			break
 		}
-		for _, f := range counted {
-			longest = max(longest, f.len)
-		}
-		// The peer is up when it sends payload, a FIN or a RST: a
-		// duplicate ACK is what loss looks like.
-		if answer == nil && longest > blackHoleSmall && slices.ContainsFunc(in.frames, func(g *frame) bool {
-			return in.role(g) != r && g.no > counted[1].no && (g.len > 0 || g.has(fFIN) || g.has(fRST))
-		}) {
+		shortest = min(shortest, f.len)
+	}
+	for _, f := range counted {
+		longest = max(longest, f.len)
+	}
+	// The peer is up when it sends payload, a FIN or a RST: a duplicate
+	// ACK is what loss looks like.
+	return answer == nil && longest > blackHoleSmall && slices.ContainsFunc(in.frames, func(g *frame) bool {
+		return in.role(g) != r && g.no > counted[1].no && (g.len > 0 || g.has(fFIN) || g.has(fRST))
+	})
+}
+
+// blackHoleGoesOn tells whether role r's frame last is the latest copy
+// of a black hole no answer ended: the silence after the other role's
+// last frame is then the black hole's, not its own (TRUTH-FORMAT.md).
+func (in *incarnation) blackHoleGoesOn(r int, last *frame) bool {
+	order, copies := in.retransmissions(r)
+	for _, s := range order {
+		counted, answer := in.countedCopies(r, s, copies[s])
+		if answer == nil && len(counted) > 0 && counted[len(counted)-1] == last && in.blackHoleAt(r, counted, answer) {
 			return true
 		}
 	}
