@@ -199,7 +199,7 @@ func pmtuBlackHole(c *ruleCtx) {
 			shrink = fmt.Sprintf("The %s's tcp_mtu_probing is on: it shrank the copies to %d bytes at frame %d, and those went unanswered too — the size had not come down far enough when the copies end", c.name(x), st.ShrinkLen, st.Shrink.Frame)
 		}
 		d := c.add(CodePMTUBlackHole, x, SysMTUProbing, advice, frames,
-			"%s, and the %s never acknowledged it though it was up: it went on sending, and %s came through. Copies that large vanishing while the other way works is a path MTU black hole: a link on the path has a smaller MTU, and the ICMP \"fragmentation needed\" its router sends (IPv6: \"packet too big\") does not reach the %s, so path MTU discovery never learns the size (a device dropping this connection's data for its content would look the same). %s",
+			"%s, and the %s never acknowledged it though it was up: it went on sending, and %s came through. Copies that large vanishing while the other way works is a path MTU black hole: a link on the path has a smaller MTU, and the ICMP \"fragmentation needed\" its router sends (IPv6: \"packet too big\") does not reach the %s, so path MTU discovery never learns the size (a device dropping this connection's data for its content, or a path that stopped carrying this direction alone, would look the same; a shorter copy that gets through tells them apart). %s",
 			what, c.name(1-x), peerSegs(st), c.name(x), shrink)
 		d.Message += heard
 	}
