@@ -234,7 +234,8 @@ func refusedOnPath(h *HostLoad) (Finding, bool) {
 	}
 	return Finding{
 		Code: CodeRstMiddlebox, Severity: Warning, Host: h.Host, At: r.First,
-		Advice: "read the policy of the device on the path for those ports (a REJECT rule, a load balancer's backends) before restarting the service",
+		Advice:  "read the policy of the device on the path for those ports (a REJECT rule, a load balancer's backends) before restarting the service",
+		Confirm: []string{"iptables -S | grep -i -e REJECT -e tcp-reset", "nft list ruleset | grep -i reject"},
 		Message: fmt.Sprintf("%s to %s (connection-refused, the first at %s) arrived with %s %d, where %s's own segments in %s arrived with %d%s: a device on the path refused them — a firewall's REJECT with tcp-reset, a load balancer with no backend — not %s's kernel, which may well have been listening",
 			refused, h.Host, clock(r.First), ttl, r.TTL.Value, h.Host, accepted, t.Value, hopsApart(int(r.TTL.Value), int(t.Value)), h.Host),
 	}, true

@@ -507,4 +507,7 @@ type Finding struct {
 	Message  string   `json:"message"`
 	At       Time     `json:"at,omitempty"`
 	Advice   string   `json:"advice,omitempty"`
+	// Confirm lists commands that confirm this finding, where its code's
+	// reference entry (RuleInfo.Confirm) would offer others.
+	Confirm []string `json:"confirm,omitempty"`
 }

@@ -188,7 +188,7 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 	same := func(s string) string { return s }
 	for _, k := range v.knobs {
 		hk := htmlKnob{Sysctl: k.label(), Flows: "—", Advice: k.Advice, Hosts: k.hostsText(same),
-			Seen: knobSeen(k, res.Summary, same, same), Checks: confirmCommands(k.codes())}
+			Seen: knobSeen(k, res.Summary, same, same), Checks: confirmCommands(k)}
 		if len(k.Codes) > 0 {
 			hk.Flows = thousands(k.Flows)
 		}

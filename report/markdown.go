@@ -261,7 +261,7 @@ func (m *mdReport) knobTable(v *view) {
 // reference's commands for its codes, and the hosts whose sides the
 // diagnoses (and findings) name.
 func confirmation(k knobDigest) string {
-	cmds := confirmCommands(k.codes())
+	cmds := confirmCommands(k)
 	if len(cmds) == 0 {
 		return "—"
 	}

@@ -107,7 +107,9 @@ func TestMiddleboxRefused(t *testing.T) {
 	for _, want := range []string{
 		"arrived with TTL 64, where 198.51.100.80's own segments in the connection it accepted arrived with 63 (1 hop nearer the capture point): a device on the path refused them",
 		"\n| none (a device's policy on the path) | `rst-middlebox` on the path to `198.51.100.80` at ",
-		"| on the device on the path: `conntrack -L -p tcp",
+		// The refusal's own commands: the device's REJECT rules, not its
+		// conntrack table.
+		"| on the device on the path: `iptables -S \\| grep -i -e REJECT -e tcp-reset`, `nft list ruleset \\| grep -i reject` |\n",
 		"\n| none (application) | `connection-refused` (1 flow, e.g. flow 2): the SYN was refused | 1 | leave the sysctls; start the service or connect to the right port, or find the firewall rule that refuses it | on `198.51.100.80`: `ss -ltn` |\n",
 	} {
 		if !strings.Contains(md, want) {

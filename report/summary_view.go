@@ -29,15 +29,26 @@ var rules = func() map[string]analyze.RuleInfo {
 // code.
 func ruleTitle(code string) string { return rules[code].Title }
 
-// confirmCommands are the rule reference's commands that confirm codes on
-// the host, each once, in the order of the codes.
-func confirmCommands(codes []string) []string {
+// confirmCommands are the commands that confirm a knob row's diagnoses
+// and findings, each once, in the order of the codes: the rule
+// reference's for a diagnosis, and a finding's own when it has them.
+func confirmCommands(k knobDigest) []string {
 	var out []string
-	for _, c := range codes {
-		for _, cmd := range rules[c].Confirm {
+	add := func(cmds []string) {
+		for _, cmd := range cmds {
 			if !slices.Contains(out, cmd) {
 				out = append(out, cmd)
 			}
+		}
+	}
+	for _, c := range k.Codes {
+		add(rules[c.Code].Confirm)
+	}
+	for _, f := range k.Findings {
+		if len(f.Confirm) > 0 {
+			add(f.Confirm)
+		} else {
+			add(rules[f.Code].Confirm)
 		}
 	}
 	return out
