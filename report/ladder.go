@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -32,6 +33,9 @@ type ladderRow struct {
 	// retx numbers a FIN retransmission among its sender's (1 = the first
 	// retransmission, a tail-loss probe included); 0 otherwise.
 	retx int
+	// via is the source of an ICMP error that is not the address of the
+	// side whose lane it is drawn from (a router's, a firewall's).
+	via string
 }
 
 // arrowKind says how an arrow is drawn and coloured.
@@ -80,6 +84,9 @@ func ladderRows(f *analyze.Flow) []ladderRow {
 		if ev.Note == "fin-retransmission" || ev.Note == "fin-tlp" {
 			retx[ev.From]++
 			r.retx = retx[ev.From]
+		}
+		if ev.Flags == icmpFlags {
+			r.via = icmpVia(f, ev)
 		}
 		rows = append(rows, r)
 	}
@@ -194,6 +201,25 @@ func flagWords(flags string) string {
 // icmpFlags are the flags of an ICMP error among a flow's events.
 const icmpFlags = "ICMP"
 
+// icmpVia returns the source of the flow's ICMP error ev when it is not
+// the address of the side the error is drawn from (ev.From), "" when it
+// is, or when the flow does not list it.
+func icmpVia(f *analyze.Flow, ev *analyze.Event) string {
+	for i := range f.ICMP {
+		if e := &f.ICMP[i]; e.Frame == ev.Frame {
+			side := f.Client
+			if ev.From == analyze.Server {
+				side = f.Server
+			}
+			if ap, err := netip.ParseAddrPort(side); err == nil && ap.Addr().Unmap().String() == e.From {
+				return ""
+			}
+			return e.From
+		}
+	}
+	return ""
+}
+
 // noteTags are the words an arrow's label adds for its event's note.
 var noteTags = map[string]string{
 	"fin-tlp":            "TLP",
@@ -216,7 +242,11 @@ var noteTags = map[string]string{
 func (r ladderRow) arrow() ([]string, arrowKind) {
 	ev := r.ev
 	if name, ok := strings.CutPrefix(ev.Note, analyze.NoteICMP); ok && ev.Flags == icmpFlags {
-		// "ICMP port-unreachable", "ICMP": an error, drawn as a RST is.
+		// "ICMP port-unreachable", "ICMP": an error, drawn as a RST is;
+		// a router's names the router.
+		if r.via != "" {
+			return []string{"ICMP " + name + " from " + r.via, "ICMP from " + r.via, "ICMP " + name + " (router)", "ICMP (router)", "ICMP"}, arrowRst
+		}
 		return []string{"ICMP " + name, "ICMP"}, arrowRst
 	}
 	words := flagWords(ev.Flags)

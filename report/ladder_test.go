@@ -206,3 +206,42 @@ func TestLadderLinesLanes(t *testing.T) {
 		t.Errorf("lines (-want +got):\n%s", diff)
 	}
 }
+
+// TestLadderNamesRouterICMP: an ICMP error is drawn from the lane of the
+// side it was not sent to; one from another address than that side's (a
+// router's, a firewall's) says so, and the Mermaid ladder, which has the
+// room, names the address.
+func TestLadderNamesRouterICMP(t *testing.T) {
+	for _, tc := range []struct {
+		capture string
+		text    string // the text ladder's ICMP arrow label
+		mermaid string // in the Mermaid ladder, "" for no address
+	}{
+		{"syn-rejected-icmp.pcap", "── ICMP ──", ""},
+		{"syn-rejected-icmp-router-v6.pcap", "── ICMP (router) ──", "ICMP admin-prohibited from 2001:db8:"},
+		{"pmtu-black-hole-host-firewall.pcap", "── ICMP (router) ──", "ICMP fragmentation-needed from 198.51.100.65"},
+	} {
+		t.Run(tc.capture, func(t *testing.T) {
+			var f *analyze.Flow
+			for _, g := range labResult(t, tc.capture).Flows {
+				if len(g.ICMP) > 0 && f == nil {
+					f = g
+				}
+			}
+			if f == nil {
+				t.Fatal("no flow with an ICMP error")
+			}
+			text := strings.Join(Ladder(f), "\n")
+			if !strings.Contains(text, tc.text) {
+				t.Errorf("text ladder lacks %q:\n%s", tc.text, text)
+			}
+			if tc.text == "── ICMP ──" && strings.Contains(text, "(router)") {
+				t.Errorf("the server's own error drawn as a router's:\n%s", text)
+			}
+			m := strings.Join(mermaid(f), "\n")
+			if tc.mermaid != "" && !strings.Contains(m, tc.mermaid) || tc.mermaid == "" && strings.Contains(m, " from ") {
+				t.Errorf("Mermaid ladder, want %q:\n%s", tc.mermaid, m)
+			}
+		})
+	}
+}
