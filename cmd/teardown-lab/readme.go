@@ -65,13 +65,16 @@ In ` + "`synack-icmp-spoofed`" + ` the client's namespace sends a SYN from an ad
 no interface has with a raw socket, and the router, which has no rule,
 answers the server's SYN-ACKs with host unreachables when its ARP for that
 address goes unanswered. In the ` + "`pmtu-black-hole*`" + ` captures the router's link
-toward the client has MTU 1000, and the ICMP fragmentation-needed messages
+toward the client has MTU 1000 (1280, IPv6's minimum, in the ` + "`-v6`" + ` ones),
+and the ICMP fragmentation-needed messages (ICMPv6 packet-too-big messages)
 it makes are dropped before the server's kernel sees them, so the server's
-1448-byte segments vanish and it never learns why: a path MTU black hole.
-In ` + "`pmtu-black-hole`" + ` and ` + "`pmtu-black-hole-probing`" + ` the router's OUTPUT
-chain drops them; in ` + "`pmtu-black-hole-host-firewall`" + ` the server's own INPUT
-chain does, so its capture, which holds the ICMP errors too, shows each
-arrive.
+1448-byte (1428-byte) segments vanish and it never learns why: a path MTU
+black hole. In ` + "`pmtu-black-hole`" + `, ` + "`pmtu-black-hole-probing`" + ` and
+` + "`pmtu-black-hole-v6`" + ` the router's OUTPUT chain drops them; in
+` + "`pmtu-black-hole-host-firewall`" + ` and ` + "`pmtu-black-hole-host-firewall-v6`" + ` the
+server's own INPUT chain does, so its capture, which holds the ICMP errors
+too, shows each arrive. The ip6tables rules match the packet too big (type
+2) alone: neighbour discovery is ICMPv6 too.
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"slices"
@@ -19,29 +20,94 @@ import (
 
 // Scenarios across a path MTU black hole: a router whose link toward the
 // client has a smaller MTU than the two ends' links, and an iptables rule
-// that drops the ICMP fragmentation-needed messages that would tell the
-// server so: in the router's OUTPUT chain, or in the server's own INPUT
-// chain.
+// that drops the ICMP messages that would tell the server so (IPv4's
+// fragmentation needed, ICMPv6's packet too big): in the router's OUTPUT
+// chain, or in the server's own INPUT chain.
 
-// blackHoleMTU is the MTU of the router's link toward the client.
-const blackHoleMTU = 1000
+// blackHoleIP is what a black hole's IP version changes.
+type blackHoleIP struct {
+	v6 bool
+	// mtu is the router's link toward the client's: IPv6's minimum for
+	// IPv6.
+	mtu int
+	// hdr is a segment's IP and TCP headers, without options.
+	hdr uint32
+	// mss is what the two ends announce from their 1500-byte links, seg
+	// the payload of their full-size segments (with timestamps).
+	mss, seg int
+	// typ and code are the router's message for a packet too big for its
+	// link, which it sends from router, its address on the server's link.
+	typ, code int
+	router    netip.Addr
+	// match is the iptables match of that message; listed is how
+	// iptables -L shows it.
+	match  []string
+	listed string
+}
 
-// fragNeededChain is the chain of side fw's rule that drops the ICMP
-// fragmentation needed (type 3 code 4) the router makes for each of the
-// server's segments too big for its link toward the client: the
-// router's OUTPUT chain swallows those it makes, the server's INPUT
-// chain those that reach it.
-func fragNeededChain(fw side) string {
+var (
+	blackHole4 = &blackHoleIP{mtu: 1000, hdr: 40, mss: 1460, seg: 1448, typ: 3, code: 4, router: routerS4,
+		match: []string{"-p", "icmp", "--icmp-type", "fragmentation-needed"}, listed: "icmptype 3 code 4"}
+	blackHole6 = &blackHoleIP{v6: true, mtu: 1280, hdr: 60, mss: 1440, seg: 1428, typ: 2, code: 0, router: routerS6,
+		match: []string{"-p", "icmpv6", "--icmpv6-type", "packet-too-big"}, listed: "ipv6-icmptype 2"}
+)
+
+// blackHoleOf returns the IP version of the black hole of in's
+// scenario.
+func blackHoleOf(in *incarnation) *blackHoleIP {
+	if in.client.Addr().Is6() {
+		return blackHole6
+	}
+	return blackHole4
+}
+
+// pick returns v4 or v6, by the IP version.
+func (ip *blackHoleIP) pick(v4, v6 string) string {
+	if ip.v6 {
+		return v6
+	}
+	return v4
+}
+
+// icmp names ICMP for the IP version, msg the router's message
+// ("fragmentation needed"), msgs its kind in the plural, as an adjective
+// ("fragmentation-needed messages").
+func (ip *blackHoleIP) icmp() string { return ip.pick("ICMP", "ICMPv6") }
+func (ip *blackHoleIP) msg() string  { return ip.pick("fragmentation needed", "packet too big") }
+func (ip *blackHoleIP) msgs() string { return strings.ReplaceAll(ip.msg(), " ", "-") + " messages" }
+
+// mtuField names the message's MTU field as the descriptions do.
+func (ip *blackHoleIP) mtuField() string { return ip.pick("next-hop MTU", "MTU") }
+
+// linkMTU describes the router's link toward the client's MTU.
+func (ip *blackHoleIP) linkMTU() string {
+	return fmt.Sprintf("MTU %d%s (every other link 1500)", ip.mtu, ip.pick("", ", IPv6's minimum"))
+}
+
+// tooBigChain is the chain of side fw's rule that drops the message
+// the router makes for each of the server's segments too big for its
+// link toward the client: the router's OUTPUT chain swallows those it
+// makes, the server's INPUT chain those that reach it.
+func tooBigChain(fw side) string {
 	if fw == sideServer {
 		return "INPUT"
 	}
 	return "OUTPUT"
 }
 
-// dropFragNeeded is that rule.
-func dropFragNeeded(fw side) []string {
-	return []string{fragNeededChain(fw), "-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP"}
+// dropTooBig is that rule.
+func (ip *blackHoleIP) dropTooBig(fw side) []string {
+	return slices.Concat([]string{tooBigChain(fw)}, ip.match, []string{"-j", "DROP"})
 }
+
+// ruleText renders that rule as the descriptions do.
+func (ip *blackHoleIP) ruleText() string {
+	return ip.pick("iptables ", "ip6tables ") + strings.Join(ip.match, " ") + " -j DROP"
+}
+
+// fits tells whether segment f passes the router's link toward the
+// client: its payload and headers (more with options) within the MTU.
+func (ip *blackHoleIP) fits(f *frame) bool { return f.len+ip.hdr <= uint32(ip.mtu) }
 
 const (
 	blackHoleRequest  = 12
@@ -66,58 +132,63 @@ var blackHoleSteps = []uint32{1024, 512}
 func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + " s" }
 
 // blackHolePath describes the path of the scenarios whose side fw drops
-// the fragmentation-needed messages: the router's OUTPUT chain, or the
-// server's INPUT chain.
-func blackHolePath(fw side) string {
+// the router's messages: the router's OUTPUT chain, or the server's
+// INPUT chain.
+func (ip *blackHoleIP) blackHolePath(fw side) string {
+	// IPv6's neighbour discovery is ICMPv6 too: the rule spares it.
+	spared := ip.pick("", "; every other ICMPv6 message, neighbour discovery's included, passes")
 	if fw == sideServer {
-		return fmt.Sprintf("A Linux router joins the two ends; its link toward the client has MTU %d (every other "+
-			"link 1500). The router sends an ICMP fragmentation needed (type 3 code 4, next-hop MTU %d) from its "+
-			"address on the server's link, %s, for each packet too big for that link, but the server's own INPUT "+
-			"chain drops them (iptables -p icmp --icmp-type fragmentation-needed -j DROP), as a host firewall that "+
-			"blocks ICMP does: a path MTU black hole of the server's own making.", blackHoleMTU, blackHoleMTU, routerS4)
+		return fmt.Sprintf("A Linux router joins the two ends; its link toward the client has %s. The router sends "+
+			"an %s %s (type %d code %d, %s %d) from its address on the server's link, %s, for each packet too big "+
+			"for that link, but the server's own INPUT chain drops them (%s%s), as a host firewall that blocks "+
+			"ICMP does: a path MTU black hole of the server's own making.", ip.linkMTU(), ip.icmp(), ip.msg(),
+			ip.typ, ip.code, ip.mtuField(), ip.mtu, ip.router, ip.ruleText(), spared)
 	}
-	return fmt.Sprintf("A Linux router joins the two ends; its link toward the client has MTU %d (every other "+
-		"link 1500), and its OUTPUT chain drops the ICMP fragmentation-needed messages (type 3 code 4) it makes "+
-		"(iptables -p icmp --icmp-type fragmentation-needed -j DROP), as a filter that drops all ICMP would: a path MTU "+
-		"black hole.", blackHoleMTU)
+	return fmt.Sprintf("A Linux router joins the two ends; its link toward the client has %s, and its OUTPUT chain "+
+		"drops the %s %s (type %d code %d) it makes (%s%s), as a filter that drops all %s would: a path MTU "+
+		"black hole.", ip.linkMTU(), ip.icmp(), ip.msgs(), ip.typ, ip.code, ip.ruleText(), spared,
+		ip.pick("ICMP", "ICMPv6 errors"))
 }
 
 // blackHoleEnds describes the two ends of every black-hole scenario.
-var blackHoleEnds = fmt.Sprintf("The client (MSS 1460, from its 1500-byte link) sends a %d-byte request; the server, "+
-	"whose listener has SO_SNDBUF 32 KiB (64 KiB once the kernel doubles it) so that its write() returns at once, "+
-	"answers with %d bytes in 1448-byte segments with DF set, too big for the router's link toward the client: the "+
-	"router drops each, and the server never learns why.", blackHoleRequest, blackHoleResponse)
+func (ip *blackHoleIP) blackHoleEnds() string {
+	return fmt.Sprintf("The client (MSS %d, from its 1500-byte link) sends a %d-byte request; the server, whose "+
+		"listener has SO_SNDBUF 32 KiB (64 KiB once the kernel doubles it) so that its write() returns at once, "+
+		"answers with %d bytes in %d-byte segments %s, too big for the router's link toward the client: the router "+
+		"drops each, and the server never learns why.", ip.mss, blackHoleRequest, blackHoleResponse, ip.seg,
+		ip.pick("with DF set", "(1500-byte packets, which no IPv6 router fragments)"))
+}
 
 // blackHole makes the path one: the router's link toward the client
-// gets MTU blackHoleMTU, and side fw drops the errors that say so.
-func blackHole(e *env, fw side) {
+// gets the smaller MTU, and side fw drops the messages that say so.
+func (ip *blackHoleIP) blackHole(e *env, fw side) {
 	if e.failed() != nil {
 		return
 	}
-	if _, err := nsExec(e.ctx, e.topo.router, "ip", "link", "set", "eth0", "mtu", strconv.Itoa(blackHoleMTU)); err != nil {
+	if _, err := nsExec(e.ctx, e.topo.router, "ip", "link", "set", "eth0", "mtu", strconv.Itoa(ip.mtu)); err != nil {
 		e.fail(err)
 		return
 	}
-	e.rule(fw, dropFragNeeded(fw))
+	e.rule(fw, ip.dropTooBig(fw))
 }
 
-// blackHoleScenario is a scenario across a black hole whose side fw
-// drops the fragmentation-needed messages (sideRouter or sideServer),
+// blackHoleScenario is a scenario across a black hole of IP version ip
+// whose side fw drops the router's messages (sideRouter or sideServer),
 // captured at the server, whose sysctls are server: its run gets the
 // server's listener and returns what ss showed of the server's socket
 // and when, for the notes. When the server drops them, the capture holds
-// them too, as they arrive.
-func blackHoleScenario(name, summary, desc string, fw side, server map[string]string, notes []string,
+// them too, as they arrive. The IPv6 one is named as ipv6 names it.
+func blackHoleScenario(ip *blackHoleIP, name, summary, desc string, fw side, server map[string]string, notes []string,
 	run func(e *env, ln *sock) (info, when string), check func(*wire) error) *scenario {
 	captured := "captured at the server"
 	if fw == sideServer {
-		captured += ", with the ICMP errors beside the TCP segments (tcpdump sees each fragmentation needed arrive, " +
-			"before the INPUT chain drops it)"
+		captured += fmt.Sprintf(", with the %s errors beside the TCP segments (tcpdump sees each %s arrive, "+
+			"before the INPUT chain drops it)", ip.icmp(), ip.msg())
 	}
-	return &scenario{
+	sc := &scenario{
 		name:    name,
 		summary: summary,
-		desc: blackHolePath(fw) + " " + blackHoleEnds + " " + desc + " Default sysctls otherwise; " + captured +
+		desc: ip.blackHolePath(fw) + " " + ip.blackHoleEnds() + " " + desc + " Default sysctls otherwise; " + captured +
 			", where the first transmissions show as GSO super-segments (this machine has no ethtool to turn GSO off).",
 		vantage: vantageServer,
 		framing: frameEthernet,
@@ -126,34 +197,42 @@ func blackHoleScenario(name, summary, desc string, fw side, server map[string]st
 		sysctls: map[side]map[string]string{sideServer: server},
 		notes:   notes,
 		run: func(e *env) {
-			blackHole(e, fw)
-			before := e.blackHoleCounts(fw)
+			ip.blackHole(e, fw)
+			before := e.blackHoleCounts(ip, fw)
 			info, when := run(e, e.listen(sndbuf(32<<10)))
-			e.blackHoleNote(fw, before, info, when)
+			e.blackHoleNote(ip, fw, before, info, when)
 		},
 		check:     check,
 		wireNotes: blackHoleNotes,
 	}
+	if ip.v6 {
+		return ipv6(sc, frameEthernet, vantageServer, "")
+	}
+	return sc
 }
 
 // stalledDesc describes the run of stalledBlackHole's scenarios, after
 // their path.
-var stalledDesc = "With net.ipv4.tcp_mtu_probing=0 (the default, set explicitly) the server retransmits its first 1448 " +
-	"bytes with exponential backoff, never smaller. The client's read() times out after " + seconds(blackHoleRead) +
-	" (SO_RCVTIMEO) and it close()s: its FIN passes, the server acknowledges it and goes on retransmitting 1448 " +
-	"bytes. The capture stops " + seconds(blackHoleEnd) + " after the server's write, before its next " +
-	"retransmission was due (about 13 s), with the server in CLOSE_WAIT and the client in FIN_WAIT2."
+func (ip *blackHoleIP) stalledDesc() string {
+	return "With net.ipv4.tcp_mtu_probing=0 (the default, set explicitly" +
+		ip.pick("", "; IPv6 has no sysctl of its own, and the kernel's TCP reads this one for IPv6 sockets too") +
+		") the server retransmits its first " + strconv.Itoa(ip.seg) + " bytes with exponential backoff, never " +
+		"smaller. The client's read() times out after " + seconds(blackHoleRead) + " (SO_RCVTIMEO) and it " +
+		"close()s: its FIN passes, the server acknowledges it and goes on retransmitting " + strconv.Itoa(ip.seg) +
+		" bytes. The capture stops " + seconds(blackHoleEnd) + " after the server's write, before its next " +
+		"retransmission was due (about 13 s), with the server in CLOSE_WAIT and the client in FIN_WAIT2."
+}
 
-// stalledBlackHole is a black-hole scenario whose side fw drops the
-// fragmentation-needed messages, with tcp_mtu_probing = 0 (stalledDesc),
-// and notes besides the common one: the client
+// stalledBlackHole is a black-hole scenario of IP version ip whose side
+// fw drops the router's messages, with tcp_mtu_probing = 0
+// (stalledDesc), and notes besides the common one: the client
 // gives up on the response after blackHoleRead and closes, and the
 // capture stops blackHoleEnd after the server's write, before the copy
 // after the next: had it gone on to that copy, the two copies after the
 // client's FIN, more than a second apart after a silence of more than a
 // second, would be no-answer-after-idle's.
-func stalledBlackHole(name, summary string, fw side, notes ...string) *scenario {
-	sc := blackHoleScenario(name, summary, stalledDesc, fw,
+func stalledBlackHole(ip *blackHoleIP, name, summary string, fw side, notes ...string) *scenario {
+	sc := blackHoleScenario(ip, name, summary, ip.stalledDesc(), fw,
 		map[string]string{"net.ipv4.tcp_mtu_probing": "0"},
 		append([]string{"No byte of the response got through: every ACK of the client's acknowledges nothing of it. " +
 			"The capture ends with the client's orphan in FIN_WAIT2 (until tcp_fin_timeout) and the server in " +
@@ -176,28 +255,28 @@ func stalledBlackHole(name, summary string, fw side, notes ...string) *scenario 
 	return sc
 }
 
-func pmtuBlackHole() *scenario {
-	return stalledBlackHole("pmtu-black-hole",
-		"a router whose link toward the client has MTU 1000 drops its ICMP fragmentation-needed messages: "+
-			"with tcp_mtu_probing = 0 the server retransmits its first 1448 bytes at full size with backoff, before "+
-			"and after the client gives up and closes",
+func pmtuBlackHole(ip *blackHoleIP) *scenario {
+	return stalledBlackHole(ip, "pmtu-black-hole",
+		fmt.Sprintf("a router whose link toward the client has MTU %d drops its %s %s: with tcp_mtu_probing = 0 "+
+			"the server retransmits its first %d bytes at full size with backoff, before and after the client "+
+			"gives up and closes", ip.mtu, ip.icmp(), ip.msgs(), ip.seg),
 		sideRouter)
 }
 
-func pmtuBlackHoleHostFirewall() *scenario {
-	return stalledBlackHole("pmtu-black-hole-host-firewall",
-		"the router sends its ICMP fragmentation-needed messages, but the server's own INPUT chain drops them: the "+
+func pmtuBlackHoleHostFirewall(ip *blackHoleIP) *scenario {
+	return stalledBlackHole(ip, "pmtu-black-hole-host-firewall",
+		"the router sends its "+ip.icmp()+" "+ip.msgs()+", but the server's own INPUT chain drops them: the "+
 			"capture at the server shows each arrive, quoting one of the server's segments, and the server "+
 			"retransmitting at full size regardless (tcp_mtu_probing = 0), before and after the client gives up and closes",
 		sideServer,
-		"The fragmentation-needed messages changed nothing at the server: its INPUT chain dropped each before the "+
-			"kernel's ICMP code (icmp_rcv, then tcp_v4_err, which would have lowered the route's MTU and the "+
-			"socket's segment size, tcp_v4_mtu_reduced) saw it. They are in the flow's icmp list all the same: "+
-			"they quote its segments.")
+		fmt.Sprintf("The %s changed nothing at the server: its INPUT chain dropped each before the kernel's %s code "+
+			"(%s_rcv, then tcp_v%s_err, which would have lowered the route's MTU and the socket's segment size, "+
+			"tcp_v%[4]s_mtu_reduced) saw it. They are in the flow's icmp list all the same: they quote its segments.",
+			ip.msgs(), ip.icmp(), strings.ToLower(ip.icmp()), ip.pick("4", "6")))
 }
 
 func pmtuBlackHoleProbing() *scenario {
-	return blackHoleScenario("pmtu-black-hole-probing",
+	return blackHoleScenario(blackHole4, "pmtu-black-hole-probing",
 		"the same black hole with tcp_mtu_probing = 1 (tcp_retries1 = 1): after two full-size copies the "+
 			"server's black-hole detection shrinks its first segment to 1024, then 512 bytes, which gets through; "+
 			"the transfer completes and both close",
@@ -249,30 +328,72 @@ func (s *sock) readStalls(d time.Duration) {
 
 // blackHoleCounts are the counters that show where the black hole is:
 // the router's forwarding drops for want of fragmentation, the drops of
-// the rule of the side that drops the fragmentation-needed messages, and
-// the ICMP destination unreachables the server's kernel got (icmp_rcv
-// counts them after the INPUT chain).
+// the rule of the side that drops the router's messages, and those of
+// the messages the server's kernel got (icmp_rcv and icmpv6_rcv count
+// them after the INPUT chain).
 type blackHoleCounts struct {
-	fragFails, dropped, unreach int64
+	fails, dropped, got int64
+}
+
+// routerMIB and serverMIB are the group and name of those counters of
+// the router and the server: the router's Ip FragFails (ip_forward) or
+// Ip6FragFails (ip6_forward), the server's Icmp InDestUnreachs or
+// Icmp6InPktTooBigs.
+func (ip *blackHoleIP) routerMIB() [2]string {
+	return [2]string{ip.pick("Ip", "Ip6"), "FragFails"}
+}
+
+func (ip *blackHoleIP) serverMIB() [2]string {
+	return [2]string{ip.pick("Icmp", "Icmp6"), ip.pick("InDestUnreachs", "InPktTooBigs")}
+}
+
+// mibName names a counter as its file does: "Ip FragFails" in
+// /proc/net/snmp, "Ip6FragFails" in /proc/net/snmp6.
+func (ip *blackHoleIP) mibName(m [2]string) string { return m[0] + ip.pick(" ", "") + m[1] }
+
+// mib reads counter m (group and name) of side s's namespace, from
+// /proc/net/snmp or, for IPv6, /proc/net/snmp6, which gives a counter
+// a line of its own, its group and name joined ("Ip6FragFails").
+func (e *env) mib(ip *blackHoleIP, s side, m [2]string) int64 {
+	if !ip.v6 {
+		return e.counters(s, "/proc/net/snmp", m[0], m[1])[m[1]]
+	}
+	if e.failed() != nil {
+		return 0
+	}
+	out, err := nsExec(e.ctx, e.topo.ns(s), "cat", "/proc/net/snmp6")
+	if err != nil {
+		e.fail(err)
+		return 0
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == m[0]+m[1] {
+			v, err := strconv.ParseInt(f[1], 10, 64)
+			e.fail(err)
+			return v
+		}
+	}
+	e.fail(fmt.Errorf("no counter %s%s in the %s's /proc/net/snmp6", m[0], m[1], s))
+	return 0
 }
 
 // blackHoleCounts reads them; fw is the side whose rule drops the
-// fragmentation-needed messages.
-func (e *env) blackHoleCounts(fw side) blackHoleCounts {
-	ip := e.counters(sideRouter, "/proc/net/snmp", "Ip", "FragFails")
-	icmp := e.icmpMIB(sideServer, "InDestUnreachs")
+// router's messages.
+func (e *env) blackHoleCounts(ip *blackHoleIP, fw side) blackHoleCounts {
+	fails := e.mib(ip, sideRouter, ip.routerMIB())
+	got := e.mib(ip, sideServer, ip.serverMIB())
 	if e.failed() != nil {
 		return blackHoleCounts{}
 	}
-	chain := fragNeededChain(fw)
-	out, err := nsExec(e.ctx, e.topo.ns(fw), "iptables", "-w", "-L", chain, "-v", "-n", "-x")
+	chain := tooBigChain(fw)
+	out, err := nsExec(e.ctx, e.topo.ns(fw), e.iptables(), "-w", "-L", chain, "-v", "-n", "-x")
 	if err != nil {
 		e.fail(err)
 		return blackHoleCounts{}
 	}
 	var dropped int64 = -1
 	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) > 0 && strings.Contains(line, "DROP") && strings.Contains(line, "icmptype 3 code 4") {
+		if f := strings.Fields(line); len(f) > 0 && strings.Contains(line, "DROP") && strings.HasSuffix(line, " "+ip.listed) {
 			if dropped, err = strconv.ParseInt(f[0], 10, 64); err != nil {
 				e.fail(fmt.Errorf("the %s's %s rule: %q: %w", fw, chain, line, err))
 				return blackHoleCounts{}
@@ -280,54 +401,64 @@ func (e *env) blackHoleCounts(fw side) blackHoleCounts {
 		}
 	}
 	if dropped < 0 {
-		e.fail(fmt.Errorf("no fragmentation-needed DROP rule in the %s's %s chain: %s", fw, chain, out))
+		e.fail(fmt.Errorf("no %s DROP rule in the %s's %s chain: %s", ip.msg(), fw, chain, out))
 		return blackHoleCounts{}
 	}
-	return blackHoleCounts{fragFails: ip["FragFails"], dropped: dropped, unreach: icmp["InDestUnreachs"]}
+	return blackHoleCounts{fails: fails, dropped: dropped, got: got}
 }
 
 // blackHoleNote notes the counters' changes since before, the server's
 // route to the client and info, what ss showed of its socket when (a
-// phrase), and checks that side fw's rule dropped as many errors as
+// phrase), and checks that side fw's rule dropped as many messages as
 // packets the router could not forward, and that none reached the
 // server's ICMP code.
-func (e *env) blackHoleNote(fw side, before blackHoleCounts, info, when string) {
-	after := e.blackHoleCounts(fw)
+func (e *env) blackHoleNote(ip *blackHoleIP, fw side, before blackHoleCounts, info, when string) {
+	after := e.blackHoleCounts(ip, fw)
 	if e.failed() != nil {
 		return
 	}
-	route, err := nsExec(e.ctx, e.topo.server, "ip", "route", "get", e.topo.clientIP.String())
+	get := []string{"ip", "route", "get", e.topo.clientIP.String()}
+	if ip.v6 {
+		get = slices.Insert(get, 1, "-6")
+	}
+	route, err := nsExec(e.ctx, e.topo.server, get...)
 	if err != nil {
 		e.fail(err)
 		return
 	}
-	frag, dropped, unreach := after.fragFails-before.fragFails, after.dropped-before.dropped, after.unreach-before.unreach
-	chain := fragNeededChain(fw)
-	fmt.Fprintf(os.Stderr, "teardown-lab: router Ip FragFails +%d, %s %s drops %d; server Icmp InDestUnreachs +%d; "+
-		"server's route %q; server's socket %q\n", frag, fw, chain, dropped, unreach, strings.Join(strings.Fields(route), " "), info)
-	if frag == 0 || dropped != frag || unreach != 0 {
-		e.fail(fmt.Errorf("the router failed to forward %d packets, the %s's %s rule dropped %d fragmentation-needed "+
-			"errors, and the server's kernel got %d destination unreachables: want as many errors dropped as packets, "+
-			"and none at the server's ICMP code", frag, fw, chain, dropped, unreach))
+	fails, dropped, got := after.fails-before.fails, after.dropped-before.dropped, after.got-before.got
+	chain := tooBigChain(fw)
+	routerMIB, serverMIB := ip.mibName(ip.routerMIB()), ip.mibName(ip.serverMIB())
+	fmt.Fprintf(os.Stderr, "teardown-lab: router %s +%d, %s %s drops %d; server %s +%d; "+
+		"server's route %q; server's socket %q\n", routerMIB, fails, fw, chain, dropped, serverMIB, got,
+		strings.Join(strings.Fields(route), " "), info)
+	if fails == 0 || dropped != fails || got != 0 {
+		e.fail(fmt.Errorf("the router failed to forward %d packets, the %s's %s rule dropped %d %s, and the "+
+			"server's kernel got %d (%s): want as many dropped as packets, and none at the server's %s code",
+			fails, fw, chain, dropped, ip.msgs(), got, serverMIB, ip.icmp()))
 		return
 	}
 	if strings.Contains(route, " mtu ") {
 		e.fail(fmt.Errorf("the server learned the path MTU: %s", route))
 		return
 	}
+	// What the server's kernel counted: IPv4's counter is of every
+	// destination unreachable, IPv6's of packets too big alone.
+	counted := ip.pick("destination unreachable", "packet too big")
 	dropper := "its OUTPUT rule"
-	got := fmt.Sprintf("received no destination unreachable (Icmp InDestUnreachs +%d)", unreach)
+	gotText := fmt.Sprintf("received no %s (%s +%d)", counted, serverMIB, got)
 	if fw == sideServer {
 		dropper = "the server's INPUT rule"
-		got = fmt.Sprintf("took in no destination unreachable (Icmp InDestUnreachs +%d: icmp_rcv, which counts "+
-			"them, comes after the INPUT chain)", unreach)
+		gotText = fmt.Sprintf("took in no %s (%s +%d: %s_rcv, which counts them, comes after the INPUT chain)",
+			counted, serverMIB, got, strings.ToLower(ip.icmp()))
 	}
 	e.notes = append(e.notes, fmt.Sprintf("Counted over the run: the router's kernel could not forward %d packets "+
-		"for their size (Ip FragFails; ip_forward drops a packet larger than the link's MTU with DF set, and "+
-		"sends a fragmentation needed) and %s dropped %d fragmentation-needed messages; the server's "+
-		"kernel %s, and its route to the client had "+
-		"no path MTU learned at the end (ip route get: %q). ss on the server's socket %s: %q.",
-		frag, dropper, dropped, got, strings.Join(strings.Fields(route), " "), when, info))
+		"for their size (%s; %s drops a packet larger than the link's MTU%s, and sends a %s) and %s dropped "+
+		"%d %s; the server's kernel %s, and its route to the client had no path MTU learned at the end (%s: %q). "+
+		"ss on the server's socket %s: %q.",
+		fails, routerMIB, ip.pick("ip_forward", "ip6_forward"), ip.pick(" with DF set", ""), ip.msg(),
+		dropper, dropped, ip.msgs(), gotText, strings.Join(get[:len(get)-1], " "),
+		strings.Join(strings.Fields(route), " "), when, info))
 }
 
 // tcpInfoRE picks the fields of ss -i that tell a socket's segment size
@@ -360,25 +491,20 @@ func headCopies(in *incarnation) ([]*frame, *frame) {
 	return in.countedCopies(rs, head, copies[head])
 }
 
-// fits tells whether segment f passes the router's link toward the
-// client: its payload and 40 bytes of IPv4 and TCP headers (more with
-// options) within blackHoleMTU.
-func fits(f *frame) bool { return f.len+40 <= blackHoleMTU }
-
 // checkStalled checks a capture of stalledBlackHole: every copy of the
 // server's first bytes full-size, 4 or more before the client's FIN and
-// 1 or more after it, none acknowledged. With fragNeeded (the server
+// 1 or more after it, none acknowledged. With tooBigSeen (the server
 // drops them), each of the server's segments too big for the path drew
-// one fragmentation needed from the router, with its MTU, quoting it;
-// without, the capture has no ICMP error.
-func checkStalled(w *wire, fragNeeded bool) error {
+// one fragmentation needed (packet too big) from the router, with its
+// MTU, quoting it; without, the capture has no ICMP error.
+func checkStalled(w *wire, tooBigSeen bool) error {
 	c, err := w.one()
 	if err != nil {
 		return err
 	}
 	in := c.fl.inc
-	if fragNeeded {
-		checkFragNeeded(c)
+	if tooBigSeen {
+		checkTooBig(c)
 	} else {
 		c.icmp()
 	}
@@ -393,13 +519,13 @@ func checkStalled(w *wire, fragNeeded bool) error {
 	if len(tx) == 0 || len(in.fins[rc]) == 0 {
 		return c.failf("no copy of the server's first bytes, or no client FIN").err()
 	}
-	fin := in.fins[rc][0]
+	fin, ip := in.fins[rc][0], blackHoleOf(in)
 	n := 0
 	for _, f := range tx {
 		if f.no < fin.no {
 			n++
 		}
-		if f.len != tx[0].len || fits(f) {
+		if f.len != tx[0].len || ip.fits(f) {
 			c.failf("%v: a copy of %d bytes, want every one of %d, too big for the path", f, f.len, tx[0].len)
 		}
 	}
@@ -414,33 +540,34 @@ func checkStalled(w *wire, fragNeeded bool) error {
 // router's link toward the client.
 func tooBig(in *incarnation) []*frame {
 	var big []*frame
+	ip := blackHoleOf(in)
 	for _, f := range in.frames {
-		if in.role(f) == rs && f.len > 0 && !fits(f) {
+		if in.role(f) == rs && f.len > 0 && !ip.fits(f) {
 			big = append(big, f)
 		}
 	}
 	return big
 }
 
-// checkFragNeeded checks that each of the server's segments too big for
+// checkTooBig checks that each of the server's segments too big for
 // the router's link toward the client drew one ICMP fragmentation needed
-// from the router's address on the server's link, after it, quoting it
-// (its sequence number and flags) and carrying the link's MTU, and that
-// the capture has no other ICMP error.
-func checkFragNeeded(c *flowCheck) {
+// (ICMPv6 packet too big) from the router's address on the server's
+// link, after it, quoting it (its sequence number and flags) and
+// carrying the link's MTU, and that the capture has no other ICMP error.
+func checkTooBig(c *flowCheck) {
 	in := c.fl.inc
-	big := tooBig(in)
+	big, ip := tooBig(in), blackHoleOf(in)
 	var want []string
 	for range big {
-		want = append(want, fmt.Sprintf("server %s 3/4", routerS4))
+		want = append(want, fmt.Sprintf("server %s %d/%d", ip.router, ip.typ, ip.code))
 	}
 	c.icmp(want...)
 	for i, m := range in.icmps {
 		if i < len(big) && (m.src != big[i].src || m.seq != big[i].seq || m.flags != big[i].flags || m.no < big[i].no) {
 			c.failf("%v does not quote %v", m, big[i])
 		}
-		if m.mtu != blackHoleMTU {
-			c.failf("%v: next-hop MTU %d, want %d", m, m.mtu, blackHoleMTU)
+		if m.mtu != ip.mtu {
+			c.failf("%v: %s %d, want %d", m, ip.mtuField(), m.mtu, ip.mtu)
 		}
 	}
 }
@@ -471,8 +598,8 @@ func checkPMTUBlackHoleProbing(w *wire) error {
 	}
 	last := tx[len(tx)-1]
 	for _, f := range tx {
-		if fits(f) != (f == last) {
-			c.failf("%v: fits the path %v, want only the last copy to", f, fits(f))
+		if fits := blackHole4.fits(f); fits != (f == last) {
+			c.failf("%v: fits the path %v, want only the last copy to", f, fits)
 		}
 	}
 	if answer == nil || !seqGE(answer.ack, last.seq+last.len) || answer.has(fRST) {
@@ -557,10 +684,11 @@ func blackHoleNotes(w *wire) []string {
 			es = append(es, fmt.Sprintf("frame %d at +%s ms, quoting frame %d (%s ms after it)", m.no,
 				ms(&frame{t: m.t}), big[i].no, strconv.FormatFloat(float64(m.t-big[i].t)/1e6, 'f', 3, 64)))
 		}
-		notes = append(notes, fmt.Sprintf("The capture shows the router's %d ICMP fragmentation-needed messages "+
-			"(from %s, next-hop MTU %d) arrive, one for each of the server's segments too big for the router's link "+
-			"toward the client: %s. The server's copies stayed %d bytes all the same.",
-			len(in.icmps), in.icmps[0].from, in.icmps[0].mtu, strings.Join(es, "; "), tx[len(tx)-1].len))
+		ip := blackHoleOf(in)
+		notes = append(notes, fmt.Sprintf("The capture shows the router's %d %s %s (from %s, %s %d) arrive, one "+
+			"for each of the server's segments too big for the router's link toward the client: %s. The server's "+
+			"copies stayed %d bytes all the same.", len(in.icmps), ip.icmp(), ip.msgs(), in.icmps[0].from,
+			ip.mtuField(), in.icmps[0].mtu, strings.Join(es, "; "), tx[len(tx)-1].len))
 	}
 	return notes
 }
