@@ -185,9 +185,13 @@ func pmtuBlackHole(c *ruleCtx) {
 			if st.AnswerRST {
 				answer = "answered it with a RST"
 			}
+			lost := fmt.Sprintf("%d-byte copies", st.LongLen)
+			if st.ShrinkLen > st.LastLen {
+				lost = fmt.Sprintf("%d-byte copies and a shorter one of %d (frame %d)", st.LongLen, st.ShrinkLen, st.Shrink.Frame)
+			}
 			d := c.add(CodePMTUBlackHole, x, SysMTUProbing, advice, frames,
-				"%s, and the %s %s only after a copy of %d bytes (frame %d, %s after the first copy), when %d-byte copies had gone unanswered: packets that large did not cross the path while smaller ones did. That is a path MTU black hole: a link on the path has a smaller MTU, and the ICMP \"fragmentation needed\" its router sends (IPv6: \"packet too big\") does not reach the %s, so path MTU discovery never learns the size. The %s's tcp_mtu_probing is on (1 or 2): Linux shrank the copies (to %d bytes at frame %d) after tcp_retries1 (3 by default) timeouts, and every connection on that path stalls about as long before it does",
-				what, c.name(1-x), answer, st.LastLen, st.Answer.Frame, dur(st.First.Time, st.Answer.Time), st.LongLen, c.name(x), c.name(x), st.ShrinkLen, st.Shrink.Frame)
+				"%s, and the %s %s only after a copy of %d bytes (frame %d, %s after the first copy), when %s had gone unanswered: packets that large did not cross the path while smaller ones did. That is a path MTU black hole: a link on the path has a smaller MTU, and the ICMP \"fragmentation needed\" its router sends (IPv6: \"packet too big\") does not reach the %s, so path MTU discovery never learns the size. The %s's tcp_mtu_probing is on (1 or 2): Linux began to shrink the copies (frame %d) after tcp_retries1 (3 by default) timeouts, and every connection on that path stalls about as long before it does",
+				what, c.name(1-x), answer, st.LastLen, st.Answer.Frame, dur(st.First.Time, st.Answer.Time), lost, c.name(x), c.name(x), st.Shrink.Frame)
 			d.Message += heard
 			if !st.AnswerRST {
 				d.Severity = Warning

@@ -377,8 +377,8 @@ func TestRules(t *testing.T) {
 			checks: map[string][]string{CodePMTUBlackHole: {SysMTUProbing + "=true"}},
 			says: map[string][]string{CodePMTUBlackHole: {
 				"the first shorter copy came 6.2s after the first, at a timeout past the 1.4s tcp_retries1 = 2 sets",
-				"6 times from frame 8 to frame 13 (copies of 1448 down to 512 bytes), and the client acknowledged it only after a copy of 512 bytes (frame 14, 13.0s after the first copy), when 1448-byte copies had gone unanswered",
-				"Linux shrank the copies (to 1024 bytes at frame 12)",
+				"6 times from frame 8 to frame 13 (copies of 1448 down to 512 bytes), and the client acknowledged it only after a copy of 512 bytes (frame 14, 13.0s after the first copy), when 1448-byte copies and a shorter one of 1024 (frame 12) had gone unanswered",
+				"Linux began to shrink the copies (frame 12)",
 			}},
 		},
 		{
