@@ -198,13 +198,21 @@ func pmtuBlackHole(c *ruleCtx) {
 			}
 			continue
 		}
+		others := "(a device dropping this connection's data for its content, or a path that stopped carrying this direction alone, would look the same; a shorter copy that gets through tells them apart)"
+		ack, crossed := c.smallCrossed(x, st)
+		if crossed {
+			frames = append(frames, ack.Frame)
+			slices.Sort(frames)
+			others = fmt.Sprintf("(the %s's own acknowledgement of the %s's FIN, frame %d, reached it: no copy of that FIN followed in the %s the capture went on, so small segments crossed the path this way too; a device dropping this connection's data for its content would still look the same)",
+				c.name(x), c.name(1-x), ack.Frame, dur(ack.Time, c.s.end))
+		}
 		shrink := fmt.Sprintf("The %s never sent a shorter copy: its tcp_mtu_probing is 0 (the default), with which Linux keeps the segment size until tcp_retries2 ends the connection; 1 lowers it to tcp_base_mss (1024) after tcp_retries1 (3) timeouts", c.name(x))
 		if st.Shrink.Seen() {
 			shrink = fmt.Sprintf("The %s's tcp_mtu_probing is on: it shrank the copies to %d bytes at frame %d, and those went unanswered too — the size had not come down far enough when the copies end", c.name(x), st.ShrinkLen, st.Shrink.Frame)
 		}
-		d := c.add(CodePMTUBlackHole, x, SysMTUProbing, advice, frames,
-			"%s, and the %s never acknowledged it though it was up: it went on sending, and %s came through. Copies that large vanishing while the other way works is a path MTU black hole: a link on the path has a smaller MTU, and the ICMP \"fragmentation needed\" its router sends (IPv6: \"packet too big\") does not reach the %s, so path MTU discovery never learns the size (a device dropping this connection's data for its content, or a path that stopped carrying this direction alone, would look the same; a shorter copy that gets through tells them apart). %s",
-			what, c.name(1-x), peerSegs(st), c.name(x), shrink)
+		d := c.add(CodePMTUBlackHole, x, SysMTUProbing, advice, slices.Compact(frames),
+			"%s, and the %s never acknowledged it though it was up: it went on sending, and %s came through. Copies that large vanishing while the other way works is a path MTU black hole: a link on the path has a smaller MTU, and the ICMP \"fragmentation needed\" its router sends (IPv6: \"packet too big\") does not reach the %s, so path MTU discovery never learns the size %s. %s",
+			what, c.name(1-x), peerSegs(st), c.name(x), others, shrink)
 		d.Message += heard
 	}
 }
@@ -252,4 +260,23 @@ func (c *ruleCtx) pmtuHeard(x int, frames *[]uint64) string {
 	}
 	return fmt.Sprintf(". Yet the capture holds %d ICMP %s (%s%s) from %s quoting the %s's segments: the messages came as far as the capture point, and the %s did not act on them (Linux lowers its segment size at once on one), so something between there and its TCP drops them (with the capture taken on the %s's host, its own firewall: an INPUT rule against ICMP, which tcpdump does not see)",
 		n, icmpName(&last.ICMPError), frameSpan(first, last), mtu, last.From.Unmap(), c.name(x), c.name(x), c.name(x))
+}
+
+// crossedAfter is how long the capture must go on after side x
+// acknowledged the peer's FIN, with no copy of that FIN, to show the
+// acknowledgement arrived: past the FIN's first retransmission timeout.
+const crossedAfter = 1e9
+
+// smallCrossed returns side x's acknowledgement of the peer's FIN during
+// stall st when it shows that x's small segments reached the peer: the
+// peer sent no copy of its FIN after it though the capture went on
+// crossedAfter more. A direction that carried nothing would have left the
+// peer retransmitting that FIN.
+func (c *ruleCtx) smallCrossed(x int, st *flows.Stall) (flows.Mark, bool) {
+	hy := &c.conn().Dir[1-x]
+	if !hy.FinSeen || !hy.FinAcked.Seen() || hy.FinAcked.Frame < st.First.Frame || hy.FinLast.Frame > hy.FinAcked.Frame ||
+		c.s.end-hy.FinAcked.Time < crossedAfter {
+		return flows.Mark{}, false
+	}
+	return hy.FinAcked, true
 }

@@ -314,7 +314,22 @@ func TestRules(t *testing.T) {
 			says: map[string][]string{CodePMTUBlackHole: {
 				"the server retransmitted its oldest unacknowledged data 5 times from frame 8 to frame 14 (copies of 1448 bytes), and the client never acknowledged it though it was up: it went on sending, and its segment after the second copy (frame 12) came through",
 				"its tcp_mtu_probing is 0 (the default)",
+				"(the server's own acknowledgement of the client's FIN, frame 13, reached it: no copy of that FIN followed in the 5.2s the capture went on, so small segments crossed the path this way too;",
 			}},
+		},
+		{
+			// The client's FIN sent again after the server's ACK of
+			// it: nothing shows the server's small segments arrive.
+			name: "full-size copies, and the client's FIN sent again",
+			build: func(w *wire) {
+				resp := dataCopies(w, srv, 1448, 0.2, 0.4, 0.8, 1.6)
+				fin := w.send(cli, "F.", 0, gap(3), ackOf(w, resp, 0))
+				w.send(srv, ".", 0, gap(0.04))
+				w.again(fin, 0.3)
+				w.again(resp, 5.2)
+			},
+			want: []string{"capture-ended-mid-close", "fin-retransmitted net.ipv4.tcp_orphan_retries client", "pmtu-black-hole net.ipv4.tcp_mtu_probing server"},
+			says: map[string][]string{CodePMTUBlackHole: {"or a path that stopped carrying this direction alone, would look the same"}},
 		},
 		{
 			// The lab's pmtu-black-hole-host-firewall: the router's
