@@ -2,7 +2,6 @@ package analyze
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/teardown/teardown/flows"
@@ -202,7 +201,6 @@ func pmtuBlackHole(c *ruleCtx) {
 		ack, crossed := c.smallCrossed(x, st)
 		if crossed {
 			frames = append(frames, ack.Frame)
-			slices.Sort(frames)
 			others = fmt.Sprintf("(the %s's own acknowledgement of the %s's FIN, frame %d, reached it: no copy of that FIN followed in the %s the capture went on, so small segments crossed the path this way too; a device dropping this connection's data for its content would still look the same)",
 				c.name(x), c.name(1-x), ack.Frame, dur(ack.Time, c.s.end))
 		}
@@ -210,7 +208,7 @@ func pmtuBlackHole(c *ruleCtx) {
 		if st.Shrink.Seen() {
 			shrink = fmt.Sprintf("The %s's tcp_mtu_probing is on: it shrank the copies to %d bytes at frame %d, and those went unanswered too — the size had not come down far enough when the copies end", c.name(x), st.ShrinkLen, st.Shrink.Frame)
 		}
-		d := c.add(CodePMTUBlackHole, x, SysMTUProbing, advice, slices.Compact(frames),
+		d := c.add(CodePMTUBlackHole, x, SysMTUProbing, advice, frames,
 			"%s, and the %s never acknowledged it though it was up: it went on sending, and %s came through. Copies that large vanishing while the other way works is a path MTU black hole: a link on the path has a smaller MTU, and the ICMP \"fragmentation needed\" its router sends (IPv6: \"packet too big\") does not reach the %s, so path MTU discovery never learns the size %s. %s",
 			what, c.name(1-x), peerSegs(st), c.name(x), others, shrink)
 		d.Message += heard
@@ -251,9 +249,7 @@ func (c *ruleCtx) pmtuHeard(x int, frames *[]uint64) string {
 	if n == len(c.conn().ICMP) {
 		n = c.conn().ICMPCount // those not kept came later still
 	}
-	*frames = append(*frames, first.Frame, last.Frame)
-	slices.Sort(*frames)
-	*frames = slices.Compact(*frames)
+	*frames = append(*frames, first.Frame, last.Frame) // add sorts and compacts them
 	mtu := ""
 	if last.MTU != 0 {
 		mtu = fmt.Sprintf(", next-hop MTU %d", last.MTU)

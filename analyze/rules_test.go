@@ -85,6 +85,15 @@ func dataCopies(w *wire, x int, n uint32, ds ...float64) int {
 	return f
 }
 
+// clientGivesUp has the client close 3 s on, its FIN acknowledging none
+// of the server's data from frame resp on, and the server acknowledge
+// that FIN; it returns the FIN's frame.
+func clientGivesUp(w *wire, resp int) int {
+	fin := w.send(cli, "F.", 0, gap(3), ackOf(w, resp, 0))
+	w.send(srv, ".", 0, gap(0.04))
+	return fin
+}
+
 // synSeries sends the client's SYN n times, 1 s apart.
 func synSeries(w *wire, n int) {
 	syn := w.send(cli, "S", 0)
@@ -306,8 +315,7 @@ func TestRules(t *testing.T) {
 			name: "full-size copies the client outlives: a path MTU black hole",
 			build: func(w *wire) {
 				resp := dataCopies(w, srv, 1448, 0.2, 0.4, 0.8, 1.6)
-				w.send(cli, "F.", 0, gap(3), ackOf(w, resp, 0))
-				w.send(srv, ".", 0, gap(0.04))
+				clientGivesUp(w, resp)
 				w.again(resp, 5.2)
 			},
 			want: []string{"capture-ended-mid-close", "pmtu-black-hole net.ipv4.tcp_mtu_probing server"},
@@ -323,8 +331,7 @@ func TestRules(t *testing.T) {
 			name: "full-size copies, and the client's FIN sent again",
 			build: func(w *wire) {
 				resp := dataCopies(w, srv, 1448, 0.2, 0.4, 0.8, 1.6)
-				fin := w.send(cli, "F.", 0, gap(3), ackOf(w, resp, 0))
-				w.send(srv, ".", 0, gap(0.04))
+				fin := clientGivesUp(w, resp)
 				w.again(fin, 0.3)
 				w.again(resp, 5.2)
 			},
@@ -343,8 +350,7 @@ func TestRules(t *testing.T) {
 				for _, d := range []float64{0.2, 0.4, 0.8, 1.6} {
 					w.pmtu(w.icmp(router, w.again(resp, d), 3, 4, 0.0001), 1000)
 				}
-				w.send(cli, "F.", 0, gap(3), ackOf(w, resp, 0))
-				w.send(srv, ".", 0, gap(0.04))
+				clientGivesUp(w, resp)
 			},
 			want: []string{"capture-ended-mid-close", "pmtu-black-hole net.ipv4.tcp_mtu_probing server"},
 			says: map[string][]string{CodePMTUBlackHole: {
@@ -369,8 +375,7 @@ func TestRules(t *testing.T) {
 			name: "full-size copies long after the client's FIN",
 			build: func(w *wire) {
 				resp := dataCopies(w, srv, 1448, 0.2, 0.4, 0.8, 1.6)
-				w.send(cli, "F.", 0, gap(3), ackOf(w, resp, 0))
-				w.send(srv, ".", 0, gap(0.04))
+				clientGivesUp(w, resp)
 				for _, d := range []float64{5.2, 13.6, 27.2} {
 					w.again(resp, d)
 				}
@@ -401,8 +406,7 @@ func TestRules(t *testing.T) {
 			name: "a RST for a retransmission after the FIN",
 			build: func(w *wire) {
 				resp := w.send(srv, "P.", 1448, gap(0.05))
-				w.send(cli, "F.", 0, gap(3), ackOf(w, resp, 0))
-				w.send(srv, ".", 0, gap(0.04))
+				clientGivesUp(w, resp)
 				w.again(resp, 5)
 				w.send(cli, "R", 0, gap(5e-5))
 			},
