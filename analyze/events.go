@@ -24,6 +24,9 @@ const (
 	// NoteRetransmission: a copy of data the peer had not acknowledged,
 	// kept as the evidence of a stall (flows.Stall).
 	NoteRetransmission = "retransmission"
+	// NoteDSACKOfFIN: the segment's D-SACK block reports the peer's FIN
+	// received twice.
+	NoteDSACKOfFIN = "dsack-of-fin"
 )
 
 // flagNames caches flows.Flags.String for every flag byte.
@@ -39,6 +42,7 @@ var plainNotes = []struct {
 	why  flows.Why
 	note string
 }{
+	{flows.WhyFinDSACK, NoteDSACKOfFIN},
 	{flows.WhyFINAck, NoteAckOfFIN},
 	{flows.WhyStall, NoteRetransmission},
 	{flows.WhyDataAfterFIN, NoteDataAfterFIN},

@@ -67,6 +67,9 @@ type sideStory struct {
 	// acknowledgement that reached this side (the first one after its
 	// latest FIN transmission when it retransmitted after an ACK).
 	peerAckedAt, arrived, finAckedAt flows.Mark
+	// dsack is the peer's first segment whose D-SACK block reported the
+	// FIN received twice: a transmission before the latest had arrived.
+	dsack flows.Mark
 	// firstFINAcksPeer is set when the side's first FIN segment already
 	// acknowledged the peer's FIN.
 	firstFINAcksPeer bool
@@ -285,6 +288,14 @@ func (s *story) finStory(x int, ss *sideStory) {
 			}
 		}
 		ss.tlp = s.tlp(ss.fins)
+		if h.FinDSACKed {
+			for i := range c.Events {
+				if e := &c.Events[i]; int(e.Dir) == 1-x && e.Why&flows.WhyFinDSACK != 0 {
+					ss.dsack = e.Mark()
+					break
+				}
+			}
+		}
 	case h.DataSeen && p.AckSeen && p.MaxAck == h.DataEnd+1 && !flows.SeqLess(h.DataEnd+1, h.End):
 		ss.fin, ss.finInferred = true, true
 		ss.finSeq = h.DataEnd
@@ -423,6 +434,7 @@ func (s *story) side(x int, out *Side, states []StateEntry, frames []uint64) {
 		FinalState:  r.state,
 		FinInferred: ss.finInferred,
 		FinTLP:      ss.tlp,
+		FinDSACK:    ss.dsack.Frame,
 		IgnoredRSTs: ss.ignoredRSTs,
 	}
 	if out.Durations == nil {

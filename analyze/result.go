@@ -238,6 +238,11 @@ type Side struct {
 	// FinInferred is set when the side's FIN is not in the capture but
 	// the peer acknowledged it (ack = FIN seq + 1 past all data seen).
 	FinInferred bool `json:"fin_inferred,omitempty"`
+	// FinDSACK is the frame of the peer's first segment whose D-SACK
+	// block (RFC 2883) reported this side's FIN received twice: a
+	// transmission before the latest had arrived, so the retransmission
+	// was needless (0 when none).
+	FinDSACK uint64 `json:"fin_dsack,omitempty"`
 	// IgnoredRSTs counts RSTs this side sent that the receiver could not
 	// accept (sequence number outside its window): they changed nothing.
 	IgnoredRSTs int `json:"ignored_rsts,omitempty"`

@@ -138,15 +138,26 @@ func finRetransmitted(c *ruleCtx) {
 		}
 		f := c.finSeries(x)
 		sysctl, why := c.retryKnob(x)
-		ack := sx.peerAckedAt
+		ack, dsack := sx.peerAckedAt, sx.dsack
+		frames, advice := append(f.frames(), ack.Frame), "leave; look for loss between the hosts (the FIN got through)"
 		var how string
-		if ack.Frame < f.last.Frame {
+		switch {
+		case ack.Frame < f.last.Frame:
 			how = fmt.Sprintf("though the %s acknowledged it at frame %d, %s after the first: the acknowledgements were lost on the way back", c.name(1-x), ack.Frame, dur(f.marks[0].Time, ack.Time))
-		} else {
+			if dsack.Seen() {
+				how += fmt.Sprintf(" (its D-SACK at frame %d reports the FIN received twice)", dsack.Frame)
+			}
+		case dsack.Seen():
+			how = fmt.Sprintf("before the %s acknowledged it at frame %d, %s after the first; but a copy before the latest had arrived: the %s's D-SACK at frame %d reports the FIN received twice, so the retransmissions were needless — the %s's acknowledgements were lost on the way back, or came later than the retransmission timer",
+				c.name(1-x), ack.Frame, dur(f.marks[0].Time, ack.Time), c.name(1-x), dsack.Frame, c.name(1-x))
+			advice = fmt.Sprintf("leave; look for loss on the path from the %s to the %s (the FIN got through, its acknowledgement did not)", c.name(1-x), c.name(x))
+		default:
 			how = fmt.Sprintf("before the %s acknowledged it at frame %d, %s after the first", c.name(1-x), ack.Frame, dur(f.marks[0].Time, ack.Time))
 		}
-		d := c.add(CodeFinRetransmitted, x, sysctl, "leave; look for loss between the hosts (the FIN got through)",
-			append(f.frames(), ack.Frame),
+		if dsack.Seen() {
+			frames = append(frames, dsack.Frame)
+		}
+		d := c.add(CodeFinRetransmitted, x, sysctl, advice, frames,
 			"%s FIN sent %s (%s) %s; %s", c.name(x), times(f.count), f.copies(), how, why)
 		if b, ok := c.finBudgetBound(x, f, sysctl); ok {
 			d.Bounds = append(d.Bounds, b)

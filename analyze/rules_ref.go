@@ -83,9 +83,10 @@ var ruleBook = []RuleInfo{
 		Raise:   "an orphan keeps retransmitting its FIN longer before it gives up silently, and holds its memory that long",
 		Lower:   "an orphan gives up sooner; on a lossy path its peer may then never learn of the close and stay ESTABLISHED",
 		Meaning: "The side's FIN went out more than once (the first retransmission is often a tail-loss probe about one RTO later, then RTO backoff doubles the gaps) and was finally acknowledged: the FIN, or the acknowledgements of it, were lost. " +
+			"With SACK negotiated (and the peer's tcp_dsack, on by default) a peer that receives the FIN twice reports it in a D-SACK block (RFC 2883): then a copy before the latest had arrived, the retransmissions were needless, and the loss was on the way back (JSON fin_dsack). " +
 			"The retry budget is tcp_orphan_retries for a socket the application close()d and tcp_retries2 for one it only shut down; the wire looks the same, so the diagnosis names tcp_retries2 only when the side acknowledged the peer's data after its FIN (shutdown). " +
 			"The budget is a time, T(N) = (2^(N+1)−1)·200 ms counted from the first RTO retransmission, so a long series puts a lower bound on N.",
-		Confirm: []string{"sysctl net.ipv4.tcp_orphan_retries net.ipv4.tcp_retries2", "nstat -az TcpExtTCPLossProbes TcpExtTCPAbortOnTimeout", "ss -tano state fin-wait-1"},
+		Confirm: []string{"sysctl net.ipv4.tcp_orphan_retries net.ipv4.tcp_retries2", "nstat -az TcpExtTCPLossProbes TcpExtTCPAbortOnTimeout TcpExtTCPDSACKRecv", "ss -tano state fin-wait-1"},
 		Kernel:  "row 1, §b, (d)1",
 	},
 	{

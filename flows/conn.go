@@ -61,6 +61,7 @@ const (
 	WhyRSTAccepted                  // a RST the receiver would take (see Table)
 	WhyBadAck                       // acknowledges nothing its peer sent (an old connection's ACK)
 	WhyStall                        // third or fourth copy of a stall, or its first shorter copy (see Stall)
+	WhyFinDSACK                     // first of its sender's segments whose D-SACK reports a duplicate of the peer's FIN
 )
 
 // Event is one segment a connection kept as evidence: the close-related
@@ -162,6 +163,11 @@ type Half struct {
 	// segment arrived with another.
 	TTL       uint8
 	TTLVaried bool
+	// FinDSACKed is set once the peer reported, with a D-SACK block (RFC
+	// 2883), that it had received this direction's FIN twice: a
+	// transmission before the latest had arrived. That peer segment is
+	// kept as an event (WhyFinDSACK).
+	FinDSACKed bool
 	// Window is the last window advertised (raw, unscaled).
 	Window uint16
 	// stalled is set while Stalls.Cur goes on.

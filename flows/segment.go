@@ -84,12 +84,20 @@ type Segment struct {
 	DF bool
 	// TTL is the IPv4 TTL or the IPv6 hop limit.
 	TTL uint8
+	// DSACK is set when the segment's first SACK block is a D-SACK (RFC
+	// 2883 §4): it reports sequence numbers [DSACKLeft, DSACKRight) the
+	// sender had received twice.
+	DSACK bool
 
 	// ICMP is set when this is not a TCP segment but an ICMP error that
 	// quotes one (see [ICMPError]): Src, Dst, Seq, Ack and Flags are then
 	// the quoted segment's, PayloadLen is 0, and IPID, DF and TTL are the
 	// ICMP packet's own.
 	ICMP *ICMPError
+
+	// DSACKLeft and DSACKRight are the edges of the D-SACK block when
+	// DSACK is set.
+	DSACKLeft, DSACKRight uint32
 
 	// k is the segment's 4-tuple key, its hash and which endpoint sent
 	// it, once k.h is set (by a Prefetcher, on its reading goroutine);

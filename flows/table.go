@@ -993,6 +993,10 @@ func (t *Table) acks(c *Conn, h, p *Half, dir int, s *Segment, m Mark, why *Why)
 			}
 		}
 	}
+	if s.DSACK && p.FinSeen && !p.FinDSACKed && !SeqLess(p.FinSeq, s.DSACKLeft) && SeqLess(p.FinSeq, s.DSACKRight) {
+		p.FinDSACKed = true
+		*why |= WhyFinDSACK
+	}
 	return false
 }
 

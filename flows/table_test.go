@@ -17,6 +17,23 @@ func tcp(frame int, t float64, src, dst string, f Flags, seq, ack, n uint32) *Se
 	}
 }
 
+// finished files segs in a table with default options and returns the
+// connections it finished, flushed at the end.
+func finished(t *testing.T, segs []*Segment) []*Conn {
+	t.Helper()
+	var done []*Conn
+	tb := collect(TableOptions{}, &done)
+	for _, s := range segs {
+		if err := tb.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return done
+}
+
 // collect returns a table whose finished connections land in *out.
 func collect(opts TableOptions, out *[]*Conn) *Table {
 	opts.Finish = func(c *Conn) error { *out = append(*out, c); return nil }
@@ -348,25 +365,14 @@ func TestDuplicateFINIsNotARetransmission(t *testing.T) {
 // ACK, 4 s of silence, then three copies of the client's next request
 // that the server never answers.
 func TestQuietAndTail(t *testing.T) {
-	var done []*Conn
-	tb := collect(TableOptions{}, &done)
-	segs := append(handshake(1, 0, cl, 100, 5000),
+	c := finished(t, append(handshake(1, 0, cl, 100, 5000),
 		tcp(4, 1, cl, sv, ACK, 101, 5001, 10),
 		tcp(5, 8, sv, cl, ACK, 5001, 111, 10),
 		tcp(6, 8.5, cl, sv, ACK, 111, 5011, 0),
 		tcp(7, 12.5, cl, sv, ACK, 111, 5011, 10),
 		tcp(8, 12.75, cl, sv, ACK, 111, 5011, 10),
 		tcp(9, 13.25, cl, sv, ACK, 111, 5011, 10),
-	)
-	for _, s := range segs {
-		if err := tb.Add(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tb.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	c := done[0]
+	))[0]
 	if q := c.Quiet; q.Gap != 7e9 || q.End.Frame != 5 {
 		t.Errorf("longest silence %d ns before frame %d, want 7 s before frame 5", q.Gap, q.End.Frame)
 	}
@@ -447,5 +453,49 @@ func TestICMPErrors(t *testing.T) {
 	}
 	if s := tb.Stats(); s.ICMPUnmatched != 1 || s.Flows != 1 {
 		t.Errorf("stats %+v: want one unmatched error and one flow", s)
+	}
+}
+
+// TestFinDSACK: the peer's D-SACK reports the client's FIN received twice
+// only when its block covers the FIN's sequence number; the first such
+// segment is kept, and only it.
+func TestFinDSACK(t *testing.T) {
+	dsack := func(s *Segment, l, r uint32) *Segment {
+		s.SACK, s.DSACK, s.DSACKLeft, s.DSACKRight = true, true, l, r
+		return s
+	}
+	tests := []struct {
+		name  string
+		segs  []*Segment
+		want  bool
+		frame uint64
+	}{
+		{"the FIN's own sequence number", []*Segment{
+			dsack(tcp(3, .4, sv, cl, ACK, 5000, 101, 0), 100, 101),
+			dsack(tcp(4, .8, sv, cl, ACK, 5000, 101, 0), 100, 101),
+		}, true, 3},
+		{"data and the FIN", []*Segment{dsack(tcp(3, .4, sv, cl, ACK, 5000, 101, 0), 90, 101)}, true, 3},
+		{"data before the FIN only", []*Segment{dsack(tcp(3, .4, sv, cl, ACK, 5000, 101, 0), 90, 100)}, false, 0},
+		{"a D-SACK the client sent", []*Segment{dsack(tcp(3, .4, cl, sv, ACK, 101, 5000, 0), 100, 101)}, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := finished(t, append([]*Segment{
+				tcp(1, 0, cl, sv, FIN|ACK, 100, 5000, 0),
+				tcp(2, .2, cl, sv, FIN|ACK, 100, 5000, 0),
+			}, tt.segs...))[0]
+			var kept []uint64
+			for _, e := range c.Events {
+				if e.Why&WhyFinDSACK != 0 {
+					kept = append(kept, e.Frame)
+				}
+			}
+			if got := c.Dir[FromClient].FinDSACKed; got != tt.want {
+				t.Errorf("FinDSACKed %v, want %v", got, tt.want)
+			}
+			if tt.want && (len(kept) != 1 || kept[0] != tt.frame) || !tt.want && len(kept) != 0 {
+				t.Errorf("kept as D-SACK of the FIN: frames %v, want %d", kept, tt.frame)
+			}
+		})
 	}
 }

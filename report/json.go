@@ -773,6 +773,10 @@ func appendSide(b []byte, s *analyze.Side, tw *timeWriter) ([]byte, error) {
 	if s.FinInferred {
 		b = append(b, `,"fin_inferred":true`...)
 	}
+	if s.FinDSACK != 0 {
+		b = append(b, `,"fin_dsack":`...)
+		b = appendUint(b, s.FinDSACK)
+	}
 	if s.IgnoredRSTs != 0 {
 		b = append(b, `,"ignored_rsts":`...)
 		b = appendInt(b, s.IgnoredRSTs)

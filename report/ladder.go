@@ -232,6 +232,7 @@ var noteTags = map[string]string{
 	"window-open":        "window open",
 	"keepalive":          "keepalive",
 	"retransmission":     "retx",
+	"dsack-of-fin":       "D-SACK",
 }
 
 // arrow returns the labels an event's arrow may carry, longest first, and

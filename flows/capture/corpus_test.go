@@ -209,6 +209,9 @@ var tsharkFields = []string{
 	"ip.id", "ip.flags.df", "ip.ttl", "ipv6.hlim",
 	// Which of ip and ipv6 is innermost, in a tunnel of one in the other.
 	"frame.protocols",
+	// A first SACK block RFC 2883 calls a D-SACK (absolute sequence
+	// numbers: tsharkRows turns relative ones off).
+	"tcp.options.sack.dsack_le", "tcp.options.sack.dsack_re",
 }
 
 // TestMatchesTshark compares every field of every segment decoded from the
@@ -354,7 +357,7 @@ func tsharkICMP(t *testing.T, tshark, file string) map[uint64]string {
 // tsharkFields, separated by '|', for each frame with TCP in it.
 func tsharkRows(t *testing.T, tshark, file string) []byte {
 	t.Helper()
-	args := []string{"-r", file, "-Y", "tcp && !icmp && !icmpv6", "-T", "fields", "-E", "separator=|", "-E", "occurrence=l"}
+	args := []string{"-r", file, "-o", "tcp.relative_sequence_numbers:FALSE", "-Y", "tcp && !icmp && !icmpv6", "-T", "fields", "-E", "separator=|", "-E", "occurrence=l"}
 	for _, f := range tsharkFields {
 		args = append(args, "-e", f)
 	}
@@ -400,6 +403,9 @@ func tsharkView(s flows.Segment) string {
 	w("ipid", s.IPID)
 	w("df", s.DF)
 	w("ttl", s.TTL)
+	w("dsack", s.DSACK)
+	w("dsackl", s.DSACKLeft)
+	w("dsackr", s.DSACKRight)
 	return b.String()
 }
 
@@ -455,6 +461,9 @@ func tsharkExpect(c []string) string {
 		s.SACKPerm = c[17] != ""
 	}
 	s.SACK = c[18] != ""
+	if c[24] != "" {
+		s.DSACK, s.DSACKLeft, s.DSACKRight = true, uint32(num(c[24])), uint32(num(c[25]))
+	}
 	s.IPv6 = v6
 	if !v6 {
 		s.IPID = uint16(num(c[19]))
@@ -495,7 +504,7 @@ func TestRealSLL2Capture(t *testing.T) {
 		c := strings.Split(row, ",")
 		// Into the column order of tsharkFields.
 		cols := []string{c[0], c[1], c[2], "", c[3], c[4], "", c[5], c[6], c[7], c[8], c[9], c[10],
-			c[11], c[12], c[13], c[14], c[15], "", c[16], c[17], c[18], "", ""}
+			c[11], c[12], c[13], c[14], c[15], "", c[16], c[17], c[18], "", "", "", ""}
 		if got, want := tsharkView(segs[i]), tsharkExpect(cols); got != want {
 			t.Errorf("frame %d:\n got %s\nwant %s", i+1, got, want)
 		}

@@ -753,6 +753,24 @@ func (d *decoder) cut(b []byte, seglen int) result {
 	return resCut
 }
 
+// dsack sets s.DSACK when the first of the SACK blocks b is a D-SACK
+// (RFC 2883 §4): it lies below the segment's acknowledgement number, or
+// within the second block.
+func dsack(b []byte, s *flows.Segment) {
+	l, r := be32(b), be32(b[4:])
+	if int32(r-l) <= 0 {
+		return
+	}
+	dup := s.Flags&flows.ACK != 0 && int32(s.Ack-l) > 0
+	if !dup && len(b) >= 16 {
+		l2, r2 := be32(b[8:]), be32(b[12:])
+		dup = int32(l-l2) >= 0 && int32(r2-r) >= 0 && int32(r2-l2) > 0
+	}
+	if dup {
+		s.DSACK, s.DSACKLeft, s.DSACKRight = true, l, r
+	}
+}
+
 // tcpOptions reads the options teardown uses. A malformed option ends the
 // walk; what was read before it stands. MSS, window scale and
 // SACK-permitted are read on SYN segments only.
@@ -793,6 +811,7 @@ func tcpOptions(o []byte, s *flows.Segment) {
 		case 5:
 			if n >= 10 {
 				s.SACK = true
+				dsack(o[2:n], s)
 			}
 		case 8:
 			if n == 10 {

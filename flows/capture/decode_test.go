@@ -368,3 +368,53 @@ func TestDecodeLengths(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeDSACK covers RFC 2883 §4's two ways a first SACK block
+// reports a duplicate, across the sequence space's wrap.
+func TestDecodeDSACK(t *testing.T) {
+	block := func(l, r uint32) []byte {
+		return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, l), r)
+	}
+	sack := func(blocks ...[]byte) []byte {
+		o := []byte{1, 1, 5, byte(2 + 8*len(blocks))}
+		for _, b := range blocks {
+			o = append(o, b...)
+		}
+		return o
+	}
+	tests := []struct {
+		name  string
+		ack   uint32
+		flags flows.Flags
+		opts  []byte
+		dsack bool
+		l, r  uint32
+	}{
+		{"below the acknowledgement: a FIN received twice", 1001, flows.ACK, sack(block(1000, 1001)), true, 1000, 1001},
+		{"below the acknowledgement, across the wrap", 5, flows.ACK, sack(block(0xfffffff0, 0xfffffff8)), true, 0xfffffff0, 0xfffffff8},
+		{"within the second block: out-of-order data received twice", 1000, flows.ACK, sack(block(3000, 3100), block(2000, 4000)), true, 3000, 3100},
+		{"above the acknowledgement: an ordinary SACK", 1000, flows.ACK, sack(block(2000, 3000), block(4000, 5000)), false, 0, 0},
+		{"at the acknowledgement", 1000, flows.ACK, sack(block(1000, 1500)), false, 0, 0},
+		{"no ACK flag: the acknowledgement means nothing", 1001, 0, sack(block(1000, 1001)), false, 0, 0},
+		{"an empty block", 1001, flows.ACK, sack(block(1000, 1000)), false, 0, 0},
+		{"second block does not contain the first", 1000, flows.ACK, sack(block(3000, 4100), block(2000, 4000)), false, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := pad4(bytes.Clone(tt.opts))
+			hdr := make([]byte, 20)
+			binary.BigEndian.PutUint32(hdr[8:], tt.ack)
+			hdr[12] = byte((20 + len(opts)) / 4 << 4)
+			hdr[13] = byte(tt.flags)
+			seg := cat(hdr, opts)
+			got := flows.Segment{WScale: -1}
+			d := decoder{s: &got}
+			if r := d.tcp(seg, len(seg), srv4.Addr(), cli4.Addr()); r != resTCP {
+				t.Fatalf("tcp = %d, want TCP", r)
+			}
+			if !got.SACK || got.DSACK != tt.dsack || got.DSACKLeft != tt.l || got.DSACKRight != tt.r {
+				t.Errorf("SACK %v, D-SACK %v [%d, %d), want true, %v [%d, %d)", got.SACK, got.DSACK, got.DSACKLeft, got.DSACKRight, tt.dsack, tt.l, tt.r)
+			}
+		})
+	}
+}

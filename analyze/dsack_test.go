@@ -1,0 +1,118 @@
+package analyze
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/teardown/teardown/flows"
+)
+
+// dsackOf gives the segment a D-SACK block over frame f's FIN (and the
+// n bytes before it).
+func dsackOf(w *wire, f int, n uint32) opt {
+	s := w.segs[f-1]
+	fin := s.Seq + s.PayloadLen
+	return func(_ *wire, seg *flows.Segment) {
+		seg.SACK, seg.DSACK, seg.DSACKLeft, seg.DSACKRight = true, true, fin-n, fin+1
+	}
+}
+
+// TestFinDSACK: a client FIN sent twice, acknowledged only after the
+// second copy. Without a D-SACK the wire cannot tell whether the first
+// copy or its acknowledgement was lost; with the server's D-SACK over the
+// FIN it can, and the diagnosis says so and points at the path back.
+func TestFinDSACK(t *testing.T) {
+	tests := []struct {
+		name string
+		// block is how the server's ACK reports the FIN: 0 none, 1 a
+		// D-SACK over it, 2 a D-SACK over data before it only.
+		block     int
+		wantFrame uint64
+		says      []string
+		advice    string
+	}{
+		{"no D-SACK: either copy could have been lost", 0, 0,
+			[]string{"before the server acknowledged it at frame 9"}, "between the hosts"},
+		{"a D-SACK over the FIN: the acknowledgement was lost", 1, 9,
+			[]string{"D-SACK at frame 9 reports the FIN received twice", "needless", "server's acknowledgements were lost on the way back"}, "path from the server to the client"},
+		{"a D-SACK over earlier data only", 2, 0,
+			[]string{"before the server acknowledged it at frame 9"}, "between the hosts"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWire(t)
+			w.handshake()
+			w.exchange()
+			fin := w.send(cli, "F.", 0) // 7
+			w.again(fin, 0.205)         // 8: tail-loss probe
+			var o []opt
+			switch tt.block {
+			case 1:
+				o = append(o, dsackOf(w, fin, 0))
+			case 2:
+				o = append(o, func(_ *wire, s *flows.Segment) {
+					s.SACK, s.DSACK, s.DSACKLeft, s.DSACKRight = true, true, w.segs[fin-1].Seq-100, w.segs[fin-1].Seq
+				})
+			}
+			w.send(srv, ".", 0, o...)      // 9
+			w.send(srv, "F.", 0, gap(0.1)) // 10
+			w.send(cli, ".", 0)            // 11
+			f := w.flow()
+			if got := f.Sides.Client.FinDSACK; got != tt.wantFrame {
+				t.Errorf("client fin_dsack %d, want %d", got, tt.wantFrame)
+			}
+			if f.Sides.Server.FinDSACK != 0 {
+				t.Errorf("server fin_dsack %d, want none", f.Sides.Server.FinDSACK)
+			}
+			d := find(t, f, CodeFinRetransmitted)
+			for _, s := range tt.says {
+				if !strings.Contains(d.Message, s) {
+					t.Errorf("message lacks %q:\n%s", s, d.Message)
+				}
+			}
+			if !strings.Contains(d.Advice, tt.advice) {
+				t.Errorf("advice lacks %q: %s", tt.advice, d.Advice)
+			}
+			if !slices.Equal(d.Frames, []uint64{7, 8, 9}) {
+				t.Errorf("frames %v, want [7 8 9]", d.Frames)
+			}
+			var notes []string
+			for _, e := range f.Events {
+				if e.Frame == 9 {
+					notes = append(notes, e.Note)
+				}
+			}
+			want := NoteAckOfFIN
+			if tt.wantFrame != 0 {
+				want = NoteDSACKOfFIN
+			}
+			if !slices.Equal(notes, []string{want}) {
+				t.Errorf("frame 9 kept as %v, want [%s]", notes, want)
+			}
+		})
+	}
+}
+
+// TestFinDSACKAfterAck: when the capture shows the acknowledgement
+// before the copy, the message already blames the way back; the D-SACK
+// to the copy confirms it and joins the frames.
+func TestFinDSACKAfterAck(t *testing.T) {
+	w := newWire(t)
+	w.handshake()
+	w.exchange()
+	fin := w.send(cli, "F.", 0)            // 7
+	w.send(srv, ".", 0, gap(0.01))         // 8: lost after the capture point
+	cp := w.again(fin, 0.2)                // 9
+	w.send(srv, ".", 0, dsackOf(w, cp, 0)) // 10
+	w.send(srv, "F.", 0, gap(0.1))         // 11
+	w.send(cli, ".", 0)                    // 12
+	f := w.flow()
+	d := find(t, f, CodeFinRetransmitted)
+	if !strings.Contains(d.Message, "lost on the way back (its D-SACK at frame 10 reports the FIN received twice)") {
+		t.Errorf("message: %s", d.Message)
+	}
+	if !slices.Equal(d.Frames, []uint64{7, 8, 9, 10}) || f.Sides.Client.FinDSACK != 10 {
+		t.Errorf("frames %v, fin_dsack %d; want [7 8 9 10], 10", d.Frames, f.Sides.Client.FinDSACK)
+	}
+}
