@@ -86,7 +86,10 @@ type truthSide struct {
 	FinFrames          []int        `json:"fin_frames"`
 	FinRetransmissions int          `json:"fin_retransmissions"`
 	FinTLP             *bool        `json:"fin_tlp,omitempty"`
-	FinalState         string       `json:"final_state,omitempty"`
+	// FinDSACK is the frame of the peer's first segment whose first
+	// SACK block is a D-SACK covering the side's FIN; absent when none.
+	FinDSACK   *uint64 `json:"fin_dsack,omitempty"`
+	FinalState string  `json:"final_state,omitempty"`
 }
 
 type truthState struct {
@@ -320,6 +323,10 @@ func (in *incarnation) derive(sc *scenario, last *frame) (*truthFlow, error) {
 		if tlp, ok := in.finTLP(r); ok {
 			s.FinTLP = &tlp
 		}
+		if f := in.finDSACK(r); f != nil {
+			no := uint64(f.no)
+			s.FinDSACK = &no
+		}
 		if len(s.States) > 0 {
 			s.FinalState = s.States[len(s.States)-1].State
 		}
@@ -424,6 +431,24 @@ func (in *incarnation) finsAndAcks() {
 			}
 		}
 	}
+}
+
+// finDSACK returns the other role's first segment whose first SACK block
+// is a D-SACK (RFC 2883) covering role r's FIN: its left edge at or
+// below the sequence number the FIN occupies (seq + payload length of
+// r's first FIN segment), its right edge above it. nil when r sent no
+// FIN or no such segment came.
+func (in *incarnation) finDSACK(r int) *frame {
+	if len(in.fins[r]) == 0 {
+		return nil
+	}
+	fin := in.fins[r][0].seq + in.fins[r][0].len
+	for _, f := range in.frames {
+		if in.role(f) != r && f.dsack && seqGE(fin, f.dsackLE) && seqGT(f.dsackRE, fin) {
+			return f
+		}
+	}
+	return nil
 }
 
 // findRST finds the RST that ended the incarnation. A RST sent by a side

@@ -38,6 +38,11 @@ type frame struct {
 	ts       bool
 	tsval    uint32
 	ttl      int // IPv4 TTL or IPv6 hop limit
+	// dsack: the segment's first SACK block is a D-SACK (RFC 2883), as
+	// tshark reads it, covering dsackLE up to dsackRE (absolute
+	// sequence numbers).
+	dsack            bool
+	dsackLE, dsackRE uint32
 }
 
 func (f *frame) has(fl int) bool { return f.flags&fl == fl }
@@ -74,6 +79,7 @@ var tsharkFields = []string{
 	"ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport",
 	"tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "tcp.window_size_value",
 	"ip.id", "tcp.options.timestamp.tsval", "ip.ttl", "ipv6.hlim",
+	"tcp.options.sack.dsack_le", "tcp.options.sack.dsack_re",
 }
 
 // tcpOnly is the display filter of the TCP segments: tshark's "tcp" also
@@ -92,7 +98,10 @@ func readFrames(ctx context.Context, file string, fr framing) ([]*frame, error) 
 	if fr == frameVXLAN {
 		occ = "occurrence=l"
 	}
-	args := []string{"-n", "-r", file, "-Y", tcpOnly, "-T", "fields", "-E", "separator=|", "-E", occ}
+	// Absolute sequence numbers: the D-SACK's edges are relative
+	// otherwise (tcp.seq_raw and tcp.ack_raw are absolute either way).
+	args := []string{"-n", "-r", file, "-o", "tcp.relative_sequence_numbers:FALSE", "-Y", tcpOnly,
+		"-T", "fields", "-E", "separator=|", "-E", occ}
 	for _, f := range tsharkFields {
 		args = append(args, "-e", f)
 	}
@@ -191,6 +200,16 @@ func parseFrame(line string) (*frame, error) {
 		return nil, err
 	}
 	f.ttl = int(x)
+	if v[17] != "" || v[18] != "" {
+		if x, err = num(v[17], 10); err != nil {
+			return nil, err
+		}
+		f.dsackLE = uint32(x)
+		if x, err = num(v[18], 10); err != nil {
+			return nil, err
+		}
+		f.dsack, f.dsackRE = true, uint32(x)
+	}
 	return f, nil
 }
 
