@@ -48,9 +48,12 @@ netem.
 Segments are dropped by iptables rules in the receiver's INPUT chain, so a
 capture at the receiver still shows a dropped segment arriving, except in
 ` + "`keepalive-reset`" + `, where the server's OUTPUT chain drops what it sends
-before any capture point sees it. In the ` + "`rst-middlebox-*`" + ` scenarios a router
-joins the two ends and its FORWARD chain's REJECT target answers the client
-for the server; in the ` + "`no-answer-after-idle*`" + ` ones its DROP target
+before any capture point sees it, and in ` + "`fin-retransmitted-ack-lost*`" + `,
+where it drops the server's first pure ACK after the client's close began
+(iptables' statistic match, nth mode): its ACK of the client's FIN.
+In the ` + "`rst-middlebox-*`" + ` scenarios a router joins the two ends and
+its FORWARD chain's REJECT target answers the client for the server; in
+the ` + "`no-answer-after-idle*`" + ` ones its DROP target
 discards what its conntrack finds INVALID. The ` + "`syn-rejected-icmp*`" + ` captures
 hold ICMP errors too (the filter is ` + "`tcp`" + ` or an ICMP or ICMPv6 destination
 unreachable, time exceeded or parameter problem, or an ICMPv6 packet too

@@ -415,5 +415,7 @@ func scenarios() []*scenario {
 		delayed(finWait2Timeout(), 20*time.Millisecond),
 		delayed(simultaneousClose(), 20*time.Millisecond),
 		delayed(twServerAccept(), 20*time.Millisecond),
+		finAckLost(),
+		ipv6(finAckLost(), frameEthernet, vantageClient, ""),
 	}
 }
