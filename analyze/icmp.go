@@ -1,7 +1,9 @@
 package analyze
 
 import (
+	"cmp"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -27,6 +29,72 @@ type ICMP struct {
 	// MTU is the next-hop MTU a path MTU message ("fragmentation-needed",
 	// "packet-too-big") carries; absent from the JSON when 0.
 	MTU uint16 `json:"mtu,omitempty"`
+}
+
+// UnmatchedICMP counts the ICMP errors that quoted a TCP segment of no
+// connection the analysis held — none on that 4-tuple was in the
+// capture, or it had finished minutes before — and keeps the first
+// flows.MaxUnmatchedICMP of them, in frame order.
+type UnmatchedICMP struct {
+	Count int         `json:"count"`
+	First []StrayICMP `json:"first"`
+}
+
+// StrayICMP is an ICMP error that quoted a segment of no connection the
+// analysis held: ICMP's fields, and the quoted segment's sender,
+// receiver and flags (tcpdump style, absent when the quote ends before
+// them).
+type StrayICMP struct {
+	Frame uint64 `json:"frame"`
+	At    Time   `json:"at"`
+	From  string `json:"from"`
+	Type  uint8  `json:"type"`
+	Code  uint8  `json:"code"`
+	Name  string `json:"name"`
+	MTU   uint16 `json:"mtu,omitempty"`
+	Src   string `json:"src"`
+	Dst   string `json:"dst"`
+	Flags string `json:"flags,omitempty"`
+}
+
+// unmatchedICMP renders the table's count and first few of the ICMP
+// errors it matched to no connection (nil when there were none).
+func unmatchedICMP(st flows.TableStats) *UnmatchedICMP {
+	if st.ICMPUnmatched == 0 {
+		return nil
+	}
+	u := &UnmatchedICMP{Count: st.ICMPUnmatched, First: make([]StrayICMP, len(st.ICMPUnmatchedFirst))}
+	for i := range st.ICMPUnmatchedFirst {
+		e := &st.ICMPUnmatchedFirst[i]
+		s := StrayICMP{
+			Frame: e.Frame, At: Time(e.Time), From: e.From.Unmap().String(),
+			Type: e.Type, Code: e.Code, Name: icmpName(&e.ICMPError), MTU: e.MTU,
+		}
+		s.Src, s.Dst = addrStrings([2]netip.AddrPort{e.Src, e.Dst})
+		if e.QuotedFlags {
+			s.Flags = flagNames[e.Flags]
+		}
+		u.First[i] = s
+	}
+	return u
+}
+
+// merge adds o, another shard's, to u: the counts add up and the first
+// errors of both are kept, in frame order, up to flows.MaxUnmatchedICMP.
+func (u *UnmatchedICMP) merge(o *UnmatchedICMP) *UnmatchedICMP {
+	switch {
+	case o == nil:
+		return u
+	case u == nil:
+		u = &UnmatchedICMP{}
+	}
+	u.Count += o.Count
+	u.First = append(u.First, o.First...)
+	slices.SortStableFunc(u.First, func(a, b StrayICMP) int { return cmp.Compare(a.Frame, b.Frame) })
+	if len(u.First) > flows.MaxUnmatchedICMP {
+		u.First = u.First[:flows.MaxUnmatchedICMP]
+	}
+	return u
 }
 
 // NoteICMP begins the note of an ICMP error among a flow's events,

@@ -244,3 +244,56 @@ func TestRequestDroppedByICMP(t *testing.T) {
 		})
 	}
 }
+
+// TestUnmatchedICMP: ICMP errors quoting segments of no connection the
+// capture holds reach the summary, counted, the first ones kept whole;
+// shards' lists merge in frame order.
+func TestUnmatchedICMP(t *testing.T) {
+	w := newWire(t)
+	w.handshake()
+	w.exchange()
+	router := netip.MustParseAddr("198.51.100.1")
+	for i, flags := range []flows.Flags{flows.SYN, flows.ACK | flows.PSH} {
+		w.now += 1e8
+		w.segs = append(w.segs, flows.Segment{
+			Frame: uint64(len(w.segs) + 1), Time: w.now, WScale: -1, TTL: 63, Flags: flags,
+			Src: netip.MustParseAddrPort("198.51.100.10:41000"), Dst: netip.MustParseAddrPort("198.51.100.90:443"),
+			ICMP: &flows.ICMPError{Type: 3, Code: uint8(1 + 12*i), QuotedAck: true, QuotedFlags: i == 0, From: router},
+		})
+		w.after = append(w.after, w.nxt)
+	}
+	res := w.run()
+	u := res.Summary.UnmatchedICMP
+	if u == nil || u.Count != 2 || len(u.First) != 2 {
+		t.Fatalf("unmatched ICMP %+v, want 2 kept", u)
+	}
+	want := StrayICMP{Frame: 7, At: Time(w.segs[6].Time), From: "198.51.100.1", Type: 3, Code: 1, Name: "host-unreachable",
+		Src: "198.51.100.10:41000", Dst: "198.51.100.90:443", Flags: "S"}
+	if u.First[0] != want {
+		t.Errorf("first %+v, want %+v", u.First[0], want)
+	}
+	if e := u.First[1]; e.Frame != 8 || e.Name != "admin-prohibited" || e.Flags != "" {
+		t.Errorf("second %+v, want frame 8, admin-prohibited, no flags quoted", e)
+	}
+	if f := res.Flows[0]; len(f.ICMP) != 0 {
+		t.Errorf("the flow took the strays: %+v", f.ICMP)
+	}
+
+	// Merging: another shard's earlier errors come first; the list stays capped.
+	o := &UnmatchedICMP{Count: 9}
+	for i := range 9 {
+		o.First = append(o.First, StrayICMP{Frame: uint64(1 + 2*i)})
+	}
+	o.First = o.First[:flows.MaxUnmatchedICMP]
+	var s Summary
+	s.Merge(res.Summary)
+	s.Merge(&Summary{UnmatchedICMP: o})
+	m := s.UnmatchedICMP
+	var frames []uint64
+	for _, e := range m.First {
+		frames = append(frames, e.Frame)
+	}
+	if m.Count != 11 || !slices.Equal(frames, []uint64{1, 3, 5, 7, 7, 8, 9, 11}) {
+		t.Errorf("merged: count %d, frames %v; want 11, [1 3 5 7 7 8 9 11]", m.Count, frames)
+	}
+}

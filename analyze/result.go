@@ -333,6 +333,9 @@ type Summary struct {
 	// forget before their two minutes were up: a SYN reusing one of
 	// their 4-tuples later was not linked to them.
 	Forgotten int `json:"forgotten,omitempty"`
+	// UnmatchedICMP counts the ICMP errors that quoted a TCP segment of
+	// no connection the analysis held, and keeps the first few.
+	UnmatchedICMP *UnmatchedICMP `json:"unmatched_icmp,omitempty"`
 	// Hosts are the per-host socket counts over time with their peaks,
 	// by address; Ports the ephemeral-port pressure per client address
 	// and server address. Past a cap on the hosts (address pairs,

@@ -485,6 +485,7 @@ func (r *runner) close() (*Result, error) {
 	}
 	st := r.table.Stats()
 	res.Summary.Evicted, res.Summary.Forgotten = st.Evicted, st.Forgotten
+	res.Summary.UnmatchedICMP = unmatchedICMP(st)
 	return res, nil
 }
 

@@ -86,8 +86,25 @@ type TableStats struct {
 	// moved into fewer blocks.
 	Compactions int
 	// ICMPUnmatched counts ICMP errors quoting a segment of no connection
-	// in the table.
-	ICMPUnmatched int
+	// in the table; ICMPUnmatchedFirst keeps the first MaxUnmatchedICMP.
+	ICMPUnmatched      int
+	ICMPUnmatchedFirst []UnmatchedICMP
+}
+
+// MaxUnmatchedICMP is how many ICMP errors quoting no connection the
+// table keeps (TableStats.ICMPUnmatchedFirst).
+const MaxUnmatchedICMP = 8
+
+// UnmatchedICMP is an ICMP error that quoted a segment of no connection
+// the table held: none on its 4-tuple was in the capture, or it had
+// left the table.
+type UnmatchedICMP struct {
+	Mark
+	ICMPError
+	// Src, Dst and Flags are the quoted segment's (Flags when
+	// ICMPError.QuotedFlags is set).
+	Src, Dst netip.AddrPort
+	Flags    Flags
 }
 
 // Table groups segments into connections by 4-tuple and incarnation and
@@ -373,6 +390,11 @@ func (t *Table) addICMP(s *Segment, k *tupleKey, srcIsA bool, h uint64) {
 	}
 	if c == nil {
 		t.stats.ICMPUnmatched++
+		if len(t.stats.ICMPUnmatchedFirst) < MaxUnmatchedICMP {
+			t.stats.ICMPUnmatchedFirst = append(t.stats.ICMPUnmatchedFirst, UnmatchedICMP{
+				Mark: markOf(s), ICMPError: *s.ICMP, Src: s.Src, Dst: s.Dst, Flags: s.Flags,
+			})
+		}
 		return
 	}
 	dir := FromServer

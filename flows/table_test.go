@@ -451,8 +451,39 @@ func TestICMPErrors(t *testing.T) {
 	if c.Last.Frame != 6 || c.Dir[FromServer].Packets != 2 || c.Quiet.Gap >= 1e9 {
 		t.Errorf("the error counted as a segment: last %d, server packets %d, quiet %d", c.Last.Frame, c.Dir[FromServer].Packets, c.Quiet.Gap)
 	}
-	if s := tb.Stats(); s.ICMPUnmatched != 1 || s.Flows != 1 {
+	s := tb.Stats()
+	if s.ICMPUnmatched != 1 || s.Flows != 1 {
 		t.Errorf("stats %+v: want one unmatched error and one flow", s)
+	}
+	want := UnmatchedICMP{
+		Mark:      Mark{uint64(f + 1), 2.5e9},
+		ICMPError: ICMPError{Type: 3, Code: 1, QuotedAck: true, QuotedFlags: true, From: netip.MustParseAddr("10.0.0.2")},
+		Src:       netip.MustParseAddrPort("10.0.0.9:1"), Dst: netip.MustParseAddrPort(sv), Flags: SYN,
+	}
+	if len(s.ICMPUnmatchedFirst) != 1 || s.ICMPUnmatchedFirst[0] != want {
+		t.Errorf("unmatched errors kept %+v, want [%+v]", s.ICMPUnmatchedFirst, want)
+	}
+}
+
+// TestUnmatchedICMPCapped: past MaxUnmatchedICMP the count goes on and
+// the first ones stay.
+func TestUnmatchedICMPCapped(t *testing.T) {
+	tb := NewTable(TableOptions{})
+	for i := range MaxUnmatchedICMP + 3 {
+		s := tcp(i+1, float64(i), fmt.Sprintf("10.0.0.%d:1", i+1), sv, SYN, 1, 0, 0)
+		s.ICMP = &ICMPError{Type: 3, Code: 3, From: netip.MustParseAddr("10.0.0.2")}
+		if err := tb.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := tb.Stats()
+	if s.ICMPUnmatched != MaxUnmatchedICMP+3 || len(s.ICMPUnmatchedFirst) != MaxUnmatchedICMP {
+		t.Fatalf("%d unmatched, %d kept; want %d, %d", s.ICMPUnmatched, len(s.ICMPUnmatchedFirst), MaxUnmatchedICMP+3, MaxUnmatchedICMP)
+	}
+	for i, e := range s.ICMPUnmatchedFirst {
+		if e.Frame != uint64(i+1) {
+			t.Errorf("kept #%d is frame %d, want %d", i, e.Frame, i+1)
+		}
 	}
 }
 

@@ -152,23 +152,27 @@ func TestTextOrder(t *testing.T) {
 func TestFacts(t *testing.T) {
 	f := &analyze.Flow{Sides: analyze.Sides{
 		Client: &analyze.Side{FinInferred: true, ZeroWindowFinHeld: 1},
-		Server: &analyze.Side{FinFrames: []uint64{9}, IgnoredRSTs: 2},
+		Server: &analyze.Side{FinFrames: []uint64{9, 10}, FinRetransmissions: 1, FinTLP: true, FinDSACK: 11, IgnoredRSTs: 2},
 	}}
 	want := []string{
 		"client FIN not in the capture; the server's ACK proves it was sent",
 		"client FIN held back by the server's zero window (1 time)",
-		"server FIN #9",
+		"server FIN #9 #10 (1 retransmission, the first a tail-loss probe)",
+		"client's D-SACK #11 reports the server FIN received twice: a copy before the latest had arrived",
 		"server sent 2 RSTs the client could not accept (outside its window)",
 	}
 	if diff := cmp.Diff(want, finFacts(f, hashFrame)); diff != "" {
 		t.Errorf("finFacts (-want +got):\n%s", diff)
 	}
 	res := &analyze.Result{Capture: analyze.Capture{Truncated: true, Warnings: []string{"x.pcap: frame 3: bad"}},
-		Summary: &analyze.Summary{Evicted: 1}}
+		Summary: &analyze.Summary{Evicted: 1, UnmatchedICMP: &analyze.UnmatchedICMP{Count: 3, First: []analyze.StrayICMP{
+			{Frame: 12, From: "198.51.100.1", Name: "port-unreachable", Src: "198.51.100.10:41000", Dst: "198.51.100.90:443", Flags: "S"},
+		}}}}
 	want = []string{
 		"capture truncated: the last record is cut short; everything before it was analysed",
 		"x.pcap: frame 3: bad",
 		"1 flow was evicted early by the flow cap (--max-flows): their stories may be incomplete",
+		"3 ICMP errors quote TCP segments (the first: #12, port-unreachable from 198.51.100.1 about 198.51.100.10:41000 → 198.51.100.90:443 [S]) of no connection the analysis held; the capture has none on those 4-tuples, or they had ended minutes before: the capture was taken on another path or behind a filter, or the errors answer segments others sent in these addresses' names",
 	}
 	if diff := cmp.Diff(want, captureWarnings(res)); diff != "" {
 		t.Errorf("captureWarnings (-want +got):\n%s", diff)

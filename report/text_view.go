@@ -323,7 +323,33 @@ func captureWarnings(res *analyze.Result) []string {
 		out = append(out, fmt.Sprintf("%s forgotten early by the flow cap (--max-flows), which bounds the closed connections remembered too: a later SYN on their 4-tuples was not linked to them",
 			plural(s.Forgotten, "closed connection was", "closed connections were")))
 	}
+	if s := res.Summary; s != nil && s.UnmatchedICMP != nil && s.UnmatchedICMP.Count > 0 {
+		out = append(out, unmatchedICMPNote(s.UnmatchedICMP))
+	}
 	return out
+}
+
+// unmatchedICMPNote says how many ICMP errors quoted no connection the
+// analysis held, with the first of them.
+func unmatchedICMPNote(u *analyze.UnmatchedICMP) string {
+	what := plural(u.Count, "ICMP error quotes a TCP segment", "ICMP errors quote TCP segments")
+	if len(u.First) > 0 {
+		e := u.First[0]
+		seg := e.Src + " → " + e.Dst
+		if e.Flags != "" {
+			seg += " [" + e.Flags + "]"
+		}
+		first := "the first"
+		if u.Count == 1 {
+			first = "it"
+		}
+		what += fmt.Sprintf(" (%s: #%d, %s from %s about %s)", first, e.Frame, e.Name, e.From, seg)
+	}
+	why := "none on those 4-tuples, or they had ended minutes before: the capture was taken on another path or behind a filter, or the errors answer segments others sent in these addresses' names"
+	if u.Count == 1 {
+		why = "none on that 4-tuple, or it had ended minutes before: the capture was taken on another path or behind a filter, or the error answers a segment another host sent in this address's name"
+	}
+	return what + " of no connection the analysis held; the capture has " + why
 }
 
 // fileNames are the capture's input names for display: "-" is standard
@@ -640,6 +666,9 @@ func finFacts(f *analyze.Flow, frame func(uint64) string) []string {
 			out = append(out, t)
 		case s.FinInferred:
 			out = append(out, fmt.Sprintf("%s FIN not in the capture; the %s's ACK proves it was sent", side.name, side.peer))
+		}
+		if s.FinDSACK != 0 {
+			out = append(out, fmt.Sprintf("%s's D-SACK %s reports the %s FIN received twice: a copy before the latest had arrived", side.peer, frame(s.FinDSACK), side.name))
 		}
 		if n := s.ZeroWindowFinHeld; n > 0 {
 			out = append(out, fmt.Sprintf("%s FIN held back by the %s's zero window (%s)", side.name, side.peer, plural(n, "time", "times")))
