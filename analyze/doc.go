@@ -22,7 +22,9 @@
 //     stamped with that segment;
 //   - one caused by a segment it received is stamped with the received
 //     segment, but only once the side acknowledged or answered it; of
-//     several transmissions, the one just before that proof arrived;
+//     several transmissions, the one just before that proof arrived — or
+//     the one before that when the proof's D-SACK reports the FIN
+//     received twice;
 //   - an acknowledgement of a FIN takes effect at the first one sent after
 //     the FIN's last transmission (a retransmission after an ACK proves that
 //     ACK was lost);

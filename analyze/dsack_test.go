@@ -31,13 +31,16 @@ func TestFinDSACK(t *testing.T) {
 		wantFrame uint64
 		says      []string
 		advice    string
+		// closeWait is where the server's CLOSE_WAIT is stamped: the
+		// copy that arrived first, as far as the wire proves it.
+		closeWait string
 	}{
 		{"no D-SACK: either copy could have been lost", 0, 0,
-			[]string{"before the server acknowledged it at frame 9"}, "between the hosts"},
+			[]string{"before the server acknowledged it at frame 9"}, "between the hosts", "CLOSE_WAIT@8"},
 		{"a D-SACK over the FIN: the acknowledgement was lost", 1, 9,
-			[]string{"D-SACK at frame 9 reports the FIN received twice", "needless", "server's acknowledgements were lost on the way back"}, "path from the server to the client"},
+			[]string{"D-SACK at frame 9 reports the FIN received twice", "needless", "server's acknowledgements were lost on the way back"}, "path from the server to the client", "CLOSE_WAIT@7"},
 		{"a D-SACK over earlier data only", 2, 0,
-			[]string{"before the server acknowledged it at frame 9"}, "between the hosts"},
+			[]string{"before the server acknowledged it at frame 9"}, "between the hosts", "CLOSE_WAIT@8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,6 +64,9 @@ func TestFinDSACK(t *testing.T) {
 			f := w.flow()
 			if got := f.Sides.Client.FinDSACK; got != tt.wantFrame {
 				t.Errorf("client fin_dsack %d, want %d", got, tt.wantFrame)
+			}
+			if st := states(f.Sides.Server); !strings.Contains(st, " "+tt.closeWait+" ") {
+				t.Errorf("server states %s, want %s", st, tt.closeWait)
 			}
 			if f.Sides.Server.FinDSACK != 0 {
 				t.Errorf("server fin_dsack %d, want none", f.Sides.Server.FinDSACK)
@@ -111,6 +117,9 @@ func TestFinDSACKAfterAck(t *testing.T) {
 	d := find(t, f, CodeFinRetransmitted)
 	if !strings.Contains(d.Message, "lost on the way back (its D-SACK at frame 10 reports the FIN received twice)") {
 		t.Errorf("message: %s", d.Message)
+	}
+	if st := states(f.Sides.Server); !strings.Contains(st, " CLOSE_WAIT@7 ") {
+		t.Errorf("server states %s, want CLOSE_WAIT@7: the first acknowledgement proves the first copy", st)
 	}
 	if !slices.Equal(d.Frames, []uint64{7, 8, 9, 10}) || f.Sides.Client.FinDSACK != 10 {
 		t.Errorf("frames %v, fin_dsack %d; want [7 8 9 10], 10", d.Frames, f.Sides.Client.FinDSACK)

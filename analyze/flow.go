@@ -295,6 +295,12 @@ func (s *story) finStory(x int, ss *sideStory) {
 					break
 				}
 			}
+			// The first acknowledgement reports a duplicate: the copy
+			// just before it was not the first to arrive, one before
+			// that was (the latest it can have been).
+			if k := slices.Index(ss.fins, ss.arrived); k >= 1 && ss.dsack == ss.peerAckedAt {
+				ss.arrived = ss.fins[k-1]
+			}
 		}
 	case h.DataSeen && p.AckSeen && p.MaxAck == h.DataEnd+1 && !flows.SeqLess(h.DataEnd+1, h.End):
 		ss.fin, ss.finInferred = true, true

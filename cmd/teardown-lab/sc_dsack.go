@@ -148,9 +148,10 @@ func finAckLostNotes(w *wire) []string {
 	return []string{fmt.Sprintf("The client sent its FIN %d times (frames %s; gaps in ms: %s). The server's ACK of the "+
 		"first copy was dropped before the capture point; frame %d, %.3f s after the first copy, is the server's first "+
 		"segment in the capture that acknowledges the FIN (ack %d), and its first SACK block, %d-%d, is a D-SACK of the "+
-		"FIN's sequence number, %d: the copy before it was one the server already had. The truth stamps the server's "+
-		"CLOSE_WAIT at that copy, frame %d, by its rule (the last copy before the first acknowledgement); the "+
-		"server's kernel entered CLOSE_WAIT at the first, frame %d.",
+		"FIN's sequence number, %d: the copy before it was one the server already had. So the truth stamps the "+
+		"server's CLOSE_WAIT at the copy before that one, frame %d (its rule: the last copy before the first "+
+		"acknowledgement, or the one before it when that acknowledgement is a D-SACK of the FIN): the first copy, "+
+		"frame %d, where the server's kernel entered CLOSE_WAIT.",
 		len(in.fins[rc]), strings.Join(nos, ", "), strings.Join(gaps, ", "), d.no, float64(d.t-fin.t)/1e9,
 		d.ack, d.dsackLE, d.dsackRE, finSeq, in.finArrive[rc].no, fin.no)}
 }

@@ -397,7 +397,9 @@ func (in *incarnation) handshakeName() string {
 }
 
 // finsAndAcks finds each role's FIN transmissions, the one that reached
-// the peer (the last before the peer's first acknowledgement of it) and
+// the peer (the last before the peer's first acknowledgement of it, or
+// the one before that when that acknowledgement's D-SACK reports the FIN
+// received twice) and
 // the acknowledgement that reached the FIN's sender (the first after the
 // sender's last transmission: a retransmission after an ACK proves that
 // ACK was lost).
@@ -420,9 +422,19 @@ func (in *incarnation) finsAndAcks() {
 				continue
 			}
 			if in.finArrive[r] == nil {
+				var before []*frame
 				for _, g := range in.fins[r] {
 					if g.no < f.no {
-						in.finArrive[r] = g
+						before = append(before, g)
+					}
+				}
+				if n := len(before); n > 0 {
+					in.finArrive[r] = before[n-1]
+					// A D-SACK of the FIN on this acknowledgement: the
+					// latest copy was a duplicate, an earlier one arrived
+					// first (the latest of them it can have been).
+					if n > 1 && f.dsacks(first.seq+first.len) {
+						in.finArrive[r] = before[n-2]
 					}
 				}
 			}
@@ -444,11 +456,17 @@ func (in *incarnation) finDSACK(r int) *frame {
 	}
 	fin := in.fins[r][0].seq + in.fins[r][0].len
 	for _, f := range in.frames {
-		if in.role(f) != r && f.dsack && seqGE(fin, f.dsackLE) && seqGT(f.dsackRE, fin) {
+		if in.role(f) != r && f.dsacks(fin) {
 			return f
 		}
 	}
 	return nil
+}
+
+// dsacks reports whether f's first SACK block is a D-SACK covering
+// sequence number seq.
+func (f *frame) dsacks(seq uint32) bool {
+	return f.dsack && seqGE(seq, f.dsackLE) && seqGT(f.dsackRE, seq)
 }
 
 // findRST finds the RST that ended the incarnation. A RST sent by a side
