@@ -120,6 +120,7 @@ type htmlFlow struct {
 	Diagnoses                  []htmlDiagnosis
 	Facts                      []string
 	Notes                      []string
+	Filter                     string
 	States                     []htmlSide
 	Ladder                     template.HTML
 }
@@ -237,6 +238,7 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 	}
 	for _, f := range detail {
 		hf := htmlFlowOf(f, res.Summary, true)
+		hf.Filter = displayFilter(f, len(res.Capture.Files) == 1)
 		hf.Ladder = template.HTML(ladderSVG(f, fmt.Sprintf("flow%d", f.ID)))
 		p.Detail = append(p.Detail, hf)
 		p.Figures++
@@ -529,6 +531,7 @@ pre { background: var(--soft); padding: 10px 12px; border-radius: 6px; overflow-
 <p class="facts">{{range .Facts}}<span>{{.}}</span>{{end}}</p>
 {{range .Diagnoses}}<div class="diag"><span class="sev-{{.Severity}}">{{.Mark}}</span> <code>{{.Code}}</code>{{if .Side}} · {{.Side}}{{end}}{{if .Sysctl}} · <code>{{.Sysctl}}</code>{{end}}<br>{{.Message}}{{if .Frames}} <span class="muted">({{.Frames}})</span>{{end}}{{range .Bounds}}<br><span class="muted">bound:</span> {{.}}{{end}}{{range .Checks}}<br><span class="muted">checked:</span> {{.}}{{end}}{{if .Advice}}<br><span class="muted">advice:</span> {{.Advice}}{{end}}</div>
 {{end}}{{range .Notes}}<div class="muted">{{.}}</div>
+{{end}}{{with .Filter}}<div class="muted">Wireshark: <code>{{.}}</code></div>
 {{end}}<table>
 {{range .States}}<tr><th>{{.Name}}</th><td><div class="states">{{range $i, $s := .States}}{{if $i}}<span class="arrow-sep">→</span>{{end}}<span class="state {{$s.Class}}">{{$s.Name}}{{if $s.Dur}}<small>{{$s.Dur}}</small>{{end}}</span>{{end}}</div></td></tr>
 {{end}}</table>

@@ -78,6 +78,9 @@ func TestHTMLStructure(t *testing.T) {
 			if strings.Contains(page, "\x1b") || strings.Contains(page, "<?xml") {
 				t.Error("escape codes or an XML declaration in the page")
 			}
+			if got, want := strings.Count(page, "Wireshark: <code>"), strings.Count(strings.Join(tt.figures, " "), "ladder "); got != want {
+				t.Errorf("%d display filters, want one for each of the %d flows drawn", got, want)
+			}
 		})
 	}
 }

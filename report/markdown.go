@@ -45,7 +45,7 @@ func (c *Collector) Markdown(w io.Writer, res *analyze.Result) error {
 	if err != nil {
 		return err
 	}
-	m := &mdReport{}
+	m := &mdReport{oneFile: len(res.Capture.Files) == 1}
 	m.verdict(v)
 	m.knobTable(v)
 	m.summary(v)
@@ -62,7 +62,11 @@ func (c *Collector) Markdown(w io.Writer, res *analyze.Result) error {
 	return err
 }
 
-type mdReport struct{ b strings.Builder }
+type mdReport struct {
+	b strings.Builder
+	// oneFile: the capture is one file (see displayFilter).
+	oneFile bool
+}
 
 // p writes a block followed by a blank line.
 func (m *mdReport) p(block string) {
@@ -533,6 +537,9 @@ func (m *mdReport) flow(f *analyze.Flow, s *analyze.Summary) {
 	}
 	for _, s := range append(finFacts(f, wordFrame), extraFacts(f)...) {
 		fmt.Fprintf(&b, "- %s\n", mdText(s))
+	}
+	if df := displayFilter(f, m.oneFile); df != "" {
+		fmt.Fprintf(&b, "- Wireshark display filter: `%s`\n", df)
 	}
 	if b.Len() > 0 {
 		m.p(strings.TrimSuffix(b.String(), "\n"))

@@ -41,6 +41,7 @@ func (c *Collector) Text(w io.Writer, res *analyze.Result) error {
 		st:      newStyles(newRenderer(w, opt.Color)),
 		width:   textWidth(w, opt),
 		verbose: opt.Verbose,
+		oneFile: len(res.Capture.Files) == 1,
 	}
 	t.header(v)
 	if opt.FlowID != 0 {
@@ -69,6 +70,8 @@ type textReport struct {
 	// verbose: the findings, and what the capture implies of a knob's
 	// value, are written whole, the findings with their advice.
 	verbose bool
+	// oneFile: the capture is one file (see displayFilter).
+	oneFile bool
 }
 
 // conclusionLines bounds the lines of a finding, or of what the capture
@@ -716,6 +719,9 @@ func (t *textReport) detail(f *analyze.Flow, s *analyze.Summary) {
 	}
 	for _, s := range append(finFacts(f, hashFrame), extraFacts(f)...) {
 		t.wrapped(2, t.st.plain, s)
+	}
+	if df := displayFilter(f, t.oneFile); df != "" {
+		t.wrapped(2, t.st.dim, "Wireshark: "+df)
 	}
 	for _, d := range byRank(f.Diagnoses) {
 		t.diagnosisLine(2, d)
