@@ -329,6 +329,18 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 	return r.err
 }
 
+// Record returns the record of the segment (or ICMP error) Next
+// returned last: its link type (a LINKTYPE_ value), its time (Unix ns),
+// the bytes captured and its length on the wire. data belongs to the
+// Reader and is valid until the next call to Next.
+func (r *Reader) Record() (linkType uint32, ts int64, data []byte, wire int) {
+	if r.cur == nil || r.cur.head.kind != headPacket {
+		return 0, 0, nil, 0
+	}
+	h := &r.cur.head
+	return h.lt, h.ts, h.data, h.wire
+}
+
 // Info returns what has been read so far; it is complete after Next has
 // returned io.EOF. The slices in it belong to the caller.
 func (r *Reader) Info() Info {

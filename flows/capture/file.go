@@ -52,7 +52,8 @@ type head struct {
 	off       int // where data starts in its record (the file's pending bytes)
 	wire      int
 	link      link
-	truncated bool // headEnd: the input ended inside a record
+	lt        uint32 // the LINKTYPE_ value link decodes
+	truncated bool   // headEnd: the input ended inside a record
 }
 
 // file is one input: a pcap or pcapng stream, read in place from a large
@@ -82,6 +83,7 @@ type file struct {
 	fracMax uint32 // units in a second
 	snaplen uint32
 	link    link
+	lt      uint32 // the LINKTYPE_ value of link
 
 	// pcapng
 	ifaces       []iface

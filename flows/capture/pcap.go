@@ -33,7 +33,7 @@ func (f *file) readPcapHeader(be bool) error {
 	if lk == linkUnsupported {
 		return f.fatal(0, unsupportedLink(lt, name))
 	}
-	f.link = lk
+	f.link, f.lt = lk, lt
 	f.r.addLinkType(name)
 	_, _ = f.br.Discard(24)
 	return nil
@@ -137,6 +137,6 @@ func (f *file) nextPcap() error {
 	}
 	f.stamp(ts)
 	f.pending = n
-	f.head = head{kind: headPacket, ts: ts, data: rec[hl:], off: hl, wire: int(wire), link: f.link}
+	f.head = head{kind: headPacket, ts: ts, data: rec[hl:], off: hl, wire: int(wire), link: f.link, lt: f.lt}
 	return nil
 }

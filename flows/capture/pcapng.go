@@ -469,7 +469,7 @@ func (f *file) packet(typ uint32, blk []byte) {
 		ifc.warned = true
 		f.note("interface %d has unsupported link type %s (%d); its packets are counted as non-TCP", ifid, ifc.name, ifc.lt)
 	}
-	f.head = head{kind: headPacket, ts: t, data: data[:caplen], off: off, wire: int(wire), link: ifc.link}
+	f.head = head{kind: headPacket, ts: t, data: data[:caplen], off: off, wire: int(wire), link: ifc.link, lt: ifc.lt}
 }
 
 // cutTime returns the timestamp of a packet block of which only the first
