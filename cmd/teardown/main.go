@@ -5,9 +5,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -46,6 +48,9 @@ Flags:
     -f, --format FORMAT   text (default), json, jsonl, markdown or html
     -o, --output FILE     write the report to FILE instead of standard output
                           (compressed when FILE ends in .gz or .zst)
+        --extract FILE    write the packets of the anomalous flows (with
+                          --only all every flow, with --flow that one) to
+                          FILE, pcapng when it ends in .pcapng, else pcap
         --color WHEN      auto (default), always or never; NO_COLOR is honoured
     -v, --verbose         text: show each listed flow's states and ladder, and
                           the findings whole
@@ -106,6 +111,7 @@ const (
 
 type cli struct {
 	format, output, color, only, since, until, failOn string
+	extract                                           string
 	verbose, quiet, showVersion, help                 bool
 	flow, top, maxFlows                               int
 	sysctl                                            string
@@ -158,6 +164,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	}
 	if err := c.validate(fs); err != nil {
 		return l.bad(err)
+	}
+	var x *extraction
+	if c.extract != "" {
+		if files, _ := splitArgs(fs.Args()); slices.Contains(files, "-") {
+			return l.bad(&usageError{"--extract reads the capture again after the analysis: give it files, not standard input", "save the capture first (tcpdump -w FILE)"})
+		}
+		x = &extraction{path: c.extract, all: fs.Changed("only") && c.only == "all", id: c.flow, spans: map[[2]netip.AddrPort][]frameSpan{}}
 	}
 	out := stdout
 	if c.output != "" && c.output != "-" {
@@ -223,6 +236,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			return col.Add(f)
 		}
 	}
+	if x != nil {
+		inner := emit
+		emit = func(f *analyze.Flow) error {
+			x.pick(f)
+			return inner(f)
+		}
+	}
 	res, code := c.analyze(fs.Args(), stdin, l, emit, &src)
 	if res == nil {
 		return code
@@ -245,6 +265,19 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		l.errorf("writing the report: %v", err)
 		return exitError
 	}
+	if x != nil {
+		opts, _ := c.captureOptions(stdin)
+		n, err := x.write(res.Capture.Files, opts)
+		switch {
+		case err != nil:
+			l.errorf("--extract: %v", err)
+			return exitError
+		case x.flows == 0 && !c.quiet:
+			fmt.Fprintf(l.w, "teardown: --extract: no flow to extract; %s not written\n", c.extract)
+		case !c.quiet:
+			fmt.Fprintf(l.w, "teardown: wrote %d packets of %d flow%s to %s\n", n, x.flows, plural(x.flows), c.extract)
+		}
+	}
 	if code == exitOK && c.failOn != "" && worst >= analyze.Severity(c.failOn).Rank() {
 		return exitFindings
 	}
@@ -257,6 +290,7 @@ func (c *cli) flags(name string) *pflag.FlagSet {
 	fs.Usage = func() {}
 	fs.StringVarP(&c.format, "format", "f", "text", "")
 	fs.StringVarP(&c.output, "output", "o", "", "")
+	fs.StringVar(&c.extract, "extract", "", "")
 	fs.StringVar(&c.color, "color", "auto", "")
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "")
 	fs.IntVar(&c.flow, "flow", 0, "")
