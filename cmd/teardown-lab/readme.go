@@ -78,6 +78,10 @@ black hole. In ` + "`pmtu-black-hole`" + `, ` + "`pmtu-black-hole-probing`" + ` 
 server's own INPUT chain does, so its capture, which holds the ICMP errors
 too, shows each arrive. The ip6tables rules match the packet too big (type
 2) alone: neighbour discovery is ICMPv6 too.
+The ` + "`capture-twice-router*`" + ` captures were taken with ` + "`tcpdump -i any`" + ` inside
+a router between the two ends, which records every packet twice, as it
+enters (TTL or hop limit 64) and as it leaves (63); their truth files count
+the capture duplicates dropped.
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

@@ -417,5 +417,7 @@ func scenarios() []*scenario {
 		delayed(twServerAccept(), 20*time.Millisecond),
 		finAckLost(),
 		ipv6(finAckLost(), frameEthernet, vantageClient, ""),
+		captureTwiceRouter(false),
+		captureTwiceRouter(true),
 	}
 }

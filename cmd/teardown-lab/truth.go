@@ -22,7 +22,10 @@ type truthFile struct {
 	Capture     string                       `json:"capture"`
 	Sysctls     map[string]map[string]string `json:"sysctls"`
 	Notes       []string                     `json:"notes"`
-	Flows       []*truthFlow                 `json:"flows"`
+	// Duplicates counts the capture duplicates dropped before anything
+	// was derived (dropDuplicates); absent when there are none.
+	Duplicates int          `json:"duplicates,omitempty"`
+	Flows      []*truthFlow `json:"flows"`
 }
 
 type truthFlow struct {
@@ -177,19 +180,65 @@ func (in *incarnation) role(f *frame) int {
 	return rs
 }
 
+// tuple is a frame's 4-tuple, the same in both directions.
+type tuple struct{ a, b netip.AddrPort }
+
+func (f *frame) tuple() tuple {
+	if f.src.Compare(f.dst) < 0 {
+		return tuple{f.src, f.dst}
+	}
+	return tuple{f.dst, f.src}
+}
+
+// dupWindow is how soon after the frame it copies a capture duplicate
+// comes: tcpdump -i any on a host that forwards a packet records it as it
+// enters and as it leaves, microseconds apart.
+const dupWindow = 1_000_000 // ns
+
+// sameSegment tells whether f repeats p, the frame before it on its
+// 4-tuple, in every field a capture duplicate repeats (TRUTH-FORMAT.md):
+// direction, sequence and acknowledgement numbers, flags, payload length,
+// raw window, IPv4 ID, TSval and TSecr, less than dupWindow after it. The
+// TTL (hop limit) is not compared: a router lowers it.
+func (f *frame) sameSegment(p *frame) bool {
+	d := f.t - p.t
+	return d >= 0 && d < dupWindow && f.src == p.src && f.dst == p.dst && f.seq == p.seq && f.ack == p.ack &&
+		f.flags == p.flags && f.len == p.len && f.win == p.win && f.ipid == p.ipid &&
+		f.tsval == p.tsval && f.tsecr == p.tsecr
+}
+
+// captureDuplicate tells whether f is a capture duplicate of p: the same
+// segment (sameSegment) carrying payload, SYN, FIN or RST, or an IPv4 ID
+// other than 0. Identical pure ACKs without one (IPv6's, and IPv4's with
+// ID 0) may be genuine duplicate ACKs.
+func (f *frame) captureDuplicate(p *frame) bool {
+	return f.sameSegment(p) && (f.len > 0 || f.flags&(fSYN|fFIN|fRST) != 0 || f.ipid > 0)
+}
+
+// dropDuplicates returns frames without those that dup tells repeat the
+// last frame of their 4-tuple that was kept, and maps each one dropped to
+// that frame.
+func dropDuplicates(frames []*frame, dup func(f, p *frame) bool) (kept []*frame, of map[*frame]*frame) {
+	last := map[tuple]*frame{}
+	of = map[*frame]*frame{}
+	for _, f := range frames {
+		k := f.tuple()
+		if p := last[k]; p != nil && dup(f, p) {
+			of[f] = p
+			continue
+		}
+		last[k] = f
+		kept = append(kept, f)
+	}
+	return kept, of
+}
+
 // splitFlows groups frames into incarnations in order of first frame.
 func splitFlows(frames []*frame) []*incarnation {
-	type key struct{ a, b netip.AddrPort }
-	canon := func(f *frame) key {
-		if f.src.Compare(f.dst) < 0 {
-			return key{f.src, f.dst}
-		}
-		return key{f.dst, f.src}
-	}
-	cur := map[key]*incarnation{}
+	cur := map[tuple]*incarnation{}
 	var all []*incarnation
 	for _, f := range frames {
-		k := canon(f)
+		k := f.tuple()
 		in := cur[k]
 		pureSyn := f.has(fSYN) && !f.has(fACK)
 		if in == nil || (pureSyn && (in.syn == nil || in.syn.seq != f.seq || in.syn.src != f.src)) {
@@ -248,6 +297,10 @@ func deriveTruth(sc *scenario, frames []*frame, icmps []*icmpErr, stopped int64,
 	if len(sc.host) > 0 {
 		tf.Sysctls["host"] = maps.Clone(sc.host)
 	}
+	// A capture duplicate is no evidence of anything: its first copy
+	// stands for both.
+	frames, dups := dropDuplicates(frames, (*frame).captureDuplicate)
+	tf.Duplicates = len(dups)
 	if len(frames) == 0 {
 		return nil, fmt.Errorf("the capture holds no TCP segment")
 	}

@@ -37,6 +37,7 @@ type frame struct {
 	ipid     int // -1 for IPv6
 	ts       bool
 	tsval    uint32
+	tsecr    uint32
 	ttl      int // IPv4 TTL or IPv6 hop limit
 	// dsack: the segment's first SACK block is a D-SACK (RFC 2883), as
 	// tshark reads it, covering dsackLE up to dsackRE (absolute
@@ -78,7 +79,7 @@ var tsharkFields = []string{
 	"frame.number", "frame.time_epoch",
 	"ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport",
 	"tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "tcp.window_size_value",
-	"ip.id", "tcp.options.timestamp.tsval", "ip.ttl", "ipv6.hlim",
+	"ip.id", "tcp.options.timestamp.tsval", "tcp.options.timestamp.tsecr", "ip.ttl", "ipv6.hlim",
 	"tcp.options.sack.dsack_le", "tcp.options.sack.dsack_re",
 }
 
@@ -191,21 +192,25 @@ func parseFrame(line string) (*frame, error) {
 			return nil, err
 		}
 		f.ts, f.tsval = true, uint32(x)
+		if x, err = num(v[15], 10); err != nil {
+			return nil, err
+		}
+		f.tsecr = uint32(x)
 	}
-	ttl := v[15]
+	ttl := v[16]
 	if ttl == "" {
-		ttl = v[16]
+		ttl = v[17]
 	}
 	if x, err = num(ttl, 10); err != nil {
 		return nil, err
 	}
 	f.ttl = int(x)
-	if v[17] != "" || v[18] != "" {
-		if x, err = num(v[17], 10); err != nil {
+	if v[18] != "" || v[19] != "" {
+		if x, err = num(v[18], 10); err != nil {
 			return nil, err
 		}
 		f.dsackLE = uint32(x)
-		if x, err = num(v[18], 10); err != nil {
+		if x, err = num(v[19], 10); err != nil {
 			return nil, err
 		}
 		f.dsack, f.dsackRE = true, uint32(x)
