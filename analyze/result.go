@@ -333,6 +333,10 @@ type Summary struct {
 	// forget before their two minutes were up: a SYN reusing one of
 	// their 4-tuples later was not linked to them.
 	Forgotten int `json:"forgotten,omitempty"`
+	// Duplicates counts the segments dropped as capture duplicates: the
+	// same segment again within a millisecond, as tcpdump -i any records
+	// a packet a host forwards or bridges once per interface.
+	Duplicates int `json:"duplicates,omitempty"`
 	// UnmatchedICMP counts the ICMP errors that quoted a TCP segment of
 	// no connection the analysis held, and keeps the first few.
 	UnmatchedICMP *UnmatchedICMP `json:"unmatched_icmp,omitempty"`

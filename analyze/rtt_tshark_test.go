@@ -40,6 +40,9 @@ func TestRTTAgainstTshark(t *testing.T) {
 			"the SYN-ACK came at frame 3, 1.27 s after the SYN, and the client ACKed it 1.6 ms later",
 		"tcp-fastopen-07__tcp_fastopen_segmentation.pcap flow 1": "TCP Fast Open: the server sent data (frame 3) right after its SYN-ACK, and " +
 			"tshark measures its initial RTT at that server segment (0.15 ms); the client's ACK of the SYN-ACK is frame 5, 1.245 ms after the SYN",
+		"capture-twice-router.pcap flow 1": "every packet is in the capture twice (tcpdump -i any on the router): tshark measures from the SYN's second copy " +
+			"(frame 2, 22 µs after the first), teardown from the first, the copies dropped: SYN to SYN-ACK 33 µs, SYN-ACK to ACK 14 µs",
+		"capture-twice-router-v6.pcap flow 1": "as capture-twice-router.pcap: tshark measures from the SYN's second copy (frame 2, 22 µs after the first)",
 	}
 	compared := 0
 	for _, file := range files {

@@ -486,6 +486,7 @@ func (r *runner) close() (*Result, error) {
 	st := r.table.Stats()
 	res.Summary.Evicted, res.Summary.Forgotten = st.Evicted, st.Forgotten
 	res.Summary.UnmatchedICMP = unmatchedICMP(st)
+	res.Summary.Duplicates = st.Duplicates
 	return res, nil
 }
 

@@ -431,6 +431,7 @@ func (s *Summary) Merge(o *Summary) {
 	s.Flows += o.Flows
 	s.Evicted += o.Evicted
 	s.Forgotten += o.Forgotten
+	s.Duplicates += o.Duplicates
 	s.UnmatchedICMP = s.UnmatchedICMP.merge(o.UnmatchedICMP)
 	s.UntrackedFlows += o.UntrackedFlows
 	addCounts(&s.CloseKinds, o.CloseKinds)

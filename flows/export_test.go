@@ -91,3 +91,7 @@ func (t *Table) AwakeViolation() string {
 	}
 	return ""
 }
+
+// forgetDuplicates empties the table's duplicate filter, as segments
+// taking every slot would.
+func (t *Table) forgetDuplicates() { clear(t.dups[:]) }

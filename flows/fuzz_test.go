@@ -238,8 +238,8 @@ func checkTable(t *testing.T, opts flows.TableOptions, segs []flows.Segment) {
 			t.Errorf("connection %d was superseded by no connection", c.ID)
 		}
 	}
-	if packets+icmp+uint64(st.ICMPUnmatched) != uint64(len(segs)) {
-		t.Errorf("connections hold %d packets and %d ICMP errors, %d unmatched, of %d filed", packets, icmp, st.ICMPUnmatched, len(segs))
+	if packets+icmp+uint64(st.ICMPUnmatched+st.Duplicates) != uint64(len(segs)) {
+		t.Errorf("connections hold %d packets and %d ICMP errors, %d unmatched, %d duplicates, of %d filed", packets, icmp, st.ICMPUnmatched, st.Duplicates, len(segs))
 	}
 	if evicted != st.Evicted {
 		t.Errorf("%d connections evicted, Stats says %d", evicted, st.Evicted)

@@ -85,6 +85,9 @@ type TableStats struct {
 	// Compactions counts the times idle connections' encodings were
 	// moved into fewer blocks.
 	Compactions int
+	// Duplicates counts segments dropped as capture duplicates (see
+	// Table.Add).
+	Duplicates int
 	// ICMPUnmatched counts ICMP errors quoting a segment of no connection
 	// in the table; ICMPUnmatchedFirst keeps the first MaxUnmatchedICMP.
 	ICMPUnmatched      int
@@ -160,6 +163,9 @@ type Table struct {
 	armed bool
 	now   int64
 	ids   int
+	// dups remembers recent segments, for dropping capture duplicates
+	// (see dupOf).
+	dups  *[dupSlots]dupSlot
 	stats TableStats
 	err   error
 	sink  uint64 // Ahead's loads
@@ -234,7 +240,7 @@ func NewTable(opts TableOptions) *Table {
 	if opts.Finish == nil {
 		opts.Finish = func(*Conn) error { return nil }
 	}
-	t := &Table{opts: opts, m: newConnMap()}
+	t := &Table{opts: opts, m: newConnMap(), dups: new([dupSlots]dupSlot)}
 	t.hs.id = hsList
 	t.asleep.off = offHeap(t)
 	t.idleZ.off = offHeap(t)
@@ -342,6 +348,7 @@ func (t *Table) Add(s *Segment) error {
 		t.addICMP(s, k, srcIsA, h)
 		return t.err
 	}
+	d, sum, same := t.dupSlot(s, h, srcIsA)
 	var c *Conn
 	woke := false
 	if i := t.m.find(k, h); i >= 0 {
@@ -354,6 +361,16 @@ func (t *Table) Add(s *Segment) error {
 	if c != nil && srcIsA == c.st.clientIsA {
 		dir = FromClient
 	}
+	// A capture duplicate (see dupSlot): with an IPv4 ID, or when the
+	// peer sent nothing since the first copy.
+	if same && c != nil && (s.IPID != 0 || c.Dir[1-dir].Last.Time <= d.at) {
+		t.stats.Duplicates++
+		if woke {
+			t.sort(c)
+		}
+		return nil
+	}
+	*d = dupSlot{h, sum, s.Time}
 	var prev *Prior
 	if c != nil && s.Flags&SYN != 0 && startsIncarnation(c, s, dir) {
 		prev = t.finish(c, EndSuperseded, s.Time)
@@ -958,6 +975,49 @@ func (t *Table) afterFIN(c *Conn, st *connState, h *Half, dir int, s *Segment, p
 	}
 	a.Segments++
 	a.Last = markOf(s)
+}
+
+// dupSlots is the size of the table's duplicate filter, a power of two.
+const dupSlots = 4096
+
+// dupSlot is a recent segment that was not itself a duplicate: its
+// 4-tuple's hash, a hash of its contents, its time. Segments take the
+// slot their two hashes pick, the latest in it staying.
+type dupSlot struct {
+	key, sum uint64
+	at       int64
+}
+
+// dupSlot finds where s, of the 4-tuple hashed h, would be remembered,
+// and reports whether it may be a capture duplicate: the same segment as
+// an earlier one of its 4-tuple that was not — same direction, sequence
+// and acknowledgement numbers, flags, payload length, window, IPv4 ID,
+// TSval and TSecr — less than dupWindow after it. tcpdump -i any on a
+// host that forwards or bridges packets captures each twice, once per
+// interface, microseconds apart (the routed copy with a lower TTL, which
+// is not compared), and a burst's segments can come in before the first
+// leaves. Add then drops s when it has an IPv4 ID, which no host gives
+// two packets that close together, or when the peer sent nothing since
+// the first copy: a host sends a segment again that soon only to answer
+// one (a SYN_RECV request answers a retransmitted SYN with its SYN-ACK
+// again, 100 µs after its timer sent one, with IP ID 0; duplicate ACKs
+// answer segments out of order), never on a timer (a tail loss probe
+// waits 10 ms at least, an RTO 200 ms). A slot another segment took in
+// between misses a duplicate, rarely: the filter holds the last dupSlots
+// segments, more or less, and a copy comes microseconds after its
+// original. sum is s's contents hash, for Add to remember s by.
+func (t *Table) dupSlot(s *Segment, h uint64, srcIsA bool) (d *dupSlot, sum uint64, same bool) {
+	f := uint64(s.Flags)
+	if srcIsA {
+		f |= 1 << 8
+	}
+	sum = (uint64(s.Seq)<<32|uint64(s.Ack))*0x9e3779b97f4a7c15 ^
+		(uint64(s.PayloadLen)<<32|uint64(s.Window)<<16|uint64(s.IPID))*0xc2b2ae3d27d4eb4f ^
+		(uint64(s.TSval)<<32|uint64(s.TSecr))*0x165667b19e3779f9 ^
+		f*0x27d4eb2f165667c5
+	sum ^= sum >> 29
+	d = &t.dups[(h^sum)&(dupSlots-1)]
+	return d, sum, d.key == h && d.sum == sum && s.Time >= d.at && s.Time-d.at < dupWindow
 }
 
 // dupWindow: two identical FIN segments closer together than this are one

@@ -18,8 +18,8 @@ func tcp(frame int, t float64, src, dst string, f Flags, seq, ack, n uint32) *Se
 }
 
 // finished files segs in a table with default options and returns the
-// connections it finished, flushed at the end.
-func finished(t *testing.T, segs []*Segment) []*Conn {
+// connections it finished, flushed at the end, and its counters.
+func finished(t *testing.T, segs []*Segment) ([]*Conn, TableStats) {
 	t.Helper()
 	var done []*Conn
 	tb := collect(TableOptions{}, &done)
@@ -31,7 +31,7 @@ func finished(t *testing.T, segs []*Segment) []*Conn {
 	if err := tb.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	return done
+	return done, tb.Stats()
 }
 
 // collect returns a table whose finished connections land in *out.
@@ -338,25 +338,42 @@ func TestRSTAcceptance(t *testing.T) {
 	}
 }
 
+// TestDuplicateFINIsNotARetransmission: a FIN captured twice within a
+// millisecond is one transmission. The table's duplicate filter drops the
+// copy, even with the peer's segment between them (the IP ID is the
+// same); when the filter has
+// lost it (another segment took its slot), the FIN's own check counts it.
 func TestDuplicateFINIsNotARetransmission(t *testing.T) {
-	var done []*Conn
-	tb := collect(TableOptions{}, &done)
-	fin := tcp(1, 0, cl, sv, FIN|ACK, 100, 5000, 0)
-	dup := *fin
-	dup.Frame, dup.Time = 2, fin.Time+1000
-	rtx := *fin
-	rtx.Frame, rtx.Time, rtx.IPID = 3, fin.Time+200e6, 7
-	for _, s := range []*Segment{fin, &dup, &rtx} {
-		if err := tb.Add(s); err != nil {
+	for _, forgot := range []bool{false, true} {
+		var done []*Conn
+		tb := collect(TableOptions{}, &done)
+		fin := tcp(1, 0, cl, sv, FIN|ACK, 100, 5000, 0)
+		fin.IPID = 5
+		ack := tcp(2, 500e-9, sv, cl, ACK, 5000, 100, 0)
+		dup := *fin
+		dup.Frame, dup.Time = 3, fin.Time+1000
+		rtx := *fin
+		rtx.Frame, rtx.Time, rtx.IPID = 4, fin.Time+200e6, 7
+		for _, s := range []*Segment{fin, ack, &dup, &rtx} {
+			if s == &dup && forgot {
+				tb.forgetDuplicates()
+			}
+			if err := tb.Add(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tb.Flush(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := tb.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	h := &done[0].Dir[FromClient]
-	if h.FinCount != 2 || h.FinDuplicates != 1 || h.FinLast.Frame != 3 {
-		t.Errorf("FIN count %d duplicates %d last %d, want 2 1 3", h.FinCount, h.FinDuplicates, h.FinLast.Frame)
+		h := &done[0].Dir[FromClient]
+		wantDup, wantFiltered := 0, 1
+		if forgot {
+			wantDup, wantFiltered = 1, 0
+		}
+		if h.FinCount != 2 || h.FinDuplicates != uint32(wantDup) || h.FinLast != markOf(&rtx) || tb.Stats().Duplicates != wantFiltered {
+			t.Errorf("filter forgot: %v: FIN count %d, duplicates %d, last %d, filtered %d; want 2, %d, %d, %d",
+				forgot, h.FinCount, h.FinDuplicates, h.FinLast.Frame, tb.Stats().Duplicates, wantDup, rtx.Frame, wantFiltered)
+		}
 	}
 }
 
@@ -365,14 +382,15 @@ func TestDuplicateFINIsNotARetransmission(t *testing.T) {
 // ACK, 4 s of silence, then three copies of the client's next request
 // that the server never answers.
 func TestQuietAndTail(t *testing.T) {
-	c := finished(t, append(handshake(1, 0, cl, 100, 5000),
+	done, _ := finished(t, append(handshake(1, 0, cl, 100, 5000),
 		tcp(4, 1, cl, sv, ACK, 101, 5001, 10),
 		tcp(5, 8, sv, cl, ACK, 5001, 111, 10),
 		tcp(6, 8.5, cl, sv, ACK, 111, 5011, 0),
 		tcp(7, 12.5, cl, sv, ACK, 111, 5011, 10),
 		tcp(8, 12.75, cl, sv, ACK, 111, 5011, 10),
 		tcp(9, 13.25, cl, sv, ACK, 111, 5011, 10),
-	))[0]
+	))
+	c := done[0]
 	if q := c.Quiet; q.Gap != 7e9 || q.End.Frame != 5 {
 		t.Errorf("longest silence %d ns before frame %d, want 7 s before frame 5", q.Gap, q.End.Frame)
 	}
@@ -511,10 +529,11 @@ func TestFinDSACK(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := finished(t, append([]*Segment{
+			done, _ := finished(t, append([]*Segment{
 				tcp(1, 0, cl, sv, FIN|ACK, 100, 5000, 0),
 				tcp(2, .2, cl, sv, FIN|ACK, 100, 5000, 0),
-			}, tt.segs...))[0]
+			}, tt.segs...))
+			c := done[0]
 			var kept []uint64
 			for _, e := range c.Events {
 				if e.Why&WhyFinDSACK != 0 {
@@ -526,6 +545,109 @@ func TestFinDSACK(t *testing.T) {
 			}
 			if tt.want && (len(kept) != 1 || kept[0] != tt.frame) || !tt.want && len(kept) != 0 {
 				t.Errorf("kept as D-SACK of the FIN: frames %v, want %d", kept, tt.frame)
+			}
+		})
+	}
+}
+
+// TestCaptureDuplicates: every segment of a connection captured twice,
+// 20 µs apart and the second copy routed (TTL one lower), as tcpdump -i
+// any sees a router's traffic, makes the same connection as one copy;
+// copies that differ, or come a millisecond apart or more, stay, and so
+// do identical pure ACKs without an IP ID.
+func TestCaptureDuplicates(t *testing.T) {
+	twice := func(segs []*Segment) []*Segment {
+		var out []*Segment
+		for _, s := range segs {
+			s.IPID, s.TTL = uint16(s.Frame)+100, 64
+			c := *s
+			c.Time += 20e3
+			c.TTL = 63
+			out = append(out, s, &c)
+		}
+		for i, s := range out {
+			s.Frame = uint64(i + 1)
+		}
+		return out
+	}
+	segs := twice(append(handshake(1, 0, cl, 100, 5000),
+		tcp(4, .01, cl, sv, ACK|PSH, 101, 5001, 10),
+		tcp(5, .02, sv, cl, ACK, 5001, 111, 0),
+		tcp(6, .03, cl, sv, FIN|ACK, 111, 5001, 0),
+		tcp(7, .04, sv, cl, FIN|ACK, 5001, 112, 0),
+		tcp(8, .05, cl, sv, ACK, 112, 5002, 0),
+	))
+	done, st := finished(t, segs)
+	c := done[0]
+	ch, sh := &c.Dir[FromClient], &c.Dir[FromServer]
+	if n := st.Duplicates; n != 8 || len(done) != 1 {
+		t.Fatalf("%d duplicates, %d connections; want 8, 1", n, len(done))
+	}
+	if ch.Packets != 5 || sh.Packets != 3 || ch.SYNCount != 1 || sh.SYNCount != 1 || ch.FinCount != 1 || sh.FinCount != 1 || ch.TTLVaried {
+		t.Errorf("client %d packets, server %d, SYNs %d %d, FINs %d %d, TTL varied %v; want 5 3 1 1 1 1 false",
+			ch.Packets, sh.Packets, ch.SYNCount, sh.SYNCount, ch.FinCount, sh.FinCount, ch.TTLVaried)
+	}
+	if c.Last.Frame != 15 {
+		t.Errorf("last frame %d, want 15 (the first copy of the last ACK)", c.Last.Frame)
+	}
+
+	// A burst comes in before its first segment leaves: data, FIN, then
+	// their routed copies.
+	tb := NewTable(TableOptions{})
+	data := tcp(1, 0, sv, cl, ACK|PSH, 5001, 111, 100)
+	fin := tcp(2, 1e-6, sv, cl, FIN|ACK, 5101, 111, 0)
+	data.IPID, fin.IPID = 1, 2
+	d2, f2 := *data, *fin
+	d2.Frame, d2.Time, f2.Frame, f2.Time = 3, data.Time+30e3, 4, fin.Time+30e3
+	for _, s := range []*Segment{data, fin, &d2, &f2} {
+		if err := tb.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := tb.Stats().Duplicates; n != 2 {
+		t.Errorf("interleaved burst: %d duplicates, want 2", n)
+	}
+
+	// Not duplicates: copies that differ, or come a millisecond apart;
+	// and, without an IP ID, one the peer's segment came before — as the
+	// kernel answers a retransmitted SYN with its SYN-ACK again 100 µs
+	// after its timer sent one (the lab's synack-unanswered), or sends
+	// duplicate ACKs.
+	for _, tt := range []struct {
+		name  string
+		seg   *Segment
+		ipid  uint16
+		edit  func(*Segment)
+		peer  *Segment
+		twice bool
+	}{
+		{"another IP ID", tcp(1, 0, cl, sv, ACK, 101, 5001, 0), 9, func(s *Segment) { s.IPID++ }, nil, false},
+		{"another window", tcp(1, 0, cl, sv, ACK, 101, 5001, 0), 9, func(s *Segment) { s.Window++ }, nil, false},
+		{"a millisecond later", tcp(1, 0, cl, sv, ACK, 101, 5001, 0), 9, func(s *Segment) { s.Time += 1e6 - 20e3 }, nil, false},
+		{"a SYN-ACK again after the client's SYN", tcp(1, 0, sv, cl, SYN|ACK, 5000, 101, 0), 0, func(*Segment) {}, tcp(0, 10e-6, cl, sv, SYN, 100, 0, 0), false},
+		{"a pure ACK again after the peer's data", tcp(1, 0, cl, sv, ACK, 101, 5001, 0), 0, func(*Segment) {}, tcp(0, 10e-6, sv, cl, ACK, 5101, 101, 100), false},
+		{"with an IP ID, the peer's data between", tcp(1, 0, cl, sv, ACK, 101, 5001, 0), 9, func(*Segment) {}, tcp(0, 10e-6, sv, cl, ACK, 5101, 101, 100), true},
+		{"without an IP ID, the peer silent", tcp(1, 0, cl, sv, ACK, 101, 5001, 0), 0, func(*Segment) {}, nil, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := NewTable(TableOptions{})
+			s := tt.seg
+			s.IPID = tt.ipid
+			segs := []*Segment{s}
+			if tt.peer != nil {
+				segs = append(segs, tt.peer)
+			}
+			c := *s
+			c.Time = s.Time + 20e3
+			tt.edit(&c)
+			for i, x := range append(segs, &c) {
+				x.Frame = uint64(i + 1)
+				if err := tb.Add(x); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n, want := tb.Stats().Duplicates, map[bool]int{true: 1}[tt.twice]; n != want {
+				t.Errorf("%d duplicates, want %d", n, want)
 			}
 		})
 	}

@@ -323,6 +323,10 @@ func captureWarnings(res *analyze.Result) []string {
 		out = append(out, fmt.Sprintf("%s forgotten early by the flow cap (--max-flows), which bounds the closed connections remembered too: a later SYN on their 4-tuples was not linked to them",
 			plural(s.Forgotten, "closed connection was", "closed connections were")))
 	}
+	if s := res.Summary; s != nil && s.Duplicates > 0 {
+		out = append(out, fmt.Sprintf("%s twice, the same segment again within a millisecond (tcpdump -i any on a host that forwards or bridges them, once per interface): each was read once",
+			plural(s.Duplicates, "packet was captured", "packets were captured")))
+	}
 	if s := res.Summary; s != nil && s.UnmatchedICMP != nil && s.UnmatchedICMP.Count > 0 {
 		out = append(out, unmatchedICMPNote(s.UnmatchedICMP))
 	}
