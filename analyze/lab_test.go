@@ -45,6 +45,8 @@ func TestLabFixtures(t *testing.T) {
 			var truth struct {
 				Capture string           `json:"capture"`
 				Flows   []map[string]any `json:"flows"`
+				// Duplicates: the capture duplicates dropped (absent: none).
+				Duplicates int `json:"duplicates"`
 			}
 			if err := json.Unmarshal(data, &truth); err != nil {
 				t.Fatalf("%s: %v", tf, err)
@@ -60,6 +62,9 @@ func TestLabFixtures(t *testing.T) {
 			}
 			for _, m := range ms {
 				t.Errorf("flow %s: %s", m.Flow, m.What)
+			}
+			if got := res.Summary.Duplicates; got != truth.Duplicates {
+				t.Errorf("%d capture duplicates dropped, the truth %d", got, truth.Duplicates)
 			}
 			listed := map[string]bool{}
 			for i := range b.Len() {

@@ -207,27 +207,43 @@ func (f *frame) sameSegment(p *frame) bool {
 		f.tsval == p.tsval && f.tsecr == p.tsecr
 }
 
-// captureDuplicate tells whether f is a capture duplicate of p: the same
-// segment (sameSegment) carrying payload, SYN, FIN or RST, or an IPv4 ID
-// other than 0. Identical pure ACKs without one (IPv6's, and IPv4's with
-// ID 0) may be genuine duplicate ACKs.
-func (f *frame) captureDuplicate(p *frame) bool {
-	return f.sameSegment(p) && (f.len > 0 || f.flags&(fSYN|fFIN|fRST) != 0 || f.ipid > 0)
+// captureDuplicate tells whether f is a capture duplicate of p
+// (TRUTH-FORMAT.md): the same segment (sameSegment), with an IPv4 ID
+// other than 0, or with nothing from the peer since p (peerSpoke false):
+// a host sends a segment again that soon only to answer one.
+func (f *frame) captureDuplicate(p *frame, peerSpoke bool) bool {
+	return f.sameSegment(p) && (f.ipid > 0 || !peerSpoke)
 }
 
-// dropDuplicates returns frames without those that dup tells repeat the
-// last frame of their 4-tuple that was kept, and maps each one dropped to
-// that frame.
-func dropDuplicates(frames []*frame, dup func(f, p *frame) bool) (kept []*frame, of map[*frame]*frame) {
-	last := map[tuple]*frame{}
+// dropDuplicates returns frames without those that dup tells repeat an
+// earlier frame of their 4-tuple that was kept, less than dupWindow
+// before them (the latest such first), and maps each one dropped to that
+// frame. dup is told whether the other direction sent a kept frame after
+// that one.
+func dropDuplicates(frames []*frame, dup func(f, p *frame, peerSpoke bool) bool) (kept []*frame, of map[*frame]*frame) {
+	recent := map[tuple][]*frame{} // kept frames, latest last
 	of = map[*frame]*frame{}
 	for _, f := range frames {
 		k := f.tuple()
-		if p := last[k]; p != nil && dup(f, p) {
-			of[f] = p
+		r := recent[k]
+		var orig *frame
+		var peer int64 = -1 << 63 // the latest kept frame from the other end
+		for i := len(r) - 1; i >= 0 && f.t-r[i].t < dupWindow; i-- {
+			if p := r[i]; p.src == f.dst {
+				peer = max(peer, p.t)
+			} else if dup(f, p, peer > p.t) {
+				orig = p
+				break
+			}
+		}
+		if orig != nil {
+			of[f] = orig
 			continue
 		}
-		last[k] = f
+		for len(r) > 0 && f.t-r[0].t >= dupWindow {
+			r = r[1:]
+		}
+		recent[k] = append(r, f)
 		kept = append(kept, f)
 	}
 	return kept, of

@@ -4,6 +4,7 @@ package main
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -38,8 +39,8 @@ func TestDropDuplicates(t *testing.T) {
 		"other TSecr":          {data(1, 0), func() *frame { f := data(2, 20*us); f.tsecr = 9; return f }(), false},
 		"other flags":          {data(1, 0), func() *frame { f := data(2, 20*us); f.flags = fACK; return f }(), false},
 		"other length":         {data(1, 0), func() *frame { f := data(2, 20*us); f.len = 99; return f }(), false},
-		"pure ACK, IP ID 0":    {func() *frame { f := ack(1, 0); f.ipid = 0; return f }(), func() *frame { f := ack(2, 20*us); f.ipid = 0; return f }(), false},
-		"pure ACK, IPv6":       {v6(ack(1, 0)), v6(ack(2, 20*us)), false},
+		"pure ACK, IP ID 0":    {func() *frame { f := ack(1, 0); f.ipid = 0; return f }(), func() *frame { f := ack(2, 20*us); f.ipid = 0; return f }(), true},
+		"pure ACK, IPv6":       {v6(ack(1, 0)), v6(ack(2, 20*us)), true},
 		"data, IPv6":           {v6(data(1, 0)), v6(data(2, 20*us)), true},
 		"other seq":            {data(1, 0), seg(2, 20*us, tcli, tsrv, fACK|fPSH, 1101, 7001, 100), false},
 		"other ack":            {data(1, 0), seg(2, 20*us, tcli, tsrv, fACK|fPSH, 1001, 7002, 100), false},
@@ -50,21 +51,38 @@ func TestDropDuplicates(t *testing.T) {
 			t.Errorf("%s: duplicate %v (kept %d), want %v", name, got, len(kept), c.dup)
 		}
 	}
-	// A copy is compared with the last frame of its 4-tuple that was
-	// kept: a third copy is one too, and a frame in between of the same
-	// 4-tuple, either way, ends the run.
-	kept, of := dropDuplicates([]*frame{data(1, 0), data(2, 10*us), data(3, 20*us)}, (*frame).captureDuplicate)
-	if len(kept) != 1 || kept[0].no != 1 || len(of) != 2 {
-		t.Errorf("three copies: kept %d, dropped %d, want the first kept", len(kept), len(of))
-	}
-	kept, _ = dropDuplicates([]*frame{data(1, 0), ack(2, 10*us), data(3, 20*us)}, (*frame).captureDuplicate)
-	if len(kept) != 3 {
-		t.Errorf("a copy after another frame of its 4-tuple: kept %d of 3", len(kept))
-	}
-	other := seg(2, 10*us, netip.MustParseAddrPort("198.51.100.10:40001"), tsrv, fACK, 5, 5, 0)
-	kept, _ = dropDuplicates([]*frame{data(1, 0), other, data(3, 20*us)}, (*frame).captureDuplicate)
-	if len(kept) != 2 {
-		t.Errorf("a copy after a frame of another 4-tuple: kept %d of 3, want 2", len(kept))
+	// A copy is compared with every earlier kept frame of its 4-tuple
+	// less than 1 ms before it: a third copy is one too, and so is the
+	// copy of a burst's first segment after the second came in. Without
+	// an IP ID, a segment of the peer's between the two keeps the second
+	// (it may answer that segment, as a SYN_RECV socket sends its SYN-ACK
+	// again for a retransmitted SYN); with one, it does not.
+	dup := (*frame).captureDuplicate
+	noID := func(f *frame) *frame { f.ipid = 0; return f }
+	fromPeer := seg(2, 10*us, tsrv, tcli, fACK|fPSH, 7001, 1101, 100)
+	for name, c := range map[string]struct {
+		frames  []*frame
+		dropped []int
+	}{
+		"three copies":                   {[]*frame{data(1, 0), data(2, 10*us), data(3, 20*us)}, []int{2, 3}},
+		"a burst's copies interleaved":   {[]*frame{data(1, 0), seg(2, 5*us, tcli, tsrv, fACK|fFIN, 1101, 7001, 0), data(3, 20*us), seg(4, 25*us, tcli, tsrv, fACK|fFIN, 1101, 7001, 0)}, []int{3, 4}},
+		"the peer between, IP ID":        {[]*frame{data(1, 0), fromPeer, data(3, 20*us)}, []int{3}},
+		"the peer between, no IP ID":     {[]*frame{noID(data(1, 0)), fromPeer, noID(data(3, 20*us))}, nil},
+		"the peer before, no IP ID":      {[]*frame{seg(1, 0, tsrv, tcli, fACK|fPSH, 7001, 1101, 100), noID(data(2, 10*us)), noID(data(3, 20*us))}, []int{3}},
+		"a SYN-ACK again after the SYN":  {[]*frame{noID(seg(1, 0, tsrv, tcli, fSYN|fACK, 7000, 1001, 0)), syn(2, 10*us, tcli, 1000), noID(seg(3, 20*us, tsrv, tcli, fSYN|fACK, 7000, 1001, 0))}, nil},
+		"another 4-tuple between":        {[]*frame{data(1, 0), seg(2, 10*us, netip.MustParseAddrPort("198.51.100.10:40001"), tsrv, fACK, 5, 5, 0), data(3, 20*us)}, []int{3}},
+		"beyond 1 ms of the first frame": {[]*frame{data(1, 0), data(2, 999*us), data(3, 1001*us)}, []int{2}},
+	} {
+		kept, of := dropDuplicates(c.frames, dup)
+		var got []int
+		for _, f := range c.frames {
+			if of[f] != nil {
+				got = append(got, f.no)
+			}
+		}
+		if !slices.Equal(got, c.dropped) || len(kept)+len(of) != len(c.frames) {
+			t.Errorf("%s: dropped %v, want %v", name, got, c.dropped)
+		}
 	}
 	// The truth counts them and derives nothing from them: the copy of the
 	// SYN is no second transmission.
