@@ -361,9 +361,9 @@ func (t *Table) Add(s *Segment) error {
 	if c != nil && srcIsA == c.st.clientIsA {
 		dir = FromClient
 	}
-	// A capture duplicate (see dupSlot): with an IPv4 ID, or when the
-	// peer sent nothing since the first copy.
-	if same && c != nil && (s.IPID != 0 || c.Dir[1-dir].Last.Time <= d.at) {
+	// A capture duplicate (see dupSlot): a millisecond or more after the
+	// first copy, or with an IPv4 ID, or when the peer sent nothing since.
+	if same && c != nil && (s.IPID != 0 || s.Time-d.at >= dupWindow || c.Dir[1-dir].Last.Time <= d.at) {
 		t.stats.Duplicates++
 		if woke {
 			t.sort(c)
@@ -978,7 +978,11 @@ func (t *Table) afterFIN(c *Conn, st *connState, h *Half, dir int, s *Segment, p
 }
 
 // dupSlots is the size of the table's duplicate filter, a power of two.
-const dupSlots = 4096
+const dupSlots = 16384
+
+// dupLate bounds how long after the first copy a capture duplicate with
+// the timestamp option may come (see dupSlot).
+const dupLate = 1e9
 
 // dupSlot is a recent segment that was not itself a duplicate: its
 // 4-tuple's hash, a hash of its contents, its time. Segments take the
@@ -992,20 +996,29 @@ type dupSlot struct {
 // and reports whether it may be a capture duplicate: the same segment as
 // an earlier one of its 4-tuple that was not — same direction, sequence
 // and acknowledgement numbers, flags, payload length, window, IPv4 ID,
-// TSval and TSecr — less than dupWindow after it. tcpdump -i any on a
-// host that forwards or bridges packets captures each twice, once per
-// interface, microseconds apart (the routed copy with a lower TTL, which
-// is not compared), and a burst's segments can come in before the first
-// leaves. Add then drops s when it has an IPv4 ID, which no host gives
-// two packets that close together, or when the peer sent nothing since
-// the first copy: a host sends a segment again that soon only to answer
-// one (a SYN_RECV request answers a retransmitted SYN with its SYN-ACK
-// again, 100 µs after its timer sent one, with IP ID 0; duplicate ACKs
-// answer segments out of order), never on a timer (a tail loss probe
-// waits 10 ms at least, an RTO 200 ms). A slot another segment took in
-// between misses a duplicate, rarely: the filter holds the last dupSlots
-// segments, more or less, and a copy comes microseconds after its
-// original. sum is s's contents hash, for Add to remember s by.
+// TSval and TSecr — less than dupWindow after it, or less than dupLate
+// after it when it carries the timestamp option.
+//
+// tcpdump -i any on a host that forwards or bridges packets captures each
+// twice, once per interface, microseconds apart (the routed copy with a
+// lower TTL, which is not compared), and a burst's segments can come in
+// before the first leaves. Add then drops s when it has an IPv4 ID, which
+// no host gives two packets that close together, or when the peer sent
+// nothing since the first copy: a host sends a segment again that soon
+// only to answer one (a SYN_RECV request answers a retransmitted SYN with
+// its SYN-ACK again, 100 µs after its timer sent one, with IP ID 0;
+// duplicate ACKs answer segments out of order), never on a timer (a tail
+// loss probe waits 10 ms at least, an RTO 200 ms).
+//
+// Captures taken at both ends and merged hold each segment as it left
+// and as it arrived, a one-way delay apart: a millisecond or more, a copy
+// with the timestamp option is a duplicate whatever came between, its
+// TSval the first's — the sender's clock ticks every millisecond, and a
+// segment sent again that much later carries a later one.
+//
+// A slot another segment took in between misses a duplicate: the filter
+// holds the last dupSlots segments, more or less. sum is s's contents
+// hash, for Add to remember s by.
 func (t *Table) dupSlot(s *Segment, h uint64, srcIsA bool) (d *dupSlot, sum uint64, same bool) {
 	f := uint64(s.Flags)
 	if srcIsA {
@@ -1017,7 +1030,8 @@ func (t *Table) dupSlot(s *Segment, h uint64, srcIsA bool) (d *dupSlot, sum uint
 		f*0x27d4eb2f165667c5
 	sum ^= sum >> 29
 	d = &t.dups[(h^sum)&(dupSlots-1)]
-	return d, sum, d.key == h && d.sum == sum && s.Time >= d.at && s.Time-d.at < dupWindow
+	gap := s.Time - d.at
+	return d, sum, d.key == h && d.sum == sum && gap >= 0 && (gap < dupWindow || gap < dupLate && s.HasTS)
 }
 
 // dupWindow: two identical FIN segments closer together than this are one

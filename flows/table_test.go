@@ -550,6 +550,15 @@ func TestFinDSACK(t *testing.T) {
 	}
 }
 
+// withTS gives s the timestamp option.
+func withTS(s *Segment) *Segment {
+	s.HasTS, s.TSval, s.TSecr = true, 7000, 3000
+	return s
+}
+
+// later moves a copy d nanoseconds after its original (20 µs otherwise).
+func later(d int64) func(*Segment) { return func(s *Segment) { s.Time += d - 20e3 } }
+
 // TestCaptureDuplicates: every segment of a connection captured twice,
 // 20 µs apart and the second copy routed (TTL one lower), as tcpdump -i
 // any sees a router's traffic, makes the same connection as one copy;
@@ -628,6 +637,10 @@ func TestCaptureDuplicates(t *testing.T) {
 		{"a pure ACK again after the peer's data", tcp(1, 0, cl, sv, ACK, 101, 5001, 0), 0, func(*Segment) {}, tcp(0, 10e-6, sv, cl, ACK, 5101, 101, 100), false},
 		{"with an IP ID, the peer's data between", tcp(1, 0, cl, sv, ACK, 101, 5001, 0), 9, func(*Segment) {}, tcp(0, 10e-6, sv, cl, ACK, 5101, 101, 100), true},
 		{"without an IP ID, the peer silent", tcp(1, 0, cl, sv, ACK, 101, 5001, 0), 0, func(*Segment) {}, nil, true},
+		// Captures of both ends merged: the copy a one-way delay later.
+		{"20 ms later, timestamps, the peer between", withTS(tcp(1, 0, cl, sv, ACK, 101, 5001, 0)), 0, later(20e6), withTS(tcp(0, 10e-3, sv, cl, ACK, 5101, 101, 100)), true},
+		{"20 ms later, no timestamps", tcp(1, 0, cl, sv, ACK|PSH, 101, 5001, 10), 9, later(20e6), nil, false},
+		{"a second later, timestamps", withTS(tcp(1, 0, cl, sv, ACK|PSH, 101, 5001, 10)), 9, later(1e9), nil, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tb := NewTable(TableOptions{})

@@ -192,33 +192,40 @@ func (f *frame) tuple() tuple {
 
 // dupWindow is how soon after the frame it copies a capture duplicate
 // comes: tcpdump -i any on a host that forwards a packet records it as it
-// enters and as it leaves, microseconds apart.
-const dupWindow = 1_000_000 // ns
+// enters and as it leaves, microseconds apart. dupLate is how late one
+// with the timestamp option may come: captures of both ends merged hold
+// each segment as it left and as it arrived, a one-way delay apart.
+const (
+	dupWindow = 1_000_000     // ns
+	dupLate   = 1_000_000_000 // ns
+)
 
-// sameSegment tells whether f repeats p, the frame before it on its
+// sameSegment tells whether f repeats p, a frame before it on its
 // 4-tuple, in every field a capture duplicate repeats (TRUTH-FORMAT.md):
 // direction, sequence and acknowledgement numbers, flags, payload length,
-// raw window, IPv4 ID, TSval and TSecr, less than dupWindow after it. The
-// TTL (hop limit) is not compared: a router lowers it.
+// raw window, IPv4 ID, TSval and TSecr, less than dupWindow after it (or
+// dupLate, with the timestamp option). The TTL (hop limit) is not
+// compared: a router lowers it.
 func (f *frame) sameSegment(p *frame) bool {
 	d := f.t - p.t
-	return d >= 0 && d < dupWindow && f.src == p.src && f.dst == p.dst && f.seq == p.seq && f.ack == p.ack &&
+	return d >= 0 && (d < dupWindow || d < dupLate && f.ts) && f.src == p.src && f.dst == p.dst && f.seq == p.seq && f.ack == p.ack &&
 		f.flags == p.flags && f.len == p.len && f.win == p.win && f.ipid == p.ipid &&
 		f.tsval == p.tsval && f.tsecr == p.tsecr
 }
 
 // captureDuplicate tells whether f is a capture duplicate of p
-// (TRUTH-FORMAT.md): the same segment (sameSegment), with an IPv4 ID
-// other than 0, or with nothing from the peer since p (peerSpoke false):
-// a host sends a segment again that soon only to answer one.
+// (TRUTH-FORMAT.md): the same segment (sameSegment), and a millisecond or
+// more after p (its TSval the same: sent in the same millisecond), or
+// with an IPv4 ID other than 0, or with nothing from the peer since p
+// (peerSpoke false): a host sends a segment again within a millisecond
+// only to answer one.
 func (f *frame) captureDuplicate(p *frame, peerSpoke bool) bool {
-	return f.sameSegment(p) && (f.ipid > 0 || !peerSpoke)
+	return f.sameSegment(p) && (f.t-p.t >= dupWindow || f.ipid > 0 || !peerSpoke)
 }
 
 // dropDuplicates returns frames without those that dup tells repeat an
-// earlier frame of their 4-tuple that was kept, less than dupWindow
-// before them (the latest such first), and maps each one dropped to that
-// frame. dup is told whether the other direction sent a kept frame after
+// earlier frame of their 4-tuple that was kept, less than dupLate before
+// them (the latest such first), and maps each one dropped to that frame. dup is told whether the other direction sent a kept frame after
 // that one.
 func dropDuplicates(frames []*frame, dup func(f, p *frame, peerSpoke bool) bool) (kept []*frame, of map[*frame]*frame) {
 	recent := map[tuple][]*frame{} // kept frames, latest last
@@ -228,7 +235,7 @@ func dropDuplicates(frames []*frame, dup func(f, p *frame, peerSpoke bool) bool)
 		r := recent[k]
 		var orig *frame
 		var peer int64 = -1 << 63 // the latest kept frame from the other end
-		for i := len(r) - 1; i >= 0 && f.t-r[i].t < dupWindow; i-- {
+		for i := len(r) - 1; i >= 0 && f.t-r[i].t < dupLate; i-- {
 			if p := r[i]; p.src == f.dst {
 				peer = max(peer, p.t)
 			} else if dup(f, p, peer > p.t) {
@@ -240,7 +247,7 @@ func dropDuplicates(frames []*frame, dup func(f, p *frame, peerSpoke bool) bool)
 			of[f] = orig
 			continue
 		}
-		for len(r) > 0 && f.t-r[0].t >= dupWindow {
+		for len(r) > 0 && f.t-r[0].t >= dupLate {
 			r = r[1:]
 		}
 		recent[k] = append(r, f)

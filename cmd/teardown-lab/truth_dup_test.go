@@ -58,7 +58,9 @@ func TestDropDuplicates(t *testing.T) {
 	// (it may answer that segment, as a SYN_RECV socket sends its SYN-ACK
 	// again for a retransmitted SYN); with one, it does not.
 	dup := (*frame).captureDuplicate
+	const ms = time.Millisecond
 	noID := func(f *frame) *frame { f.ipid = 0; return f }
+	withTS := func(f *frame) *frame { f.ts, f.tsval, f.tsecr = true, 7000, 3000; return f }
 	fromPeer := seg(2, 10*us, tsrv, tcli, fACK|fPSH, 7001, 1101, 100)
 	for name, c := range map[string]struct {
 		frames  []*frame
@@ -72,6 +74,11 @@ func TestDropDuplicates(t *testing.T) {
 		"a SYN-ACK again after the SYN":  {[]*frame{noID(seg(1, 0, tsrv, tcli, fSYN|fACK, 7000, 1001, 0)), syn(2, 10*us, tcli, 1000), noID(seg(3, 20*us, tsrv, tcli, fSYN|fACK, 7000, 1001, 0))}, nil},
 		"another 4-tuple between":        {[]*frame{data(1, 0), seg(2, 10*us, netip.MustParseAddrPort("198.51.100.10:40001"), tsrv, fACK, 5, 5, 0), data(3, 20*us)}, []int{3}},
 		"beyond 1 ms of the first frame": {[]*frame{data(1, 0), data(2, 999*us), data(3, 1001*us)}, []int{2}},
+		// Captures of both ends merged: copies a one-way delay later
+		// count with the timestamp option, whatever came between.
+		"20 ms later, timestamps":    {[]*frame{withTS(noID(data(1, 0))), fromPeer, withTS(noID(data(3, 20*ms)))}, []int{3}},
+		"20 ms later, no timestamps": {[]*frame{data(1, 0), data(2, 20*ms)}, nil},
+		"a second later, timestamps": {[]*frame{withTS(data(1, 0)), withTS(data(2, time.Second))}, nil},
 	} {
 		kept, of := dropDuplicates(c.frames, dup)
 		var got []int
