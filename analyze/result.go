@@ -335,7 +335,9 @@ type Summary struct {
 	Forgotten int `json:"forgotten,omitempty"`
 	// Duplicates counts the segments dropped as capture duplicates: the
 	// same segment again within a millisecond, as tcpdump -i any records
-	// a packet a host forwards or bridges once per interface.
+	// a packet a host forwards or bridges once per interface, or with the
+	// same TSval up to a second later, as captures of both ends merged
+	// hold it (flows.Table).
 	Duplicates int `json:"duplicates,omitempty"`
 	// UnmatchedICMP counts the ICMP errors that quoted a TCP segment of
 	// no connection the analysis held, and keeps the first few.

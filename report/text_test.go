@@ -172,7 +172,7 @@ func TestFacts(t *testing.T) {
 		"capture truncated: the last record is cut short; everything before it was analysed",
 		"x.pcap: frame 3: bad",
 		"1 flow was evicted early by the flow cap (--max-flows): their stories may be incomplete",
-		"12 packets were captured twice, the same segment again within a millisecond (tcpdump -i any on a host that forwards or bridges them, once per interface): each was read once",
+		"12 packets were captured twice, the same segment again within a millisecond (tcpdump -i any on a host that forwards or bridges them, once per interface) or with the same TSval up to a second later (captures of both ends merged): each was read once",
 		"3 ICMP errors quote TCP segments (the first: #12, port-unreachable from 198.51.100.1 about 198.51.100.10:41000 → 198.51.100.90:443 [S]) of no connection the analysis held; the capture has none on those 4-tuples, or they had ended minutes before: the capture was taken on another path or behind a filter, or the errors answer segments others sent in these addresses' names",
 	}
 	if diff := cmp.Diff(want, captureWarnings(res)); diff != "" {

@@ -324,7 +324,7 @@ func captureWarnings(res *analyze.Result) []string {
 			plural(s.Forgotten, "closed connection was", "closed connections were")))
 	}
 	if s := res.Summary; s != nil && s.Duplicates > 0 {
-		out = append(out, fmt.Sprintf("%s twice, the same segment again within a millisecond (tcpdump -i any on a host that forwards or bridges them, once per interface): each was read once",
+		out = append(out, fmt.Sprintf("%s twice, the same segment again within a millisecond (tcpdump -i any on a host that forwards or bridges them, once per interface) or with the same TSval up to a second later (captures of both ends merged): each was read once",
 			plural(s.Duplicates, "packet was captured", "packets were captured")))
 	}
 	if s := res.Summary; s != nil && s.UnmatchedICMP != nil && s.UnmatchedICMP.Count > 0 {
