@@ -535,7 +535,6 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 		}
 	}
 	raw := filepath.Join(tmp, "raw.pcap")
-	os.Remove(raw)
 	ns, iface, linktype, filter := topo.client, "eth0", "", "tcp"
 	switch sc.vantage {
 	case vantageServer:
@@ -564,16 +563,29 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 			return nil, fmt.Errorf("driver: %w", err)
 		}
 	}
-	c, err := startCapture(ctx, ns, iface, linktype, filter, snap, raw, sc.framing == frameDumpcap)
-	if err != nil {
-		return nil, err
+	// One capture, or one at each end (vantageEnds), each into a file of
+	// its own.
+	points := map[string]string{ns: raw}
+	if sc.vantage == vantageEnds {
+		if sc.framing != framePcapng || topo.router == "" {
+			return nil, errors.New("lab: a capture at both ends is merged into pcapng, across a router")
+		}
+		points = map[string]string{topo.client: filepath.Join(tmp, "client.pcap"), topo.server: filepath.Join(tmp, "server.pcap")}
 	}
-	stopped := false
+	var caps []*capture
 	defer func() {
-		if !stopped {
+		for _, c := range caps {
 			c.stop()
 		}
 	}()
+	for _, cns := range slices.Sorted(maps.Keys(points)) {
+		os.Remove(points[cns])
+		c, err := startCapture(ctx, cns, iface, linktype, filter, snap, points[cns], sc.framing == frameDumpcap)
+		if err != nil {
+			return nil, err
+		}
+		caps = append(caps, c)
+	}
 	sc.run(e)
 	if !sc.noQuiet {
 		e.quiet(90 * time.Second)
@@ -582,18 +594,30 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 	if err := e.failed(); err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
 	}
-	stopped = true
-	if err := c.stop(); err != nil {
-		return nil, err
+	var serr error
+	for _, c := range caps {
+		serr = errors.Join(serr, c.stop())
+	}
+	caps = nil
+	if serr != nil {
+		return nil, serr
 	}
 	final := raw
-	switch sc.framing {
-	case frameVLAN:
+	switch {
+	case sc.framing == frameVLAN:
 		final = filepath.Join(tmp, "vlan.pcap")
 		if err := insertVLAN(raw, final, vlanID); err != nil {
 			return nil, err
 		}
-	case framePcapng:
+	case sc.vantage == vantageEnds:
+		// In time order, one interface per file (-I none: mergecap
+		// would merge two alike into one).
+		final = filepath.Join(tmp, "capture.pcapng")
+		if _, err := sh(ctx, "mergecap", "-F", "pcapng", "-I", "none", "-w", final,
+			points[topo.client], points[topo.server]); err != nil {
+			return nil, err
+		}
+	case sc.framing == framePcapng:
 		final = filepath.Join(tmp, "capture.pcapng")
 		if _, err := sh(ctx, "editcap", "-F", "pcapng", raw, final); err != nil {
 			return nil, err

@@ -33,7 +33,7 @@ const usage = `Usage:
 
 Run makes each named scenario's capture and truth file in DIR
 (default testdata/lab). It needs root, network namespaces, tcpdump,
-tshark, editcap and iptables. Scenarios run one at a time; each one
+tshark, editcap, mergecap and iptables. Scenarios run one at a time; each one
 deletes its namespaces (tdlab-PID-*) when it ends, also on Ctrl-C.
 
 Truth derives each named scenario's truth file again from its capture

@@ -20,7 +20,7 @@ Each truth file records the kernel (` + "`kernel`" + `), the sysctls set per sid
 point and the framing. Addresses: 198.51.100.0/24 and
 2001:db8::/32, server port 8080. This file is written by the lab.
 
-Regenerate (needs Linux, root, iproute2, tcpdump, tshark, editcap, iptables):
+Regenerate (needs Linux, root, iproute2, tcpdump, tshark, editcap, mergecap, iptables):
 
 ` + "```" + `
 go build -o /tmp/teardown-lab ./cmd/teardown-lab
@@ -81,7 +81,13 @@ too, shows each arrive. The ip6tables rules match the packet too big (type
 The ` + "`capture-twice-router*`" + ` captures were taken with ` + "`tcpdump -i any`" + ` inside
 a router between the two ends, which records every packet twice, as it
 enters (TTL or hop limit 64) and as it leaves (63); their truth files count
-the capture duplicates dropped.
+the capture duplicates dropped. The ` + "`capture-both-ends*`" + ` captures are two,
+taken at once with tcpdump on the client's interface and on the server's,
+across a router that holds every packet 20 ms, and merged in time order with
+` + "`mergecap -F pcapng -I none`" + ` into one pcapng file with an Ethernet
+interface for each (vantage ` + "`ends`" + `): every packet is in it twice, as it
+left its sender (TTL or hop limit 64) and some 20 ms later as it reached the
+receiver (63).
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

@@ -19,6 +19,10 @@ const (
 	vantageClient vantage = "client"
 	vantageServer vantage = "server"
 	vantageRouter vantage = "router"
+	// vantageEnds is a capture at the client and one at the server at
+	// once, merged in time order into one pcapng file with an interface
+	// for each.
+	vantageEnds vantage = "ends"
 )
 
 // framing is the link layer (or file format) of a capture.
@@ -419,5 +423,7 @@ func scenarios() []*scenario {
 		ipv6(finAckLost(), frameEthernet, vantageClient, ""),
 		captureTwiceRouter(false),
 		captureTwiceRouter(true),
+		captureBothEnds(false),
+		captureBothEnds(true),
 	}
 }
