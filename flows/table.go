@@ -164,7 +164,7 @@ type Table struct {
 	now   int64
 	ids   int
 	// dups remembers recent segments, for dropping capture duplicates
-	// (see dupOf).
+	// (see dupSlot).
 	dups  *[dupSlots]dupSlot
 	stats TableStats
 	err   error
@@ -1011,10 +1011,11 @@ type dupSlot struct {
 // loss probe waits 10 ms at least, an RTO 200 ms).
 //
 // Captures taken at both ends and merged hold each segment as it left
-// and as it arrived, a one-way delay apart: a millisecond or more, a copy
-// with the timestamp option is a duplicate whatever came between, its
-// TSval the first's — the sender's clock ticks every millisecond, and a
-// segment sent again that much later carries a later one.
+// and as it arrived, a one-way delay apart: a copy a millisecond or more
+// after the first is a duplicate whatever came between when it carries
+// the timestamp option, its TSval the first's — the sender's clock ticks
+// every millisecond, and a segment sent again that much later carries a
+// later one.
 //
 // A slot another segment took in between misses a duplicate: the filter
 // holds the last dupSlots segments, more or less. sum is s's contents
