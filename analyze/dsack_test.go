@@ -38,7 +38,7 @@ func TestFinDSACK(t *testing.T) {
 		{"no D-SACK: either copy could have been lost", 0, 0,
 			[]string{"before the server acknowledged it at frame 9"}, "between the hosts", "CLOSE_WAIT@8"},
 		{"a D-SACK over the FIN: the acknowledgement was lost", 1, 9,
-			[]string{"D-SACK at frame 9 reports the FIN received twice", "needless", "server's acknowledgements were lost on the way back"}, "path from the server to the client", "CLOSE_WAIT@7"},
+			[]string{"D-SACK at frame 9 reports the FIN received twice: the first copy had arrived, so the retransmission was needless — its acknowledgement was lost on the way back, or it came later"}, "path from the server to the client", "CLOSE_WAIT@7"},
 		{"a D-SACK over earlier data only", 2, 0,
 			[]string{"before the server acknowledged it at frame 9"}, "between the hosts", "CLOSE_WAIT@8"},
 	}
@@ -123,5 +123,29 @@ func TestFinDSACKAfterAck(t *testing.T) {
 	}
 	if !slices.Equal(d.Frames, []uint64{7, 8, 9, 10}) || f.Sides.Client.FinDSACK != 10 {
 		t.Errorf("frames %v, fin_dsack %d; want [7 8 9 10], 10", d.Frames, f.Sides.Client.FinDSACK)
+	}
+}
+
+// TestFinDSACKThreeCopies: after three copies a D-SACK proves only that
+// one before the latest arrived: the server's CLOSE_WAIT moves to the
+// second copy, and the message claims the last retransmission needless,
+// not every one.
+func TestFinDSACKThreeCopies(t *testing.T) {
+	w := newWire(t)
+	w.handshake()
+	w.exchange()
+	fin := w.send(cli, "F.", 0)            // 7
+	w.again(fin, 0.205)                    // 8
+	cp := w.again(fin, 0.41)               // 9
+	w.send(srv, ".", 0, dsackOf(w, cp, 0)) // 10
+	w.send(srv, "F.", 0, gap(0.1))         // 11
+	w.send(cli, ".", 0)                    // 12
+	f := w.flow()
+	d := find(t, f, CodeFinRetransmitted)
+	if !strings.Contains(d.Message, "a copy before the latest had arrived, so the last retransmission at least was needless — an acknowledgement of the server's was lost on the way back") {
+		t.Errorf("message: %s", d.Message)
+	}
+	if st := states(f.Sides.Server); !strings.Contains(st, " CLOSE_WAIT@8 ") {
+		t.Errorf("server states %s, want CLOSE_WAIT@8", st)
 	}
 }

@@ -148,8 +148,14 @@ func finRetransmitted(c *ruleCtx) {
 				how += fmt.Sprintf(" (its D-SACK at frame %d reports the FIN received twice)", dsack.Frame)
 			}
 		case dsack.Seen():
-			how = fmt.Sprintf("before the %s acknowledged it at frame %d, %s after the first; but a copy before the latest had arrived: the %s's D-SACK at frame %d reports the FIN received twice, so the retransmissions were needless — the %s's acknowledgements were lost on the way back, or came later than the retransmission timer",
-				c.name(1-x), ack.Frame, dur(f.marks[0].Time, ack.Time), c.name(1-x), dsack.Frame, c.name(1-x))
+			// Two copies arrived: with two sent, both; with more, one
+			// before the latest at least.
+			arrived, needless, lost := "the first copy had arrived, so the retransmission was needless", "its acknowledgement was", "it"
+			if f.count > 2 {
+				arrived, needless, lost = "a copy before the latest had arrived, so the last retransmission at least was needless", "an acknowledgement of the "+c.name(1-x)+"'s was", "one"
+			}
+			how = fmt.Sprintf("before the %s acknowledged it at frame %d, %s after the first; but the %s's D-SACK at frame %d reports the FIN received twice: %s — %s lost on the way back, or %s came later than the retransmission timer",
+				c.name(1-x), ack.Frame, dur(f.marks[0].Time, ack.Time), c.name(1-x), dsack.Frame, arrived, needless, lost)
 			advice = fmt.Sprintf("leave; look for loss on the path from the %s to the %s (the FIN got through, its acknowledgement did not)", c.name(1-x), c.name(x))
 		default:
 			how = fmt.Sprintf("before the %s acknowledged it at frame %d, %s after the first", c.name(1-x), ack.Frame, dur(f.marks[0].Time, ack.Time))
