@@ -165,7 +165,7 @@ type Table struct {
 	ids   int
 	// dups remembers recent segments, for dropping capture duplicates
 	// (see dupSlot).
-	dups  *[dupSlots]dupSlot
+	dups  *[dupSets][2]dupSlot
 	stats TableStats
 	err   error
 	sink  uint64 // Ahead's loads
@@ -240,7 +240,7 @@ func NewTable(opts TableOptions) *Table {
 	if opts.Finish == nil {
 		opts.Finish = func(*Conn) error { return nil }
 	}
-	t := &Table{opts: opts, m: newConnMap(), dups: new([dupSlots]dupSlot)}
+	t := &Table{opts: opts, m: newConnMap(), dups: new([dupSets][2]dupSlot)}
 	t.hs.id = hsList
 	t.asleep.off = offHeap(t)
 	t.idleZ.off = offHeap(t)
@@ -977,16 +977,20 @@ func (t *Table) afterFIN(c *Conn, st *connState, h *Half, dir int, s *Segment, p
 	a.Last = markOf(s)
 }
 
-// dupSlots is the size of the table's duplicate filter, a power of two.
-const dupSlots = 16384
+// dupSets is the number of two-slot sets of the table's duplicate
+// filter, a power of two.
+const dupSets = 8192
 
 // dupLate bounds how long after the first copy a capture duplicate with
 // the timestamp option may come (see dupSlot).
 const dupLate = 1e9
 
 // dupSlot is a recent segment that was not itself a duplicate: its
-// 4-tuple's hash, a hash of its contents, its time. Segments take the
-// slot their two hashes pick, the latest in it staying.
+// 4-tuple's hash, a hash of its contents, its time. A segment takes a
+// slot of the set its contents hash picks (not the 4-tuple's hash, whose
+// seed differs from run to run: which segments share a set must not,
+// for the output to be the same every time): the one holding the same
+// segment, or else the older.
 type dupSlot struct {
 	key, sum uint64
 	at       int64
@@ -1017,9 +1021,10 @@ type dupSlot struct {
 // every millisecond, and a segment sent again that much later carries a
 // later one.
 //
-// A slot another segment took in between misses a duplicate: the filter
-// holds the last dupSlots segments, more or less. sum is s's contents
-// hash, for Add to remember s by.
+// A duplicate is missed when two other segments took both slots of its
+// set in between: the filter holds the last 2·dupSets segments, more or
+// less. d is the slot s matched, or the one to remember s in; sum is s's
+// contents hash, to remember it by.
 func (t *Table) dupSlot(s *Segment, h uint64, srcIsA bool) (d *dupSlot, sum uint64, same bool) {
 	f := uint64(s.Flags)
 	if srcIsA {
@@ -1030,9 +1035,17 @@ func (t *Table) dupSlot(s *Segment, h uint64, srcIsA bool) (d *dupSlot, sum uint
 		(uint64(s.TSval)<<32|uint64(s.TSecr))*0x165667b19e3779f9 ^
 		f*0x27d4eb2f165667c5
 	sum ^= sum >> 29
-	d = &t.dups[(h^sum)&(dupSlots-1)]
-	gap := s.Time - d.at
-	return d, sum, d.key == h && d.sum == sum && gap >= 0 && (gap < dupWindow || gap < dupLate && s.HasTS)
+	set := &t.dups[sum&(dupSets-1)]
+	for i := range set {
+		if d := &set[i]; d.key == h && d.sum == sum {
+			gap := s.Time - d.at
+			return d, sum, gap >= 0 && (gap < dupWindow || gap < dupLate && s.HasTS)
+		}
+	}
+	if set[1].at < set[0].at {
+		return &set[1], sum, false
+	}
+	return &set[0], sum, false
 }
 
 // dupWindow: two identical FIN segments closer together than this are one
