@@ -8,14 +8,25 @@ import (
 	"github.com/teardown/teardown/flows"
 )
 
-// dsackOf gives the segment a D-SACK block over frame f's FIN (and the
-// n bytes before it).
-func dsackOf(w *wire, f int, n uint32) opt {
-	s := w.segs[f-1]
-	fin := s.Seq + s.PayloadLen
-	return func(_ *wire, seg *flows.Segment) {
-		seg.SACK, seg.DSACK, seg.DSACKLeft, seg.DSACKRight = true, true, fin-n, fin+1
-	}
+// finSeq is the sequence number frame f's FIN occupies.
+func finSeq(w *wire, f int) uint32 { return w.segs[f-1].Seq + w.segs[f-1].PayloadLen }
+
+// dsack gives the segment the D-SACK block [l, r).
+func dsack(l, r uint32) opt {
+	return func(_ *wire, s *flows.Segment) { s.SACK, s.DSACK, s.DSACKLeft, s.DSACKRight = true, true, l, r }
+}
+
+// dsackOf gives the segment a D-SACK block over frame f's FIN.
+func dsackOf(w *wire, f int) opt { return dsack(finSeq(w, f), finSeq(w, f)+1) }
+
+// serverCloses has the server acknowledge the client's FIN (with o),
+// send its own FIN 100 ms later and the client acknowledge it; it returns
+// the flow.
+func serverCloses(w *wire, o ...opt) *Flow {
+	w.send(srv, ".", 0, o...)
+	w.send(srv, "F.", 0, gap(0.1))
+	w.send(cli, ".", 0)
+	return w.flow()
 }
 
 // TestFinDSACK: a client FIN sent twice, acknowledged only after the
@@ -52,16 +63,11 @@ func TestFinDSACK(t *testing.T) {
 			var o []opt
 			switch tt.block {
 			case 1:
-				o = append(o, dsackOf(w, fin, 0))
+				o = append(o, dsackOf(w, fin))
 			case 2:
-				o = append(o, func(_ *wire, s *flows.Segment) {
-					s.SACK, s.DSACK, s.DSACKLeft, s.DSACKRight = true, true, w.segs[fin-1].Seq-100, w.segs[fin-1].Seq
-				})
+				o = append(o, dsack(finSeq(w, fin)-100, finSeq(w, fin)))
 			}
-			w.send(srv, ".", 0, o...)      // 9
-			w.send(srv, "F.", 0, gap(0.1)) // 10
-			w.send(cli, ".", 0)            // 11
-			f := w.flow()
+			f := serverCloses(w, o...) // 9 (its ACK), 10, 11
 			if got := f.Sides.Client.FinDSACK; got != tt.wantFrame {
 				t.Errorf("client fin_dsack %d, want %d", got, tt.wantFrame)
 			}
@@ -107,13 +113,10 @@ func TestFinDSACKAfterAck(t *testing.T) {
 	w := newWire(t)
 	w.handshake()
 	w.exchange()
-	fin := w.send(cli, "F.", 0)            // 7
-	w.send(srv, ".", 0, gap(0.01))         // 8: lost after the capture point
-	cp := w.again(fin, 0.2)                // 9
-	w.send(srv, ".", 0, dsackOf(w, cp, 0)) // 10
-	w.send(srv, "F.", 0, gap(0.1))         // 11
-	w.send(cli, ".", 0)                    // 12
-	f := w.flow()
+	fin := w.send(cli, "F.", 0)          // 7
+	w.send(srv, ".", 0, gap(0.01))       // 8: lost after the capture point
+	cp := w.again(fin, 0.2)              // 9
+	f := serverCloses(w, dsackOf(w, cp)) // 10 (its ACK), 11, 12
 	d := find(t, f, CodeFinRetransmitted)
 	if !strings.Contains(d.Message, "lost on the way back (its D-SACK at frame 10 reports the FIN received twice)") {
 		t.Errorf("message: %s", d.Message)
@@ -134,13 +137,10 @@ func TestFinDSACKThreeCopies(t *testing.T) {
 	w := newWire(t)
 	w.handshake()
 	w.exchange()
-	fin := w.send(cli, "F.", 0)            // 7
-	w.again(fin, 0.205)                    // 8
-	cp := w.again(fin, 0.41)               // 9
-	w.send(srv, ".", 0, dsackOf(w, cp, 0)) // 10
-	w.send(srv, "F.", 0, gap(0.1))         // 11
-	w.send(cli, ".", 0)                    // 12
-	f := w.flow()
+	fin := w.send(cli, "F.", 0)          // 7
+	w.again(fin, 0.205)                  // 8
+	cp := w.again(fin, 0.41)             // 9
+	f := serverCloses(w, dsackOf(w, cp)) // 10 (its ACK), 11, 12
 	d := find(t, f, CodeFinRetransmitted)
 	if !strings.Contains(d.Message, "a copy before the latest had arrived, so the last retransmission at least was needless — an acknowledgement of the server's was lost on the way back") {
 		t.Errorf("message: %s", d.Message)
