@@ -24,6 +24,10 @@ func (f *Flow) Clone() *Flow {
 		g.Reuse = &r
 	}
 	g.RTT = f.RTT.clone()
+	if f.NAT != nil {
+		n := *f.NAT
+		g.NAT = &n
+	}
 	if f.Diagnoses != nil {
 		g.Diagnoses = make([]Diagnosis, len(f.Diagnoses))
 		for i := range f.Diagnoses {

@@ -157,6 +157,10 @@ type Flow struct {
 	// counts them all.
 	ICMP       []ICMP `json:"icmp,omitempty"`
 	ICMPErrors int    `json:"icmp_errors,omitempty"`
+	// NAT is set when the flow is a connection the capture also holds as
+	// an earlier-built flow with other addresses: captured before and
+	// after a device translated them (nat.go).
+	NAT *NATView `json:"nat,omitempty"`
 	// Wire carries what the capture-wide rules read from the segments
 	// when the flow is added to the summary, which then drops it: it is
 	// nil in every flow Run returns or emits, and never output.
@@ -342,6 +346,10 @@ type Summary struct {
 	// UnmatchedICMP counts the ICMP errors that quoted a TCP segment of
 	// no connection the analysis held, and keeps the first few.
 	UnmatchedICMP *UnmatchedICMP `json:"unmatched_icmp,omitempty"`
+	// NATCopies counts the flows that hold a connection another flow
+	// holds with other addresses (Flow.NAT): captured on both sides of
+	// an address translation. Every other count includes them.
+	NATCopies int `json:"nat_copies,omitempty"`
 	// Hosts are the per-host socket counts over time with their peaks,
 	// by address; Ports the ephemeral-port pressure per client address
 	// and server address. Past a cap on the hosts (address pairs,

@@ -55,6 +55,10 @@ type WireFacts struct {
 	// Bounds are knob bounds the flow gives without a diagnosis (an
 	// orphaned FIN_WAIT2 that lived long enough).
 	Bounds []Bound
+	// ISN holds the client's and the server's initial sequence numbers
+	// when Handshake: a SYN and a SYN-ACK were both seen.
+	ISN       [2]uint32
+	Handshake bool
 
 	// addr holds the client's and the server's address, which Flow.Client
 	// and Flow.Server render, and durs what the client's and the server's
@@ -77,6 +81,9 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 	}
 	if cl.SYNCount > 0 {
 		w.SYNAt = cl.SYN.Time
+		if sv.SYNCount > 0 {
+			w.ISN, w.Handshake = [2]uint32{cl.ISN, sv.ISN}, true
+		}
 		for i := range c.conn().Events {
 			if e := &c.conn().Events[i]; e.Dir == flows.FromClient && e.Why&flows.WhySYN != 0 {
 				w.SYNTSval = e.TSval

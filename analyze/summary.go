@@ -36,6 +36,7 @@ type summaryBuilder struct {
 	ports map[portKey]seriesAcc
 	cw    map[cwKey]*CloseWaitLoad
 	paws  pawsIndex
+	nat   natIndex
 	// durHist caches s.CloseDurations by state.
 	durHist [Closed + 1]*Histogram
 }
@@ -92,10 +93,14 @@ func (b *summaryBuilder) Add(f *Flow) {
 	f.Wire = nil
 	addr := flowAddrs(f, w)
 	b.paws.check(f, &addr, w)
+	b.nat.check(f, &addr, w)
 	checkSettings(f, &addr, b.sys, w)
 
 	s := &b.s
 	s.Flows++
+	if f.NAT != nil {
+		s.NATCopies++
+	}
 	s.CloseKinds[string(f.Close.Kind)]++
 	for i := range f.Diagnoses {
 		if code := f.Diagnoses[i].Code; !codeIn(f.Diagnoses[:i], code) {
@@ -432,6 +437,7 @@ func (s *Summary) Merge(o *Summary) {
 	s.Evicted += o.Evicted
 	s.Forgotten += o.Forgotten
 	s.Duplicates += o.Duplicates
+	s.NATCopies += o.NATCopies
 	s.UnmatchedICMP = s.UnmatchedICMP.merge(o.UnmatchedICMP)
 	s.UntrackedFlows += o.UntrackedFlows
 	addCounts(&s.CloseKinds, o.CloseKinds)

@@ -679,6 +679,17 @@ func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
 		b = append(b, `,"icmp_errors":`...)
 		b = appendInt(b, f.ICMPErrors)
 	}
+	if v := f.NAT; v != nil {
+		b = append(b, `,"nat":{"of":`...)
+		b = appendInt(b, v.Of)
+		b = append(b, `,"lag":`...)
+		if b, err = appendFloat(b, v.Lag); err != nil {
+			return b, err
+		}
+		b = append(b, `,"rewritten":`...)
+		b = appendString(b, v.Rewritten)
+		b = append(b, '}')
+	}
 	if len(f.Events) > 0 {
 		b = append(b, `,"events":[`...)
 		for i := range f.Events {

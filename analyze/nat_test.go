@@ -1,0 +1,116 @@
+package analyze
+
+import (
+	"math"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/teardown/teardown/flows"
+)
+
+// translated is a copy of w's segments as a translating host forwards
+// them lag seconds later: the client's address rewritten to client and
+// the server's to server ("" keeps one), everything else as it was.
+func translated(t *testing.T, w *wire, client, server string, lag float64) *wire {
+	c := newWire(t)
+	c.addr = w.addr
+	if client != "" {
+		c.addr[cli] = netip.MustParseAddrPort(client)
+	}
+	if server != "" {
+		c.addr[srv] = netip.MustParseAddrPort(server)
+	}
+	for _, s := range w.segs {
+		dir := cli
+		if s.Src != w.addr[cli] {
+			dir = srv
+		}
+		s.Src, s.Dst = c.addr[dir], c.addr[1-dir]
+		s.Time += int64(lag * 1e9)
+		c.segs = append(c.segs, s)
+	}
+	return c
+}
+
+// natConn is a clean four-way close seen at a service address, which a
+// translating host forwards to the server's own.
+func natConn(t *testing.T) *wire {
+	w := newWire(t)
+	w.addr[srv] = netip.MustParseAddrPort("198.51.100.53:80")
+	closeFirst(w, cli)
+	return w
+}
+
+// TestNATCopies: a connection captured before and after an address
+// translation is two flows, the one built second naming the first, and
+// nothing links connections that only look alike.
+func TestNATCopies(t *testing.T) {
+	for _, c := range []struct {
+		name, client, server, want string
+	}{
+		{"destination NAT", "", "198.51.100.80:8080", NATServer},
+		{"source NAT", "198.51.100.1:61000", "", NATClient},
+		{"both", "198.51.100.1:61000", "198.51.100.80:8080", NATBoth},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := natConn(t)
+			res := runOpts(t, mergeWires(w, translated(t, w, c.client, c.server, 20e-6)), Options{})
+			if len(res.Flows) != 2 {
+				t.Fatalf("%d flows, want 2", len(res.Flows))
+			}
+			first, second := res.Flows[0], res.Flows[1]
+			if first.NAT != nil || second.NAT == nil {
+				t.Fatalf("links %+v, %+v: want the second flow's only", first.NAT, second.NAT)
+			}
+			v := second.NAT
+			lag := float64(second.Start-first.Start) / 1e9
+			if v.Of != first.ID || v.Rewritten != c.want || math.Abs(math.Abs(lag)-20e-6) > 1e-9 || v.Lag != lag {
+				t.Errorf("flow %d: link %+v, want of %d, rewritten %s, lag %g (±20µs)", second.ID, *v, first.ID, c.want, lag)
+			}
+			if res.Summary.NATCopies != 1 {
+				t.Errorf("summary nat_copies %d, want 1", res.Summary.NATCopies)
+			}
+			// Both are whole stories of their own all the same.
+			for _, f := range res.Flows {
+				if f.Close.Kind != FourWay || f.Close.Initiator != Client {
+					t.Errorf("flow %d: close %+v", f.ID, f.Close)
+				}
+			}
+		})
+	}
+	unlinked := map[string]func(w, c *wire){
+		"another client ISN": func(_, c *wire) { c.segs[0].Seq++ },
+		"another SYN timestamp": func(_, c *wire) {
+			c.segs[0].TSval++
+		},
+		"SYNs 1s apart": func(_, c *wire) {
+			for i := range c.segs {
+				c.segs[i].Time += 1e9
+			}
+		},
+		"one side ends 1s later": func(_, c *wire) {
+			last := &c.segs[len(c.segs)-1]
+			last.Time += 1e9
+		},
+		"no SYN-ACK in the copy": func(_, c *wire) {
+			c.segs = slices.DeleteFunc(c.segs, func(s flows.Segment) bool { return s.Frame == 2 })
+		},
+	}
+	for name, change := range unlinked {
+		t.Run(name, func(t *testing.T) {
+			w := natConn(t)
+			c := translated(t, w, "", "198.51.100.80:8080", 20e-6)
+			change(w, c)
+			res := runOpts(t, mergeWires(w, c), Options{})
+			for _, f := range res.Flows {
+				if f.NAT != nil {
+					t.Errorf("flow %d linked: %+v", f.ID, *f.NAT)
+				}
+			}
+			if res.Summary.NATCopies != 0 {
+				t.Errorf("summary nat_copies %d", res.Summary.NATCopies)
+			}
+		})
+	}
+}
