@@ -50,6 +50,9 @@ type WireFacts struct {
 	// went on after the first, and StallShrink how long after the first
 	// the first shorter one came (0 with none), in seconds.
 	StallSpan, StallShrink [2]float32
+	// StallLen is, per side with a pmtu-black-hole, its longest copy's
+	// payload.
+	StallLen [2]uint32
 	// Last is each side's latest segment (0 with none), by side index.
 	Last [2]int64
 	// Bounds are knob bounds the flow gives without a diagnosis (an
@@ -109,6 +112,7 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 		}
 		if st := c.conn().Dir[x].Stalls.Evidence(); st != nil {
 			w.StallSpan[x] = float32(secs(st.Last.Time - st.First.Time))
+			w.StallLen[x] = st.MaxLen
 			if st.Shrink.Seen() {
 				w.StallShrink[x] = float32(secs(st.Shrink.Time - st.First.Time))
 			}

@@ -369,6 +369,31 @@ func TestRules(t *testing.T) {
 			checks: map[string][]string{CodePMTUBlackHole: {SysMTUProbing + "=false"}},
 		},
 		{
+			// With 2 no segment outgrows tcp_base_mss but a probe: a
+			// stall of full-size copies is not that sender's.
+			name: "full-size copies with tcp_mtu_probing = 2",
+			build: func(w *wire) {
+				resp := dataCopies(w, srv, 1448, 0.2, 0.4, 0.8)
+				w.send(cli, "F.", 0, gap(1), ackOf(w, resp, 0))
+			},
+			sys:    map[string]string{SysMTUProbing: "2", SysBaseMSS: "1200"},
+			want:   []string{"capture-ended-mid-close", "pmtu-black-hole net.ipv4.tcp_mtu_probing server"},
+			says:   map[string][]string{CodePMTUBlackHole: {"with 2 Linux starts every connection at tcp_base_mss (1200 bytes) and sends longer segments only as probes, whose loss stalls nothing, yet copies of 1448 bytes went unanswered"}},
+			checks: map[string][]string{CodePMTUBlackHole: {SysMTUProbing + "=false"}},
+		},
+		{
+			// At 2 with a path narrower than tcp_base_mss the copies
+			// shrink as at 1.
+			name: "copies of tcp_base_mss with tcp_mtu_probing = 2",
+			build: func(w *wire) {
+				resp := dataCopies(w, srv, 1024, 0.2, 0.4, 0.8)
+				w.send(cli, "F.", 0, gap(1), ackOf(w, resp, 0))
+			},
+			sys:    map[string]string{SysMTUProbing: "2"},
+			want:   []string{"capture-ended-mid-close", "pmtu-black-hole net.ipv4.tcp_mtu_probing server"},
+			checks: map[string][]string{CodePMTUBlackHole: {SysMTUProbing + "=true"}},
+		},
+		{
 			// The same, captured for long after the client's FIN: the
 			// copies' silence is the black hole's, not a vanished peer's
 			// or a forgetful firewall's.

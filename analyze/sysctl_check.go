@@ -436,7 +436,10 @@ func mtuProbeAfter(retries1 int64) float64 {
 
 // checkMTUProbing compares a black hole's copies with tcp_mtu_probing:
 // at 0 they keep their size; on, they shrink at the first timeout past
-// tcp_retries1's model time.
+// tcp_retries1's model time; at 2 no segment is longer than tcp_base_mss
+// to begin with (tcp_mtup_init enables probing at once, and tcp_sync_mss
+// caps the segment size at search_low, tcp_base_mss's MTU): only
+// probes are, and a lost probe stalls nothing.
 func checkMTUProbing(k *checker) {
 	v, ok := k.sys.Int(SysMTUProbing)
 	if !ok || k.w == nil {
@@ -452,7 +455,13 @@ func checkMTUProbing(k *checker) {
 		r1 = 3
 	}
 	due := mtuProbeAfter(r1)
-	switch {
+	base, ok := k.sys.Int(SysBaseMSS)
+	if !ok {
+		base = 1024
+	}
+	switch long := int64(k.w.StallLen[x]); {
+	case v >= 2 && long > base:
+		k.note(SysMTUProbing, false, "with 2 Linux starts every connection at tcp_base_mss (%d bytes) and sends longer segments only as probes, whose loss stalls nothing, yet copies of %d bytes went unanswered: these settings are not the sender's, or a probe had found that size before the path changed", base, long)
 	case v == 0 && shrink > 0:
 		k.note(SysMTUProbing, false, "with it Linux keeps its segment size on timeouts, yet a copy %s after the first was shorter: an ICMP \"fragmentation needed\" got through to the sender after all, or these settings are not the sender's", FormatSeconds(shrink))
 	case v == 0:

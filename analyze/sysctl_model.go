@@ -16,6 +16,7 @@ const (
 	SysOrphanRetries    = "net.ipv4.tcp_orphan_retries"
 	SysRetries2         = "net.ipv4.tcp_retries2"
 	SysMTUProbing       = "net.ipv4.tcp_mtu_probing"
+	SysBaseMSS          = "net.ipv4.tcp_base_mss"
 	SysRetries1         = "net.ipv4.tcp_retries1"
 	SysMaxOrphans       = "net.ipv4.tcp_max_orphans"
 	SysMem              = "net.ipv4.tcp_mem"
