@@ -34,6 +34,14 @@ const (
 	NATBoth   = "both"
 )
 
+// Rewrote reports whether side r's address or port differs from the
+// other flow's, true for every side of a flow that is no NAT copy (v nil):
+// a side the translation left alone is one socket at one address, which
+// the summary counts once, with the other flow.
+func (v *NATView) Rewrote(r Role) bool {
+	return v == nil || v.Rewritten == NATBoth || v.Rewritten == string(r)
+}
+
 // natWindow bounds the time between two flows' SYNs for them to be one
 // connection: a translating host forwards within microseconds, captures
 // of both its sides merged differ by a path's delay.

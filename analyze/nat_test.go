@@ -71,6 +71,18 @@ func TestNATCopies(t *testing.T) {
 			if res.Summary.NATCopies != 1 {
 				t.Errorf("summary nat_copies %d, want 1", res.Summary.NATCopies)
 			}
+			// The client's TIME_WAIT is one socket: counted once at an
+			// address the translation left alone, at each address
+			// otherwise.
+			for _, h := range res.Summary.Hosts {
+				want := int64(0)
+				if h.Host == "198.51.100.10" || h.Host == "198.51.100.1" {
+					want = 1
+				}
+				if h.TimeWait.Count != want {
+					t.Errorf("host %s: TIME_WAIT peak %d, want %d", h.Host, h.TimeWait.Count, want)
+				}
+			}
 			// Both are whole stories of their own all the same.
 			for _, f := range res.Flows {
 				if f.Close.Kind != FourWay || f.Close.Initiator != Client {

@@ -137,6 +137,10 @@ func (b *summaryBuilder) Add(f *Flow) {
 				h.add(d)
 			}
 		}
+		if !f.NAT.Rewrote(r) {
+			// The other flow counted this side's socket at this address.
+			continue
+		}
 		h := b.host(sideAddr(&addr, r))
 		if h == nil {
 			untracked = true
@@ -169,7 +173,7 @@ func (b *summaryBuilder) Add(f *Flow) {
 		s.ServerRTT.add(v)
 	}
 	for _, d := range f.Diagnoses {
-		if (d.Code == CodeOrphanReset || d.Code == CodeRstLingerZero) && len(d.Frames) > 0 {
+		if (d.Code == CodeOrphanReset || d.Code == CodeRstLingerZero) && len(d.Frames) > 0 && f.NAT.Rewrote(d.Side) {
 			if h := b.host(sideAddr(&addr, d.Side)); h != nil {
 				// The reset is the diagnosis's last frame.
 				at := eventTime(f, d.Frames[len(d.Frames)-1])
@@ -186,7 +190,7 @@ func (b *summaryBuilder) Add(f *Flow) {
 	}
 	if w != nil {
 		b.bound(w.Bounds)
-		if w.Silence > 0 || w.ServerTTL != 0 || w.RefusedTTL != 0 {
+		if (w.Silence > 0 || w.ServerTTL != 0 || w.RefusedTTL != 0) && f.NAT.Rewrote(Server) {
 			if h := b.host(addr[1].Addr()); h != nil {
 				if w.Silence > 0 {
 					h.pathIdle = mergePathIdle(h.pathIdle, w.pathIdle(f))
