@@ -87,7 +87,12 @@ across a router that holds every packet 20 ms, and merged in time order with
 ` + "`mergecap -F pcapng -I none`" + ` into one pcapng file with an Ethernet
 interface for each (vantage ` + "`ends`" + `): every packet is in it twice, as it
 left its sender (TTL or hop limit 64) and some 20 ms later as it reached the
-receiver (63).
+receiver (63). The ` + "`capture-twice-nat*`" + ` captures were taken so inside a router
+that translates addresses as kube-proxy does: the client connects to a
+service address the router DNATs to the server's, and the router
+MASQUERADEs the client's address toward the server, so every segment shows
+once on each of two 4-tuples, with the same sequence numbers; their truth
+files name the two flows as one connection (` + "`nat_pairs`" + `).
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

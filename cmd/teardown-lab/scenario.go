@@ -425,5 +425,7 @@ func scenarios() []*scenario {
 		captureTwiceRouter(true),
 		captureBothEnds(false),
 		captureBothEnds(true),
+		captureTwiceNAT(false),
+		captureTwiceNAT(true),
 	}
 }

@@ -24,8 +24,19 @@ type truthFile struct {
 	Notes       []string                     `json:"notes"`
 	// Duplicates counts the capture duplicates dropped before anything
 	// was derived (dropDuplicates); absent when there are none.
-	Duplicates int          `json:"duplicates,omitempty"`
-	Flows      []*truthFlow `json:"flows"`
+	Duplicates int `json:"duplicates,omitempty"`
+	// NATPairs names the pairs of flows that are one connection seen
+	// before and after address translation (natPairs); absent when there
+	// are none.
+	NATPairs [][2]truthFlowID `json:"nat_pairs,omitempty"`
+	Flows    []*truthFlow     `json:"flows"`
+}
+
+// truthFlowID names a flow of the truth file.
+type truthFlowID struct {
+	Client      string `json:"client"`
+	Server      string `json:"server"`
+	Incarnation int    `json:"incarnation"`
 }
 
 type truthFlow struct {
@@ -347,7 +358,46 @@ func deriveTruth(sc *scenario, frames []*frame, icmps []*icmpErr, stopped int64,
 		}
 		tf.Flows = append(tf.Flows, fl)
 	}
+	tf.NATPairs = natPairs(all)
 	return tf, nil
+}
+
+// natPairs pairs the incarnations that are one connection seen before
+// and after address translation (TRUTH-FORMAT.md): two of different
+// 4-tuples, both with a SYN and a SYN-ACK seen, whose client ISNs are
+// equal and whose server ISNs are equal. The incarnation whose SYN came
+// first is first in its pair, and the pairs are in the order of their
+// first SYN, then their second.
+func natPairs(all []*incarnation) [][2]truthFlowID {
+	id := func(in *incarnation) truthFlowID {
+		return truthFlowID{Client: in.client.String(), Server: in.server.String(), Incarnation: in.n}
+	}
+	type pair [2]*incarnation
+	var pairs []pair
+	for i, a := range all {
+		for _, b := range all[i+1:] {
+			if a.syn == nil || a.synack == nil || b.syn == nil || b.synack == nil || a.syn.tuple() == b.syn.tuple() ||
+				a.syn.seq != b.syn.seq || a.synack.seq != b.synack.seq {
+				continue
+			}
+			if b.syn.no < a.syn.no {
+				pairs = append(pairs, pair{b, a})
+			} else {
+				pairs = append(pairs, pair{a, b})
+			}
+		}
+	}
+	slices.SortFunc(pairs, func(p, q pair) int {
+		if c := p[0].syn.no - q[0].syn.no; c != 0 {
+			return c
+		}
+		return p[1].syn.no - q[1].syn.no
+	})
+	var ids [][2]truthFlowID
+	for _, p := range pairs {
+		ids = append(ids, [2]truthFlowID{id(p[0]), id(p[1])})
+	}
+	return ids
 }
 
 func (in *incarnation) derive(sc *scenario, last *frame) (*truthFlow, error) {
