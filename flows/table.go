@@ -165,10 +165,14 @@ type Table struct {
 	ids   int
 	// dups remembers recent segments, for dropping capture duplicates
 	// (see dupSlot).
-	dups  *[dupSets][2]dupSlot
-	stats TableStats
-	err   error
-	sink  uint64 // Ahead's loads
+	dups *[dupSets][2]dupSlot
+	// lastICMP is the latest ICMP error that was not a capture duplicate,
+	// lastAt when it came.
+	lastICMP icmpSeen
+	lastAt   int64
+	stats    TableStats
+	err      error
+	sink     uint64 // Ahead's loads
 	// Under EncodeAhead: the batch of complete connections being filled,
 	// the encoder, how many batches it has not given back, and batches
 	// for reuse.
@@ -397,6 +401,12 @@ func (t *Table) Add(s *Segment) error {
 // starts no connection: an error about one the table does not hold is
 // counted in TableStats.ICMPUnmatched.
 func (t *Table) addICMP(s *Segment, k *tupleKey, srcIsA bool, h uint64) {
+	seen := seenICMP(s)
+	if seen == t.lastICMP && s.Time-t.lastAt >= 0 && s.Time-t.lastAt < dupWindow {
+		t.stats.Duplicates++
+		return
+	}
+	t.lastICMP, t.lastAt = seen, s.Time
 	var c *Conn
 	if i := t.m.find(k, h); i >= 0 {
 		e := &t.m.e[i]
@@ -1046,6 +1056,25 @@ func (t *Table) dupSlot(s *Segment, h uint64, srcIsA bool) (d *dupSlot, sum uint
 		return &set[1], sum, false
 	}
 	return &set[0], sum, false
+}
+
+// icmpSeen is what an ICMP error's copy repeats: the message, its IPv4
+// ID and the segment it quotes. An error captured again less than
+// dupWindow after it is a capture duplicate (tcpdump -i any on a host
+// that forwards it), which Add drops and counts: a router sends one error
+// per packet it could not deliver, and the sender's copies of a segment
+// come 10 ms apart at the least (a tail-loss probe).
+type icmpSeen struct {
+	err        ICMPError
+	src, dst   netip.AddrPort
+	seq, ack   uint32
+	flags      Flags
+	ipid       uint16
+	remembered bool
+}
+
+func seenICMP(s *Segment) icmpSeen {
+	return icmpSeen{*s.ICMP, s.Src, s.Dst, s.Seq, s.Ack, s.Flags, s.IPID, true}
 }
 
 // dupWindow: two identical FIN segments closer together than this are one

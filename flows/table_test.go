@@ -424,6 +424,56 @@ func BenchmarkKey(b *testing.B) {
 	}
 }
 
+// TestICMPDuplicates: an ICMP error captured twice, as tcpdump -i any
+// records one a host forwards (the copy 15 µs later, its TTL one lower),
+// joins its connection once; errors that differ, or come a millisecond
+// apart, are two. One quoting no connection counts once as unmatched.
+func TestICMPDuplicates(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		edit   func(*Segment)
+		errors int
+	}{
+		{"a copy", func(*Segment) {}, 1},
+		{"another IP ID", func(s *Segment) { s.IPID++ }, 2},
+		{"another code", func(s *Segment) { e := *s.ICMP; e.Code = 4; s.ICMP = &e }, 2},
+		{"another quoted sequence number", func(s *Segment) { s.Seq++ }, 2},
+		{"a millisecond later", func(s *Segment) { s.Time += 1e6 }, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var done []*Conn
+			tb := collect(TableOptions{}, &done)
+			syn := tcp(1, 0, cl, sv, SYN, 100, 0, 0)
+			stray := tcp(0, 0, "10.0.0.9:1", sv, SYN, 1, 0, 0)
+			var segs []*Segment
+			for i, q := range []*Segment{syn, stray} {
+				e := tcp(2*i+2, .001*float64(i+1), q.Src.String(), q.Dst.String(), q.Flags, q.Seq, q.Ack, 0)
+				e.ICMP = &ICMPError{Type: 3, Code: 1, QuotedAck: true, QuotedFlags: true, From: netip.MustParseAddr("10.0.0.254")}
+				e.IPID, e.TTL = 777, 64
+				c := *e
+				c.Frame++
+				c.Time += 15e3
+				c.TTL--
+				tt.edit(&c)
+				segs = append(segs, e, &c)
+			}
+			for _, s := range append([]*Segment{syn}, segs...) {
+				if err := tb.Add(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tb.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			st := tb.Stats()
+			if len(done) != 1 || done[0].ICMPCount != tt.errors || st.ICMPUnmatched != tt.errors || st.Duplicates != 2*(2-tt.errors) {
+				t.Errorf("%d connections, %d errors joined, %d unmatched, %d duplicates; want 1, %d, %d, %d",
+					len(done), done[0].ICMPCount, st.ICMPUnmatched, st.Duplicates, tt.errors, tt.errors, 2*(2-tt.errors))
+			}
+		})
+	}
+}
+
 // TestICMPErrors: an ICMP error joins the connection of the segment it
 // quotes, the lingering one too (woken from its sleep), without counting
 // as one of its segments; one quoting no connection the table holds
