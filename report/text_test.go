@@ -149,6 +149,24 @@ func TestTextOrder(t *testing.T) {
 	}
 }
 
+// TestNATFact: a NAT copy's detail names the other flow, the lag and
+// whose address was rewritten.
+func TestNATFact(t *testing.T) {
+	for _, c := range []struct {
+		v    analyze.NATView
+		want string
+	}{
+		{analyze.NATView{Of: 3, Lag: 21e-6, Rewritten: analyze.NATServer}, "nat: the same connection as flow 3, captured 21µs later with the server's address or port rewritten (destination NAT)"},
+		{analyze.NATView{Of: 8, Lag: -0.0203, Rewritten: analyze.NATClient}, "nat: the same connection as flow 8, captured 20.3ms earlier with the client's address or port rewritten (source NAT)"},
+		{analyze.NATView{Of: 1, Lag: 0, Rewritten: analyze.NATBoth}, "nat: the same connection as flow 1, captured 0s later with both sides' addresses or ports rewritten (source and destination NAT)"},
+	} {
+		f := &analyze.Flow{NAT: &c.v}
+		if got := extraFacts(f); len(got) != 1 || got[0] != c.want {
+			t.Errorf("%+v: %q, want %q", c.v, got, c.want)
+		}
+	}
+}
+
 func TestFacts(t *testing.T) {
 	f := &analyze.Flow{Sides: analyze.Sides{
 		Client: &analyze.Side{FinInferred: true, ZeroWindowFinHeld: 1},
@@ -165,15 +183,16 @@ func TestFacts(t *testing.T) {
 		t.Errorf("finFacts (-want +got):\n%s", diff)
 	}
 	res := &analyze.Result{Capture: analyze.Capture{Truncated: true, Warnings: []string{"x.pcap: frame 3: bad"}},
-		Summary: &analyze.Summary{Evicted: 1, Duplicates: 12, UnmatchedICMP: &analyze.UnmatchedICMP{Count: 3, First: []analyze.StrayICMP{
+		Summary: &analyze.Summary{Evicted: 1, Duplicates: 12, NATCopies: 2, UnmatchedICMP: &analyze.UnmatchedICMP{Count: 3, First: []analyze.StrayICMP{
 			{Frame: 12, From: "198.51.100.1", Name: "port-unreachable", Src: "198.51.100.10:41000", Dst: "198.51.100.90:443", Flags: "S"},
 		}}}}
 	want = []string{
 		"capture truncated: the last record is cut short; everything before it was analysed",
 		"x.pcap: frame 3: bad",
 		"1 flow was evicted early by the flow cap (--max-flows): their stories may be incomplete",
-		"12 packets were captured twice, the same segment again within a millisecond (tcpdump -i any on a host that forwards or bridges them, once per interface) or with the same TSval up to a second later (captures of both ends merged): each was read once",
+		"12 packets were captured twice, the same segment or ICMP error again within a millisecond (tcpdump -i any on a host that forwards or bridges them, once per interface) or the same segment with the same TSval up to a second later (captures of both ends merged): each was read once",
 		"3 ICMP errors quote TCP segments (the first: #12, port-unreachable from 198.51.100.1 about 198.51.100.10:41000 → 198.51.100.90:443 [S]) of no connection the analysis held; the capture has none on those 4-tuples, or they had ended minutes before: the capture was taken on another path or behind a filter, or the errors answer segments others sent in these addresses' names",
+		"2 connections were captured on both sides of an address translation (NAT: kube-proxy, Docker's published ports, a NAT gateway, tcpdump -i any on the host that translates): each is two flows with other addresses and the same sequence numbers, the second naming the first (nat.of); the counts include both, but a side's socket at an address the translation left alone only once",
 	}
 	if diff := cmp.Diff(want, captureWarnings(res)); diff != "" {
 		t.Errorf("captureWarnings (-want +got):\n%s", diff)

@@ -324,13 +324,35 @@ func captureWarnings(res *analyze.Result) []string {
 			plural(s.Forgotten, "closed connection was", "closed connections were")))
 	}
 	if s := res.Summary; s != nil && s.Duplicates > 0 {
-		out = append(out, fmt.Sprintf("%s twice, the same segment again within a millisecond (tcpdump -i any on a host that forwards or bridges them, once per interface) or with the same TSval up to a second later (captures of both ends merged): each was read once",
+		out = append(out, fmt.Sprintf("%s twice, the same segment or ICMP error again within a millisecond (tcpdump -i any on a host that forwards or bridges them, once per interface) or the same segment with the same TSval up to a second later (captures of both ends merged): each was read once",
 			plural(s.Duplicates, "packet was captured", "packets were captured")))
 	}
 	if s := res.Summary; s != nil && s.UnmatchedICMP != nil && s.UnmatchedICMP.Count > 0 {
 		out = append(out, unmatchedICMPNote(s.UnmatchedICMP))
 	}
+	if s := res.Summary; s != nil && s.NATCopies > 0 {
+		out = append(out, fmt.Sprintf("%s on both sides of an address translation (NAT: kube-proxy, Docker's published ports, a NAT gateway, tcpdump -i any on the host that translates): each is two flows with other addresses and the same sequence numbers, the second naming the first (nat.of); the counts include both, but a side's socket at an address the translation left alone only once",
+			plural(s.NATCopies, "connection was captured", "connections were captured")))
+	}
 	return out
+}
+
+// natFact says which flow holds f's connection with other addresses:
+// "nat: the same connection as flow 3, captured 21µs later with the
+// server's address rewritten (destination NAT)".
+func natFact(v *analyze.NATView) string {
+	when := seconds(v.Lag) + " later"
+	if v.Lag < 0 {
+		when = seconds(-v.Lag) + " earlier"
+	}
+	what := "the server's address or port rewritten (destination NAT)"
+	switch v.Rewritten {
+	case analyze.NATClient:
+		what = "the client's address or port rewritten (source NAT)"
+	case analyze.NATBoth:
+		what = "both sides' addresses or ports rewritten (source and destination NAT)"
+	}
+	return fmt.Sprintf("nat: the same connection as flow %d, captured %s with %s", v.Of, when, what)
 }
 
 // unmatchedICMPNote says how many ICMP errors quoted no connection the
@@ -604,11 +626,15 @@ func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 	return out
 }
 
-// extraFacts are the half-close and reuse lines of a flow's detail.
+// extraFacts are the path, NAT, half-close and reuse lines of a flow's
+// detail.
 func extraFacts(f *analyze.Flow) []string {
 	var out []string
 	if p := pathFact(f); p != "" {
 		out = append(out, p)
+	}
+	if v := f.NAT; v != nil {
+		out = append(out, natFact(v))
 	}
 	if h := f.Close.HalfClose; h != nil {
 		peer := analyze.Client
