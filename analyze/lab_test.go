@@ -47,6 +47,9 @@ func TestLabFixtures(t *testing.T) {
 				Flows   []map[string]any `json:"flows"`
 				// Duplicates: the capture duplicates dropped (absent: none).
 				Duplicates int `json:"duplicates"`
+				// NATPairs: flows that are one connection seen before and
+				// after an address translation, the earlier SYN first.
+				NATPairs [][2]map[string]any `json:"nat_pairs"`
 			}
 			if err := json.Unmarshal(data, &truth); err != nil {
 				t.Fatalf("%s: %v", tf, err)
@@ -65,6 +68,47 @@ func TestLabFixtures(t *testing.T) {
 			}
 			if got := res.Summary.Duplicates; got != truth.Duplicates {
 				t.Errorf("%d capture duplicates dropped, the truth %d", got, truth.Duplicates)
+			}
+			// Each pair is linked, one way or the other, and nothing else.
+			byKey := map[string]*analyze.Flow{}
+			for _, f := range res.Flows {
+				byKey[analyze.FlowKey(map[string]any{"client": f.Client, "server": f.Server, "incarnation": float64(f.Incarnation)})] = f
+			}
+			pairs := map[[2]int]bool{}
+			for _, p := range truth.NATPairs {
+				a, z := byKey[analyze.FlowKey(p[0])], byKey[analyze.FlowKey(p[1])]
+				if a == nil || z == nil {
+					t.Errorf("NAT pair %v: not both in the output", p)
+					continue
+				}
+				pairs[[2]int{a.ID, z.ID}], pairs[[2]int{z.ID, a.ID}] = true, true
+				if (a.NAT == nil) == (z.NAT == nil) {
+					t.Errorf("NAT pair %d, %d: links %+v, %+v, want one", a.ID, z.ID, a.NAT, z.NAT)
+					continue
+				}
+				rewritten := analyze.NATBoth
+				switch {
+				case a.Client == z.Client:
+					rewritten = analyze.NATServer
+				case a.Server == z.Server:
+					rewritten = analyze.NATClient
+				}
+				// The truth lists the earlier SYN first.
+				v, lagSign := z.NAT, 1.0
+				if v == nil {
+					v, lagSign = a.NAT, -1
+				}
+				if v.Rewritten != rewritten || v.Lag*lagSign <= 0 {
+					t.Errorf("NAT pair %d, %d: link %+v, want rewritten %s and the later SYN's lag positive", a.ID, z.ID, *v, rewritten)
+				}
+			}
+			for _, f := range res.Flows {
+				if f.NAT != nil && !pairs[[2]int{f.ID, f.NAT.Of}] {
+					t.Errorf("flow %d: linked to flow %d, which the truth does not pair with it", f.ID, f.NAT.Of)
+				}
+			}
+			if got := res.Summary.NATCopies; got != len(truth.NATPairs) {
+				t.Errorf("%d NAT copies, the truth %d pairs", got, len(truth.NATPairs))
 			}
 			listed := map[string]bool{}
 			for i := range b.Len() {
