@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/netip"
@@ -129,5 +130,46 @@ func TestNoAnomaly(t *testing.T) {
 	want := "anomalies · none of 1 flow\n  no connection shows an anomaly; --only all lists them\n"
 	if !strings.Contains(text, want) {
 		t.Errorf("report lacks %q:\n%s", want, text)
+	}
+}
+
+// TestLabNAT: the router's tcpdump -i any that recorded each packet before
+// and after its NAT: the text names the copy's other flow and the lag,
+// and the JSON links them.
+func TestLabNAT(t *testing.T) {
+	res := labResult(t, "capture-twice-nat.pcap")
+	out := render(t, res, Options{Only: "all", Verbose: true})
+	flat := strings.Join(strings.Fields(out), " ") // lines wrapped
+	for _, want := range []string{
+		"1 connection was captured on both sides of an address translation",
+		"nat: the same connection as flow 1, captured ",
+		"µs later with both sides' addresses or ports rewritten (source and destination NAT)",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("the text lacks %q:\n%s", want, out)
+		}
+	}
+	var js strings.Builder
+	if err := JSON(&js, res); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Flows []struct {
+			ID  int `json:"id"`
+			NAT *struct {
+				Of        int     `json:"of"`
+				Lag       float64 `json:"lag"`
+				Rewritten string  `json:"rewritten"`
+			} `json:"nat"`
+		} `json:"flows"`
+	}
+	if err := json.Unmarshal([]byte(js.String()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Flows) != 2 || doc.Flows[0].NAT != nil || doc.Flows[1].NAT == nil {
+		t.Fatalf("flows %+v: want the second linked", doc.Flows)
+	}
+	if v := doc.Flows[1].NAT; v.Of != doc.Flows[0].ID || v.Lag <= 0 || v.Lag >= 0.001 || v.Rewritten != "both" {
+		t.Errorf("link %+v, want of %d, a lag under a millisecond, both rewritten", *v, doc.Flows[0].ID)
 	}
 }
