@@ -30,10 +30,12 @@ const (
 	sideClient side = iota
 	sideServer
 	sideRouter
+	// sideClientB is a second client behind the router (scenario.clientB).
+	sideClientB
 )
 
 func (s side) String() string {
-	return [...]string{"client", "server", "router"}[s]
+	return [...]string{"client", "server", "router", "client_b"}[s]
 }
 
 // env is what a scenario's driver gets: the namespaces, the sockets it
@@ -489,6 +491,11 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 		return nil, err
 	}
 	defer topo.destroy()
+	if sc.clientB {
+		if err := topo.addClientB(ctx); err != nil {
+			return nil, err
+		}
+	}
 	e := &env{ctx: ctx, topo: topo}
 	defer e.socks.closeAll()
 	defer e.undrop()
@@ -527,7 +534,7 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 			return nil, err
 		}
 	}
-	for _, s := range []side{sideClient, sideServer, sideRouter} {
+	for _, s := range []side{sideClient, sideServer, sideRouter, sideClientB} {
 		for _, k := range slices.Sorted(maps.Keys(sc.sysctls[s])) {
 			if err := e.sysctl(s, k, sc.sysctls[s][k]); err != nil {
 				return nil, err

@@ -38,6 +38,10 @@ var (
 	// but no interface has it: a source a SYN can claim that nobody
 	// answers ARP for.
 	spoofedAddr4 = netip.MustParseAddr("198.51.100.50")
+	// A second client behind the router, on a /26 of its own
+	// (198.51.100.128/26), and the router's address there.
+	clientBAddr4 = netip.MustParseAddr("198.51.100.140")
+	routerB4     = netip.MustParseAddr("198.51.100.129")
 	// The underlay of a VXLAN between client and server.
 	underlayC4 = netip.MustParseAddr("198.51.100.201")
 	underlayS4 = netip.MustParseAddr("198.51.100.202")
@@ -49,9 +53,12 @@ const vxlanID = 42
 // topology is the set of namespaces of one scenario run.
 type topology struct {
 	client, server, router string // namespace names; router may be empty
-	v6                     bool
-	clientIP, serverIP     netip.Addr
-	made                   []string // namespaces created, for cleanup
+	// clientB is a second client's namespace behind the router (addClientB),
+	// or empty.
+	clientB            string
+	v6                 bool
+	clientIP, serverIP netip.Addr
+	made               []string // namespaces created, for cleanup
 }
 
 // sh runs a command with a bounded time and returns its combined output.
@@ -249,8 +256,60 @@ func (t *topology) ns(s side) string {
 		return t.client
 	case sideServer:
 		return t.server
+	case sideClientB:
+		return t.clientB
 	}
 	return t.router
+}
+
+// addClientB puts a second client's namespace behind the router (IPv4
+// only): a veth pair from its eth0, clientBAddr4/26, to the router's
+// eth2, routerB4/26, its default route.
+func (t *topology) addClientB(ctx context.Context) error {
+	if t.router == "" || t.v6 {
+		return errors.New("lab: a second client sits behind the router, over IPv4")
+	}
+	ns := strings.TrimSuffix(t.client, "c") + "b"
+	if _, err := sh(ctx, "ip", "netns", "add", ns); err != nil {
+		return err
+	}
+	t.made = append(t.made, ns)
+	t.clientB = ns
+	steps := [][]string{
+		{"-n", ns, "link", "set", "lo", "up"},
+		{"-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth2", "netns", t.router},
+		{"-n", ns, "addr", "add", clientBAddr4.String() + "/26", "dev", "eth0"},
+		{"-n", t.router, "addr", "add", routerB4.String() + "/26", "dev", "eth2"},
+		{"-n", ns, "link", "set", "eth0", "up"},
+		{"-n", t.router, "link", "set", "eth2", "up"},
+		{"-n", ns, "route", "add", "default", "via", routerB4.String()},
+	}
+	for _, args := range steps {
+		if _, err := sh(ctx, "ip", args...); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, end := range [][2]string{{ns, "eth0"}, {t.router, "eth2"}} {
+		for {
+			out, err := sh(ctx, "ip", "-n", end[0], "-br", "link", "show", "dev", end[1])
+			if err != nil {
+				return err
+			}
+			if f := strings.Fields(out); len(f) > 1 && f[1] == "UP" {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("lab: %s in %s did not come up: %s", end[1], end[0], out)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // inNS runs f on an OS thread that has joined namespace ns. Sockets f

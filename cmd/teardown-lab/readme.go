@@ -92,7 +92,10 @@ that translates addresses as kube-proxy does: the client connects to a
 service address the router DNATs to the server's, and the router
 MASQUERADEs the client's address toward the server, so every segment shows
 once on each of two 4-tuples, with the same sequence numbers; their truth
-files name the two flows as one connection (` + "`nat_pairs`" + `).
+files name the two flows as one connection (` + "`nat_pairs`" + `). In
+` + "`tw-syn-refused-paws-nat`" + ` two clients sit behind a router whose SNAT maps
+both to one address and port (a one-port range); the capture is the
+server's.
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

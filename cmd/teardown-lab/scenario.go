@@ -88,6 +88,9 @@ type scenario struct {
 	// router puts a router between the two ends, with no rule of its
 	// own, when nothing else does (forward, delay, vantage).
 	router bool
+	// clientB puts a second client behind the router (topology.addClientB),
+	// which router must then be set for.
+	clientB bool
 	// icmp records the ICMP errors the TCP segments provoke too
 	// (icmpFilter), not TCP alone.
 	icmp bool
@@ -427,5 +430,6 @@ func scenarios() []*scenario {
 		captureBothEnds(true),
 		captureTwiceNAT(false),
 		captureTwiceNAT(true),
+		twSynRefusedPAWSNAT(),
 	}
 }
