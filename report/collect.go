@@ -78,7 +78,7 @@ func (c *Collector) Add(f *analyze.Flow) error {
 		c.flow = keep()
 	}
 	k := concernOf(f)
-	if c.opt.Only == "all" || k.anomalous {
+	if c.opt.Lists(f) {
 		c.list(f, k, keep)
 	}
 	if len(f.Diagnoses) > 0 {

@@ -222,10 +222,7 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 		return nil, err
 	}
 
-	p.ListTitle = "Flows with anomalies"
-	if o.Only == "all" {
-		p.ListTitle = "Flows"
-	}
+	p.ListTitle = upperFirst(o.listed("flows with anomalies", func(c string) string { return c }))
 	shown := v.listed[:min(len(v.listed), maxTableFlows)]
 	if n := v.nListed - len(shown); n > 0 {
 		p.More = thousands(n)

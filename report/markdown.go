@@ -474,10 +474,7 @@ func (m *mdReport) flowTable(v *view, o Options) {
 	if v.nListed == 0 {
 		return
 	}
-	title := "Flows with anomalies"
-	if o.Only == "all" {
-		title = "Flows"
-	}
+	title := upperFirst(o.listed("flows with anomalies", code))
 	m.p(fmt.Sprintf("#### %s (%s of %s, worst first)", title, thousands(v.nListed), thousands(v.flowCount())))
 	var b strings.Builder
 	b.WriteString("| flow | start (UTC) | close | client → server | diagnoses |\n")

@@ -612,10 +612,7 @@ func (t *textReport) knob(sysctls []string) *line {
 }
 
 func (t *textReport) table(v *view, o Options) {
-	what := "anomalies"
-	if o.Only == "all" {
-		what = "flows"
-	}
+	what := o.listed("anomalies", func(c string) string { return c })
 	n := v.flowCount()
 	if n == 0 {
 		t.section("flows", "none: the capture holds no TCP connection")
@@ -623,7 +620,11 @@ func (t *textReport) table(v *view, o Options) {
 	}
 	if v.nListed == 0 {
 		t.section(what, "none of "+plural(n, "flow", "flows"))
-		t.emit(t.newLine().add(t.st.dim, "  no connection shows an anomaly; --only all lists them"))
+		none := "  no connection shows an anomaly; --only all lists them"
+		if o.codes() != nil {
+			none = "  no connection was diagnosed so; --only all lists them"
+		}
+		t.emit(t.newLine().add(t.st.dim, none))
 		return
 	}
 	t.section(what, fmt.Sprintf("%s of %s, worst first", thousands(v.nListed), plural(n, "flow", "flows")))

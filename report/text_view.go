@@ -28,7 +28,7 @@ type Options struct {
 	Width   int    // text columns; 0 = the terminal's width, or 80
 	Verbose bool   // text: per-flow detail for every listed flow
 	FlowID  int    // 0 = none; otherwise the detail of that flow only
-	Only    string // "anomalies" (or "") or "all": which flows are listed
+	Only    string // "anomalies" (or ""), "all", or diagnosis codes joined by commas: which flows are listed
 	Top     int    // Markdown/HTML: flows shown in detail; 0 = 5
 	Command string // the command line that produced the report (Markdown footer)
 }
@@ -43,10 +43,10 @@ func (o Options) check() error {
 	default:
 		return fmt.Errorf("report: color must be auto, always or never, not %q", o.Color)
 	}
-	switch o.Only {
-	case "", "anomalies", "all":
-	default:
-		return fmt.Errorf("report: only must be anomalies or all, not %q", o.Only)
+	for _, c := range o.codes() {
+		if !slices.ContainsFunc(analyze.Rules(), func(r analyze.RuleInfo) bool { return r.Code == c }) {
+			return fmt.Errorf("report: only must be anomalies, all or diagnosis codes, not %q", o.Only)
+		}
 	}
 	if o.Top < 0 {
 		return fmt.Errorf("report: top must not be negative, got %d", o.Top)
@@ -55,6 +55,44 @@ func (o Options) check() error {
 		return fmt.Errorf("report: width must not be negative, got %d", o.Width)
 	}
 	return nil
+}
+
+// codes are the diagnosis codes Only names, nil for "anomalies" or "all".
+func (o Options) codes() []string {
+	switch o.Only {
+	case "", "anomalies", "all":
+		return nil
+	}
+	return strings.Split(o.Only, ",")
+}
+
+// Lists reports whether the reports list flow f: every flow with Only
+// "all", one with a diagnosis Only names, else an anomalous one.
+func (o Options) Lists(f *analyze.Flow) bool {
+	switch codes := o.codes(); {
+	case o.Only == "all":
+		return true
+	case codes != nil:
+		return slices.ContainsFunc(f.Diagnoses, func(d analyze.Diagnosis) bool { return slices.Contains(codes, d.Code) })
+	}
+	return Anomalous(f)
+}
+
+// listed names the flows listed, after what: "anomalies", "flows" or
+// "flows with fin-retransmitted or close-wait-long", each code through
+// code (Markdown's backquotes).
+func (o Options) listed(anomalies string, code func(string) string) string {
+	switch codes := o.codes(); {
+	case o.Only == "all":
+		return "flows"
+	case codes != nil:
+		quoted := make([]string, len(codes))
+		for i, c := range codes {
+			quoted[i] = code(c)
+		}
+		return "flows with " + strings.Join(quoted, " or ")
+	}
+	return anomalies
 }
 
 func (o Options) top() int {
@@ -739,4 +777,12 @@ func (k knobDigest) label() string {
 		return "none (a device's policy on the path)"
 	}
 	return "none (application)"
+}
+
+// upperFirst capitalises s's first letter (ASCII).
+func upperFirst(s string) string {
+	if s != "" && 'a' <= s[0] && s[0] <= 'z' {
+		return string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
 }

@@ -20,9 +20,9 @@ import (
 // them, between its first and last frame.
 type extraction struct {
 	path string
-	// all: every flow, not only the anomalous ones; id: only flow id.
-	all bool
-	id  int
+	// only says which flows (Options.Lists); id: only flow id.
+	only report.Options
+	id   int
 	// spans are the picked flows' frame ranges by their two endpoints
 	// (lower first); last is the latest frame of any.
 	spans map[[2]netip.AddrPort][]frameSpan
@@ -41,10 +41,10 @@ func endpoints(a, b netip.AddrPort) [2]netip.AddrPort {
 }
 
 // pick keeps f's endpoints and frames when --extract wants it: flow id
-// with --flow, every flow with --only all, else the anomalous ones.
+// with --flow, else those --only lists (the anomalous ones by default).
 func (x *extraction) pick(f *analyze.Flow) {
 	switch {
-	case x.id != 0 && f.ID != x.id, x.id == 0 && !x.all && !report.Anomalous(f):
+	case x.id != 0 && f.ID != x.id, x.id == 0 && !x.only.Lists(f):
 		return
 	}
 	c, err1 := netip.ParseAddrPort(f.Client)

@@ -48,14 +48,16 @@ Flags:
     -f, --format FORMAT   text (default), json, jsonl, markdown or html
     -o, --output FILE     write the report to FILE instead of standard output
                           (compressed when FILE ends in .gz or .zst)
-        --extract FILE    write the packets of the anomalous flows (with
-                          --only all every flow, with --flow that one) to
-                          FILE, pcapng when it ends in .pcapng, else pcap
+        --extract FILE    write the packets of the flows --only picks (the
+                          anomalous ones by default; with --flow, that one)
+                          to FILE, pcapng when it ends in .pcapng, else pcap
         --color WHEN      auto (default), always or never; NO_COLOR is honoured
     -v, --verbose         text: show each listed flow's states and ladder, and
                           the findings whole
         --flow ID         show only flow ID, in detail
-        --only WHICH      anomalies (default for text, markdown, html) or all
+        --only WHICH      anomalies (default for text, markdown, html), all,
+                          or the flows with the diagnoses named (codes
+                          separated by commas, e.g. fin-retransmitted)
         --top N           markdown/html: flows shown in detail (default 5)
         --since T         ignore packets before T (seconds from the capture
                           start, e.g. 12.5, or an RFC 3339 time)
@@ -170,7 +172,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		if files, _ := splitArgs(fs.Args()); slices.Contains(files, "-") {
 			return l.bad(&usageError{"--extract reads the capture again after the analysis: give it files, not standard input", "save the capture first (tcpdump -w FILE)"})
 		}
-		x = &extraction{path: c.extract, all: fs.Changed("only") && c.only == "all", id: c.flow, spans: map[[2]netip.AddrPort][]frameSpan{}}
+		only := report.Options{Only: c.only}
+		if !fs.Changed("only") {
+			only.Only = "anomalies"
+		}
+		x = &extraction{path: c.extract, only: only, id: c.flow, spans: map[[2]netip.AddrPort][]frameSpan{}}
 	}
 	out := stdout
 	if c.output != "" && c.output != "-" {
@@ -442,10 +448,14 @@ func (c *cli) validate(fs *pflag.FlagSet) *usageError {
 		}
 	case "anomalies", "all":
 	default:
-		return &usageError{fmt.Sprintf("unknown --only %q", c.only), "use anomalies or all"}
+		for _, code := range strings.Split(c.only, ",") {
+			if !slices.ContainsFunc(analyze.Rules(), func(r analyze.RuleInfo) bool { return r.Code == code }) {
+				return &usageError{fmt.Sprintf("unknown --only %q", code), "use anomalies, all, or diagnosis codes separated by commas ('teardown explain' lists them)"}
+			}
+		}
 	}
-	if c.only == "anomalies" && (c.format == "json" || c.format == "jsonl") {
-		return &usageError{"--only anomalies applies to text, markdown and html reports", "json and jsonl always carry every flow; filter them with jq"}
+	if c.only != "all" && (c.format == "json" || c.format == "jsonl") && c.extract == "" {
+		return &usageError{"--only " + c.only + " applies to text, markdown and html reports and to --extract", "json and jsonl always carry every flow; filter them with jq"}
 	}
 	switch c.failOn {
 	case "", "info", "warning", "error":
