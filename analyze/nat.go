@@ -34,12 +34,27 @@ const (
 	NATBoth   = "both"
 )
 
-// Rewrote reports whether side r's address or port differs from the
-// other flow's, true for every side of a flow that is no NAT copy (v nil):
-// a side the translation left alone is one socket at one address, which
-// the summary counts once, with the other flow.
-func (v *NATView) Rewrote(r Role) bool {
-	return v == nil || v.Rewritten == NATBoth || v.Rewritten == string(r)
+// Counts reports whether the summary counts side r of a flow linked by v
+// at its host (always when v is nil: no NAT copy). A side the translation
+// left alone is one socket at one address, which the other flow counted.
+// A rewritten side counts in the view that shows its socket's own
+// address: the client's in the view whose SYN came first (before the
+// translation, on the host that translates as between captures of the
+// two ends), the server's in the later one; a translated address holds
+// no socket. The other flow, counted before the link was known, counts
+// its translated side all the same.
+func (v *NATView) Counts(r Role) bool {
+	switch {
+	case v == nil:
+		return true
+	case v.Rewritten != NATBoth && v.Rewritten != string(r):
+		return false
+	case v.Lag > 0:
+		return r == Server
+	case v.Lag < 0:
+		return r == Client
+	}
+	return true
 }
 
 // natWindow bounds the time between two flows' SYNs for them to be one

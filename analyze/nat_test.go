@@ -71,12 +71,13 @@ func TestNATCopies(t *testing.T) {
 			if res.Summary.NATCopies != 1 {
 				t.Errorf("summary nat_copies %d, want 1", res.Summary.NATCopies)
 			}
-			// The client's TIME_WAIT is one socket: counted once at an
-			// address the translation left alone, at each address
-			// otherwise.
+			// The client's TIME_WAIT is one socket, at 198.51.100.10:
+			// the copy counts it neither at that address again nor at
+			// the translated one (198.51.100.1), which the flow built
+			// first counts when it is the translated view.
 			for _, h := range res.Summary.Hosts {
 				want := int64(0)
-				if h.Host == "198.51.100.10" || h.Host == "198.51.100.1" {
+				if h.Host == "198.51.100.10" || h.Host == "198.51.100.1" && first.Client == "198.51.100.1:61000" {
 					want = 1
 				}
 				if h.TimeWait.Count != want {
@@ -124,5 +125,26 @@ func TestNATCopies(t *testing.T) {
 				t.Errorf("summary nat_copies %d", res.Summary.NATCopies)
 			}
 		})
+	}
+}
+
+// TestNATCounts: which sides of a NAT copy the per-host counts take.
+func TestNATCounts(t *testing.T) {
+	for _, c := range []struct {
+		v              *NATView
+		client, server bool
+	}{
+		{nil, true, true},
+		{&NATView{Rewritten: NATServer, Lag: 20e-6}, false, true},
+		{&NATView{Rewritten: NATServer, Lag: -20e-6}, false, false},
+		{&NATView{Rewritten: NATClient, Lag: 20e-6}, false, false},
+		{&NATView{Rewritten: NATClient, Lag: -20e-6}, true, false},
+		{&NATView{Rewritten: NATBoth, Lag: 20e-6}, false, true},
+		{&NATView{Rewritten: NATBoth, Lag: -20e-6}, true, false},
+		{&NATView{Rewritten: NATBoth}, true, true},
+	} {
+		if cl, sv := c.v.Counts(Client), c.v.Counts(Server); cl != c.client || sv != c.server {
+			t.Errorf("%+v: client %v, server %v; want %v, %v", c.v, cl, sv, c.client, c.server)
+		}
 	}
 }

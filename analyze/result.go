@@ -348,10 +348,10 @@ type Summary struct {
 	UnmatchedICMP *UnmatchedICMP `json:"unmatched_icmp,omitempty"`
 	// NATCopies counts the flows that hold a connection another flow
 	// holds with other addresses (Flow.NAT): captured on both sides of
-	// an address translation. The per-host and per-port counts take the
-	// sides whose address the translation left alone from the other flow
-	// only; every other count includes both flows. Shards split by
-	// 4-tuple link a pair only when it falls in one of them.
+	// an address translation. The per-host and per-port counts take a
+	// copy's side only where it shows the socket's own address
+	// (NATView.Counts); every other count includes both flows. Shards
+	// split by 4-tuple link a pair only when it falls in one of them.
 	NATCopies int `json:"nat_copies,omitempty"`
 	// Hosts are the per-host socket counts over time with their peaks,
 	// by address; Ports the ephemeral-port pressure per client address

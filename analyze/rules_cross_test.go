@@ -27,8 +27,18 @@ func mergeWires(ws ...*wire) []flows.Segment {
 	return all
 }
 
-// client moves the wire's client to address a.
-func client(w *wire, a string) { w.addr[cli] = netip.MustParseAddrPort(a) }
+// client moves the wire's client to address a, before its first
+// segment: another connection, with initial sequence numbers of its own
+// (two connections with the same ones are one seen through a NAT).
+func client(w *wire, a string) {
+	w.addr[cli] = netip.MustParseAddrPort(a)
+	h := uint32(w.addr[cli].Port())
+	for _, b := range w.addr[cli].Addr().AsSlice() {
+		h = h*16777619 ^ uint32(b)
+	}
+	w.isn = [2]uint32{w.isn[0] + h, w.isn[1] + h*7}
+	w.nxt = w.isn
+}
 
 // TestTimeWaitIgnoresRSTs is KERNEL.md row 16: with tcp_rfc1337 = 1 the
 // server's TIME_WAIT answers every SYN retry with its old ACK and outlives

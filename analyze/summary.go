@@ -137,8 +137,7 @@ func (b *summaryBuilder) Add(f *Flow) {
 				h.add(d)
 			}
 		}
-		if !f.NAT.Rewrote(r) {
-			// The other flow counted this side's socket at this address.
+		if !f.NAT.Counts(r) {
 			continue
 		}
 		h := b.host(sideAddr(&addr, r))
@@ -173,7 +172,7 @@ func (b *summaryBuilder) Add(f *Flow) {
 		s.ServerRTT.add(v)
 	}
 	for _, d := range f.Diagnoses {
-		if (d.Code == CodeOrphanReset || d.Code == CodeRstLingerZero) && len(d.Frames) > 0 && f.NAT.Rewrote(d.Side) {
+		if (d.Code == CodeOrphanReset || d.Code == CodeRstLingerZero) && len(d.Frames) > 0 && f.NAT.Counts(d.Side) {
 			if h := b.host(sideAddr(&addr, d.Side)); h != nil {
 				// The reset is the diagnosis's last frame.
 				at := eventTime(f, d.Frames[len(d.Frames)-1])
@@ -190,7 +189,7 @@ func (b *summaryBuilder) Add(f *Flow) {
 	}
 	if w != nil {
 		b.bound(w.Bounds)
-		if (w.Silence > 0 || w.ServerTTL != 0 || w.RefusedTTL != 0) && f.NAT.Rewrote(Server) {
+		if (w.Silence > 0 || w.ServerTTL != 0 || w.RefusedTTL != 0) && f.NAT.Counts(Server) {
 			if h := b.host(addr[1].Addr()); h != nil {
 				if w.Silence > 0 {
 					h.pathIdle = mergePathIdle(h.pathIdle, w.pathIdle(f))

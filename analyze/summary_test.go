@@ -403,7 +403,7 @@ func TestSummaryCapsHosts(t *testing.T) {
 	n := maxSummaryHosts + 10
 	for i := range n {
 		w := newWire(t)
-		w.addr[cli] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 40000)
+		client(w, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 40000).String())
 		w.now += int64(i) * 1e6
 		w.handshake()
 		w.fourWay(cli, "F.")

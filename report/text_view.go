@@ -369,7 +369,7 @@ func captureWarnings(res *analyze.Result) []string {
 		out = append(out, unmatchedICMPNote(s.UnmatchedICMP))
 	}
 	if s := res.Summary; s != nil && s.NATCopies > 0 {
-		out = append(out, fmt.Sprintf("%s on both sides of an address translation (NAT: kube-proxy, Docker's published ports, a NAT gateway, tcpdump -i any on the host that translates): each is two flows with other addresses and the same sequence numbers, the second naming the first (nat.of); the counts include both, but a side's socket at an address the translation left alone only once",
+		out = append(out, fmt.Sprintf("%s on both sides of an address translation (NAT: kube-proxy, Docker's published ports, a NAT gateway, tcpdump -i any on the host that translates): each is two flows with other addresses and the same sequence numbers, the second naming the first (nat.of); the per-host counts take the second's sides only where it shows an untranslated address, every other count both",
 			plural(s.NATCopies, "connection was captured", "connections were captured")))
 	}
 	return out
