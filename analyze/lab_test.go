@@ -153,3 +153,42 @@ func runCapture(t *testing.T, path string) *analyze.Result {
 	}
 	return res
 }
+
+// TestLabTimeWaitRefusals: the server's TIME_WAIT refused a SYN without
+// timestamps (tcp_timestamps is the knob), and one whose timestamp was
+// older, from a second host behind the client's NAT (PAWS: no knob of
+// the server's; the NAT's port reuse is the cause).
+func TestLabTimeWaitRefusals(t *testing.T) {
+	dir := labDir(t)
+	for _, c := range []struct {
+		capture, sysctl string
+		says            []string
+	}{
+		{"tw-syn-refused-no-timestamps.pcap", analyze.SysTimestamps, []string{"timestamps are off (the SYN carries none)"}},
+		{"tw-syn-refused-paws-nat.pcap", "", []string{"(PAWS): another host behind the same address (NAT)", "MASQUERADE --random-fully"}},
+	} {
+		t.Run(c.capture, func(t *testing.T) {
+			res := runCapture(t, filepath.Join(dir, c.capture))
+			var got []analyze.Diagnosis
+			for _, f := range res.Flows {
+				for _, d := range f.Diagnoses {
+					if d.Code == analyze.CodeTimeWaitSynRefused {
+						got = append(got, d)
+					}
+				}
+			}
+			if len(got) != 1 {
+				t.Fatalf("%d time-wait-syn-refused diagnoses, want 1", len(got))
+			}
+			d := got[0]
+			if d.Sysctl != c.sysctl {
+				t.Errorf("sysctl %q, want %q", d.Sysctl, c.sysctl)
+			}
+			for _, s := range c.says {
+				if !strings.Contains(d.Message+" "+d.Advice, s) {
+					t.Errorf("%q not in %s / %s", s, d.Message, d.Advice)
+				}
+			}
+		})
+	}
+}

@@ -318,7 +318,7 @@ var ruleBook = []RuleInfo{
 		Raise:   "1 (on): a TIME_WAIT accepts a SYN whose timestamp is newer",
 		Lower:   "0 (off): a TIME_WAIT accepts only a SYN whose sequence number is above the old connection's",
 		Meaning: "The SYN met the server's TIME_WAIT, which answered with the old connection's ACK; the client reset it and sent its SYN again about 10 ms later. " +
-			"The SYN was not acceptable: no timestamps and a sequence number not above the old one, or a timestamp older than the old connection's (PAWS: several hosts behind one NAT address). " +
+			"The SYN was not acceptable: no timestamps and a sequence number not above the old one, or a timestamp older than the old connection's (PAWS: several hosts behind one NAT address, which hands a port out again within the server's 60 s; the diagnosis then names no sysctl, the server did what RFC 7323 asks). " +
 			"When the retry is accepted at once, the client's RST killed the TIME_WAIT: tcp_rfc1337 = 0 on the server.",
 		Confirm: []string{"sysctl net.ipv4.tcp_timestamps net.ipv4.tcp_rfc1337", "nstat -az TcpExtPAWSTimewait TcpExtTCPACKSkippedTimeWait", "ss -tan state time-wait"},
 		Kernel:  "row 15, (d)11",

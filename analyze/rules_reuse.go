@@ -136,8 +136,10 @@ func timeWaitSynRefused(c *ruleCtx) {
 	why := "timestamps are off (the SYN carries none), so the TIME_WAIT accepts a SYN only when its sequence number is above the old connection's, and this one was not"
 	sysctl, advice := SysTimestamps, "enable it (1, the default): with timestamps a TIME_WAIT accepts a newer SYN"
 	if cl.SYNHasTS {
-		why = "the SYN's timestamp was not newer than the old connection's (PAWS): another host behind the same address (NAT), or a clock that went back"
-		advice = "leave; look for several hosts behind one address (NAT)"
+		// The server did what RFC 7323 asks: no knob of its own is at
+		// fault, the address's reuse is.
+		why = "the SYN's timestamp was not newer than the old connection's (PAWS): another host behind the same address (NAT) took the port within the server's 60 s TIME_WAIT, or a clock went back"
+		sysctl, advice = "", "nothing to tune on the server: give the NAT more source ports or addresses (iptables MASQUERADE --random-fully, a wider SNAT range) so that it does not hand out a port again within 60 s"
 	}
 	frames := []uint64{cl.SYN.Frame, ref.ack.Frame, ref.rsts[0].Frame}
 	var then string

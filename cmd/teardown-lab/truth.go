@@ -1321,7 +1321,13 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 		case analyze.VerdictServerAccept:
 			add(analyze.CodeTimeWaitReuse, "net.ipv4.tcp_timestamps", rs)
 		case analyze.VerdictRefused:
-			add(analyze.CodeTimeWaitSynRefused, "net.ipv4.tcp_timestamps", rs)
+			// Refused for want of timestamps, tcp_timestamps; by PAWS
+			// (the SYN has them), no knob of the server's.
+			sysctl := "net.ipv4.tcp_timestamps"
+			if in.syn.ts {
+				sysctl = ""
+			}
+			add(analyze.CodeTimeWaitSynRefused, sysctl, rs)
 			if in.rstsIgnored() {
 				add(analyze.CodeTimeWaitRstIgnored, "net.ipv4.tcp_rfc1337", rs)
 			}
