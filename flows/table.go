@@ -366,8 +366,9 @@ func (t *Table) Add(s *Segment) error {
 		dir = FromClient
 	}
 	// A capture duplicate (see dupSlot): a millisecond or more after the
-	// first copy, or with an IPv4 ID, or when the peer sent nothing since.
-	if same && c != nil && (s.IPID != 0 || s.Time-d.at >= dupWindow || c.Dir[1-dir].Last.Time <= d.at) {
+	// first copy, or with an IPv4 ID, or routed (a lower TTL), or when
+	// the peer sent nothing since.
+	if same && c != nil && (s.IPID != 0 || s.Time-d.at >= dupWindow || s.TTL < d.ttl() || c.Dir[1-dir].Last.Time <= d.at) {
 		t.stats.Duplicates++
 		if woke {
 			t.sort(c)
@@ -996,7 +997,8 @@ const dupSets = 8192
 const dupLate = 1e9
 
 // dupSlot is a recent segment that was not itself a duplicate: its
-// 4-tuple's hash, a hash of its contents, its time. A segment takes a
+// 4-tuple's hash, a hash of its contents with its TTL in the low byte,
+// its time. A segment takes a
 // slot of the set its contents hash picks (not the 4-tuple's hash, whose
 // seed differs from run to run: which segments share a set must not,
 // for the output to be the same every time): the one holding the same
@@ -1005,6 +1007,9 @@ type dupSlot struct {
 	key, sum uint64
 	at       int64
 }
+
+// ttl is the slot's segment's TTL (hop limit).
+func (d *dupSlot) ttl() uint8 { return uint8(d.sum) }
 
 // dupSlot finds where s, of the 4-tuple hashed h, would be remembered,
 // and reports whether it may be a capture duplicate: the same segment as
@@ -1017,8 +1022,9 @@ type dupSlot struct {
 // twice, once per interface, microseconds apart (the routed copy with a
 // lower TTL, which is not compared), and a burst's segments can come in
 // before the first leaves. Add then drops s when it has an IPv4 ID, which
-// no host gives two packets that close together, or when the peer sent
-// nothing since the first copy: a host sends a segment again that soon
+// no host gives two packets that close together, or a lower TTL than the
+// first copy (the routed one: a host sends its own copies with one TTL),
+// or when the peer sent nothing since the first copy: a host sends a segment again that soon
 // only to answer one (a SYN_RECV request answers a retransmitted SYN with
 // its SYN-ACK again, 100 µs after its timer sent one, with IP ID 0;
 // duplicate ACKs answer segments out of order), never on a timer (a tail
@@ -1045,9 +1051,10 @@ func (t *Table) dupSlot(s *Segment, h uint64, srcIsA bool) (d *dupSlot, sum uint
 		(uint64(s.TSval)<<32|uint64(s.TSecr))*0x165667b19e3779f9 ^
 		f*0x27d4eb2f165667c5
 	sum ^= sum >> 29
-	set := &t.dups[sum&(dupSets-1)]
+	set := &t.dups[sum>>8&(dupSets-1)]
+	sum = sum&^0xff | uint64(s.TTL)
 	for i := range set {
-		if d := &set[i]; d.key == h && d.sum == sum {
+		if d := &set[i]; d.key == h && d.sum>>8 == sum>>8 {
 			gap := s.Time - d.at
 			return d, sum, gap >= 0 && (gap < dupWindow || gap < dupLate && s.HasTS)
 		}

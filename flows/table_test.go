@@ -687,6 +687,9 @@ func TestCaptureDuplicates(t *testing.T) {
 		{"a pure ACK again after the peer's data", tcp(1, 0, cl, sv, ACK, 101, 5001, 0), 0, func(*Segment) {}, tcp(0, 10e-6, sv, cl, ACK, 5101, 101, 100), false},
 		{"with an IP ID, the peer's data between", tcp(1, 0, cl, sv, ACK, 101, 5001, 0), 9, func(*Segment) {}, tcp(0, 10e-6, sv, cl, ACK, 5101, 101, 100), true},
 		{"without an IP ID, the peer silent", tcp(1, 0, cl, sv, ACK, 101, 5001, 0), 0, func(*Segment) {}, nil, true},
+		// IPv6 has no IP ID: the routed copy's lower hop limit tells.
+		{"without an IP ID, routed, the peer's data between", tcp(1, 0, cl, sv, ACK, 101, 5001, 0), 0, func(s *Segment) { s.TTL-- }, tcp(0, 10e-6, sv, cl, ACK, 5101, 101, 100), true},
+		{"without an IP ID, a higher TTL, the peer's data between", tcp(1, 0, cl, sv, ACK, 101, 5001, 0), 0, func(s *Segment) { s.TTL++ }, tcp(0, 10e-6, sv, cl, ACK, 5101, 101, 100), false},
 		// Captures of both ends merged: the copy a one-way delay later.
 		{"20 ms later, timestamps, the peer between", withTS(tcp(1, 0, cl, sv, ACK, 101, 5001, 0)), 0, later(20e6), withTS(tcp(0, 10e-3, sv, cl, ACK, 5101, 101, 100)), true},
 		{"20 ms later, no timestamps", tcp(1, 0, cl, sv, ACK|PSH, 101, 5001, 10), 9, later(20e6), nil, false},
@@ -695,7 +698,7 @@ func TestCaptureDuplicates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tb := NewTable(TableOptions{})
 			s := tt.seg
-			s.IPID = tt.ipid
+			s.IPID, s.TTL = tt.ipid, 64
 			segs := []*Segment{s}
 			if tt.peer != nil {
 				segs = append(segs, tt.peer)
