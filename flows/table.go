@@ -998,11 +998,10 @@ const dupLate = 1e9
 
 // dupSlot is a recent segment that was not itself a duplicate: its
 // 4-tuple's hash, a hash of its contents with its TTL in the low byte,
-// its time. A segment takes a
-// slot of the set its contents hash picks (not the 4-tuple's hash, whose
-// seed differs from run to run: which segments share a set must not,
-// for the output to be the same every time): the one holding the same
-// segment, or else the older.
+// its time. A segment takes a slot of the set its contents hash picks
+// (not the 4-tuple's hash, whose seed differs from run to run: which
+// segments share a set must not, for the output to be the same every
+// time): the one holding the same segment, or else the older.
 type dupSlot struct {
 	key, sum uint64
 	at       int64
@@ -1020,15 +1019,16 @@ func (d *dupSlot) ttl() uint8 { return uint8(d.sum) }
 //
 // tcpdump -i any on a host that forwards or bridges packets captures each
 // twice, once per interface, microseconds apart (the routed copy with a
-// lower TTL, which is not compared), and a burst's segments can come in
-// before the first leaves. Add then drops s when it has an IPv4 ID, which
-// no host gives two packets that close together, or a lower TTL than the
-// first copy (the routed one: a host sends its own copies with one TTL),
-// or when the peer sent nothing since the first copy: a host sends a segment again that soon
-// only to answer one (a SYN_RECV request answers a retransmitted SYN with
-// its SYN-ACK again, 100 µs after its timer sent one, with IP ID 0;
-// duplicate ACKs answer segments out of order), never on a timer (a tail
-// loss probe waits 10 ms at least, an RTO 200 ms).
+// lower TTL, which the contents leave out), and a burst's segments can
+// come in before the first leaves. Add then drops s when it has an IPv4
+// ID, which no host gives two packets that close together, or a lower TTL
+// than the first copy (the routed one: a host sends its own copies with
+// one TTL), or when the peer sent nothing since the first copy: a host
+// sends a segment again that soon only to answer one (a SYN_RECV request
+// answers a retransmitted SYN with its SYN-ACK again, 100 µs after its
+// timer sent one, with IP ID 0; duplicate ACKs answer segments out of
+// order), never on a timer (a tail loss probe waits 10 ms at least, an
+// RTO 200 ms).
 //
 // Captures taken at both ends and merged hold each segment as it left
 // and as it arrived, a one-way delay apart: a copy a millisecond or more
