@@ -488,6 +488,9 @@ func (m *mdReport) flowTable(v *view, o Options) {
 			}
 			ds = append(ds, s)
 		}
+		if f.NAT != nil {
+			ds = append(ds, natCopyOf(f.NAT))
+		}
 		fmt.Fprintf(&b, "\n| %d | %s | %s | %s | %s |", f.ID, clock(f.Start), f.Close.Kind,
 			cell(mdText(endpoints(f))), cell(strings.Join(ds, "<br>")))
 	}

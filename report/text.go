@@ -658,6 +658,9 @@ func (t *textReport) table(v *view, o Options) {
 		for _, d := range byRank(f.Diagnoses) {
 			t.diagnosisLine(diagIndent, d)
 		}
+		if f.NAT != nil {
+			t.emit(t.newLine().text(strings.Repeat(" ", diagIndent)).add(t.st.dim, natCopyOf(f.NAT)))
+		}
 	}
 	if n := v.nListed - len(shown); n > 0 {
 		t.emit(t.newLine().add(t.st.dim, "  … and "+more(n, "flow", "flows")+"; --format json lists every flow"))

@@ -144,10 +144,14 @@ func TestLabNAT(t *testing.T) {
 		"1 connection was captured on both sides of an address translation",
 		"nat: the same connection as flow 1, captured ",
 		"µs later with both sides' addresses or ports rewritten (source and destination NAT)",
+		"#2 19:31:19.704 four_way 198.51.100.65:51928 → 198.51.100.80:8080 flow 1's connection, seen after NAT",
 	} {
 		if !strings.Contains(flat, want) {
 			t.Errorf("the text lacks %q:\n%s", want, out)
 		}
+	}
+	if md := renderMarkdown(t, res, Options{Only: "all"}); !strings.Contains(md, "| 198.51.100.65:51928 → 198.51.100.80:8080 | flow 1's connection, seen after NAT |") {
+		t.Errorf("the Markdown list does not name flow 1:\n%s", md)
 	}
 	var js strings.Builder
 	if err := JSON(&js, res); err != nil {

@@ -375,6 +375,20 @@ func captureWarnings(res *analyze.Result) []string {
 	return out
 }
 
+// natCopyOf is a NAT copy's line in the flow lists: "flow 1's
+// connection, seen after NAT" (its SYN came later: the translated view),
+// "before NAT" (earlier), or "through NAT".
+func natCopyOf(v *analyze.NATView) string {
+	when := "through"
+	switch {
+	case v.Lag > 0:
+		when = "after"
+	case v.Lag < 0:
+		when = "before"
+	}
+	return fmt.Sprintf("flow %d's connection, seen %s NAT", v.Of, when)
+}
+
 // natFact says which flow holds f's connection with other addresses:
 // "nat: the same connection as flow 3, captured 21µs later with the
 // server's address rewritten (destination NAT)".
