@@ -26,8 +26,11 @@ type icmpErr struct {
 	typ, code  int            // ICMPv6 numbers when v6
 	src, dst   netip.AddrPort // the quoted segment's
 	seq        uint32
-	flags      int // -1 when the quote ends before the TCP flags
-	mtu        int // a path MTU message's next-hop MTU; 0 for any other
+	ack        int64 // -1 when the quote ends before the acknowledgement number
+	flags      int   // -1 when the quote ends before the TCP flags
+	mtu        int   // a path MTU message's next-hop MTU; 0 for any other
+	ipid       int   // the ICMP packet's own IPv4 ID; -1 for IPv6
+	ttl        int   // the ICMP packet's own TTL (IPv6: hop limit)
 	inc        *incarnation
 	clientSide bool // the quoted segment is the client's
 }
@@ -82,8 +85,10 @@ const icmpFilter = "tcp or (icmp and (icmp[icmptype] == icmp-unreach or icmp[icm
 
 // icmpFields are the tshark fields readICMP reads, every occurrence of
 // each: ip.src and ip.dst (ipv6.src, ipv6.dst) list the ICMP packet's
-// header, then the quoted one; the tcp fields are the quoted segment's;
-// icmp.mtu (icmpv6.mtu) is a path MTU message's next-hop MTU.
+// header, then the quoted one, and so do ip.id and ip.ttl (ipv6.hlim),
+// of which readICMP takes the first, the ICMP packet's own; the tcp
+// fields are the quoted segment's; icmp.mtu (icmpv6.mtu) is a path MTU
+// message's next-hop MTU.
 // tshark 4.0 has no tcp.seq_raw in a TCP header quoted by ICMPv4 (it has
 // in one quoted by ICMPv6): readICMP reads tcp.seq with relative sequence
 // numbers off.
@@ -93,6 +98,7 @@ var icmpFields = []string{
 	"ip.src", "ipv6.src", "ip.dst", "ipv6.dst",
 	"tcp.srcport", "tcp.dstport", "tcp.seq", "tcp.flags",
 	"icmp.mtu", "icmpv6.mtu",
+	"ip.id", "tcp.ack", "ip.ttl", "ipv6.hlim",
 }
 
 // readICMP decodes every ICMP error of file that quotes a TCP segment
@@ -156,7 +162,15 @@ func parseICMP(line string) (*icmpErr, error) {
 		quoted, err = netip.ParseAddr(a[len(a)-1])
 		return outer, quoted, err
 	}
-	m := &icmpErr{flags: -1}
+	// first is the first occurrence of a field: the ICMP packet's own.
+	first := func(i int) (uint64, error) {
+		s, _, _ := strings.Cut(v[i], ",")
+		if h, ok := strings.CutPrefix(s, "0x"); ok {
+			return strconv.ParseUint(h, 16, 64)
+		}
+		return strconv.ParseUint(s, 10, 64)
+	}
+	m := &icmpErr{flags: -1, ack: -1, ipid: -1}
 	n, err := one(0)
 	if err != nil {
 		return nil, err
@@ -215,6 +229,26 @@ func parseICMP(line string) (*icmpErr, error) {
 		}
 		m.mtu = int(n)
 	}
+	if !m.v6 {
+		if n, err = first(16); err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", icmpFields[16], v[16], err)
+		}
+		m.ipid = int(n)
+	}
+	if v[17] != "" {
+		if n, err = one(17); err != nil {
+			return nil, err
+		}
+		m.ack = int64(n)
+	}
+	ti = 18
+	if m.v6 {
+		ti = 19
+	}
+	if n, err = first(ti); err != nil {
+		return nil, fmt.Errorf("%s: %q: %w", icmpFields[ti], v[ti], err)
+	}
+	m.ttl = int(n)
 	return m, nil
 }
 

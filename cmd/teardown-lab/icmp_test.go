@@ -14,28 +14,31 @@ import (
 )
 
 // Lines tshark 4.0 printed for ICMP scenarios' captures (readICMP's
-// fields and options): ICMPv4 port unreachable from the server, ICMPv6
-// administratively prohibited from the router, and a router's
-// fragmentation needed quoting a GSO super-segment of the server's
+// fields and options): ICMPv4 port unreachable from the server
+// (syn-rejected-icmp), ICMPv6 administratively prohibited from the
+// router (syn-rejected-icmp-router-v6), and a router's fragmentation
+// needed quoting a GSO super-segment of the server's
 // (pmtu-black-hole-host-firewall). tsharkTooBig is made by hand on the
 // pattern of tsharkICMP6: an ICMPv6 packet too big from the router,
 // quoting the server's data; no capture of the lab holds one.
 const (
-	tsharkICMP4      = "2|1795962086.195619000|3|3|||198.51.100.80,198.51.100.10||198.51.100.10,198.51.100.80||47506|8080|4252823735|0x0002||"
-	tsharkICMP6      = "2|1795962088.535865000|||1|1||2001:db8:1::1,2001:db8:1::10||2001:db8:1::10,2001:db8:2::80|54618|8080|268037791|0x0002||"
-	tsharkFragNeeded = "7|1795969976.096844000|3|4|||198.51.100.65,198.51.100.80||198.51.100.80,198.51.100.10||8080|53498|1396119079|0x0018|1000|"
-	tsharkTooBig     = "9|1795969824.000000000|||2|0||2001:db8:2::1,2001:db8:2::80||2001:db8:2::80,2001:db8:1::10|8080|54618|268037791|0x0010||1280"
+	tsharkICMP4      = "2|1795962210.157850000|3|3|||198.51.100.80,198.51.100.10||198.51.100.10,198.51.100.80||52894|8080|1771685914|0x0002|||0x10bc,0x10ab|0|63,63|"
+	tsharkICMP6      = "2|1795962212.584396000|||1|1||2001:db8:1::1,2001:db8:1::10||2001:db8:1::10,2001:db8:2::80|57800|8080|1123961785|0x0002||||0||64,63"
+	tsharkFragNeeded = "7|1795969976.096844000|3|4|||198.51.100.65,198.51.100.80||198.51.100.80,198.51.100.10||8080|53498|1396119079|0x0018|1000||0x59b1,0x32bf|2868753473|64,64|"
+	tsharkTooBig     = "9|1795969824.000000000|||2|0||2001:db8:2::1,2001:db8:2::80||2001:db8:2::80,2001:db8:1::10|8080|54618|268037791|0x0010||1280||4018242101||64,63"
 )
 
 func TestParseICMP(t *testing.T) {
 	for _, c := range []struct {
 		line, want string
-		mtu        int
+		mtu, ipid  int
+		ack        int64
+		ttl        int
 	}{
-		{tsharkICMP4, "frame 2 ICMP type 3 code 3 from 198.51.100.80 quoting 198.51.100.10:47506 > 198.51.100.80:8080 [S] seq 4252823735", 0},
-		{tsharkICMP6, "frame 2 ICMPv6 type 1 code 1 from 2001:db8:1::1 quoting [2001:db8:1::10]:54618 > [2001:db8:2::80]:8080 [S] seq 268037791", 0},
-		{tsharkFragNeeded, "frame 7 ICMP type 3 code 4 from 198.51.100.65 quoting 198.51.100.80:8080 > 198.51.100.10:53498 [P.] seq 1396119079, next-hop MTU 1000", 1000},
-		{tsharkTooBig, "frame 9 ICMPv6 type 2 code 0 from 2001:db8:2::1 quoting [2001:db8:2::80]:8080 > [2001:db8:1::10]:54618 [.] seq 268037791, next-hop MTU 1280", 1280},
+		{tsharkICMP4, "frame 2 ICMP type 3 code 3 from 198.51.100.80 quoting 198.51.100.10:52894 > 198.51.100.80:8080 [S] seq 1771685914", 0, 0x10bc, 0, 63},
+		{tsharkICMP6, "frame 2 ICMPv6 type 1 code 1 from 2001:db8:1::1 quoting [2001:db8:1::10]:57800 > [2001:db8:2::80]:8080 [S] seq 1123961785", 0, -1, 0, 64},
+		{tsharkFragNeeded, "frame 7 ICMP type 3 code 4 from 198.51.100.65 quoting 198.51.100.80:8080 > 198.51.100.10:53498 [P.] seq 1396119079, next-hop MTU 1000", 1000, 0x59b1, 2868753473, 64},
+		{tsharkTooBig, "frame 9 ICMPv6 type 2 code 0 from 2001:db8:2::1 quoting [2001:db8:2::80]:8080 > [2001:db8:1::10]:54618 [.] seq 268037791, next-hop MTU 1280", 1280, -1, 4018242101, 64},
 	} {
 		m, err := parseICMP(c.line)
 		if err != nil {
@@ -50,8 +53,17 @@ func TestParseICMP(t *testing.T) {
 		if m.mtu != c.mtu || m.pathMTU() != (c.mtu > 0) {
 			t.Errorf("%v: MTU %d, path MTU message %v; want MTU %d", m, m.mtu, m.pathMTU(), c.mtu)
 		}
+		// The outer header's IPv4 ID and TTL, not the quoted one's.
+		if m.ipid != c.ipid || m.ack != c.ack || m.ttl != c.ttl {
+			t.Errorf("%v: IP ID %d, ack %d, TTL %d; want %d, %d, %d", m, m.ipid, m.ack, m.ttl, c.ipid, c.ack, c.ttl)
+		}
 	}
-	if _, err := parseICMP(strings.Replace(tsharkICMP4, "4252823735", "", 1)); err == nil {
+	if m, err := parseICMP(strings.Replace(tsharkFragNeeded, "|2868753473|", "||", 1)); err != nil {
+		t.Errorf("a quote without an acknowledgement number: %v", err)
+	} else if m.ack != -1 {
+		t.Errorf("a quote without an acknowledgement number: ack %d, want -1", m.ack)
+	}
+	if _, err := parseICMP(strings.Replace(tsharkICMP4, "1771685914", "", 1)); err == nil {
 		t.Error("a quote without a sequence number parsed")
 	}
 	if !icmpErrorType(false, 3, 4) || !icmpErrorType(true, 2, 0) {
@@ -367,9 +379,13 @@ func TestICMPSynAck(t *testing.T) {
 	}
 
 	// The wire of synack-icmp-spoofed: the first error drops the request.
+	// The two errors came 11 µs apart, the second with the next IP ID:
+	// two errors, not one captured twice.
 	sa1, sa2 := sa(2, ms/10), sa(3, 1030*ms)
 	frames := []*frame{s1, sa1, sa2}
-	errs := []*icmpErr{icmp(4, 1542*ms, 3, 1, sa1), icmp(5, 1542*ms, 3, 1, sa2)}
+	e5 := icmp(5, 1542*ms, 3, 1, sa2)
+	e5.ipid++
+	errs := []*icmpErr{icmp(4, 1542*ms, 3, 1, sa1), e5}
 	tf, err := deriveTruth(sc, frames, errs, int64(4600*ms), "k", nil)
 	if err != nil {
 		t.Fatal(err)

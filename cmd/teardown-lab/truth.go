@@ -23,7 +23,8 @@ type truthFile struct {
 	Sysctls     map[string]map[string]string `json:"sysctls"`
 	Notes       []string                     `json:"notes"`
 	// Duplicates counts the capture duplicates dropped before anything
-	// was derived (dropDuplicates); absent when there are none.
+	// was derived, TCP segments (dropDuplicates) and ICMP errors
+	// (dropICMPDuplicates); absent when there are none.
 	Duplicates int `json:"duplicates,omitempty"`
 	// NATPairs names the pairs of flows that are one connection seen
 	// before and after address translation (natPairs); absent when there
@@ -267,6 +268,37 @@ func dropDuplicates(frames []*frame, dup func(f, p *frame, peerSpoke bool) bool)
 	return kept, of
 }
 
+// captureDuplicate tells whether m is a capture duplicate of p, the
+// capture's latest ICMP error before it that was not one (TRUTH-FORMAT.md):
+// the same message (type, code, source address, next-hop MTU), the same
+// IPv4 ID of its own (IPv6 has none), and the same quoted segment
+// (addresses, ports, sequence and acknowledgement numbers, flags), less
+// than dupWindow after p. The TTL (hop limit) is not compared: a router
+// lowers it.
+func (m *icmpErr) captureDuplicate(p *icmpErr) bool {
+	d := m.t - p.t
+	return d >= 0 && d < dupWindow && m.v6 == p.v6 && m.typ == p.typ && m.code == p.code && m.from == p.from &&
+		m.mtu == p.mtu && m.ipid == p.ipid && m.src == p.src && m.dst == p.dst && m.seq == p.seq && m.ack == p.ack &&
+		m.flags == p.flags
+}
+
+// dropICMPDuplicates returns errs without the capture duplicates among
+// them, each compared with the latest one kept before it, and maps each
+// one dropped to that one.
+func dropICMPDuplicates(errs []*icmpErr) (kept []*icmpErr, of map[*icmpErr]*icmpErr) {
+	of = map[*icmpErr]*icmpErr{}
+	var prev *icmpErr
+	for _, m := range errs {
+		if prev != nil && m.captureDuplicate(prev) {
+			of[m] = prev
+			continue
+		}
+		kept = append(kept, m)
+		prev = m
+	}
+	return kept, of
+}
+
 // splitFlows groups frames into incarnations in order of first frame.
 func splitFlows(frames []*frame) []*incarnation {
 	cur := map[tuple]*incarnation{}
@@ -332,9 +364,10 @@ func deriveTruth(sc *scenario, frames []*frame, icmps []*icmpErr, stopped int64,
 		tf.Sysctls["host"] = maps.Clone(sc.host)
 	}
 	// A capture duplicate is no evidence of anything: its first copy
-	// stands for both.
+	// stands for both. An ICMP error's too.
 	frames, dups := dropDuplicates(frames, (*frame).captureDuplicate)
-	tf.Duplicates = len(dups)
+	icmps, idups := dropICMPDuplicates(icmps)
+	tf.Duplicates = len(dups) + len(idups)
 	if len(frames) == 0 {
 		return nil, fmt.Errorf("the capture holds no TCP segment")
 	}
