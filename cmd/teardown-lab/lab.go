@@ -331,6 +331,39 @@ func (e *env) counters(s side, file, group string, names ...string) map[string]i
 	return got
 }
 
+// nstat reads the named counters of side s's namespace with nstat's
+// absolute values, leaving its history alone.
+func (e *env) nstat(s side, names ...string) map[string]int64 {
+	if e.failed() != nil {
+		return nil
+	}
+	out, err := nsExec(e.ctx, e.topo.ns(s), append([]string{"nstat", "-asz"}, names...)...)
+	if err != nil {
+		e.fail(err)
+		return nil
+	}
+	got := map[string]int64{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || !slices.Contains(names, f[0]) {
+			continue
+		}
+		v, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			e.fail(fmt.Errorf("nstat %s: %q: %w", s, line, err))
+			return nil
+		}
+		got[f[0]] = v
+	}
+	for _, k := range names {
+		if _, ok := got[k]; !ok {
+			e.fail(fmt.Errorf("nstat: no counter %s in the %s's namespace", k, s))
+			return nil
+		}
+	}
+	return got
+}
+
 // capture is a running tcpdump (or dumpcap).
 type capture struct {
 	cmd    *exec.Cmd
@@ -663,7 +696,7 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 			}
 		}
 	}
-	w := &wire{frames: frames, truth: truth, stopped: stoppedAt}
+	w := &wire{frames: frames, icmps: icmps, truth: truth, stopped: stoppedAt}
 	if err := sc.check(w); err != nil {
 		return nil, fmt.Errorf("the wire contradicts the scenario: %w", err)
 	}
@@ -773,7 +806,7 @@ func rederiveOne(ctx context.Context, sc *scenario, dir string, write bool) (boo
 		return false, err
 	}
 	truth.Notes = old.Notes
-	w := &wire{frames: frames, truth: truth, stopped: stoppedAt}
+	w := &wire{frames: frames, icmps: icmps, truth: truth, stopped: stoppedAt}
 	if err := sc.check(w); err != nil {
 		return false, fmt.Errorf("the wire contradicts the scenario: %w", err)
 	}

@@ -81,7 +81,11 @@ too, shows each arrive. The ip6tables rules match the packet too big (type
 The ` + "`capture-twice-router*`" + ` captures were taken with ` + "`tcpdump -i any`" + ` inside
 a router between the two ends, which records every packet twice, as it
 enters (TTL or hop limit 64) and as it leaves (63); their truth files count
-the capture duplicates dropped. The ` + "`capture-both-ends*`" + ` captures are two,
+the capture duplicates dropped. The ` + "`capture-twice-router-icmp*`" + ` ones hold
+ICMP errors too (the filter of the ` + "`syn-rejected-icmp*`" + ` captures): the
+server's INPUT chain REJECTs the client's first connection with a port
+unreachable, which crosses the router with no delay and shows twice as well.
+The ` + "`capture-both-ends*`" + ` captures are two,
 taken at once with tcpdump on the client's interface and on the server's,
 across a router that holds every packet 20 ms, and merged in time order with
 ` + "`mergecap -F pcapng -I none`" + ` into one pcapng file with an Ethernet

@@ -124,7 +124,10 @@ func (sc *scenario) captureName() string {
 // wire is what a scenario's check sees: the frames and the derived truth.
 type wire struct {
 	frames []*frame
-	truth  *truthFile
+	// icmps are the capture's ICMP errors that quote a TCP segment,
+	// capture duplicates included.
+	icmps []*icmpErr
+	truth *truthFile
 	// stopped is when the capture stopped, as a dumpcap pcapng file
 	// records it (isb_endtime), in ns since the epoch; 0 when the file
 	// does not say.
@@ -426,6 +429,8 @@ func scenarios() []*scenario {
 		ipv6(finAckLost(), frameEthernet, vantageClient, ""),
 		captureTwiceRouter(false),
 		captureTwiceRouter(true),
+		captureTwiceRouterICMP(false),
+		captureTwiceRouterICMP(true),
 		captureBothEnds(false),
 		captureBothEnds(true),
 		captureTwiceNAT(false),
