@@ -42,7 +42,9 @@ func TestRTTAgainstTshark(t *testing.T) {
 			"tshark measures its initial RTT at that server segment (0.15 ms); the client's ACK of the SYN-ACK is frame 5, 1.245 ms after the SYN",
 		"capture-twice-router.pcap flow 1": "every packet is in the capture twice (tcpdump -i any on the router): tshark measures from the SYN's second copy " +
 			"(frame 2, 22 µs after the first), teardown from the first, the copies dropped: SYN to SYN-ACK 33 µs, SYN-ACK to ACK 14 µs",
-		"capture-twice-router-v6.pcap flow 1": "as capture-twice-router.pcap: tshark measures from the SYN's second copy (frame 2, 22 µs after the first)",
+		"capture-twice-router-v6.pcap flow 1":      "as capture-twice-router.pcap: tshark measures from the SYN's second copy (frame 2, 22 µs after the first)",
+		"capture-twice-router-icmp.pcap flow 2":    "as capture-twice-router.pcap: tshark measures from the SYN's second copy (frame 10, 12 µs after the first)",
+		"capture-twice-router-icmp-v6.pcap flow 2": "as capture-twice-router.pcap: tshark measures from the SYN's second copy (frame 10, 14 µs after the first)",
 	}
 	compared := 0
 	for _, file := range files {
