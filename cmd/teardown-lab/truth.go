@@ -228,11 +228,11 @@ func (f *frame) sameSegment(p *frame) bool {
 // captureDuplicate tells whether f is a capture duplicate of p
 // (TRUTH-FORMAT.md): the same segment (sameSegment), and a millisecond or
 // more after p (its TSval the same: sent in the same millisecond), or
-// with an IPv4 ID other than 0, or with nothing from the peer since p
-// (peerSpoke false): a host sends a segment again within a millisecond
-// only to answer one.
+// with an IPv4 ID other than 0, or a lower TTL (routed), or with nothing
+// from the peer since p (peerSpoke false): a host sends a segment again
+// within a millisecond only to answer one, and with its own TTL.
 func (f *frame) captureDuplicate(p *frame, peerSpoke bool) bool {
-	return f.sameSegment(p) && (f.t-p.t >= dupWindow || f.ipid > 0 || !peerSpoke)
+	return f.sameSegment(p) && (f.t-p.t >= dupWindow || f.ipid > 0 || f.ttl < p.ttl || !peerSpoke)
 }
 
 // dropDuplicates returns frames without those that dup tells repeat an

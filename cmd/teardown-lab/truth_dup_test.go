@@ -70,6 +70,7 @@ func TestDropDuplicates(t *testing.T) {
 		"a burst's copies interleaved":   {[]*frame{data(1, 0), seg(2, 5*us, tcli, tsrv, fACK|fFIN, 1101, 7001, 0), data(3, 20*us), seg(4, 25*us, tcli, tsrv, fACK|fFIN, 1101, 7001, 0)}, []int{3, 4}},
 		"the peer between, IP ID":        {[]*frame{data(1, 0), fromPeer, data(3, 20*us)}, []int{3}},
 		"the peer between, no IP ID":     {[]*frame{noID(data(1, 0)), fromPeer, noID(data(3, 20*us))}, nil},
+		"the peer between, routed":       {[]*frame{noID(data(1, 0)), fromPeer, func() *frame { f := noID(data(3, 20*us)); f.ttl--; return f }()}, []int{3}},
 		"the peer before, no IP ID":      {[]*frame{seg(1, 0, tsrv, tcli, fACK|fPSH, 7001, 1101, 100), noID(data(2, 10*us)), noID(data(3, 20*us))}, []int{3}},
 		"a SYN-ACK again after the SYN":  {[]*frame{noID(seg(1, 0, tsrv, tcli, fSYN|fACK, 7000, 1001, 0)), syn(2, 10*us, tcli, 1000), noID(seg(3, 20*us, tsrv, tcli, fSYN|fACK, 7000, 1001, 0))}, nil},
 		"another 4-tuple between":        {[]*frame{data(1, 0), seg(2, 10*us, netip.MustParseAddrPort("198.51.100.10:40001"), tsrv, fACK, 5, 5, 0), data(3, 20*us)}, []int{3}},
