@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/teardown/teardown/analyze"
+	"github.com/teardown/teardown/flows"
 	"github.com/teardown/teardown/flows/capture"
 	"github.com/teardown/teardown/flows/testenv"
 )
@@ -50,6 +52,10 @@ func TestLabFixtures(t *testing.T) {
 				// NATPairs: flows that are one connection seen before and
 				// after an address translation, the earlier SYN first.
 				NATPairs [][2]map[string]any `json:"nat_pairs"`
+				// UnmatchedICMP: ICMP errors quoting a segment of no flow
+				// (absent: none), and their frames when listed.
+				UnmatchedICMP       int      `json:"unmatched_icmp"`
+				UnmatchedICMPFrames []uint64 `json:"unmatched_icmp_frames"`
 			}
 			if err := json.Unmarshal(data, &truth); err != nil {
 				t.Fatalf("%s: %v", tf, err)
@@ -68,6 +74,21 @@ func TestLabFixtures(t *testing.T) {
 			}
 			if got := res.Summary.Duplicates; got != truth.Duplicates {
 				t.Errorf("%d capture duplicates dropped, the truth %d", got, truth.Duplicates)
+			}
+			var stray []uint64
+			if u := res.Summary.UnmatchedICMP; u != nil {
+				if u.Count != truth.UnmatchedICMP {
+					t.Errorf("%d unmatched ICMP errors, the truth %d", u.Count, truth.UnmatchedICMP)
+				}
+				for _, e := range u.First {
+					stray = append(stray, e.Frame)
+				}
+			} else if truth.UnmatchedICMP != 0 {
+				t.Errorf("no unmatched ICMP errors, the truth %d", truth.UnmatchedICMP)
+			}
+			// The output keeps the first flows.MaxUnmatchedICMP.
+			if want := truth.UnmatchedICMPFrames; want != nil && !slices.Equal(stray, want[:min(len(want), flows.MaxUnmatchedICMP)]) {
+				t.Errorf("unmatched ICMP frames %v, the truth %v", stray, want)
 			}
 			// Each pair is linked, one way or the other, and nothing else.
 			byKey := map[string]*analyze.Flow{}
