@@ -54,6 +54,12 @@ func Rules() []RuleInfo {
 }
 
 // ruleInfo returns code's entry.
+// IsCode reports whether code is a diagnosis code of the rule book.
+func IsCode(code string) bool {
+	_, ok := ruleInfo(code)
+	return ok
+}
+
 func ruleInfo(code string) (RuleInfo, bool) {
 	i := slices.IndexFunc(ruleBook, func(r RuleInfo) bool { return r.Code == code })
 	if i < 0 {

@@ -44,7 +44,7 @@ func (o Options) check() error {
 		return fmt.Errorf("report: color must be auto, always or never, not %q", o.Color)
 	}
 	for _, c := range o.codes() {
-		if !slices.ContainsFunc(analyze.Rules(), func(r analyze.RuleInfo) bool { return r.Code == c }) {
+		if !analyze.IsCode(c) {
 			return fmt.Errorf("report: only must be anomalies, all or diagnosis codes, not %q", o.Only)
 		}
 	}

@@ -449,7 +449,7 @@ func (c *cli) validate(fs *pflag.FlagSet) *usageError {
 	case "anomalies", "all":
 	default:
 		for _, code := range strings.Split(c.only, ",") {
-			if !slices.ContainsFunc(analyze.Rules(), func(r analyze.RuleInfo) bool { return r.Code == code }) {
+			if !analyze.IsCode(code) {
 				return &usageError{fmt.Sprintf("unknown --only %q", code), "use anomalies, all, or diagnosis codes separated by commas ('teardown explain' lists them)"}
 			}
 		}
