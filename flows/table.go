@@ -166,10 +166,10 @@ type Table struct {
 	// dups remembers recent segments, for dropping capture duplicates
 	// (see dupSlot).
 	dups *[dupSets][2]dupSlot
-	// lastICMP is the latest ICMP error that was not a capture duplicate,
-	// lastAt when it came.
-	lastICMP icmpSeen
-	lastAt   int64
+	// icmps are the latest ICMP errors that were not capture duplicates
+	// (a ring, the next to replace at icmpNext).
+	icmps    [icmpRecent]icmpSeen
+	icmpNext int
 	stats    TableStats
 	err      error
 	sink     uint64 // Ahead's loads
@@ -403,11 +403,14 @@ func (t *Table) Add(s *Segment) error {
 // counted in TableStats.ICMPUnmatched.
 func (t *Table) addICMP(s *Segment, k *tupleKey, srcIsA bool, h uint64) {
 	seen := seenICMP(s)
-	if seen == t.lastICMP && s.Time-t.lastAt >= 0 && s.Time-t.lastAt < dupWindow {
-		t.stats.Duplicates++
-		return
+	for i := range t.icmps {
+		if p := &t.icmps[i]; p.same(&seen) && s.Time-p.at >= 0 && s.Time-p.at < dupWindow {
+			t.stats.Duplicates++
+			return
+		}
 	}
-	t.lastICMP, t.lastAt = seen, s.Time
+	t.icmps[t.icmpNext] = seen
+	t.icmpNext = (t.icmpNext + 1) % icmpRecent
 	var c *Conn
 	if i := t.m.find(k, h); i >= 0 {
 		e := &t.m.e[i]
@@ -1066,22 +1069,35 @@ func (t *Table) dupSlot(s *Segment, h uint64, srcIsA bool) (d *dupSlot, sum uint
 }
 
 // icmpSeen is what an ICMP error's copy repeats: the message, its IPv4
-// ID and the segment it quotes. An error captured again less than
-// dupWindow after it is a capture duplicate (tcpdump -i any on a host
-// that forwards it), which Add drops and counts: a router sends one error
-// per packet it could not deliver, and the sender's copies of a segment
-// come 10 ms apart at the least (a tail-loss probe).
+// ID and the segment it quotes; and when it came. An error captured again
+// less than dupWindow after one of the icmpRecent errors before it is a
+// capture duplicate (tcpdump -i any on a host that forwards it), which
+// Add drops and counts: a router sends one error per packet it could not
+// deliver, and the sender's copies of a segment come 10 ms apart at the
+// least (a tail-loss probe).
 type icmpSeen struct {
-	err        ICMPError
-	src, dst   netip.AddrPort
-	seq, ack   uint32
-	flags      Flags
-	ipid       uint16
-	remembered bool
+	err      ICMPError
+	src, dst netip.AddrPort
+	seq, ack uint32
+	flags    Flags
+	ipid     uint16
+	set      bool
+	at       int64
 }
 
+// icmpRecent is how many errors back a copy is looked for: a router's
+// errors about several packets of a burst interleave with their copies.
+const icmpRecent = 4
+
 func seenICMP(s *Segment) icmpSeen {
-	return icmpSeen{*s.ICMP, s.Src, s.Dst, s.Seq, s.Ack, s.Flags, s.IPID, true}
+	return icmpSeen{*s.ICMP, s.Src, s.Dst, s.Seq, s.Ack, s.Flags, s.IPID, true, s.Time}
+}
+
+// same reports whether p and q are the same error, whenever they came.
+func (p *icmpSeen) same(q *icmpSeen) bool {
+	a, b := *p, *q
+	a.at, b.at = 0, 0
+	return a == b
 }
 
 // dupWindow: two identical FIN segments closer together than this are one

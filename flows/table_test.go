@@ -474,6 +474,31 @@ func TestICMPDuplicates(t *testing.T) {
 	}
 }
 
+// TestICMPDuplicatesInterleaved: a router's errors about two segments of
+// a burst, each captured twice, the copies after both originals: both
+// copies are duplicates.
+func TestICMPDuplicatesInterleaved(t *testing.T) {
+	tb := NewTable(TableOptions{})
+	var errs []*Segment
+	for i, q := range []*Segment{tcp(0, 0, cl, sv, SYN, 100, 0, 0), tcp(0, 0, "10.0.0.1:40001", sv, SYN, 200, 0, 0)} {
+		e := tcp(i+1, 1e-6*float64(i), q.Src.String(), q.Dst.String(), q.Flags, q.Seq, q.Ack, 0)
+		e.ICMP = &ICMPError{Type: 3, Code: 1, QuotedAck: true, QuotedFlags: true, From: netip.MustParseAddr("10.0.0.254")}
+		e.IPID = uint16(700 + i)
+		errs = append(errs, e)
+	}
+	for i, e := range []*Segment{errs[0], errs[1], errs[0], errs[1]} {
+		c := *e
+		c.Frame = uint64(i + 1)
+		c.Time += int64(i) * 10e3
+		if err := tb.Add(&c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := tb.Stats(); st.Duplicates != 2 || st.ICMPUnmatched != 2 {
+		t.Errorf("%d duplicates, %d unmatched; want 2, 2", st.Duplicates, st.ICMPUnmatched)
+	}
+}
+
 // TestICMPErrors: an ICMP error joins the connection of the segment it
 // quotes, the lingering one too (woken from its sleep), without counting
 // as one of its segments; one quoting no connection the table holds
