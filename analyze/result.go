@@ -343,6 +343,9 @@ type Summary struct {
 	// same TSval up to a second later, as captures of both ends merged
 	// hold it (flows.Table).
 	Duplicates int `json:"duplicates,omitempty"`
+	// DuplicateGaps says how far the TCP duplicates came after their
+	// first copies; nil without any.
+	DuplicateGaps *DuplicateGaps `json:"duplicate_gaps,omitempty"`
 	// UnmatchedICMP counts the ICMP errors that quoted a TCP segment of
 	// no connection the analysis held, and keeps the first few.
 	UnmatchedICMP *UnmatchedICMP `json:"unmatched_icmp,omitempty"`

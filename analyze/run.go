@@ -487,6 +487,9 @@ func (r *runner) close() (*Result, error) {
 	res.Summary.Evicted, res.Summary.Forgotten = st.Evicted, st.Forgotten
 	res.Summary.UnmatchedICMP = unmatchedICMP(st)
 	res.Summary.Duplicates = st.Duplicates
+	if st.DupTCP > 0 {
+		res.Summary.DuplicateGaps = &DuplicateGaps{Min: float64(st.DupGapMin) / 1e9, Max: float64(st.DupGapMax) / 1e9, Apart: st.DupApart}
+	}
 	return res, nil
 }
 

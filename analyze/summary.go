@@ -440,6 +440,7 @@ func (s *Summary) Merge(o *Summary) {
 	s.Evicted += o.Evicted
 	s.Forgotten += o.Forgotten
 	s.Duplicates += o.Duplicates
+	s.DuplicateGaps = s.DuplicateGaps.merge(o.DuplicateGaps)
 	s.NATCopies += o.NATCopies
 	s.UnmatchedICMP = s.UnmatchedICMP.merge(o.UnmatchedICMP)
 	s.UntrackedFlows += o.UntrackedFlows

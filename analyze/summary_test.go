@@ -475,3 +475,19 @@ func TestCloseWaitLoads(t *testing.T) {
 		t.Errorf("merged shards differ from the whole (-whole +merged):\n%s", d)
 	}
 }
+
+// TestDuplicateGapsMerge: the gaps of two shards' duplicates merge to
+// the least and the most of both, the copies apart added.
+func TestDuplicateGapsMerge(t *testing.T) {
+	a := &Summary{Duplicates: 3, DuplicateGaps: &DuplicateGaps{Min: 1e-6, Max: 0.02, Apart: 2}}
+	a.Merge(&Summary{Duplicates: 2, DuplicateGaps: &DuplicateGaps{Min: 5e-7, Max: 0.01, Apart: 1}})
+	if g := a.DuplicateGaps; a.Duplicates != 5 || *g != (DuplicateGaps{Min: 5e-7, Max: 0.02, Apart: 3}) {
+		t.Errorf("merged %d, %+v", a.Duplicates, *g)
+	}
+	b := &Summary{}
+	b.Merge(&Summary{Duplicates: 1, DuplicateGaps: &DuplicateGaps{Min: 1e-6, Max: 1e-6}})
+	b.Merge(&Summary{})
+	if g := b.DuplicateGaps; g == nil || *g != (DuplicateGaps{Min: 1e-6, Max: 1e-6}) {
+		t.Errorf("merged into none: %+v", g)
+	}
+}

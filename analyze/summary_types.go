@@ -511,3 +511,25 @@ type Finding struct {
 	// reference entry (RuleInfo.Confirm) would offer others.
 	Confirm []string `json:"confirm,omitempty"`
 }
+
+// DuplicateGaps are how far capture duplicates of TCP segments came after
+// their first copies, in seconds: microseconds for tcpdump -i any on a
+// host that forwards them, a one-way delay for captures taken at both
+// ends. Apart counts the copies a millisecond or more after theirs.
+type DuplicateGaps struct {
+	Min   float64 `json:"min"`
+	Max   float64 `json:"max"`
+	Apart int     `json:"apart"`
+}
+
+// merge adds o's gaps to g's.
+func (g *DuplicateGaps) merge(o *DuplicateGaps) *DuplicateGaps {
+	switch {
+	case o == nil:
+		return g
+	case g == nil:
+		c := *o
+		return &c
+	}
+	return &DuplicateGaps{Min: min(g.Min, o.Min), Max: max(g.Max, o.Max), Apart: g.Apart + o.Apart}
+}

@@ -88,6 +88,13 @@ type TableStats struct {
 	// Duplicates counts segments dropped as capture duplicates (see
 	// Table.Add).
 	Duplicates int
+	// DupTCP counts the TCP segments among them; DupGapMin and DupGapMax
+	// are the least and the most time between one and its first copy
+	// (ns), and DupApart counts those dupWindow or more after theirs:
+	// copies from captures of both ends, a one-way delay apart.
+	DupTCP               int
+	DupGapMin, DupGapMax int64
+	DupApart             int
 	// ICMPUnmatched counts ICMP errors quoting a segment of no connection
 	// in the table; ICMPUnmatchedFirst keeps the first MaxUnmatchedICMP.
 	ICMPUnmatched      int
@@ -369,7 +376,7 @@ func (t *Table) Add(s *Segment) error {
 	// first copy, or with an IPv4 ID, or routed (a lower TTL), or when
 	// the peer sent nothing since.
 	if same && c != nil && (s.IPID != 0 || s.Time-d.at >= dupWindow || s.TTL < d.ttl() || c.Dir[1-dir].Last.Time <= d.at) {
-		t.stats.Duplicates++
+		t.dupGap(s.Time - d.at)
 		if woke {
 			t.sort(c)
 		}
@@ -1066,6 +1073,21 @@ func (t *Table) dupSlot(s *Segment, h uint64, srcIsA bool) (d *dupSlot, sum uint
 		return &set[1], sum, false
 	}
 	return &set[0], sum, false
+}
+
+// dupGap counts a TCP segment's capture duplicate gap after its first
+// copy.
+func (t *Table) dupGap(gap int64) {
+	st := &t.stats
+	if st.DupTCP == 0 || gap < st.DupGapMin {
+		st.DupGapMin = gap
+	}
+	st.DupTCP++
+	st.DupGapMax = max(st.DupGapMax, gap)
+	if gap >= dupWindow {
+		st.DupApart++
+	}
+	st.Duplicates++
 }
 
 // icmpSeen is what an ICMP error's copy repeats: the message, its IPv4

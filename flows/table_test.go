@@ -667,6 +667,9 @@ func TestCaptureDuplicates(t *testing.T) {
 	if n := st.Duplicates; n != 8 || len(done) != 1 {
 		t.Fatalf("%d duplicates, %d connections; want 8, 1", n, len(done))
 	}
+	if st.DupTCP != 8 || st.DupGapMin != 20e3 || st.DupGapMax != 20e3 || st.DupApart != 0 {
+		t.Errorf("TCP duplicates %d, %d–%d ns after the first, %d apart; want 8, 20 µs, 0", st.DupTCP, st.DupGapMin, st.DupGapMax, st.DupApart)
+	}
 	if ch.Packets != 5 || sh.Packets != 3 || ch.SYNCount != 1 || sh.SYNCount != 1 || ch.FinCount != 1 || sh.FinCount != 1 || ch.TTLVaried {
 		t.Errorf("client %d packets, server %d, SYNs %d %d, FINs %d %d, TTL varied %v; want 5 3 1 1 1 1 false",
 			ch.Packets, sh.Packets, ch.SYNCount, sh.SYNCount, ch.FinCount, sh.FinCount, ch.TTLVaried)
@@ -737,8 +740,12 @@ func TestCaptureDuplicates(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if n, want := tb.Stats().Duplicates, map[bool]int{true: 1}[tt.twice]; n != want {
+			st := tb.Stats()
+			if n, want := st.Duplicates, map[bool]int{true: 1}[tt.twice]; n != want {
 				t.Errorf("%d duplicates, want %d", n, want)
+			}
+			if gap := c.Time - s.Time; tt.twice && (st.DupGapMin != gap || st.DupGapMax != gap || (st.DupApart == 1) != (gap >= 1e6)) {
+				t.Errorf("gaps %d–%d ns, %d apart; the copy came %d ns later", st.DupGapMin, st.DupGapMax, st.DupApart, gap)
 			}
 		})
 	}

@@ -347,7 +347,7 @@ func htmlFlowOf(f *analyze.Flow, s *analyze.Summary, detailed bool) htmlFlow {
 		}
 		hf.Diagnoses = append(hf.Diagnoses, hd)
 	}
-	hf.Notes = append(finFacts(f, hashFrame), extraFacts(f)...)
+	hf.Notes = append(finFacts(f, hashFrame), extraFacts(f, s)...)
 	for _, side := range []struct {
 		name string
 		s    *analyze.Side

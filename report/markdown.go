@@ -535,7 +535,7 @@ func (m *mdReport) flow(f *analyze.Flow, s *analyze.Summary) {
 			fmt.Fprintf(&b, "  - checked: %s\n", mdText(checkText(d, c)))
 		}
 	}
-	for _, s := range append(finFacts(f, wordFrame), extraFacts(f)...) {
+	for _, s := range append(finFacts(f, wordFrame), extraFacts(f, s)...) {
 		fmt.Fprintf(&b, "- %s\n", mdText(s))
 	}
 	if df := displayFilter(f, m.oneFile); df != "" {

@@ -721,7 +721,7 @@ func (t *textReport) detail(f *analyze.Flow, s *analyze.Summary) {
 	}{{"client", f.Sides.Client}, {"server", f.Sides.Server}} {
 		t.states(side.name, spans(side.s))
 	}
-	for _, s := range append(finFacts(f, hashFrame), extraFacts(f)...) {
+	for _, s := range append(finFacts(f, hashFrame), extraFacts(f, s)...) {
 		t.wrapped(2, t.st.plain, s)
 	}
 	if df := displayFilter(f, t.oneFile); df != "" {

@@ -161,7 +161,7 @@ func TestNATFact(t *testing.T) {
 		{analyze.NATView{Of: 1, Lag: 0, Rewritten: analyze.NATBoth}, "nat: the same connection as flow 1, captured 0s later with both sides' addresses or ports rewritten (source and destination NAT)"},
 	} {
 		f := &analyze.Flow{NAT: &c.v}
-		if got := extraFacts(f); len(got) != 1 || got[0] != c.want {
+		if got := extraFacts(f, nil); len(got) != 1 || got[0] != c.want {
 			t.Errorf("%+v: %q, want %q", c.v, got, c.want)
 		}
 	}

@@ -362,8 +362,12 @@ func captureWarnings(res *analyze.Result) []string {
 			plural(s.Forgotten, "closed connection was", "closed connections were")))
 	}
 	if s := res.Summary; s != nil && s.Duplicates > 0 {
-		out = append(out, fmt.Sprintf("%s twice, the same segment or ICMP error again within a millisecond (tcpdump -i any on a host that forwards or bridges them, once per interface) or the same segment with the same TSval up to a second later (captures of both ends merged): each was read once",
-			plural(s.Duplicates, "packet was captured", "packets were captured")))
+		note := fmt.Sprintf("%s twice, the same segment or ICMP error again within a millisecond (tcpdump -i any on a host that forwards or bridges them, once per interface) or the same segment with the same TSval up to a second later (captures of both ends merged): each was read once",
+			plural(s.Duplicates, "packet was captured", "packets were captured"))
+		if g := s.DuplicateGaps; g != nil {
+			note += fmt.Sprintf(" (the segments' copies %s–%s after the first)", seconds(g.Min), seconds(g.Max))
+		}
+		out = append(out, note)
 	}
 	if s := res.Summary; s != nil && s.UnmatchedICMP != nil && s.UnmatchedICMP.Count > 0 {
 		out = append(out, unmatchedICMPNote(s.UnmatchedICMP))
@@ -679,10 +683,10 @@ func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 }
 
 // extraFacts are the path, NAT, half-close and reuse lines of a flow's
-// detail.
-func extraFacts(f *analyze.Flow) []string {
+// detail; s is the capture's summary (nil for none).
+func extraFacts(f *analyze.Flow, s *analyze.Summary) []string {
 	var out []string
-	if p := pathFact(f); p != "" {
+	if p := pathFact(f, s); p != "" {
 		out = append(out, p)
 	}
 	if v := f.NAT; v != nil {

@@ -34,22 +34,27 @@ func nearWhich(toClient, toServer float64) (near analyze.Role, ok bool) {
 // shows (by 1 ms and a tenth at least), how long the side itself was in
 // them: "path: round trip 24.1ms to the client, 97µs to the server (from
 // the handshake): captured near the server; the client lived FIN_WAIT1
-// for 24.2ms (seen 97µs)". "" without a round trip.
-func pathFact(f *analyze.Flow) string {
+// for 24.2ms (seen 97µs)". "" without a round trip. sum is the capture's
+// summary (nil for none): captures of both ends merged keep each packet
+// as it left, and each "round trip" is then the way there alone and the
+// other end's answer.
+func pathFact(f *analyze.Flow, sum *analyze.Summary) string {
 	c, okc := f.RTT.Of(analyze.Client)
-	s, oks := f.RTT.Of(analyze.Server)
+	v, oks := f.RTT.Of(analyze.Server)
 	var trips []string
 	if okc {
 		trips = append(trips, seconds(c)+" to the client")
 	}
 	if oks {
-		trips = append(trips, seconds(s)+" to the server")
+		trips = append(trips, seconds(v)+" to the server")
 	}
 	if len(trips) == 0 {
 		return ""
 	}
 	out := "path: round trip " + strings.Join(trips, ", ") + " (from the handshake)"
-	if near, ok := nearWhich(c, s); okc && oks && ok {
+	if bothEnds(sum) {
+		out += ": captured at both ends, each packet as it left, so these are one-way delays and each end's answer time"
+	} else if near, ok := nearWhich(c, v); okc && oks && ok {
 		if near == "" {
 			out += ": captured between them"
 		} else {
@@ -70,11 +75,24 @@ func pathFact(f *analyze.Flow) string {
 	return out
 }
 
+// bothEnds reports whether the capture is captures of both ends merged:
+// most of its capture duplicates came a millisecond or more after their
+// first copies, a one-way delay later.
+func bothEnds(s *analyze.Summary) bool {
+	return s != nil && s.DuplicateGaps != nil && s.DuplicateGaps.Apart > 0 && 2*s.DuplicateGaps.Apart >= s.Duplicates
+}
+
 // captureVantage says where the capture was taken, from the median round
 // trips to the clients and to the servers: "near the servers: median
 // round trip 97µs to them, 24.1ms to the clients". "" without both, or
-// when both are under a millisecond.
+// when both are under a millisecond. Captures of both ends merged say
+// so, with how far apart the two copies of each packet came.
 func captureVantage(s *analyze.Summary) string {
+	if bothEnds(s) {
+		g := s.DuplicateGaps
+		return fmt.Sprintf("at both ends: %s seen leaving and arriving, %s–%s apart (one-way delays)",
+			plural(g.Apart, "packet", "packets"), seconds(g.Min), seconds(g.Max))
+	}
 	if s == nil || s.ClientRTT == nil || s.ServerRTT == nil || s.ClientRTT.Count == 0 || s.ServerRTT.Count == 0 {
 		return ""
 	}

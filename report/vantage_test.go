@@ -1,6 +1,7 @@
 package report
 
 import (
+	"html"
 	"io"
 	"strings"
 	"testing"
@@ -40,16 +41,16 @@ func TestPathFact(t *testing.T) {
 	}
 	want := "path: round trip 24.0ms to the client, 100µs to the server (from the handshake): captured near the server; " +
 		"the client lived FIN_WAIT1 for 24.1ms (seen 100µs)"
-	if got := pathFact(f); got != want {
+	if got := pathFact(f, nil); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 
 	f.RTT = &analyze.RTT{Server: new(0.0001)}
-	if got, want := pathFact(f), "path: round trip 100µs to the server (from the handshake)"; got != want {
+	if got, want := pathFact(f, nil), "path: round trip 100µs to the server (from the handshake)"; got != want {
 		t.Errorf("server's round trip only:\n got %s\nwant %s", got, want)
 	}
 	f.RTT = nil
-	if got := pathFact(f); got != "" {
+	if got := pathFact(f, nil); got != "" {
 		t.Errorf("no round trip: %q, want none", got)
 	}
 }
@@ -96,6 +97,47 @@ func TestVantageInReports(t *testing.T) {
 		for _, w := range want {
 			if !strings.Contains(out, w) {
 				t.Errorf("%s report lacks %q", name, w)
+			}
+		}
+	}
+}
+
+// TestBothEndsVantage: captures taken at the client and at the server,
+// merged, hold each packet twice a one-way delay apart (the lab's router
+// holds packets 20 ms): every report says the capture was taken at both
+// ends and that its round trips are one-way delays, and gives the gaps.
+// A router's tcpdump -i any, whose copies are microseconds apart, is no
+// such capture.
+func TestBothEndsVantage(t *testing.T) {
+	for _, c := range []struct {
+		capture   string
+		want, not []string
+	}{
+		{"capture-both-ends.pcapng", []string{
+			"at both ends: 11 packets seen leaving and arriving, 20.2ms–20.9ms apart (one-way delays)",
+			"(from the handshake): captured at both ends, each packet as it left, so these are one-way delays and each end's answer time",
+			"each was read once (the segments' copies 20.2ms–20.9ms after the first)",
+		}, []string{"captured between them", "between clients and servers"}},
+		{"capture-twice-router.pcap", []string{
+			"each was read once (the segments' copies 1µs–24µs after the first)",
+		}, []string{"at both ends"}},
+	} {
+		res := labResult(t, c.capture)
+		for name, write := range map[string]func(io.Writer, *analyze.Result, Options) error{"text": Text, "markdown": Markdown, "html": HTML} {
+			var b strings.Builder
+			if err := write(&b, res, Options{Only: "all", Verbose: true}); err != nil {
+				t.Fatal(err)
+			}
+			out := strings.Join(strings.Fields(html.UnescapeString(b.String())), " ")
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("%s, %s report: lacks %q", c.capture, name, w)
+				}
+			}
+			for _, w := range c.not {
+				if strings.Contains(out, w) {
+					t.Errorf("%s, %s report: says %q", c.capture, name, w)
+				}
 			}
 		}
 	}
