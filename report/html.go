@@ -117,12 +117,14 @@ type htmlFact struct {
 type htmlFlow struct {
 	ID, Start, Kind, Endpoints string
 	Anchor, Title              string
-	Diagnoses                  []htmlDiagnosis
-	Facts                      []string
-	Notes                      []string
-	Filter                     string
-	States                     []htmlSide
-	Ladder                     template.HTML
+	// NAT says, in the list, which flow a NAT copy repeats.
+	NAT       string
+	Diagnoses []htmlDiagnosis
+	Facts     []string
+	Notes     []string
+	Filter    string
+	States    []htmlSide
+	Ladder    template.HTML
 }
 
 type htmlDiagnosis struct {
@@ -327,6 +329,9 @@ func htmlFlowOf(f *analyze.Flow, s *analyze.Summary, detailed bool) htmlFlow {
 	if detailed {
 		hf.Anchor = fmt.Sprintf("flow-%d", f.ID)
 	}
+	if f.NAT != nil {
+		hf.NAT = natCopyOf(f.NAT)
+	}
 	hf.Title = "Flow " + hf.ID
 	if f.Incarnation > 1 {
 		hf.Title += fmt.Sprintf(" (incarnation %d)", f.Incarnation)
@@ -516,7 +521,7 @@ pre { background: var(--soft); padding: 10px 12px; border-radius: 6px; overflow-
 <table>
 <thead><tr><th class="num">flow</th><th>start (UTC)</th><th>close</th><th>client → server</th><th>diagnoses</th></tr></thead>
 <tbody>
-{{range .Listed}}<tr><td class="num">{{if .Anchor}}<a href="#{{.Anchor}}">{{.ID}}</a>{{else}}{{.ID}}{{end}}</td><td class="mono time">{{.Start}}</td><td>{{.Kind}}</td><td class="mono endpoints">{{.Endpoints}}</td><td>{{range .Diagnoses}}<div><span class="sev-{{.Severity}}">{{.Mark}}</span> <code>{{.Code}}</code></div>{{end}}</td></tr>
+{{range .Listed}}<tr><td class="num">{{if .Anchor}}<a href="#{{.Anchor}}">{{.ID}}</a>{{else}}{{.ID}}{{end}}</td><td class="mono time">{{.Start}}</td><td>{{.Kind}}</td><td class="mono endpoints">{{.Endpoints}}</td><td>{{range .Diagnoses}}<div><span class="sev-{{.Severity}}">{{.Mark}}</span> <code>{{.Code}}</code></div>{{end}}{{if .NAT}}<div>{{.NAT}}</div>{{end}}</td></tr>
 {{end}}</tbody>
 </table>
 {{if .More}}<p class="muted">… and {{.More}} more.</p>{{end}}

@@ -153,6 +153,13 @@ func TestLabNAT(t *testing.T) {
 	if md := renderMarkdown(t, res, Options{Only: "all"}); !strings.Contains(md, "| 198.51.100.65:51928 → 198.51.100.80:8080 | flow 1's connection, seen after NAT |") {
 		t.Errorf("the Markdown list does not name flow 1:\n%s", md)
 	}
+	var page strings.Builder
+	if err := HTML(&page, res, Options{Only: "all"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), "198.51.100.65:51928 → 198.51.100.80:8080</td><td><div>flow 1&#39;s connection, seen after NAT</div></td>") {
+		t.Errorf("the HTML list does not name flow 1")
+	}
 	var js strings.Builder
 	if err := JSON(&js, res); err != nil {
 		t.Fatal(err)
