@@ -272,23 +272,33 @@ func parseEpoch(s string) (int64, error) {
 const synRetryAfter = int64(time.Second)
 
 // attachICMP gives each ICMP error to the incarnation of the segment it
-// quotes: the newest one on the quoted 4-tuple at the ICMP's frame.
-func attachICMP(all []*incarnation, errs []*icmpErr) error {
+// quotes: the newest one on the quoted 4-tuple at the ICMP's frame. It
+// returns the errors whose 4-tuple no incarnation of the capture has, in
+// frame order: they quote a segment of no flow (the capture was taken on
+// another path, or behind a filter). One whose 4-tuple only has
+// incarnations after it is refused.
+func attachICMP(all []*incarnation, errs []*icmpErr) (unmatched []*icmpErr, err error) {
 	for _, m := range errs {
 		var in *incarnation
+		known := false
 		for _, x := range all {
 			same := x.client == m.src && x.server == m.dst || x.client == m.dst && x.server == m.src
+			known = known || same
 			if same && x.frames[0].no < m.no && (in == nil || x.frames[0].no > in.frames[0].no) {
 				in = x
 			}
 		}
+		if !known {
+			unmatched = append(unmatched, m)
+			continue
+		}
 		if in == nil {
-			return fmt.Errorf("%v: it quotes a segment of no TCP connection before it in the capture", m)
+			return nil, fmt.Errorf("%v: it quotes a segment of a TCP connection the capture shows only after it", m)
 		}
 		m.inc, m.clientSide = in, m.src == in.client
 		in.icmps = append(in.icmps, m)
 	}
-	return nil
+	return unmatched, nil
 }
 
 // icmpStory decides what the incarnation's ICMP errors did (TRUTH-FORMAT.md):

@@ -198,7 +198,8 @@ func TestICMPTruth(t *testing.T) {
 	}
 
 	// Refused: the capture ends too soon; an error quoting anything but
-	// the client's SYN; an error quoting no connection.
+	// the client's SYN; an error quoting a connection the capture shows
+	// only after it (one quoting none is unmatched: TestUnmatchedICMPTruth).
 	ack := &frame{no: 3, t: int64(time.Second), src: tsrv, dst: tcli, flags: fSYN | fACK, seq: 7000, ack: 1001, ttl: 64}
 	otherAck := *ack
 	otherAck.seq = 9000
@@ -208,7 +209,7 @@ func TestICMPTruth(t *testing.T) {
 	}{
 		"too soon":    {[]*frame{s1, syn(3, 500*time.Millisecond, tcli2, 5000)}, []*icmpErr{unreach(2, time.Millisecond, trtr, s1)}},
 		"server's":    {[]*frame{s1, ack}, []*icmpErr{unreach(4, 2*time.Second, trtr, &otherAck)}},
-		"no such":     {[]*frame{s1}, []*icmpErr{unreach(2, time.Millisecond, trtr, syn(0, 0, tcli2, 9))}},
+		"only later":  {[]*frame{s1, syn(3, 2*time.Second, tcli2, 9)}, []*icmpErr{unreach(2, time.Millisecond, trtr, syn(0, 0, tcli2, 9))}},
 		"other ISN":   {[]*frame{s1, syn(3, 2*time.Second, tcli2, 5000)}, []*icmpErr{unreach(2, time.Millisecond, trtr, syn(0, 0, tcli, 9))}},
 		"answered":    {[]*frame{s1, ack, syn(5, 3*time.Second, tcli2, 5000)}, []*icmpErr{unreach(4, 2*time.Second, trtr, s1)}},
 		"data after":  {[]*frame{s1, {no: 3, t: int64(2 * time.Second), src: tcli, dst: tsrv, flags: fACK, seq: 1001, ttl: 64}}, []*icmpErr{unreach(2, time.Millisecond, trtr, s1)}},

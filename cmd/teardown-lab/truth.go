@@ -30,7 +30,13 @@ type truthFile struct {
 	// before and after address translation (natPairs); absent when there
 	// are none.
 	NATPairs [][2]truthFlowID `json:"nat_pairs,omitempty"`
-	Flows    []*truthFlow     `json:"flows"`
+	// UnmatchedICMP counts the ICMP errors, capture duplicates dropped,
+	// that quote a segment of no flow of the capture (attachICMP), and
+	// UnmatchedICMPFrames lists their frames in order; both keys are
+	// absent when there are none.
+	UnmatchedICMP       int          `json:"unmatched_icmp,omitempty"`
+	UnmatchedICMPFrames []int        `json:"unmatched_icmp_frames,omitempty"`
+	Flows               []*truthFlow `json:"flows"`
 }
 
 // truthFlowID names a flow of the truth file.
@@ -373,9 +379,14 @@ func deriveTruth(sc *scenario, frames []*frame, icmps []*icmpErr, stopped int64,
 	}
 	last := frames[len(frames)-1]
 	all := splitFlows(frames)
-	if err := attachICMP(all, icmps); err != nil {
+	unmatched, err := attachICMP(all, icmps)
+	if err != nil {
 		return nil, err
 	}
+	for _, m := range unmatched {
+		tf.UnmatchedICMPFrames = append(tf.UnmatchedICMPFrames, m.no)
+	}
+	tf.UnmatchedICMP = len(unmatched)
 	end := max(last.t, stopped)
 	if len(icmps) > 0 {
 		end = max(end, icmps[len(icmps)-1].t)
