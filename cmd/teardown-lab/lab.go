@@ -593,6 +593,9 @@ func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runRes
 	if sc.icmp {
 		filter = icmpFilter
 	}
+	if sc.filter != "" {
+		filter = sc.filter
+	}
 	snap := sc.snaplen
 	if snap == 0 {
 		snap = 200

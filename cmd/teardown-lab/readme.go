@@ -99,7 +99,10 @@ once on each of two 4-tuples, with the same sequence numbers; their truth
 files name the two flows as one connection (` + "`nat_pairs`" + `). In
 ` + "`tw-syn-refused-paws-nat`" + ` two clients sit behind a router whose SNAT maps
 both to one address and port (a one-port range); the capture is the
-server's.
+server's. ` + "`icmp-unmatched`" + ` was captured at the client with the filter
+` + "`tcp port 8080 or icmp`" + `, as a user watching one service would, while the
+server's INPUT chain REJECTed the client's SYNs to its port 9090 with port
+unreachables: the capture holds those errors, not the SYNs they quote.
 
 | scenario | what it shows | framing | vantage | capture |
 |---|---|---|---|---|

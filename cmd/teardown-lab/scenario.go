@@ -94,6 +94,9 @@ type scenario struct {
 	// icmp records the ICMP errors the TCP segments provoke too
 	// (icmpFilter), not TCP alone.
 	icmp bool
+	// filter, when set, is the capture filter, in place of the one
+	// framing and icmp choose.
+	filter string
 	// delay, when set, puts a router between the two ends that holds
 	// every packet it forwards this long (delay.go): a path of round
 	// trip 2·delay.
@@ -436,5 +439,6 @@ func scenarios() []*scenario {
 		captureTwiceNAT(false),
 		captureTwiceNAT(true),
 		twSynRefusedPAWSNAT(),
+		icmpUnmatched(),
 	}
 }

@@ -140,13 +140,18 @@ func (e *env) connectFails(port int, want unix.Errno, what string) {
 // an ICMP error, which ends a SYN_SENT socket at once. The socket stays
 // open (in CLOSE) for the caller to close.
 func (e *env) connectRejected(want unix.Errno, limit time.Duration) *sock {
+	return e.connectRejectedPort(serverPort, want, limit)
+}
+
+// connectRejectedPort is connectRejected to the server's port port.
+func (e *env) connectRejectedPort(port int, want unix.Errno, limit time.Duration) *sock {
 	s := e.newSock(sideClient)
 	// A connect() still in progress after 3 s returns EINPROGRESS.
 	tv := unix.NsecToTimeval((3 * time.Second).Nanoseconds())
 	s.do("SO_SNDTIMEO", func() error { return unix.SetsockoptTimeval(s.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv) })
 	s.do("connect", func() error {
 		start := time.Now()
-		err := unix.Connect(s.fd, sockaddr(netip.AddrPortFrom(e.topo.serverIP, serverPort)))
+		err := unix.Connect(s.fd, sockaddr(netip.AddrPortFrom(e.topo.serverIP, uint16(port))))
 		took := time.Since(start)
 		if !errors.Is(err, want) || took >= limit {
 			return fmt.Errorf("connect to a server whose SYN is answered by an ICMP error: %v after %v, want %s within %v",
