@@ -274,8 +274,9 @@ func dropDuplicates(frames []*frame, dup func(f, p *frame, peerSpoke bool) bool)
 	return kept, of
 }
 
-// captureDuplicate tells whether m is a capture duplicate of p, the
-// capture's latest ICMP error before it that was not one (TRUTH-FORMAT.md):
+// captureDuplicate tells whether m is a capture duplicate of p, one of
+// the capture's icmpRecent latest ICMP errors before it that were not
+// (TRUTH-FORMAT.md):
 // the same message (type, code, source address, next-hop MTU), the same
 // IPv4 ID of its own (IPv6 has none), and the same quoted segment
 // (addresses, ports, sequence and acknowledgement numbers, flags), less
@@ -288,19 +289,28 @@ func (m *icmpErr) captureDuplicate(p *icmpErr) bool {
 		m.flags == p.flags
 }
 
+// icmpRecent is how many of the latest kept errors an ICMP error is
+// compared with.
+const icmpRecent = 4
+
 // dropICMPDuplicates returns errs without the capture duplicates among
-// them, each compared with the latest one kept before it, and maps each
-// one dropped to that one.
+// them, each compared with the icmpRecent latest ones kept before it,
+// and maps each one dropped to the one it repeats.
 func dropICMPDuplicates(errs []*icmpErr) (kept []*icmpErr, of map[*icmpErr]*icmpErr) {
 	of = map[*icmpErr]*icmpErr{}
-	var prev *icmpErr
 	for _, m := range errs {
-		if prev != nil && m.captureDuplicate(prev) {
-			of[m] = prev
+		var orig *icmpErr
+		for _, p := range kept[max(0, len(kept)-icmpRecent):] {
+			if m.captureDuplicate(p) {
+				orig = p
+				break
+			}
+		}
+		if orig != nil {
+			of[m] = orig
 			continue
 		}
 		kept = append(kept, m)
-		prev = m
 	}
 	return kept, of
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // TestDropICMPDuplicates covers the capture duplicate rule of ICMP errors
-// (TRUTH-FORMAT.md): an error that repeats the capture's previous one
-// kept, less than 1 ms after it, in all but its TTL.
+// (TRUTH-FORMAT.md): an error that repeats one of the capture's four
+// latest kept before it, less than 1 ms after it, in all but its TTL.
 func TestDropICMPDuplicates(t *testing.T) {
 	const us = time.Microsecond
 	s1 := syn(1, 0, tcli, 1000)
@@ -56,15 +56,20 @@ func TestDropICMPDuplicates(t *testing.T) {
 			t.Errorf("%s: duplicate %v (kept %d), want %v", name, got, len(kept), c.dup)
 		}
 	}
-	// Each error is compared with the latest one kept before it: a third
-	// copy is one too, but not a copy that another error came between.
+	// Each error is compared with the four latest kept before it: a
+	// third copy is one too, and so is a copy another error came between,
+	// but not one four others came between.
 	other := with(err(2, 2*us), func(m *icmpErr) { m.ipid++ })
 	for name, c := range map[string]struct {
 		errs    []*icmpErr
 		dropped []int
 	}{
-		"three copies":             {[]*icmpErr{err(1, 0), err(2, 3*us), err(3, 6*us)}, []int{2, 3}},
-		"another error between":    {[]*icmpErr{err(1, 0), other, err(3, 4*us)}, nil},
+		"three copies":          {[]*icmpErr{err(1, 0), err(2, 3*us), err(3, 6*us)}, []int{2, 3}},
+		"another error between": {[]*icmpErr{err(1, 0), other, err(3, 4*us)}, []int{3}},
+		"four errors between": {[]*icmpErr{err(1, 0),
+			with(err(2, 1*us), func(m *icmpErr) { m.ipid += 1 }), with(err(3, 2*us), func(m *icmpErr) { m.ipid += 2 }),
+			with(err(4, 3*us), func(m *icmpErr) { m.ipid += 3 }), with(err(5, 4*us), func(m *icmpErr) { m.ipid += 4 }),
+			err(6, 5*us)}, nil},
 		"two errors, twice":        {[]*icmpErr{err(1, 0), err(2, 3*us), with(err(3, time.Second), func(m *icmpErr) { m.ipid++ }), with(err(4, time.Second+3*us), func(m *icmpErr) { m.ipid++ })}, []int{2, 4}},
 		"beyond 1 ms of the first": {[]*icmpErr{err(1, 0), err(2, 999*us), err(3, 1001*us)}, []int{2}},
 	} {
