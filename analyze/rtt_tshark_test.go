@@ -45,6 +45,9 @@ func TestRTTAgainstTshark(t *testing.T) {
 		"capture-twice-router-v6.pcap flow 1":      "as capture-twice-router.pcap: tshark measures from the SYN's second copy (frame 2, 22 µs after the first)",
 		"capture-twice-router-icmp.pcap flow 2":    "as capture-twice-router.pcap: tshark measures from the SYN's second copy (frame 10, 12 µs after the first)",
 		"capture-twice-router-icmp-v6.pcap flow 2": "as capture-twice-router.pcap: tshark measures from the SYN's second copy (frame 10, 14 µs after the first)",
+		"capture-twice-nat-bridge.pcap flow 2": "the server behind a bridge in the router: the translated SYN shows on the bridge and on its port; " +
+			"tshark measures from the port's copy (frame 3, 1 µs after the bridge's, frame 2)",
+		"capture-twice-nat-bridge-v6.pcap flow 2": "as capture-twice-nat-bridge.pcap: tshark measures from the port's copy of the SYN (frame 3, 2 µs after frame 2)",
 	}
 	compared := 0
 	for _, file := range files {
