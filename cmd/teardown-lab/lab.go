@@ -519,7 +519,8 @@ func runScenario(ctx context.Context, sc *scenario, out string, kernel string) e
 var errRetry = errors.New("timing not as intended")
 
 func runOnce(ctx context.Context, sc *scenario, tmp, kernel string) (res *runResult, err error) {
-	topo, err := newTopology(ctx, sc.v6, sc.router || sc.vantage == vantageRouter || sc.forward != nil || sc.delay > 0, sc.framing == frameVXLAN)
+	topo, err := newTopology(ctx, sc.v6, sc.router || sc.vantage == vantageRouter || sc.forward != nil || sc.delay > 0 || sc.bridge,
+		sc.framing == frameVXLAN, sc.bridge)
 	if err != nil {
 		return nil, err
 	}

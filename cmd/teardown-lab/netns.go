@@ -55,7 +55,10 @@ type topology struct {
 	client, server, router string // namespace names; router may be empty
 	// clientB is a second client's namespace behind the router (addClientB),
 	// or empty.
-	clientB            string
+	clientB string
+	// bridge: the router's side of the server's link is a port of a
+	// bridge, br0, that holds the router's address there (newTopology).
+	bridge             bool
 	v6                 bool
 	clientIP, serverIP netip.Addr
 	made               []string // namespaces created, for cleanup
@@ -83,12 +86,18 @@ func nsExec(ctx context.Context, ns string, args ...string) (string, error) {
 // between them when router is set), joined by veth pairs whose ends are
 // created inside the namespaces, never in the caller's; with vxlan (and
 // no router) the veth pair is the underlay of a VXLAN that joins them.
-func newTopology(ctx context.Context, v6, router, vxlan bool) (t *topology, err error) {
+// With bridge (and a router) the router's end of the server's veth pair,
+// eth1, is a port of a bridge, br0, that holds the router's address on
+// that link, as a Kubernetes node's cni0 holds its pods' gateway.
+func newTopology(ctx context.Context, v6, router, vxlan, bridge bool) (t *topology, err error) {
 	if vxlan && (router || v6) {
 		return nil, errors.New("lab: a VXLAN joins the two ends directly, over IPv4")
 	}
+	if bridge && !router {
+		return nil, errors.New("lab: a bridge holds the router's side of the server's link")
+	}
 	base := fmt.Sprintf("%s%d-", nsPrefix, os.Getpid())
-	t = &topology{client: base + "c", server: base + "s", v6: v6}
+	t = &topology{client: base + "c", server: base + "s", v6: v6, bridge: bridge}
 	if router {
 		t.router = base + "r"
 	}
@@ -139,16 +148,30 @@ func newTopology(ctx context.Context, v6, router, vxlan bool) (t *topology, err 
 			links = []link{
 				{t.client, "eth0", clientAddr6.String() + "/64", routerC6.String()},
 				{t.router, "eth0", routerC6.String() + "/64", ""},
-				{t.router, "eth1", routerS6.String() + "/64", ""},
+				{t.router, t.serverLink(), routerS6.String() + "/64", ""},
 				{t.server, "eth0", serverAddr6.String() + "/64", routerS6.String()},
 			}
 		} else {
 			links = []link{
 				{t.client, "eth0", clientAddr4.String() + "/26", routerC4.String()},
 				{t.router, "eth0", routerC4.String() + "/26", ""},
-				{t.router, "eth1", routerS4.String() + "/26", ""},
+				{t.router, t.serverLink(), routerS4.String() + "/26", ""},
 				{t.server, "eth0", serverAddr4.String() + "/26", routerS4.String()},
 			}
+		}
+		if bridge {
+			// No spanning tree: the port forwards as soon as it is up.
+			for _, args := range [][]string{
+				{"-n", t.router, "link", "add", "br0", "type", "bridge", "stp_state", "0"},
+				{"-n", t.router, "link", "set", "eth1", "master", "br0"},
+				{"-n", t.router, "link", "set", "eth1", "up"},
+			} {
+				if _, err := sh(ctx, "ip", args...); err != nil {
+					return t, err
+				}
+			}
+			// The port has no address; it comes up with the rest.
+			links = append(links, link{ns: t.router, dev: "eth1"})
 		}
 		key := "net.ipv4.ip_forward=1"
 		if v6 {
@@ -195,8 +218,11 @@ func newTopology(ctx context.Context, v6, router, vxlan bool) (t *topology, err 
 		if v6 {
 			args = append(args, "nodad")
 		}
-		if _, err := sh(ctx, "ip", args...); err != nil {
-			return t, err
+		// A bridge port has no address of its own.
+		if l.ip != "" {
+			if _, err := sh(ctx, "ip", args...); err != nil {
+				return t, err
+			}
 		}
 		if _, err := sh(ctx, "ip", "-n", l.ns, "link", "set", l.dev, "up"); err != nil {
 			return t, err
@@ -247,6 +273,15 @@ func (t *topology) destroy() {
 		}
 	}
 	t.made = nil
+}
+
+// serverLink is the router's device on the server's link: its veth, or
+// the bridge that veth is a port of.
+func (t *topology) serverLink() string {
+	if t.bridge {
+		return "br0"
+	}
+	return "eth1"
 }
 
 // ns returns the namespace of a side.

@@ -34,7 +34,7 @@ func serviceRules(e *env) {
 	}
 	e.rule(sideRouter, []string{"PREROUTING", "-t", "nat", "-p", "tcp", "-d", svc.Addr().String(),
 		"--dport", strconv.Itoa(int(svc.Port())), "-j", "DNAT", "--to-destination", to.String()})
-	e.rule(sideRouter, []string{"POSTROUTING", "-t", "nat", "-o", "eth1", "-j", "MASQUERADE"})
+	e.rule(sideRouter, []string{"POSTROUTING", "-t", "nat", "-o", e.topo.serverLink(), "-j", "MASQUERADE"})
 }
 
 // captureTwiceNAT is client-active-close through a router that

@@ -88,6 +88,10 @@ type scenario struct {
 	// router puts a router between the two ends, with no rule of its
 	// own, when nothing else does (forward, delay, vantage).
 	router bool
+	// bridge puts a router between the two ends whose side of the
+	// server's link is a port of a bridge that holds its address there
+	// (newTopology).
+	bridge bool
 	// clientB puts a second client behind the router (topology.addClientB),
 	// which router must then be set for.
 	clientB bool

@@ -44,6 +44,9 @@ type frame struct {
 	// sequence numbers).
 	dsack            bool
 	dsackLE, dsackRE uint32
+	// ifindex is the interface the packet was seen on, as a Linux
+	// cooked v2 (SLL2) header records it; 0 in other framings.
+	ifindex int
 }
 
 func (f *frame) has(fl int) bool { return f.flags&fl == fl }
@@ -80,7 +83,7 @@ var tsharkFields = []string{
 	"ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport",
 	"tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "tcp.window_size_value",
 	"ip.id", "tcp.options.timestamp.tsval", "tcp.options.timestamp.tsecr", "ip.ttl", "ipv6.hlim",
-	"tcp.options.sack.dsack_le", "tcp.options.sack.dsack_re",
+	"tcp.options.sack.dsack_le", "tcp.options.sack.dsack_re", "sll.ifindex",
 }
 
 // tcpOnly is the display filter of the TCP segments: tshark's "tcp" also
@@ -214,6 +217,12 @@ func parseFrame(line string) (*frame, error) {
 			return nil, err
 		}
 		f.dsack, f.dsackRE = true, uint32(x)
+	}
+	if v[20] != "" {
+		if x, err = num(v[20], 10); err != nil {
+			return nil, err
+		}
+		f.ifindex = int(x)
 	}
 	return f, nil
 }
