@@ -96,7 +96,11 @@ that translates addresses as kube-proxy does: the client connects to a
 service address the router DNATs to the server's, and the router
 MASQUERADEs the client's address toward the server, so every segment shows
 once on each of two 4-tuples, with the same sequence numbers; their truth
-files name the two flows as one connection (` + "`nat_pairs`" + `). In
+files name the two flows as one connection (` + "`nat_pairs`" + `). In the
+` + "`capture-twice-nat-bridge*`" + ` ones the server hangs off a bridge in that
+router, as a Kubernetes node's pods hang off cni0: the server's side of
+every segment shows twice, on the bridge and on its port, with one TTL
+(hop limit), and the truth drops the second copy as a capture duplicate. In
 ` + "`tw-syn-refused-paws-nat`" + ` two clients sit behind a router whose SNAT maps
 both to one address and port (a one-port range); the capture is the
 server's. ` + "`icmp-unmatched`" + ` was captured at the client with the filter

@@ -442,6 +442,8 @@ func scenarios() []*scenario {
 		captureBothEnds(true),
 		captureTwiceNAT(false),
 		captureTwiceNAT(true),
+		captureTwiceNATBridge(false),
+		captureTwiceNATBridge(true),
 		twSynRefusedPAWSNAT(),
 		icmpUnmatched(),
 	}
