@@ -276,12 +276,11 @@ func dropDuplicates(frames []*frame, dup func(f, p *frame, peerSpoke bool) bool)
 
 // captureDuplicate tells whether m is a capture duplicate of p, one of
 // the capture's icmpRecent latest ICMP errors before it that were not
-// (TRUTH-FORMAT.md):
-// the same message (type, code, source address, next-hop MTU), the same
-// IPv4 ID of its own (IPv6 has none), and the same quoted segment
-// (addresses, ports, sequence and acknowledgement numbers, flags), less
-// than dupWindow after p. The TTL (hop limit) is not compared: a router
-// lowers it.
+// (TRUTH-FORMAT.md): the same message (type, code, source address,
+// next-hop MTU), the same IPv4 ID of its own (IPv6 has none), and the
+// same quoted segment (addresses, ports, sequence and acknowledgement
+// numbers, flags), less than dupWindow after p. The TTL (hop limit) is
+// not compared: a router lowers it.
 func (m *icmpErr) captureDuplicate(p *icmpErr) bool {
 	d := m.t - p.t
 	return d >= 0 && d < dupWindow && m.v6 == p.v6 && m.typ == p.typ && m.code == p.code && m.from == p.from &&
