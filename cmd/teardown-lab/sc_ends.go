@@ -21,10 +21,7 @@ const endsDelay = 20 * time.Millisecond
 // every packet endsDelay, captured at the client and at the server at
 // once, the two files merged in time order.
 func captureBothEnds(v6 bool) *scenario {
-	ttl := "TTL"
-	if v6 {
-		ttl = "hop limit"
-	}
+	ttl := ttlName(v6)
 	desc := fmt.Sprintf("A Linux router joins the two ends and holds every packet it forwards for %v (its FORWARD chain "+
 		"queues them to NFQUEUE and the lab gives each its ACCEPT verdict %v later: this kernel has no netem). tcpdump "+
 		"runs at both ends at once, on the client's interface and on the server's, and the two files are merged in "+
@@ -125,14 +122,8 @@ func truthFrames(fl *truthFlow) []int {
 // file, their TTLs and how far apart.
 func endsNotes(w *wire) []string {
 	of := endPairs(w.frames)
-	var gaps []int64
-	for d, p := range of {
-		gaps = append(gaps, d.t-p.t)
-	}
-	ttl := "TTL"
-	if w.frames[0].ipid < 0 {
-		ttl = "hop limit"
-	}
+	gaps := copyGaps(of)
+	ttl := ttlName(w.frames[0].ipid < 0)
 	return []string{fmt.Sprintf("The capture holds %d TCP frames, %d from each end's file: every segment twice, as it "+
 		"left its sender (%s 64, on the sender's link) and, %.3f to %.3f ms later, as it reached the receiver (63, "+
 		"one router hop). The truth drops the %d second copies as capture duplicates; every frame number it gives "+

@@ -196,14 +196,8 @@ func twiceNATNotes(w *wire) []string {
 	}
 	b, a := before.fl.inc, after.fl.inc
 	of := natCopies(w.frames)
-	var gaps []int64
-	for d, p := range of {
-		gaps = append(gaps, d.t-p.t)
-	}
-	ttl := "TTL"
-	if w.frames[0].ipid < 0 {
-		ttl = "hop limit"
-	}
+	gaps := copyGaps(of)
+	ttl := ttlName(w.frames[0].ipid < 0)
 	id := "window, IP ID"
 	if ttl == "hop limit" {
 		id = "window"

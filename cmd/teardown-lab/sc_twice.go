@@ -19,13 +19,30 @@ import (
 // Scenarios of a capture that holds every packet twice: tcpdump -i any on
 // a host that forwards them records each as it enters and as it leaves.
 
+// ttlName is what the IP header's hop count is called: "TTL" in IPv4,
+// "hop limit" in IPv6.
+func ttlName(v6 bool) string {
+	if v6 {
+		return "hop limit"
+	}
+	return "TTL"
+}
+
+// copyGaps are how long after its first copy each copy in of came (ns).
+func copyGaps(of ...map[*frame]*frame) []int64 {
+	var gaps []int64
+	for _, m := range of {
+		for d, p := range m {
+			gaps = append(gaps, d.t-p.t)
+		}
+	}
+	return gaps
+}
+
 // captureTwiceRouter is client-active-close captured with tcpdump -i any
 // inside the router between the two ends.
 func captureTwiceRouter(v6 bool) *scenario {
-	ttl := "TTL"
-	if v6 {
-		ttl = "hop limit"
-	}
+	ttl := ttlName(v6)
 	desc := "A Linux router joins the two ends (forwarding on, no NAT, no filter rule), and tcpdump -i any runs in its " +
 		"namespace: it records every packet twice, as it enters on one veth with its sender's " + ttl + ", 64, and as it " +
 		"leaves on the other with 63, microseconds later. The client sends a 100-byte request, reads the 300-byte " +
@@ -96,17 +113,9 @@ func checkTwice(check func(*wire) error) func(*wire) error {
 // how far apart, and which pure ACKs the truth keeps both copies of.
 func twiceNotes(w *wire) []string {
 	dropped, kept := copies(w.frames)
-	var gaps []int64
-	for _, m := range []map[*frame]*frame{dropped, kept} {
-		for d, p := range m {
-			gaps = append(gaps, d.t-p.t)
-		}
-	}
+	gaps := copyGaps(dropped, kept)
 	v6 := w.frames[0].ipid < 0
-	ttl := "TTL"
-	if v6 {
-		ttl = "hop limit"
-	}
+	ttl := ttlName(v6)
 	notes := []string{fmt.Sprintf("The capture holds %d TCP frames, every segment twice: as it entered the router "+
 		"(%s 64) and, %.0f to %.0f µs later, as it left (63). The truth drops %d of them as capture duplicates; "+
 		"every frame number it gives is a first copy's.", len(w.frames), ttl,
@@ -340,10 +349,7 @@ func twiceICMPNotes(w *wire) []string {
 		}
 		pairs = append(pairs, fmt.Sprintf("frames %d and %d (%s, %d µs apart)", p.no, d.no, id, (d.t-p.t)/1e3))
 	}
-	ttl := "TTL"
-	if len(w.icmps) > 0 && w.icmps[0].v6 {
-		ttl = "hop limit"
-	}
+	ttl := ttlName(len(w.icmps) > 0 && w.icmps[0].v6)
 	return []string{fmt.Sprintf("The capture holds %d ICMP frames: %d errors, each twice, as it entered the router (%s "+
 		"64) and as it left (63): %s. The truth drops the %d second copies as capture duplicates; with the TCP "+
 		"segments' it counts %d.", len(w.icmps), len(w.icmps)-len(of), ttl, strings.Join(pairs, "; "), len(of),
