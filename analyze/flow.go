@@ -177,6 +177,10 @@ func (b *builder) build(c *flows.Conn) *Flow {
 		}
 	}
 	f.Diagnoses = diagnose(&b.rc, f, s, &m.wire)
+	if c.NATOf != 0 {
+		f.NAT = &NATView{Of: c.NATOf, Lag: float64(c.First.Time-c.NATAt) / 1e9, OneSide: Server}
+		f.Diagnoses = []Diagnosis{}
+	}
 	c.Prior.Memo = s.memo()
 	return f
 }

@@ -23,8 +23,19 @@ type NATView struct {
 	// (seconds; negative when it came first).
 	Lag float64 `json:"lag"`
 	// Rewritten says whose address or port differs between the two:
-	// NATClient (source NAT), NATServer (destination NAT) or NATBoth.
-	Rewritten string `json:"rewritten"`
+	// NATClient (source NAT), NATServer (destination NAT) or NATBoth;
+	// empty with OneSide.
+	Rewritten string `json:"rewritten,omitempty"`
+	// OneSide is set when the flow holds only that side's segments of
+	// the other flow's connection, translated halfway: a bridge in the
+	// translating host with br_netfilter calling iptables for bridged
+	// packets records the server's between the bridge and the NAT, on a
+	// 4-tuple of their own that starts with the SYN-ACK (the flow table
+	// links it by the ISN the SYN-ACK acknowledges, Conn.NATOf). Lag is
+	// then the time from the other flow's SYN to the SYN-ACK. The flow
+	// has no diagnoses, and the summary counts it only in Flows and
+	// NATCopies: its story is the other flow's.
+	OneSide Role `json:"one_side,omitempty"`
 }
 
 // NATView.Rewritten values.
@@ -47,6 +58,8 @@ func (v *NATView) Counts(r Role) bool {
 	switch {
 	case v == nil:
 		return true
+	case v.OneSide != "":
+		return false
 	case v.Rewritten != NATBoth && v.Rewritten != string(r):
 		return false
 	case v.Lag > 0:

@@ -93,7 +93,7 @@ func TestNATCopies(t *testing.T) {
 		})
 	}
 	unlinked := map[string]func(w, c *wire){
-		"another client ISN": func(_, c *wire) { c.segs[0].Seq++ },
+		"another client ISN": func(_, c *wire) { c.segs[0].Seq++; c.segs[1].Ack++ },
 		"another SYN timestamp": func(_, c *wire) {
 			c.segs[0].TSval++
 		},
@@ -146,5 +146,52 @@ func TestNATCounts(t *testing.T) {
 		if cl, sv := c.v.Counts(Client), c.v.Counts(Server); cl != c.client || sv != c.server {
 			t.Errorf("%+v: client %v, server %v; want %v, %v", c.v, cl, sv, c.client, c.server)
 		}
+	}
+}
+
+// TestNATOneSide: a bridge in the translating host with br_netfilter on
+// records the server's segments translated halfway, on a 4-tuple of
+// their own (the server's own address to the client's own) that starts
+// with the SYN-ACK: that flow names the connection's post-translation
+// flow, has no diagnoses (it would read as a capture that missed the
+// client's packets), and counts in the summary only as a flow and a NAT
+// copy.
+func TestNATOneSide(t *testing.T) {
+	w := natConn(t)
+	after := translated(t, w, "198.51.100.1:61000", "198.51.100.80:8080", 20e-6)
+	half := newWire(t)
+	half.addr = [2]netip.AddrPort{w.addr[cli], after.addr[srv]}
+	for _, s := range after.segs {
+		if s.Src == after.addr[srv] {
+			s.Src, s.Dst = half.addr[srv], half.addr[cli]
+			s.Time += 1e3
+			half.segs = append(half.segs, s)
+		}
+	}
+	res := runOpts(t, mergeWires(w, after, half), Options{})
+	if len(res.Flows) != 3 {
+		t.Fatalf("%d flows, want 3", len(res.Flows))
+	}
+	var one *Flow
+	byAddr := map[string]*Flow{}
+	for _, f := range res.Flows {
+		byAddr[f.Client+" "+f.Server] = f
+		if f.NAT != nil && f.NAT.OneSide != "" {
+			one = f
+		}
+	}
+	post := byAddr["198.51.100.1:61000 198.51.100.80:8080"]
+	if one == nil || post == nil || one.Client != "198.51.100.10:40000" || one.Server != "198.51.100.80:8080" {
+		t.Fatalf("no one-sided flow from 198.51.100.80:8080 to 198.51.100.10:40000 linked: %+v", res.Flows)
+	}
+	if v := one.NAT; v.Of != post.ID || v.OneSide != Server || v.Rewritten != "" || v.Lag <= 0 || v.Lag > 0.01 {
+		t.Errorf("link %+v, want of %d (the translated flow), the server's side, a lag of a few ms", *v, post.ID)
+	}
+	if len(one.Diagnoses) != 0 {
+		t.Errorf("diagnoses %q on the one-sided flow", diagSet(one))
+	}
+	s := res.Summary
+	if s.Flows != 3 || s.NATCopies != 2 || s.CloseKinds[string(FourWay)] != 2 || len(s.CloseKinds) != 1 {
+		t.Errorf("summary: %d flows, %d NAT copies, close kinds %v; want 3, 2, four_way 2", s.Flows, s.NATCopies, s.CloseKinds)
 	}
 }

@@ -91,6 +91,11 @@ func emptySummary() Summary {
 func (b *summaryBuilder) Add(f *Flow) {
 	w := f.Wire
 	f.Wire = nil
+	if f.NAT != nil && f.NAT.OneSide != "" {
+		b.s.Flows++
+		b.s.NATCopies++
+		return
+	}
 	addr := flowAddrs(f, w)
 	b.paws.check(f, &addr, w)
 	b.nat.check(f, &addr, w)

@@ -430,6 +430,17 @@ type Conn struct {
 	// reads Memo.
 	Prior *Prior
 
+	// NATOf is, for a connection whose first segment is a SYN-ACK, the
+	// ID of the connection whose SYN, on another 4-tuple less than
+	// natPartialWindow before it, carries the ISN the SYN-ACK
+	// acknowledges; NATAt is that SYN's time. This connection then holds
+	// the server's segments of that one, translated halfway: a bridge in
+	// a host that translates addresses, with br_netfilter calling
+	// iptables for bridged packets, records them between the bridge and
+	// the NAT (Table.natPartial). 0 otherwise.
+	NATOf int
+	NATAt int64
+
 	// ICMP lists the ICMP errors that quoted the connection's segments, in
 	// frame order: all of them up to MaxICMP, then the first MaxICMP-1
 	// and the latest; ICMPCount counts them all.

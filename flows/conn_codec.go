@@ -193,11 +193,11 @@ func packBits(bs ...bool) uint64 {
 func bit(x uint64, i int) bool { return x&(1<<i) != 0 }
 
 // encodedBound bounds the length of the encoding of a connection with n
-// events: at most 10 bytes a number, 2 + 2 x 135 + 37 numbers, 20 an
+// events: at most 10 bytes a number, 2 + 2 x 135 + 39 numbers, 20 an
 // event, 7 an ICMP error. maxEncoded bounds every connection's.
-func encodedBound(n int) int { return 10 * (309 + 7*MaxICMP + 20*n) }
+func encodedBound(n int) int { return 10 * (311 + 7*MaxICMP + 20*n) }
 
-const maxEncoded = 10 * (309 + 7*MaxICMP + 20*MaxEvents)
+const maxEncoded = 10 * (311 + 7*MaxICMP + 20*MaxEvents)
 
 // encodeConn appends c's encoding to b.
 func encodeConn(b []byte, c *Conn) []byte {
@@ -240,6 +240,10 @@ func encodeConn(b []byte, c *Conn) []byte {
 	w.u(uint64(c.Quiet.Gap))
 	w.mark(c.Tail.End)
 	w.u(uint64(c.Tail.Gap))
+	w.u(uint64(c.NATOf))
+	if c.NATOf != 0 {
+		w.i(c.NATAt)
+	}
 	w.u(uint64(c.ICMPCount))
 	for i := range c.ICMP {
 		w.icmp(&c.ICMP[i])
@@ -467,6 +471,10 @@ func decodeRest(c *Conn, r *zr) {
 	c.Quiet.Gap = int64(r.u())
 	c.Tail.End = r.mark()
 	c.Tail.Gap = int64(r.u())
+	c.NATOf, c.NATAt = int(r.u()), 0
+	if c.NATOf != 0 {
+		c.NATAt = r.i()
+	}
 	c.ICMPCount = int(r.u())
 	if n := min(c.ICMPCount, MaxICMP); n > 0 {
 		c.ICMP = slices.Grow(c.ICMP[:0], n)[:n]

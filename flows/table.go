@@ -173,6 +173,8 @@ type Table struct {
 	// dups remembers recent segments, for dropping capture duplicates
 	// (see dupSlot).
 	dups *[dupSets][2]dupSlot
+	// syns remembers recent SYNs, for natPartial.
+	syns *[1 << synBits]synSlot
 	// icmps are the latest ICMP errors that were not capture duplicates
 	// (a ring, the next to replace at icmpNext).
 	icmps    [icmpRecent]icmpSeen
@@ -532,6 +534,7 @@ func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prio
 	}
 	c.st.key, c.st.live = *k, true
 	c.st.clientIsA = srcIsClient == srcIsA
+	t.natPartial(c, s, h)
 	e.setConn(c)
 	t.awake.place(c, true, &c.st.onAwake)
 	t.nLive++
@@ -543,6 +546,52 @@ func (t *Table) start(k *tupleKey, h uint64, srcIsA bool, s *Segment, prev *Prio
 	}
 	t.peakAwake()
 	return c
+}
+
+// synSlot is a recent SYN that started a connection: its ISN, time, the
+// connection's ID and its 4-tuple's hash.
+type synSlot struct {
+	isn uint32
+	at  int64
+	id  int
+	h   uint64 // the 4-tuple's hash
+}
+
+// synBits sets how many recent SYNs natPartial remembers, in a
+// direct-mapped table of 1<<synBits slots picked by the ISN: a SYN-ACK
+// comes within a round trip of the SYN it answers.
+const synBits = 10
+
+// natPartialWindow bounds how long before a SYN-ACK that starts a
+// connection the SYN it acknowledges may have come on another 4-tuple.
+const natPartialWindow = 1e9
+
+// natPartial remembers the SYN that starts connection c, or, when a
+// SYN-ACK starts it, links it to the connection of a recent SYN on
+// another 4-tuple whose ISN the SYN-ACK acknowledges (Conn.NATOf). Linux
+// NAT keeps sequence numbers, and no unrelated SYN-ACK acknowledges a
+// SYN of another 4-tuple.
+func (t *Table) natPartial(c *Conn, s *Segment, h uint64) {
+	var isn uint32
+	switch s.Flags & (SYN | ACK) {
+	case SYN:
+		isn = s.Seq
+	case SYN | ACK:
+		isn = s.Ack - 1
+	default:
+		return
+	}
+	if t.syns == nil {
+		t.syns = new([1 << synBits]synSlot)
+	}
+	sl := &t.syns[isn*0x9e3779b1>>(32-synBits)]
+	if s.Flags&ACK == 0 {
+		*sl = synSlot{isn, s.Time, c.ID, h}
+		return
+	}
+	if sl.id != 0 && sl.isn == isn && sl.h != h && s.Time-sl.at >= 0 && s.Time-sl.at < natPartialWindow {
+		c.NATOf, c.NATAt = sl.id, sl.at
+	}
 }
 
 // peakAwake records the number of connections awake now if it is a peak.

@@ -764,3 +764,53 @@ func TestDuplicateFilterSetsIgnoreTheSeed(t *testing.T) {
 		t.Errorf("sets differ with the 4-tuple hash: %p, %p", d1, d2)
 	}
 }
+
+// TestNATPartial: on a host that translates addresses and bridges the
+// server's link with br_netfilter on, the server's segments are also
+// captured translated halfway, on a 4-tuple of their own that starts with
+// the SYN-ACK: that connection names the one whose SYN carries the ISN
+// the SYN-ACK acknowledges (the latest, on another 4-tuple, less than a
+// second before). A SYN-ACK that starts a connection of its own otherwise
+// names none.
+func TestNATPartial(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		synAt  float64
+		ack    uint32
+		linked bool
+	}{
+		{"translated halfway", 0, 101, true},
+		{"another ISN", 0, 102, false},
+		{"the SYN 2 s before", -2, 101, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var done []*Conn
+			tb := collect(TableOptions{}, &done)
+			segs := []*Segment{
+				tcp(1, 2+tt.synAt, "10.0.0.1:40000", "10.0.9.9:80", SYN, 100, 0, 0),
+				tcp(2, 2+tt.synAt+20e-6, "10.0.1.1:40000", sv, SYN, 100, 0, 0),
+				tcp(3, 2.001, sv, "10.0.0.1:40000", SYN|ACK, 5000, tt.ack, 0),
+			}
+			for _, s := range segs {
+				if err := tb.Add(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tb.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if len(done) != 3 {
+				t.Fatalf("%d connections, want 3", len(done))
+			}
+			for _, c := range done {
+				want := 0
+				if c.ID == 3 && tt.linked {
+					want = 2
+				}
+				if c.NATOf != want || (want != 0) != (c.NATAt == segs[1].Time) {
+					t.Errorf("connection %d: NATOf %d at %d, want %d", c.ID, c.NATOf, c.NATAt, want)
+				}
+			}
+		})
+	}
+}

@@ -686,8 +686,14 @@ func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
 		if b, err = appendFloat(b, v.Lag); err != nil {
 			return b, err
 		}
-		b = append(b, `,"rewritten":`...)
-		b = appendString(b, v.Rewritten)
+		if v.Rewritten != "" {
+			b = append(b, `,"rewritten":`...)
+			b = appendString(b, v.Rewritten)
+		}
+		if v.OneSide != "" {
+			b = append(b, `,"one_side":`...)
+			b = appendString(b, string(v.OneSide))
+		}
 		b = append(b, '}')
 	}
 	if len(f.Events) > 0 {

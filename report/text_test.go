@@ -159,10 +159,15 @@ func TestNATFact(t *testing.T) {
 		{analyze.NATView{Of: 3, Lag: 21e-6, Rewritten: analyze.NATServer}, "nat: the same connection as flow 3, captured 21µs later with the server's address or port rewritten (destination NAT)"},
 		{analyze.NATView{Of: 8, Lag: -0.0203, Rewritten: analyze.NATClient}, "nat: the same connection as flow 8, captured 20.3ms earlier with the client's address or port rewritten (source NAT)"},
 		{analyze.NATView{Of: 1, Lag: 0, Rewritten: analyze.NATBoth}, "nat: the same connection as flow 1, captured 0s later with both sides' addresses or ports rewritten (source and destination NAT)"},
+		{analyze.NATView{Of: 2, Lag: 0.00012, OneSide: analyze.Server}, "nat: the server's segments of flow 2's connection, from 120µs after its SYN, translated halfway: " +
+			"a bridge in the host that translates, whose br_netfilter calls iptables for bridged packets (net.bridge.bridge-nf-call-iptables = 1), records them between the bridge and the NAT; flow 2 tells the story"},
 	} {
 		f := &analyze.Flow{NAT: &c.v}
 		if got := extraFacts(f, nil); len(got) != 1 || got[0] != c.want {
 			t.Errorf("%+v: %q, want %q", c.v, got, c.want)
+		}
+		if got := natCopyOf(&c.v); c.v.OneSide != "" && got != "the server's segments of flow 2's connection, translated halfway" {
+			t.Errorf("%+v: list line %q", c.v, got)
 		}
 	}
 }

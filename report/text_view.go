@@ -383,6 +383,9 @@ func captureWarnings(res *analyze.Result) []string {
 // connection, seen after NAT" (its SYN came later: the translated view),
 // "before NAT" (earlier), or "through NAT".
 func natCopyOf(v *analyze.NATView) string {
+	if v.OneSide != "" {
+		return fmt.Sprintf("the %s's segments of flow %d's connection, translated halfway", v.OneSide, v.Of)
+	}
 	when := "through"
 	switch {
 	case v.Lag > 0:
@@ -397,6 +400,12 @@ func natCopyOf(v *analyze.NATView) string {
 // "nat: the same connection as flow 3, captured 21µs later with the
 // server's address rewritten (destination NAT)".
 func natFact(v *analyze.NATView) string {
+	if v.OneSide != "" {
+		return fmt.Sprintf("nat: the %s's segments of flow %d's connection, from %s after its SYN, translated halfway: "+
+			"a bridge in the host that translates, whose br_netfilter calls iptables for bridged packets "+
+			"(net.bridge.bridge-nf-call-iptables = 1), records them between the bridge and the NAT; flow %d tells the story",
+			v.OneSide, v.Of, seconds(v.Lag), v.Of)
+	}
 	when := seconds(v.Lag) + " later"
 	if v.Lag < 0 {
 		when = seconds(-v.Lag) + " earlier"
