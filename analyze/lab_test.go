@@ -52,6 +52,12 @@ func TestLabFixtures(t *testing.T) {
 				// NATPairs: flows that are one connection seen before and
 				// after an address translation, the earlier SYN first.
 				NATPairs [][2]map[string]any `json:"nat_pairs"`
+				// NATPartial: flows of one side's segments translated
+				// halfway, each with the flow whose connection it is.
+				NATPartial []struct {
+					Flow map[string]any `json:"flow"`
+					Of   map[string]any `json:"of"`
+				} `json:"nat_partial"`
 				// UnmatchedICMP: ICMP errors quoting a segment of no flow
 				// (absent: none), and their frames when listed.
 				UnmatchedICMP       int      `json:"unmatched_icmp"`
@@ -123,13 +129,24 @@ func TestLabFixtures(t *testing.T) {
 					t.Errorf("NAT pair %d, %d: link %+v, want rewritten %s and the later SYN's lag positive", a.ID, z.ID, *v, rewritten)
 				}
 			}
+			for _, p := range truth.NATPartial {
+				f, of := byKey[analyze.FlowKey(p.Flow)], byKey[analyze.FlowKey(p.Of)]
+				switch {
+				case f == nil || of == nil:
+					t.Errorf("one-sided NAT flow %v of %v: not both in the output", p.Flow, p.Of)
+				case f.NAT == nil || f.NAT.Of != of.ID || f.NAT.OneSide != analyze.Server:
+					t.Errorf("flow %d: link %+v, want flow %d's, the server's side", f.ID, f.NAT, of.ID)
+				default:
+					pairs[[2]int{f.ID, of.ID}] = true
+				}
+			}
 			for _, f := range res.Flows {
 				if f.NAT != nil && !pairs[[2]int{f.ID, f.NAT.Of}] {
 					t.Errorf("flow %d: linked to flow %d, which the truth does not pair with it", f.ID, f.NAT.Of)
 				}
 			}
-			if got := res.Summary.NATCopies; got != len(truth.NATPairs) {
-				t.Errorf("%d NAT copies, the truth %d pairs", got, len(truth.NATPairs))
+			if got, want := res.Summary.NATCopies, len(truth.NATPairs)+len(truth.NATPartial); got != want {
+				t.Errorf("%d NAT copies, the truth %d pairs and %d one-sided flows", got, len(truth.NATPairs), len(truth.NATPartial))
 			}
 			listed := map[string]bool{}
 			for i := range b.Len() {
