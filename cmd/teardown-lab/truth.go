@@ -30,6 +30,10 @@ type truthFile struct {
 	// before and after address translation (natPairs); absent when there
 	// are none.
 	NATPairs [][2]truthFlowID `json:"nat_pairs,omitempty"`
+	// NATPartial names the flows made of one side's segments half
+	// translated, each with the flow of the SYN its SYN-ACK answers
+	// (natPartial); absent when there are none.
+	NATPartial []truthNATPartial `json:"nat_partial,omitempty"`
 	// UnmatchedICMP counts the ICMP errors, capture duplicates dropped,
 	// that quote a segment of no flow of the capture (attachICMP), and
 	// UnmatchedICMPFrames lists their frames in order; both keys are
@@ -44,6 +48,13 @@ type truthFlowID struct {
 	Client      string `json:"client"`
 	Server      string `json:"server"`
 	Incarnation int    `json:"incarnation"`
+}
+
+// truthNATPartial is an entry of nat_partial: Flow, whose first segment
+// is a SYN-ACK, answers the SYN of Of.
+type truthNATPartial struct {
+	Flow truthFlowID `json:"flow"`
+	Of   truthFlowID `json:"of"`
 }
 
 type truthFlow struct {
@@ -412,7 +423,57 @@ func deriveTruth(sc *scenario, frames []*frame, icmps []*icmpErr, stopped int64,
 		tf.Flows = append(tf.Flows, fl)
 	}
 	tf.NATPairs = natPairs(all)
+	for _, p := range natPartial(all) {
+		// Its story is the other flows': it may diagnose nothing.
+		p[0].flow.Diagnoses = []*truthDiag{}
+		tf.NATPartial = append(tf.NATPartial, truthNATPartial{Flow: p[0].id(), Of: p[1].id()})
+	}
 	return tf, nil
+}
+
+// id names the incarnation in the truth file.
+func (in *incarnation) id() truthFlowID {
+	return truthFlowID{Client: in.client.String(), Server: in.server.String(), Incarnation: in.n}
+}
+
+// natPartialWindow is how soon after the SYN it answers the SYN-ACK
+// that starts a half-translated flow comes.
+const natPartialWindow = 1_000_000_000 // ns
+
+// natPartial finds the flows made of one side's segments half
+// translated (TRUTH-FORMAT.md): an incarnation whose first segment is a
+// SYN-ACK (no SYN on its 4-tuple) acknowledging the ISN of another
+// incarnation's client SYN less than natPartialWindow before it. Each
+// is paired with the incarnation of the latest such SYN before the
+// SYN-ACK, in the order of the flows' first frames.
+func natPartial(all []*incarnation) [][2]*incarnation {
+	var out [][2]*incarnation
+	for _, in := range all {
+		sa := in.frames[0]
+		if in.syn != nil || !sa.has(fSYN|fACK) || sa.has(fRST) {
+			continue
+		}
+		var of *incarnation
+		var latest *frame
+		for _, o := range all {
+			if o == in || o.syn == nil {
+				continue
+			}
+			for _, f := range o.frames {
+				if f.no >= sa.no {
+					break
+				}
+				if f.src == o.client && f.has(fSYN) && !f.has(fACK) && f.seq == o.syn.seq && f.seq+1 == sa.ack &&
+					sa.t-f.t < natPartialWindow && (latest == nil || f.no > latest.no) {
+					of, latest = o, f
+				}
+			}
+		}
+		if of != nil {
+			out = append(out, [2]*incarnation{in, of})
+		}
+	}
+	return out
 }
 
 // natPairs pairs the incarnations that are one connection seen before
@@ -422,9 +483,6 @@ func deriveTruth(sc *scenario, frames []*frame, icmps []*icmpErr, stopped int64,
 // first is first in its pair, and the pairs are in the order of their
 // first SYN, then their second.
 func natPairs(all []*incarnation) [][2]truthFlowID {
-	id := func(in *incarnation) truthFlowID {
-		return truthFlowID{Client: in.client.String(), Server: in.server.String(), Incarnation: in.n}
-	}
 	type pair [2]*incarnation
 	var pairs []pair
 	for i, a := range all {
@@ -448,7 +506,7 @@ func natPairs(all []*incarnation) [][2]truthFlowID {
 	})
 	var ids [][2]truthFlowID
 	for _, p := range pairs {
-		ids = append(ids, [2]truthFlowID{id(p[0]), id(p[1])})
+		ids = append(ids, [2]truthFlowID{p[0].id(), p[1].id()})
 	}
 	return ids
 }
