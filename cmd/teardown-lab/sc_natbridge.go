@@ -17,7 +17,7 @@ import (
 // PREROUTING chain before the bridge's own capture point sees them:
 // the server's packets would show there half translated, their
 // destination already the client's. capture-twice-nat-bridge turns it
-// off.
+// off; capture-twice-nat-brnf leaves it on.
 func bridgeNF(v6 bool) string {
 	if v6 {
 		return "net.bridge.bridge-nf-call-ip6tables"

@@ -444,6 +444,8 @@ func scenarios() []*scenario {
 		captureTwiceNAT(true),
 		captureTwiceNATBridge(false),
 		captureTwiceNATBridge(true),
+		captureTwiceNATBrNF(false),
+		captureTwiceNATBrNF(true),
 		twSynRefusedPAWSNAT(),
 		icmpUnmatched(),
 	}
