@@ -33,8 +33,9 @@ type NATView struct {
 	// 4-tuple of their own that starts with the SYN-ACK (the flow table
 	// links it by the ISN the SYN-ACK acknowledges, Conn.NATOf). Lag is
 	// then the time from the other flow's SYN to the SYN-ACK. The flow
-	// has no diagnoses, and the summary counts it only in Flows and
-	// NATCopies: its story is the other flow's.
+	// has no diagnoses, and the summary counts it only in Flows,
+	// NATCopies, its close kind and final states: its story is the other
+	// flow's.
 	OneSide Role `json:"one_side,omitempty"`
 }
 

@@ -48,6 +48,8 @@ func TestRTTAgainstTshark(t *testing.T) {
 		"capture-twice-nat-bridge.pcap flow 2": "the server behind a bridge in the router: the translated SYN shows on the bridge and on its port; " +
 			"tshark measures from the port's copy (frame 3, 1 µs after the bridge's, frame 2)",
 		"capture-twice-nat-bridge-v6.pcap flow 2": "as capture-twice-nat-bridge.pcap: tshark measures from the port's copy of the SYN (frame 3, 2 µs after frame 2)",
+		"capture-twice-nat-brnf.pcap flow 2":      "as capture-twice-nat-bridge.pcap: tshark measures from the port's copy of the SYN (frame 3, 1 µs after frame 2)",
+		"capture-twice-nat-brnf-v6.pcap flow 2":   "as capture-twice-nat-bridge.pcap: tshark measures from the port's copy of the SYN (frame 3, 2 µs after frame 2)",
 	}
 	compared := 0
 	for _, file := range files {

@@ -92,8 +92,16 @@ func (b *summaryBuilder) Add(f *Flow) {
 	w := f.Wire
 	f.Wire = nil
 	if f.NAT != nil && f.NAT.OneSide != "" {
+		// Counted as a flow (its close kind and final states with it)
+		// and nothing else: its story is the other flow's.
 		b.s.Flows++
 		b.s.NATCopies++
+		b.s.CloseKinds[string(f.Close.Kind)]++
+		for _, r := range [...]Role{Client, Server} {
+			if sd := sideOf(f, r); sd != nil {
+				b.s.FinalStates[sd.FinalState.String()]++
+			}
+		}
 		return
 	}
 	addr := flowAddrs(f, w)

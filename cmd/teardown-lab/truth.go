@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -77,6 +78,26 @@ type truthFlow struct {
 	ICMPErrors int          `json:"icmp_errors,omitempty"`
 
 	inc *incarnation // the wire evidence this flow was derived from
+	// partial: one side's segments half translated (nat_partial), whose
+	// story is another flow's: only its frames and diagnoses are stated.
+	partial bool
+}
+
+// MarshalJSON writes a partial flow's identity, frames and diagnoses
+// alone, and every other flow whole.
+func (fl *truthFlow) MarshalJSON() ([]byte, error) {
+	type whole truthFlow
+	if !fl.partial {
+		return json.Marshal((*whole)(fl))
+	}
+	return json.Marshal(struct {
+		Client      string       `json:"client"`
+		Server      string       `json:"server"`
+		Incarnation int          `json:"incarnation"`
+		FirstFrame  int          `json:"first_frame"`
+		LastFrame   int          `json:"last_frame"`
+		Diagnoses   []*truthDiag `json:"diagnoses"`
+	}{fl.Client, fl.Server, fl.Incarnation, fl.FirstFrame, fl.LastFrame, fl.Diagnoses})
 }
 
 type truthICMP struct {
@@ -424,8 +445,9 @@ func deriveTruth(sc *scenario, frames []*frame, icmps []*icmpErr, stopped int64,
 	}
 	tf.NATPairs = natPairs(all)
 	for _, p := range natPartial(all) {
-		// Its story is the other flows': it may diagnose nothing.
-		p[0].flow.Diagnoses = []*truthDiag{}
+		// Its story is the other flows': it may diagnose nothing, and
+		// the states its half of the segments suggest are not stated.
+		p[0].flow.Diagnoses, p[0].flow.partial = []*truthDiag{}, true
 		tf.NATPartial = append(tf.NATPartial, truthNATPartial{Flow: p[0].id(), Of: p[1].id()})
 	}
 	return tf, nil
