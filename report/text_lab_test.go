@@ -141,7 +141,7 @@ func TestLabNAT(t *testing.T) {
 	out := render(t, res, Options{Only: "all", Verbose: true})
 	flat := strings.Join(strings.Fields(out), " ") // lines wrapped
 	for _, want := range []string{
-		"1 connection was captured on both sides of an address translation",
+		"1 flow holds a connection another flow holds too, captured on both sides of an address translation",
 		"nat: the same connection as flow 1, captured ",
 		"µs later with both sides' addresses or ports rewritten (source and destination NAT)",
 		"#2 19:31:19.704 four_way 198.51.100.65:51928 → 198.51.100.80:8080 flow 1's connection, seen after NAT",
@@ -182,5 +182,26 @@ func TestLabNAT(t *testing.T) {
 	}
 	if v := doc.Flows[1].NAT; v.Of != doc.Flows[0].ID || v.Lag <= 0 || v.Lag >= 0.001 || v.Rewritten != "both" {
 		t.Errorf("link %+v, want of %d, a lag under a millisecond, both rewritten", *v, doc.Flows[0].ID)
+	}
+}
+
+// TestLabNATOneSide: with br_netfilter on, the NAT host's bridge records
+// the server's segments translated halfway: the default report lists no
+// anomaly (that flow is half a story), and the list of every flow says
+// whose connection it holds.
+func TestLabNATOneSide(t *testing.T) {
+	res := labResult(t, "capture-twice-nat-brnf.pcap")
+	if out := render(t, res, Options{}); !strings.Contains(out, "anomalies · none of 3 flows") {
+		t.Errorf("the default report lists anomalies:\n%s", out)
+	}
+	out := strings.Join(strings.Fields(render(t, res, Options{Only: "all"})), " ")
+	for _, want := range []string{
+		"2 flows hold a connection another flow holds too",
+		"198.51.100.10:52640 → 198.51.100.80:8080 the server's segments of flow 2's connection, translated halfway",
+		"198.51.100.65:52640 → 198.51.100.80:8080 flow 1's connection, seen after NAT",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the list of every flow lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -197,7 +197,7 @@ func TestFacts(t *testing.T) {
 		"1 flow was evicted early by the flow cap (--max-flows): their stories may be incomplete",
 		"12 packets were captured twice, the same segment or ICMP error again within a millisecond (tcpdump -i any on a host that forwards or bridges them, once per interface) or the same segment with the same TSval up to a second later (captures of both ends merged): each was read once",
 		"3 ICMP errors quote TCP segments (the first: #12, port-unreachable from 198.51.100.1 about 198.51.100.10:41000 → 198.51.100.90:443 [S]) of no connection the analysis held; the capture has none on those 4-tuples, or they had ended minutes before: the capture was taken on another path or behind a filter, or the errors answer segments others sent in these addresses' names",
-		"2 connections were captured on both sides of an address translation (NAT: kube-proxy, Docker's published ports, a NAT gateway, tcpdump -i any on the host that translates): each is two flows with other addresses and the same sequence numbers, the second naming the first (nat.of); the per-host counts take the second's sides only where it shows an untranslated address, every other count both",
+		"2 flows hold a connection another flow holds too, captured on both sides of an address translation (NAT: kube-proxy, Docker's published ports, a NAT gateway, tcpdump -i any on the host that translates) with other addresses and the same sequence numbers: each names the flow built before it (nat.of); the per-host counts take its sides only where it shows an untranslated address, every other count both",
 	}
 	if diff := cmp.Diff(want, captureWarnings(res)); diff != "" {
 		t.Errorf("captureWarnings (-want +got):\n%s", diff)

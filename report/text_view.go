@@ -110,6 +110,9 @@ func (o Options) top() int {
 // connections still open at the end and rejected SYNs are not anomalies.
 // It only reads what analyze concluded.
 func Anomalous(f *analyze.Flow) bool {
+	if f.NAT != nil && f.NAT.OneSide != "" {
+		return false // half a story, which another flow tells whole
+	}
 	if f.Close.Kind == analyze.ResetKind || f.Close.Kind == analyze.HalfClosedAtEnd {
 		return true
 	}
@@ -373,8 +376,8 @@ func captureWarnings(res *analyze.Result) []string {
 		out = append(out, unmatchedICMPNote(s.UnmatchedICMP))
 	}
 	if s := res.Summary; s != nil && s.NATCopies > 0 {
-		out = append(out, fmt.Sprintf("%s on both sides of an address translation (NAT: kube-proxy, Docker's published ports, a NAT gateway, tcpdump -i any on the host that translates): each is two flows with other addresses and the same sequence numbers, the second naming the first (nat.of); the per-host counts take the second's sides only where it shows an untranslated address, every other count both",
-			plural(s.NATCopies, "connection was captured", "connections were captured")))
+		out = append(out, fmt.Sprintf("%s a connection another flow holds too, captured on both sides of an address translation (NAT: kube-proxy, Docker's published ports, a NAT gateway, tcpdump -i any on the host that translates) with other addresses and the same sequence numbers: each names the flow built before it (nat.of); the per-host counts take its sides only where it shows an untranslated address, every other count both",
+			plural(s.NATCopies, "flow holds", "flows hold")))
 	}
 	return out
 }
