@@ -204,25 +204,9 @@ func checkTwiceNATBridge(w *wire) error {
 		} else {
 			want = [3]int{64, 64, 63} // the server's: routed after br0
 		}
-		var got, at [3]int
-		for j, f := range s.path {
-			got[j], at[j] = f.ttl, f.ifindex
-		}
-		if got != want {
-			errList = append(errList, fmt.Errorf("%v, %v and %v: TTLs %v, want %v", s.path[0], s.path[1], s.path[2], got, want))
-		}
-		if ifs[in] == [3]int{} {
-			ifs[in] = at
-		}
-		if at != ifs[in] || at[0] == at[1] || at[1] == at[2] || at[0] == at[2] || at[0] == 0 {
-			errList = append(errList, fmt.Errorf("%v, %v and %v on interfaces %v, want three, those of every other %s's segment (%v)",
-				s.path[0], s.path[1], s.path[2], at, who, ifs[in]))
-		}
+		errList = append(errList, s.checkPath(want, &ifs[in], who)...)
 	}
-	// The client's path is the server's reversed: eth0, br0, the port.
-	if c, s := ifs[1], ifs[0]; c != [3]int{s[2], s[1], s[0]} {
-		errList = append(errList, fmt.Errorf("the client's segments cross interfaces %v, the server's %v: want one path, reversed", c, s))
-	}
+	errList = append(errList, reversedPaths(ifs)...)
 	if b.syn.seq != a.syn.seq || b.synack.seq != a.synack.seq {
 		errList = append(errList, fmt.Errorf("ISNs %d/%d before translation, %d/%d after", b.syn.seq, b.synack.seq, a.syn.seq, a.synack.seq))
 	}
@@ -319,4 +303,35 @@ func twiceNATBridgeNotes(w *wire) []string {
 			strings.Join(pairs, ", "), ttl))
 	}
 	return notes
+}
+
+// checkPath compares the TTLs (hop limits) of s's three copies with want,
+// and their interfaces with ifs, those of every other segment of who's
+// (set from s when still zero): three interfaces, the same each time.
+func (s *bridgeSegment) checkPath(want [3]int, ifs *[3]int, who string) []error {
+	var errs []error
+	var got, at [3]int
+	for j, f := range s.path {
+		got[j], at[j] = f.ttl, f.ifindex
+	}
+	if got != want {
+		errs = append(errs, fmt.Errorf("%v, %v and %v: TTLs %v, want %v", s.path[0], s.path[1], s.path[2], got, want))
+	}
+	if *ifs == [3]int{} {
+		*ifs = at
+	}
+	if at != *ifs || at[0] == at[1] || at[1] == at[2] || at[0] == at[2] || at[0] == 0 {
+		errs = append(errs, fmt.Errorf("%v, %v and %v on interfaces %v, want three, those of every other %s's segment (%v)",
+			s.path[0], s.path[1], s.path[2], at, who, *ifs))
+	}
+	return errs
+}
+
+// reversedPaths checks that the client's segments (ifs[1]) cross the
+// interfaces the server's (ifs[0]) do, in reverse: eth0, br0, the port.
+func reversedPaths(ifs [2][3]int) []error {
+	if c, s := ifs[1], ifs[0]; c != [3]int{s[2], s[1], s[0]} {
+		return []error{fmt.Errorf("the client's segments cross interfaces %v, the server's %v: want one path, reversed", c, s)}
+	}
+	return nil
 }

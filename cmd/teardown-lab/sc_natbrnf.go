@@ -209,24 +209,9 @@ func checkTwiceNATBrNF(w *wire) error {
 		} else {
 			partialFrames++
 		}
-		var got, at [3]int
-		for j, f := range s.path {
-			got[j], at[j] = f.ttl, f.ifindex
-		}
-		if got != want {
-			errList = append(errList, fmt.Errorf("%v, %v and %v: TTLs %v, want %v", s.path[0], s.path[1], s.path[2], got, want))
-		}
-		if ifs[in] == [3]int{} {
-			ifs[in] = at
-		}
-		if at != ifs[in] || at[0] == at[1] || at[1] == at[2] || at[0] == at[2] || at[0] == 0 {
-			errList = append(errList, fmt.Errorf("%v, %v and %v on interfaces %v, want three, those of every other %s's segment (%v)",
-				s.path[0], s.path[1], s.path[2], at, who, ifs[in]))
-		}
+		errList = append(errList, s.checkPath(want, &ifs[in], who)...)
 	}
-	if c, s := ifs[1], ifs[0]; c != [3]int{s[2], s[1], s[0]} {
-		errList = append(errList, fmt.Errorf("the client's segments cross interfaces %v, the server's %v: want one path, reversed", c, s))
-	}
+	errList = append(errList, reversedPaths(ifs)...)
 	if len(dropped)+len(kept) != nc {
 		errList = append(errList, fmt.Errorf("%d copies on one 4-tuple, want one for each of the client's %d segments", len(dropped)+len(kept), nc))
 	}

@@ -29,18 +29,6 @@ func TestNATPairs(t *testing.T) {
 			seg(no+2, at+200*us, c, s, fACK, isn+1, srvISN+1, 0),
 		}
 	}
-	// interleave merges views in time order and numbers the frames again.
-	interleave := func(views ...[]*frame) []*frame {
-		var all []*frame
-		for _, v := range views {
-			all = append(all, v...)
-		}
-		slices.SortStableFunc(all, func(a, b *frame) int { return int(a.t - b.t) })
-		for i, f := range all {
-			f.no = i + 1
-		}
-		return all
-	}
 	pairs := func(frames []*frame) (string, error) {
 		tf, err := deriveTruth(&scenario{name: "t"}, frames, nil, 0, "k", nil)
 		if err != nil {
@@ -95,4 +83,17 @@ func TestNATPairs(t *testing.T) {
 	if strings.Contains(string(js), "nat_pairs") {
 		t.Errorf("a truth without pairs has the key: %s", js)
 	}
+}
+
+// interleave merges views in time order and numbers the frames again.
+func interleave(views ...[]*frame) []*frame {
+	var all []*frame
+	for _, v := range views {
+		all = append(all, v...)
+	}
+	slices.SortStableFunc(all, func(a, b *frame) int { return int(a.t - b.t) })
+	for i, f := range all {
+		f.no = i + 1
+	}
+	return all
 }

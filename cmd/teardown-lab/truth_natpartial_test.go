@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,17 +42,6 @@ func TestNATPartial(t *testing.T) {
 			seg(0, at+50*us, masq, tsrv, fACK, isn+1, srvISN+1, 0),
 		}
 	}
-	merge := func(parts ...[]*frame) []*frame {
-		var all []*frame
-		for _, p := range parts {
-			all = append(all, p...)
-		}
-		slices.SortStableFunc(all, func(a, b *frame) int { return int(a.t - b.t) })
-		for i, f := range all {
-			f.no = i + 1
-		}
-		return all
-	}
 	derive := func(frames []*frame) (*truthFile, string) {
 		tf, err := deriveTruth(&scenario{name: "t"}, frames, nil, 0, "k", nil)
 		if err != nil {
@@ -74,20 +62,20 @@ func TestNATPartial(t *testing.T) {
 		want   string
 	}{
 		// The latest SYN with the ISN is the translated one.
-		"half translated": {merge(views(0), half(25*us, isn+1)), partial + "<" + after},
+		"half translated": {interleave(views(0), half(25*us, isn+1)), partial + "<" + after},
 		// Before translation alone: the client's view.
-		"one view":    {merge(views(0)[:1], half(25*us, isn+1)), partial + "<" + before},
-		"another ISN": {merge(views(0), half(25*us, isn+2)), ""},
+		"one view":    {interleave(views(0)[:1], half(25*us, isn+1)), partial + "<" + before},
+		"another ISN": {interleave(views(0), half(25*us, isn+2)), ""},
 		// The SYN came a second or more before the SYN-ACK.
-		"a second later": {merge(views(0)[:2], half(time.Second+10*us, isn+1)), ""},
+		"a second later": {interleave(views(0)[:2], half(time.Second+10*us, isn+1)), ""},
 		// A retransmitted SYN counts: the latest transmission is 1 s
 		// before it.
-		"a SYN again": {merge(views(0)[:1], []*frame{seg(0, time.Second, tcli, svc, fSYN, isn, 0, 0)},
+		"a SYN again": {interleave(views(0)[:1], []*frame{seg(0, time.Second, tcli, svc, fSYN, isn, 0, 0)},
 			half(time.Second+25*us, isn+1)), partial + "<" + before},
 		// A SYN after the SYN-ACK is answered by no SYN-ACK before it.
-		"SYN after": {merge(half(0, isn+1), views(10 * ms)[:1]), ""},
+		"SYN after": {interleave(half(0, isn+1), views(10 * ms)[:1]), ""},
 		// Its 4-tuple's first segment is not a SYN-ACK.
-		"data first": {merge(views(0), half(25*us, isn+1)[1:]), ""},
+		"data first": {interleave(views(0), half(25*us, isn+1)[1:]), ""},
 	} {
 		tf, got := derive(c.frames)
 		if got != c.want {
