@@ -194,6 +194,8 @@ type Half struct {
 type Detail struct {
 	// SYN is the first SYN transmission, SYNLast the latest.
 	SYN, SYNLast Mark
+	// SYNOptions is the first SYN's option layout.
+	SYNOptions Options
 	// HandshakeAck is the first segment that acknowledged the peer's SYN
 	// (ack = peer ISN + 1); HandshakeAckAfter the first one sent after
 	// the peer's latest SYN transmission.

@@ -95,6 +95,10 @@ type Segment struct {
 	// ICMP packet's own.
 	ICMP *ICMPError
 
+	// SYNOptions is a SYN's option layout: the kinds in the order they
+	// were written (PackOptions). Other segments leave it 0.
+	SYNOptions Options
+
 	// DSACKLeft and DSACKRight are the edges of the D-SACK block when
 	// DSACK is set.
 	DSACKLeft, DSACKRight uint32

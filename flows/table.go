@@ -786,6 +786,7 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 		if h.SYNCount == 0 {
 			h.SYN, h.ISN = m, s.Seq
 			h.SYNHasTS, h.SACKPerm, h.WScale = s.HasTS, s.SACKPerm, s.WScale
+			h.SYNOptions = s.SYNOptions
 			// The SYN defines the sequence space; anything this side sent
 			// before it (a TIME_WAIT's ACK of the old connection) does not.
 			h.SeqSeen, h.FirstSeq, h.End = true, s.Seq, s.Seq

@@ -285,8 +285,12 @@ func TestMatchesTshark(t *testing.T) {
 		file, _ := where(n)
 		tsharkICMPs[file]++
 	}
+	layouts := tsharkLayouts(t, tshark, all)
 	for _, s := range segs {
 		file, frame := where(s.Frame)
+		if want, ok := layouts[s.Frame]; s.ICMP == nil && (ok || s.SYNOptions != 0) && s.SYNOptions.String() != want {
+			t.Errorf("%s: frame %d: SYN options %q, tshark %q", file, frame, s.SYNOptions, want)
+		}
 		if s.ICMP != nil {
 			ourICMP[file]++
 			e := s.ICMP
@@ -349,6 +353,43 @@ func tsharkICMP(t *testing.T, tshark, file string) map[uint64]string {
 			}
 			rows[n] = fmt.Sprintf("%s %s %s %s %s %s", c[1], c[2], typ, code, flags, mtu)
 		}
+	}
+	return rows
+}
+
+// tsharkLayouts runs tshark on file and returns, by frame, each SYN's
+// option kinds in order as teardown names them (flows.Options), up to
+// the first end of options (tshark lists the padding after it too).
+func tsharkLayouts(t *testing.T, tshark, file string) map[uint64]string {
+	t.Helper()
+	out, err := exec.Command(tshark, "-r", file, "-Y", "tcp.flags.syn == 1 && !icmp && !icmpv6", "-T", "fields", "-e", "frame.number", "-e", "tcp.option_kind").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	names := map[string]string{"0": "eol", "1": "nop", "2": "mss", "3": "ws", "4": "sok", "5": "sack", "8": "ts", "19": "md5",
+		"28": "uto", "29": "ao", "30": "mptcp", "34": "tfo", "172": "accecn", "174": "accecn", "253": "exp", "254": "exp"}
+	rows := map[uint64]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		num, kinds, _ := strings.Cut(line, "\t")
+		n, err := strconv.ParseUint(num, 10, 64)
+		if err != nil {
+			continue
+		}
+		var l []string
+		for _, k := range strings.Split(kinds, ",") {
+			if k == "" || len(l) == 16 {
+				break
+			}
+			name, ok := names[k]
+			if !ok {
+				name = "?"
+			}
+			l = append(l, name)
+			if k == "0" {
+				break
+			}
+		}
+		rows[n] = strings.Join(l, ",")
 	}
 	return rows
 }

@@ -735,6 +735,9 @@ func (d *decoder) tcp(b []byte, seglen int, src, dst netip.Addr) result {
 	s.Window = be16(b[14:])
 	s.PayloadLen = uint32(seglen - off)
 	tcpOptions(b[20:off], s)
+	if s.Flags&flows.SYN != 0 {
+		s.SYNOptions = flows.PackOptions(b[20:off])
+	}
 	return resTCP
 }
 

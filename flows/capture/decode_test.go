@@ -155,8 +155,25 @@ func TestDecodeTCPOptions(t *testing.T) {
 			func(s *flows.Segment) {
 				s.MSS, s.SACKPerm, s.WScale = 1460, true, 7
 				s.HasTS, s.TSval, s.TSecr = true, 1, 2
+				s.SYNOptions = layoutOf(flows.OptMSS, flows.OptSOK, flows.OptTS, flows.OptNOP, flows.OptWS)
 			}},
-		{"window scale above 14 is taken as 14", true, []byte{3, 3, 15, 0}, func(s *flows.Segment) { s.WScale = 14 }},
+		{"syn: Windows's layout", true,
+			[]byte{2, 4, 0x05, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2},
+			func(s *flows.Segment) {
+				s.MSS, s.SACKPerm, s.WScale = 1460, true, 8
+				s.SYNOptions = layoutOf(flows.OptMSS, flows.OptNOP, flows.OptWS, flows.OptNOP, flows.OptNOP, flows.OptSOK)
+			}},
+		{"syn: macOS's layout, its end of options kept", true,
+			[]byte{2, 4, 0x05, 0xb4, 1, 3, 3, 6, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 4, 2, 0, 0},
+			func(s *flows.Segment) {
+				s.MSS, s.SACKPerm, s.WScale = 1460, true, 6
+				s.HasTS, s.TSval = true, 1
+				s.SYNOptions = layoutOf(flows.OptMSS, flows.OptNOP, flows.OptWS, flows.OptNOP, flows.OptNOP, flows.OptTS, flows.OptSOK, flows.OptEOL)
+			}},
+		{"window scale above 14 is taken as 14", true, []byte{3, 3, 15, 0}, func(s *flows.Segment) {
+			s.WScale = 14
+			s.SYNOptions = layoutOf(flows.OptWS, flows.OptEOL)
+		}},
 		{"syn options ignored without SYN", false,
 			[]byte{2, 4, 0x05, 0xb4, 4, 2, 3, 3, 7, 0},
 			func(s *flows.Segment) {}},
@@ -166,7 +183,13 @@ func TestDecodeTCPOptions(t *testing.T) {
 			[]byte{8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 5, 1, 0, 0},
 			func(s *flows.Segment) { s.HasTS, s.TSval, s.TSecr = true, 1, 2 }},
 		{"option longer than the header", false, []byte{1, 8, 12, 0, 0, 0}, func(s *flows.Segment) {}},
-		{"bad mss length", true, []byte{2, 3, 5, 0}, func(s *flows.Segment) {}},
+		{"bad mss length", true, []byte{2, 3, 5, 0}, func(s *flows.Segment) {
+			s.SYNOptions = layoutOf(flows.OptMSS, flows.OptEOL) // the layout does not judge lengths
+		}},
+		{"syn: a length that does not fit ends the layout", true, []byte{2, 4, 0x05, 0xb4, 1, 8, 12, 0}, func(s *flows.Segment) {
+			s.MSS = 1460
+			s.SYNOptions = layoutOf(flows.OptMSS, flows.OptNOP)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -417,4 +440,13 @@ func TestDecodeDSACK(t *testing.T) {
 			}
 		})
 	}
+}
+
+// layoutOf packs option codes as flows.PackOptions does.
+func layoutOf(codes ...flows.Options) flows.Options {
+	var l flows.Options
+	for i, c := range codes {
+		l |= c << (4 * i)
+	}
+	return l
 }

@@ -87,6 +87,7 @@ func (s tcpSpec) want(frame uint64, t int64) flows.Segment {
 		if s.ws >= 0 {
 			w.WScale = min(s.ws, 14)
 		}
+		w.SYNOptions = s.layout()
 	}
 	if s.src.Addr().Is4() {
 		w.IPID, w.DF = s.ipid, s.df
@@ -94,6 +95,39 @@ func (s tcpSpec) want(frame uint64, t int64) flows.Segment {
 		w.IPv6 = true
 	}
 	return w
+}
+
+// layout is the option layout net writes for s: its options in order,
+// then an end of options when the header needs padding.
+func (s tcpSpec) layout() flows.Options {
+	var l flows.Options
+	n, size := 0, 0
+	add := func(bytes int, codes ...flows.Options) {
+		for _, c := range codes {
+			l |= c << (4 * n)
+			n++
+		}
+		size += bytes
+	}
+	if s.mss != 0 {
+		add(4, flows.OptMSS)
+	}
+	if s.sackPerm {
+		add(2, flows.OptSOK)
+	}
+	if s.ts {
+		add(10, flows.OptTS)
+	}
+	if s.ws >= 0 {
+		add(4, flows.OptNOP, flows.OptWS)
+	}
+	if s.sack {
+		add(12, flows.OptNOP, flows.OptNOP, flows.OptSACK)
+	}
+	if size%4 != 0 {
+		add(0, flows.OptEOL)
+	}
+	return l
 }
 
 // net returns the IP, TCP and payload layers of s.
