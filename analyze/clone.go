@@ -52,6 +52,10 @@ func (s *Side) clone() *Side {
 	c.States = slices.Clone(s.States)
 	c.FinFrames = slices.Clone(s.FinFrames)
 	c.Durations = maps.Clone(s.Durations)
+	if s.Stack != nil {
+		st := *s.Stack
+		c.Stack = &st
+	}
 	return &c
 }
 

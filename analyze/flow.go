@@ -446,6 +446,7 @@ func (s *story) side(x int, out *Side, states []StateEntry, frames []uint64) {
 		FinTLP:      ss.tlp,
 		FinDSACK:    ss.dsack.Frame,
 		IgnoredRSTs: ss.ignoredRSTs,
+		Stack:       stackOf(&s.conn.Dir[x]),
 	}
 	if out.Durations == nil {
 		out.Durations = make(map[string]float64, 4)

@@ -253,6 +253,10 @@ type Side struct {
 	// ZeroWindowFinHeld counts the peer's zero-window episodes that held
 	// this side's FIN back (the FIN left only once the window opened).
 	ZeroWindowFinHeld int `json:"zero_window_fin_held,omitempty"`
+	// Stack is set when the side's segments show a TCP stack other than
+	// Linux's (its SYN's option layout, or its TTL): the Linux settings
+	// the diagnoses would name do not govern it.
+	Stack *Stack `json:"stack,omitempty"`
 }
 
 // StateEntry is one transition of a side into State, evidenced by Frame.
@@ -356,6 +360,12 @@ type Summary struct {
 	// (NATView.Counts); every other count includes both flows. Shards
 	// split by 4-tuple link a pair only when it falls in one of them.
 	NATCopies int `json:"nat_copies,omitempty"`
+	// NotLinux lists the hosts whose segments, in some flow, showed a
+	// TCP stack other than Linux's (Side.Stack), each with the stack and
+	// how many flows showed it, most first: the diagnoses about their
+	// sides name no Linux setting. At most maxStackHosts host and stack
+	// pairs are kept.
+	NotLinux []HostStack `json:"not_linux,omitempty"`
 	// Hosts are the per-host socket counts over time with their peaks,
 	// by address; Ports the ephemeral-port pressure per client address
 	// and server address. Past a cap on the hosts (address pairs,

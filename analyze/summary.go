@@ -37,6 +37,9 @@ type summaryBuilder struct {
 	cw    map[cwKey]*CloseWaitLoad
 	paws  pawsIndex
 	nat   natIndex
+	// stacks counts the flows in which each host showed a stack other
+	// than Linux's, by stack.
+	stacks map[hostStackKey]int
 	// durHist caches s.CloseDurations by state.
 	durHist [Closed + 1]*Histogram
 }
@@ -107,6 +110,7 @@ func (b *summaryBuilder) Add(f *Flow) {
 	addr := flowAddrs(f, w)
 	b.paws.check(f, &addr, w)
 	b.nat.check(f, &addr, w)
+	notLinux(f, &addr, w)
 	checkSettings(f, &addr, b.sys, w)
 
 	s := &b.s
@@ -125,6 +129,9 @@ func (b *summaryBuilder) Add(f *Flow) {
 		sd := sideOf(f, r)
 		if sd == nil {
 			continue
+		}
+		if sd.Stack != nil && f.NAT.Counts(r) {
+			b.countStack(hostAddr(addr[x]), sd.Stack.OS)
 		}
 		s.FinalStates[sd.FinalState.String()]++
 		if len(sd.FinFrames) > 0 && !sd.FinInferred {
@@ -385,6 +392,10 @@ func (b *summaryBuilder) Summary() *Summary {
 		p.TimeWait.Limit, p.TimeWait.LimitFrom = b.portRange(k.client)
 		s.Ports = append(s.Ports, p)
 	}
+	s.NotLinux = nil
+	for k, n := range b.stacks {
+		s.NotLinux = append(s.NotLinux, HostStack{Host: k.host.String(), OS: k.os, Flows: n})
+	}
 	s.CloseWaits = nil
 	for _, c := range b.cw {
 		cc := *c
@@ -455,6 +466,7 @@ func (s *Summary) Merge(o *Summary) {
 	s.Duplicates += o.Duplicates
 	s.DuplicateGaps = s.DuplicateGaps.merge(o.DuplicateGaps)
 	s.NATCopies += o.NATCopies
+	s.NotLinux = mergeStacks(s.NotLinux, o.NotLinux)
 	s.UnmatchedICMP = s.UnmatchedICMP.merge(o.UnmatchedICMP)
 	s.UntrackedFlows += o.UntrackedFlows
 	addCounts(&s.CloseKinds, o.CloseKinds)
@@ -582,6 +594,9 @@ func mergeHistogram(h, o *Histogram) *Histogram {
 // derive reads the peaks, quantiles, bound descriptions and findings
 // from the mergeable counts, and puts everything in a stable order.
 func (s *Summary) derive() {
+	slices.SortFunc(s.NotLinux, func(a, b HostStack) int {
+		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Host, b.Host), strings.Compare(a.OS, b.OS))
+	})
 	slices.SortFunc(s.Hosts, func(a, b HostLoad) int { return compareAddr(a.Host, b.Host) })
 	slices.SortFunc(s.Ports, func(a, b PortLoad) int {
 		if c := compareAddr(a.Client, b.Client); c != 0 {

@@ -58,7 +58,8 @@ func checkSettings(f *Flow, addr *[2]netip.AddrPort, sys Sysctls, w *WireFacts) 
 	for i := range f.Diagnoses {
 		d := &f.Diagnoses[i]
 		fn := settingCheckers[d.Code]
-		if fn == nil {
+		if sd := sideOf(f, d.Side); fn == nil || sd != nil && sd.Stack != nil {
+			// No check, or a side whose stack is not Linux's.
 			continue
 		}
 		a := sideAddr(addr, d.Side)

@@ -291,7 +291,7 @@ func (w *zw) half(d int, h *Half) {
 	w.u(uint64(x.FinAcks))
 	w.seq(p, x.finAck)
 	w.u(uint64(x.finIPID))
-	w.u(uint64(x.SYNOptions))
+	w.u(uint64(x.SYNOptions ^ LinuxSYN)) // 0, one byte, for most
 	// What most connections never have (resets, bad ACKs, data after
 	// the peer's FIN, zero windows, keepalives) follows a 0 when all of
 	// it is zero, a 1 otherwise.
@@ -535,7 +535,7 @@ func (r *zr) half(d int, h *Half) {
 	x.FinAcks = r.u32()
 	x.finAck = r.seq(p)
 	x.finIPID = uint16(r.u())
-	x.SYNOptions = Options(r.u())
+	x.SYNOptions = Options(r.u()) ^ LinuxSYN
 	if r.u() == 0 {
 		return // the rest is zero, as a reset connection's is
 	}

@@ -25,6 +25,11 @@ const (
 	OptOther                 // any other kind
 )
 
+// LinuxSYN is the layout of a Linux SYN with the default settings (and of
+// its SYN-ACK to such a SYN): MSS, SACK-permitted, timestamps, NOP,
+// window scale.
+const LinuxSYN = OptMSS | OptSOK<<4 | OptTS<<8 | OptNOP<<12 | OptWS<<16
+
 // maxOptions is how many options a layout holds.
 const maxOptions = 16
 

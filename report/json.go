@@ -802,6 +802,25 @@ func appendSide(b []byte, s *analyze.Side, tw *timeWriter) ([]byte, error) {
 		b = append(b, `,"zero_window_fin_held":`...)
 		b = appendInt(b, s.ZeroWindowFinHeld)
 	}
+	if st := s.Stack; st != nil {
+		b = append(b, `,"stack":{"os":`...)
+		b = appendString(b, st.OS)
+		if st.TTL != 0 {
+			b = append(b, `,"ttl":`...)
+			b = appendInt(b, st.TTL)
+		}
+		if st.InitialTTL != 0 {
+			b = append(b, `,"initial_ttl":`...)
+			b = appendInt(b, st.InitialTTL)
+		}
+		if st.SYNOptions != "" {
+			b = append(b, `,"syn_options":`...)
+			b = appendString(b, st.SYNOptions)
+		}
+		b = append(b, `,"by":`...)
+		b = appendString(b, st.By)
+		b = append(b, '}')
+	}
 	return append(b, '}'), nil
 }
 

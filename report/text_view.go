@@ -375,11 +375,53 @@ func captureWarnings(res *analyze.Result) []string {
 	if s := res.Summary; s != nil && s.UnmatchedICMP != nil && s.UnmatchedICMP.Count > 0 {
 		out = append(out, unmatchedICMPNote(s.UnmatchedICMP))
 	}
+	if s := res.Summary; s != nil && len(s.NotLinux) > 0 {
+		out = append(out, notLinuxNote(s.NotLinux))
+	}
 	if s := res.Summary; s != nil && s.NATCopies > 0 {
 		out = append(out, fmt.Sprintf("%s a connection another flow holds too, captured on both sides of an address translation (NAT: kube-proxy, Docker's published ports, a NAT gateway, tcpdump -i any on the host that translates) with other addresses and the same sequence numbers: each names the flow built before it (nat.of); the per-host counts take its sides only where it shows an untranslated address, every other count both",
 			plural(s.NATCopies, "flow holds", "flows hold")))
 	}
 	return out
+}
+
+// notLinuxNote names the hosts that showed a stack other than Linux's,
+// each once with the stack most of its flows showed and all its flows,
+// the first five of them.
+func notLinuxNote(hs []analyze.HostStack) string {
+	type host struct {
+		name, os string
+		flows    int
+	}
+	var list []*host
+	byName := map[string]*host{}
+	for _, h := range hs { // most flows first
+		x := byName[h.Host]
+		if x == nil {
+			x = &host{name: h.Host, os: h.OS}
+			byName[h.Host] = x
+			list = append(list, x)
+		}
+		x.flows += h.Flows
+	}
+	slices.SortStableFunc(list, func(a, b *host) int { return cmp.Compare(b.flows, a.flows) })
+	var names []string
+	for i, x := range list {
+		if i == 5 {
+			names = append(names, fmt.Sprintf("and %d more", len(list)-5))
+			break
+		}
+		what := plural(x.flows, "flow", "flows")
+		switch x.os {
+		case analyze.StackWindows:
+			what = "Windows, " + what
+		case analyze.StackBSD:
+			what = "macOS, iOS or FreeBSD, " + what
+		}
+		names = append(names, x.name+" ("+what+")")
+	}
+	return fmt.Sprintf("%s a TCP stack other than Linux's (SYN options in an order Linux never writes them, or an initial TTL of 128 or 255): %s; the diagnoses about their sides take Linux's behaviour for granted and name no Linux setting (stack in the JSON)",
+		plural(len(list), "host showed", "hosts showed"), strings.Join(names, ", "))
 }
 
 // natCopyOf is a NAT copy's line in the flow lists: "flow 1's
@@ -703,6 +745,12 @@ func extraFacts(f *analyze.Flow, s *analyze.Summary) []string {
 	}
 	if v := f.NAT; v != nil {
 		out = append(out, natFact(v))
+	}
+	for i, sd := range [...]*analyze.Side{f.Sides.Client, f.Sides.Server} {
+		if sd != nil && sd.Stack != nil {
+			r := [...]analyze.Role{analyze.Client, analyze.Server}[i]
+			out = append(out, fmt.Sprintf("stack: the %s is %s; its diagnoses take Linux's behaviour for granted and name no Linux setting", r, sd.Stack.Describe()))
+		}
 	}
 	if h := f.Close.HalfClose; h != nil {
 		peer := analyze.Client

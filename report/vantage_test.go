@@ -122,22 +122,29 @@ func TestBothEndsVantage(t *testing.T) {
 			"each was read once (the segments' copies 1µs–24µs after the first)",
 		}, []string{"at both ends"}},
 	} {
-		res := labResult(t, c.capture)
-		for name, write := range map[string]func(io.Writer, *analyze.Result, Options) error{"text": Text, "markdown": Markdown, "html": HTML} {
-			var b strings.Builder
-			if err := write(&b, res, Options{Only: "all", Verbose: true}); err != nil {
-				t.Fatal(err)
+		checkReports(t, c.capture, labResult(t, c.capture), c.want, c.not)
+	}
+}
+
+// checkReports writes res (of capture) in text, Markdown and HTML, every
+// flow's detail with it, and checks that each report, its words joined
+// by single spaces, holds every string of want and none of not.
+func checkReports(t *testing.T, capture string, res *analyze.Result, want, not []string) {
+	t.Helper()
+	for name, write := range map[string]func(io.Writer, *analyze.Result, Options) error{"text": Text, "markdown": Markdown, "html": HTML} {
+		var b strings.Builder
+		if err := write(&b, res, Options{Only: "all", Verbose: true}); err != nil {
+			t.Fatal(err)
+		}
+		out := strings.Join(strings.Fields(html.UnescapeString(b.String())), " ")
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s, %s report: lacks %q", capture, name, w)
 			}
-			out := strings.Join(strings.Fields(html.UnescapeString(b.String())), " ")
-			for _, w := range c.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("%s, %s report: lacks %q", c.capture, name, w)
-				}
-			}
-			for _, w := range c.not {
-				if strings.Contains(out, w) {
-					t.Errorf("%s, %s report: says %q", c.capture, name, w)
-				}
+		}
+		for _, w := range not {
+			if strings.Contains(out, w) {
+				t.Errorf("%s, %s report: says %q", capture, name, w)
 			}
 		}
 	}
