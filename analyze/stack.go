@@ -24,7 +24,8 @@ type Stack struct {
 	TTL        int `json:"ttl,omitempty"`
 	InitialTTL int `json:"initial_ttl,omitempty"`
 	// SYNOptions is the option layout of the side's SYN (or SYN-ACK),
-	// p0f's notation, "" when the capture holds none.
+	// its first eight options in p0f's notation, "" when the capture
+	// holds none.
 	SYNOptions string `json:"syn_options,omitempty"`
 	// By says what the verdict rests on: "syn_options" (the layout is not
 	// one Linux writes) or "ttl" (the initial TTL is not Linux's 64).

@@ -31,7 +31,7 @@ const (
 const LinuxSYN = OptMSS | OptSOK<<4 | OptTS<<8 | OptNOP<<12 | OptWS<<16
 
 // maxOptions is how many options a layout holds.
-const maxOptions = 16
+const maxOptions = 8
 
 var optionNames = [...]string{"", "nop", "mss", "ws", "sok", "sack", "ts", "eol", "md5", "ao", "mptcp", "tfo", "exp", "accecn", "uto", "?"}
 
@@ -72,7 +72,7 @@ func optionCode(k byte) Options {
 
 // PackOptions returns the layout of the TCP options o (the bytes after
 // the fixed header). The walk ends at an end-of-options (which is kept),
-// at an option whose length does not fit, and after 16 options.
+// at an option whose length does not fit, and after 8 options.
 func PackOptions(o []byte) Options {
 	var l Options
 	for i := 0; len(o) > 0 && i < maxOptions; i++ {
@@ -94,7 +94,7 @@ func PackOptions(o []byte) Options {
 }
 
 // Options is a packed SYN option layout.
-type Options uint64
+type Options uint32
 
 // Codes returns the layout's option codes in order.
 func (l Options) Codes() []uint8 {

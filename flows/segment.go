@@ -58,6 +58,8 @@ type Segment struct {
 
 	Seq, Ack uint32
 	Flags    Flags
+	// HasTS is set when the segment carries a TCP timestamp option.
+	HasTS bool
 	// Window is the raw (unscaled) window field.
 	Window uint16
 	// PayloadLen is the TCP payload length taken from the IP header's
@@ -65,8 +67,7 @@ type Segment struct {
 	// snaplen after its TCP header still has its true length.
 	PayloadLen uint32
 
-	// HasTS is set when the segment carries a TCP timestamp option.
-	HasTS        bool
+	// TSval and TSecr are the timestamp option's values when HasTS.
 	TSval, TSecr uint32
 
 	// Options seen on SYN segments (zero when absent).
@@ -88,16 +89,15 @@ type Segment struct {
 	// 2883 §4): it reports sequence numbers [DSACKLeft, DSACKRight) the
 	// sender had received twice.
 	DSACK bool
+	// SYNOptions is a SYN's option layout: the kinds in the order they
+	// were written (PackOptions). Other segments leave it 0.
+	SYNOptions Options
 
 	// ICMP is set when this is not a TCP segment but an ICMP error that
 	// quotes one (see [ICMPError]): Src, Dst, Seq, Ack and Flags are then
 	// the quoted segment's, PayloadLen is 0, and IPID, DF and TTL are the
 	// ICMP packet's own.
 	ICMP *ICMPError
-
-	// SYNOptions is a SYN's option layout: the kinds in the order they
-	// were written (PackOptions). Other segments leave it 0.
-	SYNOptions Options
 
 	// DSACKLeft and DSACKRight are the edges of the D-SACK block when
 	// DSACK is set.

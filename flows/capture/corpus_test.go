@@ -359,7 +359,8 @@ func tsharkICMP(t *testing.T, tshark, file string) map[uint64]string {
 
 // tsharkLayouts runs tshark on file and returns, by frame, each SYN's
 // option kinds in order as teardown names them (flows.Options), up to
-// the first end of options (tshark lists the padding after it too).
+// the first end of options (tshark lists the padding after it too) and
+// eight options at most, as teardown keeps them.
 func tsharkLayouts(t *testing.T, tshark, file string) map[uint64]string {
 	t.Helper()
 	out, err := exec.Command(tshark, "-r", file, "-Y", "tcp.flags.syn == 1 && !icmp && !icmpv6", "-T", "fields", "-e", "frame.number", "-e", "tcp.option_kind").Output()
@@ -377,7 +378,7 @@ func tsharkLayouts(t *testing.T, tshark, file string) map[uint64]string {
 		}
 		var l []string
 		for _, k := range strings.Split(kinds, ",") {
-			if k == "" || len(l) == 16 {
+			if k == "" || len(l) == 8 {
 				break
 			}
 			name, ok := names[k]
