@@ -69,9 +69,89 @@ func rstDataAfterClose(c *ruleCtx) {
 	default:
 		data = "data the FIN had not acknowledged"
 	}
+	if ic, ok := c.idleClose(x, r); ok {
+		c.add(CodeRstDataAfterClose, x, "", ic.advice, append(frames, r.ev.Frame), "%s", ic.message)
+		return
+	}
 	c.add(CodeRstDataAfterClose, x, "", "leave the sysctls; fix the protocol so the peer stops writing once the other side has closed", append(frames, r.ev.Frame),
 		"the %s had close()d (FIN, frame %d) but the %s kept writing (%s), which the %s answered with a RST (frame %d): the %s wrote to a connection its peer had closed and loses that data",
 		c.name(x), sx.finFirst.Frame, c.name(1-x), data, c.name(x), r.ev.Frame, c.name(1-x))
+}
+
+// minIdleClose is the silence before a close() that makes it an idle
+// timeout's (an HTTP keep-alive timeout, a pool's idle limit).
+const minIdleClose = 1e9
+
+// idleCloseStory is what idleClose tells.
+type idleCloseStory struct {
+	message, advice string
+}
+
+// idleClose tells the keep-alive race apart from a stale pooled
+// connection when side x, silent for a second or more, close()d and
+// answered the peer's later data with RST r: nothing had moved for that
+// long before x's FIN (x's last data, and its first acknowledgement of
+// the peer's last data, came that long before), so x closed an idle
+// connection, and the peer wrote on it. The peer's data acknowledges the
+// FIN when the peer had it and wrote anyway (a stale connection); it does
+// not when the two crossed in flight.
+func (c *ruleCtx) idleClose(x int, r *rstStory) (idleCloseStory, bool) {
+	sx := c.s.sides[x]
+	hx, hy := &c.conn().Dir[x], &c.conn().Dir[1-x]
+	fin := sx.finFirst
+	if !fin.Seen() || sx.finInferred || !hx.MaxAckAt.Seen() || hx.MaxAckAt.Frame >= fin.Frame {
+		return idleCloseStory{}, false
+	}
+	last := hx.MaxAckAt
+	if hx.LastData.Seen() {
+		if hx.LastData.Frame >= fin.Frame {
+			return idleCloseStory{}, false // data on or after the FIN
+		}
+		if hx.LastData.Frame > last.Frame {
+			last = hx.LastData
+		}
+	}
+	idle := fin.Time - last.Time
+	if idle < minIdleClose {
+		return idleCloseStory{}, false
+	}
+	// The peer's data that met the closed socket: the first after the
+	// FIN as the capture has them, else its latest (sent before the FIN
+	// reached the capture point), which x had not acknowledged.
+	write := hy.LastData
+	acksFIN := false
+	if a := &hy.AfterPeerFIN; a.Segments > 0 && a.First.Frame < r.ev.Frame {
+		if a.Bytes == 0 {
+			return idleCloseStory{}, false // copies of what it sent before: no new write
+		}
+		write = a.First
+		for i := range c.conn().Events {
+			if e := &c.conn().Events[i]; e.Frame == a.First.Frame && e.Dir == uint8(1-x) {
+				acksFIN = e.Flags&flows.ACK != 0 && !flows.SeqLess(e.Ack, sx.finSeq+1)
+				break
+			}
+		}
+	} else if !write.Seen() || write.Frame <= last.Frame || write.Frame > r.ev.Frame {
+		return idleCloseStory{}, false
+	}
+	closer, peer := c.name(x), c.name(1-x)
+	out := idleCloseStory{
+		advice: fmt.Sprintf("leave the sysctls; keep the %s's idle timeout for pooled connections below the %s's %s, and have it retry idempotent requests on \"connection reset by peer\"", peer, closer, FormatSeconds(secs(idle))),
+	}
+	head := fmt.Sprintf("the %s close()d the connection after %s without traffic (frame %d; an idle or keep-alive timeout)", closer, FormatSeconds(secs(idle)), fin.Frame)
+	if acksFIN {
+		had := "its data acknowledges the FIN"
+		if ack := hx.FinAcked; ack.Seen() && ack.Frame < write.Frame && ack.Time <= write.Time {
+			had = fmt.Sprintf("its kernel had acknowledged that FIN (frame %d) %s before", ack.Frame, dur(ack.Time, write.Time))
+		}
+		out.message = fmt.Sprintf("%s and the %s wrote on it anyway (frame %d; %s), which the %s answered with a RST (frame %d): the %s reused a connection its peer had closed, as a connection pool does when it hands out a connection without checking it for EOF; the %s sees \"connection reset by peer\" and loses that write",
+			head, peer, write.Frame, had, closer, r.ev.Frame, peer, peer)
+		out.advice = fmt.Sprintf("leave the sysctls; have the %s check a pooled connection for EOF before reusing it, and keep its idle timeout below the %s's %s", peer, closer, FormatSeconds(secs(idle)))
+		return out, true
+	}
+	out.message = fmt.Sprintf("%s just as the %s wrote on it: its data (frame %d) left before the FIN reached it, the two crossed, and the %s answered the data with a RST (frame %d) — the keep-alive race; the %s sees \"connection reset by peer\" on a request the %s never read",
+		head, peer, write.Frame, closer, r.ev.Frame, peer, closer)
+	return out, true
 }
 
 // keepaliveReset: keepalive probes went unanswered and the prober reset

@@ -439,6 +439,62 @@ func TestRules(t *testing.T) {
 			says: map[string][]string{CodeRstDataAfterClose: {"the server kept writing (retransmitting data sent before that FIN: frame 10, 5.0s after it)"}},
 		},
 		{
+			// A stale pooled connection: the client had the server's
+			// FIN and wrote on the connection anyway.
+			name: "the server closed after 2 s idle, the client wrote later",
+			build: func(w *wire) {
+				w.send(srv, "F.", 0, gap(2))     // 7: idle timeout
+				w.send(cli, ".", 0)              // 8: the client's kernel ACKs it
+				w.send(cli, "P.", 100, gap(0.5)) // 9: the pool reuses it
+				w.send(srv, "R", 0, replyRST)    // 10
+			},
+			want: []string{"rst-data-after-close  server"},
+			says: map[string][]string{CodeRstDataAfterClose: {
+				"the server close()d the connection after 2.0s without traffic (frame 7; an idle or keep-alive timeout) and the client wrote on it anyway (frame 9; its kernel had acknowledged that FIN (frame 8) 500.0ms before)",
+				"without checking it for EOF",
+			}},
+		},
+		{
+			// The keep-alive race, captured at the client: its request
+			// leaves before the server's FIN arrives.
+			name: "the server closed after 2 s idle as the client wrote: at the client",
+			build: func(w *wire) {
+				w.send(cli, "P.", 100, gap(2))                                  // 7: the request
+				w.send(srv, "F.", 0, gap(0.015), acking(6))                     // 8: the FIN, which has not seen it
+				w.send(cli, ".", 0)                                             // 9
+				w.send(srv, "R", 0, gap(0.025), replyRST, seqNum(w.nxt[srv]-1)) // 10: the request's answer
+			},
+			want: []string{"rst-data-after-close  server"},
+			says: map[string][]string{CodeRstDataAfterClose: {
+				"the server close()d the connection after 2.0s without traffic (frame 8; an idle or keep-alive timeout) just as the client wrote on it: its data (frame 7) left before the FIN reached it",
+				"the keep-alive race",
+			}},
+		},
+		{
+			// The same race captured at the server: the request arrives
+			// after the FIN left and does not acknowledge it.
+			name: "the server closed after 2 s idle as the client wrote: at the server",
+			build: func(w *wire) {
+				w.send(srv, "F.", 0, gap(2))                            // 7
+				w.send(cli, "P.", 100, gap(0.03), ackNum(w.nxt[srv]-1)) // 8: crossed the FIN
+				w.send(srv, "R", 0, replyRST, seqNum(w.nxt[srv]-1))     // 9
+			},
+			want: []string{"rst-data-after-close  server"},
+			says: map[string][]string{CodeRstDataAfterClose: {"after 2.0s without traffic (frame 7;", "its data (frame 8) left before the FIN reached it", "the keep-alive race"}},
+		},
+		{
+			// Closed 100 ms after its last answer: no idle timeout.
+			name: "the server closed at once, the client wrote later",
+			build: func(w *wire) {
+				w.send(srv, "F.", 0, gap(0.1))   // 7
+				w.send(cli, ".", 0)              // 8
+				w.send(cli, "P.", 100, gap(0.5)) // 9
+				w.send(srv, "R", 0, replyRST)    // 10
+			},
+			want: []string{"rst-data-after-close  server"},
+			says: map[string][]string{CodeRstDataAfterClose: {"the server had close()d (FIN, frame 7) but the client kept writing (100 bytes from frame 9 on, 501.0ms after that FIN)"}},
+		},
+		{
 			// Loss, then the third copy gets through: no black hole.
 			name: "full-size copies, the third acknowledged",
 			build: func(w *wire) {
