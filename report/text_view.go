@@ -749,7 +749,7 @@ func extraFacts(f *analyze.Flow, s *analyze.Summary) []string {
 	for i, sd := range [...]*analyze.Side{f.Sides.Client, f.Sides.Server} {
 		if sd != nil && sd.Stack != nil {
 			r := [...]analyze.Role{analyze.Client, analyze.Server}[i]
-			out = append(out, fmt.Sprintf("stack: the %s is %s; its diagnoses take Linux's behaviour for granted and name no Linux setting", r, sd.Stack.Describe()))
+			out = append(out, fmt.Sprintf("stack: the %s is %s; what this report reads by Linux's timers and settings may not hold for it, and no Linux setting is named for it", r, sd.Stack.Describe()))
 		}
 	}
 	if h := f.Close.HalfClose; h != nil {
