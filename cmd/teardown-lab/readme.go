@@ -44,7 +44,8 @@ joining the two ends, with the filter ` + "`udp port 4789`" + `. The router of
 ` + "`path-delay`" + ` holds every packet it forwards for 20 ms: its FORWARD chain
 (the mangle table's, which comes before any filter rule) queues them to
 NFQUEUE and the lab gives each its verdict late, because this kernel has no
-netem.
+netem. So does the router of ` + "`keepalive-idle-race`" + `, across which the
+client's next request and the server's FIN cross.
 Segments are dropped by iptables rules in the receiver's INPUT chain, so a
 capture at the receiver still shows a dropped segment arriving, except in
 ` + "`keepalive-reset`" + `, where the server's OUTPUT chain drops what it sends

@@ -448,5 +448,7 @@ func scenarios() []*scenario {
 		captureTwiceNATBrNF(true),
 		twSynRefusedPAWSNAT(),
 		icmpUnmatched(),
+		keepaliveIdleStale(),
+		keepaliveIdleRace(),
 	}
 }

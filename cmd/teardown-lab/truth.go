@@ -1125,6 +1125,9 @@ func (in *incarnation) rstCause() string {
 				return analyze.CauseDataAfterClose
 			}
 		}
+		if in.crossedFIN(x) != nil {
+			return analyze.CauseDataAfterClose
+		}
 		if len(in.fins[y]) > 0 && in.fins[y][0].no < rst.no {
 			for _, f := range in.frames {
 				if f.no < rst.no && in.role(f) == x && f.has(fACK) && seqGE(f.ack, in.finEnd[y]) {
@@ -1169,6 +1172,36 @@ func (in *incarnation) rstCause() string {
 		}
 	}
 	return analyze.CauseUnreadData
+}
+
+// crossedFIN returns the first data segment of role x's peer that crossed
+// x's FIN: one the capture shows before that FIN (at a vantage nearer the
+// peer, which sent it before the FIN arrived there) that the FIN does not
+// acknowledge, nor any segment of x before the ending RST. Data x had
+// received before its FIN left would be acknowledged by it (data left
+// unread makes close() send a RST, not a FIN): this reached x after its
+// FIN left, after close(). nil when there is none.
+func (in *incarnation) crossedFIN(x int) *frame {
+	if len(in.fins[x]) == 0 || in.rst == nil || !in.fins[x][0].has(fACK) {
+		return nil
+	}
+	fin := in.fins[x][0]
+	for _, f := range in.frames {
+		if f.no >= fin.no || in.role(f) == x || f.len == 0 || !seqGT(f.seq+f.len, fin.ack) {
+			continue
+		}
+		acked := false
+		for _, g := range in.frames {
+			if g.no < in.rst.no && in.role(g) == x && g.has(fACK) && seqGE(g.ack, f.seq+f.len) {
+				acked = true
+				break
+			}
+		}
+		if !acked {
+			return f
+		}
+	}
+	return nil
 }
 
 // forged tells whether the ending RST came from a device on the path
