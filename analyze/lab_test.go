@@ -230,3 +230,46 @@ func TestLabTimeWaitRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestLabKeepAliveIdleClose: the server of both captures close()s a
+// connection idle for 1 s (its keep-alive timeout) and the client writes
+// on it; in one the client's kernel had acknowledged the FIN half a
+// second before (a stale pooled connection), in the other its request
+// crossed the FIN on a 20 ms path (the race). The diagnosis tells which,
+// with the idle time, the FIN, the client's write and the RST as its
+// frames.
+func TestLabKeepAliveIdleClose(t *testing.T) {
+	dir := labDir(t)
+	for _, c := range []struct {
+		capture   string
+		write     uint64 // the client's late data, by tshark
+		says, not []string
+	}{
+		{"keepalive-idle-stale.pcap", 10, []string{"close()d the connection after 1.0s without traffic", "wrote on it anyway (frame 10; its kernel had acknowledged that FIN (frame 9)", "check a pooled connection for EOF"}, []string{"keep-alive race"}},
+		{"keepalive-idle-race.pcap", 8, []string{"close()d the connection after 1.0s without traffic", "its data (frame 8) left before the FIN reached it", "the keep-alive race", "retry an idempotent request"}, []string{"anyway"}},
+	} {
+		t.Run(c.capture, func(t *testing.T) {
+			res := runCapture(t, filepath.Join(dir, c.capture))
+			if len(res.Flows) != 1 || len(res.Flows[0].Diagnoses) != 1 || res.Flows[0].Diagnoses[0].Code != analyze.CodeRstDataAfterClose {
+				t.Fatalf("want one flow with rst-data-after-close alone, got %d flows", len(res.Flows))
+			}
+			f := res.Flows[0]
+			d, text := f.Diagnoses[0], f.Diagnoses[0].Message+" "+f.Diagnoses[0].Advice
+			for _, s := range c.says {
+				if !strings.Contains(text, s) {
+					t.Errorf("%q not in %s", s, text)
+				}
+			}
+			for _, s := range c.not {
+				if strings.Contains(text, s) {
+					t.Errorf("%q in %s", s, text)
+				}
+			}
+			want := []uint64{f.Sides.Server.FinFrames[0], c.write, f.Close.Reset.Frame}
+			slices.Sort(want)
+			if !slices.Equal(d.Frames, want) {
+				t.Errorf("frames %v, want %v (the FIN, the client's write, the RST)", d.Frames, want)
+			}
+		})
+	}
+}

@@ -70,7 +70,7 @@ func rstDataAfterClose(c *ruleCtx) {
 		data = "data the FIN had not acknowledged"
 	}
 	if ic, ok := c.idleClose(x, r); ok {
-		c.add(CodeRstDataAfterClose, x, "", ic.advice, append(frames, r.ev.Frame), "%s", ic.message)
+		c.add(CodeRstDataAfterClose, x, "", ic.advice, append(markFrames(sx.finFirst, ic.write), r.ev.Frame), "%s", ic.message)
 		return
 	}
 	c.add(CodeRstDataAfterClose, x, "", "leave the sysctls; fix the protocol so the peer stops writing once the other side has closed", append(frames, r.ev.Frame),
@@ -85,6 +85,8 @@ const minIdleClose = 1e9
 // idleCloseStory is what idleClose tells.
 type idleCloseStory struct {
 	message, advice string
+	// write is the peer's data that met the closed socket.
+	write flows.Mark
 }
 
 // idleClose tells the keep-alive race apart from a stale pooled
@@ -136,7 +138,8 @@ func (c *ruleCtx) idleClose(x int, r *rstStory) (idleCloseStory, bool) {
 	}
 	closer, peer := c.name(x), c.name(1-x)
 	out := idleCloseStory{
-		advice: fmt.Sprintf("leave the sysctls; keep the %s's idle timeout for pooled connections below the %s's %s, and have it retry idempotent requests on \"connection reset by peer\"", peer, closer, FormatSeconds(secs(idle))),
+		write:  write,
+		advice: fmt.Sprintf("leave the sysctls; keep the %s's idle timeout for pooled connections below the %s's %s, and have it retry an idempotent request that met EOF or EPIPE", peer, closer, FormatSeconds(secs(idle))),
 	}
 	head := fmt.Sprintf("the %s close()d the connection after %s without traffic (frame %d; an idle or keep-alive timeout)", closer, FormatSeconds(secs(idle)), fin.Frame)
 	if acksFIN {
@@ -144,12 +147,12 @@ func (c *ruleCtx) idleClose(x int, r *rstStory) (idleCloseStory, bool) {
 		if ack := hx.FinAcked; ack.Seen() && ack.Frame < write.Frame && ack.Time <= write.Time {
 			had = fmt.Sprintf("its kernel had acknowledged that FIN (frame %d) %s before", ack.Frame, dur(ack.Time, write.Time))
 		}
-		out.message = fmt.Sprintf("%s and the %s wrote on it anyway (frame %d; %s), which the %s answered with a RST (frame %d): the %s reused a connection its peer had closed, as a connection pool does when it hands out a connection without checking it for EOF; the %s sees \"connection reset by peer\" and loses that write",
+		out.message = fmt.Sprintf("%s and the %s wrote on it anyway (frame %d; %s), which the %s answered with a RST (frame %d): the %s reused a connection its peer had closed, as a connection pool does when it hands out a connection without checking it for EOF; the %s reads EOF, or gets EPIPE (\"broken pipe\": its socket, holding the FIN, was in CLOSE_WAIT when the RST came), and that write is lost",
 			head, peer, write.Frame, had, closer, r.ev.Frame, peer, peer)
 		out.advice = fmt.Sprintf("leave the sysctls; have the %s check a pooled connection for EOF before reusing it, and keep its idle timeout below the %s's %s", peer, closer, FormatSeconds(secs(idle)))
 		return out, true
 	}
-	out.message = fmt.Sprintf("%s just as the %s wrote on it: its data (frame %d) left before the FIN reached it, the two crossed, and the %s answered the data with a RST (frame %d) — the keep-alive race; the %s sees \"connection reset by peer\" on a request the %s never read",
+	out.message = fmt.Sprintf("%s just as the %s wrote on it: its data (frame %d) left before the FIN reached it, the two crossed, and the %s answered the data with a RST (frame %d) — the keep-alive race; the %s reads EOF, or gets EPIPE (\"broken pipe\") once the FIN and the RST are in, instead of an answer to a request the %s never read",
 		head, peer, write.Frame, closer, r.ev.Frame, peer, closer)
 	return out, true
 }
