@@ -273,3 +273,40 @@ func TestLabKeepAliveIdleClose(t *testing.T) {
 		})
 	}
 }
+
+// TestLabIdleClosesSummary: analysed together, the two keep-alive
+// captures make one service entry, the server 198.51.100.80:8080 that
+// closed two idle connections: one then written on stale, one raced;
+// the silences are the server's 1 s timeout plus at most the race's
+// 20 ms path, the race's the longer (its response reached the capture
+// point, the client, 20 ms after it left). Analysed apart and merged,
+// the summaries say the same.
+func TestLabIdleClosesSummary(t *testing.T) {
+	dir := labDir(t)
+	stale, race := filepath.Join(dir, "keepalive-idle-stale.pcap"), filepath.Join(dir, "keepalive-idle-race.pcap")
+	r, err := capture.Open([]string{stale, race}, capture.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	res, err := analyze.Run(r, analyze.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := res.Summary.IdleCloses
+	if len(got) != 1 {
+		t.Fatalf("idle closes %+v, want one service", got)
+	}
+	l := got[0]
+	if l.Closer != analyze.Server || l.Server != "198.51.100.80:8080" || l.Flows != 2 || l.Stale != 1 || l.Raced != 1 {
+		t.Errorf("idle closes %+v", l)
+	}
+	if l.IdleMin < 1 || l.IdleMax > 1.05 || l.IdleMin >= l.IdleMax {
+		t.Errorf("idle %v–%v s, want within 1–1.05 s, the race's longer", l.IdleMin, l.IdleMax)
+	}
+	merged := runCapture(t, stale).Summary
+	merged.Merge(runCapture(t, race).Summary)
+	if !slices.Equal(merged.IdleCloses, got) {
+		t.Errorf("merged %+v, together %+v", merged.IdleCloses, got)
+	}
+}

@@ -366,6 +366,11 @@ type Summary struct {
 	// sides name no Linux setting. At most maxStackHosts host and stack
 	// pairs are kept.
 	NotLinux []HostStack `json:"not_linux,omitempty"`
+	// IdleCloses are the services whose connections were closed after a
+	// silence of a second or more (an idle or keep-alive timeout) and
+	// then written on by the peer, which met a RST (rst-data-after-close),
+	// most flows first; at most maxIdleCloses of them.
+	IdleCloses []IdleCloseLoad `json:"idle_closes,omitempty"`
 	// Hosts are the per-host socket counts over time with their peaks,
 	// by address; Ports the ephemeral-port pressure per client address
 	// and server address. Past a cap on the hosts (address pairs,

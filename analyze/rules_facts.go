@@ -53,6 +53,13 @@ type WireFacts struct {
 	// StallLen is, per side with a pmtu-black-hole, its longest copy's
 	// payload.
 	StallLen [2]uint32
+	// IdleClose is, when the flow's rst-data-after-close followed an
+	// idle close (a keep-alive timeout), how long the closer had been
+	// silent, in seconds; IdleCloser is that side and IdleStale says the
+	// peer's write acknowledged the FIN (else it crossed it).
+	IdleClose  float32
+	IdleCloser int8
+	IdleStale  bool
 	// Last is each side's latest segment (0 with none), by side index.
 	Last [2]int64
 	// Bounds are knob bounds the flow gives without a diagnosis (an
@@ -99,6 +106,11 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 	}
 	if ttl, ok := c.s.usualTTL(flows.FromServer); ok {
 		w.ServerTTL = ttl
+	}
+	if r, x, ok := c.resetWith(CauseDataAfterClose); ok {
+		if ic, ok := c.idleCloseOf(x, r); ok {
+			w.IdleClose, w.IdleCloser, w.IdleStale = float32(secs(ic.idle)), int8(x), ic.acksFIN
+		}
 	}
 	if r, x, ok := c.resetWith(CauseRefused); ok && x == flows.FromServer {
 		w.RefusedTTL = r.ev.TTL

@@ -69,8 +69,9 @@ func rstDataAfterClose(c *ruleCtx) {
 	default:
 		data = "data the FIN had not acknowledged"
 	}
-	if ic, ok := c.idleClose(x, r); ok {
-		c.add(CodeRstDataAfterClose, x, "", ic.advice, append(markFrames(sx.finFirst, ic.write), r.ev.Frame), "%s", ic.message)
+	if ic, ok := c.idleCloseOf(x, r); ok {
+		message, advice := ic.story(c, x, r)
+		c.add(CodeRstDataAfterClose, x, "", advice, append(markFrames(ic.fin, ic.write), r.ev.Frame), "%s", message)
 		return
 	}
 	c.add(CodeRstDataAfterClose, x, "", "leave the sysctls; fix the protocol so the peer stops writing once the other side has closed", append(frames, r.ev.Frame),
@@ -82,14 +83,16 @@ func rstDataAfterClose(c *ruleCtx) {
 // timeout's (an HTTP keep-alive timeout, a pool's idle limit).
 const minIdleClose = 1e9
 
-// idleCloseStory is what idleClose tells.
-type idleCloseStory struct {
-	message, advice string
-	// write is the peer's data that met the closed socket.
-	write flows.Mark
+// idleClose is a close() after a silence that the peer's later write
+// met: how long the closer had been idle, its FIN, the peer's write, and
+// whether that write acknowledged the FIN.
+type idleClose struct {
+	idle       int64
+	fin, write flows.Mark
+	acksFIN    bool
 }
 
-// idleClose tells the keep-alive race apart from a stale pooled
+// idleCloseOf tells the keep-alive race apart from a stale pooled
 // connection when side x, silent for a second or more, close()d and
 // answered the peer's later data with RST r: nothing had moved for that
 // long before x's FIN (x's last data, and its first acknowledgement of
@@ -97,64 +100,65 @@ type idleCloseStory struct {
 // connection, and the peer wrote on it. The peer's data acknowledges the
 // FIN when the peer had it and wrote anyway (a stale connection); it does
 // not when the two crossed in flight.
-func (c *ruleCtx) idleClose(x int, r *rstStory) (idleCloseStory, bool) {
+func (c *ruleCtx) idleCloseOf(x int, r *rstStory) (idleClose, bool) {
 	sx := c.s.sides[x]
 	hx, hy := &c.conn().Dir[x], &c.conn().Dir[1-x]
 	fin := sx.finFirst
 	if !fin.Seen() || sx.finInferred || !hx.MaxAckAt.Seen() || hx.MaxAckAt.Frame >= fin.Frame {
-		return idleCloseStory{}, false
+		return idleClose{}, false
 	}
 	last := hx.MaxAckAt
 	if hx.LastData.Seen() {
 		if hx.LastData.Frame >= fin.Frame {
-			return idleCloseStory{}, false // data on or after the FIN
+			return idleClose{}, false // data on or after the FIN
 		}
 		if hx.LastData.Frame > last.Frame {
 			last = hx.LastData
 		}
 	}
-	idle := fin.Time - last.Time
-	if idle < minIdleClose {
-		return idleCloseStory{}, false
+	ic := idleClose{idle: fin.Time - last.Time, fin: fin}
+	if ic.idle < minIdleClose {
+		return idleClose{}, false
 	}
 	// The peer's data that met the closed socket: the first after the
 	// FIN as the capture has them, else its latest (sent before the FIN
 	// reached the capture point), which x had not acknowledged.
-	write := hy.LastData
-	acksFIN := false
+	ic.write = hy.LastData
 	if a := &hy.AfterPeerFIN; a.Segments > 0 && a.First.Frame < r.ev.Frame {
 		if a.Bytes == 0 {
-			return idleCloseStory{}, false // copies of what it sent before: no new write
+			return idleClose{}, false // copies of what it sent before: no new write
 		}
-		write = a.First
+		ic.write = a.First
 		for i := range c.conn().Events {
 			if e := &c.conn().Events[i]; e.Frame == a.First.Frame && e.Dir == uint8(1-x) {
-				acksFIN = e.Flags&flows.ACK != 0 && !flows.SeqLess(e.Ack, sx.finSeq+1)
+				ic.acksFIN = e.Flags&flows.ACK != 0 && !flows.SeqLess(e.Ack, sx.finSeq+1)
 				break
 			}
 		}
-	} else if !write.Seen() || write.Frame <= last.Frame || write.Frame > r.ev.Frame {
-		return idleCloseStory{}, false
+	} else if !ic.write.Seen() || ic.write.Frame <= last.Frame || ic.write.Frame > r.ev.Frame {
+		return idleClose{}, false
 	}
+	return ic, true
+}
+
+// story is the diagnosis's message and advice for side x's idle close,
+// which RST r ended.
+func (ic idleClose) story(c *ruleCtx, x int, r *rstStory) (message, advice string) {
 	closer, peer := c.name(x), c.name(1-x)
-	out := idleCloseStory{
-		write:  write,
-		advice: fmt.Sprintf("leave the sysctls; keep the %s's idle timeout for pooled connections below the %s's %s, and have it retry an idempotent request that met EOF or EPIPE", peer, closer, FormatSeconds(secs(idle))),
-	}
-	head := fmt.Sprintf("the %s close()d the connection after %s without traffic (frame %d; an idle or keep-alive timeout)", closer, FormatSeconds(secs(idle)), fin.Frame)
-	if acksFIN {
+	idle := FormatSeconds(secs(ic.idle))
+	head := fmt.Sprintf("the %s close()d the connection after %s without traffic (frame %d; an idle or keep-alive timeout)", closer, idle, ic.fin.Frame)
+	if ic.acksFIN {
 		had := "its data acknowledges the FIN"
-		if ack := hx.FinAcked; ack.Seen() && ack.Frame < write.Frame && ack.Time <= write.Time {
-			had = fmt.Sprintf("its kernel had acknowledged that FIN (frame %d) %s before", ack.Frame, dur(ack.Time, write.Time))
+		if ack := c.conn().Dir[x].FinAcked; ack.Seen() && ack.Frame < ic.write.Frame && ack.Time <= ic.write.Time {
+			had = fmt.Sprintf("its kernel had acknowledged that FIN (frame %d) %s before", ack.Frame, dur(ack.Time, ic.write.Time))
 		}
-		out.message = fmt.Sprintf("%s and the %s wrote on it anyway (frame %d; %s), which the %s answered with a RST (frame %d): the %s reused a connection its peer had closed, as a connection pool does when it hands out a connection without checking it for EOF; the %s reads EOF, or gets EPIPE (\"broken pipe\": its socket, holding the FIN, was in CLOSE_WAIT when the RST came), and that write is lost",
-			head, peer, write.Frame, had, closer, r.ev.Frame, peer, peer)
-		out.advice = fmt.Sprintf("leave the sysctls; have the %s check a pooled connection for EOF before reusing it, and keep its idle timeout below the %s's %s", peer, closer, FormatSeconds(secs(idle)))
-		return out, true
+		return fmt.Sprintf("%s and the %s wrote on it anyway (frame %d; %s), which the %s answered with a RST (frame %d): the %s reused a connection its peer had closed, as a connection pool does when it hands out a connection without checking it for EOF; the %s reads EOF, or gets EPIPE (\"broken pipe\": its socket, holding the FIN, was in CLOSE_WAIT when the RST came), and that write is lost",
+				head, peer, ic.write.Frame, had, closer, r.ev.Frame, peer, peer),
+			fmt.Sprintf("leave the sysctls; have the %s check a pooled connection for EOF before reusing it, and keep its idle timeout below the %s's %s", peer, closer, idle)
 	}
-	out.message = fmt.Sprintf("%s just as the %s wrote on it: its data (frame %d) left before the FIN reached it, the two crossed, and the %s answered the data with a RST (frame %d) — the keep-alive race; the %s reads EOF, or gets EPIPE (\"broken pipe\") once the FIN and the RST are in, instead of an answer to a request the %s never read",
-		head, peer, write.Frame, closer, r.ev.Frame, peer, closer)
-	return out, true
+	return fmt.Sprintf("%s just as the %s wrote on it: its data (frame %d) left before the FIN reached it, the two crossed, and the %s answered the data with a RST (frame %d) — the keep-alive race; the %s reads EOF, or gets EPIPE (\"broken pipe\") once the FIN and the RST are in, instead of an answer to a request the %s never read",
+			head, peer, ic.write.Frame, closer, r.ev.Frame, peer, closer),
+		fmt.Sprintf("leave the sysctls; keep the %s's idle timeout for pooled connections below the %s's %s, and have it retry an idempotent request that met EOF or EPIPE", peer, closer, idle)
 }
 
 // keepaliveReset: keepalive probes went unanswered and the prober reset

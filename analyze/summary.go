@@ -209,6 +209,16 @@ func (b *summaryBuilder) Add(f *Flow) {
 	}
 	if w != nil {
 		b.bound(w.Bounds)
+		if w.IdleClose > 0 {
+			idle := math.Round(float64(w.IdleClose)*1e3) / 1e3 // float32's digits, in ms
+			l := IdleCloseLoad{Closer: sideRole(int(w.IdleCloser)), Server: addr[flows.FromServer].String(), Flows: 1, IdleMin: idle, IdleMax: idle}
+			if w.IdleStale {
+				l.Stale = 1
+			} else {
+				l.Raced = 1
+			}
+			s.IdleCloses = mergeIdleCloses(s.IdleCloses, []IdleCloseLoad{l})
+		}
 		if (w.Silence > 0 || w.ServerTTL != 0 || w.RefusedTTL != 0) && f.NAT.Counts(Server) {
 			if h := b.host(addr[1].Addr()); h != nil {
 				if w.Silence > 0 {
@@ -392,6 +402,7 @@ func (b *summaryBuilder) Summary() *Summary {
 		p.TimeWait.Limit, p.TimeWait.LimitFrom = b.portRange(k.client)
 		s.Ports = append(s.Ports, p)
 	}
+	s.IdleCloses = slices.Clone(s.IdleCloses)
 	s.NotLinux = nil
 	for k, n := range b.stacks {
 		s.NotLinux = append(s.NotLinux, HostStack{Host: k.host.String(), OS: k.os, Flows: n})
@@ -467,6 +478,7 @@ func (s *Summary) Merge(o *Summary) {
 	s.DuplicateGaps = s.DuplicateGaps.merge(o.DuplicateGaps)
 	s.NATCopies += o.NATCopies
 	s.NotLinux = mergeStacks(s.NotLinux, o.NotLinux)
+	s.IdleCloses = mergeIdleCloses(s.IdleCloses, o.IdleCloses)
 	s.UnmatchedICMP = s.UnmatchedICMP.merge(o.UnmatchedICMP)
 	s.UntrackedFlows += o.UntrackedFlows
 	addCounts(&s.CloseKinds, o.CloseKinds)
@@ -594,6 +606,9 @@ func mergeHistogram(h, o *Histogram) *Histogram {
 // derive reads the peaks, quantiles, bound descriptions and findings
 // from the mergeable counts, and puts everything in a stable order.
 func (s *Summary) derive() {
+	slices.SortFunc(s.IdleCloses, func(a, b IdleCloseLoad) int {
+		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Server, b.Server), strings.Compare(string(a.Closer), string(b.Closer)))
+	})
 	slices.SortFunc(s.NotLinux, func(a, b HostStack) int {
 		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Host, b.Host), strings.Compare(a.OS, b.OS))
 	})

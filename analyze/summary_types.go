@@ -533,3 +533,48 @@ func (g *DuplicateGaps) merge(o *DuplicateGaps) *DuplicateGaps {
 	}
 	return &DuplicateGaps{Min: min(g.Min, o.Min), Max: max(g.Max, o.Max), Apart: g.Apart + o.Apart}
 }
+
+// IdleCloseLoad is a service one side of whose connections closed them
+// after a silence (an idle or keep-alive timeout) and then met the
+// peer's write (rst-data-after-close): the closer, the server's address
+// and port, how many flows, how many of the writes came on a connection
+// whose FIN the peer had acknowledged (Stale) or crossed the FIN in
+// flight (Raced), and the shortest and longest silence before the close,
+// in seconds.
+type IdleCloseLoad struct {
+	Closer  Role    `json:"closer"`
+	Server  string  `json:"server"`
+	Flows   int     `json:"flows"`
+	Stale   int     `json:"stale"`
+	Raced   int     `json:"raced"`
+	IdleMin float64 `json:"idle_min"`
+	IdleMax float64 `json:"idle_max"`
+}
+
+// add counts one more flow of l's service.
+func (l *IdleCloseLoad) add(o IdleCloseLoad) {
+	if l.Flows == 0 || o.IdleMin < l.IdleMin {
+		l.IdleMin = o.IdleMin
+	}
+	l.IdleMax = max(l.IdleMax, o.IdleMax)
+	l.Flows += o.Flows
+	l.Stale += o.Stale
+	l.Raced += o.Raced
+}
+
+// maxIdleCloses bounds the services Summary.IdleCloses counts.
+const maxIdleCloses = 256
+
+// mergeIdleCloses adds the services o to s, within maxIdleCloses.
+func mergeIdleCloses(s, o []IdleCloseLoad) []IdleCloseLoad {
+	for _, l := range o {
+		i := slices.IndexFunc(s, func(x IdleCloseLoad) bool { return x.Closer == l.Closer && x.Server == l.Server })
+		switch {
+		case i >= 0:
+			s[i].add(l)
+		case len(s) < maxIdleCloses:
+			s = append(s, l)
+		}
+	}
+	return s
+}

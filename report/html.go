@@ -69,6 +69,9 @@ type page struct {
 	Ports    []htmlFact
 	// CloseWaits are the applications that held CLOSE_WAIT.
 	CloseWaits []htmlFact
+	// IdleCloses are the services whose idle connections were closed and
+	// then written on.
+	IdleCloses []htmlFact
 	Dists      []htmlDist
 	Hosts      []figure
 	HostsMore  string // hosts not drawn, "" for none
@@ -214,6 +217,10 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 	cws, _ := closeWaits(res.Summary, maxCloseWaits)
 	for _, c := range cws {
 		p.CloseWaits = append(p.CloseWaits, htmlFact{Label: closeWaitWho(c, len(c.Hosts)), Items: []string{closeWaitText(c)}})
+	}
+	ics, _ := idleCloses(res.Summary, maxCloseWaits)
+	for _, l := range ics {
+		p.IdleCloses = append(p.IdleCloses, htmlFact{Label: idleCloseWho(l), Items: []string{idleCloseText(l)}})
 	}
 	for _, d := range distributions(res.Summary) {
 		f := d.figures()
@@ -486,6 +493,10 @@ pre { background: var(--soft); padding: 10px 12px; border-radius: 6px; overflow-
 {{end}}{{if .CloseWaits}}<h3>CLOSE_WAIT held by the application that did not close()</h3>
 <table>
 {{range .CloseWaits}}<tr><th>{{.Label}}</th><td>{{range .Items}}{{.}}{{end}}</td></tr>
+{{end}}</table>
+{{end}}{{if .IdleCloses}}<h3>Idle connections closed, then written on</h3>
+<table>
+{{range .IdleCloses}}<tr><th>{{.Label}}</th><td>{{range .Items}}{{.}}{{end}}</td></tr>
 {{end}}</table>
 {{end}}{{if .Dists}}<h3>Distributions</h3>
 <table>

@@ -294,6 +294,7 @@ func (m *mdReport) summary(v *view) {
 	hosts, rest := busyHosts(s, maxHostPeaks)
 	ports, morePorts := portLoads(s, 0, maxPortLoads)
 	cws, moreCWs := closeWaits(s, maxCloseWaits)
+	ics, moreICs := idleCloses(s, maxCloseWaits)
 	dists := distributions(s)
 	if len(facts) == 0 && len(codes) == 0 && len(fs) == 0 && len(hosts) == 0 && len(dists) == 0 {
 		return
@@ -321,6 +322,7 @@ func (m *mdReport) summary(v *view) {
 	m.hosts(hosts, rest)
 	m.ports(ports, morePorts)
 	m.closeWaits(cws, moreCWs)
+	m.idleCloses(ics, moreICs)
 	m.distributions(dists)
 	if v := captureVantage(s); v != "" {
 		m.p("**captured** " + v)
@@ -438,6 +440,21 @@ func (m *mdReport) closeWaits(cws []analyze.CloseWaitLoad, rest int) {
 	}
 	m.table("**CLOSE_WAIT held** by the application that did not close() (`close-wait-long`):",
 		"| held by | flows | longest | still in CLOSE_WAIT at the end |\n|---|--:|--:|--:|", rows, rest, "application", "applications")
+}
+
+// idleCloses writes the services whose idle connections were closed and
+// then written on, most flows first.
+func (m *mdReport) idleCloses(ics []analyze.IdleCloseLoad, rest int) {
+	rows := make([]string, len(ics))
+	for i, l := range ics {
+		who := "the service " + code(l.Server)
+		if l.Closer == analyze.Client {
+			who = "the clients of " + code(l.Server)
+		}
+		rows[i] = fmt.Sprintf("| %s | %s | %s | %s | %s |", who, thousands(l.Flows), idleRange(l), thousands(l.Stale), thousands(l.Raced))
+	}
+	m.table("**Idle connections closed, then written on** (`rst-data-after-close` after a keep-alive or idle timeout):",
+		"| closed by | flows | idle before the close | stale pooled connection | raced the FIN |\n|---|--:|--:|--:|--:|", rows, rest, "service", "services")
 }
 
 // table writes a titled table of rows under head, then "… and 3 more

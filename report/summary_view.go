@@ -322,6 +322,52 @@ func closeWaitText(c analyze.CloseWaitLoad) string {
 	return s
 }
 
+// idleCloses are the services whose connections were closed after a
+// silence and then written on (Summary.IdleCloses), most flows first; at
+// most n, and how many more there are. A single such flow is left to its
+// own diagnosis.
+func idleCloses(s *analyze.Summary, n int) ([]analyze.IdleCloseLoad, int) {
+	if s == nil || len(s.IdleCloses) == 0 || (len(s.IdleCloses) == 1 && s.IdleCloses[0].Flows == 1) {
+		return nil, 0
+	}
+	if len(s.IdleCloses) > n {
+		return s.IdleCloses[:n], len(s.IdleCloses) - n
+	}
+	return s.IdleCloses, 0
+}
+
+// idleCloseWho names the side that closed idle connections: "the
+// service 198.51.100.80:8080", "the clients of 198.51.100.80:8080".
+func idleCloseWho(l analyze.IdleCloseLoad) string {
+	if l.Closer == analyze.Server {
+		return "the service " + l.Server
+	}
+	return "the clients of " + l.Server
+}
+
+// idleCloseText is what the idle closes came to: "2 connections closed
+// after 1.0s idle and written on: 1 by a stale pooled connection, 1
+// raced the FIN".
+func idleCloseText(l analyze.IdleCloseLoad) string {
+	var how []string
+	if l.Stale > 0 {
+		how = append(how, thousands(l.Stale)+" on a stale pooled connection (the FIN acknowledged)")
+	}
+	if l.Raced > 0 {
+		how = append(how, thousands(l.Raced)+" raced the FIN")
+	}
+	return fmt.Sprintf("%s closed after %s idle and written on: %s", plural(l.Flows, "connection", "connections"), idleRange(l), andList(how))
+}
+
+// idleRange is the silence before the closes: "1.0s", "1.0s–5.0s".
+func idleRange(l analyze.IdleCloseLoad) string {
+	idle := seconds(l.IdleMin)
+	if hi := seconds(l.IdleMax); hi != idle {
+		idle += "–" + hi
+	}
+	return idle
+}
+
 // notablePorts is the share of the ephemeral range from which the text
 // summary lists an address pair's TIME_WAIT ports.
 const notablePorts = 0.01

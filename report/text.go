@@ -275,6 +275,7 @@ func (t *textReport) summary(v *view) {
 	hosts, rest := busyHosts(s, maxHostPeaks)
 	ports, morePorts := portLoads(s, notablePorts, maxPortLoads)
 	cws, moreCWs := closeWaits(s, maxCloseWaits)
+	ics, moreICs := idleCloses(s, maxCloseWaits)
 	dists := distributions(s)
 	if len(facts) == 0 && len(codes) == 0 && len(fs) == 0 && len(hosts) == 0 && len(dists) == 0 {
 		return
@@ -288,6 +289,7 @@ func (t *textReport) summary(v *view) {
 	t.limits(hosts)
 	t.ports(ports, morePorts)
 	t.closeWaits(cws, moreCWs)
+	t.idleCloses(ics, moreICs)
 	t.distributions(dists)
 	if v := captureVantage(s); v != "" {
 		t.labelled("captured", t.st.plain, v, 0)
@@ -558,6 +560,21 @@ func (t *textReport) closeWaits(cws []analyze.CloseWaitLoad, rest int) {
 	}
 	if rest > 0 {
 		t.emit(t.newLine().text(strings.Repeat(" ", 2+labelWidth)).add(t.st.dim, "and "+more(rest, "application", "applications")))
+	}
+}
+
+// idleCloses writes the services whose idle connections were closed and
+// then written on, most flows first.
+func (t *textReport) idleCloses(ics []analyze.IdleCloseLoad, rest int) {
+	for i, l := range ics {
+		label := "idle closes"
+		if i > 0 {
+			label = ""
+		}
+		t.labelled(label, t.st.plain, idleCloseWho(l)+": "+idleCloseText(l), 0)
+	}
+	if rest > 0 {
+		t.emit(t.newLine().text(strings.Repeat(" ", 2+labelWidth)).add(t.st.dim, "and "+more(rest, "service", "services")))
 	}
 }
 
