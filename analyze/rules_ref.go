@@ -191,8 +191,8 @@ var ruleBook = []RuleInfo{
 	},
 	{
 		Code: CodeRstDataAfterClose, Title: "the peer wrote after the side had closed", Severity: Warning,
-		Raise:   "no sysctl governs it",
-		Lower:   "no sysctl governs it",
+		Raise: "no sysctl governs it",
+		Lower: "no sysctl governs it",
 		Meaning: "The side had sent its FIN from close() and the peer kept sending data, which the side answered with a RST (RFC 1122): the application protocol let the peer write to a closed connection, and that data is lost. A side that only shut down its sending side would have acknowledged the data instead. " +
 			"After a second or more of silence before the close it is a pool's keep-alive failure: the peer wrote on a connection whose FIN it had acknowledged (stale), or its write crossed the FIN (the race). " +
 			"TcpExtTCPAbortOnData counts the reset from a full socket (FIN_WAIT1, or FIN_WAIT2 before the orphan became a timewait socket); an orphaned FIN_WAIT2 already held as a timewait socket resets without it, counted only in TcpOutRsts.",

@@ -382,7 +382,7 @@ func (c *Collector) knobs(codes []codeDigest, s *analyze.Summary) []knobDigest {
 				earliest(hosts, h, at)
 			}
 		}
-		k.Hosts = inOrder(hosts)
+		k.Hosts, k.Others = linuxHosts(inOrder(hosts), s)
 		for combo, n := range c.combos[k.Sysctl] {
 			if slices.ContainsFunc(k.Codes, func(cd codeDigest) bool {
 				return slices.Contains(strings.Split(combo, "\x00"), cd.Code)
@@ -392,6 +392,22 @@ func (c *Collector) knobs(codes []codeDigest, s *analyze.Summary) []knobDigest {
 		}
 	}
 	return knobsDone(out)
+}
+
+// linuxHosts splits hosts into those the commands of a Linux host can be
+// run on and those the summary found not Linux (Summary.NotLinux).
+func linuxHosts(hosts []string, s *analyze.Summary) (linux, others []string) {
+	if s == nil || len(s.NotLinux) == 0 {
+		return hosts, nil
+	}
+	for _, h := range hosts {
+		if slices.ContainsFunc(s.NotLinux, func(n analyze.HostStack) bool { return n.Host == h }) {
+			others = append(others, h)
+		} else {
+			linux = append(linux, h)
+		}
+	}
+	return linux, others
 }
 
 // knobRows are the rows of the sysctl table: the knobs governing the

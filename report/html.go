@@ -110,6 +110,9 @@ type htmlKnob struct {
 	Advice        []string
 	Hosts         string
 	Checks        []string
+	// Others names the row's hosts that are not Linux, whose commands
+	// these are not.
+	Others string
 }
 
 type htmlFact struct {
@@ -195,6 +198,9 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 	for _, k := range v.knobs {
 		hk := htmlKnob{Sysctl: k.label(), Flows: "—", Advice: k.Advice, Hosts: k.hostsText(same),
 			Seen: knobSeen(k, res.Summary, same, same), Checks: confirmCommands(k)}
+		if len(k.Others) > 0 {
+			hk.Others = othersText(k, same)
+		}
 		if len(k.Codes) > 0 {
 			hk.Flows = thousands(k.Flows)
 		}
@@ -475,7 +481,7 @@ pre { background: var(--soft); padding: 10px 12px; border-radius: 6px; overflow-
 <table>
 <thead><tr><th>sysctl</th><th>seen</th><th class="num">flows</th><th>direction</th><th>confirm on the host</th></tr></thead>
 <tbody>
-{{range .Knobs}}<tr><td><code>{{.Sysctl}}</code></td><td><ul class="plain">{{range .Seen}}<li>{{.}}</li>{{end}}</ul></td><td class="num">{{.Flows}}</td><td>{{range .Advice}}<div>{{.}}</div>{{else}}<span class="muted">—</span>{{end}}</td><td class="wrap">{{if .Hosts}}<div class="muted">on {{.Hosts}}</div>{{end}}{{range .Checks}}<div><code>{{.}}</code></div>{{end}}</td></tr>
+{{range .Knobs}}<tr><td><code>{{.Sysctl}}</code></td><td><ul class="plain">{{range .Seen}}<li>{{.}}</li>{{end}}</ul></td><td class="num">{{.Flows}}</td><td>{{range .Advice}}<div>{{.}}</div>{{else}}<span class="muted">—</span>{{end}}</td><td class="wrap">{{if .Hosts}}<div class="muted">on {{.Hosts}}</div>{{end}}{{range .Checks}}<div><code>{{.}}</code></div>{{end}}{{if .Others}}<div class="muted">{{.Others}}</div>{{end}}</td></tr>
 {{end}}</tbody>
 </table>
 </section>

@@ -266,6 +266,9 @@ func (m *mdReport) knobTable(v *view) {
 // diagnoses (and findings) name.
 func confirmation(k knobDigest) string {
 	cmds := confirmCommands(k)
+	if len(cmds) == 0 && len(k.Others) > 0 {
+		return "— (" + othersText(k, code) + ")"
+	}
 	if len(cmds) == 0 {
 		return "—"
 	}
@@ -275,6 +278,8 @@ func confirmation(k knobDigest) string {
 	}
 	s := strings.Join(q, ", ")
 	switch codes := k.codes(); {
+	case len(k.Hosts) > 0 && len(k.Others) > 0:
+		s = "on " + k.hostsText(code) + ": " + s + " (" + othersText(k, code) + ")"
 	case len(k.Hosts) > 0:
 		s = "on " + k.hostsText(code) + ": " + s
 	case len(codes) > 0 && !slices.ContainsFunc(codes, func(c string) bool { return !onPath(c) }):

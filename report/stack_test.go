@@ -1,6 +1,7 @@
 package report
 
 import (
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ func TestNotLinuxReport(t *testing.T) {
 			"192.168.10.31 (Windows, 6 flows), 192.168.10.10 (Windows, 3 flows), 192.168.10.30 (2 flows)",
 			"stack: the client is not Linux (Windows, by its SYN options mss,nop,ws,nop,nop,sok and initial TTL 128)",
 			"the client is not Linux (Windows, by its SYN options mss,nop,ws,nop,nop,sok and initial TTL 128): net.ipv4.tcp_syn_retries does not govern it",
-		}, []string{"192.168.10.31 (other"}},
+		}, []string{"192.168.10.31 (other", "TcpExtTCPAbortOnClose"}},
 		{"zeek/ldap__ctu-sme-11-win7ad-1-ldap-tcp-50041.pcap", []string{
 			"hosts showed a TCP stack other than Linux's", "192.168.1.108 (Windows, 2 flows)",
 		}, nil},
@@ -34,7 +35,18 @@ func TestNotLinuxReport(t *testing.T) {
 	} {
 		checkReports(t, c.capture, analyseFiles(t, []string{filepath.Join(dir, c.capture)}, analyze.Options{}), c.want, c.not)
 	}
-	res := labResult(t, "client-active-close.pcap")
+	// The sysctl table offers no Linux command for them, and says why.
+	res := analyseFiles(t, []string{filepath.Join(dir, "suricata-verify/smb2-07__20171220_smb_psexec_add_user.pcap")}, analyze.Options{})
+	for name, write := range map[string]func(io.Writer, *analyze.Result, Options) error{"markdown": Markdown, "html": HTML} {
+		var b strings.Builder
+		if err := write(&b, res, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		if out := strings.ReplaceAll(b.String(), "`", ""); !strings.Contains(out, "not Linux: 192.168.10.31") {
+			t.Errorf("the %s sysctl table does not say 192.168.10.31 is not Linux", name)
+		}
+	}
+	res = labResult(t, "client-active-close.pcap")
 	var b strings.Builder
 	if err := Text(&b, res, Options{Only: "all", Verbose: true}); err != nil {
 		t.Fatal(err)

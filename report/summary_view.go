@@ -32,7 +32,11 @@ func ruleTitle(code string) string { return rules[code].Title }
 // confirmCommands are the commands that confirm a knob row's diagnoses
 // and findings, each once, in the order of the codes: the rule
 // reference's for a diagnosis, and a finding's own when it has them.
+// They are Linux's: none when every host the row names is not Linux.
 func confirmCommands(k knobDigest) []string {
+	if len(k.Hosts) == 0 && len(k.Others) > 0 && len(k.Findings) == 0 {
+		return nil
+	}
 	var out []string
 	add := func(cmds []string) {
 		for _, cmd := range cmds {

@@ -162,6 +162,7 @@ type knobDigest struct {
 	Advice  []string     // distinct Diagnosis.Advice and Finding.Advice values
 	Hosts   []string     // hosts of the sides the diagnoses name and of the findings, at most maxHosts
 	More    int          // hosts beyond those
+	Others  []string     // hosts the diagnoses name that are not Linux (Summary.NotLinux), left out of Hosts
 	Example *analyze.Flow
 	// Findings are the summary's findings that name the knob.
 	Findings []analyze.Finding
@@ -195,6 +196,16 @@ func (k knobDigest) hostsText(quote func(string) string) string {
 		s += fmt.Sprintf(" and %d more", k.More)
 	}
 	return s
+}
+
+// othersText names the hosts of a knob's row that are not Linux: "not
+// Linux: 192.168.10.31".
+func othersText(k knobDigest, quote func(string) string) string {
+	hosts := make([]string, len(k.Others))
+	for i, h := range k.Others {
+		hosts[i] = quote(h)
+	}
+	return "not Linux: " + strings.Join(hosts, ", ")
 }
 
 // knobSeen is the "seen" cell of a knob's row, one item per code: its
