@@ -165,79 +165,6 @@ func parseZeek(t *testing.T, path, pcap string) []zeekRow {
 	return out
 }
 
-// zeekState maps a flow onto Zeek's conn_state. orig says which of our
-// sides Zeek logged as the originator.
-func zeekState(f *analyze.Flow, orig analyze.Role) string {
-	resp := analyze.Server
-	if orig == analyze.Server {
-		resp = analyze.Client
-	}
-	side := func(r analyze.Role) *analyze.Side {
-		if r == analyze.Client {
-			return f.Sides.Client
-		}
-		return f.Sides.Server
-	}
-	fin := func(r analyze.Role) bool { return len(side(r).FinFrames) > 0 }
-	rst := func(r analyze.Role) bool {
-		for _, e := range f.Events {
-			if e.From == r && (e.Note == analyze.NoteRST || e.Note == analyze.NoteRSTIgnored) {
-				return true
-			}
-		}
-		return false
-	}
-	syn := f.Handshake != analyze.HandshakeNotSeen
-	synack := f.Handshake == analyze.HandshakeComplete || f.Handshake == analyze.HandshakeSynSynAck || (f.Roles == analyze.RolesHandshake && !syn)
-	switch {
-	case f.Close.Kind == analyze.Rejected:
-		return "REJ"
-	case syn && !synack:
-		// Zeek's RSTOS0 needs nothing but SYNs from the originator
-		// before its RST; a FIN before it falls through to OTH.
-		switch {
-		case rst(orig) && fin(orig):
-			return "OTH"
-		case rst(orig):
-			return "RSTOS0"
-		case fin(orig):
-			return "SH"
-		}
-		return "S0"
-	case !syn && synack && !hasPackets(f, orig):
-		switch {
-		case rst(resp):
-			return "RSTRH"
-		case fin(resp):
-			return "SHR"
-		}
-	case fin(orig) && fin(resp):
-		return "SF"
-	case !syn && !synack:
-		return "OTH"
-	case rst(orig):
-		return "RSTO"
-	case rst(resp):
-		return "RSTR"
-	case fin(orig):
-		return "S2"
-	case fin(resp):
-		return "S3"
-	}
-	return "S1"
-}
-
-// hasPackets reports whether side r sent anything the flow kept besides
-// handshake segments; for a SYN-ACK-only capture it tells one-sided flows.
-func hasPackets(f *analyze.Flow, r analyze.Role) bool {
-	for _, e := range f.Events {
-		if e.From == r {
-			return true
-		}
-	}
-	return false
-}
-
 // firstFIN returns who sent the first FIN by a Zeek history string: the
 // first F (originator) or f (responder).
 func firstFIN(history string) string {
@@ -276,7 +203,7 @@ func TestCorpusZeek(t *testing.T) {
 			}
 			got, closer := "no flow", ""
 			if f != nil {
-				got = zeekState(f, orig)
+				got = analyze.ZeekConnState(f, orig)
 				switch f.Close.Initiator {
 				case orig:
 					closer = "orig"

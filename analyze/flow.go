@@ -176,6 +176,7 @@ func (b *builder) build(c *flows.Conn) *Flow {
 			f.LastFrame, f.End = e.Frame, Time(e.Time)
 		}
 	}
+	f.ZeekState = ZeekConnState(f, Client)
 	f.Diagnoses = diagnose(&b.rc, f, s, &m.wire)
 	if c.NATOf != 0 {
 		f.NAT = &NATView{Of: c.NATOf, Lag: float64(c.First.Time-c.NATAt) / 1e9, OneSide: Server}

@@ -141,6 +141,10 @@ type Flow struct {
 	Start       Time   `json:"start"`
 	End         Time   `json:"end"`
 	Handshake   string `json:"handshake"`
+	// ZeekState is the conn_state Zeek's conn.log would give the
+	// connection, the client as originator (ZeekConnState): for joining
+	// teardown's flows with Zeek's records.
+	ZeekState string `json:"zeek_state"`
 	// RTT is the capture point's round trip to each side, from the
 	// handshake; nil when it shows neither.
 	RTT   *RTT   `json:"rtt"`

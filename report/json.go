@@ -589,6 +589,8 @@ func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
 	b = tw.append(b, f.End)
 	b = append(b, `,"handshake":`...)
 	b = appendString(b, f.Handshake)
+	b = append(b, `,"zeek_state":`...)
+	b = appendString(b, f.ZeekState)
 	b = append(b, `,"rtt":`...)
 	if r := f.RTT; r == nil {
 		b = append(b, "null"...)

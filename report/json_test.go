@@ -69,7 +69,7 @@ func TestJSONShape(t *testing.T) {
 		t.Errorf("top-level keys %v", got)
 	}
 	flow := doc["flows"].([]any)[0].(map[string]any)
-	want := []string{"client", "close", "diagnoses", "end", "first_frame", "handshake", "id", "incarnation", "last_frame", "reuse", "roles", "rtt", "server", "sides", "start"}
+	want := []string{"client", "close", "diagnoses", "end", "first_frame", "handshake", "id", "incarnation", "last_frame", "reuse", "roles", "rtt", "server", "sides", "start", "zeek_state"}
 	if got := keys(flow); !slices.Equal(got, want) {
 		t.Errorf("flow keys %v, want %v", got, want)
 	}
