@@ -205,3 +205,23 @@ func TestNATOneSide(t *testing.T) {
 		t.Errorf("FIN retransmission counts of %d sides, want the two whole flows' 4", n)
 	}
 }
+
+// TestNATIdleClose: a keep-alive idle close captured before and after a
+// destination NAT is one idle close of the service, not two.
+func TestNATIdleClose(t *testing.T) {
+	w := newWire(t)
+	w.addr[srv] = netip.MustParseAddrPort("198.51.100.53:80")
+	w.handshake()
+	w.exchange()
+	w.send(srv, "F.", 0, gap(2))     // the idle timeout
+	w.send(cli, ".", 0)              // ACKed
+	w.send(cli, "P.", 100, gap(0.5)) // written on anyway
+	w.send(srv, "R", 0, replyRST)
+	res := runOpts(t, mergeWires(w, translated(t, w, "", "198.51.100.80:8080", 20e-6)), Options{})
+	if len(res.Flows) != 2 || res.Summary.NATCopies != 1 {
+		t.Fatalf("%d flows, %d NAT copies, want 2 and 1", len(res.Flows), res.Summary.NATCopies)
+	}
+	if got := res.Summary.IdleCloses; len(got) != 1 || got[0].Flows != 1 || got[0].Stale != 1 || got[0].Server != "198.51.100.53:80" {
+		t.Errorf("idle closes %+v, want the service address's one, once", got)
+	}
+}

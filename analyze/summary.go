@@ -209,7 +209,8 @@ func (b *summaryBuilder) Add(f *Flow) {
 	}
 	if w != nil {
 		b.bound(w.Bounds)
-		if w.IdleClose > 0 {
+		if w.IdleClose > 0 && f.NAT == nil {
+			// A NAT copy's idle close is its first view's.
 			idle := math.Round(float64(w.IdleClose)*1e3) / 1e3 // float32's digits, in ms
 			l := IdleCloseLoad{Closer: sideRole(int(w.IdleCloser)), Server: addr[flows.FromServer].String(), Flows: 1, IdleMin: idle, IdleMax: idle}
 			if w.IdleStale {

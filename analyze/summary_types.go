@@ -551,7 +551,7 @@ type IdleCloseLoad struct {
 	IdleMax float64 `json:"idle_max"`
 }
 
-// add counts one more flow of l's service.
+// add adds o, more flows of l's service.
 func (l *IdleCloseLoad) add(o IdleCloseLoad) {
 	if l.Flows == 0 || o.IdleMin < l.IdleMin {
 		l.IdleMin = o.IdleMin
