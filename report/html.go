@@ -269,7 +269,7 @@ func (p *page) charts(res *analyze.Result) error {
 		if err != nil {
 			return err
 		}
-		caption := strings.Join(peakItems(h), " · ")
+		caption := strings.Join(peakItems(h, res.Summary), " · ")
 		if l := limitsText([]analyze.HostLoad{h}); l != "" {
 			caption += " · limits " + l
 		}

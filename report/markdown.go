@@ -324,7 +324,7 @@ func (m *mdReport) summary(v *view) {
 		m.p(strings.TrimSuffix(b.String(), "\n"))
 	}
 	m.findings(fs)
-	m.hosts(hosts, rest)
+	m.hosts(hosts, rest, s)
 	m.ports(ports, morePorts)
 	m.closeWaits(cws, moreCWs)
 	m.idleCloses(ics, moreICs)
@@ -358,7 +358,7 @@ func (m *mdReport) findings(fs []analyze.Finding) {
 // TIME_WAIT and as orphans beside the limit each is held against, in
 // CLOSE_WAIT, the most resets at close() in one second, and the knob
 // values the capture implies on the host when it implies any.
-func (m *mdReport) hosts(hosts []analyze.HostLoad, rest int) {
+func (m *mdReport) hosts(hosts []analyze.HostLoad, rest int, sum *analyze.Summary) {
 	if len(hosts) == 0 {
 		return
 	}
@@ -374,7 +374,11 @@ func (m *mdReport) hosts(hosts []analyze.HostLoad, rest int) {
 		b.WriteString("---|")
 	}
 	for _, h := range hosts {
-		fmt.Fprintf(&b, "\n| %s | %s | %s | %s | %s |", code(h.Host), peakCell(h.TimeWait, false), peakCell(h.CloseWait, false),
+		host := code(h.Host)
+		if notLinuxHost(sum, h.Host) {
+			host += ", " + notLinuxPeaks
+		}
+		fmt.Fprintf(&b, "\n| %s | %s | %s | %s | %s |", host, peakCell(h.TimeWait, false), peakCell(h.CloseWait, false),
 			peakCell(h.Orphans, false), peakCell(h.CloseResets, true))
 		if withBounds {
 			var bs []string

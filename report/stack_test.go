@@ -27,6 +27,7 @@ func TestNotLinuxReport(t *testing.T) {
 			"192.168.10.31 (Windows, 6 flows), 192.168.10.10 (Windows, 3 flows), 192.168.10.30 (2 flows)",
 			"stack: the client is not Linux (Windows, by its SYN options mss,nop,ws,nop,nop,sok and initial TTL 128)",
 			"the client is not Linux (Windows, by its SYN options mss,nop,ws,nop,nop,sok and initial TTL 128): net.ipv4.tcp_syn_retries does not govern it",
+			"not Linux (its TIME_WAIT counted as Linux's 60 s)", // beside 192.168.10.31's TIME_WAIT peak
 		}, []string{"192.168.10.31 (other", "TcpExtTCPAbortOnClose"}},
 		{"zeek/ldap__ctu-sme-11-win7ad-1-ldap-tcp-50041.pcap", []string{
 			"hosts showed a TCP stack other than Linux's", "192.168.1.108 (Windows, 2 flows)",
@@ -45,6 +46,7 @@ func TestNotLinuxReport(t *testing.T) {
 		if out := strings.ReplaceAll(b.String(), "`", ""); !strings.Contains(out, "not Linux: 192.168.10.31") {
 			t.Errorf("the %s sysctl table does not say 192.168.10.31 is not Linux", name)
 		}
+
 	}
 	res = labResult(t, "client-active-close.pcap")
 	var b strings.Builder

@@ -113,7 +113,7 @@ func busyHosts(s *analyze.Summary, n int) ([]analyze.HostLoad, int) {
 // peakItems are a host's peaks in words: "TIME_WAIT 5 at 12:00:07",
 // "orphans 2 at 12:00:03", "resets at close() 60/s in
 // 13:51:58–13:51:59". A peak of zero is left out.
-func peakItems(h analyze.HostLoad) []string {
+func peakItems(h analyze.HostLoad, s *analyze.Summary) []string {
 	var out []string
 	for _, p := range []struct {
 		name string
@@ -129,7 +129,19 @@ func peakItems(h analyze.HostLoad) []string {
 	if r := h.OrphanResets; r.Count > 0 {
 		out = append(out, fmt.Sprintf("orphan resets %s/s in %s", thousands(r.Count), clockWindow(r.At)))
 	}
+	if notLinuxHost(s, h.Host) {
+		out = append(out, notLinuxPeaks)
+	}
 	return out
+}
+
+// notLinuxPeaks qualifies the peaks of a host that is not Linux.
+const notLinuxPeaks = "not Linux (its TIME_WAIT counted as Linux's 60 s)"
+
+// notLinuxHost reports whether the summary found host not Linux
+// (Summary.NotLinux).
+func notLinuxHost(s *analyze.Summary, host string) bool {
+	return s != nil && slices.ContainsFunc(s.NotLinux, func(n analyze.HostStack) bool { return n.Host == host })
 }
 
 // limitSource says where a limit comes from: "default", or "from FILE".

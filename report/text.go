@@ -285,7 +285,7 @@ func (t *textReport) summary(v *view) {
 	t.facts(facts[:n])
 	t.diagnoses(codes, s)
 	t.findings(fs)
-	t.hostPeaks(hosts, rest)
+	t.hostPeaks(hosts, rest, s)
 	t.limits(hosts)
 	t.ports(ports, morePorts)
 	t.closeWaits(cws, moreCWs)
@@ -499,7 +499,7 @@ func likewiseOn(fs []analyze.Finding) string {
 // hostPeaks writes the "per host" lines: the most sockets each host held
 // at once in TIME_WAIT, CLOSE_WAIT and as orphans, and the most resets
 // at close() in one second.
-func (t *textReport) hostPeaks(hosts []analyze.HostLoad, rest int) {
+func (t *textReport) hostPeaks(hosts []analyze.HostLoad, rest int, sum *analyze.Summary) {
 	hostW := 0
 	for _, h := range hosts {
 		hostW = max(hostW, len(h.Host))
@@ -510,7 +510,7 @@ func (t *textReport) hostPeaks(hosts []analyze.HostLoad, rest int) {
 		if i == 0 {
 			label = "per host"
 		}
-		for k, s := range wrap(peakItems(h), " · ", t.width-indent) {
+		for k, s := range wrap(peakItems(h, sum), " · ", t.width-indent) {
 			l := t.newLine()
 			if k == 0 {
 				l.text("  ").padded(t.st.label, label, labelWidth).padded(t.st.code, h.Host, hostW+2)
