@@ -177,6 +177,12 @@ func checkTwiceNAT(w *wire) error {
 	if b.syn.seq != a.syn.seq || b.synack.seq != a.synack.seq {
 		return fmt.Errorf("ISNs %d/%d before translation, %d/%d after", b.syn.seq, b.synack.seq, a.syn.seq, a.synack.seq)
 	}
+	return natPairOf(w, before, after)
+}
+
+// natPairOf checks that the truth links flow after to flow before, the
+// one NAT pair of w's capture.
+func natPairOf(w *wire, before, after *flowCheck) error {
 	want := [][2]truthFlowID{{
 		{Client: before.fl.Client, Server: before.fl.Server, Incarnation: 1},
 		{Client: after.fl.Client, Server: after.fl.Server, Incarnation: 1},

@@ -210,14 +210,7 @@ func checkTwiceNATBridge(w *wire) error {
 	if b.syn.seq != a.syn.seq || b.synack.seq != a.synack.seq {
 		errList = append(errList, fmt.Errorf("ISNs %d/%d before translation, %d/%d after", b.syn.seq, b.synack.seq, a.syn.seq, a.synack.seq))
 	}
-	want := [][2]truthFlowID{{
-		{Client: before.fl.Client, Server: before.fl.Server, Incarnation: 1},
-		{Client: after.fl.Client, Server: after.fl.Server, Incarnation: 1},
-	}}
-	if !slices.Equal(w.truth.NATPairs, want) {
-		errList = append(errList, fmt.Errorf("nat_pairs %v, want %v", w.truth.NATPairs, want))
-	}
-	return errors.Join(errList...)
+	return errors.Join(append(errList, natPairOf(w, before, after))...)
 }
 
 // twiceNATBridgeNotes describes the three copies of every segment on the

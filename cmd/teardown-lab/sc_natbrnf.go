@@ -222,14 +222,7 @@ func checkTwiceNATBrNF(w *wire) error {
 		errList = append(errList, fmt.Errorf("ISNs %d/%d before translation, %d/%d after, server ISN %d half translated",
 			b.syn.seq, b.synack.seq, a.syn.seq, a.synack.seq, p.frames[0].seq))
 	}
-	want := [][2]truthFlowID{{
-		{Client: before.fl.Client, Server: before.fl.Server, Incarnation: 1},
-		{Client: after.fl.Client, Server: after.fl.Server, Incarnation: 1},
-	}}
-	if !slices.Equal(w.truth.NATPairs, want) {
-		errList = append(errList, fmt.Errorf("nat_pairs %v, want %v", w.truth.NATPairs, want))
-	}
-	return errors.Join(errList...)
+	return errors.Join(append(errList, natPairOf(w, before, after))...)
 }
 
 // twiceNATBrNFNotes describes the three copies of every segment on the
