@@ -104,7 +104,11 @@ every segment shows twice, on the bridge and on its port, with one TTL
 (hop limit), and the truth drops the second copy as a capture duplicate. In
 ` + "`tw-syn-refused-paws-nat`" + ` two clients sit behind a router whose SNAT maps
 both to one address and port (a one-port range); the capture is the
-server's. ` + "`icmp-unmatched`" + ` was captured at the client with the filter
+server's. In ` + "`nat-expired-untranslated*`" + ` a router DNATs a service address to the
+server with no source NAT, and its conntrack forgets the connection after a
+2 s silence (` + "`nf_conntrack_tcp_timeout_established`" + `): the server's next
+segment reaches the client untranslated, a flow of its own with no SYN; the
+capture is the client's. ` + "`icmp-unmatched`" + ` was captured at the client with the filter
 ` + "`tcp port 8080 or icmp`" + `, as a user watching one service would, while the
 server's INPUT chain REJECTed the client's SYNs to its port 9090 with port
 unreachables: the capture holds those errors, not the SYNs they quote.

@@ -450,5 +450,7 @@ func scenarios() []*scenario {
 		icmpUnmatched(),
 		keepaliveIdleStale(),
 		keepaliveIdleRace(),
+		natExpiredUntranslated(false),
+		natExpiredUntranslated(true),
 	}
 }

@@ -1150,6 +1150,15 @@ func (in *incarnation) rstCause() string {
 		}
 		return analyze.CauseUnknown
 	}
+	// A bare [R] from a sender that sent no FIN: no socket sends a RST
+	// without ACK (tcp_send_active_reset sets it); the kernel's reply
+	// path (tcp_v4_send_reset, tcp_v6_send_reset) does, for a segment
+	// with ACK that met no socket. The wire does not say why the socket
+	// was gone (nat-expired-untranslated: the client's kernel never had
+	// one for the 4-tuple, the server's had been reset).
+	if !rst.has(fACK) {
+		return analyze.CauseUnknown
+	}
 	// Keepalive probes, then [R.]: the keepalive timer gave up
 	// (KERNEL.md row 19).
 	if rst.has(fACK) && len(in.keepalives(x, rst)) > 0 {
