@@ -278,10 +278,9 @@ func (e *env) ruleCount(s side, table, chain, match string) int64 {
 // it; on the untranslated flow the server's segment and the client's
 // RST.
 type natExpiredFrames struct {
-	svc, raw                     *flowCheck
-	before, untrans, reply       *frame
-	write, rst                   *frame
-	cliNext, srvNext, cli, srvIP netip.AddrPort
+	svc, raw               *flowCheck
+	before, untrans, reply *frame
+	write, rst             *frame
 }
 
 // natExpiredWire finds the frames of natExpiredFrames and checks what
@@ -383,6 +382,14 @@ func checkNATExpired(w *wire) error {
 	if len(w.truth.NATPairs) != 0 || len(w.truth.NATPartial) != 0 {
 		return fmt.Errorf("nat_pairs %v, nat_partial %v: want none (the untranslated flow has no handshake)",
 			w.truth.NATPairs, w.truth.NATPartial)
+	}
+	// The untranslated segment's flow is named with the service
+	// address's, after the 3.5 s silence, which conntrack spent in
+	// ESTABLISHED.
+	want := truthUntranslated{Connection: x.svc.fl.inc.id(), Segments: x.raw.fl.inc.id(), Frame: x.untrans.no,
+		Reset: x.reply.no, Count: 1, State: "ESTABLISHED"}
+	if u := w.truth.Untranslated; len(u) != 1 || u[0].Idle < 3.5 || u[0].Idle > 4 || func() bool { g := u[0]; g.Idle = 0; return g != want }() {
+		return fmt.Errorf("untranslated %+v, want one entry %+v with a silence of 3.5-4 s", u, want)
 	}
 	return checkAll(x.svc, x.raw)
 }

@@ -35,6 +35,10 @@ type truthFile struct {
 	// translated, each with the flow of the SYN its SYN-ACK answers
 	// (natPartial); absent when there are none.
 	NATPartial []truthNATPartial `json:"nat_partial,omitempty"`
+	// Untranslated names the flows of segments a NAT let through
+	// untranslated, each with its connection's flow
+	// (untranslatedPairs); absent when there are none.
+	Untranslated []truthUntranslated `json:"untranslated,omitempty"`
 	// UnmatchedICMP counts the ICMP errors, capture duplicates dropped,
 	// that quote a segment of no flow of the capture (attachICMP), and
 	// UnmatchedICMPFrames lists their frames in order; both keys are
@@ -444,6 +448,7 @@ func deriveTruth(sc *scenario, frames []*frame, icmps []*icmpErr, stopped int64,
 		tf.Flows = append(tf.Flows, fl)
 	}
 	tf.NATPairs = natPairs(all)
+	tf.Untranslated = untranslatedPairs(all)
 	for _, p := range natPartial(all) {
 		// Its story is the other flows': it may diagnose nothing, and
 		// the states its half of the segments suggest are not stated.
