@@ -28,6 +28,10 @@ func (f *Flow) Clone() *Flow {
 		n := *f.NAT
 		g.NAT = &n
 	}
+	if f.Untranslated != nil {
+		l := *f.Untranslated
+		g.Untranslated = &l
+	}
 	if f.Diagnoses != nil {
 		g.Diagnoses = make([]Diagnosis, len(f.Diagnoses))
 		for i := range f.Diagnoses {

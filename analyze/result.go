@@ -165,6 +165,11 @@ type Flow struct {
 	// an earlier-built flow with other addresses: captured before and
 	// after a device translated them (nat.go).
 	NAT *NATView `json:"nat,omitempty"`
+	// Untranslated is set when the flow is one of a pair: a connection
+	// and the segments of it a NAT passed on untranslated, with the RSTs
+	// that answered them (untranslated.go). The flow of the two the
+	// summary adds second carries it, with a nat-untranslated diagnosis.
+	Untranslated *UntranslatedLink `json:"untranslated,omitempty"`
 	// Wire carries what the capture-wide rules read from the segments
 	// when the flow is added to the summary, which then drops it: it is
 	// nil in every flow Run returns or emits, and never output.
@@ -375,6 +380,12 @@ type Summary struct {
 	// then written on by the peer, which met a RST (rst-data-after-close),
 	// most flows first; at most maxIdleCloses of them.
 	IdleCloses []IdleCloseLoad `json:"idle_closes,omitempty"`
+	// Untranslated are the services whose connections' segments a NAT
+	// let through untranslated, and whose receiver reset them
+	// (nat-untranslated), by the address they came from, most flows
+	// first; at most maxUntranslated of them. A pair is counted when both
+	// its flows are in one summary.
+	Untranslated []UntranslatedLoad `json:"untranslated,omitempty"`
 	// Hosts are the per-host socket counts over time with their peaks,
 	// by address; Ports the ephemeral-port pressure per client address
 	// and server address. Past a cap on the hosts (address pairs,

@@ -70,6 +70,18 @@ type WireFacts struct {
 	ISN       [2]uint32
 	Handshake bool
 
+	// span holds, with Handshake, each side's sequence space seen: its
+	// ISN and flows.Half.End. quiet is the flow's longest silence (its
+	// start and end), quietState the conntrack states the flow was in
+	// then and after its last segment (places in ctStates). stray is set
+	// for a flow of segments answered only by RSTs. The summary links a
+	// NAT's untranslated segments to their connection with them
+	// (untranslatedIndex).
+	span       [2][2]uint32
+	quiet      [2]int64
+	quietState [2]uint8
+	stray      *strayFacts
+
 	// addr holds the client's and the server's address, which Flow.Client
 	// and Flow.Server render, and durs what the client's and the server's
 	// Side.Durations hold, when the builder filled them (addr is valid
@@ -131,6 +143,16 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 		}
 	}
 	c.silence(w)
+	if w.Handshake {
+		w.span = [2][2]uint32{{cl.ISN, cl.End}, {sv.ISN, sv.End}}
+		if q := c.conn().Quiet; q.Gap > 0 {
+			w.quiet = [2]int64{q.End.Time - q.Gap, q.End.Time}
+			w.quietState[0] = conntrackState(c.conn(), q.End.Frame)
+		}
+		w.quietState[1] = conntrackState(c.conn(), c.conn().Last.Frame+1)
+	} else {
+		w.stray = c.strayOf()
+	}
 }
 
 // silence fills w's Silence fields: the silence after which the flow's

@@ -352,6 +352,18 @@ var ruleBook = []RuleInfo{
 		Kernel:  "row 17, (d)12",
 	},
 	{
+		Code: CodeNATUntranslated, Title: "a NAT let a segment through untranslated, and its receiver reset the connection", Severity: Error,
+		Sysctl: SysCtEstablished, Also: []string{SysCtBeLiberal, SysCtLoose, SysCtCloseWait, SysCtFinWait},
+		Default:   "nf_conntrack_tcp_timeout_established 432000 s (5 days), nf_conntrack_tcp_be_liberal 0, on the NAT",
+		Raise:     "a longer timeout keeps idle connections translated (more conntrack entries held); be_liberal 1 makes conntrack accept segments outside the window it tracked, so they stay translated",
+		Lower:     "idle connections are forgotten sooner: the server's next segment after a longer silence leaves untranslated and the connection is reset",
+		Meaning:   "A segment of a connection arrived from the address behind a NAT (a Kubernetes pod behind a service address, a container behind a published port) instead of the address the connection has, with sequence numbers in that connection's spaces: the NAT let it through untranslated, which it does when conntrack no longer tracks the connection (its entry expired over a silence; with nf_conntrack_tcp_loose 1 the segment is picked up as a new connection, which no DNAT rule matches) or found the segment INVALID (outside the window it tracked, nf_conntrack_tcp_be_liberal 0) and no rule dropped it. The receiver's kernel had no socket for that 4-tuple and answered with a RST, which went back to the sender and killed its socket; the connection's next segment then met a RST and the application got ECONNRESET (the Kubernetes \"connection reset by peer\"). After a silence of a second or more the rule names the conntrack timeout of the state the connection was in; with none, be_liberal. Dropping INVALID packets on the NAT (kube-proxy installs such a rule) turns the INVALID case into a retransmission; it does not help an expired entry with nf_conntrack_tcp_loose 1.",
+		Confirm:   []string{"conntrack -L -p tcp --orig-dst SERVICE_ADDR   # still tracked?", "conntrack -S   # invalid counts", "sysctl net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_be_liberal net.netfilter.nf_conntrack_tcp_loose", "iptables -S | grep -i INVALID"},
+		Kernel:    "—",
+		CrossFlow: true,
+		OnPath:    true,
+	},
+	{
 		Code: CodePawsNat, Title: "SYNs from a NAT address dropped by a per-host timestamp check", Severity: Error,
 		Sysctl:    SysTwRecycle,
 		Default:   "removed in Linux 4.12 (there is no such key on current kernels)",

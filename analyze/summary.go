@@ -37,6 +37,7 @@ type summaryBuilder struct {
 	cw    map[cwKey]*CloseWaitLoad
 	paws  pawsIndex
 	nat   natIndex
+	untr  untranslatedIndex
 	// stacks counts the flows in which each host showed a stack other
 	// than Linux's, by stack.
 	stacks map[hostStackKey]int
@@ -110,6 +111,7 @@ func (b *summaryBuilder) Add(f *Flow) {
 	addr := flowAddrs(f, w)
 	b.paws.check(f, &addr, w)
 	b.nat.check(f, &addr, w)
+	b.untr.check(f, &addr, w)
 	notLinux(f, &addr, w)
 	checkSettings(f, &addr, b.sys, w)
 
@@ -219,6 +221,9 @@ func (b *summaryBuilder) Add(f *Flow) {
 				l.Raced = 1
 			}
 			s.IdleCloses = mergeIdleCloses(s.IdleCloses, []IdleCloseLoad{l})
+		}
+		if l := f.Untranslated; l != nil {
+			s.Untranslated = mergeUntranslated(s.Untranslated, []UntranslatedLoad{untranslatedLoad(l)})
 		}
 		if (w.Silence > 0 || w.ServerTTL != 0 || w.RefusedTTL != 0) && f.NAT.Counts(Server) {
 			if h := b.host(addr[1].Addr()); h != nil {
@@ -404,6 +409,7 @@ func (b *summaryBuilder) Summary() *Summary {
 		s.Ports = append(s.Ports, p)
 	}
 	s.IdleCloses = slices.Clone(s.IdleCloses)
+	s.Untranslated = slices.Clone(s.Untranslated)
 	s.NotLinux = nil
 	for k, n := range b.stacks {
 		s.NotLinux = append(s.NotLinux, HostStack{Host: k.host.String(), OS: k.os, Flows: n})
@@ -480,6 +486,7 @@ func (s *Summary) Merge(o *Summary) {
 	s.NATCopies += o.NATCopies
 	s.NotLinux = mergeStacks(s.NotLinux, o.NotLinux)
 	s.IdleCloses = mergeIdleCloses(s.IdleCloses, o.IdleCloses)
+	s.Untranslated = mergeUntranslated(s.Untranslated, o.Untranslated)
 	s.UnmatchedICMP = s.UnmatchedICMP.merge(o.UnmatchedICMP)
 	s.UntrackedFlows += o.UntrackedFlows
 	addCounts(&s.CloseKinds, o.CloseKinds)
@@ -609,6 +616,9 @@ func mergeHistogram(h, o *Histogram) *Histogram {
 func (s *Summary) derive() {
 	slices.SortFunc(s.IdleCloses, func(a, b IdleCloseLoad) int {
 		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Server, b.Server), strings.Compare(string(a.Closer), string(b.Closer)))
+	})
+	slices.SortFunc(s.Untranslated, func(a, b UntranslatedLoad) int {
+		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Service, b.Service), compareAddr(a.From, b.From))
 	})
 	slices.SortFunc(s.NotLinux, func(a, b HostStack) int {
 		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Host, b.Host), strings.Compare(a.OS, b.OS))

@@ -567,12 +567,21 @@ const maxIdleCloses = 256
 
 // mergeIdleCloses adds the services o to s, within maxIdleCloses.
 func mergeIdleCloses(s, o []IdleCloseLoad) []IdleCloseLoad {
+	return mergeKeyed(s, o, maxIdleCloses, func(a, b *IdleCloseLoad) bool { return a.Closer == b.Closer && a.Server == b.Server })
+}
+
+// mergeKeyed adds each entry of o to the entry of s that is the same one
+// (same), or appends it while s has fewer than n entries.
+func mergeKeyed[T any, P interface {
+	*T
+	add(T)
+}](s, o []T, n int, same func(a, b *T) bool) []T {
 	for _, l := range o {
-		i := slices.IndexFunc(s, func(x IdleCloseLoad) bool { return x.Closer == l.Closer && x.Server == l.Server })
+		i := slices.IndexFunc(s, func(x T) bool { return same(&x, &l) })
 		switch {
 		case i >= 0:
-			s[i].add(l)
-		case len(s) < maxIdleCloses:
+			P(&s[i]).add(l)
+		case len(s) < n:
 			s = append(s, l)
 		}
 	}

@@ -119,6 +119,12 @@ const (
 	// copy of the same bytes got through): a path MTU black hole. The
 	// sender lowers its segment size only with net.ipv4.tcp_mtu_probing.
 	CodePMTUBlackHole = "pmtu-black-hole"
+	// A NAT let one side's segments through untranslated (its conntrack
+	// entry expired, or it found them INVALID) and the receiver's kernel
+	// reset them, killing the sender's socket:
+	// net.netfilter.nf_conntrack_tcp_timeout_established or
+	// net.netfilter.nf_conntrack_tcp_be_liberal, on the NAT.
+	CodeNATUntranslated = "nat-untranslated"
 	// PAWS-style SYN drops from one NATed address: net.ipv4.tcp_tw_recycle
 	// (historical, removed in Linux 4.12).
 	CodePawsNat = "paws-nat-syn-drop"

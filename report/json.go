@@ -698,6 +698,33 @@ func appendFlow(b []byte, f *analyze.Flow) ([]byte, error) {
 		}
 		b = append(b, '}')
 	}
+	if l := f.Untranslated; l != nil {
+		b = append(b, `,"untranslated":{"connection":`...)
+		b = appendInt(b, l.Connection)
+		b = append(b, `,"segments":`...)
+		b = appendInt(b, l.Segments)
+		b = append(b, `,"sender":`...)
+		b = appendString(b, string(l.Sender))
+		b = append(b, `,"from":`...)
+		b = appendString(b, l.From)
+		b = append(b, `,"service":`...)
+		b = appendString(b, l.Service)
+		b = append(b, `,"frame":`...)
+		b = appendUint(b, l.Frame)
+		b = append(b, `,"reset":`...)
+		b = appendUint(b, l.Reset)
+		b = append(b, `,"count":`...)
+		b = appendInt(b, l.Count)
+		b = append(b, `,"idle":`...)
+		if b, err = appendFloat(b, l.Idle); err != nil {
+			return b, err
+		}
+		if l.State != "" {
+			b = append(b, `,"state":`...)
+			b = appendString(b, l.State)
+		}
+		b = append(b, '}')
+	}
 	if len(f.Events) > 0 {
 		b = append(b, `,"events":[`...)
 		for i := range f.Events {
