@@ -41,7 +41,14 @@ type Collector struct {
 	// combos counts flows per sysctl and per set of codes diagnosed with
 	// it in a flow (codes sorted, joined by NUL).
 	combos map[string]map[string]int
+	// links are the untranslated links (Flow.Untranslated) seen, by the
+	// ids of both their flows: the flow that does not carry its link
+	// is told of it too. At most maxLinks of them.
+	links map[int]*analyze.UntranslatedLink
 }
+
+// maxLinks bounds the untranslated links a Collector keeps.
+const maxLinks = 4096
 
 // NewCollector returns a Collector for reports with opt.
 func NewCollector(opt Options) *Collector {
@@ -76,6 +83,13 @@ func (c *Collector) Add(f *analyze.Flow) error {
 	}
 	if c.opt.FlowID != 0 && f.ID == c.opt.FlowID {
 		c.flow = keep()
+	}
+	if l := f.Untranslated; l != nil && len(c.links) < maxLinks {
+		if c.links == nil {
+			c.links = map[int]*analyze.UntranslatedLink{}
+		}
+		own := *l
+		c.links[l.Connection], c.links[l.Segments] = &own, &own
 	}
 	k := concernOf(f)
 	if c.opt.Lists(f) {
@@ -298,12 +312,13 @@ type view struct {
 	codes              []codeDigest
 	knobs              []knobDigest
 	flow               *analyze.Flow // Options.FlowID's, if seen
+	links              map[int]*analyze.UntranslatedLink
 }
 
 // view completes what c gathered with res's summary.
 func (c *Collector) view(res *analyze.Result) *view {
 	v := &view{res: res, total: c.total, nListed: c.listed, anomalies: c.anom,
-		idW: c.idW, kindW: c.kindW, epW: c.epW, flow: c.flow}
+		idW: c.idW, kindW: c.kindW, epW: c.epW, flow: c.flow, links: c.links}
 	kept := slices.Clone(c.kept)
 	slices.SortFunc(kept, func(a, b rankedFlow) int { return a.k.cmp(b.k) })
 	for _, r := range kept {

@@ -72,17 +72,20 @@ type page struct {
 	// IdleCloses are the services whose idle connections were closed and
 	// then written on.
 	IdleCloses []htmlFact
-	Dists      []htmlDist
-	Hosts      []figure
-	HostsMore  string // hosts not drawn, "" for none
-	Phases     []figure
-	Reuse      *figure
-	ListTitle  string
-	Listed     []htmlFlow
-	More       string // listed flows not shown, "" for none
-	Detail     []htmlFlow
-	Command    string
-	Figures    int
+	// Untranslated are the services whose servers' segments a NAT let
+	// through untranslated.
+	Untranslated []htmlFact
+	Dists        []htmlDist
+	Hosts        []figure
+	HostsMore    string // hosts not drawn, "" for none
+	Phases       []figure
+	Reuse        *figure
+	ListTitle    string
+	Listed       []htmlFlow
+	More         string // listed flows not shown, "" for none
+	Detail       []htmlFlow
+	Command      string
+	Figures      int
 }
 
 type figure struct {
@@ -228,6 +231,10 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 	for _, l := range ics {
 		p.IdleCloses = append(p.IdleCloses, htmlFact{Label: idleCloseWho(l), Items: []string{idleCloseText(l)}})
 	}
+	uts, _ := untranslated(res.Summary, maxCloseWaits)
+	for _, l := range uts {
+		p.Untranslated = append(p.Untranslated, htmlFact{Label: untranslatedWho(l), Items: []string{untranslatedText(l)}})
+	}
 	for _, d := range distributions(res.Summary) {
 		f := d.figures()
 		p.Dists = append(p.Dists, htmlDist{Label: d.Label, Count: d.count(), Min: f[1], Median: f[2], P99: f[3], Max: f[4]})
@@ -246,10 +253,10 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 		shown, p.More = nil, ""
 	}
 	for _, f := range shown {
-		p.Listed = append(p.Listed, htmlFlowOf(f, res.Summary, slices.Contains(detail, f)))
+		p.Listed = append(p.Listed, htmlFlowOf(f, res.Summary, slices.Contains(detail, f), v.links))
 	}
 	for _, f := range detail {
-		hf := htmlFlowOf(f, res.Summary, true)
+		hf := htmlFlowOf(f, res.Summary, true, v.links)
 		hf.Filter = displayFilter(f, len(res.Capture.Files) == 1)
 		hf.Ladder = template.HTML(ladderSVG(f, fmt.Sprintf("flow%d", f.ID)))
 		p.Detail = append(p.Detail, hf)
@@ -334,7 +341,7 @@ func phaseColor(state string) color.Color {
 	return color.Gray{0x70}
 }
 
-func htmlFlowOf(f *analyze.Flow, s *analyze.Summary, detailed bool) htmlFlow {
+func htmlFlowOf(f *analyze.Flow, s *analyze.Summary, detailed bool, links map[int]*analyze.UntranslatedLink) htmlFlow {
 	hf := htmlFlow{
 		ID: fmt.Sprint(f.ID), Start: clock(f.Start), Kind: string(f.Close.Kind), Endpoints: endpoints(f),
 		Facts: closeFacts(f, hashFrame),
@@ -344,6 +351,8 @@ func htmlFlowOf(f *analyze.Flow, s *analyze.Summary, detailed bool) htmlFlow {
 	}
 	if f.NAT != nil {
 		hf.NAT = natCopyOf(f.NAT)
+	} else if p := untranslatedPartner(f, links); p != "" {
+		hf.NAT = p
 	}
 	hf.Title = "Flow " + hf.ID
 	if f.Incarnation > 1 {
@@ -365,7 +374,7 @@ func htmlFlowOf(f *analyze.Flow, s *analyze.Summary, detailed bool) htmlFlow {
 		}
 		hf.Diagnoses = append(hf.Diagnoses, hd)
 	}
-	hf.Notes = append(finFacts(f, hashFrame), extraFacts(f, s)...)
+	hf.Notes = append(finFacts(f, hashFrame), extraFacts(f, s, links)...)
 	for _, side := range []struct {
 		name string
 		s    *analyze.Side
@@ -503,6 +512,10 @@ pre { background: var(--soft); padding: 10px 12px; border-radius: 6px; overflow-
 {{end}}{{if .IdleCloses}}<h3>Idle connections closed, then written on</h3>
 <table>
 {{range .IdleCloses}}<tr><th>{{.Label}}</th><td>{{range .Items}}{{.}}{{end}}</td></tr>
+{{end}}</table>
+{{end}}{{if .Untranslated}}<h3>Segments a NAT let through untranslated</h3>
+<table>
+{{range .Untranslated}}<tr><th class="mono">{{.Label}}</th><td>{{range .Items}}{{.}}{{end}}</td></tr>
 {{end}}</table>
 {{end}}{{if .Dists}}<h3>Distributions</h3>
 <table>

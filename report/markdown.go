@@ -51,7 +51,7 @@ func (c *Collector) Markdown(w io.Writer, res *analyze.Result) error {
 	m.summary(v)
 	m.flowTable(v, opt)
 	for _, f := range detail {
-		m.flow(f, res.Summary)
+		m.flow(f, res.Summary, v.links)
 	}
 	if opt.Command != "" {
 		m.p("---")
@@ -300,6 +300,7 @@ func (m *mdReport) summary(v *view) {
 	ports, morePorts := portLoads(s, 0, maxPortLoads)
 	cws, moreCWs := closeWaits(s, maxCloseWaits)
 	ics, moreICs := idleCloses(s, maxCloseWaits)
+	uts, moreUTs := untranslated(s, maxCloseWaits)
 	dists := distributions(s)
 	if len(facts) == 0 && len(codes) == 0 && len(fs) == 0 && len(hosts) == 0 && len(dists) == 0 {
 		return
@@ -328,6 +329,7 @@ func (m *mdReport) summary(v *view) {
 	m.ports(ports, morePorts)
 	m.closeWaits(cws, moreCWs)
 	m.idleCloses(ics, moreICs)
+	m.untranslated(uts, moreUTs)
 	m.distributions(dists)
 	if v := captureVantage(s); v != "" {
 		m.p("**captured** " + v)
@@ -466,6 +468,21 @@ func (m *mdReport) idleCloses(ics []analyze.IdleCloseLoad, rest int) {
 		"| closed by | flows | idle before the close | stale pooled connection | raced the FIN |\n|---|--:|--:|--:|--:|", rows, rest, "service", "services")
 }
 
+// untranslated writes the services whose servers' segments a NAT let
+// through untranslated, most flows first.
+func (m *mdReport) untranslated(uts []analyze.UntranslatedLoad, rest int) {
+	rows := make([]string, len(uts))
+	for i, l := range uts {
+		idle := "—"
+		if l.Expired > 0 {
+			idle = secondsRange(l.IdleMin, l.IdleMax)
+		}
+		rows[i] = fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", code(l.Service), code(l.From), thousands(l.Flows), thousands(l.Expired), idle, thousands(l.Invalid))
+	}
+	m.table("**Segments a NAT let through untranslated** (`nat-untranslated`: the client's kernel reset them, and with them the connection):",
+		"| service | segments from | connections reset | after a silence (entry expired) | silence | with none (INVALID) |\n|---|---|--:|--:|--:|--:|", rows, rest, "service", "services")
+}
+
 // table writes a titled table of rows under head, then "… and 3 more
 // address pairs." when rest rows (named one, many) were left out; nothing
 // without rows.
@@ -517,6 +534,9 @@ func (m *mdReport) flowTable(v *view, o Options) {
 		if f.NAT != nil {
 			ds = append(ds, natCopyOf(f.NAT))
 		}
+		if p := untranslatedPartner(f, v.links); p != "" {
+			ds = append(ds, mdText(p))
+		}
 		fmt.Fprintf(&b, "\n| %d | %s | %s | %s | %s |", f.ID, clock(f.Start), f.Close.Kind,
 			cell(mdText(endpoints(f))), cell(strings.Join(ds, "<br>")))
 	}
@@ -526,7 +546,7 @@ func (m *mdReport) flowTable(v *view, o Options) {
 	m.p(b.String())
 }
 
-func (m *mdReport) flow(f *analyze.Flow, s *analyze.Summary) {
+func (m *mdReport) flow(f *analyze.Flow, s *analyze.Summary, links map[int]*analyze.UntranslatedLink) {
 	title := "Flow " + strconv.Itoa(f.ID)
 	if f.Incarnation > 1 {
 		title += fmt.Sprintf(" (incarnation %d)", f.Incarnation)
@@ -561,7 +581,7 @@ func (m *mdReport) flow(f *analyze.Flow, s *analyze.Summary) {
 			fmt.Fprintf(&b, "  - checked: %s\n", mdText(checkText(d, c)))
 		}
 	}
-	for _, s := range append(finFacts(f, wordFrame), extraFacts(f, s)...) {
+	for _, s := range append(finFacts(f, wordFrame), extraFacts(f, s, links)...) {
 		fmt.Fprintf(&b, "- %s\n", mdText(s))
 	}
 	if df := displayFilter(f, m.oneFile); df != "" {

@@ -376,12 +376,47 @@ func idleCloseText(l analyze.IdleCloseLoad) string {
 }
 
 // idleRange is the silence before the closes: "1.0s", "1.0s–5.0s".
-func idleRange(l analyze.IdleCloseLoad) string {
-	idle := seconds(l.IdleMin)
-	if hi := seconds(l.IdleMax); hi != idle {
-		idle += "–" + hi
+func idleRange(l analyze.IdleCloseLoad) string { return secondsRange(l.IdleMin, l.IdleMax) }
+
+// secondsRange is a range of durations: "1.0s", "1.0s–5.0s".
+func secondsRange(lo, hi float64) string {
+	s := seconds(lo)
+	if h := seconds(hi); h != s {
+		s += "–" + h
 	}
-	return idle
+	return s
+}
+
+// untranslated are the services whose servers' segments a NAT let
+// through untranslated (Summary.Untranslated), most flows first; at most
+// n, and how many more there are.
+func untranslated(s *analyze.Summary, n int) ([]analyze.UntranslatedLoad, int) {
+	if s == nil {
+		return nil, 0
+	}
+	if len(s.Untranslated) > n {
+		return s.Untranslated[:n], len(s.Untranslated) - n
+	}
+	return s.Untranslated, 0
+}
+
+// untranslatedWho names the service and the address its segments came
+// from: "198.51.100.150:80 ← 198.51.100.80:8080".
+func untranslatedWho(l analyze.UntranslatedLoad) string { return l.Service + " ← " + l.From }
+
+// untranslatedText is what the untranslated segments came to: "1
+// connection reset: its server's segments left the NAT untranslated, 1
+// after 3.5s idle (the conntrack entry expired)".
+func untranslatedText(l analyze.UntranslatedLoad) string {
+	var how []string
+	if l.Expired > 0 {
+		how = append(how, fmt.Sprintf("%s after %s idle (the NAT's conntrack entry expired)", thousands(l.Expired), secondsRange(l.IdleMin, l.IdleMax)))
+	}
+	if l.Invalid > 0 {
+		how = append(how, thousands(l.Invalid)+" with no silence (conntrack found them INVALID)")
+	}
+	return fmt.Sprintf("%s reset: the server's segments left the NAT untranslated, %s",
+		plural(l.Flows, "connection", "connections"), andList(how))
 }
 
 // notablePorts is the share of the ephemeral range from which the text

@@ -49,13 +49,13 @@ func (c *Collector) Text(w io.Writer, res *analyze.Result) error {
 		if err != nil {
 			return err
 		}
-		t.detail(f, res.Summary)
+		t.detail(f, res.Summary, v.links)
 	} else {
 		t.summary(v)
 		t.table(v, opt)
 		if opt.Verbose {
 			for _, f := range v.listed {
-				t.detail(f, res.Summary)
+				t.detail(f, res.Summary, v.links)
 			}
 		}
 	}
@@ -276,6 +276,7 @@ func (t *textReport) summary(v *view) {
 	ports, morePorts := portLoads(s, notablePorts, maxPortLoads)
 	cws, moreCWs := closeWaits(s, maxCloseWaits)
 	ics, moreICs := idleCloses(s, maxCloseWaits)
+	uts, moreUTs := untranslated(s, maxCloseWaits)
 	dists := distributions(s)
 	if len(facts) == 0 && len(codes) == 0 && len(fs) == 0 && len(hosts) == 0 && len(dists) == 0 {
 		return
@@ -290,6 +291,7 @@ func (t *textReport) summary(v *view) {
 	t.ports(ports, morePorts)
 	t.closeWaits(cws, moreCWs)
 	t.idleCloses(ics, moreICs)
+	t.untranslated(uts, moreUTs)
 	t.distributions(dists)
 	if v := captureVantage(s); v != "" {
 		t.labelled("captured", t.st.plain, v, 0)
@@ -566,16 +568,35 @@ func (t *textReport) closeWaits(cws []analyze.CloseWaitLoad, rest int) {
 // idleCloses writes the services whose idle connections were closed and
 // then written on, most flows first.
 func (t *textReport) idleCloses(ics []analyze.IdleCloseLoad, rest int) {
+	lines := make([]string, len(ics))
 	for i, l := range ics {
-		label := "idle closes"
+		lines[i] = idleCloseWho(l) + ": " + idleCloseText(l)
+	}
+	t.labelledList("idle closes", lines, rest)
+}
+
+// labelledList writes lines, the first after label, then "and 3 more
+// services" when rest more were left out.
+func (t *textReport) labelledList(label string, lines []string, rest int) {
+	for i, l := range lines {
 		if i > 0 {
 			label = ""
 		}
-		t.labelled(label, t.st.plain, idleCloseWho(l)+": "+idleCloseText(l), 0)
+		t.labelled(label, t.st.plain, l, 0)
 	}
 	if rest > 0 {
 		t.emit(t.newLine().text(strings.Repeat(" ", 2+labelWidth)).add(t.st.dim, "and "+more(rest, "service", "services")))
 	}
+}
+
+// untranslated writes the services whose servers' segments a NAT let
+// through untranslated, most flows first.
+func (t *textReport) untranslated(uts []analyze.UntranslatedLoad, rest int) {
+	lines := make([]string, len(uts))
+	for i, l := range uts {
+		lines[i] = untranslatedWho(l) + ": " + untranslatedText(l)
+	}
+	t.labelledList("untranslated", lines, rest)
 }
 
 // distributions writes the summary's histograms, one line each under a
@@ -678,6 +699,9 @@ func (t *textReport) table(v *view, o Options) {
 		if f.NAT != nil {
 			t.emit(t.newLine().text(strings.Repeat(" ", diagIndent)).add(t.st.dim, natCopyOf(f.NAT)))
 		}
+		if p := untranslatedPartner(f, v.links); p != "" {
+			t.emit(t.newLine().text(strings.Repeat(" ", diagIndent)).add(t.st.dim, p))
+		}
 	}
 	if n := v.nListed - len(shown); n > 0 {
 		t.emit(t.newLine().add(t.st.dim, "  … and "+more(n, "flow", "flows")+"; --format json lists every flow"))
@@ -721,7 +745,7 @@ func (t *textReport) knobAfter(l *line, indent int, sysctl string) *line {
 // bounds it puts on its knob, the comparisons with the host's settings
 // and the advice), and the ladder. s gives the values that fit each
 // bound on its host.
-func (t *textReport) detail(f *analyze.Flow, s *analyze.Summary) {
+func (t *textReport) detail(f *analyze.Flow, s *analyze.Summary, links map[int]*analyze.UntranslatedLink) {
 	t.blank()
 	title := "flow " + strconv.Itoa(f.ID)
 	if f.Incarnation > 1 {
@@ -738,7 +762,7 @@ func (t *textReport) detail(f *analyze.Flow, s *analyze.Summary) {
 	}{{"client", f.Sides.Client}, {"server", f.Sides.Server}} {
 		t.states(side.name, spans(side.s))
 	}
-	for _, s := range append(finFacts(f, hashFrame), extraFacts(f, s)...) {
+	for _, s := range append(finFacts(f, hashFrame), extraFacts(f, s, links)...) {
 		t.wrapped(2, t.st.plain, s)
 	}
 	if df := displayFilter(f, t.oneFile); df != "" {

@@ -163,7 +163,7 @@ func TestNATFact(t *testing.T) {
 			"a bridge in the host that translates, whose br_netfilter calls iptables for bridged packets (net.bridge.bridge-nf-call-iptables = 1), records them between the bridge and the NAT; flow 2 tells the story"},
 	} {
 		f := &analyze.Flow{NAT: &c.v}
-		if got := extraFacts(f, nil); len(got) != 1 || got[0] != c.want {
+		if got := extraFacts(f, nil, nil); len(got) != 1 || got[0] != c.want {
 			t.Errorf("%+v: %q, want %q", c.v, got, c.want)
 		}
 		if got := natCopyOf(&c.v); c.v.OneSide != "" && got != "the server's segments of flow 2's connection, translated halfway" {

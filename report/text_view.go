@@ -476,6 +476,48 @@ func natFact(v *analyze.NATView) string {
 	return fmt.Sprintf("nat: the same connection as flow %d, captured %s with %s", v.Of, when, what)
 }
 
+// untranslatedOf is the untranslated link of flow f: its own, or the
+// other flow's of its pair, from links (nil for none).
+func untranslatedOf(f *analyze.Flow, links map[int]*analyze.UntranslatedLink) *analyze.UntranslatedLink {
+	if f.Untranslated != nil {
+		return f.Untranslated
+	}
+	return links[f.ID]
+}
+
+// untranslatedPartner is a flow list's line under a flow whose
+// untranslated pair's other flow carries the diagnosis: "nat-untranslated
+// at flow 2: this connection's server's segment, let through
+// untranslated"; "" for none.
+func untranslatedPartner(f *analyze.Flow, links map[int]*analyze.UntranslatedLink) string {
+	l := links[f.ID]
+	if f.Untranslated != nil || l == nil {
+		return ""
+	}
+	if f.ID == l.Connection {
+		return fmt.Sprintf("%s at flow %d: this connection's %s's segment, let through untranslated", analyze.CodeNATUntranslated, l.Segments, l.Sender)
+	}
+	return fmt.Sprintf("%s at flow %d: its %s's segment, let through untranslated", analyze.CodeNATUntranslated, l.Connection, l.Sender)
+}
+
+// untranslatedFact says which flow holds the segments of flow id's
+// connection a NAT let through untranslated, or which connection flow
+// id's segments are: "nat: flow 2 holds the server's segment of this
+// connection that a NAT let through untranslated, from
+// 198.51.100.80:8080 instead of 198.51.100.150:80 (frame 8, reset at
+// frame 9)".
+func untranslatedFact(id int, l *analyze.UntranslatedLink) string {
+	what := "segment"
+	if l.Count > 1 {
+		what = thousands(l.Count) + " segments"
+	}
+	how := fmt.Sprintf("from %s instead of %s (frame %d, reset at frame %d)", l.From, l.Service, l.Frame, l.Reset)
+	if id == l.Connection {
+		return fmt.Sprintf("nat: flow %d holds the %s's %s of this connection that a NAT let through untranslated, %s", l.Segments, l.Sender, what, how)
+	}
+	return fmt.Sprintf("nat: the %s's %s of flow %d's connection that a NAT let through untranslated, %s", l.Sender, what, l.Connection, how)
+}
+
 // unmatchedICMPNote says how many ICMP errors quoted no connection the
 // analysis held, with the first of them.
 func unmatchedICMPNote(u *analyze.UnmatchedICMP) string {
@@ -749,13 +791,16 @@ func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 
 // extraFacts are the path, NAT, half-close and reuse lines of a flow's
 // detail; s is the capture's summary (nil for none).
-func extraFacts(f *analyze.Flow, s *analyze.Summary) []string {
+func extraFacts(f *analyze.Flow, s *analyze.Summary, links map[int]*analyze.UntranslatedLink) []string {
 	var out []string
 	if p := pathFact(f, s); p != "" {
 		out = append(out, p)
 	}
 	if v := f.NAT; v != nil {
 		out = append(out, natFact(v))
+	}
+	if l := untranslatedOf(f, links); l != nil {
+		out = append(out, untranslatedFact(f.ID, l))
 	}
 	for i, sd := range [...]*analyze.Side{f.Sides.Client, f.Sides.Server} {
 		if sd != nil && sd.Stack != nil {

@@ -1,0 +1,50 @@
+package report
+
+import (
+	"html"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/teardown/teardown/analyze"
+)
+
+// TestUntranslatedReport: the lab's untranslated segment shows in every
+// report's summary with its service, the address it came from and the
+// silence, in the detail of both flows of the pair, and in the flow
+// list under the flow that does not carry the diagnosis.
+func TestUntranslatedReport(t *testing.T) {
+	res := labResult(t, "nat-expired-untranslated.pcap")
+	checkReports(t, "nat-expired-untranslated", res, []string{
+		// The connection's detail, whose flow does not carry the link.
+		"nat: flow 2 holds the server's segment of this connection that a NAT let through untranslated, from 198.51.100.80:8080 instead of 198.51.100.150:80 (frame 8, reset at frame 9)",
+		// The untranslated segment's detail.
+		"nat: the server's segment of flow 1's connection that a NAT let through untranslated",
+		"the connection had been silent 3.5s, and the NAT's conntrack had forgotten it",
+		"net.netfilter.nf_conntrack_tcp_timeout_established",
+	}, nil)
+	for name, write := range map[string]func(io.Writer, *analyze.Result, Options) error{"text": Text, "html": HTML} {
+		var b strings.Builder
+		if err := write(&b, res, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		out := strings.Join(strings.Fields(html.UnescapeString(b.String())), " ")
+		for _, s := range []string{
+			"198.51.100.150:80 ← 198.51.100.80:8080",
+			"1 connection reset: the server's segments left the NAT untranslated, 1 after 3.5s idle (the NAT's conntrack entry expired)",
+			// The flow list, under the flow that does not carry it.
+			"nat-untranslated at flow 2: this connection's server's segment, let through untranslated",
+		} {
+			if !strings.Contains(out, s) {
+				t.Errorf("the %s report lacks %q", name, s)
+			}
+		}
+	}
+	var b strings.Builder
+	if err := Markdown(&b, res, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if row := "| `198.51.100.150:80` | `198.51.100.80:8080` | 1 | 1 | 3.5s | 0 |"; !strings.Contains(b.String(), row) {
+		t.Errorf("the Markdown summary lacks %q", row)
+	}
+}
