@@ -288,7 +288,8 @@ func untranslatedDiagnosis(l *UntranslatedLink, side Role, client string, conn b
 	}
 	d.Sysctl = SysCtBeLiberal
 	d.Message = head + fmt.Sprintf(": with no silence before %s, conntrack judged %s INVALID (outside the window it "+
-		"tracked), and NAT translates only what conntrack tracks", them, them)
+		"tracked), or had lost the connection's entry (conntrack -F or -D, a flush when the NAT's rules were "+
+		"reloaded), and NAT translates only what conntrack tracks", them, them)
 	d.Advice = "set it to 1 on the NAT, or drop INVALID packets there " +
 		"(iptables -A FORWARD -m conntrack --ctstate INVALID -j DROP) so that the sender retransmits instead"
 	return d
