@@ -41,6 +41,7 @@ var flowRules = []struct {
 	{CodeSynAckUnanswered, synAckUnanswered},
 	{CodeRstMiddlebox, rstMiddlebox},
 	{CodeNoAnswerAfterIdle, noAnswerAfterIdle},
+	{CodeNATUntranslated, natUntranslatedHere},
 	{CodeDataUnanswered, dataUnanswered},
 	{CodePMTUBlackHole, pmtuBlackHole},
 	{CodeTimeWaitReuse, timeWaitReuse},

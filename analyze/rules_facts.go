@@ -145,11 +145,18 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 	c.silence(w)
 	if w.Handshake {
 		w.span = [2][2]uint32{{cl.ISN, cl.End}, {sv.ISN, sv.End}}
+		// The states only matter after a silence of idleBeforeReset or
+		// more: within the flow, or after its end when it left the table
+		// before it closed.
 		if q := c.conn().Quiet; q.Gap > 0 {
 			w.quiet = [2]int64{q.End.Time - q.Gap, q.End.Time}
-			w.quietState[0] = conntrackState(c.conn(), q.End.Frame)
+			if q.Gap >= idleBeforeReset {
+				w.quietState[0] = conntrackState(c.conn(), q.End.Frame)
+			}
 		}
-		w.quietState[1] = conntrackState(c.conn(), c.conn().Last.Frame+1)
+		if e := c.conn().End; e == flows.EndOfCapture || e == flows.EndEvicted {
+			w.quietState[1] = conntrackState(c.conn(), c.conn().Last.Frame+1)
+		}
 	} else {
 		w.stray = c.strayOf()
 	}

@@ -340,3 +340,76 @@ const maxUntranslated = 256
 func mergeUntranslated(s, o []UntranslatedLoad) []UntranslatedLoad {
 	return mergeKeyed(s, o, maxUntranslated, func(a, b *UntranslatedLoad) bool { return a.Service == b.Service && a.From == b.From })
 }
+
+// rstThenSent finds, in a flow, the sign of untranslated segments seen
+// where the connection has its own addresses (at the server, or in the
+// translated view on the NAT's host): side x's kernel answered a segment
+// of the peer's with a bare RST (no ACK: the reply path, for want of a
+// socket), and x then went on sending data on the connection, its next
+// sequence number the RST's, as its live socket would. A kernel with the
+// socket never answers that way: the peer's segment reached x on another
+// 4-tuple, untranslated. It returns the RST and x's data after it.
+func (c *ruleCtx) rstThenSent() (r *rstStory, after *flows.Event, ok bool) {
+	r = c.s.rst
+	if r == nil || r.forged || r.ev.Flags&flows.ACK != 0 {
+		return nil, nil, false
+	}
+	conn := c.conn()
+	for i := range conn.Events {
+		e := &conn.Events[i]
+		if e.Frame > r.ev.Frame && int(e.Dir) == r.by && e.Why&flows.WhyAfterRST != 0 {
+			if e.Len == 0 || e.Seq != r.ev.Seq || e.Flags&flows.RST != 0 {
+				return nil, nil, false
+			}
+			after = e
+			break
+		}
+	}
+	if after == nil {
+		return nil, nil, false
+	}
+	return r, after, true
+}
+
+// natUntranslatedHere: the flow-level nat-untranslated (rstThenSent).
+// After a silence of a second or more before the RST, the conntrack
+// timeout of the state the connection was in; else be_liberal.
+func natUntranslatedHere(c *ruleCtx) {
+	r, after, ok := c.rstThenSent()
+	if !ok {
+		return
+	}
+	x, p := r.by, 1-r.by
+	conn := c.conn()
+	frames := []uint64{r.ev.Frame, after.Frame}
+	for i := range conn.Events {
+		if e := &conn.Events[i]; e.Frame > after.Frame && int(e.Dir) == p && e.Flags&flows.RST != 0 {
+			frames = append(frames, e.Frame)
+			break
+		}
+	}
+	head := fmt.Sprintf("the %s's kernel answered the %s with a bare RST (frame %d), as for a segment it had no socket for, "+
+		"and yet the %s went on sending on the connection (frame %d, its sequence numbers where the RST left them): "+
+		"its socket was alive, so the RST answered a segment of the %s's that had reached the %s on another 4-tuple — "+
+		"a NAT on the path let it through untranslated, from the %s's own address — and it killed the %s's socket",
+		c.name(x), c.name(p), r.ev.Frame, c.name(x), after.Frame, c.name(p), c.name(x), c.name(p), c.name(p))
+	if len(frames) > 2 {
+		head += fmt.Sprintf(", whose kernel answered the %s's next segment with a RST (frame %d)", c.name(x), frames[2])
+	}
+	q := conn.Quiet
+	if q.Gap >= idleBeforeReset && q.End.Frame < r.ev.Frame && r.ev.Time-q.End.Time <= replyWindow {
+		ct := ctStates[conntrackState(conn, q.End.Frame)]
+		frames = append(frames, q.End.Frame)
+		c.add(CodeNATUntranslated, p, ct.sysctl,
+			"raise it above the connection's silences on the NAT, or have the application keep the connection busy (SO_KEEPALIVE with tcp_keepalive_time below the timeout)",
+			frames, "%s. The RST came right after the first segment after %s of silence (frame %d): the NAT's conntrack "+
+				"had forgotten the connection (its %s timeout, %s by default, is shorter than that)",
+			head, dur(q.End.Time-q.Gap, q.End.Time), q.End.Frame, ct.name, ct.def)
+		return
+	}
+	c.add(CodeNATUntranslated, p, SysCtBeLiberal,
+		"set it to 1 on the NAT, or drop INVALID packets there (iptables -A FORWARD -m conntrack --ctstate INVALID -j DROP) so that the sender retransmits instead",
+		frames, "%s. With no silence before it, conntrack judged the segment INVALID (outside the window it tracked), or had "+
+			"lost the connection's entry (conntrack -F or -D, a flush when the NAT's rules were reloaded), and NAT "+
+			"translates only what conntrack tracks", head)
+}

@@ -3,6 +3,7 @@ package analyze
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,9 +126,6 @@ func TestUntranslated(t *testing.T) {
 			a := netip.MustParseAddrPort("198.51.100.10:40001")
 			s.segs[0].Dst, s.segs[1].Src = a, a
 		},
-		"from the service address": func(c, s *wire) {
-			s.segs[0].Src, s.segs[1].Dst = c.addr[srv], c.addr[srv]
-		},
 		"the RST acknowledges": func(_, s *wire) { s.segs[1].Flags |= flows.ACK },
 	}
 	for name, change := range unlinked {
@@ -142,6 +140,89 @@ func TestUntranslated(t *testing.T) {
 			}
 			if len(res.Summary.Untranslated) != 0 {
 				t.Errorf("summary %+v", res.Summary.Untranslated)
+			}
+		})
+	}
+}
+
+// TestUntranslatedHere: where the connection has its own addresses (at
+// the server, or in the translated view on the NAT's host) the
+// untranslated segment and the RST it drew are on the connection's
+// 4-tuple: the client's kernel answers the server's segment with a bare
+// RST and then the client goes on sending, which only a RST for a
+// segment that reached it on another 4-tuple allows.
+func TestUntranslatedHere(t *testing.T) {
+	// seen is the connection at the server after idle seconds of
+	// silence: the server's 100 bytes, the client's bare RST, and
+	// write seconds later the client's 100 bytes, continuing its
+	// sequence numbers, answered by the server's reply RST.
+	seen := func(idle, write float64, opts ...opt) *wire {
+		w := newWire(t)
+		w.handshake()
+		w.exchange()
+		w.send(srv, "P.", 100, gap(idle))
+		w.send(cli, "R", 0, replyRST)
+		w.send(cli, "P.", 100, append([]opt{gap(write)}, opts...)...)
+		w.send(srv, "R", 0, seqNum(w.nxt[srv]), replyRST)
+		return w
+	}
+	for _, c := range []struct {
+		name   string
+		w      *wire
+		sysctl string
+		frames []uint64
+		says   []string
+	}{
+		{"after a silence", seen(3.5, 0.15), SysCtEstablished, []uint64{7, 8, 9, 10},
+			[]string{"the client's kernel answered the server with a bare RST (frame 8)", "went on sending on the connection (frame 9",
+				"answered the client's next segment with a RST (frame 10)", "3.5s of silence (frame 7)", "ESTABLISHED timeout"}},
+		{"with none", seen(0.05, 0.15), SysCtBeLiberal, []uint64{8, 9, 10}, []string{"INVALID"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := c.w.flow()
+			var d *Diagnosis
+			for i := range f.Diagnoses {
+				if f.Diagnoses[i].Code == CodeNATUntranslated {
+					d = &f.Diagnoses[i]
+				}
+			}
+			if d == nil {
+				t.Fatalf("no %s: %+v", CodeNATUntranslated, f.Diagnoses)
+			}
+			if d.Side != Server || d.Sysctl != c.sysctl || !slices.Equal(d.Frames, c.frames) {
+				t.Errorf("diagnosis %+v", *d)
+			}
+			for _, s := range c.says {
+				if !strings.Contains(d.Message, s) {
+					t.Errorf("message lacks %q: %s", s, d.Message)
+				}
+			}
+		})
+	}
+	for name, w := range map[string]*wire{
+		// The client's socket sent the RST: it does not send again.
+		"RST with ACK": func() *wire {
+			w := newWire(t)
+			w.handshake()
+			w.exchange()
+			w.send(srv, "P.", 100, gap(3.5))
+			w.send(cli, "R.", 0)
+			w.send(cli, "P.", 100, gap(0.15))
+			return w
+		}(),
+		"nothing sent after the RST": func() *wire {
+			w := newWire(t)
+			w.handshake()
+			w.exchange()
+			w.send(srv, "P.", 100, gap(3.5))
+			w.send(cli, "R", 0, replyRST)
+			return w
+		}(),
+		"data elsewhere in the sequence space": seen(3.5, 0.15, seqNum(50000)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if f := w.flow(); codeIn(f.Diagnoses, CodeNATUntranslated) {
+				t.Errorf("diagnosed: %+v", f.Diagnoses)
 			}
 		})
 	}
