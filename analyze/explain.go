@@ -100,7 +100,10 @@ func (r RuleInfo) fields() [][2]string {
 		}
 		out = append(out, [2]string{"raising", r.Raise}, [2]string{"lowering", r.Lower})
 	}
-	if r.CrossFlow {
+	switch {
+	case r.Scope != "":
+		out = append(out, [2]string{"scope", r.Scope})
+	case r.CrossFlow:
 		out = append(out, [2]string{"scope", "several flows: the summary draws it"})
 	}
 	if r.Kernel != "" && r.Kernel != "—" {

@@ -27,8 +27,10 @@ type RuleInfo struct {
 	// Kernel names the KERNEL.md rows and sections the rule rests on.
 	Kernel string
 	// CrossFlow is set for rules that need several flows (or the host's
-	// settings) and fire when a flow is added to the summary.
+	// settings) and fire when a flow is added to the summary; Scope, when
+	// set, says instead how the rule draws on flows.
 	CrossFlow bool
+	Scope     string
 	// OnPath is set when the knob is on a device on the path between the
 	// hosts (a firewall), not on either host: Confirm runs there.
 	OnPath bool
@@ -361,6 +363,7 @@ var ruleBook = []RuleInfo{
 		Confirm:   []string{"conntrack -L -p tcp --orig-dst SERVICE_ADDR   # still tracked?", "conntrack -S   # invalid counts", "sysctl net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_be_liberal net.netfilter.nf_conntrack_tcp_loose", "iptables -S | grep -i INVALID"},
 		Kernel:    "—",
 		CrossFlow: true,
+		Scope:     "one flow where the connection has its own addresses; at the client two, which the summary pairs",
 		OnPath:    true,
 	},
 	{
