@@ -38,25 +38,10 @@ const (
 
 // natExpiredUntranslated is the scenario, over IPv6 with v6.
 func natExpiredUntranslated(v6 bool) *scenario {
-	svc, srv, ttl, iptables := serviceAddr4, netip.AddrPortFrom(serverAddr4, serverPort), "TTL", "iptables"
-	if v6 {
-		svc, srv, ttl, iptables = serviceAddr6, netip.AddrPortFrom(serverAddr6, serverPort), "hop limit", "ip6tables"
-	}
-	desc := fmt.Sprintf("A Linux router joins the two ends and DNATs the service address %s, which no interface has, to "+
-		"the server's %s (%s, nat table PREROUTING), as kube-proxy does; there is no source NAT: the server's default "+
-		"route leads back through the router, so the client's own address reaches it. The router sets "+
-		"net.netfilter.nf_conntrack_tcp_timeout_established=2 and leaves nf_conntrack_tcp_loose at 1, the default (a "+
-		"mid-stream segment creates an entry); no rule drops or rejects INVALID segments (its FORWARD chain only "+
-		"counts NEW and INVALID ones). The client connects to the service address and sends 100 bytes; the server "+
-		"answers 300. Both stay silent 3.5 s, and the router's entry expires. The server then writes 100 bytes: with "+
-		"no entry to translate them back, they cross the router untranslated and reach the client from %s; the "+
-		"client's kernel has no socket for that 4-tuple and answers with a bare [R] whose seq is the segment's ack, "+
-		"which crosses back and resets the server's socket. 150 ms after the server's write the client writes 100 "+
-		"bytes to the service address: a fresh conntrack entry DNATs them to the server, whose kernel has no socket "+
-		"for them any more and answers with a bare [R], translated back to the service address, which resets the "+
-		"client's socket. Two flows: the service address's, with its handshake, and the untranslated segment's, with "+
-		"no SYN (roles inferred). Default sysctls at both ends; captured at the client, where the server's segments "+
-		"arrive with %s 63.", svc, srv, iptables, srv, ttl)
+	ttl := ttlName(v6)
+	desc := natExpiredStory(v6) + fmt.Sprintf(" Two flows: the service address's, with its handshake, and the "+
+		"untranslated segment's, with no SYN (roles inferred). Default sysctls at both ends; captured at the client, "+
+		"where the server's segments arrive with %s 63.", ttl)
 	sc := &scenario{
 		name: "nat-expired-untranslated",
 		summary: "a service DNAT without source NAT (conntrack established timeout 2 s) forgets a connection silent " +
@@ -89,6 +74,30 @@ func natExpiredUntranslated(v6 bool) *scenario {
 		return ipv6(sc, frameEthernet, vantageClient, desc)
 	}
 	return sc
+}
+
+// natExpiredStory is the description nat-expired-untranslated's
+// vantages share: the router, its rules and sysctls, and what the two
+// ends do and the router makes of it; each adds its flows and where it
+// was captured.
+func natExpiredStory(v6 bool) string {
+	svc, srv, iptables := serviceAddr4, netip.AddrPortFrom(serverAddr4, serverPort), "iptables"
+	if v6 {
+		svc, srv, iptables = serviceAddr6, netip.AddrPortFrom(serverAddr6, serverPort), "ip6tables"
+	}
+	return fmt.Sprintf("A Linux router joins the two ends and DNATs the service address %s, which no interface has, to "+
+		"the server's %s (%s, nat table PREROUTING), as kube-proxy does; there is no source NAT: the server's default "+
+		"route leads back through the router, so the client's own address reaches it. The router sets "+
+		"net.netfilter.nf_conntrack_tcp_timeout_established=2 and leaves nf_conntrack_tcp_loose at 1, the default (a "+
+		"mid-stream segment creates an entry); no rule drops or rejects INVALID segments (its FORWARD chain only "+
+		"counts NEW and INVALID ones). The client connects to the service address and sends 100 bytes; the server "+
+		"answers 300. Both stay silent 3.5 s, and the router's entry expires. The server then writes 100 bytes: with "+
+		"no entry to translate them back, they cross the router untranslated and reach the client from %s; the "+
+		"client's kernel has no socket for that 4-tuple and answers with a bare [R] whose seq is the segment's ack, "+
+		"which crosses back and resets the server's socket. 150 ms after the server's write the client writes 100 "+
+		"bytes to the service address: a fresh conntrack entry DNATs them to the server, whose kernel has no socket "+
+		"for them any more and answers with a bare [R], translated back to the service address, which resets the "+
+		"client's socket.", svc, srv, iptables, srv)
 }
 
 // dnatRules installs the router's DNAT from the service address to the

@@ -452,5 +452,7 @@ func scenarios() []*scenario {
 		keepaliveIdleRace(),
 		natExpiredUntranslated(false),
 		natExpiredUntranslated(true),
+		natExpiredAt(vantageRouter),
+		natExpiredAt(vantageServer),
 	}
 }
