@@ -80,7 +80,12 @@ type Event struct {
 	HasTS bool
 	DF    bool
 	TTL   uint8
-	Why   Why
+	// CopyTTL is, for a RST the capture held twice (tcpdump -i any on a
+	// host that forwards it: as it came in and, with a lower TTL, as it
+	// went out), the TTL of the copy the table dropped as a capture
+	// duplicate; 0 otherwise.
+	CopyTTL uint8
+	Why     Why
 	// Count is the number of segments folded into this event (at least
 	// 1): consecutive payload segments after the peer's FIN are kept as
 	// one event.

@@ -363,7 +363,8 @@ func (w *zw) event(e *Event) {
 	w.i(e.Time - w.pm.Time)
 	w.pm = Mark{e.Frame, e.Time}
 	same := &w.same[d]
-	w.u(packBits(e.HasTS, e.DF, e.TTL == same.ttl, e.Win == same.win, e.Count == 1) | uint64(e.Flags)<<5 | uint64(e.Dir)<<13)
+	w.u(packBits(e.HasTS, e.DF, e.TTL == same.ttl, e.Win == same.win, e.Count == 1) | uint64(e.Flags)<<5 | uint64(e.Dir)<<13 |
+		packBits(e.CopyTTL != 0)<<21)
 	w.seq(d, e.Seq)
 	w.seq(p, e.Ack)
 	w.u(uint64(e.Len))
@@ -388,6 +389,9 @@ func (w *zw) event(e *Event) {
 	w.u(uint64(e.Why))
 	if e.Count != 1 {
 		w.u(uint64(e.Count))
+	}
+	if e.CopyTTL != 0 {
+		w.u(uint64(e.CopyTTL))
 	}
 }
 
@@ -623,5 +627,9 @@ func (r *zr) event(e *Event) {
 	e.Count = 1
 	if !bit(f, 4) {
 		e.Count = r.u32()
+	}
+	e.CopyTTL = 0
+	if bit(f, 21) {
+		e.CopyTTL = uint8(r.u())
 	}
 }

@@ -379,6 +379,9 @@ func (t *Table) Add(s *Segment) error {
 	// the peer sent nothing since.
 	if same && c != nil && (s.IPID != 0 || s.Time-d.at >= dupWindow || s.TTL < d.ttl() || c.Dir[1-dir].Last.Time <= d.at) {
 		t.dupGap(s.Time - d.at)
+		if s.Flags&RST != 0 && s.TTL != d.ttl() {
+			rstCopy(c, dir, s)
+		}
 		if woke {
 			t.sort(c)
 		}
@@ -1046,6 +1049,20 @@ func (t *Table) afterFIN(c *Conn, st *connState, h *Half, dir int, s *Segment, p
 	}
 	a.Segments++
 	a.Last = markOf(s)
+}
+
+// rstCopy records on the latest RST event of direction dir with s's
+// sequence number the TTL of s, a capture duplicate of it with another
+// TTL.
+func rstCopy(c *Conn, dir int, s *Segment) {
+	for i := len(c.Events) - 1; i >= 0; i-- {
+		if e := &c.Events[i]; int(e.Dir) == dir && e.Flags&RST != 0 && e.Seq == s.Seq {
+			if e.CopyTTL == 0 {
+				e.CopyTTL = s.TTL
+			}
+			return
+		}
+	}
 }
 
 // dupSets is the number of two-slot sets of the table's duplicate

@@ -751,6 +751,44 @@ func TestCaptureDuplicates(t *testing.T) {
 	}
 }
 
+// TestRSTCopyTTL: a RST captured twice, as it came in and, one hop
+// lower, as it went out, keeps the second copy's TTL on its event; a RST
+// captured once, or twice with one TTL, keeps none.
+func TestRSTCopyTTL(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		copy bool
+		ttl  uint8
+		want uint8
+	}{
+		{"routed copy", true, 63, 63},
+		{"one copy", false, 0, 0},
+		{"two copies, one TTL", true, 64, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			segs := append(handshake(1, 0, cl, 100, 5000), tcp(4, .01, sv, cl, ACK|PSH, 5001, 101, 10))
+			rst := tcp(5, .02, cl, sv, RST, 101, 0, 0)
+			rst.TTL = 64
+			segs = append(segs, rst)
+			if c.copy {
+				cp := *rst
+				cp.Frame, cp.Time, cp.TTL = 6, rst.Time+20e3, c.ttl
+				segs = append(segs, &cp)
+			}
+			done, _ := finished(t, segs)
+			var got []uint8
+			for _, e := range done[0].Events {
+				if e.Flags&RST != 0 {
+					got = append(got, e.CopyTTL)
+				}
+			}
+			if len(got) != 1 || got[0] != c.want {
+				t.Errorf("RST events' copy TTLs %v, want [%d]", got, c.want)
+			}
+		})
+	}
+}
+
 // TestDuplicateFilterSetsIgnoreTheSeed: which set of the duplicate filter
 // a segment takes depends on its contents alone, not on the 4-tuple
 // hash, whose seed changes from run to run: otherwise which duplicates a
