@@ -83,8 +83,10 @@ type rstStory struct {
 	senderState, receiverState State
 	cause                      string
 	// forged: the RST bears the sender's address but not its TTL (see
-	// forgedRST); the sender's state does not move.
-	forged bool
+	// forgedRST); foreign: the sender's kernel sent it for want of a
+	// socket while the sender's socket lived on (foreignRST). Either way
+	// the sender's state does not move.
+	forged, foreign bool
 }
 
 // sideRole maps a side index to its role.

@@ -144,15 +144,16 @@ func (s *story) applyRST(m *moment) {
 		return
 	}
 	forged := s.forgedRST(ev)
+	foreign := !forged && s.foreignRST(ev)
 	if s.rst == nil && (!snd.rstClosed || !rcv.rstClosed) {
 		st := snd.state
 		if st == 0 {
 			st = Closed
 		}
-		s.setRST(rstStory{ev: ev, by: m.side, senderState: st, receiverState: rcv.state, forged: forged})
+		s.setRST(rstStory{ev: ev, by: m.side, senderState: st, receiverState: rcv.state, forged: forged, foreign: foreign})
 	}
 	for _, r := range [...]*sideRun{snd, rcv} {
-		if r.rstClosed || r.state == Closed || r == snd && forged {
+		if r.rstClosed || r.state == Closed || r == snd && (forged || foreign) {
 			continue
 		}
 		if r.state == 0 && r == snd {

@@ -82,10 +82,15 @@ func (s *story) answersPeer(y int, e *flows.Event) bool {
 // point does not change within a connection, so a different TTL means
 // another device made the RST (a firewall's REJECT, a load balancer, an
 // IPS) on a path of another length. With no other segment of the host,
-// or several TTLs among them, it cannot tell.
+// or several TTLs among them, it cannot tell. A RST the capture held
+// twice (tcpdump -i any on a host that forwards it) is the host's when
+// either copy has its TTL: where the host's other segments show only as
+// they left that capture point (after address translation, on another
+// 4-tuple as they came in), a RST the translation missed shows as it came
+// in too, one hop higher.
 func (s *story) forgedRST(e *flows.Event) bool {
 	ttl, ok := s.usualTTL(int(e.Dir))
-	return ok && ttl != e.TTL
+	return ok && ttl != e.TTL && ttl != e.CopyTTL
 }
 
 // usualTTL returns the one TTL every non-RST segment of direction dir

@@ -341,34 +341,40 @@ func mergeUntranslated(s, o []UntranslatedLoad) []UntranslatedLoad {
 	return mergeKeyed(s, o, maxUntranslated, func(a, b *UntranslatedLoad) bool { return a.Service == b.Service && a.From == b.From })
 }
 
-// rstThenSent finds, in a flow, the sign of untranslated segments seen
-// where the connection has its own addresses (at the server, or in the
-// translated view on the NAT's host): side x's kernel answered a segment
-// of the peer's with a bare RST (no ACK: the reply path, for want of a
-// socket), and x then went on sending data on the connection, its next
-// sequence number the RST's, as its live socket would. A kernel with the
-// socket never answers that way: the peer's segment reached x on another
-// 4-tuple, untranslated. It returns the RST and x's data after it.
-func (c *ruleCtx) rstThenSent() (r *rstStory, after *flows.Event, ok bool) {
-	r = c.s.rst
-	if r == nil || r.forged || r.ev.Flags&flows.ACK != 0 {
-		return nil, nil, false
+// foreignRST reports whether RST e was its sender's kernel's answer to a
+// segment that reached it on another 4-tuple, while the sender's socket
+// on this one lived on: a bare RST (no ACK: the reply path, for want of
+// a socket) after which the sender went on sending data on the
+// connection, its next sequence number the RST's, as only its live
+// socket would. Seen where the connection has its own addresses (at the
+// server, or in the translated view on the NAT's host), it is the mark
+// of a NAT that let the peer's segment through untranslated.
+func (s *story) foreignRST(e *flows.Event) bool {
+	if e.Flags&flows.ACK != 0 {
+		return false
 	}
-	conn := c.conn()
-	for i := range conn.Events {
-		e := &conn.Events[i]
-		if e.Frame > r.ev.Frame && int(e.Dir) == r.by && e.Why&flows.WhyAfterRST != 0 {
-			if e.Len == 0 || e.Seq != r.ev.Seq || e.Flags&flows.RST != 0 {
-				return nil, nil, false
-			}
-			after = e
-			break
+	for i := range s.conn.Events {
+		a := &s.conn.Events[i]
+		if a.Frame > e.Frame && a.Dir == e.Dir && a.Why&flows.WhyAfterRST != 0 {
+			return a.Len > 0 && a.Seq == e.Seq && a.Flags&flows.RST == 0
 		}
 	}
-	if after == nil {
+	return false
+}
+
+// rstThenSent returns the flow's foreign RST (foreignRST) and its
+// sender's data after it.
+func (c *ruleCtx) rstThenSent() (r *rstStory, after *flows.Event, ok bool) {
+	r = c.s.rst
+	if r == nil || !r.foreign {
 		return nil, nil, false
 	}
-	return r, after, true
+	for i := range c.conn().Events {
+		if e := &c.conn().Events[i]; e.Frame > r.ev.Frame && int(e.Dir) == r.by && e.Why&flows.WhyAfterRST != 0 {
+			return r, e, true
+		}
+	}
+	return nil, nil, false
 }
 
 // natUntranslatedHere: the flow-level nat-untranslated (rstThenSent).

@@ -192,6 +192,17 @@ func TestUntranslatedHere(t *testing.T) {
 			if d.Side != Server || d.Sysctl != c.sysctl || !slices.Equal(d.Frames, c.frames) {
 				t.Errorf("diagnosis %+v", *d)
 			}
+			// The client's kernel, not its socket, sent the RST: the
+			// socket stays ESTABLISHED until the server's RST.
+			if got, want := states(f.Sides.Client), "SYN_SENT@1 ESTABLISHED@2 CLOSED@10/rst"; got != want {
+				t.Errorf("client states %s, want %s", got, want)
+			}
+			if got, want := states(f.Sides.Server), "SYN_RECV@1 ESTABLISHED@3 CLOSED@8/rst"; got != want {
+				t.Errorf("server states %s, want %s", got, want)
+			}
+			if r := f.Close.Reset; r == nil || r.By != Client || r.Frame != 8 || r.State != Established {
+				t.Errorf("reset %+v, want the client's at frame 8 in ESTABLISHED", r)
+			}
 			for _, s := range c.says {
 				if !strings.Contains(d.Message, s) {
 					t.Errorf("message lacks %q: %s", s, d.Message)

@@ -180,18 +180,26 @@ func noNATLinks(w *wire) error {
 
 // checkNATExpiredServer checks the one flow of
 // nat-expired-untranslated-server as the truth derives it: a handshake,
-// reset by the client's bare [R] (cause unknown), where both sides'
-// states end; the client's write and the server's [R] after it change
-// nothing there.
+// reset by the client's bare [R] (cause unknown), which closes the
+// server; the client's data after it, at the [R]'s sequence number, shows
+// the [R] foreign (its kernel's, for want of a socket on another
+// 4-tuple), so the client stays ESTABLISHED until the server's [R];
+// nat-untranslated on the server's side, after the silence.
 func checkNATExpiredServer(w *wire) error {
 	x, err := natExpiredServerWire(w)
 	if err != nil {
 		return err
 	}
 	x.fl.kind(analyze.ResetKind).initiator(analyze.Client).handshake(analyze.HandshakeComplete).
-		fins(rc, 0, 0).fins(rs, 0, 0).reset("client", analyze.CauseUnknown).resetAt(x.reply.no).diags().halfClose("", "").
+		fins(rc, 0, 0).fins(rs, 0, 0).reset("client", analyze.CauseUnknown).resetAt(x.reply.no).
+		diags(analyze.CodeNATUntranslated).diagSide(analyze.CodeNATUntranslated, "server").halfClose("", "").
 		states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED").
-		closedAt(rc, x.reply.no).closedAt(rs, x.reply.no)
+		closedAt(rc, x.rst.no).closedAt(rs, x.reply.no)
+	for _, d := range x.fl.fl.Diagnoses {
+		if want := "net.netfilter.nf_conntrack_tcp_timeout_established"; d.Sysctl != want {
+			x.fl.failf("%s names %q, want %s", d.Code, d.Sysctl, want)
+		}
+	}
 	if w.truth.Duplicates != 0 {
 		return fmt.Errorf("%d capture duplicates, want none", w.truth.Duplicates)
 	}
@@ -220,13 +228,12 @@ func natExpiredServerNotes(w *wire) []string {
 		rp.no, float64(rp.t-ut.t)/1e3, rp.src, rp.seq,
 		wr.no, float64(wr.t-ut.t)/1e6, ut.no, wr.seq, wr.ack,
 		sr.no, float64(sr.t-wr.t)/1e3, sr.seq),
-		fmt.Sprintf("The truth ends the flow at frame %d, the client's [R] (cause unknown: a bare [R]), and puts both "+
-			"sides in CLOSED there, the sender too, as it does every RST's sender. The client's socket was not its "+
-			"sender: the client's kernel answered a segment from the server's own address, for which it had no "+
-			"socket, and its socket, connected to the service address, stayed ESTABLISHED (frame %d, data from the "+
-			"client after its own [R]) until the server's [R] of frame %d reached it (its Tcp EstabResets, above). "+
-			"The truth's states end at frame %d; frames %d and %d change nothing in them.",
-			rp.no, wr.no, sr.no, rp.no, wr.no, sr.no)}
+		fmt.Sprintf("The client's [R] of frame %d (cause unknown: a bare [R]) closes the server's socket. Its "+
+			"sender was the client's kernel, not the client's socket: it answered a segment from the server's own "+
+			"address, for which it had no socket, and the client's socket, connected to the service address, "+
+			"stayed ESTABLISHED (frame %d, the client's data at the [R]'s sequence number) until the server's [R] "+
+			"of frame %d reached it (its Tcp EstabResets, above): the truth's foreign RST.",
+			rp.no, wr.no, sr.no)}
 }
 
 // natExpiredRouterFrames names the frames of a
@@ -384,9 +391,10 @@ func natExpiredRouterWire(w *wire) (*natExpiredRouterFrames, error) {
 // translated view: a handshake, ended by the client's [R], whose kept
 // copy (entering from the client, TTL 64) differs in TTL from every
 // other client segment there (translated copies leaving toward the
-// server, 63): the truth takes it for a device's (cause middlebox,
-// rst-middlebox after the silence) and keeps the client ESTABLISHED.
-// The truth pairs the two views (nat_pairs) and names no untranslated
+// server, 63) but whose dropped copy (leaving, 63) does not: the
+// client's kernel's, foreign (the client's data follows at its sequence
+// number), so the client stays ESTABLISHED until the server's [R];
+// nat-untranslated on the server's side. The truth pairs the two views (nat_pairs) and names no untranslated
 // segments: they are on the translated view's flow, which has a SYN.
 func checkNATExpiredRouter(w *wire) error {
 	x, err := natExpiredRouterWire(w)
@@ -398,9 +406,10 @@ func checkNATExpiredRouter(w *wire) error {
 		halfClose("", "").states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED").
 		closedAt(rc, x.rstCopy.no).closedAt(rs, x.rstCopy.no)
 	x.tr.kind(analyze.ResetKind).initiator(analyze.Client).handshake(analyze.HandshakeComplete).
-		fins(rc, 0, 0).fins(rs, 0, 0).reset("client", analyze.CauseMiddlebox).resetAt(x.reply.no).
-		diags(analyze.CodeRstMiddlebox).diagSide(analyze.CodeRstMiddlebox, "client").halfClose("", "").
-		states(rc, "SYN_SENT", "ESTABLISHED").states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED").closedAt(rs, x.reply.no)
+		fins(rc, 0, 0).fins(rs, 0, 0).reset("client", analyze.CauseUnknown).resetAt(x.reply.no).
+		diags(analyze.CodeNATUntranslated).diagSide(analyze.CodeNATUntranslated, "server").halfClose("", "").
+		states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED").
+		closedAt(rc, x.rst.no).closedAt(rs, x.reply.no)
 	for _, d := range x.tr.fl.Diagnoses {
 		if want := "net.netfilter.nf_conntrack_tcp_timeout_established"; d.Sysctl != want {
 			x.tr.failf("%s names %q, want %s", d.Code, d.Sysctl, want)
@@ -455,15 +464,15 @@ func natExpiredRouterNotes(w *wire) []string {
 			wc.dst, wc.ifindex,
 			sr.no, float64(sr.t-wc.t)/1e3, wc.no, sr.src, sr.seq, sr.ifindex, rsc.no, float64(rsc.t-sr.t)/1e3, rsc.src,
 			rsc.ifindex),
-		fmt.Sprintf("The truth ends the translated view's flow at frame %d, the client's [R], and takes it for a "+
-			"device's (cause middlebox, rst-middlebox after the silence, the client keeping ESTABLISHED): its TTL "+
-			"rule compares the [R] with the client's other segments on that 4-tuple, all copies leaving toward the "+
-			"server with TTL 63, while the untranslated [R]'s first copy, the one kept, entered from the client "+
-			"with the client's own 64. The client's kernel sent it (its Tcp OutRsts, above), for want of a socket "+
-			"on that 4-tuple; the client's socket, connected to the service address, kept ESTABLISHED until the "+
-			"server's [R] (frame %d, frame %d once translated back) reached it; frames %d and %d come after the "+
-			"flow's end in the truth and change none of its states. No untranslated entry: the untranslated "+
-			"segment is on the translated view's flow, which has a SYN.",
-			rp.no, sr.no, rsc.no, wc.no, sr.no),
+		fmt.Sprintf("On the translated view the client's other segments show only as they left toward the server "+
+			"(TTL 63), while the client's [R] of frame %d shows as it came in (64) and as it left (frame %d, 63, "+
+			"dropped as a capture duplicate): a copy with the client's TTL, so no device made it. The client's "+
+			"kernel sent it (its Tcp OutRsts, above), for want of a socket on that 4-tuple, and it closes the "+
+			"server's socket; the client's socket, connected to the service address, stayed ESTABLISHED (frame %d "+
+			"translated as frame %d, the client's data at the [R]'s sequence number) until the server's [R] "+
+			"(frame %d, frame %d once translated back) reached it: the truth's foreign RST, nat-untranslated on "+
+			"the server's side. No untranslated entry: the untranslated segment is on the translated view's flow, "+
+			"which has a SYN.",
+			rp.no, rpc.no, wr.no, wc.no, sr.no, rsc.no),
 	}
 }

@@ -417,6 +417,11 @@ func deriveTruth(sc *scenario, frames []*frame, icmps []*icmpErr, stopped int64,
 	// A capture duplicate is no evidence of anything: its first copy
 	// stands for both. An ICMP error's too.
 	frames, dups := dropDuplicates(frames, (*frame).captureDuplicate)
+	for f, orig := range dups {
+		if f.has(fRST) && f.ttl != orig.ttl && (orig.copyTTL == 0 || f.no < orig.copyNo) {
+			orig.copyTTL, orig.copyNo = f.ttl, f.no
+		}
+	}
 	icmps, idups := dropICMPDuplicates(icmps)
 	tf.Duplicates = len(dups) + len(idups)
 	if len(frames) == 0 {
@@ -852,14 +857,30 @@ func (in *incarnation) simulate() {
 		}
 		if f == in.rst {
 			// A RST a device on the path made leaves its sender's
-			// socket as it was.
-			if st[x] != "" && st[x] != "CLOSED" && !in.forged() {
+			// socket as it was, and so does one its kernel sent for
+			// want of a socket while that socket lived on (foreign).
+			foreign := in.foreign()
+			if st[x] != "" && st[x] != "CLOSED" && !in.forged() && !foreign {
 				set(x, "CLOSED", f, "rst")
 			}
 			if st[y] != "" && st[y] != "CLOSED" {
 				set(y, "CLOSED", f, "rst")
 			}
-			return
+			if !foreign {
+				return
+			}
+			continue
+		}
+		if in.rst != nil && f.no > in.rst.no {
+			// After a foreign RST: the peer's next RST closes its
+			// sender's live socket.
+			if f.has(fRST) && x != in.rstRole {
+				if s := st[y]; s != "" && s != "CLOSED" {
+					set(y, "CLOSED", f, "rst")
+				}
+				return
+			}
+			continue
 		}
 		if f == in.syn {
 			set(rc, "SYN_SENT", f, "")
@@ -1035,9 +1056,16 @@ func (in *incarnation) closeStory(fl *truthFlow) {
 		r := in.rstRole
 		c.Reset = &truthReset{By: roleName[r], Frame: in.rst.no, Cause: in.rstCause()}
 		// The sender's state is the one before its CLOSED entry (its
-		// last one when a device on the path made the RST).
+		// last one when a device on the path made the RST, its last
+		// before the RST when it was foreign).
 		if s := in.states[r]; in.forged() && len(s) > 0 {
 			c.Reset.State = s[len(s)-1].State
+		} else if in.foreign() {
+			for _, e := range s {
+				if e.Frame < in.rst.no {
+					c.Reset.State = e.State
+				}
+			}
 		} else if len(s) >= 2 {
 			c.Reset.State = s[len(s)-2].State
 		}
@@ -1236,7 +1264,27 @@ func (in *incarnation) forged() bool {
 		}
 		ttl = f.ttl
 	}
-	return ttl >= 0 && r.ttl != ttl
+	// A RST captured twice (tcpdump -i any on a host that forwards it)
+	// is its sender's when either copy has the sender's TTL.
+	return ttl >= 0 && r.ttl != ttl && r.copyTTL != ttl
+}
+
+// foreign reports whether the ending RST was its sender's kernel's
+// answer to a segment that reached it on another 4-tuple while its
+// socket on this one lived on (TRUTH-FORMAT.md): a bare RST (no ACK),
+// not made by a device on the path, after which the sender's next
+// segment carries data at the RST's sequence number.
+func (in *incarnation) foreign() bool {
+	r := in.rst
+	if r == nil || r.has(fACK) || in.forged() {
+		return false
+	}
+	for _, f := range in.frames {
+		if f.no > r.no && f.src == r.src {
+			return f.len > 0 && f.seq == r.seq && !f.has(fRST)
+		}
+	}
+	return false
 }
 
 // idleBeforeRST returns the incarnation's longest silence and the frame
@@ -1455,6 +1503,14 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 				sysctl = "net.netfilter.nf_conntrack_tcp_timeout_" + in.conntrackState(end)
 			}
 			add(analyze.CodeRstMiddlebox, sysctl, r)
+		}
+		if in.foreign() {
+			// The peer's segment reached the RST's sender untranslated.
+			sysctl := "net.netfilter.nf_conntrack_tcp_be_liberal"
+			if _, end := in.idleBeforeRST(); end != nil {
+				sysctl = "net.netfilter.nf_conntrack_tcp_timeout_" + in.conntrackState(end)
+			}
+			add(analyze.CodeNATUntranslated, sysctl, 1-r)
 		}
 	}
 	if in.aborted != nil {

@@ -47,6 +47,10 @@ type frame struct {
 	// ifindex is the interface the packet was seen on, as a Linux
 	// cooked v2 (SLL2) header records it; 0 in other framings.
 	ifindex int
+	// copyTTL is, for a RST the capture held twice with another TTL (the
+	// copy dropped as a capture duplicate: tcpdump -i any on a host that
+	// forwards it), that copy's TTL; 0 otherwise.
+	copyTTL, copyNo int
 }
 
 func (f *frame) has(fl int) bool { return f.flags&fl == fl }
