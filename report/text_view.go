@@ -754,23 +754,28 @@ func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 	out := []string{string(f.Close.Kind)}
 	r := f.Close.Reset
 	forged := r != nil && r.Cause == analyze.CauseMiddlebox
+	foreign := r != nil && !forged && foreignReset(f)
 	switch f.Close.Initiator {
 	case analyze.Client, analyze.Server:
 		// With no FIN, the initiator is the RST's sender: not so when a
-		// device on the path made the RST.
+		// device on the path made the RST, or its kernel sent it for
+		// another 4-tuple.
 		sd := f.Sides.Client
 		if f.Close.Initiator == analyze.Server {
 			sd = f.Sides.Server
 		}
-		if !forged || sd != nil && len(sd.FinFrames) > 0 {
+		if !forged && !foreign || sd != nil && len(sd.FinFrames) > 0 {
 			out = append(out, string(f.Close.Initiator)+" closed first")
 		}
 	case analyze.Simultaneous:
 		out = append(out, "both closed at once")
 	}
-	if forged {
+	switch {
+	case forged:
 		out = append(out, fmt.Sprintf("RST in the %s's name at %s from a device on the path; the %s stayed in %s", r.By, frame(r.Frame), r.By, r.State))
-	} else if r != nil {
+	case foreign:
+		out = append(out, fmt.Sprintf("RST by the %s's kernel at %s for a segment on another 4-tuple; the %s's socket stayed in %s", r.By, frame(r.Frame), r.By, r.State))
+	case r != nil:
 		s := fmt.Sprintf("RST by %s at %s in %s", r.By, frame(r.Frame), r.State)
 		if r.Cause != "" && r.Cause != analyze.CauseUnknown {
 			s += " (" + r.Cause + ")"
@@ -787,6 +792,18 @@ func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 		out = append(out, "evicted early by the flow cap: the story may be incomplete")
 	}
 	return out
+}
+
+// foreignReset reports whether f's reset was its sender's kernel's
+// answer to a segment on another 4-tuple while its socket lived on: the
+// flow's nat-untranslated diagnosis cites the reset's frame.
+func foreignReset(f *analyze.Flow) bool {
+	for _, d := range f.Diagnoses {
+		if d.Code == analyze.CodeNATUntranslated && f.Untranslated == nil && slices.Contains(d.Frames, f.Close.Reset.Frame) {
+			return true
+		}
+	}
+	return false
 }
 
 // extraFacts are the path, NAT, half-close and reuse lines of a flow's

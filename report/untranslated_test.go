@@ -47,4 +47,10 @@ func TestUntranslatedReport(t *testing.T) {
 	if row := "| `198.51.100.150:80` | `198.51.100.80:8080` | 1 | 1 | 3.5s | 0 |"; !strings.Contains(b.String(), row) {
 		t.Errorf("the Markdown summary lacks %q", row)
 	}
+	// At the server the pair is one flow: the client's RST came from its
+	// kernel, and its socket did not close first.
+	checkReports(t, "nat-expired-untranslated-server", labResult(t, "nat-expired-untranslated-server.pcap"), []string{
+		"for a segment on another 4-tuple; the client's socket stayed in ESTABLISHED",
+		"the client went on sending on the connection",
+	}, []string{"client closed first"})
 }
