@@ -38,6 +38,7 @@ var flowRules = []struct {
 	{CodeConnectionRefused, connectionRefused},
 	{CodeSynRejectedICMP, synRejectedICMP},
 	{CodeSynUnanswered, synUnanswered},
+	{CodeSynRetransmitted, synRetransmitted},
 	{CodeSynAckUnanswered, synAckUnanswered},
 	{CodeRstMiddlebox, rstMiddlebox},
 	{CodeNoAnswerAfterIdle, noAnswerAfterIdle},

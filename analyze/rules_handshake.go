@@ -49,6 +49,46 @@ func synUnanswered(c *ruleCtx) {
 		times(int(cl.SYNCount)), dur(syns[0].Time, syns[len(syns)-1].Time), strings.Join(gaps, ", "))
 }
 
+// synRetransmitted: the server answered the client's SYN only after the
+// client had sent it again, and nothing came back from the server before
+// its SYN-ACK: connect() took the SYN's retransmission timeout longer (1 s
+// on a current kernel, then doubling past tcp_syn_linear_timeouts). A
+// listener drops SYNs while its accept queue is full (tcp_conn_request()
+// counts TcpExtListenOverflows and TcpExtListenDrops), and while its SYN
+// queue is full with SYN cookies off; the path may have lost them too.
+func synRetransmitted(c *ruleCtx) {
+	conn := c.conn()
+	cl, sv := &conn.Dir[flows.FromClient], &conn.Dir[flows.FromServer]
+	if cl.SYNCount < 2 || sv.SYNCount == 0 || !cl.SYN.Seen() || !sv.SYN.Seen() || sv.SYN.Frame < cl.SYNLast.Frame {
+		return
+	}
+	var syns []flows.Mark
+	for i := range conn.Events {
+		e := &conn.Events[i]
+		if e.Frame >= sv.SYN.Frame {
+			break
+		}
+		if e.Dir == flows.FromServer || e.Flags&flows.RST != 0 {
+			return // answered, or a TIME_WAIT's old ACK the client reset
+		}
+		if e.Why&flows.WhySYN != 0 {
+			syns = append(syns, e.Mark())
+		}
+	}
+	if n := len(syns); n == 0 || syns[n-1] != cl.SYNLast {
+		syns = append(syns, cl.SYNLast)
+	}
+	var at []string
+	for _, m := range syns[1:] {
+		at = append(at, "+"+dur(syns[0].Time, m.Time))
+	}
+	c.add(CodeSynRetransmitted, flows.FromServer, SysSomaxconn,
+		"if the server's nstat TcpExtListenDrops grows, accept() faster or raise the listen() backlog (and net.core.somaxconn, which caps it); if not, find what drops SYNs on the path",
+		append(markFrames(syns...), sv.SYN.Frame),
+		"the server answered the client's SYN only at its %s transmission (SYN-ACK at frame %d), %s after the first (frame %d; sent again at %s), with nothing from the server before: connect() took that much longer. The first SYNs were dropped before the listener answered: a listener drops SYNs while its accept queue is full (its application accept()s too slowly for its listen() backlog, capped by net.core.somaxconn; nstat TcpExtListenOverflows and TcpExtListenDrops count them) or while its SYN queue is full with tcp_syncookies = 0 (tcp_max_syn_backlog); or the path lost them (a firewall, a NAT whose conntrack failed to insert the connection: conntrack -S insert_failed)",
+		ordinal(int(cl.SYNCount)), sv.SYN.Frame, dur(syns[0].Time, sv.SYN.Time), syns[0].Frame, strings.Join(at, ", "))
+}
+
 // acceptQueueFull: the server sent its SYN-ACK again after the client had
 // acknowledged it. With tcp_abort_on_overflow = 0 (the default) a
 // listener whose accept queue is full drops the handshake ACK and keeps

@@ -299,6 +299,16 @@ var ruleBook = []RuleInfo{
 		Kernel:  "—",
 	},
 	{
+		Code: CodeSynRetransmitted, Title: "the SYN was answered only when sent again: connect() was delayed", Severity: Warning,
+		Sysctl: SysSomaxconn, Also: []string{"net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_syncookies", "net.ipv4.tcp_syn_linear_timeouts"},
+		Default: "4096 (net.core.somaxconn, on kernels since 5.4; 128 before), capping the backlog the application passes to listen()",
+		Raise:   "a longer accept queue absorbs bursts of connections while the application is slow to accept() them",
+		Lower:   "the queue fills sooner, and SYNs are dropped while it is full",
+		Meaning: "The client sent its SYN more than once and the server's first answer was a SYN-ACK to a retransmission, with nothing from the server before it: the first SYNs were dropped on their way to the listener or by it, and connect() took the SYN retransmission timeout longer (1 s on a current kernel; doubling after tcp_syn_linear_timeouts, 3 s on kernels before 3.1). A listener drops SYNs, without a word, while its accept queue is full (tcp_conn_request(): the application accept()s too slowly for its listen() backlog, which net.core.somaxconn caps; TcpExtListenOverflows and TcpExtListenDrops count each drop) and while its SYN queue is full with SYN cookies off (tcp_max_syn_backlog, tcp_syncookies 0; TcpExtTCPReqQFullDrop). If those counters did not grow, the path lost the SYNs: a firewall, a busy link, or a NAT whose conntrack could not insert the new connection (conntrack -S insert_failed, the source-port race that MASQUERADE --random-fully avoids).",
+		Confirm: []string{"nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDrop   # on the server", "ss -ltn   # Recv-Q against Send-Q (the backlog) of the listener", "sysctl net.core.somaxconn net.ipv4.tcp_max_syn_backlog net.ipv4.tcp_syncookies", "conntrack -S   # insert_failed on a NAT between them"},
+		Kernel:  "—",
+	},
+	{
 		Code: CodeSynAckUnanswered, Title: "the SYN-ACK was never acknowledged", Severity: Warning,
 		Sysctl: SysSynAckRetries, Also: []string{"net.ipv4.tcp_syncookies", "net.ipv4.tcp_max_syn_backlog"},
 		Default: "5 (about 63 s of SYN-ACK retransmissions from a 1 s RTO); tcp_syncookies 1",

@@ -686,6 +686,19 @@ func TestRules(t *testing.T) {
 				w.send(srv, "S.", 0)
 				w.send(cli, ".", 0)
 			},
+			want: []string{"syn-retransmitted net.core.somaxconn server"},
+			says: map[string][]string{CodeSynRetransmitted: {"only at its 2nd transmission (SYN-ACK at frame 3), 1.0s after the first (frame 1; sent again at +1.0s)", "TcpExtListenDrops"}},
+		},
+		{
+			name: "SYN sent again after the SYN-ACK",
+			bare: true,
+			build: func(w *wire) {
+				syn := w.send(cli, "S", 0)
+				w.send(srv, "S.", 0)
+				w.again(syn, 1)
+				w.again(2, 0.001)
+				w.send(cli, ".", 0)
+			},
 		},
 		{
 			name:  "one SYN, and the capture ends",

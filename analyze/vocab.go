@@ -98,6 +98,11 @@ const (
 	// SYN retransmitted, never answered: connect() times out after
 	// net.ipv4.tcp_syn_retries.
 	CodeSynUnanswered = "syn-unanswered"
+	// SYN retransmitted, then answered: the first SYNs were dropped
+	// before the listener answered (a full accept queue, a full SYN
+	// queue without cookies, or the path): net.core.somaxconn and the
+	// listen() backlog.
+	CodeSynRetransmitted = "syn-retransmitted"
 	// SYN-ACK retransmitted, never acknowledged: the request lives
 	// net.ipv4.tcp_synack_retries.
 	CodeSynAckUnanswered = "synack-unanswered"

@@ -653,6 +653,28 @@ func (in *incarnation) synCount() int {
 	return n
 }
 
+// synRetransmitted reports whether the server's first frame is its
+// SYN-ACK, answering the client's SYN sent at least twice (same sequence
+// number), every transmission before it, with no client RST before it
+// (TRUTH-FORMAT.md).
+func (in *incarnation) synRetransmitted() bool {
+	if in.syn == nil || in.synack == nil {
+		return false
+	}
+	n := 0
+	for _, f := range in.frames {
+		switch {
+		case f == in.synack:
+			return n >= 2
+		case in.role(f) == rs || f.has(fRST):
+			return false
+		case f.has(fSYN) && !f.has(fACK) && f.seq == in.syn.seq:
+			n++
+		}
+	}
+	return false
+}
+
 func (in *incarnation) handshakeName() string {
 	switch {
 	case in.syn == nil:
@@ -1538,6 +1560,9 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 	// earlier error left it to be sent again.
 	if in.synCount() >= 2 && in.aborted == nil && !slices.ContainsFunc(in.frames, func(f *frame) bool { return in.role(f) == rs }) {
 		add(analyze.CodeSynUnanswered, "net.ipv4.tcp_syn_retries", rc)
+	}
+	if in.synRetransmitted() {
+		add(analyze.CodeSynRetransmitted, "net.core.somaxconn", rs)
 	}
 	if r, first := in.unansweredAfterIdle(); first != nil {
 		add(analyze.CodeNoAnswerAfterIdle, "net.netfilter.nf_conntrack_tcp_timeout_"+in.conntrackState(first), r)
