@@ -403,6 +403,7 @@ func scenarios() []*scenario {
 		synUnanswered(),
 		synAckUnanswered(),
 		acceptQueueFull(),
+		synDroppedAcceptQueue(),
 		captureStartsMidFlow(),
 		keepaliveReset(),
 		listenOverflow(),
