@@ -16,11 +16,16 @@ const (
 	NoteRST               = "rst"
 	NoteRSTIgnored        = "rst-ignored"
 	NoteRSTMiddlebox      = "rst-middlebox" // the ending RST, made by a device on the path
-	NoteDataAfterFIN      = "data-after-fin"
-	NoteAfterRST          = "after-rst"
-	NoteZeroWindow        = "zero-window"
-	NoteWindowOpen        = "window-open"
-	NoteKeepalive         = "keepalive"
+	// NoteRSTChallenged: a RST inside the receiver's window but not at
+	// its rcv_nxt, which the receiver answered with a challenge ACK
+	// (NoteChallengeACK, RFC 5961) and outlived.
+	NoteRSTChallenged = "rst-challenged"
+	NoteChallengeACK  = "challenge-ack"
+	NoteDataAfterFIN  = "data-after-fin"
+	NoteAfterRST      = "after-rst"
+	NoteZeroWindow    = "zero-window"
+	NoteWindowOpen    = "window-open"
+	NoteKeepalive     = "keepalive"
 	// NoteRetransmission: a copy of data the peer had not acknowledged,
 	// kept as the evidence of a stall (flows.Stall).
 	NoteRetransmission = "retransmission"
@@ -85,6 +90,8 @@ func (s *story) events(buf []Event) []Event {
 				ev.Note = NoteRSTIgnored
 			} else if s.rst != nil && s.rst.forged && s.rst.ev == e {
 				ev.Note = NoteRSTMiddlebox
+			} else if s.challenge(e, 0) {
+				ev.Note = NoteRSTChallenged
 			}
 		case w&flows.WhyFIN != 0:
 			ev.Note = NoteFIN
@@ -104,6 +111,8 @@ func (s *story) events(buf []Event) []Event {
 				ev.Note = NoteSYNRetransmission
 			}
 			syns[e.Dir]++
+		case s.challenge(e, 1):
+			ev.Note = NoteChallengeACK
 		default:
 			ev.Note = NoteHandshake
 			for _, n := range plainNotes {
@@ -116,4 +125,15 @@ func (s *story) events(buf []Event) []Event {
 		out = append(out, ev)
 	}
 	return out
+}
+
+// challenge reports whether e is a challenged RST (i 0) or a challenge
+// ACK (i 1) of the flow's.
+func (s *story) challenge(e *flows.Event, i int) bool {
+	for _, c := range s.challenges[:s.nChallenges] {
+		if c[i] == e {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"math"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -34,6 +35,10 @@ type story struct {
 	// synSentRSTs are RSTs a client in SYN_SENT sent to a bad ACK (a
 	// TIME_WAIT answering the SYN with the old connection's ACK).
 	synSentRSTs []*flows.Event
+	// challenges are the first RSTs the receiver challenged
+	// (challengedRST), each with its challenge ACK; nChallenges of them.
+	challenges  [4][2]*flows.Event
+	nChallenges int
 	// icmp is the ICMP error that aborted the client's connect(), if one
 	// did (icmpAbort).
 	icmp *flows.ICMPEvent
@@ -74,6 +79,7 @@ type sideStory struct {
 	// acknowledged the peer's FIN.
 	firstFINAcksPeer bool
 	ignoredRSTs      int
+	challengedRSTs   int
 }
 
 // rstStory is the RST that ended a flow.
@@ -441,15 +447,16 @@ func (s *story) sidesOf(m *flowBlock) {
 func (s *story) side(x int, out *Side, states []StateEntry, frames []uint64) {
 	r, ss, durs := &s.run[x], s.sides[x], &s.durs
 	*out = Side{
-		States:      states,
-		FinFrames:   frames,
-		Durations:   out.Durations,
-		FinalState:  r.state,
-		FinInferred: ss.finInferred,
-		FinTLP:      ss.tlp,
-		FinDSACK:    ss.dsack.Frame,
-		IgnoredRSTs: ss.ignoredRSTs,
-		Stack:       stackOf(&s.conn.Dir[x]),
+		States:         states,
+		FinFrames:      frames,
+		Durations:      out.Durations,
+		FinalState:     r.state,
+		FinInferred:    ss.finInferred,
+		FinTLP:         ss.tlp,
+		FinDSACK:       ss.dsack.Frame,
+		IgnoredRSTs:    int32(min(ss.ignoredRSTs, math.MaxInt32)),
+		ChallengedRSTs: int32(min(ss.challengedRSTs, math.MaxInt32)),
+		Stack:          stackOf(&s.conn.Dir[x]),
 	}
 	if out.Durations == nil {
 		out.Durations = make(map[string]float64, 4)

@@ -145,6 +145,17 @@ func (s *story) applyRST(m *moment) {
 	}
 	forged := s.forgedRST(ev)
 	foreign := !forged && s.foreignRST(ev)
+	var challenged bool
+	if !forged {
+		if ack := s.challengedRST(ev); ack != nil {
+			challenged = true
+			s.sides[m.side].challengedRSTs++
+			if s.nChallenges < len(s.challenges) {
+				s.challenges[s.nChallenges] = [2]*flows.Event{ev, ack}
+				s.nChallenges++
+			}
+		}
+	}
 	if s.rst == nil && (!snd.rstClosed || !rcv.rstClosed) {
 		st := snd.state
 		if st == 0 {
@@ -153,7 +164,7 @@ func (s *story) applyRST(m *moment) {
 		s.setRST(rstStory{ev: ev, by: m.side, senderState: st, receiverState: rcv.state, forged: forged, foreign: foreign})
 	}
 	for _, r := range [...]*sideRun{snd, rcv} {
-		if r.rstClosed || r.state == Closed || r == snd && (forged || foreign) {
+		if r.rstClosed || r.state == Closed || r == snd && (forged || foreign) || r == rcv && challenged {
 			continue
 		}
 		if r.state == 0 && r == snd {

@@ -93,6 +93,43 @@ func (s *story) forgedRST(e *flows.Event) bool {
 	return ok && ttl != e.TTL && ttl != e.CopyTTL
 }
 
+// challengedRST reports whether the receiver of RST e lived on: Linux
+// takes a RST only at the sequence number it expects next (rcv_nxt;
+// RFC 5961), and answers one elsewhere in its window with a challenge
+// ACK, an ACK of rcv_nxt. The receiver's first segment after e is a pure
+// ACK of less than e's sequence number, within replyWindow, and the
+// sender then answers it with a bare RST at that number: its socket was
+// gone (the RST that takes, closing the receiver). A delayed ACK that
+// crossed e would look the same, but only when e would have been taken.
+// It returns the challenge ACK, nil when e was not challenged.
+func (s *story) challengedRST(e *flows.Event) *flows.Event {
+	var ack *flows.Event
+	for i := range s.conn.Events {
+		a := &s.conn.Events[i]
+		if a.Frame <= e.Frame {
+			continue
+		}
+		if ack == nil {
+			if a.Dir == e.Dir {
+				continue
+			}
+			if a.Why&flows.WhyAfterRST == 0 || a.Flags&(flows.ACK|flows.RST|flows.SYN|flows.FIN) != flows.ACK ||
+				a.Len != 0 || a.Time-e.Time > replyWindow || !flows.SeqLess(a.Ack, e.Seq) {
+				return nil
+			}
+			ack = a
+			continue
+		}
+		if a.Dir == e.Dir {
+			if a.Flags&flows.RST != 0 && a.Flags&flows.ACK == 0 && a.Seq == ack.Ack {
+				return ack
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
 // usualTTL returns the one TTL every non-RST segment of direction dir
 // arrived with, if there is one.
 func (s *story) usualTTL(dir int) (uint8, bool) {

@@ -258,7 +258,12 @@ type Side struct {
 	FinDSACK uint64 `json:"fin_dsack,omitempty"`
 	// IgnoredRSTs counts RSTs this side sent that the receiver could not
 	// accept (sequence number outside its window): they changed nothing.
-	IgnoredRSTs int `json:"ignored_rsts,omitempty"`
+	IgnoredRSTs int32 `json:"ignored_rsts,omitempty"`
+	// ChallengedRSTs counts RSTs this side sent inside the receiver's
+	// window but not at the sequence number it expected next: the
+	// receiver answered with a challenge ACK (RFC 5961) and lived on
+	// (challengedRST).
+	ChallengedRSTs int32 `json:"challenged_rsts,omitempty"`
 	// ZeroWindowFinHeld counts the peer's zero-window episodes that held
 	// this side's FIN back (the FIN left only once the window opened).
 	ZeroWindowFinHeld int `json:"zero_window_fin_held,omitempty"`

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"fmt"
 	"math"
 	"net/netip"
 	"slices"
@@ -234,6 +235,70 @@ func TestUntranslatedHere(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if f := w.flow(); codeIn(f.Diagnoses, CodeNATUntranslated) {
 				t.Errorf("diagnosed: %+v", f.Diagnoses)
+			}
+		})
+	}
+}
+
+// TestChallengedRST: Linux takes a RST only at the sequence number it
+// expects next (RFC 5961); one elsewhere in its window draws a challenge
+// ACK, and the connection lives on until the sender's kernel answers that
+// ACK with a RST at its acknowledgement number.
+func TestChallengedRST(t *testing.T) {
+	// aborted is a connection whose client's 1000 bytes never reached
+	// the server and whose client then aborted: [R.] past them, then
+	// the server's answer (ack at ackAt: 0 for none) and, with reply,
+	// the client kernel's bare RST at that ack.
+	aborted := func(ackAt uint32, reply bool) *wire {
+		w := newWire(t)
+		w.handshake()
+		w.exchange()
+		w.send(cli, "P.", 1000) // 7: lost on the way
+		w.send(cli, "R.", 0)    // 8
+		if ackAt != 0 {
+			w.send(srv, ".", 0, ackNum(ackAt)) // 9
+			if reply {
+				w.send(cli, "R", 0, seqNum(ackAt), replyRST) // 10
+			}
+		}
+		return w
+	}
+	w := newWire(t)
+	rcvNxt := w.isn[cli] + 1 + 100
+	for _, c := range []struct {
+		name       string
+		w          *wire
+		server     string
+		challenged int32
+		notes      string
+	}{
+		{"challenged", aborted(rcvNxt, true), "SYN_RECV@1 ESTABLISHED@3 CLOSED@10/rst", 1, "8 rst-challenged, 9 challenge-ack, 10 rst"},
+		{"no answer", aborted(0, false), "SYN_RECV@1 ESTABLISHED@3 CLOSED@8/rst", 0, "8 rst"},
+		{"an ACK of the RST's sequence number", aborted(rcvNxt+1000, true), "SYN_RECV@1 ESTABLISHED@3 CLOSED@8/rst", 0, "8 rst, 9 after-rst, 10 rst"},
+		{"no RST answers the ACK", aborted(rcvNxt, false), "SYN_RECV@1 ESTABLISHED@3 CLOSED@8/rst", 0, "8 rst, 9 after-rst"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := c.w.flow()
+			if got := states(f.Sides.Server); got != c.server {
+				t.Errorf("server states %s, want %s", got, c.server)
+			}
+			if got, want := states(f.Sides.Client), "SYN_SENT@1 ESTABLISHED@2 CLOSED@8/rst"; got != want {
+				t.Errorf("client states %s, want %s", got, want)
+			}
+			if f.Sides.Client.ChallengedRSTs != c.challenged {
+				t.Errorf("client challenged_rsts %d, want %d", f.Sides.Client.ChallengedRSTs, c.challenged)
+			}
+			var notes []string
+			for _, e := range f.Events {
+				if e.Frame >= 8 {
+					notes = append(notes, fmt.Sprintf("%d %s", e.Frame, e.Note))
+				}
+			}
+			if got := strings.Join(notes, ", "); got != c.notes {
+				t.Errorf("event notes %s, want %s", got, c.notes)
+			}
+			if r := f.Close.Reset; r == nil || r.Frame != 8 || r.By != Client {
+				t.Errorf("reset %+v, want the client's at frame 8", r)
 			}
 		})
 	}

@@ -825,7 +825,11 @@ func appendSide(b []byte, s *analyze.Side, tw *timeWriter) ([]byte, error) {
 	}
 	if s.IgnoredRSTs != 0 {
 		b = append(b, `,"ignored_rsts":`...)
-		b = appendInt(b, s.IgnoredRSTs)
+		b = appendInt(b, int(s.IgnoredRSTs))
+	}
+	if s.ChallengedRSTs != 0 {
+		b = append(b, `,"challenged_rsts":`...)
+		b = appendInt(b, int(s.ChallengedRSTs))
 	}
 	if s.ZeroWindowFinHeld != 0 {
 		b = append(b, `,"zero_window_fin_held":`...)

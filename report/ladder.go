@@ -227,6 +227,8 @@ var noteTags = map[string]string{
 	"old-ack":            "old ACK",
 	"rst-ignored":        "ignored",
 	"rst-middlebox":      "middlebox",
+	"rst-challenged":     "challenged",
+	"challenge-ack":      "challenge",
 	"after-rst":          "after RST",
 	"zero-window":        "win 0",
 	"window-open":        "window open",

@@ -892,8 +892,11 @@ func finFacts(f *analyze.Flow, frame func(uint64) string) []string {
 		if n := s.ZeroWindowFinHeld; n > 0 {
 			out = append(out, fmt.Sprintf("%s FIN held back by the %s's zero window (%s)", side.name, side.peer, plural(n, "time", "times")))
 		}
-		if n := s.IgnoredRSTs; n > 0 {
+		if n := int(s.IgnoredRSTs); n > 0 {
 			out = append(out, fmt.Sprintf("%s sent %s the %s could not accept (outside its window)", side.name, plural(n, "RST", "RSTs"), side.peer))
+		}
+		if n := int(s.ChallengedRSTs); n > 0 {
+			out = append(out, fmt.Sprintf("%s sent %s the %s answered with a challenge ACK and outlived (inside its window, not at the sequence number it expected: RFC 5961)", side.name, plural(n, "RST", "RSTs"), side.peer))
 		}
 	}
 	return out

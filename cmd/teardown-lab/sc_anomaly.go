@@ -230,11 +230,47 @@ func orphanLimitReset() *scenario {
 				errs = append(errs, c.kind(analyze.ResetKind).initiator(analyze.Client).fins(rc, lo, hi).fins(rs, 0, 0).
 					reset("client", analyze.CauseOrphanLimit).diags(analyze.CodeOrphanReset).
 					states(rc, "SYN_SENT", "ESTABLISHED", "FIN_WAIT1", "CLOSED").
-					states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED").err())
+					states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED").err(), challengedAtServer(c))
 			}
 			return errors.Join(errs...)
 		},
+		notes: []string{"The server never received a client FIN (its firewall dropped each after tcpdump had seen " +
+			"it), so each client [R.], at the sequence number past the FIN, was not where the server expected the " +
+			"next one: the server answered it with a challenge ACK (RFC 5961: a pure ACK of the FIN's sequence " +
+			"number, microseconds later) and lived on, and the client's kernel, the socket gone, answered that ACK " +
+			"with a bare [R] at its acknowledgement number, which reset the server."},
 	}
+}
+
+// challengedAtServer checks that the server of flow c was reset by the
+// client's bare [R] answering the server's challenge ACK of the client's
+// earlier [R.]: the server's CLOSED entry is that [R], the server's last
+// frame before it a pure ACK at its sequence number, and the flow's first
+// RST one past it.
+func challengedAtServer(c *flowCheck) error {
+	st := c.side(rs).States
+	in := c.fl.inc
+	if len(st) == 0 || in.rst == nil {
+		return fmt.Errorf("flow %s-%s: no server states or no RST", c.fl.Client, c.fl.Server)
+	}
+	var ack *frame
+	for _, f := range in.frames {
+		if f.no == st[len(st)-1].Frame {
+			if f.src != in.client || !f.has(fRST) || f.has(fACK) || ack == nil || f.seq != ack.ack ||
+				f == in.rst || in.rst.seq != ack.ack+1 {
+				return fmt.Errorf("flow %s-%s: the server's CLOSED at %v is not the client's [R] answering a challenge ACK (%v) of the [R.] %v",
+					c.fl.Client, c.fl.Server, f, ack, in.rst)
+			}
+			return nil
+		}
+		if f.src == in.server {
+			ack = f
+			if f.flags&(fACK|fRST|fSYN|fFIN) != fACK || f.len != 0 {
+				ack = nil
+			}
+		}
+	}
+	return fmt.Errorf("flow %s-%s: the server's CLOSED frame %d is not in the flow", c.fl.Client, c.fl.Server, st[len(st)-1].Frame)
 }
 
 func finWait2Timeout() *scenario {

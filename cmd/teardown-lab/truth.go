@@ -880,23 +880,26 @@ func (in *incarnation) simulate() {
 		if f == in.rst {
 			// A RST a device on the path made leaves its sender's
 			// socket as it was, and so does one its kernel sent for
-			// want of a socket while that socket lived on (foreign).
-			foreign := in.foreign()
+			// want of a socket while that socket lived on (foreign);
+			// one its receiver challenged leaves the receiver's.
+			foreign, challenged := in.foreign(), in.challenged()
 			if st[x] != "" && st[x] != "CLOSED" && !in.forged() && !foreign {
 				set(x, "CLOSED", f, "rst")
 			}
-			if st[y] != "" && st[y] != "CLOSED" {
+			if st[y] != "" && st[y] != "CLOSED" && !challenged {
 				set(y, "CLOSED", f, "rst")
 			}
-			if !foreign {
+			if !foreign && !challenged {
 				return
 			}
 			continue
 		}
 		if in.rst != nil && f.no > in.rst.no {
-			// After a foreign RST: the peer's next RST closes its
-			// sender's live socket.
-			if f.has(fRST) && x != in.rstRole {
+			// After a foreign RST the peer's next RST closes the
+			// sender's live socket; after a challenged one the
+			// sender's next RST, its answer to the challenge ACK,
+			// closes the receiver.
+			if f.has(fRST) && (x != in.rstRole) == in.foreign() {
 				if s := st[y]; s != "" && s != "CLOSED" {
 					set(y, "CLOSED", f, "rst")
 				}
@@ -1289,6 +1292,35 @@ func (in *incarnation) forged() bool {
 	// A RST captured twice (tcpdump -i any on a host that forwards it)
 	// is its sender's when either copy has the sender's TTL.
 	return ttl >= 0 && r.ttl != ttl && r.copyTTL != ttl
+}
+
+// challenged reports whether the receiver of the ending RST lived on
+// (TRUTH-FORMAT.md): Linux takes a RST only at the sequence number it
+// expects next (RFC 5961) and answers one elsewhere in its window with a
+// challenge ACK. Not made by a device on the path, the RST's receiver's
+// first frame after it is a pure ACK, less than 500 ms later, of less than
+// the RST's sequence number, and the sender's first frame after that ACK
+// is a bare RST (no ACK) at the ACK's acknowledgement number.
+func (in *incarnation) challenged() bool {
+	r := in.rst
+	if r == nil || in.forged() {
+		return false
+	}
+	var ack *frame
+	for _, f := range in.frames {
+		switch {
+		case f.no <= r.no:
+		case ack == nil && f.src == r.src:
+		case ack == nil:
+			if f.flags&(fACK|fRST|fSYN|fFIN) != fACK || f.len != 0 || f.t-r.t > 500e6 || !seqGT(r.seq, f.ack) {
+				return false
+			}
+			ack = f
+		case f.src == r.src:
+			return f.has(fRST) && !f.has(fACK) && f.seq == ack.ack
+		}
+	}
+	return false
 }
 
 // foreign reports whether the ending RST was its sender's kernel's
