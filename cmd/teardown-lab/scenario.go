@@ -455,5 +455,6 @@ func scenarios() []*scenario {
 		natExpiredUntranslated(true),
 		natExpiredAt(vantageRouter),
 		natExpiredAt(vantageServer),
+		rstChallengeACK(),
 	}
 }
