@@ -216,6 +216,17 @@ func natExpiredRun(e *env) {
 // readReset blocks in read() at most d and expects it to fail with
 // ECONNRESET.
 func (s *sock) readReset(d time.Duration) {
+	s.readTimed(d, func(n int, err error, took time.Duration) error {
+		if !errors.Is(err, unix.ECONNRESET) {
+			return fmt.Errorf("read() %d, %v after %v, want ECONNRESET within %v", n, err, took, d)
+		}
+		return nil
+	})
+}
+
+// readTimed blocks in read() at most d (SO_RCVTIMEO) and hands what it
+// returned, and how long it took, to check.
+func (s *sock) readTimed(d time.Duration, check func(n int, err error, took time.Duration) error) {
 	tv := unix.NsecToTimeval(d.Nanoseconds())
 	s.do("SO_RCVTIMEO", func() error { return unix.SetsockoptTimeval(s.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv) })
 	s.do("read", func() error {
@@ -224,10 +235,7 @@ func (s *sock) readReset(d time.Duration) {
 		if errors.Is(err, unix.EINTR) {
 			return err
 		}
-		if took := time.Since(start); !errors.Is(err, unix.ECONNRESET) {
-			return fmt.Errorf("read() %d, %v after %v, want ECONNRESET within %v", n, err, took, d)
-		}
-		return nil
+		return check(n, err, time.Since(start))
 	})
 }
 

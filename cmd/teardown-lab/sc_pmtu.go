@@ -311,15 +311,8 @@ func pmtuBlackHoleProbing() *scenario {
 // readStalls blocks in read() for d (SO_RCVTIMEO) and expects it to time
 // out with nothing read: none of the peer's data arrives.
 func (s *sock) readStalls(d time.Duration) {
-	tv := unix.NsecToTimeval(d.Nanoseconds())
-	s.do("SO_RCVTIMEO", func() error { return unix.SetsockoptTimeval(s.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv) })
-	s.do("read", func() error {
-		start := time.Now()
-		n, err := unix.Read(s.fd, make([]byte, 1024))
-		if errors.Is(err, unix.EINTR) {
-			return err
-		}
-		if took := time.Since(start); !errors.Is(err, unix.EAGAIN) || took < d-50*time.Millisecond {
+	s.readTimed(d, func(n int, err error, took time.Duration) error {
+		if !errors.Is(err, unix.EAGAIN) || took < d-50*time.Millisecond {
 			return fmt.Errorf("read() with a %v timeout: %d, %v after %v, want EAGAIN at the timeout", d, n, err, took.Round(time.Millisecond))
 		}
 		return nil
