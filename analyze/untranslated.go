@@ -35,9 +35,9 @@ type strayFacts struct {
 	seq, ack uint32
 	// rst is by's first RST.
 	rst flows.Mark
-	// segs counts the other side's segments, rsts by's RSTs.
-	segs, rsts uint32
-	by         int8
+	// segs counts the other side's segments.
+	segs uint32
+	by   int8
 }
 
 // strayOf returns the flow's strayFacts, or nil when it is not such a
@@ -63,7 +63,7 @@ func (c *ruleCtx) strayOf() *strayFacts {
 			return &strayFacts{
 				seg: conn.First, seq: p.FirstSeq, ack: e.Seq,
 				rst:  flows.Mark{Frame: e.Frame, Time: e.Time},
-				segs: uint32(min(p.Packets, 1<<32-1)), rsts: h.RSTCount, by: int8(y),
+				segs: uint32(min(p.Packets, 1<<32-1)), by: int8(y),
 			}
 		}
 	}
@@ -147,7 +147,7 @@ func (u *untranslatedIndex) check(f *Flow, addr *[2]netip.AddrPort, w *WireFacts
 	if st := w.stray; st != nil {
 		s := strayWait{id: f.ID, addr: *addr, st: *st}
 		to := s.addr[st.by]
-		if c := u.slot(to); c != nil && c.addr[flows.FromClient] == to && c.matches(&s) {
+		if c := u.slot(to); c != nil && c.matches(&s) {
 			u.link(f, c, &s, false)
 			return
 		}
@@ -237,17 +237,9 @@ func (u *untranslatedIndex) link(f *Flow, c *untranslatedSlot, s *strayWait, con
 	f.Untranslated = l
 	side := Server
 	if !conn {
-		side = roleOf(st.by ^ 1)
+		side = sideRole(int(1 - st.by))
 	}
 	f.Diagnoses = append(f.Diagnoses, untranslatedDiagnosis(l, side, c.addr[flows.FromClient].String(), conn, ct))
-}
-
-// roleOf is the role of side index x.
-func roleOf(x int8) Role {
-	if x == flows.FromClient {
-		return Client
-	}
-	return Server
 }
 
 // untranslatedDiagnosis is the nat-untranslated diagnosis of link l on
@@ -279,20 +271,36 @@ func untranslatedDiagnosis(l *UntranslatedLink, side Role, client string, conn b
 			l.Sender, what, l.Connection, l.Frame, it, client, l.From, l.Sender, l.Service, l.Reset, l.Sender)
 	}
 	if l.Idle > 0 {
-		d.Sysctl = ctStates[ct].sysctl
-		d.Message = head + fmt.Sprintf(": the connection had been silent %s, and the NAT's conntrack had forgotten it "+
-			"(its %s timeout, %s by default, is shorter than that)", FormatSeconds(l.Idle), ctStates[ct].name, ctStates[ct].def)
-		d.Advice = "raise it above the connection's silences on the NAT, or have the application keep the " +
-			"connection busy (SO_KEEPALIVE with tcp_keepalive_time below the timeout)"
+		d.Sysctl, d.Advice = ctStates[ct].sysctl, adviceCtTimeout
+		d.Message = head + fmt.Sprintf(": the connection had been silent %s, and %s", FormatSeconds(l.Idle), ctForgot(ct))
 		return d
 	}
-	d.Sysctl = SysCtBeLiberal
-	d.Message = head + fmt.Sprintf(": with no silence before %s, conntrack judged %s INVALID (outside the window it "+
-		"tracked), or had lost the connection's entry (conntrack -F or -D, a flush when the NAT's rules were "+
-		"reloaded), and NAT translates only what conntrack tracks", them, them)
-	d.Advice = "set it to 1 on the NAT, or drop INVALID packets there " +
-		"(iptables -A FORWARD -m conntrack --ctstate INVALID -j DROP) so that the sender retransmits instead"
+	d.Sysctl, d.Advice = SysCtBeLiberal, adviceBeLiberal
+	d.Message = head + fmt.Sprintf(": with no silence before %s, %s", them, notTracked(them))
 	return d
+}
+
+// What nat-untranslated advises, after a silence and without one.
+const (
+	adviceCtTimeout = "raise it above the connection's silences on the NAT, or have the application keep the " +
+		"connection busy (SO_KEEPALIVE with tcp_keepalive_time below the timeout)"
+	adviceBeLiberal = "set it to 1 on the NAT, or drop INVALID packets there " +
+		"(iptables -A FORWARD -m conntrack --ctstate INVALID -j DROP) so that the sender retransmits instead"
+)
+
+// ctForgot says why the NAT forgot a connection silent in conntrack
+// state ct (its place in ctStates).
+func ctForgot(ct uint8) string {
+	return fmt.Sprintf("the NAT's conntrack had forgotten it (its %s timeout, %s by default, is shorter than that)",
+		ctStates[ct].name, ctStates[ct].def)
+}
+
+// notTracked says why a NAT let segments (them: "it" or "them") through
+// untranslated with no silence before them.
+func notTracked(them string) string {
+	return fmt.Sprintf("conntrack judged %s INVALID (outside the window it tracked), or had lost the connection's "+
+		"entry (conntrack -F or -D, a flush when the NAT's rules were reloaded), and NAT translates only what "+
+		"conntrack tracks", them)
 }
 
 // UntranslatedLoad is a service whose connections' segments a NAT let
@@ -404,18 +412,12 @@ func natUntranslatedHere(c *ruleCtx) {
 	}
 	q := conn.Quiet
 	if q.Gap >= idleBeforeReset && q.End.Frame < r.ev.Frame && r.ev.Time-q.End.Time <= replyWindow {
-		ct := ctStates[conntrackState(conn, q.End.Frame)]
+		ct := conntrackState(conn, q.End.Frame)
 		frames = append(frames, q.End.Frame)
-		c.add(CodeNATUntranslated, p, ct.sysctl,
-			"raise it above the connection's silences on the NAT, or have the application keep the connection busy (SO_KEEPALIVE with tcp_keepalive_time below the timeout)",
-			frames, "%s. The RST came right after the first segment after %s of silence (frame %d): the NAT's conntrack "+
-				"had forgotten the connection (its %s timeout, %s by default, is shorter than that)",
-			head, dur(q.End.Time-q.Gap, q.End.Time), q.End.Frame, ct.name, ct.def)
+		c.add(CodeNATUntranslated, p, ctStates[ct].sysctl, adviceCtTimeout, frames,
+			"%s. The RST came right after the first segment after %s of silence (frame %d): %s",
+			head, dur(q.End.Time-q.Gap, q.End.Time), q.End.Frame, ctForgot(ct))
 		return
 	}
-	c.add(CodeNATUntranslated, p, SysCtBeLiberal,
-		"set it to 1 on the NAT, or drop INVALID packets there (iptables -A FORWARD -m conntrack --ctstate INVALID -j DROP) so that the sender retransmits instead",
-		frames, "%s. With no silence before it, conntrack judged the segment INVALID (outside the window it tracked), or had "+
-			"lost the connection's entry (conntrack -F or -D, a flush when the NAT's rules were reloaded), and NAT "+
-			"translates only what conntrack tracks", head)
+	c.add(CodeNATUntranslated, p, SysCtBeLiberal, adviceBeLiberal, frames, "%s. With no silence before it, %s", head, notTracked("it"))
 }
