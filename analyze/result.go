@@ -385,6 +385,10 @@ type Summary struct {
 	// then written on by the peer, which met a RST (rst-data-after-close),
 	// most flows first; at most maxIdleCloses of them.
 	IdleCloses []IdleCloseLoad `json:"idle_closes,omitempty"`
+	// ConnectDelays are the servers some of whose connections were
+	// answered only at a retransmitted SYN (syn-retransmitted), most
+	// flows first; at most maxConnectDelays of them.
+	ConnectDelays []ConnectDelayLoad `json:"connect_delays,omitempty"`
 	// Untranslated are the services whose connections' segments a NAT
 	// let through untranslated, and whose receiver reset them
 	// (nat-untranslated), by the address they came from, most flows

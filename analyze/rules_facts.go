@@ -69,6 +69,10 @@ type WireFacts struct {
 	// when Handshake: a SYN and a SYN-ACK were both seen.
 	ISN       [2]uint32
 	Handshake bool
+	// SYNDelay is, for a syn-retransmitted flow, how long after the
+	// client's first SYN the server's SYN-ACK came, in seconds; else 0.
+	// Placed to fill what would be padding.
+	SYNDelay float32
 
 	// span holds, with Handshake, each side's sequence space seen: its
 	// ISN and flows.Half.End. quiet is the flow's longest silence (its
@@ -143,6 +147,9 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 		}
 	}
 	c.silence(w)
+	if _, ok := c.synRetried(); ok {
+		w.SYNDelay = float32(secs(c.conn().Dir[flows.FromServer].SYN.Time - c.conn().Dir[flows.FromClient].SYN.Time))
+	}
 	if w.Handshake {
 		w.span = [2][2]uint32{{cl.ISN, cl.End}, {sv.ISN, sv.End}}
 		// The states only matter after a silence of idleBeforeReset or

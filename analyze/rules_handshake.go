@@ -57,27 +57,12 @@ func synUnanswered(c *ruleCtx) {
 // counts TcpExtListenOverflows and TcpExtListenDrops), and while its SYN
 // queue is full with SYN cookies off; the path may have lost them too.
 func synRetransmitted(c *ruleCtx) {
-	conn := c.conn()
-	cl, sv := &conn.Dir[flows.FromClient], &conn.Dir[flows.FromServer]
-	if cl.SYNCount < 2 || sv.SYNCount == 0 || !cl.SYN.Seen() || !sv.SYN.Seen() || sv.SYN.Frame < cl.SYNLast.Frame {
+	syns, ok := c.synRetried()
+	if !ok {
 		return
 	}
-	var syns []flows.Mark
-	for i := range conn.Events {
-		e := &conn.Events[i]
-		if e.Frame >= sv.SYN.Frame {
-			break
-		}
-		if e.Dir == flows.FromServer || e.Flags&flows.RST != 0 {
-			return // answered, or a TIME_WAIT's old ACK the client reset
-		}
-		if e.Why&flows.WhySYN != 0 {
-			syns = append(syns, e.Mark())
-		}
-	}
-	if n := len(syns); n == 0 || syns[n-1] != cl.SYNLast {
-		syns = append(syns, cl.SYNLast)
-	}
+	conn := c.conn()
+	cl, sv := &conn.Dir[flows.FromClient], &conn.Dir[flows.FromServer]
 	var at []string
 	for _, m := range syns[1:] {
 		at = append(at, "+"+dur(syns[0].Time, m.Time))
@@ -87,6 +72,35 @@ func synRetransmitted(c *ruleCtx) {
 		append(markFrames(syns...), sv.SYN.Frame),
 		"the server answered the client's SYN only at its %s transmission (SYN-ACK at frame %d), %s after the first (frame %d; sent again at %s), with nothing from the server before: connect() took that much longer. The first SYNs were dropped before the listener answered: a listener drops SYNs while its accept queue is full (its application accept()s too slowly for its listen() backlog, capped by net.core.somaxconn; nstat TcpExtListenOverflows and TcpExtListenDrops count them) or while its SYN queue is full with tcp_syncookies = 0 (tcp_max_syn_backlog); or the path lost them (a firewall, a NAT whose conntrack failed to insert the connection: conntrack -S insert_failed)",
 		ordinal(int(cl.SYNCount)), sv.SYN.Frame, dur(syns[0].Time, sv.SYN.Time), syns[0].Frame, strings.Join(at, ", "))
+}
+
+// synRetried returns the client's kept SYN transmissions and its last
+// one, when the server's first segment is its SYN-ACK, sent after the
+// client's last SYN (at least its second), with no client RST before it
+// (synRetransmitted).
+func (c *ruleCtx) synRetried() ([]flows.Mark, bool) {
+	conn := c.conn()
+	cl, sv := &conn.Dir[flows.FromClient], &conn.Dir[flows.FromServer]
+	if cl.SYNCount < 2 || sv.SYNCount == 0 || !cl.SYN.Seen() || !sv.SYN.Seen() || sv.SYN.Frame < cl.SYNLast.Frame {
+		return nil, false
+	}
+	var syns []flows.Mark
+	for i := range conn.Events {
+		e := &conn.Events[i]
+		if e.Frame >= sv.SYN.Frame {
+			break
+		}
+		if e.Dir == flows.FromServer || e.Flags&flows.RST != 0 {
+			return nil, false // answered, or a TIME_WAIT's old ACK the client reset
+		}
+		if e.Why&flows.WhySYN != 0 {
+			syns = append(syns, e.Mark())
+		}
+	}
+	if n := len(syns); n == 0 || syns[n-1] != cl.SYNLast {
+		syns = append(syns, cl.SYNLast)
+	}
+	return syns, true
 }
 
 // acceptQueueFull: the server sent its SYN-ACK again after the client had

@@ -222,6 +222,11 @@ func (b *summaryBuilder) Add(f *Flow) {
 			}
 			s.IdleCloses = mergeIdleCloses(s.IdleCloses, []IdleCloseLoad{l})
 		}
+		if w.SYNDelay > 0 && f.NAT == nil {
+			// A NAT copy's delay is its first view's.
+			d := math.Round(float64(w.SYNDelay)*1e3) / 1e3 // float32's digits, in ms
+			s.ConnectDelays = mergeConnectDelays(s.ConnectDelays, []ConnectDelayLoad{{Server: addr[flows.FromServer].String(), Flows: 1, DelayMin: d, DelayMax: d}})
+		}
 		if l := f.Untranslated; l != nil {
 			s.Untranslated = mergeUntranslated(s.Untranslated, []UntranslatedLoad{untranslatedLoad(l)})
 		}
@@ -410,6 +415,7 @@ func (b *summaryBuilder) Summary() *Summary {
 	}
 	s.IdleCloses = slices.Clone(s.IdleCloses)
 	s.Untranslated = slices.Clone(s.Untranslated)
+	s.ConnectDelays = slices.Clone(s.ConnectDelays)
 	s.NotLinux = nil
 	for k, n := range b.stacks {
 		s.NotLinux = append(s.NotLinux, HostStack{Host: k.host.String(), OS: k.os, Flows: n})
@@ -487,6 +493,7 @@ func (s *Summary) Merge(o *Summary) {
 	s.NotLinux = mergeStacks(s.NotLinux, o.NotLinux)
 	s.IdleCloses = mergeIdleCloses(s.IdleCloses, o.IdleCloses)
 	s.Untranslated = mergeUntranslated(s.Untranslated, o.Untranslated)
+	s.ConnectDelays = mergeConnectDelays(s.ConnectDelays, o.ConnectDelays)
 	s.UnmatchedICMP = s.UnmatchedICMP.merge(o.UnmatchedICMP)
 	s.UntrackedFlows += o.UntrackedFlows
 	addCounts(&s.CloseKinds, o.CloseKinds)
@@ -616,6 +623,9 @@ func mergeHistogram(h, o *Histogram) *Histogram {
 func (s *Summary) derive() {
 	slices.SortFunc(s.IdleCloses, func(a, b IdleCloseLoad) int {
 		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Server, b.Server), strings.Compare(string(a.Closer), string(b.Closer)))
+	})
+	slices.SortFunc(s.ConnectDelays, func(a, b ConnectDelayLoad) int {
+		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Server, b.Server))
 	})
 	slices.SortFunc(s.Untranslated, func(a, b UntranslatedLoad) int {
 		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Service, b.Service), compareAddr(a.From, b.From))

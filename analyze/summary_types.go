@@ -562,6 +562,34 @@ func (l *IdleCloseLoad) add(o IdleCloseLoad) {
 	l.Raced += o.Raced
 }
 
+// ConnectDelayLoad is a server some of whose connections were answered
+// only at a retransmitted SYN (syn-retransmitted): its address and port,
+// how many, and the shortest and longest time from the client's first
+// SYN to the server's SYN-ACK, in seconds.
+type ConnectDelayLoad struct {
+	Server   string  `json:"server"`
+	Flows    int     `json:"flows"`
+	DelayMin float64 `json:"delay_min"`
+	DelayMax float64 `json:"delay_max"`
+}
+
+// add adds o, more flows of l's server.
+func (l *ConnectDelayLoad) add(o ConnectDelayLoad) {
+	if l.Flows == 0 || o.DelayMin < l.DelayMin {
+		l.DelayMin = o.DelayMin
+	}
+	l.DelayMax = max(l.DelayMax, o.DelayMax)
+	l.Flows += o.Flows
+}
+
+// maxConnectDelays bounds the servers Summary.ConnectDelays counts.
+const maxConnectDelays = 256
+
+// mergeConnectDelays adds the servers o to s, within maxConnectDelays.
+func mergeConnectDelays(s, o []ConnectDelayLoad) []ConnectDelayLoad {
+	return mergeKeyed(s, o, maxConnectDelays, func(a, b *ConnectDelayLoad) bool { return a.Server == b.Server })
+}
+
 // maxIdleCloses bounds the services Summary.IdleCloses counts.
 const maxIdleCloses = 256
 

@@ -73,19 +73,21 @@ type page struct {
 	// then written on.
 	IdleCloses []htmlFact
 	// Untranslated are the services whose servers' segments a NAT let
-	// through untranslated.
-	Untranslated []htmlFact
-	Dists        []htmlDist
-	Hosts        []figure
-	HostsMore    string // hosts not drawn, "" for none
-	Phases       []figure
-	Reuse        *figure
-	ListTitle    string
-	Listed       []htmlFlow
-	More         string // listed flows not shown, "" for none
-	Detail       []htmlFlow
-	Command      string
-	Figures      int
+	// through untranslated; ConnectDelays the servers some of whose
+	// connections were answered only at a retransmitted SYN.
+	Untranslated  []htmlFact
+	ConnectDelays []htmlFact
+	Dists         []htmlDist
+	Hosts         []figure
+	HostsMore     string // hosts not drawn, "" for none
+	Phases        []figure
+	Reuse         *figure
+	ListTitle     string
+	Listed        []htmlFlow
+	More          string // listed flows not shown, "" for none
+	Detail        []htmlFlow
+	Command       string
+	Figures       int
 }
 
 type figure struct {
@@ -230,6 +232,10 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 	ics, _ := idleCloses(res.Summary, maxCloseWaits)
 	for _, l := range ics {
 		p.IdleCloses = append(p.IdleCloses, htmlFact{Label: idleCloseWho(l), Items: []string{idleCloseText(l)}})
+	}
+	cds, _ := connectDelays(res.Summary, maxCloseWaits)
+	for _, l := range cds {
+		p.ConnectDelays = append(p.ConnectDelays, htmlFact{Label: l.Server, Items: []string{connectDelayText(l)}})
 	}
 	uts, _ := untranslated(res.Summary, maxCloseWaits)
 	for _, l := range uts {
@@ -516,6 +522,10 @@ pre { background: var(--soft); padding: 10px 12px; border-radius: 6px; overflow-
 {{end}}{{if .Untranslated}}<h3>Segments a NAT let through untranslated</h3>
 <table>
 {{range .Untranslated}}<tr><th class="mono">{{.Label}}</th><td>{{range .Items}}{{.}}{{end}}</td></tr>
+{{end}}</table>
+{{end}}{{if .ConnectDelays}}<h3>Connections answered only at a retransmitted SYN</h3>
+<table>
+{{range .ConnectDelays}}<tr><th class="mono">{{.Label}}</th><td>{{range .Items}}{{.}}{{end}}</td></tr>
 {{end}}</table>
 {{end}}{{if .Dists}}<h3>Distributions</h3>
 <table>

@@ -301,6 +301,7 @@ func (m *mdReport) summary(v *view) {
 	cws, moreCWs := closeWaits(s, maxCloseWaits)
 	ics, moreICs := idleCloses(s, maxCloseWaits)
 	uts, moreUTs := untranslated(s, maxCloseWaits)
+	cds, moreCDs := connectDelays(s, maxCloseWaits)
 	dists := distributions(s)
 	if len(facts) == 0 && len(codes) == 0 && len(fs) == 0 && len(hosts) == 0 && len(dists) == 0 {
 		return
@@ -330,6 +331,7 @@ func (m *mdReport) summary(v *view) {
 	m.closeWaits(cws, moreCWs)
 	m.idleCloses(ics, moreICs)
 	m.untranslated(uts, moreUTs)
+	m.connectDelays(cds, moreCDs)
 	m.distributions(dists)
 	if v := captureVantage(s); v != "" {
 		m.p("**captured** " + v)
@@ -466,6 +468,17 @@ func (m *mdReport) idleCloses(ics []analyze.IdleCloseLoad, rest int) {
 	}
 	m.table("**Idle connections closed, then written on** (`rst-data-after-close` after a keep-alive or idle timeout):",
 		"| closed by | flows | idle before the close | stale pooled connection | raced the FIN |\n|---|--:|--:|--:|--:|", rows, rest, "service", "services")
+}
+
+// connectDelays writes the servers some of whose connections were
+// answered only at a retransmitted SYN, most flows first.
+func (m *mdReport) connectDelays(cds []analyze.ConnectDelayLoad, rest int) {
+	rows := make([]string, len(cds))
+	for i, l := range cds {
+		rows[i] = fmt.Sprintf("| %s | %s | %s |", code(l.Server), thousands(l.Flows), secondsRange(l.DelayMin, l.DelayMax))
+	}
+	m.table("**Connections answered only at a retransmitted SYN** (`syn-retransmitted`: `connect()` took that much longer):",
+		"| server | connections | SYN-ACK after the first SYN |\n|---|--:|--:|", rows, rest, "server", "servers")
 }
 
 // untranslated writes the services whose servers' segments a NAT let

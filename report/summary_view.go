@@ -387,6 +387,28 @@ func secondsRange(lo, hi float64) string {
 	return s
 }
 
+// connectDelays are the servers some of whose connections were answered
+// only at a retransmitted SYN (Summary.ConnectDelays), most flows first;
+// at most n, and how many more there are. A single such flow is left to
+// its own diagnosis.
+func connectDelays(s *analyze.Summary, n int) ([]analyze.ConnectDelayLoad, int) {
+	if s == nil || len(s.ConnectDelays) == 0 || (len(s.ConnectDelays) == 1 && s.ConnectDelays[0].Flows == 1) {
+		return nil, 0
+	}
+	if len(s.ConnectDelays) > n {
+		return s.ConnectDelays[:n], len(s.ConnectDelays) - n
+	}
+	return s.ConnectDelays, 0
+}
+
+// connectDelayText is what a server's delayed connections came to: "3
+// connections answered only at a retransmitted SYN, 1.0s–3.0s after the
+// first".
+func connectDelayText(l analyze.ConnectDelayLoad) string {
+	return fmt.Sprintf("%s answered only at a retransmitted SYN, %s after the first", plural(l.Flows, "connection", "connections"),
+		secondsRange(l.DelayMin, l.DelayMax))
+}
+
 // untranslated are the services whose servers' segments a NAT let
 // through untranslated (Summary.Untranslated), most flows first; at most
 // n, and how many more there are.

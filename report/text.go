@@ -277,6 +277,7 @@ func (t *textReport) summary(v *view) {
 	cws, moreCWs := closeWaits(s, maxCloseWaits)
 	ics, moreICs := idleCloses(s, maxCloseWaits)
 	uts, moreUTs := untranslated(s, maxCloseWaits)
+	cds, moreCDs := connectDelays(s, maxCloseWaits)
 	dists := distributions(s)
 	if len(facts) == 0 && len(codes) == 0 && len(fs) == 0 && len(hosts) == 0 && len(dists) == 0 {
 		return
@@ -292,6 +293,7 @@ func (t *textReport) summary(v *view) {
 	t.closeWaits(cws, moreCWs)
 	t.idleCloses(ics, moreICs)
 	t.untranslated(uts, moreUTs)
+	t.connectDelays(cds, moreCDs)
 	t.distributions(dists)
 	if v := captureVantage(s); v != "" {
 		t.labelled("captured", t.st.plain, v, 0)
@@ -587,6 +589,16 @@ func (t *textReport) labelledList(label string, lines []string, rest int) {
 	if rest > 0 {
 		t.emit(t.newLine().text(strings.Repeat(" ", 2+labelWidth)).add(t.st.dim, "and "+more(rest, "service", "services")))
 	}
+}
+
+// connectDelays writes the servers some of whose connections were
+// answered only at a retransmitted SYN, most flows first.
+func (t *textReport) connectDelays(cds []analyze.ConnectDelayLoad, rest int) {
+	lines := make([]string, len(cds))
+	for i, l := range cds {
+		lines[i] = l.Server + ": " + connectDelayText(l)
+	}
+	t.labelledList("SYN retried", lines, rest)
 }
 
 // untranslated writes the services whose servers' segments a NAT let

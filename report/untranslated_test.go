@@ -54,3 +54,32 @@ func TestUntranslatedReport(t *testing.T) {
 		"the client went on sending on the connection",
 	}, []string{"client closed first"})
 }
+
+// TestConnectDelaysReport: a server's connections answered only at a
+// retransmitted SYN show in every report's summary, once there are two
+// (the lab's syn-dropped-accept-queue merged with itself, as two shards
+// of a capture would be); one is left to its own diagnosis.
+func TestConnectDelaysReport(t *testing.T) {
+	one := labResult(t, "syn-dropped-accept-queue.pcap")
+	checkReports(t, "syn-dropped-accept-queue", one, []string{"syn-retransmitted"}, []string{"SYN retried ", "answered only at a retransmitted SYN,"})
+	two := labResult(t, "syn-dropped-accept-queue.pcap")
+	two.Summary.Merge(labResult(t, "syn-dropped-accept-queue.pcap").Summary)
+	for name, write := range map[string]func(io.Writer, *analyze.Result, Options) error{"text": Text, "html": HTML} {
+		var b strings.Builder
+		if err := write(&b, two, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		out := strings.Join(strings.Fields(html.UnescapeString(b.String())), " ")
+		if s := "198.51.100.80:8080: 2 connections answered only at a retransmitted SYN, 1.0s after the first"; name == "text" && !strings.Contains(out, "SYN retried "+s) ||
+			!strings.Contains(out, "2 connections answered only at a retransmitted SYN, 1.0s after the first") {
+			t.Errorf("the %s summary lacks the server's connect delays", name)
+		}
+	}
+	var b strings.Builder
+	if err := Markdown(&b, two, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if row := "| `198.51.100.80:8080` | 2 | 1.0s |"; !strings.Contains(b.String(), row) {
+		t.Errorf("the Markdown summary lacks %q", row)
+	}
+}
