@@ -343,13 +343,18 @@ func closeWaitText(c analyze.CloseWaitLoad) string {
 // most n, and how many more there are. A single such flow is left to its
 // own diagnosis.
 func idleCloses(s *analyze.Summary, n int) ([]analyze.IdleCloseLoad, int) {
-	if s == nil || len(s.IdleCloses) == 0 || (len(s.IdleCloses) == 1 && s.IdleCloses[0].Flows == 1) {
+	if s == nil || len(s.IdleCloses) == 1 && s.IdleCloses[0].Flows == 1 {
 		return nil, 0
 	}
-	if len(s.IdleCloses) > n {
-		return s.IdleCloses[:n], len(s.IdleCloses) - n
+	return firstN(s.IdleCloses, n)
+}
+
+// firstN is the first n of l, and how many more there are.
+func firstN[T any](l []T, n int) ([]T, int) {
+	if len(l) > n {
+		return l[:n], len(l) - n
 	}
-	return s.IdleCloses, 0
+	return l, 0
 }
 
 // idleCloseWho names the side that closed idle connections: "the
@@ -392,13 +397,10 @@ func secondsRange(lo, hi float64) string {
 // at most n, and how many more there are. A single such flow is left to
 // its own diagnosis.
 func connectDelays(s *analyze.Summary, n int) ([]analyze.ConnectDelayLoad, int) {
-	if s == nil || len(s.ConnectDelays) == 0 || (len(s.ConnectDelays) == 1 && s.ConnectDelays[0].Flows == 1) {
+	if s == nil || len(s.ConnectDelays) == 1 && s.ConnectDelays[0].Flows == 1 {
 		return nil, 0
 	}
-	if len(s.ConnectDelays) > n {
-		return s.ConnectDelays[:n], len(s.ConnectDelays) - n
-	}
-	return s.ConnectDelays, 0
+	return firstN(s.ConnectDelays, n)
 }
 
 // connectDelayText is what a server's delayed connections came to: "3
@@ -416,10 +418,7 @@ func untranslated(s *analyze.Summary, n int) ([]analyze.UntranslatedLoad, int) {
 	if s == nil {
 		return nil, 0
 	}
-	if len(s.Untranslated) > n {
-		return s.Untranslated[:n], len(s.Untranslated) - n
-	}
-	return s.Untranslated, 0
+	return firstN(s.Untranslated, n)
 }
 
 // untranslatedWho names the service and the address its segments came
