@@ -100,13 +100,13 @@ type UntranslatedLink struct {
 	State string  `json:"state,omitempty"`
 }
 
-// untranslatedBits sets how many recent connections untranslatedIndex
-// remembers, in a direct-mapped table by client address.
+// untranslatedBits sets how many recent connections, and flows of stray
+// segments waiting for theirs, untranslatedIndex remembers: each in a
+// direct-mapped table of 1<<untranslatedBits slots by the client's
+// address (the receiver's, for stray segments). A newer entry in the
+// same slot replaces the older: a port scan's answered probes, which
+// look like stray segments, only crowd out other strays for a while.
 const untranslatedBits = 12
-
-// maxStrays bounds the flows of untranslated segments the index waits
-// for the connection's flow with.
-const maxStrays = 4096
 
 // untranslatedSlot is a flow with a handshake, as the index keeps it.
 type untranslatedSlot struct {
@@ -134,8 +134,7 @@ type strayWait struct {
 // untranslatedIndex links the two flows.
 type untranslatedIndex struct {
 	slots  []untranslatedSlot
-	strays map[netip.AddrPort][]strayWait
-	n      int
+	strays []strayWait
 }
 
 // check links f to a flow the index holds, diagnosing f when it is the
@@ -146,18 +145,15 @@ func (u *untranslatedIndex) check(f *Flow, addr *[2]netip.AddrPort, w *WireFacts
 	}
 	if st := w.stray; st != nil {
 		s := strayWait{id: f.ID, addr: *addr, st: *st}
-		to := s.addr[st.by]
-		if c := u.slot(to); c != nil && c.matches(&s) {
-			u.link(f, c, &s, false)
+		h := slotOf(s.addr[st.by])
+		if u.slots != nil && u.slots[h].matches(&s) {
+			u.link(f, &u.slots[h], &s, false)
 			return
 		}
-		if u.n < maxStrays {
-			if u.strays == nil {
-				u.strays = map[netip.AddrPort][]strayWait{}
-			}
-			u.strays[to] = append(u.strays[to], s)
-			u.n++
+		if u.strays == nil {
+			u.strays = make([]strayWait, 1<<untranslatedBits)
 		}
+		u.strays[h] = s
 		return
 	}
 	if !w.Handshake {
@@ -165,34 +161,25 @@ func (u *untranslatedIndex) check(f *Flow, addr *[2]netip.AddrPort, w *WireFacts
 	}
 	c := untranslatedSlot{id: f.ID, addr: *addr, span: w.span, from: w.SYNAt, to: max(w.Last[0], w.Last[1]),
 		quiet: w.quiet, quietSt: w.quietState[0], endSt: w.quietState[1], open: f.Close.Kind == OpenAtEnd || f.Close.Kind == HalfClosedAtEnd}
-	client := addr[flows.FromClient]
-	if ws := u.strays[client]; len(ws) > 0 {
-		for i := range ws {
-			if c.matches(&ws[i]) {
-				u.link(f, &c, &ws[i], true)
-				u.strays[client] = append(ws[:i], ws[i+1:]...)
-				u.n--
-				break
-			}
-		}
+	h := slotOf(addr[flows.FromClient])
+	if u.strays != nil && u.strays[h].id != 0 && c.matches(&u.strays[h]) {
+		u.link(f, &c, &u.strays[h], true)
+		u.strays[h] = strayWait{}
 	}
 	if u.slots == nil {
 		u.slots = make([]untranslatedSlot, 1<<untranslatedBits)
 	}
-	*u.slot(client) = c
+	u.slots[h] = c
 }
 
-// slot is client address a's slot.
-func (u *untranslatedIndex) slot(a netip.AddrPort) *untranslatedSlot {
-	if u.slots == nil {
-		return nil
-	}
+// slotOf is the slot of the tables of untranslatedIndex for address a.
+func slotOf(a netip.AddrPort) uint32 {
 	b := a.Addr().As16()
 	h := uint32(a.Port()) * 0x9e3779b1
 	for i := 0; i < 16; i += 4 {
 		h = (h ^ uint32(b[i])<<24 ^ uint32(b[i+1])<<16 ^ uint32(b[i+2])<<8 ^ uint32(b[i+3])) * 0x85ebca6b
 	}
-	return &u.slots[h>>(32-untranslatedBits)]
+	return h >> (32 - untranslatedBits)
 }
 
 // matches reports whether s's segments are c's server's: s's receiver is

@@ -146,6 +146,34 @@ func TestUntranslated(t *testing.T) {
 	}
 }
 
+// TestUntranslatedAfterScan: a port scan's ACK probes, each answered by
+// the target's kernel with a bare RST, look like stray segments; thousands
+// of them before the pair do not keep it from being linked.
+func TestUntranslatedAfterScan(t *testing.T) {
+	var ws []*wire
+	for i := range 5000 {
+		w := newWire(t)
+		w.addr[srv] = netip.AddrPortFrom(netip.MustParseAddr("198.51.100.99"), 61000)
+		w.addr[cli] = netip.AddrPortFrom(netip.MustParseAddr("198.51.100.20"), uint16(1+i))
+		w.now -= 10e9 // before the pair
+		w.now += int64(i) * 1e6
+		w.send(srv, ".", 0, ackNum(uint32(i)*7919))
+		w.send(cli, "R", 0, seqNum(uint32(i)*7919), replyRST)
+		ws = append(ws, w)
+	}
+	conn, stray := untranslatedPair(t, 3.5, 150)
+	res := runOpts(t, mergeWires(append(ws, conn, stray)...), Options{})
+	links := 0
+	for _, f := range res.Flows {
+		if f.Untranslated != nil {
+			links++
+		}
+	}
+	if links != 1 || len(res.Summary.Untranslated) != 1 {
+		t.Errorf("%d links, summary %+v; want the pair's one", links, res.Summary.Untranslated)
+	}
+}
+
 // TestUntranslatedHere: where the connection has its own addresses (at
 // the server, or in the translated view on the NAT's host) the
 // untranslated segment and the RST it drew are on the connection's
