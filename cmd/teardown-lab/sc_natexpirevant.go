@@ -178,6 +178,26 @@ func noNATLinks(w *wire) error {
 	return nil
 }
 
+// foreignReset checks flow c as the truth derives a connection whose
+// server's segment a NAT let through untranslated after its conntrack
+// entry expired, seen where the connection has its own addresses: a
+// handshake, reset by the client kernel's foreign [R] at frame reply,
+// which closes the server; the client closed by the server's [R] at
+// frame rst; nat-untranslated on the server's side, naming the
+// established timeout.
+func foreignReset(c *flowCheck, reply, rst int) {
+	c.kind(analyze.ResetKind).initiator(analyze.Client).handshake(analyze.HandshakeComplete).
+		fins(rc, 0, 0).fins(rs, 0, 0).reset("client", analyze.CauseUnknown).resetAt(reply).
+		diags(analyze.CodeNATUntranslated).diagSide(analyze.CodeNATUntranslated, "server").halfClose("", "").
+		states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED").
+		closedAt(rc, rst).closedAt(rs, reply)
+	for _, d := range c.fl.Diagnoses {
+		if want := "net.netfilter.nf_conntrack_tcp_timeout_established"; d.Sysctl != want {
+			c.failf("%s names %q, want %s", d.Code, d.Sysctl, want)
+		}
+	}
+}
+
 // checkNATExpiredServer checks the one flow of
 // nat-expired-untranslated-server as the truth derives it: a handshake,
 // reset by the client's bare [R] (cause unknown), which closes the
@@ -190,16 +210,7 @@ func checkNATExpiredServer(w *wire) error {
 	if err != nil {
 		return err
 	}
-	x.fl.kind(analyze.ResetKind).initiator(analyze.Client).handshake(analyze.HandshakeComplete).
-		fins(rc, 0, 0).fins(rs, 0, 0).reset("client", analyze.CauseUnknown).resetAt(x.reply.no).
-		diags(analyze.CodeNATUntranslated).diagSide(analyze.CodeNATUntranslated, "server").halfClose("", "").
-		states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED").
-		closedAt(rc, x.rst.no).closedAt(rs, x.reply.no)
-	for _, d := range x.fl.fl.Diagnoses {
-		if want := "net.netfilter.nf_conntrack_tcp_timeout_established"; d.Sysctl != want {
-			x.fl.failf("%s names %q, want %s", d.Code, d.Sysctl, want)
-		}
-	}
+	foreignReset(x.fl, x.reply.no, x.rst.no)
 	if w.truth.Duplicates != 0 {
 		return fmt.Errorf("%d capture duplicates, want none", w.truth.Duplicates)
 	}
@@ -405,16 +416,7 @@ func checkNATExpiredRouter(w *wire) error {
 		fins(rc, 0, 0).fins(rs, 0, 0).reset("server", analyze.CauseUnknown).resetAt(x.rstCopy.no).diags().
 		halfClose("", "").states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED").
 		closedAt(rc, x.rstCopy.no).closedAt(rs, x.rstCopy.no)
-	x.tr.kind(analyze.ResetKind).initiator(analyze.Client).handshake(analyze.HandshakeComplete).
-		fins(rc, 0, 0).fins(rs, 0, 0).reset("client", analyze.CauseUnknown).resetAt(x.reply.no).
-		diags(analyze.CodeNATUntranslated).diagSide(analyze.CodeNATUntranslated, "server").halfClose("", "").
-		states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED").
-		closedAt(rc, x.rst.no).closedAt(rs, x.reply.no)
-	for _, d := range x.tr.fl.Diagnoses {
-		if want := "net.netfilter.nf_conntrack_tcp_timeout_established"; d.Sysctl != want {
-			x.tr.failf("%s names %q, want %s", d.Code, d.Sysctl, want)
-		}
-	}
+	foreignReset(x.tr, x.reply.no, x.rst.no)
 	if err := checkAll(x.svc, x.tr); err != nil {
 		return err
 	}
