@@ -1,11 +1,14 @@
 package analyze
 
 import (
+	"net/netip"
+	"slices"
 	"testing"
 )
 
 // TestConnectDelays: the summary gathers syn-retransmitted flows by
-// server, with the shortest and longest wait for the SYN-ACK; a flow
+// server, with the shortest and longest wait for the SYN-ACK, and counts
+// the server's flows whose listener showed a full accept queue; a flow
 // answered at its first SYN adds nothing.
 func TestConnectDelays(t *testing.T) {
 	conn := func(addr string, retry float64) *wire {
@@ -21,18 +24,48 @@ func TestConnectDelays(t *testing.T) {
 		w.fourWay(cli, "F.")
 		return w
 	}
-	res := runOpts(t, mergeWires(conn("198.51.100.11:40000", 1), conn("198.51.100.12:40000", 3), conn("198.51.100.13:40000", 0)), Options{})
+	// A listener that ignored a handshake ACK (accept-queue-full) on the
+	// same server, and on another one.
+	queueFull := func(addr, server string) *wire {
+		w := newWire(t)
+		client(w, addr)
+		if server != "" {
+			w.addr[srv] = netip.MustParseAddrPort(server)
+		}
+		w.send(cli, "S", 0)
+		w.send(srv, "S.", 0)
+		w.send(cli, ".", 0)
+		w.again(2, 1)
+		w.send(cli, ".", 0)
+		w.exchange()
+		w.fourWay(cli, "F.")
+		return w
+	}
+	res := runOpts(t, mergeWires(conn("198.51.100.11:40000", 1), conn("198.51.100.12:40000", 3), conn("198.51.100.13:40000", 0),
+		queueFull("198.51.100.14:40000", ""), queueFull("198.51.100.15:40000", "198.51.100.81:8080")), Options{})
+	if n := res.Summary.Diagnoses[CodeAcceptQueueFull]; n != 2 {
+		t.Fatalf("%d accept-queue-full flows, want 2", n)
+	}
 	if n := res.Summary.Diagnoses[CodeSynRetransmitted]; n != 2 {
 		t.Errorf("%d syn-retransmitted flows, want 2", n)
 	}
 	d := res.Summary.ConnectDelays
-	if len(d) != 1 || d[0].Server != "198.51.100.80:8080" || d[0].Flows != 2 || d[0].DelayMin != 1.001 || d[0].DelayMax != 3.001 {
-		t.Errorf("connect delays %+v, want 198.51.100.80:8080: 2 flows, 1.001 s to 3.001 s", d)
+	want := []ConnectDelayLoad{
+		{Server: "198.51.100.80:8080", Flows: 2, DelayMin: 1.001, DelayMax: 3.001, QueueFull: 1},
+		{Server: "198.51.100.81:8080", QueueFull: 1},
+	}
+	if !slices.Equal(d, want) {
+		t.Errorf("connect delays %+v, want %+v", d, want)
 	}
 	merged := emptySummary()
 	merged.Merge(res.Summary)
 	merged.Merge(res.Summary)
-	if m := merged.ConnectDelays; len(m) != 1 || m[0].Flows != 4 || m[0].DelayMin != 1.001 || m[0].DelayMax != 3.001 {
-		t.Errorf("merged twice: %+v", m)
+	merged.derive()
+	for i := range want {
+		want[i].Flows *= 2
+		want[i].QueueFull *= 2
+	}
+	if m := merged.ConnectDelays; !slices.Equal(m, want) {
+		t.Errorf("merged twice: %+v, want %+v", m, want)
 	}
 }

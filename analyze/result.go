@@ -386,8 +386,9 @@ type Summary struct {
 	// most flows first; at most maxIdleCloses of them.
 	IdleCloses []IdleCloseLoad `json:"idle_closes,omitempty"`
 	// ConnectDelays are the servers some of whose connections were
-	// answered only at a retransmitted SYN (syn-retransmitted), most
-	// flows first; at most maxConnectDelays of them.
+	// answered only at a retransmitted SYN (syn-retransmitted), or whose
+	// listener showed its accept queue full, most flows first; at most
+	// maxConnectDelays of them.
 	ConnectDelays []ConnectDelayLoad `json:"connect_delays,omitempty"`
 	// Untranslated are the services whose connections' segments a NAT
 	// let through untranslated, and whose receiver reset them

@@ -222,10 +222,20 @@ func (b *summaryBuilder) Add(f *Flow) {
 			}
 			s.IdleCloses = mergeIdleCloses(s.IdleCloses, []IdleCloseLoad{l})
 		}
-		if w.SYNDelay > 0 && f.NAT == nil {
+		if f.NAT == nil {
 			// A NAT copy's delay is its first view's.
-			d := math.Round(float64(w.SYNDelay)*1e3) / 1e3 // float32's digits, in ms
-			s.ConnectDelays = mergeConnectDelays(s.ConnectDelays, []ConnectDelayLoad{{Server: addr[flows.FromServer].String(), Flows: 1, DelayMin: d, DelayMax: d}})
+			var l ConnectDelayLoad
+			if w.SYNDelay > 0 {
+				d := math.Round(float64(w.SYNDelay)*1e3) / 1e3 // float32's digits, in ms
+				l.Flows, l.DelayMin, l.DelayMax = 1, d, d
+			}
+			if codeIn(f.Diagnoses, CodeAcceptQueueFull) || codeIn(f.Diagnoses, CodeListenOverflow) {
+				l.QueueFull = 1
+			}
+			if l.Flows > 0 || l.QueueFull > 0 {
+				l.Server = addr[flows.FromServer].String()
+				s.ConnectDelays = mergeConnectDelays(s.ConnectDelays, []ConnectDelayLoad{l})
+			}
 		}
 		if l := f.Untranslated; l != nil {
 			s.Untranslated = mergeUntranslated(s.Untranslated, []UntranslatedLoad{untranslatedLoad(l)})

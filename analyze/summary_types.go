@@ -565,21 +565,28 @@ func (l *IdleCloseLoad) add(o IdleCloseLoad) {
 // ConnectDelayLoad is a server some of whose connections were answered
 // only at a retransmitted SYN (syn-retransmitted): its address and port,
 // how many, and the shortest and longest time from the client's first
-// SYN to the server's SYN-ACK, in seconds.
+// SYN to the server's SYN-ACK, in seconds. QueueFull counts the server's
+// connections whose listener showed its accept queue full
+// (accept-queue-full, listen-overflow), the likeliest reason it dropped
+// SYNs; a server with only those has Flows 0.
 type ConnectDelayLoad struct {
-	Server   string  `json:"server"`
-	Flows    int     `json:"flows"`
-	DelayMin float64 `json:"delay_min"`
-	DelayMax float64 `json:"delay_max"`
+	Server    string  `json:"server"`
+	Flows     int     `json:"flows"`
+	DelayMin  float64 `json:"delay_min"`
+	DelayMax  float64 `json:"delay_max"`
+	QueueFull int     `json:"queue_full,omitempty"`
 }
 
 // add adds o, more flows of l's server.
 func (l *ConnectDelayLoad) add(o ConnectDelayLoad) {
-	if l.Flows == 0 || o.DelayMin < l.DelayMin {
-		l.DelayMin = o.DelayMin
+	if o.Flows > 0 {
+		if l.Flows == 0 || o.DelayMin < l.DelayMin {
+			l.DelayMin = o.DelayMin
+		}
+		l.DelayMax = max(l.DelayMax, o.DelayMax)
 	}
-	l.DelayMax = max(l.DelayMax, o.DelayMax)
 	l.Flows += o.Flows
+	l.QueueFull += o.QueueFull
 }
 
 // maxConnectDelays bounds the servers Summary.ConnectDelays counts.

@@ -475,10 +475,10 @@ func (m *mdReport) idleCloses(ics []analyze.IdleCloseLoad, rest int) {
 func (m *mdReport) connectDelays(cds []analyze.ConnectDelayLoad, rest int) {
 	rows := make([]string, len(cds))
 	for i, l := range cds {
-		rows[i] = fmt.Sprintf("| %s | %s | %s |", code(l.Server), thousands(l.Flows), secondsRange(l.DelayMin, l.DelayMax))
+		rows[i] = fmt.Sprintf("| %s | %s | %s | %s |", code(l.Server), thousands(l.Flows), secondsRange(l.DelayMin, l.DelayMax), thousands(l.QueueFull))
 	}
 	m.table("**Connections answered only at a retransmitted SYN** (`syn-retransmitted`: `connect()` took that much longer):",
-		"| server | connections | SYN-ACK after the first SYN |\n|---|--:|--:|", rows, rest, "server", "servers")
+		"| server | connections | SYN-ACK after the first SYN | connections with the accept queue full |\n|---|--:|--:|--:|", rows, rest, "server", "servers")
 }
 
 // untranslated writes the services whose servers' segments a NAT let

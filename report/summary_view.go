@@ -397,18 +397,32 @@ func secondsRange(lo, hi float64) string {
 // at most n, and how many more there are. A single such flow is left to
 // its own diagnosis.
 func connectDelays(s *analyze.Summary, n int) ([]analyze.ConnectDelayLoad, int) {
-	if s == nil || len(s.ConnectDelays) == 1 && s.ConnectDelays[0].Flows == 1 {
+	if s == nil {
 		return nil, 0
 	}
-	return firstN(s.ConnectDelays, n)
+	// Servers with a full accept queue but no delayed connection come
+	// last (fewest flows).
+	l := s.ConnectDelays
+	if i := slices.IndexFunc(l, func(c analyze.ConnectDelayLoad) bool { return c.Flows == 0 }); i >= 0 {
+		l = l[:i]
+	}
+	if len(l) == 1 && l[0].Flows == 1 {
+		return nil, 0
+	}
+	return firstN(l, n)
 }
 
 // connectDelayText is what a server's delayed connections came to: "3
 // connections answered only at a retransmitted SYN, 1.0s–3.0s after the
 // first".
 func connectDelayText(l analyze.ConnectDelayLoad) string {
-	return fmt.Sprintf("%s answered only at a retransmitted SYN, %s after the first", plural(l.Flows, "connection", "connections"),
+	s := fmt.Sprintf("%s answered only at a retransmitted SYN, %s after the first", plural(l.Flows, "connection", "connections"),
 		secondsRange(l.DelayMin, l.DelayMax))
+	if l.QueueFull > 0 {
+		s += fmt.Sprintf("; its accept queue was full on %s (accept-queue-full, listen-overflow): the likeliest reason it dropped the SYNs",
+			plural(l.QueueFull, "other connection", "other connections"))
+	}
+	return s
 }
 
 // untranslated are the services whose servers' segments a NAT let

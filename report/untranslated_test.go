@@ -79,7 +79,25 @@ func TestConnectDelaysReport(t *testing.T) {
 	if err := Markdown(&b, two, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if row := "| `198.51.100.80:8080` | 2 | 1.0s |"; !strings.Contains(b.String(), row) {
+	if row := "| `198.51.100.80:8080` | 2 | 1.0s | 0 |"; !strings.Contains(b.String(), row) {
 		t.Errorf("the Markdown summary lacks %q", row)
+	}
+	// With the lab's accept-queue-full capture of the same server (its
+	// listener ignored a handshake ACK) as another shard, the reports
+	// give the likeliest reason.
+	two.Summary.Merge(labResult(t, "accept-queue-full.pcap").Summary)
+	for name, write := range map[string]func(io.Writer, *analyze.Result, Options) error{"text": Text, "html": HTML, "markdown": Markdown} {
+		var b strings.Builder
+		if err := write(&b, two, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		out := strings.Join(strings.Fields(html.UnescapeString(b.String())), " ")
+		want := "2 connections answered only at a retransmitted SYN, 1.0s after the first; its accept queue was full on 1 other connection (accept-queue-full, listen-overflow)"
+		if name == "markdown" {
+			want = "| `198.51.100.80:8080` | 2 | 1.0s | 1 |"
+		}
+		if !strings.Contains(out, want) {
+			t.Errorf("the %s summary lacks %q", name, want)
+		}
 	}
 }
