@@ -553,10 +553,7 @@ type IdleCloseLoad struct {
 
 // add adds o, more flows of l's service.
 func (l *IdleCloseLoad) add(o IdleCloseLoad) {
-	if l.Flows == 0 || o.IdleMin < l.IdleMin {
-		l.IdleMin = o.IdleMin
-	}
-	l.IdleMax = max(l.IdleMax, o.IdleMax)
+	widen(&l.IdleMin, &l.IdleMax, l.Flows, o.IdleMin, o.IdleMax, o.Flows)
 	l.Flows += o.Flows
 	l.Stale += o.Stale
 	l.Raced += o.Raced
@@ -579,14 +576,22 @@ type ConnectDelayLoad struct {
 
 // add adds o, more flows of l's server.
 func (l *ConnectDelayLoad) add(o ConnectDelayLoad) {
-	if o.Flows > 0 {
-		if l.Flows == 0 || o.DelayMin < l.DelayMin {
-			l.DelayMin = o.DelayMin
-		}
-		l.DelayMax = max(l.DelayMax, o.DelayMax)
-	}
+	widen(&l.DelayMin, &l.DelayMax, l.Flows, o.DelayMin, o.DelayMax, o.Flows)
 	l.Flows += o.Flows
 	l.QueueFull += o.QueueFull
+}
+
+// widen widens the range [*lo, *hi] of n values to take in the range
+// [olo, ohi] of on more; a range of no values takes nothing, and is
+// replaced by the other.
+func widen(lo, hi *float64, n int, olo, ohi float64, on int) {
+	switch {
+	case on == 0:
+	case n == 0:
+		*lo, *hi = olo, ohi
+	default:
+		*lo, *hi = min(*lo, olo), max(*hi, ohi)
+	}
 }
 
 // maxConnectDelays bounds the servers Summary.ConnectDelays counts.

@@ -317,12 +317,7 @@ func untranslatedLoad(l *UntranslatedLink) UntranslatedLoad {
 
 // add adds o, more connections of u's service and sender.
 func (u *UntranslatedLoad) add(o UntranslatedLoad) {
-	if o.Expired > 0 {
-		if u.Expired == 0 || o.IdleMin < u.IdleMin {
-			u.IdleMin = o.IdleMin
-		}
-		u.IdleMax = max(u.IdleMax, o.IdleMax)
-	}
+	widen(&u.IdleMin, &u.IdleMax, u.Expired, o.IdleMin, o.IdleMax, o.Expired)
 	u.Flows += o.Flows
 	u.Expired += o.Expired
 	u.Invalid += o.Invalid
