@@ -75,6 +75,9 @@ func explainList(w io.Writer) error {
 
 // knob names the rule's knobs in one line.
 func (r RuleInfo) knob() string {
+	if r.Sysctl == "" && len(r.Also) > 0 {
+		return "no sysctl, or " + strings.Join(r.Also, ", ")
+	}
 	if r.Sysctl == "" {
 		return "no sysctl"
 	}
@@ -89,6 +92,9 @@ func (r RuleInfo) fields() [][2]string {
 	out := [][2]string{{"severity", string(r.Severity)}}
 	if r.Sysctl == "" {
 		none := "none"
+		if len(r.Also) > 0 {
+			none += ", or " + strings.Join(r.Also, ", ") + " (see below)"
+		}
 		if r.Raise != "" {
 			none += " — " + r.Raise
 		}

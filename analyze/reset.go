@@ -93,6 +93,43 @@ func (s *story) forgedRST(e *flows.Event) bool {
 	return ok && ttl != e.TTL && ttl != e.CopyTTL
 }
 
+// noSocket reports whether RST e, without ACK, came from the kernel's
+// reply path for want of a socket on a connection its sender had held
+// and never closed (noSocketAnswer).
+func (s *story) noSocket(e *flows.Event) bool {
+	_, ok := s.noSocketAnswer(e)
+	return ok
+}
+
+// noSocketAnswer returns the peer's segment that RST e answered, when e
+// has no ACK and came from the kernel's reply path for want of a socket
+// on a connection its sender had held: its sender had sent a segment
+// other than a RST before it and sends none after it (a sender that only
+// ever sent RSTs may never have had a socket for the 4-tuple; one that
+// sends more still has one: foreignRST), and e answers the peer's latest
+// segment, at most replyWindow after it, after which the peer sent
+// nothing: e's sequence number is the peer's acknowledgement
+// (tcp_v4_send_reset takes it from the ack field of what it answers). A
+// full socket in SYN_RECV, ESTABLISHED or CLOSE_WAIT never sends a RST
+// without ACK (KERNEL.md §0).
+func (s *story) noSocketAnswer(e *flows.Event) (flows.Mark, bool) {
+	x := int(e.Dir)
+	hx, hy := &s.conn.Dir[x], &s.conn.Dir[1-x]
+	if e.Flags&flows.ACK != 0 || hx.Packets <= uint64(hx.RSTCount) {
+		return flows.Mark{}, false
+	}
+	for i := range s.conn.Events {
+		if a := &s.conn.Events[i]; a.Frame > e.Frame && int(a.Dir) == x && a.Flags&flows.RST == 0 {
+			return flows.Mark{}, false
+		}
+	}
+	t := hy.Last
+	if !t.Seen() || t.Frame >= e.Frame || e.Time-t.Time > replyWindow || !hy.AckSeen || e.Seq != hy.MaxAck {
+		return flows.Mark{}, false
+	}
+	return t, true
+}
+
 // challengedRST reports whether the receiver of RST e lived on: Linux
 // takes a RST only at the sequence number it expects next (rcv_nxt;
 // RFC 5961), and answers one elsewhere in its window with a challenge
@@ -160,6 +197,9 @@ func (s *story) resetCause() string {
 			return CauseListenOverflow
 		}
 		if !active {
+			if s.noSocket(e) {
+				return CauseNoSocket
+			}
 			return CauseUnknown
 		}
 		if hx.Keepalives > 0 && before(hx.LastKeepalive) && !(hx.LastData.Frame > hx.LastKeepalive.Frame) {

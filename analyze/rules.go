@@ -41,6 +41,7 @@ var flowRules = []struct {
 	{CodeSynRetransmitted, synRetransmitted},
 	{CodeSynAckUnanswered, synAckUnanswered},
 	{CodeRstMiddlebox, rstMiddlebox},
+	{CodeRstNoSocket, rstNoSocket},
 	{CodeNoAnswerAfterIdle, noAnswerAfterIdle},
 	{CodeNATUntranslated, natUntranslatedHere},
 	{CodeDataUnanswered, dataUnanswered},

@@ -222,6 +222,13 @@ var ruleBook = []RuleInfo{
 		OnPath:  true,
 	},
 	{
+		Code: CodeRstNoSocket, Title: "a side reset a connection it never closed: its socket was gone", Severity: Error,
+		Also:    []string{SysRetries2, "TCP_USER_TIMEOUT", SysCtEstablished, SysCtLoose},
+		Meaning: "One side answered its peer's segment with a RST from its kernel's reply path — no ACK flag, its sequence number the acknowledgement of the segment it answers, no timestamp option, IPv4 ID 0 — in a connection it had never closed, and sent nothing else after it. A socket in ESTABLISHED or CLOSE_WAIT never sends such a RST; the kernel sends one for a segment that meets no socket. So the side's socket was gone without a FIN or a RST of its own, and its peer's application gets ECONNRESET (\"connection reset by peer\") on its next read or write. When the side had been retransmitting data the peer never acknowledged, its socket gave up: tcp_retries2 (or TCP_USER_TIMEOUT) ran out, which closes a socket silently — the application got ETIMEDOUT — and the peer's next segment, after the path healed, met no socket (the diagnosis names tcp_retries2). When the RST answered the first segment after a silence, a NAT or load balancer whose entry for the idle connection had expired may have sent that segment on as a new connection, to a backend that never had it: Kubernetes Services and other DNAT with several backends, where on Linux nf_conntrack_tcp_loose = 1 (the default) lets a mid-stream segment make a new entry (the diagnosis names the conntrack timeout of the state the connection was in). Otherwise the wire does not say where the socket went: the host restarted (a crash or a reboot sends nothing), its address moved to another host (a VRRP or cloud failover), a load balancer changed backends, or the socket was destroyed (ss -K). A RST with another TTL than the side's segments is rst-middlebox instead.",
+		Confirm: []string{"uptime; journalctl --list-boots   # on the side that sent the RST: did it restart?", "nstat -az TcpExtTCPAbortOnTimeout TcpOutRsts   # silent timeouts and reply RSTs", "conntrack -L -p tcp   # on a NAT: is the connection still tracked, and to which backend?"},
+		Kernel:  "§0 (the [R] row), row 1",
+	},
+	{
 		Code: CodeNoAnswerAfterIdle, Title: "after a silence, one side's segments were never answered", Severity: Error,
 		Sysctl: SysCtEstablished, Also: ctAlso, Default: ctDefault,
 		Raise:   "the firewall remembers idle connections longer (more conntrack entries held)",

@@ -219,8 +219,79 @@ const idleBeforeReset = 1e9
 // of at least idleBeforeReset: the device had forgotten the idle
 // connection.
 func (s *story) resetAfterSilence() bool {
+	return s.rst != nil && s.rst.forged && s.quietBeforeRST()
+}
+
+// quietBeforeRST reports whether the flow's RST answered the first
+// segment after the flow's longest silence, of at least idleBeforeReset.
+func (s *story) quietBeforeRST() bool {
 	r, q := s.rst, s.conn.Quiet
-	return r != nil && r.forged && q.Gap >= idleBeforeReset && q.End.Frame < r.ev.Frame && r.ev.Time-q.End.Time <= replyWindow
+	return r != nil && q.Gap >= idleBeforeReset && q.End.Frame < r.ev.Frame && r.ev.Time-q.End.Time <= replyWindow
+}
+
+// rstNoSocket: a side that never closed answered its peer's segment with
+// a RST from its kernel's reply path (no ACK, seq = that segment's ack:
+// KERNEL.md §0, tcp_v4_send_reset): it had no socket for the connection
+// any more. Its socket went without a trace on the wire, unless it had
+// been retransmitting data the peer never acknowledged: then
+// tcp_retries2 (or TCP_USER_TIMEOUT) ran out, which closes a socket
+// silently (KERNEL.md row 1). After a silence, a NAT whose entry had
+// expired may have sent the segment to another backend.
+func rstNoSocket(c *ruleCtx) {
+	r, x, ok := c.resetWith(CauseNoSocket)
+	if !ok {
+		return
+	}
+	y := 1 - x
+	e := r.ev
+	trig, ok := c.s.noSocketAnswer(e)
+	if !ok {
+		return
+	}
+	head := fmt.Sprintf("the %s answered the %s's segment (frame %d) with a RST from no socket (frame %d: no ACK, its sequence number that segment's acknowledgement, as the kernel's reply path makes it) in a connection it had never closed (no FIN, no RST of its own before): its socket was gone, and the %s sees \"connection reset by peer\"",
+		c.name(x), c.name(y), trig.Frame, e.Frame, c.name(y))
+	hx := &c.conn().Dir[x]
+	if st := hx.Stalls; st != nil && st.Cur.Copies > 0 && !st.Cur.Answer.Seen() && st.Cur.Last.Frame < e.Frame {
+		cur := &st.Cur
+		d := c.add(CodeRstNoSocket, x, SysRetries2,
+			"find why the "+c.name(y)+"'s acknowledgements stopped reaching the "+c.name(x)+" (the path, a firewall); lower tcp_retries2 or set TCP_USER_TIMEOUT for the application to learn of it sooner, and keep the "+c.name(y)+" sending (keepalive) so that it learns too",
+			[]uint64{cur.First.Frame, cur.Last.Frame, trig.Frame, e.Frame},
+			"%s. It had given up retransmitting: the %s sent its unacknowledged data again %d times (frames %d to %d, over %s) and the %s never acknowledged it; when tcp_retries2 (15 by default: about 924.6 s) or the socket's TCP_USER_TIMEOUT ran out, its kernel closed the socket without a RST (its application got ETIMEDOUT), so the %s's next segment met no socket",
+			head, c.name(x), cur.Copies, cur.First.Frame, cur.Last.Frame, dur(cur.First.Time, cur.Last.Time), c.name(y), c.name(y))
+		// The budget runs from the first RTO retransmission, the first
+		// copy or (after a tail-loss probe) the second: it had not run
+		// out at the latest copy, and had by the RST.
+		b := Bound{Host: c.host(x), Sysctl: SysRetries2, Of: OfBudget, Below: ptr(secs(e.Time - cur.First.Time))}
+		if cur.Copies >= 2 && cur.Last.Time > cur.Second.Time {
+			b.Above = ptr(secs(cur.Last.Time - cur.Second.Time))
+		}
+		d.Bounds = append(d.Bounds, b)
+		return
+	}
+	if st := c.conn().Dir[y].Stalls; st != nil && st.Cur.Copies > 0 && !st.Cur.Answer.Seen() && st.Cur.Last.Frame < e.Frame {
+		cur := &st.Cur
+		c.add(CodeRstNoSocket, x, "",
+			"find what happened to the "+c.name(x)+" from frame "+fmt.Sprint(cur.First.Frame)+" on (a crash, a reboot, a failover, a link or route change); the "+c.name(y)+"'s application has to reconnect",
+			[]uint64{cur.First.Frame, trig.Frame, e.Frame},
+			"%s. The %s had stopped answering before: the %s sent its data again %d times from frame %d on (over %s) and none was acknowledged, until a copy met the RST: the %s was down or cut off, and came back without the connection (a restart, or its address moved to another host)",
+			head, c.name(x), c.name(y), cur.Copies, cur.First.Frame, dur(cur.First.Time, trig.Time), c.name(x))
+		return
+	}
+	if c.s.quietBeforeRST() {
+		q := c.conn().Quiet
+		ct := ctStates[conntrackState(c.conn(), q.End.Frame)]
+		c.add(CodeRstNoSocket, x, ct.sysctl,
+			"if a NAT or load balancer is in the path, raise its idle timeout above the connection's longest silence, or keep the connection busy (TCP keepalive via TCP_KEEPIDLE, or application pings) more often than that timeout; otherwise find what happened to the "+c.name(x)+" during the silence (a restart, a failover)",
+			[]uint64{q.End.Frame, e.Frame},
+			"%s. It answered the first segment after %s of silence (frame %d): either a NAT or load balancer whose entry for the connection had expired sent that segment on as a new connection, to a backend that never had it (on a Linux NAT, which tracked the connection as %s then, %s (%s by default) is shorter than that silence, and nf_conntrack_tcp_loose = 1 let the mid-stream segment make a new entry), or the %s's host restarted, or its address moved to another host, during the silence",
+			head, dur(q.End.Time-q.Gap, q.End.Time), q.End.Frame, ct.name, strings.TrimPrefix(ct.sysctl, "net.netfilter."), ct.def, c.name(x))
+		return
+	}
+	c.add(CodeRstNoSocket, x, "",
+		"find what happened to the "+c.name(x)+" at that moment (its uptime, failover or deployment logs, a load balancer's backend changes); the "+c.name(y)+"'s application has to reconnect",
+		[]uint64{trig.Frame, e.Frame},
+		"%s. Nothing on the wire says where the socket went: the %s's host restarted, its address moved to another host (a failover), a load balancer or NAT sent the segment to a backend that never had the connection, or the socket was destroyed (ss -K)",
+		head, c.name(x))
 }
 
 // rstMiddlebox: the RST bears one side's address but not the TTL of its

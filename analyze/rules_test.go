@@ -546,6 +546,7 @@ func TestRules(t *testing.T) {
 				w.again(req, 2.6)
 				w.send(srv, "R", 0)
 			},
+			want: []string{"rst-no-socket  server"},
 		},
 		{
 			name: "acknowledged data and a FIN retransmitted, never answered: the FIN rules'",

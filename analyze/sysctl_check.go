@@ -45,6 +45,7 @@ var settingCheckers = map[string]func(k *checker){
 	CodeSynUnanswered:        checkSynRetries,
 	CodeSynAckUnanswered:     checkSynAckRetries,
 	CodeDataUnanswered:       checkDataRetries,
+	CodeRstNoSocket:          checkRetryBudget,
 	CodePMTUBlackHole:        checkMTUProbing,
 }
 
@@ -126,10 +127,14 @@ func checkRetryBudget(k *checker) {
 	}
 	budget := retryBudget(eff)
 	above := *b.Above
+	what := "the FIN was"
+	if k.d.Code == CodeRstNoSocket {
+		what = "its data was"
+	}
 	switch {
 	case budget <= above:
 		if !orphan {
-			k.note(key, false, "it allows %s of retransmissions, yet the FIN was still retransmitted %s into its budget: TCP_USER_TIMEOUT on the socket set a longer limit", FormatSeconds(budget), FormatSeconds(above))
+			k.note(key, false, "it allows %s of retransmissions, yet %s still retransmitted %s into its budget: TCP_USER_TIMEOUT on the socket set a longer limit", FormatSeconds(budget), what, FormatSeconds(above))
 			return
 		}
 		k.note(key, false, "it allows an orphan %s of retransmissions, yet the FIN was still retransmitted %s into its budget, so the socket was no orphan (the application had only shut down, not closed)", FormatSeconds(budget), FormatSeconds(above))

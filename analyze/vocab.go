@@ -14,6 +14,7 @@ const (
 	CauseListenOverflow  = "listen-overflow"    // [R] to the handshake ACK (row 18)
 	CauseRefused         = "refused"            // SYN answered by RST: nothing listening
 	CauseMiddlebox       = "middlebox"          // the RST bears the sender's address but not its TTL
+	CauseNoSocket        = "no-socket"          // [R] reply to the peer's segment from a side that never closed: its socket was gone
 	CauseUnknown         = "unknown"
 )
 
@@ -80,6 +81,10 @@ const (
 	CodeRstLingerZero = "rst-linger-zero"
 	// Peer data after our close() answered by RST. Application protocol.
 	CodeRstDataAfterClose = "rst-data-after-close"
+	// A side that never closed answered the peer with a reply-RST: its
+	// socket was gone (restart, failover, another backend behind a NAT,
+	// or a silent timeout).
+	CodeRstNoSocket = "rst-no-socket"
 	// Orphan limit or memory pressure reset: net.ipv4.tcp_max_orphans / tcp_mem.
 	CodeOrphanReset = "orphan-reset"
 	// Keepalive expiry reset: SO_KEEPALIVE / net.ipv4.tcp_keepalive_*.

@@ -64,8 +64,10 @@ func natExpiredUntranslated(v6 bool) *scenario {
 			"server's own address: it continues the server's sequence numbers there and acknowledges all the " +
 			"client had sent. Both RSTs came from a kernel's reply path (bare [R], seq = the ack of the segment it " +
 			"answers, IP ID 0 over IPv4) for want of a socket: the client's kernel never had one for the server's " +
-			"own address, and the server's had been reset by the first RST; the truth's reset cause is unknown " +
-			"for both, as the wire cannot say why the socket was missing."},
+			"own address, and the server's had been reset by the first RST. The truth's reset cause is no-socket " +
+			"for the server's, which answered the client's write on a connection the server had held and never " +
+			"closed, and unknown for the client's, whose sender sent nothing else on that 4-tuple: the wire cannot " +
+			"say it ever had a socket there."},
 		run:       natExpiredRun,
 		check:     checkNATExpired,
 		wireNotes: natExpiredNotes,
@@ -378,13 +380,17 @@ func natExpiredWire(w *wire) (*natExpiredFrames, error) {
 // reset by the server's reply [R]; and the untranslated segment's, with
 // no SYN and inferred roles, reset by the client's. Neither RST's cause
 // is on the wire.
+// ctEstablished is the conntrack timeout of an established connection.
+const ctEstablished = "net.netfilter.nf_conntrack_tcp_timeout_established"
+
 func checkNATExpired(w *wire) error {
 	x, err := natExpiredWire(w)
 	if err != nil {
 		return err
 	}
 	x.svc.kind(analyze.ResetKind).initiator(analyze.Server).handshake(analyze.HandshakeComplete).
-		fins(rc, 0, 0).fins(rs, 0, 0).reset("server", analyze.CauseUnknown).diags().halfClose("", "").
+		fins(rc, 0, 0).fins(rs, 0, 0).reset("server", analyze.CauseNoSocket).diags(analyze.CodeRstNoSocket).
+		diagSide(analyze.CodeRstNoSocket, "server").diagSysctl(analyze.CodeRstNoSocket, ctEstablished).halfClose("", "").
 		states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED")
 	if x.svc.fl.Roles != analyze.RolesHandshake {
 		x.svc.failf("roles %s, want %s", x.svc.fl.Roles, analyze.RolesHandshake)

@@ -192,7 +192,7 @@ func foreignReset(c *flowCheck, reply, rst int) {
 		states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED").
 		closedAt(rc, rst).closedAt(rs, reply)
 	for _, d := range c.fl.Diagnoses {
-		if want := "net.netfilter.nf_conntrack_tcp_timeout_established"; d.Sysctl != want {
+		if want := ctEstablished; d.Sysctl != want {
 			c.failf("%s names %q, want %s", d.Code, d.Sysctl, want)
 		}
 	}
@@ -398,7 +398,7 @@ func natExpiredRouterWire(w *wire) (*natExpiredRouterFrames, error) {
 
 // checkNATExpiredRouter checks nat-expired-untranslated-router's two
 // flows as the truth derives them. The service address's view: a
-// handshake, reset by the server's reply [R] (cause unknown). The
+// handshake, reset by the server's reply [R] (cause no-socket). The
 // translated view: a handshake, ended by the client's [R], whose kept
 // copy (entering from the client, TTL 64) differs in TTL from every
 // other client segment there (translated copies leaving toward the
@@ -413,7 +413,8 @@ func checkNATExpiredRouter(w *wire) error {
 		return err
 	}
 	x.svc.kind(analyze.ResetKind).initiator(analyze.Server).handshake(analyze.HandshakeComplete).
-		fins(rc, 0, 0).fins(rs, 0, 0).reset("server", analyze.CauseUnknown).resetAt(x.rstCopy.no).diags().
+		fins(rc, 0, 0).fins(rs, 0, 0).reset("server", analyze.CauseNoSocket).resetAt(x.rstCopy.no).
+		diags(analyze.CodeRstNoSocket).diagSide(analyze.CodeRstNoSocket, "server").diagSysctl(analyze.CodeRstNoSocket, ctEstablished).
 		halfClose("", "").states(rc, "SYN_SENT", "ESTABLISHED", "CLOSED").states(rs, "SYN_RECV", "ESTABLISHED", "CLOSED").
 		closedAt(rc, x.rstCopy.no).closedAt(rs, x.rstCopy.no)
 	foreignReset(x.tr, x.reply.no, x.rst.no)

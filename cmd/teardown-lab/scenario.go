@@ -283,6 +283,16 @@ func (c *flowCheck) diagSide(code, side string) *flowCheck {
 	return c
 }
 
+// diagSysctl checks the knob named by the diagnosis code ("" for none).
+func (c *flowCheck) diagSysctl(code, sysctl string) *flowCheck {
+	for _, d := range c.fl.Diagnoses {
+		if d.Code == code && d.Sysctl != sysctl {
+			c.failf("diagnosis %s names %q, want %q", code, d.Sysctl, sysctl)
+		}
+	}
+	return c
+}
+
 // halfClose checks the half-close sender and how the active side closed.
 func (c *flowCheck) halfClose(sender, used string) *flowCheck {
 	h := c.fl.Close.HalfClose

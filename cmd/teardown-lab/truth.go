@@ -1211,10 +1211,19 @@ func (in *incarnation) rstCause() string {
 	// A bare [R] from a sender that sent no FIN: no socket sends a RST
 	// without ACK (tcp_send_active_reset sets it); the kernel's reply
 	// path (tcp_v4_send_reset, tcp_v6_send_reset) does, for a segment
-	// with ACK that met no socket. The wire does not say why the socket
-	// was gone (nat-expired-untranslated: the client's kernel never had
-	// one for the 4-tuple, the server's had been reset).
+	// with ACK that met no socket. When it answers the peer's latest
+	// segment (its seq is that segment's ack, at most 500 ms later, and
+	// the peer sends nothing after it), from
+	// a sender that had sent other segments before it and sends nothing
+	// but RSTs after it, the sender had held the connection and lost its
+	// socket without closing it: no-socket. Otherwise the wire does not
+	// say (a sender that only ever sent RSTs may never have had a socket
+	// for the 4-tuple, nat-expired-untranslated's stray flow; one that
+	// sends data after the RST still has one: foreign).
 	if !rst.has(fACK) {
+		if in.noSocket() {
+			return analyze.CauseNoSocket
+		}
 		return analyze.CauseUnknown
 	}
 	// Keepalive probes, then [R.]: the keepalive timer gave up
@@ -1336,6 +1345,77 @@ func (in *incarnation) foreign() bool {
 	for _, f := range in.frames {
 		if f.no > r.no && f.src == r.src {
 			return f.len > 0 && f.seq == r.seq && !f.has(fRST)
+		}
+	}
+	return false
+}
+
+// noSocket reports whether the ending RST, a bare [R] from a sender that
+// sent no FIN, answered the peer's latest segment (seq = that segment's
+// ack, at most 500 ms after it), after which the peer sent nothing, from
+// a sender that had sent a segment other than a RST before it and sends
+// nothing but RSTs after it.
+func (in *incarnation) noSocket() bool {
+	r := in.rst
+	x := in.rstRole
+	var before, peer *frame
+	for _, f := range in.frames {
+		switch {
+		case f.no < r.no && in.role(f) == x && !f.has(fRST):
+			before = f
+		case f.no < r.no && in.role(f) != x:
+			peer = f
+		case f.no > r.no && in.role(f) == x && !f.has(fRST), f.no > r.no && in.role(f) != x:
+			return false
+		}
+	}
+	return before != nil && peer != nil && peer.has(fACK) && r.seq == peer.ack && r.t-peer.t <= 500e6
+}
+
+// noSocketSysctl names the knob behind a no-socket RST: tcp_retries2 when
+// the sender had data the peer never acknowledged, which it had sent more
+// than once (its socket gave up retransmitting, silently); none when the
+// peer had data the sender never acknowledged, which it had sent more
+// than once (the sender was down, and came back without the socket); the
+// conntrack timeout of the state the connection was in when the RST
+// answered the first segment after a silence of 1 s or more (a NAT's
+// entry expired and the segment's new one led elsewhere); none otherwise.
+func (in *incarnation) noSocketSysctl() string {
+	x := in.rstRole
+	var trigger *frame
+	for _, f := range in.frames {
+		if f.no < in.rst.no && in.role(f) != x {
+			trigger = f
+		}
+	}
+	if in.resent(x, trigger.ack) {
+		return "net.ipv4.tcp_retries2"
+	}
+	var acked uint32 // the sender's highest acknowledgement before the RST
+	for _, f := range in.frames {
+		if f.no < in.rst.no && in.role(f) == x && f.has(fACK) && (acked == 0 || seqGT(f.ack, acked)) {
+			acked = f.ack
+		}
+	}
+	if in.resent(1-x, acked) {
+		return ""
+	}
+	if _, end := in.idleBeforeRST(); end != nil {
+		return "net.netfilter.nf_conntrack_tcp_timeout_" + in.conntrackState(end)
+	}
+	return ""
+}
+
+// resent reports whether role r sent, before the ending RST, a data
+// segment reaching past acked more than once (the same sequence number).
+func (in *incarnation) resent(r int, acked uint32) bool {
+	sent := map[uint32]int{}
+	for _, f := range in.frames {
+		if f.no < in.rst.no && in.role(f) == r && f.len > 0 && seqGT(f.seq+f.len, acked) {
+			sent[f.seq]++
+			if sent[f.seq] > 1 {
+				return true
+			}
 		}
 	}
 	return false
@@ -1551,6 +1631,8 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			add(analyze.CodeKeepaliveReset, "net.ipv4.tcp_keepalive_time", r)
 		case analyze.CauseListenOverflow:
 			add(analyze.CodeListenOverflow, "net.ipv4.tcp_abort_on_overflow", r)
+		case analyze.CauseNoSocket:
+			add(analyze.CodeRstNoSocket, in.noSocketSysctl(), r)
 		case analyze.CauseMiddlebox:
 			sysctl := ""
 			if _, end := in.idleBeforeRST(); end != nil {

@@ -1,0 +1,173 @@
+package analyze
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestNoSocket covers the reply-RST of a side that never closed
+// (KERNEL.md §0): the reset cause no-socket and rst-no-socket, with the
+// knob each story names, and the RSTs that are not one.
+func TestNoSocket(t *testing.T) {
+	tests := []struct {
+		name  string
+		build func(w *wire)
+		cause string
+		want  []string // diagSet
+		says  []string
+	}{
+		{
+			name: "the client's next request meets no socket",
+			build: func(w *wire) {
+				w.send(cli, "P.", 100, gap(0.2))
+				w.send(srv, "R", 0, replyRST)
+			},
+			cause: CauseNoSocket,
+			want:  []string{"rst-no-socket  server"},
+			says:  []string{"frame 7", "frame 8", "Nothing on the wire says where the socket went", "restarted"},
+		},
+		{
+			name: "after a silence: a NAT's expired entry may have led elsewhere",
+			build: func(w *wire) {
+				w.send(cli, "P.", 100, gap(5))
+				w.send(srv, "R", 0, replyRST)
+			},
+			cause: CauseNoSocket,
+			want:  []string{"rst-no-socket " + SysCtEstablished + " server"},
+			says:  []string{"5.0s of silence (frame 7)", "ESTABLISHED", "nf_conntrack_tcp_loose = 1"},
+		},
+		{
+			name:  "the server gave up retransmitting before the client wrote",
+			build: gaveUp,
+			cause: CauseNoSocket,
+			want:  []string{"rst-no-socket " + SysRetries2 + " server"},
+			says:  []string{"given up retransmitting", "again 5 times (frames 8 to 12", "ETIMEDOUT"},
+		},
+		{
+			name: "the server stopped answering, then reset a copy",
+			build: func(w *wire) {
+				req := w.send(cli, "P.", 100, gap(0.05))
+				w.again(req, 0.2)
+				w.again(req, 0.6)
+				w.again(req, 2.6)
+				w.send(srv, "R", 0, replyRST)
+			},
+			cause: CauseNoSocket,
+			want:  []string{"rst-no-socket  server"},
+			says:  []string{"had stopped answering", "again 3 times from frame 8 on", "came back without the connection"},
+		},
+		{
+			name: "not at the peer's acknowledgement",
+			build: func(w *wire) {
+				w.send(cli, "P.", 100, gap(0.2))
+				w.send(srv, "R", 0, replyRST, seqNum(w.nxt[srv]+5000))
+			},
+			cause: CauseUnknown,
+		},
+		{
+			name: "too late to answer the peer's segment",
+			build: func(w *wire) {
+				w.send(cli, "P.", 100, gap(0.2))
+				w.send(srv, "R", 0, replyRST, gap(0.7))
+			},
+			cause: CauseUnknown,
+		},
+		{
+			name: "the peer sent on after it",
+			build: func(w *wire) {
+				w.send(cli, "P.", 100, gap(0.2))
+				w.send(srv, "R", 0, replyRST)
+				w.send(cli, "P.", 100, gap(0.3))
+			},
+			cause: CauseUnknown,
+		},
+		{
+			name: "with ACK: a socket's own reset",
+			build: func(w *wire) {
+				w.send(cli, "P.", 100, gap(0.2))
+				w.send(srv, "R.", 0)
+			},
+			cause: CauseUnreadData,
+			want:  []string{"rst-unread-data  server"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWire(t)
+			w.handshake()
+			w.exchange()
+			tt.build(w)
+			f := runOpts(t, w.segs, Options{}).Flows[0]
+			r := f.Close.Reset
+			if r == nil || r.By != Server || r.Cause != tt.cause {
+				t.Fatalf("reset %+v, want by server, cause %s", r, tt.cause)
+			}
+			if got := slices.DeleteFunc(diagSet(f), func(d string) bool { return strings.HasPrefix(d, "capture-") }); !slices.Equal(got, tt.want) {
+				t.Fatalf("diagnoses %q, want %q", got, tt.want)
+			}
+			if len(tt.want) == 0 || tt.cause != CauseNoSocket {
+				return
+			}
+			d := find(t, f, CodeRstNoSocket)
+			for _, s := range tt.says {
+				if !strings.Contains(d.Message, s) {
+					t.Errorf("message lacks %q:\n%s", s, d.Message)
+				}
+			}
+			if d.Severity != Error || !slices.Contains(d.Frames, r.Frame) {
+				t.Errorf("severity %s, frames %v: want error, with the RST's frame %d", d.Severity, d.Frames, r.Frame)
+			}
+			if st := f.Sides.Server.States; st[len(st)-1].State != Closed || st[len(st)-1].Via != "rst" {
+				t.Errorf("server states %+v, want CLOSED via rst last", st)
+			}
+		})
+	}
+}
+
+// gaveUp files the server's 100 bytes and five copies the client never
+// acknowledges, then, 4 s later, the client's 100 bytes and the server
+// kernel's reply-RST at their acknowledgement.
+func gaveUp(w *wire) {
+	acked := w.after[len(w.after)-1][srv]
+	d := w.send(srv, "P.", 100, gap(0.1))
+	for _, dt := range []float64{0.2, 0.2, 0.4, 0.8, 1.6} {
+		w.again(d, dt)
+	}
+	w.send(cli, "P.", 100, gap(4), ackNum(acked))
+	w.send(srv, "R", 0, replyRST, seqNum(acked))
+}
+
+// TestNoSocketBound: the retries2 story bounds the budget from the
+// second copy to the latest (it had not run out) and from the first
+// copy to the RST (it had), and the host's settings are compared with it.
+func TestNoSocketBound(t *testing.T) {
+	build := func() *wire {
+		w := newWire(t)
+		w.handshake()
+		w.exchange()
+		gaveUp(w)
+		return w
+	}
+	f := runOpts(t, build().segs, Options{}).Flows[0]
+	d := find(t, f, CodeRstNoSocket)
+	if len(d.Bounds) != 1 || d.Bounds[0].Sysctl != SysRetries2 || d.Bounds[0].Above == nil || d.Bounds[0].Below == nil {
+		t.Fatalf("bounds %+v, want one on tcp_retries2's budget, above and below", d.Bounds)
+	}
+	// Copies at +0.2, +0.4, +0.8, +1.6, +3.2 s after the data: 2.8 s from
+	// the second to the latest, 3.0 + 4 s from the first to the RST.
+	b := d.Bounds[0]
+	if a, bl := *b.Above, *b.Below; a < 2.79 || a > 2.81 || bl < 7.0 || bl > 7.02 {
+		t.Errorf("budget bounds (%.3f, %.3f), want about (2.8, 7.0)", a, bl)
+	}
+	for _, c := range []struct {
+		retries2 string
+		agrees   bool
+	}{{"3", true}, {"15", false}, {"2", false}} {
+		opts := Options{Sysctls: Sysctls{Source: "host.sysctl", Values: map[string]string{SysRetries2: c.retries2}}}
+		d := find(t, runOpts(t, build().segs, opts).Flows[0], CodeRstNoSocket)
+		if len(d.Checks) == 0 || d.Checks[0].Agrees != c.agrees {
+			t.Errorf("tcp_retries2 = %s: checks %+v, want agrees %v", c.retries2, d.Checks, c.agrees)
+		}
+	}
+}
