@@ -466,5 +466,9 @@ func scenarios() []*scenario {
 		natExpiredAt(vantageRouter),
 		natExpiredAt(vantageServer),
 		rstChallengeACK(),
+		socketLost(),
+		ipv6(socketLost(), frameEthernet, vantageClient, ""),
+		socketLostRetries2(),
+		natExpiredOtherBackend(),
 	}
 }
