@@ -755,16 +755,17 @@ func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 	r := f.Close.Reset
 	forged := r != nil && r.Cause == analyze.CauseMiddlebox
 	foreign := r != nil && !forged && foreignReset(f)
+	lost := r != nil && r.Cause == analyze.CauseNoSocket
 	switch f.Close.Initiator {
 	case analyze.Client, analyze.Server:
 		// With no FIN, the initiator is the RST's sender: not so when a
-		// device on the path made the RST, or its kernel sent it for
-		// another 4-tuple.
+		// device on the path made the RST, its kernel sent it for
+		// another 4-tuple, or for a socket already gone.
 		sd := f.Sides.Client
 		if f.Close.Initiator == analyze.Server {
 			sd = f.Sides.Server
 		}
-		if !forged && !foreign || sd != nil && len(sd.FinFrames) > 0 {
+		if !forged && !foreign && !lost || sd != nil && len(sd.FinFrames) > 0 {
 			out = append(out, string(f.Close.Initiator)+" closed first")
 		}
 	case analyze.Simultaneous:
@@ -775,6 +776,8 @@ func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 		out = append(out, fmt.Sprintf("RST in the %s's name at %s from a device on the path; the %s stayed in %s", r.By, frame(r.Frame), r.By, r.State))
 	case foreign:
 		out = append(out, fmt.Sprintf("RST by the %s's kernel at %s for a segment on another 4-tuple; the %s's socket stayed in %s", r.By, frame(r.Frame), r.By, r.State))
+	case lost:
+		out = append(out, fmt.Sprintf("RST by the %s's kernel at %s: its socket was already gone, never closed", r.By, frame(r.Frame)))
 	case r != nil:
 		s := fmt.Sprintf("RST by %s at %s in %s", r.By, frame(r.Frame), r.State)
 		if r.Cause != "" && r.Cause != analyze.CauseUnknown {
