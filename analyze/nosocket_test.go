@@ -1,9 +1,12 @@
 package analyze
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/teardown/teardown/flows/testenv"
 )
 
 // TestNoSocket covers the reply-RST of a side that never closed
@@ -169,5 +172,55 @@ func TestNoSocketBound(t *testing.T) {
 		if len(d.Checks) == 0 || d.Checks[0].Agrees != c.agrees {
 			t.Errorf("tcp_retries2 = %s: checks %+v, want agrees %v", c.retries2, d.Checks, c.agrees)
 		}
+	}
+}
+
+// TestLostSockets: the summary counts a host's no-socket resets by
+// story, adds them up across summaries (shards), and finds a host that
+// lost two or more; one alone is left to its flow's diagnosis.
+func TestLostSockets(t *testing.T) {
+	dir := testenv.Lab(t)
+	lab := func(name string) *Result { return runLab(t, filepath.Join(dir, name+".pcap"), Options{}) }
+	rstAt := func(res *Result) Time {
+		f := res.Flows[0]
+		return Time(eventTime(f, f.Close.Reset.Frame))
+	}
+
+	one := lab("socket-lost")
+	if l := one.Summary.LostSockets; len(l) != 1 || l[0] != (LostSocketLoad{Host: "198.51.100.80", Side: Server, Flows: 1, First: rstAt(one), Last: rstAt(one)}) {
+		t.Errorf("socket-lost: lost sockets %+v", l)
+	}
+	if slices.ContainsFunc(one.Summary.Findings, func(f Finding) bool { return f.Code == CodeRstNoSocket }) {
+		t.Errorf("one lost socket makes a finding: %+v", one.Summary.Findings)
+	}
+
+	gave := lab("socket-lost-retries2")
+	merged := lab("socket-lost")
+	merged.Summary.Merge(gave.Summary)
+	want := LostSocketLoad{Host: "198.51.100.80", Side: Server, Flows: 2, First: rstAt(gave), Last: rstAt(one), GaveUp: 1}
+	if l := merged.Summary.LostSockets; len(l) != 1 || l[0] != want {
+		t.Fatalf("merged: lost sockets %+v, want %+v", l, want)
+	}
+	i := slices.IndexFunc(merged.Summary.Findings, func(f Finding) bool { return f.Code == CodeRstNoSocket })
+	if i < 0 {
+		t.Fatalf("no finding for two lost sockets: %+v", merged.Summary.Findings)
+	}
+	f := merged.Summary.Findings[i]
+	for _, s := range []string{"198.51.100.80, the server of 2 connections", "between " + want.First.Std().Format("15:04:05") + " and " + clock(want.Last),
+		"1 after its own retransmissions went unanswered", "1 with no trace on the wire", "the host restarted"} {
+		if !strings.Contains(f.Message, s) {
+			t.Errorf("finding lacks %q:\n%s", s, f.Message)
+		}
+	}
+	if f.Sysctl != "" || f.Severity != Error || f.At != want.First {
+		t.Errorf("finding %+v: want no sysctl, error, at the first RST", f)
+	}
+
+	// Both given up: the path, and tcp_retries2.
+	twice := lab("socket-lost-retries2")
+	twice.Summary.Merge(lab("socket-lost-retries2").Summary)
+	i = slices.IndexFunc(twice.Summary.Findings, func(f Finding) bool { return f.Code == CodeRstNoSocket })
+	if i < 0 || twice.Summary.Findings[i].Sysctl != SysRetries2 || !strings.Contains(twice.Summary.Findings[i].Message, "every one after its own retransmissions") {
+		t.Errorf("two given-up sockets: findings %+v", twice.Summary.Findings)
 	}
 }

@@ -396,6 +396,10 @@ type Summary struct {
 	// first; at most maxUntranslated of them. A pair is counted when both
 	// its flows are in one summary.
 	Untranslated []UntranslatedLoad `json:"untranslated,omitempty"`
+	// LostSockets are the hosts whose kernel reset connections they had
+	// held and never closed, for want of their sockets (rst-no-socket),
+	// by address and side, most flows first; at most maxLostSockets.
+	LostSockets []LostSocketLoad `json:"lost_sockets,omitempty"`
 	// Hosts are the per-host socket counts over time with their peaks,
 	// by address; Ports the ephemeral-port pressure per client address
 	// and server address. Past a cap on the hosts (address pairs,

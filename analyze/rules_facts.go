@@ -69,6 +69,10 @@ type WireFacts struct {
 	// when Handshake: a SYN and a SYN-ACK were both seen.
 	ISN       [2]uint32
 	Handshake bool
+	// NoSocket is the story of the flow's rst-no-socket (lostGaveUp and
+	// the others), lostNone without one. Placed to fill what would be
+	// padding.
+	NoSocket lostKind
 	// SYNDelay is, for a syn-retransmitted flow, how long after the
 	// client's first SYN the server's SYN-ACK came, in seconds; else 0.
 	// Placed to fill what would be padding.
@@ -117,6 +121,7 @@ func (c *ruleCtx) wireFacts(w *WireFacts) {
 			}
 		}
 	}
+	_, _, _, w.NoSocket = c.noSocketStory()
 	if cl.TSSeen {
 		w.ClientTSval, w.ClientTSAt = cl.TSval, cl.Last.Time
 	}

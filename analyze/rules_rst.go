@@ -237,22 +237,61 @@ func (s *story) quietBeforeRST() bool {
 // tcp_retries2 (or TCP_USER_TIMEOUT) ran out, which closes a socket
 // silently (KERNEL.md row 1). After a silence, a NAT whose entry had
 // expired may have sent the segment to another backend.
-func rstNoSocket(c *ruleCtx) {
+// lostKind is the story of a rst-no-socket: how the side's socket came
+// to be gone, as far as the wire tells.
+type lostKind uint8
+
+const (
+	lostNone         lostKind = iota
+	lostPlain                 // no trace on the wire
+	lostGaveUp                // the side's own retransmissions ran out
+	lostUnreachable           // the peer's retransmissions went unanswered first
+	lostAfterSilence          // it answered the first segment after a silence
+)
+
+// unanswered returns side x's current run of retransmissions when the
+// peer never acknowledged it and it ended before RST e.
+func (c *ruleCtx) unanswered(x int, e *flows.Event) *flows.Stall {
+	if st := c.conn().Dir[x].Stalls; st != nil && st.Cur.Copies > 0 && !st.Cur.Answer.Seen() && st.Cur.Last.Frame < e.Frame {
+		return &st.Cur
+	}
+	return nil
+}
+
+// noSocketStory returns the flow's no-socket RST, its sender, the peer's
+// segment it answered and its story; lostNone when the flow has none.
+func (c *ruleCtx) noSocketStory() (e *flows.Event, x int, trig flows.Mark, kind lostKind) {
 	r, x, ok := c.resetWith(CauseNoSocket)
 	if !ok {
+		return nil, 0, flows.Mark{}, lostNone
+	}
+	if trig, ok = c.s.noSocketAnswer(r.ev); !ok {
+		return nil, 0, flows.Mark{}, lostNone
+	}
+	switch {
+	case c.unanswered(x, r.ev) != nil:
+		kind = lostGaveUp
+	case c.unanswered(1-x, r.ev) != nil:
+		kind = lostUnreachable
+	case c.s.quietBeforeRST():
+		kind = lostAfterSilence
+	default:
+		kind = lostPlain
+	}
+	return r.ev, x, trig, kind
+}
+
+func rstNoSocket(c *ruleCtx) {
+	e, x, trig, kind := c.noSocketStory()
+	if kind == lostNone {
 		return
 	}
 	y := 1 - x
-	e := r.ev
-	trig, ok := c.s.noSocketAnswer(e)
-	if !ok {
-		return
-	}
 	head := fmt.Sprintf("the %s answered the %s's segment (frame %d) with a RST from no socket (frame %d: no ACK, its sequence number that segment's acknowledgement, as the kernel's reply path makes it) in a connection it had never closed (no FIN, no RST of its own before): its socket was gone, and the %s sees \"connection reset by peer\"",
 		c.name(x), c.name(y), trig.Frame, e.Frame, c.name(y))
-	hx := &c.conn().Dir[x]
-	if st := hx.Stalls; st != nil && st.Cur.Copies > 0 && !st.Cur.Answer.Seen() && st.Cur.Last.Frame < e.Frame {
-		cur := &st.Cur
+	switch kind {
+	case lostGaveUp:
+		cur := c.unanswered(x, e)
 		d := c.add(CodeRstNoSocket, x, SysRetries2,
 			"find why the "+c.name(y)+"'s acknowledgements stopped reaching the "+c.name(x)+" (the path, a firewall); lower tcp_retries2 or set TCP_USER_TIMEOUT for the application to learn of it sooner, and keep the "+c.name(y)+" sending (keepalive) so that it learns too",
 			[]uint64{cur.First.Frame, cur.Last.Frame, trig.Frame, e.Frame},
@@ -266,18 +305,14 @@ func rstNoSocket(c *ruleCtx) {
 			b.Above = ptr(secs(cur.Last.Time - cur.Second.Time))
 		}
 		d.Bounds = append(d.Bounds, b)
-		return
-	}
-	if st := c.conn().Dir[y].Stalls; st != nil && st.Cur.Copies > 0 && !st.Cur.Answer.Seen() && st.Cur.Last.Frame < e.Frame {
-		cur := &st.Cur
+	case lostUnreachable:
+		cur := c.unanswered(y, e)
 		c.add(CodeRstNoSocket, x, "",
 			"find what happened to the "+c.name(x)+" from frame "+fmt.Sprint(cur.First.Frame)+" on (a crash, a reboot, a failover, a link or route change); the "+c.name(y)+"'s application has to reconnect",
 			[]uint64{cur.First.Frame, trig.Frame, e.Frame},
 			"%s. The %s had stopped answering before: the %s sent its data again %d times from frame %d on (over %s) and none was acknowledged, until a copy met the RST: the %s was down or cut off, and came back without the connection (a restart, or its address moved to another host)",
 			head, c.name(x), c.name(y), cur.Copies, cur.First.Frame, dur(cur.First.Time, trig.Time), c.name(x))
-		return
-	}
-	if c.s.quietBeforeRST() {
+	case lostAfterSilence:
 		q := c.conn().Quiet
 		ct := ctStates[conntrackState(c.conn(), q.End.Frame)]
 		c.add(CodeRstNoSocket, x, ct.sysctl,
@@ -285,13 +320,13 @@ func rstNoSocket(c *ruleCtx) {
 			[]uint64{q.End.Frame, e.Frame},
 			"%s. It answered the first segment after %s of silence (frame %d): either a NAT or load balancer whose entry for the connection had expired sent that segment on as a new connection, to a backend that never had it (on a Linux NAT, which tracked the connection as %s then, %s (%s by default) is shorter than that silence, and nf_conntrack_tcp_loose = 1 let the mid-stream segment make a new entry), or the %s's host restarted, or its address moved to another host, during the silence",
 			head, dur(q.End.Time-q.Gap, q.End.Time), q.End.Frame, ct.name, strings.TrimPrefix(ct.sysctl, "net.netfilter."), ct.def, c.name(x))
-		return
+	default:
+		c.add(CodeRstNoSocket, x, "",
+			"find what happened to the "+c.name(x)+" at that moment (its uptime, failover or deployment logs, a load balancer's backend changes); the "+c.name(y)+"'s application has to reconnect",
+			[]uint64{trig.Frame, e.Frame},
+			"%s. Nothing on the wire says where the socket went: the %s's host restarted, its address moved to another host (a failover), a load balancer or NAT sent the segment to a backend that never had the connection, or the socket was destroyed (ss -K)",
+			head, c.name(x))
 	}
-	c.add(CodeRstNoSocket, x, "",
-		"find what happened to the "+c.name(x)+" at that moment (its uptime, failover or deployment logs, a load balancer's backend changes); the "+c.name(y)+"'s application has to reconnect",
-		[]uint64{trig.Frame, e.Frame},
-		"%s. Nothing on the wire says where the socket went: the %s's host restarted, its address moved to another host (a failover), a load balancer or NAT sent the segment to a backend that never had the connection, or the socket was destroyed (ss -K)",
-		head, c.name(x))
 }
 
 // rstMiddlebox: the RST bears one side's address but not the TTL of its

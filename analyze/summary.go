@@ -240,6 +240,24 @@ func (b *summaryBuilder) Add(f *Flow) {
 		if l := f.Untranslated; l != nil {
 			s.Untranslated = mergeUntranslated(s.Untranslated, []UntranslatedLoad{untranslatedLoad(l)})
 		}
+		if r := f.Close.Reset; w.NoSocket != lostNone && r != nil && f.NAT == nil {
+			// A NAT copy's reset is its first view's.
+			x := flows.FromClient
+			if r.By == Server {
+				x = flows.FromServer
+			}
+			at := Time(eventTime(f, r.Frame))
+			l := LostSocketLoad{Host: addr[x].Addr().String(), Side: r.By, Flows: 1, First: at, Last: at}
+			switch w.NoSocket {
+			case lostGaveUp:
+				l.GaveUp = 1
+			case lostUnreachable:
+				l.Unreachable = 1
+			case lostAfterSilence:
+				l.AfterSilence = 1
+			}
+			s.LostSockets = mergeLostSockets(s.LostSockets, []LostSocketLoad{l})
+		}
 		if (w.Silence > 0 || w.ServerTTL != 0 || w.RefusedTTL != 0) && f.NAT.Counts(Server) {
 			if h := b.host(addr[1].Addr()); h != nil {
 				if w.Silence > 0 {
@@ -426,6 +444,7 @@ func (b *summaryBuilder) Summary() *Summary {
 	s.IdleCloses = slices.Clone(s.IdleCloses)
 	s.Untranslated = slices.Clone(s.Untranslated)
 	s.ConnectDelays = slices.Clone(s.ConnectDelays)
+	s.LostSockets = slices.Clone(s.LostSockets)
 	s.NotLinux = nil
 	for k, n := range b.stacks {
 		s.NotLinux = append(s.NotLinux, HostStack{Host: k.host.String(), OS: k.os, Flows: n})
@@ -504,6 +523,7 @@ func (s *Summary) Merge(o *Summary) {
 	s.IdleCloses = mergeIdleCloses(s.IdleCloses, o.IdleCloses)
 	s.Untranslated = mergeUntranslated(s.Untranslated, o.Untranslated)
 	s.ConnectDelays = mergeConnectDelays(s.ConnectDelays, o.ConnectDelays)
+	s.LostSockets = mergeLostSockets(s.LostSockets, o.LostSockets)
 	s.UnmatchedICMP = s.UnmatchedICMP.merge(o.UnmatchedICMP)
 	s.UntrackedFlows += o.UntrackedFlows
 	addCounts(&s.CloseKinds, o.CloseKinds)
@@ -637,6 +657,9 @@ func (s *Summary) derive() {
 	slices.SortFunc(s.ConnectDelays, func(a, b ConnectDelayLoad) int {
 		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Server, b.Server))
 	})
+	slices.SortFunc(s.LostSockets, func(a, b LostSocketLoad) int {
+		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Host, b.Host), strings.Compare(string(a.Side), string(b.Side)))
+	})
 	slices.SortFunc(s.Untranslated, func(a, b UntranslatedLoad) int {
 		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Service, b.Service), compareAddr(a.From, b.From))
 	})
@@ -681,6 +704,11 @@ func (s *Summary) derive() {
 			h.Bounds[j].Values = describeBound(h.Bounds[j].Bound)
 		}
 		s.Findings = append(s.Findings, hostFindings(h)...)
+	}
+	for _, l := range s.LostSockets {
+		if f, ok := lostSocketsFinding(l); ok {
+			s.Findings = append(s.Findings, f)
+		}
 	}
 	for i := range s.Ports {
 		p := &s.Ports[i]

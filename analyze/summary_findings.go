@@ -240,3 +240,45 @@ func refusedOnPath(h *HostLoad) (Finding, bool) {
 			refused, h.Host, clock(r.First), ttl, r.TTL.Value, h.Host, accepted, t.Value, hopsApart(int(r.TTL.Value), int(t.Value)), h.Host),
 	}, true
 }
+
+// lostSocketsFinding: a host that reset two or more connections it had
+// held and never closed, for want of their sockets (rst-no-socket).
+// Sockets that vanish together point at the host (a restart, a
+// failover) or a device in front of it, unless each gave up on its own
+// retransmissions (a path that stopped carrying the peer's
+// acknowledgements).
+func lostSocketsFinding(l LostSocketLoad) (Finding, bool) {
+	if l.Flows < 2 {
+		return Finding{}, false
+	}
+	var how []string
+	if l.GaveUp > 0 {
+		how = append(how, fmt.Sprintf("%d after its own retransmissions went unanswered until tcp_retries2 (or TCP_USER_TIMEOUT) closed the socket", l.GaveUp))
+	}
+	if l.Unreachable > 0 {
+		how = append(how, fmt.Sprintf("%d after the peer's segments had gone unanswered (it was down or cut off)", l.Unreachable))
+	}
+	if l.AfterSilence > 0 {
+		how = append(how, fmt.Sprintf("%d at the first segment after a silence", l.AfterSilence))
+	}
+	if rest := l.Flows - l.GaveUp - l.Unreachable - l.AfterSilence; rest > 0 {
+		how = append(how, fmt.Sprintf("%d with no trace on the wire", rest))
+	}
+	when := "at " + clock(l.First)
+	if l.Last != l.First {
+		when = "between " + l.First.Std().Format("15:04:05") + " and " + clock(l.Last)
+	}
+	f := Finding{
+		Code: CodeRstNoSocket, Severity: Error, Host: l.Host, At: l.First,
+		Advice: "find what happened to the host then (its uptime, failover or deployment logs, a load balancer's backend changes)",
+		Message: fmt.Sprintf("%s, the %s of %d connections it had never closed, reset them from no socket (a RST without ACK from its kernel's reply path, answering the peer's next segment) %s: %s. When the sockets of several connections are gone together, the host restarted, its address moved to another host (a failover), or a NAT or load balancer in front of it lost the connections",
+			l.Host, l.Side, l.Flows, when, strings.Join(how, "; ")),
+	}
+	if l.GaveUp == l.Flows {
+		f.Sysctl = SysRetries2
+		f.Advice = "find why the peers' acknowledgements stopped reaching the host (the path, a firewall); lower tcp_retries2 or set TCP_USER_TIMEOUT for its applications to learn of it sooner"
+		f.Message = fmt.Sprintf("%s, the %s of %d connections it had never closed, reset them from no socket %s: every one after its own retransmissions went unanswered until tcp_retries2 (or TCP_USER_TIMEOUT) closed the socket silently. The peers' acknowledgements stopped reaching the host: a path or firewall that dropped them for longer than the retry budget",
+			l.Host, l.Side, l.Flows, when)
+	}
+	return f, true
+}

@@ -581,6 +581,44 @@ func (l *ConnectDelayLoad) add(o ConnectDelayLoad) {
 	l.QueueFull += o.QueueFull
 }
 
+// LostSocketLoad is a host whose kernel reset connections it had held
+// and never closed, for want of their sockets (rst-no-socket): its
+// address, its side in them, how many, when the first and the latest of
+// those RSTs came, and how many of them after its own retransmissions
+// went unanswered (GaveUp: tcp_retries2 closed the socket), after the
+// peer's did (Unreachable: the host was down or cut off), or after a
+// silence (AfterSilence); the rest left no trace on the wire.
+type LostSocketLoad struct {
+	Host         string `json:"host"`
+	Side         Role   `json:"side"`
+	Flows        int    `json:"flows"`
+	First        Time   `json:"first"`
+	Last         Time   `json:"last"`
+	GaveUp       int    `json:"gave_up,omitempty"`
+	Unreachable  int    `json:"unreachable,omitempty"`
+	AfterSilence int    `json:"after_silence,omitempty"`
+}
+
+// add adds o, more flows of l's host and side.
+func (l *LostSocketLoad) add(o LostSocketLoad) {
+	if l.Flows == 0 || o.First < l.First {
+		l.First = o.First
+	}
+	l.Last = max(l.Last, o.Last)
+	l.Flows += o.Flows
+	l.GaveUp += o.GaveUp
+	l.Unreachable += o.Unreachable
+	l.AfterSilence += o.AfterSilence
+}
+
+// maxLostSockets bounds the hosts Summary.LostSockets counts.
+const maxLostSockets = 256
+
+// mergeLostSockets adds the hosts o to s, within maxLostSockets.
+func mergeLostSockets(s, o []LostSocketLoad) []LostSocketLoad {
+	return mergeKeyed(s, o, maxLostSockets, func(a, b *LostSocketLoad) bool { return a.Host == b.Host && a.Side == b.Side })
+}
+
 // widen widens the range [*lo, *hi] of n values to take in the range
 // [olo, ohi] of on more; a range of no values takes nothing, and is
 // replaced by the other.
