@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"cmp"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,7 +20,19 @@ func TestNoSocket(t *testing.T) {
 		cause string
 		want  []string // diagSet
 		says  []string
+		by    Role // the RST's sender, the server when empty
 	}{
+		{
+			name: "the client's host lost the socket: the server's push meets no socket",
+			build: func(w *wire) {
+				w.send(srv, "P.", 100, gap(0.3))
+				w.send(cli, "R", 0, replyRST)
+			},
+			cause: CauseNoSocket,
+			want:  []string{"rst-no-socket  client"},
+			says:  []string{"the client answered the server's segment (frame 7)", "firewall rule on the client's host"},
+			by:    Client,
+		},
 		{
 			name: "the client's next request meets no socket",
 			build: func(w *wire) {
@@ -102,9 +115,9 @@ func TestNoSocket(t *testing.T) {
 			w.exchange()
 			tt.build(w)
 			f := runOpts(t, w.segs, Options{}).Flows[0]
-			r := f.Close.Reset
-			if r == nil || r.By != Server || r.Cause != tt.cause {
-				t.Fatalf("reset %+v, want by server, cause %s", r, tt.cause)
+			r, by := f.Close.Reset, cmp.Or(tt.by, Server)
+			if r == nil || r.By != by || r.Cause != tt.cause {
+				t.Fatalf("reset %+v, want by %s, cause %s", r, by, tt.cause)
 			}
 			if got := slices.DeleteFunc(diagSet(f), func(d string) bool { return strings.HasPrefix(d, "capture-") }); !slices.Equal(got, tt.want) {
 				t.Fatalf("diagnoses %q, want %q", got, tt.want)
@@ -121,8 +134,10 @@ func TestNoSocket(t *testing.T) {
 			if d.Severity != Error || !slices.Contains(d.Frames, r.Frame) {
 				t.Errorf("severity %s, frames %v: want error, with the RST's frame %d", d.Severity, d.Frames, r.Frame)
 			}
-			if st := f.Sides.Server.States; st[len(st)-1].State != Closed || st[len(st)-1].Via != "rst" {
-				t.Errorf("server states %+v, want CLOSED via rst last", st)
+			for _, sd := range []*Side{f.Sides.Client, f.Sides.Server} {
+				if st := sd.States; st[len(st)-1].State != Closed || st[len(st)-1].Via != "rst" {
+					t.Errorf("states %+v, want CLOSED via rst last", st)
+				}
 			}
 		})
 	}

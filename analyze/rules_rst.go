@@ -324,8 +324,8 @@ func rstNoSocket(c *ruleCtx) {
 		c.add(CodeRstNoSocket, x, "",
 			"find what happened to the "+c.name(x)+" at that moment (its uptime, failover or deployment logs, a load balancer's backend changes); the "+c.name(y)+"'s application has to reconnect",
 			[]uint64{trig.Frame, e.Frame},
-			"%s. Nothing on the wire says where the socket went: the %s's host restarted, its address moved to another host (a failover), a load balancer or NAT sent the segment to a backend that never had the connection, or the socket was destroyed (ss -K)",
-			head, c.name(x))
+			"%s. Nothing on the wire says where the socket went: the %s's host restarted, its address moved to another host (a failover), a load balancer or NAT sent the segment to a backend that never had the connection, or the socket was destroyed (ss -K); or a firewall rule on the %s's host rejected the segment with a tcp-reset (iptables REJECT), which makes the same RST while the socket lives on",
+			head, c.name(x), c.name(x))
 	}
 }
 
