@@ -68,6 +68,7 @@ func (d Diagnosis) Clone() Diagnosis {
 	d.Frames = slices.Clone(d.Frames)
 	d.Bounds = cloneBounds(d.Bounds)
 	d.Checks = slices.Clone(d.Checks)
+	d.Doubts = slices.Clone(d.Doubts)
 	return d
 }
 

@@ -107,6 +107,14 @@ func (r RuleInfo) fields() [][2]string {
 		out = append(out, [2]string{"raising", r.Raise}, [2]string{"lowering", r.Lower})
 	}
 	switch {
+	case r.Doubt != "" && r.Settled:
+		out = append(out, [2]string{"confidence", "medium: " + r.Doubt + " (host settings that agree, given with --sysctl, settle it)"})
+	case r.Doubt != "":
+		out = append(out, [2]string{"confidence", "medium: " + r.Doubt})
+	default:
+		out = append(out, [2]string{"confidence", "high, unless the capture weakens it"})
+	}
+	switch {
 	case r.Scope != "":
 		out = append(out, [2]string{"scope", r.Scope})
 	case r.CrossFlow:

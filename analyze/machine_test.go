@@ -30,12 +30,7 @@ func runCloseCases(t *testing.T, cases []closeCase) {
 	t.Helper()
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newWire(t)
-			if !tt.bare {
-				w.handshake()
-				w.exchange()
-			}
-			tt.build(w)
+			w := wireOf(t, tt.bare, tt.build)
 			f := w.flow()
 			if got := states(f.Sides.Client); got != tt.client {
 				t.Errorf("client states:\n got %s\nwant %s", got, tt.client)

@@ -110,10 +110,7 @@ func TestNoSocket(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newWire(t)
-			w.handshake()
-			w.exchange()
-			tt.build(w)
+			w := wireOf(t, false, tt.build)
 			f := runOpts(t, w.segs, Options{}).Flows[0]
 			r, by := f.Close.Reset, cmp.Or(tt.by, Server)
 			if r == nil || r.By != by || r.Cause != tt.cause {
@@ -160,13 +157,7 @@ func gaveUp(w *wire) {
 // second copy to the latest (it had not run out) and from the first
 // copy to the RST (it had), and the host's settings are compared with it.
 func TestNoSocketBound(t *testing.T) {
-	build := func() *wire {
-		w := newWire(t)
-		w.handshake()
-		w.exchange()
-		gaveUp(w)
-		return w
-	}
+	build := func() *wire { return wireOf(t, false, gaveUp) }
 	f := runOpts(t, build().segs, Options{}).Flows[0]
 	d := find(t, f, CodeRstNoSocket)
 	if len(d.Bounds) != 1 || d.Bounds[0].Sysctl != SysRetries2 || d.Bounds[0].Above == nil || d.Bounds[0].Below == nil {

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"slices"
 	"strconv"
 	"time"
 )
@@ -340,6 +341,66 @@ type Diagnosis struct {
 	// Checks compare the diagnosis with the host's settings when they
 	// were given (Options.Sysctls).
 	Checks []SettingCheck `json:"checks,omitempty"`
+	// Confidence is how far the diagnosis can be trusted: high with no
+	// Doubts, medium with one, low with more. A doubt says what weakens
+	// it: a cause the wire cannot tell from another (the rule book's
+	// RuleInfo.Doubt), a capture that missed packets of the connection or
+	// began after it, a side that is not Linux.
+	Confidence Confidence `json:"confidence"`
+	Doubts     []string   `json:"doubts,omitempty"`
+}
+
+// Confidence grades a diagnosis: ConfidenceHigh, ConfidenceMedium or
+// ConfidenceLow.
+type Confidence string
+
+// Confidence levels.
+const (
+	ConfidenceHigh   Confidence = "high"
+	ConfidenceMedium Confidence = "medium"
+	ConfidenceLow    Confidence = "low"
+)
+
+// doubt adds why to d's doubts, once, and grades d again.
+func (d *Diagnosis) doubt(why string) {
+	if slices.Contains(d.Doubts, why) {
+		return
+	}
+	d.Doubts = append(d.Doubts[:len(d.Doubts):len(d.Doubts)], why)
+	d.grade()
+}
+
+// settle takes why out of d's doubts (the host's settings decided it)
+// and grades d again.
+func (d *Diagnosis) settle(why string) {
+	if !slices.Contains(d.Doubts, why) {
+		return
+	}
+	d.Doubts = slices.DeleteFunc(slices.Clone(d.Doubts), func(s string) bool { return s == why })
+	if len(d.Doubts) == 0 {
+		d.Doubts = nil
+	}
+	d.grade()
+}
+
+// settleBook takes the rule book's doubt about d's code out of d: the
+// rule found what decides it.
+func (d *Diagnosis) settleBook() {
+	if r, ok := ruleInfo(d.Code); ok && r.Doubt != "" {
+		d.settle(r.Doubt)
+	}
+}
+
+// grade sets d's confidence from its doubts.
+func (d *Diagnosis) grade() {
+	switch len(d.Doubts) {
+	case 0:
+		d.Confidence = ConfidenceHigh
+	case 1:
+		d.Confidence = ConfidenceMedium
+	default:
+		d.Confidence = ConfidenceLow
+	}
 }
 
 // Summary is the capture-wide view. Its fields are filled by the summary

@@ -62,6 +62,8 @@ func runRules(c *ruleCtx, f *Flow, s *story, w *WireFacts) []Diagnosis {
 	for _, r := range flowRules {
 		r.check(c)
 	}
+	c.settleKnobs()
+	doubtCapture(f, c.out)
 	c.wireFacts(w)
 	f.Wire = w
 	out := []Diagnosis{}
@@ -89,14 +91,8 @@ const noSide = -1
 // returns it for the rule to complete. side is a side index or noSide;
 // the frames are sorted.
 func (c *ruleCtx) add(code string, side int, sysctl, advice string, frames []uint64, format string, args ...any) *Diagnosis {
-	d := Diagnosis{
-		Code:     code,
-		Severity: ruleSeverity(code),
-		Sysctl:   sysctl,
-		Message:  fmt.Sprintf(format, args...),
-		Frames:   frames,
-		Advice:   advice,
-	}
+	d := bookDiagnosis(code)
+	d.Sysctl, d.Message, d.Frames, d.Advice = sysctl, fmt.Sprintf(format, args...), frames, advice
 	if d.Frames == nil {
 		d.Frames = []uint64{}
 	}
@@ -107,6 +103,70 @@ func (c *ruleCtx) add(code string, side int, sysctl, advice string, frames []uin
 	}
 	c.out = append(c.out, d)
 	return &c.out[len(c.out)-1]
+}
+
+// Doubts the capture itself raises about a flow's diagnoses (other than
+// the capture caveats, which are about it).
+const (
+	doubtMissing = "the capture missed packets of this connection: a segment it lacks could change the story"
+	doubtMidFlow = "the capture began after the connection was set up: what came before is unknown"
+	doubtEvicted = "the flow cap evicted the connection before it ended: its later segments were not read with it"
+)
+
+// settleKnobs takes the rule book's doubt out of the FIN rules'
+// diagnoses of a side the half-close showed to have close()d (an orphan)
+// or only shut down: retryKnob named the one knob that bounds it.
+func (c *ruleCtx) settleKnobs() {
+	hc := c.f.Close.HalfClose
+	if hc == nil || hc.ActiveUsed != ActiveUsedShutdown && hc.ActiveUsed != ActiveUsedClose {
+		return
+	}
+	for i := range c.out {
+		d := &c.out[i]
+		switch d.Code {
+		case CodeFinRetransmitted, CodeFinNeverAcked, CodeFinBlockedZeroWindow:
+			if d.Side != "" && d.Side != hc.Sender {
+				d.settleBook()
+			}
+		}
+	}
+}
+
+// bookDiagnosis starts a diagnosis of code with what the rule book
+// gives it: its severity (warning for an unknown code) and, for a rule
+// with a Doubt, that doubt.
+func bookDiagnosis(code string) Diagnosis {
+	d := Diagnosis{Code: code, Severity: Warning}
+	if r, ok := ruleInfo(code); ok {
+		d.Severity = r.Severity
+		if r.Doubt != "" {
+			d.Doubts = []string{r.Doubt}
+		}
+	}
+	d.grade()
+	return d
+}
+
+// doubtCapture adds to diagnoses ds of flow f the doubts its capture
+// raises: packets missed, a start after the handshake, an early
+// eviction. Adding them again changes nothing.
+func doubtCapture(f *Flow, ds []Diagnosis) {
+	missing := slices.ContainsFunc(ds, func(d Diagnosis) bool { return d.Code == CodeCaptureMissingPackets })
+	for i := range ds {
+		d := &ds[i]
+		if strings.HasPrefix(d.Code, "capture-") {
+			continue
+		}
+		if missing {
+			d.doubt(doubtMissing)
+		}
+		if f.Roles == RolesInferred {
+			d.doubt(doubtMidFlow)
+		}
+		if f.Evicted {
+			d.doubt(doubtEvicted)
+		}
+	}
 }
 
 // conn returns the connection's evidence.

@@ -52,13 +52,12 @@ func (p pawsIndex) check(f *Flow, addr *[2]netip.AddrPort, w *WireFacts) {
 				frames = append(frames, e.Frame)
 			}
 		}
-		f.Diagnoses = append(f.Diagnoses, Diagnosis{
-			Code: CodePawsNat, Severity: ruleSeverity(CodePawsNat), Side: Server, Sysctl: SysTwRecycle,
-			Advice: "set it to 0, or upgrade: Linux 4.12 removed it",
-			Frames: frames,
-			Message: fmt.Sprintf("the server never answered %d SYNs from %s (no SYN-ACK, no RST), whose timestamp %d is older than the %d that %s sent it %s before: a per-host timestamp check dropped them — tcp_tw_recycle on a kernel before 4.12, or a middlebox doing the same — and several hosts share the address %s (NAT)",
-				w.SYNs, f.Client, w.SYNTSval, seen.tsval, seen.client, FormatSeconds(float64(w.SYNAt-seen.at)/1e9), hostText(k[0])),
-		})
+		d := bookDiagnosis(CodePawsNat)
+		d.Side, d.Sysctl, d.Advice, d.Frames = Server, SysTwRecycle, "set it to 0, or upgrade: Linux 4.12 removed it", frames
+		d.Message = fmt.Sprintf("the server never answered %d SYNs from %s (no SYN-ACK, no RST), whose timestamp %d is older than the %d that %s sent it %s before: a per-host timestamp check dropped them — tcp_tw_recycle on a kernel before 4.12, or a middlebox doing the same — and several hosts share the address %s (NAT)",
+			w.SYNs, f.Client, w.SYNTSval, seen.tsval, seen.client, FormatSeconds(float64(w.SYNAt-seen.at)/1e9), hostText(k[0]))
+		f.Diagnoses = append(f.Diagnoses, d)
+		doubtCapture(f, f.Diagnoses)
 		return
 	}
 	if !w.Answered || !w.ClientTS || !k[0].IsValid() {

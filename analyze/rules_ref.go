@@ -34,6 +34,12 @@ type RuleInfo struct {
 	// OnPath is set when the knob is on a device on the path between the
 	// hosts (a firewall), not on either host: Confirm runs there.
 	OnPath bool
+	// Doubt, when set, is what the wire cannot tell apart for this rule
+	// (KERNEL.md's "cannot tell" columns): its diagnoses start with it as
+	// a doubt, at medium confidence. With Settled, host settings that
+	// agree with the knob the diagnosis names (--sysctl) take it away.
+	Doubt   string
+	Settled bool
 }
 
 // ConfirmWhere says where a rule's Confirm commands run.
@@ -96,6 +102,8 @@ var ruleBook = []RuleInfo{
 			"The budget is a time, T(N) = (2^(N+1)−1)·200 ms counted from the first RTO retransmission, so a long series puts a lower bound on N.",
 		Confirm: []string{"sysctl net.ipv4.tcp_orphan_retries net.ipv4.tcp_retries2", "nstat -az TcpExtTCPLossProbes TcpExtTCPAbortOnTimeout TcpExtTCPDSACKRecv", "ss -tano state fin-wait-1"},
 		Kernel:  "row 1, §b, (d)1",
+		Doubt:   "the wire cannot tell an orphan, which tcp_orphan_retries bounds, from a socket only shut down, which tcp_retries2 bounds",
+		Settled: true,
 	},
 	{
 		Code: CodeFinNeverAcked, Title: "a FIN was never acknowledged and the retransmissions stopped silently", Severity: Error,
@@ -109,6 +117,8 @@ var ruleBook = []RuleInfo{
 			"A capture that ends before the next copy was due gives only a lower bound; the silence after the last copy counts up to the capture's last record of any kind, or to when it stopped where a pcapng file records that (dumpcap does).",
 		Confirm: []string{"sysctl net.ipv4.tcp_orphan_retries net.ipv4.tcp_retries2", "nstat -az TcpExtTCPAbortOnTimeout TcpExtTCPLossProbes", "ss -tano state fin-wait-1"},
 		Kernel:  "row 1, §b, (d)1, (d)2",
+		Doubt:   "the wire cannot tell an orphan, which tcp_orphan_retries bounds, from a socket only shut down, which tcp_retries2 bounds",
+		Settled: true,
 	},
 	{
 		Code: CodeFinBlockedZeroWindow, Title: "the peer's zero window held a FIN back", Severity: Warning,
@@ -120,6 +130,8 @@ var ruleBook = []RuleInfo{
 			"If the application had close()d, that socket is an orphan that counts against tcp_max_orphans for as long as the window stays shut; a socket still open probes for ever. The fix is on the receiving side: it stopped reading.",
 		Confirm: []string{"ss -tmi state fin-wait-1   # Send-Q stays full", "nstat -az TcpExtTCPWinProbe TcpExtTCPAbortOnTimeout", confirmOrphans},
 		Kernel:  "row 8, (d)14",
+		Doubt:   "the wire cannot tell an orphan, which tcp_orphan_retries bounds, from a socket only shut down, which tcp_retries2 bounds",
+		Settled: true,
 	},
 	{
 		Code: CodeOrphanReset, Title: "an orphan was reset for lack of orphan slots or TCP memory", Severity: Error,
@@ -131,6 +143,7 @@ var ruleBook = []RuleInfo{
 			"The wire cannot tell tcp_max_orphans from tcp_mem. Both are global: a container cannot tune them. The summary counts these resets per host and second.",
 		Confirm: []string{"sysctl net.ipv4.tcp_max_orphans net.ipv4.tcp_mem", confirmOrphans, "nstat -az TcpExtTCPAbortOnMemory", "dmesg | grep -e 'too many orphaned sockets' -e 'consider tuning tcp_mem'"},
 		Kernel:  "row 2, (d)13",
+		Doubt:   "the wire cannot tell a lack of orphan slots (tcp_max_orphans) from a lack of TCP memory (tcp_mem)",
 	},
 	{
 		Code: CodeFinWait2Timeout, Title: "an orphaned FIN_WAIT2 expired before the peer's FIN came", Severity: Warning,
@@ -143,6 +156,7 @@ var ruleBook = []RuleInfo{
 			"The timeout governs orphans only: a socket that only shut down waits in FIN_WAIT2 for ever. The peer's late close is usually the bug.",
 		Confirm: []string{"sysctl net.ipv4.tcp_fin_timeout", "ss -tano state fin-wait-2", confirmStrace + "   # TCP_LINGER2"},
 		Kernel:  "rows 3, 20, (d)3, (d)4",
+		Doubt:   "the wire cannot tell tcp_fin_timeout from the socket's TCP_LINGER2, nor, within tcp_fin_time()'s floor, from a full TIME_WAIT table",
 	},
 	{
 		Code: CodeLinger2Negative, Title: "TCP_LINGER2 < 0: reset as soon as the FIN was acknowledged", Severity: Warning,
@@ -164,6 +178,7 @@ var ruleBook = []RuleInfo{
 			"A RST to a late FIN inside the 3.5 RTO floor of tcp_fin_timeout is the same overflow seen from FIN_WAIT2.",
 		Confirm: []string{"sysctl net.ipv4.tcp_max_tw_buckets", "ss -tan state time-wait | wc -l", "nstat -az TcpExtTCPTimeWaitOverflow"},
 		Kernel:  "row 12, (d)6",
+		Doubt:   "the wire cannot always tell a full TIME_WAIT table from an orphaned FIN_WAIT2 that expired under a tiny tcp_fin_timeout",
 	},
 	{
 		Code: CodeCloseWaitLong, Title: "CLOSE_WAIT held long: the application did not close()", Severity: Warning,
@@ -190,6 +205,7 @@ var ruleBook = []RuleInfo{
 		Meaning: "The side sent a RST+ACK instead of a FIN with nothing unread: the socket set SO_LINGER {1, 0} (TcpExtTCPAbortOnData, not AbortOnLinger). Applications do this to avoid TIME_WAIT; the peer sees \"connection reset by peer\". In LAST_ACK or CLOSING with everything sent it sends nothing, and the peer's next segment gets a RST from no socket.",
 		Confirm: []string{confirmStrace + "   # SO_LINGER", "nstat -az TcpExtTCPAbortOnData"},
 		Kernel:  "row 6b, (d)5",
+		Doubt:   "the wire cannot tell SO_LINGER {1, 0} from a close() with unread data the capture did not show",
 	},
 	{
 		Code: CodeRstDataAfterClose, Title: "the peer wrote after the side had closed", Severity: Warning,
@@ -227,6 +243,7 @@ var ruleBook = []RuleInfo{
 		Meaning: "One side answered its peer's segment with a RST from its kernel's reply path — no ACK flag, its sequence number the acknowledgement of the segment it answers, no timestamp option, IPv4 ID 0 — in a connection it had never closed, and sent nothing else after it. A socket in ESTABLISHED or CLOSE_WAIT never sends such a RST; the kernel sends one for a segment that meets no socket. So the side's socket was gone without a FIN or a RST of its own, and its peer's application gets ECONNRESET (\"connection reset by peer\") on its next read or write. When the side had been retransmitting data the peer never acknowledged, its socket gave up: tcp_retries2 (or TCP_USER_TIMEOUT) ran out, which closes a socket silently — the application got ETIMEDOUT — and the peer's next segment, after the path healed, met no socket (the diagnosis names tcp_retries2). When the RST answered the first segment after a silence, a NAT or load balancer whose entry for the idle connection had expired may have sent that segment on as a new connection, to a backend that never had it: Kubernetes Services and other DNAT with several backends, where on Linux nf_conntrack_tcp_loose = 1 (the default) lets a mid-stream segment make a new entry (the diagnosis names the conntrack timeout of the state the connection was in). Otherwise the wire does not say where the socket went: the host restarted (a crash or a reboot sends nothing), its address moved to another host (a VRRP or cloud failover), a load balancer changed backends, or the socket was destroyed (ss -K). A firewall rule on the side's own host that rejects the segment with a tcp-reset (iptables REJECT, often for conntrack INVALID segments) makes the same RST, with the same TTL, while the socket lives on: a side that sends anything after the RST is not counted, but one that stays silent cannot be told apart. A RST with another TTL than the side's segments is rst-middlebox instead.",
 		Confirm: []string{"uptime; journalctl --list-boots   # on the side that sent the RST: did it restart?", "iptables -S | grep -e REJECT -e INVALID   # on that side: a tcp-reset rule?", "nstat -az TcpExtTCPAbortOnTimeout TcpOutRsts   # silent timeouts and reply RSTs", "conntrack -L -p tcp   # on a NAT: is the connection still tracked, and to which backend?"},
 		Kernel:  "§0 (the [R] row), row 1",
+		Doubt:   "the wire does not say where the socket went",
 	},
 	{
 		Code: CodeNoAnswerAfterIdle, Title: "after a silence, one side's segments were never answered", Severity: Error,
@@ -237,6 +254,7 @@ var ruleBook = []RuleInfo{
 		Confirm: []string{"conntrack -L -p tcp   # is the connection still tracked?", "sysctl net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_loose", "iptables -S | grep -i -e DROP -e INVALID"},
 		Kernel:  "row 1",
 		OnPath:  true,
+		Doubt:   "the wire cannot tell a device that forgot the idle connection from a peer host that went down",
 	},
 	{
 		Code: CodeDataUnanswered, Title: "one side's data was retransmitted and never answered", Severity: Error,
@@ -247,6 +265,7 @@ var ruleBook = []RuleInfo{
 		Meaning: "One side sent data and retransmitted it until the capture ended, and the other side never sent another segment, with no silence before (after one, no-answer-after-idle applies). A host that is up answers every segment of a connection, with a RST when it no longer has the socket, and its kernel acknowledges data even when the application stops reading (then advertises a zero window): silence means the segments stopped reaching it. The peer's host went down or was cut off (a crash, a reboot, a link, a route or firewall change), or a device on the path began to drop the connection. The sender retransmits with exponential backoff until tcp_retries2 runs out (TCP_USER_TIMEOUT replaces it per socket) and then gives up without a RST; the application gets ETIMEDOUT, up to 15 minutes later with the defaults. When a router answers the copies with ICMP errors (host unreachable: it cannot reach the peer), Linux keeps retransmitting, a net or host unreachable undoes a step of the backoff each time (RFC 6069: the copies come at a steady pace, as often as the RTO), and the application gets the error the ICMP left, EHOSTUNREACH (\"No route to host\"), instead of ETIMEDOUT.",
 		Confirm: []string{"ss -tino state established   # timer:(on,...) and retrans on the sender", "nstat -az TcpExtTCPTimeouts TcpExtTCPAbortOnTimeout", "sysctl net.ipv4.tcp_retries2"},
 		Kernel:  "row 1",
+		Doubt:   "the wire cannot tell a peer host that went down from a path that began to drop the connection",
 	},
 	{
 		Code: CodePMTUBlackHole, Title: "one side's large segments stopped on the path: a path MTU black hole", Severity: Error,
@@ -277,6 +296,7 @@ var ruleBook = []RuleInfo{
 		Meaning: "The server sent its SYN-ACK again after the client had acknowledged it: the listener ignored the handshake ACK. With tcp_abort_on_overflow = 0, the default, a listener whose accept queue is full drops that ACK (TcpExtListenOverflows) and keeps the request, retransmitting its SYN-ACK (1 s, 2 s, 4 s ... apart, up to tcp_synack_retries) until an ACK finds room; the client believes the connection is open meanwhile, and its first data waits too. The application accept()s too slowly for its listen() backlog, which net.core.somaxconn caps. A capture at the client cannot tell this from handshake ACKs lost on the way; one at the server can. With tcp_abort_on_overflow = 1 the listener resets instead (listen-overflow).",
 		Confirm: []string{"ss -ltn   # Recv-Q against Send-Q (the backlog)", "nstat -az TcpExtListenOverflows TcpExtListenDrops", "sysctl net.core.somaxconn net.ipv4.tcp_abort_on_overflow"},
 		Kernel:  "row 18",
+		Doubt:   "a handshake ACK lost on its way to the server looks the same",
 	},
 	{
 		Code: CodeConnectionRefused, Title: "the SYN was refused", Severity: Warning,
@@ -314,6 +334,7 @@ var ruleBook = []RuleInfo{
 		Meaning: "The client sent its SYN more than once and the server's first answer was a SYN-ACK to a retransmission, with nothing from the server before it: the first SYNs were dropped on their way to the listener or by it, and connect() took the SYN retransmission timeout longer (1 s on a current kernel; doubling after tcp_syn_linear_timeouts, 3 s on kernels before 3.1). A listener drops SYNs, without a word, while its accept queue is full (tcp_conn_request(): the application accept()s too slowly for its listen() backlog, which net.core.somaxconn caps; TcpExtListenOverflows and TcpExtListenDrops count each drop) and while its SYN queue is full with SYN cookies off (tcp_max_syn_backlog, tcp_syncookies 0; TcpExtTCPReqQFullDrop). If those counters did not grow, the path lost the SYNs: a firewall, a busy link, or a NAT whose conntrack could not insert the new connection (conntrack -S insert_failed, the source-port race that MASQUERADE --random-fully avoids).",
 		Confirm: []string{"nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDrop   # on the server", "ss -ltn   # Recv-Q against Send-Q (the backlog) of the listener", "sysctl net.core.somaxconn net.ipv4.tcp_max_syn_backlog net.ipv4.tcp_syncookies", "conntrack -S   # insert_failed on a NAT between them"},
 		Kernel:  "—",
+		Doubt:   "a SYN lost on its way to the server looks the same as one its listener dropped",
 	},
 	{
 		Code: CodeSynAckUnanswered, Title: "the SYN-ACK was never acknowledged", Severity: Warning,
@@ -324,6 +345,7 @@ var ruleBook = []RuleInfo{
 		Meaning: "The server answered the SYN and retransmitted its SYN-ACK, and nothing acknowledged it and nothing reset: the SYN-ACKs did not reach the client, or reached nothing. A firewall or an asymmetric route that drops traffic on the way back, a NAT that lost the mapping, or a spoofed SYN (a SYN flood, where tcp_syncookies keeps the SYN queue from filling) look like this. A client that got them would have answered with an ACK, or a RST if it had given up. The server keeps the request in SYN_RECV for tcp_synack_retries retransmissions (the listener's TCP_SYNCNT or TCP_DEFER_ACCEPT replace it), sent by the request's timer; each retransmitted SYN that reaches the request draws one more copy, not counted against the limit. The copies no retransmitted SYN drew are a lower bound on the setting, which --sysctl checks.",
 		Confirm: []string{"ss -tan state syn-recv", "nstat -az TcpExtTCPReqQFullDrop TcpExtSyncookiesSent", "sysctl net.ipv4.tcp_synack_retries net.ipv4.tcp_syncookies"},
 		Kernel:  "—",
+		Doubt:   "a SYN-ACK lost on its way back, and a spoofed SYN, look the same",
 	},
 	{
 		Code: CodeTimeWaitReuse, Title: "a 4-tuple was reused inside a TIME_WAIT", Severity: Info,
@@ -393,6 +415,7 @@ var ruleBook = []RuleInfo{
 		Confirm:   []string{"uname -r", "sysctl net.ipv4.tcp_tw_recycle", "nstat -az TcpExtPAWSPassive"},
 		Kernel:    "§5 (tcp_tw_recycle), (c)",
 		CrossFlow: true,
+		Doubt:     "a middlebox that makes the same per-host timestamp check looks the same",
 	},
 	{
 		Code: CodePortPressure, Title: "a client's ephemeral ports towards one server address sat in TIME_WAIT", Severity: Warning,

@@ -55,6 +55,7 @@ func timeWaitReuse(c *ruleCtx) {
 			how = "tcp_tw_reuse = 2 (the default, loopback only) or 1, or an explicit bind() of the port"
 		}
 		d := c.add(CodeTimeWaitReuse, x, SysTwReuse, legal, frames, "%s: %s%s", head, how, ts)
+		d.doubt("past tcp_tw_reuse_delay the wire cannot tell tcp_tw_reuse from an explicit bind() of the port")
 		const unbound = "the application did not bind() the port itself"
 		d.Bounds = append(d.Bounds,
 			Bound{Host: c.host(x), Sysctl: SysTwReuse, Of: OfValue, Above: ptr(0), Assumes: unbound},
@@ -74,9 +75,10 @@ func timeWaitReuse(c *ruleCtx) {
 		if r.TimeWaitHolder == Server {
 			x = flows.FromServer
 		}
-		c.add(CodeTimeWaitReuse, x, "", "check the TIME_WAIT holder: a reuse the TIME_WAIT did not vet is unprotected", markFrames(cl.SYN),
+		d := c.add(CodeTimeWaitReuse, x, "", "check the TIME_WAIT holder: a reuse the TIME_WAIT did not vet is unprotected", markFrames(cl.SYN),
 			"the 4-tuple was reused %s after the %s entered TIME_WAIT, without the fingerprint a Linux TIME_WAIT leaves when it accepts a reuse (ISN = old FIN's sequence number + 65538): that TIME_WAIT was already gone (killed by a RST, or never kept because tcp_max_tw_buckets was full) or the host is not Linux",
 			gap, c.name(x))
+		d.doubt("the wire cannot tell a TIME_WAIT a RST killed from one never kept (tcp_max_tw_buckets) or from a host that is not Linux")
 	}
 }
 

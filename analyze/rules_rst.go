@@ -305,6 +305,8 @@ func rstNoSocket(c *ruleCtx) {
 			b.Above = ptr(secs(cur.Last.Time - cur.Second.Time))
 		}
 		d.Bounds = append(d.Bounds, b)
+		// Its own unanswered copies say where the socket went.
+		d.settleBook()
 	case lostUnreachable:
 		cur := c.unanswered(y, e)
 		c.add(CodeRstNoSocket, x, "",

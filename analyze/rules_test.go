@@ -844,12 +844,7 @@ func TestRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newWire(t)
-			if !tt.bare {
-				w.handshake()
-				w.exchange()
-			}
-			tt.build(w)
+			w := wireOf(t, tt.bare, tt.build)
 			opts := Options{}
 			if tt.sys != nil {
 				opts.Sysctls = Sysctls{Source: "host.sysctl", Values: tt.sys}

@@ -238,9 +238,11 @@ func notLinux(f *Flow, addr *[2]netip.AddrPort, w *WireFacts) {
 			d.Message += fmt.Sprintf("; the %s is %s: %s does not govern it, and this reading takes Linux's behaviour for granted", d.Side, st[x].Describe(), d.Sysctl)
 			d.Sysctl, d.Bounds, d.Checks = "", nil, nil
 			d.Advice = "look at the " + string(d.Side) + "'s own stack and its settings: the Linux one does not apply"
+			d.doubt(doubtNotLinux(d.Side))
 			continue
 		}
 		d.Message += fmt.Sprintf("; the %s is %s: this reading takes Linux's behaviour for granted", d.Side, st[x].Describe())
+		d.doubt(doubtNotLinux(d.Side))
 	}
 	if w == nil || len(w.Bounds) == 0 {
 		return
@@ -252,6 +254,12 @@ func notLinux(f *Flow, addr *[2]netip.AddrPort, w *WireFacts) {
 		}
 	}
 	w.Bounds = kept
+}
+
+// doubtNotLinux is the doubt a diagnosis about side r, which is not
+// Linux, carries.
+func doubtNotLinux(r Role) string {
+	return "the " + string(r) + " is not Linux: the reading takes Linux's behaviour for granted"
 }
 
 // linuxSetting reports whether knob is a Linux host's setting or a

@@ -208,4 +208,11 @@ func TestNotLinuxDiagnoses(t *testing.T) {
 	if len(w.Bounds) != 1 || w.Bounds[0].Host != "198.51.100.2" {
 		t.Errorf("bounds without a diagnosis: %+v", w.Bounds)
 	}
+	// Each diagnosis about the client doubts its reading of Linux's
+	// behaviour; the others keep their confidence.
+	for i, want := range []int{1, 1, 1, 0, 0, 0} {
+		if len(d[i].Doubts) != want || want == 1 && (d[i].Confidence != ConfidenceMedium || d[i].Doubts[0] != doubtNotLinux(Client)) {
+			t.Errorf("%s: confidence %q, doubts %q, want %d doubt", d[i].Code, d[i].Confidence, d[i].Doubts, want)
+		}
+	}
 }

@@ -72,6 +72,28 @@ func checkSettings(f *Flow, addr *[2]netip.AddrPort, sys Sysctls, w *WireFacts) 
 			host = a.String()
 		}
 		fn(&checker{f: f, d: d, sys: sys, host: host, client: addr[flows.FromClient], w: w})
+		settled(d)
+	}
+}
+
+// settled takes the rule's doubt out of d when the rule lets settings
+// settle it (RuleInfo.Settled) and every comparison agreed, one of them
+// with the knob d names: the host's settings decided what the wire
+// could not.
+func settled(d *Diagnosis) {
+	r, ok := ruleInfo(d.Code)
+	if !ok || !r.Settled || r.Doubt == "" || len(d.Checks) == 0 || d.Sysctl == "" {
+		return
+	}
+	named := false
+	for _, c := range d.Checks {
+		if !c.Agrees {
+			return
+		}
+		named = named || c.Sysctl == d.Sysctl
+	}
+	if named {
+		d.settle(r.Doubt)
 	}
 }
 

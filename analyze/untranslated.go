@@ -227,6 +227,7 @@ func (u *untranslatedIndex) link(f *Flow, c *untranslatedSlot, s *strayWait, con
 		side = sideRole(int(1 - st.by))
 	}
 	f.Diagnoses = append(f.Diagnoses, untranslatedDiagnosis(l, side, c.addr[flows.FromClient].String(), conn, ct))
+	doubtCapture(f, f.Diagnoses)
 }
 
 // untranslatedDiagnosis is the nat-untranslated diagnosis of link l on
@@ -235,8 +236,8 @@ func (u *untranslatedIndex) link(f *Flow, c *untranslatedSlot, s *strayWait, con
 // address, ct the conntrack state the connection was in (its place in
 // ctStates).
 func untranslatedDiagnosis(l *UntranslatedLink, side Role, client string, conn bool, ct uint8) Diagnosis {
-	d := Diagnosis{Code: CodeNATUntranslated, Severity: ruleSeverity(CodeNATUntranslated), Side: side,
-		Frames: []uint64{l.Frame, l.Reset}}
+	d := bookDiagnosis(CodeNATUntranslated)
+	d.Side, d.Frames = side, []uint64{l.Frame, l.Reset}
 	what, them, it := "segment", "them", "it"
 	if l.Count > 1 {
 		what, it = fmt.Sprintf("%d segments", l.Count), "them"

@@ -153,6 +153,18 @@ func (w *wire) dirOf(s *flows.Segment) int {
 	return srv
 }
 
+// wireOf files a handshake and an exchange unless bare, then what build
+// files.
+func wireOf(t *testing.T, bare bool, build func(w *wire)) *wire {
+	w := newWire(t)
+	if !bare {
+		w.handshake()
+		w.exchange()
+	}
+	build(w)
+	return w
+}
+
 // handshake files SYN, SYN-ACK, ACK.
 func (w *wire) handshake() {
 	w.send(cli, "S", 0)

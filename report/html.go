@@ -140,7 +140,9 @@ type htmlFlow struct {
 
 type htmlDiagnosis struct {
 	Mark, Severity, Code, Side, Sysctl, Message, Frames, Advice string
-	Bounds, Checks                                              []string
+	// Confidence is confidenceText's, "" when high.
+	Confidence     string
+	Bounds, Checks []string
 }
 
 type htmlSide struct {
@@ -378,6 +380,7 @@ func htmlFlowOf(f *analyze.Flow, s *analyze.Summary, detailed bool, links map[in
 		for _, c := range d.Checks {
 			hd.Checks = append(hd.Checks, checkText(d, c))
 		}
+		hd.Confidence = confidenceText(d)
 		hf.Diagnoses = append(hf.Diagnoses, hd)
 	}
 	hf.Notes = append(finFacts(f, hashFrame), extraFacts(f, s, links)...)
@@ -571,7 +574,7 @@ pre { background: var(--soft); padding: 10px 12px; border-radius: 6px; overflow-
 <section class="flow" id="{{.Anchor}}">
 <h3>{{.Title}} · <span class="mono">{{.Endpoints}}</span></h3>
 <p class="facts">{{range .Facts}}<span>{{.}}</span>{{end}}</p>
-{{range .Diagnoses}}<div class="diag"><span class="sev-{{.Severity}}">{{.Mark}}</span> <code>{{.Code}}</code>{{if .Side}} · {{.Side}}{{end}}{{if .Sysctl}} · <code>{{.Sysctl}}</code>{{end}}<br>{{.Message}}{{if .Frames}} <span class="muted">({{.Frames}})</span>{{end}}{{range .Bounds}}<br><span class="muted">bound:</span> {{.}}{{end}}{{range .Checks}}<br><span class="muted">checked:</span> {{.}}{{end}}{{if .Advice}}<br><span class="muted">advice:</span> {{.Advice}}{{end}}</div>
+{{range .Diagnoses}}<div class="diag"><span class="sev-{{.Severity}}">{{.Mark}}</span> <code>{{.Code}}</code>{{if .Side}} · {{.Side}}{{end}}{{if .Sysctl}} · <code>{{.Sysctl}}</code>{{end}}<br>{{.Message}}{{if .Frames}} <span class="muted">({{.Frames}})</span>{{end}}{{range .Bounds}}<br><span class="muted">bound:</span> {{.}}{{end}}{{range .Checks}}<br><span class="muted">checked:</span> {{.}}{{end}}{{if .Confidence}}<br><span class="muted">confidence</span> {{.Confidence}}{{end}}{{if .Advice}}<br><span class="muted">advice:</span> {{.Advice}}{{end}}</div>
 {{end}}{{range .Notes}}<div class="muted">{{.}}</div>
 {{end}}{{with .Filter}}<div class="muted">Wireshark: <code>{{.}}</code></div>
 {{end}}<table>

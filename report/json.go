@@ -993,6 +993,18 @@ func appendDiagnosis(b []byte, d *analyze.Diagnosis) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
+	b = append(b, `,"confidence":`...)
+	b = appendString(b, string(d.Confidence))
+	if len(d.Doubts) > 0 {
+		b = append(b, `,"doubts":[`...)
+		for i, s := range d.Doubts {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, s)
+		}
+		b = append(b, ']')
+	}
 	return append(b, '}'), nil
 }
 

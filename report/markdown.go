@@ -593,6 +593,9 @@ func (m *mdReport) flow(f *analyze.Flow, s *analyze.Summary, links map[int]*anal
 		for _, c := range d.Checks {
 			fmt.Fprintf(&b, "  - checked: %s\n", mdText(checkText(d, c)))
 		}
+		if c := confidenceText(d); c != "" {
+			fmt.Fprintf(&b, "  - confidence %s\n", mdText(c))
+		}
 	}
 	for _, s := range append(finFacts(f, wordFrame), extraFacts(f, s, links)...) {
 		fmt.Fprintf(&b, "- %s\n", mdText(s))

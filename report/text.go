@@ -792,6 +792,9 @@ func (t *textReport) detail(f *analyze.Flow, s *analyze.Summary, links map[int]*
 		for _, c := range d.Checks {
 			t.wrapped(4, t.st.dim, "checked: "+checkText(d, c))
 		}
+		if c := confidenceText(d); c != "" {
+			t.wrapped(4, t.st.dim, "confidence "+c)
+		}
 		if d.Advice != "" {
 			t.wrapped(4, t.st.dim, "advice: "+d.Advice)
 		}

@@ -797,6 +797,15 @@ func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 	return out
 }
 
+// confidenceText says how far a diagnosis can be trusted, when not
+// fully, and why: "medium: the wire cannot tell ..."; "" when high.
+func confidenceText(d analyze.Diagnosis) string {
+	if d.Confidence == "" || d.Confidence == analyze.ConfidenceHigh {
+		return ""
+	}
+	return string(d.Confidence) + ": " + strings.Join(d.Doubts, "; ")
+}
+
 // foreignReset reports whether f's reset was its sender's kernel's
 // answer to a segment on another 4-tuple while its socket lived on: the
 // flow's nat-untranslated diagnosis cites the reset's frame.
