@@ -230,3 +230,41 @@ func TestLostSockets(t *testing.T) {
 		t.Errorf("two given-up sockets: findings %+v", twice.Summary.Findings)
 	}
 }
+
+// TestConnectGaveUp: a client that sent only SYNs answers the server's
+// late SYN-ACK from no socket: its connect() had given up. The reset is
+// no-socket from SYN_SENT, rst-no-socket names no knob with high
+// confidence, syn-retransmitted says connect() had given up, and two
+// such flows from one client make a finding about its connect timeout.
+func TestConnectGaveUp(t *testing.T) {
+	late := func(w *wire) {
+		syn := w.send(cli, "S", 0)
+		w.again(syn, 1.0)
+		w.send(srv, "S.", 0, gap(2.0))
+		w.send(cli, "R", 0, replyRST)
+	}
+	res := runOpts(t, wireOf(t, true, late).segs, Options{})
+	f := res.Flows[0]
+	if r := f.Close.Reset; r == nil || r.By != Client || r.State != SynSent || r.Cause != CauseNoSocket {
+		t.Fatalf("reset %+v, want by the client from SYN_SENT, no-socket", r)
+	}
+	if got, want := diagSet(f), []string{"rst-no-socket  client", "syn-retransmitted " + SysSomaxconn + " server"}; !slices.Equal(got, want) {
+		t.Fatalf("diagnoses %q, want %q", got, want)
+	}
+	d := find(t, f, CodeRstNoSocket)
+	if !strings.Contains(d.Message, "its connect() had already given up") || !strings.Contains(d.Message, "3.0s after its first SYN") ||
+		d.Confidence != ConfidenceHigh || !slices.Equal(d.Frames, []uint64{1, 3, 4}) {
+		t.Errorf("rst-no-socket: %+v", d)
+	}
+	if m := find(t, f, CodeSynRetransmitted).Message; !strings.Contains(m, "connect() had given up by then") {
+		t.Errorf("syn-retransmitted: %s", m)
+	}
+	if l := res.Summary.LostSockets; len(l) != 1 || l[0].Host != "198.51.100.10" || l[0].Side != Client || l[0].ConnectGaveUp != 1 {
+		t.Errorf("lost sockets %+v", l)
+	}
+	res.Summary.Merge(runOpts(t, wireOf(t, true, late).segs, Options{}).Summary)
+	i := slices.IndexFunc(res.Summary.Findings, func(f Finding) bool { return f.Code == CodeRstNoSocket })
+	if i < 0 || !strings.Contains(res.Summary.Findings[i].Message, "gave up on connect() 2 times") || res.Summary.Findings[i].Severity != Warning {
+		t.Errorf("findings %+v", res.Summary.Findings)
+	}
+}

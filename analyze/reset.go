@@ -190,6 +190,13 @@ func (s *story) resetCause() string {
 	before := func(m flows.Mark) bool { return m.Seen() && m.Frame < e.Frame }
 
 	switch r.senderState {
+	case SynSent:
+		// A client whose connect() had given up answers the SYN-ACK
+		// from no socket.
+		if !active && s.noSocket(e) {
+			return CauseNoSocket
+		}
+		return CauseUnknown
 	case SynRecv, Established, CloseWait:
 		if r.senderState != CloseWait && x == flows.FromServer && s.listenerReset(e) {
 			// The listener answered the handshake ACK (or the first data)

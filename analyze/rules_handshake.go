@@ -67,11 +67,15 @@ func synRetransmitted(c *ruleCtx) {
 	for _, m := range syns[1:] {
 		at = append(at, "+"+dur(syns[0].Time, m.Time))
 	}
+	took := "connect() took that much longer"
+	if _, _, _, kind := c.noSocketStory(); kind == lostConnect {
+		took = "connect() had given up by then (the client reset the SYN-ACK from no socket)"
+	}
 	c.add(CodeSynRetransmitted, flows.FromServer, SysSomaxconn,
 		"if the server's nstat TcpExtListenDrops grows, accept() faster or raise the listen() backlog (and net.core.somaxconn, which caps it); if not, find what drops SYNs on the path",
 		append(markFrames(syns...), sv.SYN.Frame),
-		"the server answered the client's SYN only at its %s transmission (SYN-ACK at frame %d), %s after the first (frame %d; sent again at %s), with nothing from the server before: connect() took that much longer. The first SYNs were dropped before the listener answered: a listener drops SYNs while its accept queue is full (its application accept()s too slowly for its listen() backlog, capped by net.core.somaxconn; nstat TcpExtListenOverflows and TcpExtListenDrops count them) or while its SYN queue is full with tcp_syncookies = 0 (tcp_max_syn_backlog); or the path lost them (a firewall, a NAT whose conntrack failed to insert the connection: conntrack -S insert_failed)",
-		ordinal(int(cl.SYNCount)), sv.SYN.Frame, dur(syns[0].Time, sv.SYN.Time), syns[0].Frame, strings.Join(at, ", "))
+		"the server answered the client's SYN only at its %s transmission (SYN-ACK at frame %d), %s after the first (frame %d; sent again at %s), with nothing from the server before: %s. The first SYNs were dropped before the listener answered: a listener drops SYNs while its accept queue is full (its application accept()s too slowly for its listen() backlog, capped by net.core.somaxconn; nstat TcpExtListenOverflows and TcpExtListenDrops count them) or while its SYN queue is full with tcp_syncookies = 0 (tcp_max_syn_backlog); or the path lost them (a firewall, a NAT whose conntrack failed to insert the connection: conntrack -S insert_failed)",
+		ordinal(int(cl.SYNCount)), sv.SYN.Frame, dur(syns[0].Time, sv.SYN.Time), syns[0].Frame, strings.Join(at, ", "), took)
 }
 
 // synRetried returns the client's kept SYN transmissions and its last

@@ -247,6 +247,7 @@ const (
 	lostGaveUp                // the side's own retransmissions ran out
 	lostUnreachable           // the peer's retransmissions went unanswered first
 	lostAfterSilence          // it answered the first segment after a silence
+	lostConnect               // a client that sent only SYNs answered the SYN-ACK: connect() gave up
 )
 
 // unanswered returns side x's current run of retransmissions when the
@@ -268,7 +269,10 @@ func (c *ruleCtx) noSocketStory() (e *flows.Event, x int, trig flows.Mark, kind 
 	if trig, ok = c.s.noSocketAnswer(r.ev); !ok {
 		return nil, 0, flows.Mark{}, lostNone
 	}
+	hx := &c.conn().Dir[x]
 	switch {
+	case x == flows.FromClient && hx.Packets == uint64(hx.SYNCount)+uint64(hx.RSTCount):
+		kind = lostConnect
 	case c.unanswered(x, r.ev) != nil:
 		kind = lostGaveUp
 	case c.unanswered(1-x, r.ev) != nil:
@@ -290,6 +294,15 @@ func rstNoSocket(c *ruleCtx) {
 	head := fmt.Sprintf("the %s answered the %s's segment (frame %d) with a RST from no socket (frame %d: no ACK, its sequence number that segment's acknowledgement, as the kernel's reply path makes it) in a connection it had never closed (no FIN, no RST of its own before): its socket was gone, and the %s sees \"connection reset by peer\"",
 		c.name(x), c.name(y), trig.Frame, e.Frame, c.name(y))
 	switch kind {
+	case lostConnect:
+		cl := &c.conn().Dir[flows.FromClient]
+		d := c.add(CodeRstNoSocket, x, "",
+			"give connect() a timeout longer than the server takes to answer on this path (past the SYN's first retransmission, 1 s later), and find why the answer came late: lost SYNs or SYN-ACKs, or a listener dropping SYNs",
+			markFrames(cl.SYN, trig, e.Mark()),
+			"the client answered the server's SYN-ACK (frame %d, %s after its first SYN) with a RST from no socket (frame %d: no ACK, its sequence number the SYN-ACK's acknowledgement, as the kernel's reply path makes it): its connect() had already given up. The application's own connect timeout closed the socket while it was still in SYN_SENT, which sends nothing (or TCP_SYNCNT or tcp_syn_retries ran out just before); the client saw a timeout, and the server's handshake was reset",
+			trig.Frame, dur(cl.SYN.Time, trig.Time), e.Frame)
+		// The client sent nothing but SYNs: the socket was its connect().
+		d.settleBook()
 	case lostGaveUp:
 		cur := c.unanswered(x, e)
 		d := c.add(CodeRstNoSocket, x, SysRetries2,

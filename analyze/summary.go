@@ -255,6 +255,8 @@ func (b *summaryBuilder) Add(f *Flow) {
 				l.Unreachable = 1
 			case lostAfterSilence:
 				l.AfterSilence = 1
+			case lostConnect:
+				l.ConnectGaveUp = 1
 			}
 			s.LostSockets = mergeLostSockets(s.LostSockets, []LostSocketLoad{l})
 		}

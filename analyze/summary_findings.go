@@ -261,7 +261,10 @@ func lostSocketsFinding(l LostSocketLoad) (Finding, bool) {
 	if l.AfterSilence > 0 {
 		how = append(how, fmt.Sprintf("%d at the first segment after a silence", l.AfterSilence))
 	}
-	if rest := l.Flows - l.GaveUp - l.Unreachable - l.AfterSilence; rest > 0 {
+	if l.ConnectGaveUp > 0 {
+		how = append(how, fmt.Sprintf("%d whose connect() had given up before the server's SYN-ACK came", l.ConnectGaveUp))
+	}
+	if rest := l.Flows - l.GaveUp - l.Unreachable - l.AfterSilence - l.ConnectGaveUp; rest > 0 {
 		how = append(how, fmt.Sprintf("%d with no trace on the wire", rest))
 	}
 	when := "at " + clock(l.First)
@@ -273,6 +276,12 @@ func lostSocketsFinding(l LostSocketLoad) (Finding, bool) {
 		Advice: "find what happened to the host then (its uptime, failover or deployment logs, a load balancer's backend changes)",
 		Message: fmt.Sprintf("%s, the %s of %d connections it had never closed, reset them from no socket (a RST without ACK from its kernel's reply path, answering the peer's next segment) %s: %s. When the sockets of several connections are gone together, the host restarted, its address moved to another host (a failover), or a NAT or load balancer in front of it lost the connections",
 			l.Host, l.Side, l.Flows, when, strings.Join(how, "; ")),
+	}
+	if l.ConnectGaveUp == l.Flows {
+		f.Severity = Warning
+		f.Advice = "give connect() a timeout longer than the servers take to answer (past the SYN's first retransmission, 1 s later), and find why their answers came late"
+		f.Message = fmt.Sprintf("%s gave up on connect() %d times %s before the server's SYN-ACK came, and its kernel reset each late SYN-ACK from no socket: the application's connect timeout is shorter than the handshake took (a SYN or SYN-ACK lost costs at least the 1 s of the SYN's first retransmission)",
+			l.Host, l.Flows, when)
 	}
 	if l.GaveUp == l.Flows {
 		f.Sysctl = SysRetries2

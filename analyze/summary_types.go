@@ -586,17 +586,20 @@ func (l *ConnectDelayLoad) add(o ConnectDelayLoad) {
 // address, its side in them, how many, when the first and the latest of
 // those RSTs came, and how many of them after its own retransmissions
 // went unanswered (GaveUp: tcp_retries2 closed the socket), after the
-// peer's did (Unreachable: the host was down or cut off), or after a
-// silence (AfterSilence); the rest left no trace on the wire.
+// peer's did (Unreachable: the host was down or cut off), after a
+// silence (AfterSilence), or, as a client, when the server's SYN-ACK came
+// after its connect() had given up (ConnectGaveUp); the rest left no
+// trace on the wire.
 type LostSocketLoad struct {
-	Host         string `json:"host"`
-	Side         Role   `json:"side"`
-	Flows        int    `json:"flows"`
-	First        Time   `json:"first"`
-	Last         Time   `json:"last"`
-	GaveUp       int    `json:"gave_up,omitempty"`
-	Unreachable  int    `json:"unreachable,omitempty"`
-	AfterSilence int    `json:"after_silence,omitempty"`
+	Host          string `json:"host"`
+	Side          Role   `json:"side"`
+	Flows         int    `json:"flows"`
+	First         Time   `json:"first"`
+	Last          Time   `json:"last"`
+	GaveUp        int    `json:"gave_up,omitempty"`
+	Unreachable   int    `json:"unreachable,omitempty"`
+	AfterSilence  int    `json:"after_silence,omitempty"`
+	ConnectGaveUp int    `json:"connect_gave_up,omitempty"`
 }
 
 // add adds o, more flows of l's host and side.
@@ -609,6 +612,7 @@ func (l *LostSocketLoad) add(o LostSocketLoad) {
 	l.GaveUp += o.GaveUp
 	l.Unreachable += o.Unreachable
 	l.AfterSilence += o.AfterSilence
+	l.ConnectGaveUp += o.ConnectGaveUp
 }
 
 // maxLostSockets bounds the hosts Summary.LostSockets counts.

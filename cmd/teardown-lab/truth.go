@@ -1388,6 +1388,9 @@ func (in *incarnation) noSocketSysctl() string {
 			trigger = f
 		}
 	}
+	if in.connectGaveUp() {
+		return ""
+	}
 	if in.resent(x, trigger.ack) {
 		return "net.ipv4.tcp_retries2"
 	}
@@ -1404,6 +1407,29 @@ func (in *incarnation) noSocketSysctl() string {
 		return "net.netfilter.nf_conntrack_tcp_timeout_" + in.conntrackState(end)
 	}
 	return ""
+}
+
+// connectGaveUp reports whether the ending no-socket RST is the client's
+// answer to the server's SYN-ACK when the client had sent nothing but
+// SYNs: its connect() had given up before the SYN-ACK came (the
+// application's connect timeout), which no sysctl of the wire's names.
+func (in *incarnation) connectGaveUp() bool {
+	if in.rstRole != rc || in.synack == nil {
+		return false
+	}
+	var trigger *frame
+	for _, f := range in.frames {
+		if f.no >= in.rst.no {
+			break
+		}
+		if in.role(f) == rc && !f.has(fSYN) {
+			return false
+		}
+		if in.role(f) == rs {
+			trigger = f
+		}
+	}
+	return trigger != nil && trigger.has(fSYN|fACK)
 }
 
 // resent reports whether role r sent, before the ending RST, a data
