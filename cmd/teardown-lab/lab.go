@@ -334,10 +334,24 @@ func (e *env) counters(s side, file, group string, names ...string) map[string]i
 // nstat reads the named counters of side s's namespace with nstat's
 // absolute values, leaving its history alone.
 func (e *env) nstat(s side, names ...string) map[string]int64 {
+	got := e.nstatRead(s, names, func(name string) bool { return slices.Contains(names, name) })
+	for _, k := range names {
+		if _, ok := got[k]; !ok && got != nil {
+			e.fail(fmt.Errorf("nstat: no counter %s in the %s's namespace", k, s))
+			return nil
+		}
+	}
+	return got
+}
+
+// nstatRead runs nstat (absolute values, zeros included, its history
+// left alone) in side s's namespace with args, and returns the counters
+// keep takes; nil after a failure.
+func (e *env) nstatRead(s side, args []string, keep func(name string) bool) map[string]int64 {
 	if e.failed() != nil {
 		return nil
 	}
-	out, err := nsExec(e.ctx, e.topo.ns(s), append([]string{"nstat", "-asz"}, names...)...)
+	out, err := nsExec(e.ctx, e.topo.ns(s), append([]string{"nstat", "-asz"}, args...)...)
 	if err != nil {
 		e.fail(err)
 		return nil
@@ -345,7 +359,7 @@ func (e *env) nstat(s side, names ...string) map[string]int64 {
 	got := map[string]int64{}
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) < 2 || !slices.Contains(names, f[0]) {
+		if len(f) < 2 || !keep(f[0]) {
 			continue
 		}
 		v, err := strconv.ParseInt(f[1], 10, 64)
@@ -354,12 +368,6 @@ func (e *env) nstat(s side, names ...string) map[string]int64 {
 			return nil
 		}
 		got[f[0]] = v
-	}
-	for _, k := range names {
-		if _, ok := got[k]; !ok {
-			e.fail(fmt.Errorf("nstat: no counter %s in the %s's namespace", k, s))
-			return nil
-		}
 	}
 	return got
 }

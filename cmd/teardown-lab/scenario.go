@@ -470,5 +470,6 @@ func scenarios() []*scenario {
 		ipv6(socketLost(), frameEthernet, vantageClient, ""),
 		socketLostRetries2(),
 		natExpiredOtherBackend(),
+		connectTimeoutLateSynAck(),
 	}
 }
