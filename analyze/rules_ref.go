@@ -40,6 +40,10 @@ type RuleInfo struct {
 	// agree with the knob the diagnosis names (--sysctl) take it away.
 	Doubt   string
 	Settled bool
+	// Governs, for a rule with no knob, says what governs its diagnoses
+	// instead when it is not the application: the reports' sysctl table
+	// gives them a row of their own.
+	Governs string
 }
 
 // ConfirmWhere says where a rule's Confirm commands run.
@@ -239,6 +243,7 @@ var ruleBook = []RuleInfo{
 	},
 	{
 		Code: CodeRstNoSocket, Title: "a side reset a connection it never closed: its socket was gone", Severity: Error,
+		Governs: "the host, or what is in front of it",
 		Also:    []string{SysRetries2, "TCP_USER_TIMEOUT", SysCtEstablished, SysCtLoose},
 		Meaning: "One side answered its peer's segment with a RST from its kernel's reply path — no ACK flag, its sequence number the acknowledgement of the segment it answers, no timestamp option, IPv4 ID 0 — in a connection it had never closed, and sent nothing else after it. A socket in ESTABLISHED or CLOSE_WAIT never sends such a RST; the kernel sends one for a segment that meets no socket. So the side's socket was gone without a FIN or a RST of its own, and its peer's application gets ECONNRESET (\"connection reset by peer\") on its next read or write. When the side had been retransmitting data the peer never acknowledged, its socket gave up: tcp_retries2 (or TCP_USER_TIMEOUT) ran out, which closes a socket silently — the application got ETIMEDOUT — and the peer's next segment, after the path healed, met no socket (the diagnosis names tcp_retries2). When the RST answered the first segment after a silence, a NAT or load balancer whose entry for the idle connection had expired may have sent that segment on as a new connection, to a backend that never had it: Kubernetes Services and other DNAT with several backends, where on Linux nf_conntrack_tcp_loose = 1 (the default) lets a mid-stream segment make a new entry (the diagnosis names the conntrack timeout of the state the connection was in). A client that had sent nothing but SYNs and answers the server's SYN-ACK so had given up on connect(): the application's connect timeout closed the socket in SYN_SENT, which sends nothing (or TCP_SYNCNT, tcp_syn_retries ran out), before the late answer came. Otherwise the wire does not say where the socket went: the host restarted (a crash or a reboot sends nothing), its address moved to another host (a VRRP or cloud failover), a load balancer changed backends, or the socket was destroyed (ss -K). A firewall rule on the side's own host that rejects the segment with a tcp-reset (iptables REJECT, often for conntrack INVALID segments) makes the same RST, with the same TTL, while the socket lives on: a side that sends anything after the RST is not counted, but one that stays silent cannot be told apart. A RST with another TTL than the side's segments is rst-middlebox instead.",
 		Confirm: []string{"uptime; journalctl --list-boots   # on the side that sent the RST: did it restart?", "iptables -S | grep -e REJECT -e INVALID   # on that side: a tcp-reset rule?", "nstat -az TcpExtTCPAbortOnTimeout TcpOutRsts   # silent timeouts and reply RSTs", "conntrack -L -p tcp   # on a NAT: is the connection still tracked, and to which backend?"},

@@ -441,16 +441,14 @@ func knobRows(codes []codeDigest, s *analyze.Summary) []knobDigest {
 				continue
 			}
 			// A device's diagnosis that names no knob is not the
-			// application's either.
-			key, path := k, k == "" && onPath(cd.Code)
-			if path {
-				key = "\x00path"
-			}
+			// application's either, nor is one its rule says the host
+			// governs.
+			key, path, governs := noKnobKey(k, cd.Code)
 			i, ok := index[key]
 			if !ok {
 				i = len(out)
 				index[key] = i
-				out = append(out, knobDigest{Sysctl: k, Example: cd.Example, Path: path})
+				out = append(out, knobDigest{Sysctl: k, Example: cd.Example, Path: path, Governs: governs})
 			}
 			out[i].Codes = append(out[i].Codes, cd)
 		}
@@ -458,19 +456,32 @@ func knobRows(codes []codeDigest, s *analyze.Summary) []knobDigest {
 	for _, f := range findings(s) {
 		// A device's finding that names no knob is not the
 		// application's: it gets a row of its own.
-		key, path := f.Sysctl, f.Sysctl == "" && onPath(f.Code)
-		if path {
-			key = "\x00path"
-		}
+		key, path, governs := noKnobKey(f.Sysctl, f.Code)
 		i, ok := index[key]
 		if !ok {
 			i = len(out)
 			index[key] = i
-			out = append(out, knobDigest{Sysctl: f.Sysctl, Path: path})
+			out = append(out, knobDigest{Sysctl: f.Sysctl, Path: path, Governs: governs})
 		}
 		out[i].Findings = append(out[i].Findings, f)
 	}
 	return out
+}
+
+// noKnobKey is the sysctl table's row key of code when it names knob:
+// the knob itself; with none, a row for a device's policy on the path
+// (path), one for what the rule book says governs the code instead
+// (governs), or the application's.
+func noKnobKey(knob, code string) (key string, path bool, governs string) {
+	switch {
+	case knob != "":
+		return knob, false, ""
+	case onPath(code):
+		return "\x00path", true, ""
+	case rules[code].Governs != "":
+		return "\x00" + rules[code].Governs, false, rules[code].Governs
+	}
+	return "", false, ""
 }
 
 // knobsDone adds the findings' advice and hosts to the rows' own, bounds
@@ -491,7 +502,7 @@ func knobsDone(out []knobDigest) []knobDigest {
 		}
 	}
 	slices.SortStableFunc(out, func(a, b knobDigest) int {
-		return cmp.Compare(boolRank(a.Sysctl == "" && !a.Path), boolRank(b.Sysctl == "" && !b.Path))
+		return cmp.Compare(boolRank(a.Sysctl == "" && !a.Path && a.Governs == ""), boolRank(b.Sysctl == "" && !b.Path && b.Governs == ""))
 	})
 	return out
 }

@@ -157,6 +157,7 @@ type flowCheck struct {
 type knobDigest struct {
 	Sysctl  string       // "" for diagnoses no knob governs
 	Path    bool         // no knob either: findings of a device on the path, apart from the application's
+	Governs string       // no knob either: what governs the codes instead (RuleInfo.Governs)
 	Codes   []codeDigest // the codes attributed to it, worst first
 	Flows   int          // distinct flows
 	Advice  []string     // distinct Diagnosis.Advice and Finding.Advice values
@@ -943,6 +944,8 @@ func (k knobDigest) label() string {
 		return k.Sysctl
 	case k.Path:
 		return "none (a device's policy on the path)"
+	case k.Governs != "":
+		return "none (" + k.Governs + ")"
 	}
 	return "none (application)"
 }
