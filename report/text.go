@@ -733,7 +733,17 @@ func (t *textReport) diagnosisLine(indent int, d analyze.Diagnosis) {
 	if d.Side != "" {
 		l.text(" · " + string(d.Side))
 	}
-	t.emit(t.knobAfter(l, indent+2, d.Sysctl))
+	l = t.knobAfter(l, indent+2, d.Sysctl)
+	if d.Confidence == analyze.ConfidenceMedium || d.Confidence == analyze.ConfidenceLow {
+		c := string(d.Confidence) + " confidence"
+		if l.width()+3+len(c) > t.width {
+			t.emit(l)
+			l = t.newLine().text(strings.Repeat(" ", indent+2)).add(t.st.dim, c)
+		} else {
+			l.add(t.st.dim, " · "+c)
+		}
+	}
+	t.emit(l)
 }
 
 // knobAfter adds " · sysctl" to l, or, when the line would be too wide,
