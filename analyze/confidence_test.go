@@ -129,7 +129,8 @@ func TestConfidence(t *testing.T) {
 }
 
 // TestLabConfidence: over the lab's captures, every diagnosis is graded
-// by its doubts; the capture caveats are certain; a flow whose capture
+// by its doubts; the capture caveats and the untranslated link are
+// certain; a flow whose capture
 // missed packets, or began after the handshake, doubts each of its other
 // diagnoses; and the host's settings (the truth's sysctls) settle the
 // FIN rules' doubt about the retry knob where they agree with it.
@@ -148,7 +149,11 @@ func TestLabConfidence(t *testing.T) {
 				if d.Confidence != want {
 					t.Errorf("%s flow %d %s: confidence %q with %d doubts", tr.Capture, f.ID, d.Code, d.Confidence, len(d.Doubts))
 				}
-				caveat := strings.HasPrefix(d.Code, "capture-")
+				// The nat-untranslated link rests on two flows' sequence
+				// numbers, on whichever flow the summary adds second: it
+				// takes no capture doubts, or its grade would depend on
+				// that order.
+				caveat := strings.HasPrefix(d.Code, "capture-") || d.Code == CodeNATUntranslated && f.Untranslated != nil
 				if caveat && d.Doubts != nil ||
 					!caveat && missing && !slices.Contains(d.Doubts, doubtMissing) ||
 					!caveat && f.Roles == RolesInferred && !slices.Contains(d.Doubts, doubtMidFlow) {

@@ -226,8 +226,10 @@ func (u *untranslatedIndex) link(f *Flow, c *untranslatedSlot, s *strayWait, con
 	if !conn {
 		side = sideRole(int(1 - st.by))
 	}
+	// No capture doubts: the link rests on both flows' sequence
+	// numbers, whichever of them carries it (the stray one has no
+	// handshake by nature).
 	f.Diagnoses = append(f.Diagnoses, untranslatedDiagnosis(l, side, c.addr[flows.FromClient].String(), conn, ct))
-	doubtCapture(f, f.Diagnoses)
 }
 
 // untranslatedDiagnosis is the nat-untranslated diagnosis of link l on
