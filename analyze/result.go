@@ -370,8 +370,8 @@ func (d *Diagnosis) doubt(why string) {
 	d.grade()
 }
 
-// settle takes why out of d's doubts (the host's settings decided it)
-// and grades d again.
+// settle takes why out of d's doubts (the wire or the host's settings
+// decided it) and grades d again.
 func (d *Diagnosis) settle(why string) {
 	if !slices.Contains(d.Doubts, why) {
 		return

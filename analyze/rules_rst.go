@@ -229,14 +229,6 @@ func (s *story) quietBeforeRST() bool {
 	return r != nil && q.Gap >= idleBeforeReset && q.End.Frame < r.ev.Frame && r.ev.Time-q.End.Time <= replyWindow
 }
 
-// rstNoSocket: a side that never closed answered its peer's segment with
-// a RST from its kernel's reply path (no ACK, seq = that segment's ack:
-// KERNEL.md §0, tcp_v4_send_reset): it had no socket for the connection
-// any more. Its socket went without a trace on the wire, unless it had
-// been retransmitting data the peer never acknowledged: then
-// tcp_retries2 (or TCP_USER_TIMEOUT) ran out, which closes a socket
-// silently (KERNEL.md row 1). After a silence, a NAT whose entry had
-// expired may have sent the segment to another backend.
 // lostKind is the story of a rst-no-socket: how the side's socket came
 // to be gone, as far as the wire tells.
 type lostKind uint8
@@ -285,6 +277,16 @@ func (c *ruleCtx) noSocketStory() (e *flows.Event, x int, trig flows.Mark, kind 
 	return r.ev, x, trig, kind
 }
 
+// rstNoSocket: a side that never closed answered its peer's segment with
+// a RST from its kernel's reply path (no ACK, seq = that segment's ack:
+// KERNEL.md §0, tcp_v4_send_reset): it had no socket for the connection
+// any more. The story (noSocketStory) says what the wire tells of why: a
+// client's connect() that gave up before the SYN-ACK; the side's own
+// unanswered retransmissions, after which tcp_retries2 (or
+// TCP_USER_TIMEOUT) closed the socket silently (KERNEL.md row 1); the
+// peer's unanswered ones (the side was down); a silence, after which a
+// NAT whose entry had expired may have sent the segment to another
+// backend; or nothing.
 func rstNoSocket(c *ruleCtx) {
 	e, x, trig, kind := c.noSocketStory()
 	if kind == lostNone {

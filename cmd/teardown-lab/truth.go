@@ -1372,7 +1372,8 @@ func (in *incarnation) noSocket() bool {
 	return before != nil && peer != nil && peer.has(fACK) && r.seq == peer.ack && r.t-peer.t <= 500e6
 }
 
-// noSocketSysctl names the knob behind a no-socket RST: tcp_retries2 when
+// noSocketSysctl names the knob behind a no-socket RST: none for a
+// client whose connect() had given up (connectGaveUp); tcp_retries2 when
 // the sender had data the peer never acknowledged, which it had sent more
 // than once (its socket gave up retransmitting, silently); none when the
 // peer had data the sender never acknowledged, which it had sent more
