@@ -293,10 +293,7 @@ func rstNoSocket(c *ruleCtx) {
 		return
 	}
 	y := 1 - x
-	head := fmt.Sprintf("the %s answered the %s's segment (frame %d) with a RST from no socket (frame %d: no ACK, its sequence number that segment's acknowledgement, as the kernel's reply path makes it) in a connection it had never closed (no FIN, no RST of its own before): its socket was gone, and the %s sees \"connection reset by peer\"",
-		c.name(x), c.name(y), trig.Frame, e.Frame, c.name(y))
-	switch kind {
-	case lostConnect:
+	if kind == lostConnect {
 		cl := &c.conn().Dir[flows.FromClient]
 		d := c.add(CodeRstNoSocket, x, "",
 			"give connect() a timeout longer than the server takes to answer on this path (past the SYN's first retransmission, 1 s later), and find why the answer came late: lost SYNs or SYN-ACKs, or a listener dropping SYNs",
@@ -305,6 +302,11 @@ func rstNoSocket(c *ruleCtx) {
 			trig.Frame, dur(cl.SYN.Time, trig.Time), e.Frame)
 		// The client sent nothing but SYNs: the socket was its connect().
 		d.settleBook()
+		return
+	}
+	head := fmt.Sprintf("the %s answered the %s's segment (frame %d) with a RST from no socket (frame %d: no ACK, its sequence number that segment's acknowledgement, as the kernel's reply path makes it) in a connection it had never closed (no FIN, no RST of its own before): its socket was gone, and the %s sees \"connection reset by peer\"",
+		c.name(x), c.name(y), trig.Frame, e.Frame, c.name(y))
+	switch kind {
 	case lostGaveUp:
 		cur := c.unanswered(x, e)
 		d := c.add(CodeRstNoSocket, x, SysRetries2,
