@@ -268,3 +268,127 @@ func TestConnectGaveUp(t *testing.T) {
 		t.Errorf("findings %+v", res.Summary.Findings)
 	}
 }
+
+// TestRequestExpired: a listener's bare RST to the client's segment is a
+// listen overflow's (tcp_abort_on_overflow = 1) when it answers the
+// client's ACK of a SYN-ACK, and the request's expiry (no-socket,
+// tcp_synack_retries) when the segment came a request timeout or more
+// after the latest SYN-ACK: the request's timer would have sent another.
+func TestRequestExpired(t *testing.T) {
+	// The listener ignores the handshake ACK and resends its SYN-ACK
+	// twice (1 s and 3 s in); the client, established, writes and
+	// retransmits.
+	ignored := func(w *wire) int {
+		w.send(cli, "S", 0)
+		sa := w.send(srv, "S.", 0)
+		w.send(cli, ".", 0, gap(0.2))
+		w.again(sa, 0.8)
+		w.send(cli, ".", 0)
+		w.again(sa, 2.0)
+		return w.send(cli, ".", 0)
+	}
+	tests := []struct {
+		name  string
+		build func(w *wire)
+		cause string
+		want  []string
+	}{
+		{
+			name: "the RST answers the handshake ACK at once: an overflow",
+			build: func(w *wire) {
+				w.send(cli, "S", 0)
+				w.send(srv, "S.", 0)
+				w.send(cli, ".", 0)
+				w.send(srv, "R", 0, replyRST)
+			},
+			cause: CauseListenOverflow,
+			want:  []string{"listen-overflow " + SysAbortOnOverflow + " server"},
+		},
+		{
+			name: "the RST answers the ACK of a resent SYN-ACK: still an overflow",
+			build: func(w *wire) {
+				ignored(w)
+				w.send(srv, "R", 0, replyRST)
+			},
+			cause: CauseListenOverflow,
+			want:  []string{"accept-queue-full " + SysSomaxconn + " server", "listen-overflow " + SysAbortOnOverflow + " server"},
+		},
+		{
+			name: "the RST answers data long after the last SYN-ACK: the request expired",
+			build: func(w *wire) {
+				ignored(w)
+				d := w.send(cli, "P.", 100, gap(0.5))
+				w.again(d, 1.6)
+				w.again(d, 3.2)
+				w.send(srv, "R", 0, replyRST)
+			},
+			cause: CauseNoSocket,
+			want:  []string{"accept-queue-full " + SysSomaxconn + " server", "rst-no-socket " + SysSynAckRetries + " server"},
+		},
+		{
+			name: "just under a request timeout after the last SYN-ACK: an overflow",
+			build: func(w *wire) {
+				ignored(w)
+				w.send(cli, "P.", 100, gap(0.95))
+				w.send(srv, "R", 0, replyRST)
+			},
+			cause: CauseListenOverflow,
+			want:  []string{"accept-queue-full " + SysSomaxconn + " server", "listen-overflow " + SysAbortOnOverflow + " server"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runOpts(t, wireOf(t, true, tt.build).segs, Options{})
+			f := res.Flows[0]
+			r := f.Close.Reset
+			if r == nil || r.By != Server || r.State != SynRecv || r.Cause != tt.cause {
+				t.Fatalf("reset %+v, want by the server from SYN_RECV, %s", r, tt.cause)
+			}
+			if got := diagSet(f); !slices.Equal(got, tt.want) {
+				t.Fatalf("diagnoses %q, want %q", got, tt.want)
+			}
+			if st := f.Sides.Server.States; len(st) != 2 || st[0].State != SynRecv || st[1].State != Closed {
+				t.Errorf("server states %+v, want SYN_RECV, CLOSED", st)
+			}
+			if tt.cause != CauseNoSocket {
+				if len(res.Summary.LostSockets) != 0 {
+					t.Errorf("lost sockets %+v, want none", res.Summary.LostSockets)
+				}
+				return
+			}
+			d := find(t, f, CodeRstNoSocket)
+			for _, s := range []string{"SYN-ACK 3 times over 3.0s (frames 2 to 6)", "though the client had acknowledged it (frame 3)", "connection reset by peer"} {
+				if !strings.Contains(d.Message, s) {
+					t.Errorf("message lacks %q:\n%s", s, d.Message)
+				}
+			}
+			if d.Confidence != ConfidenceHigh || len(d.Bounds) != 1 || d.Bounds[0].Sysctl != SysSynAckRetries || d.Bounds[0].Above == nil || *d.Bounds[0].Above != 1 {
+				t.Errorf("confidence %s, bounds %+v: want high, tcp_synack_retries above 1", d.Confidence, d.Bounds)
+			}
+			if m := find(t, f, CodeAcceptQueueFull).Message; !strings.Contains(m, "did not complete it either") {
+				t.Errorf("accept-queue-full: %s", m)
+			}
+			if l := res.Summary.LostSockets; len(l) != 1 || l[0].Side != Server || l[0].RequestExpired != 1 {
+				t.Errorf("lost sockets %+v", l)
+			}
+			// Two such on one host: the accept queue.
+			res.Summary.Merge(runOpts(t, wireOf(t, true, tt.build).segs, Options{}).Summary)
+			i := slices.IndexFunc(res.Summary.Findings, func(f Finding) bool { return f.Code == CodeRstNoSocket })
+			if i < 0 || res.Summary.Findings[i].Sysctl != SysSomaxconn || !strings.Contains(res.Summary.Findings[i].Message, "every request expired") {
+				t.Errorf("findings %+v", res.Summary.Findings)
+			}
+			// The settings: at least two retransmissions came from the
+			// request's timer.
+			for _, c := range []struct {
+				retries string
+				agrees  bool
+			}{{"2", true}, {"5", true}, {"1", false}} {
+				opts := Options{Sysctls: Sysctls{Source: "host.sysctl", Values: map[string]string{SysSynAckRetries: c.retries}}}
+				d := find(t, runOpts(t, wireOf(t, true, tt.build).segs, opts).Flows[0], CodeRstNoSocket)
+				if len(d.Checks) == 0 || d.Checks[0].Agrees != c.agrees {
+					t.Errorf("tcp_synack_retries = %s: checks %+v, want agrees %v", c.retries, d.Checks, c.agrees)
+				}
+			}
+		})
+	}
+}

@@ -28,7 +28,8 @@ func (s *story) activeReset(e *flows.Event) bool {
 // listenerReset reports whether server RST e came from the listener
 // rather than from a connection: the server sent nothing but SYN-ACKs and
 // RSTs, and e is a reply-RST (tcp_check_req's embryonic_reset after a
-// listen overflow, KERNEL.md row 18).
+// listen overflow, KERNEL.md row 18; or the listener's own answer to a
+// segment whose request had expired: requestExpired).
 func (s *story) listenerReset(e *flows.Event) bool {
 	sv := &s.conn.Dir[flows.FromServer]
 	return int(e.Dir) == flows.FromServer && e.Flags&flows.RST != 0 && sv.SYNCount > 0 &&
@@ -38,7 +39,7 @@ func (s *story) listenerReset(e *flows.Event) bool {
 // listenOverflow returns the listener's reply-RST when it is the server's
 // first segment after its SYN-ACK, nil otherwise. The request socket then
 // never left SYN_RECV: the listener that resets an overflowing connection
-// has not created it, so the client's handshake ACK is not proven to have
+// has not created it (nor has one whose request expired), so the client's handshake ACK is not proven to have
 // established anything (the RST acknowledges nothing).
 func (s *story) listenOverflow() *flows.Event {
 	sv := &s.conn.Dir[flows.FromServer]
@@ -50,6 +51,25 @@ func (s *story) listenOverflow() *flows.Event {
 		return nil
 	}
 	return e
+}
+
+// requestTimeoutInit is the request socket's first timeout after its
+// SYN-ACK (TCP_TIMEOUT_INIT); each later one is twice the one before.
+const requestTimeoutInit = 1e9
+
+// requestExpired reports whether the listener's reply-RST e (listenerReset)
+// answered, from no socket (noSocketAnswer), a client segment that came
+// requestTimeoutInit or more after the server's latest SYN-ACK. The
+// request's timer fires that long after every SYN-ACK it sends and either
+// sends the SYN-ACK again or, after tcp_synack_retries of them, drops the
+// request without a word (reqsk_timer_handler); no SYN-ACK came of the
+// last one, so the request was gone and the listener, in LISTEN, reset
+// the segment. A listen overflow's RST (tcp_abort_on_overflow = 1)
+// answers the client's ACK of a SYN-ACK, at once.
+func (s *story) requestExpired(e *flows.Event) bool {
+	sv := &s.conn.Dir[flows.FromServer]
+	t, ok := s.noSocketAnswer(e)
+	return ok && sv.SYNLast.Seen() && sv.SYNLast.Frame < t.Frame && t.Time-sv.SYNLast.Time >= requestTimeoutInit
 }
 
 // replyWindow bounds how long after the peer's segment a reply-RST can
@@ -200,7 +220,11 @@ func (s *story) resetCause() string {
 	case SynRecv, Established, CloseWait:
 		if r.senderState != CloseWait && x == flows.FromServer && s.listenerReset(e) {
 			// The listener answered the handshake ACK (or the first data)
-			// with a reset: the accept queue was full.
+			// with a reset: the accept queue was full, unless the
+			// request it would have completed had expired first.
+			if s.requestExpired(e) {
+				return CauseNoSocket
+			}
 			return CauseListenOverflow
 		}
 		if !active {

@@ -132,9 +132,12 @@ func acceptQueueFull(c *ruleCtx) {
 	then := "the capture shows no ACK after the last one"
 	if a := cl.HandshakeAckAfter; a.Seen() && a.Frame > sv.SYNLast.Frame {
 		then = fmt.Sprintf("the client's ACK of the last one (frame %d), %s after its first, ", a.Frame, dur(ack.Time, a.Time))
-		if sv.Packets > uint64(sv.SYNCount) {
+		switch {
+		case sv.Packets > uint64(sv.SYNCount)+uint64(sv.RSTCount):
 			then += "completed the connection"
-		} else {
+		case sv.RSTCount > 0:
+			then += "did not complete it either"
+		default:
 			then += "is the last the capture shows of it"
 		}
 	}

@@ -240,6 +240,7 @@ const (
 	lostUnreachable           // the peer's retransmissions went unanswered first
 	lostAfterSilence          // it answered the first segment after a silence
 	lostConnect               // a client that sent only SYNs answered the SYN-ACK: connect() gave up
+	lostRequest               // the listener's request expired before the client's segment came
 )
 
 // unanswered returns side x's current run of retransmissions when the
@@ -265,6 +266,8 @@ func (c *ruleCtx) noSocketStory() (e *flows.Event, x int, trig flows.Mark, kind 
 	switch {
 	case x == flows.FromClient && hx.Packets == uint64(hx.SYNCount)+uint64(hx.RSTCount):
 		kind = lostConnect
+	case x == flows.FromServer && c.s.listenerReset(r.ev):
+		kind = lostRequest
 	case c.unanswered(x, r.ev) != nil:
 		kind = lostGaveUp
 	case c.unanswered(1-x, r.ev) != nil:
@@ -302,6 +305,10 @@ func rstNoSocket(c *ruleCtx) {
 			trig.Frame, dur(cl.SYN.Time, trig.Time), e.Frame)
 		// The client sent nothing but SYNs: the socket was its connect().
 		d.settleBook()
+		return
+	}
+	if kind == lostRequest {
+		requestExpired(c, e, trig)
 		return
 	}
 	head := fmt.Sprintf("the %s answered the %s's segment (frame %d) with a RST from no socket (frame %d: no ACK, its sequence number that segment's acknowledgement, as the kernel's reply path makes it) in a connection it had never closed (no FIN, no RST of its own before): its socket was gone, and the %s sees \"connection reset by peer\"",
@@ -346,6 +353,37 @@ func rstNoSocket(c *ruleCtx) {
 			"%s. Nothing on the wire says where the socket went: the %s's host restarted, its address moved to another host (a failover), a load balancer or NAT sent the segment to a backend that never had the connection, or the socket was destroyed (ss -K); or a firewall rule on the %s's host rejected the segment with a tcp-reset (iptables REJECT), which makes the same RST while the socket lives on",
 			head, c.name(x), c.name(x))
 	}
+}
+
+// requestExpired tells the story of a listener's no-socket RST
+// (lostRequest): the server never completed the connection, its request
+// socket expired after its SYN-ACK retransmissions (tcp_synack_retries),
+// and the listener reset the client's next segment. The client, whose
+// connect() had succeeded, learns of it only then.
+func requestExpired(c *ruleCtx, e *flows.Event, trig flows.Mark) {
+	conn := c.conn()
+	cl, sv := &conn.Dir[flows.FromClient], &conn.Dir[flows.FromServer]
+	acked := "the capture shows no ACK of the client's reaching it (lost on the way, or before the capture point)"
+	if a := cl.HandshakeAck; a.Seen() && a.Frame < sv.SYNLast.Frame {
+		acked = fmt.Sprintf("though the client had acknowledged it (frame %d): the listener ignored the client's ACKs, as one whose accept queue is full does with tcp_abort_on_overflow = 0 (accept-queue-full)", a.Frame)
+	}
+	sent := fmt.Sprintf("once (frame %d)", sv.SYN.Frame)
+	if sv.SYNCount > 1 {
+		sent = fmt.Sprintf("%s over %s (frames %d to %d)", times(int(sv.SYNCount)), dur(sv.SYN.Time, sv.SYNLast.Time), sv.SYN.Frame, sv.SYNLast.Frame)
+	}
+	d := c.add(CodeRstNoSocket, flows.FromServer, SysSynAckRetries,
+		"accept() faster, or raise the listen() backlog (and net.core.somaxconn, which caps it), so that the handshake ACK finds room; a higher tcp_synack_retries only keeps the request waiting longer, and tcp_abort_on_overflow = 1 would tell the client at once",
+		[]uint64{sv.SYN.Frame, sv.SYNLast.Frame, trig.Frame, e.Frame},
+		"the server's listener answered the client's segment (frame %d) with a RST from no socket (frame %d: no ACK, its sequence number that segment's acknowledgement): the server had never completed the connection, and its request for it was gone. The listener had sent its SYN-ACK %s, %s; a request's timer resends the SYN-ACK 1 s after the first and twice as late each time, and after tcp_synack_retries retransmissions (5 by default: about 63 s) drops the request without a word, sooner when the SYN queue is half full of old requests. The client's connect() had succeeded, so its application used a connection the server never accept()ed, and meets \"connection reset by peer\" %s after the handshake",
+		trig.Frame, e.Frame, sent, acked, dur(sv.SYN.Time, e.Time))
+	// The request's timer sent at least the retransmissions that no
+	// retransmitted SYN drew, and at most tcp_synack_retries of them.
+	if timer := int(sv.SYNCount) - int(cl.SYNCount); timer > 0 {
+		d.Bounds = append(d.Bounds, Bound{Host: c.host(flows.FromServer), Sysctl: SysSynAckRetries, Of: OfValue,
+			Above: ptr(float64(timer - 1)), Assumes: "the listener set neither TCP_SYNCNT nor TCP_DEFER_ACCEPT"})
+	}
+	// The SYN-ACKs and the silence after them say where the request went.
+	d.settleBook()
 }
 
 // rstMiddlebox: the RST bears one side's address but not the TTL of its

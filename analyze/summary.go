@@ -257,6 +257,8 @@ func (b *summaryBuilder) Add(f *Flow) {
 				l.AfterSilence = 1
 			case lostConnect:
 				l.ConnectGaveUp = 1
+			case lostRequest:
+				l.RequestExpired = 1
 			}
 			s.LostSockets = mergeLostSockets(s.LostSockets, []LostSocketLoad{l})
 		}

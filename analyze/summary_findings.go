@@ -264,7 +264,10 @@ func lostSocketsFinding(l LostSocketLoad) (Finding, bool) {
 	if l.ConnectGaveUp > 0 {
 		how = append(how, fmt.Sprintf("%d whose connect() had given up before the server's SYN-ACK came", l.ConnectGaveUp))
 	}
-	if rest := l.Flows - l.GaveUp - l.Unreachable - l.AfterSilence - l.ConnectGaveUp; rest > 0 {
+	if l.RequestExpired > 0 {
+		how = append(how, fmt.Sprintf("%d whose request had expired after its SYN-ACKs (tcp_synack_retries) before the client's segment came", l.RequestExpired))
+	}
+	if rest := l.Flows - l.GaveUp - l.Unreachable - l.AfterSilence - l.ConnectGaveUp - l.RequestExpired; rest > 0 {
 		how = append(how, fmt.Sprintf("%d with no trace on the wire", rest))
 	}
 	when := "at " + clock(l.First)
@@ -281,6 +284,12 @@ func lostSocketsFinding(l LostSocketLoad) (Finding, bool) {
 		f.Severity = Warning
 		f.Advice = "give connect() a timeout longer than the servers take to answer (past the SYN's first retransmission, 1 s later), and find why their answers came late"
 		f.Message = fmt.Sprintf("%s gave up on connect() %d times %s before the server's SYN-ACK came, and its kernel reset each late SYN-ACK from no socket: the application's connect timeout is shorter than the handshake took (a SYN or SYN-ACK lost costs at least the 1 s of the SYN's first retransmission)",
+			l.Host, l.Flows, when)
+	}
+	if l.RequestExpired == l.Flows {
+		f.Sysctl = SysSomaxconn
+		f.Advice = "accept() faster, or raise the listen() backlog (and net.core.somaxconn, which caps it); tcp_abort_on_overflow = 1 would tell the clients at once"
+		f.Message = fmt.Sprintf("%s never completed %d connections whose clients had completed the handshake, and reset each client's next segment from its listener %s: every request expired after its SYN-ACK retransmissions (tcp_synack_retries) while the client's ACKs went unheeded, as they are while the accept queue is full (tcp_abort_on_overflow = 0). The clients' applications wrote on connections the server never accept()ed",
 			l.Host, l.Flows, when)
 	}
 	if l.GaveUp == l.Flows {

@@ -588,8 +588,10 @@ func (l *ConnectDelayLoad) add(o ConnectDelayLoad) {
 // went unanswered (GaveUp: tcp_retries2 closed the socket), after the
 // peer's did (Unreachable: the host was down or cut off), after a
 // silence (AfterSilence), or, as a client, when the server's SYN-ACK came
-// after its connect() had given up (ConnectGaveUp); the rest left no
-// trace on the wire.
+// after its connect() had given up (ConnectGaveUp), or, as a server,
+// when the client's segment came after the listener's request for the
+// connection had expired (RequestExpired); the rest left no trace on
+// the wire.
 type LostSocketLoad struct {
 	Host          string `json:"host"`
 	Side          Role   `json:"side"`
@@ -600,6 +602,9 @@ type LostSocketLoad struct {
 	Unreachable   int    `json:"unreachable,omitempty"`
 	AfterSilence  int    `json:"after_silence,omitempty"`
 	ConnectGaveUp int    `json:"connect_gave_up,omitempty"`
+	// RequestExpired: the listener's request expired before the
+	// client's segment came.
+	RequestExpired int `json:"request_expired,omitempty"`
 }
 
 // add adds o, more flows of l's host and side.
@@ -613,6 +618,7 @@ func (l *LostSocketLoad) add(o LostSocketLoad) {
 	l.Unreachable += o.Unreachable
 	l.AfterSilence += o.AfterSilence
 	l.ConnectGaveUp += o.ConnectGaveUp
+	l.RequestExpired += o.RequestExpired
 }
 
 // maxLostSockets bounds the hosts Summary.LostSockets counts.

@@ -45,7 +45,7 @@ var settingCheckers = map[string]func(k *checker){
 	CodeSynUnanswered:        checkSynRetries,
 	CodeSynAckUnanswered:     checkSynAckRetries,
 	CodeDataUnanswered:       checkDataRetries,
-	CodeRstNoSocket:          checkRetryBudget,
+	CodeRstNoSocket:          func(k *checker) { checkRetryBudget(k); checkSynAckRetries(k) },
 	CodePMTUBlackHole:        checkMTUProbing,
 }
 

@@ -779,6 +779,8 @@ func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 		out = append(out, fmt.Sprintf("RST by the %s's kernel at %s for a segment on another 4-tuple; the %s's socket stayed in %s", r.By, frame(r.Frame), r.By, r.State))
 	case lost && r.State == analyze.SynSent:
 		out = append(out, fmt.Sprintf("RST by the %s's kernel at %s: its connect() had already given up", r.By, frame(r.Frame)))
+	case lost && r.State == analyze.SynRecv:
+		out = append(out, fmt.Sprintf("RST by the %s's listener at %s: its request had expired, never accepted", r.By, frame(r.Frame)))
 	case lost:
 		out = append(out, fmt.Sprintf("RST by the %s's kernel at %s: its socket was already gone, never closed", r.By, frame(r.Frame)))
 	case r != nil:
