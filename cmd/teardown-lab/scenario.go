@@ -413,6 +413,7 @@ func scenarios() []*scenario {
 		synUnanswered(),
 		synAckUnanswered(),
 		acceptQueueFull(),
+		acceptQueueExpired(),
 		synDroppedAcceptQueue(),
 		captureStartsMidFlow(),
 		keepaliveReset(),

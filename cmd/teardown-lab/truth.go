@@ -199,9 +199,10 @@ type incarnation struct {
 	rstRole   int
 	states    [2][]truthState
 	tw        [2]bool // the role entered TIME_WAIT
-	// overflow: the listener answered the segment that completed the
-	// handshake with a reply RST (KERNEL.md row 18); its request socket
-	// never left SYN_RECV.
+	// overflow: the listener answered the client's segment with a reply
+	// RST, having sent nothing but SYN-ACKs: its request socket never
+	// left SYN_RECV. The RST is a listen overflow's (KERNEL.md row 18)
+	// unless the request had expired first (requestExpired).
 	overflow bool
 	// missing: the role acknowledged sequence space the capture never
 	// saw from its peer (the peer's highest sequence end, SYN and FIN
@@ -1168,6 +1169,9 @@ func (in *incarnation) rstCause() string {
 		return analyze.CauseRefused
 	}
 	if in.overflow {
+		if in.requestExpired() && in.noSocket() {
+			return analyze.CauseNoSocket
+		}
 		return analyze.CauseListenOverflow
 	}
 	if in.assassinated() {
@@ -1373,7 +1377,9 @@ func (in *incarnation) noSocket() bool {
 }
 
 // noSocketSysctl names the knob behind a no-socket RST: none for a
-// client whose connect() had given up (connectGaveUp); tcp_retries2 when
+// client whose connect() had given up (connectGaveUp);
+// tcp_synack_retries for a listener whose request had expired
+// (requestExpired); tcp_retries2 when
 // the sender had data the peer never acknowledged, which it had sent more
 // than once (its socket gave up retransmitting, silently); none when the
 // peer had data the sender never acknowledged, which it had sent more
@@ -1391,6 +1397,9 @@ func (in *incarnation) noSocketSysctl() string {
 	}
 	if in.connectGaveUp() {
 		return ""
+	}
+	if in.overflow && in.requestExpired() {
+		return "net.ipv4.tcp_synack_retries"
 	}
 	if in.resent(x, trigger.ack) {
 		return "net.ipv4.tcp_retries2"
@@ -1431,6 +1440,31 @@ func (in *incarnation) connectGaveUp() bool {
 		}
 	}
 	return trigger != nil && trigger.has(fSYN|fACK)
+}
+
+// requestExpired reports whether the listener's reply RST (overflow)
+// answered a client segment that came 1 s or more after the server's
+// latest SYN-ACK: the request socket's timer fires 1 s (TCP_TIMEOUT_INIT)
+// after its first SYN-ACK and twice as late after each retransmission,
+// and either sends the SYN-ACK again or, after tcp_synack_retries of
+// them, drops the request. Nothing on the wire came from that last
+// timer, so the request was gone and the listener, finding none, reset
+// the segment (tcp_rcv_state_process in LISTEN). A listen overflow's RST
+// (tcp_abort_on_overflow = 1) answers the client's ACK of a SYN-ACK.
+func (in *incarnation) requestExpired() bool {
+	var synack, trigger *frame
+	for _, f := range in.frames {
+		if f.no >= in.rst.no {
+			break
+		}
+		if in.role(f) == rs && f.has(fSYN|fACK) {
+			synack = f
+		}
+		if in.role(f) == rc {
+			trigger = f
+		}
+	}
+	return synack != nil && trigger != nil && trigger.t-synack.t >= 1e9
 }
 
 // resent reports whether role r sent, before the ending RST, a data
