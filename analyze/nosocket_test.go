@@ -74,6 +74,31 @@ func TestNoSocket(t *testing.T) {
 			says:  []string{"had stopped answering", "again 3 times from frame 8 on", "came back without the connection"},
 		},
 		{
+			name: "a burst in flight: the peer's later segments each drew a RST",
+			build: func(w *wire) {
+				w.send(cli, "P.", 100, gap(0.2))
+				w.send(srv, "R", 0, replyRST)
+				w.send(cli, "P.", 100)
+				w.send(srv, "R", 0, replyRST)
+				w.send(cli, "P.", 100)
+				w.send(srv, "R", 0, replyRST)
+			},
+			cause: CauseNoSocket,
+			want:  []string{"rst-no-socket  server"},
+			says:  []string{"the server answered the client's segment (frame 7) with a RST from no socket (frame 8"},
+		},
+		{
+			name: "the peer's later segment drew no RST",
+			build: func(w *wire) {
+				w.send(cli, "P.", 100, gap(0.2))
+				w.send(srv, "R", 0, replyRST)
+				w.send(cli, "P.", 100)
+				w.send(cli, "P.", 100)
+				w.send(srv, "R", 0, replyRST)
+			},
+			cause: CauseUnknown,
+		},
+		{
 			name: "not at the peer's acknowledgement",
 			build: func(w *wire) {
 				w.send(cli, "P.", 100, gap(0.2))

@@ -128,7 +128,9 @@ func (s *story) noSocket(e *flows.Event) bool {
 // ever sent RSTs may never have had a socket for the 4-tuple; one that
 // sends more still has one: foreignRST), and e answers the peer's latest
 // segment, at most replyWindow after it, after which the peer sent
-// nothing: e's sequence number is the peer's acknowledgement
+// nothing but segments that each drew a RST of their own (in flight when
+// e left, or sent again when e was lost): e's sequence number is the
+// peer's acknowledgement
 // (tcp_v4_send_reset takes it from the ack field of what it answers). A
 // full socket in SYN_RECV, ESTABLISHED or CLOSE_WAIT never sends a RST
 // without ACK (KERNEL.md §0).
@@ -138,12 +140,29 @@ func (s *story) noSocketAnswer(e *flows.Event) (flows.Mark, bool) {
 	if e.Flags&flows.ACK != 0 || hx.Packets <= uint64(hx.RSTCount) {
 		return flows.Mark{}, false
 	}
+	first := true // e is x's first RST
 	for i := range s.conn.Events {
-		if a := &s.conn.Events[i]; a.Frame > e.Frame && int(a.Dir) == x && a.Flags&flows.RST == 0 {
+		a := &s.conn.Events[i]
+		if a.Frame > e.Frame && int(a.Dir) == x && a.Flags&flows.RST == 0 {
 			return flows.Mark{}, false
+		}
+		if a.Frame < e.Frame && int(a.Dir) == x && a.Flags&flows.RST != 0 {
+			first = false
 		}
 	}
 	t := hy.Last
+	if t.Seen() && t.Frame > e.Frame {
+		// The peer sent after e: segments in flight when e left (seen
+		// where the RST's sender is, the peer's burst and the RSTs
+		// that answer it interleave), or sent again when e was lost.
+		// Each must have drawn a RST of its own, and e answered the
+		// peer's latest segment before it, which the table keeps for
+		// x's first RST.
+		if !first || int64(hx.RSTCount)-1 < int64(hy.SegmentsAfterRST) {
+			return flows.Mark{}, false
+		}
+		t = hx.RSTAnswered
+	}
 	if !t.Seen() || t.Frame >= e.Frame || e.Time-t.Time > replyWindow || !hy.AckSeen || e.Seq != hy.MaxAck {
 		return flows.Mark{}, false
 	}

@@ -235,6 +235,10 @@ type Detail struct {
 	// RSTInWindow counts RSTs whose sequence number was acceptable to the
 	// receiver as the capture evidences it.
 	RSTInWindow uint32
+	// RSTAnswered is the peer's latest segment before this direction's
+	// first RST: the one a reply RST answers, even when the peer's
+	// segments in flight arrive after it.
+	RSTAnswered Mark
 	// SegmentsAfterRST counts segments sent after any RST of the
 	// connection.
 	SegmentsAfterRST uint32

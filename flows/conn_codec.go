@@ -297,7 +297,7 @@ func (w *zw) half(d int, h *Half) {
 	// it is zero, a 1 otherwise.
 	a := &x.AfterPeerFIN
 	if h.RSTCount == 0 && x.FinDuplicates == 0 && x.FinSeqChanges == 0 && x.BadAcks == 0 && x.badAck == 0 &&
-		*a == (AfterFIN{}) && x.RSTInWindow == 0 && x.SegmentsAfterRST == 0 && x.ZeroWindows == 0 &&
+		*a == (AfterFIN{}) && x.RSTInWindow == 0 && x.SegmentsAfterRST == 0 && x.RSTAnswered == (Mark{}) && x.ZeroWindows == 0 &&
 		x.Episodes == nil && x.Keepalives == 0 && x.LastKeepalive.Frame == 0 && x.Stalls == nil {
 		w.u(0)
 		return
@@ -316,6 +316,7 @@ func (w *zw) half(d int, h *Half) {
 	w.seq(d, a.End)
 	w.u(uint64(x.RSTInWindow))
 	w.u(uint64(x.SegmentsAfterRST))
+	w.mark(x.RSTAnswered)
 	w.u(uint64(x.ZeroWindows))
 	if x.Episodes == nil {
 		w.u(0)
@@ -557,6 +558,7 @@ func (r *zr) half(d int, h *Half) {
 	a.End = r.seq(d)
 	x.RSTInWindow = r.u32()
 	x.SegmentsAfterRST = r.u32()
+	x.RSTAnswered = r.mark()
 	x.ZeroWindows = r.u32()
 	if r.u() == 1 {
 		x.Episodes = new([MaxZeroWindows]ZeroWindow)

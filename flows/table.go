@@ -872,6 +872,9 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 
 	if rst {
 		h.RSTCount++
+		if h.RSTCount == 1 {
+			h.RSTAnswered = p.Last
+		}
 		if rstAcceptable(c, h, p, s) {
 			h.RSTInWindow++
 			c.more.rst = m
