@@ -110,6 +110,40 @@ func (e *env) killServerSocket() string {
 	return fmt.Sprintf("%s to %s, Recv-Q %s, Send-Q %s", f[2], f[3], f[0], f[1])
 }
 
+// loseServerSocket makes the server's established socket s vanish
+// without a trace on the wire: while an OUTPUT rule drops RSTs from
+// serverPort, ss -K destroys it (killServerSocket), and the rule must
+// have dropped one, the abort's [R.]. The server application keeps its
+// descriptor and finds ECONNABORTED pending. It returns what ss printed
+// of the socket.
+func (e *env) loseServerSocket(s *sock) string {
+	e.rule(sideServer, serverRstDrop)
+	killed := e.killServerSocket()
+	dropped := e.ruleCount(sideServer, "filter", "OUTPUT", "flags:0x04/0x04")
+	e.unrule(sideServer, serverRstDrop)
+	if e.failed() == nil && dropped != 1 {
+		e.fail(fmt.Errorf("the server's OUTPUT rule dropped %d RSTs, want 1 (the abort's)", dropped))
+	}
+	// What the server application would learn of it.
+	s.soError(unix.ECONNABORTED)
+	return killed
+}
+
+// lostAbortMoves checks the counters over loseServerSocket (before to
+// mid) and from then to the end (after), when the server's kernel sent
+// replies reply RSTs, and spells them as a note. tcp_abort() counts its
+// [R.] (tcp_send_active_reset) before the rule drops it, and
+// TCPAbortFailed when the drop makes its transmission fail, and takes
+// the socket from ESTABLISHED to CLOSE; each reply [R] counts one more
+// RST at the server, and the first resets the client's ESTABLISHED
+// socket.
+func (e *env) lostAbortMoves(before, mid, after lostCount, replies int64) string {
+	abort := e.lostMoves(before, mid, [2]map[string]int64{{},
+		{"TcpOutRsts": 1, "TcpEstabResets": 1, "TcpExtTCPAbortFailed": 1}})
+	reply := e.lostMoves(mid, after, [2]map[string]int64{{"TcpEstabResets": 1}, {"TcpOutRsts": replies}})
+	return fmt.Sprintf("nstat -az (absolute; the namespaces are new) over the destruction: %s. Then to the end: %s.", abort, reply)
+}
+
 func socketLost() *scenario {
 	// failedAt is when the client's read() failed in the run that made
 	// the capture (ns since the epoch); 0 when the truth is derived
@@ -137,12 +171,7 @@ func socketLost() *scenario {
 			// gone.
 			e.sleep(100 * time.Millisecond)
 			before := e.lostCount()
-			e.rule(sideServer, serverRstDrop)
-			killed := e.killServerSocket()
-			dropped := e.ruleCount(sideServer, "filter", "OUTPUT", "flags:0x04/0x04")
-			e.unrule(sideServer, serverRstDrop)
-			// What the server application would learn of it.
-			s.soError(unix.ECONNABORTED)
+			killed := e.loseServerSocket(s)
 			mid := e.lostCount()
 			wrote := time.Now()
 			c.write(100)
@@ -155,17 +184,7 @@ func socketLost() *scenario {
 			if e.failed() != nil {
 				return
 			}
-			if dropped != 1 {
-				e.fail(fmt.Errorf("the server's OUTPUT rule dropped %d RSTs, want 1 (the abort's)", dropped))
-			}
-			// tcp_abort() counts its [R.] (tcp_send_active_reset) before
-			// the rule drops it, and TCPAbortFailed when the drop makes
-			// its transmission fail, and takes the socket from
-			// ESTABLISHED to CLOSE; the reply [R] counts one more RST at
-			// the server and resets the client's ESTABLISHED socket.
-			abort := e.lostMoves(before, mid, [2]map[string]int64{{},
-				{"TcpOutRsts": 1, "TcpEstabResets": 1, "TcpExtTCPAbortFailed": 1}})
-			reply := e.lostMoves(mid, after, [2]map[string]int64{{"TcpEstabResets": 1}, {"TcpOutRsts": 1}})
+			moves := e.lostAbortMoves(before, mid, after, 1)
 			if e.failed() != nil {
 				return
 			}
@@ -174,7 +193,7 @@ func socketLost() *scenario {
 					"connection's 4-tuple after it, and the server's OUTPUT rule dropped 1 RST, the abort's [R.]. The "+
 					"server application's descriptor stayed open, its socket in CLOSE with the pending error "+
 					"ECONNABORTED (SO_ERROR), until the client's read() had failed and both kernels were done.", killed),
-				fmt.Sprintf("nstat -az (absolute; the namespaces are new) over the destruction: %s. Then to the end: %s.", abort, reply),
+				moves,
 				fmt.Sprintf("The client's blocking read(), called after its write, failed with ECONNRESET %.1f ms "+
 					"after the write.", float64(failedAt-wrote.UnixNano())/1e6))
 		},

@@ -470,6 +470,7 @@ func scenarios() []*scenario {
 		socketLost(),
 		ipv6(socketLost(), frameEthernet, vantageClient, ""),
 		socketLostRetries2(),
+		socketLostBurst(),
 		natExpiredOtherBackend(),
 		connectTimeoutLateSynAck(),
 	}

@@ -1356,22 +1356,38 @@ func (in *incarnation) foreign() bool {
 
 // noSocket reports whether the ending RST, a bare [R] from a sender that
 // sent no FIN, answered the peer's latest segment (seq = that segment's
-// ack, at most 500 ms after it), after which the peer sent nothing, from
+// ack, at most 500 ms after it), after which the peer sent nothing but
+// frames that each drew a RST (in flight when the RST left: where the
+// sender captures, a burst and the RSTs that answer it interleave), from
 // a sender that had sent a segment other than a RST before it and sends
 // nothing but RSTs after it.
 func (in *incarnation) noSocket() bool {
 	r := in.rst
 	x := in.rstRole
 	var before, peer *frame
+	first := true // r is the sender's first RST
+	later := 0    // the peer's frames after r
+	answers := 0  // the sender's RSTs after r
 	for _, f := range in.frames {
 		switch {
-		case f.no < r.no && in.role(f) == x && !f.has(fRST):
+		case f.no < r.no && in.role(f) == x && f.has(fRST):
+			first = false
+		case f.no < r.no && in.role(f) == x:
 			before = f
 		case f.no < r.no && in.role(f) != x:
 			peer = f
-		case f.no > r.no && in.role(f) == x && !f.has(fRST), f.no > r.no && in.role(f) != x:
+		case f.no > r.no && in.role(f) == x && !f.has(fRST):
 			return false
+		case f.no > r.no && in.role(f) == x:
+			answers++
+		case f.no > r.no:
+			later++
 		}
+	}
+	// The peer's frames after r were in flight when it left (or sent
+	// again when it was lost): each drew a RST of its own.
+	if later > 0 && (!first || answers < later) {
+		return false
 	}
 	return before != nil && peer != nil && peer.has(fACK) && r.seq == peer.ack && r.t-peer.t <= 500e6
 }
