@@ -137,7 +137,7 @@ func TestConfidence(t *testing.T) {
 func TestLabConfidence(t *testing.T) {
 	dir := testenv.Lab(t)
 	truths, _ := filepath.Glob(filepath.Join(dir, "*.truth.json"))
-	graded, settled := 0, 0
+	graded, settled, findings := 0, 0, 0
 	for _, path := range truths {
 		tr := readLabTruth(t, path)
 		res := runLab(t, filepath.Join(dir, tr.Capture), Options{})
@@ -159,6 +159,12 @@ func TestLabConfidence(t *testing.T) {
 					!caveat && f.Roles == RolesInferred && !slices.Contains(d.Doubts, doubtMidFlow) {
 					t.Errorf("%s flow %d %s: doubts %q", tr.Capture, f.ID, d.Code, d.Doubts)
 				}
+			}
+		}
+		for _, f := range res.Summary.Findings {
+			findings++
+			if f.Confidence != gradeOf(f.Doubts) || f.Confidence == "" {
+				t.Errorf("%s finding %s on %s: confidence %q with doubts %q", tr.Capture, f.Code, f.Host, f.Confidence, f.Doubts)
 			}
 		}
 		for _, side := range []string{"client", "server"} {
@@ -183,7 +189,7 @@ func TestLabConfidence(t *testing.T) {
 			}
 		}
 	}
-	if graded < 100 || settled < 2 {
-		t.Errorf("graded %d diagnoses, settled %d by settings: too few to mean much", graded, settled)
+	if graded < 100 || settled < 2 || findings < 3 {
+		t.Errorf("graded %d diagnoses and %d findings, settled %d by settings: too few to mean much", graded, findings, settled)
 	}
 }

@@ -243,15 +243,16 @@ func TestLostSockets(t *testing.T) {
 			t.Errorf("finding lacks %q:\n%s", s, f.Message)
 		}
 	}
-	if f.Sysctl != "" || f.Severity != Error || f.At != want.First {
-		t.Errorf("finding %+v: want no sysctl, error, at the first RST", f)
+	if f.Sysctl != "" || f.Severity != Error || f.At != want.First || f.Confidence != ConfidenceMedium || !slices.Equal(f.Doubts, []string{bookDoubt(CodeRstNoSocket)}) {
+		t.Errorf("finding %+v: want no sysctl, error, at the first RST, medium: one had no story", f)
 	}
 
 	// Both given up: the path, and tcp_retries2.
 	twice := lab("socket-lost-retries2")
 	twice.Summary.Merge(lab("socket-lost-retries2").Summary)
 	i = slices.IndexFunc(twice.Summary.Findings, func(f Finding) bool { return f.Code == CodeRstNoSocket })
-	if i < 0 || twice.Summary.Findings[i].Sysctl != SysRetries2 || !strings.Contains(twice.Summary.Findings[i].Message, "every one after its own retransmissions") {
+	if i < 0 || twice.Summary.Findings[i].Sysctl != SysRetries2 || !strings.Contains(twice.Summary.Findings[i].Message, "every one after its own retransmissions") ||
+		twice.Summary.Findings[i].Confidence != ConfidenceHigh {
 		t.Errorf("two given-up sockets: findings %+v", twice.Summary.Findings)
 	}
 }
@@ -399,7 +400,8 @@ func TestRequestExpired(t *testing.T) {
 			// Two such on one host: the accept queue.
 			res.Summary.Merge(runOpts(t, wireOf(t, true, tt.build).segs, Options{}).Summary)
 			i := slices.IndexFunc(res.Summary.Findings, func(f Finding) bool { return f.Code == CodeRstNoSocket })
-			if i < 0 || res.Summary.Findings[i].Sysctl != SysSomaxconn || !strings.Contains(res.Summary.Findings[i].Message, "every request expired") {
+			if i < 0 || res.Summary.Findings[i].Sysctl != SysSomaxconn || !strings.Contains(res.Summary.Findings[i].Message, "every request expired") ||
+				res.Summary.Findings[i].Confidence != ConfidenceHigh {
 				t.Errorf("findings %+v", res.Summary.Findings)
 			}
 			// The settings: at least two retransmissions came from the

@@ -392,15 +392,25 @@ func (d *Diagnosis) settleBook() {
 }
 
 // grade sets d's confidence from its doubts.
-func (d *Diagnosis) grade() {
-	switch len(d.Doubts) {
+func (d *Diagnosis) grade() { d.Confidence = gradeOf(d.Doubts) }
+
+// gradeOf is the confidence doubts leave: high with none, medium with
+// one, low with more.
+func gradeOf(doubts []string) Confidence {
+	switch len(doubts) {
 	case 0:
-		d.Confidence = ConfidenceHigh
+		return ConfidenceHigh
 	case 1:
-		d.Confidence = ConfidenceMedium
-	default:
-		d.Confidence = ConfidenceLow
+		return ConfidenceMedium
 	}
+	return ConfidenceLow
+}
+
+// bookDoubt is the rule book's doubt about code (RuleInfo.Doubt), ""
+// when it has none.
+func bookDoubt(code string) string {
+	r, _ := ruleInfo(code)
+	return r.Doubt
 }
 
 // Summary is the capture-wide view. Its fields are filled by the summary

@@ -160,8 +160,23 @@ func TestOrphanResetBurst(t *testing.T) {
 		t.Fatalf("findings %+v", res.Summary.Findings)
 	}
 	// The finding's time and the window it names hold every reset (each
-	// flow ends with its own).
+	// flow ends with its own). Three orphans are far from the limit:
+	// orphan slots or TCP memory, the wire cannot tell.
 	f := res.Summary.Findings[i]
+	if f.Confidence != ConfidenceMedium || !slices.Equal(f.Doubts, []string{bookDoubt(CodeOrphanReset)}) {
+		t.Errorf("confidence %s, doubts %q; want medium, the rule book's", f.Confidence, f.Doubts)
+	}
+	// Settings that put the limit at what the host held decide it.
+	for _, c := range []struct {
+		max  string
+		want Confidence
+	}{{"0", ConfidenceHigh}, {"1", ConfidenceMedium}} {
+		sys := Sysctls{Source: "host.conf", Values: map[string]string{SysMaxOrphans: c.max}}
+		fs := runOpts(t, mergeWires(ws...), Options{Sysctls: sys}).Summary.Findings
+		if i := slices.IndexFunc(fs, func(f Finding) bool { return f.Code == CodeOrphanReset }); i < 0 || fs[i].Confidence != c.want {
+			t.Errorf("tcp_max_orphans = %s: findings %+v, want %s confidence", c.max, fs, c.want)
+		}
+	}
 	for _, fl := range res.Flows {
 		if fl.End < f.At || fl.End >= f.At+1e9 {
 			t.Errorf("flow %d reset at %v, outside the second from the finding's %v", fl.ID, fl.End.Std(), f.At.Std())

@@ -39,12 +39,18 @@ func percent(n, of int64) string {
 func hostFindings(h *HostLoad) []Finding {
 	var out []Finding
 	if r := h.OrphanResets; r.Count >= 2 {
+		// Orphans near the limit (0 with settings that say so) decide
+		// between the two.
+		doubt := bookDoubt(CodeOrphanReset)
+		if o := h.Orphans; o.LimitFrom != "" && float64(o.Count) >= nearLimit*float64(o.Limit) {
+			doubt = ""
+		}
 		out = append(out, Finding{
 			Code: CodeOrphanReset, Severity: Error, Host: h.Host, Sysctl: SysMaxOrphans, At: r.At - Time(1e9),
 			Advice: "raise it (and tcp_mem), or find what piles up orphans",
 			Message: fmt.Sprintf("%s reset %d orphans within one second (%s): it was out of orphan slots (tcp_max_orphans, %s) or TCP memory (tcp_mem); %s",
 				h.Host, r.Count, secondTo(r.At), limitText(h.Orphans), orphansSeen(h.Orphans)),
-		})
+		}.graded(doubt))
 	}
 	if r := h.CloseResets; r.Count >= closeResetBurst && h.OrphanResets.Count < 2 {
 		out = append(out, Finding{
@@ -52,7 +58,7 @@ func hostFindings(h *HostLoad) []Finding {
 			Advice: "check the application's SO_LINGER first; if it does not set {1, 0}, check tcp_max_orphans and tcp_mem",
 			Message: fmt.Sprintf("%s reset %d connections at close() within one second (%s), with nothing unread: SO_LINGER {1, 0} in the application, or, if it does not set that, the kernel resetting orphans whose FIN never left the send queue for lack of orphan slots (tcp_max_orphans) or TCP memory (tcp_mem)",
 				h.Host, r.Count, secondTo(r.At)),
-		})
+		}.graded(closeResetDoubt))
 	}
 	for _, p := range h.PathIdle {
 		if f, ok := pathIdleFinding(h.Host, p, h.LastSent); ok {
@@ -70,6 +76,9 @@ func hostFindings(h *HostLoad) []Finding {
 	}
 	return out
 }
+
+// closeResetDoubt is a burst of resets at close()'s doubt.
+const closeResetDoubt = "the wire cannot tell SO_LINGER {1, 0} from orphans reset before their FIN left, for lack of orphan slots or TCP memory"
 
 // limitText is a limit and where its value came from: "131072 by
 // default", "1024 in host.conf".
@@ -104,7 +113,7 @@ func limitFinding(host string, p Peak, code, sysctl, what, past, advice string) 
 		Code: code, Severity: severityAt(p), Host: host, Sysctl: sysctl, At: p.At, Advice: advice,
 		Message: fmt.Sprintf("%s held %d %s at once (at %s), %s of %s (%d, from %s): past it, %s",
 			host, p.Count, what, clock(p.At), percent(p.Count, p.Limit), strings.TrimPrefix(sysctl, "net.ipv4."), p.Limit, p.LimitFrom, past),
-	}, true
+	}.graded(), true
 }
 
 // severityAt is an error at the limit, a warning near it.
@@ -135,7 +144,7 @@ func portFinding(p *PortLoad) (Finding, bool) {
 		Advice: "widen it, or let connect() reuse TIME_WAIT ports (tcp_tw_reuse = 1 with timestamps), or reuse connections",
 		Message: fmt.Sprintf("%s held %d source ports in TIME_WAIT towards %s at once (at %s), %s of its %d ephemeral ports (ip_local_port_range, %s): once they run out connect() to that address fails with EADDRNOTAVAIL",
 			p.Client, t.Count, p.Server, clock(t.At), percent(t.Count, t.Limit), t.Limit, t.LimitFrom),
-	}, true
+	}.graded(), true
 }
 
 // pathIdleFinding brackets the idle timeout of the device on the path to
@@ -170,6 +179,10 @@ func pathIdleFinding(host string, p PathIdle, lastSent Time) (Finding, bool) {
 	did := strings.Join(what, "; ")
 	lived := fmt.Sprintf("a connection begun at %s went %s silent and lived on", clock(p.SurvivedStart), FormatSeconds(p.Survived))
 	var msg string
+	var doubts []string
+	if code == CodeNoAnswerAfterIdle && !alive {
+		doubts = append(doubts, bookDoubt(code))
+	}
 	switch {
 	case p.SurvivedStart == 0:
 		msg = fmt.Sprintf("a device on the path to %s forgets connections conntrack holds in %s after less than %s idle (on a Linux firewall, %s): %s; no other in that state went that long silent and lived on",
@@ -184,6 +197,7 @@ func pathIdleFinding(host string, p PathIdle, lastSent Time) (Finding, bool) {
 		}
 		msg = fmt.Sprintf("a device on the path to %s forgot connections conntrack holds in %s after a silence, yet %s for longer: which connections it forgot does not follow the silence alone (%s); %s",
 			host, p.State, lived, why, did)
+		doubts = append(doubts, "the silences do not bracket one idle timeout")
 	}
 	if alive {
 		msg += fmt.Sprintf("; %s itself sent segments until %s, %s after the first unanswered ones (at %s): it was up, so the device dropped them, not a host that went away",
@@ -192,7 +206,7 @@ func pathIdleFinding(host string, p PathIdle, lastSent Time) (Finding, bool) {
 	return Finding{
 		Code: code, Severity: ruleSeverity(code), Host: host, Sysctl: p.Sysctl, At: at, Message: msg,
 		Advice: "raise the device's idle timeout above the connections' silences, or keep them busy (TCP keepalive, application pings) more often than it",
-	}, true
+	}.graded(doubts...), true
 }
 
 // aliveAfter is how long after a connection's segments went unanswered
@@ -238,7 +252,7 @@ func refusedOnPath(h *HostLoad) (Finding, bool) {
 		Confirm: []string{"iptables -S | grep -i -e REJECT -e tcp-reset", "nft list ruleset | grep -i reject"},
 		Message: fmt.Sprintf("%s to %s (connection-refused, the first at %s) arrived with %s %d, where %s's own segments in %s arrived with %d%s: a device on the path refused them — a firewall's REJECT with tcp-reset, a load balancer with no backend — not %s's kernel, which may well have been listening",
 			refused, h.Host, clock(r.First), ttl, r.TTL.Value, h.Host, accepted, t.Value, hopsApart(int(r.TTL.Value), int(t.Value)), h.Host),
-	}, true
+	}.graded(), true
 }
 
 // lostSocketsFinding: a host that reset two or more connections it had
@@ -298,5 +312,10 @@ func lostSocketsFinding(l LostSocketLoad) (Finding, bool) {
 		f.Message = fmt.Sprintf("%s, the %s of %d connections it had never closed, reset them from no socket %s: every one after its own retransmissions went unanswered until tcp_retries2 (or TCP_USER_TIMEOUT) closed the socket silently. The peers' acknowledgements stopped reaching the host: a path or firewall that dropped them for longer than the retry budget",
 			l.Host, l.Side, l.Flows, when)
 	}
-	return f, true
+	// Each connection whose own story says where its socket went (given
+	// up, connect() given up, the request expired) settles the doubt.
+	if l.GaveUp+l.ConnectGaveUp+l.RequestExpired == l.Flows {
+		return f.graded(), true
+	}
+	return f.graded(bookDoubt(CodeRstNoSocket)), true
 }

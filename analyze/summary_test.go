@@ -300,6 +300,8 @@ func TestSummaryManyConnections(t *testing.T) {
 	}
 	if n, _ := sampledPeak(resets["198.51.100.10"]); n < closeResetBurst || !slices.Equal(burst, []string{CodeRstLingerZero + " 198.51.100.10"}) {
 		t.Errorf("findings %q with %d resets at once", burst, n)
+	} else if f := s.Findings[0]; f.Confidence != ConfidenceMedium || !slices.Equal(f.Doubts, []string{closeResetDoubt}) {
+		t.Errorf("burst finding: confidence %s, doubts %q; want medium, the orphans' doubt", f.Confidence, f.Doubts)
 	}
 	if len(s.Ports) != len(ports) {
 		t.Fatalf("ports %d, want %d", len(s.Ports), len(ports))

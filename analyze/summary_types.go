@@ -510,6 +510,23 @@ type Finding struct {
 	// Confirm lists commands that confirm this finding, where its code's
 	// reference entry (RuleInfo.Confirm) would offer others.
 	Confirm []string `json:"confirm,omitempty"`
+	// Confidence and Doubts grade the finding as a diagnosis's do: a
+	// count of the capture's is certain; an attribution the wire cannot
+	// tell from another is not, unless the flows behind it decide it.
+	Confidence Confidence `json:"confidence"`
+	Doubts     []string   `json:"doubts,omitempty"`
+}
+
+// graded returns f with the doubts that are not "" and the confidence
+// they leave.
+func (f Finding) graded(doubts ...string) Finding {
+	for _, d := range doubts {
+		if d != "" {
+			f.Doubts = append(f.Doubts, d)
+		}
+	}
+	f.Confidence = gradeOf(f.Doubts)
+	return f
 }
 
 // DuplicateGaps are how far capture duplicates of TCP segments came after

@@ -258,7 +258,8 @@ func TestLabPortRange(t *testing.T) {
 		t.Errorf("port load %+v", p.TimeWait)
 	}
 	i := slices.IndexFunc(res.Summary.Findings, func(f Finding) bool { return f.Code == CodePortPressure })
-	if i < 0 || res.Summary.Findings[i].Severity != Error || !strings.Contains(res.Summary.Findings[i].Message, "100% of its 1 ephemeral ports") {
+	if i < 0 || res.Summary.Findings[i].Severity != Error || !strings.Contains(res.Summary.Findings[i].Message, "100% of its 1 ephemeral ports") ||
+		res.Summary.Findings[i].Confidence != ConfidenceHigh {
 		t.Errorf("findings %+v", res.Summary.Findings)
 	}
 }

@@ -103,6 +103,8 @@ type htmlCode struct {
 
 type htmlFinding struct {
 	Mark, Severity, Code, Host, Sysctl, Message, Advice string
+	// Confidence is confidenceText's, "" when high.
+	Confidence string
 }
 
 type htmlDist struct {
@@ -199,7 +201,7 @@ func buildPage(v *view, o Options, detail []*analyze.Flow) (*page, error) {
 	}
 	for _, f := range findings(res.Summary) {
 		p.Findings = append(p.Findings, htmlFinding{Mark: severityMark(f.Severity), Severity: string(f.Severity),
-			Code: f.Code, Host: f.Host, Sysctl: f.Sysctl, Message: f.Message, Advice: f.Advice})
+			Code: f.Code, Host: f.Host, Sysctl: f.Sysctl, Message: f.Message, Advice: f.Advice, Confidence: confidenceText(f.Confidence, f.Doubts)})
 	}
 	same := func(s string) string { return s }
 	for _, k := range v.knobs {
@@ -380,7 +382,7 @@ func htmlFlowOf(f *analyze.Flow, s *analyze.Summary, detailed bool, links map[in
 		for _, c := range d.Checks {
 			hd.Checks = append(hd.Checks, checkText(d, c))
 		}
-		hd.Confidence = confidenceText(d)
+		hd.Confidence = confidenceText(d.Confidence, d.Doubts)
 		hf.Diagnoses = append(hf.Diagnoses, hd)
 	}
 	hf.Notes = append(finFacts(f, hashFrame), extraFacts(f, s, links)...)
@@ -490,7 +492,7 @@ pre { background: var(--soft); padding: 10px 12px; border-radius: 6px; overflow-
 {{if .Findings}}
 <section id="findings">
 <h2>Findings across flows</h2>
-{{range .Findings}}<div class="diag"><span class="sev-{{.Severity}}">{{.Mark}}</span> <code>{{.Code}}</code> · {{.Host}}{{if .Sysctl}} · <code>{{.Sysctl}}</code>{{end}}<br>{{.Message}}{{if .Advice}}<br><span class="muted">advice:</span> {{.Advice}}{{end}}</div>
+{{range .Findings}}<div class="diag"><span class="sev-{{.Severity}}">{{.Mark}}</span> <code>{{.Code}}</code> · {{.Host}}{{if .Sysctl}} · <code>{{.Sysctl}}</code>{{end}}<br>{{.Message}}{{if .Confidence}}<br><span class="muted">confidence</span> {{.Confidence}}{{end}}{{if .Advice}}<br><span class="muted">advice:</span> {{.Advice}}{{end}}</div>
 {{end}}</section>
 {{end}}
 {{if .Knobs}}

@@ -351,6 +351,9 @@ func (m *mdReport) findings(fs []analyze.Finding) {
 			fmt.Fprintf(&b, ", %s", code(f.Sysctl))
 		}
 		fmt.Fprintf(&b, ": %s", mdText(f.Message))
+		if c := confidenceText(f.Confidence, f.Doubts); c != "" {
+			fmt.Fprintf(&b, ". Confidence %s", mdText(c))
+		}
 		if f.Advice != "" {
 			fmt.Fprintf(&b, ". Advice: %s", mdText(f.Advice))
 		}
@@ -593,7 +596,7 @@ func (m *mdReport) flow(f *analyze.Flow, s *analyze.Summary, links map[int]*anal
 		for _, c := range d.Checks {
 			fmt.Fprintf(&b, "  - checked: %s\n", mdText(checkText(d, c)))
 		}
-		if c := confidenceText(d); c != "" {
+		if c := confidenceText(d.Confidence, d.Doubts); c != "" {
 			fmt.Fprintf(&b, "  - confidence %s\n", mdText(c))
 		}
 	}

@@ -455,10 +455,13 @@ func (t *textReport) findings(fs []analyze.Finding) {
 		l := t.lead(i, "findings").
 			add(t.st.sev(f.Severity), severityMark(f.Severity)).text(" ").
 			add(t.st.code, f.Code).text(" · " + where)
-		t.emit(t.knobAfter(l, indent+2, f.Sysctl))
+		t.emit(t.confidenceAfter(t.knobAfter(l, indent+2, f.Sysctl), indent+2, f.Confidence))
 		t.wrappedClip(indent+2, t.st.dim, f.Message, t.conclusionLines())
 		if len(g) > 1 {
 			t.wrappedClip(indent+2, t.st.dim, likewiseOn(g[1:]), 2)
+		}
+		if c := confidenceText(f.Confidence, f.Doubts); t.verbose && c != "" {
+			t.wrappedClip(indent+2, t.st.dim, "confidence "+c, 0)
 		}
 		if t.verbose && f.Advice != "" {
 			t.wrappedClip(indent+2, t.st.dim, "advice: "+f.Advice, 0)
@@ -469,13 +472,13 @@ func (t *textReport) findings(fs []analyze.Finding) {
 	}
 }
 
-// groupFindings gathers findings of one code, severity and sysctl, in
-// the order of the first of each.
+// groupFindings gathers findings of one code, severity, sysctl and
+// confidence, in the order of the first of each.
 func groupFindings(fs []analyze.Finding) [][]analyze.Finding {
 	var out [][]analyze.Finding
-	at := map[[3]string]int{}
+	at := map[[4]string]int{}
 	for _, f := range fs {
-		k := [3]string{f.Code, string(f.Severity), f.Sysctl}
+		k := [4]string{f.Code, string(f.Severity), f.Sysctl, string(f.Confidence)}
 		if i, ok := at[k]; ok {
 			out[i] = append(out[i], f)
 			continue
@@ -733,17 +736,22 @@ func (t *textReport) diagnosisLine(indent int, d analyze.Diagnosis) {
 	if d.Side != "" {
 		l.text(" · " + string(d.Side))
 	}
-	l = t.knobAfter(l, indent+2, d.Sysctl)
-	if d.Confidence == analyze.ConfidenceMedium || d.Confidence == analyze.ConfidenceLow {
-		c := string(d.Confidence) + " confidence"
-		if l.width()+3+len(c) > t.width {
-			t.emit(l)
-			l = t.newLine().text(strings.Repeat(" ", indent+2)).add(t.st.dim, c)
-		} else {
-			l.add(t.st.dim, " · "+c)
-		}
+	t.emit(t.confidenceAfter(t.knobAfter(l, indent+2, d.Sysctl), indent+2, d.Confidence))
+}
+
+// confidenceAfter adds " · medium confidence" to l when c is medium or
+// low, or, when the line would be too wide, writes l and puts it on a
+// new line indented by indent; it returns the line to go on with.
+func (t *textReport) confidenceAfter(l *line, indent int, c analyze.Confidence) *line {
+	if c != analyze.ConfidenceMedium && c != analyze.ConfidenceLow {
+		return l
 	}
-	t.emit(l)
+	s := string(c) + " confidence"
+	if l.width()+3+len(s) > t.width {
+		t.emit(l)
+		return t.newLine().text(strings.Repeat(" ", indent)).add(t.st.dim, s)
+	}
+	return l.add(t.st.dim, " · "+s)
 }
 
 // knobAfter adds " · sysctl" to l, or, when the line would be too wide,
@@ -802,7 +810,7 @@ func (t *textReport) detail(f *analyze.Flow, s *analyze.Summary, links map[int]*
 		for _, c := range d.Checks {
 			t.wrapped(4, t.st.dim, "checked: "+checkText(d, c))
 		}
-		if c := confidenceText(d); c != "" {
+		if c := confidenceText(d.Confidence, d.Doubts); c != "" {
 			t.wrapped(4, t.st.dim, "confidence "+c)
 		}
 		if d.Advice != "" {

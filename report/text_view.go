@@ -802,13 +802,14 @@ func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 	return out
 }
 
-// confidenceText says how far a diagnosis can be trusted, when not
-// fully, and why: "medium: the wire cannot tell ..."; "" when high.
-func confidenceText(d analyze.Diagnosis) string {
-	if d.Confidence == "" || d.Confidence == analyze.ConfidenceHigh {
+// confidenceText says how far a diagnosis or finding can be trusted,
+// when not fully, and why: "medium: the wire cannot tell ..."; "" when
+// high.
+func confidenceText(c analyze.Confidence, doubts []string) string {
+	if c == "" || c == analyze.ConfidenceHigh {
 		return ""
 	}
-	return string(d.Confidence) + ": " + strings.Join(d.Doubts, "; ")
+	return string(c) + ": " + strings.Join(doubts, "; ")
 }
 
 // foreignReset reports whether f's reset was its sender's kernel's
