@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/teardown/teardown/flows"
 	"github.com/teardown/teardown/flows/testenv"
 )
 
@@ -415,6 +416,59 @@ func TestRequestExpired(t *testing.T) {
 				if len(d.Checks) == 0 || d.Checks[0].Agrees != c.agrees {
 					t.Errorf("tcp_synack_retries = %s: checks %+v, want agrees %v", c.retries, d.Checks, c.agrees)
 				}
+			}
+		})
+	}
+}
+
+// TestSynProbe: a SYN without the SACK-permitted and window-scale options
+// that every connect() sends came from a raw socket. Its SYN-ACK reset
+// from no socket, or its refusal, is a half-open probe (syn-probe, info,
+// no knob), not a lost socket nor a refused connect(); the same with a
+// connect()'s options stays rst-no-socket and connection-refused.
+func TestSynProbe(t *testing.T) {
+	crafted := func(_ *wire, s *flows.Segment) { s.SACKPerm, s.WScale, s.HasTS, s.Window = false, -1, false, 1024 }
+	answered := func(syn opt) func(w *wire) {
+		return func(w *wire) {
+			w.send(cli, "S", 0, syn)
+			w.send(srv, "S.", 0)
+			w.send(cli, "R", 0, replyRST)
+		}
+	}
+	refused := func(syn opt) func(w *wire) {
+		return func(w *wire) {
+			w.send(cli, "S", 0, syn)
+			w.send(srv, "R.", 0, seqNum(0), ackNum(w.isn[cli]+1))
+		}
+	}
+	linux := func(*wire, *flows.Segment) {}
+	for _, c := range []struct {
+		name  string
+		build func(w *wire)
+		want  string
+		says  string
+	}{
+		{"a probe's SYN-ACK reset", answered(crafted), "syn-probe  client", "the client reset the server's SYN-ACK (frame 2) from no socket (frame 3"},
+		{"a probe refused", refused(crafted), "syn-probe  client", "the server refused it (frame 2"},
+		{"a connect()'s SYN-ACK reset", answered(linux), "rst-no-socket  client", ""},
+		{"a connect() refused", refused(linux), "connection-refused  server", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := runOpts(t, wireOf(t, true, c.build).segs, Options{})
+			f := res.Flows[0]
+			if got := diagSet(f); !slices.Equal(got, []string{c.want}) {
+				t.Fatalf("diagnoses %q, want %q", got, c.want)
+			}
+			if c.says == "" {
+				return
+			}
+			d := find(t, f, CodeSynProbe)
+			if !strings.Contains(d.Message, c.says) || !strings.Contains(d.Message, "neither the SACK-permitted nor the window-scale option") ||
+				d.Severity != Info || d.Confidence != ConfidenceHigh || d.Sysctl != "" {
+				t.Errorf("syn-probe %+v", d)
+			}
+			if len(res.Summary.LostSockets) != 0 {
+				t.Errorf("lost sockets %+v: a probe loses none", res.Summary.LostSockets)
 			}
 		})
 	}

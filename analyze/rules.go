@@ -42,6 +42,7 @@ var flowRules = []struct {
 	{CodeSynAckUnanswered, synAckUnanswered},
 	{CodeRstMiddlebox, rstMiddlebox},
 	{CodeRstNoSocket, rstNoSocket},
+	{CodeSynProbe, synProbe},
 	{CodeNoAnswerAfterIdle, noAnswerAfterIdle},
 	{CodeNATUntranslated, natUntranslatedHere},
 	{CodeDataUnanswered, dataUnanswered},

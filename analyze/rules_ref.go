@@ -251,6 +251,13 @@ var ruleBook = []RuleInfo{
 		Doubt:   "the wire does not say where the socket went",
 	},
 	{
+		Code: CodeSynProbe, Title: "a half-open probe: the SYN came from no connect()", Severity: Info,
+		Governs: "a scanner or a health checker, not the hosts' settings",
+		Meaning: "The client's SYN carried neither the SACK-permitted nor the window-scale option, which the connect() of every current operating system sends, and the client answered the server's SYN-ACK with a RST from its kernel's reply path (no ACK flag, its sequence number the SYN-ACK's acknowledgement): no socket of the client's had sent that SYN. A program wrote it on a raw socket — a SYN scan (nmap -sS, masscan, zmap) or a load balancer's half-open health check — and the client's kernel, finding no connection for the SYN-ACK, reset it. The server was listening and answered; nothing was lost, and no setting of either host is at fault. Such a SYN that the server refuses (nothing listens on the port) is a probe too, not an application's failed connect(). Many of them from one address are a scan; a steady few to one port, a health check.",
+		Confirm: []string{"tshark -r CAPTURE -Y 'tcp.flags.syn==1 && tcp.flags.ack==0 && !tcp.options.sack_perm' -T fields -e ip.src -e tcp.dstport | sort | uniq -c | sort -rn | head   # who sends such SYNs, to which ports"},
+		Kernel:  "§0 (the [R] row)",
+	},
+	{
 		Code: CodeNoAnswerAfterIdle, Title: "after a silence, one side's segments were never answered", Severity: Error,
 		Sysctl: SysCtEstablished, Also: ctAlso, Default: ctDefault,
 		Raise:   "the firewall remembers idle connections longer (more conntrack entries held)",

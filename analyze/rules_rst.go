@@ -202,8 +202,8 @@ func listenOverflow(c *ruleCtx) {
 // connectionRefused: the SYN was answered by a RST: nothing listened.
 func connectionRefused(c *ruleCtx) {
 	r, x, ok := c.resetWith(CauseRefused)
-	if !ok {
-		return
+	if !ok || craftedSYN(&c.conn().Dir[flows.FromClient]) {
+		return // a probe's SYN: synProbe
 	}
 	c.add(CodeConnectionRefused, x, "", "leave the sysctls; start the service or connect to the right port, or find the firewall rule that refuses it", []uint64{r.ev.Frame},
 		"the %s answered the SYN with a RST (frame %d): nothing listens on %s, or a firewall's REJECT with tcp-reset, on the %s or on the path, refused it (connect() fails with ECONNREFUSED either way; the summary tells a device on the path by its TTL when the %s's own segments are in the capture)",
@@ -241,6 +241,7 @@ const (
 	lostAfterSilence          // it answered the first segment after a silence
 	lostConnect               // a client that sent only SYNs answered the SYN-ACK: connect() gave up
 	lostRequest               // the listener's request expired before the client's segment came
+	lostProbe                 // a client's SYN from no connect(): a scanner's or a health checker's
 )
 
 // unanswered returns side x's current run of retransmissions when the
@@ -264,6 +265,8 @@ func (c *ruleCtx) noSocketStory() (e *flows.Event, x int, trig flows.Mark, kind 
 	}
 	hx := &c.conn().Dir[x]
 	switch {
+	case x == flows.FromClient && hx.Packets == uint64(hx.SYNCount)+uint64(hx.RSTCount) && craftedSYN(hx):
+		kind = lostProbe
 	case x == flows.FromClient && hx.Packets == uint64(hx.SYNCount)+uint64(hx.RSTCount):
 		kind = lostConnect
 	case x == flows.FromServer && c.s.listenerReset(r.ev):
@@ -292,7 +295,7 @@ func (c *ruleCtx) noSocketStory() (e *flows.Event, x int, trig flows.Mark, kind 
 // backend; or nothing.
 func rstNoSocket(c *ruleCtx) {
 	e, x, trig, kind := c.noSocketStory()
-	if kind == lostNone {
+	if kind == lostNone || kind == lostProbe {
 		return
 	}
 	y := 1 - x
@@ -353,6 +356,40 @@ func rstNoSocket(c *ruleCtx) {
 			"%s. Nothing on the wire says where the socket went: the %s's host restarted, its address moved to another host (a failover), a load balancer or NAT sent the segment to a backend that never had the connection, or the socket was destroyed (ss -K); or a firewall rule on the %s's host rejected the segment with a tcp-reset (iptables REJECT), which makes the same RST while the socket lives on",
 			head, c.name(x), c.name(x))
 	}
+}
+
+// craftedSYN reports whether h's first SYN carried neither the
+// SACK-permitted nor the window-scale option: every current operating
+// system's connect() sends both, a scanner's raw SYN (nmap -sS, masscan,
+// zmap) neither.
+func craftedSYN(h *flows.Half) bool {
+	return h.SYNCount > 0 && !h.SACKPerm && h.WScale < 0
+}
+
+// synProbe: a client whose SYN came from no connect() (craftedSYN)
+// answered the server's SYN-ACK with a RST from no socket (lostProbe), or
+// was refused: a SYN scan or a half-open health check, which leaves no
+// connection behind, no application to see ECONNREFUSED, and no knob to
+// blame.
+func synProbe(c *ruleCtx) {
+	cl := &c.conn().Dir[flows.FromClient]
+	const advice = "nothing to change on either host; if the address is not a known scanner or health checker, find who probes the port"
+	if r, _, ok := c.resetWith(CauseRefused); ok && craftedSYN(cl) {
+		d := c.add(CodeSynProbe, flows.FromClient, "", advice, markFrames(cl.SYN, r.ev.Mark()),
+			"the client's SYN (frame %d) carries neither the SACK-permitted nor the window-scale option, which every current operating system's connect() sends, and the server refused it (frame %d: nothing listens on %s, or a firewall's REJECT): the SYN came from a raw socket, not a connect() — a SYN scan (nmap -sS, masscan, zmap) probing a closed port, or a half-open health check of a service that is down. No application saw the refusal",
+			cl.SYN.Frame, r.ev.Frame, c.conn().Addr[flows.FromServer])
+		d.settleBook()
+		return
+	}
+	e, _, trig, kind := c.noSocketStory()
+	if kind != lostProbe {
+		return
+	}
+	d := c.add(CodeSynProbe, flows.FromClient, "", advice,
+		markFrames(cl.SYN, trig, e.Mark()),
+		"the client's SYN (frame %d) carries neither the SACK-permitted nor the window-scale option, which every current operating system's connect() sends, and the client reset the server's SYN-ACK (frame %d) from no socket (frame %d, %s later: no ACK, its sequence number the SYN-ACK's acknowledgement): the SYN came from a raw socket, not a connect() — a SYN scan (nmap -sS, masscan, zmap) or a load balancer's half-open health check. The server was listening on the port and answered; no connection was meant, and none was lost",
+		cl.SYN.Frame, trig.Frame, e.Frame, dur(trig.Time, e.Time))
+	d.settleBook()
 }
 
 // requestExpired tells the story of a listener's no-socket RST

@@ -136,9 +136,12 @@ func TestLabStacksAreLinux(t *testing.T) {
 			if s.Flags&flows.SYN != 0 && s.ICMP == nil {
 				syns++
 				// synack-icmp-spoofed's SYN and SYN-ACKs are crafted: a
-				// SYN without options and SYN-ACKs with MSS alone.
+				// SYN without options and SYN-ACKs with MSS alone; so are
+				// syn-probe's SYNs (MSS alone), which the server's
+				// SYN-ACK answers with MSS alone.
 				v := linuxLayout(s.SYNOptions)
-				if v != layoutLinux && !(v == layoutNone && strings.HasPrefix(filepath.Base(path), "synack-icmp-spoofed.")) {
+				crafted := strings.HasPrefix(filepath.Base(path), "synack-icmp-spoofed.") || strings.HasPrefix(filepath.Base(path), "syn-probe.")
+				if v != layoutLinux && !(v == layoutNone && crafted) {
 					t.Errorf("%s: frame %d: SYN options %s judged %d", filepath.Base(path), s.Frame, s.SYNOptions, v)
 				}
 			}

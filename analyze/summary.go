@@ -240,7 +240,7 @@ func (b *summaryBuilder) Add(f *Flow) {
 		if l := f.Untranslated; l != nil {
 			s.Untranslated = mergeUntranslated(s.Untranslated, []UntranslatedLoad{untranslatedLoad(l)})
 		}
-		if r := f.Close.Reset; w.NoSocket != lostNone && r != nil && f.NAT == nil {
+		if r := f.Close.Reset; w.NoSocket != lostNone && w.NoSocket != lostProbe && r != nil && f.NAT == nil {
 			// A NAT copy's reset is its first view's.
 			x := flows.FromClient
 			if r.By == Server {

@@ -85,6 +85,10 @@ const (
 	// socket was gone (restart, failover, another backend behind a NAT,
 	// or a silent timeout).
 	CodeRstNoSocket = "rst-no-socket"
+	// The client's SYN came from no connect() (no SACK-permitted, no
+	// window-scale option) and its kernel reset the SYN-ACK from no
+	// socket: a SYN scan or a half-open health check. No knob.
+	CodeSynProbe = "syn-probe"
 	// Orphan limit or memory pressure reset: net.ipv4.tcp_max_orphans / tcp_mem.
 	CodeOrphanReset = "orphan-reset"
 	// Keepalive expiry reset: SO_KEEPALIVE / net.ipv4.tcp_keepalive_*.

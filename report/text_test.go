@@ -121,6 +121,9 @@ func TestAnomalous(t *testing.T) {
 		{analyze.Flow{Close: analyze.Close{Kind: analyze.Rejected}}, false},
 		{analyze.Flow{Close: analyze.Close{Kind: analyze.FourWay}, Diagnoses: []analyze.Diagnosis{{Severity: analyze.Info}}}, false},
 		{analyze.Flow{Close: analyze.Close{Kind: analyze.FourWay}, Diagnoses: []analyze.Diagnosis{{Severity: analyze.Info}, {Severity: analyze.Error}}}, true},
+		// A half-open probe's reset is no anomaly, unless something else is.
+		{analyze.Flow{Close: analyze.Close{Kind: analyze.ResetKind}, Diagnoses: []analyze.Diagnosis{{Code: analyze.CodeSynProbe, Severity: analyze.Info}}}, false},
+		{analyze.Flow{Close: analyze.Close{Kind: analyze.ResetKind}, Diagnoses: []analyze.Diagnosis{{Code: analyze.CodeSynProbe, Severity: analyze.Info}, {Severity: analyze.Warning}}}, true},
 	} {
 		if got := Anomalous(&tt.f); got != tt.want {
 			t.Errorf("Anomalous(%s with %v) = %v", tt.f.Close.Kind, tt.f.Diagnoses, got)

@@ -107,16 +107,22 @@ func (o Options) top() int {
 // (close kind reset) or was left half-closed when the capture ended (close
 // kind half_closed_at_end). Info diagnoses alone (a legal TIME_WAIT reuse,
 // a capture caveat) and clean closes (four-way, three-way, simultaneous),
-// connections still open at the end and rejected SYNs are not anomalies.
-// It only reads what analyze concluded.
+// connections still open at the end, rejected SYNs and the resets of
+// half-open probes (syn-probe) are not anomalies. It only reads what
+// analyze concluded.
 func Anomalous(f *analyze.Flow) bool {
 	if f.NAT != nil && f.NAT.OneSide != "" {
 		return false // half a story, which another flow tells whole
 	}
-	if f.Close.Kind == analyze.ResetKind || f.Close.Kind == analyze.HalfClosedAtEnd {
+	if f.Close.Kind == analyze.ResetKind && !probe(f) || f.Close.Kind == analyze.HalfClosedAtEnd {
 		return true
 	}
 	return f.WorstRank() >= analyze.Warning.Rank()
+}
+
+// probe reports whether f is a half-open probe's (syn-probe).
+func probe(f *analyze.Flow) bool {
+	return slices.ContainsFunc(f.Diagnoses, func(d analyze.Diagnosis) bool { return d.Code == analyze.CodeSynProbe })
 }
 
 // byRank sorts diagnoses most severe first, keeping analyze's order among
@@ -777,6 +783,8 @@ func closeFacts(f *analyze.Flow, frame func(uint64) string) []string {
 		out = append(out, fmt.Sprintf("RST in the %s's name at %s from a device on the path; the %s stayed in %s", r.By, frame(r.Frame), r.By, r.State))
 	case foreign:
 		out = append(out, fmt.Sprintf("RST by the %s's kernel at %s for a segment on another 4-tuple; the %s's socket stayed in %s", r.By, frame(r.Frame), r.By, r.State))
+	case lost && r.State == analyze.SynSent && probe(f):
+		out = append(out, fmt.Sprintf("RST by the %s's kernel at %s: its SYN came from no connect() (a probe)", r.By, frame(r.Frame)))
 	case lost && r.State == analyze.SynSent:
 		out = append(out, fmt.Sprintf("RST by the %s's kernel at %s: its connect() had already given up", r.By, frame(r.Frame)))
 	case lost && r.State == analyze.SynRecv:
