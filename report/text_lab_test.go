@@ -205,3 +205,21 @@ func TestLabNATOneSide(t *testing.T) {
 		}
 	}
 }
+
+// TestSynProbeReport: the lab's SYN scan lists no anomaly by default,
+// and with --only all tells each probe's reset for what it is.
+func TestSynProbeReport(t *testing.T) {
+	res := labResult(t, "syn-probe.pcap")
+	if text := render(t, res, Options{}); !strings.Contains(text, "anomalies · none of 2 flows") || !strings.Contains(text, "● syn-probe") {
+		t.Errorf("default report:\n%s", text)
+	}
+	text := render(t, res, Options{Only: "all", Verbose: true})
+	for _, want := range []string{"RST by the client's kernel at #3: its SYN came from no connect()", "the server refused it (frame 5"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "connect() had already given up") {
+		t.Errorf("a probe told as a connect() that gave up:\n%s", text)
+	}
+}

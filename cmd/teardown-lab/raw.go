@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -25,14 +26,23 @@ type rawSeg struct {
 	src, dst netip.AddrPort
 	seq, ack uint32
 	flags    byte
+	// mss, when set, is the segment's one option: MSS, as a SYN scan's
+	// SYN carries it (nmap -sS).
+	mss uint16
+	// win is the window, 502 when 0 (a RST's is 0).
+	win uint16
 }
 
-// bytes builds the IPv4 and TCP headers (no options, no payload). The
-// IP ID is left 0 and the kernel fills it (IP_HDRINCL).
+// bytes builds the IPv4 and TCP headers (no options but mss, no
+// payload). The IP ID is left 0 and the kernel fills it (IP_HDRINCL).
 func (s rawSeg) bytes() []byte {
-	b := make([]byte, 40)
+	tl := 20
+	if s.mss != 0 {
+		tl += 4
+	}
+	b := make([]byte, 20+tl)
 	b[0] = 0x45
-	binary.BigEndian.PutUint16(b[2:], 40)
+	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
 	binary.BigEndian.PutUint16(b[6:], 0x4000) // DF
 	b[8] = 64
 	b[9] = unix.IPPROTO_TCP
@@ -45,16 +55,20 @@ func (s rawSeg) bytes() []byte {
 	binary.BigEndian.PutUint16(t[2:], s.dst.Port())
 	binary.BigEndian.PutUint32(t[4:], s.seq)
 	binary.BigEndian.PutUint32(t[8:], s.ack)
-	t[12] = 5 << 4
+	t[12] = byte(tl/4) << 4
 	t[13] = s.flags
 	if s.flags&tcpRST == 0 {
-		binary.BigEndian.PutUint16(t[14:], 502)
+		binary.BigEndian.PutUint16(t[14:], cmp.Or(s.win, 502))
+	}
+	if s.mss != 0 {
+		t[20], t[21] = 2, 4
+		binary.BigEndian.PutUint16(t[22:], s.mss)
 	}
 	var pseudo uint32
 	for _, a := range [][4]byte{sa, da} {
 		pseudo += (uint32(a[0])<<8 | uint32(a[1])) + (uint32(a[2])<<8 | uint32(a[3]))
 	}
-	pseudo += unix.IPPROTO_TCP + 20
+	pseudo += unix.IPPROTO_TCP + uint32(tl)
 	binary.BigEndian.PutUint16(t[16:], csum(t, pseudo))
 	return b
 }

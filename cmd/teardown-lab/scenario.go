@@ -473,5 +473,6 @@ func scenarios() []*scenario {
 		socketLostBurst(),
 		natExpiredOtherBackend(),
 		connectTimeoutLateSynAck(),
+		synProbe(),
 	}
 }

@@ -1483,6 +1483,21 @@ func (in *incarnation) requestExpired() bool {
 	return synack != nil && trigger != nil && trigger.t-synack.t >= 1e9
 }
 
+// probe reports whether the ending no-socket RST is the client's answer
+// to the SYN-ACK (connectGaveUp) of a SYN with neither the
+// SACK-permitted nor the window-scale option, which every current
+// operating system's connect() sends: a raw socket's SYN, a scanner's or
+// a half-open health check's.
+func (in *incarnation) probe() bool {
+	return in.connectGaveUp() && in.craftedSYN()
+}
+
+// craftedSYN reports whether the client's first SYN carried neither the
+// SACK-permitted nor the window-scale option (probe).
+func (in *incarnation) craftedSYN() bool {
+	return in.syn != nil && !in.syn.sackPerm && in.syn.wscale < 0
+}
+
 // resent reports whether role r sent, before the ending RST, a data
 // segment reaching past acked more than once (the same sequence number).
 func (in *incarnation) resent(r int, acked uint32) bool {
@@ -1703,13 +1718,22 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 		case analyze.CauseOrphanLimit:
 			add(analyze.CodeOrphanReset, "net.ipv4.tcp_max_orphans", r)
 		case analyze.CauseRefused:
-			add(analyze.CodeConnectionRefused, "", r)
+			if in.craftedSYN() {
+				// The probe is the client's.
+				add(analyze.CodeSynProbe, "", rc)
+			} else {
+				add(analyze.CodeConnectionRefused, "", r)
+			}
 		case analyze.CauseKeepalive:
 			add(analyze.CodeKeepaliveReset, "net.ipv4.tcp_keepalive_time", r)
 		case analyze.CauseListenOverflow:
 			add(analyze.CodeListenOverflow, "net.ipv4.tcp_abort_on_overflow", r)
 		case analyze.CauseNoSocket:
-			add(analyze.CodeRstNoSocket, in.noSocketSysctl(), r)
+			if in.probe() {
+				add(analyze.CodeSynProbe, "", r)
+			} else {
+				add(analyze.CodeRstNoSocket, in.noSocketSysctl(), r)
+			}
 		case analyze.CauseMiddlebox:
 			sysctl := ""
 			if _, end := in.idleBeforeRST(); end != nil {

@@ -51,6 +51,10 @@ type frame struct {
 	// copy dropped as a capture duplicate: tcpdump -i any on a host that
 	// forwards it), that copy's TTL; 0 otherwise.
 	copyTTL, copyNo int
+	// sackPerm and wscale: the segment carried the SACK-permitted
+	// option, and the window-scale option's shift (-1 without one).
+	sackPerm bool
+	wscale   int
 }
 
 func (f *frame) has(fl int) bool { return f.flags&fl == fl }
@@ -88,6 +92,7 @@ var tsharkFields = []string{
 	"tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "tcp.window_size_value",
 	"ip.id", "tcp.options.timestamp.tsval", "tcp.options.timestamp.tsecr", "ip.ttl", "ipv6.hlim",
 	"tcp.options.sack.dsack_le", "tcp.options.sack.dsack_re", "sll.ifindex",
+	"tcp.options.sack_perm", "tcp.options.wscale.shift",
 }
 
 // tcpOnly is the display filter of the TCP segments: tshark's "tcp" also
@@ -140,7 +145,7 @@ func parseFrame(line string) (*frame, error) {
 		s = strings.TrimPrefix(s, "0x")
 		return strconv.ParseUint(s, base, 64)
 	}
-	f := &frame{ipid: -1}
+	f := &frame{ipid: -1, wscale: -1}
 	n, err := num(v[0], 10)
 	if err != nil {
 		return nil, err
@@ -227,6 +232,14 @@ func parseFrame(line string) (*frame, error) {
 			return nil, err
 		}
 		f.ifindex = int(x)
+	}
+	// tshark prints the SACK-permitted option's bytes: it has no value.
+	f.sackPerm = v[21] != ""
+	if v[22] != "" {
+		if x, err = num(v[22], 10); err != nil {
+			return nil, err
+		}
+		f.wscale = int(x)
 	}
 	return f, nil
 }
