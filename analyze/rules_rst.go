@@ -373,8 +373,11 @@ func craftedSYN(h *flows.Half) bool {
 // blame.
 func synProbe(c *ruleCtx) {
 	cl := &c.conn().Dir[flows.FromClient]
+	if !craftedSYN(cl) {
+		return
+	}
 	const advice = "nothing to change on either host; if the address is not a known scanner or health checker, find who probes the port"
-	if r, _, ok := c.resetWith(CauseRefused); ok && craftedSYN(cl) {
+	if r, _, ok := c.resetWith(CauseRefused); ok {
 		d := c.add(CodeSynProbe, flows.FromClient, "", advice, markFrames(cl.SYN, r.ev.Mark()),
 			"the client's SYN (frame %d) carries neither the SACK-permitted nor the window-scale option, which every current operating system's connect() sends, and the server refused it (frame %d: nothing listens on %s, or a firewall's REJECT): the SYN came from a raw socket, not a connect() — a SYN scan (nmap -sS, masscan, zmap) probing a closed port, or a half-open health check of a service that is down. No application saw the refusal",
 			cl.SYN.Frame, r.ev.Frame, c.conn().Addr[flows.FromServer])
