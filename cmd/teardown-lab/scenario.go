@@ -415,6 +415,7 @@ func scenarios() []*scenario {
 		acceptQueueFull(),
 		acceptQueueExpired(),
 		synDroppedAcceptQueue(),
+		synDroppedConntrackFull(),
 		captureStartsMidFlow(),
 		keepaliveReset(),
 		listenOverflow(),
