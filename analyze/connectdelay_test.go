@@ -2,8 +2,12 @@ package analyze
 
 import (
 	"net/netip"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/teardown/teardown/flows/testenv"
 )
 
 // TestConnectDelays: the summary gathers syn-retransmitted flows by
@@ -67,5 +71,26 @@ func TestConnectDelays(t *testing.T) {
 	}
 	if m := merged.ConnectDelays; !slices.Equal(m, want) {
 		t.Errorf("merged twice: %+v, want %+v", m, want)
+	}
+}
+
+// TestSynDroppedConntrackFull: the lab's router with a full conntrack
+// table dropped a SYN and its first retransmission: syn-retransmitted,
+// whose message names the table among what drops SYNs on the path, and
+// the two SYNs 1 s apart (tcp_syn_linear_timeouts).
+func TestSynDroppedConntrackFull(t *testing.T) {
+	res := runLab(t, filepath.Join(testenv.Lab(t), "syn-dropped-conntrack-full.pcap"), Options{})
+	if len(res.Flows) != 2 {
+		t.Fatalf("%d flows, want 2", len(res.Flows))
+	}
+	f := res.Flows[1]
+	d := find(t, f, CodeSynRetransmitted)
+	for _, s := range []string{"only at its 3rd transmission", "sent again at +1.0s, +2.0s", "net.netfilter.nf_conntrack_max", "table full"} {
+		if !strings.Contains(d.Message, s) {
+			t.Errorf("syn-retransmitted lacks %q:\n%s", s, d.Message)
+		}
+	}
+	if r, _ := ruleInfo(CodeSynRetransmitted); !slices.Contains(r.Also, SysCtMax) {
+		t.Errorf("syn-retransmitted's rule names %v, not %s", r.Also, SysCtMax)
 	}
 }

@@ -45,7 +45,7 @@ func synUnanswered(c *ruleCtx) {
 	c.add(CodeSynUnanswered, flows.FromClient, SysSynRetries,
 		"find what drops the SYN (a firewall's DROP rule, the server's state, its listen queue: nstat TcpExtListenDrops); lowering tcp_syn_retries, or a connect timeout in the application, only makes the failure come sooner",
 		markFrames(syns...),
-		"the client sent its SYN %s over %s (%s) and nothing answered it, not even a RST: a firewall that drops rather than rejects it, a server host that is down or unreachable, or a listener whose SYN queue was full (tcp_max_syn_backlog, with tcp_syncookies off). connect() fails with ETIMEDOUT once tcp_syn_retries retransmissions are spent (6 by default: about 127s; tcp_syn_linear_timeouts sends the first ones 1s apart), or sooner at the application's own connect timeout",
+		"the client sent its SYN %s over %s (%s) and nothing answered it, not even a RST: a firewall that drops rather than rejects it, a stateful firewall or NAT whose conntrack table was full (net.netfilter.nf_conntrack_max), a server host that is down or unreachable, or a listener whose SYN queue was full (tcp_max_syn_backlog, with tcp_syncookies off). connect() fails with ETIMEDOUT once tcp_syn_retries retransmissions are spent (6 by default: about 127s; tcp_syn_linear_timeouts sends the first ones 1s apart), or sooner at the application's own connect timeout",
 		times(int(cl.SYNCount)), dur(syns[0].Time, syns[len(syns)-1].Time), strings.Join(gaps, ", "))
 }
 
@@ -74,7 +74,7 @@ func synRetransmitted(c *ruleCtx) {
 	c.add(CodeSynRetransmitted, flows.FromServer, SysSomaxconn,
 		"if the server's nstat TcpExtListenDrops grows, accept() faster or raise the listen() backlog (and net.core.somaxconn, which caps it); if not, find what drops SYNs on the path",
 		append(markFrames(syns...), sv.SYN.Frame),
-		"the server answered the client's SYN only at its %s transmission (SYN-ACK at frame %d), %s after the first (frame %d; sent again at %s), with nothing from the server before: %s. The first SYNs were dropped before the listener answered: a listener drops SYNs while its accept queue is full (its application accept()s too slowly for its listen() backlog, capped by net.core.somaxconn; nstat TcpExtListenOverflows and TcpExtListenDrops count them) or while its SYN queue is full with tcp_syncookies = 0 (tcp_max_syn_backlog); or the path lost them (a firewall, a NAT whose conntrack failed to insert the connection: conntrack -S insert_failed)",
+		"the server answered the client's SYN only at its %s transmission (SYN-ACK at frame %d), %s after the first (frame %d; sent again at %s), with nothing from the server before: %s. The first SYNs were dropped before the listener answered: a listener drops SYNs while its accept queue is full (its application accept()s too slowly for its listen() backlog, capped by net.core.somaxconn; nstat TcpExtListenOverflows and TcpExtListenDrops count them) or while its SYN queue is full with tcp_syncookies = 0 (tcp_max_syn_backlog); or the path lost them (a firewall; a stateful firewall or NAT, or the server's own conntrack, whose table was full: net.netfilter.nf_conntrack_max, \"nf_conntrack: table full, dropping packet\" in its kernel log; a NAT whose conntrack failed to insert the connection: conntrack -S insert_failed)",
 		ordinal(int(cl.SYNCount)), sv.SYN.Frame, dur(syns[0].Time, sv.SYN.Time), syns[0].Frame, strings.Join(at, ", "), took)
 }
 

@@ -42,6 +42,7 @@ const (
 	SysCtLastAck        = "net.netfilter.nf_conntrack_tcp_timeout_last_ack"
 	SysCtTimeWait       = "net.netfilter.nf_conntrack_tcp_timeout_time_wait"
 	SysCtLoose          = "net.netfilter.nf_conntrack_tcp_loose"
+	SysCtMax            = "net.netfilter.nf_conntrack_max"
 	SysCtBeLiberal      = "net.netfilter.nf_conntrack_tcp_be_liberal"
 	OptLinger           = "SO_LINGER"
 	OptLinger2          = "TCP_LINGER2"
