@@ -475,5 +475,6 @@ func scenarios() []*scenario {
 		natExpiredOtherBackend(),
 		connectTimeoutLateSynAck(),
 		synProbe(),
+		tcpFastOpen(),
 	}
 }

@@ -619,7 +619,9 @@ func (in *incarnation) handshake() {
 		return
 	}
 	for _, f := range in.frames {
-		if in.synack == nil && f.src == in.server && f.has(fSYN|fACK) && f.ack == in.syn.seq+1 {
+		// A SYN-ACK acknowledges the SYN, and the data it carried when
+		// the server took it (TCP Fast Open).
+		if in.synack == nil && f.src == in.server && f.has(fSYN|fACK) && (f.ack == in.syn.seq+1 || in.syn.len > 0 && f.ack == in.syn.seq+1+in.syn.len) {
 			in.synack = f
 			continue
 		}
