@@ -206,7 +206,7 @@ var ruleBook = []RuleInfo{
 		Default: "off (close() sends a FIN)",
 		Raise:   "l_linger > 0 only makes close() block; the wire is a normal close",
 		Lower:   "{l_onoff 1, l_linger 0} makes close() send a RST and skip TIME_WAIT",
-		Meaning: "The side sent a RST+ACK instead of a FIN with nothing unread: the socket set SO_LINGER {1, 0} (TcpExtTCPAbortOnData, not AbortOnLinger). Applications do this to avoid TIME_WAIT; the peer sees \"connection reset by peer\". In LAST_ACK or CLOSING with everything sent it sends nothing, and the peer's next segment gets a RST from no socket.",
+		Meaning: "The side sent a RST+ACK instead of a FIN with nothing unread: the socket set SO_LINGER {1, 0} (TcpExtTCPAbortOnData, not AbortOnLinger). Applications do this to avoid TIME_WAIT; the peer sees \"connection reset by peer\". Load balancers' health checks are the commonest case: HAProxy resets each check's connection once it has the answer (so a backend's capture shows one such client reset per check, and its application may log each as a reset). In LAST_ACK or CLOSING with everything sent it sends nothing, and the peer's next segment gets a RST from no socket.",
 		Confirm: []string{confirmStrace + "   # SO_LINGER", "nstat -az TcpExtTCPAbortOnData"},
 		Kernel:  "row 6b, (d)5",
 		Doubt:   "the wire cannot tell SO_LINGER {1, 0} from a close() with unread data the capture did not show",

@@ -40,9 +40,12 @@ func rstLingerZero(c *ruleCtx) {
 			"the %s answered the %s's segment with a RST from no socket (frame %d) while it should still have been in %s: its socket had closed with SO_LINGER {1, 0} once everything was sent, which leaves nothing to answer",
 			c.name(x), c.name(1-x), r.ev.Frame, r.senderState)
 	default:
-		c.add(CodeRstLingerZero, x, OptLinger, advice, []uint64{r.ev.Frame},
+		d := c.add(CodeRstLingerZero, x, OptLinger, advice, []uint64{r.ev.Frame},
 			"the %s reset the connection from %s (RST+ACK, frame %d) instead of sending a FIN, with nothing unread: SO_LINGER {1, 0} at close(), which skips TIME_WAIT; the %s sees \"connection reset by peer\"",
 			c.name(x), r.senderState, r.ev.Frame, c.name(1-x))
+		if x == flows.FromClient {
+			d.Message += ". Load balancers' health checks close so on purpose: HAProxy resets each check's connection once it has its answer, to leave no TIME_WAIT, and the server's application may log every check as a reset"
+		}
 	}
 }
 

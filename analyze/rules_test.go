@@ -883,3 +883,23 @@ func TestRules(t *testing.T) {
 		})
 	}
 }
+
+// TestLingerZeroHealthCheck: a client's reset at close() with nothing
+// unread says that load balancers' health checks close so on purpose;
+// a server's does not.
+func TestLingerZeroHealthCheck(t *testing.T) {
+	for _, by := range []int{cli, srv} {
+		// The resetting side spoke last: nothing of the peer's unread.
+		w := wireOf(t, true, func(w *wire) {
+			w.handshake()
+			w.send(1-by, "P.", 100)
+			w.send(by, "P.", 100)
+			w.send(by, "R.", 0, gap(0.01))
+		})
+		f := runOpts(t, w.segs, Options{}).Flows[0]
+		d := find(t, f, CodeRstLingerZero)
+		if says := strings.Contains(d.Message, "HAProxy resets each check's connection"); says != (by == cli) {
+			t.Errorf("reset by %v: message names health checks %v:\n%s", d.Side, says, d.Message)
+		}
+	}
+}
