@@ -464,7 +464,7 @@ func TestSynProbe(t *testing.T) {
 			}
 			d := find(t, f, CodeSynProbe)
 			if !strings.Contains(d.Message, c.says) || !strings.Contains(d.Message, "neither the SACK-permitted nor the window-scale option") ||
-				d.Severity != Info || d.Confidence != ConfidenceHigh || d.Sysctl != "" {
+				d.Severity != Info || d.Confidence != ConfidenceMedium || d.Sysctl != "" {
 				t.Errorf("syn-probe %+v", d)
 			}
 			if len(res.Summary.LostSockets) != 0 {

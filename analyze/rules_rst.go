@@ -381,21 +381,19 @@ func synProbe(c *ruleCtx) {
 	}
 	const advice = "nothing to change on either host; if the address is not a known scanner or health checker, find who probes the port"
 	if r, _, ok := c.resetWith(CauseRefused); ok {
-		d := c.add(CodeSynProbe, flows.FromClient, "", advice, markFrames(cl.SYN, r.ev.Mark()),
+		c.add(CodeSynProbe, flows.FromClient, "", advice, markFrames(cl.SYN, r.ev.Mark()),
 			"the client's SYN (frame %d) carries neither the SACK-permitted nor the window-scale option, which every current operating system's connect() sends, and the server refused it (frame %d: nothing listens on %s, or a firewall's REJECT): the SYN came from a raw socket, not a connect() — a SYN scan (nmap -sS, masscan, zmap) probing a closed port, or a half-open health check of a service that is down. No application saw the refusal",
 			cl.SYN.Frame, r.ev.Frame, c.conn().Addr[flows.FromServer])
-		d.settleBook()
 		return
 	}
 	e, _, trig, kind := c.noSocketStory()
 	if kind != lostProbe {
 		return
 	}
-	d := c.add(CodeSynProbe, flows.FromClient, "", advice,
+	c.add(CodeSynProbe, flows.FromClient, "", advice,
 		markFrames(cl.SYN, trig, e.Mark()),
 		"the client's SYN (frame %d) carries neither the SACK-permitted nor the window-scale option, which every current operating system's connect() sends, and the client reset the server's SYN-ACK (frame %d) from no socket (frame %d, %s later: no ACK, its sequence number the SYN-ACK's acknowledgement): the SYN came from a raw socket, not a connect() — a SYN scan (nmap -sS, masscan, zmap) or a load balancer's half-open health check. The server was listening on the port and answered; no connection was meant, and none was lost",
 		cl.SYN.Frame, trig.Frame, e.Frame, dur(trig.Time, e.Time))
-	d.settleBook()
 }
 
 // requestExpired tells the story of a listener's no-socket RST
