@@ -414,6 +414,7 @@ func scenarios() []*scenario {
 		synAckUnanswered(),
 		acceptQueueFull(),
 		acceptQueueExpired(),
+		ipv6(acceptQueueExpired(), frameEthernet, vantageServer, ""),
 		synDroppedAcceptQueue(),
 		synDroppedConntrackFull(),
 		captureStartsMidFlow(),
