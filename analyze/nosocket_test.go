@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"cmp"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -471,5 +472,46 @@ func TestSynProbe(t *testing.T) {
 				t.Errorf("lost sockets %+v: a probe loses none", res.Summary.LostSockets)
 			}
 		})
+	}
+}
+
+// TestProbes: the summary counts each address's half-open probes, the
+// refused ones apart, adds them up across summaries, and finds an
+// address that sent probeScan or more (info, the rule book's doubt).
+func TestProbes(t *testing.T) {
+	crafted := func(_ *wire, s *flows.Segment) { s.SACKPerm, s.WScale, s.HasTS, s.Window = false, -1, false, 1024 }
+	scan := func(n int) []flows.Segment {
+		var ws []*wire
+		for i := range n {
+			w := newWire(t)
+			client(w, netip.AddrPortFrom(netip.MustParseAddr("198.51.100.66"), uint16(40000+i)).String())
+			w.now += int64(i) * 10e6
+			w.send(cli, "S", 0, crafted)
+			if i%3 == 0 {
+				w.send(srv, "R.", 0, seqNum(0), ackNum(w.isn[cli]+1))
+			} else {
+				w.send(srv, "S.", 0)
+				w.send(cli, "R", 0, replyRST)
+			}
+			ws = append(ws, w)
+		}
+		return mergeWires(ws...)
+	}
+	res := runOpts(t, scan(9), Options{})
+	if p := res.Summary.Probes; len(p) != 1 || p[0].Host != "198.51.100.66" || p[0].Flows != 9 || p[0].Refused != 3 || p[0].First >= p[0].Last {
+		t.Fatalf("probes %+v", p)
+	}
+	if slices.ContainsFunc(res.Summary.Findings, func(f Finding) bool { return f.Code == CodeSynProbe }) {
+		t.Errorf("9 probes make a finding: %+v", res.Summary.Findings)
+	}
+	res.Summary.Merge(runOpts(t, scan(1), Options{}).Summary)
+	i := slices.IndexFunc(res.Summary.Findings, func(f Finding) bool { return f.Code == CodeSynProbe })
+	if i < 0 {
+		t.Fatalf("no finding for 10 probes: %+v", res.Summary.Findings)
+	}
+	f := res.Summary.Findings[i]
+	if f.Host != "198.51.100.66" || f.Severity != Info || f.Confidence != ConfidenceMedium ||
+		!strings.Contains(f.Message, "sent 10 half-open probes") || !strings.Contains(f.Message, "4 of them to ports nothing listened on") {
+		t.Errorf("finding %+v", f)
 	}
 }

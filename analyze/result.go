@@ -471,6 +471,9 @@ type Summary struct {
 	// held and never closed, for want of their sockets (rst-no-socket),
 	// by address and side, most flows first; at most maxLostSockets.
 	LostSockets []LostSocketLoad `json:"lost_sockets,omitempty"`
+	// Probes are the client addresses that sent half-open probes
+	// (syn-probe), most flows first; at most maxProbes.
+	Probes []ProbeLoad `json:"probes,omitempty"`
 	// Hosts are the per-host socket counts over time with their peaks,
 	// by address; Ports the ephemeral-port pressure per client address
 	// and server address. Past a cap on the hosts (address pairs,

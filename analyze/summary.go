@@ -240,6 +240,14 @@ func (b *summaryBuilder) Add(f *Flow) {
 		if l := f.Untranslated; l != nil {
 			s.Untranslated = mergeUntranslated(s.Untranslated, []UntranslatedLoad{untranslatedLoad(l)})
 		}
+		if r := f.Close.Reset; r != nil && f.NAT == nil && codeIn(f.Diagnoses, CodeSynProbe) {
+			at := Time(eventTime(f, r.Frame))
+			l := ProbeLoad{Host: addr[flows.FromClient].Addr().String(), Flows: 1, First: at, Last: at}
+			if r.Cause == CauseRefused {
+				l.Refused = 1
+			}
+			s.Probes = mergeProbes(s.Probes, []ProbeLoad{l})
+		}
 		if r := f.Close.Reset; w.NoSocket != lostNone && w.NoSocket != lostProbe && r != nil && f.NAT == nil {
 			// A NAT copy's reset is its first view's.
 			x := flows.FromClient
@@ -449,6 +457,7 @@ func (b *summaryBuilder) Summary() *Summary {
 	s.Untranslated = slices.Clone(s.Untranslated)
 	s.ConnectDelays = slices.Clone(s.ConnectDelays)
 	s.LostSockets = slices.Clone(s.LostSockets)
+	s.Probes = slices.Clone(s.Probes)
 	s.NotLinux = nil
 	for k, n := range b.stacks {
 		s.NotLinux = append(s.NotLinux, HostStack{Host: k.host.String(), OS: k.os, Flows: n})
@@ -528,6 +537,7 @@ func (s *Summary) Merge(o *Summary) {
 	s.Untranslated = mergeUntranslated(s.Untranslated, o.Untranslated)
 	s.ConnectDelays = mergeConnectDelays(s.ConnectDelays, o.ConnectDelays)
 	s.LostSockets = mergeLostSockets(s.LostSockets, o.LostSockets)
+	s.Probes = mergeProbes(s.Probes, o.Probes)
 	s.UnmatchedICMP = s.UnmatchedICMP.merge(o.UnmatchedICMP)
 	s.UntrackedFlows += o.UntrackedFlows
 	addCounts(&s.CloseKinds, o.CloseKinds)
@@ -661,6 +671,9 @@ func (s *Summary) derive() {
 	slices.SortFunc(s.ConnectDelays, func(a, b ConnectDelayLoad) int {
 		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Server, b.Server))
 	})
+	slices.SortFunc(s.Probes, func(a, b ProbeLoad) int {
+		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Host, b.Host))
+	})
 	slices.SortFunc(s.LostSockets, func(a, b LostSocketLoad) int {
 		return cmp.Or(cmp.Compare(b.Flows, a.Flows), compareAddr(a.Host, b.Host), strings.Compare(string(a.Side), string(b.Side)))
 	})
@@ -711,6 +724,11 @@ func (s *Summary) derive() {
 	}
 	for _, l := range s.LostSockets {
 		if f, ok := lostSocketsFinding(l); ok {
+			s.Findings = append(s.Findings, f)
+		}
+	}
+	for _, l := range s.Probes {
+		if f, ok := probesFinding(l); ok {
 			s.Findings = append(s.Findings, f)
 		}
 	}

@@ -255,6 +255,28 @@ func refusedOnPath(h *HostLoad) (Finding, bool) {
 	}.graded(), true
 }
 
+// probeScan is how many half-open probes from one address make a finding.
+const probeScan = 10
+
+// probesFinding: an address that sent probeScan or more half-open probes
+// (syn-probe) is a scanner or a health checker: a finding says so, so
+// that its connections are not taken for the application's.
+func probesFinding(l ProbeLoad) (Finding, bool) {
+	if l.Flows < probeScan {
+		return Finding{}, false
+	}
+	refused := ""
+	if l.Refused > 0 {
+		refused = fmt.Sprintf(", %d of them to ports nothing listened on", l.Refused)
+	}
+	return Finding{
+		Code: CodeSynProbe, Severity: Info, Host: l.Host, At: l.First,
+		Advice: "leave the hosts' settings; if the address is not a known scanner or health checker, find who probes the servers",
+		Message: fmt.Sprintf("%s sent %d half-open probes between %s and %s — SYNs from no connect(), each reset at the SYN-ACK or refused%s: a SYN scan (nmap -sS, masscan, zmap) or a load balancer's half-open health checks; those connections were never an application's",
+			l.Host, l.Flows, l.First.Std().Format("15:04:05"), clock(l.Last), refused),
+	}.graded(bookDoubt(CodeSynProbe)), true
+}
+
 // lostSocketsFinding: a host that reset two or more connections it had
 // held and never closed, for want of their sockets (rst-no-socket).
 // Sockets that vanish together point at the host (a restart, a

@@ -638,6 +638,35 @@ func (l *LostSocketLoad) add(o LostSocketLoad) {
 	l.RequestExpired += o.RequestExpired
 }
 
+// ProbeLoad is a client address that sent half-open probes (syn-probe):
+// how many connections, how many of them to a port nothing listened on
+// (Refused), and when the first and the latest of their resets came.
+type ProbeLoad struct {
+	Host    string `json:"host"`
+	Flows   int    `json:"flows"`
+	Refused int    `json:"refused,omitempty"`
+	First   Time   `json:"first"`
+	Last    Time   `json:"last"`
+}
+
+// add adds o, more probes of l's host.
+func (l *ProbeLoad) add(o ProbeLoad) {
+	if l.Flows == 0 || o.First < l.First {
+		l.First = o.First
+	}
+	l.Last = max(l.Last, o.Last)
+	l.Flows += o.Flows
+	l.Refused += o.Refused
+}
+
+// maxProbes bounds the hosts Summary.Probes counts.
+const maxProbes = 256
+
+// mergeProbes adds the hosts o to s, within maxProbes.
+func mergeProbes(s, o []ProbeLoad) []ProbeLoad {
+	return mergeKeyed(s, o, maxProbes, func(a, b *ProbeLoad) bool { return a.Host == b.Host })
+}
+
 // maxLostSockets bounds the hosts Summary.LostSockets counts.
 const maxLostSockets = 256
 
