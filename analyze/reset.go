@@ -39,8 +39,9 @@ func (s *story) listenerReset(e *flows.Event) bool {
 // listenOverflow returns the listener's reply-RST when it is the server's
 // first segment after its SYN-ACK, nil otherwise. The request socket then
 // never left SYN_RECV: the listener that resets an overflowing connection
-// has not created it (nor has one whose request expired), so the client's handshake ACK is not proven to have
-// established anything (the RST acknowledges nothing).
+// has not created it (nor has one whose request expired), so the
+// client's handshake ACK is not proven to have established anything (the
+// RST acknowledges nothing).
 func (s *story) listenOverflow() *flows.Event {
 	sv := &s.conn.Dir[flows.FromServer]
 	if sv.SYNCount == 0 {

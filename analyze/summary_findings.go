@@ -77,7 +77,7 @@ func hostFindings(h *HostLoad) []Finding {
 	return out
 }
 
-// closeResetDoubt is a burst of resets at close()'s doubt.
+// closeResetDoubt is the doubt of a finding of resets at close().
 const closeResetDoubt = "the wire cannot tell SO_LINGER {1, 0} from orphans reset before their FIN left, for lack of orphan slots or TCP memory"
 
 // limitText is a limit and where its value came from: "131072 by
