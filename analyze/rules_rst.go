@@ -369,6 +369,9 @@ func craftedSYN(h *flows.Half) bool {
 	return h.SYNCount > 0 && !h.SACKPerm && h.WScale < 0
 }
 
+// probeSYN opens a syn-probe's message, at the SYN's frame.
+const probeSYN = "the client's SYN (frame %d) carries neither the SACK-permitted nor the window-scale option, which every current operating system's connect() sends, and "
+
 // synProbe: a client whose SYN came from no connect() (craftedSYN)
 // answered the server's SYN-ACK with a RST from no socket (lostProbe), or
 // was refused: a SYN scan or a half-open health check, which leaves no
@@ -382,7 +385,7 @@ func synProbe(c *ruleCtx) {
 	const advice = "nothing to change on either host; if the address is not a known scanner or health checker, find who probes the port"
 	if r, _, ok := c.resetWith(CauseRefused); ok {
 		c.add(CodeSynProbe, flows.FromClient, "", advice, markFrames(cl.SYN, r.ev.Mark()),
-			"the client's SYN (frame %d) carries neither the SACK-permitted nor the window-scale option, which every current operating system's connect() sends, and the server refused it (frame %d: nothing listens on %s, or a firewall's REJECT): the SYN came from a raw socket, not a connect() — a SYN scan (nmap -sS, masscan, zmap) probing a closed port, or a half-open health check of a service that is down. No application saw the refusal",
+			probeSYN+"the server refused it (frame %d: nothing listens on %s, or a firewall's REJECT): the SYN came from a raw socket, not a connect() — a SYN scan (nmap -sS, masscan, zmap) probing a closed port, or a half-open health check of a service that is down. No application saw the refusal",
 			cl.SYN.Frame, r.ev.Frame, c.conn().Addr[flows.FromServer])
 		return
 	}
@@ -392,7 +395,7 @@ func synProbe(c *ruleCtx) {
 	}
 	c.add(CodeSynProbe, flows.FromClient, "", advice,
 		markFrames(cl.SYN, trig, e.Mark()),
-		"the client's SYN (frame %d) carries neither the SACK-permitted nor the window-scale option, which every current operating system's connect() sends, and the client reset the server's SYN-ACK (frame %d) from no socket (frame %d, %s later: no ACK, its sequence number the SYN-ACK's acknowledgement): the SYN came from a raw socket, not a connect() — a SYN scan (nmap -sS, masscan, zmap) or a load balancer's half-open health check. The server was listening on the port and answered; no connection was meant, and none was lost",
+		probeSYN+"the client reset the server's SYN-ACK (frame %d) from no socket (frame %d, %s later: no ACK, its sequence number the SYN-ACK's acknowledgement): the SYN came from a raw socket, not a connect() — a SYN scan (nmap -sS, masscan, zmap) or a load balancer's half-open health check. The server was listening on the port and answered; no connection was meant, and none was lost",
 		cl.SYN.Frame, trig.Frame, e.Frame, dur(trig.Time, e.Time))
 }
 

@@ -626,10 +626,7 @@ type LostSocketLoad struct {
 
 // add adds o, more flows of l's host and side.
 func (l *LostSocketLoad) add(o LostSocketLoad) {
-	if l.Flows == 0 || o.First < l.First {
-		l.First = o.First
-	}
-	l.Last = max(l.Last, o.Last)
+	widenSpan(&l.First, &l.Last, l.Flows, o.First, o.Last)
 	l.Flows += o.Flows
 	l.GaveUp += o.GaveUp
 	l.Unreachable += o.Unreachable
@@ -651,12 +648,18 @@ type ProbeLoad struct {
 
 // add adds o, more probes of l's host.
 func (l *ProbeLoad) add(o ProbeLoad) {
-	if l.Flows == 0 || o.First < l.First {
-		l.First = o.First
-	}
-	l.Last = max(l.Last, o.Last)
+	widenSpan(&l.First, &l.Last, l.Flows, o.First, o.Last)
 	l.Flows += o.Flows
 	l.Refused += o.Refused
+}
+
+// widenSpan widens the span [*first, *last] of n events to take in
+// [oFirst, oLast]; a span of no events is replaced.
+func widenSpan(first, last *Time, n int, oFirst, oLast Time) {
+	if n == 0 || oFirst < *first {
+		*first = oFirst
+	}
+	*last = max(*last, oLast)
 }
 
 // maxProbes bounds the hosts Summary.Probes counts.
