@@ -66,9 +66,16 @@ type Info struct {
 	// warning per input counts those), or that were rejected whole (see
 	// Warnings).
 	Malformed uint64
-	// Fragments counts IP fragments of TCP: they are skipped, not
-	// reassembled.
+	// Fragments counts IP fragments of TCP, and of the tunnels that may
+	// carry it (UDP, GRE), that delivered nothing themselves: the
+	// fragment that completes a datagram delivers its segment, and is
+	// counted as it; the others, copies, and the fragments of datagrams
+	// that never completed are counted here (and, when the datagram
+	// turns out to carry no TCP, moved to NonTCP).
 	Fragments uint64
+	// Reassembled counts the TCP segments (among TCPPackets) that came
+	// in IP fragments, or in a tunnel's datagram that did.
+	Reassembled uint64
 	// OutOfOrder counts records whose timestamp is earlier than the one
 	// before it in the same file, by however little. Those earlier by
 	// more than 1 ms are also counted in one warning per input.
@@ -116,6 +123,8 @@ type Reader struct {
 	tunSeen uint8
 	// vxlan holds Options.VXLANPorts.
 	vxlan []uint16
+	// fragsLeft holds the IP datagrams inputs that ended left unfinished.
+	fragsLeft fragLeft
 	// spare holds the read buffers of inputs closed, for the next to open.
 	spare []*bufio.Reader
 	// stopAfter is Options.StopAfter until the first TCP segment, and
@@ -245,6 +254,7 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 			r.down(0)
 		}
 		if len(r.heap) == 0 {
+			r.info.Warnings = append(r.info.Warnings, r.fragsLeft.warnings()...)
 			r.err = io.EOF
 			break
 		}
@@ -257,6 +267,7 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 		}
 		h := &f.head
 		if h.kind == headEnd {
+			f.frags.end(f.name)
 			r.info.Warnings = append(r.info.Warnings, f.summary()...)
 			f.done = true
 			r.flushNotes(f, r.info.Packets+1, false)
@@ -289,7 +300,9 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 			r.info.Malformed++
 			continue
 		}
-		res, tun := decodeTunnelled(h.link, h.data, h.wire, seg, r.vxlan)
+		f.frags.now, f.frags.frame, f.frags.whole, f.frags.moved = h.ts, frame, false, 0
+		f.frags.vxlan, f.frags.left = r.vxlan, &r.fragsLeft
+		res, tun := decodeTunnelled(h.link, h.data, h.wire, seg, r.vxlan, &f.frags)
 		switch res {
 		case resTCP:
 			if r.stopAfter != nil {
@@ -298,6 +311,9 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 			seg.Frame = frame
 			seg.Time = h.ts
 			r.info.TCPPackets++
+			if f.frags.whole {
+				r.info.Reassembled++
+			}
 			f.segmentFlags(seg.Flags)
 			if tun != 0 {
 				r.tunnelled(tun)
@@ -313,6 +329,10 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 			return nil
 		case resNonTCP:
 			r.info.NonTCP++
+			// The fragments before the one that completed a datagram
+			// carrying no TCP were counted as fragments of it.
+			r.info.Fragments -= f.frags.moved
+			r.info.NonTCP += f.frags.moved
 			if tun&hintVXLAN != 0 {
 				f.vxlanLike(frame)
 			}

@@ -91,6 +91,8 @@ type decoder struct {
 	// datagram before the frame did: an IP length beyond it is clamped to
 	// it, as Wireshark does, rather than the packet taken as malformed.
 	carried bool
+	// frags reassembles IP fragments; nil leaves them undecoded.
+	frags *fragTable
 	// When the result is resCut: the TCP header's length (0 when too
 	// little of it was captured to read its data offset), and how many of
 	// its bytes were captured.
@@ -102,15 +104,15 @@ type decoder struct {
 // headers may claim. s is overwritten whatever the result, and holds a
 // complete segment (but for Frame and Time) only when the result is resTCP.
 func decode(lk link, b []byte, wire int, s *flows.Segment) result {
-	r, _ := decodeTunnelled(lk, b, wire, s, nil)
+	r, _ := decodeTunnelled(lk, b, wire, s, nil, nil)
 	return r
 }
 
-// decodeTunnelled is decode, taking VXLAN on the UDP ports vxlan too, and
-// also returns the kinds of the tunnels (tunIPIP, ...) the record was
-// decoded through.
-func decodeTunnelled(lk link, b []byte, wire int, s *flows.Segment, vxlan []uint16) (result, uint8) {
-	d := decoder{s: s, vxlan: vxlan}
+// decodeTunnelled is decode, taking VXLAN on the UDP ports vxlan too and
+// reassembling IP fragments in frags (when not nil), and also returns
+// the kinds of the tunnels (tunIPIP, ...) the record was decoded through.
+func decodeTunnelled(lk link, b []byte, wire int, s *flows.Segment, vxlan []uint16, frags *fragTable) (result, uint8) {
+	d := decoder{s: s, vxlan: vxlan, frags: frags}
 	r := d.decode(lk, b, wire)
 	return r, d.tun
 }
@@ -346,28 +348,108 @@ func (d *decoder) ipv4(b []byte, wire int) result {
 	if total < hl || total > wire {
 		return malformed(proto)
 	}
-	frag := be16(b[6:])
-	if frag&0x3fff != 0 { // more fragments, or a non-zero offset
-		if !carriesTCP(proto) {
-			return resNonTCP // what a fragment of UDP or GRE carries is unknown
-		}
-		return resFragment
-	}
 	if total < len(b) {
 		b = b[:total] // drop link-layer padding
 	}
-	if proto != protoTCP && proto != protoICMP {
-		return d.tunnel(proto, b[hl:], total-hl)
+	p, rem := b[hl:], total-hl
+	frag := be16(b[6:])
+	if frag&0x3fff != 0 { // more fragments, or a non-zero offset
+		var r result
+		if p, rem, r = d.fragment(fragKey4(b), proto, int(frag&0x1fff)*8, rem, frag&0x2000 != 0, p); r != resTCP {
+			return r
+		}
+		frag = 0
 	}
-	s := d.s
-	s.IPv6 = false
-	s.IPID = be16(b[4:])
-	s.DF = frag&0x4000 != 0
-	s.TTL = b[8]
-	if proto == protoICMP {
-		return d.icmp4(b[hl:], netip.AddrFrom4([4]byte(b[12:16])))
+	if proto == protoTCP || proto == protoICMP {
+		s := d.s
+		s.IPv6 = false
+		s.IPID = be16(b[4:])
+		s.DF = frag&0x4000 != 0
+		s.TTL = b[8]
 	}
-	return d.tcp(b[hl:], total-hl, netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20])))
+	return d.payload(false, proto, p, rem, 0, netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20])))
+}
+
+// fragment takes an IP fragment of a datagram of protocol next: n bytes
+// at offset off of its payload, data those captured, more when fragments
+// follow. It returns resTCP with the datagram's payload (its first bytes
+// and its length) when this fragment makes it whole; resFragment when it
+// does not, or when there is no reassembly (decode without an input); and
+// what is not TCP's, which no reassembly follows, as resNonTCP.
+func (d *decoder) fragment(k fragKey, next uint8, off, n int, more bool, data []byte) ([]byte, int, result) {
+	switch {
+	case !carriesTCP(next) && !tunnels(next):
+		return nil, 0, resNonTCP
+	case d.frags == nil:
+		if carriesTCP(next) {
+			return nil, 0, resFragment
+		}
+		return nil, 0, resNonTCP // what a fragment of UDP or GRE carries is unknown
+	}
+	head, total, r := d.frags.add(k, next, off, n, more, data)
+	switch r {
+	case fragWhole:
+		return head, total, resTCP
+	case fragBad:
+		return nil, 0, malformed(next)
+	}
+	return nil, 0, resFragment
+}
+
+// payload decodes p, the payload of an IP datagram from src to dst whose
+// protocol (IPv6: next header) is next, rem bytes long from p[0] to its
+// end; hop is an IPv6 datagram's hop limit.
+func (d *decoder) payload(v6 bool, next uint8, p []byte, rem int, hop uint8, src, dst netip.Addr) result {
+	if !v6 {
+		switch next {
+		case protoTCP:
+			return d.tcp(p, rem, src, dst)
+		case protoICMP:
+			return d.icmp4(p, src)
+		}
+		return d.tunnel(next, p, rem)
+	}
+	for {
+		switch next {
+		case protoTCP:
+			d.s.IPv6 = true
+			d.s.TTL = hop
+			return d.tcp(p, rem, src, dst)
+		case protoICMP6:
+			d.s.IPv6 = true
+			d.s.TTL = hop
+			return d.icmp6(p, src)
+		case 0, 43, 60, 51: // hop-by-hop, routing, destination options, authentication
+			if len(p) < 2 {
+				return resMalformed
+			}
+			n := extLen(next, p)
+			if n > rem || n > len(p) {
+				return resMalformed
+			}
+			next = p[0]
+			p, rem = p[n:], rem-n
+		case 44: // fragment
+			if len(p) < 8 || rem < 8 {
+				return resMalformed
+			}
+			fo := be16(p[2:])
+			next = p[0]
+			if fo&0xfff9 == 0 {
+				// An atomic fragment: the whole datagram is here.
+				p, rem = p[8:], rem-8
+				continue
+			}
+			var r result
+			if p, rem, r = d.fragment(fragKey6(src, dst, be32(p[4:])), next, int(fo&0xfff8), rem-8, fo&1 != 0, p[8:]); r != resTCP {
+				return r
+			}
+		case protoIPIP, protoIPv6, protoUDP, protoGRE:
+			return d.tunnel(next, p, rem)
+		default:
+			return resNonTCP
+		}
+	}
 }
 
 // malformed is the result of an IPv4 header of the given protocol that
@@ -564,46 +646,7 @@ func (d *decoder) ipv6(b []byte, wire int) result {
 	if len(p) > plen {
 		p = p[:plen]
 	}
-	rem := plen // bytes from p[0] to the end of the datagram
-	for {
-		switch next {
-		case protoTCP:
-			d.s.IPv6 = true
-			d.s.TTL = hop
-			return d.tcp(p, rem, src, dst)
-		case protoICMP6:
-			d.s.IPv6 = true
-			d.s.TTL = hop
-			return d.icmp6(p, src)
-		case 0, 43, 60, 51: // hop-by-hop, routing, destination options, authentication
-			if len(p) < 2 {
-				return resMalformed
-			}
-			n := extLen(next, p)
-			if n > rem || n > len(p) {
-				return resMalformed
-			}
-			next = p[0]
-			p, rem = p[n:], rem-n
-		case 44: // fragment
-			if len(p) < 8 || rem < 8 {
-				return resMalformed
-			}
-			if be16(p[2:])&0xfff9 != 0 { // an offset, or more fragments
-				if carriesTCP(p[0]) {
-					return resFragment
-				}
-				return resNonTCP
-			}
-			// An atomic fragment: the whole datagram is here.
-			next = p[0]
-			p, rem = p[8:], rem-8
-		case protoIPIP, protoIPv6, protoUDP, protoGRE:
-			return d.tunnel(next, p, rem)
-		default:
-			return resNonTCP
-		}
-	}
+	return d.payload(true, next, p, plen, hop, src, dst)
 }
 
 // icmp4 decodes an ICMPv4 message from src. An error that quotes a TCP

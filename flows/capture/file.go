@@ -119,6 +119,8 @@ type file struct {
 	// UDP datagrams on Linux's VXLAN port that look like VXLAN, not
 	// decoded (the port was not named), and the first of them.
 	vxlans, vxlanFrame uint64
+	// frags reassembles the input's IP fragments.
+	frags fragTable
 	// TCP segments, those with none of SYN, FIN and RST, and whether a
 	// SYN-ACK and a FIN were among them: a capture of connections that
 	// were set up and closed with no plain segment at all was filtered
