@@ -63,11 +63,15 @@ type Capture struct {
 	TCPPackets uint64   `json:"tcp_packets"`
 	// ICMPErrors counts the ICMP errors that quoted a TCP segment (each
 	// is listed in its connection's Flow.ICMP).
-	ICMPErrors uint64  `json:"icmp_errors,omitempty"`
-	Skipped    Skipped `json:"skipped"`
-	Truncated  bool    `json:"truncated"`
-	First      Time    `json:"first"`
-	Last       Time    `json:"last"`
+	ICMPErrors uint64 `json:"icmp_errors,omitempty"`
+	// Reassembled counts the TCP segments (among TCPPackets) reassembled
+	// from IP fragments, directly or in a tunnel's datagram: each is
+	// numbered as the fragment that completed it, as in Wireshark.
+	Reassembled uint64  `json:"reassembled,omitempty"`
+	Skipped     Skipped `json:"skipped"`
+	Truncated   bool    `json:"truncated"`
+	First       Time    `json:"first"`
+	Last        Time    `json:"last"`
 	// Stopped is when the capture stopped, where the input records it
 	// (pcapng interface statistics) and that was after Last: the states
 	// left open at Last run to it.

@@ -46,7 +46,7 @@ func analyseFiles(t *testing.T, files []string, o analyze.Options) *analyze.Resu
 	in := rd.Info()
 	res.Capture = analyze.Capture{
 		Files: in.Files, Format: in.Format, LinkTypes: in.LinkTypes,
-		Packets: in.Packets, TCPPackets: in.TCPPackets,
+		Packets: in.Packets, TCPPackets: in.TCPPackets, Reassembled: in.Reassembled,
 		Skipped:   analyze.Skipped{NonTCP: in.NonTCP, Malformed: in.Malformed, Fragments: in.Fragments},
 		Truncated: in.Truncated, First: analyze.Time(in.First), Last: analyze.Time(in.Last), Stopped: analyze.Time(in.Stopped),
 		Warnings: in.Warnings,

@@ -689,6 +689,9 @@ func span(first, last analyze.Time) string {
 // errors that quoted them.
 func packetsFact(c analyze.Capture) string {
 	f := fmt.Sprintf("%s packets, %s TCP", thousands(c.Packets), thousands(c.TCPPackets))
+	if c.Reassembled > 0 {
+		f += fmt.Sprintf(" (%s from IP fragments)", thousands(c.Reassembled))
+	}
 	if c.ICMPErrors > 0 {
 		f += ", " + plural(int(c.ICMPErrors), "ICMP error", "ICMP errors")
 	}

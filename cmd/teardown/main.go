@@ -37,9 +37,9 @@ TIME_WAIT reuse, and the Linux sysctl or socket option that governs each
 anomaly.
 
 Tunnels (IP in IP, GRE, ERSPAN, VXLAN on UDP 4789, Geneve on UDP 6081) are
-followed to the TCP inside. ICMP errors that quote a TCP segment
-(unreachable, time exceeded, fragmentation needed, packet too big) join
-that segment's connection. FILTER is a
+followed to the TCP inside, and IP fragments are reassembled. ICMP errors
+that quote a TCP segment (unreachable, time exceeded, fragmentation
+needed, packet too big) join that segment's connection. FILTER is a
 tcpdump-style expression over host, net, port, portrange (with src/dst),
 ip, ip6, and, or, not and parentheses, applied to the innermost addresses
 (an ICMP error's, those of the segment it quotes).
@@ -539,7 +539,7 @@ func captureInfo(in capture.Info) analyze.Capture {
 	}
 	return analyze.Capture{
 		Files: in.Files, Format: in.Format, LinkTypes: lt, Tunnels: in.Tunnels, Tunnelled: in.Tunnelled,
-		Packets: in.Packets, TCPPackets: in.TCPPackets, ICMPErrors: in.ICMPErrors,
+		Packets: in.Packets, TCPPackets: in.TCPPackets, ICMPErrors: in.ICMPErrors, Reassembled: in.Reassembled,
 		Skipped:   analyze.Skipped{NonTCP: in.NonTCP, Malformed: in.Malformed, Fragments: in.Fragments},
 		Truncated: in.Truncated, First: analyze.Time(in.First), Last: analyze.Time(in.Last), Stopped: analyze.Time(in.Stopped),
 		UnreadFrom: analyze.Time(in.Unread),
