@@ -57,9 +57,7 @@ func clientActiveClose() *scenario {
 			if err != nil {
 				return err
 			}
-			return c.kind(analyze.FourWay).initiator(analyze.Client).handshake(analyze.HandshakeComplete).
-				fins(rc, 1, 1).fins(rs, 1, 1).reset("", "").diags().halfClose("", "").
-				states(rc, activeStates...).states(rs, passiveStates...).err()
+			return c.clientFirst().err()
 		},
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/teardown/teardown/analyze"
 	"golang.org/x/sys/unix"
 )
 
@@ -99,9 +98,7 @@ func natViews(w *wire) (before, after *flowCheck, err error) {
 		return nil, nil, err
 	}
 	for _, c := range cs {
-		c.kind(analyze.FourWay).initiator(analyze.Client).handshake(analyze.HandshakeComplete).
-			fins(rc, 1, 1).fins(rs, 1, 1).reset("", "").diags().halfClose("", "").
-			states(rc, activeStates...).states(rs, passiveStates...)
+		c.clientFirst()
 	}
 	if err := checkAll(cs...); err != nil {
 		return nil, nil, err

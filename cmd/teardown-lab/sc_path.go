@@ -422,9 +422,7 @@ func pathDelay() *scenario {
 			if err != nil {
 				return err
 			}
-			c.kind(analyze.FourWay).initiator(analyze.Client).handshake(analyze.HandshakeComplete).
-				fins(rc, 1, 1).fins(rs, 1, 1).reset("", "").diags().halfClose("", "").
-				states(rc, activeStates...).states(rs, passiveStates...)
+			c.clientFirst()
 			toClient, toServer, ok := handshakeTrips(w.frames)
 			if !ok || toClient < 2*delay || toServer > delay/10 {
 				c.failf("handshake round trips %v to the client, %v to the server: want the client %v or more away, "+

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/teardown/teardown/analyze"
 	"golang.org/x/sys/unix"
 )
 
@@ -183,9 +182,7 @@ func checkUnmatched(w *wire, syns []*frame) error {
 	if err != nil {
 		return err
 	}
-	c.kind(analyze.FourWay).initiator(analyze.Client).handshake(analyze.HandshakeComplete).
-		fins(rc, 1, 1).fins(rs, 1, 1).reset("", "").diags().halfClose("", "").icmp().
-		states(rc, activeStates...).states(rs, passiveStates...)
+	c.clientFirst().icmp()
 	in := c.fl.inc
 	var errs []error
 	for _, f := range w.frames {

@@ -186,6 +186,15 @@ func (c *flowCheck) side(r int) *truthSide {
 	return c.fl.Sides.Server
 }
 
+// clientFirst checks a plain four-way close the client began: a
+// complete handshake, one FIN each way, no reset, diagnosis or
+// half-close, and each side's usual states.
+func (c *flowCheck) clientFirst() *flowCheck {
+	return c.kind(analyze.FourWay).initiator(analyze.Client).handshake(analyze.HandshakeComplete).
+		fins(rc, 1, 1).fins(rs, 1, 1).reset("", "").diags().halfClose("", "").
+		states(rc, activeStates...).states(rs, passiveStates...)
+}
+
 func (c *flowCheck) kind(k analyze.Kind) *flowCheck {
 	if c.fl.Close.Kind != string(k) {
 		c.failf("close kind %s, want %s", c.fl.Close.Kind, k)
