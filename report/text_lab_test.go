@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"path/filepath"
@@ -221,5 +222,26 @@ func TestSynProbeReport(t *testing.T) {
 	}
 	if strings.Contains(text, "connect() had already given up") {
 		t.Errorf("a probe told as a connect() that gave up:\n%s", text)
+	}
+}
+
+// TestLabFragments: the header of a capture whose segments a router
+// fragmented (ip-fragments) counts those that came in fragments, and the
+// JSON holds the count.
+func TestLabFragments(t *testing.T) {
+	res := labResult(t, "ip-fragments.pcap")
+	c := res.Capture
+	if c.Reassembled == 0 || c.Skipped.Fragments == 0 {
+		t.Fatalf("reassembled %d, fragments %d: want both", c.Reassembled, c.Skipped.Fragments)
+	}
+	if want := fmt.Sprintf("%d TCP (%d from IP fragments)", c.TCPPackets, c.Reassembled); !strings.Contains(render(t, res, Options{}), want) {
+		t.Errorf("the text report does not say %q", want)
+	}
+	var js strings.Builder
+	if err := JSON(&js, res); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf(`"reassembled": %d,`, c.Reassembled); !strings.Contains(js.String(), want) {
+		t.Errorf("the JSON has no %s", want)
 	}
 }

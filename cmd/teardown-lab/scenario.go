@@ -426,6 +426,7 @@ func scenarios() []*scenario {
 		ipv6(acceptQueueExpired(), frameEthernet, vantageServer, ""),
 		synDroppedAcceptQueue(),
 		synDroppedConntrackFull(),
+		ipFragments(),
 		captureStartsMidFlow(),
 		keepaliveReset(),
 		listenOverflow(),

@@ -55,6 +55,9 @@ type frame struct {
 	// option, and the window-scale option's shift (-1 without one).
 	sackPerm bool
 	wscale   int
+	// frags is how many IP fragments tshark reassembled the segment (or
+	// the tunnel datagram it came in) from; 0 when it came whole.
+	frags int
 }
 
 func (f *frame) has(fl int) bool { return f.flags&fl == fl }
@@ -92,13 +95,15 @@ var tsharkFields = []string{
 	"tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "tcp.window_size_value",
 	"ip.id", "tcp.options.timestamp.tsval", "tcp.options.timestamp.tsecr", "ip.ttl", "ipv6.hlim",
 	"tcp.options.sack.dsack_le", "tcp.options.sack.dsack_re", "sll.ifindex",
-	"tcp.options.sack_perm", "tcp.options.wscale.shift",
+	"tcp.options.sack_perm", "tcp.options.wscale.shift", "ip.fragment.count",
 }
 
 // tcpOnly is the display filter of the TCP segments: tshark's "tcp" also
 // matches an ICMP error that quotes a TCP header, whose tcp fields are the
-// quoted segment's (readICMP reads those).
-const tcpOnly = "tcp && !icmp && !icmpv6"
+// quoted segment's (readICMP reads those), and the first fragment of a
+// fragmented segment, whose TCP header it reads before the fragment that
+// completes the segment, which it reassembles, comes.
+const tcpOnly = "tcp && !icmp && !icmpv6 && !(ip.flags.mf == 1) && !(ipv6.fraghdr.more == 1)"
 
 // readFrames decodes every TCP segment of file with tshark. Frame numbers
 // are tshark's, which are Wireshark's.
@@ -240,6 +245,12 @@ func parseFrame(line string) (*frame, error) {
 			return nil, err
 		}
 		f.wscale = int(x)
+	}
+	if v[23] != "" {
+		if x, err = num(v[23], 10); err != nil {
+			return nil, err
+		}
+		f.frags = int(x)
 	}
 	return f, nil
 }

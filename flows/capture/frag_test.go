@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/gopacket/pcapgo"
 	"github.com/teardown/teardown/flows"
 )
 
@@ -196,6 +198,58 @@ func TestFragCover(t *testing.T) {
 	}
 	if len(g.spans) != fragSpans {
 		t.Errorf("%d spans, want at most %d", len(g.spans), fragSpans)
+	}
+}
+
+// TestLabFragments reads the lab's capture of a router fragmenting the
+// server's segments (testdata/lab/ip-fragments.pcap): reassembled, every
+// byte the client acknowledges is in a segment the capture delivered,
+// and a copy of the capture cut at 200 bytes a record (tcpdump -s 200)
+// delivers the same segments.
+func TestLabFragments(t *testing.T) {
+	name := filepath.Join("..", "..", "testdata", "lab", "ip-fragments.pcap")
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Skip(err)
+	}
+	segs, info := readBytes(t, b)
+	if info.Reassembled == 0 {
+		t.Fatalf("no segment reassembled: %+v", info)
+	}
+	// The end of the data each address sent, as far as the segments show.
+	end := map[netip.Addr]uint32{}
+	for _, s := range segs {
+		n := s.Seq + s.PayloadLen
+		if s.Flags.Has(flows.SYN) || s.Flags.Has(flows.FIN) {
+			n++
+		}
+		if e, ok := end[s.Src.Addr()]; !ok || int32(n-e) > 0 {
+			end[s.Src.Addr()] = n
+		}
+		if e, ok := end[s.Dst.Addr()]; ok && s.Flags.Has(flows.ACK) && int32(s.Ack-e) > 0 {
+			t.Errorf("frame %d acknowledges %d, beyond the %d the segments before it show", s.Frame, s.Ack, e)
+		}
+	}
+	// The same records cut by snaplen: the lengths come from the IP
+	// headers, not the bytes captured.
+	r, err := pcapgo.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []rec
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		recs = append(recs, rec{ts: ci.Timestamp.UnixNano(), data: data[:min(len(data), 200)], wire: ci.Length})
+	}
+	cut, cutInfo := readBytes(t, pcapFile(t, 1, true, recs...))
+	if diff := cmp.Diff(segs, cut, segOpts); diff != "" {
+		t.Errorf("segments of the copy cut at 200 bytes (-whole +cut):\n%s", diff)
+	}
+	if cutInfo.Reassembled != info.Reassembled || cutInfo.Fragments != info.Fragments {
+		t.Errorf("cut: %d reassembled, %d fragments; whole: %d, %d", cutInfo.Reassembled, cutInfo.Fragments, info.Reassembled, info.Fragments)
 	}
 }
 
