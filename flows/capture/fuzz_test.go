@@ -32,7 +32,19 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 		spb(recs[2].data, uint32(len(recs[2].data))).
 		block(blkISB, make([]byte, 12)).
 		isb(0, 1, tsOpt(binary.BigEndian, 3, 1<<40), tsOpt(binary.BigEndian, 2, 1))
-	seeds := [][]byte{pcap, ng, big.b, blocks.b, gzipped(tb, pcap), compressed(tb, "zstd", ng), compressed(tb, "xz", pcap)}
+	// IP fragments: of a TCP segment over IPv4 and IPv6, and of a VXLAN
+	// datagram, interleaved.
+	long := specs[1]
+	long.payload, long.df = 3000, false
+	long6 := long
+	long6.src, long6.dst = cli6, srv6
+	var frags []rec
+	for i, f := range append(append(fragments4(ipPacket(tb, long), 1480), fragments6(ipPacket(tb, long6), 1232, 7)...),
+		fragments4(overUDP(tb, false, 51234, portVXLAN, cat(vxlan, ethFrame(tb, specs[2])))[14:], 48)...) {
+		frags = append(frags, rec{ts: base + int64(i)*1000, data: f})
+	}
+	seeds := [][]byte{pcap, ng, big.b, blocks.b, gzipped(tb, pcap), compressed(tb, "zstd", ng), compressed(tb, "xz", pcap),
+		pcapFile(tb, 1, false, frags...)}
 	if real, err := os.ReadFile(filepath.Join("testdata", "sll2-loopback.pcap")); err == nil {
 		seeds = append(seeds, real)
 	}
