@@ -57,31 +57,22 @@ func ipFragments() *scenario {
 				return err
 			}
 			c.clientFirst()
-			frags, sent := fragmented(w)
-			if len(frags) < 2 {
+			if frags, sent := fragmented(w, rs); len(frags) < 2 {
 				c.failf("%d of the server's %d data segments came in IP fragments, want 2 or more", len(frags), sent)
 			}
 			return c.err()
 		},
-		wireNotes: func(w *wire) []string {
-			frags, sent := fragmented(w)
-			var no []string
-			for _, f := range frags {
-				no = append(no, fmt.Sprintf("%d (%d bytes, %d fragments)", f.no, f.len, f.frags))
-			}
-			return []string{fmt.Sprintf("%d of the server's %d data segments reached the client in IP fragments, "+
-				"numbered as the fragment that completed each, as tshark reassembles them: frames %s. Every other "+
-				"segment came whole.", len(frags), sent, strings.Join(no, ", "))}
-		},
+		wireNotes: func(w *wire) []string { return fragmentNotes(w, rs) },
 	}
 }
 
-// fragmented returns the server's data segments that came in IP
-// fragments, and how many data segments the server sent.
-func fragmented(w *wire) (frags []*frame, sent int) {
+// fragmented returns side r's data segments that came in IP fragments
+// (or in a tunnel's fragmented datagram), and how many data segments r
+// sent.
+func fragmented(w *wire, r int) (frags []*frame, sent int) {
 	in := w.truth.Flows[0].inc
 	for _, f := range in.frames {
-		if in.role(f) != rs || f.len == 0 {
+		if in.role(f) != r || f.len == 0 {
 			continue
 		}
 		sent++
@@ -90,4 +81,74 @@ func fragmented(w *wire) (frags []*frame, sent int) {
 		}
 	}
 	return frags, sent
+}
+
+// fragmentNotes says which of side r's data segments came in fragments.
+func fragmentNotes(w *wire, r int) []string {
+	frags, sent := fragmented(w, r)
+	var no []string
+	for _, f := range frags {
+		no = append(no, fmt.Sprintf("%d (%d bytes, %d fragments)", f.no, f.len, f.frags))
+	}
+	return []string{fmt.Sprintf("%d of the %s's %d data segments came in IP fragments, each numbered as the fragment "+
+		"that completed it, as tshark reassembles them: frames %s. Every other segment came whole.",
+		len(frags), roleName[r], sent, strings.Join(no, ", "))}
+}
+
+// vxlanUnderlayMTU is the MTU vxlan-fragments gives the VXLAN's underlay
+// links, 50 bytes short of what the overlay's 1450 needs.
+const vxlanUnderlayMTU = 1400
+
+// vxlanFragments is a connection over a VXLAN whose underlay's MTU leaves
+// no room for the overlay's: the VXLAN datagrams of full-size segments
+// are fragmented on the underlay, where the capture is taken.
+func vxlanFragments() *scenario {
+	sc := &scenario{
+		name: "vxlan-fragments",
+		summary: fmt.Sprintf("over a VXLAN whose underlay links have MTU %d, too small for the overlay's 1450 and the "+
+			"50 bytes of encapsulation: the client's full-size segments go out in fragmented VXLAN datagrams; "+
+			"client closes first", vxlanUnderlayMTU),
+		desc: fmt.Sprintf("After the VXLAN is up (its MTU 1450, from the underlay's 1500), both ends' underlay links are "+
+			"set to MTU %d, as when an underlay's MTU shrinks under an overlay set up for a larger one. The VXLAN "+
+			"sends its datagrams with DF clear (its default), so the kernel fragments those of the client's "+
+			"full-size segments on the underlay, and the server's reassembles them; the VXLAN also lowers the "+
+			"path MTU of the overlay's route (skb_tunnel_check_pmtu), after which the client's segments shrink to "+
+			"fit. The client sends 20000 bytes, reads the server's 100-byte answer and close()s; the server reads "+
+			"EOF and close()s 50 ms later. Captured on the server's underlay, whole (-s 1600), fragments included "+
+			"(the filter 'udp port 4789' alone keeps no fragment but the first). Default sysctls.", vxlanUnderlayMTU),
+		vantage: vantageServer,
+		snaplen: 1600,
+		filter:  "udp port 4789 or (udp and ip[6:2] & 0x1fff != 0)",
+		run: func(e *env) {
+			for _, ns := range []string{e.topo.client, e.topo.server} {
+				if _, err := nsExec(e.ctx, ns, "ip", "link", "set", "eth0", "mtu", strconv.Itoa(vxlanUnderlayMTU)); err != nil {
+					e.fail(err)
+					return
+				}
+			}
+			ln := e.listen()
+			c := e.dial(0)
+			s := ln.accept()
+			c.write(20000)
+			s.read(20000)
+			s.write(100)
+			c.read(100)
+			c.close()
+			passiveClose(e, s, 50*time.Millisecond)
+		},
+		check: func(w *wire) error {
+			c, err := w.one()
+			if err != nil {
+				return err
+			}
+			c.clientFirst()
+			if frags, sent := fragmented(w, rc); len(frags) == 0 {
+				c.failf("none of the client's %d data segments came in fragmented VXLAN datagrams", sent)
+			}
+			return c.err()
+		},
+		wireNotes: func(w *wire) []string { return fragmentNotes(w, rc) },
+	}
+	sc.framing = frameVXLAN
+	return sc
 }

@@ -427,6 +427,7 @@ func scenarios() []*scenario {
 		synDroppedAcceptQueue(),
 		synDroppedConntrackFull(),
 		ipFragments(),
+		vxlanFragments(),
 		captureStartsMidFlow(),
 		keepaliveReset(),
 		listenOverflow(),

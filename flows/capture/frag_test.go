@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,6 +77,8 @@ func TestReassemble(t *testing.T) {
 	f4 := fragments4(ipPacket(t, big), 1480)
 	vx := overUDP(t, false, 51234, portVXLAN, cat(vxlan, ethFrame(t, tunnelled)))
 	vxf := fragments4(vx[14:], 1480)
+	small := fragments4(vx[14:], 48) // the headers in four fragments
+	slices.Reverse(small)
 	f6 := fragments6(ipPacket(t, v6), 1232, 0xdeadbeef)
 	dns := fragments4(overUDP(t, false, 53, 40000, make([]byte, 2000))[14:], 1480)
 	o := ethFrame(t, other)
@@ -93,6 +96,7 @@ func TestReassemble(t *testing.T) {
 		{"each twice (tcpdump -i any)", [][]byte{f4[0], f4[0], f4[1], f4[1], f4[2], f4[2]}, []tcpSpec{big}, []int{5}, 5, 1, 0},
 		{"vxlan datagram", [][]byte{vxf[0], vxf[1]}, []tcpSpec{tunnelled}, []int{2}, 1, 1, 0},
 		{"ipv6", [][]byte{f6[0], f6[1], f6[2]}, []tcpSpec{v6}, []int{3}, 2, 1, 0},
+		{"vxlan datagram in 48-byte fragments, last first", small, []tcpSpec{tunnelled}, []int{len(small)}, uint64(len(small) - 1), 1, 0},
 		{"udp, no tunnel", [][]byte{dns[0], o, dns[1]}, []tcpSpec{other}, []int{2}, 0, 0, 2},
 	}
 	if len(f4) != 3 || len(f6) != 3 || len(vxf) != 2 || len(dns) != 2 {
@@ -201,55 +205,60 @@ func TestFragCover(t *testing.T) {
 	}
 }
 
-// TestLabFragments reads the lab's capture of a router fragmenting the
-// server's segments (testdata/lab/ip-fragments.pcap): reassembled, every
-// byte the client acknowledges is in a segment the capture delivered,
-// and a copy of the capture cut at 200 bytes a record (tcpdump -s 200)
-// delivers the same segments.
+// TestLabFragments reads the lab's captures of fragmented segments: a
+// router fragmenting the server's (ip-fragments), and VXLAN datagrams
+// fragmented on an underlay too small for them (vxlan-fragments).
+// Reassembled, every byte acknowledged is in a segment the reader
+// delivered, and a copy of the capture cut at 200 bytes a record
+// (tcpdump -s 200) delivers the same segments.
 func TestLabFragments(t *testing.T) {
-	name := filepath.Join("..", "..", "testdata", "lab", "ip-fragments.pcap")
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Skip(err)
-	}
-	segs, info := readBytes(t, b)
-	if info.Reassembled == 0 {
-		t.Fatalf("no segment reassembled: %+v", info)
-	}
-	// The end of the data each address sent, as far as the segments show.
-	end := map[netip.Addr]uint32{}
-	for _, s := range segs {
-		n := s.Seq + s.PayloadLen
-		if s.Flags.Has(flows.SYN) || s.Flags.Has(flows.FIN) {
-			n++
-		}
-		if e, ok := end[s.Src.Addr()]; !ok || int32(n-e) > 0 {
-			end[s.Src.Addr()] = n
-		}
-		if e, ok := end[s.Dst.Addr()]; ok && s.Flags.Has(flows.ACK) && int32(s.Ack-e) > 0 {
-			t.Errorf("frame %d acknowledges %d, beyond the %d the segments before it show", s.Frame, s.Ack, e)
-		}
-	}
-	// The same records cut by snaplen: the lengths come from the IP
-	// headers, not the bytes captured.
-	r, err := pcapgo.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []rec
-	for {
-		data, ci, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		recs = append(recs, rec{ts: ci.Timestamp.UnixNano(), data: data[:min(len(data), 200)], wire: ci.Length})
-	}
-	cut, cutInfo := readBytes(t, pcapFile(t, 1, true, recs...))
-	if diff := cmp.Diff(segs, cut, segOpts); diff != "" {
-		t.Errorf("segments of the copy cut at 200 bytes (-whole +cut):\n%s", diff)
-	}
-	if cutInfo.Reassembled != info.Reassembled || cutInfo.Fragments != info.Fragments {
-		t.Errorf("cut: %d reassembled, %d fragments; whole: %d, %d", cutInfo.Reassembled, cutInfo.Fragments, info.Reassembled, info.Fragments)
+	for _, name := range []string{"ip-fragments.pcap", "vxlan-fragments.pcap"} {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "lab", name))
+			if err != nil {
+				t.Skip(err)
+			}
+			segs, info := readBytes(t, b)
+			if info.Reassembled == 0 {
+				t.Fatalf("no segment reassembled: %+v", info)
+			}
+			// The end of the data each address sent, as far as the
+			// segments show.
+			end := map[netip.Addr]uint32{}
+			for _, s := range segs {
+				n := s.Seq + s.PayloadLen
+				if s.Flags.Has(flows.SYN) || s.Flags.Has(flows.FIN) {
+					n++
+				}
+				if e, ok := end[s.Src.Addr()]; !ok || int32(n-e) > 0 {
+					end[s.Src.Addr()] = n
+				}
+				if e, ok := end[s.Dst.Addr()]; ok && s.Flags.Has(flows.ACK) && int32(s.Ack-e) > 0 {
+					t.Errorf("frame %d acknowledges %d, beyond the %d the segments before it show", s.Frame, s.Ack, e)
+				}
+			}
+			// The same records cut by snaplen: the lengths come from the
+			// IP headers, not the bytes captured.
+			r, err := pcapgo.NewReader(bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var recs []rec
+			for {
+				data, ci, err := r.ReadPacketData()
+				if err != nil {
+					break
+				}
+				recs = append(recs, rec{ts: ci.Timestamp.UnixNano(), data: data[:min(len(data), 200)], wire: ci.Length})
+			}
+			cut, cutInfo := readBytes(t, pcapFile(t, 1, true, recs...))
+			if diff := cmp.Diff(segs, cut, segOpts); diff != "" {
+				t.Errorf("segments of the copy cut at 200 bytes (-whole +cut):\n%s", diff)
+			}
+			if cutInfo.Reassembled != info.Reassembled || cutInfo.Fragments != info.Fragments {
+				t.Errorf("cut: %d reassembled, %d fragments; whole: %d, %d", cutInfo.Reassembled, cutInfo.Fragments, info.Reassembled, info.Fragments)
+			}
+		})
 	}
 }
 
