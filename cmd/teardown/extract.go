@@ -16,8 +16,9 @@ import (
 // extraction is --extract: the flows whose packets go into a capture of
 // their own, for a ticket or for Wireshark. The analysis picks them as
 // they finish (pick); afterwards the inputs are read again for their
-// packets (write): each flow's segments, and the ICMP errors that quote
-// them, between its first and last frame.
+// packets (write): each flow's segments (all the IP fragments of one
+// reassembled from them), and the ICMP errors that quote them, between
+// its first and last frame.
 type extraction struct {
 	path string
 	// only says which flows (Options.Lists); id: only flow id.
@@ -66,6 +67,7 @@ func (x *extraction) write(files []string, opts capture.Options) (n int, err err
 	if x.flows == 0 {
 		return 0, nil
 	}
+	opts.KeepFragments = true
 	rd, err := capture.Open(files, opts)
 	if err != nil {
 		return 0, err
@@ -94,6 +96,14 @@ func (x *extraction) write(files []string, opts capture.Options) (n int, err err
 		}
 		for _, sp := range x.spans[endpoints(s.Src, s.Dst)] {
 			if s.Frame >= sp.first && s.Frame <= sp.last {
+				// A segment reassembled from IP fragments: every one of
+				// them, the last (its record) after the others.
+				for _, f := range rd.Fragments() {
+					if err := w.Write(f.LinkType, f.Time, f.Data, f.Wire); err != nil {
+						return n, fmt.Errorf("%s: %w", x.path, err)
+					}
+					n++
+				}
 				if err := w.Write(rd.Record()); err != nil {
 					return n, fmt.Errorf("%s: %w", x.path, err)
 				}

@@ -25,6 +25,18 @@ type Options struct {
 	// later than that, Next returns io.EOF, and neither that record nor
 	// anything after it in the inputs is read ([Info.Unread]).
 	StopAfter func(first int64) int64
+	// KeepFragments keeps the records of the IP fragments a segment is
+	// reassembled from, for [Reader.Fragments] (a copy of each, until the
+	// segment is whole: up to 64 KiB for each datagram being reassembled).
+	KeepFragments bool
+}
+
+// Fragment is a record that held an IP fragment.
+type Fragment struct {
+	LinkType uint32 // a LINKTYPE_ value
+	Time     int64  // Unix ns
+	Data     []byte // the bytes captured
+	Wire     int    // its length on the wire
 }
 
 // Info describes what a [Reader] has read so far. It is complete once
@@ -125,6 +137,8 @@ type Reader struct {
 	vxlan []uint16
 	// fragsLeft holds the IP datagrams inputs that ended left unfinished.
 	fragsLeft fragLeft
+	// keepFrags is Options.KeepFragments.
+	keepFrags bool
 	// spare holds the read buffers of inputs closed, for the next to open.
 	spare []*bufio.Reader
 	// stopAfter is Options.StopAfter until the first TCP segment, and
@@ -162,7 +176,8 @@ func Open(names []string, opts Options) (*Reader, error) {
 	if len(names) == 0 {
 		return nil, ErrNoInput
 	}
-	r := &Reader{info: Info{Files: slices.Clone(names)}, vxlan: slices.Clone(opts.VXLANPorts), stopAfter: opts.StopAfter}
+	r := &Reader{info: Info{Files: slices.Clone(names)}, vxlan: slices.Clone(opts.VXLANPorts), stopAfter: opts.StopAfter,
+		keepFrags: opts.KeepFragments}
 	if countStdin(names) > 1 {
 		return nil, &Error{File: "stdin", Err: ErrStdinTwice}
 	}
@@ -301,7 +316,10 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 			continue
 		}
 		f.frags.now, f.frags.frame, f.frags.whole, f.frags.moved = h.ts, frame, false, 0
-		f.frags.vxlan, f.frags.left = r.vxlan, &r.fragsLeft
+		f.frags.vxlan, f.frags.left, f.frags.rec = r.vxlan, &r.fragsLeft, nil
+		if r.keepFrags {
+			f.frags.rec = h
+		}
 		res, tun := decodeTunnelled(h.link, h.data, h.wire, seg, r.vxlan, &f.frags)
 		switch res {
 		case resTCP:
@@ -359,6 +377,18 @@ func (r *Reader) Record() (linkType uint32, ts int64, data []byte, wire int) {
 	}
 	h := &r.cur.head
 	return h.lt, h.ts, h.data, h.wire
+}
+
+// Fragments returns, when the segment Next returned last was reassembled
+// from IP fragments and Options.KeepFragments is set, the records of its
+// fragments but the one [Reader.Record] returns (the last to come), in
+// the order they were read. They belong to the Reader until the next
+// call to Next.
+func (r *Reader) Fragments() []Fragment {
+	if r.cur == nil || !r.cur.frags.whole || r.cur.frags.last == nil {
+		return nil
+	}
+	return r.cur.frags.last.recs
 }
 
 // Info returns what has been read so far; it is complete after Next has

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -85,6 +86,8 @@ type fragDatagram struct {
 	doneAt int64
 	// input names the input that first left it unfinished.
 	input string
+	// recs are its fragments' records, with Options.KeepFragments.
+	recs []Fragment
 }
 
 // fragTable reassembles one input's fragments. now and frame are the
@@ -101,6 +104,10 @@ type fragTable struct {
 	vxlan []uint16
 	// left holds what inputs that ended left unfinished.
 	left *fragLeft
+	// rec is the record being decoded when its fragments are kept
+	// (Options.KeepFragments); last is the datagram it completed.
+	rec  *head
+	last *fragDatagram
 	// lost counts the datagrams known to carry TCP that never completed,
 	// lostFrame the first frame of the earliest of them.
 	lost, lostFrame uint64
@@ -152,10 +159,13 @@ func (t *fragTable) add(k fragKey, next uint8, off, n int, more bool, data []byt
 	g.keep(off, data, !more && len(data) >= n)
 	if g.total < 0 || len(g.spans) != 1 || g.spans[0] != [2]int{0, g.total} {
 		g.parts++
+		if h := t.rec; h != nil {
+			g.recs = append(g.recs, Fragment{LinkType: h.lt, Time: h.ts, Data: bytes.Clone(h.data), Wire: h.wire})
+		}
 		return nil, 0, fragPart
 	}
 	g.done, g.doneAt = true, t.now
-	t.whole, t.moved = true, g.parts
+	t.whole, t.moved, t.last = true, g.parts, g
 	return g.head[:min(g.got, g.total)], g.total, fragWhole
 }
 
