@@ -2,8 +2,10 @@ package analyze
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -480,10 +482,12 @@ func TestSynProbe(t *testing.T) {
 // address that sent probeScan or more (info, the rule book's doubt).
 func TestProbes(t *testing.T) {
 	crafted := func(_ *wire, s *flows.Segment) { s.SACKPerm, s.WScale, s.HasTS, s.Window = false, -1, false, 1024 }
-	scan := func(n int) []flows.Segment {
+	// scanTo probes n times, the i-th probe to target(i).
+	scanTo := func(n int, target func(i int) netip.AddrPort) []flows.Segment {
 		var ws []*wire
 		for i := range n {
 			w := newWire(t)
+			w.addr[srv] = target(i)
 			client(w, netip.AddrPortFrom(netip.MustParseAddr("198.51.100.66"), uint16(40000+i)).String())
 			w.now += int64(i) * 10e6
 			w.send(cli, "S", 0, crafted)
@@ -497,6 +501,8 @@ func TestProbes(t *testing.T) {
 		}
 		return mergeWires(ws...)
 	}
+	health := netip.MustParseAddrPort("198.51.100.80:8080")
+	scan := func(n int) []flows.Segment { return scanTo(n, func(int) netip.AddrPort { return health }) }
 	res := runOpts(t, scan(9), Options{})
 	if p := res.Summary.Probes; len(p) != 1 || p[0].Host != "198.51.100.66" || p[0].Flows != 9 || p[0].Refused != 3 || p[0].First >= p[0].Last {
 		t.Fatalf("probes %+v", p)
@@ -511,7 +517,45 @@ func TestProbes(t *testing.T) {
 	}
 	f := res.Summary.Findings[i]
 	if f.Host != "198.51.100.66" || f.Severity != Info || f.Confidence != ConfidenceMedium ||
-		!strings.Contains(f.Message, "sent 10 half-open probes") || !strings.Contains(f.Message, "4 of them to ports nothing listened on") {
+		!strings.Contains(f.Message, "sent 10 half-open probes to 198.51.100.80:8080 between") ||
+		!strings.Contains(f.Message, "4 of them to ports nothing listened on") || !strings.Contains(f.Message, "health checks (one port") {
 		t.Errorf("finding %+v", f)
+	}
+
+	// What they probed: ports of one server, one port of servers, and
+	// more than the summary keeps, the same whichever way summaries merge.
+	port := func(i int) netip.AddrPort { return netip.AddrPortFrom(health.Addr(), uint16(1+i)) }
+	sweep := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(100 + i)}), 443)
+	}
+	for _, tt := range []struct {
+		name   string
+		a, b   []flows.Segment
+		more   bool
+		n      int
+		phrase string
+	}{
+		{"ports", scanTo(6, port), scanTo(6, func(i int) netip.AddrPort { return port(i + 3) }), false, 9, "to 9 ports of 198.51.100.80 between"},
+		{"servers", scanTo(5, sweep), scanTo(5, func(i int) netip.AddrPort { return sweep(i + 5) }), false, 10, "to port 443 of 10 servers between"},
+		{"beyond the list", scanTo(10, port), scanTo(10, func(i int) netip.AddrPort { return port(i + 10) }), true, maxProbeTargets,
+			fmt.Sprintf("to more than %d addresses and ports between", maxProbeTargets)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ab, ba := runOpts(t, tt.a, Options{}).Summary, runOpts(t, tt.b, Options{}).Summary
+			ab.Merge(runOpts(t, tt.b, Options{}).Summary)
+			ba.Merge(runOpts(t, tt.a, Options{}).Summary)
+			if !reflect.DeepEqual(ab.Probes, ba.Probes) {
+				t.Errorf("merged one way %+v, the other %+v", ab.Probes, ba.Probes)
+			}
+			p := ab.Probes
+			if len(p) != 1 || len(p[0].Targets) != tt.n || p[0].MoreTargets != tt.more ||
+				!slices.IsSortedFunc(p[0].Targets, netip.AddrPort.Compare) {
+				t.Fatalf("probes %+v", p)
+			}
+			i := slices.IndexFunc(ab.Findings, func(f Finding) bool { return f.Code == CodeSynProbe })
+			if i < 0 || !strings.Contains(ab.Findings[i].Message, tt.phrase) {
+				t.Errorf("findings %+v, want one saying %q", ab.Findings, tt.phrase)
+			}
+		})
 	}
 }

@@ -242,7 +242,8 @@ func (b *summaryBuilder) Add(f *Flow) {
 		}
 		if r := f.Close.Reset; r != nil && f.NAT == nil && codeIn(f.Diagnoses, CodeSynProbe) {
 			at := Time(eventTime(f, r.Frame))
-			l := ProbeLoad{Host: addr[flows.FromClient].Addr().String(), Flows: 1, First: at, Last: at}
+			l := ProbeLoad{Host: addr[flows.FromClient].Addr().String(), Flows: 1, First: at, Last: at,
+				Targets: []netip.AddrPort{addr[flows.FromServer]}}
 			if r.Cause == CauseRefused {
 				l.Refused = 1
 			}

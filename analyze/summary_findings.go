@@ -269,11 +269,15 @@ func probesFinding(l ProbeLoad) (Finding, bool) {
 	if l.Refused > 0 {
 		refused = fmt.Sprintf(", %d of them to ports nothing listened on", l.Refused)
 	}
+	what, like := l.targets()
+	if what != "" {
+		what = " to " + what
+	}
 	return Finding{
 		Code: CodeSynProbe, Severity: Info, Host: l.Host, At: l.First,
 		Advice: "leave the hosts' settings; if the address is not a known scanner or health checker, find who probes the servers",
-		Message: fmt.Sprintf("%s sent %d half-open probes between %s and %s — SYNs from no connect(), each reset at the SYN-ACK or refused%s: a SYN scan (nmap -sS, masscan, zmap) or a load balancer's half-open health checks; those connections were never an application's",
-			l.Host, l.Flows, l.First.Std().Format("15:04:05"), clock(l.Last), refused),
+		Message: fmt.Sprintf("%s sent %d half-open probes%s between %s and %s — SYNs from no connect(), each reset at the SYN-ACK or refused%s: %s; those connections were never an application's",
+			l.Host, l.Flows, what, l.First.Std().Format("15:04:05"), clock(l.Last), refused, like),
 	}.graded(bookDoubt(CodeSynProbe)), true
 }
 

@@ -2,7 +2,9 @@ package analyze
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 )
 
@@ -637,20 +639,58 @@ func (l *LostSocketLoad) add(o LostSocketLoad) {
 
 // ProbeLoad is a client address that sent half-open probes (syn-probe):
 // how many connections, how many of them to a port nothing listened on
-// (Refused), and when the first and the latest of their resets came.
+// (Refused), when the first and the latest of their resets came, and
+// what they probed: Targets, the server addresses and ports, in order,
+// the first maxProbeTargets of them (MoreTargets: there were more), so
+// that one port probed again and again (a health check) stands apart from
+// many (a scan), exactly whichever way summaries are merged.
 type ProbeLoad struct {
-	Host    string `json:"host"`
-	Flows   int    `json:"flows"`
-	Refused int    `json:"refused,omitempty"`
-	First   Time   `json:"first"`
-	Last    Time   `json:"last"`
+	Host        string           `json:"host"`
+	Flows       int              `json:"flows"`
+	Refused     int              `json:"refused,omitempty"`
+	First       Time             `json:"first"`
+	Last        Time             `json:"last"`
+	Targets     []netip.AddrPort `json:"targets"`
+	MoreTargets bool             `json:"more_targets,omitempty"`
 }
+
+// maxProbeTargets bounds ProbeLoad.Targets.
+const maxProbeTargets = 16
 
 // add adds o, more probes of l's host.
 func (l *ProbeLoad) add(o ProbeLoad) {
 	widenSpan(&l.First, &l.Last, l.Flows, o.First, o.Last)
 	l.Flows += o.Flows
 	l.Refused += o.Refused
+	t := slices.Concat(l.Targets, o.Targets)
+	slices.SortFunc(t, netip.AddrPort.Compare)
+	t = slices.Compact(t)
+	l.MoreTargets = l.MoreTargets || o.MoreTargets || len(t) > maxProbeTargets
+	l.Targets = slices.Clip(t[:min(len(t), maxProbeTargets)])
+}
+
+// targets describes what l probed, and what that suggests: one address
+// and port, one port of several servers, several ports of one, or more.
+func (l *ProbeLoad) targets() (what, like string) {
+	const scan = "a SYN scan (nmap -sS, masscan, zmap)"
+	if l.MoreTargets {
+		return fmt.Sprintf("more than %d addresses and ports", maxProbeTargets), scan
+	}
+	addrs, ports := map[netip.Addr]bool{}, map[uint16]bool{}
+	for _, t := range l.Targets {
+		addrs[t.Addr()], ports[t.Port()] = true, true
+	}
+	switch {
+	case len(l.Targets) == 0:
+		return "", scan + " or a load balancer's half-open health checks"
+	case len(l.Targets) == 1:
+		return l.Targets[0].String(), "a load balancer's half-open health checks (one port, again and again), or a scan of that port"
+	case len(ports) == 1:
+		return fmt.Sprintf("port %d of %d servers", l.Targets[0].Port(), len(addrs)), "a sweep of one port (zmap, masscan), or a load balancer's half-open health checks of a pool"
+	case len(addrs) == 1:
+		return fmt.Sprintf("%d ports of %s", len(ports), l.Targets[0].Addr()), scan
+	}
+	return fmt.Sprintf("%d ports of %d servers", len(ports), len(addrs)), scan
 }
 
 // widenSpan widens the span [*first, *last] of n events to take in
