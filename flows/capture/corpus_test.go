@@ -557,3 +557,40 @@ func TestRealSLL2Capture(t *testing.T) {
 		t.Errorf("link types (-want +got):\n%s", diff)
 	}
 }
+
+// TestRealNFLOGCapture reads a real tcpdump -i nflog:5 capture (NFLOG)
+// and compares it with tshark's reading of it (testdata/README.md has the
+// commands); the reader warns that its times are tcpdump's, not the
+// packets'.
+func TestRealNFLOGCapture(t *testing.T) {
+	rows := []string{
+		"1,1796017586.253627000,198.51.100.1,34270,198.51.100.2,8765,3238670901,0,0x0002,64240,0,3677011479,0,1460,10,0402,0xa78f,1,64",
+		"2,1796017586.253658000,198.51.100.2,8765,198.51.100.1,34270,1294546262,3238670902,0x0012,65160,0,4056924887,3677011479,1460,10,0402,0x0000,1,64",
+		"3,1796017586.253659000,198.51.100.1,34270,198.51.100.2,8765,3238670902,1294546263,0x0010,63,0,3677011479,4056924887,,,,0xa790,1,64",
+		"4,1796017586.253660000,198.51.100.1,34270,198.51.100.2,8765,3238670902,1294546263,0x0018,63,5,3677011479,4056924887,,,,0xa791,1,64",
+		"5,1796017586.253661000,198.51.100.2,8765,198.51.100.1,34270,1294546263,3238670907,0x0010,64,0,4056924887,3677011479,,,,0xbcb9,1,64",
+		"6,1796017586.253662000,198.51.100.2,8765,198.51.100.1,34270,1294546263,3238670907,0x0018,64,6,4056924887,3677011479,,,,0xbcba,1,64",
+		"7,1796017586.253663000,198.51.100.1,34270,198.51.100.2,8765,3238670907,1294546269,0x0010,63,0,3677011479,4056924887,,,,0xa792,1,64",
+		"8,1796017586.253664000,198.51.100.1,34270,198.51.100.2,8765,3238670907,1294546269,0x0011,63,0,3677011479,4056924887,,,,0xa793,1,64",
+		"9,1796017586.253664000,198.51.100.2,8765,198.51.100.1,34270,1294546269,3238670908,0x0011,64,0,4056924891,3677011479,,,,0xbcbb,1,64",
+		"10,1796017586.253665000,198.51.100.1,34270,198.51.100.2,8765,3238670908,1294546270,0x0010,63,0,3677011483,4056924891,,,,0xa794,1,64",
+	}
+	segs, info := readAll(t, []string{filepath.Join("testdata", "nflog-veth.pcap")}, Options{})
+	if len(segs) != len(rows) {
+		t.Fatalf("%d segments, want %d", len(segs), len(rows))
+	}
+	for i, row := range rows {
+		c := strings.Split(row, ",")
+		cols := []string{c[0], c[1], c[2], "", c[3], c[4], "", c[5], c[6], c[7], c[8], c[9], c[10],
+			c[11], c[12], c[13], c[14], c[15], "", c[16], c[17], c[18], "", "", "", ""}
+		if got, want := tsharkView(segs[i]), tsharkExpect(cols); got != want {
+			t.Errorf("frame %d:\n got %s\nwant %s", i+1, got, want)
+		}
+	}
+	if diff := cmp.Diff([]string{"NFLOG"}, info.LinkTypes); diff != "" {
+		t.Errorf("link types (-want +got):\n%s", diff)
+	}
+	if len(info.Warnings) != 1 || !strings.Contains(info.Warnings[0], "an NFLOG capture") {
+		t.Errorf("warnings %q, want the one about NFLOG's times", info.Warnings)
+	}
+}

@@ -186,8 +186,61 @@ func (d *decoder) decode(lk link, b []byte, wire int) result {
 		return d.etherType(be16(b[2:]), b[4:], wire-4)
 	case linkPPP:
 		return d.ppp(b, wire)
+	case linkNFLOG:
+		return d.nflog(b)
 	}
 	return resNonTCP
+}
+
+// nflogPayload is NFULA_PAYLOAD, the NFLOG attribute that holds the
+// packet.
+const nflogPayload = 9
+
+// nflog decodes a Linux netfilter log message (LINKTYPE_NFLOG): address
+// family, version 0 and the group, then attributes, each a length (with
+// its 4-byte header, padded to 4 bytes) and a type in the byte order of
+// the host that wrote the file, almost always little-endian, which is
+// tried first. NFULA_PAYLOAD holds the packet from its IP header on, as
+// much of it as the rule copied (--nflog-size): its length on the wire is
+// not recorded, so the IP header's lengths alone bound it.
+func (d *decoder) nflog(b []byte) result {
+	if len(b) < 4 {
+		return resMalformed
+	}
+	if b[1] != 0 {
+		return resNonTCP // a version this decoder does not know
+	}
+	for _, o := range [...]binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		p, found, ok := nflogAttr(b[4:], o, nflogPayload)
+		switch {
+		case ok && !found:
+			return resNonTCP
+		case ok:
+			return d.ip(p, 40+0xffff)
+		}
+	}
+	return resMalformed
+}
+
+// nflogAttr finds the attribute typ among the attributes b, whose header
+// fields are in byte order o: its value (cut where the record is), and
+// whether it is there; ok is false when the attributes do not hold
+// together in that order.
+func nflogAttr(b []byte, o binary.ByteOrder, typ uint16) (v []byte, found, ok bool) {
+	for len(b) >= 4 {
+		n := int(o.Uint16(b))
+		if n < 4 {
+			return nil, false, false
+		}
+		if o.Uint16(b[2:]) == typ {
+			return b[4:min(n, len(b))], true, true
+		}
+		if n = (n + 3) &^ 3; n > len(b) {
+			return nil, false, false
+		}
+		b = b[n:]
+	}
+	return nil, false, len(b) == 0
 }
 
 func (d *decoder) ethernet(b []byte, wire int) result {

@@ -37,6 +37,21 @@ func TestDecodeEncapsulations(t *testing.T) {
 		return cat(order.AppendUint32(nil, af), ipPacket(t, s))
 	}
 	inner := func(s tcpSpec) []byte { return ipPacket(t, s) }
+	// nflog wraps s as tcpdump -i nflog:5 records it: the header, then
+	// attributes in byte order o (a packet header, the hook, the
+	// payload, padded to 4 bytes), the payload cut to copy bytes when
+	// copy > 0 (iptables --nflog-size).
+	nflog := func(o binary.AppendByteOrder, af byte, s tcpSpec, copy int) []byte {
+		attr := func(typ uint16, v []byte) []byte {
+			a := o.AppendUint16(o.AppendUint16(nil, uint16(4+len(v))), typ)
+			return append(append(a, v...), make([]byte, (4-len(v)%4)%4)...)
+		}
+		p := inner(s)
+		if copy > 0 {
+			p = p[:copy]
+		}
+		return cat([]byte{af, 0, 0, 5}, attr(1, []byte{8, 0, 1, 0}), attr(5, []byte{0, 0, 0, 1}), attr(nflogPayload, p))
+	}
 
 	tests := []struct {
 		name string
@@ -86,6 +101,9 @@ func TestDecodeEncapsulations(t *testing.T) {
 		{"cisco hdlc", linkCHDLC, cat([]byte{0x0f, 0x00, 0x08, 0x00}, inner(v4)), v4},
 		{"ppp", linkPPP, cat([]byte{0xff, 0x03, 0x00, 0x21}, inner(v4)), v4},
 		{"ppp compressed protocol", linkPPP, cat([]byte{0x57}, inner(v6)), v6},
+		{"nflog ipv4", linkNFLOG, nflog(binary.LittleEndian, 2, v4, 0), v4},
+		{"nflog ipv6, big-endian attributes", linkNFLOG, nflog(binary.BigEndian, 10, v6, 0), v6},
+		{"nflog, headers alone copied (--nflog-size 52)", linkNFLOG, nflog(binary.LittleEndian, 2, v4, 52), v4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkDecode(t, tt.link, tt.data, tt.spec) })

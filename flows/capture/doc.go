@@ -14,12 +14,14 @@
 // Ethernet (with 802.1Q and QinQ tags, 802.2 SNAP, MPLS label stacks and
 // PPPoE sessions), Linux cooked captures v1 and v2 (what tcpdump -i any
 // writes), BSD loopback (NULL and LOOP), raw IP (LINKTYPE_RAW, IPV4, IPV6),
-// Cisco HDLC and PPP. IPv4 options, IPv6 extension headers and tunnels are
-// followed: IP in IP, GRE (IP, transparent Ethernet bridging, ERSPAN types
-// I to III, and PPTP's PPP), and UDP to the VXLAN (4789) and Geneve (6081)
-// ports, as Wireshark decodes them; a segment is the innermost TCP, keyed
-// by its own addresses (tunnel identifiers such as the VNI are not part of
-// a connection's key). Anything else, TCP quoted inside ICMP errors and
+// Cisco HDLC, PPP and Linux netfilter log messages (NFLOG). IPv4 options,
+// IPv6 extension headers and tunnels are followed: IP in IP, GRE (IP,
+// transparent Ethernet bridging, ERSPAN types I to III, and PPTP's PPP), and
+// UDP to the VXLAN (4789) and Geneve (6081) ports, as Wireshark decodes
+// them; a segment is the innermost TCP, keyed by its own addresses (tunnel
+// identifiers such as the VNI are not part of a connection's key). IP
+// fragments, of TCP and of the tunnels' datagrams, are reassembled (see
+// [Reader.Fragments]). Anything else, TCP quoted inside ICMP errors and
 // tunnels such as Teredo included, is counted as non-TCP.
 //
 // # Bad input

@@ -542,6 +542,9 @@ func (f *file) summary() []string {
 		w = append(w, fmt.Sprintf("%s: frame %d: %s to or from UDP port %d (Linux's VXLAN port) %s like VXLAN, not decoded unless that port is named (teardown --vxlan-port %d)",
 			f.name, f.vxlanFrame, plural(f.vxlans, "datagram", "datagrams"), portLinuxVXLAN, looks, portLinuxVXLAN))
 	}
+	if f.tcp > 0 && (f.link == linkNFLOG || slices.ContainsFunc(f.ifaces, func(i iface) bool { return i.link == linkNFLOG })) {
+		w = append(w, fmt.Sprintf("%s: an NFLOG capture (tcpdump -i nflog): the kernel hands its log messages to tcpdump in batches (up to 100 of them, or a second's), and tcpdump stamps each as the batch arrives: the records' times are bunched and late, and durations measured from them are unreliable", f.name))
+	}
 	if f.plain == 0 && f.tcp >= minFiltered && f.synAck && f.anyFIN {
 		w = append(w, fmt.Sprintf("%s: every one of its %d TCP segments carries SYN, FIN or RST: it was captured with a filter on TCP flags (such as 'tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0'), so pure ACKs and data are missing: the ACK of a FIN, TIME_WAIT and half-closes do not show, closes read as three-way and states stop short",
 			f.name, f.tcp))

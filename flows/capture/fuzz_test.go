@@ -45,8 +45,10 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 	}
 	seeds := [][]byte{pcap, ng, big.b, blocks.b, gzipped(tb, pcap), compressed(tb, "zstd", ng), compressed(tb, "xz", pcap),
 		pcapFile(tb, 1, false, frags...)}
-	if real, err := os.ReadFile(filepath.Join("testdata", "sll2-loopback.pcap")); err == nil {
-		seeds = append(seeds, real)
+	for _, name := range []string{"sll2-loopback.pcap", "nflog-veth.pcap"} {
+		if real, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
+			seeds = append(seeds, real)
+		}
 	}
 	return seeds
 }
@@ -155,7 +157,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, lk uint8, data []byte, extra uint16) {
 		var s flows.Segment
 		wire := len(data) + int(extra)
-		switch decode(link(lk)%(linkPPP+1), data, wire, &s) {
+		switch decode(link(lk)%(linkNFLOG+1), data, wire, &s) {
 		case resTCP:
 			if int(s.PayloadLen) > wire || s.ICMP != nil {
 				t.Fatalf("payload length %d beyond the %d-byte frame, or an ICMP error %v", s.PayloadLen, wire, s.ICMP)

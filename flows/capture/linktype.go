@@ -16,6 +16,7 @@ const (
 	linkSLL2
 	linkCHDLC
 	linkPPP
+	linkNFLOG // Linux netfilter log messages (iptables -j NFLOG, tcpdump -i nflog:N)
 )
 
 // linkTypes maps the LINKTYPE_ values this package decodes to their decoder
@@ -35,6 +36,7 @@ var linkTypes = map[uint32]struct {
 	113: {linkSLL, "LINUX_SLL"},
 	228: {linkRaw, "IPV4"},
 	229: {linkRaw, "IPV6"},
+	239: {linkNFLOG, "NFLOG"},
 	276: {linkSLL2, "LINUX_SLL2"},
 }
 
