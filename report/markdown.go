@@ -121,6 +121,9 @@ func (m *mdReport) verdict(v *view) {
 	if c.Tunnelled > 0 {
 		fmt.Fprintf(&b, " %s came out of %s.", plural(int(c.Tunnelled), "TCP segment", "TCP segments"), strings.Join(c.Tunnels, " and "))
 	}
+	if c.Reassembled > 0 {
+		fmt.Fprintf(&b, " %s came in IP fragments, reassembled.", plural(int(c.Reassembled), "TCP segment", "TCP segments"))
+	}
 	if c.ICMPErrors > 0 {
 		fmt.Fprintf(&b, " %s quoted its segments.", plural(int(c.ICMPErrors), "ICMP error", "ICMP errors"))
 	}

@@ -226,8 +226,8 @@ func TestSynProbeReport(t *testing.T) {
 }
 
 // TestLabFragments: the header of a capture whose segments a router
-// fragmented (ip-fragments) counts those that came in fragments, and the
-// JSON holds the count.
+// fragmented (ip-fragments) counts those that came in fragments, as the
+// Markdown report's opening does, and the JSON holds the count.
 func TestLabFragments(t *testing.T) {
 	res := labResult(t, "ip-fragments.pcap")
 	c := res.Capture
@@ -236,6 +236,9 @@ func TestLabFragments(t *testing.T) {
 	}
 	if want := fmt.Sprintf("%d TCP (%d from IP fragments)", c.TCPPackets, c.Reassembled); !strings.Contains(render(t, res, Options{}), want) {
 		t.Errorf("the text report does not say %q", want)
+	}
+	if want := fmt.Sprintf("%d TCP segments came in IP fragments, reassembled.", c.Reassembled); !strings.Contains(renderMarkdown(t, res, Options{}), want) {
+		t.Errorf("the Markdown report does not say %q", want)
 	}
 	var js strings.Builder
 	if err := JSON(&js, res); err != nil {
