@@ -81,30 +81,35 @@ var clientInDrop = []string{"INPUT", "-p", "tcp", "--sport", strconv.Itoa(server
 // names a knob for a no-socket RST after a silence of 1 s or more.
 const lostGap = 900 * time.Millisecond
 
-// killServerSocket destroys the server's one established socket on
-// serverPort with ss -K (SOCK_DESTROY: tcp_abort()) and checks that ss
-// lists none after it; it returns what ss printed of the socket.
-func (e *env) killServerSocket() string {
+// killSocket destroys side s's one established socket of the
+// connection to serverPort (the server's or the client's) with ss -K
+// (SOCK_DESTROY: tcp_abort()) and checks that ss lists none after it; it
+// returns what ss printed of the socket.
+func (e *env) killSocket(s side) string {
 	if e.failed() != nil {
 		return ""
 	}
-	out, err := nsExec(e.ctx, e.topo.ns(sideServer), "ss", "-K", "-tnH", "state", "established", "sport", "=", ":"+strconv.Itoa(serverPort))
+	port := "sport"
+	if s == sideClient {
+		port = "dport"
+	}
+	out, err := nsExec(e.ctx, e.topo.ns(s), "ss", "-K", "-tnH", "state", "established", port, "=", ":"+strconv.Itoa(serverPort))
 	if err != nil {
 		e.fail(err)
 		return ""
 	}
 	killed := strings.TrimSpace(out)
 	if killed == "" || strings.Contains(killed, "\n") {
-		e.fail(fmt.Errorf("ss -K in the server's namespace printed %q, want one socket", out))
+		e.fail(fmt.Errorf("ss -K in the %s's namespace printed %q, want one socket", s, out))
 		return ""
 	}
-	e.until(time.Second, "the server's socket to be gone", func() (bool, error) {
-		st, err := e.states(sideServer)
+	e.until(time.Second, "the "+s.String()+"'s socket to be gone", func() (bool, error) {
+		st, err := e.states(s)
 		return len(st) == 0, err
 	})
 	f := strings.Fields(killed)
 	if len(f) != 4 {
-		e.fail(fmt.Errorf("ss -K in the server's namespace printed %q, want Recv-Q, Send-Q and the two addresses", out))
+		e.fail(fmt.Errorf("ss -K in the %s's namespace printed %q, want Recv-Q, Send-Q and the two addresses", s, out))
 		return ""
 	}
 	return fmt.Sprintf("%s to %s, Recv-Q %s, Send-Q %s", f[2], f[3], f[0], f[1])
@@ -112,13 +117,13 @@ func (e *env) killServerSocket() string {
 
 // loseServerSocket makes the server's established socket s vanish
 // without a trace on the wire: while an OUTPUT rule drops RSTs from
-// serverPort, ss -K destroys it (killServerSocket), and the rule must
+// serverPort, ss -K destroys it (killSocket), and the rule must
 // have dropped one, the abort's [R.]. The server application keeps its
 // descriptor and finds ECONNABORTED pending. It returns what ss printed
 // of the socket.
 func (e *env) loseServerSocket(s *sock) string {
 	e.rule(sideServer, serverRstDrop)
-	killed := e.killServerSocket()
+	killed := e.killSocket(sideServer)
 	dropped := e.ruleCount(sideServer, "filter", "OUTPUT", "flags:0x04/0x04")
 	e.unrule(sideServer, serverRstDrop)
 	if e.failed() == nil && dropped != 1 {
