@@ -46,6 +46,7 @@ func TestGrade(t *testing.T) {
 // mid-flow), on literal segments.
 func TestConfidence(t *testing.T) {
 	retry, _ := ruleInfo(CodeFinRetransmitted)
+	unread, _ := ruleInfo(CodeRstUnreadData)
 	tests := []struct {
 		name   string
 		bare   bool // no handshake
@@ -54,12 +55,23 @@ func TestConfidence(t *testing.T) {
 		doubts []string
 	}{
 		{
-			name: "unread data: one cause, high",
+			name: "data after close: one cause, high",
+			build: func(w *wire) {
+				w.send(srv, "F.", 0, gap(2))
+				w.send(cli, ".", 0)
+				w.send(cli, "P.", 100, gap(0.5))
+				w.send(srv, "R", 0, replyRST)
+			},
+			code: CodeRstDataAfterClose,
+		},
+		{
+			name: "unread data: read, or not, before the reset",
 			build: func(w *wire) {
 				w.send(cli, "P.", 100)
 				w.send(srv, "R.", 0, gap(0.2))
 			},
-			code: CodeRstUnreadData,
+			code:   CodeRstUnreadData,
+			doubts: []string{unread.Doubt},
 		},
 		{
 			name: "a FIN retransmitted: orphan or shut down",
@@ -92,7 +104,7 @@ func TestConfidence(t *testing.T) {
 				w.send(srv, "R.", 0, gap(0.2))
 			},
 			code:   CodeRstUnreadData,
-			doubts: []string{doubtMidFlow},
+			doubts: []string{unread.Doubt, doubtMidFlow},
 		},
 		{
 			name: "unread data, mid-flow, packets missed",
@@ -104,7 +116,7 @@ func TestConfidence(t *testing.T) {
 				w.send(srv, "R.", 0, gap(0.2), ackNum(w.nxt[cli]+100))
 			},
 			code:   CodeRstUnreadData,
-			doubts: []string{doubtMissing, doubtMidFlow},
+			doubts: []string{unread.Doubt, doubtMissing, doubtMidFlow},
 		},
 	}
 	for _, tt := range tests {
@@ -115,7 +127,7 @@ func TestConfidence(t *testing.T) {
 			if !slices.Equal(d.Doubts, tt.doubts) {
 				t.Fatalf("doubts %q, want %q (diagnoses %v)", d.Doubts, tt.doubts, diagSet(f))
 			}
-			want := []Confidence{ConfidenceHigh, ConfidenceMedium, ConfidenceLow}[len(tt.doubts)]
+			want := []Confidence{ConfidenceHigh, ConfidenceMedium, ConfidenceLow}[min(len(tt.doubts), 2)]
 			if d.Confidence != want {
 				t.Errorf("confidence %q, want %q", d.Confidence, want)
 			}

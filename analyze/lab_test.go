@@ -364,3 +364,27 @@ func TestLabIdleClosesSummary(t *testing.T) {
 		t.Errorf("merged %+v, together %+v", merged.IdleCloses, got)
 	}
 }
+
+// TestLabSockDestroy: a socket destroyed from outside (ss -K) after its
+// application read everything resets as a close() with data unread
+// would; the diagnosis says rst-unread-data, as the wire does, at medium
+// confidence, its doubt naming both other causes, and its confirmation
+// the counters that tell them apart on the host.
+func TestLabSockDestroy(t *testing.T) {
+	res := runCapture(t, filepath.Join(labDir(t), "rst-sock-destroy.pcap"))
+	if len(res.Flows) != 1 || len(res.Flows[0].Diagnoses) != 1 {
+		t.Fatalf("want one flow with one diagnosis, got %d flows", len(res.Flows))
+	}
+	d := res.Flows[0].Diagnoses[0]
+	if d.Code != analyze.CodeRstUnreadData || d.Side != analyze.Client || d.Confidence != analyze.ConfidenceMedium ||
+		len(d.Doubts) != 1 || !strings.Contains(d.Doubts[0], "SO_LINGER {1, 0}") || !strings.Contains(d.Doubts[0], "ss -K") {
+		t.Fatalf("diagnosis %+v", d)
+	}
+	rules := analyze.Rules()
+	r := rules[slices.IndexFunc(rules, func(r analyze.RuleInfo) bool { return r.Code == analyze.CodeRstUnreadData })]
+	if !slices.ContainsFunc(r.Confirm, func(c string) bool {
+		return strings.Contains(c, "TcpExtTCPAbortOnClose") && strings.Contains(c, "TcpExtTCPAbortOnData")
+	}) {
+		t.Errorf("confirm %q: no counters that tell the causes apart", r.Confirm)
+	}
+}

@@ -403,6 +403,7 @@ func scenarios() []*scenario {
 		captureEndsMidClose(),
 		rstLingerZero(),
 		rstUnreadData(),
+		rstSockDestroy(),
 		twReuseBind(),
 		twReuseEphemeral(),
 		portsExhausted(),
