@@ -323,6 +323,15 @@ func (l *fragLeft) keep(g *fragDatagram, name string, t *fragTable) bool {
 		g.input = name
 	}
 	l.m[g.key] = &leftDatagram{g: g, tcp: t.carriesTCP(g)}
+	if len(l.order) >= 2*fragPending {
+		// Keys taken since stay in order: keep those still held, once.
+		seen := map[fragKey]bool{}
+		l.order = slices.DeleteFunc(l.order, func(k fragKey) bool {
+			drop := l.m[k] == nil || seen[k]
+			seen[k] = true
+			return drop
+		})
+	}
 	l.order = append(l.order, g.key)
 	return true
 }

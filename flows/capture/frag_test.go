@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -283,5 +284,28 @@ func TestReassembleAcrossFiles(t *testing.T) {
 	if len(segs) != 0 || len(info.Warnings) != 1 || !strings.Contains(info.Warnings[0], filepath.Base(a)) ||
 		!strings.Contains(info.Warnings[0], "frame 1: 1 fragmented IP datagram carrying TCP never completed") {
 		t.Errorf("%d segments, warnings %q; want none, and one about the datagram %s began", len(segs), info.Warnings, a)
+	}
+}
+
+// TestFragLeftBounded: datagrams left by one input and taken by the next,
+// again and again (a long rotation), do not grow what is kept.
+func TestFragLeftBounded(t *testing.T) {
+	var l fragLeft
+	var tb fragTable
+	for i := range 10*(fragPending-1) + 1 {
+		g := &fragDatagram{key: fragKey{id: uint32(i)}, next: protoTCP, total: -1, frame: uint64(i + 1)}
+		if !l.keep(g, "a", &tb) {
+			t.Fatalf("datagram %d not kept", i)
+		}
+		if i%10 != 0 && l.take(g.key, 0) != g {
+			t.Fatalf("datagram %d not taken", i)
+		}
+	}
+	if len(l.order) > 2*fragPending+1 {
+		t.Errorf("%d keys in order for %d datagrams held", len(l.order), len(l.m))
+	}
+	w := l.warnings()
+	if len(w) != 1 || !strings.Contains(w[0], fmt.Sprintf("frame 1: %d fragmented IP datagrams", fragPending)) {
+		t.Errorf("warnings %q", w)
 	}
 }
