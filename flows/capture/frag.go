@@ -109,8 +109,11 @@ type fragTable struct {
 	rec  *head
 	last *fragDatagram
 	// lost counts the datagrams known to carry TCP that never completed,
-	// lostFrame the first frame of the earliest of them.
+	// lostFrame the first frame of the earliest of them, lostConn its
+	// segment's addresses and ports ("" when its first fragment was not
+	// seen).
 	lost, lostFrame uint64
+	lostConn        string
 }
 
 // fragResult says what a fragment did to its datagram.
@@ -249,7 +252,7 @@ func (t *fragTable) end(name string) {
 // merge adds the datagrams o lost to t's.
 func (t *fragTable) merge(o *fragTable) {
 	if o.lost > 0 {
-		t.lose(o.lostFrame)
+		t.lose(o.lostFrame, o.lostConn)
 		t.lost += o.lost - 1
 	}
 }
@@ -258,15 +261,16 @@ func (t *fragTable) merge(o *fragTable) {
 // TCP, as far as its fragments tell.
 func (t *fragTable) drop(g *fragDatagram) {
 	delete(t.m, g.key)
-	if !g.done && t.carriesTCP(g) {
-		t.lose(g.frame)
+	if tcp, conn := t.carriesTCP(g); !g.done && tcp {
+		t.lose(g.frame, conn)
 	}
 }
 
-// lose counts a datagram lost whose first fragment was frame.
-func (t *fragTable) lose(frame uint64) {
+// lose counts a datagram lost whose first fragment was frame, of the
+// segment from conn.
+func (t *fragTable) lose(frame uint64, conn string) {
 	if t.lost == 0 || frame < t.lostFrame {
-		t.lostFrame = frame
+		t.lostFrame, t.lostConn = frame, conn
 	}
 	t.lost++
 }
@@ -274,8 +278,12 @@ func (t *fragTable) lose(frame uint64) {
 // lostWarning is the warning about the datagrams of input name that
 // never completed.
 func (t *fragTable) lostWarning(name string) string {
-	return fmt.Sprintf("%s: frame %d: %s carrying TCP never completed (a fragment is missing from the capture, or came more than %g s after the first): %s missing",
-		name, t.lostFrame, plural(t.lost, "fragmented IP datagram", "fragmented IP datagrams"), fragTimeout/1e9,
+	of := ""
+	if t.lostConn != "" {
+		of = fmt.Sprintf(" (the first a segment %s)", t.lostConn)
+	}
+	return fmt.Sprintf("%s: frame %d: %s carrying TCP never completed%s: a fragment is missing from the capture, or came more than %g s after the first; %s missing",
+		name, t.lostFrame, plural(t.lost, "fragmented IP datagram", "fragmented IP datagrams"), of, fragTimeout/1e9,
 		map[bool]string{true: "its segment is", false: "their segments are"}[t.lost == 1])
 }
 
@@ -303,10 +311,12 @@ func (l *fragLeft) count(name string) *fragTable {
 	return t
 }
 
-// leftDatagram is a datagram an input left, and whether it carries TCP.
+// leftDatagram is a datagram an input left, whether it carries TCP, and
+// its segment's addresses and ports when its first fragment shows them.
 type leftDatagram struct {
-	g   *fragDatagram
-	tcp bool
+	g    *fragDatagram
+	tcp  bool
+	conn string
 }
 
 // keep takes g, left by the input name whose table is t; false when it
@@ -322,7 +332,8 @@ func (l *fragLeft) keep(g *fragDatagram, name string, t *fragTable) bool {
 	if g.input == "" {
 		g.input = name
 	}
-	l.m[g.key] = &leftDatagram{g: g, tcp: t.carriesTCP(g)}
+	tcp, conn := t.carriesTCP(g)
+	l.m[g.key] = &leftDatagram{g: g, tcp: tcp, conn: conn}
 	if len(l.order) >= 2*fragPending {
 		// Keys taken since stay in order: keep those still held, once.
 		seen := map[fragKey]bool{}
@@ -353,7 +364,7 @@ func (l *fragLeft) take(k fragKey, now int64) *fragDatagram {
 func (l *fragLeft) warnings() []string {
 	for _, k := range l.order {
 		if d := l.m[k]; d != nil && d.tcp {
-			l.count(d.g.input).lose(d.g.frame)
+			l.count(d.g.input).lose(d.g.frame, d.conn)
 		}
 		delete(l.m, k) // a key left twice is in order twice
 	}
@@ -366,13 +377,12 @@ func (l *fragLeft) warnings() []string {
 }
 
 // carriesTCP tells whether datagram g holds a TCP segment: it is TCP or
-// IP in IP, or its first fragment shows a tunnel that carries one.
-func (t *fragTable) carriesTCP(g *fragDatagram) bool {
-	if carriesTCP(g.next) {
-		return true
-	}
+// IP in IP, or its first fragment shows a tunnel that carries one; and,
+// when its first fragment shows them, the segment's addresses and ports
+// ("from A to B").
+func (t *fragTable) carriesTCP(g *fragDatagram) (bool, string) {
 	if g.got == 0 {
-		return false
+		return carriesTCP(g.next), ""
 	}
 	var s flows.Segment
 	d := decoder{s: &s, vxlan: t.vxlan, nest: 1}
@@ -382,6 +392,11 @@ func (t *fragTable) carriesTCP(g *fragDatagram) bool {
 	} else {
 		src, dst = netip.AddrFrom4([4]byte(g.key.src[:4])), netip.AddrFrom4([4]byte(g.key.dst[:4]))
 	}
-	r := d.payload(g.key.v6, g.next, g.head[:g.got], fragMaxLen, 0, src, dst)
-	return r == resTCP || r == resCut
+	switch d.payload(g.key.v6, g.next, g.head[:g.got], fragMaxLen, 0, src, dst) {
+	case resTCP:
+		return true, fmt.Sprintf("from %s to %s", s.Src, s.Dst)
+	case resCut:
+		return true, ""
+	}
+	return carriesTCP(g.next), ""
 }

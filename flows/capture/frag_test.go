@@ -145,10 +145,12 @@ func TestReassembleIncomplete(t *testing.T) {
 		lost  string // in the warning; "" for none
 		frags uint64
 	}{
-		{"middle missing", []rec{{ts: 1e6, data: f4[0]}, {ts: 2e6, data: f4[2]}}, "frame 1: 1 fragmented IP datagram carrying TCP never completed", 2},
+		{"middle missing", []rec{{ts: 1e6, data: f4[0]}, {ts: 2e6, data: f4[2]}},
+			fmt.Sprintf("frame 1: 1 fragmented IP datagram carrying TCP never completed (the first a segment from %s to %s)", big.src, big.dst), 2},
 		{"the rest after ipfrag_time", []rec{{ts: 1e6, data: f4[0]}, {ts: 2e6, data: f4[1]}, {ts: 32e9, data: f4[2]}},
 			"frame 1: 2 fragmented IP datagrams carrying TCP never completed", 3},
-		{"vxlan, last missing", []rec{{ts: 1e6, data: vxf[0]}}, "frame 1: 1 fragmented IP datagram carrying TCP", 1},
+		{"vxlan, last missing", []rec{{ts: 1e6, data: vxf[0]}},
+			fmt.Sprintf("frame 1: 1 fragmented IP datagram carrying TCP never completed (the first a segment from %s to %s)", tunnelled.src, tunnelled.dst), 1},
 		{"vxlan, first missing: not known to carry TCP", []rec{{ts: 1e6, data: vxf[1]}}, "", 1},
 		{"udp, no tunnel", []rec{{ts: 1e6, data: dns[0]}}, "", 1},
 	}
