@@ -540,7 +540,17 @@ func TestRealSLL2Capture(t *testing.T) {
 		"10,1795700187.634250000,127.0.0.1,8765,127.0.0.1,34146,743958671,4188102452,0x0011,64,0,321485682,2921899962,,,,0x05f3,1,64",
 		"11,1795700187.634271000,127.0.0.1,34146,127.0.0.1,8765,4188102452,743958672,0x0010,64,0,2921900062,321485682,,,,0x0000,1,64",
 	}
-	segs, info := readAll(t, []string{filepath.Join("testdata", "sll2-loopback.pcap")}, Options{})
+	if info := checkRealCapture(t, "sll2-loopback.pcap", "LINUX_SLL2", rows); len(info.Warnings) != 0 {
+		t.Errorf("warnings %q", info.Warnings)
+	}
+}
+
+// checkRealCapture reads testdata/name, of link type lt, and compares
+// each segment with its row of tshark's reading (the command in
+// testdata/README.md); it returns what the reader says of the capture.
+func checkRealCapture(t *testing.T, name, lt string, rows []string) Info {
+	t.Helper()
+	segs, info := readAll(t, []string{filepath.Join("testdata", name)}, Options{})
 	if len(segs) != len(rows) {
 		t.Fatalf("%d segments, want %d", len(segs), len(rows))
 	}
@@ -553,9 +563,10 @@ func TestRealSLL2Capture(t *testing.T) {
 			t.Errorf("frame %d:\n got %s\nwant %s", i+1, got, want)
 		}
 	}
-	if diff := cmp.Diff([]string{"LINUX_SLL2"}, info.LinkTypes); diff != "" {
+	if diff := cmp.Diff([]string{lt}, info.LinkTypes); diff != "" {
 		t.Errorf("link types (-want +got):\n%s", diff)
 	}
+	return info
 }
 
 // TestRealNFLOGCapture reads a real tcpdump -i nflog:5 capture (NFLOG)
@@ -575,21 +586,7 @@ func TestRealNFLOGCapture(t *testing.T) {
 		"9,1796017586.253664000,198.51.100.2,8765,198.51.100.1,34270,1294546269,3238670908,0x0011,64,0,4056924891,3677011479,,,,0xbcbb,1,64",
 		"10,1796017586.253665000,198.51.100.1,34270,198.51.100.2,8765,3238670908,1294546270,0x0010,63,0,3677011483,4056924891,,,,0xa794,1,64",
 	}
-	segs, info := readAll(t, []string{filepath.Join("testdata", "nflog-veth.pcap")}, Options{})
-	if len(segs) != len(rows) {
-		t.Fatalf("%d segments, want %d", len(segs), len(rows))
-	}
-	for i, row := range rows {
-		c := strings.Split(row, ",")
-		cols := []string{c[0], c[1], c[2], "", c[3], c[4], "", c[5], c[6], c[7], c[8], c[9], c[10],
-			c[11], c[12], c[13], c[14], c[15], "", c[16], c[17], c[18], "", "", "", ""}
-		if got, want := tsharkView(segs[i]), tsharkExpect(cols); got != want {
-			t.Errorf("frame %d:\n got %s\nwant %s", i+1, got, want)
-		}
-	}
-	if diff := cmp.Diff([]string{"NFLOG"}, info.LinkTypes); diff != "" {
-		t.Errorf("link types (-want +got):\n%s", diff)
-	}
+	info := checkRealCapture(t, "nflog-veth.pcap", "NFLOG", rows)
 	if len(info.Warnings) != 1 || !strings.Contains(info.Warnings[0], "an NFLOG capture") {
 		t.Errorf("warnings %q, want the one about NFLOG's times", info.Warnings)
 	}
