@@ -51,18 +51,24 @@ func ipFragments() *scenario {
 			c.close()
 			passiveClose(e, s, 50*time.Millisecond)
 		},
-		check: func(w *wire) error {
-			c, err := w.one()
-			if err != nil {
-				return err
-			}
-			c.clientFirst()
-			if frags, sent := fragmented(w, rs); len(frags) < 2 {
-				c.failf("%d of the server's %d data segments came in IP fragments, want 2 or more", len(frags), sent)
-			}
-			return c.err()
-		},
+		check:     checkFragmented(rs, 2),
 		wireNotes: func(w *wire) []string { return fragmentNotes(w, rs) },
+	}
+}
+
+// checkFragmented checks a plain four-way close the client began in
+// which at least least of side r's data segments came in IP fragments.
+func checkFragmented(r, least int) func(*wire) error {
+	return func(w *wire) error {
+		c, err := w.one()
+		if err != nil {
+			return err
+		}
+		c.clientFirst()
+		if frags, sent := fragmented(w, r); len(frags) < least {
+			c.failf("%d of the %s's %d data segments came in IP fragments, want %d or more", len(frags), roleName[r], sent, least)
+		}
+		return c.err()
 	}
 }
 
@@ -126,27 +132,11 @@ func vxlanFragments() *scenario {
 					return
 				}
 			}
-			ln := e.listen()
-			c := e.dial(0)
-			s := ln.accept()
-			c.write(20000)
-			s.read(20000)
-			s.write(100)
-			c.read(100)
+			c, s := exchange(e, e.listen(), 20000, 100)
 			c.close()
 			passiveClose(e, s, 50*time.Millisecond)
 		},
-		check: func(w *wire) error {
-			c, err := w.one()
-			if err != nil {
-				return err
-			}
-			c.clientFirst()
-			if frags, sent := fragmented(w, rc); len(frags) == 0 {
-				c.failf("none of the client's %d data segments came in fragmented VXLAN datagrams", sent)
-			}
-			return c.err()
-		},
+		check:     checkFragmented(rc, 1),
 		wireNotes: func(w *wire) []string { return fragmentNotes(w, rc) },
 	}
 	sc.framing = frameVXLAN
