@@ -316,10 +316,6 @@ func (r *Reader) next(seg *flows.Segment) (err error) {
 			continue
 		}
 		f.frags.now, f.frags.frame, f.frags.whole, f.frags.moved = h.ts, frame, false, 0
-		f.frags.vxlan, f.frags.left, f.frags.rec = r.vxlan, &r.fragsLeft, nil
-		if r.keepFrags {
-			f.frags.rec = h
-		}
 		res, tun := decodeTunnelled(h.link, h.data, h.wire, seg, r.vxlan, &f.frags)
 		switch res {
 		case resTCP:

@@ -269,6 +269,10 @@ func (r *Reader) keepBuffers(f *file) {
 // openFile opens one input and reads its file header.
 func (r *Reader) openFile(index int, name string, opts Options) (*file, error) {
 	f := &file{r: r, name: name, index: index}
+	f.frags.vxlan, f.frags.left = r.vxlan, &r.fragsLeft
+	if r.keepFrags {
+		f.frags.rec = &f.head
+	}
 	var src io.Reader
 	if name == "-" {
 		f.name = "stdin"

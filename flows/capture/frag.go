@@ -104,8 +104,9 @@ type fragTable struct {
 	vxlan []uint16
 	// left holds what inputs that ended left unfinished.
 	left *fragLeft
-	// rec is the record being decoded when its fragments are kept
-	// (Options.KeepFragments); last is the datagram it completed.
+	// rec is the input's head, the record being decoded, when fragments'
+	// records are kept (Options.KeepFragments); last is the datagram the
+	// record completed.
 	rec  *head
 	last *fragDatagram
 	// lost counts the datagrams known to carry TCP that never completed,
@@ -152,24 +153,32 @@ func (t *fragTable) add(k fragKey, next uint8, off, n int, more bool, data []byt
 		t.m[k] = g
 		t.queue = append(t.queue, g)
 	}
+	if !more && g.total >= 0 && g.total != off+n {
+		// A second end, elsewhere: keep the first.
+		g.part(t.rec)
+		return nil, 0, fragPart
+	}
 	if !more {
-		if g.total >= 0 && g.total != off+n {
-			return nil, 0, fragPart // a second end: keep the first
-		}
 		g.total = off + n
 	}
 	g.cover(off, off+n)
 	g.keep(off, data, !more && len(data) >= n)
 	if g.total < 0 || len(g.spans) != 1 || g.spans[0] != [2]int{0, g.total} {
-		g.parts++
-		if h := t.rec; h != nil {
-			g.recs = append(g.recs, Fragment{LinkType: h.lt, Time: h.ts, Data: bytes.Clone(h.data), Wire: h.wire})
-		}
+		g.part(t.rec)
 		return nil, 0, fragPart
 	}
 	g.done, g.doneAt = true, t.now
 	t.whole, t.moved, t.last = true, g.parts, g
 	return g.head[:min(g.got, g.total)], g.total, fragWhole
+}
+
+// part counts a fragment of g that did not complete it, and keeps its
+// record h when fragments' records are kept (h not nil).
+func (g *fragDatagram) part(h *head) {
+	g.parts++
+	if h != nil {
+		g.recs = append(g.recs, Fragment{LinkType: h.lt, Time: h.ts, Data: bytes.Clone(h.data), Wire: h.wire})
+	}
 }
 
 // cover adds the byte range [a, b) to the ranges g's fragments covered.
