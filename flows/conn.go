@@ -289,6 +289,11 @@ type Stall struct {
 	Answer    Mark
 	LastLen   uint32
 	AnswerRST bool
+	// Fragmentable is set when every copy was an IPv4 packet with DF
+	// clear: a router with a smaller link fragments such copies instead
+	// of answering "fragmentation needed", so what stops them on the path
+	// is lost fragments, not ICMP.
+	Fragmentable bool
 }
 
 // BlackHoleMinLen is the longest payload a black hole's copies may all

@@ -355,7 +355,7 @@ func (w *zw) stall(d int, st *Stall) {
 	w.mark(st.PeerFirst)
 	w.mark(st.Answer)
 	w.u(uint64(st.LastLen))
-	w.u(packBits(st.AnswerRST))
+	w.u(packBits(st.AnswerRST, st.Fragmentable))
 }
 
 func (w *zw) event(e *Event) {
@@ -593,7 +593,8 @@ func (r *zr) stall(d int, st *Stall) {
 	st.PeerFirst = r.mark()
 	st.Answer = r.mark()
 	st.LastLen = r.u32()
-	st.AnswerRST = bit(r.u(), 0)
+	f := r.u()
+	st.AnswerRST, st.Fragmentable = bit(f, 0), bit(f, 1)
 }
 
 func (r *zr) event(e *Event) {

@@ -13,8 +13,15 @@ func TestStalls(t *testing.T) {
 		tcp(5, .02, sv, cl, ACK, sisn+1, isn+13, 0),
 		tcp(6, .03, sv, cl, PSH|ACK, sisn+1, isn+13, 7240),
 	}
-	copyAt := func(frame int, at float64, n uint32) *Segment {
+	// copyAt is a copy as Linux sends it, DF set (path MTU discovery);
+	// clearAt one with DF clear (IP_PMTUDISC_DONT, ip_no_pmtu_disc).
+	clearAt := func(frame int, at float64, n uint32) *Segment {
 		return tcp(frame, at, sv, cl, ACK, sisn+1, isn+13, n)
+	}
+	copyAt := func(frame int, at float64, n uint32) *Segment {
+		s := clearAt(frame, at, n)
+		s.DF = true
+		return s
 	}
 	cases := []struct {
 		name string
@@ -32,6 +39,24 @@ func TestStalls(t *testing.T) {
 				copyAt(13, 13.2, 1448),
 			},
 			&Stall{Seq: sisn + 1, Copies: 5, MaxLen: 1448, MinLen: 1448, LastLen: 1448, PeerSegs: 1},
+		},
+		{
+			// DF clear: a router fragments the copies, and something
+			// after it drops fragments (lab fragments-dropped).
+			"full size, DF clear, the peer goes on", []*Segment{
+				clearAt(7, .2, 1448), clearAt(8, .6, 1448), clearAt(9, 1.5, 1448), clearAt(10, 3.1, 1448),
+				tcp(11, 8, cl, sv, FIN|ACK, isn+13, sisn+1, 0),
+				clearAt(12, 13.2, 1448),
+			},
+			&Stall{Seq: sisn + 1, Copies: 5, MaxLen: 1448, MinLen: 1448, LastLen: 1448, PeerSegs: 1, Fragmentable: true},
+		},
+		{
+			// One copy with DF set among them: not all fragmentable.
+			"DF clear but once", []*Segment{
+				clearAt(7, .2, 1448), clearAt(8, .6, 1448), copyAt(9, 1.5, 1448), clearAt(10, 3.1, 1448),
+				tcp(11, 8, cl, sv, FIN|ACK, isn+13, sisn+1, 0),
+			},
+			&Stall{Seq: sisn + 1, Copies: 4, MaxLen: 1448, MinLen: 1448, LastLen: 1448, PeerSegs: 1},
 		},
 		{
 			// tcp_mtu_probing = 1: 1024 bytes are still too many, 512

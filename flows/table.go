@@ -956,9 +956,10 @@ func stallCopy(h *Half, s *Segment, m Mark) bool {
 	st, n := &ss.Cur, s.PayloadLen
 	if !h.stalled || st.Seq != s.Seq {
 		ss.keep()
-		*st = Stall{Seq: s.Seq, First: m, MaxLen: n, MinLen: n}
+		*st = Stall{Seq: s.Seq, First: m, MaxLen: n, MinLen: n, Fragmentable: true}
 		h.stalled = true
 	}
+	st.Fragmentable = st.Fragmentable && !s.IPv6 && !s.DF
 	st.Copies++
 	if st.Copies == 2 {
 		st.Second = m
