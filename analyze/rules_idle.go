@@ -179,6 +179,16 @@ func pmtuBlackHole(c *ruleCtx) {
 		frames := markFrames(st.First, st.Second, st.Last, st.Shrink, st.PeerFirst, st.Answer)
 		heard := c.pmtuHeard(x, &frames)
 		advice := "let ICMP \"fragmentation needed\" (type 3 code 4; ICMPv6 \"packet too big\") through the firewalls between the hosts, or clamp the MSS where the MTU shrinks (iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu); set net.ipv4.tcp_mtu_probing = 1 on the " + c.name(x) + " for it to recover on its own"
+		knob := SysMTUProbing
+		why := fmt.Sprintf("a link on the path has a smaller MTU, and the ICMP \"fragmentation needed\" its router sends (IPv6: \"packet too big\") does not reach the %s, so path MTU discovery never learns the size", c.name(x))
+		if st.Fragmentable {
+			// DF clear: no router answers such copies; one whose link is
+			// smaller fragments them, and they vanish when their
+			// fragments do not all arrive.
+			knob = SysNoPMTUDisc
+			advice = "let IP fragments through the firewalls between the hosts, or have the " + c.name(x) + " do path MTU discovery (net.ipv4.ip_no_pmtu_disc = 0, and no IP_PMTUDISC_DONT on the socket) so that its segments fit the path; or clamp the MSS where the MTU shrinks (iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu)"
+			why = fmt.Sprintf("every copy left with DF clear, for the %s does no path MTU discovery on this connection (net.ipv4.ip_no_pmtu_disc not 0, or IP_MTU_DISCOVER set to IP_PMTUDISC_DONT on the socket), so a router whose link is smaller fragments the copies instead of answering \"fragmentation needed\", and their fragments did not all reach the %s: something on the way drops IP fragments (a firewall or security group that matches ports, which only a first fragment carries; a NAT that cannot translate the later ones), or the %s's reassembly gave up (net.ipv4.ipfrag_high_thresh, ipfrag_time)", c.name(x), c.name(1-x), c.name(1-x))
+		}
 		if st.Shrink.Seen() && st.Answer.Seen() {
 			answer := "acknowledged it"
 			if st.AnswerRST {
@@ -188,9 +198,9 @@ func pmtuBlackHole(c *ruleCtx) {
 			if st.ShrinkLen > st.LastLen {
 				lost = fmt.Sprintf("%d-byte copies and a shorter one of %d (frame %d)", st.LongLen, st.ShrinkLen, st.Shrink.Frame)
 			}
-			d := c.add(CodePMTUBlackHole, x, SysMTUProbing, advice, frames,
-				"%s, and the %s %s only after a copy of %d bytes (frame %d, %s after the first copy), when %s had gone unanswered: packets that large did not cross the path while smaller ones did. That is a path MTU black hole: a link on the path has a smaller MTU, and the ICMP \"fragmentation needed\" its router sends (IPv6: \"packet too big\") does not reach the %s, so path MTU discovery never learns the size. The %s's tcp_mtu_probing is on (1 or 2): Linux began to shrink the copies (frame %d) after tcp_retries1 (3 by default) timeouts, and every connection on that path stalls about as long before it does",
-				what, c.name(1-x), answer, st.LastLen, st.Answer.Frame, dur(st.First.Time, st.Answer.Time), lost, c.name(x), c.name(x), st.Shrink.Frame)
+			d := c.add(CodePMTUBlackHole, x, knob, advice, frames,
+				"%s, and the %s %s only after a copy of %d bytes (frame %d, %s after the first copy), when %s had gone unanswered: packets that large did not cross the path while smaller ones did. That is a path MTU black hole: %s. The %s's tcp_mtu_probing is on (1 or 2): Linux began to shrink the copies (frame %d) after tcp_retries1 (3 by default) timeouts, and every connection on that path stalls about as long before it does",
+				what, c.name(1-x), answer, st.LastLen, st.Answer.Frame, dur(st.First.Time, st.Answer.Time), lost, why, c.name(x), st.Shrink.Frame)
 			d.Message += heard
 			if !st.AnswerRST {
 				d.Severity = Warning
@@ -208,9 +218,9 @@ func pmtuBlackHole(c *ruleCtx) {
 		if st.Shrink.Seen() {
 			shrink = fmt.Sprintf("The %s's tcp_mtu_probing is on: it shrank the copies to %d bytes at frame %d, and those went unanswered too — the size had not come down far enough when the copies end", c.name(x), st.ShrinkLen, st.Shrink.Frame)
 		}
-		d := c.add(CodePMTUBlackHole, x, SysMTUProbing, advice, frames,
-			"%s, and the %s never acknowledged it though it was up: it went on sending, and %s came through. Copies that large vanishing while the other way works is a path MTU black hole: a link on the path has a smaller MTU, and the ICMP \"fragmentation needed\" its router sends (IPv6: \"packet too big\") does not reach the %s, so path MTU discovery never learns the size %s. %s",
-			what, c.name(1-x), peerSegs(st), c.name(x), others, shrink)
+		d := c.add(CodePMTUBlackHole, x, knob, advice, frames,
+			"%s, and the %s never acknowledged it though it was up: it went on sending, and %s came through. Copies that large vanishing while the other way works is a path MTU black hole: %s %s. %s",
+			what, c.name(1-x), peerSegs(st), why, others, shrink)
 		d.Message += heard
 	}
 }

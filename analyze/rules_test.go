@@ -85,6 +85,9 @@ func dataCopies(w *wire, x int, n uint32, ds ...float64) int {
 	return f
 }
 
+// dfClear sends a segment with DF clear (IP_PMTUDISC_DONT).
+func dfClear(_ *wire, s *flows.Segment) { s.DF = false }
+
 // clientGivesUp has the client close 3 s on, its FIN acknowledging none
 // of the server's data from frame resp on, and the server acknowledge
 // that FIN; it returns the FIN's frame.
@@ -324,6 +327,39 @@ func TestRules(t *testing.T) {
 				"its tcp_mtu_probing is 0 (the default)",
 				"(the server's own acknowledgement of the client's FIN, frame 13, reached it: no copy of that FIN followed in the 5.2s the capture went on, so small segments crossed the path this way too;",
 			}},
+		},
+		{
+			// The lab's fragments-dropped: every copy with DF clear, so
+			// no router answers them; their fragments did not all
+			// arrive.
+			name: "full-size copies with DF clear",
+			build: func(w *wire) {
+				resp := w.send(srv, "P.", 1448, gap(0.05), dfClear)
+				for _, d := range []float64{0.2, 0.4, 0.8, 1.6} {
+					w.again(resp, d)
+				}
+				clientGivesUp(w, resp)
+				w.again(resp, 5.2)
+			},
+			want: []string{"capture-ended-mid-close", "pmtu-black-hole net.ipv4.ip_no_pmtu_disc server"},
+			says: map[string][]string{CodePMTUBlackHole: {
+				"every copy left with DF clear, for the server does no path MTU discovery on this connection (net.ipv4.ip_no_pmtu_disc not 0, or IP_MTU_DISCOVER set to IP_PMTUDISC_DONT on the socket), so a router whose link is smaller fragments the copies instead of answering",
+			}},
+		},
+		{
+			// With ip_no_pmtu_disc = 0 the socket cleared DF itself.
+			name: "full-size copies with DF clear, ip_no_pmtu_disc = 0",
+			build: func(w *wire) {
+				resp := w.send(srv, "P.", 1448, gap(0.05), dfClear)
+				for _, d := range []float64{0.2, 0.4, 0.8, 1.6} {
+					w.again(resp, d)
+				}
+				clientGivesUp(w, resp)
+			},
+			sys:    map[string]string{SysNoPMTUDisc: "0"},
+			want:   []string{"capture-ended-mid-close", "pmtu-black-hole IP_MTU_DISCOVER server"},
+			says:   map[string][]string{CodePMTUBlackHole: {"with 0 TCP sets DF, yet the copies left without it: the socket set IP_MTU_DISCOVER to IP_PMTUDISC_DONT"}},
+			checks: map[string][]string{CodePMTUBlackHole: {SysNoPMTUDisc + "=false"}},
 		},
 		{
 			// The client's FIN sent again after the server's ACK of

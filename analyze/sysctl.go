@@ -58,6 +58,7 @@ var sysctlKinds = map[string]int{
 	"net.ipv4.tcp_rto_max_ms":        1,
 	SysRetries1:                      1,
 	SysMTUProbing:                    1,
+	SysNoPMTUDisc:                    1,
 	"net.ipv4.tcp_syn_retries":       1,
 	"net.ipv4.tcp_invalid_ratelimit": 1,
 	"net.core.somaxconn":             1,

@@ -46,7 +46,7 @@ var settingCheckers = map[string]func(k *checker){
 	CodeSynAckUnanswered:     checkSynAckRetries,
 	CodeDataUnanswered:       checkDataRetries,
 	CodeRstNoSocket:          func(k *checker) { checkRetryBudget(k); checkSynAckRetries(k) },
-	CodePMTUBlackHole:        checkMTUProbing,
+	CodePMTUBlackHole:        func(k *checker) { checkMTUProbing(k); checkNoPMTUDisc(k) },
 }
 
 // checkSettings compares f's diagnoses with the settings of the hosts
@@ -460,6 +460,25 @@ func retransmissions(n int64) string {
 // minimum RTOs), in seconds.
 func mtuProbeAfter(retries1 int64) float64 {
 	return float64(int64(2)<<min(max(retries1, 0), 30)-1) * rtoMinModel
+}
+
+// checkNoPMTUDisc compares a black hole whose copies all left with DF
+// clear with ip_no_pmtu_disc: any value but 0 clears DF on every TCP
+// socket the host opens (inet_create); with 0, the socket did it.
+func checkNoPMTUDisc(k *checker) {
+	if k.d.Sysctl != SysNoPMTUDisc {
+		return
+	}
+	v, ok := k.sys.Int(SysNoPMTUDisc)
+	if !ok {
+		return
+	}
+	if v != 0 {
+		k.note(SysNoPMTUDisc, true, "with it every TCP socket of the host sends with DF clear, which fits")
+		return
+	}
+	k.note(SysNoPMTUDisc, false, "with 0 TCP sets DF, yet the copies left without it: the socket set IP_MTU_DISCOVER to IP_PMTUDISC_DONT, or these settings are not the sender's")
+	k.d.Sysctl = OptMTUDiscover
 }
 
 // checkMTUProbing compares a black hole's copies with tcp_mtu_probing:

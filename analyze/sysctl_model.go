@@ -16,6 +16,7 @@ const (
 	SysOrphanRetries    = "net.ipv4.tcp_orphan_retries"
 	SysRetries2         = "net.ipv4.tcp_retries2"
 	SysMTUProbing       = "net.ipv4.tcp_mtu_probing"
+	SysNoPMTUDisc       = "net.ipv4.ip_no_pmtu_disc"
 	SysBaseMSS          = "net.ipv4.tcp_base_mss"
 	SysRetries1         = "net.ipv4.tcp_retries1"
 	SysMaxOrphans       = "net.ipv4.tcp_max_orphans"
@@ -46,6 +47,7 @@ const (
 	SysCtBeLiberal      = "net.netfilter.nf_conntrack_tcp_be_liberal"
 	OptLinger           = "SO_LINGER"
 	OptLinger2          = "TCP_LINGER2"
+	OptMTUDiscover      = "IP_MTU_DISCOVER"
 	defaultPortRangeLo  = 32768
 	defaultPortRangeHi  = 60999
 	defaultMaxTwBuckets = 131072 // ehash_entries/2 on the lab's machine; scales with memory
