@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,4 +142,65 @@ func vxlanFragments() *scenario {
 	}
 	sc.framing = frameVXLAN
 	return sc
+}
+
+// fragmentsDropped is ip-fragments with every fragment but the first
+// dropped before the client: the server's full-size segments never
+// arrive.
+func fragmentsDropped() *scenario {
+	return &scenario{
+		name: "fragments-dropped",
+		summary: fmt.Sprintf("the server sends with DF clear across a router whose link toward the client has MTU %d, and "+
+			"every fragment but the first is dropped before the client: its response never arrives; the client gives up "+
+			"and closes", fragmentsMTU),
+		desc: fmt.Sprintf("A router between the two ends has MTU %d on its link toward the client (every other link 1500). "+
+			"The server's accepted socket sets IP_MTU_DISCOVER to IP_PMTUDISC_DONT, so its segments leave with DF "+
+			"clear: the router fragments each full-size one, and no ICMP error says so (DF was clear). The client's "+
+			"namespace drops every fragment but the first as it arrives (iptables -t raw -A PREROUTING -f -j DROP), as "+
+			"a firewall in front of it that cannot match later fragments, which carry no ports, would: no full-size "+
+			"segment is ever reassembled. The client sends a %d-byte request; the server answers %d bytes and "+
+			"retransmits its first segment with exponential backoff. The client's read() times out after %s and it "+
+			"close()s. Captured at the server; the capture stops %s after the server's write.",
+			fragmentsMTU, blackHoleRequest, blackHoleResponse, seconds(blackHoleRead), seconds(blackHoleEnd)),
+		vantage: vantageServer,
+		framing: frameEthernet,
+		router:  true,
+		noQuiet: true,
+		run: func(e *env) {
+			if _, err := nsExec(e.ctx, e.topo.router, "ip", "link", "set", "eth0", "mtu", strconv.Itoa(fragmentsMTU)); err != nil {
+				e.fail(err)
+				return
+			}
+			e.rule(sideClient, []string{"PREROUTING", "-t", "raw", "-f", "-j", "DROP"})
+			ln := e.listen(sndbuf(32 << 10))
+			c := e.dial(0)
+			s := ln.accept()
+			s.setInt(unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
+			c.write(blackHoleRequest)
+			s.read(blackHoleRequest)
+			wrote := time.Now()
+			s.write(blackHoleResponse)
+			c.readStalls(blackHoleRead)
+			c.close()
+			e.sleep(time.Until(wrote.Add(blackHoleEnd)))
+		},
+		check: func(w *wire) error {
+			if err := checkStalled(w, false); err != nil {
+				return err
+			}
+			if tx, _ := headCopies(w.truth.Flows[0].inc); slices.ContainsFunc(tx, func(f *frame) bool { return f.df }) {
+				return fmt.Errorf("a copy of the server's first bytes left with DF set: %v", tx)
+			}
+			return nil
+		},
+		wireNotes: func(w *wire) []string {
+			tx, _ := headCopies(w.truth.Flows[0].inc)
+			var no []string
+			for _, f := range tx {
+				no = append(no, strconv.Itoa(f.no))
+			}
+			return []string{fmt.Sprintf("The server's %d copies of its first %d bytes (frames %s) all left with DF clear, and "+
+				"the capture holds no ICMP error.", len(tx), tx[0].len, strings.Join(no, ", "))}
+		},
+	}
 }

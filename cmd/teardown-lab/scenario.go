@@ -429,6 +429,7 @@ func scenarios() []*scenario {
 		synDroppedConntrackFull(),
 		ipFragments(),
 		vxlanFragments(),
+		fragmentsDropped(),
 		captureStartsMidFlow(),
 		keepaliveReset(),
 		listenOverflow(),

@@ -1788,8 +1788,12 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 		add(analyze.CodeDataUnanswered, "net.ipv4.tcp_retries2", r)
 	}
 	for r := range 2 {
-		if in.pmtuBlackHole(r) {
-			add(analyze.CodePMTUBlackHole, "net.ipv4.tcp_mtu_probing", r)
+		if hole, fragmentable := in.pmtuBlackHole(r); hole {
+			knob := "net.ipv4.tcp_mtu_probing"
+			if fragmentable {
+				knob = "net.ipv4.ip_no_pmtu_disc"
+			}
+			add(analyze.CodePMTUBlackHole, knob, r)
 		}
 	}
 	if u := fl.Reuse; u != nil {
@@ -2004,15 +2008,16 @@ func (in *incarnation) countedCopies(r int, s uint32, tx []*frame) (counted []*f
 // least two, got through (the peer acknowledged it or answered it with a
 // RST: shrink through), or the copies were larger than blackHoleSmall,
 // the peer sent payload, a FIN or a RST after the second one, and no ACK
-// past them came (peer up).
-func (in *incarnation) pmtuBlackHole(r int) bool {
+// past them came (peer up). fragmentable is set when every counted copy
+// was an IPv4 packet with DF clear.
+func (in *incarnation) pmtuBlackHole(r int) (hole, fragmentable bool) {
 	order, copies := in.retransmissions(r)
 	for _, s := range order {
 		if counted, answer := in.countedCopies(r, s, copies[s]); in.blackHoleAt(r, counted, answer) {
-			return true
+			return true, !slices.ContainsFunc(counted, func(f *frame) bool { return f.df || f.ipid < 0 })
 		}
 	}
-	return false
+	return false, false
 }
 
 // blackHoleAt tells whether role r's counted copies of one sequence

@@ -14,28 +14,32 @@ import (
 func TestPMTUBlackHole(t *testing.T) {
 	for _, c := range []struct {
 		name  string
-		steps []any // uint32: a server copy of that size; string: "ack" (past the head), "fin", "rst", "dup" (a client ACK of nothing new)
+		steps []any // uint32: a server copy of that size; string: "ack" (past the head), "fin", "rst", "dup" (a client ACK of nothing new), "nodf" (the copies after it leave with DF clear)
 		want  bool
+		// frag: every counted copy left with DF clear.
+		frag bool
 	}{
-		{"shrink through, acknowledged", []any{uint32(1448), uint32(1448), uint32(1024), uint32(512), "ack"}, true},
-		{"shrink through, answered by a RST", []any{uint32(1448), uint32(1448), uint32(1448), uint32(1024), "fin", uint32(512), "rst"}, true},
-		{"the first shorter copy after a single full one, a shorter one through later", []any{uint32(1448), uint32(1024), uint32(512), "ack"}, true},
-		{"the only shorter copy after a single full one", []any{uint32(1448), uint32(1024), uint32(1024), "ack"}, false},
-		{"shrink, never answered", []any{uint32(1448), uint32(1448), uint32(1024)}, false},
-		{"peer up: a FIN after the second copy", []any{uint32(1448), uint32(1448), "fin", uint32(1448)}, true},
-		{"a duplicate ACK after the second copy is no sign of the peer", []any{uint32(1448), uint32(1448), "dup", uint32(1448)}, false},
-		{"the peer's FIN after the first copy only", []any{uint32(1448), "fin", uint32(1448), uint32(1448)}, false},
-		{"copies of 512 bytes or less", []any{uint32(512), uint32(512), "fin", uint32(512)}, false},
-		{"two copies", []any{uint32(1448), "fin", uint32(1448)}, false},
-		{"the third copy after the answer", []any{uint32(1448), uint32(1448), "ack", uint32(1448)}, false},
-		{"peer up, then a full-size copy acknowledged", []any{uint32(1448), uint32(1448), "fin", uint32(1448), "ack"}, false},
+		{"shrink through, acknowledged", []any{uint32(1448), uint32(1448), uint32(1024), uint32(512), "ack"}, true, false},
+		{"shrink through, answered by a RST", []any{uint32(1448), uint32(1448), uint32(1448), uint32(1024), "fin", uint32(512), "rst"}, true, false},
+		{"the first shorter copy after a single full one, a shorter one through later", []any{uint32(1448), uint32(1024), uint32(512), "ack"}, true, false},
+		{"the only shorter copy after a single full one", []any{uint32(1448), uint32(1024), uint32(1024), "ack"}, false, false},
+		{"shrink, never answered", []any{uint32(1448), uint32(1448), uint32(1024)}, false, false},
+		{"peer up: a FIN after the second copy", []any{uint32(1448), uint32(1448), "fin", uint32(1448)}, true, false},
+		{"a duplicate ACK after the second copy is no sign of the peer", []any{uint32(1448), uint32(1448), "dup", uint32(1448)}, false, false},
+		{"the peer's FIN after the first copy only", []any{uint32(1448), "fin", uint32(1448), uint32(1448)}, false, false},
+		{"copies of 512 bytes or less", []any{uint32(512), uint32(512), "fin", uint32(512)}, false, false},
+		{"two copies", []any{uint32(1448), "fin", uint32(1448)}, false, false},
+		{"the third copy after the answer", []any{uint32(1448), uint32(1448), "ack", uint32(1448)}, false, false},
+		{"peer up, then a full-size copy acknowledged", []any{uint32(1448), uint32(1448), "fin", uint32(1448), "ack"}, false, false},
+		{"peer up, every copy with DF clear", []any{"nodf", uint32(1448), uint32(1448), "fin", uint32(1448)}, true, true},
+		{"peer up, DF clear from the second copy on", []any{uint32(1448), "nodf", uint32(1448), "fin", uint32(1448)}, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			in := blackHoleFrames(t, c.steps)
-			if got := in.pmtuBlackHole(rs); got != c.want {
-				t.Errorf("server: pmtu-black-hole %v, want %v", got, c.want)
+			if got, frag := in.pmtuBlackHole(rs); got != c.want || frag != c.frag {
+				t.Errorf("server: pmtu-black-hole %v, fragmentable %v; want %v, %v", got, frag, c.want, c.frag)
 			}
-			if in.pmtuBlackHole(rc) {
+			if hole, _ := in.pmtuBlackHole(rc); hole {
 				t.Error("client: pmtu-black-hole, want none")
 			}
 		})
@@ -57,10 +61,11 @@ func blackHoleFrames(t *testing.T, steps []any) *incarnation {
 	)
 	var frames []*frame
 	at := time.Duration(0)
+	df := true // as Linux sends TCP, with path MTU discovery
 	add := func(src, dst bool, flags int, seq, ack, n uint32) {
 		at += 200 * time.Millisecond
 		f := &frame{no: len(frames) + 1, t: int64(at), src: tcli, dst: tsrv, flags: flags, seq: seq, ack: ack, len: n,
-			win: 64240, ttl: 64}
+			win: 64240, ttl: 64, df: df}
 		if src {
 			f.src, f.dst = tsrv, tcli
 		}
@@ -93,6 +98,8 @@ func blackHoleFrames(t *testing.T, steps []any) *incarnation {
 				add(cli, srv, fRST, cseq, 0, 0)
 			case "dup":
 				add(cli, srv, fACK, cseq, head, 0)
+			case "nodf":
+				df = false
 			}
 		}
 	}

@@ -58,6 +58,8 @@ type frame struct {
 	// frags is how many IP fragments tshark reassembled the segment (or
 	// the tunnel datagram it came in) from; 0 when it came whole.
 	frags int
+	// df is the IPv4 don't-fragment bit (false for IPv6).
+	df bool
 }
 
 func (f *frame) has(fl int) bool { return f.flags&fl == fl }
@@ -95,7 +97,7 @@ var tsharkFields = []string{
 	"tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "tcp.window_size_value",
 	"ip.id", "tcp.options.timestamp.tsval", "tcp.options.timestamp.tsecr", "ip.ttl", "ipv6.hlim",
 	"tcp.options.sack.dsack_le", "tcp.options.sack.dsack_re", "sll.ifindex",
-	"tcp.options.sack_perm", "tcp.options.wscale.shift", "ip.fragment.count",
+	"tcp.options.sack_perm", "tcp.options.wscale.shift", "ip.fragment.count", "ip.flags.df",
 }
 
 // tcpOnly is the display filter of the TCP segments: tshark's "tcp" also
@@ -252,6 +254,7 @@ func parseFrame(line string) (*frame, error) {
 		}
 		f.frags = int(x)
 	}
+	f.df = v[24] == "1" || v[24] == "True"
 	return f, nil
 }
 
