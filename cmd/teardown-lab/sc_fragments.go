@@ -12,6 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// dfClear has socket s send with DF clear: IP_MTU_DISCOVER set to
+// IP_PMTUDISC_DONT, no path MTU discovery.
+func dfClear(s *sock) { s.setInt(unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT) }
+
 // fragmentsMTU is the MTU of ip-fragments' router link toward the client.
 const fragmentsMTU = 1000
 
@@ -37,14 +41,11 @@ func ipFragments() *scenario {
 		snaplen: 1600,
 		router:  true,
 		run: func(e *env) {
-			if _, err := nsExec(e.ctx, e.topo.router, "ip", "link", "set", "eth0", "mtu", strconv.Itoa(fragmentsMTU)); err != nil {
-				e.fail(err)
-				return
-			}
+			e.setMTU(e.topo.router, fragmentsMTU)
 			ln := e.listen()
 			c := e.dial(0)
 			s := ln.accept()
-			s.setInt(unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
+			dfClear(s)
 			c.write(100)
 			s.read(100)
 			s.write(4000)
@@ -127,12 +128,8 @@ func vxlanFragments() *scenario {
 		snaplen: 1600,
 		filter:  "udp port 4789 or (udp and ip[6:2] & 0x1fff != 0)",
 		run: func(e *env) {
-			for _, ns := range []string{e.topo.client, e.topo.server} {
-				if _, err := nsExec(e.ctx, ns, "ip", "link", "set", "eth0", "mtu", strconv.Itoa(vxlanUnderlayMTU)); err != nil {
-					e.fail(err)
-					return
-				}
-			}
+			e.setMTU(e.topo.client, vxlanUnderlayMTU)
+			e.setMTU(e.topo.server, vxlanUnderlayMTU)
 			c, s := exchange(e, e.listen(), 20000, 100)
 			c.close()
 			passiveClose(e, s, 50*time.Millisecond)
@@ -167,22 +164,9 @@ func fragmentsDropped() *scenario {
 		router:  true,
 		noQuiet: true,
 		run: func(e *env) {
-			if _, err := nsExec(e.ctx, e.topo.router, "ip", "link", "set", "eth0", "mtu", strconv.Itoa(fragmentsMTU)); err != nil {
-				e.fail(err)
-				return
-			}
+			e.setMTU(e.topo.router, fragmentsMTU)
 			e.rule(sideClient, []string{"PREROUTING", "-t", "raw", "-f", "-j", "DROP"})
-			ln := e.listen(sndbuf(32 << 10))
-			c := e.dial(0)
-			s := ln.accept()
-			s.setInt(unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
-			c.write(blackHoleRequest)
-			s.read(blackHoleRequest)
-			wrote := time.Now()
-			s.write(blackHoleResponse)
-			c.readStalls(blackHoleRead)
-			c.close()
-			e.sleep(time.Until(wrote.Add(blackHoleEnd)))
+			stallResponse(e, e.listen(sndbuf(32<<10)), dfClear)
 		},
 		check: func(w *wire) error {
 			if err := checkStalled(w, false); err != nil {

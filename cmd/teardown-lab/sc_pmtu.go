@@ -159,16 +159,43 @@ func (ip *blackHoleIP) blackHoleEnds() string {
 		ip.pick("with DF set", "(1500-byte packets, which no IPv6 router fragments)"))
 }
 
+// setMTU sets the MTU of namespace ns's eth0 (a router's link toward
+// the client, an end's underlay).
+func (e *env) setMTU(ns string, mtu int) {
+	if e.failed() != nil {
+		return
+	}
+	if _, err := nsExec(e.ctx, ns, "ip", "link", "set", "eth0", "mtu", strconv.Itoa(mtu)); err != nil {
+		e.fail(err)
+	}
+}
+
+// stallResponse runs a black hole's exchange on listener ln: the
+// client's request, the server's response (once accepted has set up the
+// server's socket) that never arrives, the client's read() that gives up
+// after blackHoleRead and its close(); it waits for the server's
+// CLOSE_WAIT and returns blackHoleEnd after the server's write.
+func stallResponse(e *env, ln *sock, accepted func(*sock)) {
+	c := e.dial(0)
+	s := ln.accept()
+	accepted(s)
+	c.write(blackHoleRequest)
+	s.read(blackHoleRequest)
+	wrote := time.Now()
+	s.write(blackHoleResponse)
+	c.readStalls(blackHoleRead)
+	c.close()
+	e.has(sideServer, "CLOSE-WAIT", time.Second)
+	e.sleep(time.Until(wrote.Add(blackHoleEnd)))
+}
+
 // blackHole makes the path one: the router's link toward the client
 // gets the smaller MTU, and side fw drops the messages that say so.
 func (ip *blackHoleIP) blackHole(e *env, fw side) {
 	if e.failed() != nil {
 		return
 	}
-	if _, err := nsExec(e.ctx, e.topo.router, "ip", "link", "set", "eth0", "mtu", strconv.Itoa(ip.mtu)); err != nil {
-		e.fail(err)
-		return
-	}
+	e.setMTU(e.topo.router, ip.mtu)
 	e.rule(fw, ip.dropTooBig(fw))
 }
 
@@ -238,16 +265,7 @@ func stalledBlackHole(ip *blackHoleIP, name, summary string, fw side, notes ...s
 			"The capture ends with the client's orphan in FIN_WAIT2 (until tcp_fin_timeout) and the server in " +
 			"CLOSE_WAIT, its response still unacknowledged."}, notes...),
 		func(e *env, ln *sock) (string, string) {
-			c := e.dial(0)
-			s := ln.accept()
-			c.write(blackHoleRequest)
-			s.read(blackHoleRequest)
-			wrote := time.Now()
-			s.write(blackHoleResponse)
-			c.readStalls(blackHoleRead)
-			c.close()
-			e.has(sideServer, "CLOSE-WAIT", time.Second)
-			e.sleep(time.Until(wrote.Add(blackHoleEnd)))
+			stallResponse(e, ln, func(*sock) {})
 			return e.tcpInfo(sideServer), "at the end"
 		},
 		func(w *wire) error { return checkStalled(w, fw == sideServer) })
