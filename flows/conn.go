@@ -168,6 +168,8 @@ type Half struct {
 	// segment arrived with another.
 	TTL       uint8
 	TTLVaried bool
+	// tsAfterSYN is set once Detail.TSAfterSYN is.
+	tsAfterSYN bool
 	// FinDSACKed is set once the peer reported, with a D-SACK block (RFC
 	// 2883), that it had received this direction's FIN twice: a
 	// transmission before the latest had arrived. That peer segment is
@@ -201,6 +203,12 @@ type Detail struct {
 	SYN, SYNLast Mark
 	// SYNOptions is the first SYN's option layout.
 	SYNOptions Options
+	// TSAfterSYN is this direction's first segment after its SYN (or
+	// SYN-ACK) that carried the timestamp option, and TSAfterSYNVal its
+	// TSval: the clock the SYN's own TSval can be held against (a SYN
+	// cookie's runs up to 63 ms behind it).
+	TSAfterSYN    Mark
+	TSAfterSYNVal uint32
 	// HandshakeAck is the first segment that acknowledged the peer's SYN
 	// (ack = peer ISN + 1); HandshakeAckAfter the first one sent after
 	// the peer's latest SYN transmission.

@@ -772,6 +772,10 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 	}
 	if s.HasTS {
 		h.TSSeen, h.TSval, h.TSecr = true, s.TSval, s.TSecr
+		if !h.tsAfterSYN && h.SYNCount > 0 && s.Flags&SYN == 0 {
+			h.tsAfterSYN = true
+			h.TSAfterSYN, h.TSAfterSYNVal = m, s.TSval
+		}
 	}
 	var why Why
 	rst := s.Flags&RST != 0

@@ -852,3 +852,45 @@ func TestNATPartial(t *testing.T) {
 		})
 	}
 }
+
+// TestTSAfterSYN: each direction keeps its first segment after its SYN
+// that carried a timestamp, with its TSval; a segment without the option,
+// a SYN sent again and anything later leave it alone, and a direction
+// that sent no SYN keeps none.
+func TestTSAfterSYN(t *testing.T) {
+	ts := func(s *Segment, v uint32) *Segment {
+		s.HasTS, s.TSval = true, v
+		return s
+	}
+	segs := []*Segment{
+		ts(tcp(1, 1, cl, sv, SYN, 100, 0, 0), 10),
+		ts(tcp(2, 1.001, sv, cl, SYN|ACK, 5000, 101, 0), 900),
+		ts(tcp(3, 1.002, sv, cl, SYN|ACK, 5000, 101, 0), 901), // sent again
+		ts(tcp(4, 1.003, cl, sv, ACK, 101, 5001, 0), 12),
+		tcp(5, 1.004, cl, sv, ACK, 101, 5001, 10),
+		tcp(6, 1.005, sv, cl, ACK, 5001, 111, 0), // no option
+		ts(tcp(7, 1.006, sv, cl, ACK, 5001, 111, 20), 935),
+		ts(tcp(8, 1.007, sv, cl, ACK, 5021, 111, 20), 936),
+	}
+	done, _ := finished(t, segs)
+	if len(done) != 1 {
+		t.Fatalf("%d connections, want 1", len(done))
+	}
+	c := done[0]
+	for d, want := range [2]struct {
+		frame uint64
+		val   uint32
+	}{{4, 12}, {7, 935}} {
+		if x := c.Dir[d].Detail; x.TSAfterSYN.Frame != want.frame || x.TSAfterSYNVal != want.val {
+			t.Errorf("direction %d: first timestamp after the SYN at frame %d (TSval %d), want %d (%d)",
+				d, x.TSAfterSYN.Frame, x.TSAfterSYNVal, want.frame, want.val)
+		}
+	}
+	// Mid-stream: no SYN, nothing kept.
+	done, _ = finished(t, []*Segment{ts(tcp(1, 1, cl, sv, ACK, 100, 5000, 10), 10), ts(tcp(2, 1.1, sv, cl, ACK, 5000, 110, 0), 20)})
+	for d := range 2 {
+		if m := done[0].Dir[d].TSAfterSYN; m.Seen() {
+			t.Errorf("mid-stream direction %d kept frame %d", d, m.Frame)
+		}
+	}
+}
