@@ -17,7 +17,7 @@ var vocabCodes = []string{
 	CodeFinRetransmitted, CodeFinNeverAcked, CodeFinBlockedZeroWindow, CodeFinWait2Timeout,
 	CodeLinger2Negative, CodeCloseWaitLong, CodeTimeWaitReuse, CodeTimeWaitSynRefused,
 	CodeTimeWaitMissing, CodeRstUnreadData, CodeRstLingerZero, CodeRstDataAfterClose,
-	CodeOrphanReset, CodeKeepaliveReset, CodeListenOverflow, CodeAcceptQueueFull, CodeConnectionRefused, CodeSynRejectedICMP, CodeSynUnanswered, CodeSynRetransmitted, CodeSynAckUnanswered, CodeRstMiddlebox, CodeRstNoSocket, CodeSynProbe, CodeNoAnswerAfterIdle, CodeDataUnanswered, CodePMTUBlackHole, CodeNATUntranslated, CodePawsNat,
+	CodeOrphanReset, CodeKeepaliveReset, CodeListenOverflow, CodeAcceptQueueFull, CodeConnectionRefused, CodeSynRejectedICMP, CodeSynUnanswered, CodeSynRetransmitted, CodeSynAckUnanswered, CodeSynCookie, CodeRstMiddlebox, CodeRstNoSocket, CodeSynProbe, CodeNoAnswerAfterIdle, CodeDataUnanswered, CodePMTUBlackHole, CodeNATUntranslated, CodePawsNat,
 	CodeCaptureStartedMidFlow, CodeCaptureEndedMidClose, CodeCaptureMissingPackets,
 	CodeTimeWaitRstIgnored, CodeTimeWaitAssassinated, CodePortPressure,
 }

@@ -40,6 +40,7 @@ var flowRules = []struct {
 	{CodeSynUnanswered, synUnanswered},
 	{CodeSynRetransmitted, synRetransmitted},
 	{CodeSynAckUnanswered, synAckUnanswered},
+	{CodeSynCookie, synCookie},
 	{CodeRstMiddlebox, rstMiddlebox},
 	{CodeRstNoSocket, rstNoSocket},
 	{CodeSynProbe, synProbe},

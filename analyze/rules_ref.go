@@ -351,6 +351,16 @@ var ruleBook = []RuleInfo{
 		Doubt:   "a SYN lost on its way to the server, or a SYN-ACK lost on its way back, looks the same as a SYN its listener dropped",
 	},
 	{
+		Code: CodeSynCookie, Title: "the server answered with a SYN cookie: its SYN queue was full", Severity: Warning,
+		Sysctl: SysSyncookies, Also: []string{SysSomaxconn, "net.ipv4.tcp_max_syn_backlog"},
+		Default: "1: cookies only while a listener's SYN queue is full (2: always; 0: never, and SYNs are dropped then)",
+		Raise:   "2 answers every SYN with a cookie, full queue or not",
+		Lower:   "0 drops the SYNs a full SYN queue cannot hold: connect() waits a SYN retransmission timeout or fails (syn-retransmitted, syn-unanswered)",
+		Meaning: "A Linux listener keeps each handshake in progress as a request in its SYN queue, which holds as many as its listen() backlog (capped by net.core.somaxconn). When the queue is full, tcp_syncookies = 1 answers a SYN from no request at all: the SYN-ACK's sequence number is a cookie the handshake ACK gives back, and the kernel logs \"Possible SYN flooding on port …:N. Sending cookies.\" once per listener (nstat TcpExtTCPReqQFullDoCookies and TcpExtSyncookiesSent count the cookies; with tcp_syncookies = 2 they count every SYN-ACK, and nothing is logged). The queue fills under a SYN flood (spoofed SYNs whose SYN-ACKs nobody answers: synack-unanswered), when connections arrive faster than their handshakes complete, or, with backlog 0, as soon as the accept queue holds one; tcp_syncookies = 2 sends cookies always. The wire shows the cookie two ways. With timestamps, cookie_init_timestamp() keeps the SYN's options in the low 6 bits of the SYN-ACK's TSval, taking the largest value with those bits not ahead of the clock: the TSval runs 0 to 63 ms behind the server's clock, where every other SYN-ACK's is on it (in the lab's captures, 23 to 59 ms for the six cookies, −1.3 to +1.0 ms for the 367 other SYN-ACKs). The rule holds it against the server's next segment with a timestamp, and counts only a lag beyond the capture point's round trip to the server, which bounds what the path could add, so cookies are missed more often far from the server. Without timestamps the options have nowhere to go: the SYN-ACK carries the MSS alone though the SYN offered window scaling and SACK, and the connection runs without them (a 64 KB window at most); a host with tcp_window_scaling and tcp_sack both 0, or one that is not Linux, sends that SYN-ACK too. A SYN proxy in front of the server (iptables SYNPROXY) answers with cookies of its own.",
+		Confirm: []string{"nstat -az TcpExtTCPReqQFullDoCookies TcpExtSyncookiesSent TcpExtSyncookiesRecv TcpExtSyncookiesFailed   # on the server", "dmesg | grep 'Possible SYN flooding'", "ss -ltn   # the listener's Send-Q is its backlog", "sysctl net.ipv4.tcp_syncookies net.core.somaxconn"},
+		Kernel:  "— (net/ipv4/syncookies.c: cookie_init_timestamp; net/ipv4/tcp_input.c: tcp_conn_request, tcp_syn_flood_action)",
+	},
+	{
 		Code: CodeSynAckUnanswered, Title: "the SYN-ACK was never acknowledged", Severity: Warning,
 		Sysctl: SysSynAckRetries, Also: []string{"net.ipv4.tcp_syncookies", "net.ipv4.tcp_max_syn_backlog"},
 		Default: "5 (about 63 s of SYN-ACK retransmissions from a 1 s RTO); tcp_syncookies 1",

@@ -44,6 +44,7 @@ var settingCheckers = map[string]func(k *checker){
 	CodePawsNat:              checkTwRecycle,
 	CodeSynUnanswered:        checkSynRetries,
 	CodeSynAckUnanswered:     checkSynAckRetries,
+	CodeSynCookie:            checkSyncookies,
 	CodeDataUnanswered:       checkDataRetries,
 	CodeRstNoSocket:          func(k *checker) { checkRetryBudget(k); checkSynAckRetries(k) },
 	CodePMTUBlackHole:        func(k *checker) { checkMTUProbing(k); checkNoPMTUDisc(k) },
@@ -328,6 +329,24 @@ func checkMaxOrphans(k *checker) {
 // tcp_abort_on_overflow.
 func checkAbortOnOverflow(k *checker) {
 	k.expect(SysAbortOnOverflow, 1, "with it a full accept queue drops the ACK instead, so this RST came from somewhere else (a middlebox, or another host)")
+}
+
+// checkSyncookies reads tcp_syncookies for a SYN cookie: 1 sends them
+// while the SYN queue is full, 2 always, 0 never (a SYN proxy in front of
+// the host sent it then).
+func checkSyncookies(k *checker) {
+	v, ok := k.sys.Int(SysSyncookies)
+	if !ok {
+		return
+	}
+	switch v {
+	case 1:
+		k.note(SysSyncookies, true, "cookies while the SYN queue is full, so it was")
+	case 2:
+		k.note(SysSyncookies, true, "a cookie answers every SYN, full queue or not, so this one says nothing of the queue")
+	default:
+		k.note(SysSyncookies, false, "the host sends no cookies, so something in front of it answered the SYN (a SYN proxy: iptables SYNPROXY, a load balancer)")
+	}
 }
 
 // checkKeepalive compares the probes' spacing with tcp_keepalive_intvl.

@@ -37,6 +37,7 @@ const (
 	SysSynRetries       = "net.ipv4.tcp_syn_retries"
 	SysSomaxconn        = "net.core.somaxconn"
 	SysSynAckRetries    = "net.ipv4.tcp_synack_retries"
+	SysSyncookies       = "net.ipv4.tcp_syncookies"
 	SysCtEstablished    = "net.netfilter.nf_conntrack_tcp_timeout_established"
 	SysCtFinWait        = "net.netfilter.nf_conntrack_tcp_timeout_fin_wait"
 	SysCtCloseWait      = "net.netfilter.nf_conntrack_tcp_timeout_close_wait"

@@ -115,6 +115,9 @@ const (
 	// SYN-ACK retransmitted, never acknowledged: the request lives
 	// net.ipv4.tcp_synack_retries.
 	CodeSynAckUnanswered = "synack-unanswered"
+	// The server's SYN-ACK was a SYN cookie: its SYN queue was full (the
+	// listen() backlog), or net.ipv4.tcp_syncookies is 2.
+	CodeSynCookie = "syn-cookie"
 	// A RST made by a device on the path, not by the host whose address
 	// it bears (its TTL differs): after a silence,
 	// net.netfilter.nf_conntrack_tcp_timeout_established on a Linux

@@ -117,7 +117,9 @@ func acceptQueueExpired() *scenario {
 				states(rs, "SYN_RECV", "CLOSED").
 				diags(analyze.CodeAcceptQueueFull, analyze.CodeRstNoSocket).
 				diagSysctl(analyze.CodeRstNoSocket, "net.ipv4.tcp_synack_retries")
-			cs[1].handshake(analyze.HandshakeComplete).initiator(analyze.Client).reset("", "").diags()
+			// The second one's SYN found the request queue full: a SYN cookie.
+			cs[1].handshake(analyze.HandshakeComplete).initiator(analyze.Client).reset("", "").
+				diags(analyze.CodeSynCookie).diagSide(analyze.CodeSynCookie, "server")
 			in := c.fl.inc
 			if in.rst == nil {
 				return errors.Join(c.failf("no RST on the wire").err(), cs[1].err())

@@ -188,7 +188,10 @@ func acceptQueueFull() *scenario {
 		desc: "The server listens with backlog 0 (one connection may wait in the accept queue) and does not accept() " +
 			"at first. The client starts a first connection whose socket has TCP_DEFER_ACCEPT set, which makes a " +
 			"client hold its handshake ACK back 200 ms (TCP_DELACK_MAX), then, 20 ms later, a second one that " +
-			"completes at once and fills the accept queue. The first connection's ACK then overflows it: with " +
+			"completes at once and fills the accept queue: with backlog 0 the first connection's request, waiting for " +
+			"its ACK, fills the SYN queue too, so the listener answers the second SYN with a SYN cookie (a run of this " +
+			"scenario with nstat counted TcpExtTCPReqQFullDoCookies, SyncookiesSent and SyncookiesRecv 1 each). The " +
+			"first connection's ACK then overflows the accept queue: with " +
 			"net.ipv4.tcp_abort_on_overflow at its default 0 the listener drops that ACK (ListenOverflows) and " +
 			"retransmits its SYN-ACK, which the client acknowledges again, dropped again while the queue is full. " +
 			"2.5 s in, the server accept()s the second connection; the ACK that answers the next SYN-ACK completes the " +
@@ -218,7 +221,8 @@ func acceptQueueFull() *scenario {
 				return err
 			}
 			// Flows in the order of their first frame: the late one first.
-			cs[1].handshake(analyze.HandshakeComplete).initiator(analyze.Client).reset("", "").diags()
+			cs[1].handshake(analyze.HandshakeComplete).initiator(analyze.Client).reset("", "").
+				diags(analyze.CodeSynCookie).diagSide(analyze.CodeSynCookie, "server")
 			c := cs[0].handshake(analyze.HandshakeComplete).initiator(analyze.Client).reset("", "").
 				diags(analyze.CodeAcceptQueueFull)
 			if n := c.fl.inc.synAckAfterAck(); n < 1 {

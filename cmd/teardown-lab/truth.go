@@ -1773,6 +1773,9 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 	if in.synAckAfterAck() > 0 {
 		add(analyze.CodeAcceptQueueFull, "net.core.somaxconn", rs)
 	}
+	if in.synCookie() {
+		add(analyze.CodeSynCookie, "net.ipv4.tcp_syncookies", rs)
+	}
 	// A SYN an ICMP error ended in the end was answered, though an
 	// earlier error left it to be sent again.
 	if in.synCount() >= 2 && in.aborted == nil && !slices.ContainsFunc(in.frames, func(f *frame) bool { return in.role(f) == rs }) {
@@ -1815,6 +1818,48 @@ func (in *incarnation) diagnose(sc *scenario, fl *truthFlow, last *frame) {
 			}
 		}
 	}
+}
+
+// synCookie reports whether the server answered the client's SYN with a
+// SYN cookie as the wire shows one: with timestamps, a SYN-ACK whose
+// TSval runs behind the server's clock (its next non-SYN segment with a
+// timestamp) by more than the time from the client's first SYN to that
+// SYN-ACK, plus 2 ms of rounding and 200 ppm of drift, and by at most 62
+// ms more (a cookie keeps the SYN's options in the TSval's low 6 bits,
+// never ahead of the clock); without, a SYN-ACK with neither window scale
+// nor SACK-permitted though the SYN offered both.
+func (in *incarnation) synCookie() bool {
+	if in.syn == nil || in.synack == nil {
+		return false
+	}
+	if !in.syn.ts && !in.synack.ts {
+		return in.syn.wscale >= 0 && in.syn.sackPerm && in.synack.wscale < 0 && !in.synack.sackPerm
+	}
+	var next *frame
+	for _, f := range in.frames {
+		if f.no > in.synack.no && in.role(f) == rs && f.ts && !f.has(fSYN) {
+			next = f
+			break
+		}
+	}
+	if next == nil {
+		return false
+	}
+	for _, f := range in.frames {
+		if f.no >= next.no {
+			break
+		}
+		if in.role(f) != rs || !f.has(fSYN|fACK) || !f.ts || f.no < in.synack.no {
+			continue
+		}
+		gap := float64(next.t-f.t) / 1e6
+		lag := float64(int32(next.tsval-f.tsval)) - gap
+		bound := float64(f.t-in.syn.t)/1e6 + 2 + gap*2e-4
+		if lag >= bound && lag <= bound+62 {
+			return true
+		}
+	}
+	return false
 }
 
 // synAckCount is the number of transmissions of the server's SYN-ACK
