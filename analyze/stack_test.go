@@ -138,9 +138,11 @@ func TestLabStacksAreLinux(t *testing.T) {
 				// synack-icmp-spoofed's SYN and SYN-ACKs are crafted: a
 				// SYN without options and SYN-ACKs with MSS alone; so are
 				// syn-probe's SYNs (MSS alone), which the server's
-				// SYN-ACK answers with MSS alone.
+				// SYN-ACK answers with MSS alone. A SYN cookie sent without
+				// timestamps carries MSS alone too (syn-cookies-no-timestamps).
 				v := linuxLayout(s.SYNOptions)
-				crafted := strings.HasPrefix(filepath.Base(path), "synack-icmp-spoofed.") || strings.HasPrefix(filepath.Base(path), "syn-probe.")
+				crafted := strings.HasPrefix(filepath.Base(path), "synack-icmp-spoofed.") || strings.HasPrefix(filepath.Base(path), "syn-probe.") ||
+					strings.HasPrefix(filepath.Base(path), "syn-cookies-no-timestamps.")
 				if v != layoutLinux && !(v == layoutNone && crafted) {
 					t.Errorf("%s: frame %d: SYN options %s judged %d", filepath.Base(path), s.Frame, s.SYNOptions, v)
 				}

@@ -426,6 +426,8 @@ func scenarios() []*scenario {
 		acceptQueueExpired(),
 		ipv6(acceptQueueExpired(), frameEthernet, vantageServer, ""),
 		synDroppedAcceptQueue(),
+		synCookies(true),
+		synCookies(false),
 		synDroppedConntrackFull(),
 		ipFragments(),
 		vxlanFragments(),
