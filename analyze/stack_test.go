@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -138,11 +139,12 @@ func TestLabStacksAreLinux(t *testing.T) {
 				// synack-icmp-spoofed's SYN and SYN-ACKs are crafted: a
 				// SYN without options and SYN-ACKs with MSS alone; so are
 				// syn-probe's SYNs (MSS alone), which the server's
-				// SYN-ACK answers with MSS alone. A SYN cookie sent without
-				// timestamps carries MSS alone too (syn-cookies-no-timestamps).
+				// SYN-ACK answers with MSS alone; so are syn-flood-cookie's
+				// spoofed SYNs. A SYN cookie sent without timestamps carries
+				// MSS alone too (syn-cookies-no-timestamps).
 				v := linuxLayout(s.SYNOptions)
-				crafted := strings.HasPrefix(filepath.Base(path), "synack-icmp-spoofed.") || strings.HasPrefix(filepath.Base(path), "syn-probe.") ||
-					strings.HasPrefix(filepath.Base(path), "syn-cookies-no-timestamps.")
+				crafted := slices.ContainsFunc([]string{"synack-icmp-spoofed.", "syn-probe.", "syn-flood-cookie.", "syn-cookies-no-timestamps."},
+					func(p string) bool { return strings.HasPrefix(filepath.Base(path), p) })
 				if v != layoutLinux && !(v == layoutNone && crafted) {
 					t.Errorf("%s: frame %d: SYN options %s judged %d", filepath.Base(path), s.Frame, s.SYNOptions, v)
 				}

@@ -4,6 +4,9 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,9 +34,10 @@ func synCookies(timestamps bool) *scenario {
 			"client sends 100 bytes, reads 300 and close()s, the server close()s 150 ms after EOF. Timestamps on: the "+
 			"cookie keeps the SYN's options (window scale 7, SACK) in the low 6 bits of the SYN-ACK's TSval "+
 			"(cookie_init_timestamp), so the SYN-ACK still carries them. Captured at the client.", cookieConns, 37),
-		vantage: vantageClient,
-		framing: frameEthernet,
-		sysctls: sysctls(nil, map[string]string{"net.ipv4.tcp_syncookies": "2"}),
+		vantage:  vantageClient,
+		framing:  frameEthernet,
+		sysctls:  sysctls(nil, map[string]string{"net.ipv4.tcp_syncookies": "2"}),
+		attempts: 3,
 	}
 	if !timestamps {
 		sc.name += "-no-timestamps"
@@ -83,10 +87,9 @@ func synCookies(timestamps bool) *scenario {
 			return err
 		}
 		for _, c := range cs {
-			c.kind(analyze.FourWay).initiator(analyze.Client).handshake(analyze.HandshakeComplete).
-				fins(rc, 1, 1).fins(rs, 1, 1).reset("", "").halfClose("", "").
-				states(rc, activeStates...).states(rs, passiveStates...).
-				diags(analyze.CodeSynCookie).diagSide(analyze.CodeSynCookie, "server")
+			if err := cookieFlow(c, timestamps); err != nil {
+				return err
+			}
 			in := c.fl.inc
 			if in.syn == nil || in.synack == nil {
 				c.failf("no SYN or SYN-ACK")
@@ -120,4 +123,104 @@ func synCookies(timestamps bool) *scenario {
 			"and the SYN-ACK are microseconds apart."}
 	}
 	return sc
+}
+
+// cookieFlow checks c as a connection the client closed first, four-way,
+// whose SYN-ACK was a SYN cookie. It returns errRetry when that cookie,
+// with timestamps, ran too little behind the server's clock for the wire
+// to tell it (the lag falls anywhere from 0 to 63 ms): the truth then has
+// no syn-cookie, and another run will.
+func cookieFlow(c *flowCheck, timestamps bool) error {
+	if timestamps && !slices.ContainsFunc(c.fl.Diagnoses, func(d *truthDiag) bool { return d.Code == analyze.CodeSynCookie }) {
+		return fmt.Errorf("%w: flow %s-%s#%d: its SYN cookie's TSval ran too little behind the clock to tell",
+			errRetry, c.fl.Client, c.fl.Server, c.fl.Incarnation)
+	}
+	c.kind(analyze.FourWay).initiator(analyze.Client).handshake(analyze.HandshakeComplete).
+		fins(rc, 1, 1).fins(rs, 1, 1).reset("", "").halfClose("", "").
+		states(rc, activeStates...).states(rs, passiveStates...).
+		diags(analyze.CodeSynCookie).diagSide(analyze.CodeSynCookie, "server")
+	return nil
+}
+
+// floodSYNs is how many spoofed SYNs fill the syn-flood-cookie listener's
+// SYN queue: with backlog 2 it is full once it holds 3 requests.
+const floodSYNs = 3
+
+// synFloodCookie fills a listener's SYN queue with spoofed SYNs whose
+// SYN-ACKs vanish on the way back, as a SYN flood does, so that a real
+// client's SYN draws a SYN cookie under the default tcp_syncookies = 1.
+func synFloodCookie() *scenario {
+	return &scenario{
+		name: "syn-flood-cookie",
+		summary: "three spoofed SYNs fill a backlog-2 listener's SYN queue (their SYN-ACKs dropped by the router): a real " +
+			"client's SYN then draws a SYN cookie under the default tcp_syncookies=1",
+		desc: fmt.Sprintf("A router joins the two ends and drops (iptables FORWARD, no ICMP) every packet to %s, an "+
+			"address of the client's link that no interface holds. The server listens with backlog 2 and accept()s "+
+			"at once. From the client's namespace the lab writes %d SYNs from %s (a raw socket, MSS the one option, "+
+			"20 ms apart) to the listener: each becomes a request in its SYN queue, and their SYN-ACKs vanish at "+
+			"the router, so the requests stay, retransmitting their SYN-ACKs. With %d requests the queue is full (more "+
+			"than the backlog), and with net.ipv4.tcp_syncookies at its default 1 the client's real SYN is answered with "+
+			"a SYN cookie; the client sends 100 bytes, reads 300 and close()s, the server close()s 150 ms after EOF. "+
+			"The capture runs on until the flood's SYN-ACKs were each sent again. Captured at the server.",
+			spoofedAddr4, floodSYNs, spoofedAddr4, floodSYNs),
+		vantage:  vantageServer,
+		framing:  frameEthernet,
+		forward:  []string{"-d", spoofedAddr4.String(), "-p", "tcp", "-j", "DROP"},
+		noQuiet:  true, // the flood's requests outlive the capture
+		attempts: 3,
+		run: func(e *env) {
+			ln := e.listenBacklog(2)
+			before := e.nstat(sideServer, cookieCounters...)
+			port := uint16(32768 + rand.IntN(28000))
+			dst := netip.AddrPortFrom(serverAddr4, serverPort)
+			for i := range floodSYNs {
+				e.sendRaw(sideClient, rawSeg{src: netip.AddrPortFrom(spoofedAddr4, port+uint16(i)), dst: dst,
+					seq: rand.Uint32(), flags: tcpSYN, mss: 1460, win: 64240})
+				e.sleep(20 * time.Millisecond)
+			}
+			e.until(time.Second, "the server to hold the flood's requests", func() (bool, error) {
+				return len(e.synRecv()) == floodSYNs, nil
+			})
+			flooded := time.Now()
+			c, s := exchange(e, ln, 100, 300)
+			c.close()
+			passiveClose(e, s, 150*time.Millisecond)
+			e.sleep(time.Until(flooded.Add(1500 * time.Millisecond)))
+			after := e.nstat(sideServer, cookieCounters...)
+			left := len(e.synRecv())
+			if e.failed() != nil {
+				return
+			}
+			var moved []string
+			for _, k := range cookieCounters {
+				moved = append(moved, fmt.Sprintf("%s +%d", k, after[k]-before[k]))
+			}
+			if after["TcpExtSyncookiesSent"]-before["TcpExtSyncookiesSent"] != 1 ||
+				after["TcpExtTCPReqQFullDoCookies"]-before["TcpExtTCPReqQFullDoCookies"] != 1 || left != floodSYNs {
+				e.fail(fmt.Errorf("%w: the server's cookie counters moved %s, and %d requests are left; want one cookie "+
+					"and the flood's %d requests", errRetry, strings.Join(moved, ", "), left, floodSYNs))
+				return
+			}
+			e.notes = append(e.notes, fmt.Sprintf("Counted (nstat, the server's namespace) from before the flood to "+
+				"the end: %s; ss listed the flood's %d requests in SYN-RECV before the client connected and at the end.",
+				strings.Join(moved, ", "), floodSYNs))
+		},
+		check: func(w *wire) error {
+			cs, err := w.flows(floodSYNs + 1)
+			if err != nil {
+				return err
+			}
+			for _, c := range cs[:floodSYNs] {
+				c.kind(analyze.OpenAtEnd).handshake(analyze.HandshakeSynSynAck).reset("", "").
+					diags(analyze.CodeSynAckUnanswered).states(rc, "SYN_SENT").states(rs, "SYN_RECV")
+				if n := c.fl.inc.synAckCount(); n < 2 {
+					c.failf("the server sent its SYN-ACK %d times, want it sent again", n)
+				}
+			}
+			if err := cookieFlow(cs[floodSYNs], true); err != nil {
+				return err
+			}
+			return checkAll(cs...)
+		},
+	}
 }

@@ -428,6 +428,7 @@ func scenarios() []*scenario {
 		synDroppedAcceptQueue(),
 		synCookies(true),
 		synCookies(false),
+		synFloodCookie(),
 		synDroppedConntrackFull(),
 		ipFragments(),
 		vxlanFragments(),
