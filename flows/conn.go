@@ -30,6 +30,12 @@ const (
 	MaxEvents = 2*(MaxSYNs+2*MaxFINs+MaxRSTs+2*MaxZeroWindows+4) + MaxHandshake
 )
 
+// MinTSLag is how far, in nanoseconds, the server's latest SYN-ACK's
+// TSval must run behind its next segment's (as a millisecond clock reads
+// the time between them) for the table to keep that segment
+// (Detail.TSAfterSYN): twice the timestamps' rounding.
+const MinTSLag = 2e6
+
 // Mark is one segment's place in the capture: its frame number and time.
 // The zero Mark means "none".
 type Mark struct {
@@ -168,8 +174,10 @@ type Half struct {
 	// segment arrived with another.
 	TTL       uint8
 	TTLVaried bool
-	// tsAfterSYN is set once Detail.TSAfterSYN is.
-	tsAfterSYN bool
+	// tsChecked is set once the server's first segment after its SYN-ACK
+	// with a timestamp was held against the SYN-ACK's (Detail.TSAfterSYN);
+	// tsKept when it was kept.
+	tsChecked, tsKept bool
 	// FinDSACKed is set once the peer reported, with a D-SACK block (RFC
 	// 2883), that it had received this direction's FIN twice: a
 	// transmission before the latest had arrived. That peer segment is
@@ -203,10 +211,13 @@ type Detail struct {
 	SYN, SYNLast Mark
 	// SYNOptions is the first SYN's option layout.
 	SYNOptions Options
-	// TSAfterSYN is this direction's first segment after its SYN (or
-	// SYN-ACK) that carried the timestamp option, and TSAfterSYNVal its
-	// TSval: the clock the SYN's own TSval can be held against (a SYN
-	// cookie's runs up to 63 ms behind it).
+	// TSAfterSYN is, for the server's direction, its first segment after
+	// its SYN-ACK that carried the timestamp option, and TSAfterSYNVal its
+	// TSval: the clock the SYN-ACK's own TSval can be held against. A SYN
+	// cookie's runs up to 63 ms behind it, any other SYN-ACK's is on it:
+	// the segment is kept only when the latest SYN-ACK's TSval ran at least
+	// MinTSLag behind it (the TSval difference less the time between
+	// them). The client's direction keeps none.
 	TSAfterSYN    Mark
 	TSAfterSYNVal uint32
 	// HandshakeAck is the first segment that acknowledged the peer's SYN

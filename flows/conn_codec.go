@@ -275,7 +275,7 @@ func (w *zw) half(d int, h *Half) {
 	w.u(uint64(h.SYNCount))
 	w.u(uint64(h.FinCount))
 	w.seq(d, h.FinSeq)
-	w.u(packBits(h.SeqSeen, h.DataSeen, h.AckSeen, h.FinSeen, h.ZeroWindowOpen, h.TSSeen, h.SYNHasTS, h.SACKPerm, h.hsAcked, h.TTLVaried, h.stalled, h.FinDSACKed, h.tsAfterSYN))
+	w.u(packBits(h.SeqSeen, h.DataSeen, h.AckSeen, h.FinSeen, h.ZeroWindowOpen, h.TSSeen, h.SYNHasTS, h.SACKPerm, h.hsAcked, h.TTLVaried, h.stalled, h.FinDSACKed, h.tsChecked, h.tsKept))
 	w.u(uint64(h.TTL))
 	w.i(int64(h.WScale))
 	w.u(uint64(h.Window))
@@ -292,8 +292,10 @@ func (w *zw) half(d int, h *Half) {
 	w.seq(p, x.finAck)
 	w.u(uint64(x.finIPID))
 	w.u(uint64(x.SYNOptions ^ LinuxSYN)) // 0, one byte, for most
-	w.mark(x.TSAfterSYN)
-	w.i(int64(int32(x.TSAfterSYNVal - w.tsval0[d])))
+	if h.tsKept {
+		w.mark(x.TSAfterSYN)
+		w.i(int64(int32(x.TSAfterSYNVal - w.tsval0[d])))
+	}
 	// What most connections never have (resets, bad ACKs, data after
 	// the peer's FIN, zero windows, keepalives) follows a 0 when all of
 	// it is zero, a 1 otherwise.
@@ -526,7 +528,7 @@ func (r *zr) half(d int, h *Half) {
 	f := r.u()
 	h.SeqSeen, h.DataSeen, h.AckSeen, h.FinSeen = bit(f, 0), bit(f, 1), bit(f, 2), bit(f, 3)
 	h.ZeroWindowOpen, h.TSSeen, h.SYNHasTS, h.SACKPerm, h.hsAcked = bit(f, 4), bit(f, 5), bit(f, 6), bit(f, 7), bit(f, 8)
-	h.TTLVaried, h.stalled, h.FinDSACKed, h.tsAfterSYN = bit(f, 9), bit(f, 10), bit(f, 11), bit(f, 12)
+	h.TTLVaried, h.stalled, h.FinDSACKed, h.tsChecked, h.tsKept = bit(f, 9), bit(f, 10), bit(f, 11), bit(f, 12), bit(f, 13)
 	h.TTL = uint8(r.u())
 	h.WScale = int8(r.i())
 	h.Window = uint16(r.u())
@@ -543,8 +545,10 @@ func (r *zr) half(d int, h *Half) {
 	x.finAck = r.seq(p)
 	x.finIPID = uint16(r.u())
 	x.SYNOptions = Options(r.u()) ^ LinuxSYN
-	x.TSAfterSYN = r.mark()
-	x.TSAfterSYNVal = r.tsval0[d] + uint32(int32(r.i()))
+	if h.tsKept {
+		x.TSAfterSYN = r.mark()
+		x.TSAfterSYNVal = r.tsval0[d] + uint32(int32(r.i()))
+	}
 	if r.u() == 0 {
 		return // the rest is zero, as a reset connection's is
 	}

@@ -77,6 +77,13 @@ func TestConnCodecRoundTrip(t *testing.T) {
 	for i := range 200 {
 		c := newConn()
 		fill(reflect.ValueOf(c).Elem(), r, skip)
+		for d := range c.Dir {
+			// The table sets the first timestamp after the SYN-ACK with
+			// its flag, and the encoding keeps it only then.
+			if h := &c.Dir[d]; !h.tsKept {
+				h.TSAfterSYN, h.TSAfterSYNVal = Mark{}, 0
+			}
+		}
 		if i%4 == 0 {
 			c.Dir[i/4%2].Episodes = nil
 			c.Events = nil

@@ -771,11 +771,15 @@ func (t *Table) update(c *Conn, dir int, s *Segment) (changed bool) {
 		changed = true
 	}
 	if s.HasTS {
-		h.TSSeen, h.TSval, h.TSecr = true, s.TSval, s.TSecr
-		if !h.tsAfterSYN && h.SYNCount > 0 && s.Flags&SYN == 0 {
-			h.tsAfterSYN = true
-			h.TSAfterSYN, h.TSAfterSYNVal = m, s.TSval
+		if dir == FromServer && !h.tsChecked && h.SYNCount > 0 && s.Flags&SYN == 0 {
+			// h.TSval is still the latest SYN-ACK's.
+			h.tsChecked = true
+			if h.SYNHasTS && int64(int32(s.TSval-h.TSval))*1e6-(s.Time-h.SYNLast.Time) >= MinTSLag {
+				h.tsKept = true
+				h.TSAfterSYN, h.TSAfterSYNVal = m, s.TSval
+			}
 		}
+		h.TSSeen, h.TSval, h.TSecr = true, s.TSval, s.TSecr
 	}
 	var why Why
 	rst := s.Flags&RST != 0

@@ -853,41 +853,49 @@ func TestNATPartial(t *testing.T) {
 	}
 }
 
-// TestTSAfterSYN: each direction keeps its first segment after its SYN
-// that carried a timestamp, with its TSval; a segment without the option,
-// a SYN sent again and anything later leave it alone, and a direction
-// that sent no SYN keeps none.
+// TestTSAfterSYN: the server's direction keeps its first segment after
+// its SYN-ACK that carried a timestamp, with its TSval, when the latest
+// SYN-ACK's TSval ran MinTSLag or more behind it; a segment without the
+// option leaves it to the next, and nothing later counts. The client's
+// direction, and a server that sent no SYN-ACK, keep none.
 func TestTSAfterSYN(t *testing.T) {
 	ts := func(s *Segment, v uint32) *Segment {
 		s.HasTS, s.TSval = true, v
 		return s
 	}
-	segs := []*Segment{
-		ts(tcp(1, 1, cl, sv, SYN, 100, 0, 0), 10),
-		ts(tcp(2, 1.001, sv, cl, SYN|ACK, 5000, 101, 0), 900),
-		ts(tcp(3, 1.002, sv, cl, SYN|ACK, 5000, 101, 0), 901), // sent again
-		ts(tcp(4, 1.003, cl, sv, ACK, 101, 5001, 0), 12),
-		tcp(5, 1.004, cl, sv, ACK, 101, 5001, 10),
-		tcp(6, 1.005, sv, cl, ACK, 5001, 111, 0), // no option
-		ts(tcp(7, 1.006, sv, cl, ACK, 5001, 111, 20), 935),
-		ts(tcp(8, 1.007, sv, cl, ACK, 5021, 111, 20), 936),
-	}
-	done, _ := finished(t, segs)
-	if len(done) != 1 {
-		t.Fatalf("%d connections, want 1", len(done))
-	}
-	c := done[0]
-	for d, want := range [2]struct {
-		frame uint64
-		val   uint32
-	}{{4, 12}, {7, 935}} {
-		if x := c.Dir[d].Detail; x.TSAfterSYN.Frame != want.frame || x.TSAfterSYNVal != want.val {
-			t.Errorf("direction %d: first timestamp after the SYN at frame %d (TSval %d), want %d (%d)",
-				d, x.TSAfterSYN.Frame, x.TSAfterSYNVal, want.frame, want.val)
+	// The latest SYN-ACK, frame 3, 1.002 s, TSval 901; frame 7 comes 4 ms
+	// later.
+	for _, tt := range []struct {
+		val  uint32 // frame 7's TSval
+		kept bool
+	}{{935, true}, {907, true}, {906, false}, {905, false}} {
+		segs := []*Segment{
+			ts(tcp(1, 1, cl, sv, SYN, 100, 0, 0), 10),
+			ts(tcp(2, 1.001, sv, cl, SYN|ACK, 5000, 101, 0), 900),
+			ts(tcp(3, 1.002, sv, cl, SYN|ACK, 5000, 101, 0), 901), // sent again
+			ts(tcp(4, 1.003, cl, sv, ACK, 101, 5001, 0), 12),
+			tcp(5, 1.004, cl, sv, ACK, 101, 5001, 10),
+			tcp(6, 1.005, sv, cl, ACK, 5001, 111, 0), // no option
+			ts(tcp(7, 1.006, sv, cl, ACK, 5001, 111, 20), tt.val),
+			ts(tcp(8, 1.007, sv, cl, ACK, 5021, 111, 20), tt.val+50),
+		}
+		done, _ := finished(t, segs)
+		if len(done) != 1 {
+			t.Fatalf("%d connections, want 1", len(done))
+		}
+		c := done[0]
+		want := [2]Mark{}
+		if tt.kept {
+			want[FromServer] = markOf(segs[6])
+		}
+		for d := range 2 {
+			if x := c.Dir[d].Detail; x.TSAfterSYN != want[d] || tt.kept && d == FromServer && x.TSAfterSYNVal != tt.val {
+				t.Errorf("TSval %d: direction %d kept frame %d (TSval %d), want frame %d", tt.val, d, x.TSAfterSYN.Frame, x.TSAfterSYNVal, want[d].Frame)
+			}
 		}
 	}
 	// Mid-stream: no SYN, nothing kept.
-	done, _ = finished(t, []*Segment{ts(tcp(1, 1, cl, sv, ACK, 100, 5000, 10), 10), ts(tcp(2, 1.1, sv, cl, ACK, 5000, 110, 0), 20)})
+	done, _ := finished(t, []*Segment{ts(tcp(1, 1, cl, sv, ACK, 100, 5000, 10), 10), ts(tcp(2, 1.1, sv, cl, ACK, 5000, 110, 0), 20)})
 	for d := range 2 {
 		if m := done[0].Dir[d].TSAfterSYN; m.Seen() {
 			t.Errorf("mid-stream direction %d kept frame %d", d, m.Frame)
