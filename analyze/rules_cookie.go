@@ -33,8 +33,8 @@ func synCookie(c *ruleCtx) {
 		c.add(CodeSynCookie, flows.FromServer, SysSyncookies,
 			adviceCookie,
 			[]uint64{e.Frame, next.Frame},
-			"the server's SYN-ACK (frame %d) carried a TSval %.0fms behind the server's own clock as its next segment with a timestamp (frame %d, %s later) reads it, more than the capture point's %s round trip to the server can explain: a SYN cookie. Linux keeps a cookie's options in the low 6 bits of the SYN-ACK's TSval, up to 63ms behind the clock (cookie_init_timestamp), and answers with one when the listener's SYN queue is full, holding as many handshakes as its listen() backlog allows (capped by net.core.somaxconn): a SYN flood, or connections arriving faster than their handshakes complete; or always, with net.ipv4.tcp_syncookies = 2. With tcp_syncookies = 0 the SYN would have been dropped. With 1 the server's kernel logs \"Possible SYN flooding on port …:%d. Sending cookies.\" once per listener; the timestamps carried the SYN's options through, so the connection lost none",
-			e.Frame, lag, next.Frame, dur(e.Time, next.Time), dur(cl.SYN.Time, e.Time), conn.Addr[flows.FromServer].Port())
+			"the server's SYN-ACK (frame %d) carried a TSval %.0fms behind the server's own clock as its next segment with a timestamp (frame %d, %s later) reads it, more than the capture point's %s round trip to the server can explain: a SYN cookie. Linux keeps a cookie's options in the low 6 bits of the SYN-ACK's TSval, up to 63ms behind the clock (cookie_init_timestamp), and answers with one %s With tcp_syncookies = 0 the SYN would have been dropped. With 1 the server's kernel logs \"Possible SYN flooding on port …:%d. Sending cookies.\" once per listener; the timestamps carried the SYN's options through, so the connection lost none",
+			e.Frame, lag, next.Frame, dur(e.Time, next.Time), dur(cl.SYN.Time, e.Time), cookieWhen, conn.Addr[flows.FromServer].Port())
 		return
 	}
 	if cl.SYNHasTS || sv.SYNHasTS || cl.WScale < 0 || !cl.SACKPerm || sv.WScale >= 0 || sv.SACKPerm {
@@ -43,10 +43,14 @@ func synCookie(c *ruleCtx) {
 	d := c.add(CodeSynCookie, flows.FromServer, SysSyncookies,
 		adviceCookie,
 		[]uint64{cl.SYN.Frame, sv.SYN.Frame},
-		"the client's SYN (frame %d) offered window scaling and SACK without timestamps, and the server's SYN-ACK (frame %d) carried neither, its MSS alone: a SYN cookie sent without timestamps has nowhere to keep those options, so Linux leaves them out (tcp_conn_request). Linux answers with a cookie when the listener's SYN queue is full, holding as many handshakes as its listen() backlog allows (capped by net.core.somaxconn): a SYN flood, or connections arriving faster than their handshakes complete; or always, with net.ipv4.tcp_syncookies = 2. The connection runs without window scaling (a 64 KB window at most) and without SACK. With tcp_syncookies = 1 the server's kernel logs \"Possible SYN flooding on port …:%d. Sending cookies.\" once per listener",
-		cl.SYN.Frame, sv.SYN.Frame, conn.Addr[flows.FromServer].Port())
+		"the client's SYN (frame %d) offered window scaling and SACK without timestamps, and the server's SYN-ACK (frame %d) carried neither, its MSS alone: a SYN cookie sent without timestamps has nowhere to keep those options, so Linux leaves them out (tcp_conn_request). Linux answers with a cookie %s The connection runs without window scaling (a 64 KB window at most) and without SACK. With tcp_syncookies = 1 the server's kernel logs \"Possible SYN flooding on port …:%d. Sending cookies.\" once per listener",
+		cl.SYN.Frame, sv.SYN.Frame, cookieWhen, conn.Addr[flows.FromServer].Port())
 	d.doubt("a server whose net.ipv4.tcp_window_scaling and net.ipv4.tcp_sack are both 0, or one that is not Linux, answers such a SYN with the same bare SYN-ACK")
 }
+
+// cookieWhen says when Linux answers with a cookie, in both of
+// syn-cookie's messages.
+const cookieWhen = "when the listener's SYN queue is full, holding as many handshakes as its listen() backlog allows (capped by net.core.somaxconn): a SYN flood, or connections arriving faster than their handshakes complete; or always, with net.ipv4.tcp_syncookies = 2."
 
 // adviceCookie is syn-cookie's advice.
 const adviceCookie = "with tcp_syncookies at 1 the listener's SYN queue overflowed (\"Possible SYN flooding\" in the server's kernel log): raise the listen() backlog (and net.core.somaxconn, which caps it) if the connections are real, or find the SYN flood; leave tcp_syncookies at 1"
